@@ -1,0 +1,539 @@
+//! The ports the core talks through: storage, connectors, chat and the clock. Adapters
+//! implement them; the core never names an adapter.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::model::*;
+
+// ----------------------------------------------------------------------------- clock
+
+/// Where time comes from, so expiries and reminders can be tested by moving a clock.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now(&self) -> Timestamp;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        chrono::Utc::now()
+    }
+}
+
+/// A clock that starts at a given moment and moves only when told (`:advance`).
+#[derive(Debug)]
+pub struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    /// A clock reading `start`.
+    pub fn new(start: Timestamp) -> Self {
+        Self(Mutex::new(start))
+    }
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Span) {
+        let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *t += by.as_chrono();
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+// ----------------------------------------------------------------------------- store
+
+/// A storage failure, as the core sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed the row first (optimistic concurrency); reload and retry.
+    #[error("the record changed under us")]
+    Conflict,
+    /// A uniqueness rule was broken (e.g. a second live grant of one app to one person).
+    #[error("duplicate: {0}")]
+    Duplicate(String),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Backend(String),
+    /// A stored value could not be read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// A reference to a request inside a [`Change`]: an existing one, or the one the change creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReqRef {
+    /// No request.
+    #[default]
+    None,
+    /// An existing request.
+    Id(RequestId),
+    /// The request this change inserts.
+    New,
+}
+
+impl From<RequestId> for ReqRef {
+    fn from(id: RequestId) -> Self {
+        Self::Id(id)
+    }
+}
+
+impl From<Option<RequestId>> for ReqRef {
+    fn from(id: Option<RequestId>) -> Self {
+        id.map_or(Self::None, Self::Id)
+    }
+}
+
+/// A reference to a grant inside a [`Change`]: an existing one, or the n-th new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantRef {
+    /// An existing grant.
+    Id(GrantId),
+    /// `Change::new_grants[n]`.
+    New(usize),
+}
+
+/// A request to insert (its id is assigned by the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRequest {
+    /// Who asks.
+    pub requester: Handle,
+    /// For which app.
+    pub app: AppName,
+    /// Why.
+    pub reason: Option<String>,
+    /// For how long.
+    pub duration: Option<Span>,
+    /// New or extension.
+    pub kind: RequestKind,
+    /// Initial state.
+    pub state: crate::core::workflow::RequestState,
+    /// All steps.
+    pub steps: Vec<Step>,
+    /// The grant it produced, if already known.
+    pub grant: Option<GrantRef>,
+    /// Submitted at.
+    pub created_at: Timestamp,
+}
+
+/// An update of an existing request, applied only if nobody changed it since it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestUpdate {
+    /// Which request.
+    pub id: RequestId,
+    /// The version read; the update fails with [`StoreError::Conflict`] if it moved.
+    pub expected_version: i64,
+    /// New state.
+    pub state: crate::core::workflow::RequestState,
+    /// All steps, as they now stand (rows are replaced).
+    pub steps: Vec<Step>,
+    /// The grant it produced.
+    pub grant: Option<GrantRef>,
+    /// Changed at.
+    pub updated_at: Timestamp,
+}
+
+/// A grant to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGrant {
+    /// Holder.
+    pub person: Handle,
+    /// App.
+    pub app: AppName,
+    /// Birthright, or the request (maybe the new one).
+    pub source: NewGrantSource,
+    /// Initial state.
+    pub state: GrantState,
+    /// Active since.
+    pub granted_at: Option<Timestamp>,
+    /// Ends at.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Source of a grant being inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewGrantSource {
+    /// Birthright.
+    Birthright,
+    /// A request (existing or new).
+    Request(ReqRef),
+}
+
+/// An update of an existing grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantUpdate {
+    /// Which grant.
+    pub id: GrantId,
+    /// New state.
+    pub state: GrantState,
+    /// Active since.
+    pub granted_at: Option<Timestamp>,
+    /// Ends at.
+    pub expires_at: Option<Timestamp>,
+    /// Warning sent.
+    pub warned: bool,
+}
+
+/// A connector action to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAction {
+    /// Connector.
+    pub connector: ConnectorName,
+    /// Operation.
+    pub op: ActionOp,
+    /// Whose account.
+    pub person: Handle,
+    /// App, for entitlement ops.
+    pub app: Option<AppName>,
+    /// Entitlement, for entitlement ops.
+    pub entitlement: Option<String>,
+    /// The grant it serves.
+    pub grant: Option<GrantRef>,
+    /// The request it serves.
+    pub request: ReqRef,
+    /// Enqueued at (and earliest start).
+    pub at: Timestamp,
+}
+
+/// An update of an action after a worker ran it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionUpdate {
+    /// Which action.
+    pub id: ActionId,
+    /// New state.
+    pub state: ActionState,
+    /// Error text for people, if any.
+    pub last_error: Option<String>,
+    /// Earliest next attempt (for retries).
+    pub not_before: Timestamp,
+}
+
+/// Everything one decision changes, written in one transaction with its audit rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    /// A request to insert.
+    pub new_request: Option<NewRequest>,
+    /// A request to update (optimistically).
+    pub request_update: Option<RequestUpdate>,
+    /// Grants to insert.
+    pub new_grants: Vec<NewGrant>,
+    /// Grants to update.
+    pub grant_updates: Vec<GrantUpdate>,
+    /// Actions to enqueue.
+    pub new_actions: Vec<NewAction>,
+    /// Actions to update.
+    pub action_updates: Vec<ActionUpdate>,
+    /// Audit rows to append, in order.
+    pub audit: Vec<AuditEvent>,
+}
+
+impl Change {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The ids a committed [`Change`] was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The inserted request.
+    pub request: Option<RequestId>,
+    /// The inserted grants, in order.
+    pub grants: Vec<GrantId>,
+    /// The enqueued actions, in order.
+    pub actions: Vec<ActionId>,
+}
+
+/// Persistence of people, requests, grants, actions and the audit chain.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Inserts people who are not stored yet (the config seeds the directory; then the
+    /// database wins).
+    async fn seed_people(&self, people: &[Person]) -> Result<(), StoreError>;
+    /// Inserts or replaces a person, with audit rows, in one transaction.
+    async fn upsert_person(&self, p: &Person, audit: Vec<AuditEvent>) -> Result<(), StoreError>;
+    /// A person by handle.
+    async fn person(&self, h: &Handle) -> Result<Option<Person>, StoreError>;
+    /// A person by Discord user id.
+    async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError>;
+    /// Everyone, by handle.
+    async fn people(&self) -> Result<Vec<Person>, StoreError>;
+
+    /// A request with its steps.
+    async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError>;
+    /// The open (submitted, awaiting a step or without approver) request of a person for an app.
+    async fn open_request(&self, p: &Handle, app: &AppName) -> Result<Option<Request>, StoreError>;
+    /// All open requests, oldest first.
+    async fn open_requests(&self) -> Result<Vec<Request>, StoreError>;
+    /// A person's requests, newest first.
+    async fn requests_by(&self, p: &Handle) -> Result<Vec<Request>, StoreError>;
+
+    /// A grant.
+    async fn grant(&self, id: GrantId) -> Result<Option<Grant>, StoreError>;
+    /// A person's grants that are pending, active or being revoked, by app name.
+    async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError>;
+    /// Active grants with an end at or before `t`, for the expiry scheduler.
+    async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError>;
+
+    /// An action.
+    async fn action(&self, id: ActionId) -> Result<Option<Action>, StoreError>;
+    /// Actions serving a grant, oldest first.
+    async fn actions_for_grant(&self, g: GrantId) -> Result<Vec<Action>, StoreError>;
+    /// Claims the oldest pending action due at `now` (or a running one whose lease ended):
+    /// marks it running with a lease until `now + lease`, counts the attempt, returns it.
+    async fn claim_action(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Action>, StoreError>;
+    /// Number of actions pending or running.
+    async fn queue_depth(&self) -> Result<i64, StoreError>;
+
+    /// Applies a change in one transaction: all of it with its audit rows, or none.
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
+}
+
+// ----------------------------------------------------------------------------- connectors
+
+/// The person an action is about, as a connector needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subject {
+    /// Handle (LDAP uid, directory key).
+    pub handle: Handle,
+    /// Full name.
+    pub name: String,
+    /// Email (SCIM userName).
+    pub email: Email,
+}
+
+/// An account as a target system reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// The target's id for it.
+    pub id: String,
+    /// Enabled or disabled.
+    pub active: bool,
+}
+
+/// What an effect did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// The change was made.
+    Applied,
+    /// It was already so; nothing was sent.
+    AlreadyInState,
+    /// A person must do it; the text says what.
+    Manual(String),
+}
+
+/// Why a connector call failed. Texts never carry secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectorError {
+    /// Slow down; try again after this long if known.
+    #[error("rate limited")]
+    RateLimited {
+        /// The target's advice.
+        retry_after: Option<Duration>,
+    },
+    /// May work if tried again.
+    #[error("temporary failure: {0}")]
+    Transient(String),
+    /// The target refused because of its state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The thing is not there.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Our credentials were refused.
+    #[error("unauthorised: {0}")]
+    Unauthorized(String),
+    /// Will not work if tried again.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl ConnectorError {
+    /// Whether trying again may help.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Transient(_))
+    }
+}
+
+/// A target system: accounts and entitlements. Every method looks before it acts, so an
+/// action may be repeated safely.
+#[async_trait]
+pub trait Connector: Send + Sync {
+    /// The account of this person, if any.
+    async fn find_account(&self, who: &Subject) -> Result<Option<Account>, ConnectorError>;
+    /// Creates the account (enabled).
+    async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError>;
+    /// Disables the account.
+    async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError>;
+    /// Enables the account.
+    async fn enable_account(&self, who: &Subject) -> Result<Effect, ConnectorError>;
+    /// Deletes the account.
+    async fn delete_account(&self, who: &Subject) -> Result<Effect, ConnectorError>;
+    /// Adds the entitlement (group membership).
+    async fn grant(&self, who: &Subject, entitlement: &str) -> Result<Effect, ConnectorError>;
+    /// Removes the entitlement.
+    async fn revoke(&self, who: &Subject, entitlement: &str) -> Result<Effect, ConnectorError>;
+    /// The entitlements the person holds in the target.
+    async fn list_grants(&self, who: &Subject) -> Result<Vec<String>, ConnectorError>;
+    /// Checks that the target answers and accepts our credentials.
+    async fn test_connection(&self) -> Result<(), ConnectorError>;
+
+    /// Runs one queued operation, looking before acting at every step.
+    async fn apply(
+        &self,
+        op: ActionOp,
+        who: &Subject,
+        entitlement: Option<&str>,
+    ) -> Result<Effect, ConnectorError> {
+        match op {
+            ActionOp::Grant => {
+                let mut made = false;
+                match self.find_account(who).await? {
+                    None => made |= self.create_account(who).await? == Effect::Applied,
+                    Some(a) if !a.active => {
+                        made |= self.enable_account(who).await? == Effect::Applied
+                    }
+                    Some(_) => {}
+                }
+                let e = match entitlement {
+                    Some(e) => self.grant(who, e).await?,
+                    None => Effect::AlreadyInState,
+                };
+                Ok(if made { Effect::Applied } else { e })
+            }
+            ActionOp::Revoke => match entitlement {
+                Some(e) => self.revoke(who, e).await,
+                None => Ok(Effect::AlreadyInState),
+            },
+            ActionOp::Disable => match self.find_account(who).await? {
+                None => Ok(Effect::AlreadyInState),
+                Some(a) if !a.active => Ok(Effect::AlreadyInState),
+                Some(_) => self.disable_account(who).await,
+            },
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------- chat
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    /// A direct message to a person.
+    Person(Handle),
+    /// A channel, by the adapter's name or id for it.
+    Channel(String),
+}
+
+/// Fixed button labels (the console clicks them by label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ButtonLabel {
+    /// Approve a step.
+    Approve,
+    /// Deny a step (opens a form asking why).
+    Deny,
+    /// Confirm a plan.
+    Confirm,
+    /// Cancel a plan.
+    Cancel,
+    /// A manual task is done.
+    Done,
+    /// Extend a time-bound grant.
+    Extend,
+    /// Retry a failed action.
+    Retry,
+}
+
+impl ButtonLabel {
+    /// The label people see.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Approve => "Approve",
+            Self::Deny => "Deny",
+            Self::Confirm => "Confirm",
+            Self::Cancel => "Cancel",
+            Self::Done => "Done",
+            Self::Extend => "Extend",
+            Self::Retry => "Retry",
+        }
+    }
+    /// Every label.
+    pub const ALL: [ButtonLabel; 7] = [
+        Self::Approve,
+        Self::Deny,
+        Self::Confirm,
+        Self::Cancel,
+        Self::Done,
+        Self::Extend,
+        Self::Retry,
+    ];
+    /// Reads a label, case-insensitively.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+/// A button on a message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Button {
+    /// Its label.
+    pub label: ButtonLabel,
+    /// What a click sends back (≤ 100 chars, versioned; see `core::customid`).
+    pub custom_id: String,
+}
+
+/// Groups the copies of one logical message (e.g. every copy of one approval prompt), so
+/// that they can be edited together later.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageKey(pub String);
+
+/// A message the bot sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Recipient.
+    pub to: Recipient,
+    /// Full text.
+    pub text: String,
+    /// Buttons.
+    pub buttons: Vec<Button>,
+    /// Key for later edits.
+    pub key: Option<MessageKey>,
+}
+
+/// Why a message could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    /// The person does not accept direct messages from the bot.
+    #[error("direct messages are closed")]
+    DmClosed,
+    /// The person has no chat identity.
+    #[error("no chat account known")]
+    UnknownRecipient,
+    /// Anything else.
+    #[error("chat failure: {0}")]
+    Other(String),
+}
+
+/// The chat platform: send and edit messages.
+#[async_trait]
+pub trait Chat: Send + Sync {
+    /// Sends a message.
+    async fn send(&self, msg: Message) -> Result<(), ChatError>;
+    /// Edits every message sent under `key` to show `text` and `buttons`.
+    async fn edit(&self, key: &MessageKey, text: &str, buttons: &[Button])
+    -> Result<(), ChatError>;
+}

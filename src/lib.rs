@@ -1,0 +1,4 @@
+//! Quartermaster: a chat-ops access provisioning bot.
+#![warn(missing_docs)]
+
+pub mod core;
