@@ -213,6 +213,8 @@ pub struct ActionUpdate {
     pub last_error: Option<String>,
     /// Earliest next attempt (for retries).
     pub not_before: Timestamp,
+    /// Start counting attempts from zero again (IT pressed Retry).
+    pub reset_attempts: bool,
 }
 
 /// Everything one decision changes, written in one transaction with its audit rows.
@@ -220,8 +222,8 @@ pub struct ActionUpdate {
 pub struct Change {
     /// A request to insert.
     pub new_request: Option<NewRequest>,
-    /// A request to update (optimistically).
-    pub request_update: Option<RequestUpdate>,
+    /// Requests to update (each optimistically; any conflict fails the whole change).
+    pub request_updates: Vec<RequestUpdate>,
     /// Grants to insert.
     pub new_grants: Vec<NewGrant>,
     /// Grants to update.
@@ -294,11 +296,134 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         lease: Duration,
     ) -> Result<Option<Action>, StoreError>;
+    /// Every action on a person's accounts, oldest first.
+    async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError>;
     /// Number of actions pending or running.
     async fn queue_depth(&self) -> Result<i64, StoreError>;
 
     /// Applies a change in one transaction: all of it with its audit rows, or none.
     async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
+
+    /// Stores a plan that waits for Confirm or Cancel, with its audit rows; returns its id.
+    async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError>;
+    /// A plan.
+    async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError>;
+    /// Plans about a person, newest first.
+    async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError>;
+    /// Marks a confirmed plan's report as sent; false if it already was (send it once).
+    async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
+    /// Closes an open plan (confirmed or cancelled) with its audit rows; false when it was no
+    /// longer open (someone else decided first), and then nothing is written.
+    async fn close_plan(
+        &self,
+        id: i64,
+        state: PlanState,
+        by: &Handle,
+        at: Timestamp,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// What a plan does when confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanKind {
+    /// Take everything away from a leaver.
+    Offboard,
+    /// Move a person to another role.
+    Role,
+}
+
+impl PlanKind {
+    /// Stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Offboard => "offboard",
+            Self::Role => "role",
+        }
+    }
+    /// Reads a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "offboard" => Some(Self::Offboard),
+            "role" => Some(Self::Role),
+            _ => None,
+        }
+    }
+}
+
+/// Where a plan stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlanState {
+    /// Waiting for Confirm or Cancel.
+    Open,
+    /// Confirmed and carried out.
+    Confirmed,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl PlanState {
+    /// Stored name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+    /// Reads a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "open" => Some(Self::Open),
+            "confirmed" => Some(Self::Confirmed),
+            "cancelled" => Some(Self::Cancelled),
+            _ => None,
+        }
+    }
+}
+
+/// A plan to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPlan {
+    /// What it does.
+    pub kind: PlanKind,
+    /// Whom it concerns.
+    pub subject: Handle,
+    /// Who asked for it.
+    pub created_by: Handle,
+    /// Who may confirm it.
+    pub confirmers: Vec<Handle>,
+    /// Kind-specific detail (the new role; the offboarding reason).
+    pub detail: String,
+    /// When it was made.
+    pub created_at: Timestamp,
+}
+
+/// A stored plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Its id.
+    pub id: i64,
+    /// What it does.
+    pub kind: PlanKind,
+    /// Whom it concerns.
+    pub subject: Handle,
+    /// Who asked for it.
+    pub created_by: Handle,
+    /// Who may confirm it.
+    pub confirmers: Vec<Handle>,
+    /// Kind-specific detail.
+    pub detail: String,
+    /// Where it stands.
+    pub state: PlanState,
+    /// Who confirmed or cancelled it.
+    pub decided_by: Option<Handle>,
+    /// When it was confirmed or cancelled.
+    pub decided_at: Option<Timestamp>,
+    /// Its report went out.
+    pub reported: bool,
+    /// When it was made.
+    pub created_at: Timestamp,
 }
 
 // ----------------------------------------------------------------------------- connectors

@@ -1,0 +1,4 @@
+//! Connectors: one module per kind, each implementing [`crate::core::ports::Connector`].
+
+pub mod directory;
+pub mod manual;

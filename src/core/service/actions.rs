@@ -1,0 +1,541 @@
+//! Connector actions and their consequences: `/revoke`, outcomes reported by the engine,
+//! manual tasks (Done) and retries of failed actions (Retry).
+
+use std::time::Duration;
+
+use super::*;
+
+/// How long to wait before attempt `attempts + 1`: exponential from 2 s, capped at 10 min,
+/// with up to 25 % jitter; a target's `Retry-After` wins when it is longer.
+pub fn backoff(attempts: u32, retry_after: Option<Duration>, jitter_seed: u64) -> Duration {
+    let base = 2u64.saturating_pow(attempts.min(20)).min(600);
+    let jitter = (jitter_seed % 1000) as f64 / 1000.0 * 0.25;
+    let d = Duration::from_secs_f64(base as f64 * (1.0 + jitter));
+    retry_after.map_or(d, |r| r.max(d))
+}
+
+impl Service {
+    /// `/revoke app [user] [reason]`: cancels a pending request, or removes access.
+    pub(super) async fn revoke(
+        &self,
+        c: &Caller,
+        raw_app: &str,
+        user: Option<Handle>,
+        reason: Option<String>,
+    ) -> Result<Reply> {
+        let target = user.unwrap_or_else(|| c.person.handle.clone());
+        let own = target == c.person.handle;
+        if !own && policy::it_admin(&self.org, &c.person).is_none() {
+            return self
+                .refuse(c, "/revoke", Some(&target), None, ReqRef::None, "Only IT can revoke someone else's access.".into())
+                .await;
+        }
+        let Some(subject) = self.store.person(&target).await? else {
+            return Ok(Reply::text(format!("There is nobody with the handle \"{target}\".")));
+        };
+        let app = match self.find_app(raw_app) {
+            Ok(a) => a,
+            Err(m) => return Ok(Reply::text(m)),
+        };
+        if let Some(r) = self.store.open_request(&target, &app.name).await? {
+            return self.cancel_request(c, r, reason).await;
+        }
+        let Some(g) = self
+            .store
+            .grants_of(&target)
+            .await?
+            .into_iter()
+            .find(|g| g.app == app.name)
+        else {
+            let who = if own { "You do" } else { "They do" };
+            return Ok(Reply::text(format!("{who} not have {}.", app.display)));
+        };
+        match g.state {
+            GrantState::Active => {}
+            GrantState::Revoking => {
+                return Ok(Reply::text(format!("{} is already being removed.", app.display)));
+            }
+            _ => {
+                return Ok(Reply::text(format!(
+                    "{} is still being set up; revoke it once that is finished.",
+                    app.display
+                )));
+            }
+        }
+        let mut change = Change::default();
+        self.revoke_grant(&mut change, &Self::by(c), c.chat_id.as_deref(), &subject, &g, reason.as_deref().unwrap_or("revoked on request"))
+            .await?;
+        self.store.commit(change).await?;
+        Ok(Reply::text(format!(
+            "Removing {} from {}; {} will be told when it is done.",
+            app.display,
+            if own { "you".to_owned() } else { subject.name.clone() },
+            if own { "you" } else { "they" }
+        )))
+    }
+
+    /// Adds the removal of an active grant to `change`: the grant goes to revoking, its
+    /// request (if any) to revoked, and a revoke action is queued.
+    pub(super) async fn revoke_grant(
+        &self,
+        change: &mut Change,
+        actor: &Actor,
+        chat: Option<&str>,
+        subject: &Person,
+        g: &Grant,
+        why: &str,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let Some(app) = self.org.app(&g.app) else {
+            return Err(ServiceError::Inconsistent(format!("grant {} of unknown app {}", g.id, g.app)));
+        };
+        change.grant_updates.push(GrantUpdate {
+            id: g.id,
+            state: GrantState::Revoking,
+            granted_at: g.granted_at,
+            expires_at: g.expires_at,
+            warned: g.warned,
+        });
+        let mut req = ReqRef::None;
+        if let GrantSource::Request(rid) = g.source
+            && let Some(r) = self.store.request(rid).await?
+            && let Ok(next) = r.state.on(Event::Revoke)
+        {
+            req = rid.into();
+            change.request_updates.push(RequestUpdate {
+                id: rid,
+                expected_version: r.version,
+                state: next,
+                steps: r.steps.clone(),
+                grant: r.grant.map(GrantRef::Id),
+                updated_at: now,
+            });
+        }
+        change.audit.push(self.event(
+            actor.clone(),
+            chat,
+            "grant.revoke_requested",
+            Some(&subject.handle),
+            Some(&g.app),
+            req,
+            "ok",
+            why,
+        ));
+        change.new_actions.push(NewAction {
+            connector: app.connector.clone(),
+            op: ActionOp::Revoke,
+            person: subject.handle.clone(),
+            app: Some(g.app.clone()),
+            entitlement: Some(app.entitlement.clone()),
+            grant: Some(GrantRef::Id(g.id)),
+            request: req,
+            at: now,
+        });
+        Ok(())
+    }
+
+    /// Cancels an open request (by its requester or IT) and closes its prompts.
+    pub(super) async fn cancel_request(
+        &self,
+        c: &Caller,
+        r: Request,
+        reason: Option<String>,
+    ) -> Result<Reply> {
+        let now = self.clock.now();
+        let Ok(next) = r.state.on(Event::Cancel) else {
+            return Ok(Reply::text(format!("Request #{} is {}; it cannot be cancelled.", r.id, r.state)));
+        };
+        let mut change = Change::default();
+        change.request_updates.push(RequestUpdate {
+            id: r.id,
+            expected_version: r.version,
+            state: next,
+            steps: r.steps.clone(),
+            grant: r.grant.map(GrantRef::Id),
+            updated_at: now,
+        });
+        change.audit.push(self.event(
+            Self::by(c),
+            c.chat_id.as_deref(),
+            "request.cancelled",
+            Some(&r.requester),
+            Some(&r.app),
+            r.id.into(),
+            "ok",
+            reason.clone().unwrap_or_default(),
+        ));
+        match self.store.commit(change).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => {
+                return Ok(Reply::text(format!("Request #{} changed just now; look at /access and try again.", r.id)));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let dir = self.directory().await?;
+        if let Some(k) = r.state.step() {
+            let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+            self.edit(
+                step_key(r.id, k),
+                format!("{}\nCancelled by {} at {}.", self.prompt_text(&dir, &r, &holds), c.person.name, when(now)),
+            )
+            .await;
+        }
+        if c.person.handle != r.requester {
+            self.notify(
+                &r.requester,
+                format!("Your request #{} for {} was cancelled by {}.", r.id, self.app_display(&r.app), c.person.name),
+                vec![],
+                None,
+            )
+            .await;
+        }
+        Ok(Reply::text(format!("Request #{} for {} is cancelled.", r.id, self.app_display(&r.app))))
+    }
+
+    /// Records what happened when the engine ran an action, and everything that follows.
+    pub async fn action_finished(
+        &self,
+        action: &Action,
+        result: std::result::Result<Effect, ConnectorError>,
+    ) -> Result<()> {
+        let span = info_span!("action", action_id = %action.id, op = action.op.as_str(), connector = %action.connector);
+        async {
+            match result {
+                Ok(Effect::Applied) => self.complete_action(action, Actor::System, None, "ok").await,
+                Ok(Effect::AlreadyInState) => self.complete_action(action, Actor::System, None, "already").await,
+                Ok(Effect::Manual(task)) => self.hand_to_it(action, task).await,
+                Err(e) if e.is_retryable() && action.attempts < MAX_ATTEMPTS => {
+                    let retry_after = match &e {
+                        ConnectorError::RateLimited { retry_after } => *retry_after,
+                        _ => None,
+                    };
+                    let wait = backoff(action.attempts, retry_after, action.id.0 as u64 * 7919 + action.attempts as u64 * 104_729);
+                    let now = self.clock.now();
+                    let mut ev = self.event(Actor::System, None, "action.retrying", Some(&action.person), action.app.as_ref(), action.request.into(), "retrying", format!("attempt {} failed: {e}; next in {}s", action.attempts, wait.as_secs()));
+                    ev.connector_action = Some(action.id);
+                    self.store
+                        .commit(Change {
+                            action_updates: vec![ActionUpdate {
+                                id: action.id,
+                                state: ActionState::Pending,
+                                last_error: Some(e.to_string()),
+                                not_before: now + chrono::TimeDelta::from_std(wait).unwrap_or_default(),
+                                reset_attempts: false,
+                            }],
+                            audit: vec![ev],
+                            ..Change::default()
+                        })
+                        .await?;
+                    Ok(())
+                }
+                Err(e) => self.fail_action(action, e).await,
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn effect_name(op: ActionOp) -> &'static str {
+        match op {
+            ActionOp::Grant => "grant.provisioned",
+            ActionOp::Revoke => "grant.revoked",
+            ActionOp::Disable => "account.disabled",
+        }
+    }
+
+    /// An action succeeded (by a connector, or by a person clicking Done).
+    async fn complete_action(
+        &self,
+        action: &Action,
+        actor: Actor,
+        chat: Option<&str>,
+        outcome: &str,
+    ) -> Result<()> {
+        for _ in 0..8 {
+            let now = self.clock.now();
+            let mut change = Change::default();
+            change.action_updates.push(ActionUpdate {
+                id: action.id,
+                state: ActionState::Done,
+                last_error: None,
+                not_before: now,
+                reset_attempts: false,
+            });
+            let mut ev = self.event(
+                actor.clone(),
+                chat,
+                Self::effect_name(action.op),
+                Some(&action.person),
+                action.app.as_ref(),
+                action.request.into(),
+                outcome,
+                format!("connector {}{}", action.connector, action.entitlement.as_deref().map(|e| format!(", entitlement {e}")).unwrap_or_default()),
+            );
+            ev.connector_action = Some(action.id);
+            change.audit.push(ev);
+            let grant = match action.grant {
+                Some(g) => self.store.grant(g).await?,
+                None => None,
+            };
+            let mut granted_request = None;
+            if let Some(g) = &grant {
+                match (action.op, g.state) {
+                    (ActionOp::Grant, GrantState::Pending) => {
+                        let mut expires = g.expires_at;
+                        if let GrantSource::Request(rid) = g.source
+                            && let Some(r) = self.store.request(rid).await?
+                        {
+                            expires = r.duration.map(|d| now + d.as_chrono());
+                            if let Ok(next) = r.state.on(Event::Provisioned) {
+                                change.request_updates.push(RequestUpdate {
+                                    id: rid,
+                                    expected_version: r.version,
+                                    state: next,
+                                    steps: r.steps.clone(),
+                                    grant: r.grant.map(GrantRef::Id),
+                                    updated_at: now,
+                                });
+                                granted_request = Some(r);
+                            }
+                        }
+                        change.grant_updates.push(GrantUpdate {
+                            id: g.id,
+                            state: GrantState::Active,
+                            granted_at: Some(now),
+                            expires_at: expires,
+                            warned: false,
+                        });
+                    }
+                    (ActionOp::Revoke, GrantState::Revoking) => {
+                        change.grant_updates.push(GrantUpdate {
+                            id: g.id,
+                            state: GrantState::Revoked,
+                            granted_at: g.granted_at,
+                            expires_at: g.expires_at,
+                            warned: g.warned,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            match self.store.commit(change).await {
+                Ok(_) => {}
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            self.after_action(action, grant, granted_request, &actor, now).await?;
+            return Ok(());
+        }
+        Err(ServiceError::Inconsistent(format!("action {} kept conflicting", action.id)))
+    }
+
+    /// Tells people what a finished action means for them.
+    async fn after_action(
+        &self,
+        action: &Action,
+        grant: Option<Grant>,
+        granted_request: Option<Request>,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<()> {
+        let dir = self.directory().await?;
+        let app = action.app.as_ref().map(|a| self.app_display(a)).unwrap_or_default();
+        if let Actor::Person(h) = actor {
+            self.edit(
+                action_key(action.id),
+                format!("Task #{}: {} for {} — done by {} at {}.", action.id, Self::effect_name(action.op), Self::name_of(&dir, &action.person), Self::name_of(&dir, h), when(now)),
+            )
+            .await;
+        }
+        let offboarded = dir.get(&action.person).is_some_and(|p| p.status == PersonStatus::Offboarded);
+        match action.op {
+            ActionOp::Grant => {
+                let until = match &granted_request {
+                    Some(r) => r.duration.map(|d| format!(" until {}", when(now + d.as_chrono()))),
+                    None => None,
+                }
+                .unwrap_or_default();
+                self.notify(&action.person, format!("✅ You now have {app}{until}."), vec![], None).await;
+                if let Some(r) = &granted_request {
+                    let mut told = vec![r.requester.clone()];
+                    for s in &r.steps {
+                        if let Some(d) = &s.decision
+                            && !told.contains(&d.by)
+                        {
+                            self.notify(&d.by, format!("{} now has {app} (request #{}).", Self::name_of(&dir, &r.requester), r.id), vec![], None).await;
+                            told.push(d.by.clone());
+                        }
+                    }
+                }
+            }
+            ActionOp::Revoke if !offboarded && grant.is_some() => {
+                self.notify(&action.person, format!("Your {app} access has been removed."), vec![], None).await;
+            }
+            _ => {}
+        }
+        if offboarded {
+            self.maybe_report_offboarding(&action.person).await?;
+        }
+        Ok(())
+    }
+
+    /// Parks an action for a person (manual connector) and posts the task to IT.
+    async fn hand_to_it(&self, action: &Action, task: String) -> Result<()> {
+        let now = self.clock.now();
+        let mut ev = self.event(Actor::System, None, "action.manual", Some(&action.person), action.app.as_ref(), action.request.into(), "waiting", task.clone());
+        ev.connector_action = Some(action.id);
+        self.store
+            .commit(Change {
+                action_updates: vec![ActionUpdate {
+                    id: action.id,
+                    state: ActionState::Waiting,
+                    last_error: None,
+                    not_before: now,
+                    reset_attempts: false,
+                }],
+                audit: vec![ev],
+                ..Change::default()
+            })
+            .await?;
+        let text = format!("Task #{} for IT: {task}\nClick Done once it is done.", action.id);
+        let done = vec![Button {
+            label: ButtonLabel::Done,
+            custom_id: ClickTarget::Done(action.id).to_string(),
+        }];
+        for a in &self.org.it_admins {
+            self.notify(a, text.clone(), done.clone(), Some(action_key(action.id))).await;
+        }
+        Ok(())
+    }
+
+    /// An action failed for good: the grant and request fail, requester and IT are told,
+    /// and IT gets a Retry button.
+    async fn fail_action(&self, action: &Action, e: ConnectorError) -> Result<()> {
+        for _ in 0..8 {
+            let now = self.clock.now();
+            let mut change = Change::default();
+            change.action_updates.push(ActionUpdate {
+                id: action.id,
+                state: ActionState::Failed,
+                last_error: Some(e.to_string()),
+                not_before: now,
+                reset_attempts: false,
+            });
+            let mut ev = self.event(Actor::System, None, &format!("{}.failed", action.op.as_str()), Some(&action.person), action.app.as_ref(), action.request.into(), "failed", format!("connector {}: {e}", action.connector));
+            ev.connector_action = Some(action.id);
+            change.audit.push(ev);
+            if let Some(g) = action.grant
+                && action.op == ActionOp::Grant
+                && let Some(g) = self.store.grant(g).await?
+            {
+                change.grant_updates.push(GrantUpdate { id: g.id, state: GrantState::Failed, granted_at: None, expires_at: g.expires_at, warned: g.warned });
+                if let GrantSource::Request(rid) = g.source
+                    && let Some(r) = self.store.request(rid).await?
+                    && let Ok(next) = r.state.on(Event::ProvisionFailed)
+                {
+                    change.request_updates.push(RequestUpdate { id: rid, expected_version: r.version, state: next, steps: r.steps.clone(), grant: r.grant.map(GrantRef::Id), updated_at: now });
+                }
+            }
+            match self.store.commit(change).await {
+                Ok(_) => {}
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            let dir = self.directory().await?;
+            let app = action.app.as_ref().map(|a| self.app_display(a)).unwrap_or_else(|| format!("the {} account", action.connector));
+            if action.op == ActionOp::Grant {
+                self.notify(&action.person, format!("Setting up {app} failed; IT has been told and will retry."), vec![], None).await;
+            }
+            let text = format!(
+                "Action #{} failed for good: {} {app} for {} (connector {}): {e}. Click Retry once the cause is fixed.",
+                action.id,
+                action.op.as_str(),
+                Self::name_of(&dir, &action.person),
+                action.connector
+            );
+            let retry = vec![Button { label: ButtonLabel::Retry, custom_id: ClickTarget::Retry(action.id).to_string() }];
+            for a in &self.org.it_admins {
+                self.notify(a, text.clone(), retry.clone(), Some(action_key(action.id))).await;
+            }
+            if dir.get(&action.person).is_some_and(|p| p.status == PersonStatus::Offboarded) {
+                self.maybe_report_offboarding(&action.person).await?;
+            }
+            return Ok(());
+        }
+        Err(ServiceError::Inconsistent(format!("action {} kept conflicting", action.id)))
+    }
+
+    /// Done on a manual task: IT only, once.
+    pub(super) async fn manual_done(&self, c: &Caller, id: ActionId) -> Result<Reply> {
+        let Some(action) = self.store.action(id).await? else {
+            return Ok(Reply::text(format!("Task #{id} does not exist.")));
+        };
+        if policy::it_admin(&self.org, &c.person).is_none() {
+            return self
+                .refuse(c, "done", Some(&action.person), action.app.as_ref(), action.request.into(), "Only IT admins can mark a task done.".into())
+                .await;
+        }
+        if action.state != ActionState::Waiting {
+            return Ok(Reply::text(format!("Task #{id} is already {}.", action.state.as_str())));
+        }
+        // Claim it first so that two clicks cannot both complete it.
+        let claimed = self
+            .store
+            .commit(Change {
+                action_updates: vec![ActionUpdate { id, state: ActionState::Running, last_error: None, not_before: self.clock.now(), reset_attempts: false }],
+                ..Change::default()
+            })
+            .await;
+        claimed?;
+        self.complete_action(&action, Self::by(c), c.chat_id.as_deref(), "ok").await?;
+        Ok(Reply::text(format!("Thanks — task #{id} is marked done.")))
+    }
+
+    /// Retry on a failed action: IT only.
+    pub(super) async fn retry(&self, c: &Caller, id: ActionId) -> Result<Reply> {
+        let Some(action) = self.store.action(id).await? else {
+            return Ok(Reply::text(format!("Action #{id} does not exist.")));
+        };
+        if policy::it_admin(&self.org, &c.person).is_none() {
+            return self
+                .refuse(c, "retry", Some(&action.person), action.app.as_ref(), action.request.into(), "Only IT admins can retry an action.".into())
+                .await;
+        }
+        if action.state != ActionState::Failed {
+            return Ok(Reply::text(format!("Action #{id} is {}; there is nothing to retry.", action.state.as_str())));
+        }
+        let now = self.clock.now();
+        let mut change = Change::default();
+        change.action_updates.push(ActionUpdate { id, state: ActionState::Pending, last_error: None, not_before: now, reset_attempts: true });
+        change.audit.push(self.event(Self::by(c), c.chat_id.as_deref(), "action.retried", Some(&action.person), action.app.as_ref(), action.request.into(), "ok", format!("action {id}")));
+        if let Some(g) = action.grant
+            && let Some(g) = self.store.grant(g).await?
+            && g.state == GrantState::Failed
+        {
+            change.grant_updates.push(GrantUpdate { id: g.id, state: GrantState::Pending, granted_at: None, expires_at: g.expires_at, warned: g.warned });
+            if let GrantSource::Request(rid) = g.source
+                && let Some(r) = self.store.request(rid).await?
+                && let Ok(next) = r.state.on(Event::Retry)
+            {
+                change.request_updates.push(RequestUpdate { id: rid, expected_version: r.version, state: next, steps: r.steps.clone(), grant: r.grant.map(GrantRef::Id), updated_at: now });
+            }
+        }
+        self.store.commit(change).await?;
+        self.edit(action_key(id), format!("Action #{id} was retried by {} at {}.", c.person.name, when(now))).await;
+        Ok(Reply::text(format!("Action #{id} is queued again.")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_grows_and_honours_retry_after() {
+        assert!(backoff(1, None, 0) < backoff(4, None, 0));
+        assert!(backoff(30, None, 999) <= Duration::from_secs(750));
+        assert_eq!(backoff(1, Some(Duration::from_secs(60)), 0), Duration::from_secs(60));
+        assert!(backoff(3, None, 999) > backoff(3, None, 0), "jitter");
+    }
+}

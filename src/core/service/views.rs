@@ -1,0 +1,115 @@
+//! Read-only commands: `/access` and `/approvals`.
+
+use super::*;
+
+impl Service {
+    /// `/access [user]`: what a person holds and has asked for. Others' access is shown only to
+    /// their manager and to IT.
+    pub(super) async fn access(&self, c: &Caller, user: Option<Handle>) -> Result<Reply> {
+        let subject = match &user {
+            None => c.person.clone(),
+            Some(h) => match self.store.person(h).await? {
+                Some(p) => p,
+                None => return Ok(Reply::text(format!("There is nobody with the handle \"{h}\"."))),
+            },
+        };
+        if !policy::may_view_access(&self.org, &c.person, &subject) {
+            let why = format!(
+                "Only {}'s manager or IT can see their access.",
+                subject.name
+            );
+            return self
+                .refuse(c, "/access", Some(&subject.handle), None, ReqRef::None, why)
+                .await;
+        }
+        let grants = self.store.grants_of(&subject.handle).await?;
+        let requests = self.store.requests_by(&subject.handle).await?;
+        let dir = self.directory().await?;
+        let whose = if subject.handle == c.person.handle {
+            "Your access".to_owned()
+        } else {
+            format!("Access of {}", subject.name)
+        };
+        let mut lines = vec![format!("{whose}:")];
+        if grants.is_empty() {
+            lines.push("- no apps yet".into());
+        }
+        for g in &grants {
+            let state = match g.state {
+                GrantState::Active => String::new(),
+                GrantState::Pending => " (being set up)".into(),
+                GrantState::Revoking => " (being removed)".into(),
+                other => format!(" ({})", other.as_str()),
+            };
+            let source = match g.source {
+                GrantSource::Birthright => "birthright".to_owned(),
+                GrantSource::Request(r) => format!("request #{r}"),
+            };
+            let until = g
+                .expires_at
+                .map(|t| format!(", until {}", when(t)))
+                .unwrap_or_default();
+            lines.push(format!("- {}{state} — {source}{until}", self.app_display(&g.app)));
+        }
+        let open: Vec<&Request> = requests.iter().filter(|r| r.state.is_open()).collect();
+        if !open.is_empty() {
+            lines.push("Pending requests:".into());
+            for r in open {
+                lines.push(format!(
+                    "- #{} {}: {}",
+                    r.id,
+                    self.app_display(&r.app),
+                    self.describe_wait(&dir, r)
+                ));
+            }
+        }
+        Ok(Reply::text(lines.join("\n")))
+    }
+
+    /// `/approvals`: the requests waiting for the caller's decision, with their buttons.
+    pub(super) async fn approvals(&self, c: &Caller) -> Result<Reply> {
+        let me = &c.person.handle;
+        let dir = self.directory().await?;
+        let mut lines = Vec::new();
+        let mut buttons = Vec::new();
+        for r in self.store.open_requests().await? {
+            if let (RequestState::Awaiting(k), Some(step)) = (r.state, r.current_step())
+                && step.approvers.contains(me)
+            {
+                lines.push(format!(
+                    "- #{} {} asks for {} — {} (step {} of {}), waiting since {}",
+                    r.id,
+                    Self::name_of(&dir, &r.requester),
+                    self.app_display(&r.app),
+                    r.reason.as_deref().unwrap_or("no reason given"),
+                    k + 1,
+                    r.steps.len(),
+                    step.started_at.map_or_else(|| "-".into(), when)
+                ));
+                if buttons.is_empty() {
+                    buttons = vec![
+                        Button {
+                            label: ButtonLabel::Approve,
+                            custom_id: ClickTarget::Approve(r.id, k).to_string(),
+                        },
+                        Button {
+                            label: ButtonLabel::Deny,
+                            custom_id: ClickTarget::Deny(r.id, k).to_string(),
+                        },
+                    ];
+                }
+            }
+        }
+        if lines.is_empty() {
+            return Ok(Reply::text("Nothing is waiting for your decision."));
+        }
+        lines.insert(0, format!("Waiting for your decision ({}):", lines.len()));
+        if lines.len() > 2 {
+            lines.push("The buttons decide the first one; each request's message has its own.".into());
+        }
+        Ok(Reply {
+            text: lines.join("\n"),
+            buttons,
+        })
+    }
+}
