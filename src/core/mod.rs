@@ -2,6 +2,9 @@
 //! (serenity, sqlx, reqwest, axum): `.ci/run` checks that.
 
 pub mod command;
+pub mod customid;
 pub mod model;
+pub mod policy;
 pub mod ports;
+pub mod service;
 pub mod workflow;
