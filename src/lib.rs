@@ -1,4 +1,5 @@
 //! Quartermaster: a chat-ops access provisioning bot.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod core;
