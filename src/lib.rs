@@ -1,5 +1,6 @@
 //! Quartermaster: a chat-ops access provisioning bot.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod core;
 pub mod engine;
