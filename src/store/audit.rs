@@ -306,22 +306,23 @@ impl SqlStore {
         // disagree.
         let mut tx = self.pool.begin().await?;
         let mut expected_seq: i64 = 1;
+        // The first page starts below 1, so stray rows numbered 0 or less are seen too.
+        let mut after = i64::MIN;
         let mut prev = GENESIS.to_owned();
         let mut rows: u64 = 0;
         loop {
-            let page = sqlx::query(concat!(
-                audit_cols!(),
-                "WHERE seq >= ? ORDER BY seq LIMIT ?"
-            ))
-            .bind(expected_seq)
-            .bind(PAGE)
-            .fetch_all(&mut *tx)
-            .await?;
+            let page = sqlx::query(concat!(audit_cols!(), "WHERE seq > ? ORDER BY seq LIMIT ?"))
+                .bind(after)
+                .bind(PAGE)
+                .fetch_all(&mut *tx)
+                .await?;
             let done = (page.len() as i64) < PAGE;
             for row in &page {
                 let r = record_from_row(row)?;
                 if r.seq != expected_seq {
-                    let reason = if r.seq - expected_seq == 1 {
+                    let reason = if r.seq < expected_seq {
+                        format!("it is numbered outside the chain (expected row {expected_seq})")
+                    } else if r.seq - expected_seq == 1 {
                         format!("row {expected_seq} before it is missing (deleted)")
                     } else {
                         format!(
@@ -346,6 +347,7 @@ impl SqlStore {
                     });
                 }
                 prev = r.hash;
+                after = r.seq;
                 expected_seq += 1;
                 rows += 1;
             }
