@@ -29,7 +29,7 @@ use sqlx::{Sqlite, Transaction};
 use crate::core::model::*;
 use crate::core::ports::{Change, Committed, GrantRef, NewGrantSource, ReqRef, Store, StoreError};
 
-pub use audit::{AuditRecord, VerifyReport, write_csv, write_jsonl};
+pub use audit::{AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
 
 use rows::{
     ACTION_COLS, GRANT_COLS, PERSON_COLS, REQUEST_COLS, action_from_row, grant_from_row, micros,
