@@ -2,5 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod connectors;
 pub mod core;
 pub mod engine;
+pub mod store;

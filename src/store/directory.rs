@@ -1,0 +1,154 @@
+//! Tables of the built-in `directory` connector: a target system that lives in our own
+//! database (accounts and group memberships), keyed by connector name and handle.
+//!
+//! Every write reports whether it changed anything, so the connector can answer
+//! `Applied` or `AlreadyInState`.
+
+use sqlx::Row;
+
+use super::{DbError, SqlStore};
+
+impl SqlStore {
+    /// The account of `handle` in `connector`: its id and whether it is active.
+    pub async fn dir_account(
+        &self,
+        connector: &str,
+        handle: &str,
+    ) -> Result<Option<(String, bool)>, DbError> {
+        let row = sqlx::query(
+            "SELECT id, active FROM directory_accounts WHERE connector = ? AND handle = ?",
+        )
+        .bind(connector)
+        .bind(handle)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.try_get("active")?)))
+            .transpose()
+    }
+
+    /// Creates an active account (id `connector:handle`); false if one already exists.
+    pub async fn dir_create_account(
+        &self,
+        connector: &str,
+        handle: &str,
+        email: &str,
+        name: &str,
+    ) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "INSERT INTO directory_accounts (connector, handle, id, email, name, active) \
+             VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (connector, handle) DO NOTHING",
+        )
+        .bind(connector)
+        .bind(handle)
+        .bind(format!("{connector}:{handle}"))
+        .bind(email)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Enables or disables an account; false if it was already so or does not exist.
+    pub async fn dir_set_active(
+        &self,
+        connector: &str,
+        handle: &str,
+        active: bool,
+    ) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "UPDATE directory_accounts SET active = ? \
+             WHERE connector = ? AND handle = ? AND active <> ?",
+        )
+        .bind(active)
+        .bind(connector)
+        .bind(handle)
+        .bind(active)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Deletes an account and its memberships; false if there was none.
+    pub async fn dir_delete_account(&self, connector: &str, handle: &str) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM directory_memberships WHERE connector = ? AND handle = ?")
+            .bind(connector)
+            .bind(handle)
+            .execute(&mut *tx)
+            .await?;
+        let n = sqlx::query("DELETE FROM directory_accounts WHERE connector = ? AND handle = ?")
+            .bind(connector)
+            .bind(handle)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Adds `handle` to `entitlement`; false if already a member.
+    pub async fn dir_add_member(
+        &self,
+        connector: &str,
+        handle: &str,
+        entitlement: &str,
+    ) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "INSERT INTO directory_memberships (connector, handle, entitlement) VALUES (?, ?, ?) \
+             ON CONFLICT (connector, handle, entitlement) DO NOTHING",
+        )
+        .bind(connector)
+        .bind(handle)
+        .bind(entitlement)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// Removes `handle` from `entitlement`; false if not a member.
+    pub async fn dir_remove_member(
+        &self,
+        connector: &str,
+        handle: &str,
+        entitlement: &str,
+    ) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        let n = sqlx::query(
+            "DELETE FROM directory_memberships \
+             WHERE connector = ? AND handle = ? AND entitlement = ?",
+        )
+        .bind(connector)
+        .bind(handle)
+        .bind(entitlement)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
+    /// The entitlements `handle` holds in `connector`, sorted.
+    pub async fn dir_memberships(
+        &self,
+        connector: &str,
+        handle: &str,
+    ) -> Result<Vec<String>, DbError> {
+        Ok(sqlx::query_scalar(
+            "SELECT entitlement FROM directory_memberships \
+             WHERE connector = ? AND handle = ? ORDER BY entitlement",
+        )
+        .bind(connector)
+        .bind(handle)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,694 @@
+//! Storage: the sqlx implementation of [`crate::core::ports::Store`], the audit hash chain and
+//! the tables of the built-in `directory` connector.
+//!
+//! Only SQLite is built so far; PostgreSQL comes later with its own migration folder. The SQL
+//! stays portable (INTEGER / TEXT columns, `RETURNING`, `ON CONFLICT`), timestamps are stored as
+//! INTEGER unix microseconds (UTC).
+//!
+//! Every write runs in a `BEGIN IMMEDIATE` transaction: SQLite's default deferred `BEGIN` takes
+//! the write lock late, and a race then ends in "database is locked" (or a busy snapshot that the
+//! busy timeout does not retry) instead of a short wait.
+
+mod audit;
+mod directory;
+mod rows;
+#[cfg(test)]
+mod tests;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use secrecy::SecretSlice;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::core::model::*;
+use crate::core::ports::{Change, Committed, GrantRef, NewGrantSource, ReqRef, Store, StoreError};
+
+pub use audit::{AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
+
+use rows::{
+    ACTION_COLS, GRANT_COLS, PERSON_COLS, REQUEST_COLS, action_from_row, grant_from_row, micros,
+    person_from_row, request_from_row, step_from_row,
+};
+
+/// How long a writer waits for SQLite's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A failure of the storage layer itself (connecting, migrating, querying, verifying).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A `postgres://` URL was given, but this build has no PostgreSQL support yet.
+    #[error(
+        "PostgreSQL is not supported yet (database URL {0}); use a sqlite:// URL for now — \
+         PostgreSQL support is planned in a later issue"
+    )]
+    PostgresNotBuilt(String),
+    /// The URL names no backend Quartermaster knows.
+    #[error("unsupported database URL {0}: use sqlite://PATH (or postgres://… later)")]
+    UnsupportedUrl(String),
+    /// The database could not be opened. The URL is shown without any password.
+    #[error("cannot open the database {url}: {source}")]
+    Connect {
+        /// The URL, password removed.
+        url: String,
+        /// The driver's reason.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The schema migrations failed.
+    #[error("cannot migrate the database schema: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    /// A stored value could not be read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Corrupt(s) => StoreError::Corrupt(s),
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+}
+
+/// Maps a driver error to the core's error: unique violations become
+/// [`StoreError::Duplicate`], the rest [`StoreError::Backend`].
+fn store_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(d) = &e
+        && d.is_unique_violation()
+    {
+        return StoreError::Duplicate(d.message().to_owned());
+    }
+    StoreError::Backend(e.to_string())
+}
+
+/// Replaces the password of `scheme://user:password@host/…` with `***`.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The SQL store. Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: SqlitePool,
+    audit_key: Option<Arc<SecretSlice<u8>>>,
+}
+
+impl std::fmt::Debug for SqlStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("sealed", &self.audit_key.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Opens the database at `url`, creating a missing SQLite file, and runs the migrations.
+///
+/// With `audit_key`, the head of the audit chain is sealed with HMAC-SHA256 on every append,
+/// so [`SqlStore::verify_audit`] can detect truncation and a recomputed chain.
+pub async fn connect(url: &str, audit_key: Option<SecretSlice<u8>>) -> Result<SqlStore, DbError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err(DbError::PostgresNotBuilt(redact_url(url)));
+    }
+    if !url.starts_with("sqlite:") {
+        return Err(DbError::UnsupportedUrl(redact_url(url)));
+    }
+    let connect_err = |source| DbError::Connect {
+        url: redact_url(url),
+        source,
+    };
+    let opts = SqliteConnectOptions::from_str(url)
+        .map_err(connect_err)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(opts)
+        .await
+        .map_err(connect_err)?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    Ok(SqlStore {
+        pool,
+        audit_key: audit_key.map(Arc::new),
+    })
+}
+
+impl SqlStore {
+    /// Whether the database answers a trivial query (for health checks).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Records an interaction id; true the first time it is seen, false on a replay.
+    pub async fn mark_interaction_seen(&self, id: &str, at: Timestamp) -> Result<bool, DbError> {
+        let mut tx = self.begin_write().await?;
+        let r = sqlx::query(
+            "INSERT INTO interactions_seen (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(micros(at))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Starts a write transaction that holds SQLite's write lock from its first statement.
+    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+
+    async fn load_steps(
+        &self,
+        conn: &mut sqlx::SqliteConnection,
+        r: &mut Request,
+    ) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, rule, approvers, started_at, decided, approved, decided_by, decided_at, \
+             reason, reminded, escalated FROM steps WHERE request_id = ? ORDER BY idx",
+        )
+        .bind(r.id.0)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(store_err)?;
+        r.steps = rows
+            .iter()
+            .map(step_from_row)
+            .collect::<Result<_, DbError>>()?;
+        Ok(())
+    }
+
+    async fn requests_where(
+        &self,
+        sql: &'static str,
+        binds: &[&str],
+    ) -> Result<Vec<Request>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(store_err)?;
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(b.to_string());
+        }
+        let rows = q.fetch_all(&mut *conn).await.map_err(store_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut r = request_from_row(row)?;
+            self.load_steps(&mut conn, &mut r).await?;
+            out.push(r);
+        }
+        Ok(out)
+    }
+}
+
+/// Replaces the step rows of a request.
+async fn write_steps(
+    tx: &mut Transaction<'static, Sqlite>,
+    request: i64,
+    steps: &[Step],
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM steps WHERE request_id = ?")
+        .bind(request)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    for s in steps {
+        let approvers: Vec<&str> = s.approvers.iter().map(Handle::as_str).collect();
+        let approvers = serde_json::to_string(&approvers)
+            .map_err(|e| StoreError::Backend(format!("cannot encode approvers: {e}")))?;
+        let d = s.decision.as_ref();
+        sqlx::query(
+            "INSERT INTO steps (request_id, idx, rule, approvers, started_at, decided, approved, \
+             decided_by, decided_at, reason, reminded, escalated) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(request)
+        .bind(i64::from(s.index))
+        .bind(s.rule.to_string())
+        .bind(approvers)
+        .bind(s.started_at.map(micros))
+        .bind(d.is_some())
+        .bind(d.map(|d| d.approved))
+        .bind(d.map(|d| d.by.as_str().to_owned()))
+        .bind(d.map(|d| micros(d.at)))
+        .bind(d.and_then(|d| d.reason.clone()))
+        .bind(s.reminded)
+        .bind(s.escalated)
+        .execute(&mut **tx)
+        .await
+        .map_err(store_err)?;
+    }
+    Ok(())
+}
+
+/// Resolves a [`ReqRef`] against the request a change inserts.
+fn resolve_req(r: ReqRef, new_request: Option<RequestId>) -> Result<Option<i64>, StoreError> {
+    match r {
+        ReqRef::None => Ok(None),
+        ReqRef::Id(id) => Ok(Some(id.0)),
+        ReqRef::New => new_request.map(|id| Some(id.0)).ok_or_else(|| {
+            StoreError::Backend("the change refers to a new request but inserts none".into())
+        }),
+    }
+}
+
+/// Resolves a [`GrantRef`] against the grants a change inserts.
+fn resolve_grant(g: GrantRef, new_grants: &[GrantId]) -> Result<i64, StoreError> {
+    match g {
+        GrantRef::Id(id) => Ok(id.0),
+        GrantRef::New(n) => new_grants.get(n).map(|g| g.0).ok_or_else(|| {
+            StoreError::Backend(format!(
+                "the change refers to new grant #{n} but inserts only {}",
+                new_grants.len()
+            ))
+        }),
+    }
+}
+
+/// The latest moment a change mentions: the bookkeeping `updated_at` of rows that carry no
+/// time of their own (action updates), so time keeps coming from the core's clock.
+fn change_time(c: &Change) -> Timestamp {
+    let mut times: Vec<Timestamp> = Vec::new();
+    times.extend(c.new_request.as_ref().map(|r| r.created_at));
+    times.extend(c.request_update.as_ref().map(|r| r.updated_at));
+    times.extend(c.new_actions.iter().map(|a| a.at));
+    times.extend(c.audit.iter().map(|a| a.at));
+    times.into_iter().max().unwrap_or_else(chrono::Utc::now)
+}
+
+fn kind_parts(k: RequestKind) -> (&'static str, Option<i64>) {
+    match k {
+        RequestKind::New => ("new", None),
+        RequestKind::Extend(g) => ("extend", Some(g.0)),
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    async fn seed_people(&self, people: &[Person]) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        for p in people {
+            sqlx::query(
+                "INSERT INTO people (handle, name, email, department, role, manager, discord_id, \
+                 status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO NOTHING",
+            )
+            .bind(p.handle.as_str())
+            .bind(p.name.as_str())
+            .bind(p.email.as_str())
+            .bind(p.department.as_str())
+            .bind(p.role.as_str())
+            .bind(p.manager.as_ref().map(|m| m.as_str().to_owned()))
+            .bind(p.discord_id.clone())
+            .bind(p.status.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        }
+        tx.commit().await.map_err(store_err)
+    }
+
+    async fn upsert_person(&self, p: &Person, audit: Vec<AuditEvent>) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        sqlx::query(
+            "INSERT INTO people (handle, name, email, department, role, manager, discord_id, \
+             status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO UPDATE SET \
+             name = excluded.name, email = excluded.email, department = excluded.department, \
+             role = excluded.role, manager = excluded.manager, discord_id = excluded.discord_id, \
+             status = excluded.status",
+        )
+        .bind(p.handle.as_str())
+        .bind(p.name.as_str())
+        .bind(p.email.as_str())
+        .bind(p.department.as_str())
+        .bind(p.role.as_str())
+        .bind(p.manager.as_ref().map(|m| m.as_str().to_owned()))
+        .bind(p.discord_id.clone())
+        .bind(p.status.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+        audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
+        tx.commit().await.map_err(store_err)
+    }
+
+    async fn person(&self, h: &Handle) -> Result<Option<Person>, StoreError> {
+        let row = sqlx::query(PERSON_COLS.by_handle)
+            .bind(h.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(row.as_ref().map(person_from_row).transpose()?)
+    }
+
+    async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        let row = sqlx::query(PERSON_COLS.by_discord_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(row.as_ref().map(person_from_row).transpose()?)
+    }
+
+    async fn people(&self) -> Result<Vec<Person>, StoreError> {
+        let rows = sqlx::query(PERSON_COLS.all)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(person_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(store_err)?;
+        let row = sqlx::query(REQUEST_COLS.by_id)
+            .bind(id.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(store_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut r = request_from_row(&row)?;
+        self.load_steps(&mut conn, &mut r).await?;
+        Ok(Some(r))
+    }
+
+    async fn open_request(&self, p: &Handle, app: &AppName) -> Result<Option<Request>, StoreError> {
+        let mut v = self
+            .requests_where(REQUEST_COLS.open_of, &[p.as_str(), app.as_str()])
+            .await?;
+        Ok(v.pop())
+    }
+
+    async fn open_requests(&self) -> Result<Vec<Request>, StoreError> {
+        self.requests_where(REQUEST_COLS.open, &[]).await
+    }
+
+    async fn requests_by(&self, p: &Handle) -> Result<Vec<Request>, StoreError> {
+        self.requests_where(REQUEST_COLS.by_requester, &[p.as_str()])
+            .await
+    }
+
+    async fn grant(&self, id: GrantId) -> Result<Option<Grant>, StoreError> {
+        let row = sqlx::query(GRANT_COLS.by_id)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(row.as_ref().map(grant_from_row).transpose()?)
+    }
+
+    async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError> {
+        let rows = sqlx::query(GRANT_COLS.live_of)
+            .bind(p.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(grant_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError> {
+        let rows = sqlx::query(GRANT_COLS.ending_by)
+            .bind(micros(t))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(grant_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn action(&self, id: ActionId) -> Result<Option<Action>, StoreError> {
+        let row = sqlx::query(ACTION_COLS.by_id)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(row.as_ref().map(action_from_row).transpose()?)
+    }
+
+    async fn actions_for_grant(&self, g: GrantId) -> Result<Vec<Action>, StoreError> {
+        let rows = sqlx::query(ACTION_COLS.for_grant)
+            .bind(g.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(action_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn claim_action(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Action>, StoreError> {
+        let now_us = micros(now);
+        let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+        let until = now_us.saturating_add(lease_us);
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let row = sqlx::query(ACTION_COLS.claim)
+            .bind(until)
+            .bind(now_us)
+            .bind(now_us)
+            .bind(now_us)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(row.as_ref().map(action_from_row).transpose()?)
+    }
+
+    async fn queue_depth(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE state IN ('pending', 'running')")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_err)
+    }
+
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+        let mut out = Committed::default();
+        if change.is_empty() {
+            return Ok(out);
+        }
+        let now = micros(change_time(&change));
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+
+        // 1. The new request (its grant is patched in after the grants exist).
+        if let Some(r) = &change.new_request {
+            let (kind, extends) = kind_parts(r.kind);
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO requests (requester, app, reason, duration_secs, kind, \
+                 extends_grant, state, current_step, grant_id, created_at, updated_at, version) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 1) RETURNING id",
+            )
+            .bind(r.requester.as_str())
+            .bind(r.app.as_str())
+            .bind(r.reason.clone())
+            .bind(
+                r.duration
+                    .map(|d| i64::try_from(d.secs()).unwrap_or(i64::MAX)),
+            )
+            .bind(kind)
+            .bind(extends)
+            .bind(r.state.name())
+            .bind(r.state.step().map(i64::from))
+            .bind(micros(r.created_at))
+            .bind(micros(r.created_at))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_err)?;
+            write_steps(&mut tx, id, &r.steps).await?;
+            out.request = Some(RequestId(id));
+        }
+
+        // 2. The optimistic update: nothing else is written if somebody changed it first.
+        if let Some(u) = &change.request_update {
+            let n = sqlx::query(
+                "UPDATE requests SET state = ?, current_step = ?, updated_at = ?, \
+                 version = version + 1 WHERE id = ? AND version = ?",
+            )
+            .bind(u.state.name())
+            .bind(u.state.step().map(i64::from))
+            .bind(micros(u.updated_at))
+            .bind(u.id.0)
+            .bind(u.expected_version)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?
+            .rows_affected();
+            if n == 0 {
+                // Dropping the transaction rolls it back.
+                return Err(StoreError::Conflict);
+            }
+            write_steps(&mut tx, u.id.0, &u.steps).await?;
+        }
+
+        // 3. Grants.
+        for g in &change.new_grants {
+            let (source, req) = match g.source {
+                NewGrantSource::Birthright => ("birthright", None),
+                NewGrantSource::Request(r) => ("request", resolve_req(r, out.request)?),
+            };
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO grants (person, app, source, request_id, state, granted_at, \
+                 expires_at, warned) VALUES (?, ?, ?, ?, ?, ?, ?, 0) RETURNING id",
+            )
+            .bind(g.person.as_str())
+            .bind(g.app.as_str())
+            .bind(source)
+            .bind(req)
+            .bind(g.state.as_str())
+            .bind(g.granted_at.map(micros))
+            .bind(g.expires_at.map(micros))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| match store_err(e) {
+                StoreError::Duplicate(_) => StoreError::Duplicate(format!(
+                    "{} already holds a live grant of {}",
+                    g.person, g.app
+                )),
+                other => other,
+            })?;
+            out.grants.push(GrantId(id));
+        }
+
+        // 4. The grant a request produced (None keeps what is stored: a request never loses
+        //    the grant it produced).
+        let patches = [
+            (
+                change.new_request.as_ref().and_then(|r| r.grant),
+                out.request.map(|r| r.0),
+            ),
+            (
+                change.request_update.as_ref().and_then(|u| u.grant),
+                change.request_update.as_ref().map(|u| u.id.0),
+            ),
+        ];
+        for (grant, req) in patches {
+            if let (Some(g), Some(req)) = (grant, req) {
+                let g = resolve_grant(g, &out.grants)?;
+                sqlx::query("UPDATE requests SET grant_id = ? WHERE id = ?")
+                    .bind(g)
+                    .bind(req)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(store_err)?;
+            }
+        }
+
+        for g in &change.grant_updates {
+            let n = sqlx::query(
+                "UPDATE grants SET state = ?, granted_at = ?, expires_at = ?, warned = ? \
+                 WHERE id = ?",
+            )
+            .bind(g.state.as_str())
+            .bind(g.granted_at.map(micros))
+            .bind(g.expires_at.map(micros))
+            .bind(g.warned)
+            .bind(g.id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::Backend(format!(
+                    "grant {} does not exist",
+                    g.id
+                )));
+            }
+        }
+
+        // 5. Actions.
+        for a in &change.new_actions {
+            let grant = a.grant.map(|g| resolve_grant(g, &out.grants)).transpose()?;
+            let req = resolve_req(a.request, out.request)?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO actions (connector, op, person, app, entitlement, grant_id, \
+                 request_id, state, attempts, last_error, not_before, lease_until, created_at, \
+                 updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, ?, NULL, ?, ?) \
+                 RETURNING id",
+            )
+            .bind(a.connector.as_str())
+            .bind(a.op.as_str())
+            .bind(a.person.as_str())
+            .bind(a.app.as_ref().map(|x| x.as_str().to_owned()))
+            .bind(a.entitlement.clone())
+            .bind(grant)
+            .bind(req)
+            .bind(micros(a.at))
+            .bind(micros(a.at))
+            .bind(micros(a.at))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_err)?;
+            out.actions.push(ActionId(id));
+        }
+
+        for a in &change.action_updates {
+            let n = sqlx::query(
+                "UPDATE actions SET state = ?, last_error = ?, not_before = ?, \
+                 lease_until = NULL, updated_at = ? WHERE id = ?",
+            )
+            .bind(a.state.as_str())
+            .bind(a.last_error.clone())
+            .bind(micros(a.not_before))
+            .bind(now)
+            .bind(a.id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?
+            .rows_affected();
+            if n == 0 {
+                return Err(StoreError::Backend(format!(
+                    "action {} does not exist",
+                    a.id
+                )));
+            }
+        }
+
+        // 6. The audit rows, chained under the same write lock.
+        audit::append(
+            &mut tx,
+            &change.audit,
+            out.request,
+            self.audit_key.as_deref(),
+        )
+        .await?;
+
+        tx.commit().await.map_err(store_err)?;
+        Ok(out)
+    }
+}

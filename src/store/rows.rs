@@ -1,0 +1,293 @@
+//! SQL texts and the mapping of rows to domain records.
+
+use chrono::DateTime;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::DbError;
+use crate::core::model::*;
+use crate::core::workflow::RequestState;
+
+/// A timestamp as stored: unix microseconds.
+pub(crate) fn micros(t: Timestamp) -> i64 {
+    t.timestamp_micros()
+}
+
+/// A stored timestamp.
+pub(crate) fn from_micros(us: i64) -> Result<Timestamp, DbError> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| DbError::Corrupt(format!("timestamp {us} µs is out of range")))
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> DbError {
+    DbError::Corrupt(format!("{what}: {e}"))
+}
+
+fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T, DbError>
+where
+    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+{
+    row.try_get::<T, _>(col)
+        .map_err(|e| corrupt(&format!("column {col}"), e))
+}
+
+fn opt_ts(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, DbError> {
+    get::<Option<i64>>(row, col)?.map(from_micros).transpose()
+}
+
+fn handle(s: &str) -> Result<Handle, DbError> {
+    Handle::parse(s).map_err(|e| corrupt("handle", e))
+}
+
+fn app(s: &str) -> Result<AppName, DbError> {
+    AppName::parse(s).map_err(|e| corrupt("app name", e))
+}
+
+/// SQL for one entity.
+pub(crate) struct PersonSql {
+    pub by_handle: &'static str,
+    pub by_discord_id: &'static str,
+    pub all: &'static str,
+}
+
+macro_rules! person_cols {
+    () => {
+        "SELECT handle, name, email, department, role, manager, discord_id, status FROM people "
+    };
+}
+
+pub(crate) const PERSON_COLS: PersonSql = PersonSql {
+    by_handle: concat!(person_cols!(), "WHERE handle = ?"),
+    by_discord_id: concat!(person_cols!(), "WHERE discord_id = ?"),
+    all: concat!(person_cols!(), "ORDER BY handle"),
+};
+
+pub(crate) fn person_from_row(row: &SqliteRow) -> Result<Person, DbError> {
+    let status: String = get(row, "status")?;
+    Ok(Person {
+        handle: handle(&get::<String>(row, "handle")?)?,
+        name: get(row, "name")?,
+        email: Email::parse(&get::<String>(row, "email")?).map_err(|e| corrupt("email", e))?,
+        department: get(row, "department")?,
+        role: RoleName::parse(&get::<String>(row, "role")?).map_err(|e| corrupt("role", e))?,
+        manager: get::<Option<String>>(row, "manager")?
+            .as_deref()
+            .map(handle)
+            .transpose()?,
+        discord_id: get(row, "discord_id")?,
+        status: PersonStatus::parse(&status).ok_or_else(|| corrupt("person status", &status))?,
+    })
+}
+
+/// SQL for requests (steps are loaded separately).
+pub(crate) struct RequestSql {
+    pub by_id: &'static str,
+    pub open_of: &'static str,
+    pub open: &'static str,
+    pub by_requester: &'static str,
+}
+
+macro_rules! request_cols {
+    () => {
+        "SELECT id, requester, app, reason, duration_secs, kind, extends_grant, state, \
+         current_step, grant_id, created_at, updated_at, version FROM requests "
+    };
+}
+macro_rules! open_states {
+    () => {
+        "state IN ('submitted', 'awaiting', 'no_approver')"
+    };
+}
+
+pub(crate) const REQUEST_COLS: RequestSql = RequestSql {
+    by_id: concat!(request_cols!(), "WHERE id = ?"),
+    // Oldest first, so the caller's `pop()` takes the newest should there ever be two.
+    open_of: concat!(
+        request_cols!(),
+        "WHERE requester = ? AND app = ? AND ",
+        open_states!(),
+        " ORDER BY id"
+    ),
+    open: concat!(
+        request_cols!(),
+        "WHERE ",
+        open_states!(),
+        " ORDER BY created_at, id"
+    ),
+    by_requester: concat!(
+        request_cols!(),
+        "WHERE requester = ? ORDER BY created_at DESC, id DESC"
+    ),
+};
+
+pub(crate) fn request_from_row(row: &SqliteRow) -> Result<Request, DbError> {
+    let kind: String = get(row, "kind")?;
+    let extends: Option<i64> = get(row, "extends_grant")?;
+    let kind = match (kind.as_str(), extends) {
+        ("new", _) => RequestKind::New,
+        ("extend", Some(g)) => RequestKind::Extend(GrantId(g)),
+        _ => return Err(corrupt("request kind", &kind)),
+    };
+    let state: String = get(row, "state")?;
+    let step: Option<i64> = get(row, "current_step")?;
+    let step = u32::try_from(step.unwrap_or(0)).map_err(|e| corrupt("current_step", e))?;
+    let state =
+        RequestState::from_parts(&state, step).ok_or_else(|| corrupt("request state", &state))?;
+    let duration = get::<Option<i64>>(row, "duration_secs")?
+        .map(|s| {
+            u64::try_from(s)
+                .map(|s| Span::from_std(std::time::Duration::from_secs(s)))
+                .map_err(|e| corrupt("duration_secs", e))
+        })
+        .transpose()?;
+    Ok(Request {
+        id: RequestId(get(row, "id")?),
+        requester: handle(&get::<String>(row, "requester")?)?,
+        app: app(&get::<String>(row, "app")?)?,
+        reason: get(row, "reason")?,
+        duration,
+        kind,
+        state,
+        steps: Vec::new(),
+        grant: get::<Option<i64>>(row, "grant_id")?.map(GrantId),
+        created_at: from_micros(get(row, "created_at")?)?,
+        updated_at: from_micros(get(row, "updated_at")?)?,
+        version: get(row, "version")?,
+    })
+}
+
+pub(crate) fn step_from_row(row: &SqliteRow) -> Result<Step, DbError> {
+    let rule: String = get(row, "rule")?;
+    let approvers: String = get(row, "approvers")?;
+    let approvers: Vec<String> =
+        serde_json::from_str(&approvers).map_err(|e| corrupt("step approvers", e))?;
+    let decision = if get::<bool>(row, "decided")? {
+        Some(Decision {
+            approved: get::<Option<bool>>(row, "approved")?.unwrap_or(false),
+            by: handle(
+                &get::<Option<String>>(row, "decided_by")?
+                    .ok_or_else(|| corrupt("step decided_by", "missing"))?,
+            )?,
+            at: opt_ts(row, "decided_at")?.ok_or_else(|| corrupt("step decided_at", "missing"))?,
+            reason: get(row, "reason")?,
+        })
+    } else {
+        None
+    };
+    Ok(Step {
+        index: u32::try_from(get::<i64>(row, "idx")?).map_err(|e| corrupt("step idx", e))?,
+        rule: ApprovalRule::parse(&rule).map_err(|e| corrupt("step rule", e))?,
+        approvers: approvers
+            .iter()
+            .map(|h| handle(h))
+            .collect::<Result<_, _>>()?,
+        started_at: opt_ts(row, "started_at")?,
+        decision,
+        reminded: get(row, "reminded")?,
+        escalated: get(row, "escalated")?,
+    })
+}
+
+/// SQL for grants.
+pub(crate) struct GrantSql {
+    pub by_id: &'static str,
+    pub live_of: &'static str,
+    pub ending_by: &'static str,
+}
+
+macro_rules! grant_cols {
+    () => {
+        "SELECT id, person, app, source, request_id, state, granted_at, expires_at, warned \
+         FROM grants "
+    };
+}
+
+pub(crate) const GRANT_COLS: GrantSql = GrantSql {
+    by_id: concat!(grant_cols!(), "WHERE id = ?"),
+    live_of: concat!(
+        grant_cols!(),
+        "WHERE person = ? AND state IN ('pending', 'active', 'revoking') ORDER BY app, id"
+    ),
+    ending_by: concat!(
+        grant_cols!(),
+        "WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ? \
+         ORDER BY expires_at, id"
+    ),
+};
+
+pub(crate) fn grant_from_row(row: &SqliteRow) -> Result<Grant, DbError> {
+    let source: String = get(row, "source")?;
+    let req: Option<i64> = get(row, "request_id")?;
+    let source = match (source.as_str(), req) {
+        ("birthright", _) => GrantSource::Birthright,
+        ("request", Some(r)) => GrantSource::Request(RequestId(r)),
+        _ => return Err(corrupt("grant source", &source)),
+    };
+    let state: String = get(row, "state")?;
+    Ok(Grant {
+        id: GrantId(get(row, "id")?),
+        person: handle(&get::<String>(row, "person")?)?,
+        app: app(&get::<String>(row, "app")?)?,
+        source,
+        state: GrantState::parse(&state).ok_or_else(|| corrupt("grant state", &state))?,
+        granted_at: opt_ts(row, "granted_at")?,
+        expires_at: opt_ts(row, "expires_at")?,
+        warned: get(row, "warned")?,
+    })
+}
+
+/// SQL for actions.
+pub(crate) struct ActionSql {
+    pub by_id: &'static str,
+    pub for_grant: &'static str,
+    /// Binds: lease_until, now (updated_at), now (due), now (lease ended).
+    pub claim: &'static str,
+}
+
+macro_rules! action_cols {
+    () => {
+        "id, connector, op, person, app, entitlement, grant_id, request_id, state, attempts, \
+         last_error, not_before, created_at"
+    };
+}
+
+pub(crate) const ACTION_COLS: ActionSql = ActionSql {
+    by_id: concat!("SELECT ", action_cols!(), " FROM actions WHERE id = ?"),
+    for_grant: concat!(
+        "SELECT ",
+        action_cols!(),
+        " FROM actions WHERE grant_id = ? ORDER BY id"
+    ),
+    claim: concat!(
+        "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
+         updated_at = ? WHERE id = (SELECT id FROM actions \
+         WHERE (state = 'pending' AND not_before <= ?) \
+         OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1) RETURNING ",
+        action_cols!()
+    ),
+};
+
+pub(crate) fn action_from_row(row: &SqliteRow) -> Result<Action, DbError> {
+    let op: String = get(row, "op")?;
+    let state: String = get(row, "state")?;
+    Ok(Action {
+        id: ActionId(get(row, "id")?),
+        connector: ConnectorName::parse(&get::<String>(row, "connector")?)
+            .map_err(|e| corrupt("connector name", e))?,
+        op: ActionOp::parse(&op).ok_or_else(|| corrupt("action op", &op))?,
+        person: handle(&get::<String>(row, "person")?)?,
+        app: get::<Option<String>>(row, "app")?
+            .as_deref()
+            .map(app)
+            .transpose()?,
+        entitlement: get(row, "entitlement")?,
+        grant: get::<Option<i64>>(row, "grant_id")?.map(GrantId),
+        request: get::<Option<i64>>(row, "request_id")?.map(RequestId),
+        state: ActionState::parse(&state).ok_or_else(|| corrupt("action state", &state))?,
+        attempts: u32::try_from(get::<i64>(row, "attempts")?)
+            .map_err(|e| corrupt("attempts", e))?,
+        last_error: get(row, "last_error")?,
+        not_before: from_micros(get(row, "not_before")?)?,
+        created_at: from_micros(get(row, "created_at")?)?,
+    })
+}

@@ -1,0 +1,1077 @@
+//! Store tests, each on a fresh SQLite file in its own temporary folder.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, TimeZone, Utc};
+use secrecy::SecretSlice;
+use sqlx::Row;
+
+use super::*;
+use crate::core::ports::{
+    ActionUpdate, GrantUpdate, NewAction, NewGrant, NewRequest, RequestUpdate,
+};
+use crate::core::workflow::RequestState;
+
+struct Fixture {
+    store: SqlStore,
+    _dir: tempfile::TempDir,
+}
+
+async fn fresh_with(key: Option<&[u8]>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("qm.db").display());
+    let key = key.map(|k| SecretSlice::from(k.to_vec()));
+    let store = connect(&url, key).await.unwrap();
+    Fixture { store, _dir: dir }
+}
+
+async fn fresh() -> Fixture {
+    fresh_with(None).await
+}
+
+fn t0() -> Timestamp {
+    Utc.with_ymd_and_hms(2025, 3, 1, 9, 0, 0).unwrap() + TimeDelta::microseconds(123_456)
+}
+
+fn h(s: &str) -> Handle {
+    Handle::parse(s).unwrap()
+}
+
+fn app(s: &str) -> AppName {
+    AppName::parse(s).unwrap()
+}
+
+fn person(handle: &str, name: &str) -> Person {
+    Person {
+        handle: h(handle),
+        name: name.into(),
+        email: Email::parse(&format!("{handle}@acme.test")).unwrap(),
+        department: "eng".into(),
+        role: RoleName::parse("engineer").unwrap(),
+        manager: Some(h("mona")),
+        discord_id: Some(format!("100{}", handle.len())),
+        status: PersonStatus::Active,
+    }
+}
+
+fn event(action: &str, detail: &str, at: Timestamp, request: ReqRef) -> AuditEvent {
+    AuditEvent {
+        at,
+        actor: Actor::Person(h("alice")),
+        actor_chat_id: Some("4242".into()),
+        action: action.into(),
+        subject: Some(h("alice")),
+        app: Some(app("figma")),
+        request,
+        connector_action: None,
+        outcome: "ok".into(),
+        detail: detail.into(),
+    }
+}
+
+fn steps() -> Vec<Step> {
+    vec![
+        Step {
+            index: 0,
+            rule: ApprovalRule::Manager,
+            approvers: vec![h("mona")],
+            started_at: Some(t0()),
+            decision: Some(Decision {
+                approved: true,
+                by: h("mona"),
+                at: t0() + TimeDelta::minutes(5),
+                reason: Some("ok, go".into()),
+            }),
+            reminded: true,
+            escalated: false,
+        },
+        Step {
+            index: 1,
+            rule: ApprovalRule::Person(h("olga")),
+            approvers: vec![h("olga"), h("ivan")],
+            started_at: Some(t0() + TimeDelta::minutes(5)),
+            decision: None,
+            reminded: false,
+            escalated: true,
+        },
+    ]
+}
+
+fn new_request() -> NewRequest {
+    NewRequest {
+        requester: h("alice"),
+        app: app("figma"),
+        reason: Some("INC-1, design review".into()),
+        duration: Some(Span::parse("8h").unwrap()),
+        kind: RequestKind::New,
+        state: RequestState::Awaiting(1),
+        steps: steps(),
+        grant: None,
+        created_at: t0(),
+    }
+}
+
+/// Inserts a request and returns its id.
+async fn submit(store: &SqlStore) -> RequestId {
+    let c = store
+        .commit(Change {
+            new_request: Some(new_request()),
+            audit: vec![event("request.submitted", "", t0(), ReqRef::New)],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    c.request.unwrap()
+}
+
+async fn audit_count(store: &SqlStore) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM audit")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+}
+
+fn new_grant(person: &str, app_name: &str) -> NewGrant {
+    NewGrant {
+        person: h(person),
+        app: app(app_name),
+        source: NewGrantSource::Birthright,
+        state: GrantState::Active,
+        granted_at: Some(t0()),
+        expires_at: None,
+    }
+}
+
+// ----------------------------------------------------------------------------- connect
+
+#[tokio::test]
+async fn postgres_urls_are_refused_clearly_and_without_the_password() {
+    let e = connect("postgres://qm:hunter2@db.example/qm", None)
+        .await
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains("PostgreSQL"), "{text}");
+    assert!(text.contains("not supported yet"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert_eq!(
+        redact_url("postgres://u:p@h:5432/db?x=1"),
+        "postgres://u:***@h:5432/db?x=1"
+    );
+    assert_eq!(redact_url("sqlite://a/b.db"), "sqlite://a/b.db");
+}
+
+#[tokio::test]
+async fn opening_twice_reuses_the_file_and_pings() {
+    let f = fresh().await;
+    assert!(f.store.ping().await);
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&f.store.pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    f.store
+        .seed_people(&[person("alice", "Alice")])
+        .await
+        .unwrap();
+    let url = format!("sqlite://{}", f._dir.path().join("qm.db").display());
+    let again = connect(&url, None).await.unwrap();
+    assert!(again.person(&h("alice")).await.unwrap().is_some());
+}
+
+// ----------------------------------------------------------------------------- people
+
+#[tokio::test]
+async fn seeding_people_inserts_only_those_absent() {
+    let f = fresh().await;
+    let s = &f.store;
+    s.seed_people(&[person("alice", "Alice"), person("bob", "Bob")])
+        .await
+        .unwrap();
+    let mut changed = person("alice", "Alice Changed");
+    changed.discord_id = Some("777".into());
+    s.upsert_person(
+        &changed,
+        vec![event("person.updated", "name", t0(), ReqRef::None)],
+    )
+    .await
+    .unwrap();
+    // The config seeds again at the next start: the database wins.
+    s.seed_people(&[person("alice", "Alice"), person("carol", "Carol")])
+        .await
+        .unwrap();
+    let all = s.people().await.unwrap();
+    let names: Vec<&str> = all.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["Alice Changed", "Bob", "Carol"]);
+    assert_eq!(s.person(&h("alice")).await.unwrap().unwrap(), changed);
+    assert_eq!(
+        s.person_by_discord_id("777").await.unwrap().unwrap().handle,
+        h("alice")
+    );
+    assert!(s.person(&h("zed")).await.unwrap().is_none());
+    assert_eq!(audit_count(s).await, 1);
+}
+
+// ----------------------------------------------------------------------------- requests
+
+#[tokio::test]
+async fn a_request_round_trips_with_its_steps_grant_and_actions() {
+    let f = fresh().await;
+    let s = &f.store;
+    let c = s
+        .commit(Change {
+            new_request: Some(NewRequest {
+                grant: Some(GrantRef::New(0)),
+                ..new_request()
+            }),
+            new_grants: vec![NewGrant {
+                source: NewGrantSource::Request(ReqRef::New),
+                state: GrantState::Pending,
+                expires_at: Some(t0() + TimeDelta::hours(8)),
+                ..new_grant("alice", "figma")
+            }],
+            new_actions: vec![NewAction {
+                connector: ConnectorName::parse("design").unwrap(),
+                op: ActionOp::Grant,
+                person: h("alice"),
+                app: Some(app("figma")),
+                entitlement: Some("figma-editors".into()),
+                grant: Some(GrantRef::New(0)),
+                request: ReqRef::New,
+                at: t0(),
+            }],
+            audit: vec![event("request.submitted", "", t0(), ReqRef::New)],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let id = c.request.unwrap();
+    let r = s.request(id).await.unwrap().unwrap();
+    assert_eq!(r.requester, h("alice"));
+    assert_eq!(r.app, app("figma"));
+    assert_eq!(r.reason.as_deref(), Some("INC-1, design review"));
+    assert_eq!(r.duration, Some(Span::parse("8h").unwrap()));
+    assert_eq!(r.kind, RequestKind::New);
+    assert_eq!(r.state, RequestState::Awaiting(1));
+    assert_eq!(r.steps, steps());
+    assert_eq!(r.grant, Some(c.grants[0]));
+    assert_eq!(r.created_at, t0());
+    assert_eq!(r.version, 1);
+    assert_eq!(r.current_step().unwrap().index, 1);
+
+    let g = s.grant(c.grants[0]).await.unwrap().unwrap();
+    assert_eq!(g.source, GrantSource::Request(id));
+    assert_eq!(g.state, GrantState::Pending);
+    assert_eq!(s.grants_of(&h("alice")).await.unwrap(), vec![g.clone()]);
+
+    let a = s.action(c.actions[0]).await.unwrap().unwrap();
+    assert_eq!(a.state, ActionState::Pending);
+    assert_eq!(a.attempts, 0);
+    assert_eq!(a.not_before, t0());
+    assert_eq!(a.request, Some(id));
+    assert_eq!(a.grant, Some(g.id));
+    assert_eq!(s.actions_for_grant(g.id).await.unwrap(), vec![a]);
+    assert_eq!(s.queue_depth().await.unwrap(), 1);
+
+    assert_eq!(
+        s.open_request(&h("alice"), &app("figma")).await.unwrap(),
+        Some(r.clone())
+    );
+    assert_eq!(s.open_requests().await.unwrap(), vec![r.clone()]);
+    assert_eq!(s.requests_by(&h("alice")).await.unwrap(), vec![r]);
+    assert!(
+        s.open_request(&h("bob"), &app("figma"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let rows = s.audit_rows(None).await.unwrap();
+    assert_eq!(rows[0].request, Some(id.0));
+
+    // An extension request keeps the grant it extends.
+    let ext = s
+        .commit(Change {
+            new_request: Some(NewRequest {
+                kind: RequestKind::Extend(g.id),
+                state: RequestState::Submitted,
+                steps: vec![],
+                ..new_request()
+            }),
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let ext = s.request(ext.request.unwrap()).await.unwrap().unwrap();
+    assert_eq!(ext.kind, RequestKind::Extend(g.id));
+    assert!(ext.steps.is_empty());
+}
+
+#[tokio::test]
+async fn an_update_replaces_steps_and_a_stale_version_conflicts_without_audit() {
+    let f = fresh().await;
+    let s = &f.store;
+    let id = submit(s).await;
+    let mut new_steps = steps();
+    new_steps[1].decision = Some(Decision {
+        approved: false,
+        by: h("olga"),
+        at: t0() + TimeDelta::hours(1),
+        reason: Some("no".into()),
+    });
+    let update = |version| Change {
+        request_update: Some(RequestUpdate {
+            id,
+            expected_version: version,
+            state: RequestState::Denied,
+            steps: new_steps.clone(),
+            grant: None,
+            updated_at: t0() + TimeDelta::hours(1),
+        }),
+        audit: vec![event(
+            "step.denied",
+            "",
+            t0() + TimeDelta::hours(1),
+            id.into(),
+        )],
+        ..Change::default()
+    };
+    s.commit(update(1)).await.unwrap();
+    let r = s.request(id).await.unwrap().unwrap();
+    assert_eq!(r.version, 2);
+    assert_eq!(r.state, RequestState::Denied);
+    assert_eq!(r.steps, new_steps);
+    assert_eq!(r.updated_at, t0() + TimeDelta::hours(1));
+    assert!(
+        s.open_request(&h("alice"), &app("figma"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let before = audit_count(s).await;
+    let mut stale = update(1);
+    stale.new_grants.push(new_grant("alice", "slack"));
+    assert!(matches!(s.commit(stale).await, Err(StoreError::Conflict)));
+    assert_eq!(audit_count(s).await, before);
+    assert!(s.grants_of(&h("alice")).await.unwrap().is_empty());
+    assert_eq!(s.request(id).await.unwrap().unwrap().version, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_concurrent_commits_on_one_version_let_exactly_one_through() {
+    let f = fresh().await;
+    let id = submit(&f.store).await;
+    let before = audit_count(&f.store).await;
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let s = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.commit(Change {
+                request_update: Some(RequestUpdate {
+                    id,
+                    expected_version: 1,
+                    state: RequestState::Cancelled,
+                    steps: steps(),
+                    grant: None,
+                    updated_at: t0() + TimeDelta::minutes(i),
+                }),
+                audit: vec![event(
+                    "request.cancelled",
+                    &format!("writer {i}"),
+                    t0() + TimeDelta::minutes(i),
+                    id.into(),
+                )],
+                ..Change::default()
+            })
+            .await
+        }));
+    }
+    let (mut ok, mut conflict) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict) => conflict += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((ok, conflict), (1, 9));
+    assert_eq!(audit_count(&f.store).await, before + 1);
+    assert_eq!(f.store.request(id).await.unwrap().unwrap().version, 2);
+    assert!(f.store.verify_audit().await.unwrap().is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_audit_appends_form_one_chain() {
+    let f = fresh_with(Some(b"k")).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.commit(Change {
+                audit: vec![
+                    event("a.one", &format!("{i}"), t0(), ReqRef::None),
+                    event("a.two", &format!("{i}"), t0(), ReqRef::None),
+                ],
+                ..Change::default()
+            })
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        f.store.verify_audit().await.unwrap(),
+        VerifyReport::Ok {
+            rows: 40,
+            sealed: true
+        }
+    );
+}
+
+// ----------------------------------------------------------------------------- grants
+
+#[tokio::test]
+async fn a_second_live_grant_of_one_app_is_a_duplicate() {
+    let f = fresh().await;
+    let s = &f.store;
+    let first = s
+        .commit(Change {
+            new_grants: vec![new_grant("alice", "figma")],
+            ..Change::default()
+        })
+        .await
+        .unwrap()
+        .grants[0];
+    let dup = Change {
+        new_grants: vec![NewGrant {
+            state: GrantState::Pending,
+            ..new_grant("alice", "figma")
+        }],
+        audit: vec![event("grant.requested", "", t0(), ReqRef::None)],
+        ..Change::default()
+    };
+    assert!(matches!(
+        s.commit(dup.clone()).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    assert_eq!(audit_count(s).await, 0);
+    // Another person, or another app, is fine.
+    s.commit(Change {
+        new_grants: vec![new_grant("bob", "figma"), new_grant("alice", "slack")],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    // Revoking is still live; revoked is not.
+    let set = |state| Change {
+        grant_updates: vec![GrantUpdate {
+            id: first,
+            state,
+            granted_at: Some(t0()),
+            expires_at: None,
+            warned: false,
+        }],
+        ..Change::default()
+    };
+    s.commit(set(GrantState::Revoking)).await.unwrap();
+    assert!(matches!(
+        s.commit(dup.clone()).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    s.commit(set(GrantState::Revoked)).await.unwrap();
+    let again = s.commit(dup).await.unwrap().grants[0];
+    // Bringing the old grant back to life would make two.
+    assert!(matches!(
+        s.commit(set(GrantState::Active)).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    let live: Vec<GrantId> = s
+        .grants_of(&h("alice"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|g| g.id)
+        .collect();
+    assert_eq!(live.len(), 2);
+    assert!(live.contains(&again));
+}
+
+#[tokio::test]
+async fn grants_ending_by_lists_active_grants_with_an_end() {
+    let f = fresh().await;
+    let s = &f.store;
+    let c = s
+        .commit(Change {
+            new_grants: vec![
+                NewGrant {
+                    expires_at: Some(t0() + TimeDelta::hours(1)),
+                    ..new_grant("alice", "figma")
+                },
+                NewGrant {
+                    expires_at: Some(t0() + TimeDelta::hours(3)),
+                    ..new_grant("alice", "slack")
+                },
+                NewGrant {
+                    state: GrantState::Pending,
+                    expires_at: Some(t0()),
+                    ..new_grant("bob", "figma")
+                },
+                new_grant("bob", "slack"),
+            ],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let ids = |v: Vec<Grant>| v.into_iter().map(|g| g.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s
+            .grants_ending_by(t0() + TimeDelta::hours(1))
+            .await
+            .unwrap()),
+        vec![c.grants[0]]
+    );
+    assert_eq!(
+        ids(s
+            .grants_ending_by(t0() + TimeDelta::hours(5))
+            .await
+            .unwrap()),
+        vec![c.grants[0], c.grants[1]]
+    );
+}
+
+// ----------------------------------------------------------------------------- actions
+
+#[tokio::test]
+async fn claimed_actions_are_leased_and_not_before_is_respected() {
+    let f = fresh().await;
+    let s = &f.store;
+    let action = |at| NewAction {
+        connector: ConnectorName::parse("design").unwrap(),
+        op: ActionOp::Grant,
+        person: h("alice"),
+        app: Some(app("figma")),
+        entitlement: Some("editors".into()),
+        grant: None,
+        request: ReqRef::None,
+        at,
+    };
+    let c = s
+        .commit(Change {
+            new_actions: vec![action(t0()), action(t0() + TimeDelta::hours(1))],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let (a, b) = (c.actions[0], c.actions[1]);
+    let lease = Duration::from_secs(60);
+
+    let got = s.claim_action(t0(), lease).await.unwrap().unwrap();
+    assert_eq!(
+        (got.id, got.state, got.attempts),
+        (a, ActionState::Running, 1)
+    );
+    // Leased: nobody else gets it; b is not due yet.
+    assert!(s.claim_action(t0(), lease).await.unwrap().is_none());
+    assert!(
+        s.claim_action(t0() + TimeDelta::seconds(59), lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The lease ended (the worker died): it is claimed again, counting the attempt.
+    let again = s
+        .claim_action(t0() + TimeDelta::seconds(61), lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id, again.attempts), (a, 2));
+    assert_eq!(s.queue_depth().await.unwrap(), 2);
+
+    // Finished: never claimed again.
+    s.commit(Change {
+        action_updates: vec![ActionUpdate {
+            id: a,
+            state: ActionState::Done,
+            last_error: None,
+            not_before: t0() + TimeDelta::seconds(61),
+        }],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    assert!(
+        s.claim_action(t0() + TimeDelta::minutes(30), lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let got = s
+        .claim_action(t0() + TimeDelta::hours(1), lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.id, b);
+
+    // A retry with backoff waits for its not_before.
+    s.commit(Change {
+        action_updates: vec![ActionUpdate {
+            id: b,
+            state: ActionState::Pending,
+            last_error: Some("timeout".into()),
+            not_before: t0() + TimeDelta::hours(2),
+        }],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    assert!(
+        s.claim_action(t0() + TimeDelta::minutes(90), lease)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let retried = s
+        .claim_action(t0() + TimeDelta::hours(2), lease)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((retried.id, retried.attempts), (b, 2));
+    assert_eq!(retried.last_error.as_deref(), Some("timeout"));
+    assert_eq!(s.queue_depth().await.unwrap(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_hand_each_action_to_one_worker() {
+    let f = fresh().await;
+    let action = NewAction {
+        connector: ConnectorName::parse("design").unwrap(),
+        op: ActionOp::Disable,
+        person: h("alice"),
+        app: None,
+        entitlement: None,
+        grant: None,
+        request: ReqRef::None,
+        at: t0(),
+    };
+    f.store
+        .commit(Change {
+            new_actions: vec![action; 5],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let s = f.store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.claim_action(t0(), Duration::from_secs(60)).await
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        if let Some(a) = t.await.unwrap().unwrap() {
+            ids.push(a.id);
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5);
+}
+
+// ----------------------------------------------------------------------------- audit
+
+async fn chain_of(store: &SqlStore, n: i64) {
+    for i in 0..n {
+        store
+            .commit(Change {
+                audit: vec![event(
+                    "step.approved",
+                    &format!("row {}", i + 1),
+                    t0() + TimeDelta::seconds(i),
+                    ReqRef::None,
+                )],
+                ..Change::default()
+            })
+            .await
+            .unwrap();
+    }
+}
+
+async fn exec(store: &SqlStore, sql: &'static str) {
+    sqlx::query(sql).execute(&store.pool).await.unwrap();
+}
+
+fn broken_at(r: VerifyReport) -> i64 {
+    match r {
+        VerifyReport::Broken { seq, .. } => seq,
+        ok => panic!("expected a broken chain, got {ok}"),
+    }
+}
+
+#[tokio::test]
+async fn a_fresh_chain_of_fifty_rows_verifies() {
+    let f = fresh().await;
+    assert_eq!(
+        f.store.verify_audit().await.unwrap(),
+        VerifyReport::Ok {
+            rows: 0,
+            sealed: false
+        }
+    );
+    chain_of(&f.store, 50).await;
+    let report = f.store.verify_audit().await.unwrap();
+    assert_eq!(
+        report,
+        VerifyReport::Ok {
+            rows: 50,
+            sealed: false
+        }
+    );
+    assert!(report.to_string().contains("not detectable"), "{report}");
+    let rows = f.store.audit_rows(None).await.unwrap();
+    assert_eq!(rows[0].prev_hash, audit::GENESIS);
+    assert_eq!(rows[1].prev_hash, rows[0].hash);
+    assert!(rows.iter().all(|r| {
+        r.hash.len() == 64
+            && r.hash
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    }));
+}
+
+#[tokio::test]
+async fn a_changed_detail_breaks_the_chain_at_that_row() {
+    let f = fresh().await;
+    chain_of(&f.store, 50).await;
+    exec(
+        &f.store,
+        "UPDATE audit SET detail = 'nothing happened' WHERE seq = 17",
+    )
+    .await;
+    let r = f.store.verify_audit().await.unwrap();
+    assert!(r.to_string().contains("changed"), "{r}");
+    assert_eq!(broken_at(r), 17);
+}
+
+#[tokio::test]
+async fn a_deleted_middle_row_breaks_the_chain() {
+    let f = fresh().await;
+    chain_of(&f.store, 50).await;
+    exec(&f.store, "DELETE FROM audit WHERE seq = 20").await;
+    let r = f.store.verify_audit().await.unwrap();
+    assert!(r.to_string().contains("missing"), "{r}");
+    assert_eq!(broken_at(r), 21);
+}
+
+#[tokio::test]
+async fn a_deleted_and_renumbered_row_breaks_the_chain() {
+    let f = fresh().await;
+    chain_of(&f.store, 10).await;
+    exec(&f.store, "DELETE FROM audit WHERE seq = 5").await;
+    exec(&f.store, "UPDATE audit SET seq = seq - 1 WHERE seq > 5").await;
+    assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 5);
+}
+
+#[tokio::test]
+async fn swapped_rows_break_the_chain() {
+    let f = fresh().await;
+    chain_of(&f.store, 50).await;
+    // Swap every column but seq between rows 10 and 11 (hashes travel with their rows).
+    exec(&f.store, "UPDATE audit SET seq = -10 WHERE seq = 10").await;
+    exec(&f.store, "UPDATE audit SET seq = 10 WHERE seq = 11").await;
+    exec(&f.store, "UPDATE audit SET seq = 11 WHERE seq = -10").await;
+    assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 10);
+}
+
+#[tokio::test]
+async fn without_a_key_truncation_is_not_detectable() {
+    let f = fresh().await;
+    chain_of(&f.store, 10).await;
+    exec(&f.store, "DELETE FROM audit WHERE seq > 7").await;
+    let r = f.store.verify_audit().await.unwrap();
+    assert_eq!(
+        r,
+        VerifyReport::Ok {
+            rows: 7,
+            sealed: false
+        }
+    );
+}
+
+#[tokio::test]
+async fn with_a_key_truncation_is_caught_by_the_seal() {
+    let f = fresh_with(Some(b"audit-secret")).await;
+    chain_of(&f.store, 50).await;
+    assert_eq!(
+        f.store.verify_audit().await.unwrap(),
+        VerifyReport::Ok {
+            rows: 50,
+            sealed: true
+        }
+    );
+    exec(&f.store, "DELETE FROM audit WHERE seq > 47").await;
+    let r = f.store.verify_audit().await.unwrap();
+    assert!(r.to_string().contains("truncation"), "{r}");
+    assert_eq!(broken_at(r), 48);
+}
+
+#[tokio::test]
+async fn with_a_key_a_missing_seal_is_caught() {
+    let f = fresh_with(Some(b"audit-secret")).await;
+    chain_of(&f.store, 5).await;
+    exec(&f.store, "DELETE FROM audit_seal").await;
+    assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 5);
+}
+
+#[tokio::test]
+async fn with_a_key_a_wrong_key_is_caught() {
+    let f = fresh_with(Some(b"audit-secret")).await;
+    chain_of(&f.store, 5).await;
+    let url = format!("sqlite://{}", f._dir.path().join("qm.db").display());
+    let other = connect(&url, Some(SecretSlice::from(b"another".to_vec())))
+        .await
+        .unwrap();
+    let r = other.verify_audit().await.unwrap();
+    assert!(r.to_string().contains("HMAC"), "{r}");
+}
+
+/// Rewrites the chain from row 1 with SQL-level access only: hashes are recomputed, and the
+/// seal's seq and hash follow, but its MAC cannot be redone without the key.
+async fn recompute_chain(store: &SqlStore, also_fix_seal: bool) {
+    let rows = store.audit_rows(None).await.unwrap();
+    let mut prev = audit::GENESIS.to_owned();
+    for mut r in rows {
+        r.prev_hash = prev;
+        r.hash = r.compute_hash();
+        sqlx::query("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?")
+            .bind(&r.prev_hash)
+            .bind(&r.hash)
+            .bind(r.seq)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        prev = r.hash;
+    }
+    if also_fix_seal {
+        sqlx::query("UPDATE audit_seal SET hash = ?")
+            .bind(&prev)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn with_a_key_a_recomputed_chain_is_caught_by_the_seal() {
+    for fix_seal in [false, true] {
+        let f = fresh_with(Some(b"audit-secret")).await;
+        chain_of(&f.store, 50).await;
+        exec(&f.store, "UPDATE audit SET detail = 'forged' WHERE seq = 3").await;
+        assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 3);
+        recompute_chain(&f.store, fix_seal).await;
+        let r = f.store.verify_audit().await.unwrap();
+        assert!(!r.is_ok(), "fix_seal={fix_seal}: {r}");
+        assert_eq!(broken_at(r), 50, "fix_seal={fix_seal}");
+
+        // The same forgery is invisible without a key: that is what the seal is for.
+        let url = format!("sqlite://{}", f._dir.path().join("qm.db").display());
+        let unkeyed = connect(&url, None).await.unwrap();
+        assert!(unkeyed.verify_audit().await.unwrap().is_ok());
+    }
+}
+
+// ----------------------------------------------------------------------------- export
+
+#[tokio::test]
+async fn export_writes_jsonl_and_quoted_csv() {
+    let f = fresh().await;
+    let s = &f.store;
+    let id = submit(s).await;
+    s.commit(Change {
+        audit: vec![
+            AuditEvent {
+                actor: Actor::System,
+                actor_chat_id: None,
+                subject: None,
+                app: None,
+                connector_action: Some(ActionId(9)),
+                ..event(
+                    "grant.provisioned",
+                    "said \"hi\", then left",
+                    t0() + TimeDelta::hours(2),
+                    id.into(),
+                )
+            },
+            AuditEvent {
+                actor: Actor::Hr,
+                ..event(
+                    "account.disabled",
+                    "line1\nline2",
+                    t0() + TimeDelta::hours(3),
+                    ReqRef::None,
+                )
+            },
+        ],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+
+    let all = s.audit_rows(None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let since = s
+        .audit_rows(Some(t0() + TimeDelta::hours(2)))
+        .await
+        .unwrap();
+    assert_eq!(since.iter().map(|r| r.seq).collect::<Vec<_>>(), [2, 3]);
+
+    let mut out = Vec::new();
+    write_jsonl(&all, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    let keys: Vec<&str> = lines[1]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for k in [
+        "seq",
+        "at",
+        "actor",
+        "actor_chat_id",
+        "action",
+        "subject",
+        "app",
+        "request",
+        "connector_action",
+        "outcome",
+        "detail",
+        "hash",
+        "prev_hash",
+    ] {
+        assert!(keys.contains(&k), "missing {k} in {keys:?}");
+    }
+    assert_eq!(keys.len(), 13);
+    assert_eq!(lines[0]["at"], "2025-03-01T09:00:00.123456Z");
+    assert_eq!(lines[0]["actor"], "alice");
+    assert_eq!(lines[0]["request"], id.0);
+    assert_eq!(lines[1]["actor"], "system");
+    assert!(lines[1]["app"].is_null());
+    assert!(lines[1]["subject"].is_null());
+    assert_eq!(lines[1]["connector_action"], 9);
+    assert_eq!(lines[2]["actor"], "hr");
+    assert_eq!(lines[0]["prev_hash"], audit::GENESIS);
+
+    let mut out = Vec::new();
+    write_csv(&all, &mut out).unwrap();
+    let csv = String::from_utf8(out).unwrap();
+    assert!(csv.starts_with(
+        "seq,at,actor,actor_chat_id,action,subject,app,request,connector_action,outcome,detail,\
+         hash,prev_hash\r\n"
+    ));
+    assert!(csv.contains(",ok,\"said \"\"hi\"\", then left\","), "{csv}");
+    assert!(csv.contains(",\"line1\nline2\","), "{csv}");
+    assert!(
+        csv.contains(&format!(
+            "2,2025-03-01T11:00:00.123456Z,system,,grant.provisioned,,,{},9,",
+            id.0
+        )),
+        "{csv}"
+    );
+}
+
+// ----------------------------------------------------------------------------- other
+
+#[tokio::test]
+async fn interactions_are_seen_once() {
+    let f = fresh().await;
+    assert!(f.store.mark_interaction_seen("i-1", t0()).await.unwrap());
+    assert!(!f.store.mark_interaction_seen("i-1", t0()).await.unwrap());
+    assert!(f.store.mark_interaction_seen("i-2", t0()).await.unwrap());
+}
+
+#[tokio::test]
+async fn the_directory_tables_report_what_changed() {
+    let f = fresh().await;
+    let s = &f.store;
+    assert_eq!(s.dir_account("dir", "alice").await.unwrap(), None);
+    assert!(
+        s.dir_create_account("dir", "alice", "alice@acme.test", "Alice")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.dir_create_account("dir", "alice", "alice@acme.test", "Alice")
+            .await
+            .unwrap()
+    );
+    let (id, active) = s.dir_account("dir", "alice").await.unwrap().unwrap();
+    assert!(active);
+    assert!(!id.is_empty());
+    assert_eq!(s.dir_account("other", "alice").await.unwrap(), None);
+
+    assert!(s.dir_set_active("dir", "alice", false).await.unwrap());
+    assert!(!s.dir_set_active("dir", "alice", false).await.unwrap());
+    assert_eq!(
+        s.dir_account("dir", "alice").await.unwrap(),
+        Some((id.clone(), false))
+    );
+    assert!(s.dir_set_active("dir", "alice", true).await.unwrap());
+    assert!(!s.dir_set_active("dir", "nobody", true).await.unwrap());
+
+    assert!(
+        s.dir_add_member("dir", "alice", "figma-editors")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.dir_add_member("dir", "alice", "figma-editors")
+            .await
+            .unwrap()
+    );
+    assert!(s.dir_add_member("dir", "alice", "admins").await.unwrap());
+    assert_eq!(
+        s.dir_memberships("dir", "alice").await.unwrap(),
+        ["admins", "figma-editors"]
+    );
+    assert!(s.dir_remove_member("dir", "alice", "admins").await.unwrap());
+    assert!(!s.dir_remove_member("dir", "alice", "admins").await.unwrap());
+    assert_eq!(
+        s.dir_memberships("dir", "alice").await.unwrap(),
+        ["figma-editors"]
+    );
+
+    assert!(s.dir_delete_account("dir", "alice").await.unwrap());
+    assert!(!s.dir_delete_account("dir", "alice").await.unwrap());
+    assert!(s.dir_memberships("dir", "alice").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn stored_rows_carry_microsecond_timestamps() {
+    let f = fresh().await;
+    submit(&f.store).await;
+    let row = sqlx::query("SELECT created_at FROM requests")
+        .fetch_one(&f.store.pool)
+        .await
+        .unwrap();
+    assert_eq!(row.get::<i64, _>("created_at"), t0().timestamp_micros());
+}
+
+#[tokio::test]
+async fn a_row_slipped_in_before_the_chain_breaks_it() {
+    let f = fresh().await;
+    chain_of(&f.store, 3).await;
+    exec(
+        &f.store,
+        "INSERT INTO audit SELECT 0, at, actor, actor_chat_id, action, subject, app, request_id, \
+         connector_action, outcome, detail, prev_hash, hash FROM audit WHERE seq = 1",
+    )
+    .await;
+    assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 0);
+}
