@@ -142,3 +142,20 @@ CREATE TABLE interactions_seen (
     at  INTEGER NOT NULL
 );
 CREATE INDEX interactions_seen_by_time ON interactions_seen (at);
+
+-- Plans (offboarding, role change) waiting for Confirm or Cancel, and their outcome.
+CREATE TABLE plans (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind        TEXT    NOT NULL,             -- 'offboard' | 'role'
+    subject     TEXT    NOT NULL,
+    created_by  TEXT    NOT NULL,
+    confirmers  TEXT    NOT NULL,             -- JSON array of handles
+    detail      TEXT    NOT NULL,             -- kind-specific JSON
+    state       TEXT    NOT NULL,             -- 'open' | 'confirmed' | 'cancelled'
+    decided_by  TEXT    NULL,
+    decided_at  INTEGER NULL,
+    reported    INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX plans_by_subject ON plans (subject);
+CREATE INDEX actions_by_person ON actions (person);

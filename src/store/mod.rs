@@ -27,11 +27,14 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use crate::core::model::*;
-use crate::core::ports::{Change, Committed, GrantRef, NewGrantSource, ReqRef, Store, StoreError};
+use crate::core::ports::{
+    Change, Committed, GrantRef, NewGrantSource, NewPlan, Plan, PlanState, ReqRef, Store, StoreError,
+};
 
 pub use audit::{AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
 
 use rows::{
+    PLAN_BY_ID, PLANS_OF, plan_from_row,
     ACTION_COLS, GRANT_COLS, PERSON_COLS, REQUEST_COLS, action_from_row, grant_from_row, micros,
     person_from_row, request_from_row, step_from_row,
 };
@@ -297,7 +300,7 @@ fn resolve_grant(g: GrantRef, new_grants: &[GrantId]) -> Result<i64, StoreError>
 fn change_time(c: &Change) -> Timestamp {
     let mut times: Vec<Timestamp> = Vec::new();
     times.extend(c.new_request.as_ref().map(|r| r.created_at));
-    times.extend(c.request_update.as_ref().map(|r| r.updated_at));
+    times.extend(c.request_updates.iter().map(|r| r.updated_at));
     times.extend(c.new_actions.iter().map(|a| a.at));
     times.extend(c.audit.iter().map(|a| a.at));
     times.into_iter().max().unwrap_or_else(chrono::Utc::now)
@@ -491,6 +494,104 @@ impl Store for SqlStore {
         Ok(row.as_ref().map(action_from_row).transpose()?)
     }
 
+    async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError> {
+        let rows = sqlx::query(ACTION_COLS.for_person)
+            .bind(p.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(action_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError> {
+        let confirmers: Vec<&str> = plan.confirmers.iter().map(Handle::as_str).collect();
+        let confirmers = serde_json::to_string(&confirmers)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO plans (kind, subject, created_by, confirmers, detail, state, \
+             decided_by, decided_at, reported, created_at) \
+             VALUES (?, ?, ?, ?, ?, 'open', NULL, NULL, 0, ?) RETURNING id",
+        )
+        .bind(plan.kind.as_str())
+        .bind(plan.subject.as_str())
+        .bind(plan.created_by.as_str())
+        .bind(confirmers)
+        .bind(plan.detail)
+        .bind(micros(plan.created_at))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_err)?;
+        audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(id)
+    }
+
+    async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError> {
+        let row = sqlx::query(PLAN_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(row.as_ref().map(plan_from_row).transpose()?)
+    }
+
+    async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError> {
+        let rows = sqlx::query(PLANS_OF)
+        .bind(subject.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(plan_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let n = sqlx::query("UPDATE plans SET reported = 1 WHERE id = ? AND reported = 0")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?
+            .rows_affected();
+        tx.commit().await.map_err(store_err)?;
+        Ok(n == 1)
+    }
+
+    async fn close_plan(
+        &self,
+        id: i64,
+        state: PlanState,
+        by: &Handle,
+        at: Timestamp,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let n = sqlx::query(
+            "UPDATE plans SET state = ?, decided_by = ?, decided_at = ? \
+             WHERE id = ? AND state = 'open'",
+        )
+        .bind(state.as_str())
+        .bind(by.as_str())
+        .bind(micros(at))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?
+        .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(true)
+    }
+
     async fn queue_depth(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE state IN ('pending', 'running')")
             .fetch_one(&self.pool)
@@ -535,7 +636,7 @@ impl Store for SqlStore {
         }
 
         // 2. The optimistic update: nothing else is written if somebody changed it first.
-        if let Some(u) = &change.request_update {
+        for u in &change.request_updates {
             let n = sqlx::query(
                 "UPDATE requests SET state = ?, current_step = ?, updated_at = ?, \
                  version = version + 1 WHERE id = ? AND version = ?",
@@ -587,16 +688,16 @@ impl Store for SqlStore {
 
         // 4. The grant a request produced (None keeps what is stored: a request never loses
         //    the grant it produced).
-        let patches = [
-            (
-                change.new_request.as_ref().and_then(|r| r.grant),
-                out.request.map(|r| r.0),
-            ),
-            (
-                change.request_update.as_ref().and_then(|u| u.grant),
-                change.request_update.as_ref().map(|u| u.id.0),
-            ),
-        ];
+        let mut patches = vec![(
+            change.new_request.as_ref().and_then(|r| r.grant),
+            out.request.map(|r| r.0),
+        )];
+        patches.extend(
+            change
+                .request_updates
+                .iter()
+                .map(|u| (u.grant, Some(u.id.0))),
+        );
         for (grant, req) in patches {
             if let (Some(g), Some(req)) = (grant, req) {
                 let g = resolve_grant(g, &out.grants)?;
@@ -660,12 +761,14 @@ impl Store for SqlStore {
         for a in &change.action_updates {
             let n = sqlx::query(
                 "UPDATE actions SET state = ?, last_error = ?, not_before = ?, \
-                 lease_until = NULL, updated_at = ? WHERE id = ?",
+                 lease_until = NULL, updated_at = ?, \
+                 attempts = CASE WHEN ? THEN 0 ELSE attempts END WHERE id = ?",
             )
             .bind(a.state.as_str())
             .bind(a.last_error.clone())
             .bind(micros(a.not_before))
             .bind(now)
+            .bind(a.reset_attempts)
             .bind(a.id.0)
             .execute(&mut *tx)
             .await

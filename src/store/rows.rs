@@ -6,6 +6,7 @@ use sqlx::sqlite::SqliteRow;
 
 use super::DbError;
 use crate::core::model::*;
+use crate::core::ports::{Plan, PlanKind, PlanState};
 use crate::core::workflow::RequestState;
 
 /// A timestamp as stored: unix microseconds.
@@ -240,6 +241,7 @@ pub(crate) fn grant_from_row(row: &SqliteRow) -> Result<Grant, DbError> {
 pub(crate) struct ActionSql {
     pub by_id: &'static str,
     pub for_grant: &'static str,
+    pub for_person: &'static str,
     /// Binds: lease_until, now (updated_at), now (due), now (lease ended).
     pub claim: &'static str,
 }
@@ -257,6 +259,11 @@ pub(crate) const ACTION_COLS: ActionSql = ActionSql {
         "SELECT ",
         action_cols!(),
         " FROM actions WHERE grant_id = ? ORDER BY id"
+    ),
+    for_person: concat!(
+        "SELECT ",
+        action_cols!(),
+        " FROM actions WHERE person = ? ORDER BY id"
     ),
     claim: concat!(
         "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
@@ -288,6 +295,47 @@ pub(crate) fn action_from_row(row: &SqliteRow) -> Result<Action, DbError> {
             .map_err(|e| corrupt("attempts", e))?,
         last_error: get(row, "last_error")?,
         not_before: from_micros(get(row, "not_before")?)?,
+        created_at: from_micros(get(row, "created_at")?)?,
+    })
+}
+
+macro_rules! plan_cols {
+    () => {
+        "id, kind, subject, created_by, confirmers, detail, state, decided_by, decided_at, \
+         reported, created_at"
+    };
+}
+/// One plan by id.
+pub(crate) const PLAN_BY_ID: &str = concat!("SELECT ", plan_cols!(), " FROM plans WHERE id = ?");
+/// A person's plans, newest first.
+pub(crate) const PLANS_OF: &str = concat!(
+    "SELECT ",
+    plan_cols!(),
+    " FROM plans WHERE subject = ? ORDER BY id DESC"
+);
+
+pub(crate) fn plan_from_row(row: &SqliteRow) -> Result<Plan, DbError> {
+    let kind: String = get(row, "kind")?;
+    let state: String = get(row, "state")?;
+    let confirmers: String = get(row, "confirmers")?;
+    let confirmers: Vec<String> =
+        serde_json::from_str(&confirmers).map_err(|e| corrupt("plan confirmers", e))?;
+    Ok(Plan {
+        id: get(row, "id")?,
+        kind: PlanKind::parse(&kind).ok_or_else(|| corrupt("plan kind", &kind))?,
+        subject: handle(&get::<String>(row, "subject")?)?,
+        created_by: handle(&get::<String>(row, "created_by")?)?,
+        confirmers: confirmers
+            .iter()
+            .map(|h| handle(h))
+            .collect::<Result<_, _>>()?,
+        detail: get(row, "detail")?,
+        state: PlanState::parse(&state).ok_or_else(|| corrupt("plan state", &state))?,
+        decided_by: get::<Option<String>>(row, "decided_by")?
+            .map(|h| handle(&h))
+            .transpose()?,
+        decided_at: opt_ts(row, "decided_at")?,
+        reported: get::<bool>(row, "reported")?,
         created_at: from_micros(get(row, "created_at")?)?,
     })
 }
