@@ -1,6 +1,8 @@
 //! Quartermaster: a chat-ops access provisioning bot.
 #![warn(missing_docs)]
 
+pub mod app;
+pub mod chat;
 pub mod config;
 pub mod connectors;
 pub mod core;

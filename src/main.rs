@@ -1,1 +1,471 @@
-fn main() {}
+//! The composition root: command line → config → telemetry → store → adapters → run.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use clap::{Parser, Subcommand, ValueEnum};
+use quartermaster::app;
+use quartermaster::chat::console::{Console, ConsoleChat, LineError, print_human};
+use quartermaster::config::{self, Config};
+use quartermaster::core::model::Handle;
+use quartermaster::core::ports::{
+    Button, Chat, ChatError, Clock, ManualClock, Message, MessageKey, SystemClock,
+};
+use quartermaster::store::{self, VerifyReport};
+
+#[derive(Parser)]
+#[command(
+    name = "quartermaster",
+    version,
+    about = "Chat-ops access provisioning: requests, approvals, joiners/movers/leavers, audit."
+)]
+struct Cli {
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Subcommand)]
+enum Verb {
+    /// The bot in a terminal: same commands, buttons, database and connectors as on Discord.
+    Console {
+        /// Config file (default: the built-in example organisation on a temporary database).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Database URL (overrides `[database] url`).
+        #[arg(long)]
+        db: Option<String>,
+        /// Who is typing at first.
+        #[arg(long = "as")]
+        as_handle: Option<String>,
+        /// Run the lines of this file instead of reading the terminal.
+        #[arg(long)]
+        script: Option<PathBuf>,
+        /// Print one JSON object per message on stdout (everything else on stderr).
+        #[arg(long)]
+        json: bool,
+        /// Start the clock at this moment (RFC 3339) instead of now.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Production: provisioning workers and the scheduler until SIGINT/SIGTERM.
+    Serve {
+        /// Config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Database URL (overrides `[database] url`).
+        #[arg(long)]
+        db: Option<String>,
+    },
+    /// Validate the config and the catalog; list every problem with its key path.
+    Check {
+        /// Config file (default: the built-in example).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        verb: AuditVerb,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditVerb {
+    /// Check the hash chain: exit 0 with the row count, or 1 naming the first bad row.
+    Verify {
+        /// Config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Database URL.
+        #[arg(long)]
+        db: Option<String>,
+    },
+    /// Write the audit trail to stdout.
+    Export {
+        /// Config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Database URL.
+        #[arg(long)]
+        db: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: Format,
+        /// Only rows at or after this moment (RFC 3339).
+        #[arg(long)]
+        since: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Jsonl,
+    Csv,
+}
+
+fn telemetry(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
+    config::load(path).map_err(|e| {
+        eprintln!(
+            "{}: the config has {} problem(s):\n{e}",
+            path.map_or_else(|| "built-in example".into(), |p| p.display().to_string()),
+            e.0.len()
+        );
+        ExitCode::from(1)
+    })
+}
+
+fn base_dir(path: Option<&Path>) -> PathBuf {
+    path.and_then(Path::parent)
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.verb {
+        Verb::Check { config } => check(config.as_deref()),
+        Verb::Console {
+            config,
+            db,
+            as_handle,
+            script,
+            json,
+            now,
+        } => {
+            telemetry("warn");
+            console(config, db, as_handle, script, json, now).await
+        }
+        Verb::Serve { config, db } => {
+            telemetry("info");
+            serve(config, db).await
+        }
+        Verb::Audit { verb } => {
+            telemetry("warn");
+            audit(verb).await
+        }
+    }
+}
+
+fn check(path: Option<&Path>) -> ExitCode {
+    match load_config(path) {
+        Ok(c) => {
+            println!(
+                "config OK: {} people, {} apps, {} roles, {} connectors",
+                c.people.len(),
+                c.org.apps.len(),
+                c.org.roles.len(),
+                c.connectors.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+async fn console(
+    config_path: Option<PathBuf>,
+    db: Option<String>,
+    as_handle: Option<String>,
+    script: Option<PathBuf>,
+    json: bool,
+    now: Option<String>,
+) -> ExitCode {
+    let config = match load_config(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let (url, banner) = match (&config_path, &db) {
+        (None, None) => {
+            let dir = match tempfile::Builder::new().prefix("quartermaster-").tempdir() {
+                Ok(d) => d.keep(),
+                Err(e) => {
+                    eprintln!("cannot create a temporary folder: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let url = format!("sqlite://{}", dir.join("quartermaster.db").display());
+            let banner = format!(
+                "Quartermaster console: the example organisation {} (examples/acme.toml, built in) on a fresh SQLite database at {}",
+                config.org.name,
+                dir.join("quartermaster.db").display()
+            );
+            (url, banner)
+        }
+        _ => {
+            let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
+            let banner = format!("Quartermaster console: {} on {url}", config.org.name);
+            (url, banner)
+        }
+    };
+    if json {
+        eprintln!("{banner}");
+    } else {
+        println!("{banner}");
+    }
+    let start = match now.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+        None => chrono::Utc::now(),
+        Some(Ok(t)) => t.with_timezone(&chrono::Utc),
+        Some(Err(e)) => {
+            eprintln!("--now: not an RFC 3339 moment: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let store = match app::open_store(&config, &url).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let sink: Box<dyn Fn(&quartermaster::chat::console::Shown) + Send + Sync> = if json {
+        Box::new(|m| {
+            if let Ok(line) = serde_json::to_string(m) {
+                println!("{line}");
+            }
+        })
+    } else {
+        Box::new(|m| print_human(m, &mut std::io::stdout()))
+    };
+    let chat = Arc::new(ConsoleChat::new(sink));
+    let clock = Arc::new(ManualClock::new(start));
+    let (service, engine) = match app::assemble(&config, store, chat.clone(), clock.clone()) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let first = as_handle
+        .or_else(|| config.org.it_admins.first().map(ToString::to_string))
+        .unwrap_or_else(|| "admin".into());
+    let current = match Handle::parse(&first) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("--as: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut console = Console::new(service, engine, chat, clock, current);
+    if let Some(path) = script {
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("cannot read {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        };
+        for (i, line) in text.lines().enumerate() {
+            match console.line(line).await {
+                Ok(()) => {}
+                Err(LineError::Soft(e)) => print_error(&e, i + 1),
+                Err(LineError::Malformed(e)) => {
+                    print_error(&e, i + 1);
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
+    if !json {
+        println!(
+            "Type /request app:figma reason:\"…\", :click Approve, :as bob, :advance 8h; Ctrl-D quits."
+        );
+    }
+    let stdin = std::io::stdin();
+    let mut n = 0;
+    loop {
+        print!("{}> ", console.current);
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        match stdin.lock().read_line(&mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        n += 1;
+        if let Err(LineError::Soft(e) | LineError::Malformed(e)) = console.line(&line).await {
+            print_error(&e, n);
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_error(e: &str, line: usize) {
+    println!("{}", serde_json::json!({ "error": e, "line": line }));
+}
+
+/// Chat for `serve` while no chat platform is connected: messages go to the log.
+struct LogChat;
+
+#[async_trait]
+impl Chat for LogChat {
+    async fn send(&self, msg: Message) -> Result<(), ChatError> {
+        tracing::info!(to = ?msg.to, buttons = msg.buttons.len(), "message: {}", msg.text);
+        Ok(())
+    }
+    async fn edit(&self, key: &MessageKey, text: &str, _: &[Button]) -> Result<(), ChatError> {
+        tracing::info!(key = %key.0, "edit: {text}");
+        Ok(())
+    }
+}
+
+async fn serve(config_path: Option<PathBuf>, db: Option<String>) -> ExitCode {
+    let config = match load_config(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if config.discord.is_some() || config.http.is_some() {
+        tracing::warn!(
+            "[discord] and [http] are not served by this build yet; running the provisioning workers and the scheduler only"
+        );
+    }
+    let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
+    let store = match app::open_store(&config, &url).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (service, engine) = match app::assemble(&config, store, Arc::new(LogChat), clock) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(async move { engine.run(stop_rx).await });
+    let ticker = {
+        let service = service.clone();
+        let mut stop = stop_tx.subscribe();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = service.tick().await {
+                    tracing::warn!(error = %e, "scheduler step failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
+    tracing::info!(database = %url, "quartermaster serving");
+    shutdown_signal().await;
+    tracing::info!("stopping: finishing in-flight work");
+    let _ = stop_tx.send(true);
+    let _ = workers.await;
+    let _ = ticker.await;
+    ExitCode::SUCCESS
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn open_for_audit(
+    config_path: Option<PathBuf>,
+    db: Option<String>,
+) -> Result<store::SqlStore, ExitCode> {
+    let config = load_config(config_path.as_deref())?;
+    let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
+    app::open_store(&config, &url).await.map_err(|e| {
+        eprintln!("{e}");
+        ExitCode::from(1)
+    })
+}
+
+async fn audit(verb: AuditVerb) -> ExitCode {
+    match verb {
+        AuditVerb::Verify { config, db } => {
+            let store = match open_for_audit(config, db).await {
+                Ok(s) => s,
+                Err(c) => return c,
+            };
+            match store.verify_audit().await {
+                Ok(report @ VerifyReport::Ok { .. }) => {
+                    println!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Ok(report) => {
+                    println!("{report}");
+                    ExitCode::from(1)
+                }
+                Err(e) => {
+                    eprintln!("cannot read the audit trail: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        AuditVerb::Export {
+            config,
+            db,
+            format,
+            since,
+        } => {
+            let since = match since.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
+                None => None,
+                Some(Ok(t)) => Some(t.with_timezone(&chrono::Utc)),
+                Some(Err(e)) => {
+                    eprintln!("--since: not an RFC 3339 moment: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let store = match open_for_audit(config, db).await {
+                Ok(s) => s,
+                Err(c) => return c,
+            };
+            let rows = match store.audit_rows(since).await {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("cannot read the audit trail: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            let mut out = std::io::stdout().lock();
+            let written = match format {
+                Format::Jsonl => store::write_jsonl(&rows, &mut out),
+                Format::Csv => store::write_csv(&rows, &mut out),
+            };
+            match written {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("cannot write: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

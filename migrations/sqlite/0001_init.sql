@@ -155,7 +155,8 @@ CREATE TABLE plans (
     decided_by  TEXT    NULL,
     decided_at  INTEGER NULL,
     reported    INTEGER NOT NULL,
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    first_action INTEGER NULL             -- the first action it enqueued when carried out
 );
 CREATE INDEX plans_by_subject ON plans (subject);
 CREATE INDEX actions_by_person ON actions (person);

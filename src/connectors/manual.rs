@@ -25,22 +25,40 @@ impl Connector for Manual {
         Ok(None)
     }
     async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.task(format!("create an account for {} <{}>", who.name, who.email))
+        self.task(format!(
+            "create an account for {} <{}>",
+            who.name, who.email
+        ))
     }
     async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.task(format!("disable the account of {} <{}>", who.name, who.email))
+        self.task(format!(
+            "disable the account of {} <{}>",
+            who.name, who.email
+        ))
     }
     async fn enable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.task(format!("enable the account of {} <{}>", who.name, who.email))
+        self.task(format!(
+            "enable the account of {} <{}>",
+            who.name, who.email
+        ))
     }
     async fn delete_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.task(format!("delete the account of {} <{}>", who.name, who.email))
+        self.task(format!(
+            "delete the account of {} <{}>",
+            who.name, who.email
+        ))
     }
     async fn grant(&self, who: &Subject, entitlement: &str) -> Result<Effect, ConnectorError> {
-        self.task(format!("give {} <{}> access to {entitlement}", who.name, who.email))
+        self.task(format!(
+            "give {} <{}> access to {entitlement}",
+            who.name, who.email
+        ))
     }
     async fn revoke(&self, who: &Subject, entitlement: &str) -> Result<Effect, ConnectorError> {
-        self.task(format!("remove {} <{}> from {entitlement}", who.name, who.email))
+        self.task(format!(
+            "remove {} <{}> from {entitlement}",
+            who.name, who.email
+        ))
     }
     async fn list_grants(&self, _who: &Subject) -> Result<Vec<String>, ConnectorError> {
         Ok(Vec::new())

@@ -9,7 +9,10 @@ use super::model::*;
 pub type Directory = HashMap<Handle, Person>;
 
 /// Suggests the closest candidate to a misspelt word, if one is close enough.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let w = word.to_lowercase();
     candidates
         .into_iter()
@@ -36,9 +39,8 @@ pub fn approvers_for(
     app: &App,
     earlier_deciders: &[Handle],
 ) -> Vec<Handle> {
-    let eligible = |h: &Handle| {
-        h != &requester.handle && !earlier_deciders.contains(h) && active(dir, h)
-    };
+    let eligible =
+        |h: &Handle| h != &requester.handle && !earlier_deciders.contains(h) && active(dir, h);
     let named: Vec<Handle> = match rule {
         ApprovalRule::Manager => requester.manager.iter().cloned().collect(),
         ApprovalRule::Owner => app.owners.clone(),
@@ -55,7 +57,12 @@ pub fn approvers_for(
 /// Where a step goes when its own approvers cannot take it: the IT admins, then the
 /// requester's manager.
 fn fallback(org: &Org, requester: &Person, eligible: &dyn Fn(&Handle) -> bool) -> Vec<Handle> {
-    let it: Vec<Handle> = org.it_admins.iter().filter(|h| eligible(h)).cloned().collect();
+    let it: Vec<Handle> = org
+        .it_admins
+        .iter()
+        .filter(|h| eligible(h))
+        .cloned()
+        .collect();
     if !it.is_empty() {
         return it;
     }
@@ -261,7 +268,14 @@ mod tests {
         );
         assert!(s.is_empty());
         org.it_admins.clear();
-        let s = approvers_for(&org, &dir, &ApprovalRule::Owner, &dir[&h("ivy")], &app, &[h("erin")]);
+        let s = approvers_for(
+            &org,
+            &dir,
+            &ApprovalRule::Owner,
+            &dir[&h("ivy")],
+            &app,
+            &[h("erin")],
+        );
         assert!(s.is_empty(), "ivy's manager erin already decided: {s:?}");
     }
 

@@ -310,6 +310,8 @@ pub trait Store: Send + Sync {
     async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError>;
     /// Plans about a person, newest first.
     async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError>;
+    /// Records the first action a confirmed plan enqueued (its report covers that one and later).
+    async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError>;
     /// Marks a confirmed plan's report as sent; false if it already was (send it once).
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
     /// Closes an open plan (confirmed or cancelled) with its audit rows; false when it was no
@@ -422,6 +424,8 @@ pub struct Plan {
     pub decided_at: Option<Timestamp>,
     /// Its report went out.
     pub reported: bool,
+    /// The first action it enqueued when carried out.
+    pub first_action: Option<ActionId>,
     /// When it was made.
     pub created_at: Timestamp,
 }

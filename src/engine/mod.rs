@@ -71,7 +71,8 @@ impl Engine {
             name: person.name,
             email: person.email,
         };
-        conn.apply(action.op, &who, action.entitlement.as_deref()).await
+        conn.apply(action.op, &who, action.entitlement.as_deref())
+            .await
     }
 
     /// Runs every action that is due now, including those its own results enqueue; returns

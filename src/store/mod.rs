@@ -28,15 +28,15 @@ use sqlx::{Sqlite, Transaction};
 
 use crate::core::model::*;
 use crate::core::ports::{
-    Change, Committed, GrantRef, NewGrantSource, NewPlan, Plan, PlanState, ReqRef, Store, StoreError,
+    Change, Committed, GrantRef, NewGrantSource, NewPlan, Plan, PlanState, ReqRef, Store,
+    StoreError,
 };
 
 pub use audit::{AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
 
 use rows::{
-    PLAN_BY_ID, PLANS_OF, plan_from_row,
-    ACTION_COLS, GRANT_COLS, PERSON_COLS, REQUEST_COLS, action_from_row, grant_from_row, micros,
-    person_from_row, request_from_row, step_from_row,
+    ACTION_COLS, GRANT_COLS, PERSON_COLS, PLAN_BY_ID, PLANS_OF, REQUEST_COLS, action_from_row,
+    grant_from_row, micros, person_from_row, plan_from_row, request_from_row, step_from_row,
 };
 
 /// How long a writer waits for SQLite's write lock before giving up.
@@ -508,8 +508,8 @@ impl Store for SqlStore {
 
     async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError> {
         let confirmers: Vec<&str> = plan.confirmers.iter().map(Handle::as_str).collect();
-        let confirmers = serde_json::to_string(&confirmers)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let confirmers =
+            serde_json::to_string(&confirmers).map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut tx = self.begin_write().await.map_err(store_err)?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO plans (kind, subject, created_by, confirmers, detail, state, \
@@ -541,14 +541,25 @@ impl Store for SqlStore {
 
     async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError> {
         let rows = sqlx::query(PLANS_OF)
-        .bind(subject.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
+            .bind(subject.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
         Ok(rows
             .iter()
             .map(plan_from_row)
             .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        sqlx::query("UPDATE plans SET first_action = ? WHERE id = ?")
+            .bind(first.0)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)
     }
 
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError> {

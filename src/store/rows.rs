@@ -302,7 +302,7 @@ pub(crate) fn action_from_row(row: &SqliteRow) -> Result<Action, DbError> {
 macro_rules! plan_cols {
     () => {
         "id, kind, subject, created_by, confirmers, detail, state, decided_by, decided_at, \
-         reported, created_at"
+         reported, created_at, first_action"
     };
 }
 /// One plan by id.
@@ -336,6 +336,7 @@ pub(crate) fn plan_from_row(row: &SqliteRow) -> Result<Plan, DbError> {
             .transpose()?,
         decided_at: opt_ts(row, "decided_at")?,
         reported: get::<bool>(row, "reported")?,
+        first_action: get::<Option<i64>>(row, "first_action")?.map(ActionId),
         created_at: from_micros(get(row, "created_at")?)?,
     })
 }

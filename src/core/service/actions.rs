@@ -27,11 +27,20 @@ impl Service {
         let own = target == c.person.handle;
         if !own && policy::it_admin(&self.org, &c.person).is_none() {
             return self
-                .refuse(c, "/revoke", Some(&target), None, ReqRef::None, "Only IT can revoke someone else's access.".into())
+                .refuse(
+                    c,
+                    "/revoke",
+                    Some(&target),
+                    None,
+                    ReqRef::None,
+                    "Only IT can revoke someone else's access.".into(),
+                )
                 .await;
         }
         let Some(subject) = self.store.person(&target).await? else {
-            return Ok(Reply::text(format!("There is nobody with the handle \"{target}\".")));
+            return Ok(Reply::text(format!(
+                "There is nobody with the handle \"{target}\"."
+            )));
         };
         let app = match self.find_app(raw_app) {
             Ok(a) => a,
@@ -53,7 +62,10 @@ impl Service {
         match g.state {
             GrantState::Active => {}
             GrantState::Revoking => {
-                return Ok(Reply::text(format!("{} is already being removed.", app.display)));
+                return Ok(Reply::text(format!(
+                    "{} is already being removed.",
+                    app.display
+                )));
             }
             _ => {
                 return Ok(Reply::text(format!(
@@ -63,13 +75,24 @@ impl Service {
             }
         }
         let mut change = Change::default();
-        self.revoke_grant(&mut change, &Self::by(c), c.chat_id.as_deref(), &subject, &g, reason.as_deref().unwrap_or("revoked on request"))
-            .await?;
+        self.revoke_grant(
+            &mut change,
+            &Self::by(c),
+            c.chat_id.as_deref(),
+            &subject,
+            &g,
+            reason.as_deref().unwrap_or("revoked on request"),
+        )
+        .await?;
         self.store.commit(change).await?;
         Ok(Reply::text(format!(
             "Removing {} from {}; {} will be told when it is done.",
             app.display,
-            if own { "you".to_owned() } else { subject.name.clone() },
+            if own {
+                "you".to_owned()
+            } else {
+                subject.name.clone()
+            },
             if own { "you" } else { "they" }
         )))
     }
@@ -87,7 +110,10 @@ impl Service {
     ) -> Result<()> {
         let now = self.clock.now();
         let Some(app) = self.org.app(&g.app) else {
-            return Err(ServiceError::Inconsistent(format!("grant {} of unknown app {}", g.id, g.app)));
+            return Err(ServiceError::Inconsistent(format!(
+                "grant {} of unknown app {}",
+                g.id, g.app
+            )));
         };
         change.grant_updates.push(GrantUpdate {
             id: g.id,
@@ -143,7 +169,10 @@ impl Service {
     ) -> Result<Reply> {
         let now = self.clock.now();
         let Ok(next) = r.state.on(Event::Cancel) else {
-            return Ok(Reply::text(format!("Request #{} is {}; it cannot be cancelled.", r.id, r.state)));
+            return Ok(Reply::text(format!(
+                "Request #{} is {}; it cannot be cancelled.",
+                r.id, r.state
+            )));
         };
         let mut change = Change::default();
         change.request_updates.push(RequestUpdate {
@@ -167,7 +196,10 @@ impl Service {
         match self.store.commit(change).await {
             Ok(_) => {}
             Err(StoreError::Conflict) => {
-                return Ok(Reply::text(format!("Request #{} changed just now; look at /access and try again.", r.id)));
+                return Ok(Reply::text(format!(
+                    "Request #{} changed just now; look at /access and try again.",
+                    r.id
+                )));
             }
             Err(e) => return Err(e.into()),
         }
@@ -176,20 +208,34 @@ impl Service {
             let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
             self.edit(
                 step_key(r.id, k),
-                format!("{}\nCancelled by {} at {}.", self.prompt_text(&dir, &r, &holds), c.person.name, when(now)),
+                format!(
+                    "{}\nCancelled by {} at {}.",
+                    self.prompt_text(&dir, &r, &holds),
+                    c.person.name,
+                    when(now)
+                ),
             )
             .await;
         }
         if c.person.handle != r.requester {
             self.notify(
                 &r.requester,
-                format!("Your request #{} for {} was cancelled by {}.", r.id, self.app_display(&r.app), c.person.name),
+                format!(
+                    "Your request #{} for {} was cancelled by {}.",
+                    r.id,
+                    self.app_display(&r.app),
+                    c.person.name
+                ),
                 vec![],
                 None,
             )
             .await;
         }
-        Ok(Reply::text(format!("Request #{} for {} is cancelled.", r.id, self.app_display(&r.app))))
+        Ok(Reply::text(format!(
+            "Request #{} for {} is cancelled.",
+            r.id,
+            self.app_display(&r.app)
+        )))
     }
 
     /// Records what happened when the engine ran an action, and everything that follows.
@@ -201,17 +247,40 @@ impl Service {
         let span = info_span!("action", action_id = %action.id, op = action.op.as_str(), connector = %action.connector);
         async {
             match result {
-                Ok(Effect::Applied) => self.complete_action(action, Actor::System, None, "ok").await,
-                Ok(Effect::AlreadyInState) => self.complete_action(action, Actor::System, None, "already").await,
+                Ok(Effect::Applied) => {
+                    self.complete_action(action, Actor::System, None, "ok")
+                        .await
+                }
+                Ok(Effect::AlreadyInState) => {
+                    self.complete_action(action, Actor::System, None, "already")
+                        .await
+                }
                 Ok(Effect::Manual(task)) => self.hand_to_it(action, task).await,
                 Err(e) if e.is_retryable() && action.attempts < MAX_ATTEMPTS => {
                     let retry_after = match &e {
                         ConnectorError::RateLimited { retry_after } => *retry_after,
                         _ => None,
                     };
-                    let wait = backoff(action.attempts, retry_after, action.id.0 as u64 * 7919 + action.attempts as u64 * 104_729);
+                    let wait = backoff(
+                        action.attempts,
+                        retry_after,
+                        action.id.0 as u64 * 7919 + action.attempts as u64 * 104_729,
+                    );
                     let now = self.clock.now();
-                    let mut ev = self.event(Actor::System, None, "action.retrying", Some(&action.person), action.app.as_ref(), action.request.into(), "retrying", format!("attempt {} failed: {e}; next in {}s", action.attempts, wait.as_secs()));
+                    let mut ev = self.event(
+                        Actor::System,
+                        None,
+                        "action.retrying",
+                        Some(&action.person),
+                        action.app.as_ref(),
+                        action.request.into(),
+                        "retrying",
+                        format!(
+                            "attempt {} failed: {e}; next in {}s",
+                            action.attempts,
+                            wait.as_secs()
+                        ),
+                    );
                     ev.connector_action = Some(action.id);
                     self.store
                         .commit(Change {
@@ -219,7 +288,8 @@ impl Service {
                                 id: action.id,
                                 state: ActionState::Pending,
                                 last_error: Some(e.to_string()),
-                                not_before: now + chrono::TimeDelta::from_std(wait).unwrap_or_default(),
+                                not_before: now
+                                    + chrono::TimeDelta::from_std(wait).unwrap_or_default(),
                                 reset_attempts: false,
                             }],
                             audit: vec![ev],
@@ -269,7 +339,15 @@ impl Service {
                 action.app.as_ref(),
                 action.request.into(),
                 outcome,
-                format!("connector {}{}", action.connector, action.entitlement.as_deref().map(|e| format!(", entitlement {e}")).unwrap_or_default()),
+                format!(
+                    "connector {}{}",
+                    action.connector,
+                    action
+                        .entitlement
+                        .as_deref()
+                        .map(|e| format!(", entitlement {e}"))
+                        .unwrap_or_default()
+                ),
             );
             ev.connector_action = Some(action.id);
             change.audit.push(ev);
@@ -323,10 +401,14 @@ impl Service {
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
-            self.after_action(action, grant, granted_request, &actor, now).await?;
+            self.after_action(action, grant, granted_request, &actor, now)
+                .await?;
             return Ok(());
         }
-        Err(ServiceError::Inconsistent(format!("action {} kept conflicting", action.id)))
+        Err(ServiceError::Inconsistent(format!(
+            "action {} kept conflicting",
+            action.id
+        )))
     }
 
     /// Tells people what a finished action means for them.
@@ -339,37 +421,74 @@ impl Service {
         now: Timestamp,
     ) -> Result<()> {
         let dir = self.directory().await?;
-        let app = action.app.as_ref().map(|a| self.app_display(a)).unwrap_or_default();
+        let app = action
+            .app
+            .as_ref()
+            .map(|a| self.app_display(a))
+            .unwrap_or_default();
         if let Actor::Person(h) = actor {
             self.edit(
                 action_key(action.id),
-                format!("Task #{}: {} for {} — done by {} at {}.", action.id, Self::effect_name(action.op), Self::name_of(&dir, &action.person), Self::name_of(&dir, h), when(now)),
+                format!(
+                    "Task #{}: {} for {} — done by {} at {}.",
+                    action.id,
+                    Self::effect_name(action.op),
+                    Self::name_of(&dir, &action.person),
+                    Self::name_of(&dir, h),
+                    when(now)
+                ),
             )
             .await;
         }
-        let offboarded = dir.get(&action.person).is_some_and(|p| p.status == PersonStatus::Offboarded);
+        let offboarded = dir
+            .get(&action.person)
+            .is_some_and(|p| p.status == PersonStatus::Offboarded);
         match action.op {
             ActionOp::Grant => {
                 let until = match &granted_request {
-                    Some(r) => r.duration.map(|d| format!(" until {}", when(now + d.as_chrono()))),
+                    Some(r) => r
+                        .duration
+                        .map(|d| format!(" until {}", when(now + d.as_chrono()))),
                     None => None,
                 }
                 .unwrap_or_default();
-                self.notify(&action.person, format!("✅ You now have {app}{until}."), vec![], None).await;
+                self.notify(
+                    &action.person,
+                    format!("✅ You now have {app}{until}."),
+                    vec![],
+                    None,
+                )
+                .await;
                 if let Some(r) = &granted_request {
                     let mut told = vec![r.requester.clone()];
                     for s in &r.steps {
                         if let Some(d) = &s.decision
                             && !told.contains(&d.by)
                         {
-                            self.notify(&d.by, format!("{} now has {app} (request #{}).", Self::name_of(&dir, &r.requester), r.id), vec![], None).await;
+                            self.notify(
+                                &d.by,
+                                format!(
+                                    "{} now has {app} (request #{}).",
+                                    Self::name_of(&dir, &r.requester),
+                                    r.id
+                                ),
+                                vec![],
+                                None,
+                            )
+                            .await;
                             told.push(d.by.clone());
                         }
                     }
                 }
             }
             ActionOp::Revoke if !offboarded && grant.is_some() => {
-                self.notify(&action.person, format!("Your {app} access has been removed."), vec![], None).await;
+                self.notify(
+                    &action.person,
+                    format!("Your {app} access has been removed."),
+                    vec![],
+                    None,
+                )
+                .await;
             }
             _ => {}
         }
@@ -382,7 +501,16 @@ impl Service {
     /// Parks an action for a person (manual connector) and posts the task to IT.
     async fn hand_to_it(&self, action: &Action, task: String) -> Result<()> {
         let now = self.clock.now();
-        let mut ev = self.event(Actor::System, None, "action.manual", Some(&action.person), action.app.as_ref(), action.request.into(), "waiting", task.clone());
+        let mut ev = self.event(
+            Actor::System,
+            None,
+            "action.manual",
+            Some(&action.person),
+            action.app.as_ref(),
+            action.request.into(),
+            "waiting",
+            task.clone(),
+        );
         ev.connector_action = Some(action.id);
         self.store
             .commit(Change {
@@ -397,13 +525,17 @@ impl Service {
                 ..Change::default()
             })
             .await?;
-        let text = format!("Task #{} for IT: {task}\nClick Done once it is done.", action.id);
+        let text = format!(
+            "Task #{} for IT: {task}\nClick Done once it is done.",
+            action.id
+        );
         let done = vec![Button {
             label: ButtonLabel::Done,
             custom_id: ClickTarget::Done(action.id).to_string(),
         }];
         for a in &self.org.it_admins {
-            self.notify(a, text.clone(), done.clone(), Some(action_key(action.id))).await;
+            self.notify(a, text.clone(), done.clone(), Some(action_key(action.id)))
+                .await;
         }
         Ok(())
     }
@@ -421,19 +553,41 @@ impl Service {
                 not_before: now,
                 reset_attempts: false,
             });
-            let mut ev = self.event(Actor::System, None, &format!("{}.failed", action.op.as_str()), Some(&action.person), action.app.as_ref(), action.request.into(), "failed", format!("connector {}: {e}", action.connector));
+            let mut ev = self.event(
+                Actor::System,
+                None,
+                &format!("{}.failed", action.op.as_str()),
+                Some(&action.person),
+                action.app.as_ref(),
+                action.request.into(),
+                "failed",
+                format!("connector {}: {e}", action.connector),
+            );
             ev.connector_action = Some(action.id);
             change.audit.push(ev);
             if let Some(g) = action.grant
                 && action.op == ActionOp::Grant
                 && let Some(g) = self.store.grant(g).await?
             {
-                change.grant_updates.push(GrantUpdate { id: g.id, state: GrantState::Failed, granted_at: None, expires_at: g.expires_at, warned: g.warned });
+                change.grant_updates.push(GrantUpdate {
+                    id: g.id,
+                    state: GrantState::Failed,
+                    granted_at: None,
+                    expires_at: g.expires_at,
+                    warned: g.warned,
+                });
                 if let GrantSource::Request(rid) = g.source
                     && let Some(r) = self.store.request(rid).await?
                     && let Ok(next) = r.state.on(Event::ProvisionFailed)
                 {
-                    change.request_updates.push(RequestUpdate { id: rid, expected_version: r.version, state: next, steps: r.steps.clone(), grant: r.grant.map(GrantRef::Id), updated_at: now });
+                    change.request_updates.push(RequestUpdate {
+                        id: rid,
+                        expected_version: r.version,
+                        state: next,
+                        steps: r.steps.clone(),
+                        grant: r.grant.map(GrantRef::Id),
+                        updated_at: now,
+                    });
                 }
             }
             match self.store.commit(change).await {
@@ -442,9 +596,19 @@ impl Service {
                 Err(e) => return Err(e.into()),
             }
             let dir = self.directory().await?;
-            let app = action.app.as_ref().map(|a| self.app_display(a)).unwrap_or_else(|| format!("the {} account", action.connector));
+            let app = action
+                .app
+                .as_ref()
+                .map(|a| self.app_display(a))
+                .unwrap_or_else(|| format!("the {} account", action.connector));
             if action.op == ActionOp::Grant {
-                self.notify(&action.person, format!("Setting up {app} failed; IT has been told and will retry."), vec![], None).await;
+                self.notify(
+                    &action.person,
+                    format!("Setting up {app} failed; IT has been told and will retry."),
+                    vec![],
+                    None,
+                )
+                .await;
             }
             let text = format!(
                 "Action #{} failed for good: {} {app} for {} (connector {}): {e}. Click Retry once the cause is fixed.",
@@ -453,16 +617,26 @@ impl Service {
                 Self::name_of(&dir, &action.person),
                 action.connector
             );
-            let retry = vec![Button { label: ButtonLabel::Retry, custom_id: ClickTarget::Retry(action.id).to_string() }];
+            let retry = vec![Button {
+                label: ButtonLabel::Retry,
+                custom_id: ClickTarget::Retry(action.id).to_string(),
+            }];
             for a in &self.org.it_admins {
-                self.notify(a, text.clone(), retry.clone(), Some(action_key(action.id))).await;
+                self.notify(a, text.clone(), retry.clone(), Some(action_key(action.id)))
+                    .await;
             }
-            if dir.get(&action.person).is_some_and(|p| p.status == PersonStatus::Offboarded) {
+            if dir
+                .get(&action.person)
+                .is_some_and(|p| p.status == PersonStatus::Offboarded)
+            {
                 self.maybe_report_offboarding(&action.person).await?;
             }
             return Ok(());
         }
-        Err(ServiceError::Inconsistent(format!("action {} kept conflicting", action.id)))
+        Err(ServiceError::Inconsistent(format!(
+            "action {} kept conflicting",
+            action.id
+        )))
     }
 
     /// Done on a manual task: IT only, once.
@@ -472,22 +646,39 @@ impl Service {
         };
         if policy::it_admin(&self.org, &c.person).is_none() {
             return self
-                .refuse(c, "done", Some(&action.person), action.app.as_ref(), action.request.into(), "Only IT admins can mark a task done.".into())
+                .refuse(
+                    c,
+                    "done",
+                    Some(&action.person),
+                    action.app.as_ref(),
+                    action.request.into(),
+                    "Only IT admins can mark a task done.".into(),
+                )
                 .await;
         }
         if action.state != ActionState::Waiting {
-            return Ok(Reply::text(format!("Task #{id} is already {}.", action.state.as_str())));
+            return Ok(Reply::text(format!(
+                "Task #{id} is already {}.",
+                action.state.as_str()
+            )));
         }
         // Claim it first so that two clicks cannot both complete it.
         let claimed = self
             .store
             .commit(Change {
-                action_updates: vec![ActionUpdate { id, state: ActionState::Running, last_error: None, not_before: self.clock.now(), reset_attempts: false }],
+                action_updates: vec![ActionUpdate {
+                    id,
+                    state: ActionState::Running,
+                    last_error: None,
+                    not_before: self.clock.now(),
+                    reset_attempts: false,
+                }],
                 ..Change::default()
             })
             .await;
         claimed?;
-        self.complete_action(&action, Self::by(c), c.chat_id.as_deref(), "ok").await?;
+        self.complete_action(&action, Self::by(c), c.chat_id.as_deref(), "ok")
+            .await?;
         Ok(Reply::text(format!("Thanks — task #{id} is marked done.")))
     }
 
@@ -498,30 +689,76 @@ impl Service {
         };
         if policy::it_admin(&self.org, &c.person).is_none() {
             return self
-                .refuse(c, "retry", Some(&action.person), action.app.as_ref(), action.request.into(), "Only IT admins can retry an action.".into())
+                .refuse(
+                    c,
+                    "retry",
+                    Some(&action.person),
+                    action.app.as_ref(),
+                    action.request.into(),
+                    "Only IT admins can retry an action.".into(),
+                )
                 .await;
         }
         if action.state != ActionState::Failed {
-            return Ok(Reply::text(format!("Action #{id} is {}; there is nothing to retry.", action.state.as_str())));
+            return Ok(Reply::text(format!(
+                "Action #{id} is {}; there is nothing to retry.",
+                action.state.as_str()
+            )));
         }
         let now = self.clock.now();
         let mut change = Change::default();
-        change.action_updates.push(ActionUpdate { id, state: ActionState::Pending, last_error: None, not_before: now, reset_attempts: true });
-        change.audit.push(self.event(Self::by(c), c.chat_id.as_deref(), "action.retried", Some(&action.person), action.app.as_ref(), action.request.into(), "ok", format!("action {id}")));
+        change.action_updates.push(ActionUpdate {
+            id,
+            state: ActionState::Pending,
+            last_error: None,
+            not_before: now,
+            reset_attempts: true,
+        });
+        change.audit.push(self.event(
+            Self::by(c),
+            c.chat_id.as_deref(),
+            "action.retried",
+            Some(&action.person),
+            action.app.as_ref(),
+            action.request.into(),
+            "ok",
+            format!("action {id}"),
+        ));
         if let Some(g) = action.grant
             && let Some(g) = self.store.grant(g).await?
             && g.state == GrantState::Failed
         {
-            change.grant_updates.push(GrantUpdate { id: g.id, state: GrantState::Pending, granted_at: None, expires_at: g.expires_at, warned: g.warned });
+            change.grant_updates.push(GrantUpdate {
+                id: g.id,
+                state: GrantState::Pending,
+                granted_at: None,
+                expires_at: g.expires_at,
+                warned: g.warned,
+            });
             if let GrantSource::Request(rid) = g.source
                 && let Some(r) = self.store.request(rid).await?
                 && let Ok(next) = r.state.on(Event::Retry)
             {
-                change.request_updates.push(RequestUpdate { id: rid, expected_version: r.version, state: next, steps: r.steps.clone(), grant: r.grant.map(GrantRef::Id), updated_at: now });
+                change.request_updates.push(RequestUpdate {
+                    id: rid,
+                    expected_version: r.version,
+                    state: next,
+                    steps: r.steps.clone(),
+                    grant: r.grant.map(GrantRef::Id),
+                    updated_at: now,
+                });
             }
         }
         self.store.commit(change).await?;
-        self.edit(action_key(id), format!("Action #{id} was retried by {} at {}.", c.person.name, when(now))).await;
+        self.edit(
+            action_key(id),
+            format!(
+                "Action #{id} was retried by {} at {}.",
+                c.person.name,
+                when(now)
+            ),
+        )
+        .await;
         Ok(Reply::text(format!("Action #{id} is queued again.")))
     }
 }
@@ -535,7 +772,10 @@ mod tests {
     fn backoff_grows_and_honours_retry_after() {
         assert!(backoff(1, None, 0) < backoff(4, None, 0));
         assert!(backoff(30, None, 999) <= Duration::from_secs(750));
-        assert_eq!(backoff(1, Some(Duration::from_secs(60)), 0), Duration::from_secs(60));
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(60)), 0),
+            Duration::from_secs(60)
+        );
         assert!(backoff(3, None, 999) > backoff(3, None, 0), "jitter");
     }
 }

@@ -48,6 +48,8 @@ pub struct Reply {
     pub text: String,
     /// Buttons.
     pub buttons: Vec<Button>,
+    /// Key for later edits (a plan's Confirm/Cancel reply loses its buttons once decided).
+    pub key: Option<MessageKey>,
 }
 
 impl Reply {
@@ -56,6 +58,7 @@ impl Reply {
         Self {
             text: t.into(),
             buttons: Vec::new(),
+            key: None,
         }
     }
 }
@@ -238,7 +241,13 @@ impl Service {
             .map_or_else(|| a.to_string(), |a| a.display.clone())
     }
 
-    async fn notify(&self, to: &Handle, text: String, buttons: Vec<Button>, key: Option<MessageKey>) {
+    async fn notify(
+        &self,
+        to: &Handle,
+        text: String,
+        buttons: Vec<Button>,
+        key: Option<MessageKey>,
+    ) {
         let msg = Message {
             to: Recipient::Person(to.clone()),
             text,
@@ -359,7 +368,9 @@ impl Service {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "command failed");
-                Reply::text("Something went wrong on our side; nothing was changed. Please try again, or ask IT.")
+                Reply::text(
+                    "Something went wrong on our side; nothing was changed. Please try again, or ask IT.",
+                )
             }
         }
     }
@@ -399,9 +410,7 @@ impl Service {
                     .await?
             }
             Intent::Role { user, role } => self.role(c, user, role).await?,
-            Intent::Offboard { user, reason, when } => {
-                self.offboard(c, user, reason, when).await?
-            }
+            Intent::Offboard { user, reason, when } => self.offboard(c, user, reason, when).await?,
         };
         self.work.notify_waiters();
         Ok(reply)
@@ -509,7 +518,10 @@ impl Service {
         let chat = c.chat_id.as_deref();
         let detail = match kind {
             RequestKind::New => format!("reason: {}", reason.as_deref().unwrap_or("-")),
-            RequestKind::Extend(g) => format!("extension of grant {g}; reason: {}", reason.as_deref().unwrap_or("-")),
+            RequestKind::Extend(g) => format!(
+                "extension of grant {g}; reason: {}",
+                reason.as_deref().unwrap_or("-")
+            ),
         };
         change.audit.push(self.event(
             who.clone(),
@@ -542,8 +554,16 @@ impl Service {
                 state = state
                     .on(Event::Provision)
                     .map_err(|e| ServiceError::Inconsistent(e.to_string()))?;
-                let (g, done) =
-                    self.provision(&mut change, me, app, kind, held_grant.as_ref(), duration, ReqRef::New, now);
+                let (g, done) = self.provision(
+                    &mut change,
+                    me,
+                    app,
+                    kind,
+                    held_grant.as_ref(),
+                    duration,
+                    ReqRef::New,
+                    now,
+                );
                 grant = g;
                 if done {
                     state = state
@@ -552,7 +572,17 @@ impl Service {
                 }
             }
             RequestState::Awaiting(0) => {
-                state = self.start_step(&mut change, &dir, me, app, &mut steps, 0, ReqRef::New, now, state);
+                state = self.start_step(
+                    &mut change,
+                    &dir,
+                    me,
+                    app,
+                    &mut steps,
+                    0,
+                    ReqRef::New,
+                    now,
+                    state,
+                );
             }
             other => return Err(ServiceError::Inconsistent(format!("routed to {other}"))),
         }
@@ -581,13 +611,23 @@ impl Service {
             RequestState::Provisioning => format!(
                 "Request #{id} for {} is approved ({}); setting it up now.",
                 app.display,
-                if birthright { "it comes with your role" } else { "no approval needed" }
+                if birthright {
+                    "it comes with your role"
+                } else {
+                    "no approval needed"
+                }
             ),
             RequestState::Granted => format!(
                 "Request #{id}: your {} access is extended{}.",
                 app.display,
-                self.store.grants_of(&me.handle).await?.iter().find(|g| g.app == app.name)
-                    .and_then(|g| g.expires_at).map(|t| format!(" until {}", when(t))).unwrap_or_default()
+                self.store
+                    .grants_of(&me.handle)
+                    .await?
+                    .iter()
+                    .find(|g| g.app == app.name)
+                    .and_then(|g| g.expires_at)
+                    .map(|t| format!(" until {}", when(t)))
+                    .unwrap_or_default()
             ),
             _ => format!(
                 "Request #{id} for {}{} is {}.",
@@ -658,7 +698,9 @@ impl Service {
                 "waiting",
                 format!("step {} ({rule}): nobody eligible", k + 1),
             ));
-            state.on(Event::NoApprover).unwrap_or(RequestState::NoApprover(k))
+            state
+                .on(Event::NoApprover)
+                .unwrap_or(RequestState::NoApprover(k))
         } else {
             let names: Vec<&str> = approvers.iter().map(Handle::as_str).collect();
             change.audit.push(self.event(
@@ -740,7 +782,11 @@ impl Service {
     fn prompt_text(&self, dir: &Directory, r: &Request, holds: &[Grant]) -> String {
         let requester = Self::name_of(dir, &r.requester);
         let k = r.state.step().unwrap_or(0);
-        let rule = r.steps.get(k as usize).map(|s| s.rule.to_string()).unwrap_or_default();
+        let rule = r
+            .steps
+            .get(k as usize)
+            .map(|s| s.rule.to_string())
+            .unwrap_or_default();
         let held: Vec<String> = holds
             .iter()
             .filter(|g| g.state == GrantState::Active)
@@ -755,10 +801,15 @@ impl Service {
             r.id,
             self.app_display(&r.app),
             r.reason.as_deref().unwrap_or("(none given)"),
-            r.duration.map_or_else(|| "no end".to_owned(), |d| d.to_string()),
+            r.duration
+                .map_or_else(|| "no end".to_owned(), |d| d.to_string()),
             k + 1,
             r.steps.len(),
-            if held.is_empty() { "nothing yet".to_owned() } else { held.join(", ") },
+            if held.is_empty() {
+                "nothing yet".to_owned()
+            } else {
+                held.join(", ")
+            },
         )
     }
 
@@ -818,7 +869,15 @@ impl Service {
         let r = async {
             if caller.person.status != PersonStatus::Active {
                 return self
-                    .refuse(caller, "click", None, None, ReqRef::None, "Your account has been offboarded; you can no longer use Quartermaster.".into())
+                    .refuse(
+                        caller,
+                        "click",
+                        None,
+                        None,
+                        ReqRef::None,
+                        "Your account has been offboarded; you can no longer use Quartermaster."
+                            .into(),
+                    )
                     .await
                     .map(ClickReply::Reply);
             }
@@ -838,7 +897,10 @@ impl Service {
                         });
                     }
                     Some(f) => {
-                        let reason = f.get("reason").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+                        let reason = f
+                            .get("reason")
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty());
                         self.decide(caller, r, k, false, reason).await?
                     }
                 },
@@ -896,7 +958,14 @@ impl Service {
             let me = &c.person.handle;
             if me == &r.requester {
                 return self
-                    .refuse(c, "decide", Some(&r.requester), Some(&r.app), id.into(), "You cannot approve or deny your own request.".into())
+                    .refuse(
+                        c,
+                        "decide",
+                        Some(&r.requester),
+                        Some(&r.app),
+                        id.into(),
+                        "You cannot approve or deny your own request.".into(),
+                    )
                     .await;
             }
             if !step.approvers.contains(me) {
@@ -905,13 +974,28 @@ impl Service {
                     Self::names(&dir, &step.approvers),
                     k + 1
                 );
-                return self.refuse(c, "decide", Some(&r.requester), Some(&r.app), id.into(), why).await;
+                return self
+                    .refuse(
+                        c,
+                        "decide",
+                        Some(&r.requester),
+                        Some(&r.app),
+                        id.into(),
+                        why,
+                    )
+                    .await;
             }
             let Some(app) = self.org.app(&r.app) else {
-                return Ok(Reply::text(format!("{} is no longer in the catalog.", r.app)));
+                return Ok(Reply::text(format!(
+                    "{} is no longer in the catalog.",
+                    r.app
+                )));
             };
             let Some(requester) = dir.get(&r.requester).cloned() else {
-                return Err(ServiceError::Inconsistent(format!("no person {}", r.requester)));
+                return Err(ServiceError::Inconsistent(format!(
+                    "no person {}",
+                    r.requester
+                )));
             };
             let now = self.clock.now();
             let mut steps = r.steps.clone();
@@ -935,7 +1019,11 @@ impl Service {
             change.audit.push(self.event(
                 Self::by(c),
                 c.chat_id.as_deref(),
-                if approve { "step.approved" } else { "step.denied" },
+                if approve {
+                    "step.approved"
+                } else {
+                    "step.denied"
+                },
                 Some(&r.requester),
                 Some(&r.app),
                 id.into(),
@@ -949,10 +1037,29 @@ impl Service {
             let mut grant = r.grant.map(GrantRef::Id);
             match state {
                 RequestState::Awaiting(next) => {
-                    state = self.start_step(&mut change, &dir, &requester, app, &mut steps, next, id.into(), now, state);
+                    state = self.start_step(
+                        &mut change,
+                        &dir,
+                        &requester,
+                        app,
+                        &mut steps,
+                        next,
+                        id.into(),
+                        now,
+                        state,
+                    );
                 }
                 RequestState::Approved => {
-                    change.audit.push(self.event(Actor::System, None, "request.approved", Some(&r.requester), Some(&r.app), id.into(), "ok", "every step approved"));
+                    change.audit.push(self.event(
+                        Actor::System,
+                        None,
+                        "request.approved",
+                        Some(&r.requester),
+                        Some(&r.app),
+                        id.into(),
+                        "ok",
+                        "every step approved",
+                    ));
                     state = state
                         .on(Event::Provision)
                         .map_err(|e| ServiceError::Inconsistent(e.to_string()))?;
@@ -960,7 +1067,16 @@ impl Service {
                         RequestKind::Extend(g) => self.store.grant(g).await?,
                         RequestKind::New => None,
                     };
-                    let (g, done) = self.provision(&mut change, &requester, app, r.kind, extends.as_ref(), r.duration, id.into(), now);
+                    let (g, done) = self.provision(
+                        &mut change,
+                        &requester,
+                        app,
+                        r.kind,
+                        extends.as_ref(),
+                        r.duration,
+                        id.into(),
+                        now,
+                    );
                     grant = g;
                     if done {
                         state = state
@@ -969,9 +1085,22 @@ impl Service {
                     }
                 }
                 RequestState::Denied => {
-                    change.audit.push(self.event(Actor::System, None, "request.denied", Some(&r.requester), Some(&r.app), id.into(), "ok", format!("denied at step {}", k + 1)));
+                    change.audit.push(self.event(
+                        Actor::System,
+                        None,
+                        "request.denied",
+                        Some(&r.requester),
+                        Some(&r.app),
+                        id.into(),
+                        "ok",
+                        format!("denied at step {}", k + 1),
+                    ));
                 }
-                other => return Err(ServiceError::Inconsistent(format!("decision led to {other}"))),
+                other => {
+                    return Err(ServiceError::Inconsistent(format!(
+                        "decision led to {other}"
+                    )));
+                }
             }
             change.request_updates.push(RequestUpdate {
                 id,
@@ -993,7 +1122,11 @@ impl Service {
                 .ok_or_else(|| ServiceError::Inconsistent(format!("request {id} vanished")))?;
             let verdict = format!(
                 "{} by {} at {}",
-                if approve { "✅ Approved" } else { "❌ Denied" },
+                if approve {
+                    "✅ Approved"
+                } else {
+                    "❌ Denied"
+                },
                 c.person.name,
                 when(now)
             );
@@ -1002,7 +1135,14 @@ impl Service {
             shown.state = RequestState::Awaiting(k);
             self.edit(
                 step_key(id, k),
-                format!("{}\n{verdict}{}", self.prompt_text(&dir, &shown, &holds), reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()),
+                format!(
+                    "{}\n{verdict}{}",
+                    self.prompt_text(&dir, &shown, &holds),
+                    reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ),
             )
             .await;
             self.announce_step(&dir, &after).await;
@@ -1011,10 +1151,19 @@ impl Service {
                 RequestState::Denied => format!(
                     "Your request #{id} for {app_name} was denied by {}{}.",
                     c.person.name,
-                    reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                    reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
                 ),
-                RequestState::Provisioning => format!("Your request #{id} for {app_name} was approved by {}; setting it up now.", c.person.name),
-                RequestState::Granted => format!("Your request #{id} to extend {app_name} was approved by {}.", c.person.name),
+                RequestState::Provisioning => format!(
+                    "Your request #{id} for {app_name} was approved by {}; setting it up now.",
+                    c.person.name
+                ),
+                RequestState::Granted => format!(
+                    "Your request #{id} to extend {app_name} was approved by {}.",
+                    c.person.name
+                ),
                 _ => format!(
                     "Step {} of your request #{id} for {app_name} was approved by {}; it is now {}.",
                     k + 1,
@@ -1025,7 +1174,11 @@ impl Service {
             self.notify(&r.requester, to_requester, vec![], None).await;
             return Ok(Reply::text(format!(
                 "{} request #{id} ({} for {}).",
-                if approve { "You approved" } else { "You denied" },
+                if approve {
+                    "You approved"
+                } else {
+                    "You denied"
+                },
                 app_name,
                 Self::name_of(&dir, &r.requester)
             )));

@@ -10,7 +10,11 @@ impl Service {
             None => c.person.clone(),
             Some(h) => match self.store.person(h).await? {
                 Some(p) => p,
-                None => return Ok(Reply::text(format!("There is nobody with the handle \"{h}\"."))),
+                None => {
+                    return Ok(Reply::text(format!(
+                        "There is nobody with the handle \"{h}\"."
+                    )));
+                }
             },
         };
         if !policy::may_view_access(&self.org, &c.person, &subject) {
@@ -49,7 +53,10 @@ impl Service {
                 .expires_at
                 .map(|t| format!(", until {}", when(t)))
                 .unwrap_or_default();
-            lines.push(format!("- {}{state} — {source}{until}", self.app_display(&g.app)));
+            lines.push(format!(
+                "- {}{state} — {source}{until}",
+                self.app_display(&g.app)
+            ));
         }
         let open: Vec<&Request> = requests.iter().filter(|r| r.state.is_open()).collect();
         if !open.is_empty() {
@@ -105,11 +112,14 @@ impl Service {
         }
         lines.insert(0, format!("Waiting for your decision ({}):", lines.len()));
         if lines.len() > 2 {
-            lines.push("The buttons decide the first one; each request's message has its own.".into());
+            lines.push(
+                "The buttons decide the first one; each request's message has its own.".into(),
+            );
         }
         Ok(Reply {
             text: lines.join("\n"),
             buttons,
+            key: None,
         })
     }
 }

@@ -1,0 +1,107 @@
+//! Wiring shared by the binary and the tests: config → store → connectors → service.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretSlice};
+
+use crate::config::{Config, ConnectorKind};
+use crate::connectors::{directory::Directory, manual::Manual};
+use crate::core::command::Registry;
+use crate::core::ports::{Chat, Clock, Connector, Store};
+use crate::core::service::Service;
+use crate::engine::{Connectors, Engine};
+use crate::store::{self, SqlStore};
+
+/// A failure while starting up; each says what to set or fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened.
+    #[error("cannot open the database: {0}")]
+    Database(#[from] store::DbError),
+    /// The directory could not be seeded.
+    #[error("cannot seed the people of the config: {0}")]
+    Seed(crate::core::ports::StoreError),
+    /// A connector kind is configured that this build cannot run.
+    #[error("connector \"{name}\" has kind {kind}, which this build does not provide yet")]
+    Unsupported {
+        /// Connector name.
+        name: String,
+        /// Its kind.
+        kind: &'static str,
+    },
+}
+
+/// The database URL to use: `--db`, else `[database] url`, else `sqlite://quartermaster.db`;
+/// a relative SQLite path is resolved against `base` (the config file's folder).
+pub fn database_url(flag: Option<&str>, config: &Config, base: &Path) -> String {
+    let url = flag
+        .map(str::to_owned)
+        .or_else(|| config.database_url.clone())
+        .unwrap_or_else(|| "sqlite://quartermaster.db".into());
+    let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return url;
+    };
+    let p = PathBuf::from(path);
+    if p.is_absolute() || path.starts_with(':') {
+        return url;
+    }
+    format!("sqlite://{}", base.join(p).display())
+}
+
+/// Opens the store with the config's audit key and seeds the directory.
+pub async fn open_store(config: &Config, url: &str) -> Result<SqlStore, StartError> {
+    let key = config
+        .audit_key
+        .as_ref()
+        .map(|k| SecretSlice::from(k.expose_secret().as_bytes().to_vec()));
+    let store = store::connect(url, key).await?;
+    store
+        .seed_people(&config.people)
+        .await
+        .map_err(StartError::Seed)?;
+    Ok(store)
+}
+
+/// Builds the configured connectors.
+pub fn connectors(config: &Config, store: &SqlStore) -> Result<Connectors, StartError> {
+    let mut out = Connectors::new();
+    for c in &config.connectors {
+        let conn: Arc<dyn Connector> = match &c.kind {
+            ConnectorKind::Directory => Arc::new(Directory::new(c.name.clone(), store.clone())),
+            ConnectorKind::Manual => Arc::new(Manual {
+                target: c.name.to_string(),
+            }),
+            other => {
+                return Err(StartError::Unsupported {
+                    name: c.name.to_string(),
+                    kind: other.as_str(),
+                });
+            }
+        };
+        out.insert(c.name.clone(), conn);
+    }
+    Ok(out)
+}
+
+/// The service and its engine over an open store, a chat port and a clock.
+pub fn assemble(
+    config: &Config,
+    store: SqlStore,
+    chat: Arc<dyn Chat>,
+    clock: Arc<dyn Clock>,
+) -> Result<(Arc<Service>, Engine), StartError> {
+    let conns = connectors(config, &store)?;
+    let service = Arc::new(Service::new(
+        Arc::new(config.org.clone()),
+        Arc::new(store) as Arc<dyn Store>,
+        chat,
+        clock,
+        Registry::builtin(),
+    ));
+    let engine = Engine::new(service.clone(), conns);
+    Ok((service, engine))
+}

@@ -1,0 +1,414 @@
+//! The console adapter: the bot in a terminal, interactive or from a script (CONTRACTS §2).
+//! It is a second face of the same dispatcher as Discord — same commands, same buttons, same
+//! authorisation — never a shortcut.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::core::model::{Handle, Span};
+use crate::core::ports::{
+    Button, ButtonLabel, Chat, ChatError, ManualClock, Message, MessageKey, Recipient,
+};
+use crate::core::service::{Caller, ClickReply, Reply, Service};
+use crate::engine::Engine;
+
+/// One message as the transcript shows it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Shown {
+    /// Position in the transcript.
+    pub seq: u64,
+    /// Recipient's handle (None for a channel).
+    pub to: Option<String>,
+    /// `dm`, `reply` or `channel:NAME`.
+    #[serde(rename = "where")]
+    pub place: String,
+    /// `new` or `edit`.
+    pub kind: &'static str,
+    /// For an edit: the message edited.
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub edits: Option<u64>,
+    /// Full text.
+    pub text: String,
+    /// Labels still clickable.
+    pub buttons: Vec<String>,
+    #[serde(skip)]
+    custom_ids: Vec<Button>,
+    #[serde(skip)]
+    key: Option<MessageKey>,
+}
+
+/// What the console does with each message as it is sent.
+type Sink = Box<dyn Fn(&Shown) + Send + Sync>;
+
+/// The console's chat port: keeps every message (so buttons can be clicked later) and prints
+/// them as they come.
+pub struct ConsoleChat {
+    log: Mutex<Vec<Shown>>,
+    sink: Sink,
+}
+
+impl ConsoleChat {
+    /// A chat that hands each message to `sink`.
+    pub fn new(sink: Sink) -> Self {
+        Self {
+            log: Mutex::new(Vec::new()),
+            sink,
+        }
+    }
+
+    /// Prints nothing; keeps the transcript (for tests).
+    pub fn silent() -> Self {
+        Self::new(Box::new(|_| {}))
+    }
+
+    /// Every message so far.
+    pub fn transcript(&self) -> Vec<Shown> {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Shown>> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn push(&self, mut m: Shown) {
+        let shown = {
+            let mut log = self.lock();
+            m.seq = log.len() as u64 + 1;
+            log.push(m.clone());
+            m
+        };
+        (self.sink)(&shown);
+    }
+
+    fn record(
+        &self,
+        to: Option<&Handle>,
+        place: String,
+        text: String,
+        buttons: Vec<Button>,
+        key: Option<MessageKey>,
+    ) {
+        self.push(Shown {
+            seq: 0,
+            to: to.map(|h| h.to_string()),
+            place,
+            kind: "new",
+            edits: None,
+            text,
+            buttons: buttons
+                .iter()
+                .map(|b| b.label.as_str().to_owned())
+                .collect(),
+            custom_ids: buttons,
+            key,
+        });
+    }
+
+    /// Records a reply to the person who typed or clicked.
+    pub fn reply(&self, to: &Handle, r: Reply) {
+        self.record(Some(to), "reply".into(), r.text, r.buttons, r.key);
+    }
+
+    /// The button labelled `label` on message `seq`, or on the newest message `who` received
+    /// that still shows one.
+    pub fn find_button(
+        &self,
+        who: &Handle,
+        label: ButtonLabel,
+        seq: Option<u64>,
+    ) -> Option<String> {
+        let log = self.lock();
+        // A message's current buttons are those of its latest edit.
+        let current = |m: &Shown| -> Vec<Button> {
+            log.iter()
+                .rev()
+                .find(|e| e.edits == Some(m.seq))
+                .map_or_else(|| m.custom_ids.clone(), |e| e.custom_ids.clone())
+        };
+        log.iter()
+            .rev()
+            .filter(|m| m.kind == "new" && m.to.as_deref() == Some(who.as_str()))
+            .filter(|m| seq.is_none_or(|s| m.seq == s))
+            .find_map(|m| current(m).into_iter().find(|b| b.label == label))
+            .map(|b| b.custom_id)
+    }
+}
+
+#[async_trait]
+impl Chat for ConsoleChat {
+    async fn send(&self, msg: Message) -> Result<(), ChatError> {
+        let (to, place) = match &msg.to {
+            Recipient::Person(h) => (Some(h), "dm".to_owned()),
+            Recipient::Channel(c) => (None, format!("channel:{c}")),
+        };
+        self.record(to, place, msg.text, msg.buttons, msg.key);
+        Ok(())
+    }
+
+    async fn edit(
+        &self,
+        key: &MessageKey,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<(), ChatError> {
+        let originals: Vec<Shown> = self
+            .lock()
+            .iter()
+            .filter(|m| m.kind == "new" && m.key.as_ref() == Some(key))
+            .cloned()
+            .collect();
+        for m in originals {
+            self.push(Shown {
+                seq: 0,
+                to: m.to.clone(),
+                place: m.place.clone(),
+                kind: "edit",
+                edits: Some(m.seq),
+                text: text.to_owned(),
+                buttons: buttons
+                    .iter()
+                    .map(|b| b.label.as_str().to_owned())
+                    .collect(),
+                custom_ids: buttons.to_vec(),
+                key: m.key.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A console line the console itself could not carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineError {
+    /// Not carried out; the script goes on.
+    Soft(String),
+    /// Malformed; a script stops with exit 2.
+    Malformed(String),
+}
+
+/// The console session: who is typing, the service, the engine and the clock.
+pub struct Console {
+    service: Arc<Service>,
+    engine: Engine,
+    chat: Arc<ConsoleChat>,
+    clock: Arc<ManualClock>,
+    /// The person typing lines without a `handle:` prefix.
+    pub current: Handle,
+}
+
+/// Splits `key:value` / `key:"quoted value"` fields of a `:click` line.
+fn click_fields(words: &str) -> Result<(Option<u64>, HashMap<String, String>), String> {
+    let mut seq = None;
+    let mut fields = HashMap::new();
+    let mut rest = words.trim();
+    while !rest.is_empty() {
+        if let Some(n) = rest.strip_prefix('#') {
+            let end = n.find(char::is_whitespace).unwrap_or(n.len());
+            seq = Some(
+                n[..end]
+                    .parse()
+                    .map_err(|_| format!("\"#{}\" is not a message number", &n[..end]))?,
+            );
+            rest = n[end..].trim_start();
+            continue;
+        }
+        let Some(colon) = rest.find(':') else {
+            return Err(format!("\"{rest}\": write form fields as name:value"));
+        };
+        let key = rest[..colon].trim().to_owned();
+        let after = &rest[colon + 1..];
+        let (value, next) = if let Some(q) = after.strip_prefix('"') {
+            let mut out = String::new();
+            let mut chars = q.char_indices();
+            let mut end = None;
+            while let Some((i, c)) = chars.next() {
+                match c {
+                    '\\' => {
+                        if let Some((_, n)) = chars.next() {
+                            out.push(n);
+                        }
+                    }
+                    '"' => {
+                        end = Some(i + 1);
+                        break;
+                    }
+                    c => out.push(c),
+                }
+            }
+            let end = end.ok_or_else(|| {
+                format!("the value of `{key}` opens a quote that is never closed")
+            })?;
+            (out, &q[end..])
+        } else {
+            let end = after.find(char::is_whitespace).unwrap_or(after.len());
+            (after[..end].to_owned(), &after[end..])
+        };
+        fields.insert(key, value);
+        rest = next.trim_start();
+    }
+    Ok((seq, fields))
+}
+
+impl Console {
+    /// A console over a service whose chat port is `chat` and whose clock is `clock`.
+    pub fn new(
+        service: Arc<Service>,
+        engine: Engine,
+        chat: Arc<ConsoleChat>,
+        clock: Arc<ManualClock>,
+        current: Handle,
+    ) -> Self {
+        Self {
+            service,
+            engine,
+            chat,
+            clock,
+            current,
+        }
+    }
+
+    /// The chat transcript.
+    pub fn chat(&self) -> &ConsoleChat {
+        &self.chat
+    }
+
+    async fn caller(&self, h: &Handle) -> Result<Caller, LineError> {
+        match self.service.caller_by_handle(h).await {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) => Err(LineError::Soft(format!(
+                "there is nobody with the handle \"{h}\""
+            ))),
+            Err(e) => Err(LineError::Soft(format!("the database failed: {e}"))),
+        }
+    }
+
+    /// Runs queued connector actions until none is due.
+    async fn settle(&self) -> Result<(), LineError> {
+        self.engine
+            .drain()
+            .await
+            .map(|_| ())
+            .map_err(|e| LineError::Soft(format!("provisioning failed: {e}")))
+    }
+
+    /// Carries out one line; its effects (connector actions included) finish before it returns.
+    pub async fn line(&mut self, raw: &str) -> Result<(), LineError> {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            return Ok(());
+        }
+        if let Some(rest) = line.strip_prefix(":advance") {
+            let span = Span::parse(rest.trim())
+                .map_err(|e| LineError::Malformed(format!(":advance: {e}")))?;
+            self.clock.advance(span);
+            // Timers may enqueue work whose results start more timers: run until quiet.
+            for _ in 0..100 {
+                let did = self
+                    .service
+                    .tick()
+                    .await
+                    .map_err(|e| LineError::Soft(format!("timers failed: {e}")))?;
+                self.settle().await?;
+                if did == 0 {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        if let Some(rest) = line.strip_prefix(":as") {
+            let h = Handle::parse(rest.trim())
+                .map_err(|e| LineError::Malformed(format!(":as: {e}")))?;
+            self.caller(&h).await?;
+            self.current = h;
+            return Ok(());
+        }
+        let (who, body) = match line.split_once(':') {
+            Some((h, body))
+                if !h.is_empty()
+                    && !h.starts_with(['/', ':'])
+                    && !h.contains(char::is_whitespace) =>
+            {
+                let h = Handle::parse(h).map_err(|e| LineError::Malformed(e.to_string()))?;
+                (h, body.trim())
+            }
+            _ => (self.current.clone(), line),
+        };
+        let caller = self.caller(&who).await?;
+        if body.starts_with('/') {
+            let reply = self.service.command_line(&caller, body).await;
+            self.chat.reply(&who, reply);
+            return self.settle().await;
+        }
+        if let Some(rest) = body.strip_prefix(":click") {
+            let rest = rest.trim();
+            let (label, fields) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let label = ButtonLabel::parse(label).ok_or_else(|| {
+                LineError::Malformed(format!(
+                    "\"{label}\" is not a button; the buttons are Approve, Deny, Confirm, Cancel, Done, Extend, Retry"
+                ))
+            })?;
+            let (seq, fields) = click_fields(fields).map_err(LineError::Malformed)?;
+            let Some(custom_id) = self.chat.find_button(&who, label, seq) else {
+                return Err(LineError::Soft(format!(
+                    "{who} has no message with a {} button{}",
+                    label.as_str(),
+                    seq.map(|s| format!(" at #{s}")).unwrap_or_default()
+                )));
+            };
+            let mut answer = self.service.click(&caller, &custom_id, None).await;
+            if let ClickReply::Modal { .. } = answer {
+                // The form opens; the console fills it with the fields given on the line.
+                answer = self.service.click(&caller, &custom_id, Some(&fields)).await;
+            }
+            if let ClickReply::Reply(r) = answer {
+                self.chat.reply(&who, r);
+            }
+            return self.settle().await;
+        }
+        Err(LineError::Malformed(format!(
+            "\"{line}\" is not a command: write `/command option:value`, `:click LABEL`, `:advance 8h`, `:as HANDLE`, optionally after `handle:`"
+        )))
+    }
+}
+
+/// How a transcript is printed.
+pub fn print_human(m: &Shown, out: &mut impl Write) {
+    let whom = m.to.as_deref().unwrap_or("-");
+    let head = match (m.kind, m.edits) {
+        ("edit", Some(r)) => format!("#{} edit of #{r} [{} → {whom}]", m.seq, m.place),
+        _ => format!("#{} [{} → {whom}]", m.seq, m.place),
+    };
+    let buttons = if m.buttons.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n   {}",
+            m.buttons
+                .iter()
+                .map(|b| format!("[{b}]"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    let text = m.text.replace('\n', "\n   ");
+    let _ = writeln!(out, "{head}\n   {text}{buttons}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::click_fields;
+
+    #[test]
+    fn click_fields_parse() {
+        let (seq, f) = click_fields(r#"#7 reason:"not needed \"now\"" x:y"#).unwrap();
+        assert_eq!(seq, Some(7));
+        assert_eq!(f["reason"], "not needed \"now\"");
+        assert_eq!(f["x"], "y");
+        assert!(click_fields("reason:\"open").is_err());
+        assert!(click_fields("bare").is_err());
+    }
+}
