@@ -319,14 +319,14 @@ async fn an_update_replaces_steps_and_a_stale_version_conflicts_without_audit() 
         reason: Some("no".into()),
     });
     let update = |version| Change {
-        request_update: Some(RequestUpdate {
+        request_updates: vec![RequestUpdate {
             id,
             expected_version: version,
             state: RequestState::Denied,
             steps: new_steps.clone(),
             grant: None,
             updated_at: t0() + TimeDelta::hours(1),
-        }),
+        }],
         audit: vec![event(
             "step.denied",
             "",
@@ -367,14 +367,14 @@ async fn ten_concurrent_commits_on_one_version_let_exactly_one_through() {
         let s = f.store.clone();
         tasks.push(tokio::spawn(async move {
             s.commit(Change {
-                request_update: Some(RequestUpdate {
+                request_updates: vec![RequestUpdate {
                     id,
                     expected_version: 1,
                     state: RequestState::Cancelled,
                     steps: steps(),
                     grant: None,
                     updated_at: t0() + TimeDelta::minutes(i),
-                }),
+                }],
                 audit: vec![event(
                     "request.cancelled",
                     &format!("writer {i}"),
@@ -595,6 +595,7 @@ async fn claimed_actions_are_leased_and_not_before_is_respected() {
             state: ActionState::Done,
             last_error: None,
             not_before: t0() + TimeDelta::seconds(61),
+            reset_attempts: false,
         }],
         ..Change::default()
     })
@@ -620,6 +621,7 @@ async fn claimed_actions_are_leased_and_not_before_is_respected() {
             state: ActionState::Pending,
             last_error: Some("timeout".into()),
             not_before: t0() + TimeDelta::hours(2),
+            reset_attempts: false,
         }],
         ..Change::default()
     })

@@ -154,6 +154,7 @@ impl Service {
         self.work.notified().await
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn event(
         &self,
         actor: Actor,
