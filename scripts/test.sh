@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too: installs what the tests need when it is missing
+# (Debian: slapd and ldap-utils; PyPI: scim2-server into target/peers-venv), then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# --- Debian packages -------------------------------------------------------------------------
+need_apt=()
+[ -x /usr/sbin/slapd ] || need_apt+=(slapd)
+command -v ldapsearch >/dev/null 2>&1 || need_apt+=(ldap-utils)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test.sh: installing ${need_apt[*]} (Debian)" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+# --- PyPI packages, in a venv of our own -------------------------------------------------------
+VENV="$PWD/target/peers-venv"
+if [ ! -x "$VENV/bin/scim2-server" ]; then
+  echo "test.sh: installing scim2-server (PyPI) into $VENV" >&2
+  mkdir -p target
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check scim2-server
+fi
+export QM_SCIM2_SERVER="$VENV/bin/scim2-server"
+export QM_SLAPD=/usr/sbin/slapd
+
+# --- the tests ---------------------------------------------------------------------------------
+exec cargo test --all-targets "$@"

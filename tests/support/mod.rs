@@ -1,0 +1,120 @@
+//! Shared test harness: the example organisation (or a given config) on a fresh SQLite file,
+//! driven through the console adapter with a manual clock.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use quartermaster::app;
+use quartermaster::chat::console::{Console, ConsoleChat, LineError, Shown};
+use quartermaster::config::{self, Config};
+use quartermaster::core::model::Handle;
+use quartermaster::core::ports::ManualClock;
+use quartermaster::core::service::{Caller, Service};
+use quartermaster::store::SqlStore;
+
+/// A running bot on a temporary database.
+pub struct Bot {
+    pub console: Console,
+    pub service: Arc<Service>,
+    pub store: SqlStore,
+    pub chat: Arc<ConsoleChat>,
+    pub clock: Arc<ManualClock>,
+    pub db_path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub fn t0() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+impl Bot {
+    /// The example organisation.
+    pub async fn example() -> Self {
+        Self::with_config(config::load(None).expect("example config loads")).await
+    }
+
+    /// A config given as TOML text.
+    pub async fn from_toml(text: &str) -> Self {
+        let c = config::parse(text, std::path::Path::new("."), &|_| None)
+            .unwrap_or_else(|e| panic!("test config is invalid:\n{e}"));
+        Self::with_config(c).await
+    }
+
+    pub async fn with_config(config: Config) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db_path = dir.path().join("qm.db");
+        let url = format!("sqlite://{}", db_path.display());
+        let store = app::open_store(&config, &url).await.unwrap();
+        let chat = Arc::new(ConsoleChat::silent());
+        let clock = Arc::new(ManualClock::new(t0()));
+        let (service, engine) =
+            app::assemble(&config, store.clone(), chat.clone(), clock.clone()).unwrap();
+        let first = config.org.it_admins[0].clone();
+        let console = Console::new(service.clone(), engine, chat.clone(), clock.clone(), first);
+        Self {
+            console,
+            service,
+            store,
+            chat,
+            clock,
+            db_path,
+            _dir: dir,
+        }
+    }
+
+    /// Runs script lines; panics on a line the console cannot carry out.
+    pub async fn run(&mut self, lines: &str) {
+        for l in lines.lines() {
+            if let Err(e) = self.console.line(l).await {
+                panic!("line {l:?} failed: {e:?}");
+            }
+        }
+    }
+
+    /// Runs one line and returns the console's own error, if any.
+    pub async fn try_line(&mut self, line: &str) -> Result<(), LineError> {
+        self.console.line(line).await
+    }
+
+    pub fn transcript(&self) -> Vec<Shown> {
+        self.chat.transcript()
+    }
+
+    /// The newest message (new or edit) to `who`.
+    pub fn last_to(&self, who: &str) -> Shown {
+        self.transcript()
+            .into_iter()
+            .rev()
+            .find(|m| m.to.as_deref() == Some(who))
+            .unwrap_or_else(|| panic!("{who} received nothing"))
+    }
+
+    /// Every message text `who` received, in order.
+    pub fn texts_to(&self, who: &str) -> Vec<String> {
+        self.transcript()
+            .into_iter()
+            .filter(|m| m.to.as_deref() == Some(who))
+            .map(|m| m.text)
+            .collect()
+    }
+
+    pub async fn caller(&self, h: &str) -> Caller {
+        self.service
+            .caller_by_handle(&Handle::parse(h).unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Audit rows as exported.
+    pub async fn audit(&self) -> Vec<quartermaster::store::AuditRecord> {
+        self.store.audit_rows(None).await.unwrap()
+    }
+
+    pub async fn audit_actions(&self) -> Vec<String> {
+        self.audit().await.into_iter().map(|r| r.action).collect()
+    }
+}
