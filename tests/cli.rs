@@ -1,0 +1,212 @@
+//! The binary as operators and scripts meet it: console scripts and their JSON transcript,
+//! `check`, `audit verify` (including tampering) and `audit export`.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn story() -> String {
+    format!(
+        "{}/tests/scripts/readme-story.txt",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+#[test]
+fn the_readme_story_prints_a_json_transcript() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("qm.db").display());
+    let o = run(&[
+        "console",
+        "--db",
+        &db,
+        "--script",
+        &story(),
+        "--json",
+        "--now",
+        "2026-11-25T09:00:00Z",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("Quartermaster console"),
+        "the banner goes to stderr with --json"
+    );
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    assert!(lines.len() > 15);
+    for (i, m) in lines.iter().enumerate() {
+        assert_eq!(m["seq"], i as u64 + 1);
+        for k in ["to", "where", "kind", "text", "buttons"] {
+            assert!(m.get(k).is_some(), "{k} missing in {m}");
+        }
+        if m["kind"] == "edit" {
+            assert!(m["ref"].as_u64().unwrap() < m["seq"].as_u64().unwrap());
+        }
+    }
+    let first = &lines[0];
+    assert_eq!(first["to"], "bob");
+    assert_eq!(first["where"], "dm");
+    assert_eq!(first["buttons"], serde_json::json!(["Approve", "Deny"]));
+    let last = lines.last().unwrap();
+    assert_eq!(last["to"], "dana");
+    assert!(
+        last["text"]
+            .as_str()
+            .unwrap()
+            .contains("Everything is removed.")
+    );
+
+    // The same database verifies and exports.
+    let v = run(&["audit", "verify", "--db", &db]);
+    assert!(v.status.success(), "{}{}", stdout(&v), stderr(&v));
+    let rows = stdout(&run(&["audit", "export", "--db", &db, "--format", "jsonl"]));
+    let rows: Vec<serde_json::Value> = rows
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(rows.len() >= 19, "{}", rows.len());
+    assert_eq!(rows[0]["prev_hash"], "0".repeat(64));
+    for k in [
+        "seq",
+        "at",
+        "actor",
+        "action",
+        "subject",
+        "app",
+        "request",
+        "outcome",
+        "detail",
+        "hash",
+        "prev_hash",
+    ] {
+        assert!(rows[0].get(k).is_some(), "{k}");
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r["action"] == "step.approved" && r["actor"] == "bob" && r["app"] == "figma")
+    );
+    let csv = stdout(&run(&[
+        "audit",
+        "export",
+        "--db",
+        &db,
+        "--format",
+        "csv",
+        "--since",
+        "2026-12-01T00:00:00Z",
+    ]));
+    let mut csv_lines = csv.lines();
+    assert!(csv_lines.next().unwrap().starts_with("seq,at,actor"));
+    assert!(
+        csv_lines.all(|l| l.contains(",2026-12-")),
+        "--since filters"
+    );
+}
+
+#[test]
+fn audit_verify_names_the_first_tampered_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("qm.db");
+    let db = format!("sqlite://{}", path.display());
+    let o = run(&["console", "--db", &db, "--script", &story(), "--json"]);
+    assert!(o.status.success());
+    tamper(
+        &path,
+        "UPDATE audit SET detail = 'nothing to see' WHERE seq = 5",
+    );
+    let v = run(&["audit", "verify", "--db", &db]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    assert!(stdout(&v).contains('5'), "names row 5: {}", stdout(&v));
+}
+
+fn tamper(path: &Path, sql: &'static str) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    });
+}
+
+#[test]
+fn console_errors_are_objects_and_malformed_lines_stop_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.txt");
+    std::fs::write(
+        &script,
+        "# comment\n\nzed: /access\nalice: :click Approve\nalice: /request app:figma reason:x\nthis is not a line\nalice: /access\n",
+    )
+    .unwrap();
+    let o = run(&["console", "--script", script.to_str().unwrap(), "--json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let out = stdout(&o);
+    let objs: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let errors: Vec<&serde_json::Value> =
+        objs.iter().filter(|o| o.get("error").is_some()).collect();
+    assert_eq!(errors.len(), 3, "{out}");
+    assert_eq!(errors[0]["line"], 3);
+    assert!(errors[0]["error"].as_str().unwrap().contains("zed"));
+    assert_eq!(errors[1]["line"], 4);
+    assert_eq!(errors[2]["line"], 6);
+    assert!(objs.iter().any(|o| o["to"] == "bob"), "line 5 ran: {out}");
+    assert!(
+        !objs.iter().any(|o| o["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Your access"))),
+        "line 7 never ran"
+    );
+}
+
+#[test]
+fn check_lists_every_problem_with_its_key_path() {
+    let ok = run(&["check"]);
+    assert!(ok.status.success());
+    assert!(stdout(&ok).contains("config OK: 11 people, 11 apps"));
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.toml");
+    let text = quartermaster::config::EXAMPLE_TOML
+        .replacen("owners = [\"carol\"]", "owners = [\"carl\"]", 1)
+        .replacen(
+            "[[app]]\nname = \"email\"",
+            "[[app]]\nname = \"email\"\nownres = [\"dana\"]",
+            1,
+        );
+    assert_ne!(text, quartermaster::config::EXAMPLE_TOML);
+    std::fs::write(&cfg, text).unwrap();
+    let o = run(&["check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains(
+            "app.figma.owners[0]: no person with handle \"carl\" — did you mean \"carol\"?"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("app.email.ownres"), "{err}");
+}
