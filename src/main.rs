@@ -268,6 +268,10 @@ async fn console(
             }
         };
         for (i, line) in text.lines().enumerate() {
+            let typed = line.trim();
+            if !json && !typed.is_empty() && !typed.starts_with('#') {
+                println!("\n» {typed}");
+            }
             match console.line(line).await {
                 Ok(()) => {}
                 Err(LineError::Soft(e)) => print_error(&e, i + 1),

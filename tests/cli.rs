@@ -1,5 +1,6 @@
 //! The binary as operators and scripts meet it: console scripts and their JSON transcript,
 //! `check`, `audit verify` (including tampering) and `audit export`.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,6 +1,7 @@
 //! The core end to end through the console adapter, on a real SQLite database: the README
 //! story, the approval rules, server-side authorisation, the concurrent-click race, revocation,
 //! the manual connector, timers and the audit trail.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 
