@@ -140,6 +140,25 @@ pub struct RequestUpdate {
     pub updated_at: Timestamp,
 }
 
+impl RequestUpdate {
+    /// Moves `r` to `state` at `now`, keeping its steps and grant; conditional on the version
+    /// read.
+    pub fn to_state(
+        r: &Request,
+        state: crate::core::workflow::RequestState,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: r.id,
+            expected_version: r.version,
+            state,
+            steps: r.steps.clone(),
+            grant: r.grant.map(GrantRef::Id),
+            updated_at: now,
+        }
+    }
+}
+
 /// A grant to insert.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewGrant {

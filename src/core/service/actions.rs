@@ -128,14 +128,9 @@ impl Service {
             && let Ok(next) = r.state.on(Event::Revoke)
         {
             req = rid.into();
-            change.request_updates.push(RequestUpdate {
-                id: rid,
-                expected_version: r.version,
-                state: next,
-                steps: r.steps.clone(),
-                grant: r.grant.map(GrantRef::Id),
-                updated_at: now,
-            });
+            change
+                .request_updates
+                .push(RequestUpdate::to_state(&r, next, now));
         }
         change.audit.push(self.event(
             actor.clone(),
@@ -175,14 +170,9 @@ impl Service {
             )));
         };
         let mut change = Change::default();
-        change.request_updates.push(RequestUpdate {
-            id: r.id,
-            expected_version: r.version,
-            state: next,
-            steps: r.steps.clone(),
-            grant: r.grant.map(GrantRef::Id),
-            updated_at: now,
-        });
+        change
+            .request_updates
+            .push(RequestUpdate::to_state(&r, next, now));
         change.audit.push(self.event(
             Self::by(c),
             c.chat_id.as_deref(),
@@ -365,14 +355,9 @@ impl Service {
                         {
                             expires = r.duration.map(|d| now + d.as_chrono());
                             if let Ok(next) = r.state.on(Event::Provisioned) {
-                                change.request_updates.push(RequestUpdate {
-                                    id: rid,
-                                    expected_version: r.version,
-                                    state: next,
-                                    steps: r.steps.clone(),
-                                    grant: r.grant.map(GrantRef::Id),
-                                    updated_at: now,
-                                });
+                                change
+                                    .request_updates
+                                    .push(RequestUpdate::to_state(&r, next, now));
                                 granted_request = Some(r);
                             }
                         }
@@ -580,14 +565,9 @@ impl Service {
                     && let Some(r) = self.store.request(rid).await?
                     && let Ok(next) = r.state.on(Event::ProvisionFailed)
                 {
-                    change.request_updates.push(RequestUpdate {
-                        id: rid,
-                        expected_version: r.version,
-                        state: next,
-                        steps: r.steps.clone(),
-                        grant: r.grant.map(GrantRef::Id),
-                        updated_at: now,
-                    });
+                    change
+                        .request_updates
+                        .push(RequestUpdate::to_state(&r, next, now));
                 }
             }
             match self.store.commit(change).await {
@@ -739,14 +719,9 @@ impl Service {
                 && let Some(r) = self.store.request(rid).await?
                 && let Ok(next) = r.state.on(Event::Retry)
             {
-                change.request_updates.push(RequestUpdate {
-                    id: rid,
-                    expected_version: r.version,
-                    state: next,
-                    steps: r.steps.clone(),
-                    grant: r.grant.map(GrantRef::Id),
-                    updated_at: now,
-                });
+                change
+                    .request_updates
+                    .push(RequestUpdate::to_state(&r, next, now));
             }
         }
         self.store.commit(change).await?;

@@ -106,6 +106,20 @@ fn action_key(a: ActionId) -> MessageKey {
     MessageKey(format!("act:{a}"))
 }
 
+/// The Approve and Deny buttons of step `k` of request `r`.
+fn decision_buttons(r: RequestId, k: u32) -> Vec<Button> {
+    vec![
+        Button {
+            label: ButtonLabel::Approve,
+            custom_id: ClickTarget::Approve(r, k).to_string(),
+        },
+        Button {
+            label: ButtonLabel::Deny,
+            custom_id: ClickTarget::Deny(r, k).to_string(),
+        },
+    ]
+}
+
 fn plan_key(p: i64) -> MessageKey {
     MessageKey(format!("plan:{p}"))
 }
@@ -820,16 +834,7 @@ impl Service {
             RequestState::Awaiting(k) => {
                 let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
                 let text = self.prompt_text(dir, r, &holds);
-                let buttons = vec![
-                    Button {
-                        label: ButtonLabel::Approve,
-                        custom_id: ClickTarget::Approve(r.id, k).to_string(),
-                    },
-                    Button {
-                        label: ButtonLabel::Deny,
-                        custom_id: ClickTarget::Deny(r.id, k).to_string(),
-                    },
-                ];
+                let buttons = decision_buttons(r.id, k);
                 if let Some(step) = r.current_step() {
                     for a in &step.approvers {
                         self.notify(a, text.clone(), buttons.clone(), Some(step_key(r.id, k)))

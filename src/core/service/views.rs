@@ -94,16 +94,7 @@ impl Service {
                     step.started_at.map_or_else(|| "-".into(), when)
                 ));
                 if buttons.is_empty() {
-                    buttons = vec![
-                        Button {
-                            label: ButtonLabel::Approve,
-                            custom_id: ClickTarget::Approve(r.id, k).to_string(),
-                        },
-                        Button {
-                            label: ButtonLabel::Deny,
-                            custom_id: ClickTarget::Deny(r.id, k).to_string(),
-                        },
-                    ];
+                    buttons = decision_buttons(r.id, k);
                 }
             }
         }
