@@ -388,17 +388,27 @@ async fn approved_request_lands_in_slapd_and_offboarding_removes_and_locks() {
         s.members(&group).await,
         [ADMIN_DN.to_owned(), alice.clone()]
     );
-    let texts = bot.texts_to("alice").join("\n");
-    assert!(texts.contains("Wiki"), "{texts}");
+    assert_eq!(bot.last_to("alice").text, "✅ You now have Wiki.");
     let audit = bot.audit_actions().await;
     assert!(audit.contains(&"grant.provisioned".to_owned()), "{audit:?}");
 
     bot.run("dana: /offboard user:alice").await;
     let plan = bot.last_to("dana");
-    assert!(plan.text.contains("corp-ldap"), "{}", plan.text);
+    assert!(
+        plan.text
+            .contains("- Wiki (connector corp-ldap, entitlement wiki-editors)")
+            && plan.text.contains("Accounts to disable: corp-ldap"),
+        "{}",
+        plan.text
+    );
     bot.run("dana: :click Confirm").await;
     let report = bot.last_to("dana").text;
-    assert!(report.contains("Everything is removed."), "{report}");
+    assert!(
+        report.contains("- Wiki (connector corp-ldap, entitlement wiki-editors): revoked ✔")
+            && report.contains("- corp-ldap account: disabled ✔")
+            && report.contains("Everything is removed."),
+        "{report}"
+    );
 
     assert_eq!(s.members(&group).await, [ADMIN_DN.to_owned()]);
     let e = s.entry(&alice).await.expect("the entry is kept, locked");
