@@ -30,6 +30,14 @@ pub enum StartError {
         /// Its kind.
         kind: &'static str,
     },
+    /// A connector's settings cannot work (e.g. a URL scheme this build cannot speak).
+    #[error("connector \"{name}\": {reason}")]
+    Connector {
+        /// Connector name.
+        name: String,
+        /// What is wrong and what to change.
+        reason: String,
+    },
 }
 
 /// The database URL to use: `--db`, else `[database] url`, else `sqlite://quartermaster.db`;
@@ -75,6 +83,28 @@ pub fn connectors(config: &Config, store: &SqlStore) -> Result<Connectors, Start
             ConnectorKind::Manual => Arc::new(Manual {
                 target: c.name.to_string(),
             }),
+            ConnectorKind::Ldap {
+                url,
+                bind_dn,
+                password,
+                people_dn,
+                groups_dn,
+            } => Arc::new(
+                crate::connectors::ldap::LdapConnector::new(
+                    c.name.clone(),
+                    crate::connectors::ldap::LdapSettings {
+                        url: url.clone(),
+                        bind_dn: bind_dn.clone(),
+                        password: password.clone(),
+                        people_dn: people_dn.clone(),
+                        groups_dn: groups_dn.clone(),
+                    },
+                )
+                .map_err(|e| StartError::Connector {
+                    name: c.name.to_string(),
+                    reason: e.to_string(),
+                })?,
+            ),
             other => {
                 return Err(StartError::Unsupported {
                     name: c.name.to_string(),

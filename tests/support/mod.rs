@@ -2,6 +2,8 @@
 //! driven through the console adapter with a manual clock.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod ldap;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -39,6 +41,13 @@ impl Bot {
     /// A config given as TOML text.
     pub async fn from_toml(text: &str) -> Self {
         let c = config::parse(text, std::path::Path::new("."), &|_| None)
+            .unwrap_or_else(|e| panic!("test config is invalid:\n{e}"));
+        Self::with_config(c).await
+    }
+
+    /// A config given as TOML text, with `*_env` secrets looked up through `env`.
+    pub async fn from_toml_env(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Self {
+        let c = config::parse(text, std::path::Path::new("."), env)
             .unwrap_or_else(|e| panic!("test config is invalid:\n{e}"));
         Self::with_config(c).await
     }

@@ -1,0 +1,312 @@
+//! A throwaway OpenLDAP slapd for one test: a temporary config and database, a free loopback
+//! port, the memberof, refint and ppolicy overlays (with a default policy whose `pwdLockout`
+//! is TRUE, so `pwdAccountLockedTime` bites), the tree `dc=acme,dc=test` with `ou=people`,
+//! `ou=groups` and `ou=policies`. Killed on drop.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{HashMap, HashSet};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ldap3::{Ldap, LdapConnAsync, Mod, Scope, SearchEntry};
+
+pub const SUFFIX: &str = "dc=acme,dc=test";
+pub const ADMIN_DN: &str = "cn=admin,dc=acme,dc=test";
+pub const PEOPLE_DN: &str = "ou=people,dc=acme,dc=test";
+pub const GROUPS_DN: &str = "ou=groups,dc=acme,dc=test";
+pub const POLICY_DN: &str = "cn=default,ou=policies,dc=acme,dc=test";
+
+/// A running slapd owned by the test.
+pub struct Slapd {
+    child: Child,
+    pub url: String,
+    pub admin_password: String,
+    dir: tempfile::TempDir,
+}
+
+fn slapd_binary() -> PathBuf {
+    let p = std::env::var_os("QM_SLAPD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/sbin/slapd"));
+    if !p.exists() {
+        panic!(
+            "the LDAP tests need OpenLDAP's slapd, and {} does not exist. Run scripts/test.sh \
+             (it installs it), or `apt-get install slapd ldap-utils`, or point QM_SLAPD at slapd.",
+            p.display()
+        );
+    }
+    p
+}
+
+fn first_dir(candidates: &[&str], what: &str) -> PathBuf {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| {
+            panic!("no {what} found in {candidates:?}; install slapd (apt-get install slapd)")
+        })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn write_config(dir: &Path, password: &str) -> PathBuf {
+    let schema = first_dir(
+        &["/etc/ldap/schema", "/etc/openldap/schema"],
+        "schema folder",
+    );
+    let modules = first_dir(
+        &["/usr/lib/ldap", "/usr/lib64/openldap", "/usr/lib/openldap"],
+        "slapd module folder",
+    );
+    let db = dir.join("db");
+    std::fs::create_dir_all(&db).unwrap();
+    let conf = format!(
+        r#"include {schema}/core.schema
+include {schema}/cosine.schema
+include {schema}/inetorgperson.schema
+include {schema}/nis.schema
+pidfile {dir}/slapd.pid
+argsfile {dir}/slapd.args
+modulepath {modules}
+moduleload back_mdb
+moduleload memberof
+moduleload refint
+moduleload ppolicy
+
+database mdb
+suffix "{SUFFIX}"
+rootdn "{ADMIN_DN}"
+rootpw {password}
+directory {db}
+maxsize 16777216
+index objectClass eq
+index member eq
+index uid eq
+
+overlay memberof
+memberof-group-oc groupOfNames
+memberof-member-ad member
+memberof-memberof-ad memberOf
+memberof-refint TRUE
+
+overlay refint
+refint_attributes member
+
+overlay ppolicy
+ppolicy_default "{POLICY_DN}"
+"#,
+        schema = schema.display(),
+        modules = modules.display(),
+        dir = dir.display(),
+        db = db.display(),
+    );
+    let path = dir.join("slapd.conf");
+    std::fs::write(&path, conf).unwrap();
+    path
+}
+
+impl Slapd {
+    /// Starts a fresh slapd, waits until it answers and seeds the tree.
+    pub async fn start() -> Self {
+        let bin = slapd_binary();
+        let mut dir = tempfile::tempdir().unwrap();
+        let admin_password = format!("admin-{}", std::process::id());
+        let conf = write_config(dir.path(), &admin_password);
+        let mut last_log = String::new();
+        // A port found free may be taken by a parallel test before slapd binds it: try again.
+        for _attempt in 0..5 {
+            let port = free_port();
+            let url = format!("ldap://127.0.0.1:{port}");
+            let log = dir.path().join(format!("slapd-{port}.log"));
+            let child = Command::new(&bin)
+                .arg("-f")
+                .arg(&conf)
+                .arg("-h")
+                .arg(format!("{url}/"))
+                .arg("-d")
+                .arg("0")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+            let mut s = Slapd {
+                child,
+                url,
+                admin_password: admin_password.clone(),
+                dir,
+            };
+            if s.wait_ready().await {
+                s.seed().await;
+                return s;
+            }
+            last_log = std::fs::read_to_string(&log).unwrap_or_default();
+            // Take the folder back for the next attempt; dropping `s` kills this slapd.
+            dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+        }
+        panic!("slapd did not start; its last output:\n{last_log}");
+    }
+
+    async fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut l) = self.try_admin().await {
+                let _ = l.unbind().await;
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+        false
+    }
+
+    async fn try_admin(&self) -> Result<Ldap, ldap3::LdapError> {
+        self.try_bind(ADMIN_DN, &self.admin_password).await
+    }
+
+    /// Connects and binds as `dn`.
+    pub async fn try_bind(&self, dn: &str, password: &str) -> Result<Ldap, ldap3::LdapError> {
+        let (conn, mut ldap) = LdapConnAsync::new(&self.url).await?;
+        tokio::spawn(async move {
+            let _ = conn.drive().await;
+        });
+        ldap.simple_bind(dn, password).await?.success()?;
+        Ok(ldap)
+    }
+
+    /// The result code of a simple bind as `dn` (0 on success).
+    pub async fn bind_rc(&self, dn: &str, password: &str) -> u32 {
+        let (conn, mut ldap) = LdapConnAsync::new(&self.url).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.drive().await;
+        });
+        let rc = ldap.simple_bind(dn, password).await.unwrap().rc;
+        let _ = ldap.unbind().await;
+        rc
+    }
+
+    /// A connection bound as the administrator.
+    pub async fn admin(&self) -> Ldap {
+        self.try_admin().await.expect("admin bind")
+    }
+
+    async fn seed(&self) {
+        let mut l = self.admin().await;
+        type Attrs = Vec<(&'static str, Vec<&'static str>)>;
+        let entries: Vec<(&str, Attrs)> = vec![
+            (
+                SUFFIX,
+                vec![
+                    ("objectClass", vec!["top", "dcObject", "organization"]),
+                    ("dc", vec!["acme"]),
+                    ("o", vec!["Acme"]),
+                ],
+            ),
+            (
+                PEOPLE_DN,
+                vec![
+                    ("objectClass", vec!["top", "organizationalUnit"]),
+                    ("ou", vec!["people"]),
+                ],
+            ),
+            (
+                GROUPS_DN,
+                vec![
+                    ("objectClass", vec!["top", "organizationalUnit"]),
+                    ("ou", vec!["groups"]),
+                ],
+            ),
+            (
+                "ou=policies,dc=acme,dc=test",
+                vec![
+                    ("objectClass", vec!["top", "organizationalUnit"]),
+                    ("ou", vec!["policies"]),
+                ],
+            ),
+            (
+                POLICY_DN,
+                vec![
+                    ("objectClass", vec!["top", "device", "pwdPolicy"]),
+                    ("cn", vec!["default"]),
+                    ("pwdAttribute", vec!["userPassword"]),
+                    ("pwdLockout", vec!["TRUE"]),
+                ],
+            ),
+        ];
+        for (dn, attrs) in entries {
+            let attrs: Vec<(&str, HashSet<&str>)> = attrs
+                .into_iter()
+                .map(|(k, v)| (k, v.into_iter().collect()))
+                .collect();
+            l.add(dn, attrs)
+                .await
+                .unwrap()
+                .success()
+                .unwrap_or_else(|e| panic!("seeding {dn}: {e}"));
+        }
+        let _ = l.unbind().await;
+    }
+
+    /// An entry's attributes (lower-cased names), operational ones included; None if absent.
+    pub async fn entry(&self, dn: &str) -> Option<HashMap<String, Vec<String>>> {
+        let mut l = self.admin().await;
+        let res = l
+            .search(dn, Scope::Base, "(objectClass=*)", vec!["*", "+"])
+            .await
+            .unwrap();
+        let _ = l.unbind().await;
+        if res.1.rc == 32 {
+            return None;
+        }
+        let (entries, _) = res.success().unwrap();
+        entries.into_iter().next().map(|e| {
+            SearchEntry::construct(e)
+                .attrs
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect()
+        })
+    }
+
+    /// The `member` values of a group (empty if the group is absent).
+    pub async fn members(&self, group_dn: &str) -> Vec<String> {
+        let mut m = self
+            .entry(group_dn)
+            .await
+            .and_then(|mut e| e.remove("member"))
+            .unwrap_or_default();
+        m.sort();
+        m
+    }
+
+    /// Sets an entry's `userPassword` as the administrator.
+    pub async fn set_password(&self, dn: &str, password: &str) {
+        let mut l = self.admin().await;
+        l.modify(
+            dn,
+            vec![Mod::Replace("userPassword", HashSet::from([password]))],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+        let _ = l.unbind().await;
+    }
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
