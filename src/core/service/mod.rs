@@ -7,6 +7,8 @@ mod actions;
 mod lifecycle;
 mod views;
 
+pub use lifecycle::{PersonOutcome, PersonRefused};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
