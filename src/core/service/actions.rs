@@ -266,6 +266,9 @@ impl Service {
                     self.complete_action(action, Actor::System, None, "ok")
                         .await
                 }
+                Ok(Effect::AlreadyInState) if action.op == ActionOp::Verify => {
+                    self.not_listable(action).await
+                }
                 Ok(Effect::AlreadyInState) => {
                     self.complete_action(action, Actor::System, None, "already")
                         .await

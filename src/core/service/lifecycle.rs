@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 
+/// Noted on a Verify action whose connector cannot be re-read.
+const NOT_LISTABLE: &str = "cannot be re-read (no API): IT's Done on each task is the evidence";
+
 /// Detail stored with a plan.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct PlanDetail {
@@ -1177,6 +1180,40 @@ impl Service {
         out
     }
 
+    /// A connector that cannot be re-read (manual) answered a Verify: recorded as such, so
+    /// the report says so instead of claiming a check.
+    pub(super) async fn not_listable(&self, action: &Action) -> Result<()> {
+        let now = self.clock.now();
+        let mut ev = self.event(
+            Actor::System,
+            None,
+            "offboarding.verified",
+            Some(&action.person),
+            None,
+            ReqRef::None,
+            "not-listable",
+            format!(
+                "connector {} cannot be re-read; IT's Done on each of its tasks is the evidence",
+                action.connector
+            ),
+        );
+        ev.connector_action = Some(action.id);
+        self.store
+            .commit(Change {
+                action_updates: vec![ActionUpdate {
+                    id: action.id,
+                    state: ActionState::Done,
+                    last_error: Some(NOT_LISTABLE.into()),
+                    not_before: now,
+                    reset_attempts: false,
+                }],
+                audit: vec![ev],
+                ..Change::default()
+            })
+            .await?;
+        self.maybe_report_offboarding(&action.person).await
+    }
+
     /// Records what re-reading a connector found after an offboarding: leftover memberships
     /// are removed (and flagged "unrecorded" when Quartermaster never granted them), an
     /// account still enabled is disabled again.
@@ -1502,6 +1539,9 @@ impl Service {
             };
             let verdict = match (a.state, a.op) {
                 (ActionState::Done, ActionOp::Disable) => "disabled ✔".to_owned(),
+                (ActionState::Done, ActionOp::Verify) if a.last_error.is_some() => {
+                    a.last_error.clone().unwrap_or_default()
+                }
                 (ActionState::Done, ActionOp::Verify) => {
                     let cleanup = actions
                         .iter()
@@ -1537,7 +1577,7 @@ impl Service {
             lines.push("- nothing was recorded for this person".into());
         }
         lines.push(match (problems, flagged) {
-            (0, 0) => "Everything is removed and verified.".into(),
+            (0, 0) => "Everything is removed. Verified by re-reading every connector.".into(),
             (0, f) => format!(
                 "Everything is removed; {f} membership(s) found on re-reading were removed and are flagged for IT."
             ),

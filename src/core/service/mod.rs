@@ -4,9 +4,11 @@
 //! transaction, and only then announced.
 
 mod actions;
+mod hr;
 mod lifecycle;
 mod views;
 
+pub use hr::{HrError, HrEvent, HrKind, HrOutcome, RecordSource};
 pub use lifecycle::{PersonOutcome, PersonRefused};
 
 use std::collections::HashMap;
