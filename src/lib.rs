@@ -7,4 +7,5 @@ pub mod config;
 pub mod connectors;
 pub mod core;
 pub mod engine;
+pub mod http;
 pub mod store;

@@ -70,6 +70,27 @@ enum Verb {
         #[command(subcommand)]
         verb: AuditVerb,
     },
+    /// Bulk imports.
+    Import {
+        #[command(subcommand)]
+        verb: ImportVerb,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportVerb {
+    /// Joiners and movers from a CSV (columns as the person keys); a bad row is reported with
+    /// its line number and the rest still go in (exit 1 when any row was refused).
+    People {
+        /// The CSV file.
+        file: PathBuf,
+        /// Config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Database URL (overrides `[database] url`).
+        #[arg(long)]
+        db: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +176,12 @@ async fn main() -> ExitCode {
         Verb::Audit { verb } => {
             telemetry("warn");
             audit(verb).await
+        }
+        Verb::Import {
+            verb: ImportVerb::People { file, config, db },
+        } => {
+            telemetry("warn");
+            import_people(file, config, db).await
         }
     }
 }
@@ -330,9 +357,9 @@ async fn serve(config_path: Option<PathBuf>, db: Option<String>) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if config.discord.is_some() || config.http.is_some() {
+    if config.discord.is_some() {
         tracing::warn!(
-            "[discord] and [http] are not served by this build yet; running the provisioning workers and the scheduler only"
+            "[discord] is not served by this build yet; running HTTP, the provisioning workers and the scheduler"
         );
     }
     let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
@@ -352,6 +379,29 @@ async fn serve(config_path: Option<PathBuf>, db: Option<String>) -> ExitCode {
         }
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    if let (Some(http), Some(hr)) = (&config.http, &config.hr) {
+        let routes = quartermaster::http::hr::router(service.clone(), hr.secret.clone());
+        let listener = match tokio::net::TcpListener::bind(http.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("http.listen: cannot listen on {}: {e}", http.listen);
+                return ExitCode::from(1);
+            }
+        };
+        let mut stop = stop_tx.subscribe();
+        tokio::spawn(async move {
+            let graceful = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = axum::serve(listener, routes)
+                .with_graceful_shutdown(graceful)
+                .await
+            {
+                tracing::error!(error = %e, "HTTP server failed");
+            }
+        });
+        tracing::info!(listen = %http.listen, "HR feed on POST /hr/events");
+    }
     let workers = tokio::spawn(async move { engine.run(stop_rx).await });
     let ticker = {
         let service = service.clone();
@@ -471,5 +521,110 @@ async fn audit(verb: AuditVerb) -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// `import people F.csv`: every good row goes through the same core method as HR hires and
+/// changes; bad rows are listed by line. Rows whose manager comes later in the file are
+/// tried again at the end.
+async fn import_people(
+    file: PathBuf,
+    config_path: Option<PathBuf>,
+    db: Option<String>,
+) -> ExitCode {
+    use quartermaster::core::service::{PersonOutcome, PersonRefused, RecordSource};
+    let config = match load_config(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("cannot read {}: {e}", file.display());
+            return ExitCode::from(1);
+        }
+    };
+    let shown = file.display().to_string();
+    let rows = match config::parse_people_csv(&text, &shown) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
+    let store = match app::open_store(&config, &url).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let (service, _engine) = match app::assemble(&config, store, Arc::new(LogChat), clock) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let bar = indicatif::ProgressBar::new(rows.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (mut hired, mut moved, mut same) = (0, 0, 0);
+    let mut bad: Vec<(usize, String)> = Vec::new();
+    let mut later = Vec::new();
+    for row in rows {
+        bar.inc(1);
+        match row.result {
+            Err(ps) => {
+                let at = format!("{shown}:{}", row.line);
+                let why: Vec<String> = ps
+                    .iter()
+                    .map(|p| {
+                        let field = p.path.strip_prefix(&at).unwrap_or(&p.path);
+                        match field.trim_start_matches('.') {
+                            "" => p.message.clone(),
+                            f => format!("{f}: {}", p.message),
+                        }
+                    })
+                    .collect();
+                bad.push((row.line, why.join("; ")));
+            }
+            Ok(p) => later.push((row.line, p)),
+        }
+    }
+    // Two passes: a row naming a manager who comes later in the file goes in on the second.
+    for pass in 0..2 {
+        let mut retry = Vec::new();
+        for (line, p) in later {
+            bar.set_message(p.handle.to_string());
+            match service.person_record(RecordSource::Import, p.clone()).await {
+                Ok(PersonOutcome::Hired(_)) => hired += 1,
+                Ok(PersonOutcome::Moved(_)) => moved += 1,
+                Ok(PersonOutcome::Unchanged(_)) => same += 1,
+                Err(PersonRefused::Invalid(m)) if pass == 0 && m.starts_with("manager:") => {
+                    retry.push((line, p));
+                }
+                Err(e) => bad.push((line, e.to_string())),
+            }
+        }
+        later = retry;
+    }
+    bar.finish_and_clear();
+    bad.sort_by_key(|(l, _)| *l);
+    println!(
+        "{shown}: {hired} joiner(s) created, {moved} mover(s) updated, {same} unchanged, {} bad row(s)",
+        bad.len()
+    );
+    for (line, why) in &bad {
+        println!("{shown}:{line}: {why}");
+    }
+    if bad.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

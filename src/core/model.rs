@@ -641,6 +641,9 @@ pub enum ActionOp {
     Revoke,
     /// Disable the person's account in the target.
     Disable,
+    /// Re-read what the target still holds for the person (after an offboarding), so the
+    /// core can remove and flag what is left.
+    Verify,
 }
 
 impl ActionOp {
@@ -650,6 +653,7 @@ impl ActionOp {
             Self::Grant => "grant",
             Self::Revoke => "revoke",
             Self::Disable => "disable",
+            Self::Verify => "verify",
         }
     }
     /// Reads a stored name.
@@ -658,6 +662,7 @@ impl ActionOp {
             "grant" => Self::Grant,
             "revoke" => Self::Revoke,
             "disable" => Self::Disable,
+            "verify" => Self::Verify,
             _ => return None,
         })
     }

@@ -333,6 +333,22 @@ pub trait Store: Send + Sync {
     async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError>;
     /// Marks a confirmed plan's report as sent; false if it already was (send it once).
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
+    /// Confirmed plans whose `due_at` has come and that were not started yet, oldest first.
+    async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError>;
+    /// Marks a plan as started; false if it already was (carry it out once).
+    async fn start_plan(&self, id: i64) -> Result<bool, StoreError>;
+    /// Active time-bound grants whose expiry warning has not gone out yet, by expiry.
+    async fn unwarned_expiring_grants(&self) -> Result<Vec<Grant>, StoreError>;
+    /// Records an HR event id with its audit rows; false (and nothing written) if the id was
+    /// seen before.
+    async fn mark_hr_event(
+        &self,
+        id: &str,
+        at: Timestamp,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError>;
+    /// Forgets an HR event id (its processing failed, so a retry must run it).
+    async fn unmark_hr_event(&self, id: &str) -> Result<(), StoreError>;
     /// Closes an open plan (confirmed or cancelled) with its audit rows; false when it was no
     /// longer open (someone else decided first), and then nothing is written.
     async fn close_plan(
@@ -352,6 +368,8 @@ pub enum PlanKind {
     Offboard,
     /// Move a person to another role.
     Role,
+    /// Set up a joiner (recorded so the welcome summary goes out once everything settled).
+    Onboard,
 }
 
 impl PlanKind {
@@ -360,6 +378,7 @@ impl PlanKind {
         match self {
             Self::Offboard => "offboard",
             Self::Role => "role",
+            Self::Onboard => "onboard",
         }
     }
     /// Reads a stored name.
@@ -367,6 +386,7 @@ impl PlanKind {
         match s {
             "offboard" => Some(Self::Offboard),
             "role" => Some(Self::Role),
+            "onboard" => Some(Self::Onboard),
             _ => None,
         }
     }
@@ -418,6 +438,10 @@ pub struct NewPlan {
     pub detail: String,
     /// When it was made.
     pub created_at: Timestamp,
+    /// When it is to be carried out (None: as soon as it is confirmed).
+    pub due_at: Option<Timestamp>,
+    /// Stored as already confirmed (the HR feed is the authority; onboarding records).
+    pub preconfirmed: bool,
 }
 
 /// A stored plan.
@@ -447,6 +471,10 @@ pub struct Plan {
     pub first_action: Option<ActionId>,
     /// When it was made.
     pub created_at: Timestamp,
+    /// When it is to be carried out (None: as soon as it is confirmed).
+    pub due_at: Option<Timestamp>,
+    /// It was carried out (or a scheduler claimed it to carry it out).
+    pub started: bool,
 }
 
 // ----------------------------------------------------------------------------- connectors
@@ -480,6 +508,13 @@ pub enum Effect {
     AlreadyInState,
     /// A person must do it; the text says what.
     Manual(String),
+    /// What the target holds for the person (the answer to [`ActionOp::Verify`]).
+    Inventory {
+        /// Entitlements the person is still a member of.
+        entitlements: Vec<String>,
+        /// Whether an enabled account is still there.
+        active_account: bool,
+    },
 }
 
 /// Why a connector call failed. Texts never carry secrets.
@@ -570,6 +605,14 @@ pub trait Connector: Send + Sync {
                 Some(a) if !a.active => Ok(Effect::AlreadyInState),
                 Some(_) => self.disable_account(who).await,
             },
+            ActionOp::Verify => {
+                let active_account = self.find_account(who).await?.is_some_and(|a| a.active);
+                let entitlements = self.list_grants(who).await?;
+                Ok(Effect::Inventory {
+                    entitlements,
+                    active_account,
+                })
+            }
         }
     }
 }

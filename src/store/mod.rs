@@ -35,8 +35,9 @@ use crate::core::ports::{
 pub use audit::{AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
 
 use rows::{
-    ACTION_COLS, GRANT_COLS, PERSON_COLS, PLAN_BY_ID, PLANS_OF, REQUEST_COLS, action_from_row,
-    grant_from_row, micros, person_from_row, plan_from_row, request_from_row, step_from_row,
+    ACTION_COLS, GRANT_COLS, PERSON_COLS, PLAN_BY_ID, PLANS_DUE, PLANS_OF, REQUEST_COLS,
+    action_from_row, grant_from_row, micros, person_from_row, plan_from_row, request_from_row,
+    step_from_row,
 };
 
 /// How long a writer waits for SQLite's write lock before giving up.
@@ -511,17 +512,25 @@ impl Store for SqlStore {
         let confirmers =
             serde_json::to_string(&confirmers).map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut tx = self.begin_write().await.map_err(store_err)?;
+        let (state, decided_at) = if plan.preconfirmed {
+            (PlanState::Confirmed, Some(micros(plan.created_at)))
+        } else {
+            (PlanState::Open, None)
+        };
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO plans (kind, subject, created_by, confirmers, detail, state, \
-             decided_by, decided_at, reported, created_at) \
-             VALUES (?, ?, ?, ?, ?, 'open', NULL, NULL, 0, ?) RETURNING id",
+             decided_by, decided_at, reported, created_at, due_at, started) \
+             VALUES (?, ?, ?, ?, ?, ?, NULL, ?, 0, ?, ?, 0) RETURNING id",
         )
         .bind(plan.kind.as_str())
         .bind(plan.subject.as_str())
         .bind(plan.created_by.as_str())
         .bind(confirmers)
         .bind(plan.detail)
+        .bind(state.as_str())
+        .bind(decided_at)
         .bind(micros(plan.created_at))
+        .bind(plan.due_at.map(micros))
         .fetch_one(&mut *tx)
         .await
         .map_err(store_err)?;
@@ -601,6 +610,74 @@ impl Store for SqlStore {
         audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
         tx.commit().await.map_err(store_err)?;
         Ok(true)
+    }
+
+    async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError> {
+        let rows = sqlx::query(PLANS_DUE)
+            .bind(micros(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(plan_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn start_plan(&self, id: i64) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let n = sqlx::query("UPDATE plans SET started = 1 WHERE id = ? AND started = 0")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?
+            .rows_affected();
+        tx.commit().await.map_err(store_err)?;
+        Ok(n == 1)
+    }
+
+    async fn unwarned_expiring_grants(&self) -> Result<Vec<Grant>, StoreError> {
+        let rows = sqlx::query(GRANT_COLS.unwarned)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(grant_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn mark_hr_event(
+        &self,
+        id: &str,
+        at: Timestamp,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let n =
+            sqlx::query("INSERT INTO hr_events (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
+                .bind(id)
+                .bind(micros(at))
+                .execute(&mut *tx)
+                .await
+                .map_err(store_err)?
+                .rows_affected();
+        if n == 0 {
+            return Ok(false);
+        }
+        audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(true)
+    }
+
+    async fn unmark_hr_event(&self, id: &str) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        sqlx::query("DELETE FROM hr_events WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+        tx.commit().await.map_err(store_err)
     }
 
     async fn queue_depth(&self) -> Result<i64, StoreError> {

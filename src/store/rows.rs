@@ -194,6 +194,7 @@ pub(crate) struct GrantSql {
     pub by_id: &'static str,
     pub live_of: &'static str,
     pub ending_by: &'static str,
+    pub unwarned: &'static str,
 }
 
 macro_rules! grant_cols {
@@ -212,6 +213,11 @@ pub(crate) const GRANT_COLS: GrantSql = GrantSql {
     ending_by: concat!(
         grant_cols!(),
         "WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ? \
+         ORDER BY expires_at, id"
+    ),
+    unwarned: concat!(
+        grant_cols!(),
+        "WHERE state = 'active' AND expires_at IS NOT NULL AND warned = 0 \
          ORDER BY expires_at, id"
     ),
 };
@@ -302,7 +308,7 @@ pub(crate) fn action_from_row(row: &SqliteRow) -> Result<Action, DbError> {
 macro_rules! plan_cols {
     () => {
         "id, kind, subject, created_by, confirmers, detail, state, decided_by, decided_at, \
-         reported, created_at, first_action"
+         reported, created_at, first_action, due_at, started"
     };
 }
 /// One plan by id.
@@ -312,6 +318,13 @@ pub(crate) const PLANS_OF: &str = concat!(
     "SELECT ",
     plan_cols!(),
     " FROM plans WHERE subject = ? ORDER BY id DESC"
+);
+/// Confirmed plans due by a moment and not started, oldest first.
+pub(crate) const PLANS_DUE: &str = concat!(
+    "SELECT ",
+    plan_cols!(),
+    " FROM plans WHERE state = 'confirmed' AND started = 0 AND due_at IS NOT NULL \
+     AND due_at <= ? ORDER BY due_at, id"
 );
 
 pub(crate) fn plan_from_row(row: &SqliteRow) -> Result<Plan, DbError> {
@@ -338,5 +351,7 @@ pub(crate) fn plan_from_row(row: &SqliteRow) -> Result<Plan, DbError> {
         reported: get::<bool>(row, "reported")?,
         first_action: get::<Option<i64>>(row, "first_action")?.map(ActionId),
         created_at: from_micros(get(row, "created_at")?)?,
+        due_at: opt_ts(row, "due_at")?,
+        started: get::<bool>(row, "started")?,
     })
 }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::lifecycle::Doer;
 use super::*;
 
 /// How long to wait before attempt `attempts + 1`: exponential from 2 s, capped at 10 min,
@@ -162,6 +163,16 @@ impl Service {
         r: Request,
         reason: Option<String>,
     ) -> Result<Reply> {
+        self.cancel_request_by(&Doer::caller(c), r, reason).await
+    }
+
+    /// Cancels an open request on behalf of a person, the system or HR.
+    pub(super) async fn cancel_request_by(
+        &self,
+        by: &Doer,
+        r: Request,
+        reason: Option<String>,
+    ) -> Result<Reply> {
         let now = self.clock.now();
         let Ok(next) = r.state.on(Event::Cancel) else {
             return Ok(Reply::text(format!(
@@ -174,8 +185,8 @@ impl Service {
             .request_updates
             .push(RequestUpdate::to_state(&r, next, now));
         change.audit.push(self.event(
-            Self::by(c),
-            c.chat_id.as_deref(),
+            by.actor.clone(),
+            by.chat.as_deref(),
             "request.cancelled",
             Some(&r.requester),
             Some(&r.app),
@@ -199,22 +210,26 @@ impl Service {
             self.edit(
                 step_key(r.id, k),
                 format!(
-                    "{}\nCancelled by {} at {}.",
+                    "{}\nCancelled by {} at {}{}.",
                     self.prompt_text(&dir, &r, &holds),
-                    c.person.name,
-                    when(now)
+                    by.name,
+                    when(now),
+                    reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
                 ),
             )
             .await;
         }
-        if c.person.handle != r.requester {
+        if by.handle.as_ref() != Some(&r.requester) {
             self.notify(
                 &r.requester,
                 format!(
                     "Your request #{} for {} was cancelled by {}.",
                     r.id,
                     self.app_display(&r.app),
-                    c.person.name
+                    by.name
                 ),
                 vec![],
                 None,
@@ -241,11 +256,18 @@ impl Service {
                     self.complete_action(action, Actor::System, None, "ok")
                         .await
                 }
+                Ok(Effect::AlreadyInState) if action.op == ActionOp::Verify => {
+                    self.not_listable(action).await
+                }
                 Ok(Effect::AlreadyInState) => {
                     self.complete_action(action, Actor::System, None, "already")
                         .await
                 }
                 Ok(Effect::Manual(task)) => self.hand_to_it(action, task).await,
+                Ok(Effect::Inventory {
+                    entitlements,
+                    active_account,
+                }) => self.verified(action, entitlements, active_account).await,
                 Err(e) if e.is_retryable() && action.attempts < MAX_ATTEMPTS => {
                     let retry_after = match &e {
                         ConnectorError::RateLimited { retry_after } => *retry_after,
@@ -300,6 +322,7 @@ impl Service {
             ActionOp::Grant => "grant.provisioned",
             ActionOp::Revoke => "grant.revoked",
             ActionOp::Disable => "account.disabled",
+            ActionOp::Verify => "offboarding.verified",
         }
     }
 
@@ -477,10 +500,7 @@ impl Service {
             }
             _ => {}
         }
-        if offboarded {
-            self.maybe_report_offboarding(&action.person).await?;
-        }
-        Ok(())
+        self.follow_up(action).await
     }
 
     /// Parks an action for a person (manual connector) and posts the task to IT.
@@ -522,7 +542,7 @@ impl Service {
             self.notify(a, text.clone(), done.clone(), Some(action_key(action.id)))
                 .await;
         }
-        Ok(())
+        self.follow_up(action).await
     }
 
     /// An action failed for good: the grant and request fail, requester and IT are told,
@@ -605,12 +625,7 @@ impl Service {
                 self.notify(a, text.clone(), retry.clone(), Some(action_key(action.id)))
                     .await;
             }
-            if dir
-                .get(&action.person)
-                .is_some_and(|p| p.status == PersonStatus::Offboarded)
-            {
-                self.maybe_report_offboarding(&action.person).await?;
-            }
+            self.follow_up(action).await?;
             return Ok(());
         }
         Err(ServiceError::Inconsistent(format!(

@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 
+/// Noted on a Verify action whose connector cannot be re-read.
+const NOT_LISTABLE: &str = "cannot be re-read (no API): IT's Done on each task is the evidence";
+
 /// Detail stored with a plan.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct PlanDetail {
@@ -12,6 +15,12 @@ struct PlanDetail {
     role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
+    /// Made by the HR feed (no person created or confirmed it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    hr: bool,
+    /// Onboarding: the birthright apps it set up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    apps: Vec<String>,
 }
 
 /// A role change worked out as a diff of grants.
@@ -21,6 +30,74 @@ pub(super) struct RolePlan {
     revoke: Vec<Grant>,
     review: Vec<Grant>,
     keep: Vec<AppName>,
+}
+
+/// Who carries something out: a person (from chat), the scheduler, or the HR feed.
+#[derive(Debug, Clone)]
+pub(super) struct Doer {
+    /// For the audit trail.
+    pub(super) actor: Actor,
+    /// Their chat id, when it came from chat.
+    pub(super) chat: Option<String>,
+    /// How people see them named.
+    pub(super) name: String,
+    /// Their handle, when a person.
+    pub(super) handle: Option<Handle>,
+}
+
+impl Doer {
+    pub(super) fn caller(c: &Caller) -> Self {
+        Self {
+            actor: Actor::Person(c.person.handle.clone()),
+            chat: c.chat_id.clone(),
+            name: c.person.name.clone(),
+            handle: Some(c.person.handle.clone()),
+        }
+    }
+    pub(super) fn hr() -> Self {
+        Self {
+            actor: Actor::Hr,
+            chat: None,
+            name: "HR".into(),
+            handle: None,
+        }
+    }
+    pub(super) fn system() -> Self {
+        Self {
+            actor: Actor::System,
+            chat: None,
+            name: "Quartermaster (scheduled)".into(),
+            handle: None,
+        }
+    }
+}
+
+/// What a joiner's or mover's record changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PersonOutcome {
+    /// A new person was created (or a leaver came back) and their birthrights queued.
+    Hired(Handle),
+    /// An existing person was updated (role, department, manager…), their grants moved.
+    Moved(Handle),
+    /// Nothing changed.
+    Unchanged(Handle),
+}
+
+/// Why a joiner's or mover's record was refused; the text names the field.
+#[derive(Debug, thiserror::Error)]
+pub enum PersonRefused {
+    /// The record does not fit the directory or the catalog.
+    #[error("{0}")]
+    Invalid(String),
+    /// An internal failure.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<StoreError> for PersonRefused {
+    fn from(e: StoreError) -> Self {
+        Self::Service(e.into())
+    }
 }
 
 impl Service {
@@ -155,69 +232,264 @@ impl Service {
         } else {
             "created"
         };
+        match self.set_up_joiner(&Doer::caller(c), &person, verb).await? {
+            Ok(list) => Ok(Reply::text(format!(
+                "{} ({handle}) {verb} as {}; birthright apps being set up: {list}. A welcome summary goes to them{} once everything is settled.",
+                person.name,
+                person.role,
+                if person.manager.is_some() {
+                    " and their manager"
+                } else {
+                    ""
+                }
+            ))),
+            Err(what) => Ok(Reply::text(format!(
+                "Could not onboard {}: {what} is already used by someone else.",
+                person.name
+            ))),
+        }
+    }
+
+    /// Stores a joiner (or re-activates / updates a person) and queues every birthright they
+    /// do not hold; the welcome summary follows once those actions have settled. Returns the
+    /// apps being set up, or the value that clashes with someone else's.
+    pub(super) async fn set_up_joiner(
+        &self,
+        by: &Doer,
+        person: &Person,
+        verb: &str,
+    ) -> Result<std::result::Result<String, String>> {
+        let handle = &person.handle;
         let ev = self.event(
-            Self::by(c),
-            c.chat_id.as_deref(),
+            by.actor.clone(),
+            by.chat.as_deref(),
             "person.onboarded",
-            Some(&handle),
+            Some(handle),
             None,
             ReqRef::None,
             "ok",
             format!("{verb}; role {}", person.role),
         );
-        match self.store.upsert_person(&person, vec![ev]).await {
+        match self.store.upsert_person(person, vec![ev]).await {
             Ok(()) => {}
-            Err(StoreError::Duplicate(what)) => {
-                return Ok(Reply::text(format!(
-                    "Could not onboard {}: {what} is already used by someone else.",
-                    person.name
-                )));
-            }
+            Err(StoreError::Duplicate(what)) => return Ok(Err(what)),
             Err(e) => return Err(e.into()),
         }
-        let held = self.store.grants_of(&handle).await?;
+        let held = self.store.grants_of(handle).await?;
         let apps = self.org.birthrights(&person.role, &person.department);
         let mut change = Change::default();
-        self.birthright_grants(&mut change, &person, &held, &apps);
-        let queued: Vec<String> = change
-            .new_grants
-            .iter()
-            .map(|g| self.app_display(&g.app))
-            .collect();
-        if !change.is_empty() {
-            self.store.commit(change).await?;
-        }
+        self.birthright_grants(&mut change, person, &held, &apps);
+        let queued: Vec<AppName> = change.new_grants.iter().map(|g| g.app.clone()).collect();
         let list = if queued.is_empty() {
             "nothing new".to_owned()
         } else {
-            queued.join(", ")
+            queued
+                .iter()
+                .map(|a| self.app_display(a))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        let welcome = format!(
-            "Welcome to {}, {}! Your access is being set up: {list}. You will hear when each is ready.",
-            self.org.name, person.name
-        );
-        self.notify(&handle, welcome, vec![], None).await;
-        if let Some(m) = &person.manager {
+        let detail = serde_json::to_string(&PlanDetail {
+            hr: by.actor == Actor::Hr,
+            apps: apps.iter().map(ToString::to_string).collect(),
+            ..PlanDetail::default()
+        })
+        .unwrap_or_default();
+        let now = self.clock.now();
+        let plan = self
+            .store
+            .create_plan(
+                NewPlan {
+                    kind: PlanKind::Onboard,
+                    subject: handle.clone(),
+                    created_by: by.handle.clone().unwrap_or_else(|| handle.clone()),
+                    confirmers: Vec::new(),
+                    detail,
+                    created_at: now,
+                    due_at: None,
+                    preconfirmed: true,
+                },
+                Vec::new(),
+            )
+            .await?;
+        self.store.start_plan(plan).await?;
+        if !change.is_empty() {
+            let done = self.store.commit(change).await?;
+            if let Some(first) = done.actions.first() {
+                self.store.set_plan_first_action(plan, *first).await?;
+            }
+        }
+        self.maybe_report_onboarding(handle).await?;
+        Ok(Ok(list))
+    }
+
+    /// Sends the welcome summary (what is ready, what waits for a manual step, what failed)
+    /// to the joiner and their manager once every action of their onboarding has settled.
+    pub(super) async fn maybe_report_onboarding(&self, who: &Handle) -> Result<()> {
+        let Some(plan) = self
+            .store
+            .plans_of(who)
+            .await?
+            .into_iter()
+            .find(|p| p.kind == PlanKind::Onboard)
+        else {
+            return Ok(());
+        };
+        if plan.reported {
+            return Ok(());
+        }
+        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+        let actions: Vec<Action> = match plan.first_action {
+            None => Vec::new(),
+            Some(first) => self
+                .store
+                .actions_of(who)
+                .await?
+                .into_iter()
+                .filter(|a| {
+                    a.id >= first
+                        && a.op == ActionOp::Grant
+                        && a.app
+                            .as_ref()
+                            .is_some_and(|x| detail.apps.iter().any(|d| d == x.as_str()))
+                })
+                .collect(),
+        };
+        if actions
+            .iter()
+            .any(|a| matches!(a.state, ActionState::Pending | ActionState::Running))
+        {
+            return Ok(());
+        }
+        if !self.store.mark_plan_reported(plan.id).await? {
+            return Ok(());
+        }
+        let Some(p) = self.store.person(who).await? else {
+            return Ok(());
+        };
+        let show = |st: &[ActionState]| -> Vec<String> {
+            actions
+                .iter()
+                .filter(|a| st.contains(&a.state))
+                .filter_map(|a| a.app.as_ref().map(|x| self.app_display(x)))
+                .collect()
+        };
+        let ready = show(&[ActionState::Done]);
+        let manual: Vec<String> = actions
+            .iter()
+            .filter(|a| a.state == ActionState::Waiting)
+            .filter_map(|a| {
+                a.app
+                    .as_ref()
+                    .map(|x| format!("{} (task #{} for IT)", self.app_display(x), a.id))
+            })
+            .collect();
+        let failed = show(&[ActionState::Failed]);
+        let already: Vec<String> = self
+            .store
+            .grants_of(who)
+            .await?
+            .iter()
+            .filter(|g| g.state == GrantState::Active)
+            .filter(|g| !actions.iter().any(|a| a.app.as_ref() == Some(&g.app)))
+            .map(|g| self.app_display(&g.app))
+            .collect();
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        let mut body = vec![
+            format!("- ready now: {}", list(&ready)),
+            format!("- waiting for a manual step by IT: {}", list(&manual)),
+        ];
+        if !failed.is_empty() {
+            body.push(format!(
+                "- failed, IT has been told and will retry: {}",
+                failed.join(", ")
+            ));
+        }
+        if !already.is_empty() {
+            body.push(format!("- already yours: {}", already.join(", ")));
+        }
+        let body = body.join("\n");
+        self.store
+            .commit(Change {
+                audit: vec![self.event(
+                    Actor::System,
+                    None,
+                    "onboarding.reported",
+                    Some(who),
+                    None,
+                    ReqRef::None,
+                    if manual.is_empty() && failed.is_empty() {
+                        "ok"
+                    } else {
+                        "incomplete"
+                    },
+                    format!(
+                        "ready: {}; manual: {}; failed: {}",
+                        list(&ready),
+                        list(&manual),
+                        list(&failed)
+                    ),
+                )],
+                ..Change::default()
+            })
+            .await?;
+        self.notify(
+            who,
+            format!(
+                "Welcome to {}, {}! Your access as {}:\n{body}",
+                self.org.name, p.name, p.role
+            ),
+            vec![],
+            None,
+        )
+        .await;
+        if let Some(m) = &p.manager {
             self.notify(
                 m,
                 format!(
-                    "{} ({}) was onboarded as {}; being set up: {list}.",
-                    person.name, handle, person.role
+                    "{} ({}) has joined as {}. Their access:\n{body}",
+                    p.name, p.handle, p.role
                 ),
                 vec![],
                 None,
             )
             .await;
         }
-        Ok(Reply::text(format!(
-            "{} ({handle}) {verb} as {}; birthright apps being set up: {list}.",
-            person.name, person.role
-        )))
+        Ok(())
     }
 
-    /// Works out what a move to `role` means for a person's grants.
-    pub(super) async fn role_plan(&self, p: &Person, role: &RoleName) -> Result<RolePlan> {
-        let new = self.org.birthrights(role, &p.department);
+    /// After an action settled: the onboarding summary or offboarding report may be due.
+    pub(super) async fn follow_up(&self, action: &Action) -> Result<()> {
+        match action.op {
+            ActionOp::Grant => self.maybe_report_onboarding(&action.person).await?,
+            _ => {
+                if self
+                    .store
+                    .person(&action.person)
+                    .await?
+                    .is_some_and(|p| p.status == PersonStatus::Offboarded)
+                {
+                    self.maybe_report_offboarding(&action.person).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Works out what a move to `role` in `department` means for a person's grants.
+    pub(super) async fn role_plan(
+        &self,
+        p: &Person,
+        role: &RoleName,
+        department: &str,
+    ) -> Result<RolePlan> {
+        let new = self.org.birthrights(role, department);
         let held = self.store.grants_of(&p.handle).await?;
         let mut plan = RolePlan::default();
         for a in &new {
@@ -314,7 +586,7 @@ impl Service {
         if p.role == role {
             return Ok(Reply::text(format!("{} is already {role}.", p.name)));
         }
-        let plan = self.role_plan(&p, &role).await?;
+        let plan = self.role_plan(&p, &role, &p.department).await?;
         let confirmers: Vec<Handle> = if is_it {
             vec![c.person.handle.clone()]
         } else {
@@ -327,7 +599,7 @@ impl Service {
         };
         let detail = serde_json::to_string(&PlanDetail {
             role: Some(role.to_string()),
-            reason: None,
+            ..PlanDetail::default()
         })
         .unwrap_or_default();
         let now = self.clock.now();
@@ -351,6 +623,8 @@ impl Service {
                     confirmers: confirmers.clone(),
                     detail,
                     created_at: now,
+                    due_at: None,
+                    preconfirmed: false,
                 },
                 vec![ev],
             )
@@ -404,16 +678,22 @@ impl Service {
             ));
         }
         let now = self.clock.now();
-        if let Some(d) = when_day {
-            let end = d.and_hms_opt(23, 59, 59).map(|t| t.and_utc());
-            if end.is_some_and(|e| e > now) {
-                return Ok(Reply::text(format!(
-                    "Scheduling an offboarding for {d} is not supported yet; run /offboard on the day (without when:) to do it at once."
-                )));
-            }
+        let due = when_day
+            .and_then(|d| d.and_hms_opt(23, 59, 59))
+            .map(|t| t.and_utc())
+            .filter(|e| *e > now);
+        let mut text = self.offboard_plan_text(&p, reason.as_deref()).await?;
+        if let Some(d) = due {
+            text.push_str(&format!(
+                "\nScheduled: runs by itself at {} (end of the last day) once confirmed; until then nothing changes.",
+                when(d)
+            ));
         }
-        let text = self.offboard_plan_text(&p, reason.as_deref()).await?;
-        let detail = serde_json::to_string(&PlanDetail { role: None, reason }).unwrap_or_default();
+        let detail = serde_json::to_string(&PlanDetail {
+            reason,
+            ..PlanDetail::default()
+        })
+        .unwrap_or_default();
         let ev = self.event(
             Self::by(c),
             c.chat_id.as_deref(),
@@ -422,7 +702,10 @@ impl Service {
             None,
             ReqRef::None,
             "ok",
-            "offboarding",
+            match due {
+                Some(d) => format!("offboarding at {}", when(d)),
+                None => "offboarding".into(),
+            },
         );
         let id = self
             .store
@@ -434,6 +717,8 @@ impl Service {
                     confirmers: vec![c.person.handle.clone()],
                     detail,
                     created_at: now,
+                    due_at: due,
+                    preconfirmed: false,
                 },
                 vec![ev],
             )
@@ -598,8 +883,33 @@ impl Service {
             )));
         }
         let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+        if let Some(due) = plan.due_at
+            && due > now
+        {
+            return Ok(Reply::text(format!(
+                "Plan #{id} confirmed: the {} of {} runs by itself at {}.",
+                if plan.kind == PlanKind::Offboard {
+                    "offboarding"
+                } else {
+                    "change"
+                },
+                Self::name_of(&dir, &plan.subject),
+                when(due)
+            )));
+        }
+        if !self.store.start_plan(id).await? {
+            return Ok(Reply::text(format!(
+                "Plan #{id} is already being carried out."
+            )));
+        }
         match plan.kind {
-            PlanKind::Offboard => self.carry_out_offboarding(c, &plan, detail.reason).await,
+            PlanKind::Offboard => {
+                let text = self
+                    .carry_out_offboarding(&Doer::caller(c), &plan, detail.reason)
+                    .await?;
+                Ok(Reply::text(text))
+            }
+            PlanKind::Onboard => Ok(Reply::text(format!("Plan #{id} needs no confirmation."))),
             PlanKind::Role => {
                 let role = detail.role.as_deref().and_then(|r| RoleName::parse(r).ok());
                 match role {
@@ -611,35 +921,77 @@ impl Service {
     }
 
     async fn carry_out_role(&self, c: &Caller, plan: &Plan, role: RoleName) -> Result<Reply> {
-        let Some(mut p) = self.store.person(&plan.subject).await? else {
+        let Some(p) = self.store.person(&plan.subject).await? else {
             return Err(ServiceError::Inconsistent(format!(
                 "no person {}",
                 plan.subject
             )));
         };
-        let work = self.role_plan(&p, &role).await?;
-        let old = p.role.clone();
-        p.role = role.clone();
+        let new = Person {
+            role: role.clone(),
+            ..p.clone()
+        };
+        let text = self
+            .carry_out_move(&Doer::caller(c), &p, &new, Some(&plan.created_by))
+            .await?;
+        Ok(Reply::text(format!(
+            "Done: {} is now {role}.\n{text}",
+            p.name
+        )))
+    }
+
+    /// Moves a person to a new record (role, department, manager…): grants the new
+    /// birthrights, revokes those no longer due, flags separately requested apps for review,
+    /// and tells the person, their old and new manager, whoever proposed it and IT.
+    pub(super) async fn carry_out_move(
+        &self,
+        by: &Doer,
+        old: &Person,
+        new: &Person,
+        proposed_by: Option<&Handle>,
+    ) -> Result<String> {
+        let work = self.role_plan(old, &new.role, &new.department).await?;
+        let mut what = Vec::new();
+        if old.role != new.role {
+            what.push(format!("role {} → {}", old.role, new.role));
+        }
+        if old.department != new.department {
+            what.push(format!(
+                "department {} → {}",
+                old.department, new.department
+            ));
+        }
+        if old.manager != new.manager {
+            what.push(format!(
+                "manager {} → {}",
+                old.manager.as_ref().map_or("none", |m| m.as_str()),
+                new.manager.as_ref().map_or("none", |m| m.as_str())
+            ));
+        }
         let ev = self.event(
-            Self::by(c),
-            c.chat_id.as_deref(),
+            by.actor.clone(),
+            by.chat.as_deref(),
             "person.role_changed",
-            Some(&p.handle),
+            Some(&new.handle),
             None,
             ReqRef::None,
             "ok",
-            format!("{old} → {role}"),
+            if what.is_empty() {
+                "record updated".to_owned()
+            } else {
+                what.join("; ")
+            },
         );
-        self.store.upsert_person(&p, vec![ev]).await?;
+        self.store.upsert_person(new, vec![ev]).await?;
         let mut change = Change::default();
-        self.birthright_grants(&mut change, &p, &[], &work.grant);
+        self.birthright_grants(&mut change, new, &[], &work.grant);
         for g in &work.revoke {
             let mut one = Change::default();
             self.revoke_grant(
                 &mut one,
-                &Self::by(c),
-                c.chat_id.as_deref(),
-                &p,
+                &by.actor,
+                by.chat.as_deref(),
+                new,
                 g,
                 "no longer a birthright after a role change",
             )
@@ -651,10 +1003,10 @@ impl Service {
         }
         for g in &work.review {
             change.audit.push(self.event(
-                Self::by(c),
-                c.chat_id.as_deref(),
+                by.actor.clone(),
+                by.chat.as_deref(),
                 "grant.flagged_for_review",
-                Some(&p.handle),
+                Some(&new.handle),
                 Some(&g.app),
                 ReqRef::None,
                 "review",
@@ -664,64 +1016,94 @@ impl Service {
         if !change.is_empty() {
             self.store.commit(change).await?;
         }
-        let text = self.role_plan_text(
-            &Person {
-                role: old,
-                ..p.clone()
-            },
-            &role,
-            &work,
-        );
-        self.notify(
-            &p.handle,
-            format!("Your role changed to {role}.\n{text}"),
-            vec![],
-            None,
-        )
-        .await;
-        if let Some(m) = &p.manager
-            && m != &c.person.handle
-        {
-            self.notify(
-                m,
-                format!("{}'s role changed to {role}.\n{text}", p.name),
-                vec![],
-                None,
-            )
-            .await;
+        self.work.notify_waiters();
+        let shown_old = Person {
+            department: old.department.clone(),
+            ..old.clone()
+        };
+        let mut text = self.role_plan_text(&shown_old, &new.role, &work);
+        if old.manager != new.manager || old.department != new.department {
+            text.push_str(&format!("\nChanges: {}", what.join("; ")));
         }
-        if plan.created_by != c.person.handle {
-            self.notify(
-                &plan.created_by,
+        let mut told: Vec<Handle> = by.handle.iter().cloned().collect();
+        let mut tell = |h: &Handle| {
+            if told.contains(h) {
+                false
+            } else {
+                told.push(h.clone());
+                true
+            }
+        };
+        let mut sends: Vec<(Handle, String)> = Vec::new();
+        if tell(&new.handle) {
+            sends.push((
+                new.handle.clone(),
                 format!(
-                    "Your role change for {} was confirmed by {}.",
-                    p.name, c.person.name
+                    "Your role changed to {} (by {}).\n{text}",
+                    new.role, by.name
                 ),
-                vec![],
-                None,
-            )
-            .await;
+            ));
         }
-        Ok(Reply::text(format!(
-            "Done: {} is now {role}.\n{text}",
-            p.name
-        )))
+        if let Some(h) = proposed_by
+            && tell(h)
+        {
+            sends.push((
+                h.clone(),
+                format!(
+                    "Your role change for {} was confirmed by {}.\n{text}",
+                    new.name, by.name
+                ),
+            ));
+        }
+        for m in old.manager.iter().chain(new.manager.iter()) {
+            if tell(m) {
+                sends.push((
+                    m.clone(),
+                    format!(
+                        "{}'s role changed to {} (by {}).\n{text}",
+                        new.name, new.role, by.name
+                    ),
+                ));
+            }
+        }
+        for a in &self.org.it_admins {
+            if a != &new.handle && tell(a) {
+                sends.push((
+                    a.clone(),
+                    format!(
+                        "For IT: {} moved to {} (by {}).\n{text}",
+                        new.name, new.role, by.name
+                    ),
+                ));
+            }
+        }
+        for (h, t) in sends {
+            self.notify(&h, t, vec![], None).await;
+        }
+        Ok(text)
     }
 
-    async fn carry_out_offboarding(
+    /// Carries out a confirmed offboarding: the person is marked offboarded, their requests
+    /// are cancelled, approvals waiting on them re-routed, every grant revoked and every
+    /// account disabled; the verification re-read and the report follow as actions finish.
+    pub(super) async fn carry_out_offboarding(
         &self,
-        c: &Caller,
+        by: &Doer,
         plan: &Plan,
         reason: Option<String>,
-    ) -> Result<Reply> {
+    ) -> Result<String> {
         let Some(mut p) = self.store.person(&plan.subject).await? else {
             return Err(ServiceError::Inconsistent(format!(
                 "no person {}",
                 plan.subject
             )));
         };
-        let actor = Self::by(c);
-        let chat = c.chat_id.as_deref();
+        if p.status == PersonStatus::Offboarded {
+            self.store.mark_plan_reported(plan.id).await?;
+            return Ok(format!("{} was already offboarded; nothing to do.", p.name));
+        }
+        let actor = by.actor.clone();
+        let chat = by.chat.as_deref();
         let connectors = self.connectors_of(&p.handle).await?;
         p.status = PersonStatus::Offboarded;
         let ev = self.event(
@@ -732,13 +1114,13 @@ impl Service {
             None,
             ReqRef::None,
             "ok",
-            reason.clone().unwrap_or_default(),
+            format!("plan {}; {}", plan.id, reason.clone().unwrap_or_default()),
         );
         self.store.upsert_person(&p, vec![ev]).await?;
         // Their own pending requests are cancelled.
         for r in self.store.requests_by(&p.handle).await? {
             if r.state.is_open() {
-                self.cancel_request(c, r, Some("requester offboarded".into()))
+                self.cancel_request_by(by, r, Some("requester offboarded".into()))
                     .await?;
             }
         }
@@ -777,12 +1159,181 @@ impl Service {
                 self.store.set_plan_first_action(plan.id, *first).await?;
             }
         }
+        self.work.notify_waiters();
         // Workers may have finished everything already; otherwise the last one reports.
         self.maybe_report_offboarding(&p.handle).await?;
-        Ok(Reply::text(format!(
-            "Offboarding {}: {n} connector action(s) queued; the report follows when they finish.",
+        Ok(format!(
+            "Offboarding {}: {n} connector action(s) queued; every connector is then re-read to verify nothing remains, and the report follows.",
             p.name
-        )))
+        ))
+    }
+
+    /// Every connector the catalog names, in catalog order (each is re-read after an
+    /// offboarding, since a membership may exist that Quartermaster never recorded).
+    fn catalog_connectors(&self) -> Vec<ConnectorName> {
+        let mut out: Vec<ConnectorName> = Vec::new();
+        for a in &self.org.apps {
+            if !out.contains(&a.connector) {
+                out.push(a.connector.clone());
+            }
+        }
+        out
+    }
+
+    /// A connector that cannot be re-read (manual) answered a Verify: recorded as such, so
+    /// the report says so instead of claiming a check.
+    pub(super) async fn not_listable(&self, action: &Action) -> Result<()> {
+        let now = self.clock.now();
+        let mut ev = self.event(
+            Actor::System,
+            None,
+            "offboarding.verified",
+            Some(&action.person),
+            None,
+            ReqRef::None,
+            "not-listable",
+            format!(
+                "connector {} cannot be re-read; IT's Done on each of its tasks is the evidence",
+                action.connector
+            ),
+        );
+        ev.connector_action = Some(action.id);
+        self.store
+            .commit(Change {
+                action_updates: vec![ActionUpdate {
+                    id: action.id,
+                    state: ActionState::Done,
+                    last_error: Some(NOT_LISTABLE.into()),
+                    not_before: now,
+                    reset_attempts: false,
+                }],
+                audit: vec![ev],
+                ..Change::default()
+            })
+            .await?;
+        self.maybe_report_offboarding(&action.person).await
+    }
+
+    /// Records what re-reading a connector found after an offboarding: leftover memberships
+    /// are removed (and flagged "unrecorded" when Quartermaster never granted them), an
+    /// account still enabled is disabled again.
+    pub(super) async fn verified(
+        &self,
+        action: &Action,
+        entitlements: Vec<String>,
+        active_account: bool,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let history = self.store.actions_of(&action.person).await?;
+        let on_conn = |a: &&Action| a.connector == action.connector;
+        let recorded = |e: &str| {
+            history
+                .iter()
+                .filter(on_conn)
+                .any(|a| a.op == ActionOp::Grant && a.entitlement.as_deref() == Some(e))
+        };
+        // A revoke that failed or waits for IT is already in the report; do not queue twice.
+        let handled = |e: &str| {
+            history.iter().filter(on_conn).any(|a| {
+                a.op == ActionOp::Revoke
+                    && a.entitlement.as_deref() == Some(e)
+                    && matches!(
+                        a.state,
+                        ActionState::Failed | ActionState::Waiting | ActionState::Pending
+                    )
+            })
+        };
+        let mut change = Change::default();
+        change.action_updates.push(ActionUpdate {
+            id: action.id,
+            state: ActionState::Done,
+            last_error: None,
+            not_before: now,
+            reset_attempts: false,
+        });
+        let mut found = Vec::new();
+        for e in &entitlements {
+            let app = self
+                .org
+                .apps
+                .iter()
+                .find(|a| a.connector == action.connector && &a.entitlement == e)
+                .map(|a| a.name.clone());
+            let label = if recorded(e) {
+                "still present"
+            } else {
+                "unrecorded"
+            };
+            found.push(format!("{e} ({label})"));
+            if handled(e) {
+                continue;
+            }
+            let mut ev = self.event(
+                Actor::System,
+                None,
+                if label == "unrecorded" {
+                    "grant.unrecorded"
+                } else {
+                    "grant.still_present"
+                },
+                Some(&action.person),
+                app.as_ref(),
+                ReqRef::None,
+                "flagged",
+                format!(
+                    "connector {}: membership of {e} found on re-reading after offboarding; removing it",
+                    action.connector
+                ),
+            );
+            ev.connector_action = Some(action.id);
+            change.audit.push(ev);
+            change.new_actions.push(NewAction {
+                connector: action.connector.clone(),
+                op: ActionOp::Revoke,
+                person: action.person.clone(),
+                app,
+                entitlement: Some(e.clone()),
+                grant: None,
+                request: ReqRef::None,
+                at: now,
+            });
+        }
+        if active_account {
+            found.push("an enabled account".into());
+            change.new_actions.push(NewAction {
+                connector: action.connector.clone(),
+                op: ActionOp::Disable,
+                person: action.person.clone(),
+                app: None,
+                entitlement: None,
+                grant: None,
+                request: ReqRef::None,
+                at: now,
+            });
+        }
+        let mut ev = self.event(
+            Actor::System,
+            None,
+            "offboarding.verified",
+            Some(&action.person),
+            None,
+            ReqRef::None,
+            if found.is_empty() { "ok" } else { "flagged" },
+            format!(
+                "connector {}: {}",
+                action.connector,
+                if found.is_empty() {
+                    "nothing left".to_owned()
+                } else {
+                    format!("found {}", found.join(", "))
+                }
+            ),
+        );
+        ev.connector_action = Some(action.id);
+        change.audit.push(ev);
+        self.store.commit(change).await?;
+        self.work.notify_waiters();
+        self.maybe_report_offboarding(&action.person).await
     }
 
     /// Gives every open step that waits on `gone` to someone else.
@@ -855,45 +1406,83 @@ impl Service {
         Ok(())
     }
 
-    /// Sends the offboarding report once every action of the confirmed plan has finished.
+    /// Once every revoke and disable of a carried-out offboarding has settled, re-reads every
+    /// connector (Verify actions); once those settled too, sends the report.
     pub(super) async fn maybe_report_offboarding(&self, who: &Handle) -> Result<()> {
-        let Some(plan) = self
-            .store
-            .plans_of(who)
-            .await?
-            .into_iter()
-            .find(|p| p.kind == PlanKind::Offboard && p.state == PlanState::Confirmed)
+        let Some(plan) =
+            self.store.plans_of(who).await?.into_iter().find(|p| {
+                p.kind == PlanKind::Offboard && p.state == PlanState::Confirmed && p.started
+            })
         else {
             return Ok(());
         };
         if plan.reported {
             return Ok(());
         }
-        let Some(first) = plan.first_action else {
-            // Confirmed with nothing to do (or still being carried out): report only when the
-            // person had nothing recorded.
-            if !self.store.grants_of(who).await?.is_empty() {
-                return Ok(());
-            }
-            return self.send_offboarding_report(who, &plan, Vec::new()).await;
+        let all = self.store.actions_of(who).await?;
+        let actions: Vec<Action> = match plan.first_action {
+            Some(first) => all
+                .into_iter()
+                .filter(|a| a.id >= first && a.op != ActionOp::Grant)
+                .collect(),
+            None => Vec::new(),
         };
-        let actions: Vec<Action> = self
-            .store
-            .actions_of(who)
-            .await?
-            .into_iter()
-            .filter(|a| a.id >= first && a.op != ActionOp::Grant)
-            .collect();
         if actions
             .iter()
             .any(|a| matches!(a.state, ActionState::Pending | ActionState::Running))
         {
             return Ok(());
         }
+        if !actions.iter().any(|a| a.op == ActionOp::Verify) {
+            let now = self.clock.now();
+            let conns = self.catalog_connectors();
+            let mut change = Change::default();
+            for conn in &conns {
+                change.new_actions.push(NewAction {
+                    connector: conn.clone(),
+                    op: ActionOp::Verify,
+                    person: who.clone(),
+                    app: None,
+                    entitlement: None,
+                    grant: None,
+                    request: ReqRef::None,
+                    at: now,
+                });
+            }
+            if !conns.is_empty() {
+                change.audit.push(self.event(
+                    Actor::System,
+                    None,
+                    "offboarding.verifying",
+                    Some(who),
+                    None,
+                    ReqRef::None,
+                    "ok",
+                    format!(
+                        "plan {}: re-reading {}",
+                        plan.id,
+                        conns
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+                let done = self.store.commit(change).await?;
+                if plan.first_action.is_none()
+                    && let Some(first) = done.actions.first()
+                {
+                    self.store.set_plan_first_action(plan.id, *first).await?;
+                }
+                self.work.notify_waiters();
+                return Ok(());
+            }
+        }
         self.send_offboarding_report(who, &plan, actions).await
     }
 
-    /// Sends the report (once) to whoever confirmed the plan, and to IT when anything failed.
+    /// Sends the evidence report (once), app by app, to whoever confirmed the plan (IT when
+    /// HR scheduled it), and to every IT admin when anything failed or was flagged.
     async fn send_offboarding_report(
         &self,
         who: &Handle,
@@ -903,31 +1492,74 @@ impl Service {
         if !self.store.mark_plan_reported(plan.id).await? {
             return Ok(());
         }
+        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
         let dir = self.directory().await?;
+        let history = self.store.actions_of(who).await?;
+        let confirmed_by = match &plan.decided_by {
+            Some(h) => Self::name_of(&dir, h),
+            None if detail.hr => "the HR feed".into(),
+            None => "-".into(),
+        };
         let mut lines = vec![format!(
             "Offboarding report for {} (plan #{}, confirmed by {} at {}):",
             Self::name_of(&dir, who),
             plan.id,
-            plan.decided_by
-                .as_ref()
-                .map_or_else(|| "-".into(), |h| Self::name_of(&dir, h)),
+            confirmed_by,
             plan.decided_at.map_or_else(|| "-".into(), when)
         )];
         let mut problems = 0;
+        let mut flagged = 0;
         for a in &actions {
+            let ent = a.entitlement.as_deref().unwrap_or("-");
             let what = match (&a.app, a.op) {
+                (_, ActionOp::Verify) => format!("re-read of connector {}", a.connector),
+                (_, ActionOp::Revoke) if a.grant.is_none() => {
+                    let recorded = history.iter().any(|h| {
+                        h.op == ActionOp::Grant
+                            && h.connector == a.connector
+                            && h.entitlement.as_deref() == Some(ent)
+                    });
+                    flagged += 1;
+                    format!(
+                        "⚑ {} membership {ent} in connector {} found on re-reading{}",
+                        if recorded { "leftover" } else { "UNRECORDED" },
+                        a.connector,
+                        a.app
+                            .as_ref()
+                            .map(|x| format!(" ({})", self.app_display(x)))
+                            .unwrap_or_default()
+                    )
+                }
                 (Some(app), _) => format!(
-                    "{} (connector {}, entitlement {})",
+                    "{} (connector {}, entitlement {ent})",
                     self.app_display(app),
                     a.connector,
-                    a.entitlement.as_deref().unwrap_or("-")
                 ),
                 (None, _) => format!("{} account", a.connector),
             };
-            let verdict = match a.state {
-                ActionState::Done if a.op == ActionOp::Disable => "disabled ✔".to_owned(),
-                ActionState::Done => "revoked ✔".to_owned(),
-                ActionState::Waiting => {
+            let verdict = match (a.state, a.op) {
+                (ActionState::Done, ActionOp::Disable) => "disabled ✔".to_owned(),
+                (ActionState::Done, ActionOp::Verify) if a.last_error.is_some() => {
+                    a.last_error.clone().unwrap_or_default()
+                }
+                (ActionState::Done, ActionOp::Verify) => {
+                    let cleanup = actions
+                        .iter()
+                        .filter(|b| {
+                            b.id > a.id
+                                && b.connector == a.connector
+                                && b.grant.is_none()
+                                && b.op != ActionOp::Verify
+                        })
+                        .count();
+                    if cleanup == 0 {
+                        "nothing left ✔".to_owned()
+                    } else {
+                        format!("{cleanup} leftover item(s), removed below")
+                    }
+                }
+                (ActionState::Done, _) => "removed ✔".to_owned(),
+                (ActionState::Waiting, _) => {
                     problems += 1;
                     format!("⚠ waiting for IT (task #{})", a.id)
                 }
@@ -944,10 +1576,12 @@ impl Service {
         if actions.is_empty() {
             lines.push("- nothing was recorded for this person".into());
         }
-        lines.push(if problems == 0 {
-            "Everything is removed.".into()
-        } else {
-            format!("{problems} item(s) need IT.")
+        lines.push(match (problems, flagged) {
+            (0, 0) => "Everything is removed. Verified by re-reading every connector.".into(),
+            (0, f) => format!(
+                "Everything is removed; {f} membership(s) found on re-reading were removed and are flagged for IT."
+            ),
+            (p, f) => format!("{p} item(s) need IT; {f} flagged."),
         });
         let text = lines.join("\n");
         self.store
@@ -959,9 +1593,13 @@ impl Service {
                     Some(who),
                     None,
                     ReqRef::None,
-                    if problems == 0 { "ok" } else { "incomplete" },
+                    if problems == 0 && flagged == 0 {
+                        "ok"
+                    } else {
+                        "incomplete"
+                    },
                     format!(
-                        "plan {}: {} action(s), {problems} problem(s)",
+                        "plan {}: {} action(s), {problems} problem(s), {flagged} flagged",
                         plan.id,
                         actions.len()
                     ),
@@ -969,13 +1607,16 @@ impl Service {
                 ..Change::default()
             })
             .await?;
-        let mut to = vec![plan.decided_by.clone().unwrap_or(plan.created_by.clone())];
-        if problems > 0 {
+        let mut to: Vec<Handle> = plan.decided_by.iter().cloned().collect();
+        if detail.hr || problems > 0 || flagged > 0 || to.is_empty() {
             to.extend(self.org.it_admins.iter().cloned());
         }
-        to.dedup();
+        let mut seen = Vec::new();
         for h in to {
-            self.notify(&h, text.clone(), vec![], None).await;
+            if !seen.contains(&h) {
+                self.notify(&h, text.clone(), vec![], None).await;
+                seen.push(h);
+            }
         }
         Ok(())
     }
@@ -997,8 +1638,17 @@ impl Service {
                 )
                 .await;
         }
-        self.request(c, grant.app.as_str(), Some("extension".into()), None)
-            .await
+        let span = match (grant.granted_at, grant.expires_at) {
+            (Some(from), Some(to)) => (to - from).to_std().ok().filter(|d| !d.is_zero()),
+            _ => None,
+        };
+        self.request(
+            c,
+            grant.app.as_str(),
+            Some("extension".into()),
+            span.map(Span::from_std),
+        )
+        .await
     }
 
     /// Runs everything due at the clock's time: grant expiries, request expiries, reminders
@@ -1046,6 +1696,8 @@ impl Service {
             )
             .await;
         }
+        done += self.warn_expiring(now).await?;
+        done += self.run_due_plans(now).await?;
         let wf = self.org.workflow;
         let dir = self.directory().await?;
         for r in self.store.open_requests().await? {
@@ -1196,6 +1848,89 @@ impl Service {
         }
         if done > 0 {
             self.work.notify_waiters();
+        }
+        Ok(done)
+    }
+
+    /// Warns holders of time-bound grants before the end — 24 h before, or a quarter of the
+    /// duration before for shorter grants — with an Extend button.
+    async fn warn_expiring(&self, now: Timestamp) -> Result<usize> {
+        let mut done = 0;
+        for g in self.store.unwarned_expiring_grants().await? {
+            let Some(end) = g.expires_at else { continue };
+            let start = g.granted_at.unwrap_or(end);
+            let lead = ((end - start) / 4).min(chrono::TimeDelta::hours(24));
+            if now < end - lead || now >= end {
+                continue;
+            }
+            let change = Change {
+                grant_updates: vec![GrantUpdate {
+                    id: g.id,
+                    state: g.state,
+                    granted_at: g.granted_at,
+                    expires_at: g.expires_at,
+                    warned: true,
+                }],
+                audit: vec![self.event(
+                    Actor::System,
+                    None,
+                    "grant.expiry_warned",
+                    Some(&g.person),
+                    Some(&g.app),
+                    ReqRef::None,
+                    "ok",
+                    format!("ends {}", when(end)),
+                )],
+                ..Change::default()
+            };
+            if !self.commit_quietly(change).await? {
+                continue;
+            }
+            done += 1;
+            self.notify(
+                &g.person,
+                format!(
+                    "Your {} access ends at {}. Click Extend to ask for more time (it goes through the usual approvals).",
+                    self.app_display(&g.app),
+                    when(end)
+                ),
+                vec![Button {
+                    label: ButtonLabel::Extend,
+                    custom_id: ClickTarget::Extend(g.id).to_string(),
+                }],
+                None,
+            )
+            .await;
+        }
+        Ok(done)
+    }
+
+    /// Carries out confirmed plans whose time has come (a scheduled last day), once.
+    async fn run_due_plans(&self, now: Timestamp) -> Result<usize> {
+        let mut done = 0;
+        for plan in self.store.due_plans(now).await? {
+            if plan.kind != PlanKind::Offboard || !self.store.start_plan(plan.id).await? {
+                continue;
+            }
+            let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+            let by = if detail.hr {
+                Doer::hr()
+            } else {
+                Doer::system()
+            };
+            let text = self
+                .carry_out_offboarding(&by, &plan, detail.reason)
+                .await?;
+            if let Some(h) = &plan.decided_by {
+                self.notify(
+                    h,
+                    format!("Scheduled plan #{} is running now. {text}", plan.id),
+                    vec![],
+                    None,
+                )
+                .await;
+            }
+            done += 1;
         }
         Ok(done)
     }

@@ -4,8 +4,12 @@
 //! transaction, and only then announced.
 
 mod actions;
+mod hr;
 mod lifecycle;
 mod views;
+
+pub use hr::{HrError, HrEvent, HrKind, HrOutcome, RecordSource};
+pub use lifecycle::{PersonOutcome, PersonRefused};
 
 use std::collections::HashMap;
 use std::sync::Arc;

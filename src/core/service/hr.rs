@@ -1,0 +1,343 @@
+//! Joiners, movers and leavers from the HR feed (`POST /hr/events`) and from bulk imports
+//! (`quartermaster import people`). HR is the authority: nothing here waits for a Confirm.
+
+use super::lifecycle::{Doer, PersonOutcome, PersonRefused};
+use super::*;
+
+/// What an HR event says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HrKind {
+    /// A joiner: provisioned at once (a hire for an existing handle updates it).
+    Hire,
+    /// A mover: new role, department or manager.
+    Change,
+    /// A leaver: offboarded at `effective_at`, else at the end of `last_day`, else at once.
+    Leave,
+}
+
+impl HrKind {
+    /// Reads the wire name (`hire`, `change`, `leave`).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hire" => Some(Self::Hire),
+            "change" => Some(Self::Change),
+            "leave" => Some(Self::Leave),
+            _ => None,
+        }
+    }
+    /// The wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Hire => "hire",
+            Self::Change => "change",
+            Self::Leave => "leave",
+        }
+    }
+}
+
+/// One HR event, decoded and checked by the adapter.
+#[derive(Debug, Clone)]
+pub struct HrEvent {
+    /// The sender's event id (a repeated id changes nothing).
+    pub id: String,
+    /// What happened.
+    pub kind: HrKind,
+    /// The whole person record (status is ignored: HR says who works here by the kind).
+    pub person: Person,
+    /// A leaver's last day (access ends at 23:59:59 UTC that day).
+    pub last_day: Option<chrono::NaiveDate>,
+    /// The exact moment a leave takes effect, when given (wins over `last_day`).
+    pub effective_at: Option<Timestamp>,
+}
+
+/// The answer to an HR event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HrOutcome {
+    /// Stored and acted on; the text says what was done.
+    Accepted(String),
+    /// The event id was seen before; nothing changed.
+    Duplicate,
+}
+
+/// Why an HR event was not acted on.
+#[derive(Debug, thiserror::Error)]
+pub enum HrError {
+    /// The event does not fit the directory or the catalog (unknown person, role, manager…).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// An internal failure.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<PersonRefused> for HrError {
+    fn from(e: PersonRefused) -> Self {
+        match e {
+            PersonRefused::Invalid(m) => Self::Unprocessable(m),
+            PersonRefused::Service(s) => Self::Service(s),
+        }
+    }
+}
+
+impl From<StoreError> for HrError {
+    fn from(e: StoreError) -> Self {
+        Self::Service(e.into())
+    }
+}
+
+/// Where a person record comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordSource {
+    /// The HR feed.
+    Hr,
+    /// `quartermaster import people`.
+    Import,
+}
+
+impl Service {
+    /// Acts on an HR event: a hire or change drives the same plans as `/onboard` and `/role`
+    /// (without confirmation), a leave schedules or runs the offboarding. A repeated event id
+    /// changes nothing.
+    pub async fn hr_event(&self, ev: HrEvent) -> Result<HrOutcome, HrError> {
+        let span = info_span!("hr_event", event_id = %ev.id, kind = ev.kind.as_str(), subject = %ev.person.handle);
+        async {
+            let existing = self.store.person(&ev.person.handle).await?;
+            if ev.kind != HrKind::Hire && existing.is_none() {
+                return Err(HrError::Unprocessable(format!(
+                    "person.handle: there is nobody with the handle \"{}\"",
+                    ev.person.handle
+                )));
+            }
+            if ev.kind != HrKind::Leave {
+                self.check_record(&ev.person).await?;
+            }
+            let now = self.clock.now();
+            let received = self.event(
+                Actor::Hr,
+                None,
+                "hr.event_received",
+                Some(&ev.person.handle),
+                None,
+                ReqRef::None,
+                "ok",
+                format!("event {} ({})", ev.id, ev.kind.as_str()),
+            );
+            if !self
+                .store
+                .mark_hr_event(&ev.id, now, vec![received])
+                .await?
+            {
+                return Ok(HrOutcome::Duplicate);
+            }
+            let result = match ev.kind {
+                HrKind::Hire | HrKind::Change => self
+                    .person_record(RecordSource::Hr, ev.person.clone())
+                    .await
+                    .map(|o| match o {
+                        PersonOutcome::Hired(h) => format!("{h} hired; birthrights queued"),
+                        PersonOutcome::Moved(h) => format!("{h} updated; grants moved"),
+                        PersonOutcome::Unchanged(h) => format!("{h} unchanged"),
+                    })
+                    .map_err(HrError::from),
+                HrKind::Leave => self.hr_leave(&ev, now).await,
+            };
+            match result {
+                Ok(text) => {
+                    self.work.notify_waiters();
+                    Ok(HrOutcome::Accepted(text))
+                }
+                Err(e) => {
+                    // Not acted on: let the sender's retry run it.
+                    if let Err(u) = self.store.unmark_hr_event(&ev.id).await {
+                        warn!(error = %u, "cannot forget a failed HR event id");
+                    }
+                    Err(e)
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Checks a joiner's or mover's record against the catalog and the directory.
+    async fn check_record(&self, p: &Person) -> Result<(), PersonRefused> {
+        if self.org.role(&p.role).is_none() {
+            let names = self.org.roles.iter().map(|r| r.name.as_str());
+            let hint = policy::did_you_mean(p.role.as_str(), names)
+                .map(|s| format!(" — did you mean \"{s}\"?"))
+                .unwrap_or_default();
+            return Err(PersonRefused::Invalid(format!(
+                "role: there is no role \"{}\"{hint}",
+                p.role
+            )));
+        }
+        let dir = self.directory().await?;
+        if let Some(m) = &p.manager {
+            if m == &p.handle {
+                return Err(PersonRefused::Invalid(
+                    "manager: a person cannot be their own manager".into(),
+                ));
+            }
+            if !dir.contains_key(m) {
+                return Err(PersonRefused::Invalid(format!(
+                    "manager: there is nobody with the handle \"{m}\""
+                )));
+            }
+        }
+        if let Some(other) = dir
+            .values()
+            .find(|o| o.email == p.email && o.handle != p.handle)
+        {
+            return Err(PersonRefused::Invalid(format!(
+                "email: {} already belongs to {}",
+                p.email, other.handle
+            )));
+        }
+        if let Some(d) = &p.discord_id
+            && let Some(other) = dir
+                .values()
+                .find(|o| o.discord_id.as_ref() == Some(d) && o.handle != p.handle)
+        {
+            return Err(PersonRefused::Invalid(format!(
+                "discord_id: {d} already belongs to {}",
+                other.handle
+            )));
+        }
+        Ok(())
+    }
+
+    /// A joiner or mover from HR or an import: a new (or returning) person is created and
+    /// gets their birthrights; an existing one is moved (grants diffed, separately requested
+    /// apps flagged for review, old and new manager told).
+    pub async fn person_record(
+        &self,
+        source: RecordSource,
+        mut p: Person,
+    ) -> Result<PersonOutcome, PersonRefused> {
+        self.check_record(&p).await?;
+        let by = match source {
+            RecordSource::Hr => Doer::hr(),
+            RecordSource::Import => Doer {
+                actor: Actor::System,
+                chat: None,
+                name: "the people import".into(),
+                handle: None,
+            },
+        };
+        let existing = self.store.person(&p.handle).await?;
+        p.status = PersonStatus::Active;
+        match existing {
+            Some(old) if old.status == PersonStatus::Active => {
+                if p.discord_id.is_none() {
+                    p.discord_id = old.discord_id.clone();
+                }
+                if old == p {
+                    return Ok(PersonOutcome::Unchanged(p.handle));
+                }
+                self.carry_out_move(&by, &old, &p, None).await?;
+                Ok(PersonOutcome::Moved(p.handle))
+            }
+            old => {
+                if p.discord_id.is_none() {
+                    p.discord_id = old.as_ref().and_then(|o| o.discord_id.clone());
+                }
+                let verb = if old.is_some() {
+                    "re-activated"
+                } else {
+                    "created"
+                };
+                match self.set_up_joiner(&by, &p, verb).await? {
+                    Ok(_) => Ok(PersonOutcome::Hired(p.handle)),
+                    Err(what) => Err(PersonRefused::Invalid(format!(
+                        "{what} is already used by someone else"
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// A leave: offboarding at once, or a confirmed plan the scheduler runs on time.
+    async fn hr_leave(&self, ev: &HrEvent, now: Timestamp) -> Result<String, HrError> {
+        let Some(p) = self.store.person(&ev.person.handle).await? else {
+            return Err(HrError::Unprocessable(format!(
+                "person.handle: there is nobody with the handle \"{}\"",
+                ev.person.handle
+            )));
+        };
+        if p.status == PersonStatus::Offboarded {
+            return Ok(format!("{} is already offboarded", p.handle));
+        }
+        let due = ev
+            .effective_at
+            .or_else(|| {
+                ev.last_day
+                    .and_then(|d| d.and_hms_opt(23, 59, 59))
+                    .map(|t| t.and_utc())
+            })
+            .filter(|t| *t > now);
+        let detail = serde_json::to_string(&serde_json::json!({
+            "reason": format!("left (HR event {})", ev.id),
+            "hr": true,
+        }))
+        .unwrap_or_default();
+        let ev_row = self.event(
+            Actor::Hr,
+            None,
+            "plan.proposed",
+            Some(&p.handle),
+            None,
+            ReqRef::None,
+            "ok",
+            match due {
+                Some(d) => format!("offboarding at {} (HR)", when(d)),
+                None => "offboarding now (HR)".into(),
+            },
+        );
+        let id = self
+            .store
+            .create_plan(
+                NewPlan {
+                    kind: PlanKind::Offboard,
+                    subject: p.handle.clone(),
+                    created_by: p.handle.clone(),
+                    confirmers: Vec::new(),
+                    detail,
+                    created_at: now,
+                    due_at: due,
+                    preconfirmed: true,
+                },
+                vec![ev_row],
+            )
+            .await?;
+        let Some(plan) = self.store.plan(id).await? else {
+            return Err(ServiceError::Inconsistent(format!("plan {id} vanished")).into());
+        };
+        if let Some(d) = due {
+            let text = format!(
+                "HR scheduled the offboarding of {} ({}) at {} (plan #{id}); it runs by itself then, and the report comes to IT.",
+                p.name,
+                p.handle,
+                when(d)
+            );
+            for a in &self.org.it_admins {
+                self.notify(a, text.clone(), vec![], None).await;
+            }
+            return Ok(format!(
+                "offboarding of {} scheduled at {}",
+                p.handle,
+                when(d)
+            ));
+        }
+        if !self.store.start_plan(id).await? {
+            return Ok(format!("offboarding of {} already running", p.handle));
+        }
+        let text = self
+            .carry_out_offboarding(
+                &Doer::hr(),
+                &plan,
+                Some(format!("left (HR event {})", ev.id)),
+            )
+            .await?;
+        Ok(text)
+    }
+}

@@ -1,0 +1,3 @@
+//! HTTP adapters (axum): they verify, decode and call the core; no business rules here.
+
+pub mod hr;

@@ -1,0 +1,578 @@
+//! Joiners, movers and leavers end to end: /onboard, /role, /offboard (with the verification
+//! re-read and `when:` scheduling), time-bound grants (warning, Extend, expiry), the HR feed
+//! over real HTTP, and `quartermaster import people` as a process.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use quartermaster::core::model::Handle;
+use quartermaster::core::model::PersonStatus;
+use quartermaster::core::ports::Store;
+use secrecy::SecretString;
+use sha2::Sha256;
+use support::{Bot, t0};
+
+async fn memberships(bot: &Bot, who: &str) -> Vec<String> {
+    bot.store.dir_memberships("directory", who).await.unwrap()
+}
+
+async fn person(bot: &Bot, h: &str) -> quartermaster::core::model::Person {
+    bot.store
+        .person(&Handle::parse(h).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn any_to(bot: &Bot, who: &str, needle: &str) -> bool {
+    bot.texts_to(who).iter().any(|t| t.contains(needle))
+}
+
+#[tokio::test]
+async fn onboarding_grants_birthrights_and_welcomes_once_everything_settled() {
+    let mut bot = Bot::example().await;
+    bot.run(r#"dana: /onboard email:lena@acme.test name:"Lena Roy" role:designer manager:grace"#)
+        .await;
+    let reply = bot
+        .transcript()
+        .into_iter()
+        .find(|m| m.to.as_deref() == Some("dana") && m.place == "reply")
+        .unwrap();
+    assert!(
+        reply.text.contains("Lena Roy (lena) created as designer"),
+        "{}",
+        reply.text
+    );
+    // Directory apps are provisioned; Adobe (manual connector) waits for IT.
+    assert_eq!(memberships(&bot, "lena").await, ["email", "figma"]);
+    let welcome = bot
+        .texts_to("lena")
+        .into_iter()
+        .find(|t| t.starts_with("Welcome to Acme, Lena Roy!"))
+        .expect("a welcome summary");
+    assert!(welcome.contains("ready now: Email, Figma"), "{welcome}");
+    assert!(
+        welcome.contains("waiting for a manual step by IT: Adobe Creative Cloud (task #"),
+        "{welcome}"
+    );
+    assert_eq!(
+        bot.texts_to("lena")
+            .iter()
+            .filter(|t| t.starts_with("Welcome"))
+            .count(),
+        1,
+        "sent once"
+    );
+    assert!(any_to(
+        &bot,
+        "grace",
+        "Lena Roy (lena) has joined as designer"
+    ));
+    assert!(any_to(&bot, "grace", "ready now: Email, Figma"));
+    assert_eq!(bot.last_to("mia").buttons, ["Done"]);
+    let actions = bot.audit_actions().await;
+    assert!(actions.contains(&"person.onboarded".to_owned()));
+    assert!(actions.contains(&"onboarding.reported".to_owned()));
+}
+
+#[tokio::test]
+async fn role_change_grants_revokes_keeps_and_flags_requested_apps() {
+    let mut bot = Bot::example().await;
+    bot.run(
+        r#"dana: /onboard email:alice@acme.test name:"Alice Kim" role:engineer manager:bob handle:alice
+alice: /request app:notion reason:"team notes""#,
+    )
+    .await;
+    assert_eq!(
+        memberships(&bot, "alice").await,
+        ["email", "github", "jira", "notion", "postman"]
+    );
+    bot.run("dana: /role user:alice role:designer").await;
+    let plan = bot.last_to("dana");
+    assert_eq!(plan.buttons, ["Confirm", "Cancel"]);
+    assert!(plan.text.contains("engineer → designer"), "{}", plan.text);
+    assert!(
+        plan.text.contains("- grant: Figma, Adobe Creative Cloud"),
+        "{}",
+        plan.text
+    );
+    assert!(
+        plan.text.contains("- revoke: GitHub, Jira, Postman"),
+        "{}",
+        plan.text
+    );
+    assert!(plan.text.contains("- keep: Email"), "{}", plan.text);
+    assert!(
+        plan.text
+            .contains("separately requested, flagged for review (kept): Notion"),
+        "{}",
+        plan.text
+    );
+    // Nothing happens before Confirm.
+    assert_eq!(person(&bot, "alice").await.role.as_str(), "engineer");
+    bot.run("dana: :click Confirm").await;
+    assert_eq!(person(&bot, "alice").await.role.as_str(), "designer");
+    assert_eq!(
+        memberships(&bot, "alice").await,
+        ["email", "figma", "notion"]
+    );
+    assert!(any_to(&bot, "alice", "Your role changed to designer"));
+    assert!(any_to(&bot, "bob", "Alice Kim's role changed to designer"));
+    assert!(any_to(&bot, "mia", "For IT: Alice Kim moved to designer"));
+    let audit = bot.audit().await;
+    assert!(audit.iter().any(|r| r.action == "grant.flagged_for_review"
+        && r.app.as_deref() == Some("notion")
+        && r.outcome == "review"));
+}
+
+#[tokio::test]
+async fn offboarding_reverifies_every_connector_and_removes_unrecorded_memberships() {
+    let mut bot = Bot::example().await;
+    bot.run(
+        r#"dana: /onboard email:frank@acme.test name:"Frank Li" role:engineer manager:bob handle:frank
+alice: /request app:figma reason:"mock-ups" duration:30d
+frank: /request app:crm reason:"pipeline""#,
+    )
+    .await;
+    // A membership Quartermaster never granted (someone added it by hand in the target).
+    bot.store
+        .dir_add_member("directory", "frank", "zoho")
+        .await
+        .unwrap();
+    // Bob leaves while Alice's request waits on him.
+    bot.run("dana: /offboard user:bob reason:\"left the company\"")
+        .await;
+    bot.run("dana: :click Confirm").await;
+    assert!(!any_to(
+        &bot,
+        "alice",
+        "Your request #1 for Figma was cancelled"
+    ));
+    // Bob's step goes to the IT admins (Alice's manager is gone).
+    assert!(any_to(&bot, "dana", "Offboarding report for Bob Chen"));
+    assert!(
+        bot.transcript()
+            .iter()
+            .any(|m| m.to.as_deref() == Some("mia")
+                && m.buttons == ["Approve", "Deny"]
+                && m.text.contains("Alice Kim asks for Figma")),
+        "the step waiting on Bob was re-routed"
+    );
+
+    bot.run("dana: /offboard user:frank").await;
+    let plan = bot.last_to("dana").text;
+    assert!(plan.contains("Jira (connector directory"), "{plan}");
+    assert!(plan.contains("Accounts to disable: directory"), "{plan}");
+    assert!(
+        plan.contains("Pending requests to cancel: #2 CRM"),
+        "{plan}"
+    );
+    bot.run("dana: :click Confirm").await;
+    assert!(memberships(&bot, "frank").await.is_empty());
+    assert_eq!(
+        bot.store
+            .dir_account("directory", "frank")
+            .await
+            .unwrap()
+            .map(|a| a.1),
+        Some(false)
+    );
+    let report = bot.last_to("dana").text;
+    assert!(
+        report.starts_with("Offboarding report for Frank Li"),
+        "{report}"
+    );
+    assert!(
+        report.contains("- Jira (connector directory, entitlement jira): removed ✔"),
+        "{report}"
+    );
+    assert!(
+        report.contains("- directory account: disabled ✔"),
+        "{report}"
+    );
+    assert!(
+        report.contains("re-read of connector directory: 1 leftover item(s), removed below"),
+        "{report}"
+    );
+    assert!(
+        report.contains("UNRECORDED membership zoho in connector directory found on re-reading (Zoho Books): removed ✔"),
+        "{report}"
+    );
+    assert!(
+        report.contains("re-read of connector manual: cannot be re-read"),
+        "{report}"
+    );
+    // Flagged items go to every IT admin.
+    assert!(any_to(&bot, "mia", "UNRECORDED membership zoho"));
+    // Frank's own request was cancelled; he can no longer request.
+    assert!(any_to(
+        &bot,
+        "frank",
+        "Your request #2 for CRM was cancelled"
+    ));
+    bot.run("frank: /request app:figma reason:x").await;
+    assert!(bot.last_to("frank").text.contains("offboarded"));
+    let audit = bot.audit().await;
+    for a in [
+        "person.offboarded",
+        "grant.revoked",
+        "account.disabled",
+        "offboarding.verifying",
+        "offboarding.verified",
+        "grant.unrecorded",
+        "offboarding.reported",
+        "step.rerouted",
+        "request.cancelled",
+    ] {
+        assert!(audit.iter().any(|r| r.action == a), "no {a} in the audit");
+    }
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.action == "grant.unrecorded" && r.app.as_deref() == Some("zoho"))
+    );
+}
+
+#[tokio::test]
+async fn scheduled_offboarding_runs_on_the_last_day_with_nobody_present() {
+    let mut bot = Bot::example().await;
+    bot.run(
+        r#"dana: /onboard email:frank@acme.test name:"Frank Li" role:engineer manager:bob handle:frank
+dana: /offboard user:frank when:2026-11-27"#,
+    )
+    .await;
+    let plan = bot.last_to("dana");
+    assert!(
+        plan.text
+            .contains("Scheduled: runs by itself at 2026-11-27 23:59 UTC"),
+        "{}",
+        plan.text
+    );
+    bot.run("dana: :click Confirm").await;
+    assert!(
+        bot.last_to("dana")
+            .text
+            .contains("the offboarding of Frank Li runs by itself at 2026-11-27 23:59 UTC"),
+        "{}",
+        bot.last_to("dana").text
+    );
+    bot.run(":advance 2d").await;
+    assert_eq!(person(&bot, "frank").await.status, PersonStatus::Active);
+    assert_eq!(memberships(&bot, "frank").await.len(), 4);
+    bot.run(":advance 1d").await;
+    assert_eq!(person(&bot, "frank").await.status, PersonStatus::Offboarded);
+    assert!(memberships(&bot, "frank").await.is_empty());
+    let report = bot.last_to("dana").text;
+    assert!(
+        report.starts_with("Offboarding report for Frank Li"),
+        "{report}"
+    );
+    assert!(report.contains("Everything is removed."), "{report}");
+    assert!(
+        bot.audit()
+            .await
+            .iter()
+            .any(|r| r.action == "person.offboarded" && r.actor == "system")
+    );
+}
+
+#[tokio::test]
+async fn time_bound_grants_warn_offer_extend_and_end_by_themselves() {
+    let mut bot = Bot::example().await;
+    bot.run(
+        r#"alice: /request app:figma reason:"mock-ups" duration:30d
+bob: :click Approve
+carol: :click Approve"#,
+    )
+    .await;
+    assert_eq!(memberships(&bot, "alice").await, ["figma"]);
+    bot.run(":advance 28d").await;
+    assert!(!any_to(&bot, "alice", "Click Extend"), "too early to warn");
+    bot.run(":advance 1d").await;
+    let warn = bot.last_to("alice");
+    assert_eq!(warn.buttons, ["Extend"]);
+    assert!(
+        warn.text
+            .contains("Your Figma access ends at 2026-12-25 09:00 UTC"),
+        "{}",
+        warn.text
+    );
+    bot.run("alice: :click Extend").await;
+    assert_eq!(bot.last_to("bob").buttons, ["Approve", "Deny"]);
+    bot.run("bob: :click Approve\ncarol: :click Approve").await;
+    let g = bot
+        .store
+        .grants_of(&Handle::parse("alice").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        g[0].expires_at.unwrap().to_rfc3339(),
+        "2027-01-24T09:00:00+00:00",
+        "extended by the original 30 days"
+    );
+    assert!(!g[0].warned, "a new warning is due before the new end");
+
+    // A short grant is warned a quarter of its duration before the end, then ends.
+    bot.run(
+        r#"frank: /request app:prod-db reason:"INC-42 outage" duration:8h
+bob: :click Approve
+dana: :click Approve"#,
+    )
+    .await;
+    assert_eq!(memberships(&bot, "frank").await, ["prod-db"]);
+    bot.run(":advance 5h").await;
+    assert!(!any_to(&bot, "frank", "Click Extend"));
+    bot.run(":advance 1h").await;
+    assert_eq!(bot.last_to("frank").buttons, ["Extend"]);
+    bot.run(":advance 2h").await;
+    assert!(memberships(&bot, "frank").await.is_empty());
+    assert!(any_to(
+        &bot,
+        "frank",
+        "Your time-bound Production database access has ended"
+    ));
+    let actions = bot.audit_actions().await;
+    assert!(actions.contains(&"grant.expiry_warned".to_owned()));
+    assert!(actions.contains(&"grant.extended".to_owned()));
+    assert!(actions.contains(&"grant.expired".to_owned()));
+}
+
+// ------------------------------------------------------------------------------- HR feed
+
+const SECRET: &str = "hr-test-secret";
+
+fn sign(ts: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(format!("{ts}.{body}").as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn start_hr(bot: &Bot) -> String {
+    let app = quartermaster::http::hr::router(
+        Arc::clone(&bot.service),
+        SecretString::from(SECRET.to_owned()),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/hr/events")
+}
+
+async fn post(url: &str, ts: i64, sig: &str, body: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("X-QM-Timestamp", ts.to_string())
+        .header("X-QM-Signature", sig)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn signed(url: &str, body: &str) -> (u16, String) {
+    let ts = t0().timestamp();
+    post(url, ts, &sign(ts, body), body).await
+}
+
+fn event(id: &str, kind: &str, role: &str, manager: &str, last_day: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"{kind}","occurred_at":"2026-11-25T09:00:00Z",
+ "person":{{"handle":"lena","name":"Lena Roy","email":"lena@acme.test","department":"Engineering",
+ "role":"{role}","manager":"{manager}","discord_id":"100000000000000011",
+ "start_date":"2026-12-01","last_day":{last_day}}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn hr_feed_is_signed_fresh_deduplicated_and_drives_the_plans() {
+    let mut bot = Bot::example().await;
+    let url = start_hr(&bot).await;
+    let hire = event("evt-1", "hire", "engineer", "bob", "null");
+    let now = t0().timestamp();
+
+    // Refused before anything is parsed or stored.
+    let (code, _) = post(&url, now, "sha256=00", &hire).await;
+    assert_eq!(code, 401, "bad signature");
+    let (code, _) = post(&url, now, &sign(now, "{}"), &hire).await;
+    assert_eq!(code, 401, "signature over another body");
+    let stale = now - 301;
+    let (code, _) = post(&url, stale, &sign(stale, &hire), &hire).await;
+    assert_eq!(code, 401, "stale timestamp");
+    let (code, _) = post(&url, now + 301, &sign(now + 301, &hire), &hire).await;
+    assert_eq!(code, 401, "timestamp from the future");
+    let (code, _) = signed(&url, "{not json").await;
+    assert_eq!(code, 400);
+    let (code, body) = signed(&url, &event("evt-x", "promote", "engineer", "bob", "null")).await;
+    assert_eq!(code, 422, "{body}");
+    let (code, body) = signed(
+        &url,
+        &event("evt-y", "change", "engineer", "bob", "null").replace("\"lena\"", "\"nobody\""),
+    )
+    .await;
+    assert_eq!(code, 422, "{body}");
+    assert!(body.contains("nobody"), "{body}");
+    assert!(
+        bot.store
+            .person(&Handle::parse("lena").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A hire: provisioned at once, no confirmation.
+    let (code, body) = signed(&url, &hire).await;
+    assert_eq!(code, 202, "{body}");
+    bot.run(":advance 1m").await;
+    assert_eq!(
+        memberships(&bot, "lena").await,
+        ["email", "github", "jira", "postman"]
+    );
+    assert!(any_to(&bot, "lena", "Welcome to Acme, Lena Roy!"));
+    assert!(any_to(
+        &bot,
+        "bob",
+        "Lena Roy (lena) has joined as engineer"
+    ));
+    // The same event again changes nothing.
+    let n = bot.audit().await.len();
+    let (code, body) = signed(&url, &hire).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(bot.audit().await.len(), n, "a replay writes nothing");
+
+    // A change: new role and a new manager; old and new manager are told.
+    let (code, body) = signed(&url, &event("evt-2", "change", "designer", "grace", "null")).await;
+    assert_eq!(code, 202, "{body}");
+    bot.run(":advance 1m").await;
+    let lena = person(&bot, "lena").await;
+    assert_eq!(
+        (
+            lena.role.as_str(),
+            lena.manager.as_ref().map(|m| m.as_str())
+        ),
+        ("designer", Some("grace"))
+    );
+    assert_eq!(memberships(&bot, "lena").await, ["email", "figma"]);
+    assert!(any_to(&bot, "bob", "Lena Roy's role changed to designer"));
+    assert!(any_to(&bot, "grace", "Lena Roy's role changed to designer"));
+    assert!(any_to(&bot, "grace", "manager bob → grace"));
+
+    // A leave with a last day: scheduled, no confirmation, runs on time.
+    let (code, body) = signed(
+        &url,
+        &event("evt-3", "leave", "designer", "grace", "\"2026-11-30\""),
+    )
+    .await;
+    assert_eq!(code, 202, "{body}");
+    assert!(any_to(
+        &bot,
+        "dana",
+        "HR scheduled the offboarding of Lena Roy"
+    ));
+    bot.run(":advance 4d").await;
+    assert_eq!(person(&bot, "lena").await.status, PersonStatus::Active);
+    bot.run(":advance 2d").await;
+    assert_eq!(person(&bot, "lena").await.status, PersonStatus::Offboarded);
+    assert!(memberships(&bot, "lena").await.is_empty());
+    let report = bot.last_to("mia").text;
+    assert!(
+        report.contains("Offboarding report for Lena Roy") && report.contains("the HR feed"),
+        "{report}"
+    );
+    let audit = bot.audit().await;
+    assert!(
+        audit
+            .iter()
+            .filter(|r| r.action == "hr.event_received")
+            .count()
+            == 3
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.action == "person.offboarded" && r.actor == "hr")
+    );
+}
+
+// ------------------------------------------------------------------------------- import
+
+#[tokio::test]
+async fn import_people_takes_joiners_and_movers_and_reports_bad_rows_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "handle,name,email,department,role,manager\n\
+         lena,Lena Roy,lena@acme.test,Engineering,engineer,bob\n\
+         oops,Oops,not-an-email,Engineering,engineer,bob\n\
+         frank,Frank Li,frank@acme.test,Engineering,engineering-manager,erin\n\
+         zed,Zed Park,zed@acme.test,Design,designer,yan\n\
+         yan,Yan Wu,yan@acme.test,Design,design-manager,erin\n\
+         max,Max Bell,max@acme.test,Design,astronaut,grace\n",
+    )
+    .unwrap();
+    let db = dir.path().join("qm.db");
+    let url = format!("sqlite://{}", db.display());
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
+        .args(["import", "people"])
+        .arg(&csv)
+        .args(["--config", config, "--db", &url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "bad rows: exit 1\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("3 joiner(s) created, 1 mover(s) updated, 0 unchanged, 2 bad row(s)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("people.csv:3: email:"), "{stdout}");
+    assert!(
+        stdout.contains("people.csv:7: role: there is no role \"astronaut\""),
+        "{stdout}"
+    );
+
+    let store = quartermaster::store::connect(&url, None).await.unwrap();
+    let get = |h: &str| {
+        let store = store.clone();
+        let h = Handle::parse(h).unwrap();
+        async move { store.person(&h).await.unwrap() }
+    };
+    assert_eq!(get("lena").await.unwrap().role.as_str(), "engineer");
+    assert_eq!(
+        get("zed").await.unwrap().manager.unwrap().as_str(),
+        "yan",
+        "manager later in the file"
+    );
+    assert_eq!(
+        get("frank").await.unwrap().role.as_str(),
+        "engineering-manager"
+    );
+    assert!(get("oops").await.is_none() && get("max").await.is_none());
+    // Birthrights are queued for the workers of `serve`.
+    let lena_grants = store
+        .grants_of(&Handle::parse("lena").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(lena_grants.len(), 4);
+    let audit = store.audit_rows(None).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.action == "person.role_changed" && r.subject.as_deref() == Some("frank"))
+    );
+    assert!(matches!(
+        store.verify_audit().await.unwrap(),
+        quartermaster::store::VerifyReport::Ok { .. }
+    ));
+}
