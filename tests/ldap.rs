@@ -404,7 +404,8 @@ async fn approved_request_lands_in_slapd_and_offboarding_removes_and_locks() {
     bot.run("dana: :click Confirm").await;
     let report = bot.last_to("dana").text;
     assert!(
-        report.contains("- Wiki (connector corp-ldap, entitlement wiki-editors): revoked ✔")
+        report.contains("- Wiki (connector corp-ldap, entitlement wiki-editors): removed ✔")
+            && report.contains("re-read of connector corp-ldap: nothing left ✔")
             && report.contains("- corp-ldap account: disabled ✔")
             && report.contains("Everything is removed."),
         "{report}"

@@ -2,7 +2,6 @@
 //! story, the approval rules, server-side authorisation, the concurrent-click race, revocation,
 //! the manual connector, timers and the audit trail.
 #![allow(clippy::unwrap_used)]
-#![allow(clippy::unwrap_used)]
 
 mod support;
 
