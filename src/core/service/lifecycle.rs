@@ -1577,7 +1577,7 @@ impl Service {
             lines.push("- nothing was recorded for this person".into());
         }
         lines.push(match (problems, flagged) {
-            (0, 0) => "Everything is removed. Verified by re-reading every connector.".into(),
+            (0, 0) => "Everything is removed, and re-reading the connectors found nothing left.".into(),
             (0, f) => format!(
                 "Everything is removed; {f} membership(s) found on re-reading were removed and are flagged for IT."
             ),
