@@ -72,7 +72,7 @@ fn the_readme_story_prints_a_json_transcript() {
         last["text"]
             .as_str()
             .unwrap()
-            .contains("Everything is removed.")
+            .contains("Everything is removed")
     );
 
     // The same database verifies and exports.

@@ -407,7 +407,7 @@ async fn approved_request_lands_in_slapd_and_offboarding_removes_and_locks() {
         report.contains("- Wiki (connector corp-ldap, entitlement wiki-editors): removed ✔")
             && report.contains("re-read of connector corp-ldap: nothing left ✔")
             && report.contains("- corp-ldap account: disabled ✔")
-            && report.contains("Everything is removed."),
+            && report.contains("Everything is removed"),
         "{report}"
     );
 

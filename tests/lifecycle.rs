@@ -271,7 +271,7 @@ dana: /offboard user:frank when:2026-11-27"#,
         report.starts_with("Offboarding report for Frank Li"),
         "{report}"
     );
-    assert!(report.contains("Everything is removed."), "{report}");
+    assert!(report.contains("Everything is removed"), "{report}");
     assert!(
         bot.audit()
             .await

@@ -111,7 +111,7 @@ bob: :click Deny reason:"not needed for this quarter""#,
         "{report}"
     );
     assert!(report.contains("directory account: disabled ✔"), "{report}");
-    assert!(report.contains("Everything is removed."), "{report}");
+    assert!(report.contains("Everything is removed"), "{report}");
     assert_eq!(
         bot.store
             .dir_account("directory", "alice")
