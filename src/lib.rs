@@ -7,4 +7,6 @@ pub mod config;
 pub mod connectors;
 pub mod core;
 pub mod engine;
+pub mod http;
+pub mod server;
 pub mod store;
