@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use quartermaster::app;
-use quartermaster::chat::discord;
 use quartermaster::chat::console::{Console, ConsoleChat, LineError, print_human};
+use quartermaster::chat::discord;
 use quartermaster::config::{self, Config};
 use quartermaster::core::model::Handle;
 use quartermaster::core::ports::{Clock, ManualClock, SystemClock};

@@ -66,8 +66,10 @@ async fn interaction(
 ) -> Response {
     let started = Instant::now();
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let (Some(sig), Some(ts)) = (header("x-signature-ed25519"), header("x-signature-timestamp"))
-    else {
+    let (Some(sig), Some(ts)) = (
+        header("x-signature-ed25519"),
+        header("x-signature-timestamp"),
+    ) else {
         return unauthorized("missing signature");
     };
     let Ok(t) = ts.parse::<i64>() else {

@@ -134,7 +134,9 @@ async fn metrics(State(s): State<OpsState>) -> impl IntoResponse {
             for (state, n) in &c.actions {
                 let _ = writeln!(out, "quartermaster_actions{{state=\"{state}\"}} {n}");
             }
-            out.push_str("# HELP quartermaster_queue_depth Connector actions pending or running.\n");
+            out.push_str(
+                "# HELP quartermaster_queue_depth Connector actions pending or running.\n",
+            );
             out.push_str("# TYPE quartermaster_queue_depth gauge\n");
             let _ = writeln!(out, "quartermaster_queue_depth {}", c.queue_depth);
             1
@@ -145,7 +147,10 @@ async fn metrics(State(s): State<OpsState>) -> impl IntoResponse {
     out.push_str("# TYPE quartermaster_database_up gauge\n");
     let _ = writeln!(out, "quartermaster_database_up {up}");
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         out,
     )
 }

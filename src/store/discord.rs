@@ -101,12 +101,11 @@ impl SqlStore {
         )
         .fetch_one(&self.pool)
         .await?;
-        let queue: i64 = sqlx::query(
-            "SELECT COUNT(*) FROM actions WHERE state IN ('pending', 'running')",
-        )
-        .fetch_one(&self.pool)
-        .await?
-        .try_get(0)?;
+        let queue: i64 =
+            sqlx::query("SELECT COUNT(*) FROM actions WHERE state IN ('pending', 'running')")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
         Ok(OpsCounts {
             requests,
             decisions: (d.try_get(0)?, d.try_get(1)?),

@@ -241,7 +241,10 @@ fn check_components(c: &Value) -> Result<(), String> {
         }
         let items = row["components"].as_array().cloned().unwrap_or_default();
         if items.is_empty() || items.len() > 5 {
-            return Err(format!("an action row holds {} components (1..=5)", items.len()));
+            return Err(format!(
+                "an action row holds {} components (1..=5)",
+                items.len()
+            ));
         }
         for b in items {
             let id = b["custom_id"].as_str().unwrap_or_default();
@@ -262,7 +265,10 @@ fn check_components(c: &Value) -> Result<(), String> {
 }
 
 fn check_message(body: &Value) -> Result<(), String> {
-    if body["content"].as_str().is_some_and(|c| c.chars().count() > 2000) {
+    if body["content"]
+        .as_str()
+        .is_some_and(|c| c.chars().count() > 2000)
+    {
         return Err("content longer than 2000".into());
     }
     check_components(&body["components"])
@@ -285,7 +291,10 @@ fn check_callback(body: &Value) -> Result<(), String> {
             if id.is_empty() || id.chars().count() > 100 {
                 return Err(format!("modal custom_id {id:?} must be 1..=100 characters"));
             }
-            if d["title"].as_str().is_none_or(|t| t.is_empty() || t.chars().count() > 45) {
+            if d["title"]
+                .as_str()
+                .is_none_or(|t| t.is_empty() || t.chars().count() > 45)
+            {
                 return Err("modal title must be 1..=45 characters".into());
             }
             check_components(&d["components"])
@@ -362,6 +371,20 @@ impl FakeDiscord {
         self.with(|s| s.rate_limit_next = n);
     }
 
+    /// Makes an interaction look `by` older (to test the 3 s deadline without waiting).
+    pub fn age_interaction(&self, id: &str, by: Duration) {
+        self.with(|s| {
+            if let Some(i) = s.interactions.get_mut(id) {
+                i.created -= by;
+            }
+        });
+    }
+
+    /// Registers an interaction without delivering it (to drive the REST rules directly).
+    pub fn register_only(&self, payload: &Value) -> String {
+        self.register(payload)
+    }
+
     /// Fifteen minutes pass for every interaction delivered so far: their tokens stop working.
     pub fn expire_tokens(&self) {
         self.with(|s| s.interactions.values_mut().for_each(|i| i.expired = true));
@@ -390,9 +413,11 @@ impl FakeDiscord {
 
     /// Waits until the bot said IDENTIFY on the gateway.
     pub async fn wait_gateway(&self) {
-        self.wait_until("the bot to identify on the gateway", Duration::from_secs(10), |s| {
-            !s.identifies.is_empty() && s.gateway.is_some()
-        })
+        self.wait_until(
+            "the bot to identify on the gateway",
+            Duration::from_secs(10),
+            |s| !s.identifies.is_empty() && s.gateway.is_some(),
+        )
         .await
     }
 
@@ -492,7 +517,8 @@ impl FakeDiscord {
 
     /// A slash command typed in the general channel; `options` as Discord sends them.
     pub fn command(&self, user: (&str, &str), name: &str, options: Value) -> Value {
-        let data = json!({ "id": "700000000000000001", "name": name, "type": 1, "options": options });
+        let data =
+            json!({ "id": "700000000000000001", "name": name, "type": 1, "options": options });
         self.interaction(2, user, Place::Guild(GENERAL.into()), data, None)
     }
 
@@ -625,7 +651,9 @@ impl FakeDiscord {
     /// POSTs `body` to the endpoint signed with the application's key (or with `tamper` bytes
     /// appended after signing) and the current timestamp; returns status and body.
     pub async fn post_signed(&self, url: &str, body: &[u8], ts: Option<i64>) -> (u16, String) {
-        let ts = ts.unwrap_or_else(|| chrono::Utc::now().timestamp()).to_string();
+        let ts = ts
+            .unwrap_or_else(|| chrono::Utc::now().timestamp())
+            .to_string();
         let mut msg = ts.as_bytes().to_vec();
         msg.extend_from_slice(body);
         let sig = hex::encode(self.shared.key.sign(&msg).to_bytes());
@@ -722,7 +750,10 @@ fn route(
 ) -> (StatusCode, Value) {
     let seg: Vec<&str> = rest.split('/').collect();
     match (method.as_str(), seg.as_slice()) {
-        ("GET", ["gateway"]) => (StatusCode::OK, json!({ "url": format!("ws://{addr}/gateway") })),
+        ("GET", ["gateway"]) => (
+            StatusCode::OK,
+            json!({ "url": format!("ws://{addr}/gateway") }),
+        ),
         ("GET", ["gateway", "bot"]) => (
             StatusCode::OK,
             json!({
@@ -764,7 +795,11 @@ fn route(
                 return error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
             }
             if dm_user.is_some_and(|u| s.closed_dms.contains(&u)) {
-                return error(StatusCode::FORBIDDEN, 50007, "Cannot send messages to this user");
+                return error(
+                    StatusCode::FORBIDDEN,
+                    50007,
+                    "Cannot send messages to this user",
+                );
             }
             let id = s.snowflake();
             let m = Msg {
@@ -912,11 +947,15 @@ fn overwrite(
             return Err(format!("/{name}: description must be 1..=100 characters"));
         }
         let prev = old.iter().find(|o| o["name"] == name);
-        let same = prev.is_some_and(|p| p["options"] == c["options"] && p["description"] == c["description"]);
+        let same = prev
+            .is_some_and(|p| p["options"] == c["options"] && p["description"] == c["description"]);
         let (id, version) = match prev {
             Some(p) if same => (p["id"].clone(), p["version"].clone()),
             Some(p) => (p["id"].clone(), json!(s.snowflake().to_string())),
-            None => (json!(s.snowflake().to_string()), json!(s.snowflake().to_string())),
+            None => (
+                json!(s.snowflake().to_string()),
+                json!(s.snowflake().to_string()),
+            ),
         };
         let mut v = c.clone();
         v["id"] = id;
@@ -944,7 +983,11 @@ async fn gateway(State(sh): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Respons
 async fn session(sh: Arc<Shared>, mut socket: WebSocket) {
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let hello = json!({ "op": 10, "d": { "heartbeat_interval": 41250 }, "s": null, "t": null });
-    if socket.send(Ws::Text(hello.to_string().into())).await.is_err() {
+    if socket
+        .send(Ws::Text(hello.to_string().into()))
+        .await
+        .is_err()
+    {
         return;
     }
     loop {

@@ -145,8 +145,14 @@ impl DiscordChat {
             )));
         };
         let ch = self.dm_channel(UserId::new(id)).await?;
-        self.post(ch, &msg.text, &msg.buttons, msg.key.as_ref(), Some(&p.handle))
-            .await
+        self.post(
+            ch,
+            &msg.text,
+            &msg.buttons,
+            msg.key.as_ref(),
+            Some(&p.handle),
+        )
+        .await
     }
 
     /// Whether an approvals-channel copy of this prompt exists already.
@@ -199,7 +205,10 @@ impl DiscordChat {
             .and_then(|r| r.parse::<i64>().ok())
             .map_or(ReqRef::None, |r| ReqRef::Id(RequestId(r)));
         let (outcome, detail) = if delivered.is_empty() {
-            ("failed", "direct messages closed (Discord 50007); no fallback reachable".to_owned())
+            (
+                "failed",
+                "direct messages closed (Discord 50007); no fallback reachable".to_owned(),
+            )
         } else {
             (
                 "delivered",
@@ -298,15 +307,12 @@ impl Chat for DiscordChat {
             .await
             .map_err(|e| ChatError::Other(e.to_string()))?;
         for m in sent {
-            let (Ok(c), Ok(id)) = (m.channel_id.parse::<u64>(), m.message_id.parse::<u64>())
-            else {
+            let (Ok(c), Ok(id)) = (m.channel_id.parse::<u64>(), m.message_id.parse::<u64>()) else {
                 continue;
             };
             let body = message_body(text, buttons);
             let (c, id) = (ChannelId::new(c.max(1)), MessageId::new(id.max(1)));
-            if let Err(e) =
-                with_retry(|| self.http.edit_message(c, id, &body, Vec::new())).await
-            {
+            if let Err(e) = with_retry(|| self.http.edit_message(c, id, &body, Vec::new())).await {
                 warn!(key = %key.0, channel = %c, error = %e, "cannot edit a copy");
                 failures.push(e.to_string());
             }
@@ -319,6 +325,15 @@ impl Chat for DiscordChat {
             .cloned()
             .unwrap_or_default();
         let now = self.clock.now();
+        // A token past its lifetime is forgotten: the DM below replaces it from now on.
+        if let Some(live) = self
+            .replies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(key)
+        {
+            live.retain(|r| now - r.at < TOKEN_LIFETIME);
+        }
         for r in replies {
             if now - r.at < TOKEN_LIFETIME {
                 let body = message_body(text, buttons);

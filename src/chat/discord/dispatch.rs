@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -96,8 +97,8 @@ pub struct Dispatcher {
     chat: Arc<DiscordChat>,
     http: Arc<Http>,
     metrics: Arc<Metrics>,
-    /// Defer when the work is not done after this long (Discord allows 3 s).
-    pub defer_after: Duration,
+    /// Defer when the work is not done after this many milliseconds (Discord allows 3 s).
+    defer_after_ms: AtomicU64,
 }
 
 fn ephemeral(text: &str, buttons: &[crate::core::ports::Button]) -> Value {
@@ -147,8 +148,16 @@ impl Dispatcher {
             chat,
             http,
             metrics,
-            defer_after: Duration::from_millis(2000),
+            defer_after_ms: AtomicU64::new(2000),
         }
+    }
+
+    /// Changes how long the work may run before the response is a deferral (default 2 s).
+    pub fn set_defer_after(&self, d: Duration) {
+        self.defer_after_ms.store(
+            d.as_millis().try_into().unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// The service.
@@ -220,7 +229,11 @@ impl Dispatcher {
     }
 
     /// Runs the work; answers with its result if it is done within `defer_after`, else defers.
-    async fn run<F>(self: &Arc<Self>, token: String, work: F) -> (Value, Option<Pending>, &'static str)
+    async fn run<F>(
+        self: &Arc<Self>,
+        token: String,
+        work: F,
+    ) -> (Value, Option<Pending>, &'static str)
     where
         F: std::future::Future<Output = Answer> + Send + 'static,
     {
@@ -243,7 +256,7 @@ impl Dispatcher {
                     }
                 }
             }
-            _ = tokio::time::sleep(self.defer_after) => {
+            _ = tokio::time::sleep(Duration::from_millis(self.defer_after_ms.load(Ordering::Relaxed))) => {
                 let p = Pending { work: handle, token, dispatcher: self.clone() };
                 (json!({ "type": 5, "data": { "flags": EPHEMERAL } }), Some(p), "deferred")
             }
@@ -325,11 +338,20 @@ impl Dispatcher {
         Answer::Reply(reply, Some(caller))
     }
 
-    async fn click(&self, who: UserId, custom_id: &str, fields: Option<HashMap<String, String>>) -> Answer {
+    async fn click(
+        &self,
+        who: UserId,
+        custom_id: &str,
+        fields: Option<HashMap<String, String>>,
+    ) -> Answer {
         let Some(caller) = self.caller(who).await else {
             return Answer::Reply(Reply::text(UNKNOWN_USER), None);
         };
-        match self.service.click(&caller, custom_id, fields.as_ref()).await {
+        match self
+            .service
+            .click(&caller, custom_id, fields.as_ref())
+            .await
+        {
             ClickReply::Reply(r) => Answer::Reply(r, Some(caller)),
             ClickReply::Modal {
                 custom_id,

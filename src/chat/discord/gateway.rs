@@ -34,8 +34,7 @@ impl EventHandler for Handler {
         };
         let (body, pending) = self.dispatcher.handle(i).await;
         let http = self.dispatcher.http().clone();
-        match with_retry(|| http.create_interaction_response(id, &token, &body, Vec::new())).await
-        {
+        match with_retry(|| http.create_interaction_response(id, &token, &body, Vec::new())).await {
             Ok(()) => {
                 if let Some(p) = pending {
                     tokio::spawn(p.finish());

@@ -17,9 +17,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
+use serde_json::{Value, json};
 use serenity::http::{Http, HttpBuilder};
 use serenity::model::id::ApplicationId;
-use serde_json::{Value, json};
 
 use crate::config::DiscordConfig;
 use crate::core::ports::{Button, ButtonLabel};
@@ -115,7 +115,10 @@ where
     loop {
         match call().await.map_err(DiscordError::from) {
             Err(e) if e.is_rate_limited() && tries < 4 => {
-                tracing::warn!(wait_ms = wait.as_millis() as u64, "Discord rate limit; waiting");
+                tracing::warn!(
+                    wait_ms = wait.as_millis() as u64,
+                    "Discord rate limit; waiting"
+                );
                 tokio::time::sleep(wait).await;
                 wait *= 2;
                 tries += 1;
