@@ -814,3 +814,197 @@ async fn healthz_and_metrics() {
     assert!(m.contains("quartermaster_database_up 0"), "{m}");
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("acme.toml");
+    let acme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml"))
+        .unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "{acme}\n[discord]\nmode = \"gateway\"\napplication_id = \"{APP_ID}\"\ntoken_env = \"QM_TEST_DISCORD_TOKEN\"\napi_base = \"{}\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let run = |guild: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"));
+        c.args(["commands", "register", "--config"]).arg(&cfg);
+        if let Some(g) = guild {
+            c.args(["--guild", g]);
+        }
+        c.env("QM_TEST_DISCORD_TOKEN", "fake-bot-token");
+        async move {
+            tokio::task::spawn_blocking(move || c.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let out = run(None).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("registered 7 commands globally"),
+        "{stdout}"
+    );
+    let first = fake.with(|s| s.global_commands.clone());
+    let mut names: Vec<&str> = first.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "access",
+            "approvals",
+            "offboard",
+            "onboard",
+            "request",
+            "revoke",
+            "role"
+        ]
+    );
+    let request = first.iter().find(|c| c["name"] == "request").unwrap();
+    assert_eq!(request["options"][0]["autocomplete"], true);
+
+    let out = run(None).await;
+    assert!(out.status.success());
+    let second = fake.with(|s| s.global_commands.clone());
+    assert_eq!(first, second, "a second registration changes nothing");
+    let puts: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "PUT")
+        .map(|c| c.path)
+        .collect();
+    assert_eq!(
+        puts,
+        vec![format!("/applications/{APP_ID}/commands"); 2],
+        "bulk overwrite, twice"
+    );
+
+    let out = run(Some(fake::GUILD_ID)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("in guild {}", fake::GUILD_ID)));
+    assert_eq!(fake.with(|s| s.guild_commands[fake::GUILD_ID].len()), 7);
+
+    // Without the token the command says what to set.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
+        .args(["commands", "register", "--config"])
+        .arg(&cfg)
+        .env_remove("QM_TEST_DISCORD_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("QM_TEST_DISCORD_TOKEN"));
+}
+
+/// The fake itself enforces Discord's rules, so the tests above prove something.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_enforces_discords_rules() {
+    use quartermaster::chat::discord::{DiscordError, build_http, components};
+    use quartermaster::core::ports::{Button, ButtonLabel};
+    use serenity::model::id::{ChannelId, InteractionId};
+    let fake = FakeDiscord::start().await;
+    let cfg = DiscordConfig {
+        mode: DiscordMode::Gateway,
+        application_id: APP_ID.into(),
+        public_key: None,
+        token: "t".into(),
+        api_base: Some(fake.base_url()),
+        approvals_channel: None,
+    };
+    let http = build_http(&cfg).unwrap();
+    let code =
+        |r: Result<(), serenity::Error>| r.map_err(DiscordError::from).err().and_then(|e| e.code());
+
+    // One acknowledgement per interaction (40060).
+    let p = fake.command(ALICE, "approvals", json!([]));
+    let id = fake.register_only(&p);
+    let iid = InteractionId::new(id.parse().unwrap());
+    let tok = p["token"].as_str().unwrap();
+    let pong = json!({ "type": 4, "data": { "content": "hi", "flags": 64 } });
+    assert_eq!(
+        code(
+            http.create_interaction_response(iid, tok, &pong, vec![])
+                .await
+        ),
+        None
+    );
+    assert_eq!(
+        code(
+            http.create_interaction_response(iid, tok, &pong, vec![])
+                .await
+        ),
+        Some(40060)
+    );
+    // The first response within 3 s (10062).
+    let p = fake.command(ALICE, "approvals", json!([]));
+    let id = fake.register_only(&p);
+    fake.age_interaction(&id, Duration::from_millis(3100));
+    let iid = InteractionId::new(id.parse().unwrap());
+    let r = http
+        .create_interaction_response(iid, p["token"].as_str().unwrap(), &pong, vec![])
+        .await;
+    assert_eq!(code(r), Some(10062));
+    // An expired token (50027).
+    fake.expire_tokens();
+    let r = http
+        .edit_original_interaction_response(tok, &json!({ "content": "late" }), vec![])
+        .await
+        .map(|_| ());
+    assert_eq!(code(r), Some(50027));
+
+    // custom_id ≤ 100 and at most 5 buttons a row (50035).
+    let ch = ChannelId::new(GENERAL.parse().unwrap());
+    let long = Button {
+        label: ButtonLabel::Approve,
+        custom_id: "x".repeat(101),
+    };
+    let body = json!({ "content": "c", "components": components(std::slice::from_ref(&long)) });
+    let r = http.send_message(ch, vec![], &body).await.map(|_| ());
+    assert_eq!(code(r), Some(50035));
+    let six = json!([{ "type": 1, "components": (0..6).map(|i| json!({ "type": 2, "style": 3, "label": "A", "custom_id": format!("b{i}") })).collect::<Vec<_>>() }]);
+    let r = http
+        .send_message(ch, vec![], &json!({ "content": "c", "components": six }))
+        .await
+        .map(|_| ());
+    assert_eq!(code(r), Some(50035));
+    // Our renderer never builds such rows: seven buttons make two rows.
+    let seven: Vec<Button> = (0..7)
+        .map(|i| Button {
+            label: ButtonLabel::Done,
+            custom_id: format!("v1:act:{i}:done"),
+        })
+        .collect();
+    let body = json!({ "content": "c", "components": components(&seven) });
+    assert!(http.send_message(ch, vec![], &body).await.is_ok());
+
+    // Closed DMs (50007).
+    fake.close_dms(BOB.0);
+    let dm = http
+        .create_private_channel(&json!({ "recipient_id": BOB.0 }))
+        .await
+        .unwrap();
+    let r = http
+        .send_message(dm.id, vec![], &json!({ "content": "hi" }))
+        .await
+        .map(|_| ());
+    assert_eq!(code(r), Some(50007));
+    // Injected 429s.
+    fake.rate_limit_next(1);
+    let r = http
+        .send_message(ch, vec![], &json!({ "content": "hi" }))
+        .await
+        .map(|_| ());
+    assert!(r.map_err(DiscordError::from).unwrap_err().is_rate_limited());
+}
