@@ -8,4 +8,5 @@ pub mod connectors;
 pub mod core;
 pub mod engine;
 pub mod http;
+pub mod server;
 pub mod store;

@@ -5,15 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use clap::{Parser, Subcommand, ValueEnum};
 use quartermaster::app;
 use quartermaster::chat::console::{Console, ConsoleChat, LineError, print_human};
+use quartermaster::chat::discord;
 use quartermaster::config::{self, Config};
 use quartermaster::core::model::Handle;
-use quartermaster::core::ports::{
-    Button, Chat, ChatError, Clock, ManualClock, Message, MessageKey, SystemClock,
-};
+use quartermaster::core::ports::{Clock, ManualClock, SystemClock};
 use quartermaster::store::{self, VerifyReport};
 
 #[derive(Parser)]
@@ -75,6 +73,11 @@ enum Verb {
         #[command(subcommand)]
         verb: ImportVerb,
     },
+    /// Discord application commands.
+    Commands {
+        #[command(subcommand)]
+        verb: CommandsVerb,
+    },
 }
 
 #[derive(Subcommand)]
@@ -90,6 +93,20 @@ enum ImportVerb {
         /// Database URL (overrides `[database] url`).
         #[arg(long)]
         db: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CommandsVerb {
+    /// Register commands/*.json with Discord by bulk overwrite (running it twice changes
+    /// nothing): globally, or in one guild (instant, for testing).
+    Register {
+        /// Config file (its `[discord]` section).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Register in this guild only.
+        #[arg(long)]
+        guild: Option<String>,
     },
 }
 
@@ -182,6 +199,12 @@ async fn main() -> ExitCode {
         } => {
             telemetry("warn");
             import_people(file, config, db).await
+        }
+        Verb::Commands {
+            verb: CommandsVerb::Register { config, guild },
+        } => {
+            telemetry("warn");
+            register_commands(config, guild).await
         }
     }
 }
@@ -338,30 +361,11 @@ fn print_error(e: &str, line: usize) {
 }
 
 /// Chat for `serve` while no chat platform is connected: messages go to the log.
-struct LogChat;
-
-#[async_trait]
-impl Chat for LogChat {
-    async fn send(&self, msg: Message) -> Result<(), ChatError> {
-        tracing::info!(to = ?msg.to, buttons = msg.buttons.len(), "message: {}", msg.text);
-        Ok(())
-    }
-    async fn edit(&self, key: &MessageKey, text: &str, _: &[Button]) -> Result<(), ChatError> {
-        tracing::info!(key = %key.0, "edit: {text}");
-        Ok(())
-    }
-}
-
 async fn serve(config_path: Option<PathBuf>, db: Option<String>) -> ExitCode {
     let config = match load_config(config_path.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
     };
-    if config.discord.is_some() {
-        tracing::warn!(
-            "[discord] is not served by this build yet; running HTTP, the provisioning workers and the scheduler"
-        );
-    }
     let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
     let store = match app::open_store(&config, &url).await {
         Ok(s) => s,
@@ -370,61 +374,76 @@ async fn serve(config_path: Option<PathBuf>, db: Option<String>) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let listen = config.http.map_or_else(
+        || {
+            quartermaster::http::DEFAULT_LISTEN
+                .parse()
+                .unwrap_or_else(|_| std::net::SocketAddr::from(([127, 0, 0, 1], 8080)))
+        },
+        |h| h.listen,
+    );
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("cannot listen on {listen} ([http] listen): {e}");
+            return ExitCode::from(1);
+        }
+    };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (service, engine) = match app::assemble(&config, store, Arc::new(LogChat), clock) {
-        Ok(x) => x,
+    let server = match quartermaster::server::start(&config, store, clock, listener).await {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(1);
         }
     };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    if let (Some(http), Some(hr)) = (&config.http, &config.hr) {
-        let routes = quartermaster::http::hr::router(service.clone(), hr.secret.clone());
-        let listener = match tokio::net::TcpListener::bind(http.listen).await {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("http.listen: cannot listen on {}: {e}", http.listen);
-                return ExitCode::from(1);
-            }
-        };
-        let mut stop = stop_tx.subscribe();
-        tokio::spawn(async move {
-            let graceful = async move {
-                let _ = stop.changed().await;
-            };
-            if let Err(e) = axum::serve(listener, routes)
-                .with_graceful_shutdown(graceful)
-                .await
-            {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
-        tracing::info!(listen = %http.listen, "HR feed on POST /hr/events");
-    }
-    let workers = tokio::spawn(async move { engine.run(stop_rx).await });
-    let ticker = {
-        let service = service.clone();
-        let mut stop = stop_tx.subscribe();
-        tokio::spawn(async move {
-            loop {
-                if let Err(e) = service.tick().await {
-                    tracing::warn!(error = %e, "scheduler step failed");
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(30)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        })
-    };
-    tracing::info!(database = %url, "quartermaster serving");
+    tracing::info!(database = %url, listen = %server.addr, discord = ?config.discord.as_ref().map(|d| d.mode), "quartermaster serving");
     shutdown_signal().await;
     tracing::info!("stopping: finishing in-flight work");
-    let _ = stop_tx.send(true);
-    let _ = workers.await;
-    let _ = ticker.await;
+    server.stop().await;
     ExitCode::SUCCESS
+}
+
+async fn register_commands(config_path: Option<PathBuf>, guild: Option<String>) -> ExitCode {
+    let config = match load_config(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(dc) = &config.discord else {
+        eprintln!("[discord] is not configured: set application_id and token_env first");
+        return ExitCode::from(1);
+    };
+    let guild = match guild.as_deref().map(str::parse::<u64>) {
+        None => None,
+        Some(Ok(g)) if g != 0 => Some(serenity::model::id::GuildId::new(g)),
+        Some(_) => {
+            eprintln!("--guild: not a Discord guild id (digits only)");
+            return ExitCode::from(2);
+        }
+    };
+    let http = match discord::build_http(dc) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
+        }
+    };
+    let registry = quartermaster::core::command::Registry::builtin();
+    match discord::register::register(&http, &registry, guild).await {
+        Ok(names) => {
+            println!(
+                "registered {} commands {}: {}",
+                names.len(),
+                guild.map_or_else(|| "globally".to_owned(), |g| format!("in guild {g}")),
+                names.join(", ")
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot register the commands: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -561,7 +580,12 @@ async fn import_people(
         }
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (service, _engine) = match app::assemble(&config, store, Arc::new(LogChat), clock) {
+    let (service, _engine) = match app::assemble(
+        &config,
+        store,
+        Arc::new(quartermaster::server::LogChat),
+        clock,
+    ) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("{e}");

@@ -11,6 +11,7 @@
 
 mod audit;
 mod directory;
+mod discord;
 mod rows;
 #[cfg(test)]
 mod tests;
@@ -33,6 +34,7 @@ use crate::core::ports::{
 };
 
 pub use audit::{AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
+pub use discord::{OpsCounts, SentMessage};
 
 use rows::{
     ACTION_COLS, GRANT_COLS, PERSON_COLS, PLAN_BY_ID, PLANS_DUE, PLANS_OF, REQUEST_COLS,

@@ -1,0 +1,368 @@
+//! The core's `Chat` port over serenity's REST client.
+//!
+//! A message to a person is a DM (the DM channel is opened on first use). Messages sent under a
+//! key are remembered in the database (`discord_messages`), so a decision edits every copy of a
+//! prompt, also after a restart. With an approvals channel, approval prompts are also posted
+//! there (once per prompt). When Discord refuses a DM (50007), the message goes to the approvals
+//! channel, else to the IT admins, and a `message.fallback` audit row says so.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::json;
+use serenity::http::Http;
+use serenity::model::id::{ChannelId, MessageId, UserId};
+use tracing::{info, warn};
+
+use super::{CANNOT_DM, DiscordError, message_body, with_retry};
+use crate::core::model::{Actor, AuditEvent, Handle, Person, RequestId, Timestamp};
+use crate::core::ports::{
+    Button, ButtonLabel, Change, Chat, ChatError, Clock, Message, MessageKey, Recipient, ReqRef,
+    Store,
+};
+use crate::store::{SentMessage, SqlStore};
+
+/// How long Discord accepts an interaction token (edits of the original response).
+pub const TOKEN_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
+
+/// An ephemeral interaction reply that carries a key (a plan's Confirm/Cancel): it can be edited
+/// through the interaction token only while the token lives.
+#[derive(Clone)]
+struct KeyedReply {
+    token: String,
+    to: Handle,
+    at: Timestamp,
+}
+
+/// `Chat` over Discord.
+pub struct DiscordChat {
+    http: Arc<Http>,
+    store: SqlStore,
+    clock: Arc<dyn Clock>,
+    approvals_channel: Option<ChannelId>,
+    it_admins: Vec<Handle>,
+    dm_channels: Mutex<HashMap<UserId, ChannelId>>,
+    replies: Mutex<HashMap<MessageKey, Vec<KeyedReply>>>,
+}
+
+impl DiscordChat {
+    /// The port over `http`; `approvals_channel` is the channel id from `[discord]`.
+    pub fn new(
+        http: Arc<Http>,
+        store: SqlStore,
+        clock: Arc<dyn Clock>,
+        approvals_channel: Option<&str>,
+        it_admins: Vec<Handle>,
+    ) -> Self {
+        let approvals_channel = approvals_channel
+            .and_then(|c| c.parse::<u64>().ok())
+            .filter(|n| *n != 0)
+            .map(ChannelId::new);
+        Self {
+            http,
+            store,
+            clock,
+            approvals_channel,
+            it_admins,
+            dm_channels: Mutex::new(HashMap::new()),
+            replies: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The REST client.
+    pub fn http(&self) -> &Arc<Http> {
+        &self.http
+    }
+
+    /// Remembers an ephemeral reply sent under `key` through interaction `token`, so a later
+    /// edit of `key` reaches it (through the token while it lives, else as a new DM).
+    pub fn remember_reply(&self, key: MessageKey, token: String, to: Handle, at: Timestamp) {
+        let mut m = self.replies.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(key).or_default().push(KeyedReply { token, to, at });
+    }
+
+    async fn dm_channel(&self, user: UserId) -> Result<ChannelId, DiscordError> {
+        if let Some(c) = self
+            .dm_channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user)
+        {
+            return Ok(*c);
+        }
+        let body = json!({ "recipient_id": user.to_string() });
+        let ch = with_retry(|| self.http.create_private_channel(&body)).await?;
+        self.dm_channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(user, ch.id);
+        Ok(ch.id)
+    }
+
+    async fn post(
+        &self,
+        channel: ChannelId,
+        text: &str,
+        buttons: &[Button],
+        key: Option<&MessageKey>,
+        recipient: Option<&Handle>,
+    ) -> Result<(), DiscordError> {
+        let body = message_body(text, buttons);
+        let m = with_retry(|| self.http.send_message(channel, Vec::new(), &body)).await?;
+        if let Some(k) = key {
+            let sent = SentMessage {
+                channel_id: channel.to_string(),
+                message_id: m.id.to_string(),
+                recipient: recipient.map(ToString::to_string),
+                sent_at: self.clock.now(),
+            };
+            if let Err(e) = self.store.remember_discord_message(&k.0, &sent).await {
+                warn!(key = %k.0, error = %e, "cannot remember a sent message; it will not be edited later");
+            }
+        }
+        Ok(())
+    }
+
+    async fn person(&self, h: &Handle) -> Result<Person, ChatError> {
+        self.store
+            .person(h)
+            .await
+            .map_err(|e| ChatError::Other(e.to_string()))?
+            .ok_or(ChatError::UnknownRecipient)
+    }
+
+    async fn dm(&self, p: &Person, msg: &Message) -> Result<(), DiscordError> {
+        let Some(id) = p
+            .discord_id
+            .as_deref()
+            .and_then(|d| d.parse::<u64>().ok())
+            .filter(|n| *n != 0)
+        else {
+            return Err(DiscordError::Other(format!(
+                "{} has no Discord id",
+                p.handle
+            )));
+        };
+        let ch = self.dm_channel(UserId::new(id)).await?;
+        self.post(
+            ch,
+            &msg.text,
+            &msg.buttons,
+            msg.key.as_ref(),
+            Some(&p.handle),
+        )
+        .await
+    }
+
+    /// Whether an approvals-channel copy of this prompt exists already.
+    async fn channel_copy_exists(&self, key: &MessageKey, ch: ChannelId) -> bool {
+        self.store
+            .discord_messages(&key.0)
+            .await
+            .map(|ms| ms.iter().any(|m| m.channel_id == ch.to_string()))
+            .unwrap_or(false)
+    }
+
+    /// A DM Discord refused: post it to the approvals channel, else DM the IT admins; audit it.
+    async fn fall_back(&self, p: &Person, msg: &Message) -> Result<(), ChatError> {
+        let text = format!(
+            "{} does not accept direct messages from Quartermaster, so this message for them comes here:\n\n{}",
+            p.name, msg.text
+        );
+        let mut delivered = Vec::new();
+        if let Some(ch) = self.approvals_channel {
+            match self
+                .post(ch, &text, &msg.buttons, msg.key.as_ref(), None)
+                .await
+            {
+                Ok(()) => delivered.push("the approvals channel".to_owned()),
+                Err(e) => warn!(error = %e, "fallback to the approvals channel failed"),
+            }
+        }
+        if delivered.is_empty() {
+            for admin in self.it_admins.iter().filter(|a| **a != p.handle) {
+                let Ok(ap) = self.person(admin).await else {
+                    continue;
+                };
+                let copy = Message {
+                    to: Recipient::Person(admin.clone()),
+                    text: text.clone(),
+                    buttons: msg.buttons.clone(),
+                    key: msg.key.clone(),
+                };
+                match self.dm(&ap, &copy).await {
+                    Ok(()) => delivered.push(admin.to_string()),
+                    Err(e) => warn!(to = %admin, error = %e, "fallback DM failed"),
+                }
+            }
+        }
+        let request = msg
+            .key
+            .as_ref()
+            .and_then(|k| k.0.strip_prefix("req:"))
+            .and_then(|r| r.split(':').next())
+            .and_then(|r| r.parse::<i64>().ok())
+            .map_or(ReqRef::None, |r| ReqRef::Id(RequestId(r)));
+        let (outcome, detail) = if delivered.is_empty() {
+            (
+                "failed",
+                "direct messages closed (Discord 50007); no fallback reachable".to_owned(),
+            )
+        } else {
+            (
+                "delivered",
+                format!(
+                    "direct messages closed (Discord 50007); sent to {} instead",
+                    delivered.join(", ")
+                ),
+            )
+        };
+        let ev = AuditEvent {
+            at: self.clock.now(),
+            actor: Actor::System,
+            actor_chat_id: None,
+            action: "message.fallback".into(),
+            subject: Some(p.handle.clone()),
+            app: None,
+            request,
+            connector_action: None,
+            outcome: outcome.into(),
+            detail,
+        };
+        if let Err(e) = self
+            .store
+            .commit(Change {
+                audit: vec![ev],
+                ..Change::default()
+            })
+            .await
+        {
+            warn!(error = %e, "cannot audit a message fallback");
+        }
+        info!(to = %p.handle, delivered = delivered.len(), "DM closed; fell back");
+        if delivered.is_empty() {
+            Err(ChatError::DmClosed)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+fn is_prompt(buttons: &[Button]) -> bool {
+    buttons.iter().any(|b| b.label == ButtonLabel::Approve)
+}
+
+#[async_trait]
+impl Chat for DiscordChat {
+    async fn send(&self, msg: Message) -> Result<(), ChatError> {
+        match &msg.to {
+            Recipient::Channel(c) => {
+                let ch = c
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n != 0)
+                    .map(ChannelId::new)
+                    .ok_or(ChatError::UnknownRecipient)?;
+                self.post(ch, &msg.text, &msg.buttons, msg.key.as_ref(), None)
+                    .await
+                    .map_err(|e| ChatError::Other(e.to_string()))
+            }
+            Recipient::Person(h) => {
+                let p = self.person(h).await?;
+                if p.discord_id.is_none() {
+                    return Err(ChatError::UnknownRecipient);
+                }
+                let sent = match self.dm(&p, &msg).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.code() == Some(CANNOT_DM) => {
+                        return self.fall_back(&p, &msg).await;
+                    }
+                    Err(e) => Err(ChatError::Other(e.to_string())),
+                };
+                if let (Some(ch), Some(key)) = (self.approvals_channel, msg.key.as_ref())
+                    && is_prompt(&msg.buttons)
+                    && !self.channel_copy_exists(key, ch).await
+                {
+                    let text = format!("Approval prompt sent to {}:\n\n{}", p.name, msg.text);
+                    if let Err(e) = self.post(ch, &text, &msg.buttons, Some(key), None).await {
+                        warn!(error = %e, "cannot post the prompt to the approvals channel");
+                    }
+                }
+                sent
+            }
+        }
+    }
+
+    async fn edit(
+        &self,
+        key: &MessageKey,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<(), ChatError> {
+        let mut failures = Vec::new();
+        let sent = self
+            .store
+            .discord_messages(&key.0)
+            .await
+            .map_err(|e| ChatError::Other(e.to_string()))?;
+        for m in sent {
+            let (Ok(c), Ok(id)) = (m.channel_id.parse::<u64>(), m.message_id.parse::<u64>()) else {
+                continue;
+            };
+            let body = message_body(text, buttons);
+            let (c, id) = (ChannelId::new(c.max(1)), MessageId::new(id.max(1)));
+            if let Err(e) = with_retry(|| self.http.edit_message(c, id, &body, Vec::new())).await {
+                warn!(key = %key.0, channel = %c, error = %e, "cannot edit a copy");
+                failures.push(e.to_string());
+            }
+        }
+        let replies = self
+            .replies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .cloned()
+            .unwrap_or_default();
+        let now = self.clock.now();
+        // A token past its lifetime is forgotten: the DM below replaces it from now on.
+        if let Some(live) = self
+            .replies
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(key)
+        {
+            live.retain(|r| now - r.at < TOKEN_LIFETIME);
+        }
+        for r in replies {
+            if now - r.at < TOKEN_LIFETIME {
+                let body = message_body(text, buttons);
+                if let Err(e) = with_retry(|| {
+                    self.http
+                        .edit_original_interaction_response(&r.token, &body, Vec::new())
+                })
+                .await
+                {
+                    warn!(key = %key.0, error = %e, "cannot edit an interaction reply");
+                    failures.push(e.to_string());
+                }
+            } else {
+                // The token has expired: tell the person with an ordinary bot message.
+                let msg = Message {
+                    to: Recipient::Person(r.to.clone()),
+                    text: text.to_owned(),
+                    buttons: buttons.to_vec(),
+                    key: None,
+                };
+                if let Err(e) = self.send(msg).await {
+                    failures.push(e.to_string());
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(ChatError::Other(failures.join("; ")))
+        }
+    }
+}

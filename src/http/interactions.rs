@@ -1,0 +1,128 @@
+//! `POST /discord/interactions`: Discord's interactions endpoint. The Ed25519 signature over
+//! `X-Signature-Timestamp` ++ body is checked with serenity's `Verifier` before the body is
+//! read (401 on failure); a timestamp more than 5 minutes off is refused (401); PING gets PONG;
+//! an interaction id seen before gets 200 and is not acted on twice. The HTTP response body is
+//! the interaction callback.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+use serenity::all::Interaction;
+use serenity::interactions_endpoint::Verifier;
+use tracing::warn;
+
+use crate::chat::discord::dispatch::{Dispatcher, EPHEMERAL};
+use crate::store::SqlStore;
+
+/// How far a request's timestamp may be from now.
+pub const MAX_SKEW_SECS: i64 = 300;
+
+/// A malformed public key.
+#[derive(Debug, thiserror::Error)]
+#[error("[discord] public_key is not a 64-character hex Ed25519 public key")]
+pub struct BadPublicKey;
+
+/// The verifier for the application's hex public key.
+pub fn verifier(public_key_hex: &str) -> Result<Verifier, BadPublicKey> {
+    let bytes = hex::decode(public_key_hex.trim()).map_err(|_| BadPublicKey)?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| BadPublicKey)?;
+    Verifier::try_new(arr).map_err(|_| BadPublicKey)
+}
+
+/// What the route needs.
+#[derive(Clone)]
+pub struct InteractionsState {
+    /// The dispatcher shared with gateway mode.
+    pub dispatcher: Arc<Dispatcher>,
+    /// The application's public key.
+    pub verifier: Arc<Verifier>,
+    /// For replay protection.
+    pub store: SqlStore,
+}
+
+/// `POST /discord/interactions`.
+pub fn router(state: InteractionsState) -> Router {
+    Router::new()
+        .route("/discord/interactions", post(interaction))
+        .with_state(state)
+}
+
+fn unauthorized(why: &'static str) -> Response {
+    (StatusCode::UNAUTHORIZED, why).into_response()
+}
+
+async fn interaction(
+    State(s): State<InteractionsState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let started = Instant::now();
+    let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let (Some(sig), Some(ts)) = (
+        header("x-signature-ed25519"),
+        header("x-signature-timestamp"),
+    ) else {
+        return unauthorized("missing signature");
+    };
+    let Ok(t) = ts.parse::<i64>() else {
+        return unauthorized("bad timestamp");
+    };
+    if (chrono::Utc::now().timestamp() - t).abs() > MAX_SKEW_SECS {
+        return unauthorized("timestamp too far from now");
+    }
+    if s.verifier.verify(sig, ts, &body).is_err() {
+        return unauthorized("invalid request signature");
+    }
+    let raw: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return (StatusCode::BAD_REQUEST, "not JSON").into_response(),
+    };
+    if raw.get("type").and_then(Value::as_u64) == Some(1) {
+        s.dispatcher
+            .metrics()
+            .interaction("ping", "pong", started.elapsed());
+        return Json(json!({ "type": 1 })).into_response();
+    }
+    let i: Interaction = match serde_json::from_value(raw) {
+        Ok(i) => i,
+        Err(e) => {
+            warn!(error = %e, "an interaction could not be decoded");
+            return (StatusCode::BAD_REQUEST, "not an interaction").into_response();
+        }
+    };
+    let id = i.id().to_string();
+    match s.store.mark_interaction_seen(&id, chrono::Utc::now()).await {
+        Ok(true) => {}
+        Ok(false) => {
+            s.dispatcher
+                .metrics()
+                .interaction("replay", "ignored", started.elapsed());
+            return Json(json!({
+                "type": 4,
+                "data": { "content": "This interaction was already handled.", "flags": EPHEMERAL }
+            }))
+            .into_response();
+        }
+        Err(e) => {
+            warn!(error = %e, "cannot record an interaction id");
+            return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
+        }
+    }
+    let (body, pending) = s.dispatcher.handle(i).await;
+    if let Some(p) = pending {
+        tokio::spawn(async move {
+            // Let the deferral reach Discord before the edit of the original response.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            p.finish().await;
+        });
+    }
+    Json(body).into_response()
+}

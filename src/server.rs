@@ -1,0 +1,185 @@
+//! `serve` assembled: the service with its chat (Discord, or a log when `[discord]` is absent),
+//! the provisioning workers, the scheduler, the HTTP server (interactions endpoint, `/healthz`,
+//! `/metrics`) and, in gateway mode, the Discord gateway client. Shared by the binary and the
+//! tests, which start it on port 0 with a manual clock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::app::{self, StartError};
+use crate::chat::discord::chat::DiscordChat;
+use crate::chat::discord::dispatch::Dispatcher;
+use crate::chat::discord::{self, DiscordError, gateway};
+use crate::config::{Config, DiscordMode};
+use crate::core::ports::{Button, Chat, ChatError, Clock, Message, MessageKey};
+use crate::core::service::Service;
+use crate::http::interactions::{self, BadPublicKey, InteractionsState};
+use crate::http::ops::{self, Metrics, OpsState};
+use crate::store::SqlStore;
+
+/// Why `serve` could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The core could not be assembled.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The Discord settings are unusable.
+    #[error(transparent)]
+    Discord(#[from] DiscordError),
+    /// `[discord] public_key` is malformed.
+    #[error(transparent)]
+    PublicKey(#[from] BadPublicKey),
+    /// `mode = "interactions"` without a public key.
+    #[error("[discord] public_key is required when mode = \"interactions\"")]
+    NoPublicKey,
+}
+
+/// A chat that only logs, for `serve` without `[discord]`.
+pub struct LogChat;
+
+#[async_trait]
+impl Chat for LogChat {
+    async fn send(&self, msg: Message) -> Result<(), ChatError> {
+        tracing::info!(to = ?msg.to, buttons = msg.buttons.len(), "message: {}", msg.text);
+        Ok(())
+    }
+    async fn edit(&self, key: &MessageKey, text: &str, _: &[Button]) -> Result<(), ChatError> {
+        tracing::info!(key = %key.0, "edit: {text}");
+        Ok(())
+    }
+}
+
+/// A running server.
+pub struct Server {
+    /// The service.
+    pub service: Arc<Service>,
+    /// Where the HTTP server listens.
+    pub addr: SocketAddr,
+    /// The Discord dispatcher, when `[discord]` is configured.
+    pub dispatcher: Option<Arc<Dispatcher>>,
+    /// Turns true once the gateway said READY (gateway mode only).
+    pub gateway_ready: watch::Receiver<bool>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Server {
+    /// Stops everything gracefully: the HTTP server, the gateway, the scheduler, and the workers
+    /// after their in-flight action.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Starts everything on `listener`.
+pub async fn start(
+    config: &Config,
+    store: SqlStore,
+    clock: Arc<dyn Clock>,
+    listener: TcpListener,
+) -> Result<Server, ServeError> {
+    let metrics = Arc::new(Metrics::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (ready_tx, ready_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut router = ops::router(OpsState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+    });
+
+    let (service, engine, dispatcher) = match &config.discord {
+        None => {
+            let (s, e) = app::assemble(config, store.clone(), Arc::new(LogChat), clock)?;
+            (s, e, None)
+        }
+        Some(dc) => {
+            let http = Arc::new(discord::build_http(dc)?);
+            let chat = Arc::new(DiscordChat::new(
+                http,
+                store.clone(),
+                clock.clone(),
+                dc.approvals_channel.as_deref(),
+                config.org.it_admins.clone(),
+            ));
+            let (s, e) = app::assemble(config, store.clone(), chat.clone(), clock)?;
+            let d = Arc::new(Dispatcher::new(s.clone(), chat, metrics.clone()));
+            match dc.mode {
+                DiscordMode::Interactions => {
+                    let key = dc.public_key.as_deref().ok_or(ServeError::NoPublicKey)?;
+                    let v = interactions::verifier(key)?;
+                    router = router.merge(interactions::router(InteractionsState {
+                        dispatcher: d.clone(),
+                        verifier: Arc::new(v),
+                        store: store.clone(),
+                    }));
+                }
+                DiscordMode::Gateway => {
+                    let dc = dc.clone();
+                    let d = d.clone();
+                    let stop = stop_rx.clone();
+                    tasks.push(tokio::spawn(async move {
+                        if let Err(e) = gateway::run(&dc, d, ready_tx, stop).await {
+                            tracing::error!(error = %e, "the Discord gateway stopped");
+                        }
+                    }));
+                }
+            }
+            (s, e, Some(d))
+        }
+    };
+
+    if let Some(hr) = &config.hr {
+        router = router.merge(crate::http::hr::router(service.clone(), hr.secret.clone()));
+        tracing::info!("HR feed on POST /hr/events");
+    }
+
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    {
+        let stop = stop_rx.clone();
+        let router: Router = router;
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = crate::http::serve(listener, router, stop).await {
+                tracing::error!(error = %e, "the HTTP server stopped");
+            }
+        }));
+    }
+    {
+        let stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move { engine.run(stop).await }));
+    }
+    {
+        let service = service.clone();
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                if let Err(e) = service.tick().await {
+                    tracing::warn!(error = %e, "scheduler step failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }));
+    }
+    Ok(Server {
+        service,
+        addr,
+        dispatcher,
+        gateway_ready: ready_rx,
+        stop: stop_tx,
+        tasks,
+    })
+}

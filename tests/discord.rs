@@ -1,0 +1,1010 @@
+//! Quartermaster on Discord, proven against the fake Discord in `tests/support/discord.rs`:
+//! the real serenity client (REST through `api_base`, and the gateway) in both modes.
+
+#![allow(clippy::unwrap_used)]
+#[path = "support/discord.rs"]
+mod fake;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use fake::{APP_ID, APPROVALS, FakeDiscord, GENERAL, Msg};
+use quartermaster::app;
+use quartermaster::config::{self, DiscordConfig, DiscordMode};
+use quartermaster::core::model::Handle;
+use quartermaster::core::ports::{ManualClock, Store};
+use quartermaster::server::{self, Server};
+use quartermaster::store::SqlStore;
+use serde_json::{Value, json};
+
+const ALICE: (&str, &str) = ("100000000000000004", "alice");
+const BOB: (&str, &str) = ("100000000000000003", "bob");
+const CAROL: (&str, &str) = ("100000000000000007", "carol");
+const DANA: (&str, &str) = ("100000000000000002", "dana");
+const FRANK: (&str, &str) = ("100000000000000005", "frank");
+const MIA: (&str, &str) = ("100000000000000012", "mia");
+const STRANGER: (&str, &str) = ("555555555555555555", "stranger");
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Gateway,
+    Endpoint,
+}
+
+struct Bot {
+    fake: FakeDiscord,
+    server: Option<Server>,
+    store: SqlStore,
+    clock: Arc<ManualClock>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+fn t0() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+impl Bot {
+    async fn start(mode: Mode) -> Self {
+        Self::start_with(mode, None).await
+    }
+
+    async fn start_with(mode: Mode, approvals_channel: Option<&str>) -> Self {
+        let fake = FakeDiscord::start().await;
+        let mut config = config::load(None).unwrap();
+        config.discord = Some(DiscordConfig {
+            mode: match mode {
+                Mode::Gateway => DiscordMode::Gateway,
+                Mode::Endpoint => DiscordMode::Interactions,
+            },
+            application_id: APP_ID.into(),
+            public_key: Some(fake.public_key_hex()),
+            token: "fake-bot-token".into(),
+            api_base: Some(fake.base_url()),
+            approvals_channel: approvals_channel.map(str::to_owned),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("qm.db").display());
+        let store = app::open_store(&config, &url).await.unwrap();
+        let clock = Arc::new(ManualClock::new(t0()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = server::start(&config, store.clone(), clock.clone(), listener)
+            .await
+            .unwrap();
+        let url = format!("http://{}", server.addr);
+        match mode {
+            Mode::Endpoint => fake.set_endpoint(format!("{url}/discord/interactions")),
+            Mode::Gateway => {
+                fake.wait_gateway().await;
+                let mut ready = server.gateway_ready.clone();
+                tokio::time::timeout(WAIT, ready.wait_for(|r| *r))
+                    .await
+                    .expect("READY reached the event handler")
+                    .unwrap();
+            }
+        }
+        Self {
+            fake,
+            server: Some(server),
+            store,
+            clock,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// Delivers an interaction and returns the text the user finally sees (following a
+    /// deferral to the edited original).
+    async fn answer(&self, payload: &Value) -> (Value, String) {
+        let id = payload["id"].as_str().unwrap().to_owned();
+        let r = self.fake.deliver(payload).await;
+        match r["type"].as_u64() {
+            Some(4) => {
+                assert_eq!(r["data"]["flags"], 64, "replies are ephemeral: {r}");
+                let t = r["data"]["content"].as_str().unwrap().to_owned();
+                (r, t)
+            }
+            Some(5) => {
+                self.fake
+                    .wait_until("the deferred response to be edited", WAIT, |s| {
+                        s.interactions[&id]
+                            .original
+                            .as_ref()
+                            .is_some_and(|o| o.get("content").is_some())
+                    })
+                    .await;
+                let o = self.fake.inter(&id).original.unwrap();
+                (r, o["content"].as_str().unwrap().to_owned())
+            }
+            _ => (r.clone(), String::new()),
+        }
+    }
+
+    async fn say(&self, who: (&str, &str), name: &str, options: Value) -> String {
+        let p = self.fake.command(who, name, options);
+        self.answer(&p).await.1
+    }
+
+    /// Waits until `user` has a DM matching `pred`, and returns it.
+    async fn dm_where(&self, user: &str, what: &str, pred: impl Fn(&Msg) -> bool) -> Msg {
+        let f = self.fake.clone();
+        let u = user.to_owned();
+        let end = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(m) = f.dms(&u).into_iter().rev().find(|m| pred(m)) {
+                return m;
+            }
+            if std::time::Instant::now() > end {
+                panic!(
+                    "timed out waiting for {what}; DMs to {user}: {:#?}",
+                    f.dms(&u)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn prompt_for(&self, user: &str, request: u32) -> Msg {
+        let head = format!("Access request #{request}:");
+        self.dm_where(user, "an approval prompt", |m| {
+            m.content.starts_with(&head) && m.buttons() == ["Approve", "Deny"]
+        })
+        .await
+    }
+
+    async fn audit_actions(&self) -> Vec<String> {
+        self.store
+            .audit_rows(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.action)
+            .collect()
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+}
+
+fn opt(name: &str, value: &str) -> Value {
+    json!({ "name": name, "type": 3, "value": value })
+}
+
+/// The README story on Discord: request → manager DM → approve → owner DM → approve → the
+/// directory connector grants → requester told; every prompt edited to show who decided, with
+/// no buttons left.
+async fn readme_story(mode: Mode) {
+    let bot = Bot::start(mode).await;
+    let text = bot
+        .say(
+            ALICE,
+            "request",
+            json!([
+                opt("app", "figma"),
+                opt("reason", "landing page mock-ups"),
+                opt("duration", "30d")
+            ]),
+        )
+        .await;
+    assert_eq!(
+        text,
+        "Request #1 for Figma is waiting for Bob Chen (step 1 of 2)."
+    );
+
+    let p1 = bot.prompt_for(BOB.0, 1).await;
+    for part in [
+        "Alice Kim asks for Figma",
+        "Reason: landing page mock-ups",
+        "Duration: 30d",
+        "Step 1 of 2",
+        "already holds: nothing yet",
+    ] {
+        assert!(
+            p1.content.contains(part),
+            "{part:?} missing from {}",
+            p1.content
+        );
+    }
+    let click = bot.fake.click(BOB, &p1, "Approve");
+    assert!(click.get("member").is_none() && click.get("user").is_some());
+    let (_, t) = bot.answer(&click).await;
+    assert_eq!(t, "You approved request #1 (Figma for Alice Kim).");
+
+    let p2 = bot.prompt_for(CAROL.0, 1).await;
+    assert!(p2.content.contains("Step 2 of 2 (owner)"), "{}", p2.content);
+    let (_, t) = bot.answer(&bot.fake.click(CAROL, &p2, "Approve")).await;
+    assert_eq!(t, "You approved request #1 (Figma for Alice Kim).");
+
+    let done = bot
+        .dm_where(ALICE.0, "the requester told of the grant", |m| {
+            m.content.starts_with("✅ You now have Figma until")
+        })
+        .await;
+    assert!(done.buttons().is_empty());
+    let alice_dms: Vec<String> = bot
+        .fake
+        .dms(ALICE.0)
+        .into_iter()
+        .map(|m| m.content)
+        .collect();
+    assert!(
+        alice_dms
+            .iter()
+            .any(|t| t.contains("approved by Bob Chen; it is now waiting for Carol Diaz")),
+        "{alice_dms:#?}"
+    );
+
+    // Every prompt now shows who decided and when, and has no buttons.
+    let p1 = bot
+        .fake
+        .dms(BOB.0)
+        .into_iter()
+        .find(|m| m.id == p1.id)
+        .unwrap();
+    assert!(
+        p1.content
+            .contains("✅ Approved by Bob Chen at 2026-11-25 09:00 UTC"),
+        "{}",
+        p1.content
+    );
+    assert!(p1.buttons().is_empty() && p1.edits >= 1);
+    let p2 = bot
+        .fake
+        .dms(CAROL.0)
+        .into_iter()
+        .find(|m| m.id == p2.id)
+        .unwrap();
+    assert!(
+        p2.content.contains("✅ Approved by Carol Diaz at"),
+        "{}",
+        p2.content
+    );
+    assert!(p2.buttons().is_empty());
+
+    // The grant is real: active in the store, membership in the directory.
+    let alice = Handle::parse("alice").unwrap();
+    let grants = bot.store.grants_of(&alice).await.unwrap();
+    assert!(
+        grants.iter().any(|g| g.app.as_str() == "figma"
+            && g.state == quartermaster::core::model::GrantState::Active),
+        "{grants:?}"
+    );
+    // Bob and Carol hear of the outcome too.
+    bot.dm_where(BOB.0, "the manager told", |m| {
+        m.content == "Alice Kim now has Figma (request #1)."
+    })
+    .await;
+    bot.dm_where(CAROL.0, "the owner told", |m| {
+        m.content == "Alice Kim now has Figma (request #1)."
+    })
+    .await;
+
+    // Nothing the bot sent was refused by Discord's rules.
+    let refused: Vec<_> = bot
+        .fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.status >= 400)
+        .collect();
+    assert!(refused.is_empty(), "Discord refused: {refused:#?}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_story_through_the_interactions_endpoint() {
+    readme_story(Mode::Endpoint).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_story_through_the_gateway() {
+    readme_story(Mode::Gateway).await;
+}
+
+async fn request_figma(bot: &Bot, who: (&str, &str)) -> String {
+    bot.say(
+        who,
+        "request",
+        json!([
+            opt("app", "figma"),
+            opt("reason", "mock-ups"),
+            opt("duration", "30d")
+        ]),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deny_opens_a_modal_and_the_reason_reaches_the_requester() {
+    let bot = Bot::start(Mode::Endpoint).await;
+    let t = bot
+        .say(
+            FRANK,
+            "request",
+            json!([opt("app", "zoho"), opt("reason", "expense reports")]),
+        )
+        .await;
+    assert!(t.contains("waiting for Bob Chen"), "{t}");
+    let prompt = bot.prompt_for(BOB.0, 1).await;
+    let (r, _) = bot.answer(&bot.fake.click(BOB, &prompt, "Deny")).await;
+    assert_eq!(r["type"], 9, "Deny opens a modal: {r}");
+    let deny_id = prompt.custom_id("Deny");
+    assert_eq!(r["data"]["custom_id"], deny_id.as_str());
+    let field = &r["data"]["components"][0]["components"][0];
+    assert_eq!(
+        (field["type"].as_u64(), field["custom_id"].as_str()),
+        (Some(4), Some("reason"))
+    );
+    // Nothing decided yet: the prompt keeps its buttons.
+    let now = bot
+        .fake
+        .dms(BOB.0)
+        .into_iter()
+        .find(|m| m.id == prompt.id)
+        .unwrap();
+    assert_eq!(now.buttons(), ["Approve", "Deny"]);
+
+    let submit = bot.fake.modal_submit(
+        BOB,
+        &prompt,
+        &deny_id,
+        &[("reason", "not needed for this quarter")],
+    );
+    let (_, t) = bot.answer(&submit).await;
+    assert_eq!(t, "You denied request #1 (Zoho Books for Frank Li).");
+    bot.dm_where(FRANK.0, "the requester told of the denial", |m| {
+        m.content
+            == "Your request #1 for Zoho Books was denied by Bob Chen: not needed for this quarter."
+    })
+    .await;
+    let p = bot
+        .fake
+        .dms(BOB.0)
+        .into_iter()
+        .find(|m| m.id == prompt.id)
+        .unwrap();
+    assert!(
+        p.content
+            .contains("❌ Denied by Bob Chen at 2026-11-25 09:00 UTC: not needed for this quarter"),
+        "{}",
+        p.content
+    );
+    assert!(p.buttons().is_empty());
+    assert!(
+        bot.audit_actions()
+            .await
+            .contains(&"step.denied".to_owned())
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_by_the_wrong_person_or_a_stranger_is_refused() {
+    let bot = Bot::start(Mode::Gateway).await;
+    request_figma(&bot, ALICE).await;
+    let prompt = bot.prompt_for(BOB.0, 1).await;
+    // Frank presents Bob's button (the server re-authorises from the database, not the message).
+    let (_, t) = bot.answer(&bot.fake.click(FRANK, &prompt, "Approve")).await;
+    assert!(!t.starts_with("You approved"), "{t}");
+    assert_eq!(t, "Only Bob Chen can decide step 1 of request #1.");
+    let (_, t) = bot
+        .answer(&bot.fake.click(STRANGER, &prompt, "Approve"))
+        .await;
+    assert!(t.starts_with("Sorry, I don't know who you are"), "{t}");
+    // Alice cannot approve her own request either.
+    let (_, t) = bot.answer(&bot.fake.click(ALICE, &prompt, "Approve")).await;
+    assert!(!t.starts_with("You approved"), "{t}");
+    // Nothing was decided: the prompt keeps its buttons, Carol got nothing.
+    let p = bot
+        .fake
+        .dms(BOB.0)
+        .into_iter()
+        .find(|m| m.id == prompt.id)
+        .unwrap();
+    assert_eq!(p.buttons(), ["Approve", "Deny"]);
+    assert!(bot.fake.dms(CAROL.0).is_empty());
+    let audit = bot.audit_actions().await;
+    assert!(
+        audit.iter().filter(|a| *a == "command.refused").count() >= 2,
+        "{audit:?}"
+    );
+    assert!(!audit.contains(&"step.approved".to_owned()));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_checks_signatures_and_timestamps_and_answers_ping() {
+    let bot = Bot::start(Mode::Endpoint).await;
+    let url = format!("{}/discord/interactions", bot.url);
+    let ping =
+        br#"{"id":"1","application_id":"900000000000000001","type":1,"token":"t","version":1}"#;
+    let (s, b) = bot.fake.post_signed(&url, ping, None).await;
+    assert_eq!(
+        (s, serde_json::from_str::<Value>(&b).unwrap()),
+        (200, json!({"type": 1}))
+    );
+
+    let payload = serde_json::to_vec(&bot.fake.command(ALICE, "approvals", json!([]))).unwrap();
+    // A signature by another key.
+    let other = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let mut msg = ts.as_bytes().to_vec();
+    msg.extend_from_slice(&payload);
+    use ed25519_dalek::Signer;
+    let sig = hex::encode(other.sign(&msg).to_bytes());
+    assert_eq!(bot.fake.post_raw(&url, &payload, &sig, &ts).await.0, 401);
+    // Garbage and missing signatures.
+    assert_eq!(bot.fake.post_raw(&url, &payload, "zz", &ts).await.0, 401);
+    let r = reqwest::Client::new()
+        .post(&url)
+        .body(payload.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    // A body changed after signing.
+    let (good_sig, good_ts) = {
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let mut m = ts.as_bytes().to_vec();
+        m.extend_from_slice(&payload);
+        let k = ed25519_dalek::SigningKey::from_bytes(&fake::SEED);
+        (hex::encode(k.sign(&m).to_bytes()), ts)
+    };
+    let mut tampered = payload.clone();
+    tampered.push(b' ');
+    assert_eq!(
+        bot.fake
+            .post_raw(&url, &tampered, &good_sig, &good_ts)
+            .await
+            .0,
+        401
+    );
+    // Validly signed, but six minutes old or in the future.
+    let old = chrono::Utc::now().timestamp() - 360;
+    assert_eq!(bot.fake.post_signed(&url, &payload, Some(old)).await.0, 401);
+    let future = chrono::Utc::now().timestamp() + 360;
+    assert_eq!(
+        bot.fake.post_signed(&url, &payload, Some(future)).await.0,
+        401
+    );
+    // None of it reached the service.
+    assert!(bot.audit_actions().await.is_empty());
+    // The good one does.
+    assert_eq!(
+        bot.fake
+            .post_raw(&url, &payload, &good_sig, &good_ts)
+            .await
+            .0,
+        200
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_interaction_is_answered_but_not_acted_on() {
+    let bot = Bot::start(Mode::Endpoint).await;
+    let url = format!("{}/discord/interactions", bot.url);
+    let p = bot.fake.command(
+        ALICE,
+        "request",
+        json!([opt("app", "figma"), opt("reason", "mock-ups")]),
+    );
+    let (_, t) = bot.answer(&p).await;
+    assert!(t.contains("waiting for Bob Chen"), "{t}");
+    bot.prompt_for(BOB.0, 1).await;
+    let body = serde_json::to_vec(&p).unwrap();
+    let (s, b) = bot.fake.post_signed(&url, &body, None).await;
+    assert_eq!(s, 200, "{b}");
+    assert!(b.contains("already handled"), "{b}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alice = Handle::parse("alice").unwrap();
+    assert_eq!(bot.store.requests_by(&alice).await.unwrap().len(), 1);
+    assert_eq!(bot.fake.dms(BOB.0).len(), 1, "one prompt only");
+    let submitted = bot
+        .audit_actions()
+        .await
+        .into_iter()
+        .filter(|a| a == "request.submitted")
+        .count();
+    assert_eq!(submitted, 1);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_edit_after_the_token_expired_goes_out_as_a_bot_message() {
+    let bot = Bot::start(Mode::Gateway).await;
+    let user = |id: &str| json!([{ "name": "user", "type": 6, "value": id }]);
+    // Within 15 minutes, the plan reply itself is edited through the interaction token.
+    let p = bot
+        .fake
+        .command_with_user(DANA, "offboard", user(FRANK.0), FRANK);
+    let (r, t) = bot.answer(&p).await;
+    assert!(t.starts_with("Offboarding plan for Frank Li"), "{t}");
+    let plan = Msg {
+        id: p["id"].as_str().unwrap().into(),
+        channel_id: GENERAL.into(),
+        content: t.clone(),
+        components: r["data"]["components"].clone(),
+        edits: 0,
+    };
+    assert_eq!(plan.buttons(), ["Confirm", "Cancel"]);
+    let (_, t) = bot.answer(&bot.fake.click(DANA, &plan, "Cancel")).await;
+    assert!(!t.is_empty());
+    let pid = p["id"].as_str().unwrap().to_owned();
+    bot.fake
+        .wait_until("the plan reply edited through its token", WAIT, |s| {
+            s.interactions[&pid].original.as_ref().is_some_and(|o| {
+                o["content"]
+                    .as_str()
+                    .is_some_and(|c| c.contains("Cancelled by Dana Ortiz"))
+                    && o["components"] == json!([])
+            })
+        })
+        .await;
+
+    // A second plan, decided after the token expired.
+    let p = bot
+        .fake
+        .command_with_user(DANA, "offboard", user(FRANK.0), FRANK);
+    let (r, t) = bot.answer(&p).await;
+    let plan = Msg {
+        id: p["id"].as_str().unwrap().into(),
+        channel_id: GENERAL.into(),
+        content: t,
+        components: r["data"]["components"].clone(),
+        edits: 0,
+    };
+    bot.fake.expire_tokens();
+    bot.clock
+        .advance(quartermaster::core::model::Span::parse("16m").unwrap());
+    let (_, t) = bot.answer(&bot.fake.click(DANA, &plan, "Confirm")).await;
+    assert!(!t.is_empty());
+    bot.dm_where(DANA.0, "the late edit as a DM", |m| {
+        m.content.contains("Confirmed by Dana Ortiz") && m.buttons().is_empty()
+    })
+    .await;
+    let pid = p["id"].as_str().unwrap().to_owned();
+    let bad: Vec<_> = bot
+        .fake
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            c.code == Some(50027) || (c.path.contains("/webhooks/") && c.path.contains(&pid))
+        })
+        .collect();
+    assert!(bad.is_empty(), "the expired token was used: {bad:#?}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_also_go_to_the_approvals_channel_and_clicks_there_are_authorised() {
+    let bot = Bot::start_with(Mode::Gateway, Some(APPROVALS)).await;
+    request_figma(&bot, ALICE).await;
+    let dm = bot.prompt_for(BOB.0, 1).await;
+    bot.fake
+        .wait_until("a prompt in the approvals channel", WAIT, |_| true)
+        .await;
+    let copy = bot
+        .fake
+        .channel(APPROVALS)
+        .into_iter()
+        .find(|m| m.content.contains("Access request #1"))
+        .expect("a copy in the approvals channel");
+    assert!(
+        copy.content.starts_with("Approval prompt sent to Bob Chen"),
+        "{}",
+        copy.content
+    );
+    assert_eq!(copy.buttons(), ["Approve", "Deny"]);
+    let click = bot.fake.click(FRANK, &copy, "Approve");
+    assert!(
+        click.get("member").is_some(),
+        "a guild click carries member"
+    );
+    let (_, t) = bot.answer(&click).await;
+    assert!(!t.starts_with("You approved"), "{t}");
+    let (_, t) = bot.answer(&bot.fake.click(BOB, &copy, "Approve")).await;
+    assert_eq!(t, "You approved request #1 (Figma for Alice Kim).");
+    bot.prompt_for(CAROL.0, 1).await;
+    // Both copies of Bob's prompt now show the decision without buttons.
+    let dm = bot
+        .fake
+        .dms(BOB.0)
+        .into_iter()
+        .find(|m| m.id == dm.id)
+        .unwrap();
+    let copy = bot
+        .fake
+        .channel(APPROVALS)
+        .into_iter()
+        .find(|m| m.id == copy.id)
+        .unwrap();
+    for m in [&dm, &copy] {
+        assert!(
+            m.content.contains("✅ Approved by Bob Chen"),
+            "{}",
+            m.content
+        );
+        assert!(m.buttons().is_empty());
+    }
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_dm_falls_back_to_the_approvals_channel_and_is_audited() {
+    let bot = Bot::start_with(Mode::Endpoint, Some(APPROVALS)).await;
+    bot.fake.close_dms(BOB.0);
+    request_figma(&bot, ALICE).await;
+    bot.fake
+        .wait_until("the fallback prompt", WAIT, |s| {
+            s.messages.values().any(|m| {
+                m.channel_id == APPROVALS
+                    && m.content
+                        .contains("Bob Chen does not accept direct messages")
+            })
+        })
+        .await;
+    let copy = bot
+        .fake
+        .channel(APPROVALS)
+        .into_iter()
+        .find(|m| m.content.contains("does not accept"))
+        .unwrap();
+    assert!(bot.fake.calls().iter().any(|c| c.code == Some(50007)));
+    let (_, t) = bot.answer(&bot.fake.click(BOB, &copy, "Approve")).await;
+    assert_eq!(t, "You approved request #1 (Figma for Alice Kim).");
+    bot.prompt_for(CAROL.0, 1).await;
+    let rows = bot.store.audit_rows(None).await.unwrap();
+    let fb = rows
+        .iter()
+        .find(|r| r.action == "message.fallback")
+        .expect("audited");
+    assert!(
+        fb.detail.contains("50007") && fb.detail.contains("approvals channel"),
+        "{}",
+        fb.detail
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_dm_without_an_approvals_channel_goes_to_the_it_admins() {
+    let bot = Bot::start(Mode::Endpoint).await;
+    bot.fake.close_dms(BOB.0);
+    request_figma(&bot, ALICE).await;
+    for admin in [DANA.0, MIA.0] {
+        let m = bot
+            .dm_where(admin, "the fallback prompt to an IT admin", |m| {
+                m.content
+                    .contains("Bob Chen does not accept direct messages")
+            })
+            .await;
+        assert_eq!(m.buttons(), ["Approve", "Deny"]);
+    }
+    let rows = bot.store.audit_rows(None).await.unwrap();
+    let fb = rows
+        .iter()
+        .find(|r| r.action == "message.fallback")
+        .expect("audited");
+    assert!(
+        fb.detail.contains("dana") && fb.detail.contains("mia"),
+        "{}",
+        fb.detail
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limited_calls_are_retried() {
+    let bot = Bot::start(Mode::Endpoint).await;
+    bot.fake.rate_limit_next(2);
+    request_figma(&bot, ALICE).await;
+    bot.prompt_for(BOB.0, 1).await;
+    let limited = bot.fake.calls().iter().filter(|c| c.status == 429).count();
+    assert_eq!(limited, 2);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_users_autocomplete_user_options_and_deferral() {
+    let bot = Bot::start(Mode::Gateway).await;
+    let t = bot.say(STRANGER, "approvals", json!([])).await;
+    assert!(t.starts_with("Sorry, I don't know who you are"), "{t}");
+
+    let r = bot
+        .fake
+        .deliver(&bot.fake.autocomplete(ALICE, "figam"))
+        .await;
+    assert_eq!(r["type"], 8);
+    let values: Vec<&str> = r["data"]["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values.first(), Some(&"figma"), "{r}");
+
+    // A USER option arrives as a Discord id and reaches the core as a handle.
+    let user = json!([{ "name": "user", "type": 6, "value": ALICE.0 }]);
+    let t = bot
+        .answer(&bot.fake.command_with_user(BOB, "access", user, ALICE))
+        .await
+        .1;
+    assert!(t.contains("Alice Kim"), "{t}");
+    let nobody = json!([{ "name": "user", "type": 6, "value": STRANGER.0 }]);
+    let t = bot
+        .answer(&bot.fake.command_with_user(BOB, "access", nobody, STRANGER))
+        .await
+        .1;
+    assert!(t.contains("is not linked"), "{t}");
+
+    // Work that outlasts the threshold is deferred (type 5, ephemeral), then the original is
+    // edited with the answer.
+    bot.server
+        .as_ref()
+        .unwrap()
+        .dispatcher
+        .as_ref()
+        .unwrap()
+        .set_defer_after(Duration::ZERO);
+    let p = bot.fake.command(
+        ALICE,
+        "request",
+        json!([opt("app", "figma"), opt("reason", "x")]),
+    );
+    let (r, t) = bot.answer(&p).await;
+    assert_eq!(r, json!({ "type": 5, "data": { "flags": 64 } }));
+    assert_eq!(
+        t,
+        "Request #1 for Figma is waiting for Bob Chen (step 1 of 2)."
+    );
+    let refused: Vec<_> = bot
+        .fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.status >= 400)
+        .collect();
+    assert!(refused.is_empty(), "{refused:#?}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_and_metrics() {
+    let bot = Bot::start(Mode::Endpoint).await;
+    let get = |path: &str| {
+        let url = format!("{}{path}", bot.url);
+        async move {
+            let r = reqwest::get(url).await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    assert_eq!(get("/healthz").await, (200, "ok\n".into()));
+    request_figma(&bot, ALICE).await;
+    let prompt = bot.prompt_for(BOB.0, 1).await;
+    bot.answer(&bot.fake.click(BOB, &prompt, "Approve")).await;
+    let prompt = bot.prompt_for(CAROL.0, 1).await;
+    bot.answer(&bot.fake.click(CAROL, &prompt, "Approve")).await;
+    bot.dm_where(ALICE.0, "the grant", |m| m.content.starts_with("✅"))
+        .await;
+    let (s, m) = get("/metrics").await;
+    assert_eq!(s, 200);
+    for line in [
+        "quartermaster_interactions_total{kind=\"command\",outcome=\"replied\"} 1",
+        "quartermaster_interactions_total{kind=\"click\",outcome=\"replied\"} 2",
+        "quartermaster_interaction_seconds_count 3",
+        "quartermaster_decisions_total{decision=\"approved\"} 2",
+        "quartermaster_decisions_total{decision=\"denied\"} 0",
+        "quartermaster_requests{state=\"granted\"} 1",
+        "quartermaster_actions{state=\"done\"} 1",
+        "quartermaster_queue_depth 0",
+        "quartermaster_database_up 1",
+    ] {
+        assert!(m.lines().any(|l| l == line), "{line:?} missing from\n{m}");
+    }
+    bot.store.close().await;
+    assert_eq!(get("/healthz").await.0, 503);
+    let (s, m) = get("/metrics").await;
+    assert_eq!(s, 200);
+    assert!(m.contains("quartermaster_database_up 0"), "{m}");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("acme.toml");
+    let acme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml"))
+        .unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "{acme}\n[discord]\nmode = \"gateway\"\napplication_id = \"{APP_ID}\"\ntoken_env = \"QM_TEST_DISCORD_TOKEN\"\napi_base = \"{}\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let run = |guild: Option<&str>| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"));
+        c.args(["commands", "register", "--config"]).arg(&cfg);
+        if let Some(g) = guild {
+            c.args(["--guild", g]);
+        }
+        c.env("QM_TEST_DISCORD_TOKEN", "fake-bot-token");
+        async move {
+            tokio::task::spawn_blocking(move || c.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let out = run(None).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.starts_with("registered 7 commands globally"),
+        "{stdout}"
+    );
+    let first = fake.with(|s| s.global_commands.clone());
+    let mut names: Vec<&str> = first.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "access",
+            "approvals",
+            "offboard",
+            "onboard",
+            "request",
+            "revoke",
+            "role"
+        ]
+    );
+    let request = first.iter().find(|c| c["name"] == "request").unwrap();
+    assert_eq!(request["options"][0]["autocomplete"], true);
+
+    let out = run(None).await;
+    assert!(out.status.success());
+    let second = fake.with(|s| s.global_commands.clone());
+    assert_eq!(first, second, "a second registration changes nothing");
+    let puts: Vec<_> = fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "PUT")
+        .map(|c| c.path)
+        .collect();
+    assert_eq!(
+        puts,
+        vec![format!("/applications/{APP_ID}/commands"); 2],
+        "bulk overwrite, twice"
+    );
+
+    let out = run(Some(fake::GUILD_ID)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("in guild {}", fake::GUILD_ID)));
+    assert_eq!(fake.with(|s| s.guild_commands[fake::GUILD_ID].len()), 7);
+
+    // Without the token the command says what to set.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
+        .args(["commands", "register", "--config"])
+        .arg(&cfg)
+        .env_remove("QM_TEST_DISCORD_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("QM_TEST_DISCORD_TOKEN"));
+}
+
+/// The fake itself enforces Discord's rules, so the tests above prove something.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fake_enforces_discords_rules() {
+    use quartermaster::chat::discord::{DiscordError, build_http, components};
+    use quartermaster::core::ports::{Button, ButtonLabel};
+    use serenity::model::id::{ChannelId, InteractionId};
+    let fake = FakeDiscord::start().await;
+    let cfg = DiscordConfig {
+        mode: DiscordMode::Gateway,
+        application_id: APP_ID.into(),
+        public_key: None,
+        token: "t".into(),
+        api_base: Some(fake.base_url()),
+        approvals_channel: None,
+    };
+    let http = build_http(&cfg).unwrap();
+    let code =
+        |r: Result<(), serenity::Error>| r.map_err(DiscordError::from).err().and_then(|e| e.code());
+
+    // One acknowledgement per interaction (40060).
+    let p = fake.command(ALICE, "approvals", json!([]));
+    let id = fake.register_only(&p);
+    let iid = InteractionId::new(id.parse().unwrap());
+    let tok = p["token"].as_str().unwrap();
+    let pong = json!({ "type": 4, "data": { "content": "hi", "flags": 64 } });
+    assert_eq!(
+        code(
+            http.create_interaction_response(iid, tok, &pong, vec![])
+                .await
+        ),
+        None
+    );
+    assert_eq!(
+        code(
+            http.create_interaction_response(iid, tok, &pong, vec![])
+                .await
+        ),
+        Some(40060)
+    );
+    // The first response within 3 s (10062).
+    let p = fake.command(ALICE, "approvals", json!([]));
+    let id = fake.register_only(&p);
+    fake.age_interaction(&id, Duration::from_millis(3100));
+    let iid = InteractionId::new(id.parse().unwrap());
+    let r = http
+        .create_interaction_response(iid, p["token"].as_str().unwrap(), &pong, vec![])
+        .await;
+    assert_eq!(code(r), Some(10062));
+    // An expired token (50027).
+    fake.expire_tokens();
+    let r = http
+        .edit_original_interaction_response(tok, &json!({ "content": "late" }), vec![])
+        .await
+        .map(|_| ());
+    assert_eq!(code(r), Some(50027));
+
+    // custom_id ≤ 100 and at most 5 buttons a row (50035).
+    let ch = ChannelId::new(GENERAL.parse().unwrap());
+    let long = Button {
+        label: ButtonLabel::Approve,
+        custom_id: "x".repeat(101),
+    };
+    let body = json!({ "content": "c", "components": components(std::slice::from_ref(&long)) });
+    let r = http.send_message(ch, vec![], &body).await.map(|_| ());
+    assert_eq!(code(r), Some(50035));
+    let six = json!([{ "type": 1, "components": (0..6).map(|i| json!({ "type": 2, "style": 3, "label": "A", "custom_id": format!("b{i}") })).collect::<Vec<_>>() }]);
+    let r = http
+        .send_message(ch, vec![], &json!({ "content": "c", "components": six }))
+        .await
+        .map(|_| ());
+    assert_eq!(code(r), Some(50035));
+    // Our renderer never builds such rows: seven buttons make two rows.
+    let seven: Vec<Button> = (0..7)
+        .map(|i| Button {
+            label: ButtonLabel::Done,
+            custom_id: format!("v1:act:{i}:done"),
+        })
+        .collect();
+    let body = json!({ "content": "c", "components": components(&seven) });
+    assert!(http.send_message(ch, vec![], &body).await.is_ok());
+
+    // Closed DMs (50007).
+    fake.close_dms(BOB.0);
+    let dm = http
+        .create_private_channel(&json!({ "recipient_id": BOB.0 }))
+        .await
+        .unwrap();
+    let r = http
+        .send_message(dm.id, vec![], &json!({ "content": "hi" }))
+        .await
+        .map(|_| ());
+    assert_eq!(code(r), Some(50007));
+    // Injected 429s.
+    fake.rate_limit_next(1);
+    let r = http
+        .send_message(ch, vec![], &json!({ "content": "hi" }))
+        .await
+        .map(|_| ());
+    assert!(r.map_err(DiscordError::from).unwrap_err().is_rate_limited());
+}
