@@ -30,6 +30,14 @@ pub enum StartError {
         /// Its kind.
         kind: &'static str,
     },
+    /// A connector could not be set up.
+    #[error("connector \"{name}\" cannot start: {reason}")]
+    Connector {
+        /// Connector name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The database URL to use: `--db`, else `[database] url`, else `sqlite://quartermaster.db`;
@@ -75,6 +83,46 @@ pub fn connectors(config: &Config, store: &SqlStore) -> Result<Connectors, Start
             ConnectorKind::Manual => Arc::new(Manual {
                 target: c.name.to_string(),
             }),
+            ConnectorKind::Scim {
+                base_url,
+                token,
+                page_size,
+            } => Arc::new(
+                crate::connectors::scim::Scim::new(
+                    c.name.to_string(),
+                    base_url,
+                    token.clone(),
+                    *page_size,
+                    c.limits.timeout,
+                )
+                .map_err(|e| StartError::Connector {
+                    name: c.name.to_string(),
+                    reason: e.to_string(),
+                })?,
+            ),
+            ConnectorKind::Webhook {
+                url,
+                secret,
+                method,
+                body,
+                success,
+            } => Arc::new(
+                crate::connectors::webhook::Webhook::new(
+                    c.name.to_string(),
+                    crate::connectors::webhook::WebhookSettings {
+                        url: url.clone(),
+                        method: method.clone(),
+                        body: body.clone(),
+                        success: success.clone(),
+                        secret: secret.clone(),
+                        timeout: c.limits.timeout,
+                    },
+                )
+                .map_err(|e| StartError::Connector {
+                    name: c.name.to_string(),
+                    reason: e.to_string(),
+                })?,
+            ),
             other => {
                 return Err(StartError::Unsupported {
                     name: c.name.to_string(),
@@ -102,6 +150,19 @@ pub fn assemble(
         clock,
         Registry::builtin(),
     ));
-    let engine = Engine::new(service.clone(), conns);
+    let limits = config
+        .connectors
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                crate::engine::Limits {
+                    max_concurrency: c.limits.max_concurrency,
+                    rate_per_second: c.limits.rate_per_second,
+                },
+            )
+        })
+        .collect();
+    let engine = Engine::with_limits(service.clone(), conns, limits);
     Ok((service, engine))
 }

@@ -1,4 +1,7 @@
 //! Connectors: one module per kind, each implementing [`crate::core::ports::Connector`].
 
 pub mod directory;
+pub mod http;
 pub mod manual;
+pub mod scim;
+pub mod webhook;

@@ -1,6 +1,6 @@
 //! Shared test harness: the example organisation (or a given config) on a fresh SQLite file,
 //! driven through the console adapter with a manual clock.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -118,3 +118,6 @@ impl Bot {
         self.audit().await.into_iter().map(|r| r.action).collect()
     }
 }
+
+pub mod proxy;
+pub mod scim;
