@@ -159,6 +159,7 @@ pub fn assemble(
                 crate::engine::Limits {
                     max_concurrency: c.limits.max_concurrency,
                     rate_per_second: c.limits.rate_per_second,
+                    lease: c.limits.lease,
                 },
             )
         })

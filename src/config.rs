@@ -82,6 +82,9 @@ pub struct ConnectorLimits {
     pub rate_per_second: Option<f64>,
     /// `timeout` (default `30s`): how long one HTTP call may take.
     pub timeout: std::time::Duration,
+    /// `lease` (default `60s`): how long a worker holds an action before another may take it
+    /// over (after a crash); keep it above the longest an action can take.
+    pub lease: std::time::Duration,
 }
 
 impl Default for ConnectorLimits {
@@ -90,6 +93,7 @@ impl Default for ConnectorLimits {
             max_concurrency: 4,
             rate_per_second: None,
             timeout: std::time::Duration::from_secs(30),
+            lease: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -470,7 +474,7 @@ const APP_KEYS: &[&str] = &[
 const CONNECTOR_KINDS: &[&str] = &["directory", "manual", "scim", "ldap", "webhook"];
 const SCIM_KEYS: &[&str] = &["name", "kind", "base_url", "token_env", "page_size"];
 /// Keys any `[[connector]]` may carry, read before the kind's own keys.
-const COMMON_CONNECTOR_KEYS: &[&str] = &["max_concurrency", "rate_per_second", "timeout"];
+const COMMON_CONNECTOR_KEYS: &[&str] = &["max_concurrency", "rate_per_second", "timeout", "lease"];
 const LDAP_KEYS: &[&str] = &[
     "name",
     "kind",
@@ -713,6 +717,16 @@ fn connector_limits(cx: &mut Cx, rec: &Rec) -> Option<ConnectorLimits> {
             Some(s) if s.secs() > 0 => l.timeout = s.as_std(),
             Some(_) => {
                 cx.err(rec.at("timeout"), "must be at least 1s");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if rec.has("lease") {
+        match rec.span(cx, "lease") {
+            Some(s) if s.secs() > 0 => l.lease = s.as_std(),
+            Some(_) => {
+                cx.err(rec.at("lease"), "must be at least 1s");
                 ok = false;
             }
             None => ok = false,

@@ -34,6 +34,9 @@ pub struct Scim {
     token: SecretString,
     http: reqwest::Client,
     page_size: usize,
+    /// Held while a group is looked up and perhaps created, so that two grants running at
+    /// once do not both create it (peers rarely enforce unique group names).
+    group_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Scim {
@@ -120,6 +123,7 @@ impl Scim {
             token,
             http: http::client(timeout)?,
             page_size: page_size.max(1),
+            group_lock: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -307,6 +311,7 @@ impl Scim {
 
     /// The group `name`, created when missing (a 409 means someone else just made it).
     async fn ensure_group(&self, name: &str) -> Result<String, ConnectorError> {
+        let _one_at_a_time = self.group_lock.lock().await;
         if let Some(g) = self.find_group(name).await? {
             return Ok(g.id);
         }

@@ -19,7 +19,8 @@ use crate::core::model::{Action, ActionState, ConnectorName};
 use crate::core::ports::{ActionUpdate, Change, Connector, ConnectorError, Effect, Subject};
 use crate::core::service::{Service, ServiceError};
 
-/// How long a claimed action is ours before another worker may take it over.
+/// How long a claimed action is ours before another worker may take it over, by default
+/// (the engine uses the longest `lease` of its connectors).
 pub const LEASE: Duration = Duration::from_secs(60);
 
 /// How long in-flight actions may run on after a graceful stop is asked for.
@@ -35,6 +36,8 @@ pub struct Limits {
     pub max_concurrency: usize,
     /// Actions started per second, if limited.
     pub rate_per_second: Option<f64>,
+    /// How long a claimed action is held before another worker may take it over.
+    pub lease: Duration,
 }
 
 impl Default for Limits {
@@ -42,6 +45,7 @@ impl Default for Limits {
         Self {
             max_concurrency: 4,
             rate_per_second: None,
+            lease: LEASE,
         }
     }
 }
@@ -93,6 +97,7 @@ pub struct Engine {
     gates: Arc<HashMap<ConnectorName, Gate>>,
     workers: usize,
     grace: Duration,
+    lease: Duration,
 }
 
 impl Engine {
@@ -120,12 +125,18 @@ impl Engine {
             .keys()
             .map(|n| limits.get(n).copied().unwrap_or_default().max_concurrency)
             .sum();
+        let lease = connectors
+            .keys()
+            .map(|n| limits.get(n).copied().unwrap_or_default().lease)
+            .max()
+            .unwrap_or(LEASE);
         Self {
             service,
             connectors: Arc::new(connectors),
             gates: Arc::new(gates),
             workers: cap.clamp(1, 32),
             grace: STOP_GRACE,
+            lease,
         }
     }
 
@@ -154,7 +165,7 @@ impl Engine {
         Ok(self
             .service
             .store()
-            .claim_action_except(now, LEASE, &skip)
+            .claim_action_except(now, self.lease, &skip)
             .await?)
     }
 
