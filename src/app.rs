@@ -22,16 +22,8 @@ pub enum StartError {
     /// The directory could not be seeded.
     #[error("cannot seed the people of the config: {0}")]
     Seed(crate::core::ports::StoreError),
-    /// A connector kind is configured that this build cannot run.
-    #[error("connector \"{name}\" has kind {kind}, which this build does not provide yet")]
-    Unsupported {
-        /// Connector name.
-        name: String,
-        /// Its kind.
-        kind: &'static str,
-    },
-    /// A connector's settings cannot work (e.g. a URL scheme this build cannot speak).
-    #[error("connector \"{name}\": {reason}")]
+    /// A connector could not be set up (e.g. a URL scheme this build cannot speak).
+    #[error("connector \"{name}\" cannot start: {reason}")]
     Connector {
         /// Connector name.
         name: String,
@@ -105,12 +97,46 @@ pub fn connectors(config: &Config, store: &SqlStore) -> Result<Connectors, Start
                     reason: e.to_string(),
                 })?,
             ),
-            other => {
-                return Err(StartError::Unsupported {
+            ConnectorKind::Scim {
+                base_url,
+                token,
+                page_size,
+            } => Arc::new(
+                crate::connectors::scim::Scim::new(
+                    c.name.to_string(),
+                    base_url,
+                    token.clone(),
+                    *page_size,
+                    c.limits.timeout,
+                )
+                .map_err(|e| StartError::Connector {
                     name: c.name.to_string(),
-                    kind: other.as_str(),
-                });
-            }
+                    reason: e.to_string(),
+                })?,
+            ),
+            ConnectorKind::Webhook {
+                url,
+                secret,
+                method,
+                body,
+                success,
+            } => Arc::new(
+                crate::connectors::webhook::Webhook::new(
+                    c.name.to_string(),
+                    crate::connectors::webhook::WebhookSettings {
+                        url: url.clone(),
+                        method: method.clone(),
+                        body: body.clone(),
+                        success: success.clone(),
+                        secret: secret.clone(),
+                        timeout: c.limits.timeout,
+                    },
+                )
+                .map_err(|e| StartError::Connector {
+                    name: c.name.to_string(),
+                    reason: e.to_string(),
+                })?,
+            ),
         };
         out.insert(c.name.clone(), conn);
     }
@@ -132,6 +158,20 @@ pub fn assemble(
         clock,
         Registry::builtin(),
     ));
-    let engine = Engine::new(service.clone(), conns);
+    let limits = config
+        .connectors
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                crate::engine::Limits {
+                    max_concurrency: c.limits.max_concurrency,
+                    rate_per_second: c.limits.rate_per_second,
+                    lease: c.limits.lease,
+                },
+            )
+        })
+        .collect();
+    let engine = Engine::with_limits(service.clone(), conns, limits);
     Ok((service, engine))
 }

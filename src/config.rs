@@ -69,6 +69,33 @@ pub struct ConnectorConfig {
     pub name: ConnectorName,
     /// Its kind and the kind's settings.
     pub kind: ConnectorKind,
+    /// How hard the engine may drive it (keys common to every kind).
+    pub limits: ConnectorLimits,
+}
+
+/// Keys every `[[connector]]` may carry: how the engine paces it, and how long a call may take.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConnectorLimits {
+    /// `max_concurrency` (default 4): actions run at once against this target.
+    pub max_concurrency: usize,
+    /// `rate_per_second` (optional): at most this many actions start per second.
+    pub rate_per_second: Option<f64>,
+    /// `timeout` (default `30s`): how long one HTTP call may take.
+    pub timeout: std::time::Duration,
+    /// `lease` (default `60s`): how long a worker holds an action before another may take it
+    /// over (after a crash); keep it above the longest an action can take.
+    pub lease: std::time::Duration,
+}
+
+impl Default for ConnectorLimits {
+    fn default() -> Self {
+        Self {
+            max_concurrency: 4,
+            rate_per_second: None,
+            timeout: std::time::Duration::from_secs(30),
+            lease: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 /// A connector's kind with its settings (secrets already resolved from the environment).
@@ -84,6 +111,8 @@ pub enum ConnectorKind {
         base_url: String,
         /// Bearer token (from `token_env`).
         token: SecretString,
+        /// `page_size` (default 100): the `count` asked for when listing.
+        page_size: usize,
     },
     /// An LDAP directory.
     Ldap {
@@ -106,6 +135,10 @@ pub enum ConnectorKind {
         secret: SecretString,
         /// HTTP method, upper case (default `POST`).
         method: String,
+        /// `body`: JSON body template (default: every field of the action as JSON).
+        body: Option<String>,
+        /// `success`: the HTTP statuses that mean done (default: any 2xx).
+        success: Vec<u16>,
     },
 }
 
@@ -439,7 +472,9 @@ const APP_KEYS: &[&str] = &[
     "reason_hint",
 ];
 const CONNECTOR_KINDS: &[&str] = &["directory", "manual", "scim", "ldap", "webhook"];
-const SCIM_KEYS: &[&str] = &["name", "kind", "base_url", "token_env"];
+const SCIM_KEYS: &[&str] = &["name", "kind", "base_url", "token_env", "page_size"];
+/// Keys any `[[connector]]` may carry, read before the kind's own keys.
+const COMMON_CONNECTOR_KEYS: &[&str] = &["max_concurrency", "rate_per_second", "timeout", "lease"];
 const LDAP_KEYS: &[&str] = &[
     "name",
     "kind",
@@ -449,7 +484,15 @@ const LDAP_KEYS: &[&str] = &[
     "people_dn",
     "groups_dn",
 ];
-const WEBHOOK_KEYS: &[&str] = &["name", "kind", "url", "secret_env", "method"];
+const WEBHOOK_KEYS: &[&str] = &[
+    "name",
+    "kind",
+    "url",
+    "secret_env",
+    "method",
+    "body",
+    "success",
+];
 const PLAIN_CONNECTOR_KEYS: &[&str] = &["name", "kind"];
 const ALL_CONNECTOR_KEYS: &[&str] = &[
     "name",
@@ -463,6 +506,9 @@ const ALL_CONNECTOR_KEYS: &[&str] = &[
     "groups_dn",
     "secret_env",
     "method",
+    "page_size",
+    "body",
+    "success",
 ];
 const APPROVAL_KEYWORDS: &[&str] = &["manager", "owner", "it-admin"];
 const WEBHOOK_METHODS: &[&str] = &["POST", "PUT", "PATCH", "GET", "DELETE"];
@@ -634,6 +680,86 @@ fn syntax_problem(text: &str, e: &toml::de::Error) -> Problem {
     Problem {
         path,
         message: format!("TOML syntax error: {msg}"),
+    }
+}
+
+/// An optional positive integer: `None` when absent, `Some(None)` when wrong (reported).
+fn positive_int(cx: &mut Cx, rec: &Rec, key: &str) -> Option<Option<usize>> {
+    match rec.t.get(key)? {
+        Value::Integer(i) if *i > 0 => Some(usize::try_from(*i).ok()),
+        v => {
+            cx.err(rec.at(key), expected("a positive integer", v));
+            Some(None)
+        }
+    }
+}
+
+/// `max_concurrency`, `rate_per_second` and `timeout` of a `[[connector]]`.
+fn connector_limits(cx: &mut Cx, rec: &Rec) -> Option<ConnectorLimits> {
+    let mut l = ConnectorLimits::default();
+    let mut ok = true;
+    match positive_int(cx, rec, "max_concurrency") {
+        None => {}
+        Some(Some(n)) => l.max_concurrency = n,
+        Some(None) => ok = false,
+    }
+    match rec.t.get("rate_per_second") {
+        None => {}
+        Some(Value::Integer(i)) if *i > 0 => l.rate_per_second = Some(*i as f64),
+        Some(Value::Float(x)) if *x > 0.0 && x.is_finite() => l.rate_per_second = Some(*x),
+        Some(v) => {
+            cx.err(rec.at("rate_per_second"), expected("a positive number", v));
+            ok = false;
+        }
+    }
+    if rec.has("timeout") {
+        match rec.span(cx, "timeout") {
+            Some(s) if s.secs() > 0 => l.timeout = s.as_std(),
+            Some(_) => {
+                cx.err(rec.at("timeout"), "must be at least 1s");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if rec.has("lease") {
+        match rec.span(cx, "lease") {
+            Some(s) if s.secs() > 0 => l.lease = s.as_std(),
+            Some(_) => {
+                cx.err(rec.at("lease"), "must be at least 1s");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(l)
+}
+
+/// A webhook's `success` statuses (default: any 2xx, written as an empty list).
+fn webhook_success(cx: &mut Cx, rec: &Rec) -> Option<Vec<u16>> {
+    match rec.t.get("success") {
+        None => Some(Vec::new()),
+        Some(Value::Array(items)) => {
+            let mut out = Vec::new();
+            let mut ok = true;
+            for (i, v) in items.iter().enumerate() {
+                match v {
+                    Value::Integer(n) if (100..=599).contains(n) => out.push(*n as u16),
+                    v => {
+                        cx.err(
+                            format!("{}[{i}]", rec.at("success")),
+                            expected("an HTTP status (100–599)", v),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            ok.then_some(out)
+        }
+        Some(v) => {
+            cx.err(rec.at("success"), expected("an array of HTTP statuses", v));
+            None
+        }
     }
 }
 
@@ -1431,6 +1557,17 @@ impl<'c, 'e> Walker<'c, 'e> {
 
     fn connector(&mut self, rec: Rec, name: Option<String>) -> Option<ConnectorConfig> {
         let cx = &mut *self.cx;
+        let limits = connector_limits(cx, &rec);
+        let stripped: Table = rec
+            .t
+            .iter()
+            .filter(|(k, _)| !COMMON_CONNECTOR_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let rec = Rec {
+            t: &stripped,
+            path: rec.path.clone(),
+        };
         let kind = match rec.req_string(cx, "kind") {
             None => {
                 rec.check_keys(cx, ALL_CONNECTOR_KEYS);
@@ -1483,9 +1620,11 @@ impl<'c, 'e> Walker<'c, 'e> {
                 rec.check_keys(cx, SCIM_KEYS);
                 let base_url = http_url(cx, "base_url");
                 let token = rec.secret(cx, "token_env");
+                let page_size = positive_int(cx, &rec, "page_size").unwrap_or(Some(100));
                 Some(ConnectorKind::Scim {
                     base_url: base_url?.trim_end_matches('/').to_owned(),
                     token: token?,
+                    page_size: page_size?,
                 })
             }
             "ldap" => {
@@ -1533,16 +1672,35 @@ impl<'c, 'e> Walker<'c, 'e> {
                         None
                     }
                 };
+                let body = match rec.string(cx, "body") {
+                    Some(b)
+                        if serde_json::from_str::<serde_json::Value>(
+                            &crate::connectors::webhook::fill_json(b, &|_| "x".into()),
+                        )
+                        .is_err() =>
+                    {
+                        cx.err(
+                            rec.at("body"),
+                            "is not JSON once its placeholders are filled in",
+                        );
+                        None
+                    }
+                    b => Some(b.map(str::to_owned)),
+                };
+                let success = webhook_success(cx, &rec);
                 Some(ConnectorKind::Webhook {
                     url: url?,
                     secret: secret?,
                     method: method?,
+                    body: body?,
+                    success: success?,
                 })
             }
         };
         Some(ConnectorConfig {
             name: ConnectorName::parse(&name?).ok()?,
             kind: kind?,
+            limits: limits?,
         })
     }
 
@@ -2221,7 +2379,10 @@ kind = "directory"
         let secret = "s3cr3t-V4lue";
         let env = |k: &str| (k == "FIGMA_SCIM_TOKEN").then(|| secret.to_owned());
         let c = parse(&text, Path::new("."), &env).unwrap();
-        let ConnectorKind::Scim { token, base_url } = &c.connectors[1].kind else {
+        let ConnectorKind::Scim {
+            token, base_url, ..
+        } = &c.connectors[1].kind
+        else {
             panic!("not scim")
         };
         assert_eq!(token.expose_secret(), secret);

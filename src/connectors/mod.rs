@@ -1,5 +1,8 @@
 //! Connectors: one module per kind, each implementing [`crate::core::ports::Connector`].
 
 pub mod directory;
+pub mod http;
 pub mod ldap;
 pub mod manual;
+pub mod scim;
+pub mod webhook;

@@ -315,6 +315,18 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         lease: Duration,
     ) -> Result<Option<Action>, StoreError>;
+    /// Like [`Store::claim_action`], but never claims an action of a connector in `skip`
+    /// (those already at their concurrency cap). A store that cannot filter claims as
+    /// `claim_action` does, and the engine then waits for the connector's turn.
+    async fn claim_action_except(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        skip: &[ConnectorName],
+    ) -> Result<Option<Action>, StoreError> {
+        let _ = skip;
+        self.claim_action(now, lease).await
+    }
     /// Every action on a person's accounts, oldest first.
     async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError>;
     /// Number of actions pending or running.

@@ -497,6 +497,42 @@ impl Store for SqlStore {
         Ok(row.as_ref().map(action_from_row).transpose()?)
     }
 
+    async fn claim_action_except(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        skip: &[ConnectorName],
+    ) -> Result<Option<Action>, StoreError> {
+        if skip.is_empty() {
+            return self.claim_action(now, lease).await;
+        }
+        let now_us = micros(now);
+        let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+        let until = now_us.saturating_add(lease_us);
+        let marks = vec!["?"; skip.len()].join(", ");
+        let sql = format!(
+            "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
+             updated_at = ? WHERE id = (SELECT id FROM actions \
+             WHERE ((state = 'pending' AND not_before <= ?) \
+             OR (state = 'running' AND lease_until < ?)) AND connector NOT IN ({marks}) \
+             ORDER BY id LIMIT 1) RETURNING {}",
+            rows::ACTION_COLUMNS
+        );
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        // Only placeholders are interpolated; the names are bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(until)
+            .bind(now_us)
+            .bind(now_us)
+            .bind(now_us);
+        for c in skip {
+            q = q.bind(c.as_str());
+        }
+        let row = q.fetch_optional(&mut *tx).await.map_err(store_err)?;
+        tx.commit().await.map_err(store_err)?;
+        Ok(row.as_ref().map(action_from_row).transpose()?)
+    }
+
     async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError> {
         let rows = sqlx::query(ACTION_COLS.for_person)
             .bind(p.as_str())

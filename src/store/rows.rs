@@ -259,6 +259,9 @@ macro_rules! action_cols {
     };
 }
 
+/// The columns an action is read from.
+pub(crate) const ACTION_COLUMNS: &str = action_cols!();
+
 pub(crate) const ACTION_COLS: ActionSql = ActionSql {
     by_id: concat!("SELECT ", action_cols!(), " FROM actions WHERE id = ?"),
     for_grant: concat!(

@@ -1,6 +1,6 @@
 //! Shared test harness: the example organisation (or a given config) on a fresh SQLite file,
 //! driven through the console adapter with a manual clock.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod ldap;
 
@@ -127,3 +127,6 @@ impl Bot {
         self.audit().await.into_iter().map(|r| r.action).collect()
     }
 }
+
+pub mod proxy;
+pub mod scim;

@@ -1,0 +1,581 @@
+//! The `scim` connector: a SCIM 2.0 service provider (RFC 7643/7644).
+//!
+//! People are Users whose `userName` is their email (matched case-insensitively), with
+//! `externalId` our handle; an entitlement is the Group whose `displayName` equals it, created
+//! when a grant first needs it. Every operation looks before it acts; a create is never re-sent
+//! blindly — after a timeout the next attempt looks the user up first, and a 409 `uniqueness`
+//! counts as already done. Updates carry `If-Match` with the resource's ETag when the peer gives
+//! one, and a 412 re-reads the resource and tries again.
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tracing::debug;
+
+use super::http;
+use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject};
+
+const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const SCIM_JSON: &str = "application/scim+json";
+/// How often an update is tried when the resource keeps changing under us (412).
+const PRECONDITION_TRIES: usize = 4;
+/// Most pages read in one listing (a guard against a peer that never ends).
+const MAX_PAGES: usize = 10_000;
+
+/// A SCIM 2.0 target.
+pub struct Scim {
+    name: String,
+    base: String,
+    token: SecretString,
+    http: reqwest::Client,
+    page_size: usize,
+    /// Held while a group is looked up and perhaps created, so that two grants running at
+    /// once do not both create it (peers rarely enforce unique group names).
+    group_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Scim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scim")
+            .field("name", &self.name)
+            .field("base", &self.base)
+            .field("page_size", &self.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A response the peer gave.
+struct Reply {
+    status: StatusCode,
+    etag: Option<String>,
+    body: Option<Value>,
+}
+
+/// A resource as read, with its version.
+struct Found {
+    id: String,
+    etag: Option<String>,
+    body: Value,
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// A SCIM boolean, also as Entra's `"True"`/`"False"` strings.
+fn scim_bool(v: Option<&Value>) -> Option<bool> {
+    match v? {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),
+        Value::String(s) if s.eq_ignore_ascii_case("false") => Some(false),
+        _ => None,
+    }
+}
+
+fn etag_of(body: &Value) -> Option<String> {
+    body.pointer("/meta/version")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn found(body: Value, etag: Option<String>) -> Option<Found> {
+    let id = body.get("id")?.as_str()?.to_owned();
+    let etag = etag.or_else(|| etag_of(&body));
+    Some(Found { id, etag, body })
+}
+
+fn is_member(group: &Value, user_id: &str) -> bool {
+    group
+        .get("members")
+        .and_then(Value::as_array)
+        .is_some_and(|m| {
+            m.iter()
+                .any(|x| x.get("value").and_then(Value::as_str) == Some(user_id))
+        })
+}
+
+fn changed(applied: bool) -> Effect {
+    if applied {
+        Effect::Applied
+    } else {
+        Effect::AlreadyInState
+    }
+}
+
+impl Scim {
+    /// A connector named `name` for the service provider at `base_url` (e.g.
+    /// `https://api.example.com/scim/v2`), authenticating with a bearer token.
+    pub fn new(
+        name: impl Into<String>,
+        base_url: &str,
+        token: SecretString,
+        page_size: usize,
+        timeout: Duration,
+    ) -> Result<Self, ConnectorError> {
+        Ok(Self {
+            name: name.into(),
+            base: base_url.trim_end_matches('/').to_owned(),
+            token,
+            http: http::client(timeout)?,
+            page_size: page_size.max(1),
+            group_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// Sends one request; any HTTP answer is returned, only transport failures are errors.
+    async fn send(
+        &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Result<(Reply, reqwest::header::HeaderMap, String), ConnectorError> {
+        let url = format!("{}/{}", self.base, path);
+        let mut rq = self
+            .http
+            .request(method.clone(), &url)
+            .bearer_auth(self.token.expose_secret())
+            .header(reqwest::header::ACCEPT, SCIM_JSON);
+        if !query.is_empty() {
+            rq = rq.query(query);
+        }
+        if let Some(b) = body {
+            rq = rq
+                .header(reqwest::header::CONTENT_TYPE, SCIM_JSON)
+                .body(b.to_string());
+        }
+        if let Some(tag) = if_match {
+            rq = rq.header(reqwest::header::IF_MATCH, tag);
+        }
+        let resp = rq
+            .send()
+            .await
+            .map_err(|e| http::transport_error(what, &e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| http::transport_error(what, &e))?;
+        debug!(connector = %self.name, %method, path, status = status.as_u16(), "scim call");
+        let etag = headers
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = if text.trim().is_empty() {
+            None
+        } else {
+            serde_json::from_str(&text).ok()
+        };
+        Ok((Reply { status, etag, body }, headers, text))
+    }
+
+    /// Sends one request and maps any non-2xx answer to an error.
+    async fn call(
+        &self,
+        what: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Result<Reply, ConnectorError> {
+        let (reply, headers, text) = self.send(what, method, path, query, body, if_match).await?;
+        if reply.status.is_success() {
+            Ok(reply)
+        } else {
+            let e = http::status_error(what, reply.status, &headers, &text, SystemTime::now());
+            Err(http::redact_error(e, self.token.expose_secret()))
+        }
+    }
+
+    /// Every resource of a listing, page by page (`startIndex`/`count`).
+    async fn list(
+        &self,
+        resource: &str,
+        filter: Option<String>,
+        attributes: Option<&str>,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let mut out = Vec::new();
+        let mut start = 1usize;
+        for _ in 0..MAX_PAGES {
+            let mut q = vec![
+                ("startIndex", start.to_string()),
+                ("count", self.page_size.to_string()),
+            ];
+            if let Some(f) = &filter {
+                q.push(("filter", f.clone()));
+            }
+            if let Some(a) = attributes {
+                q.push(("attributes", a.to_owned()));
+            }
+            let what = format!("list {resource}");
+            let reply = self
+                .call(&what, Method::GET, resource, &q, None, None)
+                .await?;
+            let body = reply.body.unwrap_or(Value::Null);
+            let page = body
+                .get("Resources")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let total = body
+                .get("totalResults")
+                .and_then(Value::as_u64)
+                .map_or(usize::MAX, |t| t as usize);
+            let n = page.len();
+            out.extend(page);
+            if n == 0 || out.len() >= total {
+                break;
+            }
+            start += n;
+        }
+        Ok(out)
+    }
+
+    /// A listing by filter; when the peer refuses the filter, every resource, checked here.
+    async fn search(
+        &self,
+        resource: &str,
+        filter: String,
+        attributes: Option<&str>,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Result<Vec<Value>, ConnectorError> {
+        let all = match self.list(resource, Some(filter), attributes).await {
+            Ok(v) => v,
+            Err(ConnectorError::Permanent(m)) => {
+                debug!(connector = %self.name, error = %m, "filter refused; listing everything");
+                self.list(resource, None, attributes).await?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(all.into_iter().filter(|v| keep(v)).collect())
+    }
+
+    /// Reads one resource with its ETag; `None` when it is gone.
+    async fn get(&self, resource: &str, id: &str) -> Result<Option<Found>, ConnectorError> {
+        let what = format!("read {resource}");
+        match self
+            .call(
+                &what,
+                Method::GET,
+                &format!("{resource}/{id}"),
+                &[],
+                None,
+                None,
+            )
+            .await
+        {
+            Ok(r) => Ok(r.body.and_then(|b| found(b, r.etag))),
+            Err(ConnectorError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The user whose `userName` is this email, case-insensitively.
+    async fn find_user(&self, email: &str) -> Result<Option<Found>, ConnectorError> {
+        let hits = self
+            .search(
+                "Users",
+                format!("userName eq {}", quote(email)),
+                None,
+                |u| {
+                    u.get("userName")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| n.eq_ignore_ascii_case(email))
+                },
+            )
+            .await?;
+        Ok(hits.into_iter().next().and_then(|b| found(b, None)))
+    }
+
+    /// The group whose `displayName` is exactly `name`.
+    async fn find_group(&self, name: &str) -> Result<Option<Found>, ConnectorError> {
+        let hits = self
+            .search(
+                "Groups",
+                format!("displayName eq {}", quote(name)),
+                Some("id,displayName,meta"),
+                |g| g.get("displayName").and_then(Value::as_str) == Some(name),
+            )
+            .await?;
+        Ok(hits.into_iter().next().and_then(|b| found(b, None)))
+    }
+
+    /// The group `name`, created when missing (a 409 means someone else just made it).
+    async fn ensure_group(&self, name: &str) -> Result<String, ConnectorError> {
+        let _one_at_a_time = self.group_lock.lock().await;
+        if let Some(g) = self.find_group(name).await? {
+            return Ok(g.id);
+        }
+        let body = json!({ "schemas": [GROUP_SCHEMA], "displayName": name });
+        match self
+            .call(
+                "create group",
+                Method::POST,
+                "Groups",
+                &[],
+                Some(&body),
+                None,
+            )
+            .await
+        {
+            Ok(r) => {
+                if let Some(id) = r.body.as_ref().and_then(|b| b.get("id")?.as_str()) {
+                    return Ok(id.to_owned());
+                }
+            }
+            Err(ConnectorError::Conflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.find_group(name)
+            .await?
+            .map(|g| g.id)
+            .ok_or_else(|| ConnectorError::Transient(format!("group {name:?} not visible yet")))
+    }
+
+    /// Reads a resource, and unless `done` says it already is as wanted, PATCHes it with
+    /// `If-Match`; a 412 (changed meanwhile) reads it again and retries.
+    async fn patch(
+        &self,
+        what: &str,
+        resource: &str,
+        id: &str,
+        ops: Value,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<Effect, ConnectorError> {
+        let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": ops });
+        let path = format!("{resource}/{id}");
+        for _ in 0..PRECONDITION_TRIES {
+            let Some(cur) = self.get(resource, id).await? else {
+                return Err(ConnectorError::NotFound(format!(
+                    "{what}: {resource} {id} is gone"
+                )));
+            };
+            if done(&cur.body) {
+                return Ok(Effect::AlreadyInState);
+            }
+            match self
+                .call(
+                    what,
+                    Method::PATCH,
+                    &path,
+                    &[],
+                    Some(&body),
+                    cur.etag.as_deref(),
+                )
+                .await
+            {
+                Ok(_) => return Ok(Effect::Applied),
+                Err(ConnectorError::Conflict(m)) if m.contains("HTTP 412") => {
+                    debug!(connector = %self.name, what, "412: changed meanwhile; reading again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ConnectorError::Transient(format!(
+            "{what}: the {resource} kept changing (412 {PRECONDITION_TRIES} times)"
+        )))
+    }
+
+    async fn set_active(&self, who: &Subject, active: bool) -> Result<Effect, ConnectorError> {
+        let Some(u) = self.find_user(who.email.as_str()).await? else {
+            return if active {
+                Err(ConnectorError::NotFound(format!(
+                    "no SCIM user {}",
+                    who.email
+                )))
+            } else {
+                Ok(Effect::AlreadyInState)
+            };
+        };
+        if scim_bool(u.body.get("active")).unwrap_or(true) == active {
+            return Ok(Effect::AlreadyInState);
+        }
+        let what = if active {
+            "enable user"
+        } else {
+            "disable user"
+        };
+        self.patch(
+            what,
+            "Users",
+            &u.id,
+            json!([{ "op": "replace", "path": "active", "value": active }]),
+            |b| scim_bool(b.get("active")).unwrap_or(true) == active,
+        )
+        .await
+    }
+}
+
+#[async_trait]
+impl Connector for Scim {
+    async fn find_account(&self, who: &Subject) -> Result<Option<Account>, ConnectorError> {
+        Ok(self.find_user(who.email.as_str()).await?.map(|u| Account {
+            active: scim_bool(u.body.get("active")).unwrap_or(true),
+            id: u.id,
+        }))
+    }
+
+    async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        if self.find_user(who.email.as_str()).await?.is_some() {
+            return Ok(Effect::AlreadyInState);
+        }
+        let (given, family) = match who.name.rsplit_once(' ') {
+            Some((g, f)) => (g, f),
+            None => (who.name.as_str(), ""),
+        };
+        let body = json!({
+            "schemas": [USER_SCHEMA],
+            "userName": who.email.as_str(),
+            "externalId": who.handle.as_str(),
+            "displayName": who.name,
+            "name": { "formatted": who.name, "givenName": given, "familyName": family },
+            "emails": [{ "value": who.email.as_str(), "type": "work", "primary": true }],
+            "active": true,
+        });
+        match self
+            .call("create user", Method::POST, "Users", &[], Some(&body), None)
+            .await
+        {
+            Ok(_) => Ok(Effect::Applied),
+            Err(ConnectorError::Conflict(m)) if !m.contains("HTTP 412") => {
+                debug!(connector = %self.name, "409 on create: the user exists");
+                Ok(Effect::AlreadyInState)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.set_active(who, false).await
+    }
+
+    async fn enable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.set_active(who, true).await
+    }
+
+    async fn delete_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        let Some(u) = self.find_user(who.email.as_str()).await? else {
+            return Ok(Effect::AlreadyInState);
+        };
+        match self
+            .call(
+                "delete user",
+                Method::DELETE,
+                &format!("Users/{}", u.id),
+                &[],
+                None,
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(Effect::Applied),
+            Err(ConnectorError::NotFound(_)) => Ok(Effect::AlreadyInState),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn grant(&self, who: &Subject, entitlement: &str) -> Result<Effect, ConnectorError> {
+        let Some(u) = self.find_user(who.email.as_str()).await? else {
+            return Err(ConnectorError::NotFound(format!(
+                "no SCIM user {}",
+                who.email
+            )));
+        };
+        let gid = self.ensure_group(entitlement).await?;
+        let uid = u.id;
+        self.patch(
+            "add group member",
+            "Groups",
+            &gid,
+            json!([{ "op": "add", "path": "members", "value": [{ "value": uid }] }]),
+            |g| is_member(g, &uid),
+        )
+        .await
+        .map(|e| changed(e == Effect::Applied))
+    }
+
+    async fn revoke(&self, who: &Subject, entitlement: &str) -> Result<Effect, ConnectorError> {
+        let Some(u) = self.find_user(who.email.as_str()).await? else {
+            return Ok(Effect::AlreadyInState);
+        };
+        let Some(g) = self.find_group(entitlement).await? else {
+            return Ok(Effect::AlreadyInState);
+        };
+        let uid = u.id;
+        let path = format!("members[value eq {}]", quote(&uid));
+        match self
+            .patch(
+                "remove group member",
+                "Groups",
+                &g.id,
+                json!([{ "op": "remove", "path": path }]),
+                |grp| !is_member(grp, &uid),
+            )
+            .await
+        {
+            Err(ConnectorError::NotFound(_)) => Ok(Effect::AlreadyInState),
+            other => other,
+        }
+    }
+
+    async fn list_grants(&self, who: &Subject) -> Result<Vec<String>, ConnectorError> {
+        let Some(u) = self.find_user(who.email.as_str()).await? else {
+            return Ok(Vec::new());
+        };
+        let uid = u.id;
+        let groups = self
+            .search(
+                "Groups",
+                format!("members.value eq {}", quote(&uid)),
+                None,
+                |g| is_member(g, &uid),
+            )
+            .await?;
+        let mut names: Vec<String> = groups
+            .iter()
+            .filter_map(|g| g.get("displayName")?.as_str().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    /// Reads `ServiceProviderConfig` (often public), then one user (which needs the token).
+    async fn test_connection(&self) -> Result<(), ConnectorError> {
+        self.call(
+            "read ServiceProviderConfig",
+            Method::GET,
+            "ServiceProviderConfig",
+            &[],
+            None,
+            None,
+        )
+        .await?;
+        let q = [("startIndex", "1".to_owned()), ("count", "1".to_owned())];
+        self.call("list Users", Method::GET, "Users", &q, None, None)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_quote_and_booleans_read_like_entra() {
+        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
+        assert_eq!(scim_bool(Some(&json!("False"))), Some(false));
+        assert_eq!(scim_bool(Some(&json!(true))), Some(true));
+        assert!(is_member(&json!({"members":[{"value":"u1"}]}), "u1"));
+        assert!(!is_member(&json!({}), "u1"));
+    }
+}

@@ -1,0 +1,281 @@
+//! The `webhook` connector: every action is one signed HTTP call to a receiver that does the
+//! work. The URL and the JSON body are templates with the placeholders `{op}`, `{handle}`,
+//! `{email}`, `{name}` and `{entitlement}`; the call carries `X-QM-Timestamp` (unix seconds)
+//! and `X-QM-Signature: sha256=HEX`, HEX being the lowercase hex HMAC-SHA256 of
+//! `timestamp + "." + body` under the shared secret (the same scheme as the HR feed).
+//!
+//! Nothing can be looked up through a webhook, so a call may be repeated after a crash or a
+//! timeout: receivers must treat each call as "make it so" (adding a present member is done).
+
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+use tracing::debug;
+
+use super::http;
+use crate::core::model::ActionOp;
+use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject};
+
+/// The placeholders templates may use.
+pub const PLACEHOLDERS: &[&str] = &["op", "handle", "email", "name", "entitlement"];
+
+/// The body sent when no `body` template is configured.
+pub const DEFAULT_BODY: &str = r#"{"op":"{op}","handle":"{handle}","email":"{email}","name":"{name}","entitlement":"{entitlement}"}"#;
+
+/// Replaces each `{placeholder}` in `template` with `value(placeholder)` passed through `esc`.
+fn fill(template: &str, value: &dyn Fn(&str) -> String, esc: &dyn Fn(&str) -> String) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) if PLACEHOLDERS.contains(&&after[..close]) => {
+                out.push_str(&esc(&value(&after[..close])));
+                rest = &after[close + 1..];
+            }
+            _ => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Fills a JSON body template: values are escaped as the inside of a JSON string.
+pub fn fill_json(template: &str, value: &dyn Fn(&str) -> String) -> String {
+    fill(template, value, &|v| {
+        let q = serde_json::Value::String(v.to_owned()).to_string();
+        q[1..q.len() - 1].to_owned()
+    })
+}
+
+/// Fills a URL template: values are percent-encoded.
+pub fn fill_url(template: &str, value: &dyn Fn(&str) -> String) -> String {
+    fill(template, value, &|v| {
+        let mut s = String::new();
+        for b in v.bytes() {
+            if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
+                s.push(b as char);
+            } else {
+                s.push_str(&format!("%{b:02X}"));
+            }
+        }
+        s
+    })
+}
+
+/// `sha256=HEX` of HMAC-SHA256(secret, timestamp + "." + body).
+pub fn signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+        return String::new();
+    };
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A webhook target.
+pub struct Webhook {
+    name: String,
+    url: String,
+    method: Method,
+    body: String,
+    success: Vec<u16>,
+    secret: SecretString,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("method", &self.method)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a webhook is configured (the `[[connector]]` keys of kind `webhook`).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// URL template.
+    pub url: String,
+    /// HTTP method (`POST` by default).
+    pub method: String,
+    /// JSON body template; [`DEFAULT_BODY`] when `None`.
+    pub body: Option<String>,
+    /// Statuses that mean success; empty means any 2xx.
+    pub success: Vec<u16>,
+    /// Signing secret.
+    pub secret: SecretString,
+    /// Longest a call may take.
+    pub timeout: Duration,
+}
+
+impl Webhook {
+    /// A webhook connector named `name`.
+    pub fn new(name: impl Into<String>, s: WebhookSettings) -> Result<Self, ConnectorError> {
+        let method = Method::from_bytes(s.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| ConnectorError::Permanent(format!("bad method {:?}", s.method)))?;
+        Ok(Self {
+            name: name.into(),
+            url: s.url,
+            method,
+            body: s.body.unwrap_or_else(|| DEFAULT_BODY.to_owned()),
+            success: s.success,
+            secret: s.secret,
+            http: http::client(s.timeout)?,
+        })
+    }
+
+    fn ok(&self, status: StatusCode) -> bool {
+        if self.success.is_empty() {
+            status.is_success()
+        } else {
+            self.success.contains(&status.as_u16())
+        }
+    }
+
+    /// One signed call for `op`.
+    async fn call(
+        &self,
+        op: &str,
+        who: &Subject,
+        entitlement: Option<&str>,
+    ) -> Result<Effect, ConnectorError> {
+        let value = |k: &str| -> String {
+            match k {
+                "op" => op.to_owned(),
+                "handle" => who.handle.to_string(),
+                "email" => who.email.to_string(),
+                "name" => who.name.clone(),
+                "entitlement" => entitlement.unwrap_or_default().to_owned(),
+                _ => String::new(),
+            }
+        };
+        let url = fill_url(&self.url, &value);
+        let body = if self.method == Method::GET {
+            String::new()
+        } else {
+            fill_json(&self.body, &value)
+        };
+        let ts = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs()
+            .to_string();
+        let sig = signature(self.secret.expose_secret().as_bytes(), &ts, body.as_bytes());
+        let what = format!("webhook {op}");
+        let mut rq = self
+            .http
+            .request(self.method.clone(), &url)
+            .header("X-QM-Timestamp", &ts)
+            .header("X-QM-Signature", sig);
+        if !body.is_empty() {
+            rq = rq
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let resp = rq
+            .send()
+            .await
+            .map_err(|e| http::transport_error(&what, &e))?;
+        let status = resp.status();
+        debug!(connector = %self.name, op, status = status.as_u16(), "webhook call");
+        if self.ok(status) {
+            return Ok(Effect::Applied);
+        }
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap_or_default();
+        let e = if status.is_success() {
+            ConnectorError::Permanent(format!(
+                "{what}: HTTP {} is not a configured success status",
+                status.as_u16()
+            ))
+        } else {
+            http::status_error(&what, status, &headers, &text, SystemTime::now())
+        };
+        Err(http::redact_error(e, self.secret.expose_secret()))
+    }
+}
+
+#[async_trait]
+impl Connector for Webhook {
+    /// A webhook cannot be asked; nothing is known.
+    async fn find_account(&self, _who: &Subject) -> Result<Option<Account>, ConnectorError> {
+        Ok(None)
+    }
+    async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.call("create", who, None).await
+    }
+    async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.call("disable", who, None).await
+    }
+    async fn enable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.call("enable", who, None).await
+    }
+    async fn delete_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.call("delete", who, None).await
+    }
+    async fn grant(&self, who: &Subject, entitlement: &str) -> Result<Effect, ConnectorError> {
+        self.call("grant", who, Some(entitlement)).await
+    }
+    async fn revoke(&self, who: &Subject, entitlement: &str) -> Result<Effect, ConnectorError> {
+        self.call("revoke", who, Some(entitlement)).await
+    }
+    async fn list_grants(&self, _who: &Subject) -> Result<Vec<String>, ConnectorError> {
+        Ok(Vec::new())
+    }
+    async fn test_connection(&self) -> Result<(), ConnectorError> {
+        reqwest::Url::parse(&fill_url(&self.url, &|_| "x".into()))
+            .map(|_| ())
+            .map_err(|e| ConnectorError::Permanent(format!("bad webhook URL: {e}")))
+    }
+    /// One call per action: `grant`, `revoke` or `disable`.
+    async fn apply(
+        &self,
+        op: ActionOp,
+        who: &Subject,
+        entitlement: Option<&str>,
+    ) -> Result<Effect, ConnectorError> {
+        self.call(op.as_str(), who, entitlement).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_escape_their_values() {
+        let v = |k: &str| match k {
+            "email" => "a b@x.test".to_owned(),
+            "name" => "Al \"Q\"".to_owned(),
+            _ => k.to_uppercase(),
+        };
+        assert_eq!(
+            fill_url("https://h/u/{email}/{op}?x={nope}", &v),
+            "https://h/u/a%20b@x.test/OP?x={nope}"
+        );
+        let body = fill_json(r#"{"n":"{name}","o":"{op}"}"#, &v);
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["n"], "Al \"Q\"");
+        // The HR feed's example: key "k", timestamp "1", body "{}".
+        assert_eq!(
+            signature(b"k", "1", b"{}"),
+            format!("sha256={}", {
+                let mut m = Hmac::<Sha256>::new_from_slice(b"k").unwrap();
+                m.update(b"1.{}");
+                hex::encode(m.finalize().into_bytes())
+            })
+        );
+    }
+}

@@ -1,0 +1,500 @@
+//! The SCIM connector against the real scim2-server (a tenant per test), and against a local
+//! HTTP stub only for what that server never does (429 with Retry-After, 5xx, timeouts).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use quartermaster::connectors::scim::Scim;
+use quartermaster::core::model::{ActionOp, Email, Handle};
+use quartermaster::core::ports::{Connector, ConnectorError, Effect, Subject};
+use secrecy::SecretString;
+use serde_json::json;
+use support::proxy::Proxy;
+use support::scim::{Peer, ScimServer, TOKEN};
+
+fn subject(handle: &str, email: &str) -> Subject {
+    Subject {
+        handle: Handle::parse(handle).unwrap(),
+        name: format!("{} Tester", handle.to_uppercase()),
+        email: Email::parse(email).unwrap(),
+    }
+}
+
+fn scim(base: &str, page_size: usize) -> Scim {
+    Scim::new(
+        "test-scim",
+        base,
+        SecretString::from(TOKEN.to_owned()),
+        page_size,
+        Duration::from_secs(10),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn accounts_and_groups_round_trip_and_repeat_as_already_in_state() {
+    let base = ScimServer::shared().tenant("round");
+    let peer = Peer::of(&base);
+    let c = scim(&base, 100);
+    c.test_connection().await.unwrap();
+    let alice = subject("alice", "Alice@Acme.test");
+
+    assert_eq!(c.find_account(&alice).await.unwrap(), None);
+    assert_eq!(c.create_account(&alice).await.unwrap(), Effect::Applied);
+    assert_eq!(
+        c.create_account(&alice).await.unwrap(),
+        Effect::AlreadyInState
+    );
+    let users = peer.users();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["userName"], "Alice@Acme.test");
+    assert_eq!(users[0]["externalId"], "alice");
+    assert_eq!(users[0]["active"], true);
+    assert_eq!(users[0]["emails"][0]["value"], "Alice@Acme.test");
+    assert_eq!(users[0]["name"]["formatted"], "ALICE Tester");
+
+    // userName is matched case-insensitively.
+    let lower = subject("alice", "alice@acme.test");
+    let acct = c.find_account(&lower).await.unwrap().expect("found");
+    assert!(acct.active);
+    assert_eq!(acct.id, users[0]["id"].as_str().unwrap());
+
+    // Group membership: the group is created on first use.
+    assert_eq!(c.grant(&lower, "figma").await.unwrap(), Effect::Applied);
+    assert_eq!(
+        c.grant(&lower, "figma").await.unwrap(),
+        Effect::AlreadyInState
+    );
+    assert_eq!(peer.members("figma"), vec![acct.id.clone()]);
+    assert_eq!(peer.groups_named("figma").len(), 1);
+    assert_eq!(
+        c.list_grants(&alice).await.unwrap(),
+        vec!["figma".to_owned()]
+    );
+    assert_eq!(c.revoke(&alice, "figma").await.unwrap(), Effect::Applied);
+    assert_eq!(
+        c.revoke(&alice, "figma").await.unwrap(),
+        Effect::AlreadyInState
+    );
+    assert_eq!(
+        c.revoke(&alice, "no-such-group").await.unwrap(),
+        Effect::AlreadyInState
+    );
+    assert!(peer.members("figma").is_empty());
+    assert!(c.list_grants(&alice).await.unwrap().is_empty());
+
+    // Deactivate and reactivate.
+    assert_eq!(c.disable_account(&alice).await.unwrap(), Effect::Applied);
+    assert_eq!(
+        c.disable_account(&alice).await.unwrap(),
+        Effect::AlreadyInState
+    );
+    assert_eq!(peer.users()[0]["active"], false);
+    assert!(!c.find_account(&alice).await.unwrap().unwrap().active);
+    assert_eq!(c.enable_account(&alice).await.unwrap(), Effect::Applied);
+    assert_eq!(
+        c.enable_account(&alice).await.unwrap(),
+        Effect::AlreadyInState
+    );
+    assert_eq!(peer.users()[0]["active"], true);
+
+    // The queued operations, as the engine runs them.
+    let bob = subject("bob", "bob@acme.test");
+    assert_eq!(
+        c.apply(ActionOp::Grant, &bob, Some("jira")).await.unwrap(),
+        Effect::Applied
+    );
+    assert_eq!(
+        c.apply(ActionOp::Grant, &bob, Some("jira")).await.unwrap(),
+        Effect::AlreadyInState
+    );
+    assert_eq!(
+        c.apply(ActionOp::Disable, &bob, None).await.unwrap(),
+        Effect::Applied
+    );
+    assert_eq!(
+        c.apply(ActionOp::Disable, &bob, None).await.unwrap(),
+        Effect::AlreadyInState
+    );
+    // A grant re-enables a disabled account.
+    assert_eq!(
+        c.apply(ActionOp::Grant, &bob, Some("jira")).await.unwrap(),
+        Effect::Applied
+    );
+    assert!(c.find_account(&bob).await.unwrap().unwrap().active);
+    assert_eq!(
+        c.apply(ActionOp::Revoke, &bob, Some("jira")).await.unwrap(),
+        Effect::Applied
+    );
+
+    // Delete.
+    assert_eq!(c.delete_account(&alice).await.unwrap(), Effect::Applied);
+    assert_eq!(
+        c.delete_account(&alice).await.unwrap(),
+        Effect::AlreadyInState
+    );
+    assert!(peer.users_named("alice@acme.test").is_empty());
+    assert_eq!(
+        c.disable_account(&alice).await.unwrap(),
+        Effect::AlreadyInState
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_409_uniqueness_from_a_racing_create_counts_as_already_in_state() {
+    let server = ScimServer::shared();
+    let path = server.tenant_path("race");
+    let proxy = Proxy::start(server.port).await;
+    // Hold answers back so both lookups see no user before either create lands.
+    proxy.set_delay(Duration::from_millis(300));
+    let base = proxy.url(&path);
+    let (a, b) = (scim(&base, 100), scim(&base, 100));
+    let carol = subject("carol", "carol@acme.test");
+    let (ra, rb) = tokio::join!(a.create_account(&carol), b.create_account(&carol));
+    let mut effects = vec![ra.unwrap(), rb.unwrap()];
+    effects.sort_by_key(|e| format!("{e:?}"));
+    assert_eq!(effects, vec![Effect::AlreadyInState, Effect::Applied]);
+    let posts: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST" && s.path.ends_with("/Users"))
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(posts.len(), 2, "both looked, found nothing, and created");
+    assert!(
+        posts.contains(&Some(201)) && posts.contains(&Some(409)),
+        "{posts:?}"
+    );
+    assert_eq!(Peer::of(&server.tenant("x")).port, server.port);
+    let peer = Peer {
+        port: server.port,
+        path,
+    };
+    assert_eq!(peer.users_named("carol@acme.test").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_follow_pages() {
+    let server = ScimServer::shared();
+    let path = server.tenant_path("pages");
+    let proxy = Proxy::start(server.port).await;
+    let c = scim(&proxy.url(&path), 2);
+    let dave = subject("dave", "dave@acme.test");
+    for i in 0..5 {
+        let other = subject("x", &format!("other{i}@acme.test"));
+        c.create_account(&other).await.unwrap();
+        c.grant(&other, &format!("g{i}")).await.unwrap();
+    }
+    c.create_account(&dave).await.unwrap();
+    let mut want = Vec::new();
+    for i in 0..5 {
+        c.grant(&dave, &format!("g{i}")).await.unwrap();
+        want.push(format!("g{i}"));
+    }
+    let before = proxy.seen().len();
+    assert_eq!(c.list_grants(&dave).await.unwrap(), want);
+    let pages: Vec<_> = proxy.seen()[before..]
+        .iter()
+        .filter(|s| s.path.contains("/Groups?"))
+        .map(|s| s.path.clone())
+        .collect();
+    assert_eq!(pages.len(), 3, "5 groups, 2 a page: {pages:?}");
+    assert!(pages[2].contains("startIndex=5"), "{pages:?}");
+    // More users than one page: every one is still found.
+    for i in 0..5 {
+        let other = subject("x", &format!("OTHER{i}@acme.test"));
+        assert!(c.find_account(&other).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_etag_gets_412_and_the_update_is_retried() {
+    let server = ScimServer::shared();
+    let path = server.tenant_path("etag");
+    let proxy = Proxy::start(server.port).await;
+    let c = scim(&proxy.url(&path), 100);
+    let erin = subject("erin", "erin@acme.test");
+    c.create_account(&erin).await.unwrap();
+    c.grant(&subject("y", "y@acme.test"), "wiki")
+        .await
+        .unwrap_err(); // no such user
+    c.create_account(&subject("y", "y@acme.test"))
+        .await
+        .unwrap();
+    c.grant(&subject("y", "y@acme.test"), "wiki").await.unwrap();
+    let peer = Peer {
+        port: server.port,
+        path: path.clone(),
+    };
+    let gid = peer.groups_named("wiki")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Someone else changes the group between our read and our PATCH.
+    let fired = Arc::new(Mutex::new(false));
+    let (f2, port, p2, g2) = (fired.clone(), server.port, path.clone(), gid.clone());
+    proxy.set_hook(Some(Box::new(move |method, p| {
+        let mut fired = f2.lock().unwrap();
+        if method == "PATCH" && p.contains("/Groups/") && !*fired {
+            *fired = true;
+            let body = json!({"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations":[{"op":"add","path":"members","value":[{"value":"ghost"}]}]});
+            let (s, b) = support::scim::raw(
+                port,
+                "PATCH",
+                &format!("{p2}/Groups/{g2}"),
+                Some(&body.to_string()),
+            );
+            assert!(s == 200 || s == 204, "{s} {b}");
+        }
+    })));
+    assert_eq!(c.grant(&erin, "wiki").await.unwrap(), Effect::Applied);
+    assert!(*fired.lock().unwrap());
+    let patches: Vec<_> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "PATCH")
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(
+        patches[patches.len() - 2..],
+        [Some(412), Some(204)],
+        "{patches:?}"
+    );
+    let mut members = peer.members("wiki");
+    members.retain(|m| m == "ghost" || m == c_id(&peer, "erin@acme.test").as_str());
+    assert_eq!(members.len(), 2, "the other change and ours both stand");
+}
+
+fn c_id(peer: &Peer, user_name: &str) -> String {
+    peer.users_named(user_name)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+// ------------------------------------------------------------------- stub: what no peer does
+
+async fn stub() -> u16 {
+    use axum::http::{HeaderMap, StatusCode, Uri};
+    async fn answer(uri: Uri) -> (StatusCode, HeaderMap, String) {
+        let mut h = HeaderMap::new();
+        let p = uri.path();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        if p.starts_with("/seconds/") {
+            h.insert("retry-after", "7".parse().unwrap());
+            (StatusCode::TOO_MANY_REQUESTS, h, String::new())
+        } else if p.starts_with("/date/") {
+            let at = chrono::Utc::now() + chrono::TimeDelta::seconds(30);
+            let date = at.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            h.insert("retry-after", date.parse().unwrap());
+            (StatusCode::TOO_MANY_REQUESTS, h, String::new())
+        } else if p.starts_with("/okta/") {
+            h.insert(
+                "x-rate-limit-reset",
+                (now + 45).to_string().parse().unwrap(),
+            );
+            (StatusCode::TOO_MANY_REQUESTS, h, "{}".into())
+        } else if p.starts_with("/down/") {
+            (StatusCode::SERVICE_UNAVAILABLE, h, "maintenance".into())
+        } else if p.starts_with("/broken/") {
+            let body = r#"{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":500,"detail":"boom"}"#;
+            (StatusCode::INTERNAL_SERVER_ERROR, h, body.into())
+        } else if p.starts_with("/slow/") {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            (StatusCode::OK, h, "{}".into())
+        } else {
+            (StatusCode::NOT_FOUND, h, String::new())
+        }
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().fallback(answer);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+fn within(d: Option<Duration>, lo: u64, hi: u64) -> bool {
+    d.is_some_and(|d| d >= Duration::from_secs(lo) && d <= Duration::from_secs(hi))
+}
+
+#[tokio::test]
+async fn rate_limits_server_errors_and_timeouts_from_a_stub() {
+    let port = stub().await;
+    let who = subject("frank", "frank@acme.test");
+    let c = |p: &str| {
+        Scim::new(
+            "stub",
+            &format!("http://127.0.0.1:{port}/{p}/v2"),
+            SecretString::from(TOKEN.to_owned()),
+            100,
+            Duration::from_secs(1),
+        )
+        .unwrap()
+    };
+    match c("seconds").find_account(&who).await {
+        Err(ConnectorError::RateLimited { retry_after }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(7)))
+        }
+        other => panic!("{other:?}"),
+    }
+    match c("date").create_account(&who).await {
+        Err(ConnectorError::RateLimited { retry_after }) => {
+            assert!(within(retry_after, 28, 30), "{retry_after:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match c("okta").grant(&who, "x").await {
+        Err(ConnectorError::RateLimited { retry_after }) => {
+            assert!(within(retry_after, 43, 45), "{retry_after:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    match c("down").find_account(&who).await {
+        Err(ConnectorError::Transient(m)) => assert!(m.contains("HTTP 503"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match c("broken").find_account(&who).await {
+        Err(ConnectorError::Transient(m)) => assert!(m.contains("HTTP 500: boom"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let t = std::time::Instant::now();
+    match c("slow").find_account(&who).await {
+        Err(ConnectorError::Transient(m)) => assert!(m.contains("timed out"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(4));
+    assert!(
+        ConnectorError::RateLimited { retry_after: None }.is_retryable()
+            && ConnectorError::Transient(String::new()).is_retryable()
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_unauthorised() {
+    let base = ScimServer::shared().tenant("auth");
+    let c = Scim::new(
+        "bad",
+        &base,
+        SecretString::from("not-the-token".to_owned()),
+        100,
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    match c.test_connection().await {
+        Err(ConnectorError::Unauthorized(m)) => assert!(m.contains("HTTP 401"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+// ------------------------------------------------------------------- end to end
+
+pub fn scim_org(base: &str, extra_people: usize) -> String {
+    let mut s = format!(
+        r#"
+[organization]
+name = "Scimco"
+it_admins = ["ivy"]
+
+[[person]]
+handle = "ivy"
+name = "Ivy Admin"
+email = "ivy@scimco.test"
+role = "staff"
+
+[[person]]
+handle = "bob"
+name = "Bob Boss"
+email = "bob@scimco.test"
+role = "staff"
+
+[[person]]
+handle = "alice"
+name = "Alice Kim"
+email = "Alice.Kim@scimco.test"
+role = "staff"
+manager = "bob"
+
+[[role]]
+name = "staff"
+apps = []
+
+[[app]]
+name = "figma"
+connector = "design"
+entitlement = "Figma Editors"
+approvals = ["manager"]
+
+[[app]]
+name = "miro"
+connector = "design"
+approvals = []
+
+[[connector]]
+name = "design"
+kind = "scim"
+base_url = "{base}"
+token_env = "QM_TEST_SCIM_TOKEN"
+timeout = "2s"
+max_concurrency = 2
+"#
+    );
+    for i in 0..extra_people {
+        s.push_str(&format!(
+            "\n[[person]]\nhandle = \"p{i}\"\nname = \"Person {i}\"\nemail = \"p{i}@scimco.test\"\nrole = \"staff\"\n"
+        ));
+    }
+    s
+}
+
+pub fn config_with_token(text: &str, token: &str) -> quartermaster::config::Config {
+    let token = token.to_owned();
+    quartermaster::config::parse(text, std::path::Path::new("."), &move |k| {
+        (k == "QM_TEST_SCIM_TOKEN").then(|| token.clone())
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[tokio::test]
+async fn request_and_approval_provision_the_user_and_membership_in_scim() {
+    let base = ScimServer::shared().tenant("e2e");
+    let peer = Peer::of(&base);
+    let mut bot = support::Bot::with_config(config_with_token(&scim_org(&base, 0), TOKEN)).await;
+    bot.run("alice: /request app:figma reason:\"mock-ups\"")
+        .await;
+    assert!(peer.users().is_empty(), "nothing before approval");
+    bot.run("bob: :click Approve").await;
+    let users = peer.users_named("alice.kim@scimco.test");
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0]["externalId"], "alice");
+    assert_eq!(users[0]["active"], true);
+    let id = users[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(peer.members("Figma Editors"), vec![id.clone()]);
+    assert!(
+        bot.texts_to("alice")
+            .iter()
+            .any(|t| t.contains("Figma") || t.contains("figma")),
+        "{:?}",
+        bot.texts_to("alice")
+    );
+    assert!(
+        bot.audit_actions()
+            .await
+            .contains(&"grant.provisioned".to_owned())
+    );
+    // Revoking takes the membership away again; the account stays.
+    bot.run("alice: /revoke app:figma").await;
+    assert!(peer.members("Figma Editors").is_empty());
+    assert_eq!(peer.users_named("alice.kim@scimco.test").len(), 1);
+    assert!(matches!(
+        bot.store.verify_audit().await.unwrap(),
+        quartermaster::store::VerifyReport::Ok { .. }
+    ));
+}
