@@ -29,6 +29,10 @@ fn org(base: &str, people: usize, connector_extra: &str) -> String {
 name = "Crashco"
 it_admins = ["ivy"]
 
+[http]
+# Several serve processes run at once in this suite: each takes a free port.
+listen = "127.0.0.1:0"
+
 [[person]]
 handle = "ivy"
 name = "Ivy Admin"
