@@ -261,3 +261,252 @@ timeout = "5s"
     assert!(e.contains("connector.wiki.success[0]"), "{e}");
     assert!(e.contains("connector.wiki.max_concurrency"), "{e}");
 }
+
+mod engine {
+    //! The engine against this receiver: per-connector concurrency cap and rate limit, and a
+    //! permanent failure that fails the request, tells people, and is retried by IT from chat.
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    use quartermaster::app;
+    use quartermaster::chat::console::ConsoleChat;
+    use quartermaster::core::ports::{ManualClock, Store};
+    use quartermaster::core::service::Service;
+
+    /// A receiver that answers after `delay`, counting calls in flight and their start times.
+    struct Slow {
+        port: u16,
+        max_in_flight: Arc<AtomicUsize>,
+        starts: Arc<Mutex<Vec<Instant>>>,
+        fail: Arc<AtomicBool>,
+    }
+
+    async fn slow_receiver(delay: Duration) -> Slow {
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let starts: Arc<Mutex<Vec<Instant>>> = Arc::default();
+        let fail = Arc::new(AtomicBool::new(false));
+        let (i, m, s, f) = (
+            in_flight.clone(),
+            max_in_flight.clone(),
+            starts.clone(),
+            fail.clone(),
+        );
+        let app = axum::Router::new().fallback(move || {
+            let (i, m, s, f) = (i.clone(), m.clone(), s.clone(), f.clone());
+            async move {
+                s.lock().unwrap().push(Instant::now());
+                let now = i.fetch_add(1, Ordering::SeqCst) + 1;
+                m.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                i.fetch_sub(1, Ordering::SeqCst);
+                if f.load(Ordering::SeqCst) {
+                    StatusCode::BAD_REQUEST
+                } else {
+                    StatusCode::OK
+                }
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Slow {
+            port,
+            max_in_flight,
+            starts,
+            fail,
+        }
+    }
+
+    fn config(port: u16, people: usize, limits: &str) -> quartermaster::config::Config {
+        let mut text = format!(
+            r#"
+[organization]
+name = "Hookco"
+it_admins = ["ivy"]
+
+[[person]]
+handle = "ivy"
+name = "Ivy Admin"
+email = "ivy@hookco.test"
+role = "staff"
+
+[[role]]
+name = "staff"
+apps = []
+
+[[app]]
+name = "wiki"
+display = "Wiki"
+connector = "hook"
+approvals = []
+
+[[connector]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{port}/access/{{op}}/{{handle}}"
+secret_env = "HOOK_SECRET"
+{limits}
+"#
+        );
+        for i in 0..people {
+            text.push_str(&format!(
+                "\n[[person]]\nhandle = \"p{i}\"\nname = \"P {i}\"\nemail = \"p{i}@hookco.test\"\nrole = \"staff\"\nmanager = \"ivy\"\n"
+            ));
+        }
+        quartermaster::config::parse(&text, std::path::Path::new("."), &|k| {
+            (k == "HOOK_SECRET").then(|| SECRET.to_owned())
+        })
+        .unwrap()
+    }
+
+    async fn bot(
+        cfg: &quartermaster::config::Config,
+    ) -> (
+        tempfile::TempDir,
+        Arc<Service>,
+        quartermaster::engine::Engine,
+        Arc<ConsoleChat>,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("qm.db").display());
+        let store = app::open_store(cfg, &url).await.unwrap();
+        let chat = Arc::new(ConsoleChat::silent());
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let (service, engine) = app::assemble(cfg, store, chat.clone(), clock).unwrap();
+        (dir, service, engine, chat)
+    }
+
+    /// Enqueues one grant per person, then runs the engine's workers until the queue is empty;
+    /// returns how long that took.
+    async fn run_all(
+        service: &Arc<Service>,
+        engine: quartermaster::engine::Engine,
+        n: usize,
+    ) -> Duration {
+        for i in 0..n {
+            let who = service
+                .caller_by_handle(&Handle::parse(&format!("p{i}")).unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            service.command_line(&who, "/request app:wiki").await;
+        }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let t = Instant::now();
+        let workers = tokio::spawn(async move { engine.run(stop_rx).await });
+        while service.store().queue_depth().await.unwrap() > 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "the queue never drained"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let took = t.elapsed();
+        stop_tx.send(true).unwrap();
+        workers.await.unwrap();
+        took
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn each_connector_keeps_to_its_concurrency_cap_and_rate() {
+        // Reference: a generous cap, no rate limit.
+        let free = slow_receiver(Duration::from_millis(150)).await;
+        let cfg = config(free.port, 12, "max_concurrency = 8");
+        let (_d, service, engine, _) = bot(&cfg).await;
+        let unthrottled = run_all(&service, engine, 12).await;
+        assert!(
+            free.max_in_flight.load(Ordering::SeqCst) > 2,
+            "the reference runs in parallel"
+        );
+
+        // Capped at 2 at once.
+        let capped = slow_receiver(Duration::from_millis(150)).await;
+        let cfg = config(capped.port, 12, "max_concurrency = 2");
+        let (_d, service, engine, _) = bot(&cfg).await;
+        let took = run_all(&service, engine, 12).await;
+        assert_eq!(capped.max_in_flight.load(Ordering::SeqCst), 2);
+        assert!(took > unthrottled, "{took:?} vs {unthrottled:?}");
+
+        // At most 5 starts a second.
+        let rated = slow_receiver(Duration::from_millis(10)).await;
+        let cfg = config(rated.port, 12, "max_concurrency = 8\nrate_per_second = 5");
+        let (_d, service, engine, _) = bot(&cfg).await;
+        let took = run_all(&service, engine, 12).await;
+        let starts = rated.starts.lock().unwrap().clone();
+        assert_eq!(starts.len() % 12, 0, "one or more calls per action");
+        let first = starts.iter().min().unwrap();
+        let last = starts.iter().max().unwrap();
+        // 12 actions at 5/s: the last starts at least 11 × 200 ms after the first.
+        assert!(
+            *last - *first >= Duration::from_millis(2000),
+            "{:?}",
+            *last - *first
+        );
+        assert!(took >= Duration::from_millis(2000), "{took:?}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_permanent_failure_fails_the_request_tells_people_and_it_can_retry() {
+        let peer = slow_receiver(Duration::from_millis(1)).await;
+        peer.fail.store(true, Ordering::SeqCst);
+        let cfg = config(peer.port, 1, "");
+        let (_d, service, engine, chat) = bot(&cfg).await;
+        let p0 = service
+            .caller_by_handle(&Handle::parse("p0").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        service.command_line(&p0, "/request app:wiki").await;
+        engine.drain().await.unwrap();
+        let r = service
+            .store()
+            .request(quartermaster::core::model::RequestId(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.state.name(), "failed");
+        let log = chat.transcript();
+        assert!(log.iter().any(|m| m.to.as_deref() == Some("p0")
+            && m.text.contains("Setting up Wiki failed; IT has been told")));
+        let to_it = log
+            .iter()
+            .rev()
+            .find(|m| m.to.as_deref() == Some("ivy"))
+            .unwrap();
+        assert_eq!(to_it.buttons, ["Retry"]);
+        assert!(to_it.text.contains("failed for good"), "{}", to_it.text);
+        // Only IT may retry; the peer is fixed; IT's Retry provisions.
+        let retry_id = chat
+            .find_button(
+                &Handle::parse("ivy").unwrap(),
+                quartermaster::core::ports::ButtonLabel::Retry,
+                None,
+            )
+            .unwrap();
+        let refused = service.click(&p0, &retry_id, None).await;
+        assert!(format!("{refused:?}").contains("Only IT admins can retry"));
+        peer.fail.store(false, Ordering::SeqCst);
+        let ivy = service
+            .caller_by_handle(&Handle::parse("ivy").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let answer = service.click(&ivy, &retry_id, None).await;
+        assert!(format!("{answer:?}").contains("queued again"), "{answer:?}");
+        engine.drain().await.unwrap();
+        let r = service
+            .store()
+            .request(quartermaster::core::model::RequestId(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.state.name(), "granted");
+        assert!(
+            chat.transcript().iter().any(
+                |m| m.to.as_deref() == Some("p0") && m.text.starts_with("✅ You now have Wiki")
+            )
+        );
+    }
+}
