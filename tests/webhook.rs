@@ -271,7 +271,7 @@ mod engine {
 
     use quartermaster::app;
     use quartermaster::chat::console::ConsoleChat;
-    use quartermaster::core::ports::{ManualClock, Store};
+    use quartermaster::core::ports::ManualClock;
     use quartermaster::core::service::Service;
 
     /// A receiver that answers after `delay`, counting calls in flight and their start times.
