@@ -1,5 +1,5 @@
-//! Crash safety, outages and secrets, proven against the real scim2-server: `serve` killed
-//! with SIGKILL at random moments (20 trials) and stopped with SIGTERM; the peer frozen
+//! Crash safety, outages and secrets, proven against the real scim2-server and a real slapd:
+//! `serve` killed with SIGKILL at random moments (20 trials) and stopped with SIGTERM; the peer frozen
 //! mid-run; canary secrets looked for everywhere they must not be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -15,6 +15,7 @@ use quartermaster::app;
 use quartermaster::chat::console::ConsoleChat;
 use quartermaster::core::model::{ActionState, Handle};
 use quartermaster::core::ports::{ManualClock, Store};
+use support::ldap::{ADMIN_DN, GROUPS_DN, PEOPLE_DN, Slapd};
 use support::proxy::Proxy;
 use support::scim::{Peer, ScimServer, TOKEN};
 
@@ -136,6 +137,11 @@ impl std::ops::DerefMut for Serve {
 }
 
 fn serve(cfg: &Path, url: &str, log: &Path) -> Serve {
+    serve_with(cfg, url, log, &[])
+}
+
+/// `serve` with more environment (secrets of further connectors).
+fn serve_with(cfg: &Path, url: &str, log: &Path, env: &[(&str, &str)]) -> Serve {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -148,6 +154,7 @@ fn serve(cfg: &Path, url: &str, log: &Path) -> Serve {
         .env("QM_TEST_SCIM_TOKEN", TOKEN)
         .env("QM_TEST_HOOK_SECRET", "hook-secret")
         .env("RUST_LOG", "debug")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -212,12 +219,17 @@ fn sigterm(child: &Serve) {
 }
 
 fn audit_verify(cfg: &Path, url: &str) {
+    audit_verify_with(cfg, url, &[]);
+}
+
+fn audit_verify_with(cfg: &Path, url: &str, env: &[(&str, &str)]) {
     let out = Command::new(BIN)
         .args(["audit", "verify", "--config"])
         .arg(cfg)
         .args(["--db", url])
         .env("QM_TEST_SCIM_TOKEN", TOKEN)
         .env("QM_TEST_HOOK_SECRET", "hook-secret")
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -239,14 +251,29 @@ async fn serve_killed_at_random_moments_loses_nothing_and_creates_nothing_twice(
     proxy.set_delay(Duration::from_millis(60));
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("qm.toml");
-    let text = org(
+    // The same runs also provision into a real slapd: app `vpn` on connector `corp-ldap`.
+    let slapd = Slapd::start().await;
+    let mut text = org(
         &proxy.url(&path),
         TRIALS * PER_TRIAL,
         "timeout = \"2s\"\nlease = \"2s\"\nmax_concurrency = 3",
     );
+    text.push_str(&format!(
+        "\n[[app]]\nname = \"vpn\"\nconnector = \"corp-ldap\"\napprovals = []\n\n[[connector]]\nname = \"corp-ldap\"\nkind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\npassword_env = \"QM_TEST_LDAP_PASSWORD\"\npeople_dn = \"{PEOPLE_DN}\"\ngroups_dn = \"{GROUPS_DN}\"\nlease = \"2s\"\nmax_concurrency = 2\n",
+        slapd.url
+    ));
     std::fs::write(&cfg_path, &text).unwrap();
-    let cfg =
-        quartermaster::config::parse(&text, dir.path(), &env_of(TOKEN, "hook-secret")).unwrap();
+    let env = env_of(TOKEN, "hook-secret");
+    let ldap_password = slapd.admin_password.clone();
+    let child_env = [("QM_TEST_LDAP_PASSWORD", slapd.admin_password.as_str())];
+    let env = move |k: &str| {
+        if k == "QM_TEST_LDAP_PASSWORD" {
+            Some(ldap_password.clone())
+        } else {
+            env(k)
+        }
+    };
+    let cfg = quartermaster::config::parse(&text, dir.path(), &env).unwrap();
     let url = format!("sqlite://{}", dir.path().join("qm.db").display());
     let log = dir.path().join("serve.log");
     let mut everyone = Vec::new();
@@ -257,8 +284,9 @@ async fn serve_killed_at_random_moments_loses_nothing_and_creates_nothing_twice(
             .map(|k| format!("p{}", t * PER_TRIAL + k))
             .collect();
         seed(&cfg, &url, "miro", &batch).await;
+        seed(&cfg, &url, "vpn", &batch).await;
         everyone.extend(batch);
-        let mut child = serve(&cfg_path, &url, &log);
+        let mut child = serve_with(&cfg_path, &url, &log, &child_env);
         tokio::time::sleep(Duration::from_millis(100 + random(600))).await;
         kills.push((Instant::now(), proxy.in_flight()));
         child.kill().unwrap(); // SIGKILL
@@ -271,7 +299,7 @@ async fn serve_killed_at_random_moments_loses_nothing_and_creates_nothing_twice(
     );
     eprintln!("{TRIALS} kills in {:?}", started.elapsed());
     // A last run: everything still queued completes, then SIGTERM stops it cleanly.
-    let mut child = serve(&cfg_path, &url, &log);
+    let mut child = serve_with(&cfg_path, &url, &log, &child_env);
     let store = app::open_store(&cfg, &url).await.unwrap();
     wait_all_done(&store, &everyone, Duration::from_secs(60), &log).await;
     sigterm(&child);
@@ -302,6 +330,17 @@ async fn serve_killed_at_random_moments_loses_nothing_and_creates_nothing_twice(
         "no membership twice, none missing"
     );
     assert_eq!(members.into_iter().collect::<HashSet<_>>(), ids);
+    // In LDAP too: every entry exists, and the group holds each person once.
+    let vpn = slapd.members(&format!("cn=vpn,{GROUPS_DN}")).await;
+    for h in &everyone {
+        let dn = format!("uid={h},{PEOPLE_DN}");
+        assert!(slapd.entry(&dn).await.is_some(), "{h} has no LDAP entry");
+        assert_eq!(
+            vpn.iter().filter(|m| m.eq_ignore_ascii_case(&dn)).count(),
+            1,
+            "{h} in the vpn group"
+        );
+    }
 
     // No create was sent twice, unless a kill left the first one's answer undelivered.
     let mut creates: HashMap<String, Vec<support::proxy::Seen>> = HashMap::new();
@@ -324,7 +363,7 @@ async fn serve_killed_at_random_moments_loses_nothing_and_creates_nothing_twice(
         }
     }
     assert_eq!(creates.len(), everyone.len());
-    audit_verify(&cfg_path, &url);
+    audit_verify_with(&cfg_path, &url, &child_env);
     let logs = std::fs::read_to_string(&log).unwrap();
     assert!(logs.contains("quartermaster serving"));
     assert!(
