@@ -12,8 +12,18 @@ use crate::core::model::{Action, ConnectorName};
 use crate::core::ports::{Connector, ConnectorError, Subject};
 use crate::core::service::{Service, ServiceError};
 
-/// How long a claimed action is ours before another worker may take it over.
+/// How long a claimed action is ours before another worker may take it over, unless the
+/// environment variable `QM_ACTION_LEASE` (e.g. `90s`, `5m`) says otherwise.
 pub const LEASE: Duration = Duration::from_secs(60);
+
+/// The lease: `QM_ACTION_LEASE` when set to a valid duration, else [`LEASE`].
+pub fn lease_from_env() -> Duration {
+    std::env::var("QM_ACTION_LEASE")
+        .ok()
+        .and_then(|v| humantime::parse_duration(v.trim()).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(LEASE)
+}
 
 /// Connectors by configured name.
 pub type Connectors = HashMap<ConnectorName, Arc<dyn Connector>>;
@@ -22,6 +32,7 @@ pub type Connectors = HashMap<ConnectorName, Arc<dyn Connector>>;
 pub struct Engine {
     service: Arc<Service>,
     connectors: Connectors,
+    lease: Duration,
 }
 
 impl Engine {
@@ -30,13 +41,14 @@ impl Engine {
         Self {
             service,
             connectors,
+            lease: lease_from_env(),
         }
     }
 
     /// Claims and runs one due action; false when none is due.
     pub async fn run_one(&self) -> Result<bool, ServiceError> {
         let now = self.service.clock().now();
-        let Some(action) = self.service.store().claim_action(now, LEASE).await? else {
+        let Some(action) = self.service.store().claim_action(now, self.lease).await? else {
             return Ok(false);
         };
         let span = info_span!("engine", action_id = %action.id, connector = %action.connector);

@@ -222,6 +222,32 @@ impl SqlStore {
         Ok(r == 1)
     }
 
+    /// Takes or renews the named lease for `holder` until `now + ttl`; false while another
+    /// holder's lease has not ended. Instances sharing a database use the `scheduler` lease so
+    /// scheduled work runs in one of them at a time.
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, DbError> {
+        let now_us = micros(now);
+        let until = now_us.saturating_add(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
+        let mut tx = self.begin_write().await?;
+        let n = q("INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+             WHERE leases.holder = excluded.holder OR leases.until < ?")
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now_us)
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     /// Starts a write transaction that holds SQLite's write lock from its first statement.
     async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         self.pool.begin_write().await

@@ -1115,3 +1115,19 @@ async fn a_row_slipped_in_before_the_chain_breaks_it(b: Backend) {
     .await;
     assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 0);
 }
+
+both!(an_interaction_delivered_to_two_instances_is_acted_on_once, multi);
+async fn an_interaction_delivered_to_two_instances_is_acted_on_once(b: Backend) {
+    // Two stores on one database stand for two instances behind a load balancer.
+    let f = fresh(b).await;
+    let other = connect(&f.db.url, None).await.unwrap();
+    for round in 0..20 {
+        let id = format!("ix-{round}");
+        let (x, y) = tokio::join!(
+            f.store.mark_interaction_seen(&id, t0()),
+            other.mark_interaction_seen(&id, t0())
+        );
+        let firsts = [x.unwrap(), y.unwrap()].iter().filter(|s| **s).count();
+        assert_eq!(firsts, 1, "interaction {id} was taken {firsts} times");
+    }
+}
