@@ -28,7 +28,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(dir: &std::path::Path, name: &str, db: &str) -> Child {
+/// A `serve` process, SIGKILLed and reaped when dropped (also when the test fails).
+struct Instance(Child);
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &std::path::Path, name: &str, db: &str) -> Instance {
     let cfg = dir.join(format!("{name}.toml"));
     let text = format!(
         "{}\n[http]\nlisten = \"127.0.0.1:{}\"\n",
@@ -37,7 +47,7 @@ fn start(dir: &std::path::Path, name: &str, db: &str) -> Child {
     );
     std::fs::write(&cfg, text).unwrap();
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_quartermaster"))
+    let child = Command::new(env!("CARGO_BIN_EXE_quartermaster"))
         .args(["serve", "--config"])
         .arg(&cfg)
         .args(["--db", db])
@@ -47,7 +57,8 @@ fn start(dir: &std::path::Path, name: &str, db: &str) -> Child {
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
-        .unwrap()
+        .unwrap();
+    Instance(child)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,8 +131,8 @@ async fn two_instances_share_the_queue_survive_a_sigkill_and_schedule_once() {
             }
         }
         if done >= 10 {
-            a.kill().unwrap();
-            a.wait().unwrap();
+            a.0.kill().unwrap(); // SIGKILL
+            a.0.wait().unwrap();
             break done;
         }
         assert!(
@@ -152,7 +163,7 @@ async fn two_instances_share_the_queue_survive_a_sigkill_and_schedule_once() {
             break;
         }
         if Instant::now() > deadline {
-            b.kill().unwrap();
+            b.0.kill().unwrap();
             let log = std::fs::read_to_string(dir.path().join("b.log")).unwrap_or_default();
             panic!(
                 "not finished: {} of {total} done, revokes {revokes:?}\nB's log:\n{log}",
@@ -161,8 +172,8 @@ async fn two_instances_share_the_queue_survive_a_sigkill_and_schedule_once() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    b.kill().unwrap();
-    b.wait().unwrap();
+    b.0.kill().unwrap();
+    b.0.wait().unwrap();
 
     // Every action done exactly once: one completion row in the audit trail each.
     let rows = store.audit_rows(None).await.unwrap();

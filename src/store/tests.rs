@@ -1116,7 +1116,10 @@ async fn a_row_slipped_in_before_the_chain_breaks_it(b: Backend) {
     assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 0);
 }
 
-both!(an_interaction_delivered_to_two_instances_is_acted_on_once, multi);
+both!(
+    an_interaction_delivered_to_two_instances_is_acted_on_once,
+    multi
+);
 async fn an_interaction_delivered_to_two_instances_is_acted_on_once(b: Backend) {
     // Two stores on one database stand for two instances behind a load balancer.
     let f = fresh(b).await;
