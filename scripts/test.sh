@@ -27,5 +27,14 @@ fi
 export QM_SCIM2_SERVER="$VENV/bin/scim2-server"
 export QM_SLAPD=/usr/sbin/slapd
 
+# --- PostgreSQL ---------------------------------------------------------------------------------
+# Tests create (and drop) a database each on QM_TEST_PG_URL. We start nothing: PostgreSQL must
+# already run (it does on CI and on the development machine); the tests fail, saying how to
+# start it, when it does not.
+export QM_TEST_PG_URL="${QM_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
 # --- the tests ---------------------------------------------------------------------------------
-exec cargo test --all-targets "$@"
+# First on SQLite (the store's own tests and the multi-instance test use PostgreSQL in this run
+# too), then the integration tests again with every harness database on PostgreSQL.
+cargo test --all-targets "$@"
+QM_TEST_DB=postgres cargo test --test '*' "$@"

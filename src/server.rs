@@ -24,6 +24,10 @@ use crate::http::interactions::{self, BadPublicKey, InteractionsState};
 use crate::http::ops::{self, Metrics, OpsState};
 use crate::store::SqlStore;
 
+/// How long the `scheduler` lease lasts; renewed every round (30 s), so another instance takes
+/// the scheduled work over within this long after the holder stops.
+const SCHEDULER_LEASE: Duration = Duration::from_secs(90);
+
 /// Why `serve` could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -162,10 +166,25 @@ pub async fn start(
     {
         let service = service.clone();
         let mut stop = stop_rx.clone();
+        let store = store.clone();
+        // Instances sharing a database take turns: only the holder of the `scheduler` lease
+        // runs scheduled work, renewing it every round; when it dies, another takes over once
+        // the lease ends.
+        let holder = format!("pid{}-{}", std::process::id(), addr);
         tasks.push(tokio::spawn(async move {
             loop {
-                if let Err(e) = service.tick().await {
-                    tracing::warn!(error = %e, "scheduler step failed");
+                let now = service.clock().now();
+                match store
+                    .try_lease("scheduler", &holder, now, SCHEDULER_LEASE)
+                    .await
+                {
+                    Ok(true) => {
+                        if let Err(e) = service.tick().await {
+                            tracing::warn!(error = %e, "scheduler step failed");
+                        }
+                    }
+                    Ok(false) => tracing::debug!("another instance holds the scheduler lease"),
+                    Err(e) => tracing::warn!(error = %e, "cannot take the scheduler lease"),
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(30)) => {}

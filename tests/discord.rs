@@ -15,6 +15,7 @@ use quartermaster::core::model::Handle;
 use quartermaster::core::ports::{ManualClock, Store};
 use quartermaster::server::{self, Server};
 use quartermaster::store::SqlStore;
+use quartermaster::store::testdb::{Backend, TestDb};
 use serde_json::{Value, json};
 
 const ALICE: (&str, &str) = ("100000000000000004", "alice");
@@ -39,7 +40,7 @@ struct Bot {
     store: SqlStore,
     clock: Arc<ManualClock>,
     url: String,
-    _dir: tempfile::TempDir,
+    _db: TestDb,
 }
 
 fn t0() -> chrono::DateTime<chrono::Utc> {
@@ -67,9 +68,8 @@ impl Bot {
             api_base: Some(fake.base_url()),
             approvals_channel: approvals_channel.map(str::to_owned),
         });
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("qm.db").display());
-        let store = app::open_store(&config, &url).await.unwrap();
+        let db = TestDb::create(Backend::from_env()).await;
+        let store = app::open_store(&config, &db.url).await.unwrap();
         let clock = Arc::new(ManualClock::new(t0()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = server::start(&config, store.clone(), clock.clone(), listener)
@@ -93,7 +93,7 @@ impl Bot {
             store,
             clock,
             url,
-            _dir: dir,
+            _db: db,
         }
     }
 

@@ -24,9 +24,8 @@ use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, Transaction};
 
+use super::db::{DbRow, Tx, q};
 use super::rows::{from_micros, micros};
 use super::{DbError, SqlStore, store_err};
 use crate::core::model::{Actor, AuditEvent, RequestId};
@@ -34,6 +33,9 @@ use crate::core::ports::StoreError;
 
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The PostgreSQL advisory lock key that serialises audit appends ("qm-audit" in ASCII).
+const AUDIT_LOCK: i64 = 0x716d_2d61_7564_6974;
 
 /// Rows read per page while verifying.
 const PAGE: i64 = 1000;
@@ -190,7 +192,7 @@ fn actor_text(a: &Actor) -> String {
 /// Appends `events` to the chain inside `tx` (which must hold the write lock), resolving
 /// `ReqRef::New` to `new_request`, and reseals the head when a key is given.
 pub(super) async fn append(
-    tx: &mut Transaction<'static, Sqlite>,
+    tx: &mut Tx,
     events: &[AuditEvent],
     new_request: Option<RequestId>,
     key: Option<&SecretSlice<u8>>,
@@ -198,8 +200,18 @@ pub(super) async fn append(
     if events.is_empty() {
         return Ok(());
     }
-    let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-        .fetch_optional(&mut **tx)
+    if tx.is_pg() {
+        // Several writers (instances) append concurrently on PostgreSQL: the lock, held until
+        // this transaction ends, makes "read the head, append after it" atomic, so the rows
+        // form one chain. The waiter's next statement sees the holder's committed rows.
+        q("SELECT pg_advisory_xact_lock(?)")
+            .bind(AUDIT_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+    }
+    let last = q("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *tx)
         .await
         .map_err(store_err)?;
     let (mut seq, mut prev) = match last {
@@ -233,7 +245,7 @@ pub(super) async fn append(
             &e.detail,
             &prev,
         );
-        sqlx::query(
+        q(
             "INSERT INTO audit (seq, at, actor, actor_chat_id, action, subject, app, request_id, \
              connector_action, outcome, detail, prev_hash, hash) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -251,14 +263,14 @@ pub(super) async fn append(
         .bind(e.detail.as_str())
         .bind(prev)
         .bind(hash.as_str())
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(store_err)?;
         prev = hash;
     }
     if let Some(key) = key {
         let mac = hex::encode(seal_mac(key, seq, &prev)?.finalize().into_bytes());
-        sqlx::query(
+        q(
             "INSERT INTO audit_seal (id, seq, hash, mac) VALUES (1, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
              mac = excluded.mac",
@@ -266,7 +278,7 @@ pub(super) async fn append(
         .bind(seq)
         .bind(prev)
         .bind(mac)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(store_err)?;
     }
@@ -280,7 +292,7 @@ macro_rules! audit_cols {
     };
 }
 
-fn record_from_row(row: &SqliteRow) -> Result<AuditRecord, DbError> {
+fn record_from_row(row: &DbRow) -> Result<AuditRecord, DbError> {
     Ok(AuditRecord {
         seq: row.try_get("seq")?,
         at: rfc3339(from_micros(row.try_get("at")?)?),
@@ -304,17 +316,17 @@ impl SqlStore {
     pub async fn verify_audit(&self) -> Result<VerifyReport, DbError> {
         // One read transaction: a writer appending meanwhile cannot make chain and seal
         // disagree.
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_read().await?;
         let mut expected_seq: i64 = 1;
         // The first page starts below 1, so stray rows numbered 0 or less are seen too.
         let mut after = i64::MIN;
         let mut prev = GENESIS.to_owned();
         let mut rows: u64 = 0;
         loop {
-            let page = sqlx::query(concat!(audit_cols!(), "WHERE seq > ? ORDER BY seq LIMIT ?"))
+            let page = q(concat!(audit_cols!(), "WHERE seq > ? ORDER BY seq LIMIT ?"))
                 .bind(after)
                 .bind(PAGE)
-                .fetch_all(&mut *tx)
+                .fetch_all(&mut tx)
                 .await?;
             let done = (page.len() as i64) < PAGE;
             for row in &page {
@@ -363,8 +375,8 @@ impl SqlStore {
                 sealed: false,
             });
         };
-        let seal = sqlx::query("SELECT seq, hash, mac FROM audit_seal WHERE id = 1")
-            .fetch_optional(&mut *tx)
+        let seal = q("SELECT seq, hash, mac FROM audit_seal WHERE id = 1")
+            .fetch_optional(&mut tx)
             .await?;
         let Some(seal) = seal else {
             if rows == 0 {
@@ -425,7 +437,7 @@ impl SqlStore {
         &self,
         since: Option<DateTime<Utc>>,
     ) -> Result<Vec<AuditRecord>, DbError> {
-        let rows = sqlx::query(concat!(audit_cols!(), "WHERE at >= ? ORDER BY seq"))
+        let rows = q(concat!(audit_cols!(), "WHERE at >= ? ORDER BY seq"))
             .bind(since.map_or(i64::MIN, micros))
             .fetch_all(&self.pool)
             .await?;

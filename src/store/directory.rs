@@ -4,8 +4,7 @@
 //! Every write reports whether it changed anything, so the connector can answer
 //! `Applied` or `AlreadyInState`.
 
-use sqlx::Row;
-
+use super::db::q;
 use super::{DbError, SqlStore};
 
 impl SqlStore {
@@ -15,14 +14,12 @@ impl SqlStore {
         connector: &str,
         handle: &str,
     ) -> Result<Option<(String, bool)>, DbError> {
-        let row = sqlx::query(
-            "SELECT id, active FROM directory_accounts WHERE connector = ? AND handle = ?",
-        )
-        .bind(connector)
-        .bind(handle)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| Ok((r.try_get("id")?, r.try_get("active")?)))
+        let row = q("SELECT id, active FROM directory_accounts WHERE connector = ? AND handle = ?")
+            .bind(connector)
+            .bind(handle)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get("id")?, r.flag("active")?)))
             .transpose()
     }
 
@@ -35,7 +32,7 @@ impl SqlStore {
         name: &str,
     ) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
+        let n = q(
             "INSERT INTO directory_accounts (connector, handle, id, email, name, active) \
              VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (connector, handle) DO NOTHING",
         )
@@ -44,9 +41,8 @@ impl SqlStore {
         .bind(format!("{connector}:{handle}"))
         .bind(email)
         .bind(name)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(n == 1)
     }
@@ -59,17 +55,14 @@ impl SqlStore {
         active: bool,
     ) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "UPDATE directory_accounts SET active = ? \
-             WHERE connector = ? AND handle = ? AND active <> ?",
-        )
+        let n = q("UPDATE directory_accounts SET active = ? \
+             WHERE connector = ? AND handle = ? AND active <> ?")
         .bind(active)
         .bind(connector)
         .bind(handle)
         .bind(active)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(n == 1)
     }
@@ -77,17 +70,16 @@ impl SqlStore {
     /// Deletes an account and its memberships; false if there was none.
     pub async fn dir_delete_account(&self, connector: &str, handle: &str) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM directory_memberships WHERE connector = ? AND handle = ?")
+        q("DELETE FROM directory_memberships WHERE connector = ? AND handle = ?")
             .bind(connector)
             .bind(handle)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-        let n = sqlx::query("DELETE FROM directory_accounts WHERE connector = ? AND handle = ?")
+        let n = q("DELETE FROM directory_accounts WHERE connector = ? AND handle = ?")
             .bind(connector)
             .bind(handle)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .execute(&mut tx)
+            .await?;
         tx.commit().await?;
         Ok(n == 1)
     }
@@ -100,16 +92,15 @@ impl SqlStore {
         entitlement: &str,
     ) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
+        let n = q(
             "INSERT INTO directory_memberships (connector, handle, entitlement) VALUES (?, ?, ?) \
              ON CONFLICT (connector, handle, entitlement) DO NOTHING",
         )
         .bind(connector)
         .bind(handle)
         .bind(entitlement)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(n == 1)
     }
@@ -122,16 +113,13 @@ impl SqlStore {
         entitlement: &str,
     ) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
-        let n = sqlx::query(
-            "DELETE FROM directory_memberships \
-             WHERE connector = ? AND handle = ? AND entitlement = ?",
-        )
+        let n = q("DELETE FROM directory_memberships \
+             WHERE connector = ? AND handle = ? AND entitlement = ?")
         .bind(connector)
         .bind(handle)
         .bind(entitlement)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        .execute(&mut tx)
+        .await?;
         tx.commit().await?;
         Ok(n == 1)
     }
@@ -142,13 +130,14 @@ impl SqlStore {
         connector: &str,
         handle: &str,
     ) -> Result<Vec<String>, DbError> {
-        Ok(sqlx::query_scalar(
-            "SELECT entitlement FROM directory_memberships \
-             WHERE connector = ? AND handle = ? ORDER BY entitlement",
-        )
+        let rows = q("SELECT entitlement FROM directory_memberships \
+             WHERE connector = ? AND handle = ? ORDER BY entitlement")
         .bind(connector)
         .bind(handle)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .collect()
     }
 }

@@ -1,8 +1,7 @@
 //! Queries for the Discord adapter and the operations endpoints: where each keyed message went
 //! (so every copy can be edited later) and the counts `/metrics` reports.
 
-use sqlx::Row;
-
+use super::db::{DbRow, q};
 use super::rows::{from_micros, micros};
 use super::{DbError, SqlStore};
 use crate::core::model::Timestamp;
@@ -41,7 +40,7 @@ impl SqlStore {
         msg: &SentMessage,
     ) -> Result<(), DbError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        q(
             "INSERT INTO discord_messages (msg_key, channel_id, message_id, recipient, sent_at) \
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel_id, message_id) DO NOTHING",
         )
@@ -50,7 +49,7 @@ impl SqlStore {
         .bind(&msg.message_id)
         .bind(&msg.recipient)
         .bind(micros(msg.sent_at))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
         Ok(())
@@ -58,7 +57,7 @@ impl SqlStore {
 
     /// Every message sent under `key`, oldest first.
     pub async fn discord_messages(&self, key: &str) -> Result<Vec<SentMessage>, DbError> {
-        let rows = sqlx::query(
+        let rows = q(
             "SELECT channel_id, message_id, recipient, sent_at FROM discord_messages \
              WHERE msg_key = ? ORDER BY sent_at, message_id",
         )
@@ -79,33 +78,32 @@ impl SqlStore {
 
     /// The counts `/metrics` reports.
     pub async fn ops_counts(&self) -> Result<OpsCounts, DbError> {
-        let pairs = |rows: Vec<sqlx::sqlite::SqliteRow>| -> Result<Vec<(String, i64)>, DbError> {
+        let pairs = |rows: Vec<DbRow>| -> Result<Vec<(String, i64)>, DbError> {
             rows.iter()
                 .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
                 .collect()
         };
         let requests = pairs(
-            sqlx::query("SELECT state, COUNT(*) FROM requests GROUP BY state ORDER BY state")
+            q("SELECT state, COUNT(*) FROM requests GROUP BY state ORDER BY state")
                 .fetch_all(&self.pool)
                 .await?,
         )?;
         let actions = pairs(
-            sqlx::query("SELECT state, COUNT(*) FROM actions GROUP BY state ORDER BY state")
+            q("SELECT state, COUNT(*) FROM actions GROUP BY state ORDER BY state")
                 .fetch_all(&self.pool)
                 .await?,
         )?;
-        let d = sqlx::query(
+        let d = q(
             "SELECT COALESCE(SUM(CASE WHEN approved = 1 THEN 1 ELSE 0 END), 0), \
                     COALESCE(SUM(CASE WHEN approved = 1 THEN 0 ELSE 1 END), 0) \
              FROM steps WHERE decided = 1",
         )
         .fetch_one(&self.pool)
         .await?;
-        let queue: i64 =
-            sqlx::query("SELECT COUNT(*) FROM actions WHERE state IN ('pending', 'running')")
-                .fetch_one(&self.pool)
-                .await?
-                .try_get(0)?;
+        let queue: i64 = q("SELECT COUNT(*) FROM actions WHERE state IN ('pending', 'running')")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
         Ok(OpsCounts {
             requests,
             decisions: (d.try_get(0)?, d.try_get(1)?),

@@ -1,18 +1,24 @@
 //! Storage: the sqlx implementation of [`crate::core::ports::Store`], the audit hash chain and
 //! the tables of the built-in `directory` connector.
 //!
-//! Only SQLite is built so far; PostgreSQL comes later with its own migration folder. The SQL
-//! stays portable (INTEGER / TEXT columns, `RETURNING`, `ON CONFLICT`), timestamps are stored as
-//! INTEGER unix microseconds (UTC).
+//! Two backends: SQLite (`sqlite://FILE`, one process) and PostgreSQL (`postgres://…`, one or
+//! several instances sharing the database), each with its own migration folder. The SQL is
+//! written once (INTEGER / TEXT columns, `RETURNING`, `ON CONFLICT`; see `db.rs` for how it
+//! runs on both); timestamps are stored as integer unix microseconds (UTC), booleans as 0/1.
 //!
-//! Every write runs in a `BEGIN IMMEDIATE` transaction: SQLite's default deferred `BEGIN` takes
-//! the write lock late, and a race then ends in "database is locked" (or a busy snapshot that the
-//! busy timeout does not retry) instead of a short wait.
+//! On SQLite every write runs in a `BEGIN IMMEDIATE` transaction: SQLite's default deferred
+//! `BEGIN` takes the write lock late, and a race then ends in "database is locked" (or a busy
+//! snapshot that the busy timeout does not retry) instead of a short wait. On PostgreSQL writes
+//! run READ COMMITTED: optimistic version checks and conditional updates decide races, actions
+//! are claimed with `FOR UPDATE SKIP LOCKED`, and audit appends are serialised by a
+//! transaction-level advisory lock so concurrent writers form one chain.
 
 mod audit;
+mod db;
 mod directory;
 mod discord;
 mod rows;
+pub mod testdb;
 #[cfg(test)]
 mod tests;
 
@@ -22,10 +28,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::SecretSlice;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use db::{Pool, Tx, q};
 
 use crate::core::model::*;
 use crate::core::ports::{
@@ -48,14 +53,15 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A failure of the storage layer itself (connecting, migrating, querying, verifying).
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
-    /// A `postgres://` URL was given, but this build has no PostgreSQL support yet.
+    /// A `postgres://` URL was given, but this binary was built without the `postgres`
+    /// feature.
     #[error(
-        "PostgreSQL is not supported yet (database URL {0}); use a sqlite:// URL for now — \
-         PostgreSQL support is planned in a later issue"
+        "this build has no PostgreSQL support (database URL {0}); rebuild with the default \
+         features (or --features postgres), or use a sqlite:// URL"
     )]
     PostgresNotBuilt(String),
     /// The URL names no backend Quartermaster knows.
-    #[error("unsupported database URL {0}: use sqlite://PATH (or postgres://… later)")]
+    #[error("unsupported database URL {0}: use sqlite://PATH or postgres://USER@HOST/DATABASE")]
     UnsupportedUrl(String),
     /// The database could not be opened. The URL is shown without any password.
     #[error("cannot open the database {url}: {source}")]
@@ -121,7 +127,7 @@ pub(crate) fn redact_url(url: &str) -> String {
 /// The SQL store. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
 pub struct SqlStore {
-    pool: SqlitePool,
+    pool: Pool,
     audit_key: Option<Arc<SecretSlice<u8>>>,
 }
 
@@ -138,12 +144,20 @@ impl std::fmt::Debug for SqlStore {
 /// With `audit_key`, the head of the audit chain is sealed with HMAC-SHA256 on every append,
 /// so [`SqlStore::verify_audit`] can detect truncation and a recomputed chain.
 pub async fn connect(url: &str, audit_key: Option<SecretSlice<u8>>) -> Result<SqlStore, DbError> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err(DbError::PostgresNotBuilt(redact_url(url)));
-    }
-    if !url.starts_with("sqlite:") {
+    let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        connect_pg(url).await?
+    } else if url.starts_with("sqlite:") {
+        connect_sqlite(url).await?
+    } else {
         return Err(DbError::UnsupportedUrl(redact_url(url)));
-    }
+    };
+    Ok(SqlStore {
+        pool,
+        audit_key: audit_key.map(Arc::new),
+    })
+}
+
+async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
     let connect_err = |source| DbError::Connect {
         url: redact_url(url),
         source,
@@ -162,48 +176,90 @@ pub async fn connect(url: &str, audit_key: Option<SecretSlice<u8>>) -> Result<Sq
         .await
         .map_err(connect_err)?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-    Ok(SqlStore {
-        pool,
-        audit_key: audit_key.map(Arc::new),
-    })
+    Ok(Pool::Sqlite(pool))
+}
+
+/// Opens a PostgreSQL database (which must exist) and migrates it. Several instances may do
+/// this at once: sqlx serialises the migrations with an advisory lock.
+#[cfg(feature = "postgres")]
+async fn connect_pg(url: &str) -> Result<Pool, DbError> {
+    let connect_err = |source| DbError::Connect {
+        url: redact_url(url),
+        source,
+    };
+    let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(connect_err)?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(opts)
+        .await
+        .map_err(connect_err)?;
+    sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+    Ok(Pool::Pg(pool))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn connect_pg(url: &str) -> Result<Pool, DbError> {
+    Err(DbError::PostgresNotBuilt(redact_url(url)))
 }
 
 impl SqlStore {
     /// Whether the database answers a trivial query (for health checks).
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        q("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
     /// Records an interaction id; true the first time it is seen, false on a replay.
     pub async fn mark_interaction_seen(&self, id: &str, at: Timestamp) -> Result<bool, DbError> {
         let mut tx = self.begin_write().await?;
-        let r = sqlx::query(
-            "INSERT INTO interactions_seen (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(id)
-        .bind(micros(at))
-        .execute(&mut *tx)
+        let r =
+            q("INSERT INTO interactions_seen (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
+                .bind(id)
+                .bind(micros(at))
+                .execute(&mut tx)
+                .await?;
+        tx.commit().await?;
+        Ok(r == 1)
+    }
+
+    /// Takes or renews the named lease for `holder` until `now + ttl`; false while another
+    /// holder's lease has not ended. Instances sharing a database use the `scheduler` lease so
+    /// scheduled work runs in one of them at a time.
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, DbError> {
+        let now_us = micros(now);
+        let until = now_us.saturating_add(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
+        let mut tx = self.begin_write().await?;
+        let n = q("INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
+             WHERE leases.holder = excluded.holder OR leases.until < ?")
+        .bind(name)
+        .bind(holder)
+        .bind(until)
+        .bind(now_us)
+        .execute(&mut tx)
         .await?;
         tx.commit().await?;
-        Ok(r.rows_affected() == 1)
+        Ok(n == 1)
     }
 
     /// Starts a write transaction that holds SQLite's write lock from its first statement.
-    async fn begin_write(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await
+    async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        self.pool.begin_write().await
     }
 
-    async fn load_steps(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-        r: &mut Request,
-    ) -> Result<(), StoreError> {
-        let rows = sqlx::query(
+    async fn load_steps(&self, r: &mut Request) -> Result<(), StoreError> {
+        let rows = q(
             "SELECT idx, rule, approvers, started_at, decided, approved, decided_by, decided_at, \
              reason, reminded, escalated FROM steps WHERE request_id = ? ORDER BY idx",
         )
         .bind(r.id.0)
-        .fetch_all(&mut *conn)
+        .fetch_all(&self.pool)
         .await
         .map_err(store_err)?;
         r.steps = rows
@@ -218,16 +274,15 @@ impl SqlStore {
         sql: &'static str,
         binds: &[&str],
     ) -> Result<Vec<Request>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(store_err)?;
-        let mut q = sqlx::query(sql);
+        let mut query = q(sql);
         for b in binds {
-            q = q.bind(b.to_string());
+            query = query.bind(*b);
         }
-        let rows = q.fetch_all(&mut *conn).await.map_err(store_err)?;
+        let rows = query.fetch_all(&self.pool).await.map_err(store_err)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let mut r = request_from_row(row)?;
-            self.load_steps(&mut conn, &mut r).await?;
+            self.load_steps(&mut r).await?;
             out.push(r);
         }
         Ok(out)
@@ -235,14 +290,10 @@ impl SqlStore {
 }
 
 /// Replaces the step rows of a request.
-async fn write_steps(
-    tx: &mut Transaction<'static, Sqlite>,
-    request: i64,
-    steps: &[Step],
-) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM steps WHERE request_id = ?")
+async fn write_steps(tx: &mut Tx, request: i64, steps: &[Step]) -> Result<(), StoreError> {
+    q("DELETE FROM steps WHERE request_id = ?")
         .bind(request)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(store_err)?;
     for s in steps {
@@ -250,7 +301,7 @@ async fn write_steps(
         let approvers = serde_json::to_string(&approvers)
             .map_err(|e| StoreError::Backend(format!("cannot encode approvers: {e}")))?;
         let d = s.decision.as_ref();
-        sqlx::query(
+        q(
             "INSERT INTO steps (request_id, idx, rule, approvers, started_at, decided, approved, \
              decided_by, decided_at, reason, reminded, escalated) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -267,7 +318,7 @@ async fn write_steps(
         .bind(d.and_then(|d| d.reason.clone()))
         .bind(s.reminded)
         .bind(s.escalated)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await
         .map_err(store_err)?;
     }
@@ -321,7 +372,7 @@ impl Store for SqlStore {
     async fn seed_people(&self, people: &[Person]) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
         for p in people {
-            sqlx::query(
+            q(
                 "INSERT INTO people (handle, name, email, department, role, manager, discord_id, \
                  status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO NOTHING",
             )
@@ -333,7 +384,7 @@ impl Store for SqlStore {
             .bind(p.manager.as_ref().map(|m| m.as_str().to_owned()))
             .bind(p.discord_id.clone())
             .bind(p.status.as_str())
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(store_err)?;
         }
@@ -342,7 +393,7 @@ impl Store for SqlStore {
 
     async fn upsert_person(&self, p: &Person, audit: Vec<AuditEvent>) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        sqlx::query(
+        q(
             "INSERT INTO people (handle, name, email, department, role, manager, discord_id, \
              status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO UPDATE SET \
              name = excluded.name, email = excluded.email, department = excluded.department, \
@@ -357,7 +408,7 @@ impl Store for SqlStore {
         .bind(p.manager.as_ref().map(|m| m.as_str().to_owned()))
         .bind(p.discord_id.clone())
         .bind(p.status.as_str())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .map_err(store_err)?;
         audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
@@ -365,7 +416,7 @@ impl Store for SqlStore {
     }
 
     async fn person(&self, h: &Handle) -> Result<Option<Person>, StoreError> {
-        let row = sqlx::query(PERSON_COLS.by_handle)
+        let row = q(PERSON_COLS.by_handle)
             .bind(h.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -374,7 +425,7 @@ impl Store for SqlStore {
     }
 
     async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError> {
-        let row = sqlx::query(PERSON_COLS.by_discord_id)
+        let row = q(PERSON_COLS.by_discord_id)
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -383,7 +434,7 @@ impl Store for SqlStore {
     }
 
     async fn people(&self) -> Result<Vec<Person>, StoreError> {
-        let rows = sqlx::query(PERSON_COLS.all)
+        let rows = q(PERSON_COLS.all)
             .fetch_all(&self.pool)
             .await
             .map_err(store_err)?;
@@ -394,15 +445,14 @@ impl Store for SqlStore {
     }
 
     async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(store_err)?;
-        let row = sqlx::query(REQUEST_COLS.by_id)
+        let row = q(REQUEST_COLS.by_id)
             .bind(id.0)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&self.pool)
             .await
             .map_err(store_err)?;
         let Some(row) = row else { return Ok(None) };
         let mut r = request_from_row(&row)?;
-        self.load_steps(&mut conn, &mut r).await?;
+        self.load_steps(&mut r).await?;
         Ok(Some(r))
     }
 
@@ -423,7 +473,7 @@ impl Store for SqlStore {
     }
 
     async fn grant(&self, id: GrantId) -> Result<Option<Grant>, StoreError> {
-        let row = sqlx::query(GRANT_COLS.by_id)
+        let row = q(GRANT_COLS.by_id)
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await
@@ -432,7 +482,7 @@ impl Store for SqlStore {
     }
 
     async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError> {
-        let rows = sqlx::query(GRANT_COLS.live_of)
+        let rows = q(GRANT_COLS.live_of)
             .bind(p.as_str())
             .fetch_all(&self.pool)
             .await
@@ -444,7 +494,7 @@ impl Store for SqlStore {
     }
 
     async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError> {
-        let rows = sqlx::query(GRANT_COLS.ending_by)
+        let rows = q(GRANT_COLS.ending_by)
             .bind(micros(t))
             .fetch_all(&self.pool)
             .await
@@ -456,7 +506,7 @@ impl Store for SqlStore {
     }
 
     async fn action(&self, id: ActionId) -> Result<Option<Action>, StoreError> {
-        let row = sqlx::query(ACTION_COLS.by_id)
+        let row = q(ACTION_COLS.by_id)
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await
@@ -465,7 +515,7 @@ impl Store for SqlStore {
     }
 
     async fn actions_for_grant(&self, g: GrantId) -> Result<Vec<Action>, StoreError> {
-        let rows = sqlx::query(ACTION_COLS.for_grant)
+        let rows = q(ACTION_COLS.for_grant)
             .bind(g.0)
             .fetch_all(&self.pool)
             .await
@@ -485,12 +535,13 @@ impl Store for SqlStore {
         let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
         let until = now_us.saturating_add(lease_us);
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        let row = sqlx::query(ACTION_COLS.claim)
+        let row = q(ACTION_COLS.claim)
+            .pg(ACTION_COLS.claim_pg)
             .bind(until)
             .bind(now_us)
             .bind(now_us)
             .bind(now_us)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
@@ -509,32 +560,31 @@ impl Store for SqlStore {
         let now_us = micros(now);
         let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
         let until = now_us.saturating_add(lease_us);
-        let marks = vec!["?"; skip.len()].join(", ");
-        let sql = format!(
-            "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
-             updated_at = ? WHERE id = (SELECT id FROM actions \
-             WHERE ((state = 'pending' AND not_before <= ?) \
-             OR (state = 'running' AND lease_until < ?)) AND connector NOT IN ({marks}) \
-             ORDER BY id LIMIT 1) RETURNING {}",
-            rows::ACTION_COLUMNS
+        // Connector names are slugs (no commas), so `,a,b,` lists them unambiguously.
+        let skipped = format!(
+            ",{},",
+            skip.iter()
+                .map(ConnectorName::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
         );
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        // Only placeholders are interpolated; the names are bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let row = q(ACTION_COLS.claim_except)
+            .pg(ACTION_COLS.claim_except_pg)
             .bind(until)
             .bind(now_us)
             .bind(now_us)
-            .bind(now_us);
-        for c in skip {
-            q = q.bind(c.as_str());
-        }
-        let row = q.fetch_optional(&mut *tx).await.map_err(store_err)?;
+            .bind(now_us)
+            .bind(skipped)
+            .fetch_optional(&mut tx)
+            .await
+            .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
         Ok(row.as_ref().map(action_from_row).transpose()?)
     }
 
     async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError> {
-        let rows = sqlx::query(ACTION_COLS.for_person)
+        let rows = q(ACTION_COLS.for_person)
             .bind(p.as_str())
             .fetch_all(&self.pool)
             .await
@@ -555,7 +605,7 @@ impl Store for SqlStore {
         } else {
             (PlanState::Open, None)
         };
-        let id: i64 = sqlx::query_scalar(
+        let id: i64 = q(
             "INSERT INTO plans (kind, subject, created_by, confirmers, detail, state, \
              decided_by, decided_at, reported, created_at, due_at, started) \
              VALUES (?, ?, ?, ?, ?, ?, NULL, ?, 0, ?, ?, 0) RETURNING id",
@@ -569,7 +619,7 @@ impl Store for SqlStore {
         .bind(decided_at)
         .bind(micros(plan.created_at))
         .bind(plan.due_at.map(micros))
-        .fetch_one(&mut *tx)
+        .fetch_i64(&mut tx)
         .await
         .map_err(store_err)?;
         audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
@@ -578,7 +628,7 @@ impl Store for SqlStore {
     }
 
     async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError> {
-        let row = sqlx::query(PLAN_BY_ID)
+        let row = q(PLAN_BY_ID)
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -587,7 +637,7 @@ impl Store for SqlStore {
     }
 
     async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError> {
-        let rows = sqlx::query(PLANS_OF)
+        let rows = q(PLANS_OF)
             .bind(subject.as_str())
             .fetch_all(&self.pool)
             .await
@@ -600,10 +650,10 @@ impl Store for SqlStore {
 
     async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        sqlx::query("UPDATE plans SET first_action = ? WHERE id = ?")
+        q("UPDATE plans SET first_action = ? WHERE id = ?")
             .bind(first.0)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)
@@ -611,12 +661,11 @@ impl Store for SqlStore {
 
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        let n = sqlx::query("UPDATE plans SET reported = 1 WHERE id = ? AND reported = 0")
+        let n = q("UPDATE plans SET reported = 1 WHERE id = ? AND reported = 0")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
-            .map_err(store_err)?
-            .rows_affected();
+            .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
         Ok(n == 1)
     }
@@ -630,7 +679,7 @@ impl Store for SqlStore {
         audit: Vec<AuditEvent>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        let n = sqlx::query(
+        let n = q(
             "UPDATE plans SET state = ?, decided_by = ?, decided_at = ? \
              WHERE id = ? AND state = 'open'",
         )
@@ -638,10 +687,9 @@ impl Store for SqlStore {
         .bind(by.as_str())
         .bind(micros(at))
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
-        .map_err(store_err)?
-        .rows_affected();
+        .map_err(store_err)?;
         if n == 0 {
             return Ok(false);
         }
@@ -651,7 +699,7 @@ impl Store for SqlStore {
     }
 
     async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError> {
-        let rows = sqlx::query(PLANS_DUE)
+        let rows = q(PLANS_DUE)
             .bind(micros(now))
             .fetch_all(&self.pool)
             .await
@@ -664,18 +712,17 @@ impl Store for SqlStore {
 
     async fn start_plan(&self, id: i64) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        let n = sqlx::query("UPDATE plans SET started = 1 WHERE id = ? AND started = 0")
+        let n = q("UPDATE plans SET started = 1 WHERE id = ? AND started = 0")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
-            .map_err(store_err)?
-            .rows_affected();
+            .map_err(store_err)?;
         tx.commit().await.map_err(store_err)?;
         Ok(n == 1)
     }
 
     async fn unwarned_expiring_grants(&self) -> Result<Vec<Grant>, StoreError> {
-        let rows = sqlx::query(GRANT_COLS.unwarned)
+        let rows = q(GRANT_COLS.unwarned)
             .fetch_all(&self.pool)
             .await
             .map_err(store_err)?;
@@ -692,14 +739,12 @@ impl Store for SqlStore {
         audit: Vec<AuditEvent>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        let n =
-            sqlx::query("INSERT INTO hr_events (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
-                .bind(id)
-                .bind(micros(at))
-                .execute(&mut *tx)
-                .await
-                .map_err(store_err)?
-                .rows_affected();
+        let n = q("INSERT INTO hr_events (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(micros(at))
+            .execute(&mut tx)
+            .await
+            .map_err(store_err)?;
         if n == 0 {
             return Ok(false);
         }
@@ -710,17 +755,17 @@ impl Store for SqlStore {
 
     async fn unmark_hr_event(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        sqlx::query("DELETE FROM hr_events WHERE id = ?")
+        q("DELETE FROM hr_events WHERE id = ?")
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .map_err(store_err)?;
         tx.commit().await.map_err(store_err)
     }
 
     async fn queue_depth(&self) -> Result<i64, StoreError> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE state IN ('pending', 'running')")
-            .fetch_one(&self.pool)
+        q("SELECT COUNT(*) FROM actions WHERE state IN ('pending', 'running')")
+            .fetch_i64(&self.pool)
             .await
             .map_err(store_err)
     }
@@ -736,7 +781,7 @@ impl Store for SqlStore {
         // 1. The new request (its grant is patched in after the grants exist).
         if let Some(r) = &change.new_request {
             let (kind, extends) = kind_parts(r.kind);
-            let id: i64 = sqlx::query_scalar(
+            let id: i64 = q(
                 "INSERT INTO requests (requester, app, reason, duration_secs, kind, \
                  extends_grant, state, current_step, grant_id, created_at, updated_at, version) \
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, 1) RETURNING id",
@@ -754,7 +799,7 @@ impl Store for SqlStore {
             .bind(r.state.step().map(i64::from))
             .bind(micros(r.created_at))
             .bind(micros(r.created_at))
-            .fetch_one(&mut *tx)
+            .fetch_i64(&mut tx)
             .await
             .map_err(store_err)?;
             write_steps(&mut tx, id, &r.steps).await?;
@@ -763,7 +808,7 @@ impl Store for SqlStore {
 
         // 2. The optimistic update: nothing else is written if somebody changed it first.
         for u in &change.request_updates {
-            let n = sqlx::query(
+            let n = q(
                 "UPDATE requests SET state = ?, current_step = ?, updated_at = ?, \
                  version = version + 1 WHERE id = ? AND version = ?",
             )
@@ -772,10 +817,9 @@ impl Store for SqlStore {
             .bind(micros(u.updated_at))
             .bind(u.id.0)
             .bind(u.expected_version)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
-            .map_err(store_err)?
-            .rows_affected();
+            .map_err(store_err)?;
             if n == 0 {
                 // Dropping the transaction rolls it back.
                 return Err(StoreError::Conflict);
@@ -789,7 +833,7 @@ impl Store for SqlStore {
                 NewGrantSource::Birthright => ("birthright", None),
                 NewGrantSource::Request(r) => ("request", resolve_req(r, out.request)?),
             };
-            let id: i64 = sqlx::query_scalar(
+            let id: i64 = q(
                 "INSERT INTO grants (person, app, source, request_id, state, granted_at, \
                  expires_at, warned) VALUES (?, ?, ?, ?, ?, ?, ?, 0) RETURNING id",
             )
@@ -800,7 +844,7 @@ impl Store for SqlStore {
             .bind(g.state.as_str())
             .bind(g.granted_at.map(micros))
             .bind(g.expires_at.map(micros))
-            .fetch_one(&mut *tx)
+            .fetch_i64(&mut tx)
             .await
             .map_err(|e| match store_err(e) {
                 StoreError::Duplicate(_) => StoreError::Duplicate(format!(
@@ -827,17 +871,17 @@ impl Store for SqlStore {
         for (grant, req) in patches {
             if let (Some(g), Some(req)) = (grant, req) {
                 let g = resolve_grant(g, &out.grants)?;
-                sqlx::query("UPDATE requests SET grant_id = ? WHERE id = ?")
+                q("UPDATE requests SET grant_id = ? WHERE id = ?")
                     .bind(g)
                     .bind(req)
-                    .execute(&mut *tx)
+                    .execute(&mut tx)
                     .await
                     .map_err(store_err)?;
             }
         }
 
         for g in &change.grant_updates {
-            let n = sqlx::query(
+            let n = q(
                 "UPDATE grants SET state = ?, granted_at = ?, expires_at = ?, warned = ? \
                  WHERE id = ?",
             )
@@ -846,10 +890,9 @@ impl Store for SqlStore {
             .bind(g.expires_at.map(micros))
             .bind(g.warned)
             .bind(g.id.0)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
-            .map_err(store_err)?
-            .rows_affected();
+            .map_err(store_err)?;
             if n == 0 {
                 return Err(StoreError::Backend(format!(
                     "grant {} does not exist",
@@ -862,7 +905,7 @@ impl Store for SqlStore {
         for a in &change.new_actions {
             let grant = a.grant.map(|g| resolve_grant(g, &out.grants)).transpose()?;
             let req = resolve_req(a.request, out.request)?;
-            let id: i64 = sqlx::query_scalar(
+            let id: i64 = q(
                 "INSERT INTO actions (connector, op, person, app, entitlement, grant_id, \
                  request_id, state, attempts, last_error, not_before, lease_until, created_at, \
                  updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, ?, NULL, ?, ?) \
@@ -878,17 +921,17 @@ impl Store for SqlStore {
             .bind(micros(a.at))
             .bind(micros(a.at))
             .bind(micros(a.at))
-            .fetch_one(&mut *tx)
+            .fetch_i64(&mut tx)
             .await
             .map_err(store_err)?;
             out.actions.push(ActionId(id));
         }
 
         for a in &change.action_updates {
-            let n = sqlx::query(
+            let n = q(
                 "UPDATE actions SET state = ?, last_error = ?, not_before = ?, \
                  lease_until = NULL, updated_at = ?, \
-                 attempts = CASE WHEN ? THEN 0 ELSE attempts END WHERE id = ?",
+                 attempts = CASE WHEN ? = 1 THEN 0 ELSE attempts END WHERE id = ?",
             )
             .bind(a.state.as_str())
             .bind(a.last_error.clone())
@@ -896,10 +939,9 @@ impl Store for SqlStore {
             .bind(now)
             .bind(a.reset_attempts)
             .bind(a.id.0)
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
-            .map_err(store_err)?
-            .rows_affected();
+            .map_err(store_err)?;
             if n == 0 {
                 return Err(StoreError::Backend(format!(
                     "action {} does not exist",

@@ -1,10 +1,9 @@
 //! SQL texts and the mapping of rows to domain records.
 
 use chrono::DateTime;
-use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
 
 use super::DbError;
+use super::db::{Col, DbRow};
 use crate::core::model::*;
 use crate::core::ports::{Plan, PlanKind, PlanState};
 use crate::core::workflow::RequestState;
@@ -24,15 +23,17 @@ fn corrupt(what: &str, e: impl std::fmt::Display) -> DbError {
     DbError::Corrupt(format!("{what}: {e}"))
 }
 
-fn get<'r, T>(row: &'r SqliteRow, col: &str) -> Result<T, DbError>
-where
-    T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
-{
+fn get<'r, T: Col<'r>>(row: &'r DbRow, col: &str) -> Result<T, DbError> {
     row.try_get::<T, _>(col)
         .map_err(|e| corrupt(&format!("column {col}"), e))
 }
 
-fn opt_ts(row: &SqliteRow, col: &str) -> Result<Option<Timestamp>, DbError> {
+fn flag(row: &DbRow, col: &str) -> Result<bool, DbError> {
+    row.flag(col)
+        .map_err(|e| corrupt(&format!("column {col}"), e))
+}
+
+fn opt_ts(row: &DbRow, col: &str) -> Result<Option<Timestamp>, DbError> {
     get::<Option<i64>>(row, col)?.map(from_micros).transpose()
 }
 
@@ -63,7 +64,7 @@ pub(crate) const PERSON_COLS: PersonSql = PersonSql {
     all: concat!(person_cols!(), "ORDER BY handle"),
 };
 
-pub(crate) fn person_from_row(row: &SqliteRow) -> Result<Person, DbError> {
+pub(crate) fn person_from_row(row: &DbRow) -> Result<Person, DbError> {
     let status: String = get(row, "status")?;
     Ok(Person {
         handle: handle(&get::<String>(row, "handle")?)?,
@@ -121,7 +122,7 @@ pub(crate) const REQUEST_COLS: RequestSql = RequestSql {
     ),
 };
 
-pub(crate) fn request_from_row(row: &SqliteRow) -> Result<Request, DbError> {
+pub(crate) fn request_from_row(row: &DbRow) -> Result<Request, DbError> {
     let kind: String = get(row, "kind")?;
     let extends: Option<i64> = get(row, "extends_grant")?;
     let kind = match (kind.as_str(), extends) {
@@ -157,14 +158,17 @@ pub(crate) fn request_from_row(row: &SqliteRow) -> Result<Request, DbError> {
     })
 }
 
-pub(crate) fn step_from_row(row: &SqliteRow) -> Result<Step, DbError> {
+pub(crate) fn step_from_row(row: &DbRow) -> Result<Step, DbError> {
     let rule: String = get(row, "rule")?;
     let approvers: String = get(row, "approvers")?;
     let approvers: Vec<String> =
         serde_json::from_str(&approvers).map_err(|e| corrupt("step approvers", e))?;
-    let decision = if get::<bool>(row, "decided")? {
+    let decision = if flag(row, "decided")? {
         Some(Decision {
-            approved: get::<Option<bool>>(row, "approved")?.unwrap_or(false),
+            approved: row
+                .opt_flag("approved")
+                .map_err(|e| corrupt("column approved", e))?
+                .unwrap_or(false),
             by: handle(
                 &get::<Option<String>>(row, "decided_by")?
                     .ok_or_else(|| corrupt("step decided_by", "missing"))?,
@@ -184,8 +188,8 @@ pub(crate) fn step_from_row(row: &SqliteRow) -> Result<Step, DbError> {
             .collect::<Result<_, _>>()?,
         started_at: opt_ts(row, "started_at")?,
         decision,
-        reminded: get(row, "reminded")?,
-        escalated: get(row, "escalated")?,
+        reminded: flag(row, "reminded")?,
+        escalated: flag(row, "escalated")?,
     })
 }
 
@@ -222,7 +226,7 @@ pub(crate) const GRANT_COLS: GrantSql = GrantSql {
     ),
 };
 
-pub(crate) fn grant_from_row(row: &SqliteRow) -> Result<Grant, DbError> {
+pub(crate) fn grant_from_row(row: &DbRow) -> Result<Grant, DbError> {
     let source: String = get(row, "source")?;
     let req: Option<i64> = get(row, "request_id")?;
     let source = match (source.as_str(), req) {
@@ -239,7 +243,7 @@ pub(crate) fn grant_from_row(row: &SqliteRow) -> Result<Grant, DbError> {
         state: GrantState::parse(&state).ok_or_else(|| corrupt("grant state", &state))?,
         granted_at: opt_ts(row, "granted_at")?,
         expires_at: opt_ts(row, "expires_at")?,
-        warned: get(row, "warned")?,
+        warned: flag(row, "warned")?,
     })
 }
 
@@ -250,6 +254,13 @@ pub(crate) struct ActionSql {
     pub for_person: &'static str,
     /// Binds: lease_until, now (updated_at), now (due), now (lease ended).
     pub claim: &'static str,
+    /// The same for PostgreSQL: the candidate row is locked, and rows other instances hold
+    /// locked are skipped, so concurrent claimers never wait on or take the same action.
+    pub claim_pg: &'static str,
+    /// `claim` skipping connectors: one more bind, the skipped names as `,a,b,`.
+    pub claim_except: &'static str,
+    /// The same for PostgreSQL.
+    pub claim_except_pg: &'static str,
 }
 
 macro_rules! action_cols {
@@ -258,9 +269,6 @@ macro_rules! action_cols {
          last_error, not_before, created_at"
     };
 }
-
-/// The columns an action is read from.
-pub(crate) const ACTION_COLUMNS: &str = action_cols!();
 
 pub(crate) const ACTION_COLS: ActionSql = ActionSql {
     by_id: concat!("SELECT ", action_cols!(), " FROM actions WHERE id = ?"),
@@ -281,9 +289,34 @@ pub(crate) const ACTION_COLS: ActionSql = ActionSql {
          OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1) RETURNING ",
         action_cols!()
     ),
+    claim_pg: concat!(
+        "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
+         updated_at = ? WHERE id = (SELECT id FROM actions \
+         WHERE (state = 'pending' AND not_before <= ?) \
+         OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1 \
+         FOR UPDATE SKIP LOCKED) RETURNING ",
+        action_cols!()
+    ),
+    claim_except: concat!(
+        "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
+         updated_at = ? WHERE id = (SELECT id FROM actions \
+         WHERE ((state = 'pending' AND not_before <= ?) \
+         OR (state = 'running' AND lease_until < ?)) \
+         AND instr(?, ',' || connector || ',') = 0 ORDER BY id LIMIT 1) RETURNING ",
+        action_cols!()
+    ),
+    claim_except_pg: concat!(
+        "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
+         updated_at = ? WHERE id = (SELECT id FROM actions \
+         WHERE ((state = 'pending' AND not_before <= ?) \
+         OR (state = 'running' AND lease_until < ?)) \
+         AND strpos(?, ',' || connector || ',') = 0 ORDER BY id LIMIT 1 \
+         FOR UPDATE SKIP LOCKED) RETURNING ",
+        action_cols!()
+    ),
 };
 
-pub(crate) fn action_from_row(row: &SqliteRow) -> Result<Action, DbError> {
+pub(crate) fn action_from_row(row: &DbRow) -> Result<Action, DbError> {
     let op: String = get(row, "op")?;
     let state: String = get(row, "state")?;
     Ok(Action {
@@ -330,7 +363,7 @@ pub(crate) const PLANS_DUE: &str = concat!(
      AND due_at <= ? ORDER BY due_at, id"
 );
 
-pub(crate) fn plan_from_row(row: &SqliteRow) -> Result<Plan, DbError> {
+pub(crate) fn plan_from_row(row: &DbRow) -> Result<Plan, DbError> {
     let kind: String = get(row, "kind")?;
     let state: String = get(row, "state")?;
     let confirmers: String = get(row, "confirmers")?;
@@ -351,10 +384,10 @@ pub(crate) fn plan_from_row(row: &SqliteRow) -> Result<Plan, DbError> {
             .map(|h| handle(&h))
             .transpose()?,
         decided_at: opt_ts(row, "decided_at")?,
-        reported: get::<bool>(row, "reported")?,
+        reported: flag(row, "reported")?,
         first_action: get::<Option<i64>>(row, "first_action")?.map(ActionId),
         created_at: from_micros(get(row, "created_at")?)?,
         due_at: opt_ts(row, "due_at")?,
-        started: get::<bool>(row, "started")?,
+        started: flag(row, "started")?,
     })
 }

@@ -1,32 +1,57 @@
-//! Store tests, each on a fresh SQLite file in its own temporary folder.
+//! Store tests. Each runs twice, as `NAME::sqlite` (a fresh SQLite file) and `NAME::postgres`
+//! (a fresh database on the test PostgreSQL server, dropped afterwards; the test fails with
+//! how to start PostgreSQL when it is not running).
 
 use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use secrecy::SecretSlice;
-use sqlx::Row;
 
+use super::db::q;
+use super::testdb::{Backend, TestDb};
 use super::*;
 use crate::core::ports::{
     ActionUpdate, GrantUpdate, NewAction, NewGrant, NewRequest, RequestUpdate,
 };
 use crate::core::workflow::RequestState;
 
+/// Runs the test function `$name(backend)` on both backends, as `$name::sqlite` and
+/// `$name::postgres` (a module and a function may share a name).
+macro_rules! both {
+    ($name:ident) => {
+        both!($name, #[tokio::test]);
+    };
+    ($name:ident, multi) => {
+        both!($name, #[tokio::test(flavor = "multi_thread", worker_threads = 4)]);
+    };
+    ($name:ident, #[$attr:meta]) => {
+        mod $name {
+            #[$attr]
+            async fn sqlite() {
+                super::$name(super::Backend::Sqlite).await
+            }
+            #[$attr]
+            async fn postgres() {
+                super::$name(super::Backend::Postgres).await
+            }
+        }
+    };
+}
+
 struct Fixture {
     store: SqlStore,
-    _dir: tempfile::TempDir,
+    db: TestDb,
 }
 
-async fn fresh_with(key: Option<&[u8]>) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("qm.db").display());
+async fn fresh_with(b: Backend, key: Option<&[u8]>) -> Fixture {
+    let db = TestDb::create(b).await;
     let key = key.map(|k| SecretSlice::from(k.to_vec()));
-    let store = connect(&url, key).await.unwrap();
-    Fixture { store, _dir: dir }
+    let store = connect(&db.url, key).await.unwrap();
+    Fixture { store, db }
 }
 
-async fn fresh() -> Fixture {
-    fresh_with(None).await
+async fn fresh(b: Backend) -> Fixture {
+    fresh_with(b, None).await
 }
 
 fn t0() -> Timestamp {
@@ -125,8 +150,8 @@ async fn submit(store: &SqlStore) -> RequestId {
 }
 
 async fn audit_count(store: &SqlStore) -> i64 {
-    sqlx::query_scalar("SELECT COUNT(*) FROM audit")
-        .fetch_one(&store.pool)
+    q("SELECT COUNT(*) FROM audit")
+        .fetch_i64(&store.pool)
         .await
         .unwrap()
 }
@@ -145,14 +170,17 @@ fn new_grant(person: &str, app_name: &str) -> NewGrant {
 // ----------------------------------------------------------------------------- connect
 
 #[tokio::test]
-async fn postgres_urls_are_refused_clearly_and_without_the_password() {
-    let e = connect("postgres://qm:hunter2@db.example/qm", None)
+async fn an_unreachable_postgres_fails_clearly_and_without_the_password() {
+    // Port 1: nothing listens there.
+    let e = connect("postgres://qm:hunter2@127.0.0.1:1/qm", None)
         .await
         .unwrap_err();
     let text = e.to_string();
-    assert!(text.contains("PostgreSQL"), "{text}");
-    assert!(text.contains("not supported yet"), "{text}");
+    assert!(text.contains("cannot open the database"), "{text}");
+    assert!(text.contains("postgres://qm:***@127.0.0.1:1/qm"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
+    let e = connect("mysql://u@h/db", None).await.unwrap_err();
+    assert!(e.to_string().contains("unsupported database URL"), "{e}");
     assert_eq!(
         redact_url("postgres://u:p@h:5432/db?x=1"),
         "postgres://u:***@h:5432/db?x=1"
@@ -160,29 +188,33 @@ async fn postgres_urls_are_refused_clearly_and_without_the_password() {
     assert_eq!(redact_url("sqlite://a/b.db"), "sqlite://a/b.db");
 }
 
-#[tokio::test]
-async fn opening_twice_reuses_the_file_and_pings() {
-    let f = fresh().await;
+both!(opening_twice_reuses_the_file_and_pings);
+async fn opening_twice_reuses_the_file_and_pings(b: Backend) {
+    let f = fresh(b).await;
     assert!(f.store.ping().await);
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&f.store.pool)
-        .await
-        .unwrap();
-    assert_eq!(mode, "wal");
+    if b == Backend::Sqlite {
+        let mode: String = q("PRAGMA journal_mode")
+            .fetch_one(&f.store.pool)
+            .await
+            .unwrap()
+            .try_get(0)
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
     f.store
         .seed_people(&[person("alice", "Alice")])
         .await
         .unwrap();
-    let url = format!("sqlite://{}", f._dir.path().join("qm.db").display());
+    let url = f.db.url.clone();
     let again = connect(&url, None).await.unwrap();
     assert!(again.person(&h("alice")).await.unwrap().is_some());
 }
 
 // ----------------------------------------------------------------------------- people
 
-#[tokio::test]
-async fn seeding_people_inserts_only_those_absent() {
-    let f = fresh().await;
+both!(seeding_people_inserts_only_those_absent);
+async fn seeding_people_inserts_only_those_absent(b: Backend) {
+    let f = fresh(b).await;
     let s = &f.store;
     s.seed_people(&[person("alice", "Alice"), person("bob", "Bob")])
         .await
@@ -213,9 +245,9 @@ async fn seeding_people_inserts_only_those_absent() {
 
 // ----------------------------------------------------------------------------- requests
 
-#[tokio::test]
-async fn a_request_round_trips_with_its_steps_grant_and_actions() {
-    let f = fresh().await;
+both!(a_request_round_trips_with_its_steps_grant_and_actions);
+async fn a_request_round_trips_with_its_steps_grant_and_actions(b: Backend) {
+    let f = fresh(b).await;
     let s = &f.store;
     let c = s
         .commit(Change {
@@ -306,9 +338,9 @@ async fn a_request_round_trips_with_its_steps_grant_and_actions() {
     assert!(ext.steps.is_empty());
 }
 
-#[tokio::test]
-async fn an_update_replaces_steps_and_a_stale_version_conflicts_without_audit() {
-    let f = fresh().await;
+both!(an_update_replaces_steps_and_a_stale_version_conflicts_without_audit);
+async fn an_update_replaces_steps_and_a_stale_version_conflicts_without_audit(b: Backend) {
+    let f = fresh(b).await;
     let s = &f.store;
     let id = submit(s).await;
     let mut new_steps = steps();
@@ -357,9 +389,12 @@ async fn an_update_replaces_steps_and_a_stale_version_conflicts_without_audit() 
     assert_eq!(s.request(id).await.unwrap().unwrap().version, 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ten_concurrent_commits_on_one_version_let_exactly_one_through() {
-    let f = fresh().await;
+both!(
+    ten_concurrent_commits_on_one_version_let_exactly_one_through,
+    multi
+);
+async fn ten_concurrent_commits_on_one_version_let_exactly_one_through(b: Backend) {
+    let f = fresh(b).await;
     let id = submit(&f.store).await;
     let before = audit_count(&f.store).await;
     let mut tasks = Vec::new();
@@ -400,9 +435,9 @@ async fn ten_concurrent_commits_on_one_version_let_exactly_one_through() {
     assert!(f.store.verify_audit().await.unwrap().is_ok());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_audit_appends_form_one_chain() {
-    let f = fresh_with(Some(b"k")).await;
+both!(concurrent_audit_appends_form_one_chain, multi);
+async fn concurrent_audit_appends_form_one_chain(b: Backend) {
+    let f = fresh_with(b, Some(b"k")).await;
     let mut tasks = Vec::new();
     for i in 0..20 {
         let s = f.store.clone();
@@ -431,9 +466,9 @@ async fn concurrent_audit_appends_form_one_chain() {
 
 // ----------------------------------------------------------------------------- grants
 
-#[tokio::test]
-async fn a_second_live_grant_of_one_app_is_a_duplicate() {
-    let f = fresh().await;
+both!(a_second_live_grant_of_one_app_is_a_duplicate);
+async fn a_second_live_grant_of_one_app_is_a_duplicate(b: Backend) {
+    let f = fresh(b).await;
     let s = &f.store;
     let first = s
         .commit(Change {
@@ -497,9 +532,9 @@ async fn a_second_live_grant_of_one_app_is_a_duplicate() {
     assert!(live.contains(&again));
 }
 
-#[tokio::test]
-async fn grants_ending_by_lists_active_grants_with_an_end() {
-    let f = fresh().await;
+both!(grants_ending_by_lists_active_grants_with_an_end);
+async fn grants_ending_by_lists_active_grants_with_an_end(b: Backend) {
+    let f = fresh(b).await;
     let s = &f.store;
     let c = s
         .commit(Change {
@@ -542,9 +577,9 @@ async fn grants_ending_by_lists_active_grants_with_an_end() {
 
 // ----------------------------------------------------------------------------- actions
 
-#[tokio::test]
-async fn claimed_actions_are_leased_and_not_before_is_respected() {
-    let f = fresh().await;
+both!(claimed_actions_are_leased_and_not_before_is_respected);
+async fn claimed_actions_are_leased_and_not_before_is_respected(b: Backend) {
+    let f = fresh(b).await;
     let s = &f.store;
     let action = |at| NewAction {
         connector: ConnectorName::parse("design").unwrap(),
@@ -643,9 +678,61 @@ async fn claimed_actions_are_leased_and_not_before_is_respected() {
     assert_eq!(s.queue_depth().await.unwrap(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_claims_hand_each_action_to_one_worker() {
-    let f = fresh().await;
+both!(claims_can_skip_connectors_at_their_cap);
+async fn claims_can_skip_connectors_at_their_cap(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let action = |conn: &str| NewAction {
+        connector: ConnectorName::parse(conn).unwrap(),
+        op: ActionOp::Grant,
+        person: h("alice"),
+        app: Some(app("figma")),
+        entitlement: Some("editors".into()),
+        grant: None,
+        request: ReqRef::None,
+        at: t0(),
+    };
+    s.commit(Change {
+        new_actions: vec![action("design"), action("design-2"), action("wiki")],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    let lease = Duration::from_secs(60);
+    let skip = [
+        ConnectorName::parse("design").unwrap(),
+        ConnectorName::parse("wiki").unwrap(),
+    ];
+    // "design-2" is not "design": names are matched whole.
+    let got = s
+        .claim_action_except(t0(), lease, &skip)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.connector.as_str(), "design-2");
+    assert!(
+        s.claim_action_except(t0(), lease, &skip)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let got = s
+        .claim_action_except(t0(), lease, &skip[1..])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.connector.as_str(), "design");
+    let got = s
+        .claim_action_except(t0(), lease, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(got.connector.as_str(), "wiki");
+}
+
+both!(concurrent_claims_hand_each_action_to_one_worker, multi);
+async fn concurrent_claims_hand_each_action_to_one_worker(b: Backend) {
+    let f = fresh(b).await;
     let action = NewAction {
         connector: ConnectorName::parse("design").unwrap(),
         op: ActionOp::Disable,
@@ -701,7 +788,7 @@ async fn chain_of(store: &SqlStore, n: i64) {
 }
 
 async fn exec(store: &SqlStore, sql: &'static str) {
-    sqlx::query(sql).execute(&store.pool).await.unwrap();
+    q(sql).execute(&store.pool).await.unwrap();
 }
 
 fn broken_at(r: VerifyReport) -> i64 {
@@ -711,9 +798,9 @@ fn broken_at(r: VerifyReport) -> i64 {
     }
 }
 
-#[tokio::test]
-async fn a_fresh_chain_of_fifty_rows_verifies() {
-    let f = fresh().await;
+both!(a_fresh_chain_of_fifty_rows_verifies);
+async fn a_fresh_chain_of_fifty_rows_verifies(b: Backend) {
+    let f = fresh(b).await;
     assert_eq!(
         f.store.verify_audit().await.unwrap(),
         VerifyReport::Ok {
@@ -742,9 +829,9 @@ async fn a_fresh_chain_of_fifty_rows_verifies() {
     }));
 }
 
-#[tokio::test]
-async fn a_changed_detail_breaks_the_chain_at_that_row() {
-    let f = fresh().await;
+both!(a_changed_detail_breaks_the_chain_at_that_row);
+async fn a_changed_detail_breaks_the_chain_at_that_row(b: Backend) {
+    let f = fresh(b).await;
     chain_of(&f.store, 50).await;
     exec(
         &f.store,
@@ -756,9 +843,9 @@ async fn a_changed_detail_breaks_the_chain_at_that_row() {
     assert_eq!(broken_at(r), 17);
 }
 
-#[tokio::test]
-async fn a_deleted_middle_row_breaks_the_chain() {
-    let f = fresh().await;
+both!(a_deleted_middle_row_breaks_the_chain);
+async fn a_deleted_middle_row_breaks_the_chain(b: Backend) {
+    let f = fresh(b).await;
     chain_of(&f.store, 50).await;
     exec(&f.store, "DELETE FROM audit WHERE seq = 20").await;
     let r = f.store.verify_audit().await.unwrap();
@@ -766,18 +853,18 @@ async fn a_deleted_middle_row_breaks_the_chain() {
     assert_eq!(broken_at(r), 21);
 }
 
-#[tokio::test]
-async fn a_deleted_and_renumbered_row_breaks_the_chain() {
-    let f = fresh().await;
+both!(a_deleted_and_renumbered_row_breaks_the_chain);
+async fn a_deleted_and_renumbered_row_breaks_the_chain(b: Backend) {
+    let f = fresh(b).await;
     chain_of(&f.store, 10).await;
     exec(&f.store, "DELETE FROM audit WHERE seq = 5").await;
     exec(&f.store, "UPDATE audit SET seq = seq - 1 WHERE seq > 5").await;
     assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 5);
 }
 
-#[tokio::test]
-async fn swapped_rows_break_the_chain() {
-    let f = fresh().await;
+both!(swapped_rows_break_the_chain);
+async fn swapped_rows_break_the_chain(b: Backend) {
+    let f = fresh(b).await;
     chain_of(&f.store, 50).await;
     // Swap every column but seq between rows 10 and 11 (hashes travel with their rows).
     exec(&f.store, "UPDATE audit SET seq = -10 WHERE seq = 10").await;
@@ -786,9 +873,9 @@ async fn swapped_rows_break_the_chain() {
     assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 10);
 }
 
-#[tokio::test]
-async fn without_a_key_truncation_is_not_detectable() {
-    let f = fresh().await;
+both!(without_a_key_truncation_is_not_detectable);
+async fn without_a_key_truncation_is_not_detectable(b: Backend) {
+    let f = fresh(b).await;
     chain_of(&f.store, 10).await;
     exec(&f.store, "DELETE FROM audit WHERE seq > 7").await;
     let r = f.store.verify_audit().await.unwrap();
@@ -801,9 +888,9 @@ async fn without_a_key_truncation_is_not_detectable() {
     );
 }
 
-#[tokio::test]
-async fn with_a_key_truncation_is_caught_by_the_seal() {
-    let f = fresh_with(Some(b"audit-secret")).await;
+both!(with_a_key_truncation_is_caught_by_the_seal);
+async fn with_a_key_truncation_is_caught_by_the_seal(b: Backend) {
+    let f = fresh_with(b, Some(b"audit-secret")).await;
     chain_of(&f.store, 50).await;
     assert_eq!(
         f.store.verify_audit().await.unwrap(),
@@ -818,19 +905,19 @@ async fn with_a_key_truncation_is_caught_by_the_seal() {
     assert_eq!(broken_at(r), 48);
 }
 
-#[tokio::test]
-async fn with_a_key_a_missing_seal_is_caught() {
-    let f = fresh_with(Some(b"audit-secret")).await;
+both!(with_a_key_a_missing_seal_is_caught);
+async fn with_a_key_a_missing_seal_is_caught(b: Backend) {
+    let f = fresh_with(b, Some(b"audit-secret")).await;
     chain_of(&f.store, 5).await;
     exec(&f.store, "DELETE FROM audit_seal").await;
     assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 5);
 }
 
-#[tokio::test]
-async fn with_a_key_a_wrong_key_is_caught() {
-    let f = fresh_with(Some(b"audit-secret")).await;
+both!(with_a_key_a_wrong_key_is_caught);
+async fn with_a_key_a_wrong_key_is_caught(b: Backend) {
+    let f = fresh_with(b, Some(b"audit-secret")).await;
     chain_of(&f.store, 5).await;
-    let url = format!("sqlite://{}", f._dir.path().join("qm.db").display());
+    let url = f.db.url.clone();
     let other = connect(&url, Some(SecretSlice::from(b"another".to_vec())))
         .await
         .unwrap();
@@ -846,7 +933,7 @@ async fn recompute_chain(store: &SqlStore, also_fix_seal: bool) {
     for mut r in rows {
         r.prev_hash = prev;
         r.hash = r.compute_hash();
-        sqlx::query("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?")
+        q("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?")
             .bind(&r.prev_hash)
             .bind(&r.hash)
             .bind(r.seq)
@@ -856,7 +943,7 @@ async fn recompute_chain(store: &SqlStore, also_fix_seal: bool) {
         prev = r.hash;
     }
     if also_fix_seal {
-        sqlx::query("UPDATE audit_seal SET hash = ?")
+        q("UPDATE audit_seal SET hash = ?")
             .bind(&prev)
             .execute(&store.pool)
             .await
@@ -864,10 +951,10 @@ async fn recompute_chain(store: &SqlStore, also_fix_seal: bool) {
     }
 }
 
-#[tokio::test]
-async fn with_a_key_a_recomputed_chain_is_caught_by_the_seal() {
+both!(with_a_key_a_recomputed_chain_is_caught_by_the_seal);
+async fn with_a_key_a_recomputed_chain_is_caught_by_the_seal(b: Backend) {
     for fix_seal in [false, true] {
-        let f = fresh_with(Some(b"audit-secret")).await;
+        let f = fresh_with(b, Some(b"audit-secret")).await;
         chain_of(&f.store, 50).await;
         exec(&f.store, "UPDATE audit SET detail = 'forged' WHERE seq = 3").await;
         assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 3);
@@ -877,7 +964,7 @@ async fn with_a_key_a_recomputed_chain_is_caught_by_the_seal() {
         assert_eq!(broken_at(r), 50, "fix_seal={fix_seal}");
 
         // The same forgery is invisible without a key: that is what the seal is for.
-        let url = format!("sqlite://{}", f._dir.path().join("qm.db").display());
+        let url = f.db.url.clone();
         let unkeyed = connect(&url, None).await.unwrap();
         assert!(unkeyed.verify_audit().await.unwrap().is_ok());
     }
@@ -885,9 +972,9 @@ async fn with_a_key_a_recomputed_chain_is_caught_by_the_seal() {
 
 // ----------------------------------------------------------------------------- export
 
-#[tokio::test]
-async fn export_writes_jsonl_and_quoted_csv() {
-    let f = fresh().await;
+both!(export_writes_jsonl_and_quoted_csv);
+async fn export_writes_jsonl_and_quoted_csv(b: Backend) {
+    let f = fresh(b).await;
     let s = &f.store;
     let id = submit(s).await;
     s.commit(Change {
@@ -990,17 +1077,17 @@ async fn export_writes_jsonl_and_quoted_csv() {
 
 // ----------------------------------------------------------------------------- other
 
-#[tokio::test]
-async fn interactions_are_seen_once() {
-    let f = fresh().await;
+both!(interactions_are_seen_once);
+async fn interactions_are_seen_once(b: Backend) {
+    let f = fresh(b).await;
     assert!(f.store.mark_interaction_seen("i-1", t0()).await.unwrap());
     assert!(!f.store.mark_interaction_seen("i-1", t0()).await.unwrap());
     assert!(f.store.mark_interaction_seen("i-2", t0()).await.unwrap());
 }
 
-#[tokio::test]
-async fn the_directory_tables_report_what_changed() {
-    let f = fresh().await;
+both!(the_directory_tables_report_what_changed);
+async fn the_directory_tables_report_what_changed(b: Backend) {
+    let f = fresh(b).await;
     let s = &f.store;
     assert_eq!(s.dir_account("dir", "alice").await.unwrap(), None);
     assert!(
@@ -1054,20 +1141,23 @@ async fn the_directory_tables_report_what_changed() {
     assert!(s.dir_memberships("dir", "alice").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn stored_rows_carry_microsecond_timestamps() {
-    let f = fresh().await;
+both!(stored_rows_carry_microsecond_timestamps);
+async fn stored_rows_carry_microsecond_timestamps(b: Backend) {
+    let f = fresh(b).await;
     submit(&f.store).await;
-    let row = sqlx::query("SELECT created_at FROM requests")
+    let row = q("SELECT created_at FROM requests")
         .fetch_one(&f.store.pool)
         .await
         .unwrap();
-    assert_eq!(row.get::<i64, _>("created_at"), t0().timestamp_micros());
+    assert_eq!(
+        row.try_get::<i64, _>("created_at").unwrap(),
+        t0().timestamp_micros()
+    );
 }
 
-#[tokio::test]
-async fn a_row_slipped_in_before_the_chain_breaks_it() {
-    let f = fresh().await;
+both!(a_row_slipped_in_before_the_chain_breaks_it);
+async fn a_row_slipped_in_before_the_chain_breaks_it(b: Backend) {
+    let f = fresh(b).await;
     chain_of(&f.store, 3).await;
     exec(
         &f.store,
@@ -1076,4 +1166,23 @@ async fn a_row_slipped_in_before_the_chain_breaks_it() {
     )
     .await;
     assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 0);
+}
+
+both!(
+    an_interaction_delivered_to_two_instances_is_acted_on_once,
+    multi
+);
+async fn an_interaction_delivered_to_two_instances_is_acted_on_once(b: Backend) {
+    // Two stores on one database stand for two instances behind a load balancer.
+    let f = fresh(b).await;
+    let other = connect(&f.db.url, None).await.unwrap();
+    for round in 0..20 {
+        let id = format!("ix-{round}");
+        let (x, y) = tokio::join!(
+            f.store.mark_interaction_seen(&id, t0()),
+            other.mark_interaction_seen(&id, t0())
+        );
+        let firsts = [x.unwrap(), y.unwrap()].iter().filter(|s| **s).count();
+        assert_eq!(firsts, 1, "interaction {id} was taken {firsts} times");
+    }
 }

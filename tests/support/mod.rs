@@ -1,10 +1,10 @@
-//! Shared test harness: the example organisation (or a given config) on a fresh SQLite file,
-//! driven through the console adapter with a manual clock.
+//! Shared test harness: the example organisation (or a given config) on a fresh database —
+//! a SQLite file, or with `QM_TEST_DB=postgres` a PostgreSQL database of its own — driven
+//! through the console adapter with a manual clock.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod ldap;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use quartermaster::app;
@@ -14,6 +14,7 @@ use quartermaster::core::model::Handle;
 use quartermaster::core::ports::ManualClock;
 use quartermaster::core::service::{Caller, Service};
 use quartermaster::store::SqlStore;
+use quartermaster::store::testdb::{Backend, TestDb};
 
 /// A running bot on a temporary database.
 pub struct Bot {
@@ -22,8 +23,9 @@ pub struct Bot {
     pub store: SqlStore,
     pub chat: Arc<ConsoleChat>,
     pub clock: Arc<ManualClock>,
-    pub db_path: PathBuf,
-    _dir: tempfile::TempDir,
+    /// The test's database (SQLite, or PostgreSQL with `QM_TEST_DB=postgres`); dropped with
+    /// the bot.
+    pub db: TestDb,
 }
 
 pub fn t0() -> chrono::DateTime<chrono::Utc> {
@@ -53,10 +55,8 @@ impl Bot {
     }
 
     pub async fn with_config(config: Config) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let db_path = dir.path().join("qm.db");
-        let url = format!("sqlite://{}", db_path.display());
-        let store = app::open_store(&config, &url).await.unwrap();
+        let db = TestDb::create(Backend::from_env()).await;
+        let store = app::open_store(&config, &db.url).await.unwrap();
         let chat = Arc::new(ConsoleChat::silent());
         let clock = Arc::new(ManualClock::new(t0()));
         let (service, engine) =
@@ -69,8 +69,7 @@ impl Bot {
             store,
             chat,
             clock,
-            db_path,
-            _dir: dir,
+            db,
         }
     }
 

@@ -1,0 +1,382 @@
+//! The two backends behind one small interface: a pool, a transaction, a query with its binds
+//! and a row, each an enum over the native SQLite and PostgreSQL drivers.
+//!
+//! Queries are written once, in the SQLite form with `?` placeholders; for PostgreSQL the
+//! placeholders become `$1, $2…`, and a query whose text must differ carries a PostgreSQL
+//! text of its own ([`Q::pg`]). Binds are only integers and text (booleans are stored as
+//! 0/1 integers on both backends), so one value type serves both drivers, and the row
+//! mapping in `rows.rs` is shared.
+
+use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::{ColumnIndex, Decode, Row, Sqlite, Transaction, Type};
+
+#[cfg(feature = "postgres")]
+use sqlx::postgres::{PgPool, PgRow, Postgres};
+
+/// A connection pool of either backend.
+#[derive(Clone, Debug)]
+pub(crate) enum Pool {
+    /// A SQLite file.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL database.
+    #[cfg(feature = "postgres")]
+    Pg(PgPool),
+}
+
+/// An open transaction of either backend.
+pub(crate) enum Tx {
+    /// SQLite.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Pg(Transaction<'static, Postgres>),
+}
+
+impl Pool {
+    /// A write transaction. SQLite takes its write lock at once (`BEGIN IMMEDIATE`: a
+    /// deferred `BEGIN` ends a race in "database is locked"); PostgreSQL runs READ COMMITTED
+    /// and relies on row locks, version checks and the audit advisory lock.
+    pub(crate) async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        match self {
+            Self::Sqlite(p) => Ok(Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)),
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => Ok(Tx::Pg(p.begin().await?)),
+        }
+    }
+
+    /// A read transaction that sees one snapshot throughout.
+    pub(crate) async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
+        match self {
+            Self::Sqlite(p) => Ok(Tx::Sqlite(p.begin().await?)),
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => Ok(Tx::Pg(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            )),
+        }
+    }
+
+    /// Closes every connection.
+    pub(crate) async fn close(&self) {
+        match self {
+            Self::Sqlite(p) => p.close().await,
+            #[cfg(feature = "postgres")]
+            Self::Pg(p) => p.close().await,
+        }
+    }
+}
+
+impl Tx {
+    /// Whether this is PostgreSQL.
+    pub(crate) fn is_pg(&self) -> bool {
+        !matches!(self, Self::Sqlite(_))
+    }
+
+    /// Commits.
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlite(t) => t.commit().await,
+            #[cfg(feature = "postgres")]
+            Self::Pg(t) => t.commit().await,
+        }
+    }
+}
+
+/// Where a query runs: on the pool (its own implicit transaction) or inside a transaction.
+pub(crate) enum Ex<'e> {
+    /// Any pooled connection.
+    Pool(&'e Pool),
+    /// The given transaction.
+    Tx(&'e mut Tx),
+}
+
+impl<'e> From<&'e Pool> for Ex<'e> {
+    fn from(p: &'e Pool) -> Self {
+        Self::Pool(p)
+    }
+}
+
+impl<'e> From<&'e mut Tx> for Ex<'e> {
+    fn from(t: &'e mut Tx) -> Self {
+        Self::Tx(t)
+    }
+}
+
+/// A bound value: the store binds only integers and text (booleans as 0/1).
+#[derive(Debug, Clone)]
+pub(crate) enum Val {
+    /// An integer or NULL.
+    Int(Option<i64>),
+    /// A text or NULL.
+    Text(Option<String>),
+}
+
+impl From<i64> for Val {
+    fn from(v: i64) -> Self {
+        Self::Int(Some(v))
+    }
+}
+impl From<Option<i64>> for Val {
+    fn from(v: Option<i64>) -> Self {
+        Self::Int(v)
+    }
+}
+impl From<bool> for Val {
+    fn from(v: bool) -> Self {
+        Self::Int(Some(i64::from(v)))
+    }
+}
+impl From<Option<bool>> for Val {
+    fn from(v: Option<bool>) -> Self {
+        Self::Int(v.map(i64::from))
+    }
+}
+impl From<&str> for Val {
+    fn from(v: &str) -> Self {
+        Self::Text(Some(v.to_owned()))
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Self {
+        Self::Text(Some(v))
+    }
+}
+impl From<&String> for Val {
+    fn from(v: &String) -> Self {
+        Self::Text(Some(v.clone()))
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Self {
+        Self::Text(v)
+    }
+}
+impl From<&Option<String>> for Val {
+    fn from(v: &Option<String>) -> Self {
+        Self::Text(v.clone())
+    }
+}
+impl From<Option<&str>> for Val {
+    fn from(v: Option<&str>) -> Self {
+        Self::Text(v.map(str::to_owned))
+    }
+}
+
+/// A query with its binds, not yet run.
+#[derive(Debug, Clone)]
+pub(crate) struct Q {
+    sql: &'static str,
+    pg: Option<&'static str>,
+    binds: Vec<Val>,
+}
+
+/// A query in the SQLite form (`?` placeholders), run on either backend.
+pub(crate) fn q(sql: &'static str) -> Q {
+    Q {
+        sql,
+        pg: None,
+        binds: Vec::new(),
+    }
+}
+
+/// `?` placeholders as PostgreSQL's `$1, $2…` (a `?` inside a quoted literal stays).
+pub(crate) fn dollars(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    let mut quoted = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                n += 1;
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+impl Q {
+    /// The PostgreSQL text of this query, where the dialects differ (also with `?`
+    /// placeholders, in the same order as the SQLite text).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn pg(mut self, sql: &'static str) -> Self {
+        self.pg = Some(sql);
+        self
+    }
+
+    /// Binds the next placeholder.
+    pub(crate) fn bind(mut self, v: impl Into<Val>) -> Self {
+        self.binds.push(v.into());
+        self
+    }
+
+    fn sqlite(self) -> sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
+        let mut query = sqlx::query::<Sqlite>(self.sql);
+        for v in self.binds {
+            query = match v {
+                Val::Int(i) => query.bind(i),
+                Val::Text(s) => query.bind(s),
+            };
+        }
+        query
+    }
+
+    #[cfg(feature = "postgres")]
+    fn postgres(
+        self,
+    ) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
+        let text = dollars(self.pg.unwrap_or(self.sql));
+        let mut query = sqlx::query::<Postgres>(sqlx::AssertSqlSafe(text));
+        for v in self.binds {
+            query = match v {
+                Val::Int(i) => query.bind(i),
+                Val::Text(s) => query.bind(s),
+            };
+        }
+        query
+    }
+
+    /// Runs it; the number of rows it changed.
+    pub(crate) async fn execute<'e>(self, ex: impl Into<Ex<'e>>) -> Result<u64, sqlx::Error> {
+        Ok(match ex.into() {
+            Ex::Pool(Pool::Sqlite(p)) => self.sqlite().execute(p).await?.rows_affected(),
+            Ex::Tx(Tx::Sqlite(t)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
+            #[cfg(feature = "postgres")]
+            Ex::Pool(Pool::Pg(p)) => self.postgres().execute(p).await?.rows_affected(),
+            #[cfg(feature = "postgres")]
+            Ex::Tx(Tx::Pg(t)) => self.postgres().execute(&mut **t).await?.rows_affected(),
+        })
+    }
+
+    /// Every row it returns.
+    pub(crate) async fn fetch_all<'e>(
+        self,
+        ex: impl Into<Ex<'e>>,
+    ) -> Result<Vec<DbRow>, sqlx::Error> {
+        Ok(match ex.into() {
+            Ex::Pool(Pool::Sqlite(p)) => wrap(self.sqlite().fetch_all(p).await?, DbRow::Sqlite),
+            Ex::Tx(Tx::Sqlite(t)) => wrap(self.sqlite().fetch_all(&mut **t).await?, DbRow::Sqlite),
+            #[cfg(feature = "postgres")]
+            Ex::Pool(Pool::Pg(p)) => wrap(self.postgres().fetch_all(p).await?, DbRow::Pg),
+            #[cfg(feature = "postgres")]
+            Ex::Tx(Tx::Pg(t)) => wrap(self.postgres().fetch_all(&mut **t).await?, DbRow::Pg),
+        })
+    }
+
+    /// The first row, if any.
+    pub(crate) async fn fetch_optional<'e>(
+        self,
+        ex: impl Into<Ex<'e>>,
+    ) -> Result<Option<DbRow>, sqlx::Error> {
+        Ok(match ex.into() {
+            Ex::Pool(Pool::Sqlite(p)) => self.sqlite().fetch_optional(p).await?.map(DbRow::Sqlite),
+            Ex::Tx(Tx::Sqlite(t)) => self
+                .sqlite()
+                .fetch_optional(&mut **t)
+                .await?
+                .map(DbRow::Sqlite),
+            #[cfg(feature = "postgres")]
+            Ex::Pool(Pool::Pg(p)) => self.postgres().fetch_optional(p).await?.map(DbRow::Pg),
+            #[cfg(feature = "postgres")]
+            Ex::Tx(Tx::Pg(t)) => self
+                .postgres()
+                .fetch_optional(&mut **t)
+                .await?
+                .map(DbRow::Pg),
+        })
+    }
+
+    /// The first row; an error when there is none.
+    pub(crate) async fn fetch_one<'e>(self, ex: impl Into<Ex<'e>>) -> Result<DbRow, sqlx::Error> {
+        self.fetch_optional(ex)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+
+    /// The first column of the first row, as an integer (`COUNT(*)`, `RETURNING id`).
+    pub(crate) async fn fetch_i64<'e>(self, ex: impl Into<Ex<'e>>) -> Result<i64, sqlx::Error> {
+        self.fetch_one(ex).await?.try_get::<i64, _>(0)
+    }
+}
+
+fn wrap<R>(rows: Vec<R>, f: impl Fn(R) -> DbRow) -> Vec<DbRow> {
+    rows.into_iter().map(f).collect()
+}
+
+/// A row of either backend.
+#[derive(Debug)]
+pub(crate) enum DbRow {
+    /// SQLite.
+    Sqlite(SqliteRow),
+    /// PostgreSQL.
+    #[cfg(feature = "postgres")]
+    Pg(PgRow),
+}
+
+/// The types a row column decodes to on both backends.
+#[cfg(feature = "postgres")]
+pub(crate) trait Col<'r>:
+    Decode<'r, Sqlite> + Type<Sqlite> + Decode<'r, Postgres> + Type<Postgres>
+{
+}
+#[cfg(feature = "postgres")]
+impl<'r, T> Col<'r> for T where
+    T: Decode<'r, Sqlite> + Type<Sqlite> + Decode<'r, Postgres> + Type<Postgres>
+{
+}
+/// The types a row column decodes to.
+#[cfg(not(feature = "postgres"))]
+pub(crate) trait Col<'r>: Decode<'r, Sqlite> + Type<Sqlite> {}
+#[cfg(not(feature = "postgres"))]
+impl<'r, T> Col<'r> for T where T: Decode<'r, Sqlite> + Type<Sqlite> {}
+
+/// A column index valid for both backends' rows (a name or a position).
+#[cfg(feature = "postgres")]
+pub(crate) trait Idx: ColumnIndex<SqliteRow> + ColumnIndex<PgRow> {}
+#[cfg(feature = "postgres")]
+impl<I> Idx for I where I: ColumnIndex<SqliteRow> + ColumnIndex<PgRow> {}
+/// A column index (a name or a position).
+#[cfg(not(feature = "postgres"))]
+pub(crate) trait Idx: ColumnIndex<SqliteRow> {}
+#[cfg(not(feature = "postgres"))]
+impl<I> Idx for I where I: ColumnIndex<SqliteRow> {}
+
+impl DbRow {
+    /// One column. Booleans are stored as integers: read them with [`DbRow::flag`].
+    pub(crate) fn try_get<'r, T: Col<'r>, I: Idx>(&'r self, i: I) -> Result<T, sqlx::Error> {
+        match self {
+            Self::Sqlite(r) => r.try_get(i),
+            #[cfg(feature = "postgres")]
+            Self::Pg(r) => r.try_get(i),
+        }
+    }
+
+    /// A 0/1 integer column as a boolean.
+    pub(crate) fn flag<I: Idx>(&self, i: I) -> Result<bool, sqlx::Error> {
+        Ok(self.try_get::<i64, I>(i)? != 0)
+    }
+
+    /// A nullable 0/1 integer column as a boolean.
+    pub(crate) fn opt_flag<I: Idx>(&self, i: I) -> Result<Option<bool>, sqlx::Error> {
+        Ok(self.try_get::<Option<i64>, I>(i)?.map(|v| v != 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dollars;
+
+    #[test]
+    fn placeholders_become_numbered_outside_literals() {
+        assert_eq!(
+            dollars("SELECT a FROM t WHERE b = ? AND c = '?' AND d IN (?, ?)"),
+            "SELECT a FROM t WHERE b = $1 AND c = '?' AND d IN ($2, $3)"
+        );
+    }
+}
