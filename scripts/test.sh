@@ -32,6 +32,12 @@ export QM_SLAPD=/usr/sbin/slapd
 # already run (it does on CI and on the development machine); the tests fail, saying how to
 # start it, when it does not.
 export QM_TEST_PG_URL="${QM_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+# A local cluster that is installed but stopped is started (as the machine's own init would).
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432 \
+  && command -v pg_ctlcluster >/dev/null 2>&1 && [ -d /etc/postgresql ]; then
+  echo "test.sh: starting the local PostgreSQL cluster" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+fi
 
 # --- the tests ---------------------------------------------------------------------------------
 # First on SQLite (the store's own tests and the multi-instance test use PostgreSQL in this run
