@@ -2,8 +2,9 @@
 //! `check`, `audit verify` (including tampering) and `audit export`.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
 use std::process::{Command, Output};
+
+use quartermaster::store::testdb::{Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
 
@@ -29,10 +30,21 @@ fn story() -> String {
     )
 }
 
+/// A fresh database of the backend `QM_TEST_DB` names (SQLite by default), kept alive with the
+/// runtime that drops it.
+fn test_db() -> (tokio::runtime::Runtime, TestDb) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let db = rt.block_on(TestDb::create(Backend::from_env()));
+    (rt, db)
+}
+
 #[test]
 fn the_readme_story_prints_a_json_transcript() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}", dir.path().join("qm.db").display());
+    let (_rt, test_db) = test_db();
+    let db = test_db.url.clone();
     let o = run(&[
         "console",
         "--db",
@@ -124,32 +136,29 @@ fn the_readme_story_prints_a_json_transcript() {
 
 #[test]
 fn audit_verify_names_the_first_tampered_row() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("qm.db");
-    let db = format!("sqlite://{}", path.display());
+    let (rt, test_db) = test_db();
+    let db = test_db.url.clone();
     let o = run(&["console", "--db", &db, "--script", &story(), "--json"]);
     assert!(o.status.success());
-    tamper(
-        &path,
+    rt.block_on(tamper(
+        &db,
         "UPDATE audit SET detail = 'nothing to see' WHERE seq = 5",
-    );
+    ));
     let v = run(&["audit", "verify", "--db", &db]);
     assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
     assert!(stdout(&v).contains('5'), "names row 5: {}", stdout(&v));
 }
 
-fn tamper(path: &Path, sql: &'static str) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+/// Changes the database behind the bot's back, as an attacker with SQL access would.
+async fn tamper(url: &str, sql: &'static str) {
+    use sqlx::Connection;
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
         sqlx::query(sql).execute(&mut c).await.unwrap();
-    });
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
 }
 
 #[test]

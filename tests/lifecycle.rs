@@ -516,8 +516,11 @@ async fn import_people_takes_joiners_and_movers_and_reports_bad_rows_by_line() {
          max,Max Bell,max@acme.test,Design,astronaut,grace\n",
     )
     .unwrap();
-    let db = dir.path().join("qm.db");
-    let url = format!("sqlite://{}", db.display());
+    let test_db = quartermaster::store::testdb::TestDb::create(
+        quartermaster::store::testdb::Backend::from_env(),
+    )
+    .await;
+    let url = test_db.url.clone();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
         .args(["import", "people"])

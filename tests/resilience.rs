@@ -15,6 +15,7 @@ use quartermaster::app;
 use quartermaster::chat::console::ConsoleChat;
 use quartermaster::core::model::{ActionState, Handle};
 use quartermaster::core::ports::{ManualClock, Store};
+use quartermaster::store::testdb::{Backend, TestDb};
 use support::ldap::{ADMIN_DN, GROUPS_DN, PEOPLE_DN, Slapd};
 use support::proxy::Proxy;
 use support::scim::{Peer, ScimServer, TOKEN};
@@ -274,7 +275,8 @@ async fn serve_killed_at_random_moments_loses_nothing_and_creates_nothing_twice(
         }
     };
     let cfg = quartermaster::config::parse(&text, dir.path(), &env).unwrap();
-    let url = format!("sqlite://{}", dir.path().join("qm.db").display());
+    let test_db = TestDb::create(Backend::from_env()).await;
+    let url = test_db.url.clone();
     let log = dir.path().join("serve.log");
     let mut everyone = Vec::new();
     let mut kills = Vec::new();
@@ -389,7 +391,8 @@ async fn sigterm_lets_in_flight_work_finish_or_releases_it() {
     std::fs::write(&cfg_path, &text).unwrap();
     let cfg =
         quartermaster::config::parse(&text, dir.path(), &env_of(TOKEN, "hook-secret")).unwrap();
-    let url = format!("sqlite://{}", dir.path().join("qm.db").display());
+    let test_db = TestDb::create(Backend::from_env()).await;
+    let url = test_db.url.clone();
     let log = dir.path().join("serve.log");
     let who = vec!["p0".to_owned(), "p1".to_owned()];
     seed(&cfg, &url, "miro", &who).await;

@@ -273,6 +273,7 @@ mod engine {
     use quartermaster::chat::console::ConsoleChat;
     use quartermaster::core::ports::ManualClock;
     use quartermaster::core::service::Service;
+    use quartermaster::store::testdb::{Backend, TestDb};
 
     /// A receiver that answers after `delay`, counting calls in flight and their start times.
     struct Slow {
@@ -364,18 +365,17 @@ secret_env = "HOOK_SECRET"
     async fn bot(
         cfg: &quartermaster::config::Config,
     ) -> (
-        tempfile::TempDir,
+        TestDb,
         Arc<Service>,
         quartermaster::engine::Engine,
         Arc<ConsoleChat>,
     ) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("qm.db").display());
-        let store = app::open_store(cfg, &url).await.unwrap();
+        let db = TestDb::create(Backend::from_env()).await;
+        let store = app::open_store(cfg, &db.url).await.unwrap();
         let chat = Arc::new(ConsoleChat::silent());
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
         let (service, engine) = app::assemble(cfg, store, chat.clone(), clock).unwrap();
-        (dir, service, engine, chat)
+        (db, service, engine, chat)
     }
 
     /// Enqueues one grant per person, then runs the engine's workers until the queue is empty;
