@@ -1008,3 +1008,84 @@ async fn the_fake_enforces_discords_rules() {
         .map(|_| ());
     assert!(r.map_err(DiscordError::from).unwrap_err().is_rate_limited());
 }
+
+/// Interactions mode behind a load balancer: two instances on one database. Either answers any
+/// interaction, and one delivered to both is acted on once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_behind_a_balancer_act_on_an_interaction_once() {
+    let fake = FakeDiscord::start().await;
+    let mut config = config::load(None).unwrap();
+    config.discord = Some(DiscordConfig {
+        mode: DiscordMode::Interactions,
+        application_id: APP_ID.into(),
+        public_key: Some(fake.public_key_hex()),
+        token: "fake-bot-token".into(),
+        api_base: Some(fake.base_url()),
+        approvals_channel: None,
+    });
+    let db = TestDb::create(Backend::from_env()).await;
+    let mut instances = Vec::new();
+    for _ in 0..2 {
+        let store = app::open_store(&config, &db.url).await.unwrap();
+        let clock = Arc::new(ManualClock::new(t0()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = server::start(&config, store.clone(), clock, listener)
+            .await
+            .unwrap();
+        let url = format!("http://{}/discord/interactions", server.addr);
+        instances.push((server, store, url));
+    }
+    let (a, b) = (&instances[0], &instances[1]);
+
+    // Instance A answers Alice's request.
+    fake.set_endpoint(a.2.clone());
+    let p = fake.command(
+        ALICE,
+        "request",
+        json!([opt("app", "figma"), opt("reason", "mock-ups")]),
+    );
+    let r = fake.deliver(&p).await;
+    assert_eq!(r["type"], 4, "{r}");
+    assert!(
+        r["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for Bob Chen")
+    );
+    // The balancer delivers the same interaction to B as well: answered, not acted on.
+    let (status, body) = fake
+        .post_signed(&b.2, &serde_json::to_vec(&p).unwrap(), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("already handled"), "{body}");
+    // Instance B answers another interaction on the same data.
+    fake.set_endpoint(b.2.clone());
+    let q = fake.command(FRANK, "access", json!([]));
+    let r = fake.deliver(&q).await;
+    let text = r["data"]["content"].as_str().unwrap_or_default().to_owned();
+    assert!(text.starts_with("Your access:"), "{r}");
+    let q = fake.command(ALICE, "access", json!([]));
+    let r = fake.deliver(&q).await;
+    let text = r["data"]["content"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        text.contains("#1 Figma: waiting for Bob Chen"),
+        "B sees A's request: {text}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alice = Handle::parse("alice").unwrap();
+    assert_eq!(b.1.requests_by(&alice).await.unwrap().len(), 1);
+    assert_eq!(fake.dms(BOB.0).len(), 1, "one prompt only");
+    let submitted =
+        a.1.audit_rows(None)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.action == "request.submitted")
+            .count();
+    assert_eq!(submitted, 1);
+    assert!(a.1.verify_audit().await.unwrap().is_ok());
+    for (server, _, _) in instances {
+        server.stop().await;
+    }
+}
