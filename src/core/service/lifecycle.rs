@@ -1706,14 +1706,9 @@ impl Service {
                     continue;
                 };
                 let mut change = Change::default();
-                change.request_updates.push(RequestUpdate {
-                    id: r.id,
-                    expected_version: r.version,
-                    state: next,
-                    steps: r.steps.clone(),
-                    grant: r.grant.map(GrantRef::Id),
-                    updated_at: now,
-                });
+                change
+                    .request_updates
+                    .push(RequestUpdate::to_state(&r, next, now));
                 change.audit.push(self.event(
                     Actor::System,
                     None,

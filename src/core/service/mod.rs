@@ -32,6 +32,9 @@ pub enum ServiceError {
     /// A stored record broke an invariant.
     #[error("inconsistent data: {0}")]
     Inconsistent(String),
+    /// The workflow refused a transition the service asked for (a bug or a stale read).
+    #[error(transparent)]
+    Transition(#[from] super::workflow::TransitionError),
 }
 
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
@@ -527,11 +530,9 @@ impl Service {
             })
             .collect();
         let dir = self.directory().await?;
-        let mut state = RequestState::Submitted
-            .on(Event::Route {
-                steps: steps.len() as u32,
-            })
-            .map_err(|e| ServiceError::Inconsistent(e.to_string()))?;
+        let mut state = RequestState::Submitted.on(Event::Route {
+            steps: steps.len() as u32,
+        })?;
         let mut change = Change::default();
         let who = Self::by(c);
         let chat = c.chat_id.as_deref();
@@ -570,9 +571,7 @@ impl Service {
                     "ok",
                     why,
                 ));
-                state = state
-                    .on(Event::Provision)
-                    .map_err(|e| ServiceError::Inconsistent(e.to_string()))?;
+                state = state.on(Event::Provision)?;
                 let (g, done) = self.provision(
                     &mut change,
                     me,
@@ -585,9 +584,7 @@ impl Service {
                 );
                 grant = g;
                 if done {
-                    state = state
-                        .on(Event::Provisioned)
-                        .map_err(|e| ServiceError::Inconsistent(e.to_string()))?;
+                    state = state.on(Event::Provisioned)?;
                 }
             }
             RequestState::Awaiting(0) => {
@@ -1021,10 +1018,7 @@ impl Service {
             } else {
                 Event::Deny { step: k }
             };
-            let mut state = r
-                .state
-                .on(ev)
-                .map_err(|e| ServiceError::Inconsistent(e.to_string()))?;
+            let mut state = r.state.on(ev)?;
             let mut change = Change::default();
             change.audit.push(self.event(
                 Self::by(c),
@@ -1070,9 +1064,7 @@ impl Service {
                         "ok",
                         "every step approved",
                     ));
-                    state = state
-                        .on(Event::Provision)
-                        .map_err(|e| ServiceError::Inconsistent(e.to_string()))?;
+                    state = state.on(Event::Provision)?;
                     let extends = match r.kind {
                         RequestKind::Extend(g) => self.store.grant(g).await?,
                         RequestKind::New => None,
@@ -1089,9 +1081,7 @@ impl Service {
                     );
                     grant = g;
                     if done {
-                        state = state
-                            .on(Event::Provisioned)
-                            .map_err(|e| ServiceError::Inconsistent(e.to_string()))?;
+                        state = state.on(Event::Provisioned)?;
                     }
                 }
                 RequestState::Denied => {
