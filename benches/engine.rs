@@ -1,6 +1,6 @@
 //! Figure 5 (SQLite): engine throughput with the directory connector, and enqueue-to-start
-//! latency. Work comes in as HR hires (role `engineer`: an account plus four birthright
-//! groups, five actions each), exactly as `POST /hr/events` would enqueue it.
+//! latency. Work comes in as HR hires (role `engineer`: four birthright groups, the first
+//! creating the account: four actions each), exactly as `POST /hr/events` would enqueue it.
 //!
 //! - Throughput: H hires are enqueued, then one engine (as `serve` runs it) drains the queue;
 //!   actions/s = actions run / time to drain.
@@ -242,7 +242,7 @@ async fn main() {
     );
 
     // Enqueue-to-start under a steady arrival rate, the engine running as in `serve`.
-    const RATE: f64 = 40.0; // hires/s = 200 actions/s
+    const RATE: f64 = 40.0; // hires/s = 160 actions/s
     const STEADY: usize = 400;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let engine = r.engine.clone();
@@ -273,7 +273,7 @@ async fn main() {
     let s = stats(lat);
     println!(
         "\nenqueue-to-start at {RATE} hires/s ({} actions/s offered): {s}",
-        RATE * 5.0
+        RATE * 4.0
     );
     println!("enqueue-to-start p99: {} ms", ms(s.p99));
 }

@@ -216,12 +216,12 @@ async fn main() {
         let s = &seeds[rng.below(seeds.len())];
         let body = mutate(&mut rng, s, &jdict);
         let _ = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-                if let Ok(i) = serde_json::from_value::<serenity::all::Interaction>(v.clone()) {
-                    decoded += 1;
-                    if let serenity::all::Interaction::Component(c) = i {
-                        let _ = ClickTarget::parse(&c.data.custom_id);
-                    }
+            if let Ok(v) = serde_json::from_slice::<Value>(&body)
+                && let Ok(i) = serde_json::from_value::<serenity::all::Interaction>(v)
+            {
+                decoded += 1;
+                if let serenity::all::Interaction::Component(c) = i {
+                    let _ = ClickTarget::parse(&c.data.custom_id);
                 }
             }
         }));
