@@ -203,6 +203,9 @@ async fn reference(db: &std::path::Path, n: usize) -> f64 {
 
 #[tokio::main]
 async fn main() {
+    if !common::under_cargo_bench() {
+        return;
+    }
     println!("figure 5 (SQLite): engine throughput with the directory connector");
     println!("{}", common::machine());
     const HIRES: usize = 400;

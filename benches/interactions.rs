@@ -127,6 +127,9 @@ async fn load(
 
 #[tokio::main]
 async fn main() {
+    if !common::under_cargo_bench() {
+        return;
+    }
     // The directory's size: every interaction reads all people today (see BENCHMARKS.md).
     let people: usize = std::env::var("QM_PEOPLE")
         .ok()

@@ -119,3 +119,14 @@ pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
+
+/// True under `cargo bench` (which passes `--bench`). `cargo test --all-targets` also builds
+/// and starts bench targets, without that flag: then a bench returns at once, so CI does not
+/// spend minutes on it.
+pub fn under_cargo_bench() -> bool {
+    if std::env::args().any(|a| a == "--bench") {
+        return true;
+    }
+    println!("not under `cargo bench`: skipped (run `cargo bench --bench NAME`)");
+    false
+}
