@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde_json::{Value, json};
@@ -49,10 +50,21 @@ pub struct InteractionsState {
 }
 
 /// `POST /discord/interactions`.
+/// Every response's latency, from arrival to response, goes to [`crate::http::ops::Metrics::endpoint`].
 pub fn router(state: InteractionsState) -> Router {
+    let metrics = state.dispatcher.metrics().clone();
     Router::new()
         .route("/discord/interactions", post(interaction))
         .with_state(state)
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let metrics = metrics.clone();
+            async move {
+                let started = Instant::now();
+                let response = next.run(req).await;
+                metrics.endpoint(started.elapsed());
+                response
+            }
+        }))
 }
 
 fn unauthorized(why: &'static str) -> Response {

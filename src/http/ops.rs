@@ -2,7 +2,7 @@
 //! and `GET /metrics` (Prometheus text: interactions by kind and outcome with their latency,
 //! requests by state, decisions, connector actions by state, queue depth).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,12 +18,16 @@ use crate::store::SqlStore;
 /// Latency histogram bucket bounds, in seconds (3 s is Discord's deadline).
 const BUCKETS: [f64; 8] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0];
 
+/// How many of the latest interaction latencies are kept for [`Metrics::recent_latencies`].
+pub const RECENT: usize = 65_536;
+
 #[derive(Default)]
 struct Inner {
     interactions: BTreeMap<(String, String), u64>,
     buckets: [u64; BUCKETS.len()],
     count: u64,
     sum: f64,
+    recent: VecDeque<Duration>,
 }
 
 /// In-process counters (the rest of `/metrics` is read from the database).
@@ -47,6 +51,24 @@ impl Metrics {
         }
         m.count += 1;
         m.sum += s;
+    }
+
+    /// Records how long `POST /discord/interactions` took, from the request's arrival (its
+    /// headers parsed) to its response, signature check and replay record included.
+    pub fn endpoint(&self, took: Duration) {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if m.recent.len() == RECENT {
+            m.recent.pop_front();
+        }
+        m.recent.push_back(took);
+    }
+
+    /// The latest (at most [`RECENT`]) endpoint latencies recorded by [`Metrics::endpoint`],
+    /// oldest first: exact quantiles for benchmarks and diagnosis, where the histogram only
+    /// has coarse buckets.
+    pub fn recent_latencies(&self) -> Vec<Duration> {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        m.recent.iter().copied().collect()
     }
 
     fn render(&self, out: &mut String) {

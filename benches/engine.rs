@@ -1,0 +1,282 @@
+//! Figure 5 (SQLite): engine throughput with the directory connector, and enqueue-to-start
+//! latency. Work comes in as HR hires (role `engineer`: four birthright groups, the first
+//! creating the account: four actions each), exactly as `POST /hr/events` would enqueue it.
+//!
+//! - Throughput: H hires are enqueued, then one engine (as `serve` runs it) drains the queue;
+//!   actions/s = actions run / time to drain.
+//! - Enqueue-to-start: the engine runs while hires arrive at a steady rate; for each action,
+//!   the moment its connector call starts minus its `created_at`.
+//! - Reference, same SQLite file, same pragmas: a plain loop of three write transactions per
+//!   item (INSERT, UPDATE, UPDATE), the claim/effect/finish cycle stripped of everything else.
+//!
+//! Run: `cargo bench --bench engine`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use quartermaster::app;
+use quartermaster::config;
+use quartermaster::core::model::{ActionOp, ActionState, Handle};
+use quartermaster::core::ports::{
+    Account, Connector, ConnectorError, Effect, Subject, SystemClock,
+};
+use quartermaster::core::service::{HrEvent, HrKind};
+use quartermaster::engine::{Connectors, Engine};
+use quartermaster::server::LogChat;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use common::{ms, stats};
+
+type Starts = Arc<Mutex<HashMap<(String, String, String), chrono::DateTime<chrono::Utc>>>>;
+
+/// Delegates to the real connector and notes when each operation started.
+struct Timed {
+    inner: Arc<dyn Connector>,
+    starts: Starts,
+}
+
+#[async_trait]
+impl Connector for Timed {
+    async fn find_account(&self, who: &Subject) -> Result<Option<Account>, ConnectorError> {
+        self.inner.find_account(who).await
+    }
+    async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.inner.create_account(who).await
+    }
+    async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.inner.disable_account(who).await
+    }
+    async fn enable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.inner.enable_account(who).await
+    }
+    async fn delete_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.inner.delete_account(who).await
+    }
+    async fn grant(&self, who: &Subject, e: &str) -> Result<Effect, ConnectorError> {
+        self.inner.grant(who, e).await
+    }
+    async fn revoke(&self, who: &Subject, e: &str) -> Result<Effect, ConnectorError> {
+        self.inner.revoke(who, e).await
+    }
+    async fn list_grants(&self, who: &Subject) -> Result<Vec<String>, ConnectorError> {
+        self.inner.list_grants(who).await
+    }
+    async fn test_connection(&self) -> Result<(), ConnectorError> {
+        self.inner.test_connection().await
+    }
+    async fn apply(
+        &self,
+        op: ActionOp,
+        who: &Subject,
+        entitlement: Option<&str>,
+    ) -> Result<Effect, ConnectorError> {
+        let key = (
+            who.handle.to_string(),
+            format!("{op:?}"),
+            entitlement.unwrap_or("").to_owned(),
+        );
+        self.starts
+            .lock()
+            .unwrap()
+            .entry(key)
+            .or_insert_with(chrono::Utc::now);
+        self.inner.apply(op, who, entitlement).await
+    }
+}
+
+struct Rig {
+    service: Arc<quartermaster::core::service::Service>,
+    engine: Arc<Engine>,
+    starts: Starts,
+    db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    let config = config::load(None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("qm.db");
+    let store = app::open_store(&config, &format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let (service, _) = app::assemble(
+        &config,
+        store.clone(),
+        Arc::new(LogChat),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    let starts: Starts = Arc::default();
+    let mut conns = Connectors::new();
+    for (name, c) in app::connectors(&config, &store).unwrap() {
+        conns.insert(
+            name,
+            Arc::new(Timed {
+                inner: c,
+                starts: starts.clone(),
+            }) as Arc<dyn Connector>,
+        );
+    }
+    let engine = Arc::new(Engine::new(service.clone(), conns));
+    Rig {
+        service,
+        engine,
+        starts,
+        db,
+        _dir: dir,
+    }
+}
+
+async fn hire(r: &Rig, i: usize) {
+    let ev = HrEvent {
+        id: format!("bench-hire-{i}"),
+        kind: HrKind::Hire,
+        person: common::person(i, "engineer", "erin"),
+        last_day: None,
+        effective_at: None,
+    };
+    r.service.hr_event(ev).await.unwrap();
+}
+
+async fn done_actions(r: &Rig, from: usize, to: usize) -> Vec<quartermaster::core::model::Action> {
+    let mut out = Vec::new();
+    for i in from..to {
+        let h = Handle::parse(&format!("b{i:05}")).unwrap();
+        out.extend(r.service.store().actions_of(&h).await.unwrap());
+    }
+    out
+}
+
+/// Three write transactions per item on the same file with the store's pragmas.
+async fn reference(db: &std::path::Path, n: usize) -> f64 {
+    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))
+        .unwrap()
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(opts)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_ref (id INTEGER PRIMARY KEY, person TEXT NOT NULL, \
+         state TEXT NOT NULL, created_at INTEGER NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let t = Instant::now();
+    for i in 0..n {
+        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO bench_ref (person, state, created_at) VALUES (?, 'pending', ?) \
+             RETURNING id",
+        )
+        .bind(format!("b{i:05}"))
+        .bind(i as i64)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        for state in ["running", "done"] {
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+            sqlx::query("UPDATE bench_ref SET state = ? WHERE id = ?")
+                .bind(state)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+    let per_s = n as f64 / t.elapsed().as_secs_f64();
+    pool.close().await;
+    per_s
+}
+
+#[tokio::main]
+async fn main() {
+    if !common::under_cargo_bench() {
+        return;
+    }
+    println!("figure 5 (SQLite): engine throughput with the directory connector");
+    println!("{}", common::machine());
+    const HIRES: usize = 400;
+    let r = rig().await;
+
+    // Throughput.
+    let t = Instant::now();
+    for i in 0..HIRES {
+        hire(&r, i).await;
+    }
+    let enqueue = t.elapsed();
+    let queued = r.service.store().queue_depth().await.unwrap();
+    println!(
+        "enqueued {HIRES} hires = {queued} actions in {:.3} s",
+        enqueue.as_secs_f64()
+    );
+    let t = Instant::now();
+    let ran = r.engine.drain().await.unwrap();
+    let drain = t.elapsed();
+    let ours = ran as f64 / drain.as_secs_f64();
+    let actions = done_actions(&r, 0, HIRES).await;
+    let ok = actions
+        .iter()
+        .filter(|a| a.state == ActionState::Done)
+        .count();
+    assert_eq!(ok, actions.len(), "every action should be done");
+    let refs = reference(&r.db, 2000).await;
+    println!(
+        "ours: {ran} actions in {:.3} s = {ours:.0} actions/s ({ok} done)",
+        drain.as_secs_f64()
+    );
+    println!("reference (3 write transactions per item): {refs:.0} items/s");
+    println!("ratio ours/reference: {:.2}", ours / refs);
+    println!(
+        "goal >= 1000 actions/s: {}",
+        if ours >= 1000.0 { "MET" } else { "MISSED" }
+    );
+
+    // Enqueue-to-start under a steady arrival rate, the engine running as in `serve`.
+    const RATE: f64 = 40.0; // hires/s = 160 actions/s
+    const STEADY: usize = 400;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = r.engine.clone();
+    let worker = tokio::spawn(async move { engine.run(stop_rx).await });
+    let start = tokio::time::Instant::now();
+    for k in 0..STEADY {
+        tokio::time::sleep_until(start + Duration::from_secs_f64(k as f64 / RATE)).await;
+        hire(&r, HIRES + k).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while r.service.store().queue_depth().await.unwrap() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = stop_tx.send(true);
+    worker.await.unwrap();
+    let starts = r.starts.lock().unwrap().clone();
+    let mut lat = Vec::new();
+    for a in done_actions(&r, HIRES, HIRES + STEADY).await {
+        let key = (
+            a.person.to_string(),
+            format!("{:?}", a.op),
+            a.entitlement.clone().unwrap_or_default(),
+        );
+        if let Some(s) = starts.get(&key) {
+            lat.push((*s - a.created_at).to_std().unwrap_or_default());
+        }
+    }
+    let s = stats(lat);
+    println!(
+        "\nenqueue-to-start at {RATE} hires/s ({} actions/s offered): {s}",
+        RATE * 4.0
+    );
+    println!("enqueue-to-start p99: {} ms", ms(s.p99));
+}

@@ -1,0 +1,257 @@
+//! Figure 1: acknowledgement latency of `POST /discord/interactions` (signed `/request`
+//! commands, each creating a request and DMing the approver through the fake Discord's REST
+//! API), at 50/s sustained and in 200/s bursts; server-side (arrival → response, recorded by
+//! the route's middleware) and from the client (reqwest, keep-alive). The reference: a bare
+//! axum route that does nothing, under the same load from the same client, in the same run.
+//!
+//! Run: `cargo bench --bench interactions`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/support/discord.rs"]
+mod fake;
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::routing::post;
+use ed25519_dalek::{Signer, SigningKey};
+use quartermaster::app;
+use quartermaster::config::{self, DiscordConfig, DiscordMode};
+use quartermaster::core::ports::{Store, SystemClock};
+use quartermaster::server;
+use serde_json::{Value, json};
+
+use common::{ms, stats};
+
+const APPS: [&str; 4] = ["figma", "crm", "zoho", "adobe"];
+
+/// One load phase: `rate` requests per second, in bursts of `burst` seconds separated by
+/// `pause` (a pause of zero is a sustained load), `total` requests.
+#[derive(Clone, Copy)]
+struct Phase {
+    name: &'static str,
+    rate: u32,
+    total: usize,
+    burst: Duration,
+    pause: Duration,
+}
+
+const PHASES: [Phase; 2] = [
+    Phase {
+        name: "sustained 50/s for 20 s",
+        rate: 50,
+        total: 1000,
+        burst: Duration::from_secs(20),
+        pause: Duration::ZERO,
+    },
+    Phase {
+        name: "bursts of 200/s (1 s on, 1 s off, x5)",
+        rate: 200,
+        total: 1000,
+        burst: Duration::from_secs(1),
+        pause: Duration::from_secs(1),
+    },
+];
+
+/// When request `i` of a phase is due, from the phase's start.
+fn due(p: Phase, i: usize) -> Duration {
+    let per_burst = (p.rate as f64 * p.burst.as_secs_f64()) as usize;
+    let burst = i / per_burst;
+    let within = i % per_burst;
+    (p.burst + p.pause) * burst as u32 + Duration::from_secs_f64(within as f64 / p.rate as f64)
+}
+
+struct Signed {
+    body: Vec<u8>,
+    sig: String,
+    ts: String,
+}
+
+fn sign(key: &SigningKey, payload: &Value) -> Signed {
+    let body = serde_json::to_vec(payload).unwrap();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let mut msg = ts.as_bytes().to_vec();
+    msg.extend_from_slice(&body);
+    Signed {
+        sig: hex::encode(key.sign(&msg).to_bytes()),
+        ts,
+        body,
+    }
+}
+
+/// Runs a phase against `url`; returns client-side latencies and response types.
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    phase: Phase,
+    payloads: Vec<Signed>,
+) -> (Vec<Duration>, Vec<u64>) {
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::with_capacity(payloads.len());
+    for (i, s) in payloads.into_iter().enumerate() {
+        tokio::time::sleep_until(start + due(phase, i)).await;
+        let client = client.clone();
+        let url = url.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            let r = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("x-signature-ed25519", s.sig)
+                .header("x-signature-timestamp", s.ts)
+                .body(s.body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap();
+            let took = t.elapsed();
+            assert!(status.is_success(), "{status}: {v}");
+            (took, v["type"].as_u64().unwrap_or(0))
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut kinds = Vec::new();
+    for t in tasks {
+        let (d, k) = t.await.unwrap();
+        lat.push(d);
+        kinds.push(k);
+    }
+    (lat, kinds)
+}
+
+#[tokio::main]
+async fn main() {
+    if !common::under_cargo_bench() {
+        return;
+    }
+    // The directory's size: every interaction reads all people today (see BENCHMARKS.md).
+    let people: usize = std::env::var("QM_PEOPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000);
+    println!("figure 1: interaction acknowledgement ({people} bench people + the example org)");
+    println!("{}", common::machine());
+    let fake = fake::FakeDiscord::start().await;
+    let key = SigningKey::from_bytes(&fake::SEED);
+
+    // Ours: serve with the interactions endpoint, SQLite in a temporary folder.
+    let mut config = config::load(None).unwrap();
+    config.discord = Some(DiscordConfig {
+        mode: DiscordMode::Interactions,
+        application_id: fake::APP_ID.into(),
+        public_key: Some(fake.public_key_hex()),
+        token: "fake-bot-token".into(),
+        api_base: Some(fake.base_url()),
+        approvals_channel: None,
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("qm.db").display());
+    let store = app::open_store(&config, &db).await.unwrap();
+    store
+        .seed_people(&common::people(people, "copywriter", "erin"))
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let srv = server::start(&config, store.clone(), Arc::new(SystemClock), listener)
+        .await
+        .unwrap();
+    let ours = format!("http://{}/discord/interactions", srv.addr);
+    fake.set_endpoint(ours.clone());
+    let metrics = srv.dispatcher.as_ref().unwrap().metrics().clone();
+
+    // Reference: a bare axum route, timed by the same kind of middleware.
+    let ref_samples: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let rs = ref_samples.clone();
+    let reference = Router::new()
+        .route("/ref", post(|| async { axum::Json(json!({ "type": 1 })) }))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let rs = rs.clone();
+            async move {
+                let t = Instant::now();
+                let r = next.run(req).await;
+                rs.lock().unwrap().push(t.elapsed());
+                r
+            }
+        }));
+    let rl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ref_url = format!("http://{}/ref", rl.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(rl, reference).await.unwrap() });
+
+    let client = reqwest::Client::new();
+    let mut next_person = 0usize;
+    let mut payloads = |n: usize| -> Vec<Signed> {
+        (0..n)
+            .map(|_| {
+                let i = next_person;
+                next_person += 1;
+                let app = APPS[(i / people) % APPS.len()];
+                let id = common::discord_id(i % people);
+                let handle = format!("b{:05}", i % people);
+                let p = fake.command(
+                    (&id, &handle),
+                    "request",
+                    json!([
+                        { "name": "app", "type": 3, "value": app },
+                        { "name": "reason", "type": 3, "value": "benchmark" },
+                    ]),
+                );
+                sign(&key, &p)
+            })
+            .collect()
+    };
+    // Warm-up (not counted): connections, SQLite page cache, DM channels.
+    let warm = Phase {
+        name: "warm-up",
+        rate: 50,
+        total: 50,
+        burst: Duration::from_secs(1),
+        pause: Duration::ZERO,
+    };
+    load(&client, &ours, warm, payloads(warm.total)).await;
+    let _ = load(&client, &ref_url, warm, payloads(warm.total)).await;
+
+    for phase in PHASES {
+        println!("\n== {} ({} requests)", phase.name, phase.total);
+        ref_samples.lock().unwrap().clear();
+        let (ref_client, _) = load(&client, &ref_url, phase, payloads(phase.total)).await;
+        let ref_server = std::mem::take(&mut *ref_samples.lock().unwrap());
+
+        let before = metrics.recent_latencies().len();
+        let (our_client, kinds) = load(&client, &ours, phase, payloads(phase.total)).await;
+        let our_server: Vec<Duration> = metrics.recent_latencies().split_off(before);
+        let replied = kinds.iter().filter(|k| **k == 4).count();
+        let deferred = kinds.iter().filter(|k| **k == 5).count();
+
+        let (rs, rc) = (stats(ref_server), stats(ref_client.clone()));
+        let (os, oc) = (stats(our_server), stats(our_client));
+        println!("reference server-side: {rs}");
+        println!("reference client-side: {rc}");
+        println!("ours      server-side: {os}");
+        println!("ours      client-side: {oc}");
+        println!("ours: {replied} replied (type 4), {deferred} deferred (type 5)");
+        println!(
+            "client-side ratio ours/reference: p50 {:.2}x p99 {:.2}x p99.9 {:.2}x",
+            oc.p50.as_secs_f64() / rc.p50.as_secs_f64(),
+            oc.p99.as_secs_f64() / rc.p99.as_secs_f64(),
+            oc.p999.as_secs_f64() / rc.p999.as_secs_f64()
+        );
+        println!(
+            "goal server-side p99 <= 10 ms: {} (p99 {} ms)",
+            if os.p99 <= Duration::from_millis(10) {
+                "MET"
+            } else {
+                "MISSED"
+            },
+            ms(os.p99)
+        );
+    }
+    let requests = store.open_requests().await.unwrap().len();
+    println!("\nrequests created and open at the end: {requests}");
+    srv.stop().await;
+}

@@ -1,0 +1,336 @@
+//! Figures 7 (idle RSS) and 8 (crash trials, canary secrets) against the real binary.
+//!
+//! - Idle RSS: `quartermaster serve` (the example organisation, HR feed on) after it settled.
+//! - Crash trials: before each trial, hires are enqueued into the SQLite file (4 directory
+//!   actions each, as the HR feed enqueues them); then `serve` runs on that file and gets
+//!   SIGKILL at a random moment (seeded; the seed is printed). After the last trial `serve`
+//!   runs to an empty queue and stops with SIGTERM. Lost effects: an action not done, or a
+//!   hire's account or group missing from the directory tables. Doubled effects: an action
+//!   completed twice in the audit trail (two `grant.provisioned` rows for one action), or
+//!   more than one `ok` (applied) outcome for one (person, entitlement). The chain must verify.
+//! - Canaries: the HR secret and the audit key are canary strings; every log line (debug
+//!   level), every audit row and every chat message (logged by serve's log chat) is searched.
+//!
+//! Run: `cargo bench --bench reliability` (QM_TRIALS overrides the 200 trials).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use quartermaster::app;
+use quartermaster::config;
+use quartermaster::core::ports::{Store, SystemClock};
+use quartermaster::core::service::{HrEvent, HrKind};
+use quartermaster::server::LogChat;
+use sqlx::Row;
+
+const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
+const HR_CANARY: &str = "CANARY-hr-7f3a9c1e5b";
+const AUDIT_CANARY: &str = "CANARY-audit-2d8e4f6a0c";
+const HIRES_PER_TRIAL: usize = 2;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn write_config(dir: &Path) -> PathBuf {
+    let mut text = include_str!("../examples/acme.toml").to_owned();
+    text.push_str(
+        "\n[http]\nlisten = \"127.0.0.1:0\"\n\n[hr]\nsecret_env = \"QM_HR_SECRET\"\n\n\
+         [audit]\nkey_env = \"QM_AUDIT_KEY\"\n",
+    );
+    let p = dir.join("qm.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn serve(config: &Path, db: &str, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(BIN)
+        .arg("serve")
+        .arg("--config")
+        .arg(config)
+        .arg("--db")
+        .arg(db)
+        .env("QM_HR_SECRET", HR_CANARY)
+        .env("QM_AUDIT_KEY", AUDIT_CANARY)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::from(log.try_clone().unwrap()))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap()
+}
+
+fn sigterm(c: &Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(c.id().to_string())
+        .status();
+}
+
+async fn enqueue(config: &config::Config, db: &str, from: usize, n: usize) {
+    let store = app::open_store(config, db).await.unwrap();
+    let (service, _) = app::assemble(
+        config,
+        store.clone(),
+        Arc::new(LogChat),
+        Arc::new(SystemClock),
+    )
+    .unwrap();
+    for i in from..from + n {
+        service
+            .hr_event(HrEvent {
+                id: format!("crash-hire-{i}"),
+                kind: HrKind::Hire,
+                person: common::person(i, "engineer", "erin"),
+                last_day: None,
+                effective_at: None,
+            })
+            .await
+            .unwrap();
+    }
+    store.close().await;
+}
+
+#[tokio::main]
+async fn main() {
+    if !common::under_cargo_bench() {
+        return;
+    }
+    println!("figures 7 (idle RSS) and 8 (crash trials, canaries)");
+    println!("{}", common::machine());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_path = write_config(dir.path());
+    let env = |k: &str| match k {
+        "QM_HR_SECRET" => Some(HR_CANARY.to_owned()),
+        "QM_AUDIT_KEY" => Some(AUDIT_CANARY.to_owned()),
+        _ => None,
+    };
+    let config = config::parse(
+        &std::fs::read_to_string(&cfg_path).unwrap(),
+        dir.path(),
+        &env,
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", dir.path().join("qm.db").display());
+    let log = dir.path().join("serve.log");
+
+    // Figure 7: idle RSS.
+    let mut c = serve(&cfg_path, &db, &log);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (rss, hwm) = common::rss_kib(c.id()).unwrap();
+    sigterm(&c);
+    let _ = c.wait();
+    println!(
+        "idle RSS of serve after 3 s: {:.1} MB (peak {:.1} MB); goal <= 30 MB: {}",
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+        if rss <= 30 * 1024 { "MET" } else { "MISSED" }
+    );
+
+    // Figure 8: crash trials.
+    let trials: usize = std::env::var("QM_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let seed = std::env::var("QM_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros() as u64 | 1);
+    let mut rng = Rng(seed);
+    println!("\n{trials} SIGKILL trials, seed {seed}");
+    let mut hires = 0usize;
+    let started = Instant::now();
+    let mut kill_times = Vec::new();
+    for _ in 0..trials {
+        enqueue(&config, &db, hires, HIRES_PER_TRIAL).await;
+        hires += HIRES_PER_TRIAL;
+        let mut c = serve(&cfg_path, &db, &log);
+        let after = Duration::from_millis(rng.below(400));
+        tokio::time::sleep(after).await;
+        c.kill().unwrap();
+        let _ = c.wait();
+        kill_times.push(after);
+    }
+    println!(
+        "trials done in {:.1} s ({hires} hires)",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Recovery: one uninterrupted serve until the queue is empty.
+    let store = app::open_store(&config, &db).await.unwrap();
+    let before = store.queue_depth().await.unwrap();
+    let t = Instant::now();
+    let c = serve(&cfg_path, &db, &log);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while store.queue_depth().await.unwrap() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let recovered = t.elapsed();
+    sigterm(&c);
+    let mut c = c;
+    let _ = c.wait();
+    println!(
+        "after the trials: {before} actions pending or running (some under a dead worker's \
+         lease); an uninterrupted serve emptied the queue in {:.1} s (bounded by the 60 s lease)",
+        recovered.as_secs_f64()
+    );
+
+    // Count lost and doubled effects.
+    let pool = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let not_done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE state != 'done'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let total_actions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM actions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let mut lost_effects = 0usize;
+    let groups = ["jira", "postman", "github", "email"];
+    for i in 0..hires {
+        let h = format!("b{i:05}");
+        let acct: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM directory_accounts WHERE handle = ? AND active = 1",
+        )
+        .bind(&h)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if acct != 1 {
+            lost_effects += 1;
+        }
+        let ents: Vec<String> =
+            sqlx::query_scalar("SELECT entitlement FROM directory_memberships WHERE handle = ?")
+                .bind(&h)
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        lost_effects += groups.len().saturating_sub(ents.len());
+    }
+    let rows = sqlx::query(
+        "SELECT connector_action, subject, app, outcome FROM audit \
+         WHERE action = 'grant.provisioned'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut per_action: HashMap<i64, usize> = HashMap::new();
+    let mut applied: HashMap<(String, String), usize> = HashMap::new();
+    for r in &rows {
+        if let Some(a) = r.get::<Option<i64>, _>(0) {
+            *per_action.entry(a).or_default() += 1;
+        }
+        if r.get::<String, _>(3) == "ok" {
+            let k = (
+                r.get::<Option<String>, _>(1).unwrap_or_default(),
+                r.get::<Option<String>, _>(2).unwrap_or_default(),
+            );
+            *applied.entry(k).or_default() += 1;
+        }
+    }
+    let doubled_completions = per_action.values().filter(|n| **n > 1).count();
+    let doubled_applied = applied.values().filter(|n| **n > 1).count();
+    let outcomes: Vec<(String, i64)> = sqlx::query(
+        "SELECT outcome, COUNT(*) FROM audit WHERE action = 'grant.provisioned' GROUP BY outcome",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    println!(
+        "actions: {total_actions}, not done: {not_done}; grant.provisioned audit rows by \
+         outcome: {outcomes:?}"
+    );
+    println!(
+        "LOST: {} (actions not done {not_done} + missing accounts/memberships {lost_effects}); \
+         goal 0: {}",
+        not_done as usize + lost_effects,
+        if not_done == 0 && lost_effects == 0 {
+            "MET"
+        } else {
+            "MISSED"
+        }
+    );
+    println!(
+        "DOUBLED: {} (actions completed twice {doubled_completions} + (person, app) applied \
+         twice {doubled_applied}); goal 0: {}",
+        doubled_completions + doubled_applied,
+        if doubled_completions + doubled_applied == 0 {
+            "MET"
+        } else {
+            "MISSED"
+        }
+    );
+    let verify = Command::new(BIN)
+        .args(["audit", "verify", "--config"])
+        .arg(&cfg_path)
+        .arg("--db")
+        .arg(&db)
+        .env("QM_HR_SECRET", HR_CANARY)
+        .env("QM_AUDIT_KEY", AUDIT_CANARY)
+        .output()
+        .unwrap();
+    println!(
+        "audit verify: exit {:?}: {}",
+        verify.status.code(),
+        String::from_utf8_lossy(&verify.stdout).trim()
+    );
+
+    // Canaries: logs (serve at debug level, chat messages included), audit rows.
+    let export = Command::new(BIN)
+        .args(["audit", "export", "--config"])
+        .arg(&cfg_path)
+        .arg("--db")
+        .arg(&db)
+        .env("QM_HR_SECRET", HR_CANARY)
+        .env("QM_AUDIT_KEY", AUDIT_CANARY)
+        .output()
+        .unwrap();
+    let logs = std::fs::read_to_string(&log).unwrap_or_default();
+    let audit = String::from_utf8_lossy(&export.stdout);
+    let mut found = 0;
+    for (name, hay) in [("serve logs and chat", &*logs), ("audit rows", &*audit)] {
+        for canary in [HR_CANARY, AUDIT_CANARY] {
+            if hay.contains(canary) {
+                println!("CANARY FOUND in {name}");
+                found += 1;
+            }
+        }
+    }
+    println!(
+        "canaries searched in {} bytes of logs and {} audit rows: found {found} times; \
+         goal never: {}",
+        logs.len(),
+        audit.lines().count(),
+        if found == 0 { "MET" } else { "MISSED" }
+    );
+    let mut k = kill_times;
+    k.sort();
+    println!(
+        "kill moments after spawn: min {} ms, median {} ms, max {} ms",
+        k[0].as_millis(),
+        k[k.len() / 2].as_millis(),
+        k[k.len() - 1].as_millis()
+    );
+}
