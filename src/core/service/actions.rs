@@ -204,7 +204,9 @@ impl Service {
             }
             Err(e) => return Err(e.into()),
         }
-        let dir = self.directory().await?;
+        let dir = self
+            .request_directory(&r.requester, &r.app, &r.steps)
+            .await?;
         if let Some(k) = r.state.step() {
             let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
             self.edit(
@@ -428,7 +430,19 @@ impl Service {
         actor: &Actor,
         now: Timestamp,
     ) -> Result<()> {
-        let dir = self.directory().await?;
+        let mut wanted = vec![action.person.clone()];
+        if let Actor::Person(h) = actor {
+            wanted.push(h.clone());
+        }
+        if let Some(r) = &granted_request {
+            wanted.push(r.requester.clone());
+            wanted.extend(
+                r.steps
+                    .iter()
+                    .filter_map(|s| s.decision.as_ref().map(|d| d.by.clone())),
+            );
+        }
+        let dir = self.directory_of(wanted).await?;
         let app = action
             .app
             .as_ref()
@@ -595,7 +609,7 @@ impl Service {
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
-            let dir = self.directory().await?;
+            let dir = self.directory_of([action.person.clone()]).await?;
             let app = action
                 .app
                 .as_ref()

@@ -244,6 +244,51 @@ impl Service {
             .collect())
     }
 
+    /// The given people, looked up one by one (unknown handles are left out).
+    async fn directory_of(&self, handles: impl IntoIterator<Item = Handle>) -> Result<Directory> {
+        let mut dir = Directory::new();
+        for h in handles {
+            if dir.contains_key(&h) {
+                continue;
+            }
+            if let Some(p) = self.store.person(&h).await? {
+                dir.insert(h, p);
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Everyone a request's steps can involve: the requester and their manager, the app's
+    /// owners, the IT admins, people the catalog names as approvers, and everyone already on
+    /// its steps. Enough for routing and for every name a message shows, without reading the
+    /// whole directory on the hot path.
+    async fn request_directory(
+        &self,
+        requester: &Handle,
+        app: &AppName,
+        steps: &[Step],
+    ) -> Result<Directory> {
+        let mut wanted = vec![requester.clone()];
+        if let Some(p) = self.store.person(requester).await?
+            && let Some(m) = p.manager
+        {
+            wanted.push(m);
+        }
+        wanted.extend(self.org.it_admins.iter().cloned());
+        if let Some(app) = self.org.app(app) {
+            wanted.extend(app.owners.iter().cloned());
+            wanted.extend(app.approvals.iter().filter_map(|r| match r {
+                ApprovalRule::Person(h) => Some(h.clone()),
+                _ => None,
+            }));
+        }
+        for s in steps {
+            wanted.extend(s.approvers.iter().cloned());
+            wanted.extend(s.decision.iter().map(|d| d.by.clone()));
+        }
+        self.directory_of(wanted).await
+    }
+
     fn name_of(dir: &Directory, h: &Handle) -> String {
         dir.get(h).map_or_else(|| h.to_string(), |p| p.name.clone())
     }
@@ -460,7 +505,9 @@ impl Service {
             )));
         }
         if let Some(open) = self.store.open_request(&me.handle, &app.name).await? {
-            let dir = self.directory().await?;
+            let dir = self
+                .request_directory(&me.handle, &app.name, &open.steps)
+                .await?;
             return Ok(Reply::text(format!(
                 "You already asked for {}: request #{} is {}.",
                 app.display,
@@ -529,7 +576,7 @@ impl Service {
                 escalated: false,
             })
             .collect();
-        let dir = self.directory().await?;
+        let dir = self.request_directory(&me.handle, &app.name, &[]).await?;
         let mut state = RequestState::Submitted.on(Event::Route {
             steps: steps.len() as u32,
         })?;
@@ -944,7 +991,9 @@ impl Service {
             let Some(r) = self.store.request(id).await? else {
                 return Ok(Reply::text(format!("Request #{id} does not exist.")));
             };
-            let dir = self.directory().await?;
+            let dir = self
+                .request_directory(&r.requester, &r.app, &r.steps)
+                .await?;
             let Some(step) = r.steps.get(k as usize) else {
                 return Ok(Reply::text(format!("Request #{id} has no step {}.", k + 1)));
             };
