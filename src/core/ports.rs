@@ -148,11 +148,21 @@ impl RequestUpdate {
         state: crate::core::workflow::RequestState,
         now: Timestamp,
     ) -> Self {
+        Self::with_steps(r, state, r.steps.clone(), now)
+    }
+
+    /// Moves `r` to `state` with its steps replaced by `steps`; conditional on the version read.
+    pub fn with_steps(
+        r: &Request,
+        state: crate::core::workflow::RequestState,
+        steps: Vec<Step>,
+        now: Timestamp,
+    ) -> Self {
         Self {
             id: r.id,
             expected_version: r.version,
             state,
-            steps: r.steps.clone(),
+            steps,
             grant: r.grant.map(GrantRef::Id),
             updated_at: now,
         }

@@ -1763,14 +1763,12 @@ impl Service {
                 steps[k as usize].reminded = true;
                 steps[k as usize].approvers.extend(extra.iter().cloned());
                 let mut change = Change::default();
-                change.request_updates.push(RequestUpdate {
-                    id: r.id,
-                    expected_version: r.version,
-                    state: r.state,
-                    steps: steps.clone(),
-                    grant: r.grant.map(GrantRef::Id),
-                    updated_at: now,
-                });
+                change.request_updates.push(RequestUpdate::with_steps(
+                    &r,
+                    r.state,
+                    steps.clone(),
+                    now,
+                ));
                 change.audit.push(self.event(
                     Actor::System,
                     None,
@@ -1796,16 +1794,7 @@ impl Service {
                         wf.escalate_after,
                         self.prompt_text(&dir, &shown, &holds)
                     );
-                    let buttons = vec![
-                        Button {
-                            label: ButtonLabel::Approve,
-                            custom_id: ClickTarget::Approve(r.id, k).to_string(),
-                        },
-                        Button {
-                            label: ButtonLabel::Deny,
-                            custom_id: ClickTarget::Deny(r.id, k).to_string(),
-                        },
-                    ];
+                    let buttons = decision_buttons(r.id, k);
                     for h in &extra {
                         self.notify(h, text.clone(), buttons.clone(), Some(step_key(r.id, k)))
                             .await;
@@ -1815,14 +1804,9 @@ impl Service {
                 let mut steps = r.steps.clone();
                 steps[k as usize].reminded = true;
                 let mut change = Change::default();
-                change.request_updates.push(RequestUpdate {
-                    id: r.id,
-                    expected_version: r.version,
-                    state: r.state,
-                    steps,
-                    grant: r.grant.map(GrantRef::Id),
-                    updated_at: now,
-                });
+                change
+                    .request_updates
+                    .push(RequestUpdate::with_steps(&r, r.state, steps, now));
                 change.audit.push(self.event(
                     Actor::System,
                     None,
