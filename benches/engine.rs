@@ -1,13 +1,17 @@
-//! Figure 5 (SQLite): engine throughput with the directory connector, and enqueue-to-start
-//! latency. Work comes in as HR hires (role `engineer`: four birthright groups, the first
-//! creating the account: four actions each), exactly as `POST /hr/events` would enqueue it.
+//! Figure 5: engine throughput with the directory connector, and enqueue-to-start latency, on
+//! SQLite (default) or PostgreSQL (`QM_TEST_DB=postgres`, server at `QM_TEST_PG_URL`, a scratch
+//! database created and dropped). Work comes in as HR hires (role `engineer`: four birthright
+//! groups, the first creating the account: four actions each), exactly as `POST /hr/events`
+//! would enqueue it.
 //!
-//! - Throughput: H hires are enqueued, then one engine (as `serve` runs it) drains the queue;
-//!   actions/s = actions run / time to drain.
+//! - Throughput: H hires are enqueued (`QM_HIRES`, default 400), then the queue is emptied
+//!   twice over fresh batches: once by `Engine::drain` (one action at a time, as the console
+//!   runs it) and once by `Engine::run` (its workers, as `serve` runs it);
+//!   actions/s = actions run / time to empty the queue.
 //! - Enqueue-to-start: the engine runs while hires arrive at a steady rate; for each action,
 //!   the moment its connector call starts minus its `created_at`.
-//! - Reference, same SQLite file, same pragmas: a plain loop of three write transactions per
-//!   item (INSERT, UPDATE, UPDATE), the claim/effect/finish cycle stripped of everything else.
+//! - Reference, same database: a plain loop of three write transactions per item (INSERT,
+//!   UPDATE, UPDATE), the claim/effect/finish cycle stripped of everything else.
 //!
 //! Run: `cargo bench --bench engine`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -29,6 +33,7 @@ use quartermaster::core::ports::{
 use quartermaster::core::service::{HrEvent, HrKind};
 use quartermaster::engine::{Connectors, Engine};
 use quartermaster::server::LogChat;
+use quartermaster::store::testdb::{Backend, TestDb};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use common::{ms, stats};
@@ -94,17 +99,13 @@ struct Rig {
     service: Arc<quartermaster::core::service::Service>,
     engine: Arc<Engine>,
     starts: Starts,
-    db: std::path::PathBuf,
-    _dir: tempfile::TempDir,
+    db: TestDb,
 }
 
 async fn rig() -> Rig {
     let config = config::load(None).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("qm.db");
-    let store = app::open_store(&config, &format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
+    let db = TestDb::create(Backend::from_env()).await;
+    let store = app::open_store(&config, &db.url).await.unwrap();
     let (service, _) = app::assemble(
         &config,
         store.clone(),
@@ -129,7 +130,6 @@ async fn rig() -> Rig {
         engine,
         starts,
         db,
-        _dir: dir,
     }
 }
 
@@ -153,9 +153,12 @@ async fn done_actions(r: &Rig, from: usize, to: usize) -> Vec<quartermaster::cor
     out
 }
 
-/// Three write transactions per item on the same file with the store's pragmas.
-async fn reference(db: &std::path::Path, n: usize) -> f64 {
-    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))
+/// Three write transactions per item on the same database (SQLite: the store's pragmas).
+async fn reference(url: &str, n: usize) -> f64 {
+    if url.starts_with("postgres") {
+        return reference_pg(url, n).await;
+    }
+    let opts = SqliteConnectOptions::from_str(url)
         .unwrap()
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
@@ -201,47 +204,140 @@ async fn reference(db: &std::path::Path, n: usize) -> f64 {
     per_s
 }
 
-#[tokio::main]
-async fn main() {
-    if !common::under_cargo_bench() {
-        return;
-    }
-    println!("figure 5 (SQLite): engine throughput with the directory connector");
-    println!("{}", common::machine());
-    const HIRES: usize = 400;
-    let r = rig().await;
-
-    // Throughput.
+/// The PostgreSQL form of [`reference`].
+async fn reference_pg(url: &str, n: usize) -> f64 {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect(url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_ref (id BIGSERIAL PRIMARY KEY, person TEXT NOT NULL, \
+         state TEXT NOT NULL, created_at BIGINT NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
     let t = Instant::now();
-    for i in 0..HIRES {
-        hire(&r, i).await;
+    for i in 0..n {
+        let mut tx = pool.begin().await.unwrap();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO bench_ref (person, state, created_at) VALUES ($1, 'pending', $2) \
+             RETURNING id",
+        )
+        .bind(format!("b{i:05}"))
+        .bind(i as i64)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        for state in ["running", "done"] {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("UPDATE bench_ref SET state = $1 WHERE id = $2")
+                .bind(state)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
     }
-    let enqueue = t.elapsed();
+    let per_s = n as f64 / t.elapsed().as_secs_f64();
+    pool.close().await;
+    per_s
+}
+
+/// Enqueues hires `from..from + n`; returns the queue depth after.
+async fn enqueue(r: &Rig, from: usize, n: usize) -> i64 {
+    let t = Instant::now();
+    for i in from..from + n {
+        hire(r, i).await;
+    }
     let queued = r.service.store().queue_depth().await.unwrap();
     println!(
-        "enqueued {HIRES} hires = {queued} actions in {:.3} s",
-        enqueue.as_secs_f64()
+        "enqueued {n} hires = {queued} actions in {:.3} s",
+        t.elapsed().as_secs_f64()
     );
-    let t = Instant::now();
-    let ran = r.engine.drain().await.unwrap();
-    let drain = t.elapsed();
-    let ours = ran as f64 / drain.as_secs_f64();
-    let actions = done_actions(&r, 0, HIRES).await;
+    queued as i64
+}
+
+/// Checks that every action of hires `from..to` is done; returns how many there are.
+async fn all_done(r: &Rig, from: usize, to: usize) -> usize {
+    let actions = done_actions(r, from, to).await;
     let ok = actions
         .iter()
         .filter(|a| a.state == ActionState::Done)
         .count();
     assert_eq!(ok, actions.len(), "every action should be done");
-    let refs = reference(&r.db, 2000).await;
+    ok
+}
+
+#[tokio::main]
+async fn main() {
+    if !common::under_cargo_bench() {
+        return;
+    }
+    let backend = Backend::from_env();
+    println!("figure 5 ({backend:?}): engine throughput with the directory connector");
+    println!("{}", common::machine());
+    let hires: usize = std::env::var("QM_HIRES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let r = rig().await;
+    let goal = match backend {
+        Backend::Sqlite => 1000.0,
+        Backend::Postgres => 2000.0,
+    };
+
+    // Throughput, one action at a time (`drain`, as the console runs it).
+    enqueue(&r, 0, hires).await;
+    let t = Instant::now();
+    let cpu = common::cpu_time();
+    let ran = r.engine.drain().await.unwrap();
+    let took = t.elapsed();
+    let cpu = common::cpu_time() - cpu;
+    let serial = ran as f64 / took.as_secs_f64();
+    let ok = all_done(&r, 0, hires).await;
     println!(
-        "ours: {ran} actions in {:.3} s = {ours:.0} actions/s ({ok} done)",
-        drain.as_secs_f64()
+        "drain (one at a time): {ran} actions in {:.3} s = {serial:.0} actions/s ({ok} done), \
+         CPU {:.3} s ({:.0} µs per action)",
+        took.as_secs_f64(),
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / ran.max(1) as f64
     );
-    println!("reference (3 write transactions per item): {refs:.0} items/s");
-    println!("ratio ours/reference: {:.2}", ours / refs);
+
+    // Throughput with the engine's workers (`run`, as `serve` runs it).
+    enqueue(&r, hires, hires).await;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let engine = r.engine.clone();
+    let t = Instant::now();
+    let cpu = common::cpu_time();
+    let worker = tokio::spawn(async move { engine.run(stop_rx).await });
+    while r.service.store().queue_depth().await.unwrap() > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = t.elapsed();
+    let cpu = common::cpu_time() - cpu;
+    let _ = stop_tx.send(true);
+    worker.await.unwrap();
+    let ok = all_done(&r, hires, 2 * hires).await;
+    let ours = ok as f64 / took.as_secs_f64();
     println!(
-        "goal >= 1000 actions/s: {}",
-        if ours >= 1000.0 { "MET" } else { "MISSED" }
+        "run ({} workers): {ok} actions in {:.3} s = {ours:.0} actions/s, CPU {:.3} s \
+         ({:.0} µs per action)",
+        r.engine.workers(),
+        took.as_secs_f64(),
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / ok.max(1) as f64
+    );
+
+    let refs = reference(&r.db.url, 2000).await;
+    println!("reference (3 write transactions per item, one at a time): {refs:.0} items/s");
+    println!("ratio ours (workers)/reference: {:.2}", ours / refs);
+    println!(
+        "goal >= {goal} actions/s: {}",
+        if ours >= goal { "MET" } else { "MISSED" }
     );
 
     // Enqueue-to-start under a steady arrival rate, the engine running as in `serve`.
@@ -253,7 +349,7 @@ async fn main() {
     let start = tokio::time::Instant::now();
     for k in 0..STEADY {
         tokio::time::sleep_until(start + Duration::from_secs_f64(k as f64 / RATE)).await;
-        hire(&r, HIRES + k).await;
+        hire(&r, 2 * hires + k).await;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while r.service.store().queue_depth().await.unwrap() > 0 && Instant::now() < deadline {
@@ -263,7 +359,7 @@ async fn main() {
     worker.await.unwrap();
     let starts = r.starts.lock().unwrap().clone();
     let mut lat = Vec::new();
-    for a in done_actions(&r, HIRES, HIRES + STEADY).await {
+    for a in done_actions(&r, 2 * hires, 2 * hires + STEADY).await {
         let key = (
             a.person.to_string(),
             format!("{:?}", a.op),

@@ -130,3 +130,15 @@ pub fn under_cargo_bench() -> bool {
     println!("not under `cargo bench`: skipped (run `cargo bench --bench NAME`)");
     false
 }
+
+/// CPU time this process has used so far (user + system, all threads), from /proc.
+pub fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let total = ticks(11) + ticks(12);
+    Duration::from_millis(total * 10)
+}

@@ -295,6 +295,8 @@ pub trait Store: Send + Sync {
     async fn person(&self, h: &Handle) -> Result<Option<Person>, StoreError>;
     /// A person by Discord user id.
     async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError>;
+    /// A person by e-mail address.
+    async fn person_by_email(&self, email: &Email) -> Result<Option<Person>, StoreError>;
     /// Everyone, by handle.
     async fn people(&self) -> Result<Vec<Person>, StoreError>;
 

@@ -257,6 +257,8 @@ impl Engine {
             if *stop.borrow() {
                 return;
             }
+            // Taken before looking for work: an enqueue during the claim still wakes us.
+            let signal = self.service.work_signal();
             let claimed = match self.claim().await {
                 Ok(a) => a,
                 Err(e) => {
@@ -288,7 +290,7 @@ impl Engine {
                 }
                 None => {
                     tokio::select! {
-                        _ = self.service.work_enqueued() => {}
+                        _ = signal => {}
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                         _ = stop.changed() => {}
                     }

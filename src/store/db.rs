@@ -7,8 +7,11 @@
 //! 0/1 integers on both backends), so one value type serves both drivers, and the row
 //! mapping in `rows.rs` is shared.
 
+use std::sync::Arc;
+
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{ColumnIndex, Decode, Row, Sqlite, Transaction, Type};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[cfg(feature = "postgres")]
 use sqlx::postgres::{PgPool, PgRow, Postgres};
@@ -16,8 +19,8 @@ use sqlx::postgres::{PgPool, PgRow, Postgres};
 /// A connection pool of either backend.
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    /// A SQLite file.
-    Sqlite(SqlitePool),
+    /// A SQLite file, with this process's writer gate (see [`Pool::begin_write`]).
+    Sqlite(SqlitePool, Arc<Mutex<()>>),
     /// A PostgreSQL database.
     #[cfg(feature = "postgres")]
     Pg(PgPool),
@@ -25,29 +28,58 @@ pub(crate) enum Pool {
 
 /// An open transaction of either backend.
 pub(crate) enum Tx {
-    /// SQLite.
-    Sqlite(Transaction<'static, Sqlite>),
+    /// SQLite; a write transaction holds the writer gate until it ends.
+    Sqlite(Transaction<'static, Sqlite>, Option<OwnedMutexGuard<()>>),
     /// PostgreSQL.
     #[cfg(feature = "postgres")]
     Pg(Transaction<'static, Postgres>),
 }
 
 impl Pool {
+    /// A SQLite pool whose writers this process serialises.
+    pub(crate) fn sqlite(pool: SqlitePool) -> Self {
+        Self::Sqlite(pool, Arc::new(Mutex::new(())))
+    }
+
     /// A write transaction. SQLite takes its write lock at once (`BEGIN IMMEDIATE`: a
     /// deferred `BEGIN` ends a race in "database is locked"); PostgreSQL runs READ COMMITTED
     /// and relies on row locks, version checks and the audit advisory lock.
+    ///
+    /// SQLite has one writer at a time. Writers of this process first queue on an async gate
+    /// (FIFO, woken the moment the previous writer ends); without it they would all issue
+    /// `BEGIN IMMEDIATE` and wait in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms
+    /// between tries, so a short burst of writers turned into tens of milliseconds of sleep.
+    /// Another process on the same file still meets the busy timeout.
     pub(crate) async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         match self {
-            Self::Sqlite(p) => Ok(Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?)),
+            Self::Sqlite(p, gate) => {
+                let turn = gate.clone().lock_owned().await;
+                Ok(Tx::Sqlite(
+                    p.begin_with("BEGIN IMMEDIATE").await?,
+                    Some(turn),
+                ))
+            }
             #[cfg(feature = "postgres")]
             Self::Pg(p) => Ok(Tx::Pg(p.begin().await?)),
+        }
+    }
+
+    /// This process's turn to write, for one write statement run on its own (in its own
+    /// implicit transaction: one round trip instead of BEGIN, statement, COMMIT). On SQLite
+    /// it is the writer gate of [`Pool::begin_write`], held until dropped; PostgreSQL needs
+    /// none.
+    pub(crate) async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
+        match self {
+            Self::Sqlite(_, gate) => Some(gate.clone().lock_owned().await),
+            #[cfg(feature = "postgres")]
+            Self::Pg(_) => None,
         }
     }
 
     /// A read transaction that sees one snapshot throughout.
     pub(crate) async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
         match self {
-            Self::Sqlite(p) => Ok(Tx::Sqlite(p.begin().await?)),
+            Self::Sqlite(p, _) => Ok(Tx::Sqlite(p.begin().await?, None)),
             #[cfg(feature = "postgres")]
             Self::Pg(p) => Ok(Tx::Pg(
                 p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -59,7 +91,7 @@ impl Pool {
     /// Closes every connection.
     pub(crate) async fn close(&self) {
         match self {
-            Self::Sqlite(p) => p.close().await,
+            Self::Sqlite(p, _) => p.close().await,
             #[cfg(feature = "postgres")]
             Self::Pg(p) => p.close().await,
         }
@@ -69,13 +101,13 @@ impl Pool {
 impl Tx {
     /// Whether this is PostgreSQL.
     pub(crate) fn is_pg(&self) -> bool {
-        !matches!(self, Self::Sqlite(_))
+        !matches!(self, Self::Sqlite(..))
     }
 
     /// Commits.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(t) => t.commit().await,
+            Self::Sqlite(t, _turn) => t.commit().await,
             #[cfg(feature = "postgres")]
             Self::Pg(t) => t.commit().await,
         }
@@ -245,8 +277,8 @@ impl Q {
     /// Runs it; the number of rows it changed.
     pub(crate) async fn execute<'e>(self, ex: impl Into<Ex<'e>>) -> Result<u64, sqlx::Error> {
         Ok(match ex.into() {
-            Ex::Pool(Pool::Sqlite(p)) => self.sqlite().execute(p).await?.rows_affected(),
-            Ex::Tx(Tx::Sqlite(t)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
+            Ex::Pool(Pool::Sqlite(p, _)) => self.sqlite().execute(p).await?.rows_affected(),
+            Ex::Tx(Tx::Sqlite(t, _)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
             #[cfg(feature = "postgres")]
             Ex::Pool(Pool::Pg(p)) => self.postgres().execute(p).await?.rows_affected(),
             #[cfg(feature = "postgres")]
@@ -260,8 +292,10 @@ impl Q {
         ex: impl Into<Ex<'e>>,
     ) -> Result<Vec<DbRow>, sqlx::Error> {
         Ok(match ex.into() {
-            Ex::Pool(Pool::Sqlite(p)) => wrap(self.sqlite().fetch_all(p).await?, DbRow::Sqlite),
-            Ex::Tx(Tx::Sqlite(t)) => wrap(self.sqlite().fetch_all(&mut **t).await?, DbRow::Sqlite),
+            Ex::Pool(Pool::Sqlite(p, _)) => wrap(self.sqlite().fetch_all(p).await?, DbRow::Sqlite),
+            Ex::Tx(Tx::Sqlite(t, _)) => {
+                wrap(self.sqlite().fetch_all(&mut **t).await?, DbRow::Sqlite)
+            }
             #[cfg(feature = "postgres")]
             Ex::Pool(Pool::Pg(p)) => wrap(self.postgres().fetch_all(p).await?, DbRow::Pg),
             #[cfg(feature = "postgres")]
@@ -275,8 +309,10 @@ impl Q {
         ex: impl Into<Ex<'e>>,
     ) -> Result<Option<DbRow>, sqlx::Error> {
         Ok(match ex.into() {
-            Ex::Pool(Pool::Sqlite(p)) => self.sqlite().fetch_optional(p).await?.map(DbRow::Sqlite),
-            Ex::Tx(Tx::Sqlite(t)) => self
+            Ex::Pool(Pool::Sqlite(p, _)) => {
+                self.sqlite().fetch_optional(p).await?.map(DbRow::Sqlite)
+            }
+            Ex::Tx(Tx::Sqlite(t, _)) => self
                 .sqlite()
                 .fetch_optional(&mut **t)
                 .await?

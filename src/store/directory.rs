@@ -2,7 +2,8 @@
 //! database (accounts and group memberships), keyed by connector name and handle.
 //!
 //! Every write reports whether it changed anything, so the connector can answer
-//! `Applied` or `AlreadyInState`.
+//! `Applied` or `AlreadyInState`. A write of one statement runs on its own (its implicit
+//! transaction), in this process's writer turn.
 
 use super::db::q;
 use super::{DbError, SqlStore};
@@ -31,7 +32,7 @@ impl SqlStore {
         email: &str,
         name: &str,
     ) -> Result<bool, DbError> {
-        let mut tx = self.begin_write().await?;
+        let _turn = self.pool.write_turn().await;
         let n = q(
             "INSERT INTO directory_accounts (connector, handle, id, email, name, active) \
              VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (connector, handle) DO NOTHING",
@@ -41,9 +42,8 @@ impl SqlStore {
         .bind(format!("{connector}:{handle}"))
         .bind(email)
         .bind(name)
-        .execute(&mut tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -54,16 +54,15 @@ impl SqlStore {
         handle: &str,
         active: bool,
     ) -> Result<bool, DbError> {
-        let mut tx = self.begin_write().await?;
+        let _turn = self.pool.write_turn().await;
         let n = q("UPDATE directory_accounts SET active = ? \
              WHERE connector = ? AND handle = ? AND active <> ?")
         .bind(active)
         .bind(connector)
         .bind(handle)
         .bind(active)
-        .execute(&mut tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -91,7 +90,7 @@ impl SqlStore {
         handle: &str,
         entitlement: &str,
     ) -> Result<bool, DbError> {
-        let mut tx = self.begin_write().await?;
+        let _turn = self.pool.write_turn().await;
         let n = q(
             "INSERT INTO directory_memberships (connector, handle, entitlement) VALUES (?, ?, ?) \
              ON CONFLICT (connector, handle, entitlement) DO NOTHING",
@@ -99,9 +98,8 @@ impl SqlStore {
         .bind(connector)
         .bind(handle)
         .bind(entitlement)
-        .execute(&mut tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -112,15 +110,14 @@ impl SqlStore {
         handle: &str,
         entitlement: &str,
     ) -> Result<bool, DbError> {
-        let mut tx = self.begin_write().await?;
+        let _turn = self.pool.write_turn().await;
         let n = q("DELETE FROM directory_memberships \
              WHERE connector = ? AND handle = ? AND entitlement = ?")
         .bind(connector)
         .bind(handle)
         .bind(entitlement)
-        .execute(&mut tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(n == 1)
     }
 

@@ -39,7 +39,7 @@ impl SqlStore {
         key: &str,
         msg: &SentMessage,
     ) -> Result<(), DbError> {
-        let mut tx = self.begin_write().await?;
+        let _turn = self.pool.write_turn().await;
         q(
             "INSERT INTO discord_messages (msg_key, channel_id, message_id, recipient, sent_at) \
              VALUES (?, ?, ?, ?, ?) ON CONFLICT (channel_id, message_id) DO NOTHING",
@@ -49,9 +49,8 @@ impl SqlStore {
         .bind(&msg.message_id)
         .bind(&msg.recipient)
         .bind(micros(msg.sent_at))
-        .execute(&mut tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 

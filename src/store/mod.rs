@@ -176,7 +176,7 @@ async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
         .await
         .map_err(connect_err)?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-    Ok(Pool::Sqlite(pool))
+    Ok(Pool::sqlite(pool))
 }
 
 /// Opens a PostgreSQL database (which must exist) and migrates it. Several instances may do
@@ -211,14 +211,13 @@ impl SqlStore {
 
     /// Records an interaction id; true the first time it is seen, false on a replay.
     pub async fn mark_interaction_seen(&self, id: &str, at: Timestamp) -> Result<bool, DbError> {
-        let mut tx = self.begin_write().await?;
+        let _turn = self.pool.write_turn().await;
         let r =
             q("INSERT INTO interactions_seen (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
                 .bind(id)
                 .bind(micros(at))
-                .execute(&mut tx)
+                .execute(&self.pool)
                 .await?;
-        tx.commit().await?;
         Ok(r == 1)
     }
 
@@ -234,7 +233,7 @@ impl SqlStore {
     ) -> Result<bool, DbError> {
         let now_us = micros(now);
         let until = now_us.saturating_add(i64::try_from(ttl.as_micros()).unwrap_or(i64::MAX));
-        let mut tx = self.begin_write().await?;
+        let _turn = self.pool.write_turn().await;
         let n = q("INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) \
              ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until \
              WHERE leases.holder = excluded.holder OR leases.until < ?")
@@ -242,9 +241,8 @@ impl SqlStore {
         .bind(holder)
         .bind(until)
         .bind(now_us)
-        .execute(&mut tx)
+        .execute(&self.pool)
         .await?;
-        tx.commit().await?;
         Ok(n == 1)
     }
 
@@ -433,6 +431,15 @@ impl Store for SqlStore {
         Ok(row.as_ref().map(person_from_row).transpose()?)
     }
 
+    async fn person_by_email(&self, email: &Email) -> Result<Option<Person>, StoreError> {
+        let row = q(PERSON_COLS.by_email)
+            .bind(email.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(row.as_ref().map(person_from_row).transpose()?)
+    }
+
     async fn people(&self) -> Result<Vec<Person>, StoreError> {
         let rows = q(PERSON_COLS.all)
             .fetch_all(&self.pool)
@@ -534,17 +541,17 @@ impl Store for SqlStore {
         let now_us = micros(now);
         let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
         let until = now_us.saturating_add(lease_us);
-        let mut tx = self.begin_write().await.map_err(store_err)?;
+        // One statement, atomic on its own: no explicit transaction needed.
+        let _turn = self.pool.write_turn().await;
         let row = q(ACTION_COLS.claim)
             .pg(ACTION_COLS.claim_pg)
             .bind(until)
             .bind(now_us)
             .bind(now_us)
             .bind(now_us)
-            .fetch_optional(&mut tx)
+            .fetch_optional(&self.pool)
             .await
             .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
         Ok(row.as_ref().map(action_from_row).transpose()?)
     }
 
@@ -568,18 +575,18 @@ impl Store for SqlStore {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let _turn = self.pool.write_turn().await;
         let row = q(ACTION_COLS.claim_except)
             .pg(ACTION_COLS.claim_except_pg)
             .bind(until)
             .bind(now_us)
             .bind(now_us)
+            .bind(skipped.clone())
             .bind(now_us)
             .bind(skipped)
-            .fetch_optional(&mut tx)
+            .fetch_optional(&self.pool)
             .await
             .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
         Ok(row.as_ref().map(action_from_row).transpose()?)
     }
 
@@ -649,24 +656,23 @@ impl Store for SqlStore {
     }
 
     async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let _turn = self.pool.write_turn().await;
         q("UPDATE plans SET first_action = ? WHERE id = ?")
             .bind(first.0)
             .bind(id)
-            .execute(&mut tx)
+            .execute(&self.pool)
             .await
             .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)
+        Ok(())
     }
 
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let _turn = self.pool.write_turn().await;
         let n = q("UPDATE plans SET reported = 1 WHERE id = ? AND reported = 0")
             .bind(id)
-            .execute(&mut tx)
+            .execute(&self.pool)
             .await
             .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
         Ok(n == 1)
     }
 
@@ -711,13 +717,12 @@ impl Store for SqlStore {
     }
 
     async fn start_plan(&self, id: i64) -> Result<bool, StoreError> {
-        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let _turn = self.pool.write_turn().await;
         let n = q("UPDATE plans SET started = 1 WHERE id = ? AND started = 0")
             .bind(id)
-            .execute(&mut tx)
+            .execute(&self.pool)
             .await
             .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)?;
         Ok(n == 1)
     }
 
@@ -754,13 +759,13 @@ impl Store for SqlStore {
     }
 
     async fn unmark_hr_event(&self, id: &str) -> Result<(), StoreError> {
-        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let _turn = self.pool.write_turn().await;
         q("DELETE FROM hr_events WHERE id = ?")
             .bind(id)
-            .execute(&mut tx)
+            .execute(&self.pool)
             .await
             .map_err(store_err)?;
-        tx.commit().await.map_err(store_err)
+        Ok(())
     }
 
     async fn queue_depth(&self) -> Result<i64, StoreError> {

@@ -49,6 +49,7 @@ fn app(s: &str) -> Result<AppName, DbError> {
 pub(crate) struct PersonSql {
     pub by_handle: &'static str,
     pub by_discord_id: &'static str,
+    pub by_email: &'static str,
     pub all: &'static str,
 }
 
@@ -61,6 +62,7 @@ macro_rules! person_cols {
 pub(crate) const PERSON_COLS: PersonSql = PersonSql {
     by_handle: concat!(person_cols!(), "WHERE handle = ?"),
     by_discord_id: concat!(person_cols!(), "WHERE discord_id = ?"),
+    by_email: concat!(person_cols!(), "WHERE email = ?"),
     all: concat!(person_cols!(), "ORDER BY handle"),
 };
 
@@ -282,36 +284,50 @@ pub(crate) const ACTION_COLS: ActionSql = ActionSql {
         action_cols!(),
         " FROM actions WHERE person = ? ORDER BY id"
     ),
+    // The claim queries find the oldest due action as the smaller of two ordered index
+    // look-ups (the oldest due pending one, the oldest running one whose lease lapsed) on
+    // `actions_queue (state, id, …)`: a single `ORDER BY id` over an `OR` sorted every
+    // pending row, or scanned every finished one, on each claim. PostgreSQL texts number
+    // their placeholders explicitly, in the binding order of the SQLite text.
     claim: concat!(
         "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
-         updated_at = ? WHERE id = (SELECT id FROM actions \
-         WHERE (state = 'pending' AND not_before <= ?) \
-         OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1) RETURNING ",
+         updated_at = ? WHERE id = (SELECT min(id) FROM (\
+         SELECT id FROM (SELECT id FROM actions WHERE state = 'pending' AND not_before <= ? \
+         ORDER BY id LIMIT 1) UNION ALL \
+         SELECT id FROM (SELECT id FROM actions WHERE state = 'running' AND lease_until < ? \
+         ORDER BY id LIMIT 1))) RETURNING ",
         action_cols!()
     ),
     claim_pg: concat!(
-        "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
-         updated_at = ? WHERE id = (SELECT id FROM actions \
-         WHERE (state = 'pending' AND not_before <= ?) \
-         OR (state = 'running' AND lease_until < ?) ORDER BY id LIMIT 1 \
-         FOR UPDATE SKIP LOCKED) RETURNING ",
+        "WITH p AS (SELECT id FROM actions WHERE state = 'pending' AND not_before <= $3 \
+         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED), \
+         r AS (SELECT id FROM actions WHERE state = 'running' AND lease_until < $4 \
+         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         UPDATE actions SET state = 'running', lease_until = $1, attempts = attempts + 1, \
+         updated_at = $2 WHERE id = (SELECT min(id) FROM \
+         (SELECT id FROM p UNION ALL SELECT id FROM r) due) RETURNING ",
         action_cols!()
     ),
+    // Binds: until, now, now, skipped, now, skipped.
     claim_except: concat!(
         "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
-         updated_at = ? WHERE id = (SELECT id FROM actions \
-         WHERE ((state = 'pending' AND not_before <= ?) \
-         OR (state = 'running' AND lease_until < ?)) \
-         AND instr(?, ',' || connector || ',') = 0 ORDER BY id LIMIT 1) RETURNING ",
+         updated_at = ? WHERE id = (SELECT min(id) FROM (\
+         SELECT id FROM (SELECT id FROM actions WHERE state = 'pending' AND not_before <= ? \
+         AND instr(?, ',' || connector || ',') = 0 ORDER BY id LIMIT 1) UNION ALL \
+         SELECT id FROM (SELECT id FROM actions WHERE state = 'running' AND lease_until < ? \
+         AND instr(?, ',' || connector || ',') = 0 ORDER BY id LIMIT 1))) RETURNING ",
         action_cols!()
     ),
     claim_except_pg: concat!(
-        "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
-         updated_at = ? WHERE id = (SELECT id FROM actions \
-         WHERE ((state = 'pending' AND not_before <= ?) \
-         OR (state = 'running' AND lease_until < ?)) \
-         AND strpos(?, ',' || connector || ',') = 0 ORDER BY id LIMIT 1 \
-         FOR UPDATE SKIP LOCKED) RETURNING ",
+        "WITH p AS (SELECT id FROM actions WHERE state = 'pending' AND not_before <= $3 \
+         AND strpos($4, ',' || connector || ',') = 0 \
+         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED), \
+         r AS (SELECT id FROM actions WHERE state = 'running' AND lease_until < $5 \
+         AND strpos($6, ',' || connector || ',') = 0 \
+         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         UPDATE actions SET state = 'running', lease_until = $1, attempts = attempts + 1, \
+         updated_at = $2 WHERE id = (SELECT min(id) FROM \
+         (SELECT id FROM p UNION ALL SELECT id FROM r) due) RETURNING ",
         action_cols!()
     ),
 };

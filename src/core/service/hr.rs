@@ -171,22 +171,21 @@ impl Service {
                 p.role
             )));
         }
-        let dir = self.directory().await?;
+        // Only the people this record names are read, not the whole directory.
         if let Some(m) = &p.manager {
             if m == &p.handle {
                 return Err(PersonRefused::Invalid(
                     "manager: a person cannot be their own manager".into(),
                 ));
             }
-            if !dir.contains_key(m) {
+            if self.store.person(m).await?.is_none() {
                 return Err(PersonRefused::Invalid(format!(
                     "manager: there is nobody with the handle \"{m}\""
                 )));
             }
         }
-        if let Some(other) = dir
-            .values()
-            .find(|o| o.email == p.email && o.handle != p.handle)
+        if let Some(other) = self.store.person_by_email(&p.email).await?
+            && other.handle != p.handle
         {
             return Err(PersonRefused::Invalid(format!(
                 "email: {} already belongs to {}",
@@ -194,9 +193,8 @@ impl Service {
             )));
         }
         if let Some(d) = &p.discord_id
-            && let Some(other) = dir
-                .values()
-                .find(|o| o.discord_id.as_ref() == Some(d) && o.handle != p.handle)
+            && let Some(other) = self.store.person_by_discord_id(d).await?
+            && other.handle != p.handle
         {
             return Err(PersonRefused::Invalid(format!(
                 "discord_id: {d} already belongs to {}",

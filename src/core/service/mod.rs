@@ -175,6 +175,13 @@ impl Service {
         self.work.notified().await
     }
 
+    /// A future that resolves at the next enqueue of connector work. It counts from the
+    /// moment it is made, even before it is first awaited, so a worker that takes it before
+    /// looking for work cannot miss an enqueue that lands while it looks.
+    pub fn work_signal(&self) -> tokio::sync::futures::Notified<'_> {
+        self.work.notified()
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn event(
         &self,
