@@ -118,6 +118,13 @@ async fn each_action_is_one_signed_call_built_from_the_templates() {
         h.apply(ActionOp::Disable, &alice(), None).await.unwrap(),
         Effect::Applied
     );
+    // An offboarding's re-read makes no call: a webhook cannot be asked, so it answers
+    // "cannot be re-read" (AlreadyInState) instead of a "verify" call the report would show
+    // as "nothing left ✔".
+    assert_eq!(
+        h.apply(ActionOp::Verify, &alice(), None).await.unwrap(),
+        Effect::AlreadyInState
+    );
     let calls = calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 3, "one call per action: {calls:?}");
     assert!(calls.iter().all(|c| c.signature_ok && c.method == "PUT"));

@@ -116,9 +116,15 @@ ppolicy_default "{POLICY_DN}"
 impl Slapd {
     /// Starts a fresh slapd, waits until it answers and seeds the tree.
     pub async fn start() -> Self {
+        Self::start_with_password(&format!("admin-{}", std::process::id())).await
+    }
+
+    /// Starts a fresh slapd whose administrator password is `admin_password` (the benches give
+    /// it a canary value, to search the logs for).
+    pub async fn start_with_password(admin_password: &str) -> Self {
+        let admin_password = admin_password.to_owned();
         let bin = slapd_binary();
         let mut dir = tempfile::tempdir().unwrap();
-        let admin_password = format!("admin-{}", std::process::id());
         let conf = write_config(dir.path(), &admin_password);
         let mut last_log = String::new();
         // A port found free may be taken by a parallel test before slapd binds it: try again.

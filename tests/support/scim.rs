@@ -57,12 +57,22 @@ fn try_raw(
     path: &str,
     body: Option<&str>,
 ) -> std::io::Result<(u16, String)> {
+    try_raw_with(port, TOKEN, method, path, body)
+}
+
+fn try_raw_with(
+    port: u16,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     let body = body.unwrap_or("");
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
          Content-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
@@ -110,6 +120,12 @@ impl ScimServer {
 
     /// A server on `port`.
     pub fn start_on(port: u16) -> Self {
+        Self::start_with_token(port, TOKEN)
+    }
+
+    /// A server on `port` that accepts `token` instead of [`TOKEN`] (the benches give it a
+    /// canary value, to search the logs for).
+    pub fn start_with_token(port: u16, token: &str) -> Self {
         let prog = program();
         let mut child = Command::new("sh")
             .arg("-c")
@@ -121,7 +137,7 @@ impl ScimServer {
                 "--port",
                 &port.to_string(),
                 "--bearer-token",
-                TOKEN,
+                token,
                 "--dynamic-tenants",
             ])
             .stdin(Stdio::piped())
@@ -143,7 +159,9 @@ impl ScimServer {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok((200, _)) = try_raw(port, "GET", "/probe/v2/ServiceProviderConfig", None) {
+            if let Ok((200, _)) =
+                try_raw_with(port, token, "GET", "/probe/v2/ServiceProviderConfig", None)
+            {
                 return me;
             }
             assert!(
