@@ -26,7 +26,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::db::{DbRow, Tx, q};
+use super::db::{DbRow, Pool, Tx, q};
 use super::rows::{from_micros, micros};
 use super::{DbError, SqlStore, store_err};
 use crate::core::model::{Actor, AuditEvent, RequestId};
@@ -744,7 +744,11 @@ impl SqlStore {
     /// Checks the whole audit chain: every row's hash, its link to the previous row, gaps in
     /// `seq`, and — with an audit key — the HMAC seal over the head. Reads one snapshot.
     pub async fn verify_audit(&self) -> Result<VerifyReport, DbError> {
-        self.verify_audit_with(Some(PACKED_PAGE)).await
+        // Packing pages pays on SQLite (1M rows: 8.1 s instead of 25.9 s on a loaded machine).
+        // On PostgreSQL, json_agg made the server slower than sending plain rows (20.4 s
+        // against 17.6 s in the same run), so it reads rows.
+        let packed = matches!(self.pool, Pool::Sqlite(_)).then_some(PACKED_PAGE);
+        self.verify_audit_with(packed).await
     }
 
     /// [`SqlStore::verify_audit`] with the rows read as packed pages of `packed_page` rows,
