@@ -961,7 +961,7 @@ async fn main() {
             |mut body| {
                 // Most events get a fresh id so the dedupe does not swallow them.
                 k.set(k.get() + 1);
-                if k.get() % 2 == 0 {
+                if k.get().is_multiple_of(2) {
                     body = lossy(&body)
                         .replace("ev-1", &format!("ev-{}", k.get()))
                         .into_bytes();

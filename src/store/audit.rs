@@ -988,7 +988,7 @@ mod tests {
         let mut n = 0;
         for (i, s) in tricky.iter().enumerate() {
             for (j, t) in tricky.iter().enumerate() {
-                let opt_s = (j % 2 == 0).then_some(s.as_str());
+                let opt_s = j.is_multiple_of(2).then_some(s.as_str());
                 let int = ints[(i + j) % ints.len()];
                 let (value, writer) = both_forms(
                     i64::MAX - j as i64,
@@ -1094,12 +1094,12 @@ mod tests {
             + chrono::TimeDelta::microseconds(i as i64 * 1_000_003);
         AuditEvent {
             at,
-            actor: if i % 3 == 0 {
+            actor: if i.is_multiple_of(3) {
                 Actor::System
             } else {
                 Actor::Person(Handle::parse("alice").unwrap())
             },
-            actor_chat_id: (i % 2 == 0).then(|| text.to_owned()),
+            actor_chat_id: i.is_multiple_of(2).then(|| text.to_owned()),
             action: format!("test.{text}"),
             subject: (i % 4 != 1).then(|| Handle::parse("bob").unwrap()),
             app: (i % 5 != 2).then(|| AppName::parse("figma").unwrap()),
