@@ -257,6 +257,9 @@ impl Engine {
             if *stop.borrow() {
                 return;
             }
+            // Created before the claim, so work enqueued while the claim finds nothing still
+            // wakes this worker at once (instead of at the next poll).
+            let wake = self.service.work_enqueued();
             let claimed = match self.claim().await {
                 Ok(a) => a,
                 Err(e) => {
@@ -288,7 +291,7 @@ impl Engine {
                 }
                 None => {
                     tokio::select! {
-                        _ = self.service.work_enqueued() => {}
+                        _ = wake => {}
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                         _ = stop.changed() => {}
                     }
