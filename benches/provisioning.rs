@@ -12,7 +12,7 @@
 //!   sent directly from reqwest. Added latency = ours − reference, per iteration.
 //! - Figure 4, bulk onboarding: the release `quartermaster serve` (SQLite) with a role of five
 //!   birthright apps on one SCIM connector, behind a recording proxy
-//!   (`tests/support/proxy.rs`) in front of a fresh tenant. H hires (`QM_HIRES`, default 200:
+//!   (`tests/support/proxy.rs`) in front of a fresh tenant. H hires (`QM_HIRES`, default 100:
 //!   the peer answers every group request in time linear in the group's members, so the
 //!   goal's 1,000 takes far longer than the 5 minutes this bench aims at)
 //!   are posted to the signed HR feed `POST /hr/events`; the clock runs from the first post
@@ -674,7 +674,7 @@ async fn count_done(pool: &sqlx::SqlitePool) -> (i64, i64) {
 }
 
 async fn figure4(server: &ScimServer) {
-    let hires = env_usize("QM_HIRES", 200);
+    let hires = env_usize("QM_HIRES", 100);
     let conc = env_usize("QM_SCIM_CONCURRENCY", 4);
     let replays: Vec<usize> = std::env::var("QM_REPLAY")
         .unwrap_or_else(|_| "1,2,4,8,16".into())
