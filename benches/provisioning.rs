@@ -755,7 +755,6 @@ async fn figure4(server: &ScimServer) {
     let mut rss_max = 0u64;
     let deadline = Instant::now() + Duration::from_secs(env_usize("QM_FIG4_TIMEOUT", 1800) as u64);
     let mut last_print = Instant::now();
-    let fed_at;
     loop {
         if let Some((rss, hwm)) = common::rss_kib(pid) {
             peak = peak.max(hwm);
@@ -779,7 +778,7 @@ async fn figure4(server: &ScimServer) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let ours = t0.elapsed();
-    fed_at = feeder.await.unwrap();
+    let fed_at = feeder.await.unwrap();
     if let Some((rss, hwm)) = common::rss_kib(pid) {
         peak = peak.max(hwm);
         rss_max = rss_max.max(rss);
@@ -801,8 +800,7 @@ async fn figure4(server: &ScimServer) {
         let rel = s.path.strip_prefix(&tenant).unwrap_or(&s.path);
         let kind = rel
             .split(['?', '/'])
-            .filter(|x| !x.is_empty())
-            .next()
+            .find(|x| !x.is_empty())
             .unwrap_or("")
             .to_owned();
         let detail = if rel.contains("?filter") || rel.contains("&filter") {
