@@ -257,8 +257,9 @@ impl Engine {
             if *stop.borrow() {
                 return;
             }
-            // Taken before looking for work: an enqueue during the claim still wakes us.
-            let signal = self.service.work_signal();
+            // Created before the claim, so work enqueued while the claim finds nothing still
+            // wakes this worker at once (instead of at the next poll).
+            let wake = self.service.work_enqueued();
             let claimed = match self.claim().await {
                 Ok(a) => a,
                 Err(e) => {
@@ -290,7 +291,7 @@ impl Engine {
                 }
                 None => {
                     tokio::select! {
-                        _ = signal => {}
+                        _ = wake => {}
                         _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                         _ = stop.changed() => {}
                     }

@@ -170,15 +170,10 @@ impl Service {
         &self.commands
     }
 
-    /// Resolves when new connector work was enqueued (workers wait on it).
-    pub async fn work_enqueued(&self) {
-        self.work.notified().await
-    }
-
-    /// A future that resolves at the next enqueue of connector work. It counts from the
-    /// moment it is made, even before it is first awaited, so a worker that takes it before
-    /// looking for work cannot miss an enqueue that lands while it looks.
-    pub fn work_signal(&self) -> tokio::sync::futures::Notified<'_> {
+    /// Resolves when new connector work is enqueued after this call (workers wait on it).
+    /// Not async: the future catches every wake-up from the moment it is created, so a worker
+    /// creates it *before* looking for work and cannot miss work enqueued meanwhile.
+    pub fn work_enqueued(&self) -> tokio::sync::futures::Notified<'_> {
         self.work.notified()
     }
 
@@ -1167,7 +1162,9 @@ impl Service {
                 updated_at: now,
             });
             match self.store.commit(change).await {
-                Ok(_) => {}
+                // Wake the workers now: the grant's action is queued, and the chat messages
+                // below (round trips to Discord) must not delay it.
+                Ok(_) => self.work.notify_waiters(),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
