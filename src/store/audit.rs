@@ -166,7 +166,11 @@ fn chain_hash(
     detail: &str,
     prev_hash: &str,
 ) -> String {
-    let canonical = serde_json::json!([
+    // The canonical form has one definition, `canonical_into` (which the verifier uses too);
+    // a test pins it to the `json!([...])` text the chain was first written with.
+    let mut buf = Vec::with_capacity(256);
+    canonical_into(
+        &mut buf,
         seq,
         at,
         actor,
@@ -178,9 +182,10 @@ fn chain_hash(
         connector_action,
         outcome,
         detail,
-        prev_hash
-    ]);
-    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+        prev_hash,
+    )
+    .expect("a tuple of strings and integers always serialises into a Vec");
+    hex::encode(Sha256::digest(&buf))
 }
 
 type HmacSha256 = Hmac<Sha256>;
@@ -542,8 +547,8 @@ fn rfc3339_micros(us: i64, out: &mut [u8; 27]) -> Option<&str> {
     std::str::from_utf8(out).ok()
 }
 
-/// Writes a row's canonical JSON (the text its hash is taken over) into `buf`, byte for byte
-/// as [`chain_hash`] does, without building a `serde_json::Value`.
+/// Writes a row's canonical JSON (the text its hash is taken over) into `buf`: the compact
+/// JSON array of its fields, without building a `serde_json::Value`.
 #[allow(clippy::too_many_arguments)]
 fn canonical_into(
     buf: &mut Vec<u8>,
