@@ -23,77 +23,19 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use quartermaster::app;
 use quartermaster::config;
-use quartermaster::core::model::{ActionOp, ActionState, Handle};
-use quartermaster::core::ports::{
-    Account, Connector, ConnectorError, Effect, Subject, SystemClock,
-};
+use quartermaster::core::model::{ActionState, Handle};
+use quartermaster::core::ports::SystemClock;
 use quartermaster::core::service::{HrEvent, HrKind};
-use quartermaster::engine::{Connectors, Engine};
+use quartermaster::engine::Engine;
 use quartermaster::server::LogChat;
 use quartermaster::store::testdb::{Backend, TestDb};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use common::{ms, stats};
+use common::{Seen, Watcher, ms, stats};
 
 type Starts = Arc<Mutex<HashMap<(String, String, String), chrono::DateTime<chrono::Utc>>>>;
-
-/// Delegates to the real connector and notes when each operation started.
-struct Timed {
-    inner: Arc<dyn Connector>,
-    starts: Starts,
-}
-
-#[async_trait]
-impl Connector for Timed {
-    async fn find_account(&self, who: &Subject) -> Result<Option<Account>, ConnectorError> {
-        self.inner.find_account(who).await
-    }
-    async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.create_account(who).await
-    }
-    async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.disable_account(who).await
-    }
-    async fn enable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.enable_account(who).await
-    }
-    async fn delete_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.delete_account(who).await
-    }
-    async fn grant(&self, who: &Subject, e: &str) -> Result<Effect, ConnectorError> {
-        self.inner.grant(who, e).await
-    }
-    async fn revoke(&self, who: &Subject, e: &str) -> Result<Effect, ConnectorError> {
-        self.inner.revoke(who, e).await
-    }
-    async fn list_grants(&self, who: &Subject) -> Result<Vec<String>, ConnectorError> {
-        self.inner.list_grants(who).await
-    }
-    async fn test_connection(&self) -> Result<(), ConnectorError> {
-        self.inner.test_connection().await
-    }
-    async fn apply(
-        &self,
-        op: ActionOp,
-        who: &Subject,
-        entitlement: Option<&str>,
-    ) -> Result<Effect, ConnectorError> {
-        let key = (
-            who.handle.to_string(),
-            format!("{op:?}"),
-            entitlement.unwrap_or("").to_owned(),
-        );
-        self.starts
-            .lock()
-            .unwrap()
-            .entry(key)
-            .or_insert_with(chrono::Utc::now);
-        self.inner.apply(op, who, entitlement).await
-    }
-}
 
 struct Rig {
     service: Arc<quartermaster::core::service::Service>,
@@ -114,16 +56,27 @@ async fn rig() -> Rig {
     )
     .unwrap();
     let starts: Starts = Arc::default();
-    let mut conns = Connectors::new();
-    for (name, c) in app::connectors(&config, &store).unwrap() {
-        conns.insert(
-            name,
-            Arc::new(Timed {
-                inner: c,
-                starts: starts.clone(),
-            }) as Arc<dyn Connector>,
-        );
-    }
+    let noted = starts.clone();
+    let watch: Watcher = Arc::new(move |_, seen| {
+        if let Seen::Started {
+            op,
+            who,
+            entitlement,
+        } = seen
+        {
+            let key = (
+                who.handle.to_string(),
+                format!("{op:?}"),
+                entitlement.unwrap_or("").to_owned(),
+            );
+            noted
+                .lock()
+                .unwrap()
+                .entry(key)
+                .or_insert_with(chrono::Utc::now);
+        }
+    });
+    let conns = common::watched(app::connectors(&config, &store).unwrap(), &watch);
     let engine = Arc::new(Engine::new(service.clone(), conns));
     Rig {
         service,

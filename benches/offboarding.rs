@@ -46,17 +46,16 @@ use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::model::{ActionOp, ActionState, Handle};
 use quartermaster::core::ports::{
-    Account, Button, ButtonLabel, Chat, ChatError, Connector, ConnectorError, Effect, Message,
-    MessageKey, Recipient, Store, Subject, SystemClock,
+    Button, ButtonLabel, Chat, ChatError, Message, MessageKey, Recipient, Store, SystemClock,
 };
 use quartermaster::core::service::{ClickReply, HrEvent, HrKind, Service};
-use quartermaster::engine::{Connectors, Engine, Limits};
+use quartermaster::engine::{Engine, Limits};
 use quartermaster::store::SqlStore;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
 
-use common::{ms, stats};
+use common::{Seen, Watcher, ms, stats};
 
 const SCIM_CANARY: &str = "CANARY-scim-4b7e1d9a2f";
 const LDAP_CANARY: &str = "CANARY-ldap-8c3f0a6e1b";
@@ -562,61 +561,6 @@ async fn reference(p: Arc<Peers>, t: RefTarget) -> Duration {
 type Mark = (String, ActionOp, String, Instant, Instant);
 type Marks = Arc<Mutex<Vec<Mark>>>;
 
-/// Delegates to the real connector and notes when each queued operation ran.
-struct Timed {
-    name: String,
-    inner: Arc<dyn Connector>,
-    marks: Marks,
-}
-
-#[async_trait]
-impl Connector for Timed {
-    async fn find_account(&self, who: &Subject) -> Result<Option<Account>, ConnectorError> {
-        self.inner.find_account(who).await
-    }
-    async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.create_account(who).await
-    }
-    async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.disable_account(who).await
-    }
-    async fn enable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.enable_account(who).await
-    }
-    async fn delete_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.delete_account(who).await
-    }
-    async fn grant(&self, who: &Subject, e: &str) -> Result<Effect, ConnectorError> {
-        self.inner.grant(who, e).await
-    }
-    async fn revoke(&self, who: &Subject, e: &str) -> Result<Effect, ConnectorError> {
-        self.inner.revoke(who, e).await
-    }
-    async fn list_grants(&self, who: &Subject) -> Result<Vec<String>, ConnectorError> {
-        self.inner.list_grants(who).await
-    }
-    async fn test_connection(&self) -> Result<(), ConnectorError> {
-        self.inner.test_connection().await
-    }
-    async fn apply(
-        &self,
-        op: ActionOp,
-        who: &Subject,
-        entitlement: Option<&str>,
-    ) -> Result<Effect, ConnectorError> {
-        let start = Instant::now();
-        let r = self.inner.apply(op, who, entitlement).await;
-        self.marks.lock().unwrap().push((
-            who.handle.to_string(),
-            op,
-            self.name.clone(),
-            start,
-            Instant::now(),
-        ));
-        r
-    }
-}
-
 // ------------------------------------------------------------------ ours
 
 async fn hire(service: &Service, i: usize) {
@@ -778,17 +722,19 @@ async fn main() {
         app::assemble(&config, store.clone(), chat.clone(), Arc::new(SystemClock)).unwrap();
     // The engine as `app::assemble` builds it, each connector wrapped to note its timings.
     let marks: Marks = Arc::default();
-    let mut conns = Connectors::new();
-    for (name, c) in app::connectors(&config, &store).unwrap() {
-        conns.insert(
-            name.clone(),
-            Arc::new(Timed {
-                name: name.to_string(),
-                inner: c,
-                marks: marks.clone(),
-            }) as Arc<dyn Connector>,
-        );
-    }
+    let noted = marks.clone();
+    let watch: Watcher = Arc::new(move |name, seen| {
+        if let Seen::Finished { op, who, started } = seen {
+            noted.lock().unwrap().push((
+                who.handle.to_string(),
+                op,
+                name.to_owned(),
+                started,
+                Instant::now(),
+            ));
+        }
+    });
+    let conns = common::watched(app::connectors(&config, &store).unwrap(), &watch);
     let limits = config
         .connectors
         .iter()

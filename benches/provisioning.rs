@@ -83,7 +83,9 @@ fn env_flag(k: &str) -> bool {
 
 type Created = tokio::sync::mpsc::UnboundedSender<(String, Instant)>;
 
-/// Delegates to the real connector and reports when `create_account` returned.
+/// Delegates to the real connector and reports when `create_account` returned. Unlike
+/// `common::Watched` it does not override `apply`: the trait's default `apply` then calls
+/// `create_account` on this wrapper, which is how the creation is seen.
 struct Timed {
     inner: Arc<dyn Connector>,
     created: Created,

@@ -1,9 +1,13 @@
 //! Shared by the benchmark targets: the machine's description, quantiles, people fixtures.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use quartermaster::core::model::{Email, Handle, Person, PersonStatus, RoleName};
+use async_trait::async_trait;
+use quartermaster::core::model::{ActionOp, Email, Handle, Person, PersonStatus, RoleName};
+use quartermaster::core::ports::{Account, Connector, ConnectorError, Effect, Subject};
+use quartermaster::engine::Connectors;
 
 /// nproc, CPU model, RAM and the UTC date, for BENCHMARKS.md.
 pub fn machine() -> String {
@@ -141,4 +145,97 @@ pub fn cpu_time() -> Duration {
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     let total = ticks(11) + ticks(12);
     Duration::from_millis(total * 10)
+}
+
+/// What a [`Watched`] connector saw, for benches that time connector calls.
+pub enum Seen<'a> {
+    /// `apply` is about to call the real connector.
+    Started {
+        op: ActionOp,
+        who: &'a Subject,
+        entitlement: Option<&'a str>,
+    },
+    /// `apply` returned; it started at `started`.
+    Finished {
+        op: ActionOp,
+        who: &'a Subject,
+        started: Instant,
+    },
+}
+
+/// Called with the connector's name and what it saw.
+pub type Watcher = Arc<dyn Fn(&str, Seen<'_>) + Send + Sync>;
+
+/// Delegates every call to the real connector and reports each `apply` (the engine's one
+/// call per action) to a [`Watcher`]. Because `apply` goes straight to the real connector,
+/// the calls it makes inside are not seen.
+pub struct Watched {
+    pub name: String,
+    pub inner: Arc<dyn Connector>,
+    pub watch: Watcher,
+}
+
+/// Every connector in `conns`, wrapped in a [`Watched`] reporting to `watch`.
+pub fn watched(conns: Connectors, watch: &Watcher) -> Connectors {
+    conns
+        .into_iter()
+        .map(|(name, inner)| {
+            let w = Watched {
+                name: name.to_string(),
+                inner,
+                watch: watch.clone(),
+            };
+            (name, Arc::new(w) as Arc<dyn Connector>)
+        })
+        .collect()
+}
+
+#[async_trait]
+impl Connector for Watched {
+    async fn find_account(&self, who: &Subject) -> Result<Option<Account>, ConnectorError> {
+        self.inner.find_account(who).await
+    }
+    async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.inner.create_account(who).await
+    }
+    async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.inner.disable_account(who).await
+    }
+    async fn enable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.inner.enable_account(who).await
+    }
+    async fn delete_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        self.inner.delete_account(who).await
+    }
+    async fn grant(&self, who: &Subject, e: &str) -> Result<Effect, ConnectorError> {
+        self.inner.grant(who, e).await
+    }
+    async fn revoke(&self, who: &Subject, e: &str) -> Result<Effect, ConnectorError> {
+        self.inner.revoke(who, e).await
+    }
+    async fn list_grants(&self, who: &Subject) -> Result<Vec<String>, ConnectorError> {
+        self.inner.list_grants(who).await
+    }
+    async fn test_connection(&self) -> Result<(), ConnectorError> {
+        self.inner.test_connection().await
+    }
+    async fn apply(
+        &self,
+        op: ActionOp,
+        who: &Subject,
+        entitlement: Option<&str>,
+    ) -> Result<Effect, ConnectorError> {
+        (self.watch)(
+            &self.name,
+            Seen::Started {
+                op,
+                who,
+                entitlement,
+            },
+        );
+        let started = Instant::now();
+        let r = self.inner.apply(op, who, entitlement).await;
+        (self.watch)(&self.name, Seen::Finished { op, who, started });
+        r
+    }
 }
