@@ -270,6 +270,81 @@ async fn a_stale_etag_gets_412_and_the_update_is_retried() {
     assert_eq!(members.len(), 2, "the other change and ours both stand");
 }
 
+#[tokio::test]
+async fn a_group_is_looked_up_once_and_again_when_it_is_gone() {
+    let server = ScimServer::shared();
+    let path = server.tenant_path("groupcache");
+    let proxy = Proxy::start(server.port).await;
+    let c = scim(&proxy.url(&path), 100);
+    let peer = Peer {
+        port: server.port,
+        path: path.clone(),
+    };
+    let people: Vec<Subject> = (0..3)
+        .map(|i| subject(&format!("g{i}"), &format!("g{i}@acme.test")))
+        .collect();
+    for p in &people {
+        c.create_account(p).await.unwrap();
+    }
+    let group_lookups = || {
+        proxy
+            .seen()
+            .iter()
+            .filter(|s| s.method == "GET" && s.path.contains("/Groups?"))
+            .count()
+    };
+    for p in &people {
+        assert_eq!(c.grant(p, "design").await.unwrap(), Effect::Applied);
+    }
+    // The first grant looked the group up (and, missing, created it); the others used its id.
+    assert_eq!(group_lookups(), 1, "{:?}", proxy.seen());
+    assert_eq!(peer.members("design").len(), 3);
+
+    // Someone deletes the group on the peer: the remembered id is gone; the next grant finds
+    // out, looks the group up again and creates it anew.
+    let gid = peer.groups_named("design")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, body) = peer.delete(&format!("Groups/{gid}"));
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        c.grant(&people[0], "design").await.unwrap(),
+        Effect::Applied
+    );
+    assert_eq!(peer.groups_named("design").len(), 1);
+    assert_eq!(peer.members("design"), vec![c_id(&peer, "g0@acme.test")]);
+
+    // And again for a removal: a group recreated under the same name (a new id) with a member
+    // is found, and the member removed; a removal from a group that is gone is "already".
+    let gid = peer.groups_named("design")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(peer.delete(&format!("Groups/{gid}")).0, 204);
+    let (status, body) = peer.post(
+        "Groups",
+        &json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName":"design", "members":[{"value": c_id(&peer, "g1@acme.test")}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        c.revoke(&people[1], "design").await.unwrap(),
+        Effect::Applied
+    );
+    assert!(peer.members("design").is_empty());
+    let gid = peer.groups_named("design")[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(peer.delete(&format!("Groups/{gid}")).0, 204);
+    assert_eq!(
+        c.revoke(&people[2], "design").await.unwrap(),
+        Effect::AlreadyInState
+    );
+    assert!(peer.groups_named("design").is_empty());
+}
+
 fn c_id(peer: &Peer, user_name: &str) -> String {
     peer.users_named(user_name)[0]["id"]
         .as_str()

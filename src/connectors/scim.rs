@@ -5,9 +5,12 @@
 //! when a grant first needs it. Every operation looks before it acts; a create is never re-sent
 //! blindly — after a timeout the next attempt looks the user up first, and a 409 `uniqueness`
 //! counts as already done. Updates carry `If-Match` with the resource's ETag when the peer gives
-//! one, and a 412 re-reads the resource and tries again.
+//! one, and a 412 re-reads the resource and tries again. A group's id, once found, is used
+//! for a minute without looking the group up again; an id whose group is gone (404) is
+//! looked up afresh.
 
-use std::time::{Duration, SystemTime};
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use reqwest::{Method, StatusCode};
@@ -26,6 +29,8 @@ const SCIM_JSON: &str = "application/scim+json";
 const PRECONDITION_TRIES: usize = 4;
 /// Most pages read in one listing (a guard against a peer that never ends).
 const MAX_PAGES: usize = 10_000;
+/// How long a group's id, once found, is used without looking the group up again.
+const GROUP_ID_TTL: Duration = Duration::from_secs(60);
 
 /// A SCIM 2.0 target.
 pub struct Scim {
@@ -37,6 +42,9 @@ pub struct Scim {
     /// Held while a group is looked up and perhaps created, so that two grants running at
     /// once do not both create it (peers rarely enforce unique group names).
     group_lock: tokio::sync::Mutex<()>,
+    /// Group ids by `displayName`, as last found or created, for [`GROUP_ID_TTL`]; an id
+    /// whose group turns out to be gone is dropped and looked up again.
+    group_ids: std::sync::Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl std::fmt::Debug for Scim {
@@ -124,6 +132,7 @@ impl Scim {
             http: http::client(timeout)?,
             page_size: page_size.max(1),
             group_lock: tokio::sync::Mutex::new(()),
+            group_ids: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -309,9 +318,52 @@ impl Scim {
         Ok(hits.into_iter().next().and_then(|b| found(b, None)))
     }
 
+    /// The id of group `name` as remembered, if found less than [`GROUP_ID_TTL`] ago.
+    fn remembered_group(&self, name: &str) -> Option<String> {
+        let ids = self.group_ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.get(name)
+            .filter(|(_, at)| at.elapsed() < GROUP_ID_TTL)
+            .map(|(id, _)| id.clone())
+    }
+
+    fn remember_group(&self, name: &str, id: &str) {
+        let mut ids = self.group_ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.insert(name.to_owned(), (id.to_owned(), Instant::now()));
+    }
+
+    fn forget_group(&self, name: &str) {
+        let mut ids = self.group_ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.remove(name);
+    }
+
+    /// The id of group `name` (created when missing and `create`), and whether it came from
+    /// memory rather than from the peer just now (a remembered id may be stale).
+    async fn group_id(
+        &self,
+        name: &str,
+        create: bool,
+    ) -> Result<Option<(String, bool)>, ConnectorError> {
+        if let Some(id) = self.remembered_group(name) {
+            return Ok(Some((id, true)));
+        }
+        let id = if create {
+            Some(self.ensure_group(name).await?)
+        } else {
+            self.find_group(name).await?.map(|g| g.id)
+        };
+        if let Some(id) = &id {
+            self.remember_group(name, id);
+        }
+        Ok(id.map(|id| (id, false)))
+    }
+
     /// The group `name`, created when missing (a 409 means someone else just made it).
     async fn ensure_group(&self, name: &str) -> Result<String, ConnectorError> {
         let _one_at_a_time = self.group_lock.lock().await;
+        // Another grant may have found or made it while this one waited for the lock.
+        if let Some(id) = self.remembered_group(name) {
+            return Ok(id);
+        }
         if let Some(g) = self.find_group(name).await? {
             return Ok(g.id);
         }
@@ -339,6 +391,45 @@ impl Scim {
             .await?
             .map(|g| g.id)
             .ok_or_else(|| ConnectorError::Transient(format!("group {name:?} not visible yet")))
+    }
+
+    /// Adds or removes `uid` in group `name` (`add`), looking the group up again when a
+    /// remembered id turns out to be gone. A group that does not exist is created for an
+    /// add and means "already" for a removal.
+    async fn membership(&self, name: &str, uid: &str, add: bool) -> Result<Effect, ConnectorError> {
+        loop {
+            let Some((gid, remembered)) = self.group_id(name, add).await? else {
+                return Ok(Effect::AlreadyInState);
+            };
+            let result = if add {
+                self.patch(
+                    "add group member",
+                    "Groups",
+                    &gid,
+                    json!([{ "op": "add", "path": "members", "value": [{ "value": uid }] }]),
+                    |g| is_member(g, uid),
+                )
+                .await
+            } else {
+                let path = format!("members[value eq {}]", quote(uid));
+                self.patch(
+                    "remove group member",
+                    "Groups",
+                    &gid,
+                    json!([{ "op": "remove", "path": path }]),
+                    |g| !is_member(g, uid),
+                )
+                .await
+            };
+            match result {
+                Err(ConnectorError::NotFound(_)) if remembered => {
+                    debug!(connector = %self.name, group = name, "remembered group id is gone; looking it up");
+                    self.forget_group(name);
+                }
+                Err(ConnectorError::NotFound(_)) if !add => return Ok(Effect::AlreadyInState),
+                other => return other,
+            }
+        }
     }
 
     /// Reads a resource, and unless `done` says it already is as wanted, PATCHes it with
@@ -490,41 +581,16 @@ impl Connector for Scim {
                 who.email
             )));
         };
-        let gid = self.ensure_group(entitlement).await?;
-        let uid = u.id;
-        self.patch(
-            "add group member",
-            "Groups",
-            &gid,
-            json!([{ "op": "add", "path": "members", "value": [{ "value": uid }] }]),
-            |g| is_member(g, &uid),
-        )
-        .await
-        .map(|e| changed(e == Effect::Applied))
+        self.membership(entitlement, &u.id, true)
+            .await
+            .map(|e| changed(e == Effect::Applied))
     }
 
     async fn revoke(&self, who: &Subject, entitlement: &str) -> Result<Effect, ConnectorError> {
         let Some(u) = self.find_user(who.email.as_str()).await? else {
             return Ok(Effect::AlreadyInState);
         };
-        let Some(g) = self.find_group(entitlement).await? else {
-            return Ok(Effect::AlreadyInState);
-        };
-        let uid = u.id;
-        let path = format!("members[value eq {}]", quote(&uid));
-        match self
-            .patch(
-                "remove group member",
-                "Groups",
-                &g.id,
-                json!([{ "op": "remove", "path": path }]),
-                |grp| !is_member(grp, &uid),
-            )
-            .await
-        {
-            Err(ConnectorError::NotFound(_)) => Ok(Effect::AlreadyInState),
-            other => other,
-        }
+        self.membership(entitlement, &u.id, false).await
     }
 
     async fn list_grants(&self, who: &Subject) -> Result<Vec<String>, ConnectorError> {

@@ -275,6 +275,10 @@ impl Peer {
         )
     }
 
+    pub fn delete(&self, rel: &str) -> (u16, String) {
+        raw(self.port, "DELETE", &format!("{}/{rel}", self.path), None)
+    }
+
     pub fn patch(&self, rel: &str, body: &serde_json::Value) -> (u16, String) {
         raw(
             self.port,
