@@ -353,6 +353,10 @@ pub trait Store: Send + Sync {
     async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError>;
     /// Plans about a person, newest first.
     async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError>;
+    /// The person's newest onboarding plan if its report is not sent yet and none of the
+    /// person's grant actions from the plan's first action on is pending or running (one
+    /// read, asked after every grant; `None` while the onboarding is still under way).
+    async fn onboarding_plan_settled(&self, subject: &Handle) -> Result<Option<Plan>, StoreError>;
     /// Records the first action a confirmed plan enqueued (its report covers that one and later).
     async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError>;
     /// Marks a confirmed plan's report as sent; false if it already was (send it once).
@@ -604,39 +608,48 @@ pub trait Connector: Send + Sync {
         who: &Subject,
         entitlement: Option<&str>,
     ) -> Result<Effect, ConnectorError> {
-        match op {
-            ActionOp::Grant => {
-                let mut made = false;
-                match self.find_account(who).await? {
-                    None => made |= self.create_account(who).await? == Effect::Applied,
-                    Some(a) if !a.active => {
-                        made |= self.enable_account(who).await? == Effect::Applied
-                    }
-                    Some(_) => {}
-                }
-                let e = match entitlement {
-                    Some(e) => self.grant(who, e).await?,
-                    None => Effect::AlreadyInState,
-                };
-                Ok(if made { Effect::Applied } else { e })
+        apply_steps(self, op, who, entitlement).await
+    }
+}
+
+/// The steps of [`Connector::apply`], each looking before it acts; a connector that overrides
+/// `apply` for one operation runs the others through this.
+pub async fn apply_steps<C: Connector + ?Sized>(
+    c: &C,
+    op: ActionOp,
+    who: &Subject,
+    entitlement: Option<&str>,
+) -> Result<Effect, ConnectorError> {
+    match op {
+        ActionOp::Grant => {
+            let mut made = false;
+            match c.find_account(who).await? {
+                None => made |= c.create_account(who).await? == Effect::Applied,
+                Some(a) if !a.active => made |= c.enable_account(who).await? == Effect::Applied,
+                Some(_) => {}
             }
-            ActionOp::Revoke => match entitlement {
-                Some(e) => self.revoke(who, e).await,
-                None => Ok(Effect::AlreadyInState),
-            },
-            ActionOp::Disable => match self.find_account(who).await? {
-                None => Ok(Effect::AlreadyInState),
-                Some(a) if !a.active => Ok(Effect::AlreadyInState),
-                Some(_) => self.disable_account(who).await,
-            },
-            ActionOp::Verify => {
-                let active_account = self.find_account(who).await?.is_some_and(|a| a.active);
-                let entitlements = self.list_grants(who).await?;
-                Ok(Effect::Inventory {
-                    entitlements,
-                    active_account,
-                })
-            }
+            let e = match entitlement {
+                Some(e) => c.grant(who, e).await?,
+                None => Effect::AlreadyInState,
+            };
+            Ok(if made { Effect::Applied } else { e })
+        }
+        ActionOp::Revoke => match entitlement {
+            Some(e) => c.revoke(who, e).await,
+            None => Ok(Effect::AlreadyInState),
+        },
+        ActionOp::Disable => match c.find_account(who).await? {
+            None => Ok(Effect::AlreadyInState),
+            Some(a) if !a.active => Ok(Effect::AlreadyInState),
+            Some(_) => c.disable_account(who).await,
+        },
+        ActionOp::Verify => {
+            let active_account = c.find_account(who).await?.is_some_and(|a| a.active);
+            let entitlements = c.list_grants(who).await?;
+            Ok(Effect::Inventory {
+                entitlements,
+                active_account,
+            })
         }
     }
 }

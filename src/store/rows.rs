@@ -371,6 +371,16 @@ pub(crate) const PLANS_OF: &str = concat!(
     plan_cols!(),
     " FROM plans WHERE subject = ? ORDER BY id DESC"
 );
+/// The newest onboarding plan of a person, unreported, with no grant action of the person
+/// pending or running from its first action on. Binds: subject, subject.
+pub(crate) const ONBOARDING_PLAN_SETTLED: &str = concat!(
+    "SELECT ",
+    plan_cols!(),
+    " FROM plans p WHERE p.id = (SELECT MAX(id) FROM plans WHERE subject = ? AND kind = 'onboard') \
+     AND p.reported = 0 AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.person = ? \
+     AND p.first_action IS NOT NULL AND a.id >= p.first_action AND a.op = 'grant' \
+     AND a.state IN ('pending', 'running'))"
+);
 /// Confirmed plans due by a moment and not started, oldest first.
 pub(crate) const PLANS_DUE: &str = concat!(
     "SELECT ",

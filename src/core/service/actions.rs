@@ -442,7 +442,16 @@ impl Service {
                     .filter_map(|s| s.decision.as_ref().map(|d| d.by.clone())),
             );
         }
-        let dir = self.directory_of(wanted).await?;
+        // Names are shown for a person's Done, for a request's people and for a removal; a
+        // birthright grant by the engine needs none (no read on the engine's busiest path).
+        let names_needed = matches!(actor, Actor::Person(_))
+            || granted_request.is_some()
+            || action.op != ActionOp::Grant;
+        let dir = if names_needed {
+            self.directory_of(wanted).await?
+        } else {
+            Directory::new()
+        };
         let app = action
             .app
             .as_ref()

@@ -326,18 +326,10 @@ impl Service {
     /// Sends the welcome summary (what is ready, what waits for a manual step, what failed)
     /// to the joiner and their manager once every action of their onboarding has settled.
     pub(super) async fn maybe_report_onboarding(&self, who: &Handle) -> Result<()> {
-        let Some(plan) = self
-            .store
-            .plans_of(who)
-            .await?
-            .into_iter()
-            .find(|p| p.kind == PlanKind::Onboard)
-        else {
+        // One read after every grant; the full look below runs once the plan has settled.
+        let Some(plan) = self.store.onboarding_plan_settled(who).await? else {
             return Ok(());
         };
-        if plan.reported {
-            return Ok(());
-        }
         let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
         let actions: Vec<Action> = match plan.first_action {
             None => Vec::new(),
