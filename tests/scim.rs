@@ -234,40 +234,79 @@ async fn a_stale_etag_gets_412_and_the_update_is_retried() {
         .as_str()
         .unwrap()
         .to_owned();
-    // Someone else changes the group between our read and our PATCH.
-    let fired = Arc::new(Mutex::new(false));
-    let (f2, port, p2, g2) = (fired.clone(), server.port, path.clone(), gid.clone());
+    let uid = c_id(&peer, "erin@acme.test");
+    // Someone else changes the resource between our read and our PATCH: once the group, once
+    // erin's user record.
+    let fired = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (f2, port, p2, g2, u2) = (
+        fired.clone(),
+        server.port,
+        path.clone(),
+        gid.clone(),
+        uid.clone(),
+    );
     proxy.set_hook(Some(Box::new(move |method, p| {
         let mut fired = f2.lock().unwrap();
-        if method == "PATCH" && p.contains("/Groups/") && !*fired {
-            *fired = true;
-            let body = json!({"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                "Operations":[{"op":"add","path":"members","value":[{"value":"ghost"}]}]});
-            let (s, b) = support::scim::raw(
-                port,
-                "PATCH",
-                &format!("{p2}/Groups/{g2}"),
-                Some(&body.to_string()),
-            );
-            assert!(s == 200 || s == 204, "{s} {b}");
+        if method != "PATCH" {
+            return;
         }
+        let (rel, op) = if p.contains("/Groups/") {
+            (
+                format!("{p2}/Groups/{g2}"),
+                json!({"op":"add","path":"members","value":[{"value":"ghost"}]}),
+            )
+        } else {
+            (
+                format!("{p2}/Users/{u2}"),
+                json!({"op":"replace","path":"displayName","value":"Erin Renamed"}),
+            )
+        };
+        if fired.contains(&rel) {
+            return;
+        }
+        fired.push(rel.clone());
+        let body = json!({"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations":[op]});
+        let (s, b) = support::scim::raw(port, "PATCH", &rel, Some(&body.to_string()));
+        assert!(s == 200 || s == 204, "{s} {b}");
     })));
+    let patches = || -> Vec<(String, Option<u16>)> {
+        proxy
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "PATCH")
+            .map(|s| (s.path, s.status))
+            .collect()
+    };
+
+    // A member is added as a value, without If-Match: the other change to the group does not
+    // make it wrong, so there is no 412 and both changes stand.
+    let before = patches().len();
     assert_eq!(c.grant(&erin, "wiki").await.unwrap(), Effect::Applied);
-    assert!(*fired.lock().unwrap());
-    let patches: Vec<_> = proxy
-        .seen()
-        .into_iter()
-        .filter(|s| s.method == "PATCH")
-        .map(|s| s.status)
-        .collect();
-    assert_eq!(
-        patches[patches.len() - 2..],
-        [Some(412), Some(204)],
-        "{patches:?}"
-    );
+    assert_eq!(fired.lock().unwrap().len(), 1);
+    let after = patches();
+    assert_eq!(after.len(), before + 1, "{after:?}");
+    assert_eq!(after[before].1, Some(204), "{after:?}");
     let mut members = peer.members("wiki");
-    members.retain(|m| m == "ghost" || m == c_id(&peer, "erin@acme.test").as_str());
+    members.retain(|m| m == "ghost" || m == uid.as_str());
     assert_eq!(members.len(), 2, "the other change and ours both stand");
+
+    // A replace carries the ETag of the read: the peer refuses it (412), the connector reads
+    // again and retries.
+    assert_eq!(c.disable_account(&erin).await.unwrap(), Effect::Applied);
+    assert_eq!(fired.lock().unwrap().len(), 2);
+    let users: Vec<Option<u16>> = patches()
+        .into_iter()
+        .filter(|(p, _)| p.contains("/Users/"))
+        .map(|(_, s)| s)
+        .collect();
+    assert_eq!(users, [Some(412), Some(204)], "{users:?}");
+    let erin_now = peer.users_named("erin@acme.test");
+    assert_eq!(erin_now[0]["active"], false);
+    assert_eq!(
+        erin_now[0]["displayName"], "Erin Renamed",
+        "the other change stands"
+    );
 }
 
 #[tokio::test]

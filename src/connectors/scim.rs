@@ -4,8 +4,9 @@
 //! `externalId` our handle; an entitlement is the Group whose `displayName` equals it, created
 //! when a grant first needs it. Every operation looks before it acts; a create is never re-sent
 //! blindly — after a timeout the next attempt looks the user up first, and a 409 `uniqueness`
-//! counts as already done. Updates carry `If-Match` with the resource's ETag when the peer gives
-//! one, and a 412 re-reads the resource and tries again. A group's id, once found, is used
+//! counts as already done. Replacing an attribute carries `If-Match` with the resource's ETag
+//! when the peer gives one, and a 412 re-reads the resource and tries again; adding or
+//! removing a group member does not (the peer applies it to the group as it is). A group's id, once found, is used
 //! for a minute without looking the group up again; an id whose group is gone (404) is
 //! looked up afresh.
 
@@ -19,7 +20,8 @@ use serde_json::{Value, json};
 use tracing::debug;
 
 use super::http;
-use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject};
+use crate::core::model::ActionOp;
+use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject, apply_steps};
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -55,6 +57,18 @@ impl std::fmt::Debug for Scim {
             .field("page_size", &self.page_size)
             .finish_non_exhaustive()
     }
+}
+
+/// Whether a PATCH carries the ETag of the read before it.
+#[derive(Clone, Copy)]
+enum Guard {
+    /// `If-Match`: the operation is only right for the state that was read (a `replace`).
+    IfMatch,
+    /// No precondition: the peer applies the operation to the resource as it is. Adding or
+    /// removing one member value (RFC 7644 §3.5.2.1, §3.5.2.2) stays right whatever else
+    /// changed in the group meanwhile, and with `If-Match` concurrent grants to one group
+    /// turned into 412 retries (1,534 in 5,000 grants at 16 in flight).
+    None,
 }
 
 /// A response the peer gave.
@@ -407,6 +421,7 @@ impl Scim {
                     "Groups",
                     &gid,
                     json!([{ "op": "add", "path": "members", "value": [{ "value": uid }] }]),
+                    Guard::None,
                     |g| is_member(g, uid),
                 )
                 .await
@@ -417,6 +432,7 @@ impl Scim {
                     "Groups",
                     &gid,
                     json!([{ "op": "remove", "path": path }]),
+                    Guard::None,
                     |g| !is_member(g, uid),
                 )
                 .await
@@ -432,14 +448,16 @@ impl Scim {
         }
     }
 
-    /// Reads a resource, and unless `done` says it already is as wanted, PATCHes it with
-    /// `If-Match`; a 412 (changed meanwhile) reads it again and retries.
+    /// Reads a resource, and unless `done` says it already is as wanted, PATCHes it (with
+    /// `If-Match` under [`Guard::IfMatch`]); a 412 (changed meanwhile) reads it again and
+    /// retries.
     async fn patch(
         &self,
         what: &str,
         resource: &str,
         id: &str,
         ops: Value,
+        guard: Guard,
         done: impl Fn(&Value) -> bool,
     ) -> Result<Effect, ConnectorError> {
         let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": ops });
@@ -460,7 +478,10 @@ impl Scim {
                     &path,
                     &[],
                     Some(&body),
-                    cur.etag.as_deref(),
+                    match guard {
+                        Guard::IfMatch => cur.etag.as_deref(),
+                        Guard::None => None,
+                    },
                 )
                 .await
             {
@@ -487,6 +508,11 @@ impl Scim {
                 Ok(Effect::AlreadyInState)
             };
         };
+        self.switch_active(&u, active).await
+    }
+
+    /// Sets a found user's `active`, unless it already is so.
+    async fn switch_active(&self, u: &Found, active: bool) -> Result<Effect, ConnectorError> {
         if scim_bool(u.body.get("active")).unwrap_or(true) == active {
             return Ok(Effect::AlreadyInState);
         }
@@ -500,25 +526,15 @@ impl Scim {
             "Users",
             &u.id,
             json!([{ "op": "replace", "path": "active", "value": active }]),
+            Guard::IfMatch,
             |b| scim_bool(b.get("active")).unwrap_or(true) == active,
         )
         .await
     }
-}
 
-#[async_trait]
-impl Connector for Scim {
-    async fn find_account(&self, who: &Subject) -> Result<Option<Account>, ConnectorError> {
-        Ok(self.find_user(who.email.as_str()).await?.map(|u| Account {
-            active: scim_bool(u.body.get("active")).unwrap_or(true),
-            id: u.id,
-        }))
-    }
-
-    async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        if self.find_user(who.email.as_str()).await?.is_some() {
-            return Ok(Effect::AlreadyInState);
-        }
+    /// POSTs the user: `Applied` with the new id, or `AlreadyInState` when the peer says it
+    /// exists (409 `uniqueness`: made meanwhile by someone else).
+    async fn post_user(&self, who: &Subject) -> Result<(Effect, Option<String>), ConnectorError> {
         let (given, family) = match who.name.rsplit_once(' ') {
             Some((g, f)) => (g, f),
             None => (who.name.as_str(), ""),
@@ -536,13 +552,72 @@ impl Connector for Scim {
             .call("create user", Method::POST, "Users", &[], Some(&body), None)
             .await
         {
-            Ok(_) => Ok(Effect::Applied),
+            Ok(r) => {
+                let id = r.body.as_ref().and_then(|b| b.get("id")?.as_str());
+                Ok((Effect::Applied, id.map(str::to_owned)))
+            }
             Err(ConnectorError::Conflict(m)) if !m.contains("HTTP 412") => {
                 debug!(connector = %self.name, "409 on create: the user exists");
-                Ok(Effect::AlreadyInState)
+                Ok((Effect::AlreadyInState, None))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A queued grant in one pass: the user is looked up once, created or re-enabled when
+    /// needed, and its id carried to the group membership (the generic steps look the user
+    /// up again for each step: one to two requests more per grant).
+    async fn provision(
+        &self,
+        who: &Subject,
+        entitlement: Option<&str>,
+    ) -> Result<Effect, ConnectorError> {
+        let email = who.email.as_str();
+        let (uid, made) = match self.find_user(email).await? {
+            Some(u) => {
+                let made = self.switch_active(&u, true).await? == Effect::Applied;
+                (u.id, made)
+            }
+            None => {
+                let (effect, id) = self.post_user(who).await?;
+                let id = match id {
+                    Some(id) => id,
+                    None => {
+                        self.find_user(email)
+                            .await?
+                            .ok_or_else(|| {
+                                ConnectorError::Transient(format!(
+                                    "SCIM user {email} was created but cannot be found yet"
+                                ))
+                            })?
+                            .id
+                    }
+                };
+                (id, effect == Effect::Applied)
+            }
+        };
+        let e = match entitlement {
+            Some(name) => self.membership(name, &uid, true).await?,
+            None => Effect::AlreadyInState,
+        };
+        Ok(changed(made || e == Effect::Applied))
+    }
+}
+
+#[async_trait]
+impl Connector for Scim {
+    async fn find_account(&self, who: &Subject) -> Result<Option<Account>, ConnectorError> {
+        Ok(self.find_user(who.email.as_str()).await?.map(|u| Account {
+            active: scim_bool(u.body.get("active")).unwrap_or(true),
+            id: u.id,
+        }))
+    }
+
+    async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
+        if self.find_user(who.email.as_str()).await?.is_some() {
+            return Ok(Effect::AlreadyInState);
+        }
+        Ok(self.post_user(who).await?.0)
     }
 
     async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
@@ -612,6 +687,18 @@ impl Connector for Scim {
             .collect();
         names.sort();
         Ok(names)
+    }
+
+    async fn apply(
+        &self,
+        op: ActionOp,
+        who: &Subject,
+        entitlement: Option<&str>,
+    ) -> Result<Effect, ConnectorError> {
+        match op {
+            ActionOp::Grant => self.provision(who, entitlement).await,
+            _ => apply_steps(self, op, who, entitlement).await,
+        }
     }
 
     /// Reads `ServiceProviderConfig` (often public), then one user (which needs the token).
