@@ -6,9 +6,9 @@
 //! blindly — after a timeout the next attempt looks the user up first, and a 409 `uniqueness`
 //! counts as already done. Replacing an attribute carries `If-Match` with the resource's ETag
 //! when the peer gives one, and a 412 re-reads the resource and tries again; adding or
-//! removing a group member does not (the peer applies it to the group as it is). A group's id, once found, is used
-//! for a minute without looking the group up again; an id whose group is gone (404) is
-//! looked up afresh.
+//! removing a group member does not (the peer applies it to the group as it is). A group's
+//! id, once found, is used for a minute without looking the group up again; an id whose group
+//! is gone (404) is looked up afresh. A queued grant looks its user up once.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
@@ -439,7 +439,7 @@ impl Scim {
             };
             match result {
                 Err(ConnectorError::NotFound(_)) if remembered => {
-                    debug!(connector = %self.name, group = name, "remembered group id is gone; looking it up");
+                    debug!(connector = %self.name, group = name, "remembered group is gone");
                     self.forget_group(name);
                 }
                 Err(ConnectorError::NotFound(_)) if !add => return Ok(Effect::AlreadyInState),

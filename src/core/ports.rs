@@ -263,6 +263,9 @@ pub struct Change {
     pub action_updates: Vec<ActionUpdate>,
     /// Audit rows to append, in order.
     pub audit: Vec<AuditEvent>,
+    /// An offboarding plan whose re-reads this change enqueues: the plan is marked, and the
+    /// whole change fails with [`StoreError::Conflict`] if it already was (enqueued once).
+    pub verify_plan: Option<i64>,
 }
 
 impl Change {

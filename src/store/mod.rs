@@ -842,6 +842,18 @@ impl Store for SqlStore {
             write_steps(&mut tx, u.id.0, &u.steps).await?;
         }
 
+        // 2b. An offboarding's re-reads are enqueued once.
+        if let Some(plan) = change.verify_plan {
+            let n = q("UPDATE plans SET verifying = 1 WHERE id = ? AND verifying = 0")
+                .bind(plan)
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+        }
+
         // 3. Grants.
         for g in &change.new_grants {
             let (source, req) = match g.source {

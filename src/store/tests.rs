@@ -1186,3 +1186,71 @@ async fn an_interaction_delivered_to_two_instances_is_acted_on_once(b: Backend) 
         assert_eq!(firsts, 1, "interaction {id} was taken {firsts} times");
     }
 }
+
+both!(an_offboardings_re_reads_are_enqueued_once, multi);
+async fn an_offboardings_re_reads_are_enqueued_once(b: Backend) {
+    let f = fresh(b).await;
+    let plan = f
+        .store
+        .create_plan(
+            crate::core::ports::NewPlan {
+                kind: crate::core::ports::PlanKind::Offboard,
+                subject: h("alice"),
+                created_by: h("ivy"),
+                confirmers: vec![h("ivy")],
+                detail: "{}".into(),
+                created_at: t0(),
+                due_at: None,
+                preconfirmed: true,
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    let verify = |conn: &str| NewAction {
+        connector: ConnectorName::parse(conn).unwrap(),
+        op: ActionOp::Verify,
+        person: h("alice"),
+        app: None,
+        entitlement: None,
+        grant: None,
+        request: ReqRef::None,
+        at: t0(),
+    };
+    // Two completions race to enqueue the re-reads of the same plan: one set goes in.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let s = f.store.clone();
+        let change = Change {
+            new_actions: vec![verify("design"), verify("directory")],
+            audit: vec![event(
+                "offboarding.verifying",
+                "re-reading",
+                t0(),
+                ReqRef::None,
+            )],
+            verify_plan: Some(plan),
+            ..Change::default()
+        };
+        tasks.push(tokio::spawn(async move { s.commit(change).await }));
+    }
+    let (mut ok, mut conflict) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Conflict) => conflict += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((ok, conflict), (1, 3));
+    let verifies = f
+        .store
+        .actions_of(&h("alice"))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.op == ActionOp::Verify)
+        .count();
+    assert_eq!(verifies, 2);
+    assert_eq!(audit_count(&f.store).await, 1);
+}

@@ -1460,7 +1460,13 @@ impl Service {
                             .join(", ")
                     ),
                 ));
-                let done = self.store.commit(change).await?;
+                change.verify_plan = Some(plan.id);
+                let done = match self.store.commit(change).await {
+                    Ok(done) => done,
+                    // Another action's completion enqueued them a moment ago.
+                    Err(StoreError::Conflict) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                };
                 if plan.first_action.is_none()
                     && let Some(first) = done.actions.first()
                 {
