@@ -3,6 +3,13 @@
 //! API), at 50/s sustained and in 200/s bursts; server-side (arrival → response, recorded by
 //! the route's middleware) and from the client (reqwest, keep-alive). The reference: a bare
 //! axum route that does nothing, under the same load from the same client, in the same run.
+//! Logs are captured in memory (at `info` while timed, as `serve` logs; `QM_LOG_TIMED` sets
+//! another filter, e.g. `off`).
+//!
+//! Figure 8's Discord canary: the bot token is a canary string; after the timed phases, 100
+//! more commands run with every log at `debug`, then the logs, every REST call the fake
+//! received and every interaction response, and the audit rows are searched for it (the fake's
+//! record of each call's `Authorization` shows the token was really used).
 //!
 //! Run: `cargo bench --bench interactions`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -29,6 +36,8 @@ use serde_json::{Value, json};
 use common::{ms, stats};
 
 const APPS: [&str; 4] = ["figma", "crm", "zoho", "adobe"];
+/// The bot token: a canary string, searched for at the end (figure 8).
+const TOKEN_CANARY: &str = "qm-canary-discord-bot-token-5b1e0d7c";
 
 /// One load phase: `rate` requests per second, in bursts of `burst` seconds separated by
 /// `pause` (a pause of zero is a sustained load), `total` requests.
@@ -84,13 +93,13 @@ fn sign(key: &SigningKey, payload: &Value) -> Signed {
     }
 }
 
-/// Runs a phase against `url`; returns client-side latencies and response types.
+/// Runs a phase against `url`; returns client-side latencies and the responses.
 async fn load(
     client: &reqwest::Client,
     url: &str,
     phase: Phase,
     payloads: Vec<Signed>,
-) -> (Vec<Duration>, Vec<u64>) {
+) -> (Vec<Duration>, Vec<Value>) {
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::with_capacity(payloads.len());
     for (i, s) in payloads.into_iter().enumerate() {
@@ -112,17 +121,17 @@ async fn load(
             let v: Value = r.json().await.unwrap();
             let took = t.elapsed();
             assert!(status.is_success(), "{status}: {v}");
-            (took, v["type"].as_u64().unwrap_or(0))
+            (took, v)
         }));
     }
     let mut lat = Vec::new();
-    let mut kinds = Vec::new();
+    let mut answers = Vec::new();
     for t in tasks {
-        let (d, k) = t.await.unwrap();
+        let (d, v) = t.await.unwrap();
         lat.push(d);
-        kinds.push(k);
+        answers.push(v);
     }
-    (lat, kinds)
+    (lat, answers)
 }
 
 #[tokio::main]
@@ -135,6 +144,8 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3000);
+    // Logs in memory: debug during set-up, info (as `serve` runs) while timed.
+    let (logs, set_filter) = common::capture_logs("debug");
     println!("figure 1: interaction acknowledgement ({people} bench people + the example org)");
     println!("{}", common::machine());
     let fake = fake::FakeDiscord::start().await;
@@ -146,7 +157,7 @@ async fn main() {
         mode: DiscordMode::Interactions,
         application_id: fake::APP_ID.into(),
         public_key: Some(fake.public_key_hex()),
-        token: "fake-bot-token".into(),
+        token: TOKEN_CANARY.into(),
         api_base: Some(fake.base_url()),
         approvals_channel: None,
     });
@@ -216,6 +227,7 @@ async fn main() {
     load(&client, &ours, warm, payloads(warm.total)).await;
     let _ = load(&client, &ref_url, warm, payloads(warm.total)).await;
 
+    set_filter(&std::env::var("QM_LOG_TIMED").unwrap_or_else(|_| "info".into()));
     for phase in PHASES {
         println!("\n== {} ({} requests)", phase.name, phase.total);
         ref_samples.lock().unwrap().clear();
@@ -223,7 +235,11 @@ async fn main() {
         let ref_server = std::mem::take(&mut *ref_samples.lock().unwrap());
 
         let before = metrics.recent_latencies().len();
-        let (our_client, kinds) = load(&client, &ours, phase, payloads(phase.total)).await;
+        let (our_client, answers) = load(&client, &ours, phase, payloads(phase.total)).await;
+        let kinds: Vec<u64> = answers
+            .iter()
+            .map(|v| v["type"].as_u64().unwrap_or(0))
+            .collect();
         let our_server: Vec<Duration> = metrics.recent_latencies().split_off(before);
         let replied = kinds.iter().filter(|k| **k == 4).count();
         let deferred = kinds.iter().filter(|k| **k == 5).count();
@@ -253,5 +269,66 @@ async fn main() {
     }
     let requests = store.open_requests().await.unwrap().len();
     println!("\nrequests created and open at the end: {requests}");
+
+    // Figure 8, canary: the bot token. More commands with every log at debug; then the logs,
+    // everything we sent to Discord (REST bodies, interaction responses) and the audit rows
+    // are searched for it.
+    set_filter("debug");
+    let canary = Phase {
+        name: "canary",
+        rate: 50,
+        total: 100,
+        burst: Duration::from_secs(2),
+        pause: Duration::ZERO,
+    };
+    let (_, answers) = load(&client, &ours, canary, payloads(canary.total)).await;
     srv.stop().await;
+    let calls = fake.calls();
+    let bearer = format!("Bot {TOKEN_CANARY}");
+    let with_token = calls
+        .iter()
+        .filter(|c| c.auth.as_deref() == Some(bearer.as_str()))
+        .count();
+    let other_auth = calls
+        .iter()
+        .filter(|c| c.auth.is_some() && c.auth.as_deref() != Some(bearer.as_str()))
+        .count();
+    let sent: String = calls
+        .iter()
+        .map(|c| format!("{} {} {}\n", c.method, c.path, c.body))
+        .chain(answers.iter().map(|v| format!("{v}\n")))
+        .collect();
+    let audit = store.audit_rows(None).await.unwrap();
+    let audit_text: String = audit
+        .iter()
+        .map(|r| serde_json::to_string(r).unwrap() + "\n")
+        .collect();
+    let log_text = logs.text();
+    let (in_logs, in_chat, in_audit) = (
+        log_text.matches(TOKEN_CANARY).count(),
+        sent.matches(TOKEN_CANARY).count(),
+        audit_text.matches(TOKEN_CANARY).count(),
+    );
+    println!(
+        "\ncanary (the Discord bot token): {} REST calls to the fake carried it as `Bot <token>` \
+         ({other_auth} with another Authorization); searched {} log lines ({} at DEBUG; debug \
+         during set-up and {} canary commands, info while timed), {} REST calls and {} \
+         interaction responses, {} audit rows",
+        with_token,
+        log_text.lines().count(),
+        log_text.lines().filter(|l| l.contains("DEBUG")).count(),
+        canary.total,
+        calls.len(),
+        answers.len(),
+        audit.len()
+    );
+    let found = in_logs + in_chat + in_audit;
+    println!(
+        "canary found: {found} (logs {in_logs}, chat {in_chat}, audit {in_audit}); goal never: {}",
+        if found == 0 && with_token > 0 {
+            "MET"
+        } else {
+            "MISSED"
+        }
+    );
 }

@@ -34,7 +34,6 @@ mod scim;
 mod ldap;
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -66,21 +65,6 @@ const CANARIES: [&str; 4] = [SCIM_CANARY, LDAP_CANARY, HOOK_CANARY, AUDIT_CANARY
 /// Apps per connector (4 connectors: 20 grants).
 const PER: usize = 5;
 const CONNECTORS: [(&str, &str); 4] = [("scim", "s"), ("ldap", "l"), ("hook", "w"), ("dir", "d")];
-
-// ------------------------------------------------------------------ log capture
-
-#[derive(Clone, Default)]
-struct LogBuf(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 // ------------------------------------------------------------------ chat port
 
@@ -693,15 +677,7 @@ async fn main() {
     println!("{}", common::machine());
 
     // Logs, captured in memory; debug during set-up.
-    let logs = LogBuf::default();
-    let writer = logs.clone();
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .with_filter_reloading();
-    let filter = builder.reload_handle();
-    builder.init();
+    let (logs, set_filter) = common::capture_logs("debug");
 
     let t = Instant::now();
     let scim_server = scim::ScimServer::start_with_token(scim::free_port(), SCIM_CANARY);
@@ -787,9 +763,7 @@ async fn main() {
     );
 
     // Timed: ours, at the log level `serve` runs with.
-    filter
-        .reload(tracing_subscriber::EnvFilter::new("info"))
-        .unwrap();
+    set_filter("info");
     let mut acks = Vec::new();
     let mut reports = Vec::new();
     let mut phases = Phases::default();
@@ -872,9 +846,7 @@ async fn main() {
     }
 
     // Canary offboardings at debug level.
-    filter
-        .reload(tracing_subscriber::EnvFilter::new("debug"))
-        .unwrap();
+    set_filter("debug");
     for i in 2 * trials..people {
         offboard(&service, &chat, i).await;
     }
@@ -888,6 +860,20 @@ async fn main() {
         .map(|x| x.2.clone())
         .unwrap_or_default();
     println!("\nfirst report, as sent:\n{sample}");
+    // Each report re-reads every connector once.
+    let (sent, repeated) = {
+        let reports = chat.reports.lock().unwrap();
+        let repeated = reports
+            .iter()
+            .filter(|r| {
+                CONNECTORS
+                    .iter()
+                    .any(|(c, _)| r.2.matches(&format!("re-read of connector {c}:")).count() != 1)
+            })
+            .count();
+        (reports.len(), repeated)
+    };
+    println!("reports sent: {sent}; with a connector re-read other than once: {repeated}");
 
     // Canaries: logs, chat, audit rows.
     let audit = store.audit_rows(None).await.unwrap();
@@ -895,7 +881,7 @@ async fn main() {
         .iter()
         .map(|r| serde_json::to_string(r).unwrap())
         .collect();
-    let log_text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let log_text = logs.text();
     let chat_text = chat.log.lock().unwrap().join("\n");
     let count = |hay: &str| {
         CANARIES

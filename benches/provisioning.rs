@@ -5,11 +5,11 @@
 //!   `serve` runs them (`Engine::run`, its workers waiting for work), an app on a SCIM
 //!   connector with one approval step (the manager). Each sample: a person `/request`s the
 //!   app, then the manager's Approve goes through `Service::click` (the path a Discord button
-//!   takes); ours = from the click to the moment the connector's `create_account` returned
-//!   (the POST /Users answered: the account exists in the peer). Reference, in the same
-//!   iteration: the very HTTP requests the connector sends up to that point (the look-up
-//!   GET /Users?filter of the grant, the look-up of the create, POST /Users), for another user,
-//!   sent directly from reqwest. Added latency = ours − reference, per iteration.
+//!   takes); ours = from the click to the moment the peer answered the connector's POST /Users
+//!   (the account exists in the peer), as a recording proxy in front of the peer saw it.
+//!   Reference, in the same iteration: the very HTTP requests the connector sends up to that
+//!   point (the look-up GET /Users?filter, POST /Users), for another user, sent from reqwest
+//!   through a proxy of its own. Added latency = ours − reference, per iteration.
 //! - Figure 4, bulk onboarding: the release `quartermaster serve` (SQLite) with a role of five
 //!   birthright apps on one SCIM connector, behind a recording proxy
 //!   (`tests/support/proxy.rs`) in front of a fresh tenant. H hires (`QM_HIRES`, default 100:
@@ -50,11 +50,8 @@ use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::customid::ClickTarget;
 use quartermaster::core::model::{AppName, Handle};
-use quartermaster::core::ports::{
-    Account, Button, Chat, ChatError, Connector, ConnectorError, Effect, Message, MessageKey,
-    Subject, SystemClock,
-};
-use quartermaster::engine::{Connectors, Engine};
+use quartermaster::core::ports::{Button, Chat, ChatError, Message, MessageKey, SystemClock};
+use quartermaster::engine::Engine;
 use quartermaster::server::LogChat;
 use quartermaster::store::testdb::{Backend, TestDb};
 use serde_json::{Value, json};
@@ -80,49 +77,6 @@ fn env_flag(k: &str) -> bool {
 }
 
 // ------------------------------------------------------------------------------ figure 2
-
-type Created = tokio::sync::mpsc::UnboundedSender<(String, Instant)>;
-
-/// Delegates to the real connector and reports when `create_account` returned. Unlike
-/// `common::Watched` it does not override `apply`: the trait's default `apply` then calls
-/// `create_account` on this wrapper, which is how the creation is seen.
-struct Timed {
-    inner: Arc<dyn Connector>,
-    created: Created,
-}
-
-#[async_trait]
-impl Connector for Timed {
-    async fn find_account(&self, who: &Subject) -> Result<Option<Account>, ConnectorError> {
-        self.inner.find_account(who).await
-    }
-    async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        let r = self.inner.create_account(who).await;
-        let _ = self.created.send((who.handle.to_string(), Instant::now()));
-        r
-    }
-    async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.disable_account(who).await
-    }
-    async fn enable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.enable_account(who).await
-    }
-    async fn delete_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        self.inner.delete_account(who).await
-    }
-    async fn grant(&self, who: &Subject, e: &str) -> Result<Effect, ConnectorError> {
-        self.inner.grant(who, e).await
-    }
-    async fn revoke(&self, who: &Subject, e: &str) -> Result<Effect, ConnectorError> {
-        self.inner.revoke(who, e).await
-    }
-    async fn list_grants(&self, who: &Subject) -> Result<Vec<String>, ConnectorError> {
-        self.inner.list_grants(who).await
-    }
-    async fn test_connection(&self) -> Result<(), ConnectorError> {
-        self.inner.test_connection().await
-    }
-}
 
 /// A chat whose every send and edit takes `delay`, as a Discord REST call does (the messages
 /// are dropped).
@@ -205,7 +159,7 @@ fn scim_client() -> reqwest::Client {
 }
 
 /// The requests the connector sends for a grant to a new user, up to the account's creation:
-/// the grant's look-up, the create's look-up, the POST.
+/// the look-up, the POST (`Scim::provision` looks the user up once).
 async fn reference_create(http: &reqwest::Client, base: &str, handle: &str) -> Duration {
     let email = format!("{handle}@bench.test");
     let filter = format!("userName eq \"{email}\"");
@@ -224,18 +178,16 @@ async fn reference_create(http: &reqwest::Client, base: &str, handle: &str) -> D
         "active": true,
     });
     let t = Instant::now();
-    for _ in 0..2 {
-        let r = http
-            .get(format!("{base}/Users"))
-            .bearer_auth(TOKEN)
-            .header("Accept", "application/scim+json")
-            .query(&q)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        r.bytes().await.unwrap();
-    }
+    let r = http
+        .get(format!("{base}/Users"))
+        .bearer_auth(TOKEN)
+        .header("Accept", "application/scim+json")
+        .query(&q)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.bytes().await.unwrap();
     let r = http
         .post(format!("{base}/Users"))
         .bearer_auth(TOKEN)
@@ -257,8 +209,12 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
         "\n== figure 2: approve click -> account in the SCIM peer ({samples} samples; each chat \
          message or edit takes {chat_ms} ms) =="
     );
-    let base = server.tenant("fig2");
-    let ref_base = server.tenant("fig2ref");
+    // Ours and the reference each reach the peer through a recording proxy of their own (the
+    // same hop on both sides); ours is read off its proxy: when the POST /Users was answered.
+    let proxy = Proxy::start(server.port).await;
+    let base = proxy.url(&server.tenant_path("fig2"));
+    let ref_proxy = Proxy::start(server.port).await;
+    let ref_base = ref_proxy.url(&server.tenant_path("fig2ref"));
     let dir = tempfile::tempdir().unwrap();
     let cfg = parse_config(&fig2_config(&base, samples + warmup), dir.path());
     let db = TestDb::create(Backend::Sqlite).await;
@@ -271,17 +227,7 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
         })
     };
     let (service, _) = app::assemble(&cfg, store.clone(), chat, Arc::new(SystemClock)).unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut conns = Connectors::new();
-    for (name, c) in app::connectors(&cfg, &store).unwrap() {
-        conns.insert(
-            name,
-            Arc::new(Timed {
-                inner: c,
-                created: tx.clone(),
-            }) as Arc<dyn Connector>,
-        );
-    }
+    let conns = app::connectors(&cfg, &store).unwrap();
     let engine = Arc::new(Engine::new(service.clone(), conns));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let e = engine.clone();
@@ -312,14 +258,22 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
         let t0 = Instant::now();
         service.click(&bob, &custom_id, None).await;
         let clicked = t0.elapsed();
+        let mark = format!("\"externalId\":\"{h}\"");
+        let deadline = Instant::now() + Duration::from_secs(30);
         let at = loop {
-            let (who, at) = tokio::time::timeout(Duration::from_secs(30), rx.recv())
-                .await
-                .expect("the account is created within 30 s")
-                .unwrap();
-            if who == h.as_str() {
+            let created = proxy.seen().into_iter().find_map(|r| {
+                (r.method == "POST" && r.path.ends_with("/Users") && r.body.contains(&mark))
+                    .then_some(r.answered)
+                    .flatten()
+            });
+            if let Some(at) = created {
                 break at;
             }
+            assert!(
+                Instant::now() < deadline,
+                "the account is created within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
         };
         let d = at - t0;
         // Let the grant (group membership) finish, so the reference has the peer to itself.
@@ -341,7 +295,7 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
     let d = signed_quantiles(diffs);
     println!("ours (click -> POST /Users answered): {o}");
     println!("  of which the click call itself:       {c}");
-    println!("reference (same 3 requests, reqwest):   {r}");
+    println!("reference (same 2 requests, reqwest):   {r}");
     println!(
         "added latency (ours - reference, per iteration): p50={:.3} p95={:.3} p99={:.3} \
          max={:.3} ms",

@@ -1,7 +1,8 @@
 //! Shared by the benchmark targets: the machine's description, quantiles, people fixtures.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -238,4 +239,45 @@ impl Connector for Watched {
         (self.watch)(&self.name, Seen::Finished { op, who, started });
         r
     }
+}
+
+/// Every log line written, in memory (for the canary searches).
+#[derive(Clone, Default)]
+pub struct LogBuf(pub Arc<Mutex<Vec<u8>>>);
+
+impl LogBuf {
+    /// What was logged so far, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for LogBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the process's log subscriber, writing into a [`LogBuf`] at `filter` (an
+/// `EnvFilter` directive such as `debug`); the returned function sets another filter.
+pub fn capture_logs(filter: &str) -> (LogBuf, impl Fn(&str)) {
+    let logs = LogBuf::default();
+    let writer = logs.clone();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .with_filter_reloading();
+    let handle = builder.reload_handle();
+    builder.init();
+    let set = move |f: &str| {
+        handle
+            .reload(tracing_subscriber::EnvFilter::new(f))
+            .unwrap()
+    };
+    (logs, set)
 }

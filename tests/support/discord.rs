@@ -60,6 +60,8 @@ pub struct Call {
     pub status: u16,
     /// Discord's JSON error code, for a refusal.
     pub code: Option<u64>,
+    /// The `Authorization` header it came with (`Bot <token>` for the bot's own calls).
+    pub auth: Option<String>,
 }
 
 /// A message as it now stands.
@@ -702,10 +704,14 @@ async fn rest(
     State(sh): State<Arc<Shared>>,
     method: Method,
     Path(rest): Path<String>,
-    _headers: HeaderMap,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let (status, v) = {
         let mut s = sh.state.lock().unwrap();
         let limited = s.rate_limit_next > 0 && !rest.starts_with("gateway");
@@ -729,6 +735,7 @@ async fn rest(
             body,
             status: status.as_u16(),
             code,
+            auth,
         });
         (status, v)
     };
