@@ -379,8 +379,9 @@ async fn sigterm_lets_in_flight_work_finish_or_releases_it() {
     let server = ScimServer::shared();
     let path = server.tenant_path("term");
     let proxy = Proxy::start(server.port).await;
-    // Every answer takes 1.5 s, so an action (about 8 calls) outlives the 10 s grace.
-    proxy.set_delay(Duration::from_millis(1500));
+    // Every answer takes 3 s, so an action (4–6 calls: user look-up and create, group
+    // look-up and create, group read and PATCH) outlives the 10 s grace.
+    proxy.set_delay(Duration::from_millis(3000));
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("qm.toml");
     let text = org(
