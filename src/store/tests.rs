@@ -421,6 +421,17 @@ async fn ten_concurrent_commits_on_one_version_let_exactly_one_through(b: Backen
             .await
         }));
     }
+    let (ok, conflict) = successes_and_conflicts(tasks).await;
+    assert_eq!((ok, conflict), (1, 9));
+    assert_eq!(audit_count(&f.store).await, before + 1);
+    assert_eq!(f.store.request(id).await.unwrap().unwrap().version, 2);
+    assert!(f.store.verify_audit().await.unwrap().is_ok());
+}
+
+/// How many racing commits went through and how many met a conflict (anything else fails).
+async fn successes_and_conflicts(
+    tasks: Vec<tokio::task::JoinHandle<Result<Committed, StoreError>>>,
+) -> (usize, usize) {
     let (mut ok, mut conflict) = (0, 0);
     for t in tasks {
         match t.await.unwrap() {
@@ -429,10 +440,7 @@ async fn ten_concurrent_commits_on_one_version_let_exactly_one_through(b: Backen
             Err(e) => panic!("unexpected error: {e}"),
         }
     }
-    assert_eq!((ok, conflict), (1, 9));
-    assert_eq!(audit_count(&f.store).await, before + 1);
-    assert_eq!(f.store.request(id).await.unwrap().unwrap().version, 2);
-    assert!(f.store.verify_audit().await.unwrap().is_ok());
+    (ok, conflict)
 }
 
 both!(concurrent_audit_appends_form_one_chain, multi);
@@ -1234,14 +1242,7 @@ async fn an_offboardings_re_reads_are_enqueued_once(b: Backend) {
         };
         tasks.push(tokio::spawn(async move { s.commit(change).await }));
     }
-    let (mut ok, mut conflict) = (0, 0);
-    for t in tasks {
-        match t.await.unwrap() {
-            Ok(_) => ok += 1,
-            Err(StoreError::Conflict) => conflict += 1,
-            Err(e) => panic!("unexpected error: {e}"),
-        }
-    }
+    let (ok, conflict) = successes_and_conflicts(tasks).await;
     assert_eq!((ok, conflict), (1, 3));
     let verifies = f
         .store
