@@ -384,6 +384,43 @@ async fn a_group_is_looked_up_once_and_again_when_it_is_gone() {
     assert!(peer.groups_named("design").is_empty());
 }
 
+#[tokio::test]
+async fn five_grants_of_a_new_user_at_once_create_it_once() {
+    let server = ScimServer::shared();
+    let path = server.tenant_path("together");
+    let proxy = Proxy::start(server.port).await;
+    let c = scim(&proxy.url(&path), 100);
+    let peer = Peer {
+        port: server.port,
+        path: path.clone(),
+    };
+    let nora = subject("nora", "nora@acme.test");
+    let apps = ["a1", "a2", "a3", "a4", "a5"];
+    let grant = |a| c.apply(ActionOp::Grant, &nora, Some(a));
+    let effects = tokio::join!(
+        grant(apps[0]),
+        grant(apps[1]),
+        grant(apps[2]),
+        grant(apps[3]),
+        grant(apps[4])
+    );
+    for e in [effects.0, effects.1, effects.2, effects.3, effects.4] {
+        assert_eq!(e.unwrap(), Effect::Applied);
+    }
+    // The grants waited for the one creating the user: one POST, no 409.
+    let posts: Vec<Option<u16>> = proxy
+        .seen()
+        .into_iter()
+        .filter(|s| s.method == "POST" && s.path.ends_with("/Users"))
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(posts, [Some(201)], "{posts:?}");
+    let uid = c_id(&peer, "nora@acme.test");
+    for a in apps {
+        assert_eq!(peer.members(a), vec![uid.clone()], "{a}");
+    }
+}
+
 fn c_id(peer: &Peer, user_name: &str) -> String {
     peer.users_named(user_name)[0]["id"]
         .as_str()

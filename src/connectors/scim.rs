@@ -33,6 +33,8 @@ const PRECONDITION_TRIES: usize = 4;
 const MAX_PAGES: usize = 10_000;
 /// How long a group's id, once found, is used without looking the group up again.
 const GROUP_ID_TTL: Duration = Duration::from_secs(60);
+/// Locks that creations of one user take (a user's email picks one).
+const CREATE_STRIPES: usize = 64;
 
 /// A SCIM 2.0 target.
 pub struct Scim {
@@ -47,6 +49,9 @@ pub struct Scim {
     /// Group ids by `displayName`, as last found or created, for [`GROUP_ID_TTL`]; an id
     /// whose group turns out to be gone is dropped and looked up again.
     group_ids: std::sync::Mutex<HashMap<String, (String, Instant)>>,
+    /// Held while a grant creates its user: the grants of a new hire start together, and
+    /// each would POST the user (one created, the others answered 409 and looked up again).
+    creating: Vec<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Scim {
@@ -147,6 +152,9 @@ impl Scim {
             page_size: page_size.max(1),
             group_lock: tokio::sync::Mutex::new(()),
             group_ids: std::sync::Mutex::new(HashMap::new()),
+            creating: (0..CREATE_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         })
     }
 
@@ -566,7 +574,8 @@ impl Scim {
 
     /// A queued grant in one pass: the user is looked up once, created or re-enabled when
     /// needed, and its id carried to the group membership (the generic steps look the user
-    /// up again for each step: one to two requests more per grant).
+    /// up again for each step: one to two requests more per grant). Grants creating the same
+    /// user wait for each other; one that waited looks the user up again instead of POSTing.
     async fn provision(
         &self,
         who: &Subject,
@@ -574,26 +583,22 @@ impl Scim {
     ) -> Result<Effect, ConnectorError> {
         let email = who.email.as_str();
         let (uid, made) = match self.find_user(email).await? {
-            Some(u) => {
-                let made = self.switch_active(&u, true).await? == Effect::Applied;
-                (u.id, made)
-            }
+            Some(u) => self.activated(u).await?,
             None => {
-                let (effect, id) = self.post_user(who).await?;
-                let id = match id {
-                    Some(id) => id,
-                    None => {
-                        self.find_user(email)
-                            .await?
-                            .ok_or_else(|| {
-                                ConnectorError::Transient(format!(
-                                    "SCIM user {email} was created but cannot be found yet"
-                                ))
-                            })?
-                            .id
-                    }
+                let lock = self.creation_lock(email);
+                let (_one_create, waited) = match lock.try_lock() {
+                    Ok(g) => (g, false),
+                    Err(_) => (lock.lock().await, true),
                 };
-                (id, effect == Effect::Applied)
+                let again = if waited {
+                    self.find_user(email).await?
+                } else {
+                    None
+                };
+                match again {
+                    Some(u) => self.activated(u).await?,
+                    None => self.created(who).await?,
+                }
             }
         };
         let e = match entitlement {
@@ -601,6 +606,41 @@ impl Scim {
             None => Effect::AlreadyInState,
         };
         Ok(changed(made || e == Effect::Applied))
+    }
+
+    /// The lock a creation of the user with this email takes.
+    fn creation_lock(&self, email: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        email.to_ascii_lowercase().hash(&mut h);
+        &self.creating[(h.finish() as usize) % self.creating.len()]
+    }
+
+    /// A found user's id, re-enabled if it was disabled (and whether it had to be).
+    async fn activated(&self, u: Found) -> Result<(String, bool), ConnectorError> {
+        let made = self.switch_active(&u, true).await? == Effect::Applied;
+        Ok((u.id, made))
+    }
+
+    /// Creates the user: its id, and whether this call made it (a 409 means someone else
+    /// did a moment ago; it is then looked up).
+    async fn created(&self, who: &Subject) -> Result<(String, bool), ConnectorError> {
+        let email = who.email.as_str();
+        let (effect, id) = self.post_user(who).await?;
+        let id = match id {
+            Some(id) => id,
+            None => {
+                self.find_user(email)
+                    .await?
+                    .ok_or_else(|| {
+                        ConnectorError::Transient(format!(
+                            "SCIM user {email} was created but cannot be found yet"
+                        ))
+                    })?
+                    .id
+            }
+        };
+        Ok((id, effect == Effect::Applied))
     }
 }
 
