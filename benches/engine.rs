@@ -106,6 +106,38 @@ async fn done_actions(r: &Rig, from: usize, to: usize) -> Vec<quartermaster::cor
     out
 }
 
+/// The reference's cycle, written once for both pools: per item, an INSERT, then two
+/// UPDATEs, each in its own write transaction (`$begin` opens one); items per second.
+macro_rules! three_transactions {
+    ($pool:expr, $begin:ident $(($how:expr))?, $insert:expr, $update:expr, $n:expr) => {{
+        let pool = $pool;
+        let t = Instant::now();
+        for i in 0..$n {
+            let mut tx = pool.$begin($($how)?).await.unwrap();
+            let id: i64 = sqlx::query_scalar($insert)
+                .bind(format!("b{i:05}"))
+                .bind(i as i64)
+                .fetch_one(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            for state in ["running", "done"] {
+                let mut tx = pool.$begin($($how)?).await.unwrap();
+                sqlx::query($update)
+                    .bind(state)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+        }
+        let per_s = $n as f64 / t.elapsed().as_secs_f64();
+        pool.close().await;
+        per_s
+    }};
+}
+
 /// Three write transactions per item on the same database (SQLite: the store's pragmas).
 async fn reference(url: &str, n: usize) -> f64 {
     if url.starts_with("postgres") {
@@ -128,33 +160,13 @@ async fn reference(url: &str, n: usize) -> f64 {
     .execute(&pool)
     .await
     .unwrap();
-    let t = Instant::now();
-    for i in 0..n {
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO bench_ref (person, state, created_at) VALUES (?, 'pending', ?) \
-             RETURNING id",
-        )
-        .bind(format!("b{i:05}"))
-        .bind(i as i64)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-        for state in ["running", "done"] {
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
-            sqlx::query("UPDATE bench_ref SET state = ? WHERE id = ?")
-                .bind(state)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-        }
-    }
-    let per_s = n as f64 / t.elapsed().as_secs_f64();
-    pool.close().await;
-    per_s
+    three_transactions!(
+        pool,
+        begin_with("BEGIN IMMEDIATE"),
+        "INSERT INTO bench_ref (person, state, created_at) VALUES (?, 'pending', ?) RETURNING id",
+        "UPDATE bench_ref SET state = ? WHERE id = ?",
+        n
+    )
 }
 
 /// The PostgreSQL form of [`reference`].
@@ -171,33 +183,14 @@ async fn reference_pg(url: &str, n: usize) -> f64 {
     .execute(&pool)
     .await
     .unwrap();
-    let t = Instant::now();
-    for i in 0..n {
-        let mut tx = pool.begin().await.unwrap();
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO bench_ref (person, state, created_at) VALUES ($1, 'pending', $2) \
-             RETURNING id",
-        )
-        .bind(format!("b{i:05}"))
-        .bind(i as i64)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
-        tx.commit().await.unwrap();
-        for state in ["running", "done"] {
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("UPDATE bench_ref SET state = $1 WHERE id = $2")
-                .bind(state)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-        }
-    }
-    let per_s = n as f64 / t.elapsed().as_secs_f64();
-    pool.close().await;
-    per_s
+    three_transactions!(
+        pool,
+        begin,
+        "INSERT INTO bench_ref (person, state, created_at) VALUES ($1, 'pending', $2) \
+         RETURNING id",
+        "UPDATE bench_ref SET state = $1 WHERE id = $2",
+        n
+    )
 }
 
 /// Enqueues hires `from..from + n`; returns the queue depth after.

@@ -299,16 +299,8 @@ async fn main() {
         .chain(answers.iter().map(|v| format!("{v}\n")))
         .collect();
     let audit = store.audit_rows(None).await.unwrap();
-    let audit_text: String = audit
-        .iter()
-        .map(|r| serde_json::to_string(r).unwrap() + "\n")
-        .collect();
     let log_text = logs.text();
-    let (in_logs, in_chat, in_audit) = (
-        log_text.matches(TOKEN_CANARY).count(),
-        sent.matches(TOKEN_CANARY).count(),
-        audit_text.matches(TOKEN_CANARY).count(),
-    );
+    let found = common::CanariesFound::search(&[TOKEN_CANARY], &log_text, &sent, &audit);
     println!(
         "\ncanary (the Discord bot token): {} REST calls to the fake carried it as `Bot <token>` \
          ({other_auth} with another Authorization); searched {} log lines ({} at DEBUG; debug \
@@ -322,10 +314,10 @@ async fn main() {
         answers.len(),
         audit.len()
     );
-    let found = in_logs + in_chat + in_audit;
     println!(
-        "canary found: {found} (logs {in_logs}, chat {in_chat}, audit {in_audit}); goal never: {}",
-        if found == 0 && with_token > 0 {
+        "canary found: {}; goal never: {}",
+        found.summary(),
+        if found.total() == 0 && with_token > 0 {
             "MET"
         } else {
             "MISSED"

@@ -877,21 +877,9 @@ async fn main() {
 
     // Canaries: logs, chat, audit rows.
     let audit = store.audit_rows(None).await.unwrap();
-    let audit_text: Vec<String> = audit
-        .iter()
-        .map(|r| serde_json::to_string(r).unwrap())
-        .collect();
     let log_text = logs.text();
     let chat_text = chat.log.lock().unwrap().join("\n");
-    let count = |hay: &str| {
-        CANARIES
-            .iter()
-            .map(|c| hay.matches(c).count())
-            .sum::<usize>()
-    };
-    let found_logs = count(&log_text);
-    let found_chat = count(&chat_text);
-    let found_audit: usize = audit_text.iter().map(|r| count(r)).sum();
+    let found = common::CanariesFound::search(&CANARIES, &log_text, &chat_text, &audit);
     println!(
         "\ncanaries (SCIM token, LDAP bind password, webhook secret, audit key) searched in {} log lines ({:.1} MB, debug during set-up and {canary_trials} offboardings, info while timed), {} chat messages and edits, {} audit rows",
         log_text.lines().count(),
@@ -900,13 +888,9 @@ async fn main() {
         audit.len()
     );
     println!(
-        "canaries found: {} (logs {found_logs}, chat {found_chat}, audit {found_audit}); goal never: {}",
-        found_logs + found_chat + found_audit,
-        if found_logs + found_chat + found_audit == 0 {
-            "MET"
-        } else {
-            "MISSED"
-        }
+        "canaries found: {}; goal never: {}",
+        found.summary(),
+        if found.total() == 0 { "MET" } else { "MISSED" }
     );
     println!(
         "control: the capture holds {} DEBUG lines naming a connector call (webhook, ldap, scim)",

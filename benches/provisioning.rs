@@ -96,8 +96,9 @@ impl Chat for SlowChat {
     }
 }
 
-fn fig2_config(base: &str, people: usize) -> String {
-    let mut s = format!(
+/// The organisation both figures start from: IT admin ivy, a manager, the role `staff`.
+fn org_head(manager: &str, manager_name: &str) -> String {
+    format!(
         r#"
 [organization]
 name = "Benchco"
@@ -110,15 +111,22 @@ email = "ivy@bench.test"
 role = "staff"
 
 [[person]]
-handle = "bob"
-name = "Bob Boss"
-email = "bob@bench.test"
+handle = "{manager}"
+name = "{manager_name}"
+email = "{manager}@bench.test"
 role = "staff"
 
 [[role]]
 name = "staff"
 apps = []
+"#
+    )
+}
 
+fn fig2_config(base: &str, people: usize) -> String {
+    let mut s = org_head("bob", "Bob Boss");
+    s.push_str(&format!(
+        r#"
 [[app]]
 name = "figma"
 connector = "design"
@@ -132,7 +140,7 @@ base_url = "{base}"
 token_env = "QM_BENCH_SCIM_TOKEN"
 timeout = "10s"
 "#
-    );
+    ));
     for i in 0..people {
         s.push_str(&format!(
             "\n[[person]]\nhandle = \"p{i}\"\nname = \"Person {i}\"\nemail = \"p{i}@bench.test\"\n\
@@ -327,28 +335,9 @@ fn signed_quantiles(mut v: Vec<f64>) -> [f64; 4] {
 
 fn fig4_config(base: &str, listen: u16, concurrency: usize) -> String {
     let apps: Vec<String> = (1..=APPS).map(|k| format!("\"app{k}\"")).collect();
-    let mut s = format!(
+    let mut s = org_head("erin", "Erin Boss");
+    s.push_str(&format!(
         r#"
-[organization]
-name = "Benchco"
-it_admins = ["ivy"]
-
-[[person]]
-handle = "ivy"
-name = "Ivy Admin"
-email = "ivy@bench.test"
-role = "staff"
-
-[[person]]
-handle = "erin"
-name = "Erin Boss"
-email = "erin@bench.test"
-role = "staff"
-
-[[role]]
-name = "staff"
-apps = []
-
 [[role]]
 name = "hire"
 apps = [{}]
@@ -368,7 +357,7 @@ listen = "127.0.0.1:{listen}"
 secret_env = "QM_HR_SECRET"
 "#,
         apps.join(", ")
-    );
+    ));
     for k in 1..=APPS {
         s.push_str(&format!(
             "\n[[app]]\nname = \"app{k}\"\nconnector = \"saas\"\nentitlement = \"App {k} Users\"\n\

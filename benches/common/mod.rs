@@ -281,3 +281,46 @@ pub fn capture_logs(filter: &str) -> (LogBuf, impl Fn(&str)) {
     };
     (logs, set)
 }
+
+/// Where canary secrets turned up: the logs, what was sent to chat, the audit rows.
+pub struct CanariesFound {
+    pub logs: usize,
+    pub chat: usize,
+    pub audit: usize,
+}
+
+impl CanariesFound {
+    /// Counts every occurrence of each canary in the logs, the chat text and the audit rows
+    /// (each row as serialised JSON).
+    pub fn search(
+        canaries: &[&str],
+        logs: &str,
+        chat: &str,
+        audit: &[quartermaster::store::AuditRecord],
+    ) -> Self {
+        let count = |hay: &str| canaries.iter().map(|c| hay.matches(c).count()).sum();
+        Self {
+            logs: count(logs),
+            chat: count(chat),
+            audit: audit
+                .iter()
+                .map(|r| count(&serde_json::to_string(r).unwrap()))
+                .sum(),
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.logs + self.chat + self.audit
+    }
+
+    /// "N (logs a, chat b, audit c)".
+    pub fn summary(&self) -> String {
+        format!(
+            "{} (logs {}, chat {}, audit {})",
+            self.total(),
+            self.logs,
+            self.chat,
+            self.audit
+        )
+    }
+}
