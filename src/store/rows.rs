@@ -288,7 +288,9 @@ pub(crate) const ACTION_COLS: ActionSql = ActionSql {
     // look-ups (the oldest due pending one, the oldest running one whose lease lapsed) on
     // `actions_queue (state, id, …)`: a single `ORDER BY id` over an `OR` sorted every
     // pending row, or scanned every finished one, on each claim. PostgreSQL texts number
-    // their placeholders explicitly, in the binding order of the SQLite text.
+    // their placeholders explicitly, in the binding order of the SQLite text, and take the
+    // lapsed lease by lease order on `actions_leased` (migration 0007: in id order the
+    // look-up walked every dead 'running' entry an update leaves behind until vacuum).
     claim: concat!(
         "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
          updated_at = ? WHERE id = (SELECT min(id) FROM (\
@@ -302,7 +304,7 @@ pub(crate) const ACTION_COLS: ActionSql = ActionSql {
         "WITH p AS (SELECT id FROM actions WHERE state = 'pending' AND not_before <= $3 \
          ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED), \
          r AS (SELECT id FROM actions WHERE state = 'running' AND lease_until < $4 \
-         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED) \
          UPDATE actions SET state = 'running', lease_until = $1, attempts = attempts + 1, \
          updated_at = $2 WHERE id = (SELECT min(id) FROM \
          (SELECT id FROM p UNION ALL SELECT id FROM r) due) RETURNING ",
@@ -324,7 +326,7 @@ pub(crate) const ACTION_COLS: ActionSql = ActionSql {
          ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED), \
          r AS (SELECT id FROM actions WHERE state = 'running' AND lease_until < $5 \
          AND strpos($6, ',' || connector || ',') = 0 \
-         ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED) \
          UPDATE actions SET state = 'running', lease_until = $1, attempts = attempts + 1, \
          updated_at = $2 WHERE id = (SELECT min(id) FROM \
          (SELECT id FROM p UNION ALL SELECT id FROM r) due) RETURNING ",
