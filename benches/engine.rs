@@ -11,7 +11,8 @@
 //! - Enqueue-to-start: the engine runs while hires arrive at a steady rate; for each action,
 //!   the moment its connector call starts minus its `created_at`.
 //! - Reference, same database: a plain loop of three write transactions per item (INSERT,
-//!   UPDATE, UPDATE), the claim/effect/finish cycle stripped of everything else.
+//!   UPDATE, UPDATE), the claim/effect/finish cycle stripped of everything else; once on one
+//!   connection, once on as many connections as the engine has workers.
 //!
 //! Run: `cargo bench --bench engine`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -107,30 +108,40 @@ async fn done_actions(r: &Rig, from: usize, to: usize) -> Vec<quartermaster::cor
 }
 
 /// The reference's cycle, written once for both pools: per item, an INSERT, then two
-/// UPDATEs, each in its own write transaction (`$begin` opens one); items per second.
+/// UPDATEs, each in its own write transaction (`$begin` opens one), on `$conc` connections at
+/// once (each taking every `$conc`-th item); items per second.
 macro_rules! three_transactions {
-    ($pool:expr, $begin:ident $(($how:expr))?, $insert:expr, $update:expr, $n:expr) => {{
+    ($pool:expr, $begin:ident $(($how:expr))?, $insert:expr, $update:expr, $n:expr, $conc:expr) => {{
         let pool = $pool;
         let t = Instant::now();
-        for i in 0..$n {
-            let mut tx = pool.$begin($($how)?).await.unwrap();
-            let id: i64 = sqlx::query_scalar($insert)
-                .bind(format!("b{i:05}"))
-                .bind(i as i64)
-                .fetch_one(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
-            for state in ["running", "done"] {
-                let mut tx = pool.$begin($($how)?).await.unwrap();
-                sqlx::query($update)
-                    .bind(state)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await
-                    .unwrap();
-                tx.commit().await.unwrap();
-            }
+        let mut set = tokio::task::JoinSet::new();
+        for w in 0..$conc {
+            let pool = pool.clone();
+            set.spawn(async move {
+                for i in (w..$n).step_by($conc) {
+                    let mut tx = pool.$begin($($how)?).await.unwrap();
+                    let id: i64 = sqlx::query_scalar($insert)
+                        .bind(format!("b{i:05}"))
+                        .bind(i as i64)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .unwrap();
+                    tx.commit().await.unwrap();
+                    for state in ["running", "done"] {
+                        let mut tx = pool.$begin($($how)?).await.unwrap();
+                        sqlx::query($update)
+                            .bind(state)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                        tx.commit().await.unwrap();
+                    }
+                }
+            });
+        }
+        while let Some(done) = set.join_next().await {
+            done.unwrap();
         }
         let per_s = $n as f64 / t.elapsed().as_secs_f64();
         pool.close().await;
@@ -138,10 +149,11 @@ macro_rules! three_transactions {
     }};
 }
 
-/// Three write transactions per item on the same database (SQLite: the store's pragmas).
-async fn reference(url: &str, n: usize) -> f64 {
+/// Three write transactions per item on the same database (the store's pragmas, and its pool
+/// without a ping before each use).
+async fn reference(url: &str, n: usize, conc: usize) -> f64 {
     if url.starts_with("postgres") {
-        return reference_pg(url, n).await;
+        return reference_pg(url, n, conc).await;
     }
     let opts = SqliteConnectOptions::from_str(url)
         .unwrap()
@@ -150,6 +162,7 @@ async fn reference(url: &str, n: usize) -> f64 {
         .busy_timeout(Duration::from_secs(5));
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
+        .test_before_acquire(false)
         .connect_with(opts)
         .await
         .unwrap();
@@ -165,14 +178,16 @@ async fn reference(url: &str, n: usize) -> f64 {
         begin_with("BEGIN IMMEDIATE"),
         "INSERT INTO bench_ref (person, state, created_at) VALUES (?, 'pending', ?) RETURNING id",
         "UPDATE bench_ref SET state = ? WHERE id = ?",
-        n
+        n,
+        conc
     )
 }
 
 /// The PostgreSQL form of [`reference`].
-async fn reference_pg(url: &str, n: usize) -> f64 {
+async fn reference_pg(url: &str, n: usize, conc: usize) -> f64 {
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
+        .test_before_acquire(false)
         .connect(url)
         .await
         .unwrap();
@@ -189,7 +204,8 @@ async fn reference_pg(url: &str, n: usize) -> f64 {
         "INSERT INTO bench_ref (person, state, created_at) VALUES ($1, 'pending', $2) \
          RETURNING id",
         "UPDATE bench_ref SET state = $1 WHERE id = $2",
-        n
+        n,
+        conc
     )
 }
 
@@ -278,9 +294,16 @@ async fn main() {
         cpu.as_secs_f64() * 1e6 / ok.max(1) as f64
     );
 
-    let refs = reference(&r.db.url, 2000).await;
+    let refs = reference(&r.db.url, 2000, 1).await;
     println!("reference (3 write transactions per item, one at a time): {refs:.0} items/s");
     println!("ratio ours (workers)/reference: {:.2}", ours / refs);
+    let workers = r.engine.workers();
+    let refs_n = reference(&r.db.url, 4000, workers).await;
+    println!(
+        "reference on {workers} connections (as many as the engine's workers): {refs_n:.0} \
+         items/s; ratio ours (workers)/it: {:.2}",
+        ours / refs_n
+    );
     println!(
         "goal >= {goal} actions/s: {}",
         if ours >= goal { "MET" } else { "MISSED" }

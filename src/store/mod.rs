@@ -169,15 +169,22 @@ async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true);
+    // No ping before each use (sqlx's default): a connection to a local file does not go
+    // stale, and the ping was one more round trip to the connection's thread per statement.
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
         .connect_with(opts)
         .await
         .map_err(connect_err)?;
     sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
     Ok(Pool::sqlite(pool))
 }
+
+/// A pooled PostgreSQL connection idle this long is pinged before it is used again.
+#[cfg(feature = "postgres")]
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
 
 /// Opens a PostgreSQL database (which must exist) and migrates it. Several instances may do
 /// this at once: sqlx serialises the migrations with an advisory lock.
@@ -188,9 +195,22 @@ async fn connect_pg(url: &str) -> Result<Pool, DbError> {
         source,
     };
     let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(connect_err)?;
+    // sqlx pings a pooled connection before every use by default: one more round trip per
+    // statement run on the pool. Only a connection idle for a while is pinged (one the server
+    // may have dropped, e.g. across a restart); a fresh one that fails is discarded by sqlx on
+    // its error, and the caller's retry gets another.
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(opts)
         .await
         .map_err(connect_err)?;
