@@ -1255,3 +1255,37 @@ async fn an_offboardings_re_reads_are_enqueued_once(b: Backend) {
     assert_eq!(verifies, 2);
     assert_eq!(audit_count(&f.store).await, 1);
 }
+
+#[tokio::test]
+async fn sqlite_copies_its_write_ahead_log_into_the_file_in_the_background() {
+    let f = fresh(Backend::Sqlite).await;
+    let path = f.db.url.trim_start_matches("sqlite://").to_owned();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    // About 1 MB: a quarter of what SQLite's own automatic checkpoint would wait for (1,000
+    // pages), so only the store's checkpoint task copies it into the file.
+    for i in 0..100 {
+        f.store
+            .commit(Change {
+                audit: vec![event(
+                    "bulk",
+                    &format!("{i}{}", "d".repeat(10_000)),
+                    t0(),
+                    ReqRef::None,
+                )],
+                ..Change::default()
+            })
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() < before + 900_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {} bytes (from {before}): no checkpoint ran",
+            size()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(audit_count(&f.store).await, 100);
+}
