@@ -213,7 +213,8 @@ async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
         // Checkpoints run off the request path (`spawn_checkpoints`).
         .pragma("wal_autocheckpoint", "0");
     // No ping before each use (sqlx's default): a connection to a local file does not go
-    // stale, and the ping was one more round trip to the connection's thread per statement.
+    // stale, and the ping was one more round trip to the connection's thread per statement
+    // in the caller's path (sqlx still tests each connection on release, in a task).
     let pool = SqlitePoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(30))
@@ -239,9 +240,10 @@ async fn connect_pg(url: &str) -> Result<Pool, DbError> {
     };
     let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(connect_err)?;
     // sqlx pings a pooled connection before every use by default: one more round trip per
-    // statement run on the pool. Only a connection idle for a while is pinged (one the server
-    // may have dropped, e.g. across a restart); a fresh one that fails is discarded by sqlx on
-    // its error, and the caller's retry gets another.
+    // statement run on the pool, in the caller's path. Only a connection idle for a while is
+    // pinged here (one the server may have dropped, e.g. across a restart). A connection that
+    // broke in use fails its statement and is discarded when returned: sqlx tests every
+    // connection on release (in a task of its own, not configurable in sqlx 0.9).
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
         .acquire_timeout(Duration::from_secs(30))
