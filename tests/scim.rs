@@ -35,6 +35,20 @@ fn scim(base: &str, page_size: usize) -> Scim {
     .unwrap()
 }
 
+/// A fresh tenant on the shared server behind a recording proxy: the proxy, the tenant's base
+/// URL through it, and the tenant read directly.
+async fn proxied_tenant(name: &str) -> (Proxy, String, Peer) {
+    let server = ScimServer::shared();
+    let path = server.tenant_path(name);
+    let proxy = Proxy::start(server.port).await;
+    let base = proxy.url(&path);
+    let peer = Peer {
+        port: server.port,
+        path,
+    };
+    (proxy, base, peer)
+}
+
 #[tokio::test]
 async fn accounts_and_groups_round_trip_and_repeat_as_already_in_state() {
     let base = ScimServer::shared().tenant("round");
@@ -146,12 +160,9 @@ async fn accounts_and_groups_round_trip_and_repeat_as_already_in_state() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_409_uniqueness_from_a_racing_create_counts_as_already_in_state() {
-    let server = ScimServer::shared();
-    let path = server.tenant_path("race");
-    let proxy = Proxy::start(server.port).await;
+    let (proxy, base, peer) = proxied_tenant("race").await;
     // Hold answers back so both lookups see no user before either create lands.
     proxy.set_delay(Duration::from_millis(300));
-    let base = proxy.url(&path);
     let (a, b) = (scim(&base, 100), scim(&base, 100));
     let carol = subject("carol", "carol@acme.test");
     let (ra, rb) = tokio::join!(a.create_account(&carol), b.create_account(&carol));
@@ -169,20 +180,15 @@ async fn a_409_uniqueness_from_a_racing_create_counts_as_already_in_state() {
         posts.contains(&Some(201)) && posts.contains(&Some(409)),
         "{posts:?}"
     );
+    let server = ScimServer::shared();
     assert_eq!(Peer::of(&server.tenant("x")).port, server.port);
-    let peer = Peer {
-        port: server.port,
-        path,
-    };
     assert_eq!(peer.users_named("carol@acme.test").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listings_follow_pages() {
-    let server = ScimServer::shared();
-    let path = server.tenant_path("pages");
-    let proxy = Proxy::start(server.port).await;
-    let c = scim(&proxy.url(&path), 2);
+    let (proxy, base, _) = proxied_tenant("pages").await;
+    let c = scim(&base, 2);
     let dave = subject("dave", "dave@acme.test");
     for i in 0..5 {
         let other = subject("x", &format!("other{i}@acme.test"));
@@ -213,10 +219,8 @@ async fn listings_follow_pages() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_etag_gets_412_and_the_update_is_retried() {
-    let server = ScimServer::shared();
-    let path = server.tenant_path("etag");
-    let proxy = Proxy::start(server.port).await;
-    let c = scim(&proxy.url(&path), 100);
+    let (proxy, base, peer) = proxied_tenant("etag").await;
+    let c = scim(&base, 100);
     let erin = subject("erin", "erin@acme.test");
     c.create_account(&erin).await.unwrap();
     c.grant(&subject("y", "y@acme.test"), "wiki")
@@ -226,10 +230,6 @@ async fn a_stale_etag_gets_412_and_the_update_is_retried() {
         .await
         .unwrap();
     c.grant(&subject("y", "y@acme.test"), "wiki").await.unwrap();
-    let peer = Peer {
-        port: server.port,
-        path: path.clone(),
-    };
     let gid = peer.groups_named("wiki")[0]["id"]
         .as_str()
         .unwrap()
@@ -240,8 +240,8 @@ async fn a_stale_etag_gets_412_and_the_update_is_retried() {
     let fired = Arc::new(Mutex::new(Vec::<String>::new()));
     let (f2, port, p2, g2, u2) = (
         fired.clone(),
-        server.port,
-        path.clone(),
+        peer.port,
+        peer.path.clone(),
         gid.clone(),
         uid.clone(),
     );
@@ -311,14 +311,8 @@ async fn a_stale_etag_gets_412_and_the_update_is_retried() {
 
 #[tokio::test]
 async fn a_group_is_looked_up_once_and_again_when_it_is_gone() {
-    let server = ScimServer::shared();
-    let path = server.tenant_path("groupcache");
-    let proxy = Proxy::start(server.port).await;
-    let c = scim(&proxy.url(&path), 100);
-    let peer = Peer {
-        port: server.port,
-        path: path.clone(),
-    };
+    let (proxy, base, peer) = proxied_tenant("groupcache").await;
+    let c = scim(&base, 100);
     let people: Vec<Subject> = (0..3)
         .map(|i| subject(&format!("g{i}"), &format!("g{i}@acme.test")))
         .collect();
@@ -386,14 +380,8 @@ async fn a_group_is_looked_up_once_and_again_when_it_is_gone() {
 
 #[tokio::test]
 async fn five_grants_of_a_new_user_at_once_create_it_once() {
-    let server = ScimServer::shared();
-    let path = server.tenant_path("together");
-    let proxy = Proxy::start(server.port).await;
-    let c = scim(&proxy.url(&path), 100);
-    let peer = Peer {
-        port: server.port,
-        path: path.clone(),
-    };
+    let (proxy, base, peer) = proxied_tenant("together").await;
+    let c = scim(&base, 100);
     let nora = subject("nora", "nora@acme.test");
     let apps = ["a1", "a2", "a3", "a4", "a5"];
     let grant = |a| c.apply(ActionOp::Grant, &nora, Some(a));

@@ -167,6 +167,20 @@ fn new_grant(person: &str, app_name: &str) -> NewGrant {
     }
 }
 
+/// An action of alice's on `connector`, due at `t0()`, tied to no app, grant or request.
+fn queued(connector: &str, op: ActionOp) -> NewAction {
+    NewAction {
+        connector: ConnectorName::parse(connector).unwrap(),
+        op,
+        person: h("alice"),
+        app: None,
+        entitlement: None,
+        grant: None,
+        request: ReqRef::None,
+        at: t0(),
+    }
+}
+
 // ----------------------------------------------------------------------------- connect
 
 #[tokio::test]
@@ -262,14 +276,11 @@ async fn a_request_round_trips_with_its_steps_grant_and_actions(b: Backend) {
                 ..new_grant("alice", "figma")
             }],
             new_actions: vec![NewAction {
-                connector: ConnectorName::parse("design").unwrap(),
-                op: ActionOp::Grant,
-                person: h("alice"),
                 app: Some(app("figma")),
                 entitlement: Some("figma-editors".into()),
                 grant: Some(GrantRef::New(0)),
                 request: ReqRef::New,
-                at: t0(),
+                ..queued("design", ActionOp::Grant)
             }],
             audit: vec![event("request.submitted", "", t0(), ReqRef::New)],
             ..Change::default()
@@ -590,14 +601,10 @@ async fn claimed_actions_are_leased_and_not_before_is_respected(b: Backend) {
     let f = fresh(b).await;
     let s = &f.store;
     let action = |at| NewAction {
-        connector: ConnectorName::parse("design").unwrap(),
-        op: ActionOp::Grant,
-        person: h("alice"),
         app: Some(app("figma")),
         entitlement: Some("editors".into()),
-        grant: None,
-        request: ReqRef::None,
         at,
+        ..queued("design", ActionOp::Grant)
     };
     let c = s
         .commit(Change {
@@ -691,14 +698,9 @@ async fn claims_can_skip_connectors_at_their_cap(b: Backend) {
     let f = fresh(b).await;
     let s = &f.store;
     let action = |conn: &str| NewAction {
-        connector: ConnectorName::parse(conn).unwrap(),
-        op: ActionOp::Grant,
-        person: h("alice"),
         app: Some(app("figma")),
         entitlement: Some("editors".into()),
-        grant: None,
-        request: ReqRef::None,
-        at: t0(),
+        ..queued(conn, ActionOp::Grant)
     };
     s.commit(Change {
         new_actions: vec![action("design"), action("design-2"), action("wiki")],
@@ -741,16 +743,7 @@ async fn claims_can_skip_connectors_at_their_cap(b: Backend) {
 both!(concurrent_claims_hand_each_action_to_one_worker, multi);
 async fn concurrent_claims_hand_each_action_to_one_worker(b: Backend) {
     let f = fresh(b).await;
-    let action = NewAction {
-        connector: ConnectorName::parse("design").unwrap(),
-        op: ActionOp::Disable,
-        person: h("alice"),
-        app: None,
-        entitlement: None,
-        grant: None,
-        request: ReqRef::None,
-        at: t0(),
-    };
+    let action = queued("design", ActionOp::Disable);
     f.store
         .commit(Change {
             new_actions: vec![action; 5],
@@ -1215,16 +1208,7 @@ async fn an_offboardings_re_reads_are_enqueued_once(b: Backend) {
         )
         .await
         .unwrap();
-    let verify = |conn: &str| NewAction {
-        connector: ConnectorName::parse(conn).unwrap(),
-        op: ActionOp::Verify,
-        person: h("alice"),
-        app: None,
-        entitlement: None,
-        grant: None,
-        request: ReqRef::None,
-        at: t0(),
-    };
+    let verify = |conn: &str| queued(conn, ActionOp::Verify);
     // Two completions race to enqueue the re-reads of the same plan: one set goes in.
     let mut tasks = Vec::new();
     for _ in 0..4 {
