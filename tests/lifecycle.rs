@@ -579,3 +579,112 @@ async fn import_people_takes_joiners_and_movers_and_reports_bad_rows_by_line() {
         quartermaster::store::VerifyReport::Ok { .. }
     ));
 }
+
+/// The engine's workers (as `serve` runs them) take hires in batches: a batch's birthright
+/// grants reach the directory in one bulk call and are recorded in one transaction, yet every
+/// action is done once, audited once, and every joiner is welcomed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_engines_workers_provision_a_batch_of_hires_each_action_once() {
+    let bot = Bot::example().await;
+    let config = quartermaster::config::load(None).unwrap();
+    let dana = bot.caller("dana").await;
+    // One joiner's directory account exists already, disabled: the batch enables it.
+    assert!(
+        bot.store
+            .dir_create_account("directory", "eng0", "eng0@acme.test", "Eng 0")
+            .await
+            .unwrap()
+    );
+    assert!(
+        bot.store
+            .dir_set_active("directory", "eng0", false)
+            .await
+            .unwrap()
+    );
+    const N: usize = 12;
+    for i in 0..N {
+        let reply = bot
+            .service
+            .command_line(
+                &dana,
+                &format!(
+                    r#"/onboard email:eng{i}@acme.test name:"Eng {i}" role:engineer manager:grace"#
+                ),
+            )
+            .await;
+        assert!(reply.text.contains("created as engineer"), "{}", reply.text);
+    }
+    let queued = bot.store.queue_depth().await.unwrap();
+    assert_eq!(queued, (N * 4) as i64, "four birthright grants each");
+
+    let conns = quartermaster::app::connectors(&config, &bot.store).unwrap();
+    let engine = quartermaster::engine::Engine::new(bot.service.clone(), conns);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let workers = tokio::spawn(async move { engine.run(stop_rx).await });
+    let t = std::time::Instant::now();
+    while bot.store.queue_depth().await.unwrap() > 0 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(30),
+            "the queue never drained"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    stop_tx.send(true).unwrap();
+    workers.await.unwrap();
+
+    let audit = bot.audit().await;
+    for i in 0..N {
+        let who = format!("eng{i}");
+        let h = Handle::parse(&who).unwrap();
+        assert_eq!(
+            memberships(&bot, &who).await,
+            ["email", "github", "jira", "postman"],
+            "{who}"
+        );
+        assert_eq!(
+            bot.store
+                .dir_account("directory", &who)
+                .await
+                .unwrap()
+                .map(|a| a.1),
+            Some(true),
+            "{who}'s account is active"
+        );
+        let actions = bot.store.actions_of(&h).await.unwrap();
+        assert_eq!(actions.len(), 4);
+        for a in &actions {
+            assert_eq!(
+                a.state,
+                quartermaster::core::model::ActionState::Done,
+                "{a:?}"
+            );
+            assert_eq!(a.attempts, 1, "run once: {a:?}");
+            let rows: Vec<_> = audit
+                .iter()
+                .filter(|r| r.connector_action == Some(a.id.0))
+                .collect();
+            assert_eq!(rows.len(), 1, "one audit row for action {}", a.id);
+            assert_eq!(rows[0].action, "grant.provisioned");
+            assert_eq!(rows[0].outcome, "ok", "each grant changed the directory");
+        }
+        let grants = bot.store.grants_of(&h).await.unwrap();
+        assert_eq!(grants.len(), 4);
+        assert!(
+            grants
+                .iter()
+                .all(|g| g.state == quartermaster::core::model::GrantState::Active),
+            "{grants:?}"
+        );
+        let welcomes = bot
+            .texts_to(&who)
+            .into_iter()
+            .filter(|t| t.starts_with("Welcome to Acme"))
+            .count();
+        assert_eq!(welcomes, 1, "{who} is welcomed once");
+        assert!(any_to(&bot, &who, "You now have Postman"));
+    }
+    assert!(
+        bot.store.verify_audit().await.unwrap().is_ok(),
+        "the chain verifies"
+    );
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use quartermaster::core::model::{ActionOp, Email, Handle, Person, PersonStatus, RoleName};
-use quartermaster::core::ports::{Account, Connector, ConnectorError, Effect, Subject};
+use quartermaster::core::ports::{Account, BulkOp, Connector, ConnectorError, Effect, Subject};
 use quartermaster::engine::Connectors;
 
 /// nproc, CPU model, RAM and the UTC date, for BENCHMARKS.md.
@@ -237,6 +237,35 @@ impl Connector for Watched {
         let started = Instant::now();
         let r = self.inner.apply(op, who, entitlement).await;
         (self.watch)(&self.name, Seen::Finished { op, who, started });
+        r
+    }
+    fn bulk(&self) -> bool {
+        self.inner.bulk()
+    }
+    /// Each operation is seen starting when the bulk call starts, and finishing when it ends.
+    async fn apply_many(&self, ops: &[BulkOp]) -> Vec<Result<Effect, ConnectorError>> {
+        for o in ops {
+            (self.watch)(
+                &self.name,
+                Seen::Started {
+                    op: o.op,
+                    who: &o.who,
+                    entitlement: o.entitlement.as_deref(),
+                },
+            );
+        }
+        let started = Instant::now();
+        let r = self.inner.apply_many(ops).await;
+        for o in ops {
+            (self.watch)(
+                &self.name,
+                Seen::Finished {
+                    op: o.op,
+                    who: &o.who,
+                    started,
+                },
+            );
+        }
         r
     }
 }

@@ -3,8 +3,10 @@
 
 use async_trait::async_trait;
 
-use crate::core::model::ConnectorName;
-use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject};
+use crate::core::model::{ActionOp, ConnectorName, Handle};
+use crate::core::ports::{
+    Account, BulkOp, Connector, ConnectorError, Effect, Subject, apply_steps,
+};
 use crate::store::SqlStore;
 
 /// Accounts and memberships in our own tables, under this connector's name.
@@ -25,6 +27,17 @@ fn db(e: impl std::fmt::Display) -> ConnectorError {
     ConnectorError::Transient(format!("directory database: {e}"))
 }
 
+/// Removes the first item matching `f`; whether there was one.
+fn take<T>(items: &mut Vec<T>, f: impl Fn(&T) -> bool) -> bool {
+    match items.iter().position(f) {
+        Some(i) => {
+            items.swap_remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
 fn effect(changed: bool) -> Effect {
     if changed {
         Effect::Applied
@@ -35,6 +48,92 @@ fn effect(changed: bool) -> Effect {
 
 #[async_trait]
 impl Connector for Directory {
+    /// A grant to a person whose account is already active is one statement (the usual
+    /// case); anything else takes the looking steps of [`apply_steps`].
+    async fn apply(
+        &self,
+        op: ActionOp,
+        who: &Subject,
+        entitlement: Option<&str>,
+    ) -> Result<Effect, ConnectorError> {
+        if let (ActionOp::Grant, Some(e)) = (op, entitlement)
+            && self
+                .store
+                .dir_add_member_if_active(self.name.as_str(), who.handle.as_str(), e)
+                .await
+                .map_err(db)?
+        {
+            return Ok(Effect::Applied);
+        }
+        apply_steps(self, op, who, entitlement).await
+    }
+
+    fn bulk(&self) -> bool {
+        true
+    }
+
+    /// The grants of people with nothing but grants here are written together (accounts,
+    /// then memberships: one transaction of three statements); every other operation runs
+    /// through [`Connector::apply`], each person's in order.
+    async fn apply_many(&self, ops: &[BulkOp]) -> Vec<Result<Effect, ConnectorError>> {
+        let grant_only = |h: &Handle| {
+            ops.iter()
+                .filter(|o| &o.who.handle == h)
+                .all(|o| o.op == ActionOp::Grant && o.entitlement.is_some())
+        };
+        let bulk: Vec<usize> = (0..ops.len())
+            .filter(|&i| grant_only(&ops[i].who.handle))
+            .collect();
+        let mut out: Vec<Option<Result<Effect, ConnectorError>>> = vec![None; ops.len()];
+        if !bulk.is_empty() {
+            let mut people: Vec<(&str, &str, &str)> = Vec::new();
+            for &i in &bulk {
+                let w = &ops[i].who;
+                if !people.iter().any(|p| p.0 == w.handle.as_str()) {
+                    people.push((w.handle.as_str(), w.email.as_str(), &w.name));
+                }
+            }
+            let members: Vec<(&str, &str)> = bulk
+                .iter()
+                .map(|&i| {
+                    (
+                        ops[i].who.handle.as_str(),
+                        ops[i].entitlement.as_deref().unwrap_or_default(),
+                    )
+                })
+                .collect();
+            match self
+                .store
+                .dir_grant_many(self.name.as_str(), &people, &members)
+                .await
+            {
+                Ok((mut made, mut added)) => {
+                    for &i in &bulk {
+                        let h = ops[i].who.handle.as_str();
+                        let e = ops[i].entitlement.as_deref().unwrap_or_default();
+                        // Each change is reported once: to the person's first operation for
+                        // the account, to the first asking for a membership for it.
+                        let account = take(&mut made, |m| m == h);
+                        let member = take(&mut added, |(mh, me)| mh == h && me == e);
+                        out[i] = Some(Ok(effect(account || member)));
+                    }
+                }
+                Err(e) => {
+                    let err = db(e);
+                    for &i in &bulk {
+                        out[i] = Some(Err(err.clone()));
+                    }
+                }
+            }
+        }
+        for (i, o) in ops.iter().enumerate() {
+            if out[i].is_none() {
+                out[i] = Some(self.apply(o.op, &o.who, o.entitlement.as_deref()).await);
+            }
+        }
+        out.into_iter().flatten().collect()
+    }
+
     async fn find_account(&self, who: &Subject) -> Result<Option<Account>, ConnectorError> {
         let found = self
             .store

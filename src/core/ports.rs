@@ -296,6 +296,14 @@ pub trait Store: Send + Sync {
     async fn upsert_person(&self, p: &Person, audit: Vec<AuditEvent>) -> Result<(), StoreError>;
     /// A person by handle.
     async fn person(&self, h: &Handle) -> Result<Option<Person>, StoreError>;
+    /// The people with these handles (unknown ones are left out), in no particular order.
+    async fn people_by_handle(&self, handles: &[Handle]) -> Result<Vec<Person>, StoreError> {
+        let mut out = Vec::new();
+        for h in handles {
+            out.extend(self.person(h).await?);
+        }
+        Ok(out)
+    }
     /// A person by Discord user id.
     async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError>;
     /// A person by e-mail address.
@@ -314,6 +322,14 @@ pub trait Store: Send + Sync {
 
     /// A grant.
     async fn grant(&self, id: GrantId) -> Result<Option<Grant>, StoreError>;
+    /// The grants with these ids (unknown ones are left out), in no particular order.
+    async fn grants_by_id(&self, ids: &[GrantId]) -> Result<Vec<Grant>, StoreError> {
+        let mut out = Vec::new();
+        for id in ids {
+            out.extend(self.grant(*id).await?);
+        }
+        Ok(out)
+    }
     /// A person's grants that are pending, active or being revoked, by app name.
     async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError>;
     /// Active grants with an end at or before `t`, for the expiry scheduler.
@@ -341,6 +357,33 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Action>, StoreError> {
         let _ = skip;
         self.claim_action(now, lease).await
+    }
+    /// Puts a claimed action back in the queue (pending, due at `now`, lease cleared) if it
+    /// is still running; false if it had already finished.
+    async fn release_action(
+        &self,
+        id: ActionId,
+        now: Timestamp,
+        why: &str,
+    ) -> Result<bool, StoreError>;
+    /// Extends the leases of these actions, those still running, to `until` (a worker whose
+    /// batch outlasts a third of its lease keeps it); returns how many were extended.
+    async fn extend_leases(&self, ids: &[ActionId], until: Timestamp) -> Result<u64, StoreError>;
+    /// Claims up to `limit` due actions at once (oldest first), as
+    /// [`Store::claim_action_except`] claims one. A store that cannot claims one.
+    async fn claim_actions(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        skip: &[ConnectorName],
+        limit: usize,
+    ) -> Result<Vec<Action>, StoreError> {
+        let _ = limit;
+        Ok(self
+            .claim_action_except(now, lease, skip)
+            .await?
+            .into_iter()
+            .collect())
     }
     /// Every action on a person's accounts, oldest first.
     async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError>;
@@ -521,6 +564,17 @@ pub struct Subject {
     pub email: Email,
 }
 
+/// One operation of a bulk call ([`Connector::apply_many`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BulkOp {
+    /// What to do.
+    pub op: ActionOp,
+    /// To whom.
+    pub who: Subject,
+    /// The entitlement, for grants and revokes.
+    pub entitlement: Option<String>,
+}
+
 /// An account as a target system reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -612,6 +666,22 @@ pub trait Connector: Send + Sync {
         entitlement: Option<&str>,
     ) -> Result<Effect, ConnectorError> {
         apply_steps(self, op, who, entitlement).await
+    }
+
+    /// Whether [`Connector::apply_many`] does better than one [`Connector::apply`] per
+    /// operation (the engine then hands it a batch's operations in one call).
+    fn bulk(&self) -> bool {
+        false
+    }
+
+    /// Runs several operations, each person's in the given order, looking before acting as
+    /// [`Connector::apply`] does; one result per operation, in order.
+    async fn apply_many(&self, ops: &[BulkOp]) -> Vec<Result<Effect, ConnectorError>> {
+        let mut out = Vec::with_capacity(ops.len());
+        for o in ops {
+            out.push(self.apply(o.op, &o.who, o.entitlement.as_deref()).await);
+        }
+        out
     }
 }
 

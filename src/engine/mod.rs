@@ -2,21 +2,29 @@
 //! so a crashed worker's action is taken over), runs them through their connector, and hands
 //! the outcome to the core. Execution is at-least-once; connectors look before they act.
 //!
+//! Workers claim due actions in batches (up to [`BATCH`], one statement): a batch's people
+//! are read at once, its actions run concurrently (each person's in order; a bulk-capable
+//! connector such as `directory` gets its share in one call), and their outcomes are
+//! recorded together, the successes in one transaction. While a batch runs its leases are
+//! renewed. The console's [`Engine::drain`] still runs one action at a time.
+//!
 //! Each connector has a concurrency cap and an optional rate (actions started per second);
-//! a worker never claims an action of a connector at its cap. On a graceful stop the workers
-//! stop claiming, in-flight actions get a grace period to finish, and those still running
-//! after it are released (back to pending, lease cleared) for the next start.
+//! batches stop claiming a connector's actions while enough of them already wait for it. On
+//! a graceful stop the workers stop claiming, in-flight actions get a grace period to finish,
+//! and those still running after it are released (back to pending, lease cleared) for the
+//! next start.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::core::model::{Action, ActionState, ConnectorName};
-use crate::core::ports::{ActionUpdate, Change, Connector, ConnectorError, Effect, Subject};
+use crate::core::model::{Action, ActionId, ConnectorName, Handle};
+use crate::core::ports::{BulkOp, Connector, ConnectorError, Effect, Subject};
 use crate::core::service::{Service, ServiceError};
 
 /// How long a claimed action is ours before another worker may take it over, by default
@@ -25,6 +33,11 @@ pub const LEASE: Duration = Duration::from_secs(60);
 
 /// How long in-flight actions may run on after a graceful stop is asked for.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The most actions a worker claims at once. A batch is claimed in one statement, its people
+/// read in one, and its successes written in one transaction with one audit append: the
+/// database work per action, which bounds throughput, shrinks with the batch.
+pub const BATCH: usize = 64;
 
 /// Connectors by configured name.
 pub type Connectors = HashMap<ConnectorName, Arc<dyn Connector>>;
@@ -55,11 +68,26 @@ struct Gate {
     permits: Arc<Semaphore>,
     interval: Option<Duration>,
     next: Mutex<Instant>,
+    /// Actions of this connector claimed in batches and not yet run.
+    held: Arc<AtomicUsize>,
+    /// How many may be held before batches stop claiming this connector's actions.
+    backlog: usize,
+}
+
+/// One claimed action counted in its connector's [`Gate::held`] until dropped.
+struct Held(Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Gate {
     fn new(l: Limits) -> Self {
         Self {
+            held: Arc::default(),
+            backlog: l.max_concurrency.max(1) + 2 * BATCH,
             permits: Arc::new(Semaphore::new(l.max_concurrency.max(1))),
             interval: l
                 .rate_per_second
@@ -86,6 +114,15 @@ impl Gate {
 
     fn full(&self) -> bool {
         self.permits.available_permits() == 0
+    }
+
+    fn backlogged(&self) -> bool {
+        self.held.load(Ordering::Relaxed) >= self.backlog
+    }
+
+    fn hold(&self) -> Held {
+        self.held.fetch_add(1, Ordering::Relaxed);
+        Held(self.held.clone())
     }
 }
 
@@ -169,6 +206,232 @@ impl Engine {
             .await?)
     }
 
+    /// Claims up to [`BATCH`] due actions, skipping connectors whose claimed actions already
+    /// queue deep enough behind their cap (a batch's actions may wait for their
+    /// connector's turn: [`Engine::process_batch`] keeps their leases).
+    async fn claim_batch(&self) -> Result<Vec<(Action, Option<Held>)>, ServiceError> {
+        let now = self.service.clock().now();
+        let skip: Vec<ConnectorName> = self
+            .gates
+            .iter()
+            .filter(|(_, g)| g.backlogged())
+            .map(|(n, _)| n.clone())
+            .collect();
+        let claimed = self
+            .service
+            .store()
+            .claim_actions(now, self.lease, &skip, BATCH)
+            .await?;
+        Ok(claimed
+            .into_iter()
+            .map(|a| {
+                let held = self.gates.get(&a.connector).map(Gate::hold);
+                (a, held)
+            })
+            .collect())
+    }
+
+    /// Runs a claimed batch (see [`Engine::run_batch`]), renewing the batch's leases every
+    /// third of a lease while it runs: actions queued behind a connector's cap or rate are
+    /// not taken over by another worker meanwhile.
+    async fn process_batch(
+        &self,
+        actions: Vec<(Action, Option<Held>)>,
+    ) -> Result<(), ServiceError> {
+        let ids: Vec<ActionId> = actions.iter().map(|(a, _)| a.id).collect();
+        let every = (self.lease / 3).max(Duration::from_millis(10));
+        let work = self.run_batch(actions);
+        tokio::pin!(work);
+        let mut beat = tokio::time::interval_at(Instant::now() + every, every);
+        loop {
+            tokio::select! {
+                r = &mut work => return r,
+                _ = beat.tick() => {
+                    let until = self.service.clock().now()
+                        + chrono::TimeDelta::from_std(self.lease).unwrap_or_default();
+                    if let Err(e) = self.service.store().extend_leases(&ids, until).await {
+                        warn!(error = %e, "cannot renew the batch's leases");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs a claimed batch: its people read at once, its actions through their connectors
+    /// concurrently (each under its connector's cap and rate), their outcomes handed to the
+    /// core together.
+    async fn run_batch(&self, actions: Vec<(Action, Option<Held>)>) -> Result<(), ServiceError> {
+        let mut handles: Vec<Handle> = actions.iter().map(|(a, _)| a.person.clone()).collect();
+        handles.sort();
+        handles.dedup();
+        let people: HashMap<Handle, Subject> =
+            match self.service.store().people_by_handle(&handles).await {
+                Ok(people) => people
+                    .into_iter()
+                    .map(|p| {
+                        (
+                            p.handle.clone(),
+                            Subject {
+                                handle: p.handle,
+                                name: p.name,
+                                email: p.email,
+                            },
+                        )
+                    })
+                    .collect(),
+                Err(e) => {
+                    // Each action then fails as a transient error and is retried.
+                    warn!(error = %e, "cannot read the batch's people");
+                    HashMap::new()
+                }
+            };
+        // One task per person, running that person's actions in claim (id) order: an
+        // account is created before its groups are added, a removal lands before a disable.
+        let people = Arc::new(people);
+        let mut by_person: Vec<Vec<(usize, Action, Option<Held>)>> = Vec::new();
+        let mut bulk: Vec<Vec<(usize, Action, Option<Held>)>> = Vec::new();
+        for (i, (action, held)) in actions.into_iter().enumerate() {
+            let in_bulk = people.contains_key(&action.person)
+                && self
+                    .connectors
+                    .get(&action.connector)
+                    .is_some_and(|c| c.bulk());
+            if in_bulk {
+                match bulk
+                    .iter_mut()
+                    .find(|g| g[0].1.connector == action.connector)
+                {
+                    Some(g) => g.push((i, action, held)),
+                    None => bulk.push(vec![(i, action, held)]),
+                }
+                continue;
+            }
+            match by_person
+                .iter_mut()
+                .find(|g| g[0].1.person == action.person)
+            {
+                Some(g) => g.push((i, action, held)),
+                None => by_person.push(vec![(i, action, held)]),
+            }
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for group in bulk {
+            let me = self.clone();
+            let people = people.clone();
+            set.spawn(async move { me.execute_bulk(group, &people).await });
+        }
+        for group in by_person {
+            let me = self.clone();
+            let people = people.clone();
+            set.spawn(async move {
+                let mut out = Vec::with_capacity(group.len());
+                for (i, action, held) in group {
+                    let span = info_span!(
+                        "engine",
+                        action_id = %action.id,
+                        connector = %action.connector
+                    );
+                    let result = me.execute_gated(&action, &people).instrument(span).await;
+                    drop(held);
+                    out.push((i, action, result));
+                }
+                out
+            });
+        }
+        let mut outcomes = Vec::new();
+        while let Some(done) = set.join_next().await {
+            match done {
+                Ok(o) => outcomes.extend(o),
+                // A panicking connector call: its action's lease lapses and it runs again.
+                Err(e) => warn!(error = %e, "connector task ended abnormally"),
+            }
+        }
+        outcomes.sort_by_key(|(i, _, _)| *i);
+        self.service
+            .actions_finished(outcomes.into_iter().map(|(_, a, r)| (a, r)).collect())
+            .await
+    }
+
+    /// Runs a batch's actions of one bulk connector in one call, under one of its slots.
+    async fn execute_bulk(
+        &self,
+        group: Vec<(usize, Action, Option<Held>)>,
+        people: &HashMap<Handle, Subject>,
+    ) -> Vec<(usize, Action, Result<Effect, ConnectorError>)> {
+        let Some(conn) = self.connectors.get(&group[0].1.connector) else {
+            return Vec::new();
+        };
+        let span = info_span!(
+            "engine_bulk",
+            connector = %group[0].1.connector,
+            actions = group.len()
+        );
+        async {
+            let _permit = match self.gates.get(&group[0].1.connector) {
+                Some(g) => g.enter().await,
+                None => None,
+            };
+            let ops: Vec<BulkOp> = group
+                .iter()
+                .filter_map(|(_, a, _)| {
+                    Some(BulkOp {
+                        op: a.op,
+                        who: people.get(&a.person)?.clone(),
+                        entitlement: a.entitlement.clone(),
+                    })
+                })
+                .collect();
+            let results = conn.apply_many(&ops).await;
+            let mut results = results.into_iter();
+            group
+                .into_iter()
+                .map(|(i, action, held)| {
+                    drop(held);
+                    let r = results.next().unwrap_or_else(|| {
+                        Err(ConnectorError::Transient(
+                            "the connector's bulk call answered too few operations".into(),
+                        ))
+                    });
+                    if let Err(e) = &r {
+                        warn!(action_id = %action.id, error = %e, "connector action failed");
+                    }
+                    (i, action, r)
+                })
+                .collect()
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Runs one action of a batch under its connector's cap and rate.
+    async fn execute_gated(
+        &self,
+        action: &Action,
+        people: &HashMap<Handle, Subject>,
+    ) -> Result<Effect, ConnectorError> {
+        let _permit = match self.gates.get(&action.connector) {
+            Some(g) => g.enter().await,
+            None => None,
+        };
+        let result = match people.get(&action.person) {
+            Some(who) => self.execute_for(action, who).await,
+            None => Err(self.missing_person(action).await),
+        };
+        if let Err(e) = &result {
+            warn!(error = %e, attempt = action.attempts, "connector action failed");
+        }
+        result
+    }
+
+    /// Why an action's person could not be read (transient unless the person is gone).
+    async fn missing_person(&self, action: &Action) -> ConnectorError {
+        match self.service.store().person(&action.person).await {
+            Ok(None) => ConnectorError::Permanent(format!("no person {}", action.person)),
+            Ok(Some(_)) => ConnectorError::Transient("person not read with the batch".into()),
+            Err(e) => ConnectorError::Transient(e.to_string()),
+        }
+    }
+
     /// Claims and runs one due action; false when none is due.
     pub async fn run_one(&self) -> Result<bool, ServiceError> {
         let Some(action) = self.claim().await? else {
@@ -196,12 +459,9 @@ impl Engine {
     }
 
     async fn execute(&self, action: &Action) -> Result<Effect, ConnectorError> {
-        let Some(conn) = self.connectors.get(&action.connector) else {
-            return Err(ConnectorError::Permanent(format!(
-                "no connector named \"{}\" is configured",
-                action.connector
-            )));
-        };
+        if !self.connectors.contains_key(&action.connector) {
+            return Err(self.no_connector(action));
+        }
         let person = self
             .service
             .store()
@@ -214,8 +474,22 @@ impl Engine {
             name: person.name,
             email: person.email,
         };
-        conn.apply(action.op, &who, action.entitlement.as_deref())
+        self.execute_for(action, &who).await
+    }
+
+    async fn execute_for(&self, action: &Action, who: &Subject) -> Result<Effect, ConnectorError> {
+        let Some(conn) = self.connectors.get(&action.connector) else {
+            return Err(self.no_connector(action));
+        };
+        conn.apply(action.op, who, action.entitlement.as_deref())
             .await
+    }
+
+    fn no_connector(&self, action: &Action) -> ConnectorError {
+        ConnectorError::Permanent(format!(
+            "no connector named \"{}\" is configured",
+            action.connector
+        ))
     }
 
     /// Runs every action that is due now, including those its own results enqueue; returns
@@ -228,22 +502,18 @@ impl Engine {
         Ok(n)
     }
 
-    /// Puts a claimed action back in the queue (pending, lease cleared, due now), so the
-    /// next start runs it again. Used when a stop interrupts it.
+    /// Puts a claimed action back in the queue (pending, lease cleared, due now) unless it
+    /// has finished, so the next start runs it again. Used when a stop interrupts it.
     async fn release(&self, action: &Action) {
         let now = self.service.clock().now();
-        let change = Change {
-            action_updates: vec![ActionUpdate {
-                id: action.id,
-                state: ActionState::Pending,
-                last_error: Some("interrupted by a shutdown; will run again".into()),
-                not_before: now,
-                reset_attempts: false,
-            }],
-            ..Change::default()
-        };
-        match self.service.store().commit(change).await {
-            Ok(_) => info!(action_id = %action.id, "released at shutdown"),
+        match self
+            .service
+            .store()
+            .release_action(action.id, now, "interrupted by a shutdown; will run again")
+            .await
+        {
+            Ok(true) => info!(action_id = %action.id, "released at shutdown"),
+            Ok(false) => {}
             Err(e) => {
                 warn!(action_id = %action.id, error = %e, "cannot release; its lease will lapse")
             }
@@ -260,42 +530,44 @@ impl Engine {
             // Created before the claim, so work enqueued while the claim finds nothing still
             // wakes this worker at once (instead of at the next poll).
             let wake = self.service.work_enqueued();
-            let claimed = match self.claim().await {
+            let claimed = match self.claim_batch().await {
                 Ok(a) => a,
                 Err(e) => {
-                    warn!(worker = id, error = %e, "cannot claim an action");
-                    None
+                    warn!(worker = id, error = %e, "cannot claim actions");
+                    Vec::new()
                 }
             };
-            match claimed {
-                Some(action) => {
-                    let work = self.process(action.clone());
-                    tokio::pin!(work);
-                    let done = tokio::select! {
-                        r = &mut work => Some(r),
-                        _ = stop.wait_for(|s| *s) => None,
-                    };
-                    let result = match done {
-                        Some(r) => r,
-                        None => match tokio::time::timeout(self.grace, &mut work).await {
-                            Ok(r) => r,
-                            Err(_) => {
-                                self.release(&action).await;
-                                return;
-                            }
-                        },
-                    };
-                    if let Err(e) = result {
-                        warn!(worker = id, error = %e, "engine step failed");
-                    }
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = wake => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => {}
                 }
-                None => {
-                    tokio::select! {
-                        _ = wake => {}
-                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                        _ = stop.changed() => {}
+                continue;
+            }
+            let batch: Vec<Action> = claimed.iter().map(|(a, _)| a.clone()).collect();
+            let mut work = Box::pin(self.process_batch(claimed));
+            let done = tokio::select! {
+                r = &mut work => Some(r),
+                _ = stop.wait_for(|s| *s) => None,
+            };
+            let result = match done {
+                Some(r) => r,
+                None => match tokio::time::timeout(self.grace, &mut work).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // Nothing of the batch is recorded once its work is dropped (its
+                        // connector calls are aborted); what it already recorded stays.
+                        drop(work);
+                        for action in &batch {
+                            self.release(action).await;
+                        }
+                        return;
                     }
-                }
+                },
+            };
+            if let Err(e) = result {
+                warn!(worker = id, error = %e, "engine step failed");
             }
         }
     }

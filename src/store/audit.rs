@@ -233,6 +233,9 @@ pub(super) async fn append(
         ),
         None => (0, GENESIS.to_owned()),
     };
+    // Every row goes in with one statement (a JSON array of rows, one bind): an engine
+    // batch appends one row per action.
+    let mut rows = Vec::with_capacity(events.len());
     for e in events {
         seq += 1;
         let request = super::resolve_req(e.request, new_request)?;
@@ -257,29 +260,47 @@ pub(super) async fn append(
             &e.detail,
             &prev,
         );
-        q(
-            "INSERT INTO audit (seq, at, actor, actor_chat_id, action, subject, app, request_id, \
-             connector_action, outcome, detail, prev_hash, hash) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(seq)
-        .bind(at_us)
-        .bind(actor)
-        .bind(e.actor_chat_id.clone())
-        .bind(e.action.as_str())
-        .bind(subject.map(str::to_owned))
-        .bind(app.map(str::to_owned))
-        .bind(request)
-        .bind(connector_action)
-        .bind(e.outcome.as_str())
-        .bind(e.detail.as_str())
-        .bind(prev)
-        .bind(hash.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
+        rows.push(serde_json::json!({
+            "seq": seq,
+            "at": at_us,
+            "actor": actor,
+            "actor_chat_id": e.actor_chat_id,
+            "action": e.action,
+            "subject": subject,
+            "app": app,
+            "request_id": request,
+            "connector_action": connector_action,
+            "outcome": e.outcome,
+            "detail": e.detail,
+            "prev_hash": prev,
+            "hash": hash,
+        }));
         prev = hash;
     }
+    q(
+        "INSERT INTO audit (seq, at, actor, actor_chat_id, action, subject, app, request_id, \
+       connector_action, outcome, detail, prev_hash, hash) \
+       SELECT json_extract(value, '$.seq'), json_extract(value, '$.at'), \
+       json_extract(value, '$.actor'), json_extract(value, '$.actor_chat_id'), \
+       json_extract(value, '$.action'), json_extract(value, '$.subject'), \
+       json_extract(value, '$.app'), json_extract(value, '$.request_id'), \
+       json_extract(value, '$.connector_action'), json_extract(value, '$.outcome'), \
+       json_extract(value, '$.detail'), json_extract(value, '$.prev_hash'), \
+       json_extract(value, '$.hash') FROM json_each(?)",
+    )
+    .pg(
+        "INSERT INTO audit (seq, at, actor, actor_chat_id, action, subject, app, request_id, \
+         connector_action, outcome, detail, prev_hash, hash) \
+         SELECT seq, at, actor, actor_chat_id, action, subject, app, request_id, \
+         connector_action, outcome, detail, prev_hash, hash \
+         FROM json_to_recordset($1::json) AS r(seq bigint, at bigint, actor text, \
+         actor_chat_id text, action text, subject text, app text, request_id bigint, \
+         connector_action bigint, outcome text, detail text, prev_hash text, hash text)",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(store_err)?;
     if let Some(key) = key {
         let mac = hex::encode(seal_mac(key, seq, &prev)?.finalize().into_bytes());
         q(

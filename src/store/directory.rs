@@ -103,6 +103,118 @@ impl SqlStore {
         Ok(n == 1)
     }
 
+    /// Adds `handle` to `entitlement` if `handle` has an active account, in one statement;
+    /// false if not added (already a member, or no active account: look closer).
+    pub async fn dir_add_member_if_active(
+        &self,
+        connector: &str,
+        handle: &str,
+        entitlement: &str,
+    ) -> Result<bool, DbError> {
+        let _turn = self.pool.write_turn().await;
+        let n = q(
+            "INSERT INTO directory_memberships (connector, handle, entitlement) \
+             SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM directory_accounts \
+             WHERE connector = ? AND handle = ? AND active = 1) \
+             ON CONFLICT (connector, handle, entitlement) DO NOTHING",
+        )
+        .bind(connector)
+        .bind(handle)
+        .bind(entitlement)
+        .bind(connector)
+        .bind(handle)
+        .execute(&self.pool)
+        .await?;
+        Ok(n == 1)
+    }
+
+    /// Grants in bulk, in one transaction: the accounts of `people` (handle, email, name)
+    /// are created where missing and enabled where disabled, then the memberships
+    /// (handle, entitlement) added where missing. Returns the handles whose account was
+    /// created or enabled and the memberships added.
+    pub async fn dir_grant_many(
+        &self,
+        connector: &str,
+        people: &[(&str, &str, &str)],
+        memberships: &[(&str, &str)],
+    ) -> Result<(Vec<String>, Vec<(String, String)>), DbError> {
+        let accounts = serde_json::to_string(
+            &people
+                .iter()
+                .map(|(h, e, n)| serde_json::json!({"handle": h, "email": e, "name": n}))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_else(|_| "[]".into());
+        let handles = serde_json::to_string(&people.iter().map(|p| p.0).collect::<Vec<_>>())
+            .unwrap_or_else(|_| "[]".into());
+        let members = serde_json::to_string(
+            &memberships
+                .iter()
+                .map(|(h, e)| serde_json::json!({"handle": h, "entitlement": e}))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_else(|_| "[]".into());
+        let mut tx = self.begin_write().await?;
+        let made = q(
+            "INSERT INTO directory_accounts (connector, handle, id, email, name, active) \
+             SELECT ?1, json_extract(value, '$.handle'), \
+             ?1 || ':' || json_extract(value, '$.handle'), json_extract(value, '$.email'), \
+             json_extract(value, '$.name'), 1 FROM json_each(?2) WHERE true \
+             ON CONFLICT (connector, handle) DO NOTHING RETURNING handle",
+        )
+        .pg(
+            "INSERT INTO directory_accounts (connector, handle, id, email, name, active) \
+             SELECT $1, r.handle, $1 || ':' || r.handle, r.email, r.name, 1 \
+             FROM json_to_recordset($2::json) AS r(handle text, email text, name text) \
+             ON CONFLICT (connector, handle) DO NOTHING RETURNING handle",
+        )
+        .bind(connector)
+        .bind(accounts)
+        .fetch_all(&mut tx)
+        .await?;
+        let enabled = q(
+            "UPDATE directory_accounts SET active = 1 WHERE connector = ? \
+               AND handle IN (SELECT value FROM json_each(?)) AND active = 0 RETURNING handle",
+        )
+        .pg(
+            "UPDATE directory_accounts SET active = 1 WHERE connector = $1 \
+             AND handle = ANY(ARRAY(SELECT json_array_elements_text($2::json))) AND active = 0 \
+             RETURNING handle",
+        )
+        .bind(connector)
+        .bind(handles)
+        .fetch_all(&mut tx)
+        .await?;
+        let added = q(
+            "INSERT INTO directory_memberships (connector, handle, entitlement) \
+             SELECT ?, json_extract(value, '$.handle'), json_extract(value, '$.entitlement') \
+             FROM json_each(?) WHERE true \
+             ON CONFLICT (connector, handle, entitlement) DO NOTHING \
+             RETURNING handle, entitlement",
+        )
+        .pg(
+            "INSERT INTO directory_memberships (connector, handle, entitlement) \
+             SELECT $1, r.handle, r.entitlement \
+             FROM json_to_recordset($2::json) AS r(handle text, entitlement text) \
+             ON CONFLICT (connector, handle, entitlement) DO NOTHING \
+             RETURNING handle, entitlement",
+        )
+        .bind(connector)
+        .bind(members)
+        .fetch_all(&mut tx)
+        .await?;
+        tx.commit().await?;
+        let mut changed = Vec::with_capacity(made.len() + enabled.len());
+        for r in made.iter().chain(&enabled) {
+            changed.push(r.try_get::<String, _>(0)?);
+        }
+        let added = added
+            .iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<String, _>(1)?)))
+            .collect::<Result<Vec<_>, DbError>>()?;
+        Ok((changed, added))
+    }
+
     /// Removes `handle` from `entitlement`; false if not a member.
     pub async fn dir_remove_member(
         &self,

@@ -414,6 +414,48 @@ fn resolve_grant(g: GrantRef, new_grants: &[GrantId]) -> Result<i64, StoreError>
 
 /// The latest moment a change mentions: the bookkeeping `updated_at` of rows that carry no
 /// time of their own (action updates), so time keeps coming from the core's clock.
+/// The items grouped by `key` (groups in order of first appearance). Items that share an id
+/// must be written in order, so ids are expected to be distinct; a repeated item starts a
+/// group of its own.
+fn groups<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K) -> Vec<Vec<&T>>
+where
+    T: HasId,
+{
+    let mut out: Vec<(K, Vec<&T>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for it in items {
+        let k = key(it);
+        let fresh = seen.insert(it.id());
+        match out.iter_mut().find(|(gk, _)| *gk == k) {
+            Some((_, g)) if fresh => g.push(it),
+            _ => out.push((k, vec![it])),
+        }
+    }
+    out.into_iter().map(|(_, g)| g).collect()
+}
+
+/// An update's row id, for [`groups`].
+trait HasId {
+    fn id(&self) -> i64;
+}
+
+impl HasId for crate::core::ports::GrantUpdate {
+    fn id(&self) -> i64 {
+        self.id.0
+    }
+}
+
+impl HasId for crate::core::ports::ActionUpdate {
+    fn id(&self) -> i64 {
+        self.id.0
+    }
+}
+
+/// A JSON array of the values: one bind for an `IN` list on both backends.
+fn json_list<T: serde::Serialize>(items: impl Iterator<Item = T>) -> String {
+    serde_json::to_string(&items.collect::<Vec<T>>()).unwrap_or_else(|_| "[]".into())
+}
+
 fn change_time(c: &Change) -> Timestamp {
     let mut times: Vec<Timestamp> = Vec::new();
     times.extend(c.new_request.as_ref().map(|r| r.created_at));
@@ -487,6 +529,23 @@ impl Store for SqlStore {
         Ok(row.as_ref().map(person_from_row).transpose()?)
     }
 
+    async fn people_by_handle(&self, handles: &[Handle]) -> Result<Vec<Person>, StoreError> {
+        if handles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = json_list(handles.iter().map(Handle::as_str));
+        let rows = q(PERSON_COLS.in_list)
+            .pg(PERSON_COLS.in_list_pg)
+            .bind(list)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(person_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
     async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError> {
         let row = q(PERSON_COLS.by_discord_id)
             .bind(id)
@@ -551,6 +610,22 @@ impl Store for SqlStore {
             .await
             .map_err(store_err)?;
         Ok(row.as_ref().map(grant_from_row).transpose()?)
+    }
+
+    async fn grants_by_id(&self, ids: &[GrantId]) -> Result<Vec<Grant>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = q(GRANT_COLS.in_list)
+            .pg(GRANT_COLS.in_list_pg)
+            .bind(json_list(ids.iter().map(|g| g.0)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(grant_from_row)
+            .collect::<Result<_, DbError>>()?)
     }
 
     async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError> {
@@ -653,6 +728,88 @@ impl Store for SqlStore {
             .await
             .map_err(store_err)?;
         Ok(row.as_ref().map(action_from_row).transpose()?)
+    }
+
+    async fn release_action(
+        &self,
+        id: ActionId,
+        now: Timestamp,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        let _turn = self.pool.write_turn().await;
+        let n = q(
+            "UPDATE actions SET state = 'pending', lease_until = NULL, last_error = ?, \
+             not_before = ?, updated_at = ? WHERE id = ? AND state = 'running'",
+        )
+        .bind(why)
+        .bind(micros(now))
+        .bind(micros(now))
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(n == 1)
+    }
+
+    async fn extend_leases(&self, ids: &[ActionId], until: Timestamp) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let _turn = self.pool.write_turn().await;
+        q("UPDATE actions SET lease_until = ? \
+           WHERE id IN (SELECT value FROM json_each(?)) AND state = 'running'")
+        .pg("UPDATE actions SET lease_until = $1 \
+             WHERE id = ANY(ARRAY(SELECT json_array_elements_text($2::json)::bigint)) \
+             AND state = 'running'")
+        .bind(micros(until))
+        .bind(json_list(ids.iter().map(|a| a.0)))
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)
+    }
+
+    async fn claim_actions(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        skip: &[ConnectorName],
+        limit: usize,
+    ) -> Result<Vec<Action>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now_us = micros(now);
+        let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+        let until = now_us.saturating_add(lease_us);
+        let skipped = format!(
+            ",{},",
+            skip.iter()
+                .map(ConnectorName::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let n = i64::try_from(limit).unwrap_or(i64::MAX);
+        let _turn = self.pool.write_turn().await;
+        let rows = q(ACTION_COLS.claim_many)
+            .pg(ACTION_COLS.claim_many_pg)
+            .bind(until)
+            .bind(now_us)
+            .bind(now_us)
+            .bind(skipped.clone())
+            .bind(n)
+            .bind(now_us)
+            .bind(skipped)
+            .bind(n)
+            .bind(n)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        let mut out = rows
+            .iter()
+            .map(action_from_row)
+            .collect::<Result<Vec<_>, DbError>>()?;
+        out.sort_by_key(|a| a.id);
+        Ok(out)
     }
 
     async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError> {
@@ -972,23 +1129,32 @@ impl Store for SqlStore {
             }
         }
 
-        for g in &change.grant_updates {
+        // Updates that set the same values are written by one statement (a finished batch
+        // of the engine's actions sets the same state on all of them).
+        for same in groups(&change.grant_updates, |g| {
+            (g.state, g.granted_at, g.expires_at, g.warned)
+        }) {
+            let g = same[0];
+            let ids = json_list(same.iter().map(|g| g.id.0));
             let n = q(
                 "UPDATE grants SET state = ?, granted_at = ?, expires_at = ?, warned = ? \
-                 WHERE id = ?",
+                 WHERE id IN (SELECT value FROM json_each(?))",
+            )
+            .pg(
+                "UPDATE grants SET state = $1, granted_at = $2, expires_at = $3, warned = $4 \
+                 WHERE id = ANY(ARRAY(SELECT json_array_elements_text($5::json)::bigint))",
             )
             .bind(g.state.as_str())
             .bind(g.granted_at.map(micros))
             .bind(g.expires_at.map(micros))
             .bind(g.warned)
-            .bind(g.id.0)
+            .bind(ids.clone())
             .execute(&mut tx)
             .await
             .map_err(store_err)?;
-            if n == 0 {
+            if n != same.len() as u64 {
                 return Err(StoreError::Backend(format!(
-                    "grant {} does not exist",
-                    g.id
+                    "a grant of {ids} does not exist"
                 )));
             }
         }
@@ -1019,25 +1185,40 @@ impl Store for SqlStore {
             out.actions.push(ActionId(id));
         }
 
-        for a in &change.action_updates {
+        for same in groups(&change.action_updates, |a| {
+            (
+                a.state,
+                a.last_error.clone(),
+                a.not_before,
+                a.reset_attempts,
+            )
+        }) {
+            let a = same[0];
+            let ids = json_list(same.iter().map(|a| a.id.0));
             let n = q(
                 "UPDATE actions SET state = ?, last_error = ?, not_before = ?, \
                  lease_until = NULL, updated_at = ?, \
-                 attempts = CASE WHEN ? = 1 THEN 0 ELSE attempts END WHERE id = ?",
+                 attempts = CASE WHEN ? = 1 THEN 0 ELSE attempts END \
+                 WHERE id IN (SELECT value FROM json_each(?))",
+            )
+            .pg(
+                "UPDATE actions SET state = $1, last_error = $2, not_before = $3, \
+                 lease_until = NULL, updated_at = $4, \
+                 attempts = CASE WHEN $5 = 1 THEN 0 ELSE attempts END \
+                 WHERE id = ANY(ARRAY(SELECT json_array_elements_text($6::json)::bigint))",
             )
             .bind(a.state.as_str())
             .bind(a.last_error.clone())
             .bind(micros(a.not_before))
             .bind(now)
             .bind(a.reset_attempts)
-            .bind(a.id.0)
+            .bind(ids.clone())
             .execute(&mut tx)
             .await
             .map_err(store_err)?;
-            if n == 0 {
+            if n != same.len() as u64 {
                 return Err(StoreError::Backend(format!(
-                    "action {} does not exist",
-                    a.id
+                    "an action of {ids} does not exist"
                 )));
             }
         }

@@ -51,6 +51,10 @@ pub(crate) struct PersonSql {
     pub by_discord_id: &'static str,
     pub by_email: &'static str,
     pub all: &'static str,
+    /// People whose handles are in a JSON array of strings (one bind).
+    pub in_list: &'static str,
+    /// The same for PostgreSQL.
+    pub in_list_pg: &'static str,
 }
 
 macro_rules! person_cols {
@@ -64,6 +68,14 @@ pub(crate) const PERSON_COLS: PersonSql = PersonSql {
     by_discord_id: concat!(person_cols!(), "WHERE discord_id = ?"),
     by_email: concat!(person_cols!(), "WHERE email = ?"),
     all: concat!(person_cols!(), "ORDER BY handle"),
+    in_list: concat!(
+        person_cols!(),
+        "WHERE handle IN (SELECT value FROM json_each(?))"
+    ),
+    in_list_pg: concat!(
+        person_cols!(),
+        "WHERE handle = ANY(ARRAY(SELECT json_array_elements_text($1::json)))"
+    ),
 };
 
 pub(crate) fn person_from_row(row: &DbRow) -> Result<Person, DbError> {
@@ -201,6 +213,10 @@ pub(crate) struct GrantSql {
     pub live_of: &'static str,
     pub ending_by: &'static str,
     pub unwarned: &'static str,
+    /// Grants whose ids are in a JSON array of integers (one bind).
+    pub in_list: &'static str,
+    /// The same for PostgreSQL.
+    pub in_list_pg: &'static str,
 }
 
 macro_rules! grant_cols {
@@ -225,6 +241,14 @@ pub(crate) const GRANT_COLS: GrantSql = GrantSql {
         grant_cols!(),
         "WHERE state = 'active' AND expires_at IS NOT NULL AND warned = 0 \
          ORDER BY expires_at, id"
+    ),
+    in_list: concat!(
+        grant_cols!(),
+        "WHERE id IN (SELECT value FROM json_each(?))"
+    ),
+    in_list_pg: concat!(
+        grant_cols!(),
+        "WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json)::bigint))"
     ),
 };
 
@@ -263,6 +287,11 @@ pub(crate) struct ActionSql {
     pub claim_except: &'static str,
     /// The same for PostgreSQL.
     pub claim_except_pg: &'static str,
+    /// Up to N due actions at once, skipping connectors. Binds: until, now, now, skipped,
+    /// N, now, skipped, N, N.
+    pub claim_many: &'static str,
+    /// The same for PostgreSQL.
+    pub claim_many_pg: &'static str,
 }
 
 macro_rules! action_cols {
@@ -330,6 +359,29 @@ pub(crate) const ACTION_COLS: ActionSql = ActionSql {
          UPDATE actions SET state = 'running', lease_until = $1, attempts = attempts + 1, \
          updated_at = $2 WHERE id = (SELECT min(id) FROM \
          (SELECT id FROM p UNION ALL SELECT id FROM r) due) RETURNING ",
+        action_cols!()
+    ),
+    // The batch claim: the N oldest of (the N oldest due pending, the N oldest lapsed).
+    claim_many: concat!(
+        "UPDATE actions SET state = 'running', lease_until = ?, attempts = attempts + 1, \
+         updated_at = ? WHERE id IN (SELECT id FROM (\
+         SELECT id FROM (SELECT id FROM actions WHERE state = 'pending' AND not_before <= ? \
+         AND instr(?, ',' || connector || ',') = 0 ORDER BY id LIMIT ?) UNION ALL \
+         SELECT id FROM (SELECT id FROM actions WHERE state = 'running' AND lease_until < ? \
+         AND instr(?, ',' || connector || ',') = 0 ORDER BY id LIMIT ?)) ORDER BY id LIMIT ?) \
+         RETURNING ",
+        action_cols!()
+    ),
+    claim_many_pg: concat!(
+        "WITH p AS (SELECT id FROM actions WHERE state = 'pending' AND not_before <= $3 \
+         AND strpos($4, ',' || connector || ',') = 0 \
+         ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED), \
+         r AS (SELECT id FROM actions WHERE state = 'running' AND lease_until < $6 \
+         AND strpos($7, ',' || connector || ',') = 0 \
+         ORDER BY lease_until LIMIT $8 FOR UPDATE SKIP LOCKED) \
+         UPDATE actions SET state = 'running', lease_until = $1, attempts = attempts + 1, \
+         updated_at = $2 WHERE id = ANY(ARRAY(SELECT id FROM \
+         (SELECT id FROM p UNION ALL SELECT id FROM r) due ORDER BY id LIMIT $9)) RETURNING ",
         action_cols!()
     ),
 };

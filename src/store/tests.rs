@@ -740,6 +740,215 @@ async fn claims_can_skip_connectors_at_their_cap(b: Backend) {
     assert_eq!(got.connector.as_str(), "wiki");
 }
 
+both!(a_batch_claim_takes_the_oldest_due_actions_skipping_connectors);
+async fn a_batch_claim_takes_the_oldest_due_actions_skipping_connectors(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let mut actions = Vec::new();
+    for conn in ["design", "wiki", "design", "design", "wiki"] {
+        actions.push(queued(conn, ActionOp::Disable));
+    }
+    // Not due yet.
+    actions.push(NewAction {
+        at: t0() + TimeDelta::minutes(5),
+        ..queued("design", ActionOp::Disable)
+    });
+    let ids = s
+        .commit(Change {
+            new_actions: actions,
+            ..Change::default()
+        })
+        .await
+        .unwrap()
+        .actions;
+    let lease = Duration::from_secs(60);
+    let wiki = [ConnectorName::parse("wiki").unwrap()];
+    let got = s.claim_actions(t0(), lease, &wiki, 2).await.unwrap();
+    assert_eq!(
+        got.iter().map(|a| a.id).collect::<Vec<_>>(),
+        [ids[0], ids[2]]
+    );
+    assert!(got.iter().all(|a| a.state == ActionState::Running));
+    assert!(got.iter().all(|a| a.attempts == 1));
+    let got = s.claim_actions(t0(), lease, &[], 10).await.unwrap();
+    assert_eq!(
+        got.iter().map(|a| a.id).collect::<Vec<_>>(),
+        [ids[1], ids[3], ids[4]]
+    );
+    assert!(
+        s.claim_actions(t0(), lease, &[], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A renewed lease holds past the first one's end; a lapsed one is claimed again.
+    let later = t0() + TimeDelta::seconds(90);
+    assert_eq!(
+        s.extend_leases(&[ids[0], ids[5]], t0() + TimeDelta::seconds(120))
+            .await
+            .unwrap(),
+        1,
+        "only the running action is renewed"
+    );
+    let got = s.claim_actions(later, lease, &[], 10).await.unwrap();
+    assert_eq!(
+        got.iter().map(|a| a.id).collect::<Vec<_>>(),
+        [ids[1], ids[2], ids[3], ids[4]]
+    );
+    assert!(got.iter().all(|a| a.attempts == 2));
+}
+
+both!(a_release_puts_back_only_a_running_action);
+async fn a_release_puts_back_only_a_running_action(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let ids = s
+        .commit(Change {
+            new_actions: vec![queued("design", ActionOp::Disable); 2],
+            ..Change::default()
+        })
+        .await
+        .unwrap()
+        .actions;
+    let lease = Duration::from_secs(60);
+    assert_eq!(s.claim_actions(t0(), lease, &[], 2).await.unwrap().len(), 2);
+    s.commit(Change {
+        action_updates: vec![ActionUpdate {
+            id: ids[1],
+            state: ActionState::Done,
+            last_error: None,
+            not_before: t0(),
+            reset_attempts: false,
+        }],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    assert!(s.release_action(ids[0], t0(), "stopping").await.unwrap());
+    assert!(!s.release_action(ids[1], t0(), "stopping").await.unwrap());
+    let a = s.action(ids[0]).await.unwrap().unwrap();
+    assert_eq!(a.state, ActionState::Pending);
+    assert_eq!(a.last_error.as_deref(), Some("stopping"));
+    assert_eq!(
+        s.action(ids[1]).await.unwrap().unwrap().state,
+        ActionState::Done
+    );
+}
+
+both!(updates_setting_the_same_values_are_written_together);
+async fn updates_setting_the_same_values_are_written_together(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let c = s
+        .commit(Change {
+            new_grants: vec![new_grant("alice", "figma"), new_grant("alice", "notion")],
+            new_actions: vec![queued("design", ActionOp::Disable); 3],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let done = |id, state, err: Option<&str>| ActionUpdate {
+        id,
+        state,
+        last_error: err.map(str::to_owned),
+        not_before: t0(),
+        reset_attempts: false,
+    };
+    s.commit(Change {
+        action_updates: vec![
+            done(c.actions[0], ActionState::Done, None),
+            done(c.actions[1], ActionState::Failed, Some("no")),
+            done(c.actions[2], ActionState::Done, None),
+        ],
+        grant_updates: c
+            .grants
+            .iter()
+            .map(|&id| GrantUpdate {
+                id,
+                state: GrantState::Revoked,
+                granted_at: Some(t0()),
+                expires_at: None,
+                warned: false,
+            })
+            .collect(),
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    let states: Vec<_> = {
+        let mut v = Vec::new();
+        for id in &c.actions {
+            let a = s.action(*id).await.unwrap().unwrap();
+            v.push((a.state, a.last_error));
+        }
+        v
+    };
+    assert_eq!(
+        states,
+        [
+            (ActionState::Done, None),
+            (ActionState::Failed, Some("no".into())),
+            (ActionState::Done, None)
+        ]
+    );
+    let grants = s.grants_by_id(&c.grants).await.unwrap();
+    assert_eq!(grants.len(), 2);
+    assert!(grants.iter().all(|g| g.state == GrantState::Revoked));
+    // An update of a row that does not exist fails the whole change.
+    let e = s
+        .commit(Change {
+            action_updates: vec![
+                done(c.actions[0], ActionState::Pending, None),
+                done(ActionId(999_999), ActionState::Pending, None),
+            ],
+            ..Change::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(e, StoreError::Backend(_)), "{e}");
+    assert_eq!(
+        s.action(c.actions[0]).await.unwrap().unwrap().state,
+        ActionState::Done
+    );
+}
+
+both!(people_and_grants_are_read_by_lists);
+async fn people_and_grants_are_read_by_lists(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    s.seed_people(&[
+        person("alice", "Alice"),
+        person("bob", "Bob"),
+        person("dave", "Dave"),
+    ])
+    .await
+    .unwrap();
+    let mut got: Vec<String> = s
+        .people_by_handle(&[h("dave"), h("alice"), h("nobody")])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    got.sort();
+    assert_eq!(got, ["Alice", "Dave"]);
+    assert!(s.people_by_handle(&[]).await.unwrap().is_empty());
+    let c = s
+        .commit(Change {
+            new_grants: vec![new_grant("alice", "figma"), new_grant("bob", "figma")],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let got = s
+        .grants_by_id(&[c.grants[1], GrantId(999_999)])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].person, h("bob"));
+}
+
 both!(concurrent_claims_hand_each_action_to_one_worker, multi);
 async fn concurrent_claims_hand_each_action_to_one_worker(b: Backend) {
     let f = fresh(b).await;
@@ -1140,6 +1349,94 @@ async fn the_directory_tables_report_what_changed(b: Backend) {
     assert!(s.dir_delete_account("dir", "alice").await.unwrap());
     assert!(!s.dir_delete_account("dir", "alice").await.unwrap());
     assert!(s.dir_memberships("dir", "alice").await.unwrap().is_empty());
+}
+
+both!(directory_grants_in_bulk_report_what_changed);
+async fn directory_grants_in_bulk_report_what_changed(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    assert!(
+        s.dir_create_account("dir", "bob", "bob@acme.test", "Bob")
+            .await
+            .unwrap()
+    );
+    assert!(s.dir_set_active("dir", "bob", false).await.unwrap());
+    assert!(
+        s.dir_create_account("dir", "carol", "carol@acme.test", "Carol")
+            .await
+            .unwrap()
+    );
+    assert!(s.dir_add_member("dir", "carol", "wiki").await.unwrap());
+    let (mut changed, mut added) = s
+        .dir_grant_many(
+            "dir",
+            &[
+                ("alice", "alice@acme.test", "Alice"),
+                ("bob", "bob@acme.test", "Bob"),
+                ("carol", "carol@acme.test", "Carol"),
+            ],
+            &[
+                ("alice", "figma"),
+                ("bob", "figma"),
+                ("carol", "wiki"),
+                ("carol", "figma"),
+            ],
+        )
+        .await
+        .unwrap();
+    changed.sort();
+    added.sort();
+    // alice's account was created, bob's enabled; carol's was there and active.
+    assert_eq!(changed, ["alice", "bob"]);
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    assert_eq!(
+        added,
+        [
+            pair("alice", "figma"),
+            pair("bob", "figma"),
+            pair("carol", "figma")
+        ]
+    );
+    assert_eq!(
+        s.dir_account("dir", "bob").await.unwrap().map(|a| a.1),
+        Some(true)
+    );
+    assert_eq!(
+        s.dir_account("dir", "alice").await.unwrap().map(|a| a.0),
+        Some("dir:alice".to_owned())
+    );
+    // The same again changes nothing.
+    let (changed, added) = s
+        .dir_grant_many(
+            "dir",
+            &[("alice", "alice@acme.test", "Alice")],
+            &[("alice", "figma")],
+        )
+        .await
+        .unwrap();
+    assert!(changed.is_empty() && added.is_empty());
+    // The one-statement grant needs an active account.
+    assert!(
+        !s.dir_add_member_if_active("dir", "dave", "figma")
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.dir_add_member_if_active("dir", "alice", "wiki")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.dir_add_member_if_active("dir", "alice", "wiki")
+            .await
+            .unwrap()
+    );
+    assert!(s.dir_set_active("dir", "alice", false).await.unwrap());
+    assert!(
+        !s.dir_add_member_if_active("dir", "alice", "notion")
+            .await
+            .unwrap()
+    );
 }
 
 both!(stored_rows_carry_microsecond_timestamps);

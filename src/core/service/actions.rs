@@ -319,6 +319,165 @@ impl Service {
         .await
     }
 
+    /// Takes the outcomes of several connector actions at once (the engine's batch). The
+    /// successes of actions outside any request (birthright grants, removals) are written
+    /// in one transaction with one audit append, and each person's follow-up (an onboarding
+    /// or offboarding report) is looked at once; every other outcome, and the whole batch
+    /// should that transaction fail, goes through [`Service::action_finished`] one by one.
+    /// The first error is returned after every outcome has been handled.
+    pub async fn actions_finished(
+        &self,
+        outcomes: Vec<(Action, std::result::Result<Effect, ConnectorError>)>,
+    ) -> Result<()> {
+        let span = info_span!("actions", count = outcomes.len());
+        async {
+            let (simple, mut rest): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|(a, r)| {
+                a.request.is_none()
+                    && a.op != ActionOp::Verify
+                    && matches!(r, Ok(Effect::Applied | Effect::AlreadyInState))
+            });
+            let mut first_error = None;
+            if simple.len() > 1 {
+                match self.complete_batch(&simple).await {
+                    Ok(done) => {
+                        if let Err(e) = self.after_batch(done).await {
+                            first_error.get_or_insert(e);
+                        }
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "batch not written; writing its actions one by one");
+                        rest.extend(simple);
+                    }
+                }
+            } else {
+                rest.extend(simple);
+            }
+            for (a, r) in rest {
+                if let Err(e) = self.action_finished(&a, r).await {
+                    warn!(action_id = %a.id, error = %e, "action outcome not recorded");
+                    first_error.get_or_insert(e);
+                }
+            }
+            first_error.map_or(Ok(()), Err)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Writes the successes of a batch in one transaction; what each meant for its grant is
+    /// returned for [`Service::after_batch`]. Nothing is written on an error.
+    async fn complete_batch(
+        &self,
+        batch: &[(Action, std::result::Result<Effect, ConnectorError>)],
+    ) -> Result<Vec<(Action, Option<Grant>, Timestamp)>> {
+        let now = self.clock.now();
+        let ids: Vec<GrantId> = batch.iter().filter_map(|(a, _)| a.grant).collect();
+        let grants: HashMap<GrantId, Grant> = self
+            .store
+            .grants_by_id(&ids)
+            .await?
+            .into_iter()
+            .map(|g| (g.id, g))
+            .collect();
+        let mut change = Change::default();
+        let mut done = Vec::with_capacity(batch.len());
+        for (action, result) in batch {
+            let outcome = match result {
+                Ok(Effect::Applied) => "ok",
+                _ => "already",
+            };
+            change.action_updates.push(ActionUpdate {
+                id: action.id,
+                state: ActionState::Done,
+                last_error: None,
+                not_before: now,
+                reset_attempts: false,
+            });
+            let mut ev = self.event(
+                Actor::System,
+                None,
+                Self::effect_name(action.op),
+                Some(&action.person),
+                action.app.as_ref(),
+                action.request.into(),
+                outcome,
+                format!(
+                    "connector {}{}",
+                    action.connector,
+                    action
+                        .entitlement
+                        .as_deref()
+                        .map(|e| format!(", entitlement {e}"))
+                        .unwrap_or_default()
+                ),
+            );
+            ev.connector_action = Some(action.id);
+            change.audit.push(ev);
+            let grant = action.grant.and_then(|g| grants.get(&g).cloned());
+            if let Some(g) = &grant {
+                match (action.op, g.state, g.source) {
+                    (ActionOp::Grant, GrantState::Pending, GrantSource::Birthright) => {
+                        change.grant_updates.push(GrantUpdate {
+                            id: g.id,
+                            state: GrantState::Active,
+                            granted_at: Some(now),
+                            expires_at: g.expires_at,
+                            warned: false,
+                        });
+                    }
+                    (ActionOp::Grant, GrantState::Pending, GrantSource::Request(_)) => {
+                        // A request's grant settles its request: not a batch's business.
+                        return Err(ServiceError::Inconsistent(format!(
+                            "action {} settles a request",
+                            action.id
+                        )));
+                    }
+                    (ActionOp::Revoke, GrantState::Revoking, _) => {
+                        change.grant_updates.push(GrantUpdate {
+                            id: g.id,
+                            state: GrantState::Revoked,
+                            granted_at: g.granted_at,
+                            expires_at: g.expires_at,
+                            warned: g.warned,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+            done.push((action.clone(), grant, now));
+        }
+        self.store.commit(change).await?;
+        Ok(done)
+    }
+
+    /// Tells people what a written batch means for them, then looks at each person's
+    /// follow-up once.
+    async fn after_batch(&self, done: Vec<(Action, Option<Grant>, Timestamp)>) -> Result<()> {
+        let mut first_error = None;
+        let mut follow: Vec<Action> = Vec::new();
+        for (action, grant, now) in done {
+            if let Err(e) = self
+                .after_action(&action, grant, None, &Actor::System, now)
+                .await
+            {
+                first_error.get_or_insert(e);
+            }
+            let grants = action.op == ActionOp::Grant;
+            if !follow
+                .iter()
+                .any(|f| f.person == action.person && (f.op == ActionOp::Grant) == grants)
+            {
+                follow.push(action);
+            }
+        }
+        for action in &follow {
+            if let Err(e) = self.follow_up(action).await {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
     fn effect_name(op: ActionOp) -> &'static str {
         match op {
             ActionOp::Grant => "grant.provisioned",
@@ -413,7 +572,7 @@ impl Service {
             }
             self.after_action(action, grant, granted_request, &actor, now)
                 .await?;
-            return Ok(());
+            return self.follow_up(action).await;
         }
         Err(ServiceError::Inconsistent(format!(
             "action {} kept conflicting",
@@ -523,7 +682,7 @@ impl Service {
             }
             _ => {}
         }
-        self.follow_up(action).await
+        Ok(())
     }
 
     /// Parks an action for a person (manual connector) and posts the task to IT.
