@@ -240,21 +240,24 @@ impl Engine {
     ) -> Result<(), ServiceError> {
         let ids: Vec<ActionId> = actions.iter().map(|(a, _)| a.id).collect();
         let every = (self.lease / 3).max(Duration::from_millis(10));
-        let work = self.run_batch(actions);
-        tokio::pin!(work);
-        let mut beat = tokio::time::interval_at(Instant::now() + every, every);
-        loop {
-            tokio::select! {
-                r = &mut work => return r,
-                _ = beat.tick() => {
-                    let until = self.service.clock().now()
-                        + chrono::TimeDelta::from_std(self.lease).unwrap_or_default();
-                    if let Err(e) = self.service.store().extend_leases(&ids, until).await {
-                        warn!(error = %e, "cannot renew the batch's leases");
-                    }
+        // A task of its own: renewing must not wait on the batch's work (which may hold
+        // SQLite's writer turn), nor the work on it. Dropping the set stops it.
+        let mut beat = tokio::task::JoinSet::new();
+        let me = self.clone();
+        beat.spawn(async move {
+            let mut tick = tokio::time::interval_at(Instant::now() + every, every);
+            loop {
+                tick.tick().await;
+                let until = me.service.clock().now()
+                    + chrono::TimeDelta::from_std(me.lease).unwrap_or_default();
+                if let Err(e) = me.service.store().extend_leases(&ids, until).await {
+                    warn!(error = %e, "cannot renew the batch's leases");
                 }
             }
-        }
+        });
+        let r = self.run_batch(actions).await;
+        beat.abort_all();
+        r
     }
 
     /// Runs a claimed batch: its people read at once, its actions through their connectors
