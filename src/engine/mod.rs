@@ -3,10 +3,10 @@
 //! the outcome to the core. Execution is at-least-once; connectors look before they act.
 //!
 //! Workers claim due actions in batches (up to [`BATCH`], one statement): a batch's people
-//! are read at once, its actions run concurrently (each person's in order; a bulk-capable
-//! connector such as `directory` gets its share in one call), and their outcomes are
-//! recorded together, the successes in one transaction. While a batch runs its leases are
-//! renewed. The console's [`Engine::drain`] still runs one action at a time.
+//! are read at once, its actions run concurrently (in order per person and connector; a
+//! bulk-capable connector such as `directory` gets its share in one call), and their
+//! outcomes are recorded together, the successes in one transaction. While a batch runs its
+//! leases are renewed. The console's [`Engine::drain`] still runs one action at a time.
 //!
 //! Each connector has a concurrency cap and an optional rate (actions started per second);
 //! batches stop claiming a connector's actions while enough of them already wait for it. On
@@ -288,8 +288,9 @@ impl Engine {
                     HashMap::new()
                 }
             };
-        // One task per person, running that person's actions in claim (id) order: an
-        // account is created before its groups are added, a removal lands before a disable.
+        // One task per person and connector, running those actions in claim (id) order: on
+        // one target an account is created before its groups are added, a removal lands
+        // before a disable; different targets are worked in parallel.
         let people = Arc::new(people);
         let mut by_person: Vec<Vec<(usize, Action, Option<Held>)>> = Vec::new();
         let mut bulk: Vec<Vec<(usize, Action, Option<Held>)>> = Vec::new();
@@ -311,7 +312,7 @@ impl Engine {
             }
             match by_person
                 .iter_mut()
-                .find(|g| g[0].1.person == action.person)
+                .find(|g| g[0].1.person == action.person && g[0].1.connector == action.connector)
             {
                 Some(g) => g.push((i, action, held)),
                 None => by_person.push(vec![(i, action, held)]),
