@@ -393,26 +393,9 @@ impl Service {
                 not_before: now,
                 reset_attempts: false,
             });
-            let mut ev = self.event(
-                Actor::System,
-                None,
-                Self::effect_name(action.op),
-                Some(&action.person),
-                action.app.as_ref(),
-                action.request.into(),
-                outcome,
-                format!(
-                    "connector {}{}",
-                    action.connector,
-                    action
-                        .entitlement
-                        .as_deref()
-                        .map(|e| format!(", entitlement {e}"))
-                        .unwrap_or_default()
-                ),
-            );
-            ev.connector_action = Some(action.id);
-            change.audit.push(ev);
+            change
+                .audit
+                .push(self.effect_event(action, Actor::System, None, outcome));
             let grant = action.grant.and_then(|g| grants.get(&g).cloned());
             if let Some(g) = &grant {
                 match (action.op, g.state, g.source) {
@@ -478,6 +461,36 @@ impl Service {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// The audit row of an action that took effect (or found its effect in place).
+    fn effect_event(
+        &self,
+        action: &Action,
+        actor: Actor,
+        chat: Option<&str>,
+        outcome: &str,
+    ) -> AuditEvent {
+        let mut ev = self.event(
+            actor,
+            chat,
+            Self::effect_name(action.op),
+            Some(&action.person),
+            action.app.as_ref(),
+            action.request.into(),
+            outcome,
+            format!(
+                "connector {}{}",
+                action.connector,
+                action
+                    .entitlement
+                    .as_deref()
+                    .map(|e| format!(", entitlement {e}"))
+                    .unwrap_or_default()
+            ),
+        );
+        ev.connector_action = Some(action.id);
+        ev
+    }
+
     fn effect_name(op: ActionOp) -> &'static str {
         match op {
             ActionOp::Grant => "grant.provisioned",
@@ -505,26 +518,9 @@ impl Service {
                 not_before: now,
                 reset_attempts: false,
             });
-            let mut ev = self.event(
-                actor.clone(),
-                chat,
-                Self::effect_name(action.op),
-                Some(&action.person),
-                action.app.as_ref(),
-                action.request.into(),
-                outcome,
-                format!(
-                    "connector {}{}",
-                    action.connector,
-                    action
-                        .entitlement
-                        .as_deref()
-                        .map(|e| format!(", entitlement {e}"))
-                        .unwrap_or_default()
-                ),
-            );
-            ev.connector_action = Some(action.id);
-            change.audit.push(ev);
+            change
+                .audit
+                .push(self.effect_event(action, actor.clone(), chat, outcome));
             let grant = match action.grant {
                 Some(g) => self.store.grant(g).await?,
                 None => None,
