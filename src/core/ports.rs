@@ -246,6 +246,19 @@ pub struct ActionUpdate {
     pub reset_attempts: bool,
 }
 
+impl ActionUpdate {
+    /// The action succeeded at `now`.
+    pub fn done(id: ActionId, now: Timestamp) -> Self {
+        Self {
+            id,
+            state: ActionState::Done,
+            last_error: None,
+            not_before: now,
+            reset_attempts: false,
+        }
+    }
+}
+
 /// Everything one decision changes, written in one transaction with its audit rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Change {

@@ -451,6 +451,25 @@ impl HasId for crate::core::ports::ActionUpdate {
     }
 }
 
+/// `now` and the end of a lease taken now, in stored microseconds.
+fn lease_window(now: Timestamp, lease: Duration) -> (i64, i64) {
+    let now_us = micros(now);
+    let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
+    (now_us, now_us.saturating_add(lease_us))
+}
+
+/// Connectors to skip as `,a,b,` (one bind). Names are slugs (no commas), so the list is
+/// unambiguous.
+fn skip_list(skip: &[ConnectorName]) -> String {
+    format!(
+        ",{},",
+        skip.iter()
+            .map(ConnectorName::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    )
+}
+
 /// A JSON array of the values: one bind for an `IN` list on both backends.
 fn json_list<T: serde::Serialize>(items: impl Iterator<Item = T>) -> String {
     serde_json::to_string(&items.collect::<Vec<T>>()).unwrap_or_else(|_| "[]".into())
@@ -678,9 +697,7 @@ impl Store for SqlStore {
         now: Timestamp,
         lease: Duration,
     ) -> Result<Option<Action>, StoreError> {
-        let now_us = micros(now);
-        let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
-        let until = now_us.saturating_add(lease_us);
+        let (now_us, until) = lease_window(now, lease);
         // One statement, atomic on its own: no explicit transaction needed.
         let _turn = self.pool.write_turn().await;
         let row = q(ACTION_COLS.claim)
@@ -704,17 +721,8 @@ impl Store for SqlStore {
         if skip.is_empty() {
             return self.claim_action(now, lease).await;
         }
-        let now_us = micros(now);
-        let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
-        let until = now_us.saturating_add(lease_us);
-        // Connector names are slugs (no commas), so `,a,b,` lists them unambiguously.
-        let skipped = format!(
-            ",{},",
-            skip.iter()
-                .map(ConnectorName::as_str)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let (now_us, until) = lease_window(now, lease);
+        let skipped = skip_list(skip);
         let _turn = self.pool.write_turn().await;
         let row = q(ACTION_COLS.claim_except)
             .pg(ACTION_COLS.claim_except_pg)
@@ -778,16 +786,8 @@ impl Store for SqlStore {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let now_us = micros(now);
-        let lease_us = i64::try_from(lease.as_micros()).unwrap_or(i64::MAX);
-        let until = now_us.saturating_add(lease_us);
-        let skipped = format!(
-            ",{},",
-            skip.iter()
-                .map(ConnectorName::as_str)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let (now_us, until) = lease_window(now, lease);
+        let skipped = skip_list(skip);
         let n = i64::try_from(limit).unwrap_or(i64::MAX);
         let _turn = self.pool.write_turn().await;
         let rows = q(ACTION_COLS.claim_many)

@@ -386,13 +386,9 @@ impl Service {
                 Ok(Effect::Applied) => "ok",
                 _ => "already",
             };
-            change.action_updates.push(ActionUpdate {
-                id: action.id,
-                state: ActionState::Done,
-                last_error: None,
-                not_before: now,
-                reset_attempts: false,
-            });
+            change
+                .action_updates
+                .push(ActionUpdate::done(action.id, now));
             change
                 .audit
                 .push(self.effect_event(action, Actor::System, None, outcome));
@@ -511,13 +507,9 @@ impl Service {
         for _ in 0..8 {
             let now = self.clock.now();
             let mut change = Change::default();
-            change.action_updates.push(ActionUpdate {
-                id: action.id,
-                state: ActionState::Done,
-                last_error: None,
-                not_before: now,
-                reset_attempts: false,
-            });
+            change
+                .action_updates
+                .push(ActionUpdate::done(action.id, now));
             change
                 .audit
                 .push(self.effect_event(action, actor.clone(), chat, outcome));
