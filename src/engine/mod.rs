@@ -549,6 +549,10 @@ impl Engine {
                 }
                 continue;
             }
+            if claimed.len() == BATCH {
+                // There may be more: the next worker looks at once.
+                self.service.wake_worker();
+            }
             let batch: Vec<Action> = claimed.iter().map(|(a, _)| a.clone()).collect();
             let mut work = Box::pin(self.process_batch(claimed));
             let done = tokio::select! {

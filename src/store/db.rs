@@ -76,6 +76,11 @@ impl Pool {
         }
     }
 
+    /// Whether this is SQLite (one writer at a time: see [`Pool::begin_write`]).
+    pub(crate) fn is_sqlite(&self) -> bool {
+        matches!(self, Self::Sqlite(..))
+    }
+
     /// A read transaction that sees one snapshot throughout.
     pub(crate) async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
         match self {

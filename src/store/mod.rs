@@ -789,6 +789,24 @@ impl Store for SqlStore {
         let (now_us, until) = lease_window(now, lease);
         let skipped = skip_list(skip);
         let n = i64::try_from(limit).unwrap_or(i64::MAX);
+        if self.pool.is_sqlite() {
+            // Look before queuing for SQLite's one writer: an empty claim (an idle poll, a
+            // wake-up after a command that queued nothing) is then a read beside the
+            // writers instead of a write transaction in front of the next one.
+            let due: bool = q(ACTION_COLS.any_due)
+                .bind(now_us)
+                .bind(skipped.clone())
+                .bind(now_us)
+                .bind(skipped.clone())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(store_err)?
+                .try_get("due")
+                .map_err(store_err)?;
+            if !due {
+                return Ok(Vec::new());
+            }
+        }
         let _turn = self.pool.write_turn().await;
         let rows = q(ACTION_COLS.claim_many)
             .pg(ACTION_COLS.claim_many_pg)

@@ -292,6 +292,9 @@ pub(crate) struct ActionSql {
     pub claim_many: &'static str,
     /// The same for PostgreSQL.
     pub claim_many_pg: &'static str,
+    /// Whether `claim_many` would find anything (SQLite, read-only). Binds: now, skipped,
+    /// now, skipped.
+    pub any_due: &'static str,
 }
 
 macro_rules! action_cols {
@@ -372,6 +375,10 @@ pub(crate) const ACTION_COLS: ActionSql = ActionSql {
          RETURNING ",
         action_cols!()
     ),
+    any_due: "SELECT EXISTS (SELECT 1 FROM actions WHERE state = 'pending' AND not_before <= ? \
+         AND instr(?, ',' || connector || ',') = 0) \
+         OR EXISTS (SELECT 1 FROM actions WHERE state = 'running' AND lease_until < ? \
+         AND instr(?, ',' || connector || ',') = 0) AS due",
     claim_many_pg: concat!(
         "WITH p AS (SELECT id FROM actions WHERE state = 'pending' AND not_before <= $3 \
          AND strpos($4, ',' || connector || ',') = 0 \

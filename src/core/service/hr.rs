@@ -143,7 +143,7 @@ impl Service {
             };
             match result {
                 Ok(text) => {
-                    self.work.notify_waiters();
+                    self.wake_worker();
                     Ok(HrOutcome::Accepted(text))
                 }
                 Err(e) => {

@@ -1008,7 +1008,7 @@ impl Service {
         if !change.is_empty() {
             self.store.commit(change).await?;
         }
-        self.work.notify_waiters();
+        self.wake_worker();
         let shown_old = Person {
             department: old.department.clone(),
             ..old.clone()
@@ -1151,7 +1151,7 @@ impl Service {
                 self.store.set_plan_first_action(plan.id, *first).await?;
             }
         }
-        self.work.notify_waiters();
+        self.wake_worker();
         // Workers may have finished everything already; otherwise the last one reports.
         self.maybe_report_offboarding(&p.handle).await?;
         Ok(format!(
@@ -1324,7 +1324,7 @@ impl Service {
         ev.connector_action = Some(action.id);
         change.audit.push(ev);
         self.store.commit(change).await?;
-        self.work.notify_waiters();
+        self.wake_worker();
         self.maybe_report_offboarding(&action.person).await
     }
 
@@ -1472,7 +1472,7 @@ impl Service {
                 {
                     self.store.set_plan_first_action(plan.id, *first).await?;
                 }
-                self.work.notify_waiters();
+                self.wake_worker();
                 return Ok(());
             }
         }
@@ -1824,7 +1824,7 @@ impl Service {
             }
         }
         if done > 0 {
-            self.work.notify_waiters();
+            self.wake_worker();
         }
         Ok(done)
     }

@@ -170,11 +170,19 @@ impl Service {
         &self.commands
     }
 
-    /// Resolves when new connector work is enqueued after this call (workers wait on it).
-    /// Not async: the future catches every wake-up from the moment it is created, so a worker
-    /// creates it *before* looking for work and cannot miss work enqueued meanwhile.
+    /// Resolves when a worker is woken by [`Service::wake_worker`] (new connector work was
+    /// enqueued). A wake-up given while no worker waits is kept for the next to wait, so a
+    /// worker may create this future *before* looking for work and miss nothing meanwhile.
     pub fn work_enqueued(&self) -> tokio::sync::futures::Notified<'_> {
         self.work.notified()
+    }
+
+    /// Wakes one waiting worker, or the next one to wait if none is waiting. One is enough:
+    /// a worker claims a whole batch, and wakes the next itself when its batch came back
+    /// full. Waking them all made every command (even one that queued nothing) cost one
+    /// claim per worker, each a write that waits for SQLite's writer turn.
+    pub fn wake_worker(&self) {
+        self.work.notify_one();
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -481,7 +489,7 @@ impl Service {
             Intent::Role { user, role } => self.role(c, user, role).await?,
             Intent::Offboard { user, reason, when } => self.offboard(c, user, reason, when).await?,
         };
-        self.work.notify_waiters();
+        self.wake_worker();
         Ok(reply)
     }
 
@@ -966,7 +974,7 @@ impl Service {
                 ClickTarget::Cancel(p) => self.close_plan(caller, p, false).await?,
                 ClickTarget::Extend(g) => self.extend(caller, g).await?,
             };
-            self.work.notify_waiters();
+            self.wake_worker();
             Ok::<_, ServiceError>(ClickReply::Reply(reply))
         }
         .instrument(span)
@@ -1164,7 +1172,7 @@ impl Service {
             match self.store.commit(change).await {
                 // Wake the workers now: the grant's action is queued, and the chat messages
                 // below (round trips to Discord) must not delay it.
-                Ok(_) => self.work.notify_waiters(),
+                Ok(_) => self.wake_worker(),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
