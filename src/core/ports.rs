@@ -345,6 +345,14 @@ pub trait Store: Send + Sync {
     }
     /// A person's grants that are pending, active or being revoked, by app name.
     async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError>;
+    /// [`Store::grants_of`] for several people at once, by person.
+    async fn grants_of_people(&self, people: &[Handle]) -> Result<Vec<Grant>, StoreError> {
+        let mut out = Vec::new();
+        for p in people {
+            out.extend(self.grants_of(p).await?);
+        }
+        Ok(out)
+    }
     /// Active grants with an end at or before `t`, for the expiry scheduler.
     async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError>;
 
@@ -400,6 +408,15 @@ pub trait Store: Send + Sync {
     }
     /// Every action on a person's accounts, oldest first.
     async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError>;
+    /// Every action on these people's accounts, oldest first.
+    async fn actions_of_people(&self, people: &[Handle]) -> Result<Vec<Action>, StoreError> {
+        let mut out = Vec::new();
+        for p in people {
+            out.extend(self.actions_of(p).await?);
+        }
+        out.sort_by_key(|a| a.id);
+        Ok(out)
+    }
     /// Number of actions pending or running.
     async fn queue_depth(&self) -> Result<i64, StoreError>;
 
@@ -416,10 +433,31 @@ pub trait Store: Send + Sync {
     /// person's grant actions from the plan's first action on is pending or running (one
     /// read, asked after every grant; `None` while the onboarding is still under way).
     async fn onboarding_plan_settled(&self, subject: &Handle) -> Result<Option<Plan>, StoreError>;
+    /// [`Store::onboarding_plan_settled`] for several people at once (one read), by plan id.
+    async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError> {
+        let mut out = Vec::new();
+        for p in people {
+            out.extend(self.onboarding_plan_settled(p).await?);
+        }
+        out.sort_by_key(|p| p.id);
+        Ok(out)
+    }
     /// Records the first action a confirmed plan enqueued (its report covers that one and later).
     async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError>;
     /// Marks a confirmed plan's report as sent; false if it already was (send it once).
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
+    /// [`Store::mark_plan_reported`] for several plans at once: the ids it marked (those
+    /// not reported yet), ascending.
+    async fn mark_plans_reported(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+        let mut out = Vec::new();
+        for id in ids {
+            if self.mark_plan_reported(*id).await? {
+                out.push(*id);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
     /// Confirmed plans whose `due_at` has come and that were not started yet, oldest first.
     async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError>;
     /// Marks a plan as started; false if it already was (carry it out once).

@@ -42,9 +42,10 @@ pub use audit::{AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
 pub use discord::{OpsCounts, SentMessage};
 
 use rows::{
-    ACTION_COLS, GRANT_COLS, ONBOARDING_PLAN_SETTLED, PERSON_COLS, PLAN_BY_ID, PLANS_DUE, PLANS_OF,
-    REQUEST_COLS, action_from_row, grant_from_row, micros, person_from_row, plan_from_row,
-    request_from_row, step_from_row,
+    ACTION_COLS, GRANT_COLS, ONBOARDING_PLAN_SETTLED, ONBOARDING_PLANS_SETTLED,
+    ONBOARDING_PLANS_SETTLED_PG, PERSON_COLS, PLAN_BY_ID, PLANS_DUE, PLANS_OF, REQUEST_COLS,
+    action_from_row, grant_from_row, micros, person_from_row, plan_from_row, request_from_row,
+    step_from_row,
 };
 
 /// How long a writer waits for SQLite's write lock before giving up.
@@ -659,6 +660,22 @@ impl Store for SqlStore {
             .collect::<Result<_, DbError>>()?)
     }
 
+    async fn grants_of_people(&self, people: &[Handle]) -> Result<Vec<Grant>, StoreError> {
+        if people.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = q(GRANT_COLS.live_of_list)
+            .pg(GRANT_COLS.live_of_list_pg)
+            .bind(json_list(people.iter().map(Handle::as_str)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(grant_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
     async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError> {
         let rows = q(GRANT_COLS.ending_by)
             .bind(micros(t))
@@ -842,6 +859,22 @@ impl Store for SqlStore {
             .collect::<Result<_, DbError>>()?)
     }
 
+    async fn actions_of_people(&self, people: &[Handle]) -> Result<Vec<Action>, StoreError> {
+        if people.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = q(ACTION_COLS.for_people)
+            .pg(ACTION_COLS.for_people_pg)
+            .bind(json_list(people.iter().map(Handle::as_str)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(action_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
     async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError> {
         let confirmers: Vec<&str> = plan.confirmers.iter().map(Handle::as_str).collect();
         let confirmers =
@@ -905,6 +938,22 @@ impl Store for SqlStore {
         Ok(row.as_ref().map(plan_from_row).transpose()?)
     }
 
+    async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError> {
+        if people.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = q(ONBOARDING_PLANS_SETTLED)
+            .pg(ONBOARDING_PLANS_SETTLED_PG)
+            .bind(json_list(people.iter().map(Handle::as_str)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(plan_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
     async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError> {
         let _turn = self.pool.write_turn().await;
         q("UPDATE plans SET first_action = ? WHERE id = ?")
@@ -924,6 +973,30 @@ impl Store for SqlStore {
             .await
             .map_err(store_err)?;
         Ok(n == 1)
+    }
+
+    async fn mark_plans_reported(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _turn = self.pool.write_turn().await;
+        let rows = q(
+            "UPDATE plans SET reported = 1 WHERE id IN (SELECT value FROM json_each(?)) \
+             AND reported = 0 RETURNING id",
+        )
+        .pg("UPDATE plans SET reported = 1 WHERE id = ANY(ARRAY(\
+             SELECT json_array_elements_text($1::json)::bigint)) AND reported = 0 RETURNING id")
+        .bind(json_list(ids.iter()))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        let mut out = rows
+            .iter()
+            .map(|r| r.try_get::<i64, _>("id"))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(store_err)?;
+        out.sort_unstable();
+        Ok(out)
     }
 
     async fn close_plan(

@@ -217,6 +217,10 @@ pub(crate) struct GrantSql {
     pub in_list: &'static str,
     /// The same for PostgreSQL.
     pub in_list_pg: &'static str,
+    /// `live_of` for the people in a JSON array of handles (one bind).
+    pub live_of_list: &'static str,
+    /// The same for PostgreSQL.
+    pub live_of_list_pg: &'static str,
 }
 
 macro_rules! grant_cols {
@@ -249,6 +253,16 @@ pub(crate) const GRANT_COLS: GrantSql = GrantSql {
     in_list_pg: concat!(
         grant_cols!(),
         "WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json)::bigint))"
+    ),
+    live_of_list: concat!(
+        grant_cols!(),
+        "WHERE person IN (SELECT value FROM json_each(?)) \
+         AND state IN ('pending', 'active', 'revoking') ORDER BY person, app, id"
+    ),
+    live_of_list_pg: concat!(
+        grant_cols!(),
+        "WHERE person = ANY(ARRAY(SELECT json_array_elements_text($1::json))) \
+         AND state IN ('pending', 'active', 'revoking') ORDER BY person, app, id"
     ),
 };
 
@@ -292,6 +306,10 @@ pub(crate) struct ActionSql {
     pub claim_many: &'static str,
     /// The same for PostgreSQL.
     pub claim_many_pg: &'static str,
+    /// `for_person` for the people in a JSON array of handles (one bind), oldest first.
+    pub for_people: &'static str,
+    /// The same for PostgreSQL.
+    pub for_people_pg: &'static str,
     /// Whether `claim_many` would find anything (SQLite, read-only). Binds: now, skipped,
     /// now, skipped.
     pub any_due: &'static str,
@@ -315,6 +333,17 @@ pub(crate) const ACTION_COLS: ActionSql = ActionSql {
         "SELECT ",
         action_cols!(),
         " FROM actions WHERE person = ? ORDER BY id"
+    ),
+    for_people: concat!(
+        "SELECT ",
+        action_cols!(),
+        " FROM actions WHERE person IN (SELECT value FROM json_each(?)) ORDER BY id"
+    ),
+    for_people_pg: concat!(
+        "SELECT ",
+        action_cols!(),
+        " FROM actions WHERE person = ANY(ARRAY(SELECT json_array_elements_text($1::json))) \
+         ORDER BY id"
     ),
     // The claim queries find the oldest due action as the smaller of two ordered index
     // look-ups (the oldest due pending one, the oldest running one whose lease lapsed) on
@@ -441,6 +470,26 @@ pub(crate) const ONBOARDING_PLAN_SETTLED: &str = concat!(
      AND p.reported = 0 AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.person = ? \
      AND p.first_action IS NOT NULL AND a.id >= p.first_action AND a.op = 'grant' \
      AND a.state IN ('pending', 'running'))"
+);
+/// [`ONBOARDING_PLAN_SETTLED`] for the people in a JSON array of handles (one bind).
+pub(crate) const ONBOARDING_PLANS_SETTLED: &str = concat!(
+    "SELECT ",
+    plan_cols!(),
+    " FROM plans p WHERE p.id IN (SELECT MAX(id) FROM plans WHERE kind = 'onboard' \
+     AND subject IN (SELECT value FROM json_each(?)) GROUP BY subject) \
+     AND p.reported = 0 AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.person = p.subject \
+     AND p.first_action IS NOT NULL AND a.id >= p.first_action AND a.op = 'grant' \
+     AND a.state IN ('pending', 'running')) ORDER BY p.id"
+);
+/// The same for PostgreSQL.
+pub(crate) const ONBOARDING_PLANS_SETTLED_PG: &str = concat!(
+    "SELECT ",
+    plan_cols!(),
+    " FROM plans p WHERE p.id IN (SELECT MAX(id) FROM plans WHERE kind = 'onboard' \
+     AND subject = ANY(ARRAY(SELECT json_array_elements_text($1::json))) GROUP BY subject) \
+     AND p.reported = 0 AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.person = p.subject \
+     AND p.first_action IS NOT NULL AND a.id >= p.first_action AND a.op = 'grant' \
+     AND a.state IN ('pending', 'running')) ORDER BY p.id"
 );
 /// Confirmed plans due by a moment and not started, oldest first.
 pub(crate) const PLANS_DUE: &str = concat!(

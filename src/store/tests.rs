@@ -949,6 +949,67 @@ async fn people_and_grants_are_read_by_lists(b: Backend) {
     assert_eq!(got[0].person, h("bob"));
 }
 
+both!(settled_onboardings_are_read_and_marked_by_lists);
+async fn settled_onboardings_are_read_and_marked_by_lists(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let onboard = |who: &str| crate::core::ports::NewPlan {
+        kind: crate::core::ports::PlanKind::Onboard,
+        subject: h(who),
+        created_by: h("ivy"),
+        confirmers: vec![],
+        detail: "{}".into(),
+        created_at: t0(),
+        due_at: None,
+        preconfirmed: true,
+    };
+    let grant_of = |who: &str| NewAction {
+        person: h(who),
+        ..queued("directory", ActionOp::Grant)
+    };
+    // alice: an old plan and a newer one whose grant is done; bob: his grant is still
+    // pending; carol: no plan at all.
+    let _old = s.create_plan(onboard("alice"), vec![]).await.unwrap();
+    let alice = s.create_plan(onboard("alice"), vec![]).await.unwrap();
+    let bob = s.create_plan(onboard("bob"), vec![]).await.unwrap();
+    let c = s
+        .commit(Change {
+            new_actions: vec![grant_of("alice"), grant_of("bob"), grant_of("carol")],
+            new_grants: vec![new_grant("alice", "figma"), new_grant("bob", "crm")],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    s.set_plan_first_action(alice, c.actions[0]).await.unwrap();
+    s.set_plan_first_action(bob, c.actions[1]).await.unwrap();
+    s.commit(Change {
+        action_updates: vec![ActionUpdate::done(c.actions[0], t0())],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    let who = [h("alice"), h("bob"), h("carol")];
+    let settled = s.onboarding_plans_settled(&who).await.unwrap();
+    assert_eq!(settled.iter().map(|p| p.id).collect::<Vec<_>>(), [alice]);
+    assert!(s.onboarding_plans_settled(&[]).await.unwrap().is_empty());
+    let actions = s.actions_of_people(&who[..2]).await.unwrap();
+    assert_eq!(
+        actions.iter().map(|a| a.id).collect::<Vec<_>>(),
+        c.actions[..2]
+    );
+    let grants = s.grants_of_people(&who).await.unwrap();
+    let mut holders: Vec<&str> = grants.iter().map(|g| g.person.as_str()).collect();
+    holders.sort_unstable();
+    assert_eq!(holders, ["alice", "bob"]);
+    // Marked once: a second mark (another worker's) finds nothing left to mark.
+    assert_eq!(
+        s.mark_plans_reported(&[bob, alice, 999_999]).await.unwrap(),
+        [alice, bob]
+    );
+    assert!(s.mark_plans_reported(&[alice]).await.unwrap().is_empty());
+    assert!(s.onboarding_plans_settled(&who).await.unwrap().is_empty());
+}
+
 both!(concurrent_claims_hand_each_action_to_one_worker, multi);
 async fn concurrent_claims_hand_each_action_to_one_worker(b: Backend) {
     let f = fresh(b).await;

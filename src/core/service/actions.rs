@@ -449,7 +449,14 @@ impl Service {
                 follow.push(action);
             }
         }
-        for action in &follow {
+        // The joiners' onboarding reports are looked at together; the rest one by one.
+        let (joiners, rest): (Vec<Action>, Vec<Action>) =
+            follow.into_iter().partition(|a| a.op == ActionOp::Grant);
+        let joiners: Vec<Handle> = joiners.into_iter().map(|a| a.person).collect();
+        if let Err(e) = self.maybe_report_onboardings(&joiners).await {
+            first_error.get_or_insert(e);
+        }
+        for action in &rest {
             if let Err(e) = self.follow_up(action).await {
                 first_error.get_or_insert(e);
             }

@@ -326,39 +326,114 @@ impl Service {
     /// Sends the welcome summary (what is ready, what waits for a manual step, what failed)
     /// to the joiner and their manager once every action of their onboarding has settled.
     pub(super) async fn maybe_report_onboarding(&self, who: &Handle) -> Result<()> {
-        // One read after every grant; the full look below runs once the plan has settled.
-        let Some(plan) = self.store.onboarding_plan_settled(who).await? else {
+        self.maybe_report_onboardings(std::slice::from_ref(who))
+            .await
+    }
+
+    /// [`Service::maybe_report_onboarding`] for several joiners at once (an engine batch):
+    /// one read finds whose onboarding has settled, and their reports are read, marked sent
+    /// and audited together, then sent one by one.
+    pub(super) async fn maybe_report_onboardings(&self, who: &[Handle]) -> Result<()> {
+        // One read after every batch of grants; the full look below runs for settled plans.
+        let plans = self.store.onboarding_plans_settled(who).await?;
+        if plans.is_empty() {
             return Ok(());
-        };
-        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
-        let actions: Vec<Action> = match plan.first_action {
-            None => Vec::new(),
-            Some(first) => self
-                .store
-                .actions_of(who)
-                .await?
-                .into_iter()
-                .filter(|a| {
-                    a.id >= first
-                        && a.op == ActionOp::Grant
-                        && a.app
-                            .as_ref()
-                            .is_some_and(|x| detail.apps.iter().any(|d| d == x.as_str()))
+        }
+        let subjects: Vec<Handle> = plans.iter().map(|p| p.subject.clone()).collect();
+        let mut all_actions = self.store.actions_of_people(&subjects).await?;
+        let mut settled: Vec<(Plan, Vec<Action>)> = Vec::new();
+        for plan in plans {
+            let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+            let actions: Vec<Action> = match plan.first_action {
+                None => Vec::new(),
+                Some(first) => all_actions
+                    .extract_if(.., |a| {
+                        a.person == plan.subject
+                            && a.id >= first
+                            && a.op == ActionOp::Grant
+                            && a.app
+                                .as_ref()
+                                .is_some_and(|x| detail.apps.iter().any(|d| d == x.as_str()))
+                    })
+                    .collect(),
+            };
+            if actions
+                .iter()
+                .any(|a| matches!(a.state, ActionState::Pending | ActionState::Running))
+            {
+                continue;
+            }
+            settled.push((plan, actions));
+        }
+        let ids: Vec<i64> = settled.iter().map(|(p, _)| p.id).collect();
+        let marked = self.store.mark_plans_reported(&ids).await?;
+        settled.retain(|(p, _)| marked.binary_search(&p.id).is_ok());
+        if settled.is_empty() {
+            return Ok(());
+        }
+        let subjects: Vec<Handle> = settled.iter().map(|(p, _)| p.subject.clone()).collect();
+        let people: HashMap<Handle, Person> = self
+            .store
+            .people_by_handle(&subjects)
+            .await?
+            .into_iter()
+            .map(|p| (p.handle.clone(), p))
+            .collect();
+        let grants = self.store.grants_of_people(&subjects).await?;
+        let mut audit = Vec::with_capacity(settled.len());
+        let mut messages = Vec::with_capacity(settled.len());
+        for (plan, actions) in &settled {
+            let Some(p) = people.get(&plan.subject) else {
+                continue;
+            };
+            let held: Vec<&Grant> = grants.iter().filter(|g| g.person == p.handle).collect();
+            let (event, body) = self.onboarding_report(p, actions, &held);
+            audit.push(event);
+            messages.push((p, body));
+        }
+        if !audit.is_empty() {
+            self.store
+                .commit(Change {
+                    audit,
+                    ..Change::default()
                 })
-                .collect(),
-        };
-        if actions
-            .iter()
-            .any(|a| matches!(a.state, ActionState::Pending | ActionState::Running))
-        {
-            return Ok(());
+                .await?;
         }
-        if !self.store.mark_plan_reported(plan.id).await? {
-            return Ok(());
+        for (p, body) in messages {
+            self.notify(
+                &p.handle,
+                format!(
+                    "Welcome to {}, {}! Your access as {}:\n{body}",
+                    self.org.name, p.name, p.role
+                ),
+                vec![],
+                None,
+            )
+            .await;
+            if let Some(m) = &p.manager {
+                self.notify(
+                    m,
+                    format!(
+                        "{} ({}) has joined as {}. Their access:\n{body}",
+                        p.name, p.handle, p.role
+                    ),
+                    vec![],
+                    None,
+                )
+                .await;
+            }
         }
-        let Some(p) = self.store.person(who).await? else {
-            return Ok(());
-        };
+        Ok(())
+    }
+
+    /// A settled onboarding's audit row and the summary sent to the joiner and their
+    /// manager, from the plan's actions and the person's live grants.
+    fn onboarding_report(
+        &self,
+        p: &Person,
+        actions: &[Action],
+        held: &[&Grant],
+    ) -> (AuditEvent, String) {
         let show = |st: &[ActionState]| -> Vec<String> {
             actions
                 .iter()
@@ -377,10 +452,7 @@ impl Service {
             })
             .collect();
         let failed = show(&[ActionState::Failed]);
-        let already: Vec<String> = self
-            .store
-            .grants_of(who)
-            .await?
+        let already: Vec<String> = held
             .iter()
             .filter(|g| g.state == GrantState::Active)
             .filter(|g| !actions.iter().any(|a| a.app.as_ref() == Some(&g.app)))
@@ -406,54 +478,26 @@ impl Service {
         if !already.is_empty() {
             body.push(format!("- already yours: {}", already.join(", ")));
         }
-        let body = body.join("\n");
-        self.store
-            .commit(Change {
-                audit: vec![self.event(
-                    Actor::System,
-                    None,
-                    "onboarding.reported",
-                    Some(who),
-                    None,
-                    ReqRef::None,
-                    if manual.is_empty() && failed.is_empty() {
-                        "ok"
-                    } else {
-                        "incomplete"
-                    },
-                    format!(
-                        "ready: {}; manual: {}; failed: {}",
-                        list(&ready),
-                        list(&manual),
-                        list(&failed)
-                    ),
-                )],
-                ..Change::default()
-            })
-            .await?;
-        self.notify(
-            who,
-            format!(
-                "Welcome to {}, {}! Your access as {}:\n{body}",
-                self.org.name, p.name, p.role
-            ),
-            vec![],
+        let event = self.event(
+            Actor::System,
             None,
-        )
-        .await;
-        if let Some(m) = &p.manager {
-            self.notify(
-                m,
-                format!(
-                    "{} ({}) has joined as {}. Their access:\n{body}",
-                    p.name, p.handle, p.role
-                ),
-                vec![],
-                None,
-            )
-            .await;
-        }
-        Ok(())
+            "onboarding.reported",
+            Some(&p.handle),
+            None,
+            ReqRef::None,
+            if manual.is_empty() && failed.is_empty() {
+                "ok"
+            } else {
+                "incomplete"
+            },
+            format!(
+                "ready: {}; manual: {}; failed: {}",
+                list(&ready),
+                list(&manual),
+                list(&failed)
+            ),
+        );
+        (event, body.join("\n"))
     }
 
     /// After an action settled: the onboarding summary or offboarding report may be due.
