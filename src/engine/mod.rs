@@ -7,6 +7,9 @@
 //! bulk-capable connector such as `directory` gets its share in one call), and their
 //! outcomes are recorded together, the successes in one transaction. While a batch runs its
 //! leases are renewed. The console's [`Engine::drain`] still runs one action at a time.
+//! Idle workers wait for a wake-up ([`Service::wake_worker`]: one worker per command that
+//! may have queued work; a worker whose batch came back full wakes the next) or poll every
+//! 500 ms for work that fell due on its own (retries, lapsed leases).
 //!
 //! Each connector has a concurrency cap and an optional rate (actions started per second);
 //! batches stop claiming a connector's actions while enough of them already wait for it. On

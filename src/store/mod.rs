@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use secrecy::SecretSlice;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use db::{Pool, Tx, q};
+use db::{DbRow, Pool, Tx, q};
 
 use crate::core::model::*;
 use crate::core::ports::{
@@ -270,6 +270,27 @@ async fn connect_pg(url: &str) -> Result<Pool, DbError> {
 }
 
 impl SqlStore {
+    /// The rows of a query whose one bind is a JSON array of `items` (`sql` for SQLite, `pg`
+    /// for PostgreSQL), each read by `read`; an empty list asks nothing.
+    async fn read_list<T, I: serde::Serialize>(
+        &self,
+        (sql, pg): (&'static str, &'static str),
+        items: impl Iterator<Item = I>,
+        read: fn(&DbRow) -> Result<T, DbError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let items: Vec<I> = items.collect();
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = q(sql)
+            .pg(pg)
+            .bind(json_list(items.into_iter()))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows.iter().map(read).collect::<Result<_, DbError>>()?)
+    }
+
     /// Whether the database answers a trivial query (for health checks).
     pub async fn ping(&self) -> bool {
         q("SELECT 1").execute(&self.pool).await.is_ok()
@@ -550,20 +571,12 @@ impl Store for SqlStore {
     }
 
     async fn people_by_handle(&self, handles: &[Handle]) -> Result<Vec<Person>, StoreError> {
-        if handles.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list = json_list(handles.iter().map(Handle::as_str));
-        let rows = q(PERSON_COLS.in_list)
-            .pg(PERSON_COLS.in_list_pg)
-            .bind(list)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(person_from_row)
-            .collect::<Result<_, DbError>>()?)
+        self.read_list(
+            (PERSON_COLS.in_list, PERSON_COLS.in_list_pg),
+            handles.iter().map(Handle::as_str),
+            person_from_row,
+        )
+        .await
     }
 
     async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError> {
@@ -633,19 +646,12 @@ impl Store for SqlStore {
     }
 
     async fn grants_by_id(&self, ids: &[GrantId]) -> Result<Vec<Grant>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = q(GRANT_COLS.in_list)
-            .pg(GRANT_COLS.in_list_pg)
-            .bind(json_list(ids.iter().map(|g| g.0)))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(grant_from_row)
-            .collect::<Result<_, DbError>>()?)
+        self.read_list(
+            (GRANT_COLS.in_list, GRANT_COLS.in_list_pg),
+            ids.iter().map(|g| g.0),
+            grant_from_row,
+        )
+        .await
     }
 
     async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError> {
@@ -661,19 +667,12 @@ impl Store for SqlStore {
     }
 
     async fn grants_of_people(&self, people: &[Handle]) -> Result<Vec<Grant>, StoreError> {
-        if people.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = q(GRANT_COLS.live_of_list)
-            .pg(GRANT_COLS.live_of_list_pg)
-            .bind(json_list(people.iter().map(Handle::as_str)))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(grant_from_row)
-            .collect::<Result<_, DbError>>()?)
+        self.read_list(
+            (GRANT_COLS.live_of_list, GRANT_COLS.live_of_list_pg),
+            people.iter().map(Handle::as_str),
+            grant_from_row,
+        )
+        .await
     }
 
     async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError> {
@@ -860,19 +859,12 @@ impl Store for SqlStore {
     }
 
     async fn actions_of_people(&self, people: &[Handle]) -> Result<Vec<Action>, StoreError> {
-        if people.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = q(ACTION_COLS.for_people)
-            .pg(ACTION_COLS.for_people_pg)
-            .bind(json_list(people.iter().map(Handle::as_str)))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(action_from_row)
-            .collect::<Result<_, DbError>>()?)
+        self.read_list(
+            (ACTION_COLS.for_people, ACTION_COLS.for_people_pg),
+            people.iter().map(Handle::as_str),
+            action_from_row,
+        )
+        .await
     }
 
     async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError> {
@@ -939,19 +931,12 @@ impl Store for SqlStore {
     }
 
     async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError> {
-        if people.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = q(ONBOARDING_PLANS_SETTLED)
-            .pg(ONBOARDING_PLANS_SETTLED_PG)
-            .bind(json_list(people.iter().map(Handle::as_str)))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(plan_from_row)
-            .collect::<Result<_, DbError>>()?)
+        self.read_list(
+            (ONBOARDING_PLANS_SETTLED, ONBOARDING_PLANS_SETTLED_PG),
+            people.iter().map(Handle::as_str),
+            plan_from_row,
+        )
+        .await
     }
 
     async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError> {

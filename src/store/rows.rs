@@ -471,26 +471,28 @@ pub(crate) const ONBOARDING_PLAN_SETTLED: &str = concat!(
      AND p.first_action IS NOT NULL AND a.id >= p.first_action AND a.op = 'grant' \
      AND a.state IN ('pending', 'running'))"
 );
+/// [`ONBOARDING_PLAN_SETTLED`] for the people whose handles are picked by `$subjects`.
+macro_rules! plans_settled {
+    ($subjects:literal) => {
+        concat!(
+            "SELECT ",
+            plan_cols!(),
+            " FROM plans p WHERE p.id IN (SELECT MAX(id) FROM plans WHERE kind = 'onboard' \
+             AND subject ",
+            $subjects,
+            " GROUP BY subject) AND p.reported = 0 AND NOT EXISTS (SELECT 1 FROM actions a \
+             WHERE a.person = p.subject AND p.first_action IS NOT NULL \
+             AND a.id >= p.first_action AND a.op = 'grant' \
+             AND a.state IN ('pending', 'running')) ORDER BY p.id"
+        )
+    };
+}
 /// [`ONBOARDING_PLAN_SETTLED`] for the people in a JSON array of handles (one bind).
-pub(crate) const ONBOARDING_PLANS_SETTLED: &str = concat!(
-    "SELECT ",
-    plan_cols!(),
-    " FROM plans p WHERE p.id IN (SELECT MAX(id) FROM plans WHERE kind = 'onboard' \
-     AND subject IN (SELECT value FROM json_each(?)) GROUP BY subject) \
-     AND p.reported = 0 AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.person = p.subject \
-     AND p.first_action IS NOT NULL AND a.id >= p.first_action AND a.op = 'grant' \
-     AND a.state IN ('pending', 'running')) ORDER BY p.id"
-);
+pub(crate) const ONBOARDING_PLANS_SETTLED: &str =
+    plans_settled!("IN (SELECT value FROM json_each(?))");
 /// The same for PostgreSQL.
-pub(crate) const ONBOARDING_PLANS_SETTLED_PG: &str = concat!(
-    "SELECT ",
-    plan_cols!(),
-    " FROM plans p WHERE p.id IN (SELECT MAX(id) FROM plans WHERE kind = 'onboard' \
-     AND subject = ANY(ARRAY(SELECT json_array_elements_text($1::json))) GROUP BY subject) \
-     AND p.reported = 0 AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.person = p.subject \
-     AND p.first_action IS NOT NULL AND a.id >= p.first_action AND a.op = 'grant' \
-     AND a.state IN ('pending', 'running')) ORDER BY p.id"
-);
+pub(crate) const ONBOARDING_PLANS_SETTLED_PG: &str =
+    plans_settled!("= ANY(ARRAY(SELECT json_array_elements_text($1::json)))");
 /// Confirmed plans due by a moment and not started, oldest first.
 pub(crate) const PLANS_DUE: &str = concat!(
     "SELECT ",
