@@ -310,13 +310,7 @@ pub trait Store: Send + Sync {
     /// A person by handle.
     async fn person(&self, h: &Handle) -> Result<Option<Person>, StoreError>;
     /// The people with these handles (unknown ones are left out), in no particular order.
-    async fn people_by_handle(&self, handles: &[Handle]) -> Result<Vec<Person>, StoreError> {
-        let mut out = Vec::new();
-        for h in handles {
-            out.extend(self.person(h).await?);
-        }
-        Ok(out)
-    }
+    async fn people_by_handle(&self, handles: &[Handle]) -> Result<Vec<Person>, StoreError>;
     /// A person by Discord user id.
     async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError>;
     /// A person by e-mail address.
@@ -336,23 +330,11 @@ pub trait Store: Send + Sync {
     /// A grant.
     async fn grant(&self, id: GrantId) -> Result<Option<Grant>, StoreError>;
     /// The grants with these ids (unknown ones are left out), in no particular order.
-    async fn grants_by_id(&self, ids: &[GrantId]) -> Result<Vec<Grant>, StoreError> {
-        let mut out = Vec::new();
-        for id in ids {
-            out.extend(self.grant(*id).await?);
-        }
-        Ok(out)
-    }
+    async fn grants_by_id(&self, ids: &[GrantId]) -> Result<Vec<Grant>, StoreError>;
     /// A person's grants that are pending, active or being revoked, by app name.
     async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError>;
     /// [`Store::grants_of`] for several people at once, by person.
-    async fn grants_of_people(&self, people: &[Handle]) -> Result<Vec<Grant>, StoreError> {
-        let mut out = Vec::new();
-        for p in people {
-            out.extend(self.grants_of(p).await?);
-        }
-        Ok(out)
-    }
+    async fn grants_of_people(&self, people: &[Handle]) -> Result<Vec<Grant>, StoreError>;
     /// Active grants with an end at or before `t`, for the expiry scheduler.
     async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError>;
 
@@ -391,32 +373,18 @@ pub trait Store: Send + Sync {
     /// batch outlasts a third of its lease keeps it); returns how many were extended.
     async fn extend_leases(&self, ids: &[ActionId], until: Timestamp) -> Result<u64, StoreError>;
     /// Claims up to `limit` due actions at once (oldest first), as
-    /// [`Store::claim_action_except`] claims one. A store that cannot claims one.
+    /// [`Store::claim_action_except`] claims one.
     async fn claim_actions(
         &self,
         now: Timestamp,
         lease: Duration,
         skip: &[ConnectorName],
         limit: usize,
-    ) -> Result<Vec<Action>, StoreError> {
-        let _ = limit;
-        Ok(self
-            .claim_action_except(now, lease, skip)
-            .await?
-            .into_iter()
-            .collect())
-    }
+    ) -> Result<Vec<Action>, StoreError>;
     /// Every action on a person's accounts, oldest first.
     async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError>;
     /// Every action on these people's accounts, oldest first.
-    async fn actions_of_people(&self, people: &[Handle]) -> Result<Vec<Action>, StoreError> {
-        let mut out = Vec::new();
-        for p in people {
-            out.extend(self.actions_of(p).await?);
-        }
-        out.sort_by_key(|a| a.id);
-        Ok(out)
-    }
+    async fn actions_of_people(&self, people: &[Handle]) -> Result<Vec<Action>, StoreError>;
     /// Number of actions pending or running.
     async fn queue_depth(&self) -> Result<i64, StoreError>;
 
@@ -429,35 +397,18 @@ pub trait Store: Send + Sync {
     async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError>;
     /// Plans about a person, newest first.
     async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError>;
-    /// The person's newest onboarding plan if its report is not sent yet and none of the
-    /// person's grant actions from the plan's first action on is pending or running (one
-    /// read, asked after every grant; `None` while the onboarding is still under way).
-    async fn onboarding_plan_settled(&self, subject: &Handle) -> Result<Option<Plan>, StoreError>;
-    /// [`Store::onboarding_plan_settled`] for several people at once (one read), by plan id.
-    async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError> {
-        let mut out = Vec::new();
-        for p in people {
-            out.extend(self.onboarding_plan_settled(p).await?);
-        }
-        out.sort_by_key(|p| p.id);
-        Ok(out)
-    }
+    /// Of these people, each one's newest onboarding plan if its report is not sent yet and
+    /// none of the person's grant actions from the plan's first action on is pending or
+    /// running (one read, asked after every batch of grants; a person whose onboarding is
+    /// still under way is left out), by plan id.
+    async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError>;
     /// Records the first action a confirmed plan enqueued (its report covers that one and later).
     async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError>;
     /// Marks a confirmed plan's report as sent; false if it already was (send it once).
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
     /// [`Store::mark_plan_reported`] for several plans at once: the ids it marked (those
     /// not reported yet), ascending.
-    async fn mark_plans_reported(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
-        let mut out = Vec::new();
-        for id in ids {
-            if self.mark_plan_reported(*id).await? {
-                out.push(*id);
-            }
-        }
-        out.sort_unstable();
-        Ok(out)
-    }
+    async fn mark_plans_reported(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError>;
     /// Confirmed plans whose `due_at` has come and that were not started yet, oldest first.
     async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError>;
     /// Marks a plan as started; false if it already was (carry it out once).

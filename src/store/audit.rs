@@ -26,7 +26,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::db::{DbRow, Pool, Tx, q};
+use super::db::{DbRow, Tx, q};
 use super::rows::{from_micros, micros};
 use super::{DbError, SqlStore, store_err};
 use crate::core::model::{Actor, AuditEvent, RequestId};
@@ -773,7 +773,7 @@ impl SqlStore {
         // Packing pages pays on SQLite (1M rows: 8.1 s instead of 25.9 s on a loaded machine).
         // On PostgreSQL, json_agg made the server slower than sending plain rows (20.4 s
         // against 17.6 s in the same run), so it reads rows.
-        let packed = matches!(self.pool, Pool::Sqlite(..)).then_some(PACKED_PAGE);
+        let packed = self.pool.is_sqlite().then_some(PACKED_PAGE);
         self.verify_audit_with(packed).await
     }
 

@@ -42,10 +42,9 @@ pub use audit::{AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
 pub use discord::{OpsCounts, SentMessage};
 
 use rows::{
-    ACTION_COLS, GRANT_COLS, ONBOARDING_PLAN_SETTLED, ONBOARDING_PLANS_SETTLED,
-    ONBOARDING_PLANS_SETTLED_PG, PERSON_COLS, PLAN_BY_ID, PLANS_DUE, PLANS_OF, REQUEST_COLS,
-    action_from_row, grant_from_row, micros, person_from_row, plan_from_row, request_from_row,
-    step_from_row,
+    ACTION_COLS, GRANT_COLS, ONBOARDING_PLANS_SETTLED, ONBOARDING_PLANS_SETTLED_PG, PERSON_COLS,
+    PLAN_BY_ID, PLANS_DUE, PLANS_OF, REQUEST_COLS, action_from_row, grant_from_row, micros,
+    person_from_row, plan_from_row, request_from_row, step_from_row,
 };
 
 /// How long a writer waits for SQLite's write lock before giving up.
@@ -918,16 +917,6 @@ impl Store for SqlStore {
             .iter()
             .map(plan_from_row)
             .collect::<Result<_, DbError>>()?)
-    }
-
-    async fn onboarding_plan_settled(&self, subject: &Handle) -> Result<Option<Plan>, StoreError> {
-        let row = q(ONBOARDING_PLAN_SETTLED)
-            .bind(subject.as_str())
-            .bind(subject.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(row.as_ref().map(plan_from_row).transpose()?)
     }
 
     async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError> {

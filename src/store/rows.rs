@@ -461,17 +461,8 @@ pub(crate) const PLANS_OF: &str = concat!(
     plan_cols!(),
     " FROM plans WHERE subject = ? ORDER BY id DESC"
 );
-/// The newest onboarding plan of a person, unreported, with no grant action of the person
-/// pending or running from its first action on. Binds: subject, subject.
-pub(crate) const ONBOARDING_PLAN_SETTLED: &str = concat!(
-    "SELECT ",
-    plan_cols!(),
-    " FROM plans p WHERE p.id = (SELECT MAX(id) FROM plans WHERE subject = ? AND kind = 'onboard') \
-     AND p.reported = 0 AND NOT EXISTS (SELECT 1 FROM actions a WHERE a.person = ? \
-     AND p.first_action IS NOT NULL AND a.id >= p.first_action AND a.op = 'grant' \
-     AND a.state IN ('pending', 'running'))"
-);
-/// [`ONBOARDING_PLAN_SETTLED`] for the people whose handles are picked by `$subjects`.
+/// Each picked person's newest onboarding plan, unreported, with no grant action of the
+/// person pending or running from its first action on; `$subjects` picks the handles.
 macro_rules! plans_settled {
     ($subjects:literal) => {
         concat!(
@@ -487,7 +478,7 @@ macro_rules! plans_settled {
         )
     };
 }
-/// [`ONBOARDING_PLAN_SETTLED`] for the people in a JSON array of handles (one bind).
+/// The settled onboarding plans of the people in a JSON array of handles (one bind).
 pub(crate) const ONBOARDING_PLANS_SETTLED: &str =
     plans_settled!("IN (SELECT value FROM json_each(?))");
 /// The same for PostgreSQL.
