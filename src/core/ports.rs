@@ -279,6 +279,10 @@ pub struct Change {
     /// An offboarding plan whose re-reads this change enqueues: the plan is marked, and the
     /// whole change fails with [`StoreError::Conflict`] if it already was (enqueued once).
     pub verify_plan: Option<i64>,
+    /// Plans whose reports this change audits: each is marked reported in the same
+    /// transaction as the audit rows, and the whole change fails with
+    /// [`StoreError::Conflict`] if any already was (a report is sent and audited once).
+    pub report_plans: Vec<i64>,
 }
 
 impl Change {
@@ -406,9 +410,6 @@ pub trait Store: Send + Sync {
     async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError>;
     /// Marks a confirmed plan's report as sent; false if it already was (send it once).
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
-    /// [`Store::mark_plan_reported`] for several plans at once: the ids it marked (those
-    /// not reported yet), ascending.
-    async fn mark_plans_reported(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError>;
     /// Confirmed plans whose `due_at` has come and that were not started yet, oldest first.
     async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError>;
     /// Marks a plan as started; false if it already was (carry it out once).

@@ -949,30 +949,6 @@ impl Store for SqlStore {
         Ok(n == 1)
     }
 
-    async fn mark_plans_reported(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let _turn = self.pool.write_turn().await;
-        let rows = q(
-            "UPDATE plans SET reported = 1 WHERE id IN (SELECT value FROM json_each(?)) \
-             AND reported = 0 RETURNING id",
-        )
-        .pg("UPDATE plans SET reported = 1 WHERE id = ANY(ARRAY(\
-             SELECT json_array_elements_text($1::json)::bigint)) AND reported = 0 RETURNING id")
-        .bind(json_list(ids.iter()))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_err)?;
-        let mut out = rows
-            .iter()
-            .map(|r| r.try_get::<i64, _>("id"))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(store_err)?;
-        out.sort_unstable();
-        Ok(out)
-    }
-
     async fn close_plan(
         &self,
         id: i64,
@@ -1137,6 +1113,26 @@ impl Store for SqlStore {
                 .await
                 .map_err(store_err)?;
             if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+        }
+
+        // 2c. Reports are audited once: their plans are marked with their audit rows.
+        if !change.report_plans.is_empty() {
+            let mut ids = change.report_plans.clone();
+            ids.sort_unstable();
+            ids.dedup();
+            let n = q(
+                "UPDATE plans SET reported = 1 WHERE id IN (SELECT value FROM json_each(?)) \
+                 AND reported = 0",
+            )
+            .pg("UPDATE plans SET reported = 1 WHERE id = ANY(ARRAY(\
+                 SELECT json_array_elements_text($1::json)::bigint)) AND reported = 0")
+            .bind(json_list(ids.iter()))
+            .execute(&mut tx)
+            .await
+            .map_err(store_err)?;
+            if n != ids.len() as u64 {
                 return Err(StoreError::Conflict);
             }
         }

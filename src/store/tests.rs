@@ -1001,12 +1001,33 @@ async fn settled_onboardings_are_read_and_marked_by_lists(b: Backend) {
     let mut holders: Vec<&str> = grants.iter().map(|g| g.person.as_str()).collect();
     holders.sort_unstable();
     assert_eq!(holders, ["alice", "bob"]);
-    // Marked once: a second mark (another worker's) finds nothing left to mark.
-    assert_eq!(
-        s.mark_plans_reported(&[bob, alice, 999_999]).await.unwrap(),
-        [alice, bob]
-    );
-    assert!(s.mark_plans_reported(&[alice]).await.unwrap().is_empty());
+    // Reports are marked with their audit rows, once: a second change reporting one of the
+    // same plans (another worker's) fails as a whole and writes none of its audit rows.
+    let report = |plans: Vec<i64>, detail: &str| Change {
+        audit: vec![event("onboarding.reported", detail, t0(), ReqRef::None)],
+        report_plans: plans,
+        ..Change::default()
+    };
+    s.commit(report(vec![bob, alice, alice], "first"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.commit(report(vec![alice, 999_999], "second")).await,
+        Err(StoreError::Conflict)
+    ));
+    assert!(matches!(
+        s.commit(report(vec![999_999], "third")).await,
+        Err(StoreError::Conflict)
+    ));
+    let details: Vec<String> = s
+        .audit_rows(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "onboarding.reported")
+        .map(|r| r.detail)
+        .collect();
+    assert_eq!(details, ["first"]);
     assert!(s.onboarding_plans_settled(&who).await.unwrap().is_empty());
 }
 

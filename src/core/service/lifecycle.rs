@@ -331,9 +331,21 @@ impl Service {
     }
 
     /// [`Service::maybe_report_onboarding`] for several joiners at once (an engine batch):
-    /// one read finds whose onboarding has settled, and their reports are read, marked sent
-    /// and audited together, then sent one by one.
+    /// one read finds whose onboarding has settled; their reports are read together, marked
+    /// sent in the transaction that audits them, then sent one by one.
     pub(super) async fn maybe_report_onboardings(&self, who: &[Handle]) -> Result<()> {
+        // Another worker may report some of the same plans meanwhile: its commit makes ours
+        // fail as a whole, and the next round reads only the plans still unreported.
+        loop {
+            match self.report_settled_onboardings(who).await {
+                Err(ServiceError::Store(StoreError::Conflict)) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    /// One round of [`Service::maybe_report_onboardings`].
+    async fn report_settled_onboardings(&self, who: &[Handle]) -> Result<()> {
         // One read after every batch of grants; the full look below runs for settled plans.
         let plans = self.store.onboarding_plans_settled(who).await?;
         if plans.is_empty() {
@@ -365,9 +377,6 @@ impl Service {
             }
             settled.push((plan, actions));
         }
-        let ids: Vec<i64> = settled.iter().map(|(p, _)| p.id).collect();
-        let marked = self.store.mark_plans_reported(&ids).await?;
-        settled.retain(|(p, _)| marked.binary_search(&p.id).is_ok());
         if settled.is_empty() {
             return Ok(());
         }
@@ -391,14 +400,13 @@ impl Service {
             audit.push(event);
             messages.push((p, body));
         }
-        if !audit.is_empty() {
-            self.store
-                .commit(Change {
-                    audit,
-                    ..Change::default()
-                })
-                .await?;
-        }
+        self.store
+            .commit(Change {
+                audit,
+                report_plans: settled.iter().map(|(p, _)| p.id).collect(),
+                ..Change::default()
+            })
+            .await?;
         for (p, body) in messages {
             self.notify(
                 &p.handle,
@@ -1531,9 +1539,6 @@ impl Service {
         plan: &Plan,
         actions: Vec<Action>,
     ) -> Result<()> {
-        if !self.store.mark_plan_reported(plan.id).await? {
-            return Ok(());
-        }
         let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
         let dir = self.directory().await?;
         let history = self.store.actions_of(who).await?;
@@ -1626,7 +1631,10 @@ impl Service {
             (p, f) => format!("{p} item(s) need IT; {f} flagged."),
         });
         let text = lines.join("\n");
-        self.store
+        // Marked in the transaction that audits it: sent and audited once, and a crash
+        // before the commit leaves it to be reported again.
+        let committed = self
+            .store
             .commit(Change {
                 audit: vec![self.event(
                     Actor::System,
@@ -1646,9 +1654,14 @@ impl Service {
                         actions.len()
                     ),
                 )],
+                report_plans: vec![plan.id],
                 ..Change::default()
             })
-            .await?;
+            .await;
+        match committed {
+            Err(StoreError::Conflict) => return Ok(()),
+            other => other?,
+        };
         let mut to: Vec<Handle> = plan.decided_by.iter().cloned().collect();
         if detail.hr || problems > 0 || flagged > 0 || to.is_empty() {
             to.extend(self.org.it_admins.iter().cloned());
