@@ -394,34 +394,16 @@ impl Service {
                 .push(self.effect_event(action, Actor::System, None, outcome));
             let grant = action.grant.and_then(|g| grants.get(&g).cloned());
             if let Some(g) = &grant {
-                match (action.op, g.state, g.source) {
-                    (ActionOp::Grant, GrantState::Pending, GrantSource::Birthright) => {
-                        change.grant_updates.push(GrantUpdate {
-                            id: g.id,
-                            state: GrantState::Active,
-                            granted_at: Some(now),
-                            expires_at: g.expires_at,
-                            warned: false,
-                        });
-                    }
-                    (ActionOp::Grant, GrantState::Pending, GrantSource::Request(_)) => {
-                        // A request's grant settles its request: not a batch's business.
-                        return Err(ServiceError::Inconsistent(format!(
-                            "action {} settles a request",
-                            action.id
-                        )));
-                    }
-                    (ActionOp::Revoke, GrantState::Revoking, _) => {
-                        change.grant_updates.push(GrantUpdate {
-                            id: g.id,
-                            state: GrantState::Revoked,
-                            granted_at: g.granted_at,
-                            expires_at: g.expires_at,
-                            warned: g.warned,
-                        });
-                    }
-                    _ => {}
+                if activates(action.op, g) && matches!(g.source, GrantSource::Request(_)) {
+                    // A request's grant settles its request: not a batch's business.
+                    return Err(ServiceError::Inconsistent(format!(
+                        "action {} settles a request",
+                        action.id
+                    )));
                 }
+                change
+                    .grant_updates
+                    .extend(settled_grant(action.op, g, now, g.expires_at));
             }
             done.push((action.clone(), grant, now));
         }
@@ -526,39 +508,23 @@ impl Service {
             };
             let mut granted_request = None;
             if let Some(g) = &grant {
-                match (action.op, g.state) {
-                    (ActionOp::Grant, GrantState::Pending) => {
-                        let mut expires = g.expires_at;
-                        if let GrantSource::Request(rid) = g.source
-                            && let Some(r) = self.store.request(rid).await?
-                        {
-                            expires = r.duration.map(|d| now + d.as_chrono());
-                            if let Ok(next) = r.state.on(Event::Provisioned) {
-                                change
-                                    .request_updates
-                                    .push(RequestUpdate::to_state(&r, next, now));
-                                granted_request = Some(r);
-                            }
-                        }
-                        change.grant_updates.push(GrantUpdate {
-                            id: g.id,
-                            state: GrantState::Active,
-                            granted_at: Some(now),
-                            expires_at: expires,
-                            warned: false,
-                        });
+                let mut expires = g.expires_at;
+                // A request's grant runs from now for the request's duration, and settles it.
+                if activates(action.op, g)
+                    && let GrantSource::Request(rid) = g.source
+                    && let Some(r) = self.store.request(rid).await?
+                {
+                    expires = r.duration.map(|d| now + d.as_chrono());
+                    if let Ok(next) = r.state.on(Event::Provisioned) {
+                        change
+                            .request_updates
+                            .push(RequestUpdate::to_state(&r, next, now));
+                        granted_request = Some(r);
                     }
-                    (ActionOp::Revoke, GrantState::Revoking) => {
-                        change.grant_updates.push(GrantUpdate {
-                            id: g.id,
-                            state: GrantState::Revoked,
-                            granted_at: g.granted_at,
-                            expires_at: g.expires_at,
-                            warned: g.warned,
-                        });
-                    }
-                    _ => {}
                 }
+                change
+                    .grant_updates
+                    .extend(settled_grant(action.op, g, now, expires));
             }
             match self.store.commit(change).await {
                 Ok(_) => {}
@@ -928,6 +894,39 @@ impl Service {
         .await;
         Ok(Reply::text(format!("Action #{id} is queued again.")))
     }
+}
+
+/// Whether a finished action of kind `op` activates grant `g` (a grant action on a pending
+/// grant).
+fn activates(op: ActionOp, g: &Grant) -> bool {
+    op == ActionOp::Grant && g.state == GrantState::Pending
+}
+
+/// What a finished action of kind `op` makes of its grant, written by both the batch and
+/// the one-action paths: a grant action activates a pending grant (from `now`, until
+/// `expires_at`), a revoke action ends a revoking one; anything else leaves it as it is.
+fn settled_grant(
+    op: ActionOp,
+    g: &Grant,
+    now: Timestamp,
+    expires_at: Option<Timestamp>,
+) -> Option<GrantUpdate> {
+    if activates(op, g) {
+        return Some(GrantUpdate {
+            id: g.id,
+            state: GrantState::Active,
+            granted_at: Some(now),
+            expires_at,
+            warned: false,
+        });
+    }
+    (op == ActionOp::Revoke && g.state == GrantState::Revoking).then_some(GrantUpdate {
+        id: g.id,
+        state: GrantState::Revoked,
+        granted_at: g.granted_at,
+        expires_at: g.expires_at,
+        warned: g.warned,
+    })
 }
 
 #[cfg(test)]
