@@ -3,7 +3,9 @@
 //! - Idle RSS: `quartermaster serve` (the example organisation, HR feed on) after it settled.
 //! - Crash trials: before each trial, hires are enqueued into the SQLite file (4 directory
 //!   actions each, as the HR feed enqueues them); then `serve` runs on that file and gets
-//!   SIGKILL at a random moment (seeded; the seed is printed). After the last trial `serve`
+//!   SIGKILL: in even trials at a random moment 0-400 ms after spawn (seeded; the seed is
+//!   printed), in odd trials inside the work, 0-3 ms after the file first shows this `serve`
+//!   holding a claim. What each kill interrupted (claimed actions unfinished) is counted. After the last trial `serve`
 //!   runs to an empty queue and stops with SIGTERM. Lost effects: an action not done, or a
 //!   hire's account or group missing from the directory tables. Doubled effects: an action
 //!   completed twice in the audit trail (two `grant.provisioned` rows for one action), or
@@ -86,6 +88,14 @@ fn sigterm(c: &Child) {
         .status();
 }
 
+/// The ids of the actions claimed and not finished (`running`), in the file at `db`.
+async fn running_ids(pool: &sqlx::SqlitePool) -> Vec<i64> {
+    sqlx::query_scalar("SELECT id FROM actions WHERE state = 'running'")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
 async fn enqueue(config: &config::Config, db: &str, from: usize, n: usize) {
     let store = app::open_store(config, db).await.unwrap();
     let (service, _) = app::assemble(
@@ -160,20 +170,81 @@ async fn main() {
     let mut hires = 0usize;
     let started = Instant::now();
     let mut kill_times = Vec::new();
-    for _ in 0..trials {
+    // What each kill interrupted, read from the file after it: actions claimed and not
+    // finished (killed inside their window), and actions not yet started.
+    let watch = sqlx::SqlitePool::connect(&db).await.unwrap();
+    let (mut hit_running, mut running_total, mut hit_waiting) = (0usize, 0usize, 0usize);
+    let mut targeted_times = Vec::new();
+    for trial in 0..trials {
         enqueue(&config, &db, hires, HIRES_PER_TRIAL).await;
         hires += HIRES_PER_TRIAL;
+        // A claim from an earlier trial stays `running` until its 60 s lease lapses: those
+        // are left out of what this trial's kill interrupted.
+        let stale = running_ids(&watch).await;
         let mut c = serve(&cfg_path, &db, &log);
-        let after = Duration::from_millis(rng.below(400));
-        tokio::time::sleep(after).await;
+        let spawned = Instant::now();
+        if trial % 2 == 0 {
+            // At a random moment: start-up, work, or idle after the work.
+            tokio::time::sleep(Duration::from_millis(rng.below(400))).await;
+            kill_times.push(spawned.elapsed());
+        } else {
+            // Inside the work: 0-3 ms after this serve is first seen holding a claim (between
+            // claim, effect and commit), or as soon as the trial's work is seen finished.
+            let deadline = spawned + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if running_ids(&watch)
+                    .await
+                    .iter()
+                    .any(|id| !stale.contains(id))
+                {
+                    tokio::time::sleep(Duration::from_micros(rng.below(3000))).await;
+                    break;
+                }
+                let open: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE state = 'pending'")
+                        .fetch_one(&watch)
+                        .await
+                        .unwrap();
+                if open == 0 {
+                    break;
+                }
+            }
+            targeted_times.push(spawned.elapsed());
+        }
         c.kill().unwrap();
         let _ = c.wait();
-        kill_times.push(after);
+        let running = running_ids(&watch).await;
+        let new = running.iter().filter(|id| !stale.contains(id)).count();
+        let pending: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM actions WHERE state = 'pending'")
+                .fetch_one(&watch)
+                .await
+                .unwrap();
+        hit_running += usize::from(new > 0);
+        running_total += new;
+        hit_waiting += usize::from(pending > 0);
     }
+    watch.close().await;
     println!(
         "trials done in {:.1} s ({hires} hires)",
         started.elapsed().as_secs_f64()
     );
+    println!(
+        "kills that interrupted claimed, unfinished actions: {hit_running} of {trials} trials \
+         ({running_total} actions); kills with actions still pending: {hit_waiting}"
+    );
+    targeted_times.sort();
+    if let (Some(first), Some(last)) = (targeted_times.first(), targeted_times.last()) {
+        println!(
+            "{} trials killed inside the work: {:.1}-{:.1} ms after spawn (median {:.1} ms); \
+             the other {} at random moments",
+            targeted_times.len(),
+            first.as_secs_f64() * 1e3,
+            last.as_secs_f64() * 1e3,
+            targeted_times[targeted_times.len() / 2].as_secs_f64() * 1e3,
+            kill_times.len()
+        );
+    }
 
     // Recovery: one uninterrupted serve until the queue is empty.
     let store = app::open_store(&config, &db).await.unwrap();
@@ -328,7 +399,7 @@ async fn main() {
     let mut k = kill_times;
     k.sort();
     println!(
-        "kill moments after spawn: min {} ms, median {} ms, max {} ms",
+        "random kill moments after spawn: min {} ms, median {} ms, max {} ms",
         k[0].as_millis(),
         k[k.len() / 2].as_millis(),
         k[k.len() - 1].as_millis()
