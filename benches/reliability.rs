@@ -101,7 +101,7 @@ fn sigterm(c: &Child) {
         .status();
 }
 
-/// The ids of the actions claimed and not finished (`running`), in the file at `db`.
+/// The ids of the actions claimed and not finished (`running`) in the bench's database.
 async fn running_ids(pool: &sqlx::SqlitePool) -> Vec<i64> {
     sqlx::query_scalar("SELECT id FROM actions WHERE state = 'running'")
         .fetch_all(pool)
