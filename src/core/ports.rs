@@ -283,6 +283,10 @@ pub struct Change {
     /// transaction as the audit rows, and the whole change fails with
     /// [`StoreError::Conflict`] if any already was (a report is sent and audited once).
     pub report_plans: Vec<i64>,
+    /// A started plan whose report covers the actions this change enqueues: the first of
+    /// them is recorded as the plan's first action in the same transaction (unless it has
+    /// one), so no worker can finish those actions and find the plan without it.
+    pub first_action_of: Option<i64>,
 }
 
 impl Change {
@@ -406,8 +410,6 @@ pub trait Store: Send + Sync {
     /// running (one read, asked after every batch of grants; a person whose onboarding is
     /// still under way is left out), by plan id.
     async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError>;
-    /// Records the first action a confirmed plan enqueued (its report covers that one and later).
-    async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError>;
     /// Marks a confirmed plan's report as sent; false if it already was (send it once).
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
     /// Confirmed plans whose `due_at` has come and that were not started yet, oldest first.

@@ -928,17 +928,6 @@ impl Store for SqlStore {
         .await
     }
 
-    async fn set_plan_first_action(&self, id: i64, first: ActionId) -> Result<(), StoreError> {
-        let _turn = self.pool.write_turn().await;
-        q("UPDATE plans SET first_action = ? WHERE id = ?")
-            .bind(first.0)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(())
-    }
-
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError> {
         let _turn = self.pool.write_turn().await;
         let n = q("UPDATE plans SET reported = 1 WHERE id = ? AND reported = 0")
@@ -1244,6 +1233,14 @@ impl Store for SqlStore {
             .await
             .map_err(store_err)?;
             out.actions.push(ActionId(id));
+        }
+        if let (Some(plan), Some(first)) = (change.first_action_of, out.actions.first()) {
+            q("UPDATE plans SET first_action = ? WHERE id = ? AND first_action IS NULL")
+                .bind(first.0)
+                .bind(plan)
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
         }
 
         for same in groups(&change.action_updates, |a| {

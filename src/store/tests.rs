@@ -972,18 +972,34 @@ async fn settled_onboardings_are_read_and_marked_by_lists(b: Backend) {
     let _old = s.create_plan(onboard("alice"), vec![]).await.unwrap();
     let alice = s.create_plan(onboard("alice"), vec![]).await.unwrap();
     let bob = s.create_plan(onboard("bob"), vec![]).await.unwrap();
-    let c = s
-        .commit(Change {
-            new_actions: vec![grant_of("alice"), grant_of("bob"), grant_of("carol")],
-            new_grants: vec![new_grant("alice", "figma"), new_grant("bob", "crm")],
+    // Each plan's first action is recorded by the commit that enqueues it, and kept.
+    let enqueue = async |who: &str, plan: Option<i64>| {
+        s.commit(Change {
+            new_actions: vec![grant_of(who)],
+            first_action_of: plan,
             ..Change::default()
         })
         .await
-        .unwrap();
-    s.set_plan_first_action(alice, c.actions[0]).await.unwrap();
-    s.set_plan_first_action(bob, c.actions[1]).await.unwrap();
+        .unwrap()
+        .actions[0]
+    };
+    let first_alice = enqueue("alice", Some(alice)).await;
+    let first_bob = enqueue("bob", Some(bob)).await;
+    enqueue("carol", None).await;
+    // A later commit naming a plan that has its first action keeps it.
+    enqueue("carol", Some(alice)).await;
+    let first_of = async |id: i64| s.plan(id).await.unwrap().unwrap().first_action;
+    assert_eq!(first_of(alice).await, Some(first_alice));
+    assert_eq!(first_of(bob).await, Some(first_bob));
+    assert_eq!(first_of(_old).await, None);
     s.commit(Change {
-        action_updates: vec![ActionUpdate::done(c.actions[0], t0())],
+        new_grants: vec![new_grant("alice", "figma"), new_grant("bob", "crm")],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    s.commit(Change {
+        action_updates: vec![ActionUpdate::done(first_alice, t0())],
         ..Change::default()
     })
     .await
@@ -995,7 +1011,7 @@ async fn settled_onboardings_are_read_and_marked_by_lists(b: Backend) {
     let actions = s.actions_of_people(&who[..2]).await.unwrap();
     assert_eq!(
         actions.iter().map(|a| a.id).collect::<Vec<_>>(),
-        c.actions[..2]
+        [first_alice, first_bob]
     );
     let grants = s.grants_of_people(&who).await.unwrap();
     let mut holders: Vec<&str> = grants.iter().map(|g| g.person.as_str()).collect();

@@ -314,10 +314,8 @@ impl Service {
             .await?;
         self.store.start_plan(plan).await?;
         if !change.is_empty() {
-            let done = self.store.commit(change).await?;
-            if let Some(first) = done.actions.first() {
-                self.store.set_plan_first_action(plan, *first).await?;
-            }
+            change.first_action_of = Some(plan);
+            self.store.commit(change).await?;
         }
         self.maybe_report_onboarding(handle).await?;
         Ok(Ok(list))
@@ -1198,10 +1196,8 @@ impl Service {
         }
         let n = change.new_actions.len();
         if !change.is_empty() {
-            let done = self.store.commit(change).await?;
-            if let Some(first) = done.actions.first() {
-                self.store.set_plan_first_action(plan.id, *first).await?;
-            }
+            change.first_action_of = Some(plan.id);
+            self.store.commit(change).await?;
         }
         self.wake_worker();
         // Workers may have finished everything already; otherwise the last one reports.
@@ -1513,16 +1509,12 @@ impl Service {
                     ),
                 ));
                 change.verify_plan = Some(plan.id);
-                let done = match self.store.commit(change).await {
-                    Ok(done) => done,
+                change.first_action_of = Some(plan.id);
+                match self.store.commit(change).await {
+                    Ok(_) => {}
                     // Another action's completion enqueued them a moment ago.
                     Err(StoreError::Conflict) => return Ok(()),
                     Err(e) => return Err(e.into()),
-                };
-                if plan.first_action.is_none()
-                    && let Some(first) = done.actions.first()
-                {
-                    self.store.set_plan_first_action(plan.id, *first).await?;
                 }
                 self.wake_worker();
                 return Ok(());
@@ -1632,7 +1624,7 @@ impl Service {
         });
         let text = lines.join("\n");
         // Marked in the transaction that audits it: sent and audited once, and a crash
-        // before the commit leaves it to be reported again.
+        // before the commit leaves the plan unreported rather than marked without its row.
         let committed = self
             .store
             .commit(Change {
