@@ -434,7 +434,12 @@ const TOP_KEYS: &[&str] = &[
     "connector",
 ];
 const ORG_KEYS: &[&str] = &["name", "it_admins", "people_file", "timezone"];
-const WORKFLOW_KEYS: &[&str] = &["remind_after", "escalate_after", "expire_after"];
+const WORKFLOW_KEYS: &[&str] = &[
+    "remind_after",
+    "escalate_after",
+    "expire_after",
+    "max_duration",
+];
 const DATABASE_KEYS: &[&str] = &["url"];
 const DISCORD_KEYS: &[&str] = &[
     "mode",
@@ -1119,6 +1124,9 @@ impl<'c, 'e> Walker<'c, 'e> {
             }
             if let Some(s) = w.span(cx, "expire_after") {
                 workflow.expire_after = s;
+            }
+            if let Some(s) = w.span(cx, "max_duration") {
+                workflow.max_duration = s;
             }
         }
 

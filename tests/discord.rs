@@ -389,10 +389,11 @@ async fn a_click_by_the_wrong_person_or_a_stranger_is_refused() {
     let bot = Bot::start(Mode::Gateway).await;
     request_figma(&bot, ALICE).await;
     let prompt = bot.prompt_for(BOB.0, 1).await;
-    // Frank presents Bob's button (the server re-authorises from the database, not the message).
+    // Frank presents Bob's button (the server re-authorises from the database, not the
+    // message); having no part in the request, he learns nothing about it.
     let (_, t) = bot.answer(&bot.fake.click(FRANK, &prompt, "Approve")).await;
     assert!(!t.starts_with("You approved"), "{t}");
-    assert_eq!(t, "Only Bob Chen can decide step 1 of request #1.");
+    assert_eq!(t, "There is nothing for you to decide on request #1.");
     let (_, t) = bot
         .answer(&bot.fake.click(STRANGER, &prompt, "Approve"))
         .await;
@@ -1088,4 +1089,68 @@ async fn two_instances_behind_a_balancer_act_on_an_interaction_once() {
     for (server, _, _) in instances {
         server.stop().await;
     }
+}
+
+/// `/onboard user:` links the given Discord account to the new hire (who is not linked to
+/// anyone yet: that is the point), and refuses an account already linked to someone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onboard_links_the_new_hires_discord_account() {
+    const LENA: (&str, &str) = ("100000000000000042", "lena");
+    let bot = Bot::start(Mode::Endpoint).await;
+    let onboard = |email: &str, name: &str, id: &str| {
+        json!([
+            opt("email", email),
+            opt("name", name),
+            opt("role", "engineer"),
+            { "name": "user", "type": 6, "value": id },
+        ])
+    };
+    let t = bot
+        .answer(&bot.fake.command_with_user(
+            DANA,
+            "onboard",
+            onboard("lena@acme.test", "Lena Roy", LENA.0),
+            LENA,
+        ))
+        .await
+        .1;
+    assert!(t.starts_with("Lena Roy (lena) created as engineer"), "{t}");
+    let lena = bot
+        .store
+        .person(&Handle::parse("lena").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(lena.unwrap().discord_id.as_deref(), Some(LENA.0));
+    // She can now use Quartermaster from that account.
+    let t = bot.say(LENA, "access", json!([])).await;
+    assert!(t.starts_with("Your access:"), "{t}");
+
+    // An account already linked to alice is not given to someone else.
+    let t = bot
+        .answer(&bot.fake.command_with_user(
+            DANA,
+            "onboard",
+            onboard("max@acme.test", "Max Berg", ALICE.0),
+            ALICE,
+        ))
+        .await
+        .1;
+    assert_eq!(
+        t,
+        "That Discord account is already linked to Alice Kim (alice); nothing was changed."
+    );
+    assert!(
+        bot.store
+            .person(&Handle::parse("max").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let alice = bot
+        .store
+        .person(&Handle::parse("alice").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(alice.unwrap().discord_id.as_deref(), Some(ALICE.0));
+    bot.stop().await;
 }

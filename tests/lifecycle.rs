@@ -83,15 +83,15 @@ async fn onboarding_grants_birthrights_and_welcomes_once_everything_settled() {
 async fn role_change_grants_revokes_keeps_and_flags_requested_apps() {
     let mut bot = Bot::example().await;
     bot.run(
-        r#"dana: /onboard email:alice@acme.test name:"Alice Kim" role:engineer manager:bob handle:alice
-alice: /request app:notion reason:"team notes""#,
+        r#"dana: /onboard email:lena@acme.test name:"Lena Roy" role:engineer manager:bob
+lena: /request app:notion reason:"team notes""#,
     )
     .await;
     assert_eq!(
-        memberships(&bot, "alice").await,
+        memberships(&bot, "lena").await,
         ["email", "github", "jira", "notion", "postman"]
     );
-    bot.run("dana: /role user:alice role:designer").await;
+    bot.run("dana: /role user:lena role:designer").await;
     let plan = bot.last_to("dana");
     assert_eq!(plan.buttons, ["Confirm", "Cancel"]);
     assert!(plan.text.contains("engineer → designer"), "{}", plan.text);
@@ -113,16 +113,16 @@ alice: /request app:notion reason:"team notes""#,
         plan.text
     );
     // Nothing happens before Confirm.
-    assert_eq!(person(&bot, "alice").await.role.as_str(), "engineer");
+    assert_eq!(person(&bot, "lena").await.role.as_str(), "engineer");
     bot.run("dana: :click Confirm").await;
-    assert_eq!(person(&bot, "alice").await.role.as_str(), "designer");
+    assert_eq!(person(&bot, "lena").await.role.as_str(), "designer");
     assert_eq!(
-        memberships(&bot, "alice").await,
+        memberships(&bot, "lena").await,
         ["email", "figma", "notion"]
     );
-    assert!(any_to(&bot, "alice", "Your role changed to designer"));
-    assert!(any_to(&bot, "bob", "Alice Kim's role changed to designer"));
-    assert!(any_to(&bot, "mia", "For IT: Alice Kim moved to designer"));
+    assert!(any_to(&bot, "lena", "Your role changed to designer"));
+    assert!(any_to(&bot, "bob", "Lena Roy's role changed to designer"));
+    assert!(any_to(&bot, "mia", "For IT: Lena Roy moved to designer"));
     let audit = bot.audit().await;
     assert!(audit.iter().any(|r| r.action == "grant.flagged_for_review"
         && r.app.as_deref() == Some("notion")
@@ -133,14 +133,14 @@ alice: /request app:notion reason:"team notes""#,
 async fn offboarding_reverifies_every_connector_and_removes_unrecorded_memberships() {
     let mut bot = Bot::example().await;
     bot.run(
-        r#"dana: /onboard email:frank@acme.test name:"Frank Li" role:engineer manager:bob handle:frank
+        r#"dana: /onboard email:owen@acme.test name:"Owen Hart" role:engineer manager:bob
 alice: /request app:figma reason:"mock-ups" duration:30d
-frank: /request app:crm reason:"pipeline""#,
+owen: /request app:crm reason:"pipeline""#,
     )
     .await;
     // A membership Quartermaster never granted (someone added it by hand in the target).
     bot.store
-        .dir_add_member("directory", "frank", "zoho")
+        .dir_add_member("directory", "owen", "zoho")
         .await
         .unwrap();
     // Bob leaves while Alice's request waits on him.
@@ -163,7 +163,7 @@ frank: /request app:crm reason:"pipeline""#,
         "the step waiting on Bob was re-routed"
     );
 
-    bot.run("dana: /offboard user:frank").await;
+    bot.run("dana: /offboard user:owen").await;
     let plan = bot.last_to("dana").text;
     assert!(plan.contains("Jira (connector directory"), "{plan}");
     assert!(plan.contains("Accounts to disable: directory"), "{plan}");
@@ -172,10 +172,10 @@ frank: /request app:crm reason:"pipeline""#,
         "{plan}"
     );
     bot.run("dana: :click Confirm").await;
-    assert!(memberships(&bot, "frank").await.is_empty());
+    assert!(memberships(&bot, "owen").await.is_empty());
     assert_eq!(
         bot.store
-            .dir_account("directory", "frank")
+            .dir_account("directory", "owen")
             .await
             .unwrap()
             .map(|a| a.1),
@@ -183,7 +183,7 @@ frank: /request app:crm reason:"pipeline""#,
     );
     let report = bot.last_to("dana").text;
     assert!(
-        report.starts_with("Offboarding report for Frank Li"),
+        report.starts_with("Offboarding report for Owen Hart"),
         "{report}"
     );
     assert!(
@@ -211,11 +211,11 @@ frank: /request app:crm reason:"pipeline""#,
     // Frank's own request was cancelled; he can no longer request.
     assert!(any_to(
         &bot,
-        "frank",
+        "owen",
         "Your request #2 for CRM was cancelled"
     ));
-    bot.run("frank: /request app:figma reason:x").await;
-    assert!(bot.last_to("frank").text.contains("offboarded"));
+    bot.run("owen: /request app:figma reason:x").await;
+    assert!(bot.last_to("owen").text.contains("offboarded"));
     let audit = bot.audit().await;
     for a in [
         "person.offboarded",
@@ -241,8 +241,8 @@ frank: /request app:crm reason:"pipeline""#,
 async fn scheduled_offboarding_runs_on_the_last_day_with_nobody_present() {
     let mut bot = Bot::example().await;
     bot.run(
-        r#"dana: /onboard email:frank@acme.test name:"Frank Li" role:engineer manager:bob handle:frank
-dana: /offboard user:frank when:2026-11-27"#,
+        r#"dana: /onboard email:owen@acme.test name:"Owen Hart" role:engineer manager:bob
+dana: /offboard user:owen when:2026-11-27"#,
     )
     .await;
     let plan = bot.last_to("dana");
@@ -256,19 +256,19 @@ dana: /offboard user:frank when:2026-11-27"#,
     assert!(
         bot.last_to("dana")
             .text
-            .contains("the offboarding of Frank Li runs by itself at 2026-11-27 23:59 UTC"),
+            .contains("the offboarding of Owen Hart runs by itself at 2026-11-27 23:59 UTC"),
         "{}",
         bot.last_to("dana").text
     );
     bot.run(":advance 2d").await;
-    assert_eq!(person(&bot, "frank").await.status, PersonStatus::Active);
-    assert_eq!(memberships(&bot, "frank").await.len(), 4);
+    assert_eq!(person(&bot, "owen").await.status, PersonStatus::Active);
+    assert_eq!(memberships(&bot, "owen").await.len(), 4);
     bot.run(":advance 1d").await;
-    assert_eq!(person(&bot, "frank").await.status, PersonStatus::Offboarded);
-    assert!(memberships(&bot, "frank").await.is_empty());
+    assert_eq!(person(&bot, "owen").await.status, PersonStatus::Offboarded);
+    assert!(memberships(&bot, "owen").await.is_empty());
     let report = bot.last_to("dana").text;
     assert!(
-        report.starts_with("Offboarding report for Frank Li"),
+        report.starts_with("Offboarding report for Owen Hart"),
         "{report}"
     );
     assert!(report.contains("Everything is removed"), "{report}");

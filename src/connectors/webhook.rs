@@ -56,9 +56,16 @@ pub fn fill_json(template: &str, value: &dyn Fn(&str) -> String) -> String {
     })
 }
 
-/// Fills a URL template: values are percent-encoded.
-pub fn fill_url(template: &str, value: &dyn Fn(&str) -> String) -> String {
-    fill(template, value, &|v| {
+/// Fills a URL template: values are percent-encoded ('/' too), so a value stays inside the
+/// path segment it is put in. A value made only of dots is refused: `.` and `..` (encoded or
+/// not) are dot-segments that URL parsers resolve, so `/users/{handle}/grant` would become
+/// `/grant` for the handle `..`.
+pub fn fill_url(template: &str, value: &dyn Fn(&str) -> String) -> Result<String, String> {
+    let refused = std::cell::RefCell::new(None);
+    let url = fill(template, value, &|v| {
+        if !v.is_empty() && v.chars().all(|c| c == '.') {
+            refused.borrow_mut().get_or_insert_with(|| v.to_owned());
+        }
         let mut s = String::new();
         for b in v.bytes() {
             if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
@@ -68,7 +75,11 @@ pub fn fill_url(template: &str, value: &dyn Fn(&str) -> String) -> String {
             }
         }
         s
-    })
+    });
+    match refused.into_inner() {
+        Some(v) => Err(format!("the value \"{v}\" cannot be put in a URL")),
+        None => Ok(url),
+    }
 }
 
 /// `sha256=HEX` of HMAC-SHA256(secret, timestamp + "." + body).
@@ -161,7 +172,8 @@ impl Webhook {
                 _ => String::new(),
             }
         };
-        let url = fill_url(&self.url, &value);
+        let url = fill_url(&self.url, &value)
+            .map_err(|e| ConnectorError::Permanent(format!("webhook {op}: {e}")))?;
         let body = if self.method == Method::GET {
             String::new()
         } else {
@@ -235,7 +247,8 @@ impl Connector for Webhook {
         Ok(Vec::new())
     }
     async fn test_connection(&self) -> Result<(), ConnectorError> {
-        reqwest::Url::parse(&fill_url(&self.url, &|_| "x".into()))
+        let url = fill_url(&self.url, &|_| "x".into()).map_err(ConnectorError::Permanent)?;
+        reqwest::Url::parse(&url)
             .map(|_| ())
             .map_err(|e| ConnectorError::Permanent(format!("bad webhook URL: {e}")))
     }
@@ -261,6 +274,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_value_never_forms_a_path_segment_of_its_own() {
+        let t = "https://h/hooks/users/{name}/{op}";
+        for dots in [".", "..", "..."] {
+            let v = |k: &str| {
+                if k == "name" {
+                    dots.to_owned()
+                } else {
+                    "grant".to_owned()
+                }
+            };
+            let e = fill_url(t, &v).unwrap_err();
+            assert!(e.contains("cannot be put in a URL"), "{e}");
+        }
+        // A slash is encoded: the value stays one segment.
+        let v = |k: &str| {
+            if k == "name" {
+                "../x".to_owned()
+            } else {
+                "grant".to_owned()
+            }
+        };
+        let url = fill_url(t, &v).unwrap();
+        assert_eq!(url, "https://h/hooks/users/..%2Fx/grant");
+        assert_eq!(
+            reqwest::Url::parse(&url).unwrap().path(),
+            "/hooks/users/..%2Fx/grant"
+        );
+        // Dots inside a value are fine.
+        let v = |k: &str| {
+            if k == "name" {
+                "a.b".to_owned()
+            } else {
+                "grant".to_owned()
+            }
+        };
+        assert_eq!(fill_url(t, &v).unwrap(), "https://h/hooks/users/a.b/grant");
+    }
+
+    #[test]
     fn templates_escape_their_values() {
         let v = |k: &str| match k {
             "email" => "a b@x.test".to_owned(),
@@ -268,7 +320,7 @@ mod tests {
             _ => k.to_uppercase(),
         };
         assert_eq!(
-            fill_url("https://h/u/{email}/{op}?x={nope}", &v),
+            fill_url("https://h/u/{email}/{op}?x={nope}", &v).unwrap(),
             "https://h/u/a%20b@x.test/OP?x={nope}"
         );
         let body = fill_json(r#"{"n":"{name}","o":"{op}"}"#, &v);

@@ -35,6 +35,12 @@ fn check_slug(kind: &str, s: &str, allow_upper: bool) -> Result<(), ParseError> 
             "{kind} \"{s}\" may hold only lowercase letters, digits, '-', '_' and '.'"
         )));
     }
+    // "." and ".." would be path segments of their own in a URL (a webhook's template).
+    if s.chars().all(|c| c == '.') {
+        return Err(ParseError(format!(
+            "{kind} \"{s}\" must hold a letter, a digit, '-' or '_', not only dots"
+        )));
+    }
     Ok(())
 }
 
@@ -206,6 +212,20 @@ impl Span {
     pub fn secs(&self) -> u64 {
         self.0.as_secs()
     }
+    /// `t` plus the span, or `None` past the last time chrono can hold (never a panic).
+    pub fn checked_after(&self, t: Timestamp) -> Option<Timestamp> {
+        chrono::TimeDelta::from_std(self.0)
+            .ok()
+            .and_then(|d| t.checked_add_signed(d))
+    }
+    /// `t` plus the span, saturating at the last time chrono can hold.
+    pub fn after(&self, t: Timestamp) -> Timestamp {
+        self.checked_after(t).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+    /// Whether the span, counted from `t`, has run out by `now`.
+    pub fn elapsed(&self, t: Timestamp, now: Timestamp) -> bool {
+        self.checked_after(t).is_some_and(|end| end <= now)
+    }
 }
 
 impl fmt::Display for Span {
@@ -363,6 +383,9 @@ pub struct WorkflowSettings {
     pub escalate_after: Span,
     /// Expire an undecided request after this long (from submission).
     pub expire_after: Span,
+    /// The longest duration anyone may ask for (`[workflow] max_duration`, one year by
+    /// default); a longer one is refused, and no grant runs longer.
+    pub max_duration: Span,
 }
 
 impl Default for WorkflowSettings {
@@ -371,6 +394,7 @@ impl Default for WorkflowSettings {
             remind_after: Span::from_std(Duration::from_secs(24 * 3600)),
             escalate_after: Span::from_std(Duration::from_secs(72 * 3600)),
             expire_after: Span::from_std(Duration::from_secs(7 * 86_400)),
+            max_duration: Span::from_std(Duration::from_secs(365 * 86_400)),
         }
     }
 }
@@ -458,6 +482,11 @@ mod tests {
         assert!(Handle::parse("").is_err());
         assert!(Handle::parse("Alice").is_err());
         assert!(Handle::parse("al ice").is_err());
+        for dots in [".", "..", "..."] {
+            let e = Handle::parse(dots).unwrap_err().to_string();
+            assert!(e.contains("not only dots"), "{e}");
+        }
+        assert!(Handle::parse(".a.").is_ok());
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl ManualClock {
     /// Moves the clock forward.
     pub fn advance(&self, by: Span) {
         let mut t = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        *t += by.as_chrono();
+        *t = by.after(*t);
     }
 }
 
@@ -195,11 +195,14 @@ pub enum NewGrantSource {
     Request(ReqRef),
 }
 
-/// An update of an existing grant.
+/// An update of an existing grant, applied only if the grant is still in the state it was
+/// read in (`from`); otherwise the whole change fails with [`StoreError::Conflict`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GrantUpdate {
     /// Which grant.
     pub id: GrantId,
+    /// The state it leaves (as read).
+    pub from: GrantState,
     /// New state.
     pub state: GrantState,
     /// Active since.
@@ -231,11 +234,15 @@ pub struct NewAction {
     pub at: Timestamp,
 }
 
-/// An update of an action after a worker ran it.
+/// An update of an action (after a worker ran it, or a click), applied only if the action
+/// is still in the state it was read in (`from`); otherwise the whole change fails with
+/// [`StoreError::Conflict`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionUpdate {
     /// Which action.
     pub id: ActionId,
+    /// The state it leaves (as read).
+    pub from: ActionState,
     /// New state.
     pub state: ActionState,
     /// Error text for people, if any.
@@ -247,10 +254,11 @@ pub struct ActionUpdate {
 }
 
 impl ActionUpdate {
-    /// The action succeeded at `now`.
-    pub fn done(id: ActionId, now: Timestamp) -> Self {
+    /// The action, read in state `from`, succeeded at `now`.
+    pub fn done(id: ActionId, from: ActionState, now: Timestamp) -> Self {
         Self {
             id,
+            from,
             state: ActionState::Done,
             last_error: None,
             not_before: now,

@@ -1180,32 +1180,46 @@ impl Store for SqlStore {
         }
 
         // Updates that set the same values are written by one statement (a finished batch
-        // of the engine's actions sets the same state on all of them).
+        // of the engine's actions sets the same state on all of them). Each is conditional
+        // on the state it leaves: a grant another instance or click moved meanwhile fails
+        // the whole change, so one expiry or revocation is done (and audited) once.
         for same in groups(&change.grant_updates, |g| {
-            (g.state, g.granted_at, g.expires_at, g.warned)
+            (g.from, g.state, g.granted_at, g.expires_at, g.warned)
         }) {
             let g = same[0];
             let ids = json_list(same.iter().map(|g| g.id.0));
             let n = q(
                 "UPDATE grants SET state = ?, granted_at = ?, expires_at = ?, warned = ? \
-                 WHERE id IN (SELECT value FROM json_each(?))",
+                 WHERE id IN (SELECT value FROM json_each(?)) AND state = ?",
             )
             .pg(
                 "UPDATE grants SET state = $1, granted_at = $2, expires_at = $3, warned = $4 \
-                 WHERE id = ANY(ARRAY(SELECT json_array_elements_text($5::json)::bigint))",
+                 WHERE id = ANY(ARRAY(SELECT json_array_elements_text($5::json)::bigint)) \
+                 AND state = $6",
             )
             .bind(g.state.as_str())
             .bind(g.granted_at.map(micros))
             .bind(g.expires_at.map(micros))
             .bind(g.warned)
             .bind(ids.clone())
+            .bind(g.from.as_str())
             .execute(&mut tx)
             .await
             .map_err(store_err)?;
             if n != same.len() as u64 {
-                return Err(StoreError::Backend(format!(
-                    "a grant of {ids} does not exist"
-                )));
+                let found =
+                    q("SELECT count(*) FROM grants WHERE id IN (SELECT value FROM json_each(?))")
+                        .pg("SELECT count(*) FROM grants \
+                         WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json)::bigint))")
+                        .bind(ids.clone())
+                        .fetch_i64(&mut tx)
+                        .await
+                        .map_err(store_err)?;
+                return Err(if found == same.len() as i64 {
+                    StoreError::Conflict
+                } else {
+                    StoreError::Backend(format!("a grant of {ids} does not exist"))
+                });
             }
         }
 
@@ -1243,8 +1257,11 @@ impl Store for SqlStore {
                 .map_err(store_err)?;
         }
 
+        // Each conditional on the state it leaves: two Done clicks, or a worker and a click,
+        // cannot both move one action (the loser's whole change fails).
         for same in groups(&change.action_updates, |a| {
             (
+                a.from,
                 a.state,
                 a.last_error.clone(),
                 a.not_before,
@@ -1257,13 +1274,14 @@ impl Store for SqlStore {
                 "UPDATE actions SET state = ?, last_error = ?, not_before = ?, \
                  lease_until = NULL, updated_at = ?, \
                  attempts = CASE WHEN ? = 1 THEN 0 ELSE attempts END \
-                 WHERE id IN (SELECT value FROM json_each(?))",
+                 WHERE id IN (SELECT value FROM json_each(?)) AND state = ?",
             )
             .pg(
                 "UPDATE actions SET state = $1, last_error = $2, not_before = $3, \
                  lease_until = NULL, updated_at = $4, \
                  attempts = CASE WHEN $5 = 1 THEN 0 ELSE attempts END \
-                 WHERE id = ANY(ARRAY(SELECT json_array_elements_text($6::json)::bigint))",
+                 WHERE id = ANY(ARRAY(SELECT json_array_elements_text($6::json)::bigint)) \
+                 AND state = $7",
             )
             .bind(a.state.as_str())
             .bind(a.last_error.clone())
@@ -1271,13 +1289,24 @@ impl Store for SqlStore {
             .bind(now)
             .bind(a.reset_attempts)
             .bind(ids.clone())
+            .bind(a.from.as_str())
             .execute(&mut tx)
             .await
             .map_err(store_err)?;
             if n != same.len() as u64 {
-                return Err(StoreError::Backend(format!(
-                    "an action of {ids} does not exist"
-                )));
+                let found =
+                    q("SELECT count(*) FROM actions WHERE id IN (SELECT value FROM json_each(?))")
+                        .pg("SELECT count(*) FROM actions \
+                         WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json)::bigint))")
+                        .bind(ids.clone())
+                        .fetch_i64(&mut tx)
+                        .await
+                        .map_err(store_err)?;
+                return Err(if found == same.len() as i64 {
+                    StoreError::Conflict
+                } else {
+                    StoreError::Backend(format!("an action of {ids} does not exist"))
+                });
             }
         }
 

@@ -518,9 +518,10 @@ async fn a_second_live_grant_of_one_app_is_a_duplicate(b: Backend) {
     .await
     .unwrap();
     // Revoking is still live; revoked is not.
-    let set = |state| Change {
+    let set = |from, state| Change {
         grant_updates: vec![GrantUpdate {
             id: first,
+            from,
             state,
             granted_at: Some(t0()),
             expires_at: None,
@@ -528,16 +529,20 @@ async fn a_second_live_grant_of_one_app_is_a_duplicate(b: Backend) {
         }],
         ..Change::default()
     };
-    s.commit(set(GrantState::Revoking)).await.unwrap();
+    s.commit(set(GrantState::Active, GrantState::Revoking))
+        .await
+        .unwrap();
     assert!(matches!(
         s.commit(dup.clone()).await,
         Err(StoreError::Duplicate(_))
     ));
-    s.commit(set(GrantState::Revoked)).await.unwrap();
+    s.commit(set(GrantState::Revoking, GrantState::Revoked))
+        .await
+        .unwrap();
     let again = s.commit(dup).await.unwrap().grants[0];
     // Bringing the old grant back to life would make two.
     assert!(matches!(
-        s.commit(set(GrantState::Active)).await,
+        s.commit(set(GrantState::Revoked, GrantState::Active)).await,
         Err(StoreError::Duplicate(_))
     ));
     let live: Vec<GrantId> = s
@@ -642,6 +647,7 @@ async fn claimed_actions_are_leased_and_not_before_is_respected(b: Backend) {
     s.commit(Change {
         action_updates: vec![ActionUpdate {
             id: a,
+            from: ActionState::Running,
             state: ActionState::Done,
             last_error: None,
             not_before: t0() + TimeDelta::seconds(61),
@@ -668,6 +674,7 @@ async fn claimed_actions_are_leased_and_not_before_is_respected(b: Backend) {
     s.commit(Change {
         action_updates: vec![ActionUpdate {
             id: b,
+            from: ActionState::Running,
             state: ActionState::Pending,
             last_error: Some("timeout".into()),
             not_before: t0() + TimeDelta::hours(2),
@@ -816,6 +823,7 @@ async fn a_release_puts_back_only_a_running_action(b: Backend) {
     s.commit(Change {
         action_updates: vec![ActionUpdate {
             id: ids[1],
+            from: ActionState::Running,
             state: ActionState::Done,
             last_error: None,
             not_before: t0(),
@@ -848,8 +856,9 @@ async fn updates_setting_the_same_values_are_written_together(b: Backend) {
         })
         .await
         .unwrap();
-    let done = |id, state, err: Option<&str>| ActionUpdate {
+    let done = |id, from, state, err: Option<&str>| ActionUpdate {
         id,
+        from,
         state,
         last_error: err.map(str::to_owned),
         not_before: t0(),
@@ -857,15 +866,21 @@ async fn updates_setting_the_same_values_are_written_together(b: Backend) {
     };
     s.commit(Change {
         action_updates: vec![
-            done(c.actions[0], ActionState::Done, None),
-            done(c.actions[1], ActionState::Failed, Some("no")),
-            done(c.actions[2], ActionState::Done, None),
+            done(c.actions[0], ActionState::Pending, ActionState::Done, None),
+            done(
+                c.actions[1],
+                ActionState::Pending,
+                ActionState::Failed,
+                Some("no"),
+            ),
+            done(c.actions[2], ActionState::Pending, ActionState::Done, None),
         ],
         grant_updates: c
             .grants
             .iter()
             .map(|&id| GrantUpdate {
                 id,
+                from: GrantState::Active,
                 state: GrantState::Revoked,
                 granted_at: Some(t0()),
                 expires_at: None,
@@ -899,8 +914,13 @@ async fn updates_setting_the_same_values_are_written_together(b: Backend) {
     let e = s
         .commit(Change {
             action_updates: vec![
-                done(c.actions[0], ActionState::Pending, None),
-                done(ActionId(999_999), ActionState::Pending, None),
+                done(c.actions[0], ActionState::Done, ActionState::Pending, None),
+                done(
+                    ActionId(999_999),
+                    ActionState::Done,
+                    ActionState::Pending,
+                    None,
+                ),
             ],
             ..Change::default()
         })
@@ -999,7 +1019,7 @@ async fn settled_onboardings_are_read_and_marked_by_lists(b: Backend) {
     .await
     .unwrap();
     s.commit(Change {
-        action_updates: vec![ActionUpdate::done(first_alice, t0())],
+        action_updates: vec![ActionUpdate::done(first_alice, ActionState::Pending, t0())],
         ..Change::default()
     })
     .await
@@ -1667,4 +1687,98 @@ async fn sqlite_copies_its_write_ahead_log_into_the_file_in_the_background() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(audit_count(&f.store).await, 100);
+}
+
+both!(state_changes_are_conditional_on_the_state_they_leave, multi);
+async fn state_changes_are_conditional_on_the_state_they_leave(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let c = s
+        .commit(Change {
+            new_grants: vec![new_grant("alice", "figma")],
+            new_actions: vec![queued("design", ActionOp::Grant)],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let (g, a) = (c.grants[0], c.actions[0]);
+    let grant_to = |from, state| GrantUpdate {
+        id: g,
+        from,
+        state,
+        granted_at: Some(t0()),
+        expires_at: None,
+        warned: false,
+    };
+    // Thirty simultaneous moves of one grant from active, each with its audit row: one wins,
+    // the others fail whole (no row of theirs is written).
+    let before = audit_count(s).await;
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let s = s.clone();
+        let ch = Change {
+            grant_updates: vec![grant_to(GrantState::Active, GrantState::Revoking)],
+            audit: vec![event("grant.expired", "", t0(), ReqRef::None)],
+            ..Change::default()
+        };
+        tasks.push(tokio::spawn(async move { s.commit(ch).await }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(audit_count(s).await, before + 1);
+    assert_eq!(
+        s.grants_by_id(&[g]).await.unwrap()[0].state,
+        GrantState::Revoking
+    );
+
+    // The same for an action: thirty moves from waiting to done.
+    s.commit(Change {
+        action_updates: vec![ActionUpdate {
+            id: a,
+            from: ActionState::Pending,
+            state: ActionState::Waiting,
+            last_error: None,
+            not_before: t0(),
+            reset_attempts: false,
+        }],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..30 {
+        let s = s.clone();
+        let ch = Change {
+            action_updates: vec![ActionUpdate::done(a, ActionState::Waiting, t0())],
+            audit: vec![event("grant.provisioned", "", t0(), ReqRef::None)],
+            ..Change::default()
+        };
+        tasks.push(tokio::spawn(async move { s.commit(ch).await }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(StoreError::Conflict) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(audit_count(s).await, before + 2);
+    assert_eq!(s.action(a).await.unwrap().unwrap().state, ActionState::Done);
+    // A stale state is a conflict; a row that does not exist is still an error of its own.
+    let stale = s
+        .commit(Change {
+            grant_updates: vec![grant_to(GrantState::Active, GrantState::Revoked)],
+            ..Change::default()
+        })
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
 }

@@ -28,6 +28,10 @@ pub const EPHEMERAL: u64 = 64;
 /// The sentence an unknown Discord user sees.
 pub const UNKNOWN_USER: &str = "Sorry, I don't know who you are: your Discord account is not linked to a person in Quartermaster. Please ask IT to add your Discord id.";
 
+/// USER options that name a Discord account to link (a new hire, not yet a person), not a
+/// person already known: the core gets the Discord id itself, as `(command, option)`.
+const ACCOUNT_OPTIONS: &[(&str, &str)] = &[("onboard", "user")];
+
 /// What the service answered, before it becomes Discord JSON.
 enum Answer {
     Reply(Reply, Option<Caller>),
@@ -301,6 +305,11 @@ impl Dispatcher {
                 CommandDataOptionValue::Number(n) => n.to_string(),
                 CommandDataOptionValue::Boolean(b) => b.to_string(),
                 CommandDataOptionValue::Autocomplete { value, .. } => value.clone(),
+                CommandDataOptionValue::User(u)
+                    if ACCOUNT_OPTIONS.contains(&(c.data.name.as_str(), o.name.as_str())) =>
+                {
+                    u.to_string()
+                }
                 CommandDataOptionValue::User(u) => {
                     match self.service.caller_by_discord_id(&u.to_string()).await {
                         Ok(Some(p)) => p.person.handle.to_string(),

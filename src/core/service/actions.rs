@@ -118,6 +118,7 @@ impl Service {
         };
         change.grant_updates.push(GrantUpdate {
             id: g.id,
+            from: g.state,
             state: GrantState::Revoking,
             granted_at: g.granted_at,
             expires_at: g.expires_at,
@@ -254,17 +255,17 @@ impl Service {
         let span = info_span!("action", action_id = %action.id, op = action.op.as_str(), connector = %action.connector);
         async {
             match result {
-                Ok(Effect::Applied) => {
-                    self.complete_action(action, Actor::System, None, "ok")
-                        .await
-                }
+                Ok(Effect::Applied) => self
+                    .complete_action(action, Actor::System, None, "ok")
+                    .await
+                    .map(drop),
                 Ok(Effect::AlreadyInState) if action.op == ActionOp::Verify => {
                     self.not_listable(action).await
                 }
-                Ok(Effect::AlreadyInState) => {
-                    self.complete_action(action, Actor::System, None, "already")
-                        .await
-                }
+                Ok(Effect::AlreadyInState) => self
+                    .complete_action(action, Actor::System, None, "already")
+                    .await
+                    .map(drop),
                 Ok(Effect::Manual(task)) => self.hand_to_it(action, task).await,
                 Ok(Effect::Inventory {
                     entitlements,
@@ -296,20 +297,25 @@ impl Service {
                         ),
                     );
                     ev.connector_action = Some(action.id);
-                    self.store
-                        .commit(Change {
-                            action_updates: vec![ActionUpdate {
-                                id: action.id,
-                                state: ActionState::Pending,
-                                last_error: Some(e.to_string()),
-                                not_before: now
-                                    + chrono::TimeDelta::from_std(wait).unwrap_or_default(),
-                                reset_attempts: false,
-                            }],
-                            audit: vec![ev],
-                            ..Change::default()
-                        })
-                        .await?;
+                    let not_before = chrono::TimeDelta::from_std(wait)
+                        .ok()
+                        .and_then(|d| now.checked_add_signed(d))
+                        .unwrap_or(now);
+                    // Conditional on the action still running as claimed: if it moved
+                    // meanwhile, whoever moved it decides what follows.
+                    self.commit_quietly(Change {
+                        action_updates: vec![ActionUpdate {
+                            id: action.id,
+                            from: action.state,
+                            state: ActionState::Pending,
+                            last_error: Some(e.to_string()),
+                            not_before,
+                            reset_attempts: false,
+                        }],
+                        audit: vec![ev],
+                        ..Change::default()
+                    })
+                    .await?;
                     Ok(())
                 }
                 Err(e) => self.fail_action(action, e).await,
@@ -388,7 +394,7 @@ impl Service {
             };
             change
                 .action_updates
-                .push(ActionUpdate::done(action.id, now));
+                .push(ActionUpdate::done(action.id, action.state, now));
             change
                 .audit
                 .push(self.effect_event(action, Actor::System, None, outcome));
@@ -485,20 +491,22 @@ impl Service {
         }
     }
 
-    /// An action succeeded (by a connector, or by a person clicking Done).
+    /// An action succeeded (by a connector, or by a person clicking Done), written only if
+    /// the action is still in the state it was read in (`action.state`). Returns false, and
+    /// tells nobody, when someone else moved it first (another click, another instance).
     async fn complete_action(
         &self,
         action: &Action,
         actor: Actor,
         chat: Option<&str>,
         outcome: &str,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         for _ in 0..8 {
             let now = self.clock.now();
             let mut change = Change::default();
             change
                 .action_updates
-                .push(ActionUpdate::done(action.id, now));
+                .push(ActionUpdate::done(action.id, action.state, now));
             change
                 .audit
                 .push(self.effect_event(action, actor.clone(), chat, outcome));
@@ -514,7 +522,7 @@ impl Service {
                     && let GrantSource::Request(rid) = g.source
                     && let Some(r) = self.store.request(rid).await?
                 {
-                    expires = r.duration.map(|d| now + d.as_chrono());
+                    expires = r.duration.map(|d| self.ends(now, d));
                     if let Ok(next) = r.state.on(Event::Provisioned) {
                         change
                             .request_updates
@@ -528,12 +536,16 @@ impl Service {
             }
             match self.store.commit(change).await {
                 Ok(_) => {}
+                Err(StoreError::Conflict) if self.action_moved(action).await? => {
+                    return Ok(false);
+                }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
             self.after_action(action, grant, granted_request, &actor, now)
                 .await?;
-            return self.follow_up(action).await;
+            self.follow_up(action).await?;
+            return Ok(true);
         }
         Err(ServiceError::Inconsistent(format!(
             "action {} kept conflicting",
@@ -599,7 +611,7 @@ impl Service {
                 let until = match &granted_request {
                     Some(r) => r
                         .duration
-                        .map(|d| format!(" until {}", when(now + d.as_chrono()))),
+                        .map(|d| format!(" until {}", when(self.ends(now, d)))),
                     None => None,
                 }
                 .unwrap_or_default();
@@ -646,6 +658,15 @@ impl Service {
         Ok(())
     }
 
+    /// Whether the action is no longer in the state it was read in (or is gone).
+    async fn action_moved(&self, action: &Action) -> Result<bool> {
+        Ok(self
+            .store
+            .action(action.id)
+            .await?
+            .is_none_or(|a| a.state != action.state))
+    }
+
     /// Parks an action for a person (manual connector) and posts the task to IT.
     async fn hand_to_it(&self, action: &Action, task: String) -> Result<()> {
         let now = self.clock.now();
@@ -660,10 +681,11 @@ impl Service {
             task.clone(),
         );
         ev.connector_action = Some(action.id);
-        self.store
-            .commit(Change {
+        let parked = self
+            .commit_quietly(Change {
                 action_updates: vec![ActionUpdate {
                     id: action.id,
+                    from: action.state,
                     state: ActionState::Waiting,
                     last_error: None,
                     not_before: now,
@@ -673,6 +695,9 @@ impl Service {
                 ..Change::default()
             })
             .await?;
+        if !parked {
+            return Ok(());
+        }
         let text = format!(
             "Task #{} for IT: {task}\nClick Done once it is done.",
             action.id
@@ -696,6 +721,7 @@ impl Service {
             let mut change = Change::default();
             change.action_updates.push(ActionUpdate {
                 id: action.id,
+                from: action.state,
                 state: ActionState::Failed,
                 last_error: Some(e.to_string()),
                 not_before: now,
@@ -719,6 +745,7 @@ impl Service {
             {
                 change.grant_updates.push(GrantUpdate {
                     id: g.id,
+                    from: g.state,
                     state: GrantState::Failed,
                     granted_at: None,
                     expires_at: g.expires_at,
@@ -735,6 +762,7 @@ impl Service {
             }
             match self.store.commit(change).await {
                 Ok(_) => {}
+                Err(StoreError::Conflict) if self.action_moved(action).await? => return Ok(()),
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -779,64 +807,62 @@ impl Service {
 
     /// Done on a manual task: IT only, once.
     pub(super) async fn manual_done(&self, c: &Caller, id: ActionId) -> Result<Reply> {
-        let Some(action) = self.store.action(id).await? else {
-            return Ok(Reply::text(format!("Task #{id} does not exist.")));
-        };
+        let action = self.store.action(id).await?;
         if policy::it_admin(&self.org, &c.person).is_none() {
+            // Said before anything about the task (whether it exists, whose it is).
             return self
                 .refuse(
                     c,
                     "done",
-                    Some(&action.person),
-                    action.app.as_ref(),
-                    action.request.into(),
+                    action.as_ref().map(|a| &a.person),
+                    action.as_ref().and_then(|a| a.app.as_ref()),
+                    action.as_ref().map_or(ReqRef::None, |a| a.request.into()),
                     "Only IT admins can mark a task done.".into(),
                 )
                 .await;
         }
+        let Some(action) = action else {
+            return Ok(Reply::text(format!("Task #{id} does not exist.")));
+        };
         if action.state != ActionState::Waiting {
             return Ok(Reply::text(format!(
                 "Task #{id} is already {}.",
                 action.state.as_str()
             )));
         }
-        // Claim it first so that two clicks cannot both complete it.
-        let claimed = self
-            .store
-            .commit(Change {
-                action_updates: vec![ActionUpdate {
-                    id,
-                    state: ActionState::Running,
-                    last_error: None,
-                    not_before: self.clock.now(),
-                    reset_attempts: false,
-                }],
-                ..Change::default()
-            })
-            .await;
-        claimed?;
-        self.complete_action(&action, Self::by(c), c.chat_id.as_deref(), "ok")
-            .await?;
+        // One transaction, conditional on the task still waiting: of simultaneous clicks,
+        // exactly one completes it; the others are told it is done.
+        if !self
+            .complete_action(&action, Self::by(c), c.chat_id.as_deref(), "ok")
+            .await?
+        {
+            let now = self.store.action(id).await?.map(|a| a.state);
+            return Ok(Reply::text(format!(
+                "Task #{id} is already {}.",
+                now.map_or("gone", |s| s.as_str())
+            )));
+        }
         Ok(Reply::text(format!("Thanks — task #{id} is marked done.")))
     }
 
     /// Retry on a failed action: IT only.
     pub(super) async fn retry(&self, c: &Caller, id: ActionId) -> Result<Reply> {
-        let Some(action) = self.store.action(id).await? else {
-            return Ok(Reply::text(format!("Action #{id} does not exist.")));
-        };
+        let action = self.store.action(id).await?;
         if policy::it_admin(&self.org, &c.person).is_none() {
             return self
                 .refuse(
                     c,
                     "retry",
-                    Some(&action.person),
-                    action.app.as_ref(),
-                    action.request.into(),
+                    action.as_ref().map(|a| &a.person),
+                    action.as_ref().and_then(|a| a.app.as_ref()),
+                    action.as_ref().map_or(ReqRef::None, |a| a.request.into()),
                     "Only IT admins can retry an action.".into(),
                 )
                 .await;
         }
+        let Some(action) = action else {
+            return Ok(Reply::text(format!("Action #{id} does not exist.")));
+        };
         if action.state != ActionState::Failed {
             return Ok(Reply::text(format!(
                 "Action #{id} is {}; there is nothing to retry.",
@@ -847,6 +873,7 @@ impl Service {
         let mut change = Change::default();
         change.action_updates.push(ActionUpdate {
             id,
+            from: ActionState::Failed,
             state: ActionState::Pending,
             last_error: None,
             not_before: now,
@@ -868,6 +895,7 @@ impl Service {
         {
             change.grant_updates.push(GrantUpdate {
                 id: g.id,
+                from: GrantState::Failed,
                 state: GrantState::Pending,
                 granted_at: None,
                 expires_at: g.expires_at,
@@ -882,7 +910,11 @@ impl Service {
                     .push(RequestUpdate::to_state(&r, next, now));
             }
         }
-        self.store.commit(change).await?;
+        if !self.commit_quietly(change).await? {
+            return Ok(Reply::text(format!(
+                "Action #{id} changed just now; nothing was retried."
+            )));
+        }
         self.edit(
             action_key(id),
             format!(
@@ -914,6 +946,7 @@ fn settled_grant(
     if activates(op, g) {
         return Some(GrantUpdate {
             id: g.id,
+            from: g.state,
             state: GrantState::Active,
             granted_at: Some(now),
             expires_at,
@@ -922,6 +955,7 @@ fn settled_grant(
     }
     (op == ActionOp::Revoke && g.state == GrantState::Revoking).then_some(GrantUpdate {
         id: g.id,
+        from: g.state,
         state: GrantState::Revoked,
         granted_at: g.granted_at,
         expires_at: g.expires_at,

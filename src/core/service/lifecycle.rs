@@ -190,12 +190,31 @@ impl Service {
                 "There is nobody with the handle \"{m}\" to be the manager."
             )));
         }
+        // /onboard adds people; it never changes one (a move is a /role plan, confirmed).
+        if let Some(p) = dir
+            .values()
+            .find(|p| p.status == PersonStatus::Active && p.email == email)
+        {
+            return Ok(Reply::text(format!(
+                "{} ({}, {}) is already in Quartermaster; /onboard changes nobody. To change their role, use /role user:{} role:{role}.",
+                p.name, p.handle, p.email, p.handle
+            )));
+        }
         if let Some(other) = dir
             .values()
             .find(|p| p.email == email && p.handle != handle)
         {
             return Ok(Reply::text(format!(
                 "{email} already belongs to {} ({}).",
+                other.name, other.handle
+            )));
+        }
+        if let Some(d) = &discord
+            && let Some(other) = self.store.person_by_discord_id(d).await?
+            && other.handle != handle
+        {
+            return Ok(Reply::text(format!(
+                "That Discord account is already linked to {} ({}); nothing was changed.",
                 other.name, other.handle
             )));
         }
@@ -629,7 +648,9 @@ impl Service {
             return Ok(Reply::text(format!("{} is already {role}.", p.name)));
         }
         let plan = self.role_plan(&p, &role, &p.department).await?;
-        let confirmers: Vec<Handle> = if is_it {
+        // A plan about oneself always needs another IT admin.
+        let alone = is_it && user != c.person.handle;
+        let confirmers: Vec<Handle> = if alone {
             vec![c.person.handle.clone()]
         } else {
             self.org
@@ -639,6 +660,19 @@ impl Service {
                 .cloned()
                 .collect()
         };
+        if confirmers.is_empty() {
+            return self
+                .refuse(
+                    c,
+                    "/role",
+                    Some(&user),
+                    None,
+                    ReqRef::None,
+                    "There is no other IT admin to confirm this role change; nothing was changed."
+                        .into(),
+                )
+                .await;
+        }
         let detail = serde_json::to_string(&PlanDetail {
             role: Some(role.to_string()),
             ..PlanDetail::default()
@@ -672,7 +706,7 @@ impl Service {
             )
             .await?;
         let text = self.role_plan_text(&p, &role, &plan);
-        if is_it {
+        if alone {
             return Ok(Reply {
                 text,
                 buttons: Self::plan_buttons(id),
@@ -843,10 +877,24 @@ impl Service {
         Ok(lines.join("\n"))
     }
 
-    /// Confirm or Cancel on a plan: only its confirmers, only once.
+    /// Confirm or Cancel on a plan: only its confirmers, only once. Someone with no part in
+    /// the plan learns nothing about it (not even whether it exists).
     pub(super) async fn close_plan(&self, c: &Caller, id: i64, confirm: bool) -> Result<Reply> {
-        let Some(plan) = self.store.plan(id).await? else {
-            return Ok(Reply::text(format!("Plan #{id} does not exist.")));
+        let plan = self.store.plan(id).await?;
+        let me = &c.person.handle;
+        let Some(plan) = plan.filter(|p| {
+            p.confirmers.contains(me) || &p.created_by == me || p.decided_by.as_ref() == Some(me)
+        }) else {
+            return self
+                .refuse(
+                    c,
+                    "plan",
+                    None,
+                    None,
+                    ReqRef::None,
+                    format!("There is nothing for you to confirm or cancel on plan #{id}."),
+                )
+                .await;
         };
         let dir = self.directory().await?;
         if plan.state != PlanState::Open {
@@ -863,6 +911,20 @@ impl Service {
         }
         let allowed = plan.confirmers.contains(&c.person.handle)
             || (!confirm && plan.created_by == c.person.handle);
+        // A plan about oneself is confirmed by someone else (also a plan stored before this
+        // rule, with its subject among the confirmers).
+        if confirm && plan.subject == c.person.handle {
+            return self
+                .refuse(
+                    c,
+                    "plan",
+                    Some(&plan.subject),
+                    None,
+                    ReqRef::None,
+                    format!("Plan #{id} is about you: another IT admin must confirm it."),
+                )
+                .await;
+        }
         if !allowed {
             let why = format!(
                 "Only {} can confirm or cancel plan #{id}.",
@@ -1238,10 +1300,11 @@ impl Service {
             ),
         );
         ev.connector_action = Some(action.id);
-        self.store
-            .commit(Change {
+        if !self
+            .commit_quietly(Change {
                 action_updates: vec![ActionUpdate {
                     id: action.id,
+                    from: action.state,
                     state: ActionState::Done,
                     last_error: Some(NOT_LISTABLE.into()),
                     not_before: now,
@@ -1250,7 +1313,10 @@ impl Service {
                 audit: vec![ev],
                 ..Change::default()
             })
-            .await?;
+            .await?
+        {
+            return Ok(());
+        }
         self.maybe_report_offboarding(&action.person).await
     }
 
@@ -1286,6 +1352,7 @@ impl Service {
         let mut change = Change::default();
         change.action_updates.push(ActionUpdate {
             id: action.id,
+            from: action.state,
             state: ActionState::Done,
             last_error: None,
             not_before: now,
@@ -1371,7 +1438,9 @@ impl Service {
         );
         ev.connector_action = Some(action.id);
         change.audit.push(ev);
-        self.store.commit(change).await?;
+        if !self.commit_quietly(change).await? {
+            return Ok(());
+        }
         self.wake_worker();
         self.maybe_report_offboarding(&action.person).await
     }
@@ -1670,21 +1739,19 @@ impl Service {
 
     /// Extend on an expiry warning: the holder asks for the same app again.
     pub(super) async fn extend(&self, c: &Caller, g: GrantId) -> Result<Reply> {
-        let Some(grant) = self.store.grant(g).await? else {
-            return Ok(Reply::text("That access no longer exists."));
-        };
-        if grant.person != c.person.handle {
+        let grant = self.store.grant(g).await?;
+        let Some(grant) = grant.filter(|g| g.person == c.person.handle) else {
             return self
                 .refuse(
                     c,
                     "extend",
-                    Some(&grant.person),
-                    Some(&grant.app),
+                    None,
+                    None,
                     ReqRef::None,
-                    "Only the holder can extend their access.".into(),
+                    "There is no access of yours to extend there.".into(),
                 )
                 .await;
-        }
+        };
         let span = match (grant.granted_at, grant.expires_at) {
             (Some(from), Some(to)) => (to - from).to_std().ok().filter(|d| !d.is_zero()),
             _ => None,
@@ -1727,11 +1794,12 @@ impl Service {
                 "ok",
                 format!("ended {}", g.expires_at.map_or_else(|| "-".into(), when)),
             ));
-            match self.store.commit(change).await {
-                Ok(_) => done += 1,
-                Err(StoreError::Conflict) => {}
-                Err(e) => return Err(e.into()),
+            // Conditional on the grant still being active: when another instance expired it
+            // first, it tells the holder, and this one neither writes nor tells.
+            if !self.commit_quietly(change).await? {
+                continue;
             }
+            done += 1;
             self.notify(
                 &g.person,
                 format!(
@@ -1748,7 +1816,7 @@ impl Service {
         let wf = self.org.workflow;
         let dir = self.directory().await?;
         for r in self.store.open_requests().await? {
-            if r.created_at + wf.expire_after.as_chrono() <= now {
+            if wf.expire_after.elapsed(r.created_at, now) {
                 let Ok(next) = r.state.on(Event::Expire) else {
                     continue;
                 };
@@ -1790,7 +1858,7 @@ impl Service {
             let Some(started) = step.started_at else {
                 continue;
             };
-            if !step.escalated && started + wf.escalate_after.as_chrono() <= now {
+            if !step.escalated && wf.escalate_after.elapsed(started, now) {
                 let Some(requester) = dir.get(&r.requester) else {
                     continue;
                 };
@@ -1847,7 +1915,7 @@ impl Service {
                             .await;
                     }
                 }
-            } else if !step.reminded && started + wf.remind_after.as_chrono() <= now {
+            } else if !step.reminded && wf.remind_after.elapsed(started, now) {
                 let mut steps = r.steps.clone();
                 steps[k as usize].reminded = true;
                 let mut change = Change::default();
@@ -1886,12 +1954,14 @@ impl Service {
             let Some(end) = g.expires_at else { continue };
             let start = g.granted_at.unwrap_or(end);
             let lead = ((end - start) / 4).min(chrono::TimeDelta::hours(24));
-            if now < end - lead || now >= end {
+            let from = end.checked_sub_signed(lead).unwrap_or(end);
+            if now < from || now >= end {
                 continue;
             }
             let change = Change {
                 grant_updates: vec![GrantUpdate {
                     id: g.id,
+                    from: g.state,
                     state: g.state,
                     granted_at: g.granted_at,
                     expires_at: g.expires_at,
@@ -1962,7 +2032,7 @@ impl Service {
     }
 
     /// Commits; a conflict (another instance or click got there first) is not an error.
-    async fn commit_quietly(&self, change: Change) -> Result<bool> {
+    pub(super) async fn commit_quietly(&self, change: Change) -> Result<bool> {
         match self.store.commit(change).await {
             Ok(_) => Ok(true),
             Err(StoreError::Conflict) => Ok(false),

@@ -150,6 +150,13 @@ impl Service {
         }
     }
 
+    /// When something of duration `d` started at `from` ends: never more than the global
+    /// ceiling (`[workflow] max_duration`) later, and never an overflow (a request stored
+    /// before the ceiling existed may hold any duration).
+    fn ends(&self, from: Timestamp, d: Span) -> Timestamp {
+        d.min(self.org.workflow.max_duration).after(from)
+    }
+
     /// The organisation.
     pub fn org(&self) -> &Org {
         &self.org
@@ -467,6 +474,12 @@ impl Service {
         }
         let reply = match intent {
             Intent::Request {
+                duration: Some(d), ..
+            } if d > self.org.workflow.max_duration => Reply::text(format!(
+                "duration: {d} is longer than anyone may ask for (at most {}); nothing was requested.",
+                self.org.workflow.max_duration
+            )),
+            Intent::Request {
                 app,
                 reason,
                 duration,
@@ -567,6 +580,8 @@ impl Service {
         } else {
             policy::effective_duration(app, duration)
         };
+        // An app's own cap or default may be longer than the global ceiling: no grant is.
+        let duration = duration.map(|d| d.min(self.org.workflow.max_duration));
         let now = self.clock.now();
         let rules: Vec<ApprovalRule> = if birthright {
             Vec::new()
@@ -807,9 +822,10 @@ impl Service {
         match (kind, extends) {
             (RequestKind::Extend(_), Some(g)) => {
                 let from = g.expires_at.map_or(now, |e| e.max(now));
-                let until = duration.map(|d| from + d.as_chrono());
+                let until = duration.map(|d| self.ends(from, d));
                 change.grant_updates.push(GrantUpdate {
                     id: g.id,
+                    from: g.state,
                     state: g.state,
                     granted_at: g.granted_at,
                     expires_at: until,
@@ -834,7 +850,7 @@ impl Service {
                     source: NewGrantSource::Request(req),
                     state: GrantState::Pending,
                     granted_at: None,
-                    expires_at: duration.map(|d| now + d.as_chrono()),
+                    expires_at: duration.map(|d| self.ends(now, d)),
                 });
                 let g = GrantRef::New(change.new_grants.len() - 1);
                 change.new_actions.push(NewAction {
@@ -997,9 +1013,28 @@ impl Service {
         approve: bool,
         reason: Option<String>,
     ) -> Result<Reply> {
+        let me = &c.person.handle;
         for _ in 0..8 {
-            let Some(r) = self.store.request(id).await? else {
-                return Ok(Reply::text(format!("Request #{id} does not exist.")));
+            // Someone with no part in the request learns nothing about it: not its state, not
+            // its approvers, not even whether it exists.
+            let r = self.store.request(id).await?;
+            let Some(r) = r.filter(|r| {
+                &r.requester == me
+                    || r.steps.iter().any(|s| {
+                        s.approvers.contains(me) || s.decision.as_ref().is_some_and(|d| &d.by == me)
+                    })
+                    || policy::it_admin(&self.org, &c.person).is_some()
+            }) else {
+                return self
+                    .refuse(
+                        c,
+                        "decide",
+                        None,
+                        None,
+                        ReqRef::None,
+                        format!("There is nothing for you to decide on request #{id}."),
+                    )
+                    .await;
             };
             let dir = self
                 .request_directory(&r.requester, &r.app, &r.steps)
@@ -1021,7 +1056,6 @@ impl Service {
                     r.state
                 )));
             }
-            let me = &c.person.handle;
             if me == &r.requester {
                 return self
                     .refuse(
