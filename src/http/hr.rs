@@ -90,7 +90,12 @@ fn verify(
         .and_then(|v| v.to_str().ok())
         .ok_or("missing X-QM-Timestamp")?;
     let t: i64 = ts.trim().parse().map_err(|_| "bad X-QM-Timestamp")?;
-    if (now - t).abs() > WINDOW_SECS {
+    // Checked: the timestamp is the sender's, and `i64::MIN` must not overflow.
+    if now
+        .checked_sub(t)
+        .and_then(i64::checked_abs)
+        .is_none_or(|d| d > WINDOW_SECS)
+    {
         return Err("timestamp outside the 5 minute window");
     }
     let sig = headers
@@ -204,6 +209,25 @@ async fn events(State(st): State<Arc<HrState>>, headers: HeaderMap, body: Bytes)
                 StatusCode::INTERNAL_SERVER_ERROR,
                 serde_json::json!({ "id": id, "error": "internal error; retry later" }),
             )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_timestamp_outside_the_window_is_refused_without_overflow() {
+        let secret = SecretString::from("k".to_owned());
+        for t in [i64::MIN, i64::MAX, -1, 1_000 - WINDOW_SECS - 1] {
+            let mut h = HeaderMap::new();
+            h.insert("x-qm-timestamp", t.to_string().parse().unwrap());
+            assert_eq!(
+                verify(&h, b"{}", &secret, 1_000),
+                Err("timestamp outside the 5 minute window"),
+                "{t}"
+            );
         }
     }
 }
