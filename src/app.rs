@@ -52,18 +52,28 @@ pub fn database_url(flag: Option<&str>, config: &Config, base: &Path) -> String 
     format!("sqlite://{}", base.join(p).display())
 }
 
-/// Opens the store with the config's audit key and seeds the directory.
+/// Opens the store with the config's audit key, anchors its audit chain to `[audit]
+/// anchor_file` when set, and seeds the directory.
 pub async fn open_store(config: &Config, url: &str) -> Result<SqlStore, StartError> {
-    let key = config
-        .audit_key
-        .as_ref()
-        .map(|k| SecretSlice::from(k.expose_secret().as_bytes().to_vec()));
-    let store = store::connect(url, key).await?;
+    let mut store = open_store_unanchored(config, url).await?;
+    if let Some(path) = &config.audit_anchor_file {
+        store = store.anchor_to(path).await?;
+    }
     store
         .seed_people(&config.people)
         .await
         .map_err(StartError::Seed)?;
     Ok(store)
+}
+
+/// Opens the store with the config's audit key, without anchoring (for reading the audit
+/// trail: `audit verify` must not write to the anchor file it checks).
+pub async fn open_store_unanchored(config: &Config, url: &str) -> Result<SqlStore, StartError> {
+    let key = config
+        .audit_key
+        .as_ref()
+        .map(|k| SecretSlice::from(k.expose_secret().as_bytes().to_vec()));
+    Ok(store::connect(url, key).await?)
 }
 
 /// Builds the configured connectors.
