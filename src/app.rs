@@ -19,6 +19,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Database(#[from] store::DbError),
+    /// `[audit] anchor_file` could not be opened or written.
+    #[error("audit.anchor_file: {0}")]
+    Anchor(String),
     /// The directory could not be seeded.
     #[error("cannot seed the people of the config: {0}")]
     Seed(crate::core::ports::StoreError),
@@ -57,7 +60,10 @@ pub fn database_url(flag: Option<&str>, config: &Config, base: &Path) -> String 
 pub async fn open_store(config: &Config, url: &str) -> Result<SqlStore, StartError> {
     let mut store = open_store_unanchored(config, url).await?;
     if let Some(path) = &config.audit_anchor_file {
-        store = store.anchor_to(path).await?;
+        store = store.anchor_to(path).await.map_err(|e| match e {
+            store::DbError::Anchor(m) => StartError::Anchor(m),
+            other => StartError::Database(other),
+        })?;
     }
     store
         .seed_people(&config.people)

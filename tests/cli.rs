@@ -346,3 +346,35 @@ fn audit_verify_with_anchors_names_the_cut_rows() {
     // Verifying wrote nothing to the anchor file.
     assert_eq!(std::fs::read_to_string(anchors).unwrap(), text);
 }
+
+/// An anchor file that cannot be written stops the bot at start, naming the key.
+#[test]
+fn an_unwritable_anchor_file_is_named_at_start() {
+    let (_rt, test_db) = test_db();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("qm.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}\n[audit]\nanchor_file = \"no-such-dir/anchors.log\"\n",
+            quartermaster::config::EXAMPLE_TOML
+        ),
+    )
+    .unwrap();
+    let o = run(&[
+        "console",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--db",
+        &test_db.url,
+        "--script",
+        &story(),
+        "--json",
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("audit.anchor_file: cannot write the audit anchor file"),
+        "{}",
+        stderr(&o)
+    );
+}
