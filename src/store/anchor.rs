@@ -172,6 +172,27 @@ impl AnchorWriter {
         let fresh = file.metadata().map_err(err)?.len() == 0;
         if fresh {
             append_line(&file, &format!("genesis {genesis_created_at}\n")).map_err(err)?;
+        } else {
+            // Anchors of two databases in one file would make every check fail later: refuse
+            // now (this is also what a database swapped for a fresh one looks like).
+            let mut first = String::new();
+            std::io::BufRead::read_line(
+                &mut std::io::BufReader::new(File::open(path).map_err(err)?),
+                &mut first,
+            )
+            .map_err(err)?;
+            if let Ok([(_, AnchorLine::Genesis { created_at })]) = parse_anchors(&first).as_deref()
+            {
+                let same = |t: &str| DateTime::parse_from_rfc3339(t).ok();
+                if same(created_at) != same(genesis_created_at) {
+                    return Err(DbError::Anchor(format!(
+                        "the audit anchor file {} was started for a database created at \
+                         {created_at}, but this database was created at {genesis_created_at}: \
+                         if the database was replaced on purpose, move the file aside",
+                        path.display()
+                    )));
+                }
+            }
         }
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
@@ -316,6 +337,13 @@ mod tests {
         let (a, fresh_a) = AnchorWriter::open(&path, "2025-01-02T03:04:05.000006Z").unwrap();
         let (b, fresh_b) = AnchorWriter::open(&path, "2025-01-02T03:04:05.000006Z").unwrap();
         assert!(fresh_a && !fresh_b);
+        // Another database's anchors do not go into this file.
+        let e = AnchorWriter::open(&path, "2026-01-02T03:04:05.000006Z").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("was started for a database created at 2025-01-02T03:04:05.000006Z"),
+            "{e}"
+        );
         let (a, b) = (Arc::new(a), Arc::new(b));
         let mut tasks = Vec::new();
         for i in 1..=200i64 {

@@ -176,8 +176,8 @@ pub async fn connect(url: &str, audit_key: Option<SecretSlice<u8>>) -> Result<Sq
 impl SqlStore {
     /// From now on, appends every commit's new audit head to the anchor file at `path`
     /// (created with mode 0600; a new file starts with the database's genesis line, and the
-    /// start is recorded in the chain as `audit.anchored`). See [`anchor`](self::anchor) for
-    /// the format and the cost.
+    /// start is recorded in the chain as `audit.anchored`); a file started for another database
+    /// is refused. The format and the cost are described in `src/store/anchor.rs`.
     pub async fn anchor_to(mut self, path: &std::path::Path) -> Result<Self, DbError> {
         let created_at: i64 = q("SELECT created_at FROM audit_genesis WHERE id = 1")
             .fetch_optional(&self.pool)
