@@ -19,6 +19,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Database(#[from] store::DbError),
+    /// `[audit] anchor_file` could not be opened or written.
+    #[error("audit.anchor_file: {0}")]
+    Anchor(String),
     /// The directory could not be seeded.
     #[error("cannot seed the people of the config: {0}")]
     Seed(crate::core::ports::StoreError),
@@ -52,18 +55,31 @@ pub fn database_url(flag: Option<&str>, config: &Config, base: &Path) -> String 
     format!("sqlite://{}", base.join(p).display())
 }
 
-/// Opens the store with the config's audit key and seeds the directory.
+/// Opens the store with the config's audit key, anchors its audit chain to `[audit]
+/// anchor_file` when set, and seeds the directory.
 pub async fn open_store(config: &Config, url: &str) -> Result<SqlStore, StartError> {
-    let key = config
-        .audit_key
-        .as_ref()
-        .map(|k| SecretSlice::from(k.expose_secret().as_bytes().to_vec()));
-    let store = store::connect(url, key).await?;
+    let mut store = open_store_unanchored(config, url).await?;
+    if let Some(path) = &config.audit_anchor_file {
+        store = store.anchor_to(path).await.map_err(|e| match e {
+            store::DbError::Anchor(m) => StartError::Anchor(m),
+            other => StartError::Database(other),
+        })?;
+    }
     store
         .seed_people(&config.people)
         .await
         .map_err(StartError::Seed)?;
     Ok(store)
+}
+
+/// Opens the store with the config's audit key, without anchoring (for reading the audit
+/// trail: `audit verify` must not write to the anchor file it checks).
+pub async fn open_store_unanchored(config: &Config, url: &str) -> Result<SqlStore, StartError> {
+    let key = config
+        .audit_key
+        .as_ref()
+        .map(|k| SecretSlice::from(k.expose_secret().as_bytes().to_vec()));
+    Ok(store::connect(url, key).await?)
 }
 
 /// Builds the configured connectors.

@@ -44,6 +44,12 @@ pub struct Config {
     pub hr: Option<HrConfig>,
     /// `[audit] key_env`: the key that seals the audit chain's head, when configured.
     pub audit_key: Option<SecretString>,
+    /// `[audit] anchor_file`, resolved against `base_dir`: where every seal is also appended,
+    /// outside the database.
+    pub audit_anchor_file: Option<PathBuf>,
+    /// What is valid but unsafe (a `*_FILE` secret file that other users can read), with key
+    /// paths; `check` and every verb print them.
+    pub warnings: Vec<Problem>,
     /// `[organization] people_file`, resolved against `base_dir`.
     pub people_file: Option<PathBuf>,
     /// The folder relative paths are resolved against: the config file's folder, or the
@@ -281,6 +287,7 @@ pub fn parse(
     };
     let mut cx = Cx {
         problems: Vec::new(),
+        warnings: Vec::new(),
         refs: Vec::new(),
         env,
     };
@@ -405,6 +412,7 @@ pub fn parse_people_csv(text: &str, source: &str) -> Result<Vec<PeopleRow>, Conf
             .collect();
         let mut cx = Cx {
             problems: Vec::new(),
+            warnings: Vec::new(),
             refs: Vec::new(),
             env: &no_env,
         };
@@ -451,7 +459,7 @@ const DISCORD_KEYS: &[&str] = &[
 ];
 const HTTP_KEYS: &[&str] = &["listen"];
 const HR_KEYS: &[&str] = &["secret_env"];
-const AUDIT_KEYS: &[&str] = &["key_env"];
+const AUDIT_KEYS: &[&str] = &["key_env", "anchor_file", "anchor_channel"];
 const PERSON_KEYS: &[&str] = &[
     "handle",
     "name",
@@ -540,6 +548,8 @@ struct Ref {
 
 struct Cx<'e> {
     problems: Vec<Problem>,
+    /// Not errors, but worth fixing (a secret file others can read).
+    warnings: Vec<Problem>,
     refs: Vec<Ref>,
     env: &'e dyn Fn(&str) -> Option<String>,
 }
@@ -577,6 +587,20 @@ impl Cx<'_> {
             (Some(v), None) => Some(SecretString::from(v)),
             (None, Some(f)) => match std::fs::read_to_string(&f) {
                 Ok(mut s) => {
+                    #[cfg(unix)]
+                    if let Ok(m) = std::fs::metadata(&f) {
+                        use std::os::unix::fs::PermissionsExt;
+                        let mode = m.permissions().mode() & 0o777;
+                        if mode & 0o007 != 0 {
+                            self.warnings.push(Problem {
+                                path: path.to_owned(),
+                                message: format!(
+                                    "the secret file {file_var} points to ({f}) can be read by \
+                                     other users (mode {mode:04o}): chmod o-rwx it (0600 or 0640)"
+                                ),
+                            });
+                        }
+                    }
                     if s.ends_with('\n') {
                         s.pop();
                         if s.ends_with('\r') {
@@ -919,10 +943,25 @@ impl<'t> Rec<'t> {
     /// A secret named by `key` (an `_env` key), resolved from the environment.
     fn secret(&self, cx: &mut Cx, key: &str) -> Option<SecretString> {
         let var = self.req_string(cx, key)?;
+        // Never echoed when it may be the secret itself, pasted here by mistake.
+        if looks_like_secret(var) {
+            cx.err(
+                self.at(key),
+                format!(
+                    "this looks like a secret, not a variable name (not shown): put the secret \
+                     in an environment variable, or a file named by VARIABLE_FILE, and write the \
+                     variable's name here (e.g. {key} = \"{}\"); if it was a real secret, \
+                     rotate it",
+                    env_example(&self.path)
+                ),
+            );
+            return None;
+        }
         if var.is_empty() || var.contains(['=', '\0']) || var.contains(char::is_whitespace) {
             cx.err(
                 self.at(key),
-                format!("{var:?} is not a usable environment variable name"),
+                "this is not a usable environment variable name (it is empty, or holds a \
+                 space, = or NUL)",
             );
             return None;
         }
@@ -932,6 +971,41 @@ impl<'t> Rec<'t> {
 
 fn no_env(_: &str) -> Option<String> {
     None
+}
+
+/// An example variable name for the section at `path` (`connector.figma` → `QM_FIGMA_SECRET`).
+fn env_example(path: &str) -> String {
+    let last = path.rsplit('.').next().unwrap_or(path).trim_matches('"');
+    let word: String = last
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("QM_{word}_SECRET")
+}
+
+/// Whether an `*_env` value is more likely a pasted secret than a variable's name: names are
+/// words of letters and digits joined by `_` (sometimes `-` or `.`); tokens and keys carry
+/// other characters (`/ + = :` or spaces), mix cases and digits, or run long without a break.
+fn looks_like_secret(v: &str) -> bool {
+    let len = v.chars().count();
+    let has = |f: fn(char) -> bool| v.chars().any(f);
+    let foreign = has(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')));
+    let long_run = v
+        .split(['_', '-', '.'])
+        .any(|w| w.len() >= 16 && w.chars().any(|c| c.is_ascii_digit()));
+    (len >= 8 && foreign)
+        || (len >= 16
+            && has(|c| c.is_ascii_lowercase())
+            && has(|c| c.is_ascii_uppercase())
+            && has(|c| c.is_ascii_digit()))
+        || long_run
+        || (len >= 32 && !v.contains('_'))
 }
 
 /// Fields of one person (from the TOML file or a CSV row), by key, already strings.
@@ -1264,9 +1338,28 @@ impl<'c, 'e> Walker<'c, 'e> {
         });
 
         // [audit]
-        let audit_key = root.table(cx, "audit").and_then(|a| {
+        let audit = root.table(cx, "audit");
+        let audit_key = audit.as_ref().and_then(|a| {
             a.check_keys(cx, AUDIT_KEYS);
+            // An [audit] with only an anchor file needs no key.
+            if a.has("anchor_file") && !a.has("key_env") {
+                return None;
+            }
             a.secret(cx, "key_env")
+        });
+        let audit_anchor_file = audit.as_ref().and_then(|a| {
+            if a.has("anchor_channel") {
+                cx.err(
+                    a.at("anchor_channel"),
+                    "anchoring to a Discord channel is not available yet; use anchor_file",
+                );
+            }
+            let f = a.string(cx, "anchor_file")?;
+            if f.is_empty() {
+                cx.err(a.at("anchor_file"), "must not be empty");
+                return None;
+            }
+            Some(self.base_dir.join(f))
         });
 
         // [[connector]]
@@ -1484,6 +1577,8 @@ impl<'c, 'e> Walker<'c, 'e> {
             http,
             hr,
             audit_key,
+            audit_anchor_file,
+            warnings: std::mem::take(&mut self.cx.warnings),
             people_file: people_file.map(|(_, p)| p),
             base_dir: self.base_dir.to_path_buf(),
         })
@@ -2426,6 +2521,74 @@ kind = "directory"
         let env = |k: &str| (k == "FIGMA_SCIM_TOKEN_FILE").then(|| "/nonexistent/tok".to_owned());
         let e = errors_env(&text, &env);
         assert!(e.starts_with("connector.figma-scim.token_env: cannot read the file FIGMA_SCIM_TOKEN_FILE points to (/nonexistent/tok)"), "{e}");
+    }
+
+    /// A token pasted where the variable's name belongs is refused without being shown.
+    #[test]
+    fn a_secret_pasted_into_an_env_key_is_not_echoed() {
+        for pasted in [
+            "xoxb-2048-9F3kQ7vLm2Np8Rt5",
+            "ghp_R4nd0mT0k3nV4lu3abcdefGHIJ",
+            "3f9a0c6b1d2e4f5a6b7c8d9e0f1a2b3c",
+            "dGhpcyBpcyBhIHNlY3JldA==",
+            "Bearer abc123",
+        ] {
+            let text = format!("{BASE}\n[hr]\nsecret_env = \"{pasted}\"\n");
+            let e = errors_env(&text, &no_env);
+            assert!(
+                e.contains("hr.secret_env: this looks like a secret, not a variable name"),
+                "{e}"
+            );
+            for w in pasted.as_bytes().windows(6) {
+                let w = String::from_utf8_lossy(w);
+                assert!(!e.contains(&*w), "{pasted}: {e} shows {w:?}");
+            }
+        }
+        // Names, even unusual ones, are still named when unset.
+        for name in [
+            "FIGMA_SCIM_TOKEN",
+            "QM_HR_SECRET_2",
+            "hr-secret",
+            "qm.hr.key",
+        ] {
+            let text = format!("{BASE}\n[hr]\nsecret_env = \"{name}\"\n");
+            let e = errors_env(&text, &no_env);
+            assert!(
+                e.contains(&format!("environment variable {name} is not set")),
+                "{e}"
+            );
+        }
+    }
+
+    /// A `*_FILE` secret that other users can read loads, with a warning naming the key.
+    #[cfg(unix)]
+    #[test]
+    fn a_secret_file_others_can_read_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("hr.key");
+        std::fs::write(&f, "s3cr3t-V4lue\n").unwrap();
+        let fs = f.display().to_string();
+        let env = |k: &str| (k == "HR_FILE").then(|| fs.clone());
+        let text = format!("{BASE}\n[hr]\nsecret_env = \"HR\"\n");
+        for (mode, warned) in [(0o644, true), (0o604, true), (0o640, false), (0o600, false)] {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+            let c = parse(&text, Path::new("."), &env).unwrap();
+            let w: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+            if warned {
+                assert_eq!(w.len(), 1, "{mode:o}: {w:?}");
+                assert!(
+                    w[0].starts_with(&format!(
+                        "hr.secret_env: the secret file HR_FILE points to ({fs}) can be read by \
+                         other users (mode {mode:04o})"
+                    )),
+                    "{w:?}"
+                );
+                assert!(!w[0].contains("s3cr3t"));
+            } else {
+                assert!(w.is_empty(), "{mode:o}: {w:?}");
+            }
+        }
     }
 
     #[test]

@@ -120,6 +120,10 @@ enum AuditVerb {
         /// Database URL.
         #[arg(long)]
         db: Option<String>,
+        /// Also check the chain against this anchor file (`[audit] anchor_file`): a chain
+        /// shorter than an anchor, or with another hash at an anchored row, fails.
+        #[arg(long)]
+        anchors: Option<PathBuf>,
     },
     /// Write the audit trail to stdout.
     Export {
@@ -154,14 +158,18 @@ fn telemetry(default: &str) {
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
-    config::load(path).map_err(|e| {
+    let config = config::load(path).map_err(|e| {
         eprintln!(
             "{}: the config has {} problem(s):\n{e}",
             path.map_or_else(|| "built-in example".into(), |p| p.display().to_string()),
             e.0.len()
         );
         ExitCode::from(1)
-    })
+    })?;
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(config)
 }
 
 fn base_dir(path: Option<&Path>) -> PathBuf {
@@ -474,25 +482,59 @@ async fn open_for_audit(
 ) -> Result<store::SqlStore, ExitCode> {
     let config = load_config(config_path.as_deref())?;
     let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
-    app::open_store(&config, &url).await.map_err(|e| {
-        eprintln!("{e}");
-        ExitCode::from(1)
-    })
+    app::open_store_unanchored(&config, &url)
+        .await
+        .map_err(|e| {
+            eprintln!("{e}");
+            ExitCode::from(1)
+        })
 }
 
 async fn audit(verb: AuditVerb) -> ExitCode {
     match verb {
-        AuditVerb::Verify { config, db } => {
+        AuditVerb::Verify {
+            config,
+            db,
+            anchors,
+        } => {
+            // The anchor file is read before the database: every line in it then belongs to
+            // rows that had committed.
+            let anchor_text = match anchors.as_deref().map(std::fs::read_to_string) {
+                None => None,
+                Some(Ok(t)) => Some(t),
+                Some(Err(e)) => {
+                    eprintln!(
+                        "--anchors: cannot read {}: {e}",
+                        anchors.as_deref().unwrap_or(Path::new("")).display()
+                    );
+                    return ExitCode::from(1);
+                }
+            };
             let store = match open_for_audit(config, db).await {
                 Ok(s) => s,
                 Err(c) => return c,
             };
-            match store.verify_audit().await {
-                Ok(report @ VerifyReport::Ok { .. }) => {
+            let verdict = match &anchor_text {
+                None => store.verify_audit().await.map(|r| (r, None)),
+                Some(t) => store
+                    .verify_audit_anchored(t)
+                    .await
+                    .map(|(r, s)| (r, Some(s))),
+            };
+            match verdict {
+                Ok((report @ VerifyReport::Ok { .. }, summary)) => {
                     println!("{report}");
+                    if let (Some(s), Some(path)) = (summary, &anchors) {
+                        println!(
+                            "anchors OK: {} seal line(s) in {} agree with the chain (highest row {})",
+                            s.seals,
+                            path.display(),
+                            s.highest
+                        );
+                    }
                     ExitCode::SUCCESS
                 }
-                Ok(report) => {
+                Ok((report, _)) => {
                     println!("{report}");
                     ExitCode::from(1)
                 }

@@ -220,3 +220,161 @@ fn check_lists_every_problem_with_its_key_path() {
     );
     assert!(err.contains("app.email.ownres"), "{err}");
 }
+
+/// `check` warns about a secret file other users can read, and never prints a secret pasted
+/// into an `*_env` key.
+#[cfg(unix)]
+#[test]
+fn check_warns_about_readable_secret_files_and_hides_pasted_secrets() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("hr.key");
+    std::fs::write(&key, "hr-shared-secret\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = dir.path().join("qm.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}\n[hr]\nsecret_env = \"QM_CLI_TEST_HR\"\n",
+            quartermaster::config::EXAMPLE_TOML
+        ),
+    )
+    .unwrap();
+    let o = Command::new(BIN)
+        .args(["check", "--config", cfg.to_str().unwrap()])
+        .env("QM_CLI_TEST_HR_FILE", &key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .contains("warning: hr.secret_env: the secret file QM_CLI_TEST_HR_FILE points to"),
+        "{}",
+        stderr(&o)
+    );
+
+    let pasted = "xoxb-2048-9F3kQ7vLm2Np8Rt5";
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}\n[hr]\nsecret_env = \"{pasted}\"\n",
+            quartermaster::config::EXAMPLE_TOML
+        ),
+    )
+    .unwrap();
+    let o = run(&["check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let all = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        all.contains("this looks like a secret, not a variable name"),
+        "{all}"
+    );
+    assert!(!all.contains("9F3kQ7"), "{all}");
+}
+
+/// `audit verify --anchors` (issue 17, 1): the console anchors every commit to
+/// `[audit] anchor_file`; rows cut off the end are then named, though the database alone
+/// still verifies (no key here).
+#[test]
+fn audit_verify_with_anchors_names_the_cut_rows() {
+    let (rt, test_db) = test_db();
+    let db = test_db.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("qm.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}\n[audit]\nanchor_file = \"anchors.log\"\n",
+            quartermaster::config::EXAMPLE_TOML
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let anchors = dir.path().join("anchors.log");
+    let anchors = anchors.to_str().unwrap();
+    let o = run(&[
+        "console",
+        "--config",
+        cfg,
+        "--db",
+        &db,
+        "--script",
+        &story(),
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v = run(&[
+        "audit",
+        "verify",
+        "--config",
+        cfg,
+        "--db",
+        &db,
+        "--anchors",
+        anchors,
+    ]);
+    assert_eq!(v.status.code(), Some(0), "{}{}", stdout(&v), stderr(&v));
+    assert!(stdout(&v).contains("anchors OK"), "{}", stdout(&v));
+    let text = std::fs::read_to_string(anchors).unwrap();
+    let last: i64 = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("seal "))
+        .map(|l| l.split(' ').next().unwrap().parse::<i64>().unwrap())
+        .max()
+        .unwrap();
+    assert!(last > 5, "{text}");
+
+    rt.block_on(tamper(&db, "DELETE FROM audit WHERE seq > 5"));
+    let plain = run(&["audit", "verify", "--config", cfg, "--db", &db]);
+    assert_eq!(plain.status.code(), Some(0), "{}", stdout(&plain));
+    let v = run(&[
+        "audit",
+        "verify",
+        "--config",
+        cfg,
+        "--db",
+        &db,
+        "--anchors",
+        anchors,
+    ]);
+    assert_eq!(v.status.code(), Some(1), "{}{}", stdout(&v), stderr(&v));
+    assert!(
+        stdout(&v).contains(&format!("audit row {last} does not verify")),
+        "{}",
+        stdout(&v)
+    );
+    // Verifying wrote nothing to the anchor file.
+    assert_eq!(std::fs::read_to_string(anchors).unwrap(), text);
+}
+
+/// An anchor file that cannot be written stops the bot at start, naming the key.
+#[test]
+fn an_unwritable_anchor_file_is_named_at_start() {
+    let (_rt, test_db) = test_db();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("qm.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{}\n[audit]\nanchor_file = \"no-such-dir/anchors.log\"\n",
+            quartermaster::config::EXAMPLE_TOML
+        ),
+    )
+    .unwrap();
+    let o = run(&[
+        "console",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--db",
+        &test_db.url,
+        "--script",
+        &story(),
+        "--json",
+    ]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains("audit.anchor_file: cannot write the audit anchor file"),
+        "{}",
+        stderr(&o)
+    );
+}

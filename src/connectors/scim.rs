@@ -222,8 +222,16 @@ impl Scim {
         if reply.status.is_success() {
             Ok(reply)
         } else {
-            let e = http::status_error(what, reply.status, &headers, &text, SystemTime::now());
-            Err(http::redact_error(e, self.token.expose_secret()))
+            let secret = self.token.expose_secret();
+            let e = http::status_error(
+                what,
+                reply.status,
+                &headers,
+                &text,
+                SystemTime::now(),
+                secret,
+            );
+            Err(http::redact_error(e, secret))
         }
     }
 

@@ -206,14 +206,21 @@ impl Webhook {
             return Ok(Effect::Applied);
         }
         let headers = resp.headers().clone();
-        let text = resp.text().await.unwrap_or_default();
+        let text = http::body_text(resp).await;
         let e = if status.is_success() {
             ConnectorError::Permanent(format!(
                 "{what}: HTTP {} is not a configured success status",
                 status.as_u16()
             ))
         } else {
-            http::status_error(&what, status, &headers, &text, SystemTime::now())
+            http::status_error(
+                &what,
+                status,
+                &headers,
+                &text,
+                SystemTime::now(),
+                self.secret.expose_secret(),
+            )
         };
         Err(http::redact_error(e, self.secret.expose_secret()))
     }

