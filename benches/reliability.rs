@@ -16,7 +16,8 @@
 //! - HTTP attacks (issue 17 items 2, 3): `serve` under `ulimit -n 1024` gets 15 s of idle and
 //!   half-header sockets (1,200 at once), then 15 s of stalled bodies (300 at once), each
 //!   socket reopened when the server closes it; `/healthz` is asked every 50 ms (its p50, p99,
-//!   max and failures) and serve's RSS sampled. Loopback only.
+//!   max and failures) and serve's RSS sampled. Loopback only. QM_SERVE_BIN=PATH attacks
+//!   another build of `quartermaster` instead (for a before/after comparison).
 //!
 //! Run: `cargo bench --bench reliability` (QM_TRIALS overrides the 200 trials; QM_LEASE, e.g.
 //! `2s`, shortens the connectors' lease so later trials re-take interrupted claims).
@@ -111,10 +112,12 @@ fn sigterm(c: &Child) {
 async fn serve_limited(config: &Path, db: &str, log: &Path) -> (Child, std::net::SocketAddr) {
     let _ = std::fs::remove_file(log);
     let out = std::fs::File::create(log).unwrap();
+    // QM_SERVE_BIN runs the attacks against another build (an older one, for comparison).
+    let bin = std::env::var("QM_SERVE_BIN").unwrap_or_else(|_| BIN.to_owned());
     let c = Command::new("sh")
         .arg("-c")
         .arg("ulimit -n 1024 && exec \"$0\" serve --config \"$1\" --db \"$2\"")
-        .arg(BIN)
+        .arg(bin)
         .arg(config)
         .arg(db)
         .env("QM_HR_SECRET", HR_CANARY)

@@ -487,6 +487,22 @@ async fn the_endpoint_checks_signatures_and_timestamps_and_answers_ping() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_caps_bodies_at_128_kib() {
+    let bot = Bot::start(Mode::Endpoint).await;
+    let url = format!("{}/discord/interactions", bot.url);
+    // 100 KiB (a PING padded with whitespace) is within the cap.
+    let mut ping =
+        br#"{"id":"1","application_id":"900000000000000001","type":1,"token":"t","version":1}"#
+            .to_vec();
+    ping.resize(100 * 1024, b' ');
+    assert_eq!(bot.fake.post_signed(&url, &ping, None).await.0, 200);
+    // Over the cap: refused before the signature is even checked.
+    ping.resize(200 * 1024, b' ');
+    assert_eq!(bot.fake.post_signed(&url, &ping, None).await.0, 413);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_interaction_is_answered_but_not_acted_on() {
     let bot = Bot::start(Mode::Endpoint).await;
     let url = format!("{}/discord/interactions", bot.url);
