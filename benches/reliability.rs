@@ -108,13 +108,13 @@ fn sigterm(c: &Child) {
 }
 
 /// `serve` under `ulimit -n 1024` (a common default, where the review saw descriptors run
-/// out), its address read from its log.
-async fn serve_limited(config: &Path, db: &str, log: &Path) -> (Child, std::net::SocketAddr) {
+/// out), logging to `log`.
+fn spawn_limited(config: &Path, db: &str, log: &Path) -> Child {
     let _ = std::fs::remove_file(log);
     let out = std::fs::File::create(log).unwrap();
     // QM_SERVE_BIN runs the attacks against another build (an older one, for comparison).
     let bin = std::env::var("QM_SERVE_BIN").unwrap_or_else(|_| BIN.to_owned());
-    let c = Command::new("sh")
+    Command::new("sh")
         .arg("-c")
         .arg("ulimit -n 1024 && exec \"$0\" serve --config \"$1\" --db \"$2\"")
         .arg(bin)
@@ -126,7 +126,11 @@ async fn serve_limited(config: &Path, db: &str, log: &Path) -> (Child, std::net:
         .stdout(Stdio::from(out.try_clone().unwrap()))
         .stderr(Stdio::from(out))
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// The address of the `serve` `c` once its log shows it.
+async fn address(c: &mut Child, log: &Path) -> std::net::SocketAddr {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let raw = std::fs::read_to_string(log).unwrap_or_default();
@@ -147,10 +151,14 @@ async fn serve_limited(config: &Path, db: &str, log: &Path) -> (Child, std::net:
                 .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
                 .collect();
             if let Ok(a) = addr.parse() {
-                return (c, a);
+                return a;
             }
         }
-        assert!(Instant::now() < deadline, "serve did not start: {text}");
+        if Instant::now() >= deadline {
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("serve did not start: {text}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -261,7 +269,8 @@ async fn attack(
 ///    sending 12 KiB (under the cap), all then stalling, each reopened when closed.
 async fn http_attacks(config: &Path, db: &str, log: &Path) {
     println!("\nHTTP attacks (issue 17 items 2, 3), serve under ulimit -n 1024, loopback");
-    let (mut c, addr) = serve_limited(config, db, log).await;
+    let mut c = spawn_limited(config, db, log);
+    let addr = address(&mut c, log).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let secs = 15;
     let until = Instant::now() + Duration::from_secs(secs);
