@@ -13,6 +13,12 @@
 //! - Canaries: the HR secret and the audit key are canary strings; every log line (debug
 //!   level), every audit row and every chat message (logged by serve's log chat) is searched.
 //!
+//! - HTTP attacks (issue 17 items 2, 3): `serve` under `ulimit -n 1024` gets 15 s of idle and
+//!   half-header sockets (1,200 at once), then 15 s of stalled bodies (300 at once), each
+//!   socket reopened when the server closes it; `/healthz` is asked every 50 ms (its p50, p99,
+//!   max and failures) and serve's RSS sampled. Loopback only. QM_SERVE_BIN=PATH attacks
+//!   another build of `quartermaster` instead (for a before/after comparison).
+//!
 //! Run: `cargo bench --bench reliability` (QM_TRIALS overrides the 200 trials; QM_LEASE, e.g.
 //! `2s`, shortens the connectors' lease so later trials re-take interrupted claims).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -101,6 +107,227 @@ fn sigterm(c: &Child) {
         .status();
 }
 
+/// `serve` under `ulimit -n 1024` (a common default, where the review saw descriptors run
+/// out), logging to `log`.
+fn spawn_limited(config: &Path, db: &str, log: &Path) -> Child {
+    let _ = std::fs::remove_file(log);
+    let out = std::fs::File::create(log).unwrap();
+    // QM_SERVE_BIN runs the attacks against another build (an older one, for comparison).
+    let bin = std::env::var("QM_SERVE_BIN").unwrap_or_else(|_| BIN.to_owned());
+    Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 1024 && exec \"$0\" serve --config \"$1\" --db \"$2\"")
+        .arg(bin)
+        .arg(config)
+        .arg(db)
+        .env("QM_HR_SECRET", HR_CANARY)
+        .env("QM_AUDIT_KEY", AUDIT_CANARY)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap()
+}
+
+/// The address of the `serve` `c` once its log shows it.
+async fn address(c: &mut Child, log: &Path) -> std::net::SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let raw = std::fs::read_to_string(log).unwrap_or_default();
+        // Without colour codes (ESC [ … m).
+        let mut text = String::new();
+        let mut esc = false;
+        for ch in raw.chars() {
+            match (esc, ch) {
+                (false, '\x1b') => esc = true,
+                (true, 'm') => esc = false,
+                (true, _) => {}
+                (false, c) => text.push(c),
+            }
+        }
+        if let Some(at) = text.find("listen=") {
+            let addr: String = text[at + 7..]
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                .collect();
+            if let Ok(a) = addr.parse() {
+                return a;
+            }
+        }
+        if Instant::now() >= deadline {
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("serve did not start: {text}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One `GET /healthz` on a new connection, within 10 s.
+async fn healthz_once(addr: std::net::SocketAddr) -> Option<Duration> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Instant::now();
+    let run = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: qm\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.ok()?;
+        out.starts_with(b"HTTP/1.1 200").then_some(())
+    };
+    match tokio::time::timeout(Duration::from_secs(10), run).await {
+        Ok(Some(())) => Some(t.elapsed()),
+        _ => None,
+    }
+}
+
+/// `clients` tasks that each, until `until`, open a connection, send `prefix` (then
+/// `body_chunks` chunks of 64 KiB), stall until the server closes it, and start over.
+fn flood(
+    addr: std::net::SocketAddr,
+    clients: usize,
+    prefix: Vec<u8>,
+    body_chunks: usize,
+    until: Instant,
+) -> tokio::task::JoinSet<usize> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut set = tokio::task::JoinSet::new();
+    let prefix: Arc<[u8]> = prefix.into();
+    for _ in 0..clients {
+        let prefix = prefix.clone();
+        set.spawn(async move {
+            let mut opened = 0;
+            let chunk = vec![b'x'; 64 * 1024];
+            while Instant::now() < until {
+                let left = until.saturating_duration_since(Instant::now());
+                let one = async {
+                    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+                    opened += 1;
+                    s.write_all(&prefix).await.ok()?;
+                    for _ in 0..body_chunks {
+                        s.write_all(&chunk).await.ok()?;
+                    }
+                    let mut buf = [0u8; 4096];
+                    while s.read(&mut buf).await.ok()? > 0 {}
+                    Some(())
+                };
+                if tokio::time::timeout(left, one).await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            opened
+        });
+    }
+    set
+}
+
+/// Runs one attack for `secs` while `/healthz` is asked every 50 ms and serve's RSS sampled.
+async fn attack(
+    name: &str,
+    pid: u32,
+    addr: std::net::SocketAddr,
+    secs: u64,
+    floods: Vec<tokio::task::JoinSet<usize>>,
+) {
+    let (rss0, _) = common::rss_kib(pid).unwrap();
+    let until = Instant::now() + Duration::from_secs(secs);
+    let (mut lat, mut failed, mut rss_max) = (Vec::new(), 0usize, rss0);
+    while Instant::now() < until {
+        match healthz_once(addr).await {
+            Some(d) => lat.push(d),
+            None => failed += 1,
+        }
+        if let Some((rss, _)) = common::rss_kib(pid) {
+            rss_max = rss_max.max(rss);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut opened = 0;
+    for mut f in floods {
+        while let Some(n) = f.join_next().await {
+            opened += n.unwrap_or(0);
+        }
+    }
+    let st = common::stats(lat);
+    println!(
+        "{name}: {opened} attack connections in {secs} s; /healthz p50 {} ms, p99 {} ms, max {} ms \
+         ({} answered, {failed} failed or over 10 s); serve RSS {:.1} MB before, max {:.1} MB during",
+        common::ms(st.p50),
+        common::ms(st.p99),
+        common::ms(st.max),
+        st.n,
+        rss0 as f64 / 1024.0,
+        rss_max as f64 / 1024.0,
+    );
+}
+
+/// Issue 17 items 2 and 3 against `serve` under `ulimit -n 1024`, on loopback:
+/// A. 1,000 idle sockets and 200 with headers that never end, each reopened when closed;
+/// B. 150 POSTs to `/hr/events` announcing 2 MB and sending 1 MB, plus 150 chunked ones
+///    sending 12 KiB (under the cap), all then stalling, each reopened when closed.
+async fn http_attacks(config: &Path, db: &str, log: &Path) {
+    println!("\nHTTP attacks (issue 17 items 2, 3), serve under ulimit -n 1024, loopback");
+    let mut c = spawn_limited(config, db, log);
+    let addr = address(&mut c, log).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let secs = 15;
+    let until = Instant::now() + Duration::from_secs(secs);
+    let floods = vec![
+        flood(addr, 1000, Vec::new(), 0, until),
+        flood(
+            addr,
+            200,
+            b"GET /healthz HTTP/1.1\r\nHost: qm\r\nX-Slow: ".to_vec(),
+            0,
+            until,
+        ),
+    ];
+    attack(
+        "A idle/half-header flood (1,200 sockets)",
+        c.id(),
+        addr,
+        secs,
+        floods,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let until = Instant::now() + Duration::from_secs(secs);
+    let floods = vec![
+        flood(
+            addr,
+            150,
+            b"POST /hr/events HTTP/1.1\r\nHost: qm\r\nContent-Type: application/json\r\nContent-Length: 2000000\r\n\r\n".to_vec(),
+            16,
+            until,
+        ),
+        flood(
+            addr,
+            150,
+            [
+                &b"POST /hr/events HTTP/1.1\r\nHost: qm\r\nTransfer-Encoding: chunked\r\n\r\n2000\r\n"[..],
+                &[b'x'; 0x2000],
+                b"\r\n2000\r\n",
+                &[b'x'; 0x1000],
+            ]
+            .concat(),
+            0,
+            until,
+        ),
+    ];
+    attack(
+        "B stalled-body flood (300 bodies)",
+        c.id(),
+        addr,
+        secs,
+        floods,
+    )
+    .await;
+    sigterm(&c);
+    let _ = c.wait();
+}
+
 /// The ids of the actions claimed and not finished (`running`) in the bench's database.
 async fn running_ids(pool: &sqlx::SqlitePool) -> Vec<i64> {
     sqlx::query_scalar("SELECT id FROM actions WHERE state = 'running'")
@@ -168,6 +395,9 @@ async fn main() {
         hwm as f64 / 1024.0,
         if rss <= 30 * 1024 { "MET" } else { "MISSED" }
     );
+
+    // Issue 17 items 2 and 3: connection and body floods against serve (loopback, bounded).
+    http_attacks(&cfg_path, &db, &dir.path().join("attack.log")).await;
 
     // Figure 8: crash trials.
     let trials: usize = std::env::var("QM_TRIALS")

@@ -1062,17 +1062,16 @@ fn person_from_fields(cx: &mut Cx, prefix: &str, fields: &HashMap<&str, String>)
     };
     let discord_id = match get("discord_id") {
         None => None,
-        Some(s) if s.len() <= 20 && s.chars().all(|c| c.is_ascii_digit()) => Some(s.to_owned()),
-        Some(s) => {
-            cx.err(
-                at("discord_id"),
-                format!("{s:?} is not a Discord user id (a number such as 100000000000000004)"),
-            );
-            ok = false;
-            None
-        }
+        Some(s) => match crate::core::validate::discord_id(s) {
+            Ok(()) => Some(s.to_owned()),
+            Err(e) => {
+                cx.err(at("discord_id"), e.message);
+                ok = false;
+                None
+            }
+        },
     };
-    Some(Person {
+    let p = Person {
         handle: handle?,
         name: name?,
         email: email?,
@@ -1081,8 +1080,13 @@ fn person_from_fields(cx: &mut Cx, prefix: &str, fields: &HashMap<&str, String>)
         manager,
         discord_id,
         status: PersonStatus::Active,
-    })
-    .filter(|_| ok)
+    };
+    // The same rules as the HR feed and /onboard.
+    if let Err(e) = crate::core::validate::person(&p) {
+        cx.err(at(e.field), e.message);
+        ok = false;
+    }
+    Some(p).filter(|_| ok)
 }
 
 /// Walks the parsed TOML, collecting typed values and problems.

@@ -28,6 +28,18 @@ use crate::store::SqlStore;
 /// the scheduled work over within this long after the holder stops.
 const SCHEDULER_LEASE: Duration = Duration::from_secs(90);
 
+/// How often seen interaction and HR event ids are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// How long an interaction id is kept: a replay is refused by its timestamp once it is
+/// [`interactions::MAX_SKEW_SECS`] old, and its timestamp may have been that far ahead.
+const INTERACTION_IDS_KEPT: chrono::TimeDelta =
+    chrono::TimeDelta::seconds(2 * interactions::MAX_SKEW_SECS);
+
+/// How long an HR event id is kept: past the 5 minute signature window a captured request
+/// cannot be replayed, but a sender retrying with a fresh signature reuses the id, so a day.
+const HR_EVENT_IDS_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
 /// Why `serve` could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -188,6 +200,29 @@ pub async fn start(
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }));
+    }
+    {
+        // Seen ids only matter while a replay could pass the timestamp check.
+        let service = service.clone();
+        let mut stop = stop_rx.clone();
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let interactions_before = chrono::Utc::now() - INTERACTION_IDS_KEPT;
+                let hr_before = service.clock().now() - HR_EVENT_IDS_KEPT;
+                match store.prune_seen(interactions_before, hr_before).await {
+                    Ok((i, h)) if i + h > 0 => {
+                        tracing::debug!(interactions = i, hr_events = h, "pruned seen ids")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "cannot prune seen ids"),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(PRUNE_EVERY) => {}
                     _ = stop.changed() => return,
                 }
             }

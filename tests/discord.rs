@@ -488,6 +488,62 @@ async fn the_endpoint_checks_signatures_and_timestamps_and_answers_ping() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_caps_bodies_at_128_kib() {
+    let bot = Bot::start(Mode::Endpoint).await;
+    let url = format!("{}/discord/interactions", bot.url);
+    // 100 KiB (a PING padded with whitespace) is within the cap.
+    let mut ping =
+        br#"{"id":"1","application_id":"900000000000000001","type":1,"token":"t","version":1}"#
+            .to_vec();
+    ping.resize(100 * 1024, b' ');
+    assert_eq!(bot.fake.post_signed(&url, &ping, None).await.0, 200);
+    // Over the cap: refused before the signature is even checked.
+    ping.resize(200 * 1024, b' ');
+    assert_eq!(bot.fake.post_signed(&url, &ping, None).await.0, 413);
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_prunes_seen_ids_past_the_replay_window() {
+    use chrono::TimeDelta;
+    let config = config::load(None).unwrap();
+    let db = TestDb::create(Backend::from_env()).await;
+    let store = app::open_store(&config, &db.url).await.unwrap();
+    // Interaction ids by the wall clock (kept 10 minutes), HR event ids by the service's
+    // clock (kept a day).
+    let now = chrono::Utc::now();
+    let seen = |id: &'static str, at| {
+        let store = store.clone();
+        async move { store.mark_interaction_seen(id, at).await.unwrap() }
+    };
+    let hr = |id: &'static str, at| {
+        let store = store.clone();
+        async move { store.mark_hr_event(id, at, vec![]).await.unwrap() }
+    };
+    assert!(seen("old", now - TimeDelta::minutes(11)).await);
+    assert!(seen("new", now - TimeDelta::minutes(9)).await);
+    assert!(hr("hr-old", t0() - TimeDelta::hours(25)).await);
+    assert!(hr("hr-new", t0() - TimeDelta::hours(23)).await);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let clock = Arc::new(ManualClock::new(t0()));
+    let server = server::start(&config, store.clone(), clock, listener)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        seen("old", now).await,
+        "an interaction id past the window is pruned"
+    );
+    assert!(!seen("new", now).await, "one inside it is kept");
+    assert!(
+        hr("hr-old", t0()).await,
+        "an HR event id older than a day is pruned"
+    );
+    assert!(!hr("hr-new", t0()).await, "a younger one is kept");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_interaction_is_answered_but_not_acted_on() {
     let bot = Bot::start(Mode::Endpoint).await;
     let url = format!("{}/discord/interactions", bot.url);

@@ -13,6 +13,7 @@ use quartermaster::core::model::Handle;
 use quartermaster::core::model::PersonStatus;
 use quartermaster::core::ports::Store;
 use secrecy::SecretString;
+use serde_json::json;
 use sha2::Sha256;
 use support::{Bot, t0};
 
@@ -499,6 +500,178 @@ async fn hr_feed_is_signed_fresh_deduplicated_and_drives_the_plans() {
     );
 }
 
+/// An HR hire for `handle` with the given overrides of the person's fields.
+fn hire(id: &str, handle: &str, manager: &str, person: serde_json::Value) -> String {
+    let mut p = serde_json::json!({
+        "handle": handle, "name": "Some One", "email": format!("{handle}@acme.test"),
+        "department": "Engineering", "role": "engineer", "manager": manager,
+    });
+    for (k, v) in person.as_object().unwrap() {
+        p[k] = v.clone();
+    }
+    serde_json::json!({ "id": id, "type": "hire", "person": p }).to_string()
+}
+
+#[tokio::test]
+async fn hr_feed_refuses_long_fields_bad_ids_control_characters_and_cycles_naming_the_field() {
+    let bot = Bot::example().await;
+    let url = start_hr(&bot).await;
+    let refused: Vec<(String, &str)> = vec![
+        (
+            hire("e1", "lena", "bob", json!({ "name": "n".repeat(201) })),
+            "person.name",
+        ),
+        (
+            hire(
+                "e2",
+                "lena",
+                "bob",
+                json!({ "department": "d".repeat(101) }),
+            ),
+            "person.department",
+        ),
+        (hire(&"i".repeat(129), "lena", "bob", json!({})), "id"),
+        (hire("e\0", "lena", "bob", json!({})), "id"),
+        (
+            hire("e4", "lena", "bob", json!({ "discord_id": "12ab" })),
+            "person.discord_id",
+        ),
+        (
+            hire("e5", "lena", "bob", json!({ "discord_id": "42" })),
+            "person.discord_id",
+        ),
+        (
+            hire("e6", "lena", "bob", json!({ "email": "le\0na@acme.test" })),
+            "person.email",
+        ),
+        (
+            hire("e7", "lena", "bob", json!({ "name": "Lena\nRoy" })),
+            "person.name",
+        ),
+    ];
+    for (body, field) in &refused {
+        let (code, answer) = signed(&url, body).await;
+        assert_eq!(code, 422, "{field}: {answer}");
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.starts_with(&format!("{field}: ")), "{field}: {error}");
+        assert!(
+            error.len() < 200,
+            "the answer does not echo the value: {error}"
+        );
+    }
+    // A body over the cap is refused before it is parsed (the 1.5 MB name of the review).
+    let (code, _) = signed(
+        &url,
+        &hire(
+            "e8",
+            "lena",
+            "bob",
+            json!({ "name": "n".repeat(1_500_000) }),
+        ),
+    )
+    .await;
+    assert_eq!(code, 413);
+    assert!(
+        bot.store
+            .person(&Handle::parse("lena").unwrap())
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing refused was stored"
+    );
+    assert!(
+        !bot.audit()
+            .await
+            .iter()
+            .any(|r| r.action == "hr.event_received"),
+        "nothing refused was audited"
+    );
+
+    // Limits are inclusive: 200 characters of name are fine.
+    let ok = hire("e9", "lena", "bob", json!({ "name": "n".repeat(200) }));
+    let (code, answer) = signed(&url, &ok).await;
+    assert_eq!(code, 202, "{answer}");
+    // kim reports to lena; lena reporting to kim would close a cycle.
+    let (code, answer) = signed(&url, &hire("e10", "kim", "lena", json!({}))).await;
+    assert_eq!(code, 202, "{answer}");
+    let cycle = hire("e11", "lena", "kim", json!({ "name": "n".repeat(200) }))
+        .replace("\"hire\"", "\"change\"");
+    let (code, answer) = signed(&url, &cycle).await;
+    assert_eq!(code, 422, "{answer}");
+    assert!(
+        answer.contains("manager: would make a manager cycle: lena → kim → lena"),
+        "{answer}"
+    );
+    assert_eq!(person(&bot, "lena").await.manager.unwrap().as_str(), "bob");
+}
+
+#[tokio::test]
+async fn hr_feed_answers_a_stalled_body_with_408_and_closes() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let bot = Bot::example().await;
+    let url = start_hr(&bot).await;
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/hr/events");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // 100 of the 4,000 bytes announced, then nothing.
+    s.write_all(
+        format!(
+            "POST /hr/events HTTP/1.1\r\nHost: qm\r\nContent-Length: 4000\r\n\r\n{}",
+            "x".repeat(100)
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut out = Vec::new();
+    let read =
+        tokio::time::timeout(std::time::Duration::from_secs(15), s.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "still waiting after 15 s");
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 408"), "{out}");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(9));
+}
+
+#[tokio::test]
+async fn onboard_refuses_control_characters_bad_ids_and_cycles() {
+    let mut bot = Bot::example().await;
+    // (The command's own option limits cap the name at 100 characters.)
+    bot.run(
+        "dana: /onboard email:lena@acme.test name:\"Lena\u{1}Roy\" role:designer manager:grace",
+    )
+    .await;
+    assert_eq!(
+        bot.last_to("dana").text,
+        "Could not onboard: name: must not contain control characters."
+    );
+    bot.run(
+        r#"dana: /onboard email:lena@acme.test name:"Lena" role:designer manager:grace user:12ab"#,
+    )
+    .await;
+    assert_eq!(
+        bot.last_to("dana").text,
+        "Could not onboard: discord_id: not a Discord user id (a number of 17 to 20 digits)."
+    );
+    // bob reports to erin; erin reporting to bob would close a cycle.
+    bot.run(r#"dana: /onboard email:erin@acme.test name:"Erin Walsh" role:executive manager:bob handle:erin"#)
+        .await;
+    assert_eq!(
+        bot.last_to("dana").text,
+        "Could not onboard: manager: would make a manager cycle: erin → bob → erin."
+    );
+    assert!(
+        bot.store
+            .person(&Handle::parse("lena").unwrap())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(person(&bot, "erin").await.manager.is_none());
+}
+
 // ------------------------------------------------------------------------------- import
 
 #[tokio::test]
@@ -578,6 +751,53 @@ async fn import_people_takes_joiners_and_movers_and_reports_bad_rows_by_line() {
         store.verify_audit().await.unwrap(),
         quartermaster::store::VerifyReport::Ok { .. }
     ));
+}
+
+#[tokio::test]
+async fn import_people_applies_the_same_field_rules_and_refuses_cycles() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        format!(
+            "handle,name,email,department,role,manager,discord_id\n\
+             lena,Lena Roy,lena@acme.test,Engineering,engineer,bob,\n\
+             long,{},long@acme.test,Engineering,engineer,bob,\n\
+             snow,Snow,snow@acme.test,Engineering,engineer,bob,42\n\
+             bob,Bob Chen,bob@acme.test,Engineering,engineering-manager,lena,\n",
+            "n".repeat(201)
+        ),
+    )
+    .unwrap();
+    let test_db = quartermaster::store::testdb::TestDb::create(
+        quartermaster::store::testdb::Backend::from_env(),
+    )
+    .await;
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
+        .args(["import", "people"])
+        .arg(&csv)
+        .args(["--config", config, "--db", &test_db.url])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("1 joiner(s) created, 0 mover(s) updated, 0 unchanged, 3 bad row(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("people.csv:3: name: longer than 200 characters"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("people.csv:4: discord_id: not a Discord user id"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("people.csv:5: manager: would make a manager cycle: bob → lena → bob"),
+        "{stdout}"
+    );
 }
 
 /// The engine's workers (as `serve` runs them) take hires in batches: a batch's birthright

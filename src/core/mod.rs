@@ -7,4 +7,5 @@ pub mod model;
 pub mod policy;
 pub mod ports;
 pub mod service;
+pub mod validate;
 pub mod workflow;

@@ -21,6 +21,10 @@ use crate::core::service::{HrError, HrEvent, HrKind, HrOutcome, Service};
 /// How far the sender's clock may be from ours.
 pub const WINDOW_SECS: i64 = 300;
 
+/// The largest event body: one person record within the core's field limits
+/// ([`crate::core::validate`]) takes under 2 KiB of JSON; 16 KiB leaves room for extra keys.
+pub const MAX_BODY: usize = 16 * 1024;
+
 struct HrState {
     service: Arc<Service>,
     secret: SecretString,
@@ -32,6 +36,9 @@ pub fn router(service: Arc<Service>, secret: SecretString) -> Router {
     Router::new()
         .route("/hr/events", post(events))
         .with_state(Arc::new(HrState { service, secret }))
+        .layer(axum::middleware::from_fn(|r, n| {
+            super::bounded_body(MAX_BODY, super::BODY_TIMEOUT, r, n)
+        }))
 }
 
 #[derive(Deserialize)]

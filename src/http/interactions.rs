@@ -26,6 +26,12 @@ use crate::store::SqlStore;
 /// How far a request's timestamp may be from now.
 pub const MAX_SKEW_SECS: i64 = 300;
 
+/// The largest interaction body. Discord documents no cap on the payload, but bounds what
+/// it carries: a component click echoes its message (2,000 characters of content, embeds of
+/// 6,000 characters in all, 5 rows of components) and a modal submits at most 5 inputs of
+/// 4,000 characters; at 4 bytes a character plus the JSON around it, 128 KiB holds either.
+pub const MAX_BODY: usize = 128 * 1024;
+
 /// A malformed public key.
 #[derive(Debug, thiserror::Error)]
 #[error("[discord] public_key is not a 64-character hex Ed25519 public key")]
@@ -56,6 +62,9 @@ pub fn router(state: InteractionsState) -> Router {
     Router::new()
         .route("/discord/interactions", post(interaction))
         .with_state(state)
+        .layer(middleware::from_fn(|r, n| {
+            super::bounded_body(MAX_BODY, super::BODY_TIMEOUT, r, n)
+        }))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let metrics = metrics.clone();
             async move {

@@ -374,6 +374,26 @@ impl SqlStore {
         Ok(r == 1)
     }
 
+    /// Forgets the interaction ids recorded before `interactions_before` and the HR event ids
+    /// recorded before `hr_before` (replays that old are refused by their timestamps anyway);
+    /// returns how many of each were removed.
+    pub async fn prune_seen(
+        &self,
+        interactions_before: Timestamp,
+        hr_before: Timestamp,
+    ) -> Result<(u64, u64), DbError> {
+        let _turn = self.pool.write_turn().await;
+        let i = q("DELETE FROM interactions_seen WHERE at < ?")
+            .bind(micros(interactions_before))
+            .execute(&self.pool)
+            .await?;
+        let h = q("DELETE FROM hr_events WHERE at < ?")
+            .bind(micros(hr_before))
+            .execute(&self.pool)
+            .await?;
+        Ok((i, h))
+    }
+
     /// Takes or renews the named lease for `holder` until `now + ttl`; false while another
     /// holder's lease has not ended. Instances sharing a database use the `scheduler` lease so
     /// scheduled work runs in one of them at a time.

@@ -1587,6 +1587,32 @@ async fn interactions_are_seen_once(b: Backend) {
     assert!(f.store.mark_interaction_seen("i-2", t0()).await.unwrap());
 }
 
+both!(seen_ids_are_pruned_past_the_window);
+async fn seen_ids_are_pruned_past_the_window(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let old = t0() - TimeDelta::minutes(20);
+    assert!(s.mark_interaction_seen("i-old", old).await.unwrap());
+    assert!(s.mark_interaction_seen("i-new", t0()).await.unwrap());
+    assert!(s.mark_hr_event("e-old", old, vec![]).await.unwrap());
+    assert!(s.mark_hr_event("e-new", t0(), vec![]).await.unwrap());
+    let cut = t0() - TimeDelta::minutes(10);
+    assert_eq!(s.prune_seen(cut, cut).await.unwrap(), (1, 1));
+    let count = |t: &'static str| q(t).fetch_i64(&s.pool);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM interactions_seen")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM hr_events").await.unwrap(), 1);
+    // What is left still deduplicates; what went is new again.
+    assert!(!s.mark_interaction_seen("i-new", t0()).await.unwrap());
+    assert!(!s.mark_hr_event("e-new", t0(), vec![]).await.unwrap());
+    assert!(s.mark_interaction_seen("i-old", t0()).await.unwrap());
+    assert_eq!(s.prune_seen(cut, cut).await.unwrap(), (0, 0));
+}
+
 both!(the_directory_tables_report_what_changed);
 async fn the_directory_tables_report_what_changed(b: Backend) {
     let f = fresh(b).await;

@@ -99,6 +99,9 @@ impl Service {
     /// (without confirmation), a leave schedules or runs the offboarding. A repeated event id
     /// changes nothing.
     pub async fn hr_event(&self, ev: HrEvent) -> Result<HrOutcome, HrError> {
+        // Before anything logs or stores the id or the record.
+        validate::event_id(&ev.id).map_err(|e| HrError::Unprocessable(e.to_string()))?;
+        validate::person(&ev.person).map_err(|e| HrError::Unprocessable(format!("person.{e}")))?;
         let span = info_span!("hr_event", event_id = %ev.id, kind = ev.kind.as_str(), subject = %ev.person.handle);
         async {
             let existing = self.store.person(&ev.person.handle).await?;
@@ -161,6 +164,7 @@ impl Service {
 
     /// Checks a joiner's or mover's record against the catalog and the directory.
     async fn check_record(&self, p: &Person) -> Result<(), PersonRefused> {
+        validate::person(p).map_err(|e| PersonRefused::Invalid(e.to_string()))?;
         if self.org.role(&p.role).is_none() {
             let names = self.org.roles.iter().map(|r| r.name.as_str());
             let hint = policy::did_you_mean(p.role.as_str(), names)
@@ -183,6 +187,22 @@ impl Service {
                     "manager: there is nobody with the handle \"{m}\""
                 )));
             }
+            // The chain above the new manager, read one person at a time.
+            let mut ups: HashMap<Handle, Option<Handle>> = HashMap::new();
+            let mut cur = m.clone();
+            while cur != p.handle
+                && !ups.contains_key(&cur)
+                && ups.len() <= validate::MAX_MANAGER_CHAIN
+            {
+                let next = self.store.person(&cur).await?.and_then(|x| x.manager);
+                ups.insert(cur.clone(), next.clone());
+                match next {
+                    Some(n) => cur = n,
+                    None => break,
+                }
+            }
+            validate::manager_cycle(&p.handle, Some(m), |x| ups.get(x).cloned().flatten())
+                .map_err(|e| PersonRefused::Invalid(e.to_string()))?;
         }
         if let Some(other) = self.store.person_by_email(&p.email).await?
             && other.handle != p.handle

@@ -246,6 +246,13 @@ impl Service {
             discord_id: discord.or_else(|| existing.and_then(|p| p.discord_id.clone())),
             status: PersonStatus::Active,
         };
+        if let Err(e) = validate::person(&person).and_then(|()| {
+            validate::manager_cycle(&handle, person.manager.as_ref(), |x| {
+                dir.get(x).and_then(|p| p.manager.clone())
+            })
+        }) {
+            return Ok(Reply::text(format!("Could not onboard: {e}.")));
+        }
         let verb = if existing.is_some() {
             "updated"
         } else {

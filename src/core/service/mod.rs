@@ -21,6 +21,7 @@ use super::customid::ClickTarget;
 use super::model::*;
 use super::policy::{self, Directory};
 use super::ports::*;
+use super::validate;
 use super::workflow::{Event, RequestState};
 
 /// An internal failure. People see a plain sentence; logs see the cause.
