@@ -608,6 +608,11 @@ async fn the_manual_connector_waits_for_it_to_click_done() {
         task.text
     );
     assert_eq!(task.buttons, ["Done"]);
+    // Words for people: the app by name, no connector name, no audit vocabulary.
+    assert_eq!(
+        task.text,
+        "Task #1 for IT (Adobe Creative Cloud): give Carol Diaz <carol@acme.test> access to adobe\nClick Done once it is done."
+    );
     let carol = bot.caller("carol").await;
     let r = reply_text(bot.service.click(&carol, "v1:act:1:done", None).await);
     assert_eq!(r, "Only IT admins can mark a task done.");
@@ -617,7 +622,13 @@ async fn the_manual_connector_waits_for_it_to_click_done() {
             .text
             .starts_with("✅ You now have Adobe Creative Cloud")
     );
-    assert!(bot.last_to("dana").text.contains("done by Mia Torres"));
+    let done = bot.last_to("dana").text;
+    assert!(
+        done.starts_with(
+            "Task #1: Adobe Creative Cloud given to Carol Diaz — done by Mia Torres at "
+        ),
+        "{done}"
+    );
     let r = reply_text(
         bot.service
             .click(&bot.caller("dana").await, "v1:act:1:done", None)
