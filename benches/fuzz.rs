@@ -889,6 +889,7 @@ async fn main() {
         token: "fake-bot-token".into(),
         api_base: Some(f.base_url()),
         approvals_channel: None,
+        guilds: Vec::new(),
     });
     let hr_secret = "fuzz-hr-secret";
     cfg.hr = Some(HrConfig {

@@ -160,6 +160,7 @@ async fn main() {
         token: TOKEN_CANARY.into(),
         api_base: Some(fake.base_url()),
         approvals_channel: None,
+        guilds: Vec::new(),
     });
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("qm.db").display());

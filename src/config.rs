@@ -185,6 +185,9 @@ pub struct DiscordConfig {
     pub api_base: Option<String>,
     /// Also post approval prompts to this channel.
     pub approvals_channel: Option<String>,
+    /// Guild ids where the bot answers (empty: any guild). DMs are always answered: the
+    /// caller must still be a linked person.
+    pub guilds: Vec<u64>,
 }
 
 /// `[http]`.
@@ -456,6 +459,7 @@ const DISCORD_KEYS: &[&str] = &[
     "token_env",
     "api_base",
     "approvals_channel",
+    "guilds",
 ];
 const HTTP_KEYS: &[&str] = &["listen"];
 const HR_KEYS: &[&str] = &["secret_env"];
@@ -1304,6 +1308,16 @@ impl<'c, 'e> Walker<'c, 'e> {
                     Some(c)
                 }
             });
+            let mut guilds = Vec::new();
+            for (at, g) in d.strings(cx, "guilds").unwrap_or_default() {
+                match g.parse::<u64>() {
+                    Ok(id) if id != 0 && g.chars().all(|c| c.is_ascii_digit()) => guilds.push(id),
+                    _ => {
+                        cx.err(at, format!("{g:?} is not a Discord guild id (digits only)"));
+                        urls_ok = false;
+                    }
+                }
+            }
             if !(key_ok && urls_ok) {
                 return None;
             }
@@ -1314,6 +1328,7 @@ impl<'c, 'e> Walker<'c, 'e> {
                 token: token?,
                 api_base,
                 approvals_channel,
+                guilds,
             })
         });
 

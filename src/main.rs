@@ -1,13 +1,13 @@
 //! The composition root: command line → config → telemetry → store → adapters → run.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use quartermaster::app;
-use quartermaster::chat::console::{Console, ConsoleChat, LineError, print_human};
+use quartermaster::chat::console::{Console, ConsoleChat, LineError, print_human, sentence};
 use quartermaster::chat::discord;
 use quartermaster::config::{self, Config};
 use quartermaster::core::model::Handle;
@@ -44,9 +44,13 @@ enum Verb {
         /// Print one JSON object per message on stdout (everything else on stderr).
         #[arg(long)]
         json: bool,
-        /// Start the clock at this moment (RFC 3339) instead of now.
+        /// Start the clock at this moment (RFC 3339) and move it only with `:advance`
+        /// (without it the clock starts now and follows real time).
         #[arg(long)]
         now: Option<String>,
+        /// Keep the temporary folder of the example organisation's database at exit.
+        #[arg(long)]
+        keep: bool,
     },
     /// Production: provisioning workers and the scheduler until SIGINT/SIGTERM.
     Serve {
@@ -190,9 +194,16 @@ async fn main() -> ExitCode {
             script,
             json,
             now,
+            keep,
         } => {
             telemetry("warn");
-            console(config, db, as_handle, script, json, now).await
+            let opts = ConsoleOpts {
+                script,
+                json,
+                now,
+                keep,
+            };
+            console(config, db, as_handle, opts).await
         }
         Verb::Serve { config, db } => {
             telemetry("info");
@@ -221,11 +232,11 @@ fn check(path: Option<&Path>) -> ExitCode {
     match load_config(path) {
         Ok(c) => {
             println!(
-                "config OK: {} people, {} apps, {} roles, {} connectors",
-                c.people.len(),
-                c.org.apps.len(),
-                c.org.roles.len(),
-                c.connectors.len()
+                "config OK: {}, {}, {}, {}",
+                count(c.people.len(), "person", "people"),
+                count(c.org.apps.len(), "app", "apps"),
+                count(c.org.roles.len(), "role", "roles"),
+                count(c.connectors.len(), "connector", "connectors")
             );
             ExitCode::SUCCESS
         }
@@ -233,33 +244,68 @@ fn check(path: Option<&Path>) -> ExitCode {
     }
 }
 
+/// `1 connector`, `2 connectors`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// The console's flags beyond where its data lives.
+struct ConsoleOpts {
+    script: Option<PathBuf>,
+    json: bool,
+    now: Option<String>,
+    keep: bool,
+}
+
 async fn console(
     config_path: Option<PathBuf>,
     db: Option<String>,
     as_handle: Option<String>,
-    script: Option<PathBuf>,
-    json: bool,
-    now: Option<String>,
+    opts: ConsoleOpts,
 ) -> ExitCode {
+    let ConsoleOpts {
+        script,
+        json,
+        now,
+        keep,
+    } = opts;
     let config = match load_config(config_path.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    // Removed when this function returns (after the console, declared later, is dropped),
+    // unless --keep.
+    let mut _temp_dir = None;
     let (url, banner) = match (&config_path, &db) {
         (None, None) => {
             let dir = match tempfile::Builder::new().prefix("quartermaster-").tempdir() {
-                Ok(d) => d.keep(),
+                Ok(d) => d,
                 Err(e) => {
                     eprintln!("cannot create a temporary folder: {e}");
                     return ExitCode::from(1);
                 }
             };
-            let url = format!("sqlite://{}", dir.join("quartermaster.db").display());
+            let file = dir.path().join("quartermaster.db");
+            let url = format!("sqlite://{}", file.display());
+            let fate = if keep {
+                "kept at exit (--keep)"
+            } else {
+                "removed at exit; --keep keeps it"
+            };
             let banner = format!(
-                "Quartermaster console: the example organisation {} (examples/acme.toml, built in) on a fresh SQLite database at {}",
+                "Quartermaster console: the example organisation {} (examples/acme.toml, built in) on a fresh SQLite database at {} ({fate})",
                 config.org.name,
-                dir.join("quartermaster.db").display()
+                file.display()
             );
+            if keep {
+                let _ = dir.keep();
+            } else {
+                _temp_dir = Some(dir);
+            }
             (url, banner)
         }
         _ => {
@@ -316,7 +362,24 @@ async fn console(
             return ExitCode::from(2);
         }
     };
-    let mut console = Console::new(service, engine, chat, clock, current);
+    let mut console = Console::new(service, engine, chat, clock, current.clone());
+    if let Err(e) = console.knows(&current).await {
+        eprintln!("--as: {}", sentence(&e));
+        return ExitCode::from(2);
+    }
+    if now.is_none() {
+        console.follow_real_time();
+    }
+    // What the console itself says goes with the transcript, or to stderr under --json.
+    let say = |notes: Vec<String>| {
+        for n in notes {
+            if json {
+                eprintln!("{n}");
+            } else {
+                println!("{n}");
+            }
+        }
+    };
     if let Some(path) = script {
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -330,7 +393,9 @@ async fn console(
             if !json && !typed.is_empty() && !typed.starts_with('#') {
                 println!("\n» {typed}");
             }
-            match console.line(line).await {
+            let result = console.line(line).await;
+            say(console.take_notes());
+            match result {
                 Ok(()) => {}
                 Err(LineError::Soft(e)) => print_error(&e, i + 1),
                 Err(LineError::Malformed(e)) => {
@@ -343,23 +408,66 @@ async fn console(
     }
     if !json {
         println!(
-            "Type /request app:figma reason:\"…\", :click Approve, :as bob, :advance 8h; Ctrl-D quits."
+            "Type /help, /request app:figma reason:\"…\", :click Approve, :as bob, :advance 8h, :help; Ctrl-D quits."
         );
     }
-    let stdin = std::io::stdin();
+    // Errors are sentences for a person, JSON objects under --json.
+    let report = |e: &str, n: usize| {
+        if json {
+            print_error(e, n);
+        } else {
+            println!("{}", sentence(e));
+        }
+    };
     let mut n = 0;
-    loop {
-        print!("{}> ", console.current);
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        match stdin.lock().read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
+    if std::io::stdin().is_terminal() {
+        let mut editor = match rustyline::DefaultEditor::new() {
+            Ok(ed) => ed,
+            Err(e) => {
+                eprintln!("cannot set up line editing: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        loop {
+            let prompt = format!("{}> ", console.current);
+            let line = match editor.readline(&prompt) {
+                Ok(l) => l,
+                // Ctrl-C: the line is dropped; type another.
+                Err(rustyline::error::ReadlineError::Interrupted) => continue,
+                Err(rustyline::error::ReadlineError::Eof) => break,
+                Err(e) => {
+                    eprintln!("cannot read the terminal: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            n += 1;
+            if !line.trim().is_empty() {
+                let _ = editor.add_history_entry(line.as_str());
+            }
+            let result = console.line(&line).await;
+            say(console.take_notes());
+            if let Err(LineError::Soft(e) | LineError::Malformed(e)) = result {
+                report(&e, n);
+            }
         }
-        n += 1;
-        if let Err(LineError::Soft(e) | LineError::Malformed(e)) = console.line(&line).await {
-            print_error(&e, n);
+    } else {
+        let stdin = std::io::stdin();
+        loop {
+            let mut line = String::new();
+            match stdin.lock().read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            n += 1;
+            let result = console.line(&line).await;
+            say(console.take_notes());
+            if let Err(LineError::Soft(e) | LineError::Malformed(e)) = result {
+                report(&e, n);
+            }
         }
+    }
+    if !json {
+        println!("Bye.");
     }
     ExitCode::SUCCESS
 }
@@ -692,5 +800,17 @@ async fn import_people(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_agree_with_their_number() {
+        assert_eq!(count(1, "connector", "connectors"), "1 connector");
+        assert_eq!(count(2, "connector", "connectors"), "2 connectors");
+        assert_eq!(count(1, "person", "people"), "1 person");
     }
 }

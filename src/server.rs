@@ -128,7 +128,8 @@ pub async fn start(
                 config.org.it_admins.clone(),
             ));
             let (s, e) = app::assemble(config, store.clone(), chat.clone(), clock)?;
-            let d = Arc::new(Dispatcher::new(s.clone(), chat, metrics.clone()));
+            let d =
+                Arc::new(Dispatcher::new(s.clone(), chat, metrics.clone()).with_guilds(&dc.guilds));
             match dc.mode {
                 DiscordMode::Interactions => {
                     let key = dc.public_key.as_deref().ok_or(ServeError::NoPublicKey)?;

@@ -183,6 +183,10 @@ fn console_errors_are_objects_and_malformed_lines_stop_the_script() {
     assert_eq!(errors[0]["line"], 3);
     assert!(errors[0]["error"].as_str().unwrap().contains("zed"));
     assert_eq!(errors[1]["line"], 4);
+    assert_eq!(
+        errors[1]["error"],
+        "alice has no message with an Approve button"
+    );
     assert_eq!(errors[2]["line"], 6);
     assert!(objs.iter().any(|o| o["to"] == "bob"), "line 5 ran: {out}");
     assert!(
@@ -191,6 +195,134 @@ fn console_errors_are_objects_and_malformed_lines_stop_the_script() {
             .is_some_and(|t| t.starts_with("Your access"))),
         "line 7 never ran"
     );
+}
+
+/// Runs the console with `stdin` piped in (no terminal: no line editing, no prompt).
+fn run_piped(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn the_console_for_a_person_speaks_in_sentences_and_says_what_advance_did() {
+    let o = run_piped(
+        &["console", "--now", "2026-11-25T09:00:00Z"],
+        "zed: /access\n:advance 1h\n/help offboard\n:help\nfrank: /request app:figma reason:x duration:1y\n",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("\nThere is nobody with the handle \"zed\".\n"),
+        "{out}"
+    );
+    assert!(!out.contains("{\"error\""), "no JSON for a person: {out}");
+    assert!(
+        out.contains("The clock moved 1h to 2026-11-25 10:00 UTC; nothing was due."),
+        "{out}"
+    );
+    assert!(out.contains("/offboard — IT: "), "{out}");
+    assert!(out.contains("  when: "), "{out}");
+    assert!(
+        out.contains(":click LABEL [#N]"),
+        ":help documents #N: {out}"
+    );
+    assert!(out.contains("/help — "), ":help lists the commands: {out}");
+    // A year is 365 days, within the 365-day ceiling (not 365 days and six hours past it).
+    assert!(!out.contains("longer than anyone may ask for"), "{out}");
+    assert!(!out.contains("8766h"), "{out}");
+    assert!(
+        out.trim_end().ends_with("Bye."),
+        "Ctrl-D (end of input) ends cleanly: {out}"
+    );
+
+    // With --json the same mistake is an object.
+    let o = run_piped(&["console", "--json"], "zed: /access\n");
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["line"], 1);
+}
+
+#[test]
+fn console_as_an_unknown_person_stops_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.txt");
+    std::fs::write(&script, "/access\n").unwrap();
+    let o = run(&[
+        "console",
+        "--as",
+        "zed",
+        "--script",
+        script.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("--as: There is nobody with the handle \"zed\"."),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn deny_without_its_reason_is_refused_in_the_console_as_on_discord() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("s.txt");
+    std::fs::write(
+        &script,
+        "alice: /request app:figma reason:x\nbob: :click Deny\nbob: :click Deny reason:\"not now\"\n",
+    )
+    .unwrap();
+    let o = run(&["console", "--script", script.to_str().unwrap(), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let objs: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let err = objs.iter().find(|o| o.get("error").is_some()).unwrap();
+    assert_eq!(err["line"], 2);
+    assert_eq!(
+        err["error"],
+        "Deny opens a form that needs `reason`: write :click Deny reason:\"…\""
+    );
+    let denied: Vec<&serde_json::Value> = objs
+        .iter()
+        .filter(|o| o["text"].as_str().is_some_and(|t| t.contains("was denied")))
+        .collect();
+    assert_eq!(denied.len(), 1, "only line 3 denies");
+    assert!(denied[0]["text"].as_str().unwrap().contains("not now"));
+}
+
+#[test]
+fn the_example_database_folder_is_removed_at_exit_unless_kept() {
+    let folder_of = |o: &Output| -> std::path::PathBuf {
+        let out = stdout(o);
+        let at = out.split(" database at ").nth(1).unwrap();
+        let file = at.split(" (").next().unwrap();
+        std::path::Path::new(file).parent().unwrap().to_path_buf()
+    };
+    let o = run_piped(&["console"], "/access\n");
+    assert!(o.status.success());
+    assert!(stdout(&o).contains("(removed at exit; --keep keeps it)"));
+    let gone = folder_of(&o);
+    assert!(!gone.exists(), "{} is removed", gone.display());
+
+    let o = run_piped(&["console", "--keep"], "/access\n");
+    assert!(o.status.success());
+    let kept = folder_of(&o);
+    assert!(kept.join("quartermaster.db").exists(), "{}", kept.display());
+    std::fs::remove_dir_all(kept).unwrap();
 }
 
 #[test]

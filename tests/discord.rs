@@ -55,6 +55,11 @@ impl Bot {
     }
 
     async fn start_with(mode: Mode, approvals_channel: Option<&str>) -> Self {
+        Self::start_in(mode, approvals_channel, Vec::new()).await
+    }
+
+    /// A bot whose `[discord] guilds` allowlist is `guilds`.
+    async fn start_in(mode: Mode, approvals_channel: Option<&str>, guilds: Vec<u64>) -> Self {
         let fake = FakeDiscord::start().await;
         let mut config = config::load(None).unwrap();
         config.discord = Some(DiscordConfig {
@@ -67,6 +72,7 @@ impl Bot {
             token: "fake-bot-token".into(),
             api_base: Some(fake.base_url()),
             approvals_channel: approvals_channel.map(str::to_owned),
+            guilds,
         });
         let db = TestDb::create(Backend::from_env()).await;
         let store = app::open_store(&config, &db.url).await.unwrap();
@@ -318,6 +324,50 @@ async fn request_figma(bot: &Bot, who: (&str, &str)) -> String {
         ]),
     )
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guild_outside_the_allowlist_is_refused_politely_and_audited() {
+    // The people's guild is not on the list: commands there are refused, and nothing happens.
+    let bot = Bot::start_in(Mode::Endpoint, None, vec![345_678_901_234_567_890]).await;
+    let t = request_figma(&bot, ALICE).await;
+    assert!(
+        t.starts_with("Sorry, Quartermaster is not set up for this server."),
+        "{t}"
+    );
+    let rows = bot.store.audit_rows(None).await.unwrap();
+    let refused = rows
+        .iter()
+        .find(|r| r.action == "command.refused")
+        .expect("the refusal is audited");
+    assert!(
+        refused.detail.contains(&format!(
+            "guild {} is not in [discord] guilds",
+            fake::GUILD_ID
+        )),
+        "{}",
+        refused.detail
+    );
+    assert!(!rows.iter().any(|r| r.action == "request.submitted"));
+    // A DM carries no guild: it is answered (the caller is still a linked person).
+    let data = json!({ "id": "700000000000000001", "name": "access", "type": 1, "options": [] });
+    let dm = bot.fake.interaction(
+        2,
+        ALICE,
+        fake::Place::Dm("810000000000000009".into()),
+        data,
+        None,
+    );
+    let (_, t) = bot.answer(&dm).await;
+    assert!(!t.starts_with("Sorry, Quartermaster is not set up"), "{t}");
+    bot.stop().await;
+
+    // Its own guild on the list: answered as usual.
+    let guild: u64 = fake::GUILD_ID.parse().unwrap();
+    let bot = Bot::start_in(Mode::Endpoint, None, vec![guild]).await;
+    let t = request_figma(&bot, ALICE).await;
+    assert!(t.starts_with("Request #1"), "{t}");
+    bot.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -908,7 +958,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("registered 7 commands globally"),
+        stdout.starts_with("registered 8 commands globally"),
         "{stdout}"
     );
     let first = fake.with(|s| s.global_commands.clone());
@@ -919,6 +969,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
         [
             "access",
             "approvals",
+            "help",
             "offboard",
             "onboard",
             "request",
@@ -928,6 +979,16 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
     );
     let request = first.iter().find(|c| c["name"] == "request").unwrap();
     assert_eq!(request["options"][0]["autocomplete"], true);
+    // The admin commands reach Discord hidden from everyone but server admins, who then grant
+    // them to IT's role (Server Settings → Integrations).
+    for c in &first {
+        let admin = ["onboard", "offboard", "role"].contains(&c["name"].as_str().unwrap());
+        assert_eq!(
+            c.get("default_member_permissions") == Some(&serde_json::json!("0")),
+            admin,
+            "{c}"
+        );
+    }
 
     let out = run(None).await;
     assert!(out.status.success());
@@ -952,7 +1013,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("in guild {}", fake::GUILD_ID)));
-    assert_eq!(fake.with(|s| s.guild_commands[fake::GUILD_ID].len()), 7);
+    assert_eq!(fake.with(|s| s.guild_commands[fake::GUILD_ID].len()), 8);
 
     // Without the token the command says what to set.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
@@ -979,6 +1040,7 @@ async fn the_fake_enforces_discords_rules() {
         token: "t".into(),
         api_base: Some(fake.base_url()),
         approvals_channel: None,
+        guilds: Vec::new(),
     };
     let http = build_http(&cfg).unwrap();
     let code =
@@ -1079,6 +1141,7 @@ async fn two_instances_behind_a_balancer_act_on_an_interaction_once() {
         token: "fake-bot-token".into(),
         api_base: Some(fake.base_url()),
         approvals_channel: None,
+        guilds: Vec::new(),
     });
     let db = TestDb::create(Backend::from_env()).await;
     let mut instances = Vec::new();

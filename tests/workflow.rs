@@ -152,6 +152,63 @@ bob: :click Deny reason:"not needed for this quarter""#,
 }
 
 #[tokio::test]
+async fn it_sees_plans_waiting_for_its_confirm_in_approvals() {
+    let mut bot = Bot::example().await;
+    bot.run("dana: /approvals").await;
+    assert_eq!(
+        bot.last_to("dana").text,
+        "Nothing is waiting for your decision."
+    );
+    bot.run("dana: /offboard user:alice").await;
+    bot.run("dana: /approvals").await;
+    let a = bot.last_to("dana");
+    assert!(
+        a.text.starts_with("Waiting for your decision (1):"),
+        "{}",
+        a.text
+    );
+    assert!(
+        a.text
+            .contains("- Plan #1: offboarding of Alice Kim, asked by Dana Ortiz at "),
+        "{}",
+        a.text
+    );
+    assert_eq!(a.buttons, ["Confirm", "Cancel"]);
+    // Its Confirm is the plan's: once clicked, the plan is carried out and leaves the list.
+    bot.run("dana: :click Confirm").await;
+    bot.run("dana: /approvals").await;
+    assert_eq!(
+        bot.last_to("dana").text,
+        "Nothing is waiting for your decision."
+    );
+    // Others never see IT's plans.
+    bot.run("bob: /approvals").await;
+    assert_eq!(
+        bot.last_to("bob").text,
+        "Nothing is waiting for your decision."
+    );
+}
+
+#[tokio::test]
+async fn help_lists_the_commands_and_explains_one() {
+    let mut bot = Bot::example().await;
+    bot.run("alice: /help").await;
+    let all = bot.last_to("alice").text;
+    assert!(
+        all.starts_with("Commands (type /help COMMAND for its options):"),
+        "{all}"
+    );
+    assert!(all.contains("\n/request — "), "{all}");
+    bot.run("alice: /help command:request").await;
+    let one = bot.last_to("alice").text;
+    assert!(one.starts_with("/request — "), "{one}");
+    assert!(one.contains("\n  app: "), "{one}");
+    bot.run("alice: /help command:frobnicate").await;
+    let t = bot.last_to("alice").text;
+    assert!(t.starts_with("there is no command /frobnicate"), "{t}");
+}
+
+#[tokio::test]
 async fn nobody_approves_their_own_request_or_someone_elses_step() {
     let mut bot = Bot::example().await;
     // Ivy owns WordPress: her owner step goes to IT (dana, mia), never to her.
@@ -551,6 +608,11 @@ async fn the_manual_connector_waits_for_it_to_click_done() {
         task.text
     );
     assert_eq!(task.buttons, ["Done"]);
+    // Words for people: the app by name, no connector name, no audit vocabulary.
+    assert_eq!(
+        task.text,
+        "Task #1 for IT (Adobe Creative Cloud): give Carol Diaz <carol@acme.test> access to adobe\nClick Done once it is done."
+    );
     let carol = bot.caller("carol").await;
     let r = reply_text(bot.service.click(&carol, "v1:act:1:done", None).await);
     assert_eq!(r, "Only IT admins can mark a task done.");
@@ -560,7 +622,13 @@ async fn the_manual_connector_waits_for_it_to_click_done() {
             .text
             .starts_with("✅ You now have Adobe Creative Cloud")
     );
-    assert!(bot.last_to("dana").text.contains("done by Mia Torres"));
+    let done = bot.last_to("dana").text;
+    assert!(
+        done.starts_with(
+            "Task #1: Adobe Creative Cloud given to Carol Diaz — done by Mia Torres at "
+        ),
+        "{done}"
+    );
     let r = reply_text(
         bot.service
             .click(&bot.caller("dana").await, "v1:act:1:done", None)

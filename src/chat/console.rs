@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -198,6 +199,43 @@ pub struct Console {
     clock: Arc<ManualClock>,
     /// The person typing lines without a `handle:` prefix.
     pub current: Handle,
+    /// When following real time: the instant the clock last caught up with it.
+    real_time: Option<Instant>,
+    /// What the console itself has to say (`:advance`, `:help`), not yet printed.
+    notes: Vec<String>,
+}
+
+/// What `:help` says before the command list.
+pub const CONSOLE_HELP: &str = "Type what a person would type into chat, one line at a time:
+  /COMMAND option:value option:\"two words\"   a slash command (/help COMMAND shows its options)
+  :click LABEL [#N] [field:value …]          press a button on your newest message showing it,
+                                             or on message #N; Deny needs reason:\"…\"
+  :advance 8h                                move the clock forward and run what became due
+  :as HANDLE                                 type as someone else from now on
+  HANDLE: LINE                               type one line as someone else
+  :help [COMMAND]                            this help, or one command's options
+Up and Down recall earlier lines; Ctrl-C clears the line; Ctrl-D quits.";
+
+/// "a" or "an" before a word, by its first letter.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['A', 'E', 'I', 'O', 'U', 'a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+/// An error line as a sentence: capital first letter, final full stop.
+pub fn sentence(e: &str) -> String {
+    let mut chars = e.trim().chars();
+    let mut out: String = match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '?', '!']) {
+        out.push('.');
+    }
+    out
 }
 
 /// Splits `key:value` / `key:"quoted value"` fields of a `:click` line.
@@ -268,7 +306,27 @@ impl Console {
             chat,
             clock,
             current,
+            real_time: None,
+            notes: Vec::new(),
         }
+    }
+
+    /// Makes the clock move with real time between lines (on top of `:advance`), as it does
+    /// when no `--now` fixes it.
+    pub fn follow_real_time(&mut self) {
+        self.real_time = Some(Instant::now());
+    }
+
+    /// What the console itself said since the last call (`:advance`'s outcome, `:help`).
+    pub fn take_notes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Whether `h` is a person the console can type as.
+    pub async fn knows(&self, h: &Handle) -> Result<(), String> {
+        self.caller(h).await.map(|_| ()).map_err(|e| match e {
+            LineError::Soft(e) | LineError::Malformed(e) => e,
+        })
     }
 
     /// The chat transcript.
@@ -301,10 +359,32 @@ impl Console {
         if line.is_empty() || line.starts_with('#') {
             return Ok(());
         }
+        if let Some(since) = self.real_time.as_mut() {
+            let now = Instant::now();
+            self.clock
+                .advance(Span::from_std(now.duration_since(*since)));
+            *since = now;
+        }
+        if let Some(rest) = line.strip_prefix(":help") {
+            let rest = rest.trim();
+            let text = if rest.is_empty() {
+                let commands = self.service.commands().help(None);
+                format!("{CONSOLE_HELP}\n{}", commands.unwrap_or_default())
+            } else {
+                self.service
+                    .commands()
+                    .help(Some(rest))
+                    .map_err(|e| LineError::Soft(e.to_string()))?
+            };
+            self.notes.push(text);
+            return Ok(());
+        }
         if let Some(rest) = line.strip_prefix(":advance") {
             let span = Span::parse(rest.trim())
                 .map_err(|e| LineError::Malformed(format!(":advance: {e}")))?;
             self.clock.advance(span);
+            let before = self.chat.lock().len();
+            let mut due = 0;
             // Timers may enqueue work whose results start more timers: run until quiet.
             for _ in 0..100 {
                 let did = self
@@ -313,10 +393,14 @@ impl Console {
                     .await
                     .map_err(|e| LineError::Soft(format!("timers failed: {e}")))?;
                 self.settle().await?;
+                due += did;
                 if did == 0 {
                     break;
                 }
             }
+            let sent = self.chat.lock().len() - before;
+            self.notes
+                .push(advance_note(span, self.service.clock().now(), due, sent));
             return Ok(());
         }
         if let Some(rest) = line.strip_prefix(":as") {
@@ -339,6 +423,13 @@ impl Console {
         };
         let caller = self.caller(&who).await?;
         if body.starts_with('/') {
+            // `/help request` reads as `/help command:request`, the way people write it.
+            let help_word = body
+                .strip_prefix("/help ")
+                .map(str::trim)
+                .filter(|w| !w.is_empty() && !w.contains([':', ' ']));
+            let rewritten = help_word.map(|w| format!("/help command:{w}"));
+            let body = rewritten.as_deref().unwrap_or(body);
             let reply = self.service.command_line(&caller, body).await;
             self.chat.reply(&who, reply);
             return self.settle().await;
@@ -354,14 +445,23 @@ impl Console {
             let (seq, fields) = click_fields(fields).map_err(LineError::Malformed)?;
             let Some(custom_id) = self.chat.find_button(&who, label, seq) else {
                 return Err(LineError::Soft(format!(
-                    "{who} has no message with a {} button{}",
+                    "{who} has no message with {} {} button{}",
+                    article(label.as_str()),
                     label.as_str(),
                     seq.map(|s| format!(" at #{s}")).unwrap_or_default()
                 )));
             };
             let mut answer = self.service.click(&caller, &custom_id, None).await;
-            if let ClickReply::Modal { .. } = answer {
-                // The form opens; the console fills it with the fields given on the line.
+            if let ClickReply::Modal { field, .. } = &answer {
+                // The form opens; the console fills it with the fields given on the line. Its
+                // field is required, as on Discord.
+                if fields.get(field).is_none_or(|v| v.trim().is_empty()) {
+                    return Err(LineError::Soft(format!(
+                        "{} opens a form that needs `{field}`: write :click {} {field}:\"…\"",
+                        label.as_str(),
+                        label.as_str()
+                    )));
+                }
                 answer = self.service.click(&caller, &custom_id, Some(&fields)).await;
             }
             if let ClickReply::Reply(r) = answer {
@@ -373,6 +473,26 @@ impl Console {
             "\"{line}\" is not a command: write `/command option:value`, `:click LABEL`, `:advance 8h`, `:as HANDLE`, optionally after `handle:`"
         )))
     }
+}
+
+/// What `:advance` says it did.
+fn advance_note(span: Span, now: crate::core::model::Timestamp, due: usize, sent: usize) -> String {
+    let at = now.format("%Y-%m-%d %H:%M UTC");
+    if due == 0 && sent == 0 {
+        return format!("The clock moved {span} to {at}; nothing was due.");
+    }
+    let plural = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    format!(
+        "The clock moved {span} to {at}: {} came due and {} went out.",
+        plural(due, "timer", "timers"),
+        plural(sent, "message", "messages")
+    )
 }
 
 /// How a transcript is printed.
@@ -400,7 +520,35 @@ pub fn print_human(m: &Shown, out: &mut impl Write) {
 
 #[cfg(test)]
 mod tests {
-    use super::click_fields;
+    use super::{advance_note, article, click_fields, sentence};
+    use crate::core::model::Span;
+
+    #[test]
+    fn advance_says_what_happened_or_that_nothing_was_due() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-26T09:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let d = Span::parse("31d").unwrap();
+        assert_eq!(
+            advance_note(d, at, 0, 0),
+            "The clock moved 31d to 2026-12-26 09:00 UTC; nothing was due."
+        );
+        assert_eq!(
+            advance_note(d, at, 1, 3),
+            "The clock moved 31d to 2026-12-26 09:00 UTC: 1 timer came due and 3 messages went out."
+        );
+    }
+
+    #[test]
+    fn errors_read_as_sentences_with_the_right_article() {
+        assert_eq!(
+            sentence("there is nobody with the handle \"zed\""),
+            "There is nobody with the handle \"zed\"."
+        );
+        assert_eq!(sentence("done."), "Done.");
+        assert_eq!(article("Approve"), "an");
+        assert_eq!(article("Deny"), "a");
+    }
 
     #[test]
     fn click_fields_parse() {

@@ -14,8 +14,14 @@ pub struct Manual {
 }
 
 impl Manual {
+    /// The task in words. The connector's name is configuration, not something IT reads,
+    /// so it is left out unless it was given a name of its own.
     fn task(&self, what: String) -> Result<Effect, ConnectorError> {
-        Ok(Effect::Manual(format!("{what} (in {})", self.target)))
+        if self.target == "manual" {
+            Ok(Effect::Manual(what))
+        } else {
+            Ok(Effect::Manual(format!("{what} (in {})", self.target)))
+        }
     }
 }
 

@@ -388,7 +388,7 @@ impl CommandSpec {
 
 // ----------------------------------------------------------------------------- registry
 
-const BUILTIN_FILES: [&str; 7] = [
+const BUILTIN_FILES: [&str; 8] = [
     include_str!("../../commands/request.json"),
     include_str!("../../commands/access.json"),
     include_str!("../../commands/approvals.json"),
@@ -396,6 +396,7 @@ const BUILTIN_FILES: [&str; 7] = [
     include_str!("../../commands/onboard.json"),
     include_str!("../../commands/role.json"),
     include_str!("../../commands/offboard.json"),
+    include_str!("../../commands/help.json"),
 ];
 
 static BUILTIN: LazyLock<Result<Registry, CommandError>> =
@@ -408,7 +409,7 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// The seven commands of `commands/*.json`, built into the binary.
+    /// The commands of `commands/*.json`, built into the binary.
     ///
     /// # Panics
     /// Only if a built-in command file is malformed, which the unit tests of this module rule
@@ -498,6 +499,54 @@ impl Registry {
             name: spec.name.clone(),
             options,
         })
+    }
+
+    /// `/help`'s text: every command with its description, or one command's options (`name`
+    /// with or without `/`).
+    pub fn help(&self, name: Option<&str>) -> Result<String, CommandError> {
+        let Some(name) = name else {
+            let mut out = String::from("Commands (type /help COMMAND for its options):");
+            for s in &self.specs {
+                out.push_str(&format!("\n/{} — {}", s.name, s.description));
+            }
+            return Ok(out);
+        };
+        let name = name.trim().trim_start_matches('/').to_lowercase();
+        let spec = self
+            .get(&name)
+            .ok_or_else(|| CommandError::UnknownCommand {
+                suggestion: closest(&name, self.specs.iter().map(|s| s.name.as_str())),
+                name,
+                known: self.specs.iter().map(|s| s.name.clone()).collect(),
+            })?;
+        let mut out = format!("/{} — {}", spec.name, spec.description);
+        if spec.options.is_empty() {
+            out.push_str("\nIt takes no options.");
+        }
+        for o in &spec.options {
+            let kind = match o.kind {
+                OptionType::String => "text",
+                OptionType::User => "a person",
+            };
+            let need = if o.required { "required" } else { "optional" };
+            out.push_str(&format!(
+                "\n  {}: {} ({kind}, {need})",
+                o.name, o.description
+            ));
+        }
+        let example: Vec<String> = spec
+            .options
+            .iter()
+            .filter(|o| o.required)
+            .map(|o| format!("{}:…", o.name))
+            .collect();
+        out.push_str(&format!(
+            "\nExample: /{}{}{}",
+            spec.name,
+            if example.is_empty() { "" } else { " " },
+            example.join(" ")
+        ));
+        Ok(out)
     }
 
     /// Tokenizes, validates and types a console line in one go.
@@ -773,6 +822,11 @@ pub enum Intent {
         /// The new role.
         role: RoleName,
     },
+    /// `/help`: what the commands do.
+    Help {
+        /// One command to explain (None: all of them, briefly).
+        command: Option<String>,
+    },
     /// `/offboard`: remove a leaver's access.
     Offboard {
         /// Who leaves.
@@ -849,6 +903,9 @@ impl Intent {
                     when: inv.date("when")?,
                 }
             }
+            "help" => Self::Help {
+                command: inv.text("command"),
+            },
             _ => {
                 return Err(CommandError::UnknownCommand {
                     name: inv.name,
@@ -869,11 +926,12 @@ impl Intent {
             Self::Onboard { .. } => "onboard",
             Self::Role { .. } => "role",
             Self::Offboard { .. } => "offboard",
+            Self::Help { .. } => "help",
         }
     }
 }
 
-const INTENT_NAMES: [&str; 7] = [
+const INTENT_NAMES: [&str; 8] = [
     "request",
     "access",
     "approvals",
@@ -881,6 +939,7 @@ const INTENT_NAMES: [&str; 7] = [
     "onboard",
     "role",
     "offboard",
+    "help",
 ];
 
 impl fmt::Display for Invocation {
@@ -1263,7 +1322,7 @@ mod tests {
         );
         assert_eq!(
             err("/frobnicate"),
-            "there is no command /frobnicate; the commands are /request, /access, /approvals, /revoke, /onboard, /role, /offboard"
+            "there is no command /frobnicate; the commands are /request, /access, /approvals, /revoke, /onboard, /role, /offboard, /help"
         );
     }
 
@@ -1334,6 +1393,55 @@ mod tests {
             "when: \"2026-02-30\" is not a date; write it as YYYY-MM-DD, like 2026-12-31"
         );
         assert!(err("/offboard user:alice when:tomorrow").starts_with("when: "));
+    }
+
+    #[test]
+    fn a_word_for_a_date_is_told_the_date_format_not_a_length() {
+        assert_eq!(
+            err("/offboard user:alice when:tomorrow"),
+            "when: \"tomorrow\" is not a date; write it as YYYY-MM-DD, like 2026-12-31"
+        );
+    }
+
+    #[test]
+    fn admin_commands_are_hidden_until_a_server_admin_grants_them() {
+        let r = reg();
+        for name in ["onboard", "offboard", "role"] {
+            let v = serde_json::to_value(r.get(name).unwrap()).unwrap();
+            assert_eq!(v["default_member_permissions"], "0", "/{name}");
+        }
+        for name in ["request", "access", "approvals", "revoke", "help"] {
+            let v = serde_json::to_value(r.get(name).unwrap()).unwrap();
+            assert!(v.get("default_member_permissions").is_none(), "/{name}");
+        }
+    }
+
+    #[test]
+    fn help_lists_every_command_and_explains_one() {
+        let r = reg();
+        let all = r.help(None).unwrap();
+        for s in r.specs() {
+            assert!(all.contains(&format!("\n/{} — ", s.name)), "{all}");
+        }
+        let one = r.help(Some("/offboard")).unwrap();
+        assert!(one.starts_with("/offboard — IT: "), "{one}");
+        assert!(
+            one.contains("\n  user: Who is leaving. (a person, required)"),
+            "{one}"
+        );
+        assert!(one.contains("\n  when: "), "{one}");
+        assert!(one.ends_with("Example: /offboard user:…"), "{one}");
+        assert!(r.help(Some("approvals")).unwrap().contains("no options"));
+        assert_eq!(
+            r.help(Some("requst")).unwrap_err().to_string(),
+            "there is no command /requst — did you mean /request?"
+        );
+        assert_eq!(
+            reg().parse_line("/help command:role").unwrap(),
+            Intent::Help {
+                command: Some("role".into())
+            }
+        );
     }
 
     #[test]

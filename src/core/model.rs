@@ -183,14 +183,18 @@ id_newtype!(
 pub struct Span(Duration);
 
 impl Span {
-    /// Parses `90m`, `8h`, `7d`, `2w`, or anything humantime accepts (`1h 30m`).
+    /// Parses `90m`, `8h`, `7d`, `2w`, `1y`, or anything humantime accepts (`1h 30m`). A year
+    /// is 365 days and a month 30 days, as people mean them (humantime's are 365.25 and
+    /// 30.44 days).
     pub fn parse(s: &str) -> Result<Self, ParseError> {
         let t = s.trim();
-        let d = humantime::parse_duration(t).map_err(|_| {
-            ParseError(format!(
-                "\"{t}\" is not a duration; write it like 90m, 8h or 7d"
-            ))
-        })?;
+        let d = calendar_units(t)
+            .or_else(|| humantime::parse_duration(t).ok())
+            .ok_or_else(|| {
+                ParseError(format!(
+                    "\"{t}\" is not a duration; write it like 90m, 8h or 7d"
+                ))
+            })?;
         if d.is_zero() {
             return Err(ParseError("a duration must be longer than zero".into()));
         }
@@ -226,6 +230,47 @@ impl Span {
     pub fn elapsed(&self, t: Timestamp, now: Timestamp) -> bool {
         self.checked_after(t).is_some_and(|end| end <= now)
     }
+}
+
+/// `1y`, `2 years`, `6M`, `1y 30d`…: whole years and months, optionally with days, hours,
+/// minutes and seconds, counted as 365 and 30 days; `None` for anything else (humantime then
+/// reads it).
+fn calendar_units(t: &str) -> Option<Duration> {
+    let mut total: u64 = 0;
+    let mut calendar = false;
+    let mut rest = t.trim();
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = rest[digits..].trim_start();
+        let unit_end = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        let secs = match &rest[..unit_end] {
+            "y" | "year" | "years" => {
+                calendar = true;
+                365 * 86_400
+            }
+            "M" | "month" | "months" => {
+                calendar = true;
+                30 * 86_400
+            }
+            "w" | "week" | "weeks" => 7 * 86_400,
+            "d" | "day" | "days" => 86_400,
+            "h" | "hour" | "hours" => 3_600,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            _ => return None,
+        };
+        total = total.checked_add(n.checked_mul(secs)?)?;
+        rest = rest[unit_end..].trim_start();
+    }
+    calendar.then(|| Duration::from_secs(total))
 }
 
 impl fmt::Display for Span {
@@ -496,6 +541,12 @@ mod tests {
         assert_eq!(Span::parse("7d").unwrap().to_string(), "7d");
         assert_eq!(Span::parse("30d").unwrap().secs(), 30 * 86400);
         assert!(Span::parse("soon").is_err());
+        // A year is 365 days, not 365 days and six hours.
+        assert_eq!(Span::parse("1y").unwrap().to_string(), "365d");
+        assert_eq!(Span::parse("2 years").unwrap().to_string(), "730d");
+        assert_eq!(Span::parse("1M").unwrap().to_string(), "30d");
+        assert_eq!(Span::parse("1y 2d").unwrap().to_string(), "367d");
+        assert_eq!(Span::parse("1h 30m").unwrap().to_string(), "90m");
         assert!(Span::parse("0m").is_err());
     }
 

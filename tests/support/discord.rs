@@ -971,7 +971,11 @@ fn overwrite(
         v["type"] = c.get("type").cloned().unwrap_or(json!(1));
         v["guild_id"] = guild.map_or(Value::Null, |g| json!(g));
         v["options"] = c.get("options").cloned().unwrap_or(json!([]));
-        v["default_member_permissions"] = Value::Null;
+        // Kept as sent (a permission bit set as a string; "0": admins only), else null.
+        v["default_member_permissions"] = c
+            .get("default_member_permissions")
+            .cloned()
+            .unwrap_or(Value::Null);
         v["nsfw"] = json!(false);
         if let Err(e) = serde_json::from_value::<serenity::all::Command>(v.clone()) {
             return Err(format!("/{name}: {e}"));

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use serenity::all::{
-    ActionRowComponent, CommandDataOptionValue, CommandInteraction, ComponentInteraction,
+    ActionRowComponent, CommandDataOptionValue, CommandInteraction, ComponentInteraction, GuildId,
     Interaction, ModalInteraction, UserId,
 };
 use serenity::http::Http;
@@ -103,6 +103,8 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     /// Defer when the work is not done after this many milliseconds (Discord allows 3 s).
     defer_after_ms: AtomicU64,
+    /// `[discord] guilds`: where the bot answers (empty: anywhere).
+    guilds: Vec<GuildId>,
 }
 
 fn ephemeral(text: &str, buttons: &[crate::core::ports::Button]) -> Value {
@@ -153,7 +155,41 @@ impl Dispatcher {
             http,
             metrics,
             defer_after_ms: AtomicU64::new(2000),
+            guilds: Vec::new(),
         }
+    }
+
+    /// Answers only in these guilds (`[discord] guilds`; empty: any guild). DMs carry no
+    /// guild and are always answered (the caller must still be a linked person).
+    #[must_use]
+    pub fn with_guilds(mut self, guilds: &[u64]) -> Self {
+        self.guilds = guilds.iter().copied().map(GuildId::new).collect();
+        self
+    }
+
+    /// The guild an interaction comes from and who acted, when the allowlist does not
+    /// include that guild.
+    fn foreign_guild(&self, i: &Interaction) -> Option<(GuildId, UserId)> {
+        if self.guilds.is_empty() {
+            return None;
+        }
+        let (g, who) = match i {
+            Interaction::Command(c) | Interaction::Autocomplete(c) => (
+                c.guild_id,
+                actor(c.member.as_ref().map(|m| m.user.id), c.user.id),
+            ),
+            Interaction::Component(c) => (
+                c.guild_id,
+                actor(c.member.as_ref().map(|m| m.user.id), c.user.id),
+            ),
+            Interaction::Modal(m) => (
+                m.guild_id,
+                actor(m.member.as_ref().map(|m| m.user.id), m.user.id),
+            ),
+            _ => return None,
+        };
+        let g = g?;
+        (!self.guilds.contains(&g)).then_some((g, who))
     }
 
     /// Changes how long the work may run before the response is a deferral (default 2 s).
@@ -203,6 +239,25 @@ impl Dispatcher {
             _ => ("other", String::new()),
         };
         let span = info_span!("interaction", id = %i.id(), kind);
+        if let Some((g, who)) = self.foreign_guild(&i) {
+            let (body, outcome) = match &i {
+                Interaction::Autocomplete(_) => {
+                    (json!({ "type": 8, "data": { "choices": [] } }), "choices")
+                }
+                _ => {
+                    let why = format!("guild {g} is not in [discord] guilds");
+                    warn!(guild = %g, "refused an interaction from a guild outside the allowlist");
+                    let r = self
+                        .service
+                        .refuse_place(&who.to_string(), &why)
+                        .instrument(span)
+                        .await;
+                    (ephemeral(&r.text, &[]), "refused")
+                }
+            };
+            self.metrics.interaction(kind, outcome, started.elapsed());
+            return (body, None);
+        }
         let (body, pending, outcome) = async {
             match i {
                 Interaction::Ping(_) => (json!({ "type": 1 }), None, "pong"),

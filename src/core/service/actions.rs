@@ -491,6 +491,18 @@ impl Service {
         }
     }
 
+    /// What a finished task did, in words (the audit name, like `grant.provisioned`, is for the
+    /// trail, not for people).
+    fn task_done(op: ActionOp, app: &str, person: &str) -> String {
+        let app = if app.is_empty() { "access" } else { app };
+        match op {
+            ActionOp::Grant => format!("{app} given to {person}"),
+            ActionOp::Revoke => format!("{app} removed from {person}"),
+            ActionOp::Disable => format!("the account of {person} disabled"),
+            ActionOp::Verify => format!("the removal of {person}'s access checked"),
+        }
+    }
+
     /// An action succeeded (by a connector, or by a person clicking Done), written only if
     /// the action is still in the state it was read in (`action.state`). Returns false, and
     /// tells nobody, when someone else moved it first (another click, another instance).
@@ -593,10 +605,9 @@ impl Service {
             self.edit(
                 action_key(action.id),
                 format!(
-                    "Task #{}: {} for {} — done by {} at {}.",
+                    "Task #{}: {} — done by {} at {}.",
                     action.id,
-                    Self::effect_name(action.op),
-                    Self::name_of(&dir, &action.person),
+                    Self::task_done(action.op, &app, &Self::name_of(&dir, &action.person)),
                     Self::name_of(&dir, h),
                     when(now)
                 ),
@@ -698,8 +709,13 @@ impl Service {
         if !parked {
             return Ok(());
         }
+        let app = action
+            .app
+            .as_ref()
+            .map(|a| format!(" ({})", self.app_display(a)))
+            .unwrap_or_default();
         let text = format!(
-            "Task #{} for IT: {task}\nClick Done once it is done.",
+            "Task #{} for IT{app}: {task}\nClick Done once it is done.",
             action.id
         );
         let done = vec![Button {

@@ -252,6 +252,36 @@ impl Service {
         Ok(Reply::text(why))
     }
 
+    /// Refuses an interaction from a place Quartermaster does not serve (a Discord guild
+    /// outside `[discord] guilds`): audited as `command.refused`, answered politely.
+    /// `why` is the adapter's words for the audit trail.
+    pub async fn refuse_place(&self, chat_id: &str, why: &str) -> Reply {
+        let actor = match self.caller_by_discord_id(chat_id).await {
+            Ok(Some(c)) => Self::by(&c),
+            _ => Actor::System,
+        };
+        let ev = self.event(
+            actor,
+            Some(chat_id),
+            "command.refused",
+            None,
+            None,
+            ReqRef::None,
+            "refused",
+            format!("interaction: {why}"),
+        );
+        let change = Change {
+            audit: vec![ev],
+            ..Change::default()
+        };
+        if let Err(e) = self.store.commit(change).await {
+            tracing::error!(error = %e, "cannot record a refused interaction");
+        }
+        Reply::text(
+            "Sorry, Quartermaster is not set up for this server. Please use it in your company's server, or in a direct message with the bot.",
+        )
+    }
+
     async fn directory(&self) -> Result<Directory> {
         Ok(self
             .store
@@ -502,6 +532,11 @@ impl Service {
             }
             Intent::Role { user, role } => self.role(c, user, role).await?,
             Intent::Offboard { user, reason, when } => self.offboard(c, user, reason, when).await?,
+            Intent::Help { command } => Reply::text(
+                self.commands
+                    .help(command.as_deref())
+                    .unwrap_or_else(|e| format!("{e}.")),
+            ),
         };
         self.wake_worker();
         Ok(reply)

@@ -98,14 +98,55 @@ impl Service {
                 }
             }
         }
+        // Plans (offboardings, role changes) waiting for the caller's Confirm. Confirmers are
+        // IT admins, so only they pay for the look-up.
+        if self.org.it_admins.contains(me) {
+            let mut open: Vec<Plan> = Vec::new();
+            for h in dir.keys() {
+                open.extend(
+                    self.store
+                        .plans_of(h)
+                        .await?
+                        .into_iter()
+                        .filter(|p| p.state == PlanState::Open && p.confirmers.contains(me)),
+                );
+            }
+            open.sort_by_key(|p| p.id);
+            for p in open {
+                {
+                    let what = match p.kind {
+                        PlanKind::Offboard => "offboarding",
+                        PlanKind::Role => "role change",
+                        PlanKind::Onboard => "onboarding",
+                    };
+                    lines.push(format!(
+                        "- Plan #{}: {what} of {}, asked by {} at {} — waiting for your Confirm",
+                        p.id,
+                        Self::name_of(&dir, &p.subject),
+                        Self::name_of(&dir, &p.created_by),
+                        when(p.created_at)
+                    ));
+                    if buttons.is_empty() {
+                        buttons = vec![
+                            Button {
+                                label: ButtonLabel::Confirm,
+                                custom_id: ClickTarget::Confirm(p.id).to_string(),
+                            },
+                            Button {
+                                label: ButtonLabel::Cancel,
+                                custom_id: ClickTarget::Cancel(p.id).to_string(),
+                            },
+                        ];
+                    }
+                }
+            }
+        }
         if lines.is_empty() {
             return Ok(Reply::text("Nothing is waiting for your decision."));
         }
         lines.insert(0, format!("Waiting for your decision ({}):", lines.len()));
         if lines.len() > 2 {
-            lines.push(
-                "The buttons decide the first one; each request's message has its own.".into(),
-            );
+            lines.push("The buttons decide the first one; each one's message has its own.".into());
         }
         Ok(Reply {
             text: lines.join("\n"),
