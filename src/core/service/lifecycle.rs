@@ -1444,7 +1444,11 @@ impl Service {
 
     /// Gives every open step that waits on `gone` to someone else.
     async fn reroute_approvals_of(&self, gone: &Handle) -> Result<()> {
-        let dir = self.directory().await?;
+        let mut dir = self.directory().await?;
+        // Seen as gone already (their status is stored with the offboarding's revocations).
+        if let Some(p) = dir.get_mut(gone) {
+            p.status = PersonStatus::Offboarded;
+        }
         for r in self.store.open_requests().await? {
             let Some(k) = r.state.step() else { continue };
             let Some(step) = r.current_step() else {
