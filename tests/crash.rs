@@ -9,6 +9,7 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,9 +18,15 @@ use quartermaster::app;
 use quartermaster::chat::console::ConsoleChat;
 use quartermaster::config::{self, Config};
 use quartermaster::core::command::Registry;
-use quartermaster::core::model::{ActionOp, Handle, Person, PersonStatus, RoleName};
-use quartermaster::core::ports::{ManualClock, PlanKind, Store};
+use quartermaster::core::model::{
+    ActionOp, AppName, ConnectorName, Handle, Person, PersonStatus, RoleName,
+};
+use quartermaster::core::ports::{
+    Account, Change, Connector, ConnectorError, Effect, ManualClock, NewAction, PlanKind, ReqRef,
+    Store, Subject, SystemClock,
+};
 use quartermaster::core::service::{HrEvent, HrKind, RecordSource, Service};
+use quartermaster::engine::{Connectors, Engine, Limits};
 use quartermaster::store::SqlStore;
 use quartermaster::store::testdb::{Backend, TestDb};
 use support::crash::CrashStore;
@@ -511,4 +518,127 @@ async fn a_tick_sends_a_prompt_a_crash_cut_short() {
     assert_eq!(rig.prompts_to("dana", 1, 2), 1);
     s.tick().await.unwrap();
     assert_eq!(rig.prompts_to("dana", 1, 2), 1);
+}
+
+/// A connector whose every call takes `SLOW` and counts how many run at once.
+#[derive(Default)]
+struct Slow {
+    now: std::sync::atomic::AtomicUsize,
+    max: std::sync::atomic::AtomicUsize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+const SLOW: std::time::Duration = std::time::Duration::from_millis(1500);
+
+#[async_trait::async_trait]
+impl Connector for Slow {
+    async fn find_account(&self, _: &Subject) -> Result<Option<Account>, ConnectorError> {
+        Ok(None)
+    }
+    async fn create_account(&self, _: &Subject) -> Result<Effect, ConnectorError> {
+        Ok(Effect::Applied)
+    }
+    async fn disable_account(&self, _: &Subject) -> Result<Effect, ConnectorError> {
+        Ok(Effect::Applied)
+    }
+    async fn enable_account(&self, _: &Subject) -> Result<Effect, ConnectorError> {
+        Ok(Effect::Applied)
+    }
+    async fn delete_account(&self, _: &Subject) -> Result<Effect, ConnectorError> {
+        Ok(Effect::Applied)
+    }
+    async fn grant(&self, _: &Subject, _: &str) -> Result<Effect, ConnectorError> {
+        Ok(Effect::Applied)
+    }
+    async fn revoke(&self, _: &Subject, _: &str) -> Result<Effect, ConnectorError> {
+        Ok(Effect::Applied)
+    }
+    async fn list_grants(&self, _: &Subject) -> Result<Vec<String>, ConnectorError> {
+        Ok(Vec::new())
+    }
+    async fn test_connection(&self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+    async fn apply(
+        &self,
+        _: ActionOp,
+        _: &Subject,
+        _: Option<&str>,
+    ) -> Result<Effect, ConnectorError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let n = self.now.fetch_add(1, SeqCst) + 1;
+        self.max.fetch_max(n, SeqCst);
+        self.calls.fetch_add(1, SeqCst);
+        tokio::time::sleep(SLOW).await;
+        self.now.fetch_sub(1, SeqCst);
+        Ok(Effect::Applied)
+    }
+}
+
+/// A lease far shorter than a connector call is renewed while the call runs: neither a second
+/// instance nor a second worker of the same one runs the action meanwhile, and it is done once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_lease_is_renewed_through_a_long_connector_call() {
+    let rig = Rig::new().await;
+    let alice = Handle::parse("alice").unwrap();
+    let committed = rig
+        .store
+        .commit(Change {
+            new_actions: vec![NewAction {
+                connector: ConnectorName::parse("directory").unwrap(),
+                op: ActionOp::Grant,
+                person: alice.clone(),
+                app: Some(AppName::parse("jira").unwrap()),
+                entitlement: Some("jira".into()),
+                grant: None,
+                request: ReqRef::None,
+                at: support::t0(),
+            }],
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let slow = Arc::new(Slow::default());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut instances = tokio::task::JoinSet::new();
+    for _ in 0..2 {
+        let service = Arc::new(Service::new(
+            Arc::new(rig.config.org.clone()),
+            Arc::new(rig.store.clone()),
+            rig.chat.clone(),
+            Arc::new(SystemClock),
+            Registry::builtin(),
+        ));
+        let mut connectors: Connectors = HashMap::new();
+        let mut limits = HashMap::new();
+        for name in ["directory", "manual"] {
+            let name = ConnectorName::parse(name).unwrap();
+            connectors.insert(name.clone(), slow.clone() as Arc<dyn Connector>);
+            limits.insert(
+                name,
+                Limits {
+                    max_concurrency: 4,
+                    rate_per_second: None,
+                    lease: std::time::Duration::from_millis(300),
+                },
+            );
+        }
+        let engine = Engine::with_limits(service, connectors, limits);
+        let stopped = stopped.clone();
+        instances.spawn(async move { engine.run(stopped).await });
+    }
+    tokio::time::sleep(SLOW * 2).await;
+    stop.send(true).unwrap();
+    while instances.join_next().await.is_some() {}
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(slow.calls.load(SeqCst), 1, "the action ran once");
+    assert_eq!(slow.max.load(SeqCst), 1);
+    let a = rig
+        .store
+        .action(committed.actions[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.state, quartermaster::core::model::ActionState::Done);
+    assert_eq!(a.attempts, 1, "claimed once: {a:?}");
 }
