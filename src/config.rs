@@ -88,8 +88,8 @@ pub struct ConnectorLimits {
     pub rate_per_second: Option<f64>,
     /// `timeout` (default `30s`): how long one HTTP call may take.
     pub timeout: std::time::Duration,
-    /// `lease` (default `60s`): how long a worker holds an action before another may take it
-    /// over (after a crash); keep it above the longest an action can take.
+    /// `lease` (default `5s`): how long a worker holds an action before another may take it
+    /// over (after a crash); renewed every third of it while the action runs.
     pub lease: std::time::Duration,
 }
 
@@ -99,7 +99,7 @@ impl Default for ConnectorLimits {
             max_concurrency: 4,
             rate_per_second: None,
             timeout: std::time::Duration::from_secs(30),
-            lease: std::time::Duration::from_secs(60),
+            lease: crate::engine::LEASE,
         }
     }
 }

@@ -747,7 +747,7 @@ async fn import_people(
         indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} rows {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let (mut hired, mut moved, mut same) = (0, 0, 0);
+    let (mut hired, mut moved, mut same, mut repaired) = (0, 0, 0, 0);
     let mut bad: Vec<(usize, String)> = Vec::new();
     let mut later = Vec::new();
     for row in rows {
@@ -779,6 +779,7 @@ async fn import_people(
                 Ok(PersonOutcome::Hired(_)) => hired += 1,
                 Ok(PersonOutcome::Moved(_)) => moved += 1,
                 Ok(PersonOutcome::Unchanged(_)) => same += 1,
+                Ok(PersonOutcome::Repaired(_)) => repaired += 1,
                 Err(PersonRefused::Invalid(m)) if pass == 0 && m.starts_with("manager:") => {
                     retry.push((line, p));
                 }
@@ -789,8 +790,13 @@ async fn import_people(
     }
     bar.finish_and_clear();
     bad.sort_by_key(|(l, _)| *l);
+    let repaired = if repaired > 0 {
+        format!(", {repaired} repaired (missing birthrights queued)")
+    } else {
+        String::new()
+    };
     println!(
-        "{shown}: {hired} joiner(s) created, {moved} mover(s) updated, {same} unchanged, {} bad row(s)",
+        "{shown}: {hired} joiner(s) created, {moved} mover(s) updated, {same} unchanged{repaired}, {} bad row(s)",
         bad.len()
     );
     for (line, why) in &bad {

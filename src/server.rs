@@ -24,9 +24,15 @@ use crate::http::interactions::{self, BadPublicKey, InteractionsState};
 use crate::http::ops::{self, Metrics, OpsState};
 use crate::store::SqlStore;
 
-/// How long the `scheduler` lease lasts; renewed every round (30 s), so another instance takes
-/// the scheduled work over within this long after the holder stops.
-const SCHEDULER_LEASE: Duration = Duration::from_secs(90);
+/// How long the `scheduler` lease lasts; renewed every [`SCHEDULER_BEAT`], so another instance
+/// (or a restarted one) takes the scheduled work over within this long after the holder dies.
+const SCHEDULER_LEASE: Duration = Duration::from_secs(15);
+
+/// How often the `scheduler` lease is renewed.
+const SCHEDULER_BEAT: Duration = Duration::from_secs(5);
+
+/// How often the scheduled work runs (at once, too, when an instance takes the lease).
+const SCHEDULER_ROUND: Duration = Duration::from_secs(30);
 
 /// How often seen interaction and HR event ids are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
@@ -185,6 +191,8 @@ pub async fn start(
         // the lease ends.
         let holder = format!("pid{}-{}", std::process::id(), addr);
         tasks.push(tokio::spawn(async move {
+            // When this instance last ran the scheduled work (None: not since it took the lease).
+            let mut last: Option<tokio::time::Instant> = None;
             loop {
                 let now = service.clock().now();
                 match store
@@ -192,15 +200,21 @@ pub async fn start(
                     .await
                 {
                     Ok(true) => {
-                        if let Err(e) = service.tick().await {
-                            tracing::warn!(error = %e, "scheduler step failed");
+                        if last.is_none_or(|t| t.elapsed() >= SCHEDULER_ROUND) {
+                            last = Some(tokio::time::Instant::now());
+                            if let Err(e) = service.tick().await {
+                                tracing::warn!(error = %e, "scheduler step failed");
+                            }
                         }
                     }
-                    Ok(false) => tracing::debug!("another instance holds the scheduler lease"),
+                    Ok(false) => {
+                        last = None;
+                        tracing::debug!("another instance holds the scheduler lease");
+                    }
                     Err(e) => tracing::warn!(error = %e, "cannot take the scheduler lease"),
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+                    _ = tokio::time::sleep(SCHEDULER_BEAT) => {}
                     _ = stop.changed() => return,
                 }
             }

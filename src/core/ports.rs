@@ -295,6 +295,21 @@ pub struct Change {
     /// them is recorded as the plan's first action in the same transaction (unless it has
     /// one), so no worker can finish those actions and find the plan without it.
     pub first_action_of: Option<i64>,
+    /// A person to insert or replace first, in the same transaction (a joiner's record with
+    /// their birthrights, a leaver's status with the revocations): the whole change fails
+    /// with [`StoreError::Duplicate`] when their e-mail or Discord id is someone else's.
+    pub person: Option<Person>,
+    /// A plan to create in the same transaction (its id is [`Committed::plan`]); the actions
+    /// this change enqueues count as its first when `first_action_of` is not set.
+    pub new_plan: Option<NewPlan>,
+    /// Marks the new plan as started (carried out by this very change).
+    pub start_new_plan: bool,
+    /// An existing plan this change carries out: marked started in the same transaction, and
+    /// the whole change fails with [`StoreError::Conflict`] if it already was (run once).
+    pub start_plan: Option<i64>,
+    /// An HR event id recorded as handled in the same transaction as the work it caused: the
+    /// whole change fails with [`StoreError::Conflict`] if the id was recorded before.
+    pub hr_event: Option<(String, Timestamp)>,
 }
 
 impl Change {
@@ -313,6 +328,8 @@ pub struct Committed {
     pub grants: Vec<GrantId>,
     /// The enqueued actions, in order.
     pub actions: Vec<ActionId>,
+    /// The created plan.
+    pub plan: Option<i64>,
 }
 
 /// Persistence of people, requests, grants, actions and the audit chain.
@@ -436,6 +453,13 @@ pub trait Store: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Forgets an HR event id (its processing failed, so a retry must run it).
     async fn unmark_hr_event(&self, id: &str) -> Result<(), StoreError>;
+    /// Records that the approvers of step `step` of a request were prompted.
+    async fn mark_prompted(&self, id: RequestId, step: u32) -> Result<(), StoreError>;
+    /// Requests awaiting (or without an approver for) a step they have not prompted for,
+    /// last changed at or before `before`, oldest first.
+    async fn unprompted_requests(&self, before: Timestamp) -> Result<Vec<RequestId>, StoreError>;
+    /// True when an HR event id was recorded as handled.
+    async fn hr_event_seen(&self, id: &str) -> Result<bool, StoreError>;
     /// Closes an open plan (confirmed or cancelled) with its audit rows; false when it was no
     /// longer open (someone else decided first), and then nothing is written.
     async fn close_plan(

@@ -17,7 +17,7 @@
 //! and those still running after it are released (back to pending, lease cleared) for the
 //! next start.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -31,8 +31,10 @@ use crate::core::ports::{BulkOp, Connector, ConnectorError, Effect, Subject};
 use crate::core::service::{Service, ServiceError};
 
 /// How long a claimed action is ours before another worker may take it over, by default
-/// (the engine uses the longest `lease` of its connectors).
-pub const LEASE: Duration = Duration::from_secs(60);
+/// (the engine uses the longest `lease` of its connectors). Short, and renewed every third
+/// of it while the action's batch runs however long its connector calls take: after a
+/// crash, the restarted instance (or another one) resumes the work within seconds.
+pub const LEASE: Duration = Duration::from_secs(5);
 
 /// How long in-flight actions may run on after a graceful stop is asked for.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -77,12 +79,26 @@ struct Gate {
     backlog: usize,
 }
 
-/// One claimed action counted in its connector's [`Gate::held`] until dropped.
-struct Held(Arc<AtomicUsize>);
+/// The ids of the actions this engine is running (a claim that returns one of them, its
+/// lease having lapsed under a slow renewal, is not run a second time at once).
+type InFlight = Arc<std::sync::Mutex<HashSet<ActionId>>>;
+
+/// One claimed action, counted in its connector's [`Gate::held`] and in the engine's
+/// [`InFlight`] set until dropped.
+struct Held {
+    count: Option<Arc<AtomicUsize>>,
+    in_flight: InFlight,
+    id: ActionId,
+}
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        if let Some(c) = &self.count {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Ok(mut set) = self.in_flight.lock() {
+            set.remove(&self.id);
+        }
     }
 }
 
@@ -90,7 +106,7 @@ impl Gate {
     fn new(l: Limits) -> Self {
         Self {
             held: Arc::default(),
-            backlog: l.max_concurrency.max(1) + 2 * BATCH,
+            backlog: l.max_concurrency.max(1) + BATCH,
             permits: Arc::new(Semaphore::new(l.max_concurrency.max(1))),
             interval: l
                 .rate_per_second
@@ -123,9 +139,9 @@ impl Gate {
         self.held.load(Ordering::Relaxed) >= self.backlog
     }
 
-    fn hold(&self) -> Held {
+    fn hold(&self) -> Arc<AtomicUsize> {
         self.held.fetch_add(1, Ordering::Relaxed);
-        Held(self.held.clone())
+        self.held.clone()
     }
 }
 
@@ -138,6 +154,7 @@ pub struct Engine {
     workers: usize,
     grace: Duration,
     lease: Duration,
+    in_flight: InFlight,
 }
 
 impl Engine {
@@ -177,6 +194,7 @@ impl Engine {
             workers: cap.clamp(1, 32),
             grace: STOP_GRACE,
             lease,
+            in_flight: InFlight::default(),
         }
     }
 
@@ -220,18 +238,41 @@ impl Engine {
             .filter(|(_, g)| g.backlogged())
             .map(|(n, _)| n.clone())
             .collect();
+        // Claims are bounded by what can start soon: each connector's cap plus one batch
+        // (a bulk connector takes its share in one call), less what is already held.
+        let room: usize = self
+            .gates
+            .values()
+            .filter(|g| !g.backlogged())
+            .map(|g| g.backlog.saturating_sub(g.held.load(Ordering::Relaxed)))
+            .sum();
+        let limit = if self.gates.is_empty() {
+            BATCH
+        } else {
+            room.min(BATCH)
+        };
         let claimed = self
             .service
             .store()
-            .claim_actions(now, self.lease, &skip, BATCH)
+            .claim_actions(now, self.lease, &skip, limit)
             .await?;
-        Ok(claimed
-            .into_iter()
-            .map(|a| {
-                let held = self.gates.get(&a.connector).map(Gate::hold);
-                (a, held)
-            })
-            .collect())
+        let Ok(mut running) = self.in_flight.lock() else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::with_capacity(claimed.len());
+        for a in claimed {
+            if !running.insert(a.id) {
+                warn!(action_id = %a.id, "claimed again while still running here (its lease lapsed); left to the running call");
+                continue;
+            }
+            let held = Held {
+                count: self.gates.get(&a.connector).map(Gate::hold),
+                in_flight: self.in_flight.clone(),
+                id: a.id,
+            };
+            out.push((a, Some(held)));
+        }
+        Ok(out)
     }
 
     /// Runs a claimed batch (see [`Engine::run_batch`]), renewing the batch's leases every

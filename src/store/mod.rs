@@ -592,6 +592,59 @@ fn change_time(c: &Change) -> Timestamp {
     times.into_iter().max().unwrap_or_else(chrono::Utc::now)
 }
 
+/// Inserts or replaces a person inside a write transaction.
+async fn write_person(tx: &mut Tx, p: &Person) -> Result<(), StoreError> {
+    q(
+        "INSERT INTO people (handle, name, email, department, role, manager, discord_id, \
+         status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO UPDATE SET \
+         name = excluded.name, email = excluded.email, department = excluded.department, \
+         role = excluded.role, manager = excluded.manager, discord_id = excluded.discord_id, \
+         status = excluded.status",
+    )
+    .bind(p.handle.as_str())
+    .bind(p.name.as_str())
+    .bind(p.email.as_str())
+    .bind(p.department.as_str())
+    .bind(p.role.as_str())
+    .bind(p.manager.as_ref().map(|m| m.as_str().to_owned()))
+    .bind(p.discord_id.clone())
+    .bind(p.status.as_str())
+    .execute(tx)
+    .await
+    .map_err(store_err)?;
+    Ok(())
+}
+
+/// Inserts a plan inside a write transaction (already started when `started`); its id.
+async fn insert_plan(tx: &mut Tx, plan: NewPlan, started: bool) -> Result<i64, StoreError> {
+    let confirmers: Vec<&str> = plan.confirmers.iter().map(Handle::as_str).collect();
+    let confirmers =
+        serde_json::to_string(&confirmers).map_err(|e| StoreError::Backend(e.to_string()))?;
+    let (state, decided_at) = if plan.preconfirmed {
+        (PlanState::Confirmed, Some(micros(plan.created_at)))
+    } else {
+        (PlanState::Open, None)
+    };
+    q(
+        "INSERT INTO plans (kind, subject, created_by, confirmers, detail, state, \
+         decided_by, decided_at, reported, created_at, due_at, started) \
+         VALUES (?, ?, ?, ?, ?, ?, NULL, ?, 0, ?, ?, ?) RETURNING id",
+    )
+    .bind(plan.kind.as_str())
+    .bind(plan.subject.as_str())
+    .bind(plan.created_by.as_str())
+    .bind(confirmers)
+    .bind(plan.detail)
+    .bind(state.as_str())
+    .bind(decided_at)
+    .bind(micros(plan.created_at))
+    .bind(plan.due_at.map(micros))
+    .bind(i64::from(started))
+    .fetch_i64(tx)
+    .await
+    .map_err(store_err)
+}
+
 fn kind_parts(k: RequestKind) -> (&'static str, Option<i64>) {
     match k {
         RequestKind::New => ("new", None),
@@ -625,24 +678,7 @@ impl Store for SqlStore {
 
     async fn upsert_person(&self, p: &Person, audit: Vec<AuditEvent>) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        q(
-            "INSERT INTO people (handle, name, email, department, role, manager, discord_id, \
-             status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO UPDATE SET \
-             name = excluded.name, email = excluded.email, department = excluded.department, \
-             role = excluded.role, manager = excluded.manager, discord_id = excluded.discord_id, \
-             status = excluded.status",
-        )
-        .bind(p.handle.as_str())
-        .bind(p.name.as_str())
-        .bind(p.email.as_str())
-        .bind(p.department.as_str())
-        .bind(p.role.as_str())
-        .bind(p.manager.as_ref().map(|m| m.as_str().to_owned()))
-        .bind(p.discord_id.clone())
-        .bind(p.status.as_str())
-        .execute(&mut tx)
-        .await
-        .map_err(store_err)?;
+        write_person(&mut tx, p).await?;
         let head = audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
         tx.commit().await.map_err(store_err)?;
         self.anchored(head).await;
@@ -956,32 +992,8 @@ impl Store for SqlStore {
     }
 
     async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError> {
-        let confirmers: Vec<&str> = plan.confirmers.iter().map(Handle::as_str).collect();
-        let confirmers =
-            serde_json::to_string(&confirmers).map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        let (state, decided_at) = if plan.preconfirmed {
-            (PlanState::Confirmed, Some(micros(plan.created_at)))
-        } else {
-            (PlanState::Open, None)
-        };
-        let id: i64 = q(
-            "INSERT INTO plans (kind, subject, created_by, confirmers, detail, state, \
-             decided_by, decided_at, reported, created_at, due_at, started) \
-             VALUES (?, ?, ?, ?, ?, ?, NULL, ?, 0, ?, ?, 0) RETURNING id",
-        )
-        .bind(plan.kind.as_str())
-        .bind(plan.subject.as_str())
-        .bind(plan.created_by.as_str())
-        .bind(confirmers)
-        .bind(plan.detail)
-        .bind(state.as_str())
-        .bind(decided_at)
-        .bind(micros(plan.created_at))
-        .bind(plan.due_at.map(micros))
-        .fetch_i64(&mut tx)
-        .await
-        .map_err(store_err)?;
+        let id = insert_plan(&mut tx, plan, false).await?;
         let head = audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
         tx.commit().await.map_err(store_err)?;
         self.anchored(head).await;
@@ -1112,6 +1124,45 @@ impl Store for SqlStore {
         Ok(true)
     }
 
+    async fn mark_prompted(&self, id: RequestId, step: u32) -> Result<(), StoreError> {
+        let _turn = self.pool.write_turn().await;
+        q("UPDATE requests SET prompted_step = ? WHERE id = ? AND current_step = ?")
+            .bind(i64::from(step))
+            .bind(id.0)
+            .bind(i64::from(step))
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn unprompted_requests(&self, before: Timestamp) -> Result<Vec<RequestId>, StoreError> {
+        let ids: Vec<i64> = q(
+            "SELECT id FROM requests WHERE state IN ('awaiting', 'no_approver') \
+             AND current_step IS NOT NULL \
+             AND (prompted_step IS NULL OR prompted_step <> current_step) \
+             AND updated_at <= ? ORDER BY id",
+        )
+        .bind(micros(before))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id"))
+        .collect::<Result<_, _>>()
+        .map_err(store_err)?;
+        Ok(ids.into_iter().map(RequestId).collect())
+    }
+
+    async fn hr_event_seen(&self, id: &str) -> Result<bool, StoreError> {
+        let n = q("SELECT COUNT(*) FROM hr_events WHERE id = ?")
+            .bind(id)
+            .fetch_i64(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(n > 0)
+    }
+
     async fn unmark_hr_event(&self, id: &str) -> Result<(), StoreError> {
         let _turn = self.pool.write_turn().await;
         q("DELETE FROM hr_events WHERE id = ?")
@@ -1136,6 +1187,36 @@ impl Store for SqlStore {
         }
         let now = micros(change_time(&change));
         let mut tx = self.begin_write().await.map_err(store_err)?;
+
+        // 0. The HR event this change answers is recorded with it (once), the person it is
+        //    about written, the plan it carries out created or claimed.
+        if let Some((id, at)) = &change.hr_event {
+            let n = q("INSERT INTO hr_events (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
+                .bind(id.as_str())
+                .bind(micros(*at))
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        if let Some(p) = &change.person {
+            write_person(&mut tx, p).await?;
+        }
+        if let Some(plan) = &change.new_plan {
+            out.plan = Some(insert_plan(&mut tx, plan.clone(), change.start_new_plan).await?);
+        }
+        if let Some(plan) = change.start_plan {
+            let n = q("UPDATE plans SET started = 1 WHERE id = ? AND started = 0")
+                .bind(plan)
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+        }
 
         // 1. The new request (its grant is patched in after the grants exist).
         if let Some(r) = &change.new_request {
@@ -1340,7 +1421,9 @@ impl Store for SqlStore {
             .map_err(store_err)?;
             out.actions.push(ActionId(id));
         }
-        if let (Some(plan), Some(first)) = (change.first_action_of, out.actions.first()) {
+        if let (Some(plan), Some(first)) =
+            (change.first_action_of.or(out.plan), out.actions.first())
+        {
             q("UPDATE plans SET first_action = ? WHERE id = ? AND first_action IS NULL")
                 .bind(first.0)
                 .bind(plan)

@@ -3,6 +3,7 @@
 //! through the console adapter with a manual clock.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod crash;
 pub mod ldap;
 
 use std::sync::Arc;

@@ -114,49 +114,61 @@ impl Service {
             if ev.kind != HrKind::Leave {
                 self.check_record(&ev.person).await?;
             }
-            let now = self.clock.now();
-            let received = self.event(
-                Actor::Hr,
-                None,
-                "hr.event_received",
-                Some(&ev.person.handle),
-                None,
-                ReqRef::None,
-                "ok",
-                format!("event {} ({})", ev.id, ev.kind.as_str()),
-            );
-            if !self
-                .store
-                .mark_hr_event(&ev.id, now, vec![received])
-                .await?
-            {
+            if self.store.hr_event_seen(&ev.id).await? {
+                self.resume_after_replay(&ev).await?;
                 return Ok(HrOutcome::Duplicate);
             }
-            let result = match ev.kind {
-                HrKind::Hire | HrKind::Change => self
-                    .person_record(RecordSource::Hr, ev.person.clone())
-                    .await
-                    .map(|o| match o {
-                        PersonOutcome::Hired(h) => format!("{h} hired; birthrights queued"),
-                        PersonOutcome::Moved(h) => format!("{h} updated; grants moved"),
-                        PersonOutcome::Unchanged(h) => format!("{h} unchanged"),
-                    })
-                    .map_err(HrError::from),
-                HrKind::Leave => self.hr_leave(&ev, now).await,
-            };
-            match result {
-                Ok(text) => {
-                    self.wake_worker();
-                    Ok(HrOutcome::Accepted(text))
-                }
-                Err(e) => {
-                    // Not acted on: let the sender's retry run it.
-                    if let Err(u) = self.store.unmark_hr_event(&ev.id).await {
-                        warn!(error = %u, "cannot forget a failed HR event id");
+            // The event id is recorded in the same transaction as the work it causes: a
+            // crash before that commit leaves nothing behind, and the sender's retry (the
+            // same id: it never got an answer) runs it in full.
+            for _ in 0..8 {
+                let now = self.clock.now();
+                let received = self.event(
+                    Actor::Hr,
+                    None,
+                    "hr.event_received",
+                    Some(&ev.person.handle),
+                    None,
+                    ReqRef::None,
+                    "ok",
+                    format!("event {} ({})", ev.id, ev.kind.as_str()),
+                );
+                let intake = Change {
+                    hr_event: Some((ev.id.clone(), now)),
+                    audit: vec![received],
+                    ..Change::default()
+                };
+                let result = match ev.kind {
+                    HrKind::Hire | HrKind::Change => self
+                        .person_record_with(RecordSource::Hr, ev.person.clone(), intake)
+                        .await
+                        .map(|o| match o {
+                            PersonOutcome::Hired(h) => format!("{h} hired; birthrights queued"),
+                            PersonOutcome::Moved(h) => format!("{h} updated; grants moved"),
+                            PersonOutcome::Repaired(h) => {
+                                format!("{h} unchanged; missing birthrights queued")
+                            }
+                            PersonOutcome::Unchanged(h) => format!("{h} unchanged"),
+                        })
+                        .map_err(HrError::from),
+                    HrKind::Leave => self.hr_leave(&ev, now, intake).await,
+                };
+                match result {
+                    Ok(text) => {
+                        self.wake_worker();
+                        return Ok(HrOutcome::Accepted(text));
                     }
-                    Err(e)
+                    Err(HrError::Service(ServiceError::Store(StoreError::Conflict))) => {
+                        // Another delivery of this id committed first, or a record we read
+                        // changed under us: look again.
+                        if self.store.hr_event_seen(&ev.id).await? {
+                            return Ok(HrOutcome::Duplicate);
+                        }
+                    }
+                    Err(e) => return Err(e),
                 }
             }
+            Err(HrError::Service(ServiceError::Store(StoreError::Conflict)))
         }
         .instrument(span)
         .await
@@ -230,7 +242,18 @@ impl Service {
     pub async fn person_record(
         &self,
         source: RecordSource,
+        p: Person,
+    ) -> Result<PersonOutcome, PersonRefused> {
+        self.person_record_with(source, p, Change::default()).await
+    }
+
+    /// [`Service::person_record`], committing `intake` (an HR event's replay record and
+    /// audit rows) in the same transaction as the work.
+    async fn person_record_with(
+        &self,
+        source: RecordSource,
         mut p: Person,
+        intake: Change,
     ) -> Result<PersonOutcome, PersonRefused> {
         self.check_record(&p).await?;
         let by = match source {
@@ -250,9 +273,23 @@ impl Service {
                     p.discord_id = old.discord_id.clone();
                 }
                 if old == p {
+                    // "Unchanged" never hides missing birthrights (a hire cut short by a
+                    // crash in an older version, a birthright grant that failed): the
+                    // joiner path queues what the role and department give and is missing.
+                    if self.missing_birthrights(&p).await? {
+                        return match self.set_up_joiner(&by, &p, "repaired", intake).await? {
+                            Ok(_) => Ok(PersonOutcome::Repaired(p.handle)),
+                            Err(what) => Err(PersonRefused::Invalid(format!(
+                                "{what} is already used by someone else"
+                            ))),
+                        };
+                    }
+                    if !intake.is_empty() {
+                        self.store.commit(intake).await?;
+                    }
                     return Ok(PersonOutcome::Unchanged(p.handle));
                 }
-                self.carry_out_move(&by, &old, &p, None).await?;
+                self.carry_out_move(&by, &old, &p, None, intake).await?;
                 Ok(PersonOutcome::Moved(p.handle))
             }
             old => {
@@ -264,7 +301,7 @@ impl Service {
                 } else {
                     "created"
                 };
-                match self.set_up_joiner(&by, &p, verb).await? {
+                match self.set_up_joiner(&by, &p, verb, intake).await? {
                     Ok(_) => Ok(PersonOutcome::Hired(p.handle)),
                     Err(what) => Err(PersonRefused::Invalid(format!(
                         "{what} is already used by someone else"
@@ -274,8 +311,15 @@ impl Service {
         }
     }
 
-    /// A leave: offboarding at once, or a confirmed plan the scheduler runs on time.
-    async fn hr_leave(&self, ev: &HrEvent, now: Timestamp) -> Result<String, HrError> {
+    /// A leave: offboarding at once, or a confirmed plan the scheduler runs on time. The plan
+    /// is stored with the event's replay record (due now when the leave is immediate, so a
+    /// crash before it runs leaves it to the scheduler or the sender's retry).
+    async fn hr_leave(
+        &self,
+        ev: &HrEvent,
+        now: Timestamp,
+        intake: Change,
+    ) -> Result<String, HrError> {
         let Some(p) = self.store.person(&ev.person.handle).await? else {
             return Err(HrError::Unprocessable(format!(
                 "person.handle: there is nobody with the handle \"{}\"",
@@ -283,6 +327,7 @@ impl Service {
             )));
         };
         if p.status == PersonStatus::Offboarded {
+            self.store.commit(intake).await?;
             return Ok(format!("{} is already offboarded", p.handle));
         }
         let due = ev
@@ -311,22 +356,24 @@ impl Service {
                 None => "offboarding now (HR)".into(),
             },
         );
+        let mut change = intake;
+        change.audit.push(ev_row);
+        change.new_plan = Some(NewPlan {
+            kind: PlanKind::Offboard,
+            subject: p.handle.clone(),
+            created_by: p.handle.clone(),
+            confirmers: Vec::new(),
+            detail,
+            created_at: now,
+            due_at: Some(due.unwrap_or(now)),
+            preconfirmed: true,
+        });
         let id = self
             .store
-            .create_plan(
-                NewPlan {
-                    kind: PlanKind::Offboard,
-                    subject: p.handle.clone(),
-                    created_by: p.handle.clone(),
-                    confirmers: Vec::new(),
-                    detail,
-                    created_at: now,
-                    due_at: due,
-                    preconfirmed: true,
-                },
-                vec![ev_row],
-            )
-            .await?;
+            .commit(change)
+            .await?
+            .plan
+            .ok_or_else(|| ServiceError::Inconsistent("no plan id".into()))?;
         let Some(plan) = self.store.plan(id).await? else {
             return Err(ServiceError::Inconsistent(format!("plan {id} vanished")).into());
         };
@@ -346,16 +393,32 @@ impl Service {
                 when(d)
             ));
         }
-        if !self.store.start_plan(id).await? {
-            return Ok(format!("offboarding of {} already running", p.handle));
-        }
-        let text = self
+        match self
             .carry_out_offboarding(
                 &Doer::hr(),
                 &plan,
                 Some(format!("left (HR event {})", ev.id)),
+                Change {
+                    start_plan: Some(id),
+                    ..Change::default()
+                },
             )
-            .await?;
-        Ok(text)
+            .await
+        {
+            Ok(text) => Ok(text),
+            Err(ServiceError::Store(StoreError::Conflict)) => {
+                Ok(format!("offboarding of {} already running", p.handle))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A replayed HR event (its sender never heard the answer): whatever the event
+    /// started and a crash cut short, an offboarding due now, is carried out.
+    async fn resume_after_replay(&self, ev: &HrEvent) -> Result<(), HrError> {
+        if ev.kind == HrKind::Leave {
+            self.run_plans_of(&ev.person.handle).await?;
+        }
+        Ok(())
     }
 }

@@ -79,6 +79,8 @@ pub enum PersonOutcome {
     Hired(Handle),
     /// An existing person was updated (role, department, manager…), their grants moved.
     Moved(Handle),
+    /// The record was unchanged, but birthrights it gives were missing and are queued.
+    Repaired(Handle),
     /// Nothing changed.
     Unchanged(Handle),
 }
@@ -258,7 +260,10 @@ impl Service {
         } else {
             "created"
         };
-        match self.set_up_joiner(&Doer::caller(c), &person, verb).await? {
+        match self
+            .set_up_joiner(&Doer::caller(c), &person, verb, Change::default())
+            .await?
+        {
             Ok(list) => Ok(Reply::text(format!(
                 "{} ({handle}) {verb} as {}; birthright apps being set up: {list}. A welcome summary goes to them{} once everything is settled.",
                 person.name,
@@ -277,16 +282,20 @@ impl Service {
     }
 
     /// Stores a joiner (or re-activates / updates a person) and queues every birthright they
-    /// do not hold; the welcome summary follows once those actions have settled. Returns the
+    /// do not hold; the welcome summary follows once those actions have settled. The person,
+    /// their started onboarding plan, the grants, the actions and the audit rows are one
+    /// transaction, with whatever `base` holds (an HR event's replay record). Returns the
     /// apps being set up, or the value that clashes with someone else's.
     pub(super) async fn set_up_joiner(
         &self,
         by: &Doer,
         person: &Person,
         verb: &str,
+        base: Change,
     ) -> Result<std::result::Result<String, String>> {
         let handle = &person.handle;
-        let ev = self.event(
+        let mut change = base;
+        change.audit.push(self.event(
             by.actor.clone(),
             by.chat.as_deref(),
             "person.onboarded",
@@ -295,17 +304,15 @@ impl Service {
             ReqRef::None,
             "ok",
             format!("{verb}; role {}", person.role),
-        );
-        match self.store.upsert_person(person, vec![ev]).await {
-            Ok(()) => {}
-            Err(StoreError::Duplicate(what)) => return Ok(Err(what)),
-            Err(e) => return Err(e.into()),
-        }
+        ));
         let held = self.store.grants_of(handle).await?;
         let apps = self.org.birthrights(&person.role, &person.department);
-        let mut change = Change::default();
+        let before = change.new_grants.len();
         self.birthright_grants(&mut change, person, &held, &apps);
-        let queued: Vec<AppName> = change.new_grants.iter().map(|g| g.app.clone()).collect();
+        let queued: Vec<AppName> = change.new_grants[before..]
+            .iter()
+            .map(|g| g.app.clone())
+            .collect();
         let list = if queued.is_empty() {
             "nothing new".to_owned()
         } else {
@@ -322,29 +329,46 @@ impl Service {
         })
         .unwrap_or_default();
         let now = self.clock.now();
-        let plan = self
-            .store
-            .create_plan(
-                NewPlan {
-                    kind: PlanKind::Onboard,
-                    subject: handle.clone(),
-                    created_by: by.handle.clone().unwrap_or_else(|| handle.clone()),
-                    confirmers: Vec::new(),
-                    detail,
-                    created_at: now,
-                    due_at: None,
-                    preconfirmed: true,
-                },
-                Vec::new(),
-            )
-            .await?;
-        self.store.start_plan(plan).await?;
-        if !change.is_empty() {
-            change.first_action_of = Some(plan);
-            self.store.commit(change).await?;
+        change.person = Some(person.clone());
+        change.new_plan = Some(NewPlan {
+            kind: PlanKind::Onboard,
+            subject: handle.clone(),
+            created_by: by.handle.clone().unwrap_or_else(|| handle.clone()),
+            confirmers: Vec::new(),
+            detail,
+            created_at: now,
+            due_at: None,
+            preconfirmed: true,
+        });
+        change.start_new_plan = true;
+        match self.store.commit(change).await {
+            Ok(_) => {}
+            Err(StoreError::Duplicate(what)) => return Ok(Err(what)),
+            Err(e) => return Err(e.into()),
         }
         self.maybe_report_onboarding(handle).await?;
         Ok(Ok(list))
+    }
+
+    /// True when an active person lacks a birthright their role and department give (no
+    /// live grant of it) and no open plan of theirs explains it.
+    pub(super) async fn missing_birthrights(&self, p: &Person) -> Result<bool> {
+        let held = self.store.grants_of(&p.handle).await?;
+        let missing = self
+            .org
+            .birthrights(&p.role, &p.department)
+            .iter()
+            .any(|a| self.org.app(a).is_some() && !held.iter().any(|g| &g.app == a));
+        if !missing {
+            return Ok(false);
+        }
+        let open = self
+            .store
+            .plans_of(&p.handle)
+            .await?
+            .iter()
+            .any(|plan| plan.state == PlanState::Open);
+        Ok(!open)
     }
 
     /// Sends the welcome summary (what is ready, what waits for a manual step, what failed)
@@ -905,6 +929,20 @@ impl Service {
         };
         let dir = self.directory().await?;
         if plan.state != PlanState::Open {
+            // Confirmed but never carried out (a crash between the Confirm and the work):
+            // the confirmer's retry carries it out, once.
+            let now = self.clock.now();
+            if confirm
+                && plan.state == PlanState::Confirmed
+                && !plan.started
+                && plan.confirmers.contains(&c.person.handle)
+                && plan.due_at.is_none_or(|d| d <= now)
+            {
+                let text = self.carry_out_plan(&Doer::caller(c), &plan).await?;
+                return Ok(Reply::text(text.unwrap_or_else(|| {
+                    format!("Plan #{id} is already being carried out.")
+                })));
+            }
             return Ok(Reply::text(format!(
                 "Plan #{id} was already {} by {}{}.",
                 plan.state.as_str(),
@@ -993,7 +1031,6 @@ impl Service {
                 "Plan #{id} cancelled; nothing was changed."
             )));
         }
-        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
         if let Some(due) = plan.due_at
             && due > now
         {
@@ -1008,30 +1045,54 @@ impl Service {
                 when(due)
             )));
         }
-        if !self.store.start_plan(id).await? {
-            return Ok(Reply::text(format!(
-                "Plan #{id} is already being carried out."
-            )));
-        }
-        match plan.kind {
+        let text = self.carry_out_plan(&Doer::caller(c), &plan).await?;
+        Ok(Reply::text(text.unwrap_or_else(|| {
+            format!("Plan #{id} is already being carried out.")
+        })))
+    }
+
+    /// Carries out a confirmed plan, marking it started in the same transaction as its work
+    /// (a crash before that commit leaves it to run again); None when another instance,
+    /// click or tick carried it out first.
+    pub(super) async fn carry_out_plan(&self, by: &Doer, plan: &Plan) -> Result<Option<String>> {
+        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+        let base = Change {
+            start_plan: Some(plan.id),
+            ..Change::default()
+        };
+        let r = match plan.kind {
             PlanKind::Offboard => {
-                let text = self
-                    .carry_out_offboarding(&Doer::caller(c), &plan, detail.reason)
-                    .await?;
-                Ok(Reply::text(text))
+                self.carry_out_offboarding(by, plan, detail.reason, base)
+                    .await
             }
-            PlanKind::Onboard => Ok(Reply::text(format!("Plan #{id} needs no confirmation."))),
+            PlanKind::Onboard => {
+                return Ok(Some(format!("Plan #{} needs no confirmation.", plan.id)));
+            }
             PlanKind::Role => {
                 let role = detail.role.as_deref().and_then(|r| RoleName::parse(r).ok());
                 match role {
-                    Some(role) => self.carry_out_role(c, &plan, role).await,
-                    None => Err(ServiceError::Inconsistent(format!("plan {id} has no role"))),
+                    Some(role) => self.carry_out_role(by, plan, role, base).await,
+                    None => Err(ServiceError::Inconsistent(format!(
+                        "plan {} has no role",
+                        plan.id
+                    ))),
                 }
             }
+        };
+        match r {
+            Ok(text) => Ok(Some(text)),
+            Err(ServiceError::Store(StoreError::Conflict)) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
-    async fn carry_out_role(&self, c: &Caller, plan: &Plan, role: RoleName) -> Result<Reply> {
+    async fn carry_out_role(
+        &self,
+        by: &Doer,
+        plan: &Plan,
+        role: RoleName,
+        base: Change,
+    ) -> Result<String> {
         let Some(p) = self.store.person(&plan.subject).await? else {
             return Err(ServiceError::Inconsistent(format!(
                 "no person {}",
@@ -1043,12 +1104,9 @@ impl Service {
             ..p.clone()
         };
         let text = self
-            .carry_out_move(&Doer::caller(c), &p, &new, Some(&plan.created_by))
+            .carry_out_move(by, &p, &new, Some(&plan.created_by), base)
             .await?;
-        Ok(Reply::text(format!(
-            "Done: {} is now {role}.\n{text}",
-            p.name
-        )))
+        Ok(format!("Done: {} is now {role}.\n{text}", p.name))
     }
 
     /// Moves a person to a new record (role, department, manager…): grants the new
@@ -1060,6 +1118,7 @@ impl Service {
         old: &Person,
         new: &Person,
         proposed_by: Option<&Handle>,
+        base: Change,
     ) -> Result<String> {
         let work = self.role_plan(old, &new.role, &new.department).await?;
         let mut what = Vec::new();
@@ -1093,8 +1152,11 @@ impl Service {
                 what.join("; ")
             },
         );
-        self.store.upsert_person(new, vec![ev]).await?;
-        let mut change = Change::default();
+        // The record, the grants moved and the audit rows are one transaction (with `base`:
+        // an HR event's replay record, or the plan this carries out).
+        let mut change = base;
+        change.person = Some(new.clone());
+        change.audit.push(ev);
         self.birthright_grants(&mut change, new, &[], &work.grant);
         for g in &work.revoke {
             let mut one = Change::default();
@@ -1124,9 +1186,7 @@ impl Service {
                 "requested separately; kept after the role change",
             ));
         }
-        if !change.is_empty() {
-            self.store.commit(change).await?;
-        }
+        self.store.commit(change).await?;
         self.wake_worker();
         let shown_old = Person {
             department: old.department.clone(),
@@ -1202,6 +1262,7 @@ impl Service {
         by: &Doer,
         plan: &Plan,
         reason: Option<String>,
+        base: Change,
     ) -> Result<String> {
         let Some(mut p) = self.store.person(&plan.subject).await? else {
             return Err(ServiceError::Inconsistent(format!(
@@ -1210,6 +1271,9 @@ impl Service {
             )));
         };
         if p.status == PersonStatus::Offboarded {
+            if !base.is_empty() {
+                self.store.commit(base).await?;
+            }
             self.store.mark_plan_reported(plan.id).await?;
             return Ok(format!("{} was already offboarded; nothing to do.", p.name));
         }
@@ -1227,8 +1291,8 @@ impl Service {
             "ok",
             format!("plan {}; {}", plan.id, reason.clone().unwrap_or_default()),
         );
-        self.store.upsert_person(&p, vec![ev]).await?;
-        // Their own pending requests are cancelled.
+        // Their own pending requests are cancelled (each on its own: a retry after a crash
+        // finds none left open).
         for r in self.store.requests_by(&p.handle).await? {
             if r.state.is_open() {
                 self.cancel_request_by(by, r, Some("requester offboarded".into()))
@@ -1237,7 +1301,11 @@ impl Service {
         }
         // Approvals waiting on them go to someone else.
         self.reroute_approvals_of(&p.handle).await?;
-        let mut change = Change::default();
+        // The status, the revocations, the disables and the plan's start are one
+        // transaction: a crash before it leaves the person active and the plan to run again.
+        let mut change = base;
+        change.person = Some(p.clone());
+        change.audit.push(ev);
         let why = reason.as_deref().unwrap_or("offboarding");
         for g in self.store.grants_of(&p.handle).await? {
             if g.state.is_live() {
@@ -1264,10 +1332,8 @@ impl Service {
             });
         }
         let n = change.new_actions.len();
-        if !change.is_empty() {
-            change.first_action_of = Some(plan.id);
-            self.store.commit(change).await?;
-        }
+        change.first_action_of = Some(plan.id);
+        self.store.commit(change).await?;
         self.wake_worker();
         // Workers may have finished everything already; otherwise the last one reports.
         self.maybe_report_offboarding(&p.handle).await?;
@@ -1454,7 +1520,11 @@ impl Service {
 
     /// Gives every open step that waits on `gone` to someone else.
     async fn reroute_approvals_of(&self, gone: &Handle) -> Result<()> {
-        let dir = self.directory().await?;
+        let mut dir = self.directory().await?;
+        // Seen as gone already (their status is stored with the offboarding's revocations).
+        if let Some(p) = dir.get_mut(gone) {
+            p.status = PersonStatus::Offboarded;
+        }
         for r in self.store.open_requests().await? {
             let Some(k) = r.state.step() else { continue };
             let Some(step) = r.current_step() else {
@@ -1776,7 +1846,9 @@ impl Service {
     /// and escalations. Returns how many things it did.
     pub async fn tick(&self) -> Result<usize> {
         let now = self.clock.now();
-        let mut done = 0;
+        let mut done = self
+            .send_missing_prompts(now - chrono::TimeDelta::seconds(10))
+            .await?;
         for g in self.store.grants_ending_by(now).await? {
             let Some(p) = self.store.person(&g.person).await? else {
                 continue;
@@ -2012,28 +2084,49 @@ impl Service {
     async fn run_due_plans(&self, now: Timestamp) -> Result<usize> {
         let mut done = 0;
         for plan in self.store.due_plans(now).await? {
-            if plan.kind != PlanKind::Offboard || !self.store.start_plan(plan.id).await? {
-                continue;
+            done += usize::from(self.run_plan(&plan).await?);
+        }
+        Ok(done)
+    }
+
+    /// Runs a confirmed plan that is due and was not carried out; true if this call did.
+    async fn run_plan(&self, plan: &Plan) -> Result<bool> {
+        if plan.kind == PlanKind::Onboard {
+            return Ok(false);
+        }
+        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+        let by = if detail.hr {
+            Doer::hr()
+        } else {
+            Doer::system()
+        };
+        let Some(text) = self.carry_out_plan(&by, plan).await? else {
+            return Ok(false);
+        };
+        if let Some(h) = &plan.decided_by {
+            self.notify(
+                h,
+                format!("Scheduled plan #{} is running now. {text}", plan.id),
+                vec![],
+                None,
+            )
+            .await;
+        }
+        Ok(true)
+    }
+
+    /// Runs the confirmed, due plans about a person that were not carried out (after a
+    /// crash cut their intake short); how many ran.
+    pub(super) async fn run_plans_of(&self, who: &Handle) -> Result<usize> {
+        let now = self.clock.now();
+        let mut done = 0;
+        for plan in self.store.plans_of(who).await? {
+            if plan.state == PlanState::Confirmed
+                && !plan.started
+                && plan.due_at.is_none_or(|d| d <= now)
+            {
+                done += usize::from(self.run_plan(&plan).await?);
             }
-            let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
-            let by = if detail.hr {
-                Doer::hr()
-            } else {
-                Doer::system()
-            };
-            let text = self
-                .carry_out_offboarding(&by, &plan, detail.reason)
-                .await?;
-            if let Some(h) = &plan.decided_by {
-                self.notify(
-                    h,
-                    format!("Scheduled plan #{} is running now. {text}", plan.id),
-                    vec![],
-                    None,
-                )
-                .await;
-            }
-            done += 1;
         }
         Ok(done)
     }

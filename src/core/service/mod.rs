@@ -564,6 +564,7 @@ impl Service {
             )));
         }
         if let Some(open) = self.store.open_request(&me.handle, &app.name).await? {
+            self.prompt_if_missing(open.id).await?;
             let dir = self
                 .request_directory(&me.handle, &app.name, &open.steps)
                 .await?;
@@ -939,7 +940,49 @@ impl Service {
     }
 
     /// Sends the prompts of the request's current step, or tells everyone nobody can decide it.
+    /// Sends the prompts of every request whose current step was opened (its commit made)
+    /// at or before `before` and never prompted for: a crash came between that commit and the
+    /// prompts. How many requests were prompted.
+    pub(super) async fn send_missing_prompts(&self, before: Timestamp) -> Result<usize> {
+        let mut n = 0;
+        for id in self.store.unprompted_requests(before).await? {
+            if let Some(r) = self.store.request(id).await? {
+                let dir = self
+                    .request_directory(&r.requester, &r.app, &r.steps)
+                    .await?;
+                self.announce_step(&dir, &r).await;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// [`Service::send_missing_prompts`] for one request (a retried click or command).
+    async fn prompt_if_missing(&self, id: RequestId) -> Result<()> {
+        let now = self.clock.now();
+        if self.store.unprompted_requests(now).await?.contains(&id)
+            && let Some(r) = self.store.request(id).await?
+        {
+            let dir = self
+                .request_directory(&r.requester, &r.app, &r.steps)
+                .await?;
+            self.announce_step(&dir, &r).await;
+        }
+        Ok(())
+    }
+
+    /// Prompts the approvers of a request's current step (or tells IT nobody can approve
+    /// it), then records that the step was prompted for.
     async fn announce_step(&self, dir: &Directory, r: &Request) {
+        self.send_step(dir, r).await;
+        if let RequestState::Awaiting(k) | RequestState::NoApprover(k) = r.state
+            && let Err(e) = self.store.mark_prompted(r.id, k).await
+        {
+            warn!(error = %e, request = %r.id, "cannot record that a step was prompted");
+        }
+    }
+
+    async fn send_step(&self, dir: &Directory, r: &Request) {
         match r.state {
             RequestState::Awaiting(k) => {
                 let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
@@ -1079,6 +1122,9 @@ impl Service {
                 return Ok(Reply::text(format!("Request #{id} has no step {}.", k + 1)));
             };
             if let Some(d) = &step.decision {
+                // A retried click: the decision was made, but its prompts to the next
+                // approvers may have been cut short.
+                self.prompt_if_missing(id).await?;
                 return Ok(Reply::text(format!(
                     "Already {} by {} at {}.",
                     if d.approved { "approved" } else { "denied" },

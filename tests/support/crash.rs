@@ -1,0 +1,266 @@
+//! A crash harness: a [`Store`] that forwards everything to a real store and "kills the
+//! process" (panics the task that runs the work) right after its Nth committed write, so a
+//! test can stop an intake at each of its commit boundaries, then restart on the same
+//! database (a new service over the plain store) and let the sender retry.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use quartermaster::core::model::*;
+use quartermaster::core::ports::*;
+
+/// The panic message of a simulated crash.
+pub const CRASH: &str = "simulated crash after a commit";
+
+/// Forwards to `inner`; panics after the `after`-th successful write (0: never).
+pub struct CrashStore {
+    pub inner: Arc<dyn Store>,
+    left: AtomicI64,
+}
+
+impl CrashStore {
+    pub fn new(inner: Arc<dyn Store>, after: i64) -> Self {
+        Self {
+            inner,
+            left: AtomicI64::new(if after > 0 { after } else { i64::MAX }),
+        }
+    }
+
+    fn boundary(&self, what: &str, ok: bool) {
+        if ok && self.left.fetch_sub(1, Ordering::SeqCst) == 1 {
+            panic!("{CRASH} ({what})");
+        }
+    }
+}
+
+#[async_trait]
+impl Store for CrashStore {
+    async fn seed_people(&self, people: &[Person]) -> Result<(), StoreError> {
+        let r = self.inner.seed_people(people).await;
+        self.boundary("seed_people", r.is_ok());
+        r
+    }
+
+    async fn upsert_person(&self, p: &Person, audit: Vec<AuditEvent>) -> Result<(), StoreError> {
+        let r = self.inner.upsert_person(p, audit).await;
+        self.boundary("upsert_person", r.is_ok());
+        r
+    }
+
+    async fn person(&self, h: &Handle) -> Result<Option<Person>, StoreError> {
+        self.inner.person(h).await
+    }
+
+    async fn people_by_handle(&self, handles: &[Handle]) -> Result<Vec<Person>, StoreError> {
+        self.inner.people_by_handle(handles).await
+    }
+
+    async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError> {
+        self.inner.person_by_discord_id(id).await
+    }
+
+    async fn person_by_email(&self, email: &Email) -> Result<Option<Person>, StoreError> {
+        self.inner.person_by_email(email).await
+    }
+
+    async fn people(&self) -> Result<Vec<Person>, StoreError> {
+        self.inner.people().await
+    }
+
+    async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
+        self.inner.request(id).await
+    }
+
+    async fn open_request(&self, p: &Handle, app: &AppName) -> Result<Option<Request>, StoreError> {
+        self.inner.open_request(p, app).await
+    }
+
+    async fn open_requests(&self) -> Result<Vec<Request>, StoreError> {
+        self.inner.open_requests().await
+    }
+
+    async fn requests_by(&self, p: &Handle) -> Result<Vec<Request>, StoreError> {
+        self.inner.requests_by(p).await
+    }
+
+    async fn grant(&self, id: GrantId) -> Result<Option<Grant>, StoreError> {
+        self.inner.grant(id).await
+    }
+
+    async fn grants_by_id(&self, ids: &[GrantId]) -> Result<Vec<Grant>, StoreError> {
+        self.inner.grants_by_id(ids).await
+    }
+
+    async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError> {
+        self.inner.grants_of(p).await
+    }
+
+    async fn grants_of_people(&self, people: &[Handle]) -> Result<Vec<Grant>, StoreError> {
+        self.inner.grants_of_people(people).await
+    }
+
+    async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError> {
+        self.inner.grants_ending_by(t).await
+    }
+
+    async fn action(&self, id: ActionId) -> Result<Option<Action>, StoreError> {
+        self.inner.action(id).await
+    }
+
+    async fn actions_for_grant(&self, g: GrantId) -> Result<Vec<Action>, StoreError> {
+        self.inner.actions_for_grant(g).await
+    }
+
+    async fn claim_action(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Action>, StoreError> {
+        let r = self.inner.claim_action(now, lease).await;
+        self.boundary("claim_action", r.is_ok());
+        r
+    }
+
+    async fn claim_action_except(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        skip: &[ConnectorName],
+    ) -> Result<Option<Action>, StoreError> {
+        let r = self.inner.claim_action_except(now, lease, skip).await;
+        self.boundary("claim_action_except", r.is_ok());
+        r
+    }
+
+    async fn release_action(
+        &self,
+        id: ActionId,
+        now: Timestamp,
+        why: &str,
+    ) -> Result<bool, StoreError> {
+        let r = self.inner.release_action(id, now, why).await;
+        self.boundary("release_action", r.is_ok());
+        r
+    }
+
+    async fn extend_leases(&self, ids: &[ActionId], until: Timestamp) -> Result<u64, StoreError> {
+        let r = self.inner.extend_leases(ids, until).await;
+        self.boundary("extend_leases", r.is_ok());
+        r
+    }
+
+    async fn claim_actions(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        skip: &[ConnectorName],
+        limit: usize,
+    ) -> Result<Vec<Action>, StoreError> {
+        let r = self.inner.claim_actions(now, lease, skip, limit).await;
+        self.boundary("claim_actions", r.is_ok());
+        r
+    }
+
+    async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError> {
+        self.inner.actions_of(p).await
+    }
+
+    async fn actions_of_people(&self, people: &[Handle]) -> Result<Vec<Action>, StoreError> {
+        self.inner.actions_of_people(people).await
+    }
+
+    async fn queue_depth(&self) -> Result<i64, StoreError> {
+        self.inner.queue_depth().await
+    }
+
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+        let r = self.inner.commit(change).await;
+        self.boundary("commit", r.is_ok());
+        r
+    }
+
+    async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError> {
+        let r = self.inner.create_plan(plan, audit).await;
+        self.boundary("create_plan", r.is_ok());
+        r
+    }
+
+    async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError> {
+        self.inner.plan(id).await
+    }
+
+    async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError> {
+        self.inner.plans_of(subject).await
+    }
+
+    async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError> {
+        self.inner.onboarding_plans_settled(people).await
+    }
+
+    async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError> {
+        let r = self.inner.mark_plan_reported(id).await;
+        self.boundary("mark_plan_reported", r.is_ok());
+        r
+    }
+
+    async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError> {
+        self.inner.due_plans(now).await
+    }
+
+    async fn start_plan(&self, id: i64) -> Result<bool, StoreError> {
+        let r = self.inner.start_plan(id).await;
+        self.boundary("start_plan", r.is_ok());
+        r
+    }
+
+    async fn unwarned_expiring_grants(&self) -> Result<Vec<Grant>, StoreError> {
+        self.inner.unwarned_expiring_grants().await
+    }
+
+    async fn mark_hr_event(
+        &self,
+        id: &str,
+        at: Timestamp,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let r = self.inner.mark_hr_event(id, at, audit).await;
+        self.boundary("mark_hr_event", r.is_ok());
+        r
+    }
+
+    async fn unmark_hr_event(&self, id: &str) -> Result<(), StoreError> {
+        let r = self.inner.unmark_hr_event(id).await;
+        self.boundary("unmark_hr_event", r.is_ok());
+        r
+    }
+
+    async fn mark_prompted(&self, id: RequestId, step: u32) -> Result<(), StoreError> {
+        let r = self.inner.mark_prompted(id, step).await;
+        self.boundary("mark_prompted", r.is_ok());
+        r
+    }
+
+    async fn unprompted_requests(&self, before: Timestamp) -> Result<Vec<RequestId>, StoreError> {
+        self.inner.unprompted_requests(before).await
+    }
+
+    async fn hr_event_seen(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.hr_event_seen(id).await
+    }
+
+    async fn close_plan(
+        &self,
+        id: i64,
+        state: PlanState,
+        by: &Handle,
+        at: Timestamp,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        let r = self.inner.close_plan(id, state, by, at, audit).await;
+        self.boundary("close_plan", r.is_ok());
+        r
+    }
+}
