@@ -378,3 +378,176 @@ fn an_unwritable_anchor_file_is_named_at_start() {
         stderr(&o)
     );
 }
+
+#[test]
+fn init_writes_a_starter_that_passes_check_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("qm.toml");
+    let p = path.to_str().unwrap();
+    let o = run(&["init", p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["check", "--config", p]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("config OK"), "{}", stdout(&o));
+    std::fs::write(&path, "# mine\n").unwrap();
+    let o = run(&["init", p]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("does not overwrite"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+}
+
+#[test]
+fn config_reference_is_the_committed_doc() {
+    let o = run(&["config", "reference"]);
+    assert!(o.status.success());
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIG.md")).unwrap();
+    assert_eq!(stdout(&o), doc);
+    for key in [
+        "`anchor_file`",
+        "`people_dn`",
+        "`secret_env`",
+        "`page_size`",
+        "`discord_id`",
+    ] {
+        assert!(doc.contains(key), "{key}");
+    }
+}
+
+#[test]
+fn audit_on_a_missing_sqlite_file_is_an_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.db");
+    let url = format!("sqlite://{}", file.display());
+    for verb in [
+        &["audit", "verify", "--db"][..],
+        &["audit", "export", "--db"],
+        &["audit", "show", "--db"],
+    ] {
+        let mut args = verb.to_vec();
+        args.push(&url);
+        let o = run(&args);
+        assert!(!o.status.success(), "{verb:?}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains("no such database file"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!file.exists(), "{verb:?} created the file");
+    }
+}
+
+#[test]
+fn serve_without_config_refuses() {
+    let o = run(&["serve"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("serve needs --config"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn audit_show_tells_the_story_and_export_takes_the_same_filters() {
+    let (_rt, test_db) = test_db();
+    let db = test_db.url.clone();
+    let o = run(&[
+        "console",
+        "--db",
+        &db,
+        "--script",
+        &story(),
+        "--json",
+        "--now",
+        "2026-11-25T09:00:00Z",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "audit", "show", "--db", &db, "--person", "alice", "--app", "figma",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    for want in [
+        "alice requested figma (request #1)",
+        "bob approved alice's figma (request #1)",
+        "carol approved alice's figma",
+        "alice was granted figma (request #1)",
+        "until 2026-12-25",
+        "figma was revoked from alice",
+    ] {
+        assert!(s.contains(want), "{want:?} missing in:\n{s}");
+    }
+    assert!(!s.contains("zoho"), "{s}");
+    // A plain date as --until covers that whole day and no more.
+    let o = run(&[
+        "audit",
+        "show",
+        "--db",
+        &db,
+        "--person",
+        "alice",
+        "--until",
+        "2026-11-25",
+    ]);
+    let s = stdout(&o);
+    assert!(
+        s.contains("was granted figma") && !s.contains("revoked"),
+        "{s}"
+    );
+    let o = run(&[
+        "audit",
+        "export",
+        "--db",
+        &db,
+        "--request",
+        "2",
+        "--since",
+        "2026-11-25",
+        "--format",
+        "csv",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert_eq!(s.lines().count(), 1 + 4, "{s}");
+    assert!(s.lines().skip(1).all(|l| l.contains("zoho")), "{s}");
+    let o = run(&["audit", "show", "--db", &db, "--since", "25/11/2026"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("neither a date (YYYY-MM-DD)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn import_dry_run_says_who_and_writes_nothing() {
+    let (_rt, test_db) = test_db();
+    let db = test_db.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "handle,name,email,department,role,manager\n\
+         zed,Zed New,zed@acme.test,Engineering,engineer,bob\n\
+         alice,Alice Liddell,alice@acme.test,Design,designer,bob\n",
+    )
+    .unwrap();
+    let c = csv.to_str().unwrap();
+    let o = run(&["import", "people", c, "--db", &db, "--dry-run"]);
+    let s = stdout(&o);
+    assert!(o.status.success(), "{s}{}", stderr(&o));
+    assert!(
+        s.contains(":2: would create zed (zed@acme.test); would grant: "),
+        "{s}"
+    );
+    assert!(s.contains(":3: would change alice: "), "{s}");
+    assert!(s.contains("would create 1, change 1"), "{s}");
+    // Nothing was written: the real import still creates zed.
+    let o = run(&["import", "people", c, "--db", &db]);
+    assert!(
+        stdout(&o).contains("1 joiner(s) created, 1 mover(s) updated"),
+        "{}",
+        stdout(&o)
+    );
+}
