@@ -551,3 +551,43 @@ fn import_dry_run_says_who_and_writes_nothing() {
         stdout(&o)
     );
 }
+
+/// Starts `serve` with `extra` flags on the starter config, returns its first stderr line
+/// that mentions `quartermaster serving`, and stops it.
+fn serve_log_line(extra: &[&str]) -> String {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("qm.toml");
+    let starter = quartermaster::config::keys::STARTER.replace("127.0.0.1:8080", "127.0.0.1:0");
+    std::fs::write(&path, starter).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let mut found = String::new();
+    for line in std::io::BufReader::new(err).lines() {
+        let line = line.unwrap();
+        if line.contains("quartermaster serving") {
+            found = line;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    found
+}
+
+#[test]
+fn serve_logs_json_on_request_and_no_colours_into_a_pipe() {
+    let text = serve_log_line(&[]);
+    assert!(text.contains("quartermaster serving"), "{text}");
+    assert!(!text.contains('\u{1b}'), "ANSI escapes in a pipe: {text:?}");
+    let json = serve_log_line(&["--log-format", "json"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+    assert_eq!(v["level"], "INFO");
+    assert_eq!(v["fields"]["message"], "quartermaster serving");
+}
