@@ -75,7 +75,7 @@ async fn probe_reaches_the_database_discord_scim_and_ldap() {
     assert!(ok, "{out}");
     assert!(out.contains("OK   database: "), "{out}");
     assert!(
-        out.contains(&format!("OK   discord (")) && out.contains(&format!("application {APP_ID}")),
+        out.contains("OK   discord (") && out.contains(&format!("application {APP_ID}")),
         "{out}"
     );
     assert!(
