@@ -591,3 +591,51 @@ fn serve_logs_json_on_request_and_no_colours_into_a_pipe() {
     assert_eq!(v["level"], "INFO");
     assert_eq!(v["fields"]["message"], "quartermaster serving");
 }
+
+#[test]
+fn a_connector_failure_log_line_carries_every_id_and_where_it_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("qm.toml");
+    // Port 9 (discard): nothing listens there.
+    std::fs::write(
+        &cfg,
+        "[organization]\nname = \"Hookco\"\nit_admins = [\"ivy\"]\n\n\
+         [[person]]\nhandle = \"ivy\"\nname = \"Ivy Admin\"\nemail = \"ivy@hookco.test\"\nrole = \"staff\"\n\n\
+         [[role]]\nname = \"staff\"\napps = []\n\n\
+         [[app]]\nname = \"wiki\"\nconnector = \"hook\"\napprovals = []\n\n\
+         [[connector]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\nsecret_env = \"QM_T_HOOK\"\n",
+    )
+    .unwrap();
+    let script = dir.path().join("s.txt");
+    std::fs::write(&script, "/request app:wiki\n").unwrap();
+    let db = format!("sqlite://{}", dir.path().join("qm.db").display());
+    let o = Command::new(BIN)
+        .args([
+            "console",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--db",
+            &db,
+            "--script",
+        ])
+        .arg(&script)
+        .env("QM_T_HOOK", "a-webhook-secret-for-the-test")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    let line = err
+        .lines()
+        .find(|l| l.contains("connector action failed"))
+        .unwrap_or_else(|| panic!("no failure line in:\n{err}"));
+    for want in [
+        "action_id=1",
+        "connector=hook",
+        "person=ivy",
+        "app=\"wiki\"",
+        "request=1",
+        "(http://127.0.0.1:9)",
+    ] {
+        assert!(line.contains(want), "{want} missing in {line}");
+    }
+    assert!(!err.contains('\u{1b}'), "ANSI escapes in a pipe");
+}
