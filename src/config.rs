@@ -7,6 +7,8 @@
 //! Secrets never live in the file: a key ending in `_env` names the environment variable that
 //! holds the secret, and `NAME_FILE` may point to a file holding it instead.
 
+pub mod keys;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -358,10 +360,11 @@ pub fn parse_people_csv(text: &str, source: &str) -> Result<Vec<PeopleRow>, Conf
         }]));
     };
     let mut problems = Vec::new();
+    let person_keys = keys::keys("person");
     let mut columns: Vec<Option<&'static str>> = Vec::new();
     for h in &header {
         let h = h.trim();
-        match PERSON_KEYS.iter().find(|k| **k == h) {
+        match person_keys.iter().find(|k| **k == h) {
             Some(k) => {
                 if columns.contains(&Some(*k)) {
                     problems.push(Problem {
@@ -374,7 +377,7 @@ pub fn parse_people_csv(text: &str, source: &str) -> Result<Vec<PeopleRow>, Conf
             None => {
                 problems.push(Problem {
                     path: format!("{source}:{hline}"),
-                    message: format!("unknown column \"{h}\"{}", suggest_or_list(h, PERSON_KEYS)),
+                    message: format!("unknown column \"{h}\"{}", suggest_or_list(h, &person_keys)),
                 });
                 columns.push(None);
             }
@@ -430,103 +433,9 @@ pub fn parse_people_csv(text: &str, source: &str) -> Result<Vec<PeopleRow>, Conf
 
 // ============================================================================= internals
 
-const TOP_KEYS: &[&str] = &[
-    "organization",
-    "workflow",
-    "database",
-    "discord",
-    "http",
-    "hr",
-    "audit",
-    "person",
-    "role",
-    "department",
-    "app",
-    "connector",
-];
-const ORG_KEYS: &[&str] = &["name", "it_admins", "people_file", "timezone"];
-const WORKFLOW_KEYS: &[&str] = &[
-    "remind_after",
-    "escalate_after",
-    "expire_after",
-    "max_duration",
-];
-const DATABASE_KEYS: &[&str] = &["url"];
-const DISCORD_KEYS: &[&str] = &[
-    "mode",
-    "application_id",
-    "public_key",
-    "token_env",
-    "api_base",
-    "approvals_channel",
-    "guilds",
-];
-const HTTP_KEYS: &[&str] = &["listen"];
-const HR_KEYS: &[&str] = &["secret_env"];
-const AUDIT_KEYS: &[&str] = &["key_env", "anchor_file", "anchor_channel"];
-const PERSON_KEYS: &[&str] = &[
-    "handle",
-    "name",
-    "email",
-    "department",
-    "role",
-    "manager",
-    "discord_id",
-];
-const ROLE_KEYS: &[&str] = &["name", "apps"];
-const DEPARTMENT_KEYS: &[&str] = &["name", "apps"];
-const APP_KEYS: &[&str] = &[
-    "name",
-    "display",
-    "connector",
-    "entitlement",
-    "owners",
-    "approvals",
-    "max_duration",
-    "default_duration",
-    "requestable",
-    "reason_pattern",
-    "reason_hint",
-];
 const CONNECTOR_KINDS: &[&str] = &["directory", "manual", "scim", "ldap", "webhook"];
-const SCIM_KEYS: &[&str] = &["name", "kind", "base_url", "token_env", "page_size"];
 /// Keys any `[[connector]]` may carry, read before the kind's own keys.
 const COMMON_CONNECTOR_KEYS: &[&str] = &["max_concurrency", "rate_per_second", "timeout", "lease"];
-const LDAP_KEYS: &[&str] = &[
-    "name",
-    "kind",
-    "url",
-    "bind_dn",
-    "password_env",
-    "people_dn",
-    "groups_dn",
-];
-const WEBHOOK_KEYS: &[&str] = &[
-    "name",
-    "kind",
-    "url",
-    "secret_env",
-    "method",
-    "body",
-    "success",
-];
-const PLAIN_CONNECTOR_KEYS: &[&str] = &["name", "kind"];
-const ALL_CONNECTOR_KEYS: &[&str] = &[
-    "name",
-    "kind",
-    "base_url",
-    "token_env",
-    "url",
-    "bind_dn",
-    "password_env",
-    "people_dn",
-    "groups_dn",
-    "secret_env",
-    "method",
-    "page_size",
-    "body",
-    "success",
-];
 const APPROVAL_KEYWORDS: &[&str] = &["manager", "owner", "it-admin"];
 const WEBHOOK_METHODS: &[&str] = &["POST", "PUT", "PATCH", "GET", "DELETE"];
 
@@ -1148,7 +1057,7 @@ impl<'c, 'e> Walker<'c, 'e> {
             t: root,
             path: String::new(),
         };
-        root.check_keys(cx, TOP_KEYS);
+        root.check_keys(cx, &keys::top_keys());
 
         // [organization]
         let mut org_name = None;
@@ -1164,7 +1073,7 @@ impl<'c, 'e> Walker<'c, 'e> {
                 }
             }
             Some(o) => {
-                o.check_keys(cx, ORG_KEYS);
+                o.check_keys(cx, &keys::keys("organization"));
                 match o.req_string(cx, "name").map(str::trim) {
                     Some("") => cx.err(o.at("name"), "must not be empty"),
                     Some(n) => org_name = Some(n.to_owned()),
@@ -1197,7 +1106,7 @@ impl<'c, 'e> Walker<'c, 'e> {
         // [workflow]
         let mut workflow = WorkflowSettings::default();
         if let Some(w) = root.table(cx, "workflow") {
-            w.check_keys(cx, WORKFLOW_KEYS);
+            w.check_keys(cx, &keys::keys("workflow"));
             if let Some(s) = w.span(cx, "remind_after") {
                 workflow.remind_after = s;
             }
@@ -1215,7 +1124,7 @@ impl<'c, 'e> Walker<'c, 'e> {
         // [database]
         let mut database_url = None;
         if let Some(d) = root.table(cx, "database") {
-            d.check_keys(cx, DATABASE_KEYS);
+            d.check_keys(cx, &keys::keys("database"));
             if let Some(u) = d.string(cx, "url") {
                 if u.starts_with("sqlite:")
                     || u.starts_with("postgres://")
@@ -1233,7 +1142,7 @@ impl<'c, 'e> Walker<'c, 'e> {
 
         // [discord]
         let discord = root.table(cx, "discord").and_then(|d| {
-            d.check_keys(cx, DISCORD_KEYS);
+            d.check_keys(cx, &keys::keys("discord"));
             let mode = match d.string(cx, "mode") {
                 None => Some(DiscordMode::Gateway),
                 Some("gateway") => Some(DiscordMode::Gateway),
@@ -1334,7 +1243,7 @@ impl<'c, 'e> Walker<'c, 'e> {
 
         // [http]
         let http = root.table(cx, "http").and_then(|h| {
-            h.check_keys(cx, HTTP_KEYS);
+            h.check_keys(cx, &keys::keys("http"));
             let l = h.req_string(cx, "listen")?;
             match l.parse::<SocketAddr>() {
                 Ok(a) => Some(HttpConfig { listen: a }),
@@ -1350,7 +1259,7 @@ impl<'c, 'e> Walker<'c, 'e> {
 
         // [hr]
         let hr = root.table(cx, "hr").and_then(|h| {
-            h.check_keys(cx, HR_KEYS);
+            h.check_keys(cx, &keys::keys("hr"));
             Some(HrConfig {
                 secret: h.secret(cx, "secret_env")?,
             })
@@ -1359,7 +1268,7 @@ impl<'c, 'e> Walker<'c, 'e> {
         // [audit]
         let audit = root.table(cx, "audit");
         let audit_key = audit.as_ref().and_then(|a| {
-            a.check_keys(cx, AUDIT_KEYS);
+            a.check_keys(cx, &keys::keys("audit"));
             // An [audit] with only an anchor file needs no key.
             if a.has("anchor_file") && !a.has("key_env") {
                 return None;
@@ -1413,9 +1322,9 @@ impl<'c, 'e> Walker<'c, 'e> {
                 &mut seen_handles,
             );
             let rec = Rec { t, path: prefix };
-            rec.check_keys(self.cx, PERSON_KEYS);
+            rec.check_keys(self.cx, &keys::keys("person"));
             let mut fields = HashMap::new();
-            for k in PERSON_KEYS {
+            for k in &keys::keys("person") {
                 let v = if *k == "discord_id" {
                     rec.id(self.cx, k)
                 } else {
@@ -1476,7 +1385,7 @@ impl<'c, 'e> Walker<'c, 'e> {
                 &mut seen_roles,
             );
             let rec = Rec { t, path: prefix };
-            rec.check_keys(self.cx, ROLE_KEYS);
+            rec.check_keys(self.cx, &keys::keys("role"));
             let apps = self.app_list(&rec);
             if let (Some(name), Some(apps)) = (name, apps)
                 && let Ok(name) = RoleName::parse(&name)
@@ -1505,7 +1414,7 @@ impl<'c, 'e> Walker<'c, 'e> {
                 &mut seen_departments,
             );
             let rec = Rec { t, path: prefix };
-            rec.check_keys(self.cx, DEPARTMENT_KEYS);
+            rec.check_keys(self.cx, &keys::keys("department"));
             let apps = self.app_list(&rec);
             if let (Some(name), Some(apps)) = (name, apps) {
                 departments.push(Department { name, apps });
@@ -1692,7 +1601,7 @@ impl<'c, 'e> Walker<'c, 'e> {
         };
         let kind = match rec.req_string(cx, "kind") {
             None => {
-                rec.check_keys(cx, ALL_CONNECTOR_KEYS);
+                rec.check_keys(cx, &keys::all_connector_keys());
                 return None;
             }
             Some(k) if CONNECTOR_KINDS.contains(&k) => k,
@@ -1704,7 +1613,7 @@ impl<'c, 'e> Walker<'c, 'e> {
                         suggest_or_list(k, CONNECTOR_KINDS)
                     ),
                 );
-                rec.check_keys(cx, ALL_CONNECTOR_KEYS);
+                rec.check_keys(cx, &keys::all_connector_keys());
                 return None;
             }
         };
@@ -1731,15 +1640,15 @@ impl<'c, 'e> Walker<'c, 'e> {
         };
         let kind = match kind {
             "directory" => {
-                rec.check_keys(cx, PLAIN_CONNECTOR_KEYS);
+                rec.check_keys(cx, &keys::keys("connector"));
                 Some(ConnectorKind::Directory)
             }
             "manual" => {
-                rec.check_keys(cx, PLAIN_CONNECTOR_KEYS);
+                rec.check_keys(cx, &keys::keys("connector"));
                 Some(ConnectorKind::Manual)
             }
             "scim" => {
-                rec.check_keys(cx, SCIM_KEYS);
+                rec.check_keys(cx, &keys::keys("connector.scim"));
                 let base_url = http_url(cx, "base_url");
                 let token = rec.secret(cx, "token_env");
                 let page_size = positive_int(cx, &rec, "page_size").unwrap_or(Some(100));
@@ -1750,7 +1659,7 @@ impl<'c, 'e> Walker<'c, 'e> {
                 })
             }
             "ldap" => {
-                rec.check_keys(cx, LDAP_KEYS);
+                rec.check_keys(cx, &keys::keys("connector.ldap"));
                 let url = rec.req_string(cx, "url").and_then(|u| {
                     if u.starts_with("ldap://") || u.starts_with("ldaps://") {
                         Some(u.to_owned())
@@ -1775,7 +1684,7 @@ impl<'c, 'e> Walker<'c, 'e> {
                 })
             }
             _ => {
-                rec.check_keys(cx, WEBHOOK_KEYS);
+                rec.check_keys(cx, &keys::keys("connector.webhook"));
                 let url = http_url(cx, "url");
                 let secret = rec.secret(cx, "secret_env");
                 let method = match rec.string(cx, "method") {
@@ -1828,7 +1737,7 @@ impl<'c, 'e> Walker<'c, 'e> {
 
     fn app(&mut self, rec: Rec, name: Option<String>) -> Option<App> {
         let cx = &mut *self.cx;
-        rec.check_keys(cx, APP_KEYS);
+        rec.check_keys(cx, &keys::keys("app"));
         let before = cx.problems.len();
         let name = name.and_then(|n| AppName::parse(&n).ok());
         let display = match rec.string(cx, "display") {

@@ -8,5 +8,6 @@ pub mod connectors;
 pub mod core;
 pub mod engine;
 pub mod http;
+pub mod probe;
 pub mod server;
 pub mod store;

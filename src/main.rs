@@ -54,18 +54,38 @@ enum Verb {
     },
     /// Production: provisioning workers and the scheduler until SIGINT/SIGTERM.
     Serve {
-        /// Config file.
+        /// Config file (required: the built-in example is `console`'s).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Database URL (overrides `[database] url`).
         #[arg(long)]
         db: Option<String>,
+        /// Log format on stderr.
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
     },
     /// Validate the config and the catalog; list every problem with its key path.
     Check {
         /// Config file (default: the built-in example).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Also connect: the database, Discord (GET the application), each connector.
+        #[arg(long)]
+        probe: bool,
+        /// Database URL for --probe (overrides `[database] url`).
+        #[arg(long)]
+        db: Option<String>,
+    },
+    /// Write a commented starter config (refuses to overwrite a file).
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "quartermaster.toml")]
+        path: PathBuf,
+    },
+    /// The configuration's keys.
+    Config {
+        #[command(subcommand)]
+        verb: ConfigVerb,
     },
     /// The audit trail.
     Audit {
@@ -85,6 +105,18 @@ enum Verb {
 }
 
 #[derive(Subcommand)]
+enum ConfigVerb {
+    /// Print the reference of every key (Markdown; docs/CONFIG.md is this output).
+    Reference,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
 enum ImportVerb {
     /// Joiners and movers from a CSV (columns as the person keys); a bad row is reported with
     /// its line number and the rest still go in (exit 1 when any row was refused).
@@ -97,6 +129,9 @@ enum ImportVerb {
         /// Database URL (overrides `[database] url`).
         #[arg(long)]
         db: Option<String>,
+        /// Say who would be created, changed and granted; write nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -140,10 +175,40 @@ enum AuditVerb {
         /// Output format.
         #[arg(long, value_enum, default_value = "jsonl")]
         format: Format,
-        /// Only rows at or after this moment (RFC 3339).
-        #[arg(long)]
-        since: Option<String>,
+        #[command(flatten)]
+        filter: AuditFilterArgs,
     },
+    /// The story of a person, an app or a request, in sentences.
+    Show {
+        /// Config file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Database URL.
+        #[arg(long)]
+        db: Option<String>,
+        #[command(flatten)]
+        filter: AuditFilterArgs,
+    },
+}
+
+/// Which audit rows: every given filter must hold.
+#[derive(clap::Args)]
+struct AuditFilterArgs {
+    /// Rows about this person (the subject, or the one who acted).
+    #[arg(long)]
+    person: Option<String>,
+    /// Rows about this app.
+    #[arg(long)]
+    app: Option<String>,
+    /// Rows about this request number.
+    #[arg(long)]
+    request: Option<i64>,
+    /// Rows at or after this moment: YYYY-MM-DD (00:00 UTC) or RFC 3339.
+    #[arg(long)]
+    since: Option<String>,
+    /// Rows up to this moment: YYYY-MM-DD (the whole day, UTC) or RFC 3339.
+    #[arg(long)]
+    until: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -152,13 +217,18 @@ enum Format {
     Csv,
 }
 
-fn telemetry(default: &str) {
+/// Logs on stderr: text (coloured only when stderr is a terminal) or one JSON object a line.
+fn telemetry(default: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => b.json().with_ansi(false).init(),
+    }
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, ExitCode> {
@@ -186,7 +256,19 @@ fn base_dir(path: Option<&Path>) -> PathBuf {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.verb {
-        Verb::Check { config } => check(config.as_deref()),
+        Verb::Check { config, probe, db } => {
+            if probe {
+                telemetry("error", LogFormat::Text);
+            }
+            check(config.as_deref(), probe, db.as_deref()).await
+        }
+        Verb::Init { path } => init(&path),
+        Verb::Config {
+            verb: ConfigVerb::Reference,
+        } => {
+            print!("{}", config::keys::reference());
+            ExitCode::SUCCESS
+        }
         Verb::Console {
             config,
             db,
@@ -196,7 +278,7 @@ async fn main() -> ExitCode {
             now,
             keep,
         } => {
-            telemetry("warn");
+            telemetry("warn", LogFormat::Text);
             let opts = ConsoleOpts {
                 script,
                 json,
@@ -205,42 +287,100 @@ async fn main() -> ExitCode {
             };
             console(config, db, as_handle, opts).await
         }
-        Verb::Serve { config, db } => {
-            telemetry("info");
-            serve(config, db).await
+        Verb::Serve {
+            config,
+            db,
+            log_format,
+        } => {
+            let Some(config) = config else {
+                eprintln!(
+                    "serve needs --config FILE (write a starter with `quartermaster init`); \
+                     the built-in example organisation is for `quartermaster console`"
+                );
+                return ExitCode::from(2);
+            };
+            telemetry("info", log_format);
+            serve(Some(config), db).await
         }
         Verb::Audit { verb } => {
-            telemetry("warn");
+            telemetry("warn", LogFormat::Text);
             audit(verb).await
         }
         Verb::Import {
-            verb: ImportVerb::People { file, config, db },
+            verb:
+                ImportVerb::People {
+                    file,
+                    config,
+                    db,
+                    dry_run,
+                },
         } => {
-            telemetry("warn");
-            import_people(file, config, db).await
+            telemetry("warn", LogFormat::Text);
+            import_people(file, config, db, dry_run).await
         }
         Verb::Commands {
             verb: CommandsVerb::Register { config, guild },
         } => {
-            telemetry("warn");
+            telemetry("warn", LogFormat::Text);
             register_commands(config, guild).await
         }
     }
 }
 
-fn check(path: Option<&Path>) -> ExitCode {
-    match load_config(path) {
-        Ok(c) => {
+async fn check(path: Option<&Path>, probe: bool, db: Option<&str>) -> ExitCode {
+    let c = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    println!(
+        "config OK: {}, {}, {}, {}",
+        count(c.people.len(), "person", "people"),
+        count(c.org.apps.len(), "app", "apps"),
+        count(c.org.roles.len(), "role", "roles"),
+        count(c.connectors.len(), "connector", "connectors")
+    );
+    if !probe {
+        return ExitCode::SUCCESS;
+    }
+    let url = app::database_url(db, &c, &base_dir(path));
+    let probes = quartermaster::probe::run(&c, &url).await;
+    for p in &probes {
+        println!("{p}");
+    }
+    let failed = probes.iter().filter(|p| !p.ok).count();
+    if failed == 0 {
+        println!("probe OK: {} checked, all work", probes.len());
+        ExitCode::SUCCESS
+    } else {
+        println!("probe: {failed} of {} do not work", probes.len());
+        ExitCode::from(1)
+    }
+}
+
+/// `init [PATH]`: the commented starter config, never over an existing file.
+fn init(path: &Path) -> ExitCode {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path);
+    let written = file.and_then(|mut f| f.write_all(config::keys::STARTER.as_bytes()));
+    match written {
+        Ok(()) => {
             println!(
-                "config OK: {}, {}, {}, {}",
-                count(c.people.len(), "person", "people"),
-                count(c.org.apps.len(), "app", "apps"),
-                count(c.org.roles.len(), "role", "roles"),
-                count(c.connectors.len(), "connector", "connectors")
+                "wrote {}; edit it, then: quartermaster check --config {} --probe",
+                path.display(),
+                path.display()
             );
             ExitCode::SUCCESS
         }
-        Err(code) => code,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            eprintln!("{} exists; init does not overwrite it", path.display());
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("cannot write {}: {e}", path.display());
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -590,6 +730,15 @@ async fn open_for_audit(
 ) -> Result<store::SqlStore, ExitCode> {
     let config = load_config(config_path.as_deref())?;
     let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
+    if let Some(file) = quartermaster::probe::sqlite_file(&url)
+        && !file.exists()
+    {
+        eprintln!(
+            "{}: no such database file; give the one `serve` uses (--db or [database] url)",
+            file.display()
+        );
+        return Err(ExitCode::from(1));
+    }
     app::open_store_unanchored(&config, &url)
         .await
         .map_err(|e| {
@@ -656,26 +805,11 @@ async fn audit(verb: AuditVerb) -> ExitCode {
             config,
             db,
             format,
-            since,
+            filter,
         } => {
-            let since = match since.as_deref().map(chrono::DateTime::parse_from_rfc3339) {
-                None => None,
-                Some(Ok(t)) => Some(t.with_timezone(&chrono::Utc)),
-                Some(Err(e)) => {
-                    eprintln!("--since: not an RFC 3339 moment: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let store = match open_for_audit(config, db).await {
-                Ok(s) => s,
-                Err(c) => return c,
-            };
-            let rows = match store.audit_rows(since).await {
+            let rows = match filtered_rows(config, db, &filter).await {
                 Ok(r) => r,
-                Err(e) => {
-                    eprintln!("cannot read the audit trail: {e}");
-                    return ExitCode::from(1);
-                }
+                Err(c) => return c,
             };
             let mut out = std::io::stdout().lock();
             let written = match format {
@@ -690,7 +824,82 @@ async fn audit(verb: AuditVerb) -> ExitCode {
                 }
             }
         }
+        AuditVerb::Show { config, db, filter } => {
+            let rows = match filtered_rows(config, db, &filter).await {
+                Ok(r) => r,
+                Err(c) => return c,
+            };
+            if rows.is_empty() {
+                println!("nothing in the audit trail matches");
+            }
+            for r in &rows {
+                println!("{}", audit_story::sentence(r));
+            }
+            ExitCode::SUCCESS
+        }
     }
+}
+
+/// `--since`/`--until`: `YYYY-MM-DD` (a whole day, UTC) or RFC 3339. `end` picks the day's end.
+fn parse_moment(flag: &str, s: &str, end: bool) -> Result<chrono::DateTime<chrono::Utc>, ExitCode> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let day = if end { d.succ_opt().unwrap_or(d) } else { d };
+        let t = day.and_time(chrono::NaiveTime::MIN).and_utc();
+        return Ok(if end && day != d {
+            t - chrono::Duration::microseconds(1)
+        } else {
+            t
+        });
+    }
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| {
+            eprintln!("{flag}: {s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 moment");
+            ExitCode::from(2)
+        })
+}
+
+/// The audit rows the filters select, oldest first.
+async fn filtered_rows(
+    config: Option<PathBuf>,
+    db: Option<String>,
+    f: &AuditFilterArgs,
+) -> Result<Vec<store::AuditRecord>, ExitCode> {
+    let since = f
+        .since
+        .as_deref()
+        .map(|s| parse_moment("--since", s, false))
+        .transpose()?;
+    let until = f
+        .until
+        .as_deref()
+        .map(|s| parse_moment("--until", s, true))
+        .transpose()?;
+    if let Some(p) = &f.person
+        && let Err(e) = Handle::parse(p)
+    {
+        eprintln!("--person: {e}");
+        return Err(ExitCode::from(2));
+    }
+    let store = open_for_audit(config, db).await?;
+    let rows = store.audit_rows(since).await.map_err(|e| {
+        eprintln!("cannot read the audit trail: {e}");
+        ExitCode::from(1)
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            f.person
+                .as_deref()
+                .is_none_or(|p| r.subject.as_deref() == Some(p) || r.actor == p)
+                && f.app.as_deref().is_none_or(|a| r.app.as_deref() == Some(a))
+                && f.request.is_none_or(|n| r.request == Some(n))
+                && until.is_none_or(|u| {
+                    chrono::DateTime::parse_from_rfc3339(&r.at)
+                        .is_ok_and(|t| t.with_timezone(&chrono::Utc) <= u)
+                })
+        })
+        .collect())
 }
 
 /// `import people F.csv`: every good row goes through the same core method as HR hires and
@@ -700,6 +909,7 @@ async fn import_people(
     file: PathBuf,
     config_path: Option<PathBuf>,
     db: Option<String>,
+    dry_run: bool,
 ) -> ExitCode {
     use quartermaster::core::service::{PersonOutcome, PersonRefused, RecordSource};
     let config = match load_config(config_path.as_deref()) {
@@ -722,6 +932,9 @@ async fn import_people(
         }
     };
     let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
+    if dry_run {
+        return import_dry_run(&config, &url, &shown, rows).await;
+    }
     let store = match app::open_store(&config, &url).await {
         Ok(s) => s,
         Err(e) => {
@@ -806,6 +1019,192 @@ async fn import_people(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+/// `import people F.csv --dry-run`: who would be created, changed and granted, read from the
+/// database as it is now; nothing is written (a SQLite file that does not exist stays so).
+async fn import_dry_run(
+    config: &Config,
+    url: &str,
+    shown: &str,
+    rows: Vec<config::PeopleRow>,
+) -> ExitCode {
+    use quartermaster::core::model::PersonStatus;
+    use quartermaster::core::ports::Store;
+    let store = match quartermaster::probe::sqlite_file(url) {
+        Some(f) if !f.exists() => None,
+        _ => match app::open_store_unanchored(config, url).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let names = |apps: &[quartermaster::core::model::AppName]| {
+        apps.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (mut created, mut changed, mut same, mut bad) = (0, 0, 0, 0);
+    println!("{shown}: dry run, nothing is written");
+    for row in rows {
+        let p = match row.result {
+            Ok(p) => p,
+            Err(ps) => {
+                bad += 1;
+                let why: Vec<String> = ps.iter().map(|p| p.message.clone()).collect();
+                println!("{shown}:{}: bad row: {}", row.line, why.join("; "));
+                continue;
+            }
+        };
+        // The people the config lists are in the database once anything has started.
+        let found = match &store {
+            None => None,
+            Some(s) => match s.person(&p.handle).await {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("cannot read the people: {e}");
+                    return ExitCode::from(1);
+                }
+            },
+        }
+        .or_else(|| config.person(&p.handle).cloned());
+        let returning = found
+            .as_ref()
+            .is_some_and(|o| o.status != PersonStatus::Active);
+        let old = found.filter(|o| o.status == PersonStatus::Active);
+        let wanted = config.org.birthrights(&p.role, &p.department);
+        match old {
+            None => {
+                created += 1;
+                println!(
+                    "{shown}:{}: would {} {} ({}); would grant: {}",
+                    row.line,
+                    if returning { "re-activate" } else { "create" },
+                    p.handle,
+                    p.email,
+                    if wanted.is_empty() {
+                        "nothing".into()
+                    } else {
+                        names(&wanted)
+                    }
+                );
+            }
+            Some(o) => {
+                let mut diffs = Vec::new();
+                if o.name != p.name {
+                    diffs.push(format!("name {:?} → {:?}", o.name, p.name));
+                }
+                if o.email != p.email {
+                    diffs.push(format!("email {} → {}", o.email, p.email));
+                }
+                if o.department != p.department {
+                    diffs.push(format!(
+                        "department {:?} → {:?}",
+                        o.department, p.department
+                    ));
+                }
+                if o.role != p.role {
+                    diffs.push(format!("role {} → {}", o.role, p.role));
+                }
+                if o.manager != p.manager {
+                    let m = |h: &Option<Handle>| {
+                        h.as_ref().map_or("none".to_owned(), ToString::to_string)
+                    };
+                    diffs.push(format!("manager {} → {}", m(&o.manager), m(&p.manager)));
+                }
+                if p.discord_id.is_some() && o.discord_id != p.discord_id {
+                    diffs.push("discord_id".into());
+                }
+                if diffs.is_empty() {
+                    same += 1;
+                    continue;
+                }
+                changed += 1;
+                let before = config.org.birthrights(&o.role, &o.department);
+                let gain: Vec<_> = wanted
+                    .iter()
+                    .filter(|a| !before.contains(a))
+                    .cloned()
+                    .collect();
+                let lose: Vec<_> = before
+                    .iter()
+                    .filter(|a| !wanted.contains(a))
+                    .cloned()
+                    .collect();
+                let mut line = format!(
+                    "{shown}:{}: would change {}: {}",
+                    row.line,
+                    p.handle,
+                    diffs.join(", ")
+                );
+                if !gain.is_empty() {
+                    line.push_str(&format!("; would grant: {}", names(&gain)));
+                }
+                if !lose.is_empty() {
+                    line.push_str(&format!("; would revoke: {}", names(&lose)));
+                }
+                println!("{line}");
+            }
+        }
+    }
+    println!(
+        "{shown}: would create {created}, change {changed}; {same} unchanged, {bad} bad row(s)"
+    );
+    if bad == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Audit rows told as sentences.
+mod audit_story {
+    use quartermaster::store::AuditRecord;
+
+    /// One row as a sentence: when, who, what, about whom.
+    pub fn sentence(r: &AuditRecord) -> String {
+        let at = chrono::DateTime::parse_from_rfc3339(&r.at).map_or_else(
+            |_| r.at.clone(),
+            |t| {
+                t.with_timezone(&chrono::Utc)
+                    .format("%Y-%m-%d %H:%M UTC")
+                    .to_string()
+            },
+        );
+        let who = r.subject.as_deref().unwrap_or("someone");
+        let app = r.app.as_deref().unwrap_or("an app");
+        let req = r
+            .request
+            .map_or_else(String::new, |n| format!(" (request #{n})"));
+        let d = &r.detail;
+        let text = match r.action.as_str() {
+            "request.submitted" => format!("{} requested {app}{req}; {d}", r.actor),
+            "step.started" => format!("waiting for {d}{req}"),
+            "step.approved" => format!("{} approved {who}'s {app}{req}, {d}", r.actor),
+            "step.denied" => format!("{} denied {who}'s {app}{req}, {d}", r.actor),
+            "request.approved" => format!("{who}'s {app}{req} was approved: {d}"),
+            "request.denied" => format!("{who}'s {app}{req} was denied: {d}"),
+            "grant.provisioned" => format!("{who} was granted {app}{req}: {d}"),
+            "grant.revoke_requested" => format!("revoking {app} from {who} was asked{req}: {d}"),
+            "grant.expired" => format!("{who}'s {app} expired: {d}"),
+            "grant.revoked" => format!("{app} was revoked from {who}{req}: {d}"),
+            "offboarding.verified" if r.outcome == "ok" => format!("verified gone for {who}: {d}"),
+            "offboarding.verified" => format!("not verified gone for {who} ({}): {d}", r.outcome),
+            other => {
+                let about = match (&r.subject, &r.app) {
+                    (Some(s), Some(a)) => format!(" {s} / {a}"),
+                    (Some(s), None) => format!(" {s}"),
+                    (None, Some(a)) => format!(" {a}"),
+                    (None, None) => String::new(),
+                };
+                format!("{} — {other}{about}{req} ({}): {d}", r.actor, r.outcome)
+            }
+        };
+        format!("#{} {at}  {text}", r.seq)
     }
 }
 

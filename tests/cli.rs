@@ -510,3 +510,264 @@ fn an_unwritable_anchor_file_is_named_at_start() {
         stderr(&o)
     );
 }
+
+#[test]
+fn init_writes_a_starter_that_passes_check_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("qm.toml");
+    let p = path.to_str().unwrap();
+    let o = run(&["init", p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["check", "--config", p]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("config OK"), "{}", stdout(&o));
+    std::fs::write(&path, "# mine\n").unwrap();
+    let o = run(&["init", p]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("does not overwrite"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+}
+
+#[test]
+fn config_reference_is_the_committed_doc() {
+    let o = run(&["config", "reference"]);
+    assert!(o.status.success());
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIG.md")).unwrap();
+    assert_eq!(stdout(&o), doc);
+    for key in [
+        "`anchor_file`",
+        "`people_dn`",
+        "`secret_env`",
+        "`page_size`",
+        "`discord_id`",
+    ] {
+        assert!(doc.contains(key), "{key}");
+    }
+}
+
+#[test]
+fn audit_on_a_missing_sqlite_file_is_an_error_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.db");
+    let url = format!("sqlite://{}", file.display());
+    for verb in [
+        &["audit", "verify", "--db"][..],
+        &["audit", "export", "--db"],
+        &["audit", "show", "--db"],
+    ] {
+        let mut args = verb.to_vec();
+        args.push(&url);
+        let o = run(&args);
+        assert!(!o.status.success(), "{verb:?}: {}", stdout(&o));
+        assert!(
+            stderr(&o).contains("no such database file"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!file.exists(), "{verb:?} created the file");
+    }
+}
+
+#[test]
+fn serve_without_config_refuses() {
+    let o = run(&["serve"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("serve needs --config"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn audit_show_tells_the_story_and_export_takes_the_same_filters() {
+    let (_rt, test_db) = test_db();
+    let db = test_db.url.clone();
+    let o = run(&[
+        "console",
+        "--db",
+        &db,
+        "--script",
+        &story(),
+        "--json",
+        "--now",
+        "2026-11-25T09:00:00Z",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "audit", "show", "--db", &db, "--person", "alice", "--app", "figma",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    for want in [
+        "alice requested figma (request #1)",
+        "bob approved alice's figma (request #1)",
+        "carol approved alice's figma",
+        "alice was granted figma (request #1)",
+        "until 2026-12-25",
+        "figma was revoked from alice",
+    ] {
+        assert!(s.contains(want), "{want:?} missing in:\n{s}");
+    }
+    assert!(!s.contains("zoho"), "{s}");
+    // A plain date as --until covers that whole day and no more.
+    let o = run(&[
+        "audit",
+        "show",
+        "--db",
+        &db,
+        "--person",
+        "alice",
+        "--until",
+        "2026-11-25",
+    ]);
+    let s = stdout(&o);
+    assert!(
+        s.contains("was granted figma") && !s.contains("revoked"),
+        "{s}"
+    );
+    let o = run(&[
+        "audit",
+        "export",
+        "--db",
+        &db,
+        "--request",
+        "2",
+        "--since",
+        "2026-11-25",
+        "--format",
+        "csv",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let s = stdout(&o);
+    assert_eq!(s.lines().count(), 1 + 4, "{s}");
+    assert!(s.lines().skip(1).all(|l| l.contains("zoho")), "{s}");
+    let o = run(&["audit", "show", "--db", &db, "--since", "25/11/2026"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("neither a date (YYYY-MM-DD)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn import_dry_run_says_who_and_writes_nothing() {
+    let (_rt, test_db) = test_db();
+    let db = test_db.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("people.csv");
+    std::fs::write(
+        &csv,
+        "handle,name,email,department,role,manager\n\
+         zed,Zed New,zed@acme.test,Engineering,engineer,bob\n\
+         alice,Alice Liddell,alice@acme.test,Design,designer,bob\n",
+    )
+    .unwrap();
+    let c = csv.to_str().unwrap();
+    let o = run(&["import", "people", c, "--db", &db, "--dry-run"]);
+    let s = stdout(&o);
+    assert!(o.status.success(), "{s}{}", stderr(&o));
+    assert!(
+        s.contains(":2: would create zed (zed@acme.test); would grant: "),
+        "{s}"
+    );
+    assert!(s.contains(":3: would change alice: "), "{s}");
+    assert!(s.contains("would create 1, change 1"), "{s}");
+    // Nothing was written: the real import still creates zed.
+    let o = run(&["import", "people", c, "--db", &db]);
+    assert!(
+        stdout(&o).contains("1 joiner(s) created, 1 mover(s) updated"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+/// Starts `serve` with `extra` flags on the starter config, returns its first stderr line
+/// that mentions `quartermaster serving`, and stops it.
+fn serve_log_line(extra: &[&str]) -> String {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("qm.toml");
+    let starter = quartermaster::config::keys::STARTER.replace("127.0.0.1:8080", "127.0.0.1:0");
+    std::fs::write(&path, starter).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let mut found = String::new();
+    for line in std::io::BufReader::new(err).lines() {
+        let line = line.unwrap();
+        if line.contains("quartermaster serving") {
+            found = line;
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    found
+}
+
+#[test]
+fn serve_logs_json_on_request_and_no_colours_into_a_pipe() {
+    let text = serve_log_line(&[]);
+    assert!(text.contains("quartermaster serving"), "{text}");
+    assert!(!text.contains('\u{1b}'), "ANSI escapes in a pipe: {text:?}");
+    let json = serve_log_line(&["--log-format", "json"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("{json}: {e}"));
+    assert_eq!(v["level"], "INFO");
+    assert_eq!(v["fields"]["message"], "quartermaster serving");
+}
+
+#[test]
+fn a_connector_failure_log_line_carries_every_id_and_where_it_went() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("qm.toml");
+    // Port 9 (discard): nothing listens there.
+    std::fs::write(
+        &cfg,
+        "[organization]\nname = \"Hookco\"\nit_admins = [\"ivy\"]\n\n\
+         [[person]]\nhandle = \"ivy\"\nname = \"Ivy Admin\"\nemail = \"ivy@hookco.test\"\nrole = \"staff\"\n\n\
+         [[role]]\nname = \"staff\"\napps = []\n\n\
+         [[app]]\nname = \"wiki\"\nconnector = \"hook\"\napprovals = []\n\n\
+         [[connector]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\nsecret_env = \"QM_T_HOOK\"\n",
+    )
+    .unwrap();
+    let script = dir.path().join("s.txt");
+    std::fs::write(&script, "/request app:wiki\n").unwrap();
+    let db = format!("sqlite://{}", dir.path().join("qm.db").display());
+    let o = Command::new(BIN)
+        .args([
+            "console",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--db",
+            &db,
+            "--script",
+        ])
+        .arg(&script)
+        .env("QM_T_HOOK", "a-webhook-secret-for-the-test")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    let line = err
+        .lines()
+        .find(|l| l.contains("connector action failed"))
+        .unwrap_or_else(|| panic!("no failure line in:\n{err}"));
+    for want in [
+        "action_id=1",
+        "connector=hook",
+        "person=ivy",
+        "app=\"wiki\"",
+        "request=1",
+        "(http://127.0.0.1:9)",
+    ] {
+        assert!(line.contains(want), "{want} missing in {line}");
+    }
+    assert!(!err.contains('\u{1b}'), "ANSI escapes in a pipe");
+}

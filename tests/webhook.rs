@@ -516,4 +516,49 @@ secret_env = "HOOK_SECRET"
             )
         );
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_target_down_for_good_is_reported_with_attempts_and_the_last_cause() {
+        // Nobody listens on this port: every call fails in a way that may pass.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = dead.local_addr().unwrap().port();
+        drop(dead);
+        let cfg = config(port, 1, "");
+        let db = TestDb::create(Backend::from_env()).await;
+        let store = app::open_store(&cfg, &db.url).await.unwrap();
+        let chat = Arc::new(ConsoleChat::silent());
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let (service, engine) = app::assemble(&cfg, store, chat.clone(), clock.clone()).unwrap();
+        let p0 = service
+            .caller_by_handle(&Handle::parse("p0").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        service.command_line(&p0, "/request app:wiki").await;
+        for _ in 0..12 {
+            engine.drain().await.unwrap();
+            clock.advance(quartermaster::core::model::Span::from_std(
+                Duration::from_secs(3600),
+            ));
+        }
+        let to_it = chat
+            .transcript()
+            .into_iter()
+            .rev()
+            .find(|m| m.to.as_deref() == Some("ivy") && m.text.contains("failed for good"))
+            .expect("IT is told");
+        assert!(!to_it.text.contains("temporary failure"), "{}", to_it.text);
+        assert!(
+            to_it
+                .text
+                .contains("gave up after 6 attempt(s); last cause: "),
+            "{}",
+            to_it.text
+        );
+        assert!(
+            to_it.text.contains(&format!("127.0.0.1:{port}")),
+            "{}",
+            to_it.text
+        );
+    }
 }

@@ -140,6 +140,19 @@ pub fn status_error(
 /// Maps a transport failure (no response): timeouts and connection failures are transient.
 /// The text names the call but never the request's headers (where tokens travel).
 pub fn transport_error(what: &str, e: &reqwest::Error) -> ConnectorError {
+    // Where it went: scheme, host and port only (paths and queries may carry names or tokens).
+    let to = e
+        .url()
+        .and_then(|u| {
+            let host = u.host_str()?;
+            Some(match u.port_or_known_default() {
+                Some(p) => format!(" ({}://{host}:{p})", u.scheme()),
+                None => format!(" ({}://{host})", u.scheme()),
+            })
+        })
+        .unwrap_or_default();
+    let what = format!("{what}{to}");
+    let what = what.as_str();
     if e.is_timeout() {
         ConnectorError::Transient(format!("{what}: timed out (the outcome is unknown)"))
     } else if e.is_connect() {

@@ -441,7 +441,16 @@ impl Engine {
                         ))
                     });
                     if let Err(e) = &r {
-                        warn!(action_id = %action.id, error = %e, "connector action failed");
+                        warn!(
+                            action_id = %action.id,
+                            connector = %action.connector,
+                            person = %action.person,
+                            app = action.app.as_ref().map(|a| a.as_str()),
+                            request = action.request.map(|r| r.0),
+                            error = %e,
+                            attempt = action.attempts,
+                            "connector action failed"
+                        );
                     }
                     (i, action, r)
                 })
@@ -466,7 +475,16 @@ impl Engine {
             None => Err(self.missing_person(action).await),
         };
         if let Err(e) = &result {
-            warn!(error = %e, attempt = action.attempts, "connector action failed");
+            warn!(
+                action_id = %action.id,
+                connector = %action.connector,
+                person = %action.person,
+                app = action.app.as_ref().map(|a| a.as_str()),
+                request = action.request.map(|r| r.0),
+                error = %e,
+                attempt = action.attempts,
+                "connector action failed"
+            );
         }
         result
     }
@@ -498,7 +516,16 @@ impl Engine {
             };
             let result = self.execute(&action).await;
             if let Err(e) = &result {
-                warn!(error = %e, attempt = action.attempts, "connector action failed");
+                warn!(
+                    action_id = %action.id,
+                    connector = %action.connector,
+                    person = %action.person,
+                    app = action.app.as_ref().map(|a| a.as_str()),
+                    request = action.request.map(|r| r.0),
+                    error = %e,
+                    attempt = action.attempts,
+                    "connector action failed"
+                );
             }
             self.service.action_finished(&action, result).await
         }

@@ -109,7 +109,7 @@ fn store_err(e: sqlx::Error) -> StoreError {
 }
 
 /// Replaces the password of `scheme://user:password@host/…` with `***`.
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

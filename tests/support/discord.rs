@@ -769,6 +769,10 @@ fn route(
             }),
         ),
         ("GET", ["users", "@me"]) => (StatusCode::OK, user_json(BOT_ID, "Quartermaster", true)),
+        ("GET", ["applications", "@me"]) => (
+            StatusCode::OK,
+            json!({ "id": APP_ID, "name": "Quartermaster", "bot_public": false }),
+        ),
         ("POST", ["users", "@me", "channels"]) => {
             let Some(user) = body["recipient_id"].as_str().map(str::to_owned) else {
                 return form_error("recipient_id is required".into());

@@ -252,7 +252,15 @@ impl Service {
         action: &Action,
         result: std::result::Result<Effect, ConnectorError>,
     ) -> Result<()> {
-        let span = info_span!("action", action_id = %action.id, op = action.op.as_str(), connector = %action.connector);
+        let span = info_span!(
+            "action",
+            action_id = %action.id,
+            op = action.op.as_str(),
+            connector = %action.connector,
+            person = %action.person,
+            app = action.app.as_ref().map(|a| a.as_str()),
+            request = action.request.map(|r| r.0)
+        );
         async {
             match result {
                 Ok(Effect::Applied) => self
@@ -542,6 +550,15 @@ impl Service {
                         granted_request = Some(r);
                     }
                 }
+                // The grant row says how long it runs (the audit trail answers "until when").
+                if action.op == ActionOp::Grant
+                    && let Some(ev) = change.audit.first_mut()
+                {
+                    match expires {
+                        Some(t) => ev.detail.push_str(&format!(", until {}", when(t))),
+                        None => ev.detail.push_str(", no end date"),
+                    }
+                }
                 change
                     .grant_updates
                     .extend(settled_grant(action.op, g, now, expires));
@@ -751,7 +768,11 @@ impl Service {
                 action.app.as_ref(),
                 action.request.into(),
                 "failed",
-                format!("connector {}: {e}", action.connector),
+                format!(
+                    "connector {}: {}",
+                    action.connector,
+                    give_up_cause(action.attempts, &e)
+                ),
             );
             ev.connector_action = Some(action.id);
             change.audit.push(ev);
@@ -798,11 +819,12 @@ impl Service {
                 .await;
             }
             let text = format!(
-                "Action #{} failed for good: {} {app} for {} (connector {}): {e}. Click Retry once the cause is fixed.",
+                "Action #{} failed for good: {} {app} for {} (connector {}): {}. Click Retry once the cause is fixed.",
                 action.id,
                 action.op.as_str(),
                 Self::name_of(&dir, &action.person),
-                action.connector
+                action.connector,
+                give_up_cause(action.attempts, &e)
             );
             let retry = vec![Button {
                 label: ButtonLabel::Retry,
@@ -993,5 +1015,41 @@ mod tests {
             Duration::from_secs(60)
         );
         assert!(backoff(3, None, 999) > backoff(3, None, 0), "jitter");
+    }
+}
+
+/// Why an action was given up, in words: for a failure that may pass, what was tried, how
+/// often, and the last cause (never a bare "temporary failure").
+fn give_up_cause(attempts: u32, e: &ConnectorError) -> String {
+    match e {
+        ConnectorError::Transient(cause) => {
+            format!("gave up after {attempts} attempt(s); last cause: {cause}")
+        }
+        ConnectorError::RateLimited { .. } => {
+            format!("gave up after {attempts} attempt(s); the target was still rate limiting")
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod give_up_tests {
+    use super::*;
+
+    #[test]
+    fn a_given_up_transient_failure_says_what_was_tried_and_the_last_cause() {
+        let t = give_up_cause(
+            6,
+            &ConnectorError::Transient("POST http://hr.test/x: connection refused".into()),
+        );
+        assert_eq!(
+            t,
+            "gave up after 6 attempt(s); last cause: POST http://hr.test/x: connection refused"
+        );
+        assert!(!t.contains("temporary failure"));
+        assert_eq!(
+            give_up_cause(1, &ConnectorError::Permanent("HTTP 400".into())),
+            "HTTP 400"
+        );
     }
 }

@@ -1,0 +1,830 @@
+//! Every configuration key, once: the checker's unknown-key refusal reads these lists, and
+//! `quartermaster config reference` (committed as docs/CONFIG.md) is generated from them, so
+//! the reference cannot drift from what `check` accepts.
+
+use std::fmt::Write as _;
+
+/// One key of one section.
+#[derive(Debug, Clone, Copy)]
+pub struct KeySpec {
+    /// The table it lives in: `organization`, `connector.ldap`, … (`connector` = any kind).
+    pub section: &'static str,
+    /// The key as written in the file.
+    pub key: &'static str,
+    /// Its TOML type, in words.
+    pub ty: &'static str,
+    /// The default when the key is left out; `None` = required (or: nothing happens).
+    pub default: Option<&'static str>,
+    /// An example value, as TOML.
+    pub example: &'static str,
+    /// What it does.
+    pub doc: &'static str,
+}
+
+/// One table, in the order the reference lists them.
+#[derive(Debug, Clone, Copy)]
+pub struct SectionSpec {
+    /// Name as in [`KeySpec::section`].
+    pub name: &'static str,
+    /// Header as written in the file.
+    pub header: &'static str,
+    /// What the table is for.
+    pub doc: &'static str,
+}
+
+const fn k(
+    section: &'static str,
+    key: &'static str,
+    ty: &'static str,
+    default: Option<&'static str>,
+    example: &'static str,
+    doc: &'static str,
+) -> KeySpec {
+    KeySpec {
+        section,
+        key,
+        ty,
+        default,
+        example,
+        doc,
+    }
+}
+
+const REQ: Option<&str> = None;
+
+/// The tables.
+pub const SECTIONS: &[SectionSpec] = &[
+    SectionSpec {
+        name: "organization",
+        header: "[organization]",
+        doc: "Required. Who the organisation is and who administers it.",
+    },
+    SectionSpec {
+        name: "workflow",
+        header: "[workflow]",
+        doc: "Timers of the approval workflow. Durations are written like `30m`, `8h`, `7d`.",
+    },
+    SectionSpec {
+        name: "database",
+        header: "[database]",
+        doc: "Where state and the audit trail live. `--db` overrides it.",
+    },
+    SectionSpec {
+        name: "discord",
+        header: "[discord]",
+        doc: "Optional: without it Discord is off (the console and HTTP still work). \
+              `check --probe` tries the token (GET the application).",
+    },
+    SectionSpec {
+        name: "http",
+        header: "[http]",
+        doc: "The HTTP server of `serve` (health, metrics, the HR feed, Discord interactions).",
+    },
+    SectionSpec {
+        name: "hr",
+        header: "[hr]",
+        doc: "The HR feed. Point the HR system at `POST http://LISTEN/hr/events` (LISTEN being \
+              `[http] listen`, or the public URL in front of it). Each request carries \
+              `X-QM-Timestamp` (unix seconds, within 5 minutes of now) and \
+              `X-QM-Signature: sha256=HEX`, HEX being the lowercase hex HMAC-SHA256, keyed \
+              with the secret, of `TIMESTAMP + \".\" + BODY`.",
+    },
+    SectionSpec {
+        name: "audit",
+        header: "[audit]",
+        doc: "Sealing the audit trail, and a copy of every seal outside the database.",
+    },
+    SectionSpec {
+        name: "person",
+        header: "[[person]] (and the columns of a people CSV)",
+        doc: "People seed the directory; after that the database wins (HR feed, `import`, \
+              /onboard). The same keys are the columns of `organization.people_file` and of \
+              `quartermaster import people F.csv` (a header row names them).",
+    },
+    SectionSpec {
+        name: "role",
+        header: "[[role]]",
+        doc: "Birthright access by job role: a joiner with this role is granted these apps.",
+    },
+    SectionSpec {
+        name: "department",
+        header: "[[department]]",
+        doc: "Birthright access by department.",
+    },
+    SectionSpec {
+        name: "app",
+        header: "[[app]]",
+        doc: "Something people request access to, provisioned by one connector.",
+    },
+    SectionSpec {
+        name: "connector",
+        header: "[[connector]] (every kind)",
+        doc: "A system Quartermaster provisions. `kind` is one of `directory` (the built-in \
+              sandbox in Quartermaster's own database), `manual` (a task posted to the IT \
+              admins with a Done button), `scim`, `ldap`, `webhook`; the kinds' own keys follow.",
+    },
+    SectionSpec {
+        name: "connector.scim",
+        header: "[[connector]] kind = \"scim\"",
+        doc: "A SCIM 2.0 service provider. `check --probe` reads its /ServiceProviderConfig.",
+    },
+    SectionSpec {
+        name: "connector.ldap",
+        header: "[[connector]] kind = \"ldap\"",
+        doc: "An LDAP directory. `check --probe` binds, reads the root DSE and looks for both \
+              bases.",
+    },
+    SectionSpec {
+        name: "connector.webhook",
+        header: "[[connector]] kind = \"webhook\"",
+        doc: "An HTTP endpoint of your own. Each call carries `X-QM-Timestamp` and \
+              `X-QM-Signature: sha256=HEX` (HMAC-SHA256 of `TIMESTAMP + \".\" + BODY`).",
+    },
+];
+
+/// The keys.
+pub const KEYS: &[KeySpec] = &[
+    // [organization]
+    k(
+        "organization",
+        "name",
+        "string",
+        REQ,
+        "\"Acme\"",
+        "The organisation's name.",
+    ),
+    k(
+        "organization",
+        "it_admins",
+        "array of handles",
+        Some("[]"),
+        "[\"dana\", \"mia\"]",
+        "People who are IT admins; being one comes from this list alone.",
+    ),
+    k(
+        "organization",
+        "people_file",
+        "string (path)",
+        REQ,
+        "\"people.csv\"",
+        "A CSV of more people (columns: the [[person]] keys), relative to the config file.",
+    ),
+    k(
+        "organization",
+        "timezone",
+        "string (IANA name)",
+        REQ,
+        "\"Europe/Berlin\"",
+        "The organisation's time zone.",
+    ),
+    // [workflow]
+    k(
+        "workflow",
+        "remind_after",
+        "duration",
+        Some("\"24h\""),
+        "\"24h\"",
+        "Remind an approver who has not decided.",
+    ),
+    k(
+        "workflow",
+        "escalate_after",
+        "duration",
+        Some("\"72h\""),
+        "\"72h\"",
+        "Escalate a step, counted from the step's start.",
+    ),
+    k(
+        "workflow",
+        "expire_after",
+        "duration",
+        Some("\"7d\""),
+        "\"7d\"",
+        "Expire an undecided request, counted from submission.",
+    ),
+    k(
+        "workflow",
+        "max_duration",
+        "duration",
+        Some("\"365d\""),
+        "\"365d\"",
+        "Ceiling for any duration anyone types.",
+    ),
+    // [database]
+    k(
+        "database",
+        "url",
+        "string (URL)",
+        Some("\"sqlite://quartermaster.db\""),
+        "\"postgres://qm@db.internal/quartermaster\"",
+        "`sqlite://FILE` (relative to the config file) or `postgres://…`.",
+    ),
+    // [discord]
+    k(
+        "discord",
+        "mode",
+        "string",
+        Some("\"gateway\""),
+        "\"interactions\"",
+        "`gateway` (a websocket) or `interactions` (Discord POSTs to /discord/interactions).",
+    ),
+    k(
+        "discord",
+        "application_id",
+        "string (digits)",
+        REQ,
+        "\"123456789012345678\"",
+        "Required. The application's id.",
+    ),
+    k(
+        "discord",
+        "public_key",
+        "string (64 hex digits)",
+        REQ,
+        "\"<64 hex digits>\"",
+        "The application's Ed25519 public key; required with mode = \"interactions\".",
+    ),
+    k(
+        "discord",
+        "token_env",
+        "string (variable name)",
+        REQ,
+        "\"QM_DISCORD_TOKEN\"",
+        "Required. The environment variable holding the bot token (or NAME_FILE: a file).",
+    ),
+    k(
+        "discord",
+        "api_base",
+        "string (URL)",
+        Some("\"https://discord.com/api\""),
+        "\"http://127.0.0.1:9000/api\"",
+        "Where REST calls go (a test double, a proxy).",
+    ),
+    k(
+        "discord",
+        "approvals_channel",
+        "string (channel id)",
+        REQ,
+        "\"234567890123456789\"",
+        "A channel where approval requests are also posted.",
+    ),
+    k(
+        "discord",
+        "guilds",
+        "array of strings (guild ids)",
+        Some("[] (every guild)"),
+        "[\"345678901234567890\"]",
+        "Optional allowlist: commands and clicks from other servers are refused and audited.",
+    ),
+    // [http]
+    k(
+        "http",
+        "listen",
+        "string (address)",
+        Some("\"127.0.0.1:8080\""),
+        "\"0.0.0.0:8080\"",
+        "Required in the table. Address to listen on.",
+    ),
+    // [hr]
+    k(
+        "hr",
+        "secret_env",
+        "string (variable name)",
+        REQ,
+        "\"QM_HR_SECRET\"",
+        "Required. The environment variable holding the HMAC secret the HR system signs with.",
+    ),
+    // [audit]
+    k(
+        "audit",
+        "key_env",
+        "string (variable name)",
+        REQ,
+        "\"QM_AUDIT_KEY\"",
+        "The environment variable holding the key that seals the audit chain.",
+    ),
+    k(
+        "audit",
+        "anchor_file",
+        "string (path)",
+        REQ,
+        "\"/var/lib/quartermaster/anchors.log\"",
+        "Append-only copy of every seal, outside the database.",
+    ),
+    k(
+        "audit",
+        "anchor_channel",
+        "string (channel id)",
+        REQ,
+        "\"234567890123456789\"",
+        "Not available yet (refused); use anchor_file.",
+    ),
+    // [[person]]
+    k(
+        "person",
+        "handle",
+        "string",
+        REQ,
+        "\"alice\"",
+        "Required. The person's handle (lowercase letters, digits, `-`, `_`, `.`).",
+    ),
+    k(
+        "person",
+        "name",
+        "string",
+        REQ,
+        "\"Alice Ng\"",
+        "Required. Full name.",
+    ),
+    k(
+        "person",
+        "email",
+        "string",
+        REQ,
+        "\"alice@acme.test\"",
+        "Required. Email address.",
+    ),
+    k(
+        "person",
+        "department",
+        "string",
+        REQ,
+        "\"Engineering\"",
+        "Department (birthright apps).",
+    ),
+    k(
+        "person",
+        "role",
+        "string (role name)",
+        REQ,
+        "\"engineer\"",
+        "Required. Job role, a [[role]] name (birthright apps).",
+    ),
+    k(
+        "person",
+        "manager",
+        "string (handle)",
+        REQ,
+        "\"bob\"",
+        "The manager's handle (approvals that say `manager`).",
+    ),
+    k(
+        "person",
+        "discord_id",
+        "string (digits)",
+        REQ,
+        "\"100000000000000002\"",
+        "The person's Discord user id.",
+    ),
+    // [[role]]
+    k(
+        "role",
+        "name",
+        "string",
+        REQ,
+        "\"engineer\"",
+        "Required. The role's name.",
+    ),
+    k(
+        "role",
+        "apps",
+        "array of app names",
+        Some("[]"),
+        "[\"github\", \"figma\"]",
+        "Apps granted to people with this role.",
+    ),
+    // [[department]]
+    k(
+        "department",
+        "name",
+        "string",
+        REQ,
+        "\"Engineering\"",
+        "Required. The department.",
+    ),
+    k(
+        "department",
+        "apps",
+        "array of app names",
+        Some("[]"),
+        "[\"github\"]",
+        "Apps granted to people in this department.",
+    ),
+    // [[app]]
+    k(
+        "app",
+        "name",
+        "string",
+        REQ,
+        "\"figma\"",
+        "Required. What people type in /request.",
+    ),
+    k(
+        "app",
+        "display",
+        "string",
+        Some("the name"),
+        "\"Figma\"",
+        "The name shown in messages.",
+    ),
+    k(
+        "app",
+        "connector",
+        "string (connector name)",
+        REQ,
+        "\"sandbox\"",
+        "Required. The [[connector]] that provisions it.",
+    ),
+    k(
+        "app",
+        "entitlement",
+        "string",
+        Some("the name"),
+        "\"figma-editors\"",
+        "What the connector grants (a group; on LDAP a group name or a full DN).",
+    ),
+    k(
+        "app",
+        "owners",
+        "array of handles",
+        Some("[]"),
+        "[\"carol\"]",
+        "The app's owners (approvals that say `owner`).",
+    ),
+    k(
+        "app",
+        "approvals",
+        "array",
+        REQ,
+        "[\"manager\", \"owner\"]",
+        "Required when requestable: the approval steps in order, each `manager`, `owner`, \
+       `it-admin` or a handle.",
+    ),
+    k(
+        "app",
+        "max_duration",
+        "duration",
+        Some("[workflow] max_duration"),
+        "\"90d\"",
+        "The longest grant anyone may ask for.",
+    ),
+    k(
+        "app",
+        "default_duration",
+        "duration",
+        Some("permanent"),
+        "\"30d\"",
+        "The grant's length when the request names none.",
+    ),
+    k(
+        "app",
+        "requestable",
+        "boolean",
+        Some("true"),
+        "false",
+        "false: birthright only, never requested.",
+    ),
+    k(
+        "app",
+        "reason_pattern",
+        "string (regex)",
+        REQ,
+        "\"^JIRA-[0-9]+\"",
+        "A request's reason must match it.",
+    ),
+    k(
+        "app",
+        "reason_hint",
+        "string",
+        REQ,
+        "\"a JIRA ticket, e.g. JIRA-123\"",
+        "Shown when the reason does not match.",
+    ),
+    // [[connector]]
+    k(
+        "connector",
+        "name",
+        "string",
+        REQ,
+        "\"okta\"",
+        "Required. The connector's name.",
+    ),
+    k(
+        "connector",
+        "kind",
+        "string",
+        REQ,
+        "\"scim\"",
+        "Required. `directory`, `manual`, `scim`, `ldap` or `webhook`.",
+    ),
+    k(
+        "connector",
+        "max_concurrency",
+        "positive integer",
+        Some("4"),
+        "8",
+        "Actions run at once against this target.",
+    ),
+    k(
+        "connector",
+        "rate_per_second",
+        "number",
+        REQ,
+        "5.0",
+        "At most this many actions start per second (default: no limit).",
+    ),
+    k(
+        "connector",
+        "timeout",
+        "duration",
+        Some("\"30s\""),
+        "\"10s\"",
+        "How long one call may take.",
+    ),
+    k(
+        "connector",
+        "lease",
+        "duration",
+        Some("\"60s\""),
+        "\"2m\"",
+        "How long a worker holds an action before another may take it over (after a crash).",
+    ),
+    // scim
+    k(
+        "connector.scim",
+        "base_url",
+        "string (URL)",
+        REQ,
+        "\"https://scim.example.com/v2\"",
+        "Required. The service provider's base URL.",
+    ),
+    k(
+        "connector.scim",
+        "token_env",
+        "string (variable name)",
+        REQ,
+        "\"QM_SCIM_TOKEN\"",
+        "Required. The environment variable holding the bearer token.",
+    ),
+    k(
+        "connector.scim",
+        "page_size",
+        "positive integer",
+        Some("100"),
+        "200",
+        "The `count` asked for when listing.",
+    ),
+    // ldap
+    k(
+        "connector.ldap",
+        "url",
+        "string (URL)",
+        REQ,
+        "\"ldaps://ldap.acme.test\"",
+        "Required. `ldap://` or `ldaps://`.",
+    ),
+    k(
+        "connector.ldap",
+        "bind_dn",
+        "string (DN)",
+        REQ,
+        "\"cn=quartermaster,dc=acme,dc=test\"",
+        "Required. The DN to bind as.",
+    ),
+    k(
+        "connector.ldap",
+        "password_env",
+        "string (variable name)",
+        REQ,
+        "\"QM_LDAP_PASSWORD\"",
+        "Required. The environment variable holding the bind password.",
+    ),
+    k(
+        "connector.ldap",
+        "people_dn",
+        "string (DN)",
+        REQ,
+        "\"ou=people,dc=acme,dc=test\"",
+        "Required. Where people live: `uid=HANDLE,people_dn`.",
+    ),
+    k(
+        "connector.ldap",
+        "groups_dn",
+        "string (DN)",
+        REQ,
+        "\"ou=groups,dc=acme,dc=test\"",
+        "Required. Where groups live: `cn=ENTITLEMENT,groups_dn`.",
+    ),
+    // webhook
+    k(
+        "connector.webhook",
+        "url",
+        "string (URL)",
+        REQ,
+        "\"https://hooks.acme.test/qm\"",
+        "Required. Where actions are sent.",
+    ),
+    k(
+        "connector.webhook",
+        "secret_env",
+        "string (variable name)",
+        REQ,
+        "\"QM_HOOK_SECRET\"",
+        "Required. The environment variable holding the signing secret.",
+    ),
+    k(
+        "connector.webhook",
+        "method",
+        "string",
+        Some("\"POST\""),
+        "\"PUT\"",
+        "POST, PUT, PATCH, GET or DELETE.",
+    ),
+    k(
+        "connector.webhook",
+        "body",
+        "string (template)",
+        Some("every field as JSON"),
+        "'{\"user\": \"{handle}\", \"group\": \"{entitlement}\"}'",
+        "JSON body template; `{handle}`, `{email}`, `{name}`, `{entitlement}`, `{action}` …",
+    ),
+    k(
+        "connector.webhook",
+        "success",
+        "array of integers",
+        Some("any 2xx"),
+        "[200, 202]",
+        "The HTTP statuses that mean done.",
+    ),
+];
+
+/// The keys of one section, in table order (`connector.KIND` sections include the keys any
+/// connector takes).
+pub fn keys(section: &str) -> Vec<&'static str> {
+    let any_connector = section.starts_with("connector.");
+    KEYS.iter()
+        .filter(|s| s.section == section || (any_connector && s.section == "connector"))
+        .map(|s| s.key)
+        .collect()
+}
+
+/// Every key any `[[connector]]` may carry, whatever its kind.
+pub fn all_connector_keys() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for s in KEYS.iter().filter(|s| s.section.starts_with("connector")) {
+        if !out.contains(&s.key) {
+            out.push(s.key);
+        }
+    }
+    out
+}
+
+/// The top-level keys: the tables.
+pub fn top_keys() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for s in SECTIONS {
+        let top = s.name.split('.').next().unwrap_or(s.name);
+        if !out.contains(&top) {
+            out.push(top);
+        }
+    }
+    out
+}
+
+/// The configuration reference in Markdown (docs/CONFIG.md).
+pub fn reference() -> String {
+    let mut out = String::from(
+        "# Quartermaster configuration reference\n\n\
+         Generated by `quartermaster config reference` from the key table that \
+         `quartermaster check` reads (src/config/keys.rs); a test keeps this file equal to it. \
+         Any other key is refused by `check`, with a suggestion. Secrets never live in the \
+         file: a key ending in `_env` names an environment variable (or `NAME_FILE`, a file \
+         holding the secret). `quartermaster init` writes a commented starter config.\n",
+    );
+    for sec in SECTIONS {
+        let _ = write!(out, "\n## {}\n\n{}\n\n", sec.header, sec.doc);
+        out.push_str("| key | type | default | example | meaning |\n|---|---|---|---|---|\n");
+        for s in KEYS.iter().filter(|s| s.section == sec.name) {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | `{}` | {} |",
+                s.key,
+                s.ty,
+                s.default
+                    .map_or_else(|| "—".to_owned(), |d| format!("`{d}`")),
+                s.example.replace('|', "\\|"),
+                s.doc.replace('|', "\\|")
+            );
+        }
+    }
+    out
+}
+
+/// The starter config `quartermaster init` writes: it passes `check` as it is.
+pub const STARTER: &str = r#"# Quartermaster configuration (written by `quartermaster init`).
+#
+# Every key is described in docs/CONFIG.md (or: quartermaster config reference).
+# Check this file after each edit:  quartermaster check --config THIS_FILE [--probe]
+# Secrets never live here: keys ending in _env name the environment variable holding them.
+
+[organization]
+name = "Example Co"
+it_admins = ["admin"]            # handles of the IT admins
+# people_file = "people.csv"     # more people: a CSV whose header names the [[person]] keys
+# timezone = "Europe/Berlin"
+
+[workflow]
+remind_after = "24h"             # remind an approver who has not decided
+escalate_after = "72h"           # escalate a step, counted from the step's start
+expire_after = "7d"              # expire an undecided request
+max_duration = "365d"            # ceiling for any duration anyone types
+
+[database]
+url = "sqlite://quartermaster.db"   # relative to this file; or postgres://user@host/db
+
+# [discord]
+# application_id = "123456789012345678"
+# token_env = "QM_DISCORD_TOKEN"
+# mode = "gateway"               # or "interactions" (then also public_key = "<64 hex>")
+# approvals_channel = "234567890123456789"
+
+[http]
+listen = "127.0.0.1:8080"
+
+# [hr]                           # POST /hr/events, signed: see docs/CONFIG.md
+# secret_env = "QM_HR_SECRET"
+
+# [audit]
+# key_env = "QM_AUDIT_KEY"
+# anchor_file = "/var/lib/quartermaster/anchors.log"
+
+[[person]]
+handle = "admin"
+name = "Ada Admin"
+email = "admin@example.com"
+department = "IT"
+role = "it"
+
+[[role]]
+name = "it"
+apps = []
+
+[[app]]
+name = "wiki"
+display = "Wiki"
+connector = "it-desk"
+approvals = ["manager", "it-admin"]
+default_duration = "90d"
+
+[[connector]]
+name = "it-desk"
+kind = "manual"                  # a task for the IT admins, closed with a Done button
+
+# [[connector]]
+# name = "okta"
+# kind = "scim"
+# base_url = "https://example.okta.com/scim/v2"
+# token_env = "QM_SCIM_TOKEN"
+
+# [[connector]]
+# name = "ldap"
+# kind = "ldap"
+# url = "ldaps://ldap.example.com"
+# bind_dn = "cn=quartermaster,dc=example,dc=com"
+# password_env = "QM_LDAP_PASSWORD"
+# people_dn = "ou=people,dc=example,dc=com"
+# groups_dn = "ou=groups,dc=example,dc=com"
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_belongs_to_a_section() {
+        for s in KEYS {
+            assert!(
+                SECTIONS.iter().any(|sec| sec.name == s.section),
+                "{}.{}",
+                s.section,
+                s.key
+            );
+        }
+    }
+
+    #[test]
+    fn the_committed_reference_is_the_generated_one() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/CONFIG.md");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == reference(),
+            "docs/CONFIG.md is out of date: run `quartermaster config reference > docs/CONFIG.md`"
+        );
+    }
+
+    #[test]
+    fn the_starter_config_passes_check() {
+        let c = crate::config::parse(STARTER, std::path::Path::new("."), &|_| None);
+        assert!(c.is_ok(), "{:?}", c.err().map(|e| e.to_string()));
+    }
+}

@@ -1,0 +1,258 @@
+//! `check --probe`: connects to what the config names — the database, Discord (GET the
+//! application with the token), each connector (SCIM `/ServiceProviderConfig`, LDAP bind, root
+//! DSE and both bases) — and says what works. It reads; it changes nothing out there.
+
+use std::path::Path;
+use std::time::Duration;
+
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use secrecy::ExposeSecret;
+
+use crate::config::{Config, ConnectorKind};
+
+/// How long each probe may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One thing tried.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// What was tried: `database`, `discord`, `connector okta (scim https://…)`.
+    pub what: String,
+    /// Whether it works.
+    pub ok: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let verdict = if self.ok { "OK  " } else { "FAIL" };
+        write!(f, "{verdict} {}: {}", self.what, self.detail)
+    }
+}
+
+fn probe(what: impl Into<String>, r: Result<String, String>) -> Probe {
+    let (ok, detail) = match r {
+        Ok(d) => (true, d),
+        Err(d) => (false, d),
+    };
+    Probe {
+        what: what.into(),
+        ok,
+        detail,
+    }
+}
+
+/// Tries everything the config names, in order: database, Discord, connectors.
+pub async fn run(config: &Config, database_url: &str) -> Vec<Probe> {
+    let mut out = vec![probe("database", database(config, database_url).await)];
+    if let Some(dc) = &config.discord {
+        let base = dc.api_base.as_deref().unwrap_or("https://discord.com");
+        let url = format!("{}/api/v10/applications/@me", base.trim_end_matches('/'));
+        out.push(probe(
+            format!("discord ({url})"),
+            discord(&url, dc.token.expose_secret(), &dc.application_id).await,
+        ));
+    }
+    for c in &config.connectors {
+        let (what, r) = match &c.kind {
+            ConnectorKind::Directory | ConnectorKind::Manual => (
+                format!("connector {} ({})", c.name, c.kind.as_str()),
+                Ok("nothing to reach (built in)".to_owned()),
+            ),
+            ConnectorKind::Scim {
+                base_url, token, ..
+            } => (
+                format!("connector {} (scim {base_url})", c.name),
+                scim(base_url, token.expose_secret()).await,
+            ),
+            ConnectorKind::Ldap {
+                url,
+                bind_dn,
+                password,
+                people_dn,
+                groups_dn,
+            } => (
+                format!("connector {} (ldap {url})", c.name),
+                ldap(url, bind_dn, password.expose_secret(), people_dn, groups_dn).await,
+            ),
+            ConnectorKind::Webhook { url, .. } => (
+                format!("connector {} (webhook {url})", c.name),
+                Ok("not called (a call would act); check the endpoint yourself".to_owned()),
+            ),
+        };
+        out.push(probe(what, r));
+    }
+    out
+}
+
+async fn database(config: &Config, url: &str) -> Result<String, String> {
+    let shown = crate::store::redact_url(url);
+    if let Some(file) = sqlite_file(url)
+        && !file.exists()
+    {
+        return Ok(format!(
+            "{shown}: the file does not exist yet (`serve` creates it)"
+        ));
+    }
+    let store = tokio::time::timeout(
+        PROBE_TIMEOUT,
+        crate::app::open_store_unanchored(config, url),
+    )
+    .await
+    .map_err(|_| format!("{shown}: no answer within {PROBE_TIMEOUT:?}"))?
+    .map_err(|e| format!("{shown}: {e}"))?;
+    store
+        .audit_rows(Some(chrono::Utc::now()))
+        .await
+        .map_err(|e| format!("{shown}: connected, but cannot read the audit trail: {e}"))?;
+    Ok(format!("{shown}: connected; the audit trail reads"))
+}
+
+/// The file a `sqlite:` URL names (`None` for other URLs and in-memory databases).
+pub fn sqlite_file(url: &str) -> Option<&Path> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    if path.is_empty() || path.starts_with(':') || path.contains("mode=memory") {
+        return None;
+    }
+    Some(Path::new(path))
+}
+
+fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(PROBE_TIMEOUT)
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))
+}
+
+async fn get_json(
+    url: &str,
+    auth: &str,
+) -> Result<(reqwest::StatusCode, serde_json::Value), String> {
+    let resp = client()?
+        .get(url)
+        .header("Authorization", auth)
+        .send()
+        .await
+        .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+    let status = resp.status();
+    let body = resp.json().await.unwrap_or(serde_json::Value::Null);
+    Ok((status, body))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(c) = src {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        src = c.source();
+    }
+    s
+}
+
+async fn discord(url: &str, token: &str, app_id: &str) -> Result<String, String> {
+    let (status, body) = get_json(url, &format!("Bot {token}")).await?;
+    if status == reqwest::StatusCode::UNAUTHORIZED {
+        return Err("the token was refused (401): check token_env".into());
+    }
+    if !status.is_success() {
+        return Err(format!("HTTP {status}"));
+    }
+    let id = body["id"].as_str().unwrap_or("?");
+    let name = body["name"].as_str().unwrap_or("?");
+    if id != app_id {
+        return Err(format!(
+            "the token belongs to application {id} ({name}), but application_id is {app_id}"
+        ));
+    }
+    Ok(format!("the token works: application {id} ({name})"))
+}
+
+async fn scim(base: &str, token: &str) -> Result<String, String> {
+    let url = format!("{}/ServiceProviderConfig", base.trim_end_matches('/'));
+    let (status, body) = get_json(&url, &format!("Bearer {token}")).await?;
+    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
+        return Err(format!("GET {url}: the token was refused ({status})"));
+    }
+    if !status.is_success() {
+        return Err(format!("GET {url}: HTTP {status}"));
+    }
+    let yes_no = |k: &str| {
+        if body[k]["supported"].as_bool() == Some(true) {
+            "yes"
+        } else {
+            "no"
+        }
+    };
+    Ok(format!(
+        "reachable; patch {}, filter {}, bulk {}",
+        yes_no("patch"),
+        yes_no("filter"),
+        yes_no("bulk")
+    ))
+}
+
+async fn ldap(
+    url: &str,
+    bind_dn: &str,
+    password: &str,
+    people_dn: &str,
+    groups_dn: &str,
+) -> Result<String, String> {
+    let work = async {
+        let s = LdapConnSettings::new().set_conn_timeout(PROBE_TIMEOUT);
+        let (driver, mut conn) = LdapConnAsync::with_settings(s, url)
+            .await
+            .map_err(|e| format!("connect to {url}: {e}"))?;
+        tokio::spawn(async move {
+            let _ = driver.drive().await;
+        });
+        conn.simple_bind(bind_dn, password)
+            .await
+            .and_then(ldap3::LdapResult::success)
+            .map_err(|e| format!("bind as {bind_dn}: {e}"))?;
+        let (dse, _) = conn
+            .search("", Scope::Base, "(objectClass=*)", vec!["+", "*"])
+            .await
+            .and_then(ldap3::SearchResult::success)
+            .map_err(|e| format!("root DSE: {e}"))?;
+        let vendor = dse
+            .into_iter()
+            .next()
+            .map(SearchEntry::construct)
+            .and_then(|e| {
+                e.attrs
+                    .get("vendorName")
+                    .or_else(|| e.attrs.get("structuralObjectClass"))
+                    .and_then(|v| v.first().cloned())
+            })
+            .unwrap_or_else(|| "unnamed server".into());
+        let mut missing = Vec::new();
+        for (key, base) in [("people_dn", people_dn), ("groups_dn", groups_dn)] {
+            let found = conn
+                .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
+                .await
+                .and_then(ldap3::SearchResult::success)
+                .map(|(rs, _)| !rs.is_empty())
+                .unwrap_or(false);
+            if !found {
+                missing.push(format!("{key} {base:?} does not exist"));
+            }
+        }
+        let _ = conn.unbind().await;
+        if missing.is_empty() {
+            Ok(format!(
+                "bound as {bind_dn}; root DSE read ({vendor}); both bases exist"
+            ))
+        } else {
+            Err(format!("bound as {bind_dn}, but {}", missing.join("; ")))
+        }
+    };
+    tokio::time::timeout(PROBE_TIMEOUT, work)
+        .await
+        .map_err(|_| format!("{url}: no answer within {PROBE_TIMEOUT:?}"))?
+}
