@@ -62,6 +62,10 @@ enum Verb {
         /// Config file (default: the built-in example).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Database URL (overrides `[database] url`): when it exists, the TOML's people are
+        /// compared with it and every edit not applied is listed.
+        #[arg(long)]
+        db: Option<String>,
     },
     /// The audit trail.
     Audit {
@@ -182,7 +186,7 @@ fn base_dir(path: Option<&Path>) -> PathBuf {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.verb {
-        Verb::Check { config } => check(config.as_deref()),
+        Verb::Check { config, db } => check(config.as_deref(), db).await,
         Verb::Console {
             config,
             db,
@@ -217,19 +221,53 @@ async fn main() -> ExitCode {
     }
 }
 
-fn check(path: Option<&Path>) -> ExitCode {
-    match load_config(path) {
-        Ok(c) => {
-            println!(
-                "config OK: {} people, {} apps, {} roles, {} connectors",
-                c.people.len(),
-                c.org.apps.len(),
-                c.org.roles.len(),
-                c.connectors.len()
-            );
-            ExitCode::SUCCESS
+async fn check(path: Option<&Path>, db: Option<String>) -> ExitCode {
+    let c = match load_config(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    println!(
+        "config OK: {} people, {} apps, {} roles, {} connectors",
+        c.people.len(),
+        c.org.apps.len(),
+        c.org.roles.len(),
+        c.connectors.len()
+    );
+    // Without a config file the built-in example seeds a throwaway database: nothing to compare.
+    if path.is_none() && db.is_none() {
+        return ExitCode::SUCCESS;
+    }
+    let url = app::database_url(db.as_deref(), &c, &base_dir(path));
+    match app::unapplied_person_edits(&c, &url, &config_arg(path)).await {
+        Ok(None) => println!("no database yet: the first run takes the [[person]] entries in"),
+        Ok(Some(edits)) => print_unapplied(&edits, &mut std::io::stdout()),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(1);
         }
-        Err(code) => code,
+    }
+    ExitCode::SUCCESS
+}
+
+/// ` --config PATH` as typed back in a suggested command (empty for the built-in example).
+fn config_arg(path: Option<&Path>) -> String {
+    path.map(|p| format!(" --config {}", p.display()))
+        .unwrap_or_default()
+}
+
+/// Lists `[[person]]` edits the database does not have, one per person and field.
+fn print_unapplied(edits: &[app::UnappliedEdit], out: &mut impl Write) {
+    if edits.is_empty() {
+        let _ = writeln!(out, "people: the database matches every [[person]] entry");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "people: {} edit(s) to [[person]] are not applied (after the first run the database holds people; the TOML only adds those it lacks):",
+        edits.len()
+    );
+    for e in edits {
+        let _ = writeln!(out, "  {e}");
     }
 }
 
@@ -406,6 +444,17 @@ async fn serve(config_path: Option<PathBuf>, db: Option<String>) -> ExitCode {
         }
     };
     tracing::info!(database = %url, listen = %server.addr, discord = ?config.discord.as_ref().map(|d| d.mode), "quartermaster serving");
+    match app::unapplied_person_edits(&config, &url, &config_arg(config_path.as_deref())).await {
+        Ok(Some(edits)) => {
+            for e in &edits {
+                tracing::warn!("[[person]] edit not applied: {e}");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot compare the [[person]] entries with the database")
+        }
+    }
     shutdown_signal().await;
     tracing::info!("stopping: finishing in-flight work");
     server.stop().await;

@@ -378,3 +378,63 @@ fn an_unwritable_anchor_file_is_named_at_start() {
         stderr(&o)
     );
 }
+
+/// Issue 23 item 4: once the database holds the people, edits to `[[person]]` in the TOML are
+/// not applied; `check --config --db` names each one by person and field with the command
+/// that applies it, and `serve` logs the same at start.
+#[test]
+fn check_names_toml_person_edits_the_database_does_not_have() {
+    let (_rt, test_db) = test_db();
+    let db = test_db.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("acme.toml");
+    let acme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml"))
+        .unwrap();
+    std::fs::write(&cfg, &acme).unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let script = dir.path().join("empty.txt");
+    std::fs::write(&script, "").unwrap();
+    // The first run takes the people in.
+    let o = run(&[
+        "console",
+        "--config",
+        cfg_s,
+        "--db",
+        &db,
+        "--script",
+        script.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["check", "--config", cfg_s, "--db", &db]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("not applied"), "{}", stdout(&o));
+
+    // Frank's role and manager are edited in the TOML afterwards.
+    let edited = acme.replacen(
+        "department = \"Engineering\"\nrole = \"engineer\"\nmanager = \"bob\"\ndiscord_id = \"100000000000000005\"",
+        "department = \"Engineering\"\nrole = \"designer\"\nmanager = \"dana\"\ndiscord_id = \"100000000000000005\"",
+        1,
+    );
+    assert_ne!(edited, acme);
+    std::fs::write(&cfg, &edited).unwrap();
+    let o = run(&["check", "--config", cfg_s, "--db", &db]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("2 edit(s) to [[person]] are not applied"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "frank: role: TOML \"designer\", database \"engineer\" — apply with /role user:frank role:designer"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("frank: manager: TOML \"dana\", database \"bob\" — apply with quartermaster import people"),
+        "{out}"
+    );
+    // Nothing was changed by looking.
+    let o = run(&["check", "--config", cfg_s, "--db", &db]);
+    assert!(stdout(&o).contains("frank: role:"), "{}", stdout(&o));
+}
