@@ -437,4 +437,34 @@ fn check_names_toml_person_edits_the_database_does_not_have() {
     // Nothing was changed by looking.
     let o = run(&["check", "--config", cfg_s, "--db", &db]);
     assert!(stdout(&o).contains("frank: role:"), "{}", stdout(&o));
+
+    // `serve` says the same in its log at start.
+    std::fs::write(
+        &cfg,
+        format!("{edited}\n[http]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", cfg_s, "--db", &db])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("apply with /role user:frank role:designer")
+            || std::time::Instant::now() > deadline
+        {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        text.contains("[[person]] edit not applied: frank: role: TOML \"designer\", database \"engineer\" — apply with /role user:frank role:designer"),
+        "{text}"
+    );
 }
