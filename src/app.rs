@@ -22,6 +22,9 @@ pub enum StartError {
     /// `[audit] anchor_file` could not be opened or written.
     #[error("audit.anchor_file: {0}")]
     Anchor(String),
+    /// The people could not be read back.
+    #[error("cannot read the people from the database: {0}")]
+    People(crate::core::ports::StoreError),
     /// The directory could not be seeded.
     #[error("cannot seed the people of the config: {0}")]
     Seed(crate::core::ports::StoreError),
@@ -190,4 +193,106 @@ pub fn assemble(
         .collect();
     let engine = Engine::with_limits(service.clone(), conns, limits);
     Ok((service, engine))
+}
+
+/// A `[[person]]` field whose TOML value differs from the database's. The TOML only seeds
+/// people the database lacks (the first run), so such an edit is not applied by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnappliedEdit {
+    /// Whose record.
+    pub handle: crate::core::model::Handle,
+    /// The TOML key.
+    pub field: &'static str,
+    /// The TOML's value.
+    pub toml: String,
+    /// The database's value.
+    pub db: String,
+    /// The command that applies it.
+    pub apply: String,
+}
+
+impl std::fmt::Display for UnappliedEdit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: {}: TOML \"{}\", database \"{}\" — apply with {}",
+            self.handle, self.field, self.toml, self.db, self.apply
+        )
+    }
+}
+
+/// Every field of the TOML's people that differs from the database's record of an active
+/// person, in TOML order. A role edit is applied with `/role` (a role plan, confirmed by IT);
+/// other fields with `quartermaster import people` (a CSV row carrying the TOML's record).
+pub fn unapplied_edits(
+    toml: &[crate::core::model::Person],
+    db: &[crate::core::model::Person],
+    config_arg: &str,
+) -> Vec<UnappliedEdit> {
+    use crate::core::model::PersonStatus;
+    let opt = |h: &Option<String>| h.clone().unwrap_or_else(|| "none".into());
+    let mut out = Vec::new();
+    for t in toml {
+        let Some(d) = db
+            .iter()
+            .find(|d| d.handle == t.handle && d.status == PersonStatus::Active)
+        else {
+            continue;
+        };
+        let import = format!(
+            "quartermaster import people FILE.csv{config_arg} (a row with {}'s TOML record)",
+            t.handle
+        );
+        let fields: [(&'static str, String, String); 6] = [
+            ("name", t.name.clone(), d.name.clone()),
+            ("email", t.email.to_string(), d.email.to_string()),
+            ("department", t.department.clone(), d.department.clone()),
+            ("role", t.role.to_string(), d.role.to_string()),
+            (
+                "manager",
+                opt(&t.manager.as_ref().map(ToString::to_string)),
+                opt(&d.manager.as_ref().map(ToString::to_string)),
+            ),
+            ("discord_id", opt(&t.discord_id), opt(&d.discord_id)),
+        ];
+        for (field, tv, dv) in fields {
+            if tv == dv {
+                continue;
+            }
+            let apply = if field == "role" {
+                format!("/role user:{} role:{tv}", t.handle)
+            } else {
+                import.clone()
+            };
+            out.push(UnappliedEdit {
+                handle: t.handle.clone(),
+                field,
+                toml: tv,
+                db: dv,
+                apply,
+            });
+        }
+    }
+    out
+}
+
+/// Compares the TOML's people with an existing database, without changing it. `None` when
+/// there is no database yet (a SQLite file that does not exist): the first run takes them in.
+pub async fn unapplied_person_edits(
+    config: &Config,
+    url: &str,
+    config_arg: &str,
+) -> Result<Option<Vec<UnappliedEdit>>, StartError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        && !path.starts_with(':')
+        && !Path::new(path.split('?').next().unwrap_or(path)).exists()
+    {
+        return Ok(None);
+    }
+    let store = open_store_unanchored(config, url).await?;
+    let db = store.people().await.map_err(StartError::People)?;
+    store.close().await;
+    Ok(Some(unapplied_edits(&config.people, &db, config_arg)))
 }

@@ -72,7 +72,8 @@ enum Verb {
         /// Also connect: the database, Discord (GET the application), each connector.
         #[arg(long)]
         probe: bool,
-        /// Database URL for --probe (overrides `[database] url`).
+        /// Database URL (overrides `[database] url`): when it exists, the TOML's people are
+        /// compared with it and every edit not applied is listed; --probe connects to it.
         #[arg(long)]
         db: Option<String>,
     },
@@ -339,6 +340,18 @@ async fn check(path: Option<&Path>, probe: bool, db: Option<&str>) -> ExitCode {
         count(c.org.roles.len(), "role", "roles"),
         count(c.connectors.len(), "connector", "connectors")
     );
+    // Without a config file the built-in example seeds a throwaway database: nothing to compare.
+    if path.is_some() || db.is_some() {
+        let url = app::database_url(db, &c, &base_dir(path));
+        match app::unapplied_person_edits(&c, &url, &config_arg(path)).await {
+            Ok(None) => println!("no database yet: the first run takes the [[person]] entries in"),
+            Ok(Some(edits)) => print_unapplied(&edits, &mut std::io::stdout()),
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
     if !probe {
         return ExitCode::SUCCESS;
     }
@@ -354,6 +367,28 @@ async fn check(path: Option<&Path>, probe: bool, db: Option<&str>) -> ExitCode {
     } else {
         println!("probe: {failed} of {} do not work", probes.len());
         ExitCode::from(1)
+    }
+}
+
+/// ` --config PATH` as typed back in a suggested command (empty for the built-in example).
+fn config_arg(path: Option<&Path>) -> String {
+    path.map(|p| format!(" --config {}", p.display()))
+        .unwrap_or_default()
+}
+
+/// Lists `[[person]]` edits the database does not have, one per person and field.
+fn print_unapplied(edits: &[app::UnappliedEdit], out: &mut impl Write) {
+    if edits.is_empty() {
+        let _ = writeln!(out, "people: the database matches every [[person]] entry");
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "people: {} edit(s) to [[person]] are not applied (after the first run the database holds people; the TOML only adds those it lacks):",
+        edits.len()
+    );
+    for e in edits {
+        let _ = writeln!(out, "  {e}");
     }
 }
 
@@ -654,6 +689,17 @@ async fn serve(config_path: Option<PathBuf>, db: Option<String>) -> ExitCode {
         }
     };
     tracing::info!(database = %url, listen = %server.addr, discord = ?config.discord.as_ref().map(|d| d.mode), "quartermaster serving");
+    match app::unapplied_person_edits(&config, &url, &config_arg(config_path.as_deref())).await {
+        Ok(Some(edits)) => {
+            for e in &edits {
+                tracing::warn!("[[person]] edit not applied: {e}");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot compare the [[person]] entries with the database")
+        }
+    }
     shutdown_signal().await;
     tracing::info!("stopping: finishing in-flight work");
     server.stop().await;

@@ -86,7 +86,7 @@ pub struct Server {
     pub addr: SocketAddr,
     /// The Discord dispatcher, when `[discord]` is configured.
     pub dispatcher: Option<Arc<Dispatcher>>,
-    /// Turns true once the gateway said READY (gateway mode only).
+    /// True while the gateway connection is READY (gateway mode only).
     pub gateway_ready: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -117,6 +117,11 @@ pub async fn start(
     let mut router = ops::router(OpsState {
         store: store.clone(),
         metrics: metrics.clone(),
+        gateway_ready: config
+            .discord
+            .as_ref()
+            .is_some_and(|d| matches!(d.mode, DiscordMode::Gateway))
+            .then(|| ready_rx.clone()),
     });
 
     let (service, engine, dispatcher) = match &config.discord {

@@ -770,4 +770,92 @@ fn a_connector_failure_log_line_carries_every_id_and_where_it_went() {
         assert!(line.contains(want), "{want} missing in {line}");
     }
     assert!(!err.contains('\u{1b}'), "ANSI escapes in a pipe");
+/// Issue 23 item 4: once the database holds the people, edits to `[[person]]` in the TOML are
+/// not applied; `check --config --db` names each one by person and field with the command
+/// that applies it, and `serve` logs the same at start.
+#[test]
+fn check_names_toml_person_edits_the_database_does_not_have() {
+    let (_rt, test_db) = test_db();
+    let db = test_db.url.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("acme.toml");
+    let acme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml"))
+        .unwrap();
+    std::fs::write(&cfg, &acme).unwrap();
+    let cfg_s = cfg.to_str().unwrap();
+    let script = dir.path().join("empty.txt");
+    std::fs::write(&script, "").unwrap();
+    // The first run takes the people in.
+    let o = run(&[
+        "console",
+        "--config",
+        cfg_s,
+        "--db",
+        &db,
+        "--script",
+        script.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["check", "--config", cfg_s, "--db", &db]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("not applied"), "{}", stdout(&o));
+
+    // Frank's role and manager are edited in the TOML afterwards.
+    let edited = acme.replacen(
+        "department = \"Engineering\"\nrole = \"engineer\"\nmanager = \"bob\"\ndiscord_id = \"100000000000000005\"",
+        "department = \"Engineering\"\nrole = \"designer\"\nmanager = \"dana\"\ndiscord_id = \"100000000000000005\"",
+        1,
+    );
+    assert_ne!(edited, acme);
+    std::fs::write(&cfg, &edited).unwrap();
+    let o = run(&["check", "--config", cfg_s, "--db", &db]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        out.contains("2 edit(s) to [[person]] are not applied"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "frank: role: TOML \"designer\", database \"engineer\" — apply with /role user:frank role:designer"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("frank: manager: TOML \"dana\", database \"bob\" — apply with quartermaster import people"),
+        "{out}"
+    );
+    // Nothing was changed by looking.
+    let o = run(&["check", "--config", cfg_s, "--db", &db]);
+    assert!(stdout(&o).contains("frank: role:"), "{}", stdout(&o));
+
+    // `serve` says the same in its log at start.
+    std::fs::write(
+        &cfg,
+        format!("{edited}\n[http]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config", cfg_s, "--db", &db])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("apply with /role user:frank role:designer")
+            || std::time::Instant::now() > deadline
+        {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        text.contains("[[person]] edit not applied: frank: role: TOML \"designer\", database \"engineer\" — apply with /role user:frank role:designer"),
+        "{text}"
+    );
 }

@@ -1273,3 +1273,117 @@ async fn onboard_links_the_new_hires_discord_account() {
     assert_eq!(alice.unwrap().discord_id.as_deref(), Some(ALICE.0));
     bot.stop().await;
 }
+
+/// Issue 23 item 9: `serve` in gateway mode whose gateway refuses connections reports it on
+/// `/healthz` (503 with a reason, never 200 while not connected) and still stops within the
+/// grace period after SIGTERM; with a gateway that answers, `/healthz` turns 200 once READY.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_mode_reports_its_state_on_healthz_and_stops_on_sigterm_while_reconnecting() {
+    let fake = FakeDiscord::start().await;
+    // A gateway that accepts connections and never answers (a black hole), so serenity
+    // keeps trying to connect.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hole_port = hole.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = hole.accept().await {
+            held.push(sock);
+        }
+    });
+    fake.with(|s| s.gateway_url = Some(format!("ws://127.0.0.1:{hole_port}/gateway")));
+    let dir = tempfile::tempdir().unwrap();
+    let acme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml"))
+        .unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let cfg = dir.path().join("acme.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "{acme}\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n[discord]\nmode = \"gateway\"\napplication_id = \"{APP_ID}\"\ntoken_env = \"QM_TEST_DISCORD_TOKEN\"\napi_base = \"{}\"\n",
+            fake.base_url()
+        ),
+    )
+    .unwrap();
+    let db = TestDb::create(Backend::from_env()).await;
+    let serve = |cfg: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
+            .args(["serve", "--config"])
+            .arg(cfg)
+            .args(["--db", &db.url])
+            .env("QM_TEST_DISCORD_TOKEN", "fake-bot-token")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let healthz = |port: u16| async move {
+        match reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await {
+            Ok(r) => Some((r.status().as_u16(), r.text().await.unwrap())),
+            Err(_) => None,
+        }
+    };
+    let mut child = serve(&cfg);
+    // Wait until it answers, then give serenity time to fail and retry a few times.
+    let deadline = std::time::Instant::now() + WAIT;
+    let first = loop {
+        if let Some(h) = healthz(port).await {
+            break h;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve never listened");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(first.0, 503, "{first:?}");
+    assert!(first.1.contains("gateway"), "{first:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let later = healthz(port).await.unwrap();
+    assert_eq!(later.0, 503, "{later:?}");
+    assert!(
+        later.1.contains("Discord gateway not connected"),
+        "{later:?}"
+    );
+
+    let t = std::time::Instant::now();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let grace = quartermaster::engine::STOP_GRACE;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t.elapsed() > grace + Duration::from_secs(5) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve still running {:?} after SIGTERM", t.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let took = t.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(took <= grace, "stopped after {took:?}, grace {grace:?}");
+    eprintln!("serve stopped {took:?} after SIGTERM while the gateway was unreachable");
+
+    // With a gateway that answers: 200 once READY.
+    fake.with(|s| s.gateway_url = None);
+    let mut child = serve(&cfg);
+    fake.wait_gateway().await;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some((200, body)) = healthz(port).await {
+            assert_eq!(body, "ok\n");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never healthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}

@@ -594,3 +594,60 @@ async fn canary_secrets_appear_in_no_log_audit_row_or_message() {
     assert!(!jsonl.contains(SCIM_CANARY) && !jsonl.contains(HOOK_CANARY));
     let _ = bot.store.queue_depth().await.unwrap();
 }
+
+/// Issue 23 item 3: a birthright grant still pending (peer down) when the person moves to a
+/// role without that app is revoked by the mover's plan, so it never lands when the peer
+/// returns.
+#[tokio::test]
+async fn a_move_while_a_birthright_is_pending_leaves_no_access_when_the_peer_returns() {
+    let server = ScimServer::start(); // our own: it is frozen mid-run
+    let base = server.tenant("mover");
+    let text = org(&base, 1, "timeout = \"1s\"").replace(
+        "[[role]]\nname = \"staff\"\napps = []\n",
+        "[[role]]\nname = \"staff\"\napps = []\n\n[[role]]\nname = \"designer\"\napps = [\"miro\"]\n",
+    );
+    let cfg = quartermaster::config::parse(&text, Path::new("."), &env_of(TOKEN, "x")).unwrap();
+    let mut bot = support::Bot::with_config(cfg).await;
+    let peer = Peer::of(&base);
+
+    server.signal("STOP");
+    bot.run("ivy: /role user:p0 role:designer\nivy: :click Confirm")
+        .await;
+    let p0 = Handle::parse("p0").unwrap();
+    let grants = bot.store.grants_of(&p0).await.unwrap();
+    assert_eq!(grants.len(), 1, "{grants:?}");
+    assert_eq!(
+        grants[0].state,
+        quartermaster::core::model::GrantState::Pending,
+        "the peer is down"
+    );
+    bot.run("ivy: /role user:p0 role:staff").await;
+    let plan = bot.last_to("ivy");
+    assert!(plan.text.contains("- revoke: miro"), "{}", plan.text);
+    bot.run("ivy: :click Confirm").await;
+
+    server.signal("CONT");
+    bot.run(":advance 2m").await;
+    bot.run(":advance 2m").await;
+    assert!(
+        actions_states(&bot.store, &["p0".to_owned()])
+            .await
+            .iter()
+            .all(|s| matches!(s, ActionState::Done | ActionState::Failed)),
+        "everything settled"
+    );
+    assert!(
+        peer.members("miro").is_empty(),
+        "the old birthright landed: {:?}",
+        peer.members("miro")
+    );
+    assert!(
+        bot.store
+            .grants_of(&p0)
+            .await
+            .unwrap()
+            .iter()
+            .all(|g| !g.state.is_live()),
+        "no live grant remains"
+    );
+}

@@ -1,4 +1,5 @@
-//! Operations endpoints: `GET /healthz` (200 when the database answers, 503 when it does not)
+//! Operations endpoints: `GET /healthz` (200 when the database answers and, in gateway mode,
+//! the Discord gateway is READY; 503 with the reason otherwise)
 //! and `GET /metrics` (Prometheus text: interactions by kind and outcome with their latency,
 //! requests by state, decisions, connector actions by state, queue depth).
 
@@ -107,6 +108,8 @@ pub struct OpsState {
     pub store: SqlStore,
     /// In-process counters.
     pub metrics: Arc<Metrics>,
+    /// In gateway mode: true while the Discord gateway connection is READY.
+    pub gateway_ready: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// `GET /healthz` and `GET /metrics`.
@@ -121,11 +124,16 @@ async fn healthz(State(s): State<OpsState>) -> impl IntoResponse {
     let ok = tokio::time::timeout(Duration::from_secs(2), s.store.ping())
         .await
         .unwrap_or(false);
-    if ok {
-        (StatusCode::OK, "ok\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+    if !ok {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n");
     }
+    if s.gateway_ready.as_ref().is_some_and(|r| !*r.borrow()) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Discord gateway not connected (connecting or reconnecting; see the log)\n",
+        );
+    }
+    (StatusCode::OK, "ok\n")
 }
 
 async fn metrics(State(s): State<OpsState>) -> impl IntoResponse {

@@ -152,6 +152,9 @@ pub struct FakeState {
     pub heartbeats: u32,
     /// The bot's interactions endpoint, in endpoint mode.
     pub endpoint: Option<String>,
+    /// The gateway URL `GET /gateway/bot` hands out instead of this fake's own (e.g. a
+    /// closed port, for a gateway that never answers).
+    pub gateway_url: Option<String>,
 }
 
 impl FakeState {
@@ -759,12 +762,13 @@ fn route(
     match (method.as_str(), seg.as_slice()) {
         ("GET", ["gateway"]) => (
             StatusCode::OK,
-            json!({ "url": format!("ws://{addr}/gateway") }),
+            json!({ "url": s.gateway_url.clone().unwrap_or_else(|| format!("ws://{addr}/gateway")) }),
         ),
         ("GET", ["gateway", "bot"]) => (
             StatusCode::OK,
             json!({
-                "url": format!("ws://{addr}/gateway"), "shards": 1,
+                "url": s.gateway_url.clone().unwrap_or_else(|| format!("ws://{addr}/gateway")),
+                "shards": 1,
                 "session_start_limit": { "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1 },
             }),
         ),

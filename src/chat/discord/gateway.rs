@@ -3,8 +3,12 @@
 //! (`POST /interactions/{id}/{token}/callback`).
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use serenity::all::{Context, EventHandler, GatewayIntents, Interaction, Ready};
+use serenity::all::{
+    ConnectionStage, Context, EventHandler, GatewayIntents, Interaction, Ready,
+    ShardStageUpdateEvent,
+};
 use serenity::async_trait;
 use serenity::client::ClientBuilder;
 use tracing::{info, warn};
@@ -12,6 +16,10 @@ use tracing::{info, warn};
 use super::dispatch::Dispatcher;
 use super::{DiscordError, build_http, with_retry};
 use crate::config::DiscordConfig;
+
+/// How long the shards get to close the connection after a stop; past it they are dropped
+/// (a shard stuck connecting to an unreachable gateway never closes by itself).
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 struct Handler {
     dispatcher: Arc<Dispatcher>,
@@ -23,6 +31,13 @@ impl EventHandler for Handler {
     async fn ready(&self, _: Context, r: Ready) {
         info!(user = %r.user.name, session = %r.session_id, "connected to the Discord gateway");
         let _ = self.ready.send(true);
+    }
+
+    async fn shard_stage_update(&self, _: Context, e: ShardStageUpdateEvent) {
+        if e.new != ConnectionStage::Connected {
+            info!(stage = %e.new, "the Discord gateway connection is not ready");
+            let _ = self.ready.send(false);
+        }
     }
 
     async fn interaction_create(&self, _: Context, i: Interaction) {
@@ -45,8 +60,9 @@ impl EventHandler for Handler {
     }
 }
 
-/// Connects to the gateway and dispatches interactions until `stop` turns true. `ready` turns
-/// true once the gateway said READY.
+/// Connects to the gateway and dispatches interactions until `stop` turns true. `ready` is
+/// true while the gateway connection is READY. Returns promptly on `stop`, even while
+/// serenity is still trying to (re)connect.
 pub async fn run(
     cfg: &DiscordConfig,
     dispatcher: Arc<Dispatcher>,
@@ -59,13 +75,20 @@ pub async fn run(
         .await
         .map_err(DiscordError::from)?;
     let shards = client.shard_manager.clone();
-    tokio::spawn(async move {
+    let stopped = async move {
         while !*stop.borrow() {
             if stop.changed().await.is_err() {
                 break;
             }
         }
-        shards.shutdown_all().await;
-    });
-    client.start().await.map_err(DiscordError::from)
+    };
+    tokio::select! {
+        r = client.start() => r.map_err(DiscordError::from),
+        () = stopped => {
+            if tokio::time::timeout(CLOSE_WAIT, shards.shutdown_all()).await.is_err() {
+                warn!("the Discord gateway did not close in time; dropping it");
+            }
+            Ok(())
+        }
+    }
 }

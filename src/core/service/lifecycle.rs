@@ -592,12 +592,15 @@ impl Service {
             }
         }
         for g in held {
-            if new.contains(&g.app) || g.state != GrantState::Active {
+            if new.contains(&g.app) || !g.state.is_live() {
                 continue;
             }
+            // A birthright still being provisioned (connector down, action queued) is
+            // revoked too, or it would land once the peer returns.
             match g.source {
                 GrantSource::Birthright => plan.revoke.push(g),
-                GrantSource::Request(_) => plan.review.push(g),
+                GrantSource::Request(_) if g.state == GrantState::Active => plan.review.push(g),
+                GrantSource::Request(_) => {}
             }
         }
         Ok(plan)
@@ -1173,6 +1176,25 @@ impl Service {
             change.request_updates.extend(one.request_updates);
             change.new_actions.extend(one.new_actions);
             change.audit.extend(one.audit);
+            if g.state == GrantState::Pending {
+                // Its grant action has not run yet: it is cancelled (the revoke queued
+                // above undoes anything a timed-out attempt did on the peer).
+                let now = self.clock.now();
+                for a in self.store.actions_for_grant(g.id).await? {
+                    if a.op == ActionOp::Grant && a.state == ActionState::Pending {
+                        change.action_updates.push(ActionUpdate {
+                            id: a.id,
+                            from: a.state,
+                            state: ActionState::Failed,
+                            last_error: Some(
+                                "cancelled: no longer a birthright after a role change".into(),
+                            ),
+                            not_before: now,
+                            reset_attempts: false,
+                        });
+                    }
+                }
+            }
         }
         for g in &work.review {
             change.audit.push(self.event(
