@@ -1,6 +1,6 @@
 //! The composition root: command line → config → telemetry → store → adapters → run.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -770,6 +770,8 @@ fn a_connector_failure_log_line_carries_every_id_and_where_it_went() {
         assert!(line.contains(want), "{want} missing in {line}");
     }
     assert!(!err.contains('\u{1b}'), "ANSI escapes in a pipe");
+}
+
 /// Issue 23 item 4: once the database holds the people, edits to `[[person]]` in the TOML are
 /// not applied; `check --config --db` names each one by person and field with the command
 /// that applies it, and `serve` logs the same at start.
