@@ -1,21 +1,31 @@
 //! Figures 7 (idle RSS) and 8 (crash trials, canary secrets) against the real binary.
 //!
 //! - Idle RSS: `quartermaster serve` (the example organisation, HR feed on) after it settled.
-//! - Crash trials: `serve` gets SIGKILL. In even trials (half the kills) at intake: signed
-//!   HR hires are POSTed to `/hr/events` and the kill lands 0-25 ms after the first is sent
-//!   (seeded; the seed is printed), while they are in flight or being taken in; a post
-//!   without a 2xx answer is retried by the sender, with the same event id, until one comes.
-//!   In odd trials inside the work: hires are enqueued into the SQLite file first (4
-//!   directory actions each, as the HR feed enqueues them), and the kill lands 0-3 ms after
-//!   the file first shows this `serve` holding a claim. After each kill a restarted `serve`
-//!   takes over: recovery is the time from the kill until every action the kill interrupted
-//!   (claimed, unfinished) is finished. After the last trial `serve` runs to an empty queue
-//!   and stops with SIGTERM. Acknowledged inputs lost: an HR hire answered 2xx whose person
-//!   is missing or lacks a birthright grant. Lost effects: an action not done, or a hire's
-//!   account or group missing from the directory tables. Doubled effects: an action
-//!   completed twice in the audit trail (two `grant.provisioned` rows for one action), or
-//!   more than one `ok` (applied) outcome for one (person, entitlement). The chain must verify.
-//! - Canaries: the HR secret and the audit key are canary strings; every log line (debug
+//! - Crash trials (issue 24): the organisation provisions to real peers, started here on
+//!   loopback: jira and postman to a SCIM connector on scim2-server, github and email to an
+//!   LDAP connector on slapd (the other apps stay on `directory`); `serve` runs in
+//!   interactions mode with the fake Discord of tests/support as api_base. `serve` gets
+//!   SIGKILL. In even trials (half the kills) at intake: signed HR hires POSTed to
+//!   `/hr/events`, signed (Ed25519) `/request app:crm` commands by hires already taken in, and
+//!   erin's Approve clicks on open requests (from her DM prompts) POSTed to
+//!   `/discord/interactions`; the kill lands 0-25 ms after they are sent (seeded; the seed is
+//!   printed). After the restart the senders retry what was not answered 2xx: an HR post with
+//!   the same event id, a command or a click as a new interaction. In odd trials inside the
+//!   work: hires are enqueued into the SQLite file first (4 actions each, as the HR feed
+//!   enqueues them), and the kill lands 0-3 ms after the file first shows this `serve`
+//!   holding a claim. After each kill a restarted `serve` takes over: recovery is the time
+//!   from the kill until every action the kill interrupted (claimed, unfinished) is finished.
+//!   After the last trial `serve` runs to an empty queue and stops with SIGTERM.
+//!   Acknowledged inputs lost: an input answered 2xx whose effect is missing after recovery
+//!   (a hire: its person with every birthright grant; a `/request`: its request row; a
+//!   click: its step decided). Lost effects: an action not done, or a hire's user or group
+//!   membership missing on the peers, read from them directly (SCIM with reqwest, LDAP with
+//!   ldap3), not through the connectors. Doubled effects: an action completed twice in the
+//!   audit trail, more than one `ok` outcome for one (person, app), a duplicate SCIM user,
+//!   group or membership (or LDAP membership), or a second request from a re-sent
+//!   `/request`. The chain must verify.
+//! - Canaries: the HR secret, the audit key, the SCIM token, the LDAP password and the
+//!   Discord bot token are canary strings; every log line (debug
 //!   level), every audit row and every chat message (logged by serve's log chat) is searched.
 //!
 //! - HTTP attacks (issue 17 items 2, 3): `serve` under `ulimit -n 1024` gets 15 s of idle and
@@ -30,7 +40,17 @@
 
 mod common;
 
-use std::collections::HashMap;
+#[path = "../tests/support/scim.rs"]
+mod scim;
+
+#[allow(dead_code)]
+#[path = "../tests/support/ldap.rs"]
+mod ldap;
+
+#[path = "../tests/support/discord.rs"]
+mod fake;
+
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -46,7 +66,20 @@ use sqlx::Row;
 const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
 const HR_CANARY: &str = "CANARY-hr-7f3a9c1e5b";
 const AUDIT_CANARY: &str = "CANARY-audit-2d8e4f6a0c";
+const SCIM_CANARY: &str = "CANARY-scim-9b4d1f7e3a";
+const LDAP_CANARY: &str = "CANARY-ldap-5c8a2e6f1d";
+const DISCORD_CANARY: &str = "CANARY-discord-3e7b9d1a5f";
 const HIRES_PER_TRIAL: usize = 2;
+/// `/request` commands and Approve clicks sent per intake trial (besides the HR posts).
+const COMMANDS_PER_TRIAL: usize = 2;
+const CLICKS_PER_TRIAL: usize = 2;
+/// The app the hires ask for with `/request` (one approval step: their manager, erin).
+const REQUEST_APP: &str = "crm";
+/// erin, the hires' manager, who clicks Approve in her DMs.
+const ERIN: (&str, &str) = ("100000000000000001", "erin");
+/// The engineer's birthrights provisioned to each real peer (the rest stay on `directory`).
+const SCIM_APPS: [&str; 2] = ["jira", "postman"];
+const LDAP_APPS: [&str; 2] = ["github", "email"];
 
 struct Rng(u64);
 impl Rng {
@@ -61,20 +94,61 @@ impl Rng {
     }
 }
 
-fn write_config(dir: &Path, port: u16) -> PathBuf {
+fn write_config(
+    dir: &Path,
+    port: u16,
+    scim_base: &str,
+    ldap_url: &str,
+    fake: &fake::FakeDiscord,
+) -> PathBuf {
     let mut text = include_str!("../examples/acme.toml").to_owned();
-    if let Ok(lease) = std::env::var("QM_LEASE") {
+    // The engineer's birthrights go to the real peers: jira and postman to SCIM, github and
+    // email to LDAP (everyone's email, so the organisation's people land in slapd too).
+    for (apps, conn) in [(SCIM_APPS, "scim"), (LDAP_APPS, "ldap")] {
+        for app in apps {
+            let at = text
+                .find(&format!("[[app]]\nname = \"{app}\"\n"))
+                .expect("the example declares the app");
+            let from = "connector = \"directory\"";
+            let rel = text[at..].find(from).unwrap();
+            text.replace_range(
+                at + rel..at + rel + from.len(),
+                &format!("connector = \"{conn}\""),
+            );
+        }
+    }
+    let lease = std::env::var("QM_LEASE")
+        .map(|l| format!("lease = \"{l}\"\n"))
+        .unwrap_or_default();
+    if !lease.is_empty() {
         // A short lease lets later trials take over (and be killed in) interrupted claims;
-        // the engine uses its connectors' longest lease, so both get it.
+        // the engine uses its connectors' longest lease, so all get it.
         for kind in ["directory", "manual"] {
             let declared = format!("name = \"{kind}\"\nkind = \"{kind}\"\n");
             assert!(
                 text.contains(&declared),
                 "the example declares connector {kind}"
             );
-            text = text.replacen(&declared, &format!("{declared}lease = \"{lease}\"\n"), 1);
+            text = text.replacen(&declared, &format!("{declared}{lease}"), 1);
         }
     }
+    text.push_str(&format!(
+        "\n[[connector]]\nname = \"scim\"\nkind = \"scim\"\nbase_url = \"{scim_base}\"\n\
+         token_env = \"QM_SCIM_TOKEN\"\ntimeout = \"10s\"\n{lease}\n\
+         [[connector]]\nname = \"ldap\"\nkind = \"ldap\"\nurl = \"{ldap_url}\"\n\
+         bind_dn = \"{}\"\npassword_env = \"QM_LDAP_PASSWORD\"\npeople_dn = \"{}\"\n\
+         groups_dn = \"{}\"\ntimeout = \"10s\"\n{lease}",
+        ldap::ADMIN_DN,
+        ldap::PEOPLE_DN,
+        ldap::GROUPS_DN,
+    ));
+    text.push_str(&format!(
+        "\n[discord]\nmode = \"interactions\"\napplication_id = \"{}\"\npublic_key = \"{}\"\n\
+         token_env = \"QM_DISCORD_TOKEN\"\napi_base = \"{}\"\n",
+        fake::APP_ID,
+        fake.public_key_hex(),
+        fake.base_url(),
+    ));
     text.push_str(
         "\n[http]\nlisten = \"127.0.0.1:PORT\"\n\n[hr]\nsecret_env = \"QM_HR_SECRET\"\n\n\
          [audit]\nkey_env = \"QM_AUDIT_KEY\"\n",
@@ -98,6 +172,9 @@ fn serve(config: &Path, db: &str, log: &Path) -> Child {
         .arg(db)
         .env("QM_HR_SECRET", HR_CANARY)
         .env("QM_AUDIT_KEY", AUDIT_CANARY)
+        .env("QM_SCIM_TOKEN", SCIM_CANARY)
+        .env("QM_LDAP_PASSWORD", LDAP_CANARY)
+        .env("QM_DISCORD_TOKEN", DISCORD_CANARY)
         .env("RUST_LOG", "debug")
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
@@ -127,6 +204,9 @@ fn spawn_limited(config: &Path, db: &str, log: &Path) -> Child {
         .arg(db)
         .env("QM_HR_SECRET", HR_CANARY)
         .env("QM_AUDIT_KEY", AUDIT_CANARY)
+        .env("QM_SCIM_TOKEN", SCIM_CANARY)
+        .env("QM_LDAP_PASSWORD", LDAP_CANARY)
+        .env("QM_DISCORD_TOKEN", DISCORD_CANARY)
         .env("RUST_LOG", "info")
         .stdout(Stdio::from(out.try_clone().unwrap()))
         .stderr(Stdio::from(out))
@@ -409,6 +489,111 @@ async fn send_hr(http: &reqwest::Client, url: &str, body: &[u8]) -> bool {
     }
 }
 
+/// An input a sender holds until it is answered 2xx.
+#[derive(Clone)]
+enum Input {
+    /// An HR hire: its event id and body (a retry re-sends the same event id).
+    Hr(String, Vec<u8>),
+    /// `/request app:crm` typed by bench person `i` (a retry is a new interaction, as when
+    /// the person types it again).
+    Request(usize),
+    /// erin's click on Approve of step 0 of request `r`, in her DM prompt (a retry is a new
+    /// interaction, as a second click is).
+    Click(i64),
+}
+
+/// How a send went.
+enum Sent {
+    /// Answered 2xx; `deferred` when the answer was a deferral (type 5).
+    Answered { deferred: bool },
+    /// No 2xx answer (the server was killed, or refused it).
+    NotAnswered,
+    /// Not sent: the click's prompt is not in erin's DMs yet.
+    NotReady,
+}
+
+/// The fake Discord, the application's signing key and serve's interactions endpoint.
+struct Discord {
+    fake: fake::FakeDiscord,
+    key: ed25519_dalek::SigningKey,
+    url: String,
+}
+
+impl Discord {
+    /// POSTs an interaction signed as Discord does (Ed25519 over timestamp ++ body).
+    async fn post(&self, http: &reqwest::Client, payload: &serde_json::Value) -> Sent {
+        use ed25519_dalek::Signer;
+        self.fake.register_only(payload);
+        let body = serde_json::to_vec(payload).unwrap();
+        let ts = chrono::Utc::now().timestamp().to_string();
+        let mut msg = ts.as_bytes().to_vec();
+        msg.extend_from_slice(&body);
+        let sig = hex::encode(self.key.sign(&msg).to_bytes());
+        let sent = http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("x-signature-ed25519", sig)
+            .header("x-signature-timestamp", ts)
+            .body(body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        let Ok(r) = sent else {
+            return Sent::NotAnswered;
+        };
+        if !r.status().is_success() {
+            return Sent::NotAnswered;
+        }
+        match r.bytes().await {
+            Ok(b) => {
+                let v: serde_json::Value = serde_json::from_slice(&b).unwrap_or_default();
+                Sent::Answered {
+                    deferred: v["type"].as_u64() == Some(5),
+                }
+            }
+            Err(_) => Sent::NotAnswered,
+        }
+    }
+}
+
+/// Sends one input: an HR post, a `/request` command or an Approve click.
+async fn send_input(http: &reqwest::Client, hr_url: &str, d: &Discord, input: &Input) -> Sent {
+    match input {
+        Input::Hr(_, body) => {
+            if send_hr(http, hr_url, body).await {
+                Sent::Answered { deferred: false }
+            } else {
+                Sent::NotAnswered
+            }
+        }
+        Input::Request(i) => {
+            let payload = d.fake.command(
+                (&common::discord_id(*i), &format!("b{i:05}")),
+                "request",
+                serde_json::json!([
+                    { "name": "app", "type": 3, "value": REQUEST_APP },
+                    { "name": "reason", "type": 3, "value": "crash trial" },
+                ]),
+            );
+            d.post(http, &payload).await
+        }
+        Input::Click(r) => {
+            let cid = format!("v1:req:{r}:s0:approve");
+            let prompt = d
+                .fake
+                .dms(ERIN.0)
+                .into_iter()
+                .rev()
+                .find(|m| m.button_ids().iter().any(|(_, c)| *c == cid));
+            let Some(m) = prompt else {
+                return Sent::NotReady;
+            };
+            let payload = d.fake.click(ERIN, &m, "Approve");
+            d.post(http, &payload).await
+        }
+    }
+}
+
 /// Waits until something listens on the port (a started serve), up to 10 s.
 async fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -421,6 +606,116 @@ async fn wait_listening(port: u16) {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// What the peers hold, read from them directly.
+struct PeerState {
+    /// SCIM user ids by lower-cased userName.
+    scim_users: HashMap<String, Vec<String>>,
+    /// SCIM group member ids by displayName.
+    scim_groups: HashMap<String, Vec<String>>,
+    /// LDAP `uid`s under the people branch.
+    ldap_people: HashSet<String>,
+    /// LDAP group members (lower-cased DNs) by `cn`.
+    ldap_groups: HashMap<String, Vec<String>>,
+    /// Groups that exist more than once on the SCIM peer (extra copies).
+    doubled: usize,
+}
+
+/// Every resource of a SCIM collection (`Users`, `Groups`), page by page, with reqwest.
+async fn scim_all(http: &reqwest::Client, base: &str, kind: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    let mut start = 1;
+    loop {
+        let v: serde_json::Value = http
+            .get(format!("{base}/{kind}?startIndex={start}&count=200"))
+            .bearer_auth(SCIM_CANARY)
+            .header("Accept", "application/scim+json")
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let page = v["Resources"].as_array().cloned().unwrap_or_default();
+        let total = v["totalResults"].as_u64().unwrap_or(0) as usize;
+        let n = page.len();
+        out.extend(page);
+        if n == 0 || out.len() >= total {
+            return out;
+        }
+        start += n;
+    }
+}
+
+async fn read_peers(scim_base: &str, slapd: &ldap::Slapd) -> PeerState {
+    let http = reqwest::Client::new();
+    let mut st = PeerState {
+        scim_users: HashMap::new(),
+        scim_groups: HashMap::new(),
+        ldap_people: HashSet::new(),
+        ldap_groups: HashMap::new(),
+        doubled: 0,
+    };
+    for u in scim_all(&http, scim_base, "Users").await {
+        let name = u["userName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let id = u["id"].as_str().unwrap_or_default().to_owned();
+        st.scim_users.entry(name).or_default().push(id);
+    }
+    for g in scim_all(&http, scim_base, "Groups").await {
+        let name = g["displayName"].as_str().unwrap_or_default().to_owned();
+        let members: Vec<String> = g["members"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| m["value"].as_str().map(str::to_owned))
+            .collect();
+        match st.scim_groups.entry(name) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                st.doubled += 1;
+                e.get_mut().extend(members);
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(members);
+            }
+        }
+    }
+    let mut l = slapd.admin().await;
+    let (entries, _) = l
+        .search(
+            ldap::PEOPLE_DN,
+            ldap3::Scope::OneLevel,
+            "(objectClass=*)",
+            vec!["uid"],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    for e in entries {
+        let e = ldap3::SearchEntry::construct(e);
+        if let Some(uid) = e.attrs.get("uid").and_then(|v| v.first()) {
+            st.ldap_people.insert(uid.clone());
+        }
+    }
+    let _ = l.unbind().await;
+    for app in LDAP_APPS {
+        let members = slapd
+            .members(&format!("cn={app},{}", ldap::GROUPS_DN))
+            .await
+            .into_iter()
+            .map(|m| m.to_ascii_lowercase())
+            .collect();
+        st.ldap_groups.insert(app.to_owned(), members);
+    }
+    st
 }
 
 #[tokio::main]
@@ -437,10 +732,26 @@ async fn main() {
         .unwrap()
         .port();
     let lease = std::env::var("QM_LEASE").unwrap_or_else(|_| "the default".into());
-    let cfg_path = write_config(dir.path(), port);
+    // The real peers: scim2-server (a tenant of its own) and slapd, on loopback; their
+    // credentials are canaries too.
+    let scim_server = scim::ScimServer::start_with_token(scim::free_port(), SCIM_CANARY);
+    let scim_base = scim_server.tenant("fig8");
+    let slapd = ldap::Slapd::start_with_password(LDAP_CANARY).await;
+    println!("peers: scim2-server at {scim_base}, slapd at {}", slapd.url);
+    // The fake Discord: serve runs in interactions mode with it as api_base (its DMs carry
+    // the approval prompts erin clicks).
+    let discord = Discord {
+        fake: fake::FakeDiscord::start().await,
+        key: ed25519_dalek::SigningKey::from_bytes(&fake::SEED),
+        url: format!("http://127.0.0.1:{port}/discord/interactions"),
+    };
+    let cfg_path = write_config(dir.path(), port, &scim_base, &slapd.url, &discord.fake);
     let env = |k: &str| match k {
         "QM_HR_SECRET" => Some(HR_CANARY.to_owned()),
         "QM_AUDIT_KEY" => Some(AUDIT_CANARY.to_owned()),
+        "QM_SCIM_TOKEN" => Some(SCIM_CANARY.to_owned()),
+        "QM_LDAP_PASSWORD" => Some(LDAP_CANARY.to_owned()),
+        "QM_DISCORD_TOKEN" => Some(DISCORD_CANARY.to_owned()),
         _ => None,
     };
     let config = config::parse(
@@ -489,46 +800,103 @@ async fn main() {
     let mut targeted_times = Vec::new();
     let mut recoveries: Vec<Duration> = Vec::new();
     let mut unrecovered = 0usize;
-    // The HR sender: posts not answered 2xx yet (retried with the same id), and those answered.
-    let mut unanswered: Vec<(String, Vec<u8>)> = Vec::new();
+    // The senders: inputs not answered 2xx yet (retried after the restart), and those
+    // answered: HR hires by event id, `/request`s by bench person, clicks by request.
+    let mut unanswered: Vec<Input> = Vec::new();
     let mut acknowledged: Vec<String> = Vec::new();
+    let mut ack_requests: Vec<usize> = Vec::new();
+    let mut ack_clicks: Vec<i64> = Vec::new();
+    // Every person who was sent a `/request`, and every request an Approve was sent for.
+    let mut requested: Vec<usize> = Vec::new();
+    let mut clicked: HashSet<i64> = HashSet::new();
     let (mut posts, mut cut_off) = (0usize, 0usize);
+    let (mut commands, mut clicks, mut inter_cut_off, mut deferred) = (0usize, 0usize, 0, 0);
     let http = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/hr/events");
+    let discord = Arc::new(discord);
     let mut c = serve(&cfg_path, &db, &log);
     for trial in 0..trials {
         let stale = running_ids(&watch).await;
         let spawned = Instant::now();
         if trial % 2 == 0 {
-            // At intake: hires posted over HTTP (with the sender's unanswered ones), the
-            // kill landing while they are in flight or being taken in.
+            // At intake: hires posted over HTTP, `/request` commands by hires already taken
+            // in, and erin's Approve clicks on open requests (with the senders' unanswered
+            // ones), the kill landing while they are in flight or being taken in.
             wait_listening(port).await;
             for i in hires..hires + HIRES_PER_TRIAL {
-                unanswered.push(hr_post(i));
+                let (id, body) = hr_post(i);
+                unanswered.push(Input::Hr(id, body));
             }
             hires += HIRES_PER_TRIAL;
+            let ready: Vec<usize> = acknowledged
+                .iter()
+                .map(|id| id.trim_start_matches("crash-hire-").parse().unwrap())
+                .filter(|i| !requested.contains(i))
+                .take(COMMANDS_PER_TRIAL)
+                .collect();
+            for i in ready {
+                requested.push(i);
+                unanswered.push(Input::Request(i));
+            }
+            let open: Vec<i64> = sqlx::query_scalar(
+                "SELECT r.id FROM requests r JOIN steps s ON s.request_id = r.id AND s.idx = 0 \
+                 WHERE r.app = ? AND s.decided = 0 ORDER BY r.id",
+            )
+            .bind(REQUEST_APP)
+            .fetch_all(&watch)
+            .await
+            .unwrap();
+            let open: Vec<i64> = open
+                .into_iter()
+                .filter(|r| !clicked.contains(r))
+                .take(CLICKS_PER_TRIAL)
+                .collect();
+            for r in open {
+                clicked.insert(r);
+                unanswered.push(Input::Click(r));
+            }
             let mut sends = tokio::task::JoinSet::new();
-            for (id, body) in unanswered.clone() {
-                let (http, url) = (http.clone(), url.clone());
+            for (k, input) in unanswered.iter().cloned().enumerate() {
+                let (http, url, discord) = (http.clone(), url.clone(), discord.clone());
                 sends.spawn(async move {
-                    let ok = send_hr(&http, &url, &body).await;
-                    (id, ok)
+                    let sent = send_input(&http, &url, &discord, &input).await;
+                    (k, input, sent)
                 });
             }
-            posts += unanswered.len();
             tokio::time::sleep(Duration::from_micros(rng.below(25_000))).await;
             kill_times.push(spawned.elapsed());
             c.kill().unwrap();
             let _ = c.wait();
+            let mut done = Vec::new();
             while let Some(r) = sends.join_next().await {
-                let (id, ok) = r.unwrap();
-                if ok {
-                    unanswered.retain(|(u, _)| u != &id);
-                    acknowledged.push(id);
-                } else {
-                    cut_off += 1;
+                let (k, input, sent) = r.unwrap();
+                let http_post = matches!(input, Input::Hr(..));
+                match (&input, &sent) {
+                    (_, Sent::NotReady) => continue,
+                    (Input::Hr(..), _) => posts += 1,
+                    (Input::Request(_), _) => commands += 1,
+                    (Input::Click(_), _) => clicks += 1,
+                }
+                match sent {
+                    Sent::Answered { deferred: d } => {
+                        deferred += usize::from(d);
+                        done.push(k);
+                        match input {
+                            Input::Hr(id, _) => acknowledged.push(id),
+                            Input::Request(i) => ack_requests.push(i),
+                            Input::Click(r) => ack_clicks.push(r),
+                        }
+                    }
+                    Sent::NotAnswered if http_post => cut_off += 1,
+                    Sent::NotAnswered => inter_cut_off += 1,
+                    Sent::NotReady => {}
                 }
             }
+            let mut k = 0;
+            unanswered.retain(|_| {
+                k += 1;
+                !done.contains(&(k - 1))
+            });
         } else {
             // Inside the work: 0-3 ms after this serve is first seen holding a claim (between
             // claim, effect and commit), or as soon as the trial's work is seen finished.
@@ -610,14 +978,34 @@ async fn main() {
             }
         }
     }
-    // The sender's last retries, to the running serve.
+    // The senders' last retries, to the running serve (a click waits for its prompt).
     wait_listening(port).await;
-    for (id, body) in std::mem::take(&mut unanswered) {
-        posts += 1;
-        if send_hr(&http, &url, &body).await {
-            acknowledged.push(id);
-        } else {
-            unanswered.push((id, body));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !unanswered.is_empty() && Instant::now() < deadline {
+        for input in std::mem::take(&mut unanswered) {
+            match send_input(&http, &url, &discord, &input).await {
+                Sent::Answered { deferred: d } => {
+                    deferred += usize::from(d);
+                    match input {
+                        Input::Hr(id, _) => {
+                            posts += 1;
+                            acknowledged.push(id);
+                        }
+                        Input::Request(i) => {
+                            commands += 1;
+                            ack_requests.push(i);
+                        }
+                        Input::Click(r) => {
+                            clicks += 1;
+                            ack_clicks.push(r);
+                        }
+                    }
+                }
+                Sent::NotAnswered | Sent::NotReady => unanswered.push(input),
+            }
+        }
+        if !unanswered.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
     sigterm(&c);
@@ -629,6 +1017,14 @@ async fn main() {
          id; the rest enqueued before their serve started)",
         started.elapsed().as_secs_f64(),
         trials.div_ceil(2) * HIRES_PER_TRIAL
+    );
+    println!(
+        "Discord interactions (signed POSTs to /discord/interactions): {commands} /request \
+         sends for {} people, {clicks} Approve click sends for {} requests; {inter_cut_off} \
+         sends unanswered when their serve was killed, then retried as new interactions; {deferred} \
+         answers were deferrals",
+        requested.len(),
+        clicked.len()
     );
     println!(
         "kills that interrupted claimed, unfinished actions: {hit_running} of {trials} trials \
@@ -695,28 +1091,54 @@ async fn main() {
         .fetch_one(&pool)
         .await
         .unwrap();
+    // Lost and doubled effects on the peers, read from the peers themselves (not through
+    // the connectors): each hire is one SCIM user (userName = email) in each SCIM group, and
+    // one LDAP entry in each LDAP group.
+    let peers = read_peers(&scim_base, &slapd).await;
     let mut lost_effects = 0usize;
-    let groups = ["jira", "postman", "github", "email"];
+    let mut doubled_peer = peers.doubled;
     for i in 0..hires {
         let h = format!("b{i:05}");
-        let acct: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM directory_accounts WHERE handle = ? AND active = 1",
-        )
-        .bind(&h)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if acct != 1 {
+        let email = format!("{h}@acme.test");
+        let ids = peers.scim_users.get(&email).cloned().unwrap_or_default();
+        match ids.len() {
+            0 => lost_effects += 1 + SCIM_APPS.len(),
+            n => {
+                doubled_peer += n - 1;
+                for app in SCIM_APPS {
+                    let members = peers.scim_groups.get(app).cloned().unwrap_or_default();
+                    let k = members.iter().filter(|m| ids.contains(m)).count();
+                    lost_effects += usize::from(k == 0);
+                    doubled_peer += k.saturating_sub(1);
+                }
+            }
+        }
+        let dn = format!("uid={h},{}", ldap::PEOPLE_DN).to_ascii_lowercase();
+        if !peers.ldap_people.contains(&h) {
             lost_effects += 1;
         }
-        let ents: Vec<String> =
-            sqlx::query_scalar("SELECT entitlement FROM directory_memberships WHERE handle = ?")
-                .bind(&h)
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-        lost_effects += groups.len().saturating_sub(ents.len());
+        for app in LDAP_APPS {
+            let members = peers.ldap_groups.get(app).cloned().unwrap_or_default();
+            let k = members.iter().filter(|m| **m == dn).count();
+            lost_effects += usize::from(k == 0);
+            doubled_peer += k.saturating_sub(1);
+        }
     }
+    println!(
+        "peers read directly: SCIM {} users, groups {:?}; LDAP {} people, groups {:?}",
+        peers.scim_users.values().map(Vec::len).sum::<usize>(),
+        peers
+            .scim_groups
+            .iter()
+            .map(|(g, m)| (g.as_str(), m.len()))
+            .collect::<Vec<_>>(),
+        peers.ldap_people.len(),
+        peers
+            .ldap_groups
+            .iter()
+            .map(|(g, m)| (g.as_str(), m.len()))
+            .collect::<Vec<_>>(),
+    );
     // Acknowledged inputs: every hire answered 2xx (or enqueued before its serve started)
     // is stored with a grant of each birthright.
     let mut ack_lost = 0usize;
@@ -730,16 +1152,47 @@ async fn main() {
         .fetch_one(&pool)
         .await
         .unwrap();
-        if grants < groups.len() as i64 {
+        if grants < (SCIM_APPS.len() + LDAP_APPS.len()) as i64 {
             ack_lost += 1;
         }
     }
+    // Every `/request` answered 2xx left a request row, and a re-sent one did not make a
+    // second; every Approve answered 2xx left its step decided.
+    let (mut req_lost, mut req_doubled) = (0usize, 0usize);
+    for i in &requested {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM requests WHERE requester = ? AND app = ?")
+                .bind(format!("b{i:05}"))
+                .bind(REQUEST_APP)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        req_doubled += (n as usize).saturating_sub(1);
+        if n == 0 && ack_requests.contains(i) {
+            req_lost += 1;
+        }
+    }
+    let mut click_lost = 0usize;
+    for r in &ack_clicks {
+        let decided: i64 =
+            sqlx::query_scalar("SELECT decided FROM steps WHERE request_id = ? AND idx = 0")
+                .bind(r)
+                .fetch_optional(&pool)
+                .await
+                .unwrap()
+                .unwrap_or(0);
+        click_lost += usize::from(decided == 0);
+    }
+    let never = unanswered.len();
+    let all_lost = ack_lost + req_lost + click_lost;
     println!(
-        "acknowledged inputs lost: {ack_lost} of {} hires acknowledged ({} HR posts never \
-         answered after the last retry); goal 0: {}",
+        "ACKNOWLEDGED INPUTS LOST: {all_lost} (hires {ack_lost} of {} acknowledged; /request \
+         {req_lost} of {} acknowledged; Approve clicks {click_lost} of {} acknowledged); inputs \
+         never answered after the last retries: {never}; goal 0: {}",
         acknowledged.len(),
-        unanswered.len(),
-        if ack_lost == 0 && unanswered.is_empty() {
+        ack_requests.len(),
+        ack_clicks.len(),
+        if all_lost == 0 && never == 0 {
             "MET"
         } else {
             "MISSED"
@@ -782,8 +1235,8 @@ async fn main() {
          outcome: {outcomes:?}"
     );
     println!(
-        "LOST: {} (actions not done {not_done} + missing accounts/memberships {lost_effects}); \
-         goal 0: {}",
+        "LOST: {} (actions not done {not_done} + accounts/memberships missing on the SCIM and \
+         LDAP peers {lost_effects}); goal 0: {}",
         not_done as usize + lost_effects,
         if not_done == 0 && lost_effects == 0 {
             "MET"
@@ -793,9 +1246,10 @@ async fn main() {
     );
     println!(
         "DOUBLED: {} (actions completed twice {doubled_completions} + (person, app) applied \
-         twice {doubled_applied}); goal 0: {}",
-        doubled_completions + doubled_applied,
-        if doubled_completions + doubled_applied == 0 {
+         twice {doubled_applied} + duplicate users/groups/memberships on the peers \
+         {doubled_peer} + second requests from a re-sent /request {req_doubled}); goal 0: {}",
+        doubled_completions + doubled_applied + doubled_peer + req_doubled,
+        if doubled_completions + doubled_applied + doubled_peer + req_doubled == 0 {
             "MET"
         } else {
             "MISSED"
@@ -808,6 +1262,9 @@ async fn main() {
         .arg(&db)
         .env("QM_HR_SECRET", HR_CANARY)
         .env("QM_AUDIT_KEY", AUDIT_CANARY)
+        .env("QM_SCIM_TOKEN", SCIM_CANARY)
+        .env("QM_LDAP_PASSWORD", LDAP_CANARY)
+        .env("QM_DISCORD_TOKEN", DISCORD_CANARY)
         .output()
         .unwrap();
     println!(
@@ -824,13 +1281,22 @@ async fn main() {
         .arg(&db)
         .env("QM_HR_SECRET", HR_CANARY)
         .env("QM_AUDIT_KEY", AUDIT_CANARY)
+        .env("QM_SCIM_TOKEN", SCIM_CANARY)
+        .env("QM_LDAP_PASSWORD", LDAP_CANARY)
+        .env("QM_DISCORD_TOKEN", DISCORD_CANARY)
         .output()
         .unwrap();
     let logs = std::fs::read_to_string(&log).unwrap_or_default();
     let audit = String::from_utf8_lossy(&export.stdout);
     let mut found = 0;
     for (name, hay) in [("serve logs and chat", &*logs), ("audit rows", &*audit)] {
-        for canary in [HR_CANARY, AUDIT_CANARY] {
+        for canary in [
+            HR_CANARY,
+            AUDIT_CANARY,
+            SCIM_CANARY,
+            LDAP_CANARY,
+            DISCORD_CANARY,
+        ] {
             if hay.contains(canary) {
                 println!("CANARY FOUND in {name}");
                 found += 1;
