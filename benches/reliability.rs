@@ -25,8 +25,8 @@
 //!   group or membership (or LDAP membership), or a second request from a re-sent
 //!   `/request`. The chain must verify.
 //! - Canaries: the HR secret, the audit key, the SCIM token, the LDAP password and the
-//!   Discord bot token are canary strings; every log line (debug
-//!   level), every audit row and every chat message (logged by serve's log chat) is searched.
+//!   Discord bot token are canary strings; every log line (debug level), every audit row and
+//!   every REST call serve made to the fake Discord (path and body) is searched.
 //!
 //! - HTTP attacks (issue 17 items 2, 3): `serve` under `ulimit -n 1024` gets 15 s of idle and
 //!   half-header sockets (1,200 at once), then 15 s of stalled bodies (300 at once), each
@@ -1288,8 +1288,19 @@ async fn main() {
         .unwrap();
     let logs = std::fs::read_to_string(&log).unwrap_or_default();
     let audit = String::from_utf8_lossy(&export.stdout);
+    // What serve sent to Discord (chat messages, prompts): every REST call's path and body,
+    // not the Authorization header, which rightly carries the bot token.
+    let calls = discord.fake.calls();
+    let chat: String = calls
+        .iter()
+        .map(|c| format!("{} {} {}\n", c.method, c.path, c.body))
+        .collect();
     let mut found = 0;
-    for (name, hay) in [("serve logs and chat", &*logs), ("audit rows", &*audit)] {
+    for (name, hay) in [
+        ("serve logs", &*logs),
+        ("Discord REST calls", &*chat),
+        ("audit rows", &*audit),
+    ] {
         for canary in [
             HR_CANARY,
             AUDIT_CANARY,
@@ -1304,9 +1315,10 @@ async fn main() {
         }
     }
     println!(
-        "canaries searched in {} bytes of logs and {} audit rows: found {found} times; \
-         goal never: {}",
+        "canaries searched in {} bytes of logs, {} Discord REST calls and {} audit rows: found \
+         {found} times; goal never: {}",
         logs.len(),
+        calls.len(),
         audit.lines().count(),
         if found == 0 { "MET" } else { "MISSED" }
     );
