@@ -980,7 +980,7 @@ async fn main() {
     }
     // The senders' last retries, to the running serve (a click waits for its prompt).
     wait_listening(port).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while !unanswered.is_empty() && Instant::now() < deadline {
         for input in std::mem::take(&mut unanswered) {
             match send_input(&http, &url, &discord, &input).await {
@@ -1183,12 +1183,28 @@ async fn main() {
                 .unwrap_or(0);
         click_lost += usize::from(decided == 0);
     }
-    let never = unanswered.len();
+    // A click the sender could not re-send because erin's prompt no longer offers Approve
+    // (its step already decided, e.g. by the unanswered first click) is counted apart.
+    let mut moot = 0usize;
+    for input in &unanswered {
+        if let Input::Click(r) = input {
+            let decided: i64 =
+                sqlx::query_scalar("SELECT decided FROM steps WHERE request_id = ? AND idx = 0")
+                    .bind(r)
+                    .fetch_optional(&pool)
+                    .await
+                    .unwrap()
+                    .unwrap_or(0);
+            moot += usize::from(decided == 1);
+        }
+    }
+    let never = unanswered.len() - moot;
     let all_lost = ack_lost + req_lost + click_lost;
     println!(
         "ACKNOWLEDGED INPUTS LOST: {all_lost} (hires {ack_lost} of {} acknowledged; /request \
          {req_lost} of {} acknowledged; Approve clicks {click_lost} of {} acknowledged); inputs \
-         never answered after the last retries: {never}; goal 0: {}",
+         never answered after the last retries: {never} (and {moot} clicks not re-sendable, \
+         their prompt gone and step decided); goal 0: {}",
         acknowledged.len(),
         ack_requests.len(),
         ack_clicks.len(),
