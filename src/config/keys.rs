@@ -545,9 +545,9 @@ pub const KEYS: &[KeySpec] = &[
         "connector",
         "lease",
         "duration",
-        Some("\"60s\""),
-        "\"2m\"",
-        "How long a worker holds an action before another may take it over (after a crash).",
+        Some("\"5s\""),
+        "\"30s\"",
+        "How long a worker holds an action before another may take it over (after a crash); renewed every third of it while the action runs.",
     ),
     // scim
     k(
