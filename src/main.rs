@@ -653,6 +653,7 @@ fn print_error(e: &str, line: usize) {
 
 /// Chat for `serve` while no chat platform is connected: messages go to the log.
 async fn serve(config_path: Option<PathBuf>, db: Option<String>) -> ExitCode {
+    let stop_signal = shutdown_signal();
     let config = match load_config(config_path.as_deref()) {
         Ok(c) => c,
         Err(code) => return code,
@@ -700,7 +701,7 @@ async fn serve(config_path: Option<PathBuf>, db: Option<String>) -> ExitCode {
             tracing::warn!(error = %e, "cannot compare the [[person]] entries with the database")
         }
     }
-    shutdown_signal().await;
+    stop_signal.await;
     tracing::info!("stopping: finishing in-flight work");
     server.stop().await;
     ExitCode::SUCCESS
@@ -748,25 +749,27 @@ async fn register_commands(config_path: Option<PathBuf>, guild: Option<String>) 
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Installs the SIGTERM / Ctrl-C handlers now and returns the future that waits for
+/// either. Installing them before any work starts means a signal that arrives while
+/// the server is starting is handled (graceful stop), never the default kill.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
+    let handlers = {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::terminate())
+            .and_then(|t| signal(SignalKind::interrupt()).map(|i| (t, i)))
+            .ok()
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = handlers {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
             }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
+            return;
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -663,6 +663,11 @@ pub enum ConnectorError {
     /// Will not work if tried again.
     #[error("{0}")]
     Permanent(String),
+    /// The target's answer cannot be trusted to show the truth (a filter it ignores, two
+    /// reads that disagree, a listing it cannot give): nothing may be reported as removed
+    /// or absent on its strength. The text says why.
+    #[error("could not verify: {0}")]
+    Unverifiable(String),
 }
 
 impl ConnectorError {
