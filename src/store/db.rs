@@ -111,11 +111,15 @@ impl Tx {
 
     /// Commits.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
+        let done = match self {
             Self::Sqlite(t, _turn) => t.commit().await,
             #[cfg(feature = "postgres")]
             Self::Pg(t) => t.commit().await,
+        };
+        if done.is_ok() {
+            failpoint_after_commit();
         }
+        done
     }
 }
 
@@ -421,3 +425,28 @@ mod tests {
         );
     }
 }
+
+/// The crash tests' failpoint: in a debug (test) build, `QM_ABORT_AFTER_COMMIT=N` in the
+/// environment aborts the whole process right after its N-th committed transaction, as a
+/// SIGKILL at that boundary would. Release builds compile it out.
+#[cfg(debug_assertions)]
+fn failpoint_after_commit() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static AT: OnceLock<Option<u64>> = OnceLock::new();
+    static COMMITS: AtomicU64 = AtomicU64::new(0);
+    let at = *AT.get_or_init(|| {
+        std::env::var("QM_ABORT_AFTER_COMMIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(at) = at
+        && COMMITS.fetch_add(1, Ordering::SeqCst) + 1 == at
+    {
+        eprintln!("failpoint: aborting the process after commit {at}");
+        std::process::abort();
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn failpoint_after_commit() {}

@@ -1,0 +1,323 @@
+//! Nothing acknowledged is lost when the whole process dies: the real `quartermaster`
+//! binary (a debug build, where the failpoint `QM_ABORT_AFTER_COMMIT=N` aborts the process
+//! right after its N-th committed transaction) takes an HR hire over the signed feed, or a
+//! people import, and is aborted after each commit in turn. A new process on the same
+//! database then gets the sender's retry (the same HR event id, the same CSV): the hire is
+//! complete exactly once (person, onboarding plan, one grant and one done action per
+//! birthright) and the audit chain verifies. SQLite, or PostgreSQL with `QM_TEST_DB=postgres`.
+//! tests/crash.rs covers the other intakes at every boundary inside one process.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use quartermaster::app;
+use quartermaster::config;
+use quartermaster::core::model::{ActionOp, ActionState, Handle, PersonStatus};
+use quartermaster::core::ports::{PlanKind, Store};
+use quartermaster::store::SqlStore;
+use quartermaster::store::testdb::{Backend, TestDb};
+
+const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
+const HR_SECRET: &str = "crash-process-hr-secret";
+/// More commits than any intake here makes: a run that gets this far without aborting
+/// means every boundary was tried.
+const MAX_BOUNDARIES: u64 = 40;
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The example organisation with the HR feed on, listening on `port`.
+fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
+    let text = format!(
+        "{}\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n[hr]\nsecret_env = \"QM_HR_SECRET\"\n",
+        config::EXAMPLE_TOML
+    );
+    let p = dir.join("qm.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn load(path: &Path) -> config::Config {
+    let text = std::fs::read_to_string(path).unwrap();
+    let env = |k: &str| (k == "QM_HR_SECRET").then(|| HR_SECRET.to_owned());
+    config::parse(&text, path.parent().unwrap(), &env).unwrap()
+}
+
+fn spawn(args: &[&str], cfg: &Path, db: &str, abort_after: Option<u64>, log: &Path) -> Proc {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .arg("--config")
+        .arg(cfg)
+        .args(["--db", db])
+        .env("QM_HR_SECRET", HR_SECRET)
+        .env_remove("QM_ABORT_AFTER_COMMIT")
+        .stdout(Stdio::null())
+        .stderr(log);
+    if let Some(n) = abort_after {
+        c.env("QM_ABORT_AFTER_COMMIT", n.to_string());
+    }
+    Proc(c.spawn().unwrap())
+}
+
+fn hire_body(id: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "id": id,
+        "type": "hire",
+        "person": {
+            "handle": "zoe",
+            "name": "Zoe Quinn",
+            "email": "zoe@acme.test",
+            "department": "Engineering",
+            "role": "engineer",
+            "manager": "erin",
+        }
+    }))
+    .unwrap()
+}
+
+/// One signed POST to the HR feed: true when answered 2xx.
+async fn post_hr(port: u16, body: &[u8]) -> bool {
+    use hmac::Mac;
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(HR_SECRET.as_bytes()).unwrap();
+    mac.update(ts.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    let sig = hex::encode(mac.finalize().into_bytes());
+    match reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/hr/events"))
+        .header("content-type", "application/json")
+        .header("x-qm-timestamp", ts)
+        .header("x-qm-signature", format!("sha256={sig}"))
+        .body(body.to_vec())
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+    {
+        Ok(r) => r.status().is_success(),
+        Err(_) => false,
+    }
+}
+
+/// Posts until answered 2xx or the process has exited; true when answered.
+async fn post_until_answered_or_dead(p: &mut Proc, port: u16, body: &[u8]) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if post_hr(port, body).await {
+            return true;
+        }
+        if p.0.try_wait().unwrap().is_some() {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("serve neither answered the HR post nor exited within 30 s");
+}
+
+/// Waits for the process to exit (by the failpoint) within `within`; true when it did.
+async fn exited_within(p: &mut Proc, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        if p.0.try_wait().unwrap().is_some() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    false
+}
+
+/// Zoe's hire is complete, and every effect of it happened once.
+async fn hired_once(store: &SqlStore, cfg: &config::Config) -> Result<(), String> {
+    let h = Handle::parse("zoe").unwrap();
+    let Some(p) = store.person(&h).await.unwrap() else {
+        return Err("zoe is not stored".into());
+    };
+    if p.status != PersonStatus::Active {
+        return Err(format!("zoe is {:?}", p.status));
+    }
+    let grants = store.grants_of(&h).await.unwrap();
+    let actions = store.actions_of(&h).await.unwrap();
+    let apps = cfg.org.birthrights(&p.role, &p.department);
+    assert!(!apps.is_empty(), "the engineer role gives birthrights");
+    for a in &apps {
+        let n = grants.iter().filter(|g| &g.app == a).count();
+        if n != 1 {
+            return Err(format!("zoe holds {a} {n} times: {grants:?}"));
+        }
+        let grant_actions: Vec<_> = actions
+            .iter()
+            .filter(|x| x.op == ActionOp::Grant && x.app.as_ref() == Some(a))
+            .collect();
+        if grant_actions.len() != 1 {
+            return Err(format!("zoe's {a}: {grant_actions:?}"));
+        }
+        if grant_actions[0].state != ActionState::Done {
+            return Err(format!(
+                "zoe's {a} is not provisioned yet: {grant_actions:?}"
+            ));
+        }
+    }
+    let onboard = store
+        .plans_of(&h)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|p| p.kind == PlanKind::Onboard)
+        .count();
+    if onboard != 1 {
+        return Err(format!("{onboard} onboarding plans"));
+    }
+    Ok(())
+}
+
+async fn wait_hired_once(store: &SqlStore, cfg: &config::Config, log: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match hired_once(store, cfg).await {
+            Ok(()) => return,
+            Err(e) if Instant::now() >= deadline => panic!(
+                "{e}\n--- log ---\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            ),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hr_hire_survives_the_process_aborting_after_each_commit() {
+    let mut aborted = 0;
+    let mut acked_before_abort = 0;
+    for n in 1..=MAX_BOUNDARIES {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let cfg_path = write_config(dir.path(), port);
+        let cfg = load(&cfg_path);
+        let db = TestDb::create(Backend::from_env()).await;
+        let log = dir.path().join("serve.log");
+        let body = hire_body("crash-process-hire-1");
+
+        let mut first = spawn(&["serve"], &cfg_path, &db.url, Some(n), &log);
+        let answered = post_until_answered_or_dead(&mut first, port, &body).await;
+        if !exited_within(&mut first, Duration::from_secs(10)).await {
+            // The N-th commit never came: the hire and its provisioning took fewer commits,
+            // so every boundary has been tried. It must be complete, and answered.
+            assert!(answered, "the hire was answered");
+            let store = app::open_store(&cfg, &db.url).await.unwrap();
+            wait_hired_once(&store, &cfg, &log).await;
+            assert!(
+                aborted >= 3,
+                "the failpoint fired at only {aborted} boundaries"
+            );
+            println!(
+                "{aborted} boundaries tried ({acked_before_abort} answered 2xx before the abort)"
+            );
+            return;
+        }
+        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            log_text.contains(&format!("failpoint: aborting the process after commit {n}")),
+            "serve exited for another reason:\n{log_text}"
+        );
+        aborted += 1;
+        acked_before_abort += usize::from(answered);
+
+        // A new process; the HR system retries the same event until it is answered.
+        let mut second = spawn(&["serve"], &cfg_path, &db.url, None, &log);
+        assert!(
+            post_until_answered_or_dead(&mut second, port, &body).await,
+            "the restarted serve answers the retry"
+        );
+        let store = app::open_store(&cfg, &db.url).await.unwrap();
+        wait_hired_once(&store, &cfg, &log).await;
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.is_ok(), "after abort at commit {n}: {report:?}");
+        store.close().await;
+        drop(second);
+    }
+    panic!("the hire took more than {MAX_BOUNDARIES} commits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_people_import_survives_the_process_aborting_after_each_commit() {
+    let csv = "handle,name,email,role,department,manager\n\
+               zoe,Zoe Quinn,zoe@acme.test,engineer,Engineering,erin\n";
+    let mut aborted = 0;
+    for n in 1..=MAX_BOUNDARIES {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg_path = write_config(dir.path(), free_port());
+        let cfg = load(&cfg_path);
+        let db = TestDb::create(Backend::from_env()).await;
+        let log = dir.path().join("qm.log");
+        let file = dir.path().join("people.csv");
+        std::fs::write(&file, csv).unwrap();
+        let file = file.to_str().unwrap();
+
+        let mut import = spawn(
+            &["import", "people", file],
+            &cfg_path,
+            &db.url,
+            Some(n),
+            &log,
+        );
+        assert!(exited_within(&mut import, Duration::from_secs(30)).await);
+        let status = import.0.wait().unwrap();
+        if status.success() {
+            // Fewer commits than N: every boundary of the import was tried.
+            assert!(
+                aborted >= 2,
+                "the failpoint fired at only {aborted} boundaries"
+            );
+            println!("{aborted} boundaries of the import tried");
+            break;
+        }
+        let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            log_text.contains(&format!("failpoint: aborting the process after commit {n}")),
+            "import failed for another reason:\n{log_text}"
+        );
+        aborted += 1;
+        // The operator runs the same import again; then serve provisions.
+        let mut again = spawn(&["import", "people", file], &cfg_path, &db.url, None, &log);
+        assert!(exited_within(&mut again, Duration::from_secs(30)).await);
+        assert!(
+            again.0.wait().unwrap().success(),
+            "the re-run import succeeds"
+        );
+        let serve = spawn(&["serve"], &cfg_path, &db.url, None, &log);
+        let store = app::open_store(&cfg, &db.url).await.unwrap();
+        wait_hired_once(&store, &cfg, &log).await;
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.is_ok(), "after abort at commit {n}: {report:?}");
+        store.close().await;
+        drop(serve);
+        if n == MAX_BOUNDARIES {
+            panic!("the import took more than {MAX_BOUNDARIES} commits");
+        }
+    }
+}
