@@ -211,7 +211,6 @@ async fn wait_hired_once(store: &SqlStore, cfg: &config::Config, log: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_hr_hire_survives_the_process_aborting_after_each_commit() {
-    let mut aborted = 0;
     let mut acked_before_abort = 0;
     for n in 1..=MAX_BOUNDARIES {
         let dir = tempfile::tempdir().unwrap();
@@ -230,6 +229,7 @@ async fn an_hr_hire_survives_the_process_aborting_after_each_commit() {
             assert!(answered, "the hire was answered");
             let store = app::open_store(&cfg, &db.url).await.unwrap();
             wait_hired_once(&store, &cfg, &log).await;
+            let aborted = n - 1;
             assert!(
                 aborted >= 3,
                 "the failpoint fired at only {aborted} boundaries"
@@ -244,7 +244,6 @@ async fn an_hr_hire_survives_the_process_aborting_after_each_commit() {
             log_text.contains(&format!("failpoint: aborting the process after commit {n}")),
             "serve exited for another reason:\n{log_text}"
         );
-        aborted += 1;
         acked_before_abort += usize::from(answered);
 
         // A new process; the HR system retries the same event until it is answered.
@@ -267,7 +266,6 @@ async fn an_hr_hire_survives_the_process_aborting_after_each_commit() {
 async fn a_people_import_survives_the_process_aborting_after_each_commit() {
     let csv = "handle,name,email,role,department,manager\n\
                zoe,Zoe Quinn,zoe@acme.test,engineer,Engineering,erin\n";
-    let mut aborted = 0;
     for n in 1..=MAX_BOUNDARIES {
         let dir = tempfile::tempdir().unwrap();
         let cfg_path = write_config(dir.path(), free_port());
@@ -289,6 +287,7 @@ async fn a_people_import_survives_the_process_aborting_after_each_commit() {
         let status = import.0.wait().unwrap();
         if status.success() {
             // Fewer commits than N: every boundary of the import was tried.
+            let aborted = n - 1;
             assert!(
                 aborted >= 2,
                 "the failpoint fired at only {aborted} boundaries"
@@ -301,7 +300,6 @@ async fn a_people_import_survives_the_process_aborting_after_each_commit() {
             log_text.contains(&format!("failpoint: aborting the process after commit {n}")),
             "import failed for another reason:\n{log_text}"
         );
-        aborted += 1;
         // The operator runs the same import again; then serve provisions.
         let mut again = spawn(&["import", "people", file], &cfg_path, &db.url, None, &log);
         assert!(exited_within(&mut again, Duration::from_secs(30)).await);

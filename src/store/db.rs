@@ -413,19 +413,6 @@ impl DbRow {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::dollars;
-
-    #[test]
-    fn placeholders_become_numbered_outside_literals() {
-        assert_eq!(
-            dollars("SELECT a FROM t WHERE b = ? AND c = '?' AND d IN (?, ?)"),
-            "SELECT a FROM t WHERE b = $1 AND c = '?' AND d IN ($2, $3)"
-        );
-    }
-}
-
 /// The crash tests' failpoint: in a debug (test) build, `QM_ABORT_AFTER_COMMIT=N` in the
 /// environment aborts the whole process right after its N-th committed transaction, as a
 /// SIGKILL at that boundary would. Release builds compile it out.
@@ -450,3 +437,16 @@ fn failpoint_after_commit() {
 
 #[cfg(not(debug_assertions))]
 fn failpoint_after_commit() {}
+
+#[cfg(test)]
+mod tests {
+    use super::dollars;
+
+    #[test]
+    fn placeholders_become_numbered_outside_literals() {
+        assert_eq!(
+            dollars("SELECT a FROM t WHERE b = ? AND c = '?' AND d IN (?, ?)"),
+            "SELECT a FROM t WHERE b = $1 AND c = '?' AND d IN ($2, $3)"
+        );
+    }
+}
