@@ -5,9 +5,15 @@
 //! database then gets the sender's retry (the same HR event id, the same CSV): the hire is
 //! complete exactly once (person, onboarding plan, one grant and one done action per
 //! birthright) and the audit chain verifies. SQLite, or PostgreSQL with `QM_TEST_DB=postgres`.
-//! tests/crash.rs covers the other intakes at every boundary inside one process.
+//! The same for a `/request` and its two approval clicks over the signed Discord interactions
+//! endpoint (the fake Discord of tests/support): after every abort the restarted `serve` gets
+//! the retries (the command or click sent again as a new interaction), and in the end there
+//! is one request, granted, and each approver was prompted exactly once.
+//! tests/crash.rs covers every intake at every boundary inside one process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/discord.rs"]
+mod fake;
 mod support;
 
 use std::path::Path;
@@ -16,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use quartermaster::app;
 use quartermaster::config;
-use quartermaster::core::model::{ActionOp, ActionState, Handle, PersonStatus};
+use quartermaster::core::model::{ActionOp, ActionState, GrantState, Handle, PersonStatus};
 use quartermaster::core::ports::{PlanKind, Store};
 use quartermaster::store::SqlStore;
 use quartermaster::store::testdb::{Backend, TestDb};
@@ -75,6 +81,7 @@ fn spawn(args: &[&str], cfg: &Path, db: &str, abort_after: Option<u64>, log: &Pa
         .arg(cfg)
         .args(["--db", db])
         .env("QM_HR_SECRET", HR_SECRET)
+        .env("QM_TEST_DISCORD_TOKEN", "fake-bot-token")
         .env_remove("QM_ABORT_AFTER_COMMIT")
         .stdout(Stdio::null())
         .stderr(log);
@@ -318,4 +325,341 @@ async fn a_people_import_survives_the_process_aborting_after_each_commit() {
             panic!("the import took more than {MAX_BOUNDARIES} commits");
         }
     }
+}
+
+const ALICE: (&str, &str) = ("100000000000000004", "alice");
+const BOB: (&str, &str) = ("100000000000000003", "bob");
+const CAROL: (&str, &str) = ("100000000000000007", "carol");
+const DANA: (&str, &str) = ("100000000000000002", "dana");
+const FRANK: (&str, &str) = ("100000000000000005", "frank");
+
+/// Signs and POSTs an interaction to serve's endpoint, registering it with the fake Discord
+/// (for the follow-up REST calls); the status and body, or None when serve was not there.
+async fn post_interaction(
+    fake: &fake::FakeDiscord,
+    url: &str,
+    payload: &serde_json::Value,
+) -> Option<(u16, String)> {
+    use ed25519_dalek::{Signer, SigningKey};
+    fake.register_only(payload);
+    let body = serde_json::to_vec(payload).unwrap();
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let mut msg = ts.as_bytes().to_vec();
+    msg.extend_from_slice(&body);
+    let sig = hex::encode(SigningKey::from_bytes(&fake::SEED).sign(&msg).to_bytes());
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/json")
+        .header("x-signature-ed25519", sig)
+        .header("x-signature-timestamp", ts)
+        .body(body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .ok()?;
+    let status = r.status().as_u16();
+    Some((status, r.text().await.ok()?))
+}
+
+/// Approval prompts for request 1 the fake Discord holds for `user` (edited in place once
+/// decided, so one per prompt sent).
+fn prompts(fake: &fake::FakeDiscord, user: &str) -> Vec<fake::Msg> {
+    fake.dms(user)
+        .into_iter()
+        .filter(|m| m.content.starts_with("Access request #1:"))
+        .collect()
+}
+
+/// A click on `user`'s prompt while it still offers Approve.
+fn approve(fake: &fake::FakeDiscord, user: (&str, &str)) -> Option<serde_json::Value> {
+    prompts(fake, user.0)
+        .into_iter()
+        .find(|m| m.buttons().iter().any(|b| b == "Approve"))
+        .map(|m| fake.click(user, &m, "Approve"))
+}
+
+/// The example organisation in interactions mode against a fake Discord, on a fresh
+/// database.
+struct DiscordRig {
+    fake: fake::FakeDiscord,
+    dir: tempfile::TempDir,
+    port: u16,
+    cfg: config::Config,
+    db: TestDb,
+    log: std::path::PathBuf,
+    url: String,
+}
+
+impl DiscordRig {
+    async fn new() -> Self {
+        let fake = fake::FakeDiscord::start().await;
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let text = format!(
+            "{}\n[http]\nlisten = \"127.0.0.1:{port}\"\n\n[discord]\nmode = \"interactions\"\n\
+             application_id = \"{}\"\npublic_key = \"{}\"\ntoken_env = \"QM_TEST_DISCORD_TOKEN\"\n\
+             api_base = \"{}\"\n",
+            config::EXAMPLE_TOML,
+            fake::APP_ID,
+            fake.public_key_hex(),
+            fake.base_url()
+        );
+        std::fs::write(dir.path().join("qm.toml"), &text).unwrap();
+        let env = |k: &str| (k == "QM_TEST_DISCORD_TOKEN").then(|| "fake-bot-token".to_owned());
+        let cfg = config::parse(&text, dir.path(), &env).unwrap();
+        let db = TestDb::create(Backend::from_env()).await;
+        let log = dir.path().join("serve.log");
+        let url = format!("http://127.0.0.1:{port}/discord/interactions");
+        Self {
+            fake,
+            dir,
+            port,
+            cfg,
+            db,
+            log,
+            url,
+        }
+    }
+
+    /// `serve`, started and listening (its schema migrated), or dead already.
+    fn start(&self, abort: Option<u64>) -> Proc {
+        let cfg_path = self.dir.path().join("qm.toml");
+        let mut p = spawn(&["serve"], &cfg_path, &self.db.url, abort, &self.log);
+        let until = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err()
+            && p.0.try_wait().unwrap().is_none()
+        {
+            assert!(Instant::now() < until, "serve never listened");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        p
+    }
+
+    /// Whether `p` exited; if so, checks it was the failpoint at `n` (once) and starts a new
+    /// `serve` without it in its place.
+    fn restart_if_aborted(&self, p: &mut Proc, n: u64, aborted: &mut bool) -> bool {
+        if p.0.try_wait().unwrap().is_none() {
+            return false;
+        }
+        let log_text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        assert!(
+            !*aborted
+                && log_text.contains(&format!("failpoint: aborting the process after commit {n}")),
+            "serve exited for another reason:\n{log_text}"
+        );
+        *aborted = true;
+        *p = self.start(None);
+        true
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// The flow's senders: what to send next, given what has been seen so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Request,
+    BobApproves,
+    CarolApproves,
+    Granted,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_and_its_approvals_survive_the_process_aborting_after_each_commit() {
+    for n in 1..=MAX_BOUNDARIES {
+        let rig = DiscordRig::new().await;
+        let (fake, cfg, db, url) = (&rig.fake, &rig.cfg, &rig.db, &rig.url);
+        let start = |abort| rig.start(abort);
+        let mut proc = start(Some(n));
+        let mut aborted = false;
+        let mut stage = Stage::Request;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while stage != Stage::Granted {
+            assert!(
+                Instant::now() < deadline,
+                "stuck at {stage:?} after abort at commit {n}\n--- log ---\n{}",
+                rig.log_text()
+            );
+            if rig.restart_if_aborted(&mut proc, n, &mut aborted) {
+                continue;
+            }
+            let payload = match stage {
+                Stage::Request => Some(fake.command(
+                    ALICE,
+                    "request",
+                    serde_json::json!([
+                        { "name": "app", "type": 3, "value": "figma" },
+                        { "name": "reason", "type": 3, "value": "mock-ups" }
+                    ]),
+                )),
+                Stage::BobApproves => approve(fake, BOB),
+                Stage::CarolApproves => approve(fake, CAROL),
+                Stage::Granted => None,
+            };
+            let answered = match &payload {
+                Some(p) => post_interaction(fake, url, p)
+                    .await
+                    .is_some_and(|(s, _)| s == 200),
+                None => false,
+            };
+            let store = app::open_store(cfg, &db.url).await.unwrap();
+            let reqs = store
+                .requests_by(&Handle::parse("alice").unwrap())
+                .await
+                .unwrap();
+            let granted = store
+                .grants_of(&Handle::parse("alice").unwrap())
+                .await
+                .unwrap()
+                .iter()
+                .any(|g| g.app.as_str() == "figma" && g.state == GrantState::Active);
+            store.close().await;
+            stage = match stage {
+                Stage::Request if answered || !reqs.is_empty() => Stage::BobApproves,
+                Stage::BobApproves if !prompts(fake, CAROL.0).is_empty() || granted => {
+                    Stage::CarolApproves
+                }
+                Stage::CarolApproves if granted => Stage::Granted,
+                s => s,
+            };
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Settled: nothing more may arrive (a doubled prompt would show now).
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let store = app::open_store(cfg, &db.url).await.unwrap();
+        let reqs = store
+            .requests_by(&Handle::parse("alice").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            reqs.len(),
+            1,
+            "one request after abort at commit {n}: {reqs:?}"
+        );
+        assert_eq!(
+            prompts(fake, BOB.0).len(),
+            1,
+            "Bob prompted once (abort at {n})"
+        );
+        assert_eq!(
+            prompts(fake, CAROL.0).len(),
+            1,
+            "Carol prompted once (abort at {n})"
+        );
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.is_ok(), "after abort at commit {n}: {report:?}");
+        store.close().await;
+        if !aborted {
+            assert!(n > 3, "the failpoint fired at only {} boundaries", n - 1);
+            println!("{} boundaries of /request and two approvals tried", n - 1);
+            return;
+        }
+    }
+    panic!("the request took more than {MAX_BOUNDARIES} commits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offboarding_confirm_survives_the_process_aborting_after_each_commit() {
+    let frank = Handle::parse("frank").unwrap();
+    for n in 1..=MAX_BOUNDARIES {
+        let rig = DiscordRig::new().await;
+        let mut proc = rig.start(Some(n));
+        let mut aborted = false;
+        // The plan reply IT clicks Confirm on, once one was answered.
+        let mut plan_msg: Option<fake::Msg> = None;
+        let mut confirmed = false;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if Instant::now() >= deadline {
+                let store = app::open_store(&rig.cfg, &rig.db.url).await.unwrap();
+                eprintln!(
+                    "plans: {:?}\nactions: {:?}",
+                    store.plans_of(&frank).await.unwrap(),
+                    store.actions_of(&frank).await.unwrap()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stuck (plan shown: {}, confirmed: {confirmed}) after abort at commit {n}\n--- log ---\n{}",
+                plan_msg.is_some(),
+                rig.log_text()
+            );
+            if rig.restart_if_aborted(&mut proc, n, &mut aborted) {
+                continue;
+            }
+            let store = app::open_store(&rig.cfg, &rig.db.url).await.unwrap();
+            let plans = store.plans_of(&frank).await.unwrap();
+            store.close().await;
+            let offboard: Vec<_> = plans
+                .iter()
+                .filter(|p| p.kind == PlanKind::Offboard)
+                .collect();
+            if offboard.iter().any(|p| p.reported) {
+                break;
+            }
+            if confirmed {
+                // Confirmed and answered: the rest is serve's (and its restart's) to finish.
+            } else if let Some(m) = &plan_msg {
+                let click = rig.fake.click(DANA, m, "Confirm");
+                if let Some((200, body)) = post_interaction(&rig.fake, &rig.url, &click).await {
+                    confirmed = !body.contains("rror");
+                }
+            } else {
+                let cmd = rig.fake.command_with_user(
+                    DANA,
+                    "offboard",
+                    serde_json::json!([{ "name": "user", "type": 6, "value": FRANK.0 }]),
+                    FRANK,
+                );
+                if let Some((200, body)) = post_interaction(&rig.fake, &rig.url, &cmd).await {
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    let m = fake::Msg {
+                        id: cmd["id"].as_str().unwrap().into(),
+                        channel_id: fake::GENERAL.into(),
+                        content: v["data"]["content"].as_str().unwrap_or_default().into(),
+                        components: v["data"]["components"].clone(),
+                        edits: 0,
+                    };
+                    if m.buttons().iter().any(|b| b == "Confirm") {
+                        plan_msg = Some(m);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let store = app::open_store(&rig.cfg, &rig.db.url).await.unwrap();
+        let p = store.person(&frank).await.unwrap().unwrap();
+        assert_eq!(p.status, PersonStatus::Offboarded, "abort at {n}");
+        let plans: Vec<_> = store
+            .plans_of(&frank)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|p| p.kind == PlanKind::Offboard)
+            .collect();
+        assert_eq!(
+            plans.len(),
+            1,
+            "one offboarding plan (abort at {n}): {plans:?}"
+        );
+        let reports = rig
+            .fake
+            .dms(DANA.0)
+            .into_iter()
+            .filter(|m| m.content.starts_with("Offboarding report for Frank Li"))
+            .count();
+        assert_eq!(reports, 1, "Dana gets the report once (abort at {n})");
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.is_ok(), "after abort at commit {n}: {report:?}");
+        store.close().await;
+        if !aborted {
+            assert!(n > 3, "the failpoint fired at only {} boundaries", n - 1);
+            println!("{} boundaries of /offboard and its Confirm tried", n - 1);
+            return;
+        }
+    }
+    panic!("the offboarding took more than {MAX_BOUNDARIES} commits");
 }

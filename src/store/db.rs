@@ -285,14 +285,21 @@ impl Q {
 
     /// Runs it; the number of rows it changed.
     pub(crate) async fn execute<'e>(self, ex: impl Into<Ex<'e>>) -> Result<u64, sqlx::Error> {
-        Ok(match ex.into() {
+        let ex = ex.into();
+        // A statement on the pool commits on its own: a commit boundary too.
+        let autocommit = matches!(ex, Ex::Pool(_));
+        let n = match ex {
             Ex::Pool(Pool::Sqlite(p, _)) => self.sqlite().execute(p).await?.rows_affected(),
             Ex::Tx(Tx::Sqlite(t, _)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
             #[cfg(feature = "postgres")]
             Ex::Pool(Pool::Pg(p)) => self.postgres().execute(p).await?.rows_affected(),
             #[cfg(feature = "postgres")]
             Ex::Tx(Tx::Pg(t)) => self.postgres().execute(&mut **t).await?.rows_affected(),
-        })
+        };
+        if autocommit && n > 0 {
+            failpoint_after_commit();
+        }
+        Ok(n)
     }
 
     /// Every row it returns.
@@ -414,7 +421,8 @@ impl DbRow {
 }
 
 /// The crash tests' failpoint: in a debug (test) build, `QM_ABORT_AFTER_COMMIT=N` in the
-/// environment aborts the whole process right after its N-th committed transaction, as a
+/// environment aborts the whole process right after its N-th committed transaction (or statement
+/// that changed rows outside one), as a
 /// SIGKILL at that boundary would. Release builds compile it out.
 #[cfg(debug_assertions)]
 fn failpoint_after_commit() {
