@@ -19,7 +19,7 @@
 //! `invalidSyntax`/`noTarget`) switch to the next form, remembered per connector: a member
 //! removal by `members[value eq "…"]`, then by `"path": "members", "value": [{…}]` (Entra's
 //! form), then by PUT of the whole group (also used from the start when `patch.supported` is
-//! false). `If-Match` is sent only where `etag.supported` is not false; adding or removing a
+//! false). `If-Match` is sent only where `etag.supported` is true; adding or removing a
 //! group member carries none (the peer applies it to the group as it is). A group's id, once
 //! found, is used for a minute; an id whose group is gone (404) is looked up afresh.
 

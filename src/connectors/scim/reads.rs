@@ -68,14 +68,14 @@ impl Scim {
         Ok(self.caps().await?.filter != Some(false) && !lies.load(Ordering::Relaxed))
     }
 
-    /// The ETag to send as `If-Match` under `guard`: none where `etag.supported` is false.
+    /// The ETag to send as `If-Match` under `guard`: only where `etag.supported` is true.
     pub(super) async fn if_match<'a>(
         &self,
         guard: Guard,
         etag: Option<&'a str>,
     ) -> Result<Option<&'a str>, ConnectorError> {
         Ok(match guard {
-            Guard::IfMatch if self.caps().await?.etag != Some(false) => etag,
+            Guard::IfMatch if self.caps().await?.etag == Some(true) => etag,
             _ => None,
         })
     }
