@@ -369,6 +369,41 @@ async fn a_peer_that_cannot_show_memberships_ends_in_could_not_verify() {
     assert!(e.to_string().starts_with("could not verify: "), "{e}");
 }
 
+/// A peer whose two reads disagree (the group's members no longer list the user, the user's
+/// `groups` still name the group): the revoke ends in "could not verify", and the re-read
+/// reports the membership (what any read shows is reported present, never "nothing left").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_that_disagree_end_in_could_not_verify() {
+    let t = Tenant::scimmy("spec", "stale", "scimmy with stale User.groups");
+    let lee = subject("lee", "lee@acme.test");
+    scim(&t.base)
+        .apply(ActionOp::Grant, &lee, Some("figma"))
+        .await
+        .unwrap();
+    match scim(&t.base)
+        .apply(ActionOp::Revoke, &lee, Some("figma"))
+        .await
+    {
+        Err(ConnectorError::Unverifiable(m)) => assert!(m.contains("disagree"), "{m}"),
+        other => panic!("a removal the peer contradicts was reported: {other:?}"),
+    }
+    assert!(t.members("figma").is_empty(), "the removal itself happened");
+    match scim(&t.base)
+        .apply(ActionOp::Revoke, &lee, Some("figma"))
+        .await
+    {
+        Err(ConnectorError::Unverifiable(_)) => {}
+        other => panic!("\"already\" against a read that says otherwise: {other:?}"),
+    }
+    let (held, _) = inventory(
+        scim(&t.base)
+            .apply(ActionOp::Verify, &lee, None)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(held, vec!["figma".to_owned()]);
+}
+
 /// 501 to `members[value eq "…"]` is permanent for that form: the Entra form is sent next
 /// (no retry of the refused one) and remembered for the connector's next removals.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

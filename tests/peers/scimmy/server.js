@@ -19,7 +19,8 @@
 // In any mode, a tenant whose name starts with "blind" shows no memberships (answers carry
 // neither Group.members nor User.groups; /Schemas and /ResourceTypes are 404), as some SaaS
 // providers do; changes still apply. `GET /_qm/<tenant>` (with the token) dumps a tenant's
-// store as it truly is, for the tests' independent reads.
+// store as it truly is, for the tests' independent reads. A tenant whose name starts with
+// "stale" keeps listing in User.groups every group the user was ever in (its reads disagree).
 // It prints "ready" on stdout once it listens, and exits when its stdin closes.
 "use strict";
 
@@ -37,7 +38,8 @@ if (!port || !token || !["spec", "lying", "nopatch"].includes(mode)) {
 
 const tenants = new Map();
 function store(name) {
-  if (!tenants.has(name)) tenants.set(name, { users: new Map(), groups: new Map() });
+  if (!tenants.has(name))
+    tenants.set(name, { users: new Map(), groups: new Map(), stale: name.startsWith("stale"), ever: new Set() });
   return tenants.get(name);
 }
 
@@ -47,7 +49,7 @@ const conflict = (what) => new SCIMMY.Types.Error(409, "uniqueness", what);
 // A user as served: with the groups it is a member of (readOnly, computed).
 function userOut(st, u) {
   const groups = [...st.groups.values()]
-    .filter((g) => (g.members || []).some((m) => m.value === u.id))
+    .filter((g) => (g.members || []).some((m) => m.value === u.id) || (st.stale && st.ever.has(`${g.id} ${u.id}`)))
     .map((g) => ({ value: g.id, display: g.displayName, type: "direct" }));
   return { ...u, groups };
 }
@@ -103,6 +105,7 @@ SCIMMY.Resources.declare(SCIMMY.Resources.Group, {
         throw conflict(`group ${d.displayName} exists`);
     const members = (d.members || []).filter((m) => st.users.has(m.value));
     const g = { ...d, id, members, meta: stamp(old) };
+    for (const m of members) st.ever.add(`${id} ${m.value}`);
     st.groups.set(id, g);
     return plain(g);
   },
