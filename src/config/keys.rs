@@ -572,7 +572,10 @@ pub const KEYS: &[KeySpec] = &[
         "positive integer",
         Some("100"),
         "200",
-        "The `count` asked for when listing.",
+        "The `count` asked for per page when listing: users and groups are found by paged \
+         listings where the provider has no filters, and an empty filter answer is confirmed by \
+         one before anything is reported gone. Keep it at or below the provider's \
+         `filter.maxResults` (`check --probe` warns).",
     ),
     // ldap
     k(

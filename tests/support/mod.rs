@@ -130,3 +130,4 @@ impl Bot {
 
 pub mod proxy;
 pub mod scim;
+pub mod scimmy;
