@@ -1168,6 +1168,12 @@ async fn import_dry_run(
                 if p.discord_id.is_some() && o.discord_id != p.discord_id {
                     diffs.push("discord_id".into());
                 }
+                if let Some(z) = p.timezone
+                    && o.timezone != p.timezone
+                {
+                    let was = o.timezone.map_or("none", |z| z.name());
+                    diffs.push(format!("timezone {was} → {z}"));
+                }
                 if diffs.is_empty() {
                     same += 1;
                     continue;

@@ -76,6 +76,7 @@ fn person(handle: &str, name: &str) -> Person {
         manager: Some(h("mona")),
         discord_id: Some(format!("100{}", handle.len())),
         status: PersonStatus::Active,
+        timezone: None,
     }
 }
 
