@@ -342,7 +342,7 @@ pub fn did_you_mean<'a>(
 }
 
 /// Reads a people CSV (header row of person keys: `handle,name,email,department,role,manager,
-/// discord_id`; `handle`, `name`, `email` and `role` are required columns). `source` names the
+/// discord_id,timezone`; `handle`, `name`, `email` and `role` are required columns). `source` names the
 /// file in problem paths (`people.csv:4.email`). A header problem fails the whole file; a bad
 /// row fails only itself.
 pub fn parse_people_csv(text: &str, source: &str) -> Result<Vec<PeopleRow>, ConfigErrors> {

@@ -101,6 +101,13 @@ dana: /offboard user:owen when:2026-12-31"#,
     assert_eq!(status(&bot, "owen").await, PersonStatus::Active);
     bot.run(":advance 1m").await;
     assert_eq!(status(&bot, "owen").await, PersonStatus::Offboarded);
+    // The report (seen by IT) shows when the plan was confirmed in the organisation's zone.
+    let report = bot
+        .texts_to("dana")
+        .into_iter()
+        .find(|t| t.starts_with("Offboarding report for Owen Hart"))
+        .expect("a report");
+    assert!(report.contains("2026-11-25 01:00 PST"), "{report}");
 }
 
 #[tokio::test]

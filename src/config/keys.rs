@@ -387,7 +387,9 @@ pub const KEYS: &[KeySpec] = &[
         Some("organization.timezone"),
         "\"America/Los_Angeles\"",
         "The person's own time zone: dates about them (`/offboard when:`, HR's `last_day`) end \
-         at 23:59:59 there, and the times in messages to them are written there.",
+         at 23:59:59 there, and the times in messages to them are written there. The HR \
+         feed's `person.timezone` and `/onboard timezone:` set it too; a record without one \
+         keeps the stored zone.",
     ),
     // [[role]]
     k(

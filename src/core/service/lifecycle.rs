@@ -1746,7 +1746,8 @@ impl Service {
             Self::name_of(&dir, who),
             plan.id,
             confirmed_by,
-            plan.decided_at.map_or_else(|| "-".into(), when)
+            plan.decided_at
+                .map_or_else(|| "-".into(), |t| self.when_shared(t))
         )];
         let mut problems = 0;
         let mut flagged = 0;
