@@ -433,3 +433,45 @@ fn the_console_with_a_fixed_clock_reads_dates_in_the_org_zone() {
         "{out}"
     );
 }
+
+#[test]
+fn audit_dates_are_days_in_the_org_zone_and_its_story_is_told_there() {
+    use std::io::Write;
+    let (_dir, path) = config_in("America/Los_Angeles");
+    // 07:30 UTC on 2 March is still the evening of 1 March in Los Angeles (PST).
+    let mut child = std::process::Command::new(BIN)
+        .args(["console", "--now", "2026-03-02T07:30:00Z", "--config"])
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"alice: /request app:figma reason:mock-ups\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let show = |flags: &[&str]| {
+        let o = std::process::Command::new(BIN)
+            .args(["audit", "show", "--config"])
+            .arg(&path)
+            .args(flags)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let day1 = show(&["--since", "2026-03-01", "--until", "2026-03-01"]);
+    assert!(
+        day1.contains("2026-03-01 23:30 PST") && day1.contains("alice requested figma"),
+        "{day1}"
+    );
+    assert_eq!(
+        show(&["--since", "2026-03-02"]).trim(),
+        "nothing in the audit trail matches"
+    );
+}

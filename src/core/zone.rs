@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use chrono::{LocalResult, NaiveDate, NaiveTime, Offset as _, TimeZone as _};
-use chrono_tz::{OffsetName as _, TZ_VARIANTS, Tz};
+use chrono::{LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset as _, TimeZone as _};
+use chrono_tz::{GapInfo, OffsetName as _, TZ_VARIANTS, Tz};
 
 use super::model::{ParseError, Timestamp};
 
@@ -69,11 +69,35 @@ impl Zone {
         match self.0.from_local_datetime(&last) {
             LocalResult::Single(t) => t.to_utc(),
             LocalResult::Ambiguous(_, later) => later.to_utc(),
-            // 23:59:59 falls in a gap (a zone that skipped the end of a day): one second
-            // before the next day's first moment, read with the offset in force before.
-            LocalResult::None => {
-                let before = self.0.offset_from_utc_datetime(&last).fix();
-                (last - before).and_utc()
+            // 23:59:59 falls in a gap (clocks moved forward at midnight): the second before
+            // the clocks moved.
+            LocalResult::None => self.after_gap(last) - chrono::TimeDelta::seconds(1),
+        }
+    }
+
+    /// The first moment of day `d` in this zone (its midnight, or where a clock change skips
+    /// midnight, the first moment the day really has), as a UTC moment.
+    pub fn start_of_day(&self, d: NaiveDate) -> Timestamp {
+        let midnight = d.and_time(NaiveTime::MIN);
+        match self.0.from_local_datetime(&midnight) {
+            LocalResult::Single(t) => t.to_utc(),
+            LocalResult::Ambiguous(earlier, _) => earlier.to_utc(),
+            LocalResult::None => self.after_gap(midnight),
+        }
+    }
+
+    /// The moment the clocks moved forward over `local` (a local time that does not exist).
+    fn after_gap(&self, local: NaiveDateTime) -> Timestamp {
+        match GapInfo::new(&local, &self.0).and_then(|g| g.end) {
+            Some(t) => t.to_utc(),
+            // Past the database's known changes: read with the offset of half a day before.
+            None => {
+                let before = self
+                    .0
+                    .from_local_datetime(&(local - chrono::TimeDelta::hours(12)))
+                    .earliest()
+                    .map_or(0, |t| t.offset().fix().local_minus_utc());
+                (local - chrono::TimeDelta::seconds(i64::from(before))).and_utc()
             }
         }
     }
@@ -190,6 +214,42 @@ mod tests {
             Zone::UTC.end_of_day(day("2026-12-31")),
             at("2026-12-31T23:59:59Z")
         );
+        assert_eq!(
+            la.start_of_day(day("2026-03-08")),
+            at("2026-03-08T08:00:00Z")
+        );
+        assert_eq!(
+            la.start_of_day(day("2026-03-09")),
+            at("2026-03-09T07:00:00Z")
+        );
+        assert_eq!(
+            berlin.start_of_day(day("2026-03-29")),
+            at("2026-03-28T23:00:00Z")
+        );
+        // Every day of a year in zones whose clocks change at midnight (Santiago, Havana,
+        // Cairo, Beirut) starts and ends on that day, one second after the day before ended.
+        for name in [
+            "America/Santiago",
+            "America/Havana",
+            "Africa/Cairo",
+            "Asia/Beirut",
+        ] {
+            let zone = z(name);
+            let tz: Tz = name.parse().unwrap();
+            let mut d = day("2026-01-01");
+            while d < day("2027-01-01") {
+                let (start, end) = (zone.start_of_day(d), zone.end_of_day(d));
+                assert_eq!(start.with_timezone(&tz).date_naive(), d, "{name} {d}");
+                assert_eq!(end.with_timezone(&tz).date_naive(), d, "{name} {d}");
+                let prev = d.pred_opt().unwrap();
+                assert_eq!(
+                    zone.end_of_day(prev) + chrono::TimeDelta::seconds(1),
+                    start,
+                    "{name} {d}"
+                );
+                d = d.succ_opt().unwrap();
+            }
+        }
     }
 
     #[test]
