@@ -475,3 +475,47 @@ fn audit_dates_are_days_in_the_org_zone_and_its_story_is_told_there() {
         "nothing in the audit trail matches"
     );
 }
+
+#[tokio::test]
+async fn hr_changing_only_the_time_zone_stores_it_and_moves_nothing() {
+    let bot = acme_in("Europe/Berlin", |t| t, t0()).await;
+    let change = |id: &str, zone: &str| {
+        format!(
+            r#"{{"id":"{id}","type":"change","person":{{"handle":"frank","name":"Frank Li",
+ "email":"frank@acme.test","department":"Engineering","role":"engineer","manager":"bob"{zone}}}}}"#
+        )
+    };
+    // Frank's birthrights first (the example starts everyone with none).
+    let (code, body) = hr_post(&bot, &change("evt-0", "")).await;
+    assert_eq!(code, 202, "{body}");
+    let before = bot.transcript().len();
+    let (code, body) = hr_post(&bot, &change("evt-tz", r#","timezone":"Asia/Tokyo""#)).await;
+    assert_eq!(code, 202, "{body}");
+    let frank = bot
+        .store
+        .person(&Handle::parse("frank").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frank.timezone.map(|z| z.name()), Some("Asia/Tokyo"));
+    assert_eq!(
+        bot.transcript().len(),
+        before,
+        "nobody is told of a role change"
+    );
+    assert!(bot.audit().await.iter().any(|r| r.action == "person.role_changed"
+        && r.detail == "time zone none → Asia/Tokyo"));
+    // A later record without a zone keeps it.
+    let (code, body) = hr_post(&bot, &change("evt-none", "")).await;
+    assert!(
+        code == 202 && body.contains("frank unchanged"),
+        "{code} {body}"
+    );
+    let frank = bot
+        .store
+        .person(&Handle::parse("frank").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frank.timezone.map(|z| z.name()), Some("Asia/Tokyo"));
+}

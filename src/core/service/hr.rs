@@ -292,6 +292,29 @@ impl Service {
                     }
                     return Ok(PersonOutcome::Unchanged(p.handle));
                 }
+                let zone_only = Person {
+                    timezone: old.timezone,
+                    ..p.clone()
+                } == old;
+                if zone_only && !self.missing_birthrights(&p).await? {
+                    // Only the time zone changed (and no birthright is missing): stored and
+                    // audited; no grants move and nobody is told of a role change.
+                    let name = |z: Option<Zone>| z.map_or("none", |z| z.name());
+                    let mut change = intake;
+                    change.audit.push(self.event(
+                        by.actor.clone(),
+                        by.chat.as_deref(),
+                        "person.role_changed",
+                        Some(&p.handle),
+                        None,
+                        ReqRef::None,
+                        "ok",
+                        format!("time zone {} → {}", name(old.timezone), name(p.timezone)),
+                    ));
+                    change.person = Some(p.clone());
+                    self.store.commit(change).await?;
+                    return Ok(PersonOutcome::Moved(p.handle));
+                }
                 self.carry_out_move(&by, &old, &p, None, intake).await?;
                 Ok(PersonOutcome::Moved(p.handle))
             }
