@@ -9,3 +9,4 @@ pub mod ports;
 pub mod service;
 pub mod validate;
 pub mod workflow;
+pub mod zone;

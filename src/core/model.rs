@@ -7,6 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::zone::Zone;
+
 /// A moment in time, always UTC.
 pub type Timestamp = DateTime<Utc>;
 
@@ -336,6 +338,15 @@ pub struct Person {
     pub discord_id: Option<String>,
     /// Employed or gone.
     pub status: PersonStatus,
+    /// Their own time zone (None: the organisation's).
+    pub timezone: Option<Zone>,
+}
+
+impl Person {
+    /// The zone this person reads times in and types dates in: their own, else `org`'s.
+    pub fn zone(&self, org: &Org) -> Zone {
+        self.timezone.unwrap_or(org.timezone)
+    }
 }
 
 /// One approval step as the catalog writes it.
@@ -459,6 +470,8 @@ pub struct Org {
     pub roles: Vec<Role>,
     /// Departments and their birthrights.
     pub departments: Vec<Department>,
+    /// The organisation's time zone (`[organization] timezone`; UTC when absent).
+    pub timezone: Zone,
 }
 
 impl Org {

@@ -596,10 +596,10 @@ fn change_time(c: &Change) -> Timestamp {
 async fn write_person(tx: &mut Tx, p: &Person) -> Result<(), StoreError> {
     q(
         "INSERT INTO people (handle, name, email, department, role, manager, discord_id, \
-         status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO UPDATE SET \
-         name = excluded.name, email = excluded.email, department = excluded.department, \
+         status, timezone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO UPDATE \
+         SET name = excluded.name, email = excluded.email, department = excluded.department, \
          role = excluded.role, manager = excluded.manager, discord_id = excluded.discord_id, \
-         status = excluded.status",
+         status = excluded.status, timezone = excluded.timezone",
     )
     .bind(p.handle.as_str())
     .bind(p.name.as_str())
@@ -609,6 +609,7 @@ async fn write_person(tx: &mut Tx, p: &Person) -> Result<(), StoreError> {
     .bind(p.manager.as_ref().map(|m| m.as_str().to_owned()))
     .bind(p.discord_id.clone())
     .bind(p.status.as_str())
+    .bind(p.timezone.map(|z| z.name()))
     .execute(tx)
     .await
     .map_err(store_err)?;
@@ -659,7 +660,8 @@ impl Store for SqlStore {
         for p in people {
             q(
                 "INSERT INTO people (handle, name, email, department, role, manager, discord_id, \
-                 status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO NOTHING",
+                 status, timezone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (handle) DO NOTHING",
             )
             .bind(p.handle.as_str())
             .bind(p.name.as_str())
@@ -669,6 +671,7 @@ impl Store for SqlStore {
             .bind(p.manager.as_ref().map(|m| m.as_str().to_owned()))
             .bind(p.discord_id.clone())
             .bind(p.status.as_str())
+            .bind(p.timezone.map(|z| z.name()))
             .execute(&mut tx)
             .await
             .map_err(store_err)?;

@@ -59,7 +59,8 @@ pub(crate) struct PersonSql {
 
 macro_rules! person_cols {
     () => {
-        "SELECT handle, name, email, department, role, manager, discord_id, status FROM people "
+        "SELECT handle, name, email, department, role, manager, discord_id, status, timezone \
+         FROM people "
     };
 }
 
@@ -92,6 +93,11 @@ pub(crate) fn person_from_row(row: &DbRow) -> Result<Person, DbError> {
             .transpose()?,
         discord_id: get(row, "discord_id")?,
         status: PersonStatus::parse(&status).ok_or_else(|| corrupt("person status", &status))?,
+        timezone: get::<Option<String>>(row, "timezone")?
+            .as_deref()
+            .map(Zone::parse)
+            .transpose()
+            .map_err(|e| corrupt("time zone", e))?,
     })
 }
 

@@ -76,6 +76,7 @@ fn person(handle: &str, name: &str) -> Person {
         manager: Some(h("mona")),
         discord_id: Some(format!("100{}", handle.len())),
         status: PersonStatus::Active,
+        timezone: None,
     }
 }
 
@@ -255,6 +256,25 @@ async fn seeding_people_inserts_only_those_absent(b: Backend) {
     );
     assert!(s.person(&h("zed")).await.unwrap().is_none());
     assert_eq!(audit_count(s).await, 1);
+}
+
+both!(a_persons_time_zone_is_stored_and_read_back);
+async fn a_persons_time_zone_is_stored_and_read_back(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let la = Zone::parse("America/Los_Angeles").unwrap();
+    let mut seeded = person("alice", "Alice");
+    seeded.timezone = Some(la);
+    s.seed_people(&[seeded.clone(), person("bob", "Bob")])
+        .await
+        .unwrap();
+    assert_eq!(s.person(&h("alice")).await.unwrap().unwrap(), seeded);
+    assert_eq!(s.person(&h("bob")).await.unwrap().unwrap().timezone, None);
+    let mut moved = person("bob", "Bob");
+    moved.timezone = Some(Zone::parse("Europe/Berlin").unwrap());
+    s.upsert_person(&moved, vec![]).await.unwrap();
+    let bob = s.person(&h("bob")).await.unwrap().unwrap();
+    assert_eq!(bob.timezone.map(|z| z.name()), Some("Europe/Berlin"));
 }
 
 // ----------------------------------------------------------------------------- requests

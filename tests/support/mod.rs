@@ -56,10 +56,15 @@ impl Bot {
     }
 
     pub async fn with_config(config: Config) -> Self {
+        Self::with_config_at(config, t0()).await
+    }
+
+    /// A config whose clock starts at `start` (instead of [`t0`]).
+    pub async fn with_config_at(config: Config, start: chrono::DateTime<chrono::Utc>) -> Self {
         let db = TestDb::create(Backend::from_env()).await;
         let store = app::open_store(&config, &db.url).await.unwrap();
         let chat = Arc::new(ConsoleChat::silent());
-        let clock = Arc::new(ManualClock::new(t0()));
+        let clock = Arc::new(ManualClock::new(start));
         let (service, engine) =
             app::assemble(&config, store.clone(), chat.clone(), clock.clone()).unwrap();
         let first = config.org.it_admins[0].clone();

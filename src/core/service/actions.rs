@@ -216,7 +216,7 @@ impl Service {
                     "{}\nCancelled by {} at {}{}.",
                     self.prompt_text(&dir, &r, &holds),
                     by.name,
-                    when(now),
+                    self.when_shared(now),
                     reason
                         .as_deref()
                         .map(|r| format!(": {r}"))
@@ -626,7 +626,7 @@ impl Service {
                     action.id,
                     Self::task_done(action.op, &app, &Self::name_of(&dir, &action.person)),
                     Self::name_of(&dir, h),
-                    when(now)
+                    self.when_shared(now)
                 ),
             )
             .await;
@@ -636,13 +636,13 @@ impl Service {
             .is_some_and(|p| p.status == PersonStatus::Offboarded);
         match action.op {
             ActionOp::Grant => {
-                let until = match &granted_request {
-                    Some(r) => r
-                        .duration
-                        .map(|d| format!(" until {}", when(self.ends(now, d)))),
-                    None => None,
-                }
-                .unwrap_or_default();
+                let until = match granted_request.as_ref().and_then(|r| r.duration) {
+                    Some(d) => {
+                        let end = self.ends(now, d);
+                        format!(" until {}", self.when_for(&action.person, end).await)
+                    }
+                    None => String::new(),
+                };
                 self.notify(
                     &action.person,
                     format!("✅ You now have {app}{until}."),
@@ -958,7 +958,7 @@ impl Service {
             format!(
                 "Action #{id} was retried by {} at {}.",
                 c.person.name,
-                when(now)
+                self.when_shared(now)
             ),
         )
         .await;

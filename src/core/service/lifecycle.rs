@@ -170,6 +170,7 @@ impl Service {
         department: Option<String>,
         handle: Option<Handle>,
         discord: Option<String>,
+        timezone: Option<Zone>,
     ) -> Result<Reply> {
         if let Some(r) = self.it_only(c, "/onboard", handle.as_ref()).await? {
             return Ok(r);
@@ -247,6 +248,7 @@ impl Service {
             manager,
             discord_id: discord.or_else(|| existing.and_then(|p| p.discord_id.clone())),
             status: PersonStatus::Active,
+            timezone: timezone.or_else(|| existing.and_then(|p| p.timezone)),
         };
         if let Err(e) = validate::person(&person).and_then(|()| {
             validate::manager_cycle(&handle, person.manager.as_ref(), |x| {
@@ -788,15 +790,15 @@ impl Service {
             ));
         }
         let now = self.clock.now();
+        // The last day ends in the leaver's zone (their own, else the organisation's).
         let due = when_day
-            .and_then(|d| d.and_hms_opt(23, 59, 59))
-            .map(|t| t.and_utc())
+            .map(|d| p.zone(&self.org).end_of_day(d))
             .filter(|e| *e > now);
         let mut text = self.offboard_plan_text(&p, reason.as_deref()).await?;
-        if let Some(d) = due {
+        if let (Some(d), Some(day)) = (due, when_day) {
             text.push_str(&format!(
-                "\nScheduled: runs by itself at {} (end of the last day) once confirmed; until then nothing changes.",
-                when(d)
+                "\nScheduled: runs by itself at {} once confirmed; until then nothing changes.",
+                self.last_day_end(c, &p, day, d)
             ));
         }
         if let Some(open) = self.open_plan(&user, PlanKind::Offboard).await? {
@@ -985,7 +987,7 @@ impl Service {
                     .as_ref()
                     .map_or_else(|| "someone".into(), |h| Self::name_of(&dir, h)),
                 plan.decided_at
-                    .map(|t| format!(" at {}", when(t)))
+                    .map(|t| format!(" at {}", self.when_to(c, t)))
                     .unwrap_or_default()
             )));
         }
@@ -1050,7 +1052,7 @@ impl Service {
             "{} by {} at {}.",
             if confirm { "Confirmed" } else { "Cancelled" },
             c.person.name,
-            when(now)
+            self.when_shared(now)
         );
         self.edit(
             plan_key(id),
@@ -1077,7 +1079,7 @@ impl Service {
                     "change"
                 },
                 Self::name_of(&dir, &plan.subject),
-                when(due)
+                self.when_to(c, due)
             )));
         }
         let text = self.carry_out_plan(&Doer::caller(c), &plan).await?;
@@ -1744,7 +1746,8 @@ impl Service {
             Self::name_of(&dir, who),
             plan.id,
             confirmed_by,
-            plan.decided_at.map_or_else(|| "-".into(), when)
+            plan.decided_at
+                .map_or_else(|| "-".into(), |t| self.when_shared(t))
         )];
         let mut problems = 0;
         let mut flagged = 0;
@@ -1981,7 +1984,7 @@ impl Service {
                             format!(
                                 "{}\nExpired at {}: nobody decided in time.",
                                 self.prompt_text(&dir, &r, &holds),
-                                when(now)
+                                self.when_shared(now)
                             ),
                         )
                         .await;
@@ -2073,7 +2076,8 @@ impl Service {
                 if self.commit_quietly(change).await? {
                     done += 1;
                     for h in &step.approvers {
-                        self.notify(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(&dir, &r.requester), self.app_display(&r.app), when(started)), vec![], None).await;
+                        let since = self.when_for(h, started).await;
+                        self.notify(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {since}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(&dir, &r.requester), self.app_display(&r.app)), vec![], None).await;
                     }
                 }
             }
@@ -2126,7 +2130,7 @@ impl Service {
                 format!(
                     "Your {} access ends at {}. Click Extend to ask for more time (it goes through the usual approvals).",
                     self.app_display(&g.app),
-                    when(end)
+                    self.when_for(&g.person, end).await
                 ),
                 vec![Button {
                     label: ButtonLabel::Extend,

@@ -7,6 +7,7 @@ mod actions;
 mod hr;
 mod lifecycle;
 mod views;
+mod zones;
 
 pub use hr::{HrError, HrEvent, HrKind, HrOutcome, RecordSource};
 pub use lifecycle::{PersonOutcome, PersonRefused};
@@ -102,6 +103,8 @@ pub struct Service {
     work: tokio::sync::Notify,
 }
 
+/// `t` in UTC, for the audit trail's details (a message's reader sees their own zone:
+/// [`Service::when_to`] and its siblings).
 fn when(t: Timestamp) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -526,9 +529,12 @@ impl Service {
                 department,
                 handle,
                 user,
+                timezone,
             } => {
-                self.onboard(c, email, name, role, manager, department, handle, user)
-                    .await?
+                self.onboard(
+                    c, email, name, role, manager, department, handle, user, timezone,
+                )
+                .await?
             }
             Intent::Role { user, role } => self.role(c, user, role).await?,
             Intent::Offboard { user, reason, when } => self.offboard(c, user, reason, when).await?,
@@ -591,7 +597,7 @@ impl Service {
                         "You already have {}{}.",
                         app.display,
                         g.granted_at
-                            .map(|t| format!(" (since {})", when(t)))
+                            .map(|t| format!(" (since {})", self.when_to(c, t)))
                             .unwrap_or_default()
                     )));
                 }
@@ -751,7 +757,7 @@ impl Service {
                     .iter()
                     .find(|g| g.app == app.name)
                     .and_then(|g| g.expires_at)
-                    .map(|t| format!(" until {}", when(t)))
+                    .map(|t| format!(" until {}", self.when_to(c, t)))
                     .unwrap_or_default()
             ),
             _ => format!(
@@ -1129,7 +1135,7 @@ impl Service {
                     "Already {} by {} at {}.",
                     if d.approved { "approved" } else { "denied" },
                     Self::name_of(&dir, &d.by),
-                    when(d.at)
+                    self.when_to(c, d.at)
                 )));
             }
             if r.state.step() != Some(k) || !r.state.is_open() {
@@ -1305,7 +1311,7 @@ impl Service {
                     "❌ Denied"
                 },
                 c.person.name,
-                when(now)
+                self.when_shared(now)
             );
             let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
             let mut shown = r.clone();

@@ -51,7 +51,7 @@ impl Service {
             };
             let until = g
                 .expires_at
-                .map(|t| format!(", until {}", when(t)))
+                .map(|t| format!(", until {}", self.when_to(c, t)))
                 .unwrap_or_default();
             lines.push(format!(
                 "- {}{state} — {source}{until}",
@@ -91,7 +91,8 @@ impl Service {
                     r.reason.as_deref().unwrap_or("no reason given"),
                     k + 1,
                     r.steps.len(),
-                    step.started_at.map_or_else(|| "-".into(), when)
+                    step.started_at
+                        .map_or_else(|| "-".into(), |t| self.when_to(c, t))
                 ));
                 if buttons.is_empty() {
                     buttons = decision_buttons(r.id, k);
@@ -124,7 +125,7 @@ impl Service {
                         p.id,
                         Self::name_of(&dir, &p.subject),
                         Self::name_of(&dir, &p.created_by),
-                        when(p.created_at)
+                        self.when_to(c, p.created_at)
                     ));
                     if buttons.is_empty() {
                         buttons = vec![
