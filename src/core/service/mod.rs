@@ -6,6 +6,7 @@
 mod actions;
 mod hr;
 mod lifecycle;
+mod offboarding_report;
 mod views;
 
 pub use hr::{HrError, HrEvent, HrKind, HrOutcome, RecordSource};
