@@ -88,6 +88,18 @@ async fn an_unverified_revoke_is_not_told_as_removed_and_its_retry_removes_it() 
         Some(GrantState::Revoking)
     );
     assert_eq!(memberships(&bot, "alice").await, ["figma"]);
+    bot.run("alice: /access").await;
+    let access = bot.last_to("alice").text;
+    assert!(
+        access.contains("Figma (removal not verified: IT can retry)"),
+        "{access}"
+    );
+    bot.run("alice: /revoke app:figma").await;
+    let again = bot.last_to("alice").text;
+    assert!(
+        again.contains("The removal of Figma was not seen to finish (could not verify:"),
+        "{again}"
+    );
 
     // The connector can be read again; IT's Retry removes it, and now Alice is told.
     switch.clear();
@@ -289,4 +301,83 @@ async fn a_re_read_that_cannot_be_verified_is_reported_so_never_nothing_left() {
         "{last}"
     );
     assert!(last.contains("Everything is removed"), "{last}");
+}
+
+#[tokio::test]
+async fn an_expiry_whose_removal_cannot_be_verified_does_not_say_removed() {
+    let (mut bot, switch) = Bot::example_tampered().await;
+    bot.run(
+        r#"alice: /request app:figma reason:"mock-ups" duration:30d
+bob: :click Approve
+carol: :click Approve"#,
+    )
+    .await;
+    switch.set(ActionOp::Revoke, false, ignored_filter());
+    bot.run(":advance 31d").await;
+    assert!(any_to(&bot, "alice", "has ended and is being removed"));
+    assert!(!any_to(&bot, "alice", "access has been removed"));
+    assert!(
+        bot.last_to("alice")
+            .text
+            .contains("The removal of your Figma access could not be verified"),
+        "{}",
+        bot.last_to("alice").text
+    );
+    assert_eq!(memberships(&bot, "alice").await, ["figma"]);
+    assert_eq!(bot.last_to("mia").buttons, ["Retry"]);
+    switch.clear();
+    bot.run("mia: :click Retry").await;
+    assert_eq!(memberships(&bot, "alice").await, Vec::<String>::new());
+    assert_eq!(
+        bot.last_to("alice").text,
+        "Your Figma access has been removed."
+    );
+}
+
+#[tokio::test]
+async fn offboarding_removes_a_failed_set_up_and_its_retry_cannot_give_it_back() {
+    let (mut bot, switch) = Bot::example_tampered().await;
+    // The peer applied the grant, but its answer was lost: the set-up failed for good.
+    switch.set(
+        ActionOp::Grant,
+        true,
+        ConnectorError::Permanent("HTTP 500 after the change was made".into()),
+    );
+    bot.run(
+        r#"alice: /request app:figma reason:"mock-ups"
+bob: :click Approve
+carol: :click Approve"#,
+    )
+    .await;
+    switch.clear();
+    assert!(any_to(&bot, "alice", "Setting up Figma failed"));
+    assert_eq!(memberships(&bot, "alice").await, ["figma"]);
+
+    bot.run("dana: /offboard user:alice").await;
+    let plan = bot.last_to("dana").text;
+    assert!(
+        plan.contains("Figma (connector directory, entitlement figma) — its set-up failed"),
+        "{plan}"
+    );
+    bot.run("dana: :click Confirm").await;
+    assert_eq!(memberships(&bot, "alice").await, Vec::<String>::new());
+    let report = bot.last_to("dana").text;
+    assert!(
+        report.contains("- Figma (connector directory, entitlement figma): removed ✔"),
+        "{report}"
+    );
+    assert!(report.contains("Everything is removed"), "{report}");
+    // The old Retry of the failed set-up would give Figma back to someone who has left.
+    let retry = bot
+        .transcript()
+        .into_iter()
+        .find(|m| m.to.as_deref() == Some("dana") && m.buttons == ["Retry"])
+        .expect("the failed set-up's Retry");
+    bot.run(&format!("dana: :click Retry #{}", retry.seq)).await;
+    assert!(
+        bot.last_to("dana").text.contains("nothing was retried"),
+        "{}",
+        bot.last_to("dana").text
+    );
+    assert_eq!(memberships(&bot, "alice").await, Vec::<String>::new());
 }

@@ -63,6 +63,14 @@ impl Service {
         match g.state {
             GrantState::Active => {}
             GrantState::Revoking => {
+                if let Some(a) = self.stalled_removal(&g).await? {
+                    return Ok(Reply::text(format!(
+                        "The removal of {} was not seen to finish ({}); IT has a Retry on action #{}.",
+                        app.display,
+                        a.last_error.as_deref().unwrap_or("it failed"),
+                        a.id
+                    )));
+                }
                 return Ok(Reply::text(format!(
                     "{} is already being removed.",
                     app.display
@@ -96,6 +104,22 @@ impl Service {
             },
             if own { "you" } else { "they" }
         )))
+    }
+
+    /// The newest removal of a revoking grant when it failed or could not be verified (the
+    /// grant is then not "being removed": it waits for IT's Retry).
+    pub(super) async fn stalled_removal(&self, g: &Grant) -> Result<Option<Action>> {
+        if g.state != GrantState::Revoking {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .actions_for_grant(g.id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|a| a.op == ActionOp::Revoke)
+            .filter(|a| a.state == ActionState::Failed))
     }
 
     /// Adds the removal of a grant not yet seen gone (active, pending, failed, or left
