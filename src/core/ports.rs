@@ -745,7 +745,10 @@ pub trait Connector: Send + Sync {
 }
 
 /// The steps of [`Connector::apply`], each looking before it acts; a connector that overrides
-/// `apply` for one operation runs the others through this.
+/// `apply` for one operation runs the others through this. Every read's error, an
+/// [`ConnectorError::Unverifiable`] above all, is handed on as it is: a read that cannot be
+/// trusted never becomes "no account" or "no membership" here, and an
+/// [`Effect::Inventory`] is only built from two reads that both answered.
 pub async fn apply_steps<C: Connector + ?Sized>(
     c: &C,
     op: ActionOp,

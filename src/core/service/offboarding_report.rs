@@ -140,10 +140,10 @@ impl Service {
                     t.unverified += 1;
                     format!(
                         "? {error} — not reported as {}; IT can Retry (action #{})",
-                        if a.op == ActionOp::Verify {
-                            "checked"
-                        } else {
-                            "removed"
+                        match a.op {
+                            ActionOp::Verify => "checked",
+                            ActionOp::Disable => "disabled",
+                            _ => "removed",
                         },
                         a.id
                     )
