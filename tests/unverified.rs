@@ -40,6 +40,15 @@ carol: :click Approve"#,
     assert_eq!(memberships(bot, "alice").await, ["figma"]);
 }
 
+/// The newest offboarding report (new or edited) IT's Dana received.
+fn last_report(bot: &Bot) -> String {
+    bot.texts_to("dana")
+        .into_iter()
+        .rev()
+        .find(|t| t.starts_with("Offboarding report for"))
+        .expect("a report")
+}
+
 fn ignored_filter() -> ConnectorError {
     ConnectorError::Unverifiable("the peer ignored the membership filter".into())
 }
@@ -380,4 +389,69 @@ carol: :click Approve"#,
         bot.last_to("dana").text
     );
     assert_eq!(memberships(&bot, "alice").await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_report_waiting_for_a_manual_task_stays_open_until_it_is_done() {
+    let mut bot = Bot::example().await;
+    bot.run(
+        r#"alice: /request app:adobe reason:"brochures"
+bob: :click Approve
+dana: :click Done"#,
+    )
+    .await;
+    assert!(any_to(&bot, "alice", "You now have Adobe Creative Cloud"));
+    bot.run("dana: /offboard user:alice\ndana: :click Confirm")
+        .await;
+    let report = bot.last_to("dana").text;
+    assert!(
+        report.starts_with("Offboarding report for Alice Kim"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "- Adobe Creative Cloud (connector manual, entitlement adobe): ⚠ waiting for IT"
+        ),
+        "{report}"
+    );
+    assert!(!report.contains("Everything is removed"), "{report}");
+    assert!(
+        report.contains("- manual account: ⚠ waiting for IT"),
+        "{report}"
+    );
+    assert!(report.contains("2 waiting for IT"), "{report}");
+
+    // The first Done edits the report to what is now true; the second completes it.
+    bot.run("dana: :click Done").await;
+    assert!(!last_report(&bot).contains("Everything is removed"));
+    bot.run("dana: :click Done").await;
+    let last = last_report(&bot);
+    assert!(
+        last.starts_with("Offboarding report for Alice Kim") && last.contains(", updated at "),
+        "{last}"
+    );
+    assert!(
+        last.contains("- Adobe Creative Cloud (connector manual, entitlement adobe): removed ✔"),
+        "{last}"
+    );
+    assert!(last.contains("- manual account: disabled ✔"), "{last}");
+    assert!(last.contains("Everything is removed"), "{last}");
+    let audit = bot.audit().await;
+    let revoked = audit
+        .iter()
+        .find(|r| r.action == "grant.revoked" && r.app.as_deref() == Some("adobe"))
+        .unwrap();
+    assert!(
+        revoked.detail.contains("removed by IT (no read possible)"),
+        "{}",
+        revoked.detail
+    );
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.action == "offboarding.reported")
+            .map(|r| r.outcome.as_str())
+            .collect::<Vec<_>>(),
+        ["incomplete", "ok"]
+    );
 }
