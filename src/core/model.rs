@@ -668,9 +668,11 @@ pub enum GrantState {
     Pending,
     /// Held.
     Active,
-    /// Being removed.
+    /// Being removed, or its removal failed or could not be verified (the newest revoke
+    /// action says which, and waits for IT's Retry). An offboarding removes it again.
     Revoking,
-    /// Removed.
+    /// Removed, as a connector saw it (or IT's Done, where nothing can be read). Never set on
+    /// an answer that could not be verified.
     Revoked,
     /// Provisioning failed for good.
     Failed,

@@ -291,6 +291,12 @@ pub struct Change {
     /// transaction as the audit rows, and the whole change fails with
     /// [`StoreError::Conflict`] if any already was (a report is sent and audited once).
     pub report_plans: Vec<i64>,
+    /// Plans whose report, sent by this change, stays open (something is not verified gone):
+    /// marked in the same transaction, after `report_plans`.
+    pub open_reports: Vec<i64>,
+    /// A plan whose open report this change closes (its final report): the whole change
+    /// fails with [`StoreError::Conflict`] if the report was not open (closed once).
+    pub close_report: Option<i64>,
     /// A started plan whose report covers the actions this change enqueues: the first of
     /// them is recorded as the plan's first action in the same transaction (unless it has
     /// one), so no worker can finish those actions and find the plan without it.
@@ -581,6 +587,8 @@ pub struct Plan {
     pub decided_at: Option<Timestamp>,
     /// Its report went out.
     pub reported: bool,
+    /// Its report went out while something was not verified gone; a later report follows.
+    pub report_open: bool,
     /// The first action it enqueued when carried out.
     pub first_action: Option<ActionId>,
     /// When it was made.
@@ -674,9 +682,18 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
+    /// How an [`ConnectorError::Unverifiable`] reads once stored as text (an action's last
+    /// error): the reports tell "could not verify" from "failed" by it.
+    pub const UNVERIFIED_PREFIX: &'static str = "could not verify: ";
+
     /// Whether trying again may help.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::RateLimited { .. } | Self::Transient(_))
+    }
+
+    /// Whether a stored error text is that of an [`ConnectorError::Unverifiable`].
+    pub fn is_unverified_text(text: &str) -> bool {
+        text.starts_with(Self::UNVERIFIED_PREFIX)
     }
 }
 
@@ -731,7 +748,10 @@ pub trait Connector: Send + Sync {
 }
 
 /// The steps of [`Connector::apply`], each looking before it acts; a connector that overrides
-/// `apply` for one operation runs the others through this.
+/// `apply` for one operation runs the others through this. Every read's error, an
+/// [`ConnectorError::Unverifiable`] above all, is handed on as it is: a read that cannot be
+/// trusted never becomes "no account" or "no membership" here, and an
+/// [`Effect::Inventory`] is only built from two reads that both answered.
 pub async fn apply_steps<C: Connector + ?Sized>(
     c: &C,
     op: ActionOp,

@@ -1312,6 +1312,24 @@ impl Store for SqlStore {
                 return Err(StoreError::Conflict);
             }
         }
+        for plan in &change.open_reports {
+            q("UPDATE plans SET report_open = 1 WHERE id = ?")
+                .bind(*plan)
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
+        }
+        // 2d. An open report is closed (its final report sent and audited) once.
+        if let Some(plan) = change.close_report {
+            let n = q("UPDATE plans SET report_open = 0 WHERE id = ? AND report_open = 1")
+                .bind(plan)
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
+            if n == 0 {
+                return Err(StoreError::Conflict);
+            }
+        }
 
         // 3. Grants.
         for g in &change.new_grants {

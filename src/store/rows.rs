@@ -456,7 +456,7 @@ pub(crate) fn action_from_row(row: &DbRow) -> Result<Action, DbError> {
 macro_rules! plan_cols {
     () => {
         "id, kind, subject, created_by, confirmers, detail, state, decided_by, decided_at, \
-         reported, created_at, first_action, due_at, started"
+         reported, created_at, first_action, due_at, started, report_open"
     };
 }
 /// One plan by id.
@@ -529,6 +529,7 @@ pub(crate) fn plan_from_row(row: &DbRow) -> Result<Plan, DbError> {
             .transpose()?,
         decided_at: opt_ts(row, "decided_at")?,
         reported: flag(row, "reported")?,
+        report_open: flag(row, "report_open")?,
         first_action: get::<Option<i64>>(row, "first_action")?.map(ActionId),
         created_at: from_micros(get(row, "created_at")?)?,
         due_at: opt_ts(row, "due_at")?,

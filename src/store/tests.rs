@@ -2002,3 +2002,62 @@ async fn state_changes_are_conditional_on_the_state_they_leave(b: Backend) {
         .await;
     assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
 }
+
+both!(an_open_report_is_marked_with_its_report_and_closed_once);
+async fn an_open_report_is_marked_with_its_report_and_closed_once(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let plan = s
+        .create_plan(
+            crate::core::ports::NewPlan {
+                kind: crate::core::ports::PlanKind::Offboard,
+                subject: h("alice"),
+                created_by: h("ivy"),
+                confirmers: vec![],
+                detail: "{}".into(),
+                created_at: t0(),
+                due_at: None,
+                preconfirmed: true,
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    let close = |detail: &str| Change {
+        audit: vec![event("offboarding.reported", detail, t0(), ReqRef::None)],
+        close_report: Some(plan),
+        ..Change::default()
+    };
+    // Nothing open yet: closing is a conflict and writes nothing.
+    assert!(matches!(
+        s.commit(close("too early")).await,
+        Err(StoreError::Conflict)
+    ));
+    s.commit(Change {
+        audit: vec![event("offboarding.reported", "open", t0(), ReqRef::None)],
+        report_plans: vec![plan],
+        open_reports: vec![plan],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    let p = s.plan(plan).await.unwrap().unwrap();
+    assert!(p.reported && p.report_open);
+    // Two settling actions race to send the final report: one closes it.
+    s.commit(close("final")).await.unwrap();
+    assert!(matches!(
+        s.commit(close("again")).await,
+        Err(StoreError::Conflict)
+    ));
+    let p = s.plan(plan).await.unwrap().unwrap();
+    assert!(p.reported && !p.report_open);
+    let details: Vec<String> = s
+        .audit_rows(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "offboarding.reported")
+        .map(|r| r.detail)
+        .collect();
+    assert_eq!(details, ["open", "final"]);
+}

@@ -63,6 +63,14 @@ impl Service {
         match g.state {
             GrantState::Active => {}
             GrantState::Revoking => {
+                if let Some(a) = self.stalled_removal(&g).await? {
+                    return Ok(Reply::text(format!(
+                        "The removal of {} was not seen to finish ({}); IT has a Retry on action #{}.",
+                        app.display,
+                        a.last_error.as_deref().unwrap_or("it failed"),
+                        a.id
+                    )));
+                }
                 return Ok(Reply::text(format!(
                     "{} is already being removed.",
                     app.display
@@ -98,8 +106,26 @@ impl Service {
         )))
     }
 
-    /// Adds the removal of an active grant to `change`: the grant goes to revoking, its
-    /// request (if any) to revoked, and a revoke action is queued.
+    /// The newest removal of a revoking grant when it failed or could not be verified (the
+    /// grant is then not "being removed": it waits for IT's Retry).
+    pub(super) async fn stalled_removal(&self, g: &Grant) -> Result<Option<Action>> {
+        if g.state != GrantState::Revoking {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .actions_for_grant(g.id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|a| a.op == ActionOp::Revoke)
+            .filter(|a| a.state == ActionState::Failed))
+    }
+
+    /// Adds the removal of a grant not yet seen gone (active, pending, failed, or left
+    /// revoking by a removal that failed or could not be verified) to `change`: the grant goes
+    /// to (or stays) revoking, its request (if any) to revoked, and a revoke action is queued.
+    /// The grant becomes revoked only when a connector saw the removal.
     pub(super) async fn revoke_grant(
         &self,
         change: &mut Change,
@@ -468,6 +494,13 @@ impl Service {
         chat: Option<&str>,
         outcome: &str,
     ) -> AuditEvent {
+        // A removal the connector answered for was seen gone (a connector that cannot see it
+        // answers "could not verify"); one IT marked done rests on IT's word.
+        let seen = match (action.op, &actor) {
+            (ActionOp::Revoke, Actor::System) => ", verified gone",
+            (ActionOp::Revoke, _) => ", removed by IT (no read possible)",
+            _ => "",
+        };
         let mut ev = self.event(
             actor,
             chat,
@@ -477,7 +510,7 @@ impl Service {
             action.request.into(),
             outcome,
             format!(
-                "connector {}{}",
+                "connector {}{}{seen}",
                 action.connector,
                 action
                     .entitlement
@@ -746,9 +779,13 @@ impl Service {
         self.follow_up(action).await
     }
 
-    /// An action failed for good: the grant and request fail, requester and IT are told,
-    /// and IT gets a Retry button.
+    /// An action failed for good, or its outcome could not be verified (the connector's read
+    /// cannot be trusted): a grant and its request fail; a removal stays "revoking" (never
+    /// "revoked" on an answer nobody could check). The person is told what is true, IT is
+    /// told with a Retry button.
     async fn fail_action(&self, action: &Action, e: ConnectorError) -> Result<()> {
+        let unverified = matches!(e, ConnectorError::Unverifiable(_));
+        let cause = give_up_cause(action.attempts, &e);
         for _ in 0..8 {
             let now = self.clock.now();
             let mut change = Change::default();
@@ -760,25 +797,42 @@ impl Service {
                 not_before: now,
                 reset_attempts: false,
             });
+            let (name, outcome) = match (unverified, action.op) {
+                (true, ActionOp::Verify) => ("offboarding.verified".to_owned(), "unverified"),
+                (true, op) => (format!("{}.unverified", op.as_str()), "unverified"),
+                (false, op) => (format!("{}.failed", op.as_str()), "failed"),
+            };
             let mut ev = self.event(
                 Actor::System,
                 None,
-                &format!("{}.failed", action.op.as_str()),
+                &name,
                 Some(&action.person),
                 action.app.as_ref(),
                 action.request.into(),
-                "failed",
+                outcome,
                 format!(
-                    "connector {}: {}",
+                    "connector {}{}: {cause}{}",
                     action.connector,
-                    give_up_cause(action.attempts, &e)
+                    action
+                        .entitlement
+                        .as_deref()
+                        .map(|e| format!(", entitlement {e}"))
+                        .unwrap_or_default(),
+                    if unverified {
+                        "; not reported as done"
+                    } else {
+                        ""
+                    }
                 ),
             );
             ev.connector_action = Some(action.id);
             change.audit.push(ev);
-            if let Some(g) = action.grant
+            let mut grant = None;
+            if let Some(g) = action.grant {
+                grant = self.store.grant(g).await?;
+            }
+            if let Some(g) = &grant
                 && action.op == ActionOp::Grant
-                && let Some(g) = self.store.grant(g).await?
             {
                 change.grant_updates.push(GrantUpdate {
                     id: g.id,
@@ -809,23 +863,51 @@ impl Service {
                 .as_ref()
                 .map(|a| self.app_display(a))
                 .unwrap_or_else(|| format!("the {} account", action.connector));
-            if action.op == ActionOp::Grant {
-                self.notify(
-                    &action.person,
-                    format!("Setting up {app} failed; IT has been told and will retry."),
-                    vec![],
-                    None,
-                )
-                .await;
+            let offboarded = dir
+                .get(&action.person)
+                .is_some_and(|p| p.status == PersonStatus::Offboarded);
+            match action.op {
+                ActionOp::Grant => {
+                    self.notify(
+                        &action.person,
+                        format!("Setting up {app} failed; IT has been told and will retry."),
+                        vec![],
+                        None,
+                    )
+                    .await;
+                }
+                // The holder learns that the removal was not seen, never that it was done.
+                ActionOp::Revoke if !offboarded && grant.is_some() => {
+                    let text = if unverified {
+                        format!(
+                            "The removal of your {app} access could not be verified ({e}); you may still have it. IT has been told and will retry."
+                        )
+                    } else {
+                        format!(
+                            "Removing your {app} access failed; you may still have it. IT has been told and will retry."
+                        )
+                    };
+                    self.notify(&action.person, text, vec![], None).await;
+                }
+                _ => {}
             }
-            let text = format!(
-                "Action #{} failed for good: {} {app} for {} (connector {}): {}. Click Retry once the cause is fixed.",
-                action.id,
+            let what = format!(
+                "{} {app} for {} (connector {})",
                 action.op.as_str(),
                 Self::name_of(&dir, &action.person),
                 action.connector,
-                give_up_cause(action.attempts, &e)
             );
+            let text = if unverified {
+                format!(
+                    "Action #{} could not be verified: {what}: {cause}. It is not reported as done. Click Retry once the connector can be read.",
+                    action.id
+                )
+            } else {
+                format!(
+                    "Action #{} failed for good: {what}: {cause}. Click Retry once the cause is fixed.",
+                    action.id
+                )
+            };
             let retry = vec![Button {
                 label: ButtonLabel::Retry,
                 custom_id: ClickTarget::Retry(action.id).to_string(),
@@ -907,6 +989,31 @@ impl Service {
                 action.state.as_str()
             )));
         }
+        let grant = match action.grant {
+            Some(g) => self.store.grant(g).await?,
+            None => None,
+        };
+        // A failed set-up is not retried once the access is being taken away (an
+        // offboarding or /revoke moved its grant on): that would give it back.
+        if action.op == ActionOp::Grant
+            && (grant
+                .as_ref()
+                .is_some_and(|g| g.state != GrantState::Failed)
+                || self
+                    .store
+                    .person(&action.person)
+                    .await?
+                    .is_some_and(|p| p.status == PersonStatus::Offboarded))
+        {
+            return Ok(Reply::text(format!(
+                "Action #{id} would give {} to {}, whose access is being removed; nothing was retried.",
+                action
+                    .app
+                    .as_ref()
+                    .map_or_else(|| "access".to_owned(), |a| self.app_display(a)),
+                action.person
+            )));
+        }
         let now = self.clock.now();
         let mut change = Change::default();
         change.action_updates.push(ActionUpdate {
@@ -927,8 +1034,7 @@ impl Service {
             "ok",
             format!("action {id}"),
         ));
-        if let Some(g) = action.grant
-            && let Some(g) = self.store.grant(g).await?
+        if let Some(g) = grant
             && g.state == GrantState::Failed
         {
             change.grant_updates.push(GrantUpdate {

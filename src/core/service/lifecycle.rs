@@ -6,18 +6,22 @@ use serde::{Deserialize, Serialize};
 use super::*;
 
 /// Noted on a Verify action whose connector cannot be re-read.
-const NOT_LISTABLE: &str = "cannot be re-read (no API): IT's Done on each task is the evidence";
+pub(super) const NOT_LISTABLE: &str =
+    "cannot be re-read (no API): IT's Done on each task is the evidence";
+
+/// Noted on a Verify action that found memberships whose removal is already reported.
+pub(super) const STILL_PRESENT: &str = "still present: ";
 
 /// Detail stored with a plan.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct PlanDetail {
+pub(super) struct PlanDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
     /// Made by the HR feed (no person created or confirmed it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    hr: bool,
+    pub(super) hr: bool,
     /// Onboarding: the birthright apps it set up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     apps: Vec<String>,
@@ -893,7 +897,7 @@ impl Service {
     }
 
     async fn offboard_plan_text(&self, p: &Person, reason: Option<&str>) -> Result<String> {
-        let grants = self.store.grants_of(&p.handle).await?;
+        let grants = self.grants_not_gone(&p.handle).await?;
         let mut lines = vec![format!(
             "Offboarding plan for {} ({}, {}):",
             p.name, p.handle, p.email
@@ -913,8 +917,14 @@ impl Service {
                     (a.connector.to_string(), a.entitlement.clone())
                 });
             lines.push(format!(
-                "- {} (connector {conn}, entitlement {ent})",
-                self.app_display(&g.app)
+                "- {} (connector {conn}, entitlement {ent}){}",
+                self.app_display(&g.app),
+                match g.state {
+                    GrantState::Revoking =>
+                        " — an earlier removal was not seen to finish; removed again",
+                    GrantState::Failed => " — its set-up failed; removed in case part of it took",
+                    _ => "",
+                }
             ));
         }
         let conns: Vec<String> = self
@@ -1363,16 +1373,23 @@ impl Service {
         change.person = Some(p.clone());
         change.audit.push(ev);
         let why = reason.as_deref().unwrap_or("offboarding");
-        for g in self.store.grants_of(&p.handle).await? {
-            if g.state.is_live() {
-                let mut one = Change::default();
-                self.revoke_grant(&mut one, &actor, chat, &p, &g, why)
-                    .await?;
-                change.grant_updates.extend(one.grant_updates);
-                change.request_updates.extend(one.request_updates);
-                change.new_actions.extend(one.new_actions);
-                change.audit.extend(one.audit);
-            }
+        // Every grant not yet seen gone: held, being set up, left "revoking" by a removal that
+        // failed or could not be verified, or failed to set up (part of it may have taken).
+        for g in self.grants_not_gone(&p.handle).await? {
+            let why = match g.state {
+                GrantState::Revoking => {
+                    format!("{why}; again: an earlier removal was not seen to finish")
+                }
+                GrantState::Failed => format!("{why}; its set-up had failed"),
+                _ => why.to_owned(),
+            };
+            let mut one = Change::default();
+            self.revoke_grant(&mut one, &actor, chat, &p, &g, &why)
+                .await?;
+            change.grant_updates.extend(one.grant_updates);
+            change.request_updates.extend(one.request_updates);
+            change.new_actions.extend(one.new_actions);
+            change.audit.extend(one.audit);
         }
         let now = self.clock.now();
         for conn in &connectors {
@@ -1397,6 +1414,37 @@ impl Service {
             "Offboarding {}: {n} connector action(s) queued; every connector is then re-read to verify nothing remains, and the report follows.",
             p.name
         ))
+    }
+
+    /// A person's grants not yet seen gone: pending, active and revoking ones, and for each
+    /// app with none of those, the newest whose set-up failed (a failure may have left part of
+    /// it in place). Each app's entitlement is removed once.
+    pub(super) async fn grants_not_gone(&self, p: &Handle) -> Result<Vec<Grant>> {
+        let mut out = self.store.grants_of(p).await?;
+        let failed: Vec<GrantId> = self
+            .store
+            .actions_of(p)
+            .await?
+            .iter()
+            .filter(|a| a.op == ActionOp::Grant && a.state == ActionState::Failed)
+            .filter_map(|a| a.grant)
+            .collect();
+        if !failed.is_empty() {
+            let mut failed: Vec<Grant> = self
+                .store
+                .grants_by_id(&failed)
+                .await?
+                .into_iter()
+                .filter(|g| g.state == GrantState::Failed)
+                .collect();
+            failed.sort_by_key(|g| std::cmp::Reverse(g.id));
+            for g in failed {
+                if !out.iter().any(|o| o.app == g.app) {
+                    out.push(g);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every connector the catalog names, in catalog order (each is re-read after an
@@ -1479,15 +1527,8 @@ impl Service {
             })
         };
         let mut change = Change::default();
-        change.action_updates.push(ActionUpdate {
-            id: action.id,
-            from: action.state,
-            state: ActionState::Done,
-            last_error: None,
-            not_before: now,
-            reset_attempts: false,
-        });
         let mut found = Vec::new();
+        let mut still = Vec::new();
         for e in &entitlements {
             let app = self
                 .org
@@ -1502,6 +1543,7 @@ impl Service {
             };
             found.push(format!("{e} ({label})"));
             if handled(e) {
+                still.push(e.clone());
                 continue;
             }
             let mut ev = self.event(
@@ -1534,6 +1576,21 @@ impl Service {
                 at: now,
             });
         }
+        // What the re-read still found whose removal is already reported (failed, could not
+        // be verified, waiting for IT): noted on the re-read, so its line never says ✔.
+        change.action_updates.push(ActionUpdate {
+            id: action.id,
+            from: action.state,
+            state: ActionState::Done,
+            last_error: (!still.is_empty()).then(|| {
+                format!(
+                    "{STILL_PRESENT}{} (its removal is reported on its own line)",
+                    still.join(", ")
+                )
+            }),
+            not_before: now,
+            reset_attempts: false,
+        });
         if active_account {
             found.push("an enabled account".into());
             change.new_actions.push(NewAction {
@@ -1658,7 +1715,7 @@ impl Service {
         else {
             return Ok(());
         };
-        if plan.reported {
+        if plan.reported && !plan.report_open {
             return Ok(());
         }
         let all = self.store.actions_of(who).await?;
@@ -1674,6 +1731,9 @@ impl Service {
             .any(|a| matches!(a.state, ActionState::Pending | ActionState::Running))
         {
             return Ok(());
+        }
+        if plan.reported {
+            return self.update_offboarding_report(who, &plan, actions).await;
         }
         if !actions.iter().any(|a| a.op == ActionOp::Verify) {
             let now = self.clock.now();
@@ -1723,152 +1783,6 @@ impl Service {
             }
         }
         self.send_offboarding_report(who, &plan, actions).await
-    }
-
-    /// Sends the evidence report (once), app by app, to whoever confirmed the plan (IT when
-    /// HR scheduled it), and to every IT admin when anything failed or was flagged.
-    async fn send_offboarding_report(
-        &self,
-        who: &Handle,
-        plan: &Plan,
-        actions: Vec<Action>,
-    ) -> Result<()> {
-        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
-        let dir = self.directory().await?;
-        let history = self.store.actions_of(who).await?;
-        let confirmed_by = match &plan.decided_by {
-            Some(h) => Self::name_of(&dir, h),
-            None if detail.hr => "the HR feed".into(),
-            None => "-".into(),
-        };
-        let mut lines = vec![format!(
-            "Offboarding report for {} (plan #{}, confirmed by {} at {}):",
-            Self::name_of(&dir, who),
-            plan.id,
-            confirmed_by,
-            plan.decided_at
-                .map_or_else(|| "-".into(), |t| self.when_shared(t))
-        )];
-        let mut problems = 0;
-        let mut flagged = 0;
-        for a in &actions {
-            let ent = a.entitlement.as_deref().unwrap_or("-");
-            let what = match (&a.app, a.op) {
-                (_, ActionOp::Verify) => format!("re-read of connector {}", a.connector),
-                (_, ActionOp::Revoke) if a.grant.is_none() => {
-                    let recorded = history.iter().any(|h| {
-                        h.op == ActionOp::Grant
-                            && h.connector == a.connector
-                            && h.entitlement.as_deref() == Some(ent)
-                    });
-                    flagged += 1;
-                    format!(
-                        "⚑ {} membership {ent} in connector {} found on re-reading{}",
-                        if recorded { "leftover" } else { "UNRECORDED" },
-                        a.connector,
-                        a.app
-                            .as_ref()
-                            .map(|x| format!(" ({})", self.app_display(x)))
-                            .unwrap_or_default()
-                    )
-                }
-                (Some(app), _) => format!(
-                    "{} (connector {}, entitlement {ent})",
-                    self.app_display(app),
-                    a.connector,
-                ),
-                (None, _) => format!("{} account", a.connector),
-            };
-            let verdict = match (a.state, a.op) {
-                (ActionState::Done, ActionOp::Disable) => "disabled ✔".to_owned(),
-                (ActionState::Done, ActionOp::Verify) if a.last_error.is_some() => {
-                    a.last_error.clone().unwrap_or_default()
-                }
-                (ActionState::Done, ActionOp::Verify) => {
-                    let cleanup = actions
-                        .iter()
-                        .filter(|b| {
-                            b.id > a.id
-                                && b.connector == a.connector
-                                && b.grant.is_none()
-                                && b.op != ActionOp::Verify
-                        })
-                        .count();
-                    if cleanup == 0 {
-                        "nothing left ✔".to_owned()
-                    } else {
-                        format!("{cleanup} leftover item(s), removed below")
-                    }
-                }
-                (ActionState::Done, _) => "removed ✔".to_owned(),
-                (ActionState::Waiting, _) => {
-                    problems += 1;
-                    format!("⚠ waiting for IT (task #{})", a.id)
-                }
-                _ => {
-                    problems += 1;
-                    format!(
-                        "✖ FAILED: {} — IT must act",
-                        a.last_error.as_deref().unwrap_or("unknown error")
-                    )
-                }
-            };
-            lines.push(format!("- {what}: {verdict}"));
-        }
-        if actions.is_empty() {
-            lines.push("- nothing was recorded for this person".into());
-        }
-        lines.push(match (problems, flagged) {
-            (0, 0) => "Everything is removed, and re-reading the connectors found nothing left.".into(),
-            (0, f) => format!(
-                "Everything is removed; {f} membership(s) found on re-reading were removed and are flagged for IT."
-            ),
-            (p, f) => format!("{p} item(s) need IT; {f} flagged."),
-        });
-        let text = lines.join("\n");
-        // Marked in the transaction that audits it: sent and audited once, and a crash
-        // before the commit leaves the plan unreported rather than marked without its row.
-        let committed = self
-            .store
-            .commit(Change {
-                audit: vec![self.event(
-                    Actor::System,
-                    None,
-                    "offboarding.reported",
-                    Some(who),
-                    None,
-                    ReqRef::None,
-                    if problems == 0 && flagged == 0 {
-                        "ok"
-                    } else {
-                        "incomplete"
-                    },
-                    format!(
-                        "plan {}: {} action(s), {problems} problem(s), {flagged} flagged",
-                        plan.id,
-                        actions.len()
-                    ),
-                )],
-                report_plans: vec![plan.id],
-                ..Change::default()
-            })
-            .await;
-        match committed {
-            Err(StoreError::Conflict) => return Ok(()),
-            other => other?,
-        };
-        let mut to: Vec<Handle> = plan.decided_by.iter().cloned().collect();
-        if detail.hr || problems > 0 || flagged > 0 || to.is_empty() {
-            to.extend(self.org.it_admins.iter().cloned());
-        }
-        let mut seen = Vec::new();
-        for h in to {
-            if !seen.contains(&h) {
-                self.notify(&h, text.clone(), vec![], None).await;
-                seen.push(h);
-            }
-        }
-        Ok(())
     }
 
     /// Extend on an expiry warning: the holder asks for the same app again.

@@ -6,6 +6,7 @@
 mod actions;
 mod hr;
 mod lifecycle;
+mod offboarding_report;
 mod views;
 mod zones;
 

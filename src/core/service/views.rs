@@ -42,7 +42,17 @@ impl Service {
             let state = match g.state {
                 GrantState::Active => String::new(),
                 GrantState::Pending => " (being set up)".into(),
-                GrantState::Revoking => " (being removed)".into(),
+                GrantState::Revoking => match self.stalled_removal(g).await? {
+                    Some(a)
+                        if a.last_error
+                            .as_deref()
+                            .is_some_and(ConnectorError::is_unverified_text) =>
+                    {
+                        " (removal not verified: IT can retry)".into()
+                    }
+                    Some(_) => " (removal failed: IT can retry)".into(),
+                    None => " (being removed)".into(),
+                },
                 other => format!(" ({})", other.as_str()),
             };
             let source = match g.source {
