@@ -448,15 +448,10 @@ impl Service {
             audit.push(event);
             messages.push((p, body));
         }
-        self.store
-            .commit(Change {
-                audit,
-                report_plans: settled.iter().map(|(p, _)| p.id).collect(),
-                ..Change::default()
-            })
-            .await?;
+        // The welcome messages are written with the audit rows that mark the reports sent.
+        let mut out = Vec::new();
         for (p, body) in messages {
-            self.notify(
+            out.push(self.out(
                 &p.handle,
                 format!(
                     "Welcome to {}, {}! Your access as {}:\n{body}",
@@ -464,10 +459,9 @@ impl Service {
                 ),
                 vec![],
                 None,
-            )
-            .await;
+            ));
             if let Some(m) = &p.manager {
-                self.notify(
+                out.push(self.out(
                     m,
                     format!(
                         "{} ({}) has joined as {}. Their access:\n{body}",
@@ -475,10 +469,18 @@ impl Service {
                     ),
                     vec![],
                     None,
-                )
-                .await;
+                ));
             }
         }
+        self.store
+            .commit(Change {
+                audit,
+                report_plans: settled.iter().map(|(p, _)| p.id).collect(),
+                messages: out,
+                ..Change::default()
+            })
+            .await?;
+        self.messages_committed().await;
         Ok(())
     }
 
@@ -1791,8 +1793,21 @@ impl Service {
             (p, f) => format!("{p} item(s) need IT; {f} flagged."),
         });
         let text = lines.join("\n");
-        // Marked in the transaction that audits it: sent and audited once, and a crash
-        // before the commit leaves the plan unreported rather than marked without its row.
+        let mut to: Vec<Handle> = plan.decided_by.iter().cloned().collect();
+        if detail.hr || problems > 0 || flagged > 0 || to.is_empty() {
+            to.extend(self.org.it_admins.iter().cloned());
+        }
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for h in to {
+            if !seen.contains(&h) {
+                out.push(self.out(&h, text.clone(), vec![], None));
+                seen.push(h);
+            }
+        }
+        // Marked in the transaction that audits it and writes its messages: sent and
+        // audited once, and a crash before the commit leaves the plan unreported rather than
+        // marked without its row.
         let committed = self
             .store
             .commit(Change {
@@ -1815,6 +1830,7 @@ impl Service {
                     ),
                 )],
                 report_plans: vec![plan.id],
+                messages: out,
                 ..Change::default()
             })
             .await;
@@ -1822,17 +1838,7 @@ impl Service {
             Err(StoreError::Conflict) => return Ok(()),
             other => other?,
         };
-        let mut to: Vec<Handle> = plan.decided_by.iter().cloned().collect();
-        if detail.hr || problems > 0 || flagged > 0 || to.is_empty() {
-            to.extend(self.org.it_admins.iter().cloned());
-        }
-        let mut seen = Vec::new();
-        for h in to {
-            if !seen.contains(&h) {
-                self.notify(&h, text.clone(), vec![], None).await;
-                seen.push(h);
-            }
-        }
+        self.messages_committed().await;
         Ok(())
     }
 
@@ -1895,13 +1901,7 @@ impl Service {
                 "ok",
                 format!("ended {}", g.expires_at.map_or_else(|| "-".into(), when)),
             ));
-            // Conditional on the grant still being active: when another instance expired it
-            // first, it tells the holder, and this one neither writes nor tells.
-            if !self.commit_quietly(change).await? {
-                continue;
-            }
-            done += 1;
-            self.notify(
+            change.messages.push(self.out(
                 &g.person,
                 format!(
                     "Your time-bound {} access has ended and is being removed.",
@@ -1909,8 +1909,13 @@ impl Service {
                 ),
                 vec![],
                 None,
-            )
-            .await;
+            ));
+            // Conditional on the grant still being active: when another instance expired it
+            // first, it tells the holder, and this one neither writes nor tells.
+            if !self.commit_quietly(change).await? {
+                continue;
+            }
+            done += 1;
         }
         done += self.warn_expiring(now).await?;
         done += self.run_due_plans(now).await?;
@@ -1935,21 +1940,21 @@ impl Service {
                     "ok",
                     format!("undecided after {}", wf.expire_after),
                 ));
+                if let Some(k) = r.state.step() {
+                    let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+                    change.messages.push(Outgoing::edit(
+                        step_key(r.id, k),
+                        format!(
+                            "{}\nExpired at {}: nobody decided in time.",
+                            self.prompt_text(&dir, &r, &holds),
+                            when(now)
+                        ),
+                        Vec::new(),
+                    ));
+                }
+                change.messages.push(self.out(&r.requester, format!("Your request #{} for {} expired: nobody decided within {}. Ask again if you still need it.", r.id, self.app_display(&r.app), wf.expire_after), vec![], None));
                 if self.commit_quietly(change).await? {
                     done += 1;
-                    if let Some(k) = r.state.step() {
-                        let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-                        self.edit(
-                            step_key(r.id, k),
-                            format!(
-                                "{}\nExpired at {}: nobody decided in time.",
-                                self.prompt_text(&dir, &r, &holds),
-                                when(now)
-                            ),
-                        )
-                        .await;
-                    }
-                    self.notify(&r.requester, format!("Your request #{} for {} expired: nobody decided within {}. Ask again if you still need it.", r.id, self.app_display(&r.app), wf.expire_after), vec![], None).await;
                 }
                 continue;
             }
@@ -2000,21 +2005,25 @@ impl Service {
                         Self::names(&dir, &extra)
                     ),
                 ));
+                let mut shown = r.clone();
+                shown.steps = steps;
+                let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+                let text = format!(
+                    "Escalated to you: nobody decided within {}.\n{}",
+                    wf.escalate_after,
+                    self.prompt_text(&dir, &shown, &holds)
+                );
+                let buttons = decision_buttons(r.id, k);
+                for h in &extra {
+                    change.messages.push(self.out(
+                        h,
+                        text.clone(),
+                        buttons.clone(),
+                        Some(step_key(r.id, k)),
+                    ));
+                }
                 if self.commit_quietly(change).await? {
                     done += 1;
-                    let mut shown = r.clone();
-                    shown.steps = steps;
-                    let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-                    let text = format!(
-                        "Escalated to you: nobody decided within {}.\n{}",
-                        wf.escalate_after,
-                        self.prompt_text(&dir, &shown, &holds)
-                    );
-                    let buttons = decision_buttons(r.id, k);
-                    for h in &extra {
-                        self.notify(h, text.clone(), buttons.clone(), Some(step_key(r.id, k)))
-                            .await;
-                    }
                 }
             } else if !step.reminded && wf.remind_after.elapsed(started, now) {
                 let mut steps = r.steps.clone();
@@ -2033,11 +2042,11 @@ impl Service {
                     "ok",
                     format!("step {} waiting since {}", k + 1, when(started)),
                 ));
+                for h in &step.approvers {
+                    change.messages.push(self.out(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(&dir, &r.requester), self.app_display(&r.app), when(started)), vec![], None));
+                }
                 if self.commit_quietly(change).await? {
                     done += 1;
-                    for h in &step.approvers {
-                        self.notify(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(&dir, &r.requester), self.app_display(&r.app), when(started)), vec![], None).await;
-                    }
                 }
             }
         }
@@ -2078,26 +2087,25 @@ impl Service {
                     "ok",
                     format!("ends {}", when(end)),
                 )],
+                messages: vec![self.out(
+                    &g.person,
+                format!(
+                    "Your {} access ends at {}. Click Extend to ask for more time (it goes through the usual approvals).",
+                    self.app_display(&g.app),
+                    when(end)
+                ),
+                    vec![Button {
+                        label: ButtonLabel::Extend,
+                        custom_id: ClickTarget::Extend(g.id).to_string(),
+                    }],
+                    None,
+                )],
                 ..Change::default()
             };
             if !self.commit_quietly(change).await? {
                 continue;
             }
             done += 1;
-            self.notify(
-                &g.person,
-                format!(
-                    "Your {} access ends at {}. Click Extend to ask for more time (it goes through the usual approvals).",
-                    self.app_display(&g.app),
-                    when(end)
-                ),
-                vec![Button {
-                    label: ButtonLabel::Extend,
-                    custom_id: ClickTarget::Extend(g.id).to_string(),
-                }],
-                None,
-            )
-            .await;
         }
         Ok(done)
     }
@@ -2153,10 +2161,17 @@ impl Service {
         Ok(done)
     }
 
-    /// Commits; a conflict (another instance or click got there first) is not an error.
+    /// Commits (with the messages the change writes, then delivered); a conflict (another
+    /// instance or click got there first) is not an error.
     pub(super) async fn commit_quietly(&self, change: Change) -> Result<bool> {
+        let messages = !change.messages.is_empty();
         match self.store.commit(change).await {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                if messages {
+                    self.messages_committed().await;
+                }
+                Ok(true)
+            }
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e.into()),
         }
