@@ -694,8 +694,13 @@ async fn prompts_also_go_to_the_approvals_channel_and_clicks_there_are_authorise
     let bot = Bot::start_with(Mode::Gateway, Some(APPROVALS)).await;
     request_figma(&bot, ALICE).await;
     let dm = bot.prompt_for(BOB.0, 1).await;
+    // Messages go out from the outbox after the command answered: wait for the copy.
     bot.fake
-        .wait_until("a prompt in the approvals channel", WAIT, |_| true)
+        .wait_until("a prompt in the approvals channel", WAIT, |s| {
+            s.messages
+                .values()
+                .any(|m| m.channel_id == APPROVALS && m.content.contains("Access request #1"))
+        })
         .await;
     let copy = bot
         .fake
