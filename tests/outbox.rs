@@ -52,7 +52,6 @@ struct Bot {
     fake: FakeDiscord,
     server: Option<Server>,
     store: SqlStore,
-    config: Config,
     url: String,
     _db: TestDb,
 }
@@ -78,7 +77,6 @@ impl Bot {
             fake,
             server: Some(server),
             store,
-            config,
             url,
             _db: db,
         }
@@ -126,6 +124,19 @@ impl Bot {
         let end = Instant::now() + WAIT;
         while !pred(self) {
             assert!(Instant::now() < end, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until every outbox row is settled (sent or failed), as `/metrics` tells.
+    async fn outbox_empty(&self) {
+        let end = Instant::now() + WAIT;
+        loop {
+            let m = self.metrics().await;
+            if metric(&m, "quartermaster_messages_pending") == 0 {
+                return;
+            }
+            assert!(Instant::now() < end, "the outbox never emptied:\n{m}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -178,12 +189,8 @@ async fn a_prompt_survives_a_5xx_and_a_dropped_connection_and_arrives_once() {
         .await;
     // Every try is done: the row is marked sent, and the third create, carrying the same
     // nonce as the one that was made, got that message back instead of a second one.
-    bot.wait_for("the outbox to empty", |b| {
-        b.fake.creates().iter().filter(|c| c.status == 200).count() >= 2
-    })
-    .await;
+    bot.outbox_empty().await;
     let m = bot.metrics().await;
-    assert_eq!(metric(&m, "quartermaster_messages_pending"), 0, "{m}");
     assert_eq!(bot.prompts(BOB.0, 1).len(), 1, "{:#?}", bot.fake.dms(BOB.0));
     let ch = bot.fake.dm_channel(BOB.0);
     let creates = creates_in(&bot.fake.calls(), &ch);
@@ -238,15 +245,7 @@ async fn every_prompt_arrives_exactly_once_through_5xx_429_and_drops() {
             .is_some_and(|m| m.buttons().is_empty())
     })
     .await;
-    let end = Instant::now() + WAIT;
-    loop {
-        let m = bot.metrics().await;
-        if metric(&m, "quartermaster_messages_pending") == 0 {
-            break;
-        }
-        assert!(Instant::now() < end, "outbox never emptied:\n{m}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    bot.outbox_empty().await;
     assert_eq!(bot.prompts(BOB.0, 1).len(), 1, "{:#?}", bot.fake.dms(BOB.0));
     assert_eq!(
         bot.prompts(CAROL.0, 1).len(),
@@ -420,13 +419,7 @@ async fn a_crash_between_commit_and_send_loses_nothing() {
         !b.prompts(BOB.0, 1).is_empty()
     })
     .await;
-    bot.wait_for("the row marked sent", |_| true).await;
-    let end = Instant::now() + WAIT;
-    while bot.store.outbox_counts().await.unwrap().pending > 0 {
-        assert!(Instant::now() < end, "the row was never marked sent");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    bot.outbox_empty().await;
     assert_eq!(bot.prompts(BOB.0, 1).len(), 1);
-    let _ = &bot.config;
     bot.stop().await;
 }

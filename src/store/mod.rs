@@ -19,6 +19,8 @@ mod db;
 mod directory;
 mod discord;
 mod outbox;
+#[cfg(test)]
+mod outbox_tests;
 mod rows;
 pub mod testdb;
 #[cfg(test)]

@@ -1873,6 +1873,7 @@ impl Service {
     /// Runs everything due at the clock's time: grant expiries, request expiries, reminders
     /// and escalations. Returns how many things it did.
     pub async fn tick(&self) -> Result<usize> {
+        self.deliver_leftovers().await;
         let now = self.clock.now();
         let mut done = self
             .send_missing_prompts(now - chrono::TimeDelta::seconds(10))

@@ -495,7 +495,9 @@ impl Service {
     /// Runs a parsed command; internal failures become a plain apology.
     pub async fn run(&self, caller: &Caller, intent: Intent) -> Reply {
         let span = info_span!("command", actor = %caller.person.handle);
-        match self.dispatch(caller, intent).instrument(span).await {
+        let r = self.dispatch(caller, intent).instrument(span).await;
+        self.deliver_leftovers().await;
+        match r {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "command failed");
@@ -1109,6 +1111,7 @@ impl Service {
         }
         .instrument(span)
         .await;
+        self.deliver_leftovers().await;
         r.unwrap_or_else(|e| {
             tracing::error!(error = %e, "click failed");
             ClickReply::Reply(Reply::text(

@@ -61,6 +61,14 @@ impl Service {
         }
     }
 
+    /// Without a worker (the console), after each command, click and tick: delivers what a
+    /// crashed predecessor committed and never sent, and retries that fell due.
+    pub(super) async fn deliver_leftovers(&self) {
+        if self.inline_delivery.load(Ordering::SeqCst) {
+            self.deliver_all().await;
+        }
+    }
+
     /// Writes messages to the outbox in a transaction of their own (no decision commits
     /// them), then has them delivered.
     pub(super) async fn enqueue(&self, messages: Vec<Outgoing>) {
