@@ -423,3 +423,46 @@ async fn a_crash_between_commit_and_send_loses_nothing() {
     assert_eq!(bot.prompts(BOB.0, 1).len(), 1);
     bot.stop().await;
 }
+
+/// A recipient without a Discord account is not retried for ten minutes: their message goes
+/// to the approvals channel at once, naming them (a new hire's welcome, here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_to_someone_without_discord_goes_to_the_fallback_at_once() {
+    let bot = Bot::start(Some(APPROVALS)).await;
+    let t = bot
+        .say(
+            DANA,
+            "onboard",
+            json!([
+                { "name": "email", "type": 3, "value": "zoe@acme.test" },
+                { "name": "name", "type": 3, "value": "Zoe Quinn" },
+                { "name": "role", "type": 3, "value": "engineer" },
+            ]),
+        )
+        .await;
+    assert!(t.starts_with("Zoe Quinn (zoe) created"), "{t}");
+    bot.fake
+        .wait_until("Zoe's welcome in the approvals channel", WAIT, |s| {
+            s.messages.values().any(|m| {
+                m.channel_id == APPROVALS
+                    && m.content
+                        .contains("could not deliver this message to Zoe Quinn")
+                    && m.content.contains("Welcome to")
+            })
+        })
+        .await;
+    let end = Instant::now() + WAIT;
+    let fb = loop {
+        let rows = bot.store.audit_rows(None).await.unwrap();
+        if let Some(r) = rows
+            .into_iter()
+            .find(|r| r.action == "message.fallback" && r.subject.as_deref() == Some("zoe"))
+        {
+            break r;
+        }
+        assert!(Instant::now() < end, "the fallback is not audited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(fb.detail.contains("no chat account"), "{}", fb.detail);
+    bot.stop().await;
+}

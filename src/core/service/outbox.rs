@@ -146,10 +146,11 @@ impl Service {
         policy: &DeliveryPolicy,
     ) -> Result<()> {
         let why = e.to_string();
-        // Nothing gets better by retrying these: the adapter already tried its own fallback
-        // for closed DMs, and a person without a chat account has none.
-        let hopeless = matches!(e, ChatError::DmClosed | ChatError::UnknownRecipient);
-        if !hopeless && row.age < policy.fallback_after {
+        // Nothing gets better by retrying these: a person without a chat account goes to the
+        // fallback at once; for closed DMs the adapter already tried its own fallback.
+        let final_now = matches!(e, ChatError::DmClosed | ChatError::UnknownRecipient);
+        let hopeless = matches!(e, ChatError::DmClosed);
+        if !final_now && row.age < policy.fallback_after {
             let retry_after = match e {
                 ChatError::RateLimited { retry_after } => retry_after,
                 _ => None,
