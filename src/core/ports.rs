@@ -474,6 +474,9 @@ pub trait Store: Send + Sync {
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
     /// Confirmed plans whose `due_at` has come and that were not started yet, oldest first.
     async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError>;
+    /// Confirmed, started offboarding plans whose report has not gone out yet (the tick
+    /// finishes those a crash cut short).
+    async fn unreported_offboardings(&self) -> Result<Vec<Plan>, StoreError>;
     /// Marks a plan as started; false if it already was (carry it out once).
     async fn start_plan(&self, id: i64) -> Result<bool, StoreError>;
     /// Active time-bound grants whose expiry warning has not gone out yet, by expiry.

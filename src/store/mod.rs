@@ -48,8 +48,8 @@ pub use discord::{OpsCounts, SentMessage};
 
 use rows::{
     ACTION_COLS, GRANT_COLS, ONBOARDING_PLANS_SETTLED, ONBOARDING_PLANS_SETTLED_PG, PERSON_COLS,
-    PLAN_BY_ID, PLANS_DUE, PLANS_OF, REQUEST_COLS, action_from_row, grant_from_row, micros,
-    person_from_row, plan_from_row, request_from_row, step_from_row,
+    PLAN_BY_ID, PLANS_DUE, PLANS_OF, PLANS_UNREPORTED_OFFBOARD, REQUEST_COLS, action_from_row,
+    grant_from_row, micros, person_from_row, plan_from_row, request_from_row, step_from_row,
 };
 
 /// How long a writer waits for SQLite's write lock before giving up.
@@ -1075,6 +1075,17 @@ impl Store for SqlStore {
     async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError> {
         let rows = q(PLANS_DUE)
             .bind(micros(now))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(plan_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn unreported_offboardings(&self) -> Result<Vec<Plan>, StoreError> {
+        let rows = q(PLANS_UNREPORTED_OFFBOARD)
             .fetch_all(&self.pool)
             .await
             .map_err(store_err)?;

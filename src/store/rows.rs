@@ -493,6 +493,14 @@ pub(crate) const PLANS_DUE: &str = concat!(
      AND COALESCE(due_at, decided_at + 10000000) <= ? ORDER BY due_at, id"
 );
 
+/// Confirmed, started offboarding plans whose report has not gone out.
+pub(crate) const PLANS_UNREPORTED_OFFBOARD: &str = concat!(
+    "SELECT ",
+    plan_cols!(),
+    " FROM plans WHERE kind = 'offboard' AND state = 'confirmed' AND started = 1 \
+     AND reported = 0 ORDER BY id"
+);
+
 pub(crate) fn plan_from_row(row: &DbRow) -> Result<Plan, DbError> {
     let kind: String = get(row, "kind")?;
     let state: String = get(row, "state")?;

@@ -244,6 +244,10 @@ impl Store for CrashStore {
         self.inner.due_plans(now).await
     }
 
+    async fn unreported_offboardings(&self) -> Result<Vec<Plan>, StoreError> {
+        self.inner.unreported_offboardings().await
+    }
+
     async fn start_plan(&self, id: i64) -> Result<bool, StoreError> {
         let r = self.inner.start_plan(id).await;
         self.boundary("start_plan", r.is_ok());

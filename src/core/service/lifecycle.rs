@@ -801,6 +801,28 @@ impl Service {
                 when(d)
             ));
         }
+        if let Some(open) = self.open_plan(&user, PlanKind::Offboard).await? {
+            // A retried /offboard (its answer lost to a crash, say) gets the plan it made,
+            // never a second one; a different one waits until this one is decided.
+            let same = open.due_at == due
+                && serde_json::from_str::<PlanDetail>(&open.detail)
+                    .unwrap_or_default()
+                    .reason
+                    == reason;
+            let text = if same && open.created_by == c.person.handle {
+                text
+            } else {
+                format!(
+                    "An offboarding plan for {} is already open (plan #{}); Confirm or Cancel it before making another.",
+                    p.name, open.id
+                )
+            };
+            return Ok(Reply {
+                text,
+                buttons: Self::plan_buttons(open.id),
+                key: Some(plan_key(open.id)),
+            });
+        }
         let detail = serde_json::to_string(&PlanDetail {
             reason,
             ..PlanDetail::default()
@@ -840,6 +862,16 @@ impl Service {
             buttons: Self::plan_buttons(id),
             key: Some(plan_key(id)),
         })
+    }
+
+    /// The plan of this kind about `who` still waiting for Confirm or Cancel, if any.
+    async fn open_plan(&self, who: &Handle, kind: PlanKind) -> Result<Option<Plan>> {
+        Ok(self
+            .store
+            .plans_of(who)
+            .await?
+            .into_iter()
+            .find(|p| p.kind == kind && p.state == PlanState::Open))
     }
 
     /// Connectors where the person has (or had) an account through us.
@@ -1920,6 +1952,11 @@ impl Service {
         }
         done += self.warn_expiring(now).await?;
         done += self.run_due_plans(now).await?;
+        // An offboarding whose last step a crash cut short (its re-read not enqueued, or its
+        // report not sent) goes on from where it stands.
+        for plan in self.store.unreported_offboardings().await? {
+            self.maybe_report_offboarding(&plan.subject).await?;
+        }
         let wf = self.org.workflow;
         let dir = self.directory().await?;
         for r in self.store.open_requests().await? {
