@@ -4,6 +4,7 @@
 pub mod command;
 pub mod customid;
 pub mod model;
+pub mod outbox;
 pub mod policy;
 pub mod ports;
 pub mod service;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::model::*;
+pub use super::outbox::{DeliveryPolicy, OutKind, OutboxCounts, Outgoing, Queued};
 
 // ----------------------------------------------------------------------------- clock
 
@@ -316,6 +317,12 @@ pub struct Change {
     /// An HR event id recorded as handled in the same transaction as the work it caused: the
     /// whole change fails with [`StoreError::Conflict`] if the id was recorded before.
     pub hr_event: Option<(String, Timestamp)>,
+    /// Chat messages and edits this decision causes, written to the durable outbox in the
+    /// same transaction (a row whose `dedupe` was written before is skipped).
+    pub messages: Vec<Outgoing>,
+    /// Requests whose current step's approvers this change prompts (`messages` holds the
+    /// prompts): recorded with them, so a crash leaves both or neither.
+    pub prompted: Vec<(RequestId, u32)>,
 }
 
 impl Change {
@@ -429,6 +436,34 @@ pub trait Store: Send + Sync {
 
     /// Applies a change in one transaction: all of it with its audit rows, or none.
     async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
+
+    /// Claims up to `limit` due outbox rows, oldest first (a pending row whose time came, or
+    /// a claimed one whose lease ended; never an edit while a send under its key is still
+    /// undelivered): each is held for `lease` and its attempt counted.
+    async fn claim_messages(
+        &self,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError>;
+    /// Marks a claimed row delivered (`note`: how, when not as addressed), with its audit
+    /// rows, in one transaction; false when it no longer was claimed (nothing written).
+    async fn message_sent(
+        &self,
+        id: i64,
+        note: Option<&str>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError>;
+    /// Puts a claimed row back, due again after `after`, with the failure's text.
+    async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError>;
+    /// Gives a claimed row up, with its audit rows, in one transaction.
+    async fn message_failed(
+        &self,
+        id: i64,
+        error: &str,
+        audit: Vec<AuditEvent>,
+    ) -> Result<(), StoreError>;
+    /// How the outbox stands.
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
 
     /// Stores a plan that waits for Confirm or Cancel, with its audit rows; returns its id.
     async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError>;
@@ -889,6 +924,12 @@ pub enum ChatError {
     /// The person has no chat identity.
     #[error("no chat account known")]
     UnknownRecipient,
+    /// The platform said "slow down"; try again after this long if it said.
+    #[error("rate limited")]
+    RateLimited {
+        /// The platform's advice.
+        retry_after: Option<Duration>,
+    },
     /// Anything else.
     #[error("chat failure: {0}")]
     Other(String),
@@ -902,4 +943,17 @@ pub trait Chat: Send + Sync {
     /// Edits every message sent under `key` to show `text` and `buttons`.
     async fn edit(&self, key: &MessageKey, text: &str, buttons: &[Button])
     -> Result<(), ChatError>;
+    /// Sends a message at most once under `nonce` (the outbox row's id): a platform that can
+    /// deduplicate creates (Discord's `nonce` + `enforce_nonce`) makes a retry after an
+    /// ambiguous failure (a timeout after the message was made) return the first message
+    /// instead of posting twice. By default, a plain [`Chat::send`].
+    async fn send_once(&self, msg: Message, nonce: &str) -> Result<(), ChatError> {
+        let _ = nonce;
+        self.send(msg).await
+    }
+    /// Where a message goes when its recipient cannot be reached for long (the approvals
+    /// channel), if the platform has such a place; the IT admins' DMs come after it.
+    fn fallback_channel(&self) -> Option<Recipient> {
+        None
+    }
 }

@@ -18,6 +18,9 @@ mod audit;
 mod db;
 mod directory;
 mod discord;
+mod outbox;
+#[cfg(test)]
+mod outbox_tests;
 mod rows;
 pub mod testdb;
 #[cfg(test)]
@@ -35,8 +38,8 @@ use db::{DbRow, Pool, Tx, q};
 
 use crate::core::model::*;
 use crate::core::ports::{
-    Change, Committed, GrantRef, NewGrantSource, NewPlan, Plan, PlanState, ReqRef, Store,
-    StoreError,
+    Change, Committed, GrantRef, NewGrantSource, NewPlan, OutboxCounts, Plan, PlanState, Queued,
+    ReqRef, Store, StoreError,
 };
 
 pub use anchor::{AnchorLine, parse_anchors};
@@ -1194,6 +1197,40 @@ impl Store for SqlStore {
             .map_err(store_err)
     }
 
+    async fn claim_messages(
+        &self,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        self.outbox_claim(lease, limit).await
+    }
+
+    async fn message_sent(
+        &self,
+        id: i64,
+        note: Option<&str>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.outbox_sent(id, note, audit).await
+    }
+
+    async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError> {
+        self.outbox_retry(id, after, error).await
+    }
+
+    async fn message_failed(
+        &self,
+        id: i64,
+        error: &str,
+        audit: Vec<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.outbox_failed(id, error, audit).await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.outbox_counts_of().await
+    }
+
     async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
         let mut out = Committed::default();
         if change.is_empty() {
@@ -1515,6 +1552,19 @@ impl Store for SqlStore {
                     StoreError::Backend(format!("an action of {ids} does not exist"))
                 });
             }
+        }
+
+        // 5b. The messages this decision causes, in the outbox with it, and the steps whose
+        //     prompts they are.
+        outbox::insert(&mut tx, &change.messages).await?;
+        for (id, step) in &change.prompted {
+            q("UPDATE requests SET prompted_step = ? WHERE id = ? AND current_step = ?")
+                .bind(i64::from(*step))
+                .bind(id.0)
+                .bind(i64::from(*step))
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
         }
 
         // 6. The audit rows, chained under the same write lock.

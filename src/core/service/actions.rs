@@ -221,22 +221,12 @@ impl Service {
             "ok",
             reason.clone().unwrap_or_default(),
         ));
-        match self.store.commit(change).await {
-            Ok(_) => {}
-            Err(StoreError::Conflict) => {
-                return Ok(Reply::text(format!(
-                    "Request #{} changed just now; look at /access and try again.",
-                    r.id
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
         let dir = self
             .request_directory(&r.requester, &r.app, &r.steps)
             .await?;
         if let Some(k) = r.state.step() {
             let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-            self.edit(
+            change.messages.push(Outgoing::edit(
                 step_key(r.id, k),
                 format!(
                     "{}\nCancelled by {} at {}{}.",
@@ -248,11 +238,11 @@ impl Service {
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
                 ),
-            )
-            .await;
+                Vec::new(),
+            ));
         }
         if by.handle.as_ref() != Some(&r.requester) {
-            self.notify(
+            change.messages.push(self.out(
                 &r.requester,
                 format!(
                     "Your request #{} for {} was cancelled by {}.",
@@ -262,8 +252,17 @@ impl Service {
                 ),
                 vec![],
                 None,
-            )
-            .await;
+            ));
+        }
+        match self.store.commit(change).await {
+            Ok(_) => self.messages_committed().await,
+            Err(StoreError::Conflict) => {
+                return Ok(Reply::text(format!(
+                    "Request #{} changed just now; look at /access and try again.",
+                    r.id
+                )));
+            }
+            Err(e) => return Err(e.into()),
         }
         Ok(Reply::text(format!(
             "Request #{} for {} is cancelled.",
@@ -445,9 +444,14 @@ impl Service {
                     .grant_updates
                     .extend(settled_grant(action.op, g, now, g.expires_at));
             }
+            change.messages.extend(
+                self.action_messages(action, grant.clone(), None, &Actor::System, now)
+                    .await?,
+            );
             done.push((action.clone(), grant, now));
         }
         self.store.commit(change).await?;
+        self.messages_committed().await;
         Ok(done)
     }
 
@@ -456,13 +460,7 @@ impl Service {
     async fn after_batch(&self, done: Vec<(Action, Option<Grant>, Timestamp)>) -> Result<()> {
         let mut first_error = None;
         let mut follow: Vec<Action> = Vec::new();
-        for (action, grant, now) in done {
-            if let Err(e) = self
-                .after_action(&action, grant, None, &Actor::System, now)
-                .await
-            {
-                first_error.get_or_insert(e);
-            }
+        for (action, _grant, _now) in done {
             let grants = action.op == ActionOp::Grant;
             if !follow
                 .iter()
@@ -596,6 +594,10 @@ impl Service {
                     .grant_updates
                     .extend(settled_grant(action.op, g, now, expires));
             }
+            // What it means for people is written with it.
+            change.messages = self
+                .action_messages(action, grant, granted_request, &actor, now)
+                .await?;
             match self.store.commit(change).await {
                 Ok(_) => {}
                 Err(StoreError::Conflict) if self.action_moved(action).await? => {
@@ -604,8 +606,7 @@ impl Service {
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
-            self.after_action(action, grant, granted_request, &actor, now)
-                .await?;
+            self.messages_committed().await;
             self.follow_up(action).await?;
             return Ok(true);
         }
@@ -615,15 +616,16 @@ impl Service {
         )))
     }
 
-    /// Tells people what a finished action means for them.
-    async fn after_action(
+    /// What a finished action means for people: the messages its change writes.
+    async fn action_messages(
         &self,
         action: &Action,
         grant: Option<Grant>,
         granted_request: Option<Request>,
         actor: &Actor,
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<Vec<Outgoing>> {
+        let mut out = Vec::new();
         let mut wanted = vec![action.person.clone()];
         if let Actor::Person(h) = actor {
             wanted.push(h.clone());
@@ -652,7 +654,7 @@ impl Service {
             .map(|a| self.app_display(a))
             .unwrap_or_default();
         if let Actor::Person(h) = actor {
-            self.edit(
+            out.push(Outgoing::edit(
                 action_key(action.id),
                 format!(
                     "Task #{}: {} — done by {} at {}.",
@@ -661,8 +663,8 @@ impl Service {
                     Self::name_of(&dir, h),
                     self.when_shared(now)
                 ),
-            )
-            .await;
+                Vec::new(),
+            ));
         }
         let offboarded = dir
             .get(&action.person)
@@ -676,20 +678,19 @@ impl Service {
                     }
                     None => String::new(),
                 };
-                self.notify(
+                out.push(self.out(
                     &action.person,
                     format!("✅ You now have {app}{until}."),
                     vec![],
                     None,
-                )
-                .await;
+                ));
                 if let Some(r) = &granted_request {
                     let mut told = vec![r.requester.clone()];
                     for s in &r.steps {
                         if let Some(d) = &s.decision
                             && !told.contains(&d.by)
                         {
-                            self.notify(
+                            out.push(self.out(
                                 &d.by,
                                 format!(
                                     "{} now has {app} (request #{}).",
@@ -698,25 +699,23 @@ impl Service {
                                 ),
                                 vec![],
                                 None,
-                            )
-                            .await;
+                            ));
                             told.push(d.by.clone());
                         }
                     }
                 }
             }
             ActionOp::Revoke if !offboarded && grant.is_some() => {
-                self.notify(
+                out.push(self.out(
                     &action.person,
                     format!("Your {app} access has been removed."),
                     vec![],
                     None,
-                )
-                .await;
+                ));
             }
             _ => {}
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Whether the action is no longer in the state it was read in (or is gone).
@@ -742,23 +741,6 @@ impl Service {
             task.clone(),
         );
         ev.connector_action = Some(action.id);
-        let parked = self
-            .commit_quietly(Change {
-                action_updates: vec![ActionUpdate {
-                    id: action.id,
-                    from: action.state,
-                    state: ActionState::Waiting,
-                    last_error: None,
-                    not_before: now,
-                    reset_attempts: false,
-                }],
-                audit: vec![ev],
-                ..Change::default()
-            })
-            .await?;
-        if !parked {
-            return Ok(());
-        }
         let app = action
             .app
             .as_ref()
@@ -772,10 +754,31 @@ impl Service {
             label: ButtonLabel::Done,
             custom_id: ClickTarget::Done(action.id).to_string(),
         }];
-        for a in &self.org.it_admins {
-            self.notify(a, text.clone(), done.clone(), Some(action_key(action.id)))
-                .await;
+        let messages = self
+            .org
+            .it_admins
+            .iter()
+            .map(|a| self.out(a, text.clone(), done.clone(), Some(action_key(action.id))))
+            .collect();
+        let parked = self
+            .commit_quietly(Change {
+                action_updates: vec![ActionUpdate {
+                    id: action.id,
+                    from: action.state,
+                    state: ActionState::Waiting,
+                    last_error: None,
+                    not_before: now,
+                    reset_attempts: false,
+                }],
+                audit: vec![ev],
+                messages,
+                ..Change::default()
+            })
+            .await?;
+        if !parked {
+            return Ok(());
         }
+        self.messages_committed().await;
         self.follow_up(action).await
     }
 
@@ -851,12 +854,6 @@ impl Service {
                         .push(RequestUpdate::to_state(&r, next, now));
                 }
             }
-            match self.store.commit(change).await {
-                Ok(_) => {}
-                Err(StoreError::Conflict) if self.action_moved(action).await? => return Ok(()),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
             let dir = self.directory_of([action.person.clone()]).await?;
             let app = action
                 .app
@@ -868,13 +865,12 @@ impl Service {
                 .is_some_and(|p| p.status == PersonStatus::Offboarded);
             match action.op {
                 ActionOp::Grant => {
-                    self.notify(
+                    change.messages.push(self.out(
                         &action.person,
                         format!("Setting up {app} failed; IT has been told and will retry."),
                         vec![],
                         None,
-                    )
-                    .await;
+                    ));
                 }
                 // The holder learns that the removal was not seen, never that it was done.
                 ActionOp::Revoke if !offboarded && grant.is_some() => {
@@ -887,7 +883,9 @@ impl Service {
                             "Removing your {app} access failed; you may still have it. IT has been told and will retry."
                         )
                     };
-                    self.notify(&action.person, text, vec![], None).await;
+                    change
+                        .messages
+                        .push(self.out(&action.person, text, vec![], None));
                 }
                 _ => {}
             }
@@ -913,8 +911,18 @@ impl Service {
                 custom_id: ClickTarget::Retry(action.id).to_string(),
             }];
             for a in &self.org.it_admins {
-                self.notify(a, text.clone(), retry.clone(), Some(action_key(action.id)))
-                    .await;
+                change.messages.push(self.out(
+                    a,
+                    text.clone(),
+                    retry.clone(),
+                    Some(action_key(action.id)),
+                ));
+            }
+            match self.store.commit(change).await {
+                Ok(_) => self.messages_committed().await,
+                Err(StoreError::Conflict) if self.action_moved(action).await? => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
             }
             self.follow_up(action).await?;
             return Ok(());

@@ -454,15 +454,10 @@ impl Service {
             audit.push(event);
             messages.push((p, body));
         }
-        self.store
-            .commit(Change {
-                audit,
-                report_plans: settled.iter().map(|(p, _)| p.id).collect(),
-                ..Change::default()
-            })
-            .await?;
+        // The welcome messages are written with the audit rows that mark the reports sent.
+        let mut out = Vec::new();
         for (p, body) in messages {
-            self.notify(
+            out.push(self.out(
                 &p.handle,
                 format!(
                     "Welcome to {}, {}! Your access as {}:\n{body}",
@@ -470,10 +465,9 @@ impl Service {
                 ),
                 vec![],
                 None,
-            )
-            .await;
+            ));
             if let Some(m) = &p.manager {
-                self.notify(
+                out.push(self.out(
                     m,
                     format!(
                         "{} ({}) has joined as {}. Their access:\n{body}",
@@ -481,10 +475,18 @@ impl Service {
                     ),
                     vec![],
                     None,
-                )
-                .await;
+                ));
             }
         }
+        self.store
+            .commit(Change {
+                audit,
+                report_plans: settled.iter().map(|(p, _)| p.id).collect(),
+                messages: out,
+                ..Change::default()
+            })
+            .await?;
+        self.messages_committed().await;
         Ok(())
     }
 
@@ -1816,6 +1818,7 @@ impl Service {
     /// Runs everything due at the clock's time: grant expiries, request expiries, reminders
     /// and escalations. Returns how many things it did.
     pub async fn tick(&self) -> Result<usize> {
+        self.deliver_leftovers().await;
         let now = self.clock.now();
         let mut done = self
             .send_missing_prompts(now - chrono::TimeDelta::seconds(10))
@@ -1844,13 +1847,7 @@ impl Service {
                 "ok",
                 format!("ended {}", g.expires_at.map_or_else(|| "-".into(), when)),
             ));
-            // Conditional on the grant still being active: when another instance expired it
-            // first, it tells the holder, and this one neither writes nor tells.
-            if !self.commit_quietly(change).await? {
-                continue;
-            }
-            done += 1;
-            self.notify(
+            change.messages.push(self.out(
                 &g.person,
                 format!(
                     "Your time-bound {} access has ended and is being removed.",
@@ -1858,8 +1855,13 @@ impl Service {
                 ),
                 vec![],
                 None,
-            )
-            .await;
+            ));
+            // Conditional on the grant still being active: when another instance expired it
+            // first, it tells the holder, and this one neither writes nor tells.
+            if !self.commit_quietly(change).await? {
+                continue;
+            }
+            done += 1;
         }
         done += self.warn_expiring(now).await?;
         done += self.run_due_plans(now).await?;
@@ -1889,21 +1891,21 @@ impl Service {
                     "ok",
                     format!("undecided after {}", wf.expire_after),
                 ));
+                if let Some(k) = r.state.step() {
+                    let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+                    change.messages.push(Outgoing::edit(
+                        step_key(r.id, k),
+                        format!(
+                            "{}\nExpired at {}: nobody decided in time.",
+                            self.prompt_text(&dir, &r, &holds),
+                            self.when_shared(now)
+                        ),
+                        Vec::new(),
+                    ));
+                }
+                change.messages.push(self.out(&r.requester, format!("Your request #{} for {} expired: nobody decided within {}. Ask again if you still need it.", r.id, self.app_display(&r.app), wf.expire_after), vec![], None));
                 if self.commit_quietly(change).await? {
                     done += 1;
-                    if let Some(k) = r.state.step() {
-                        let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-                        self.edit(
-                            step_key(r.id, k),
-                            format!(
-                                "{}\nExpired at {}: nobody decided in time.",
-                                self.prompt_text(&dir, &r, &holds),
-                                self.when_shared(now)
-                            ),
-                        )
-                        .await;
-                    }
-                    self.notify(&r.requester, format!("Your request #{} for {} expired: nobody decided within {}. Ask again if you still need it.", r.id, self.app_display(&r.app), wf.expire_after), vec![], None).await;
                 }
                 continue;
             }
@@ -1954,21 +1956,25 @@ impl Service {
                         Self::names(&dir, &extra)
                     ),
                 ));
+                let mut shown = r.clone();
+                shown.steps = steps;
+                let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+                let text = format!(
+                    "Escalated to you: nobody decided within {}.\n{}",
+                    wf.escalate_after,
+                    self.prompt_text(&dir, &shown, &holds)
+                );
+                let buttons = decision_buttons(r.id, k);
+                for h in &extra {
+                    change.messages.push(self.out(
+                        h,
+                        text.clone(),
+                        buttons.clone(),
+                        Some(step_key(r.id, k)),
+                    ));
+                }
                 if self.commit_quietly(change).await? {
                     done += 1;
-                    let mut shown = r.clone();
-                    shown.steps = steps;
-                    let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-                    let text = format!(
-                        "Escalated to you: nobody decided within {}.\n{}",
-                        wf.escalate_after,
-                        self.prompt_text(&dir, &shown, &holds)
-                    );
-                    let buttons = decision_buttons(r.id, k);
-                    for h in &extra {
-                        self.notify(h, text.clone(), buttons.clone(), Some(step_key(r.id, k)))
-                            .await;
-                    }
                 }
             } else if !step.reminded && wf.remind_after.elapsed(started, now) {
                 let mut steps = r.steps.clone();
@@ -1987,12 +1993,12 @@ impl Service {
                     "ok",
                     format!("step {} waiting since {}", k + 1, when(started)),
                 ));
+                for h in &step.approvers {
+                    let since = self.when_for(h, started).await;
+                    change.messages.push(self.out(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {since}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(&dir, &r.requester), self.app_display(&r.app)), vec![], None));
+                }
                 if self.commit_quietly(change).await? {
                     done += 1;
-                    for h in &step.approvers {
-                        let since = self.when_for(h, started).await;
-                        self.notify(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {since}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(&dir, &r.requester), self.app_display(&r.app)), vec![], None).await;
-                    }
                 }
             }
         }
@@ -2014,6 +2020,7 @@ impl Service {
             if now < from || now >= end {
                 continue;
             }
+            let ends_at = self.when_for(&g.person, end).await;
             let change = Change {
                 grant_updates: vec![GrantUpdate {
                     id: g.id,
@@ -2033,26 +2040,24 @@ impl Service {
                     "ok",
                     format!("ends {}", when(end)),
                 )],
+                messages: vec![self.out(
+                    &g.person,
+                format!(
+                    "Your {} access ends at {ends_at}. Click Extend to ask for more time (it goes through the usual approvals).",
+                    self.app_display(&g.app),
+                ),
+                    vec![Button {
+                        label: ButtonLabel::Extend,
+                        custom_id: ClickTarget::Extend(g.id).to_string(),
+                    }],
+                    None,
+                )],
                 ..Change::default()
             };
             if !self.commit_quietly(change).await? {
                 continue;
             }
             done += 1;
-            self.notify(
-                &g.person,
-                format!(
-                    "Your {} access ends at {}. Click Extend to ask for more time (it goes through the usual approvals).",
-                    self.app_display(&g.app),
-                    self.when_for(&g.person, end).await
-                ),
-                vec![Button {
-                    label: ButtonLabel::Extend,
-                    custom_id: ClickTarget::Extend(g.id).to_string(),
-                }],
-                None,
-            )
-            .await;
         }
         Ok(done)
     }
@@ -2108,10 +2113,17 @@ impl Service {
         Ok(done)
     }
 
-    /// Commits; a conflict (another instance or click got there first) is not an error.
+    /// Commits (with the messages the change writes, then delivered); a conflict (another
+    /// instance or click got there first) is not an error.
     pub(super) async fn commit_quietly(&self, change: Change) -> Result<bool> {
+        let messages = !change.messages.is_empty();
         match self.store.commit(change).await {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                if messages {
+                    self.messages_committed().await;
+                }
+                Ok(true)
+            }
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e.into()),
         }

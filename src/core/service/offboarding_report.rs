@@ -219,8 +219,14 @@ impl Service {
         lines.push(t.summary());
         let text = lines.join("\n");
         let open = t.problems() > 0;
-        // Marked in the transaction that audits it: sent and audited once, and a crash
-        // before the commit leaves the plan unreported rather than marked without its row.
+        let messages = self
+            .offboarding_recipients(plan, t.problems() > 0 || t.flagged > 0)
+            .iter()
+            .map(|h| self.out(h, text.clone(), vec![], Some(report_key(plan.id))))
+            .collect();
+        // Marked in the transaction that audits it and writes its messages: sent and
+        // audited once, and a crash before the commit leaves the plan unreported rather
+        // than marked without its row.
         let committed = self
             .store
             .commit(Change {
@@ -249,6 +255,7 @@ impl Service {
                 )],
                 report_plans: vec![plan.id],
                 open_reports: if open { vec![plan.id] } else { Vec::new() },
+                messages,
                 ..Change::default()
             })
             .await;
@@ -256,10 +263,7 @@ impl Service {
             Err(StoreError::Conflict) => return Ok(()),
             other => other?,
         };
-        for h in self.offboarding_recipients(plan, t.problems() > 0 || t.flagged > 0) {
-            self.notify(&h, text.clone(), vec![], Some(report_key(plan.id)))
-                .await;
-        }
+        self.messages_committed().await;
         Ok(())
     }
 
@@ -288,6 +292,16 @@ impl Service {
             self.edit(report_key(plan.id), text).await;
             return Ok(());
         }
+        let mut messages = vec![Outgoing::edit(
+            report_key(plan.id),
+            text.clone(),
+            Vec::new(),
+        )];
+        messages.extend(
+            self.offboarding_recipients(plan, true)
+                .iter()
+                .map(|h| self.out(h, text.clone(), vec![], None)),
+        );
         let committed = self
             .store
             .commit(Change {
@@ -307,6 +321,7 @@ impl Service {
                     ),
                 )],
                 close_report: Some(plan.id),
+                messages,
                 ..Change::default()
             })
             .await;
@@ -315,10 +330,7 @@ impl Service {
             Err(StoreError::Conflict) => return Ok(()),
             other => other?,
         };
-        self.edit(report_key(plan.id), text.clone()).await;
-        for h in self.offboarding_recipients(plan, true) {
-            self.notify(&h, text.clone(), vec![], None).await;
-        }
+        self.messages_committed().await;
         Ok(())
     }
 }
