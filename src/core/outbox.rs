@@ -6,8 +6,9 @@
 
 use std::time::Duration;
 
+use super::customid::ClickTarget;
 use super::model::Handle;
-use super::ports::{Button, MessageKey, Recipient};
+use super::ports::{Button, ButtonLabel, MessageKey, Recipient};
 
 /// What a row does.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +67,51 @@ impl Outgoing {
     pub fn once(mut self, dedupe: impl Into<String>) -> Self {
         self.dedupe = Some(dedupe.into());
         self
+    }
+}
+
+/// The key of a plan's Confirm/Cancel messages (edited when the plan is decided).
+pub fn plan_key(plan: i64) -> MessageKey {
+    MessageKey(format!("plan:{plan}"))
+}
+
+/// A plan's Confirm and Cancel buttons.
+pub fn plan_buttons(plan: i64) -> Vec<Button> {
+    vec![
+        Button {
+            label: ButtonLabel::Confirm,
+            custom_id: ClickTarget::Confirm(plan).to_string(),
+        },
+        Button {
+            label: ButtonLabel::Cancel,
+            custom_id: ClickTarget::Cancel(plan).to_string(),
+        },
+    ]
+}
+
+/// A direct message about the plan a change creates ([`super::ports::Change::new_plan`]),
+/// whose id the store learns only when it inserts the plan: the store completes it with
+/// that id ([`PlanMessage::complete`]) and writes it in the same transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanMessage {
+    /// The recipient.
+    pub to: Handle,
+    /// The text around the plan's id: the id goes between consecutive parts (one part: the
+    /// text does not name the plan).
+    pub text: Vec<String>,
+    /// Carries the plan's Confirm and Cancel buttons, under the plan's key.
+    pub buttons: bool,
+}
+
+impl PlanMessage {
+    /// The row to write once the plan's id is known.
+    pub fn complete(&self, plan: i64) -> Outgoing {
+        let (buttons, key) = if self.buttons {
+            (plan_buttons(plan), Some(plan_key(plan)))
+        } else {
+            (Vec::new(), None)
+        };
+        Outgoing::to_person(&self.to, self.text.join(&plan.to_string()), buttons, key)
     }
 }
 
@@ -137,6 +183,27 @@ impl DeliveryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_message_is_completed_with_the_plan_id_only_where_asked() {
+        let to = Handle::parse("dana").unwrap();
+        let m = PlanMessage {
+            to: to.clone(),
+            text: vec!["plan #".into(), " for {plan} and 0".into()],
+            buttons: true,
+        };
+        let o = m.complete(42);
+        assert_eq!(o.text, "plan #42 for {plan} and 0");
+        assert_eq!(o.key, Some(plan_key(42)));
+        assert_eq!(o.buttons, plan_buttons(42));
+        assert_eq!(o.kind, OutKind::Send(Recipient::Person(to)));
+        let plain = PlanMessage {
+            buttons: false,
+            ..m
+        }
+        .complete(7);
+        assert!(plain.buttons.is_empty() && plain.key.is_none());
+    }
 
     #[test]
     fn backoff_doubles_is_capped_and_honours_retry_after() {

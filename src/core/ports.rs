@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::model::*;
-pub use super::outbox::{DeliveryPolicy, OutKind, OutboxCounts, Outgoing, Queued};
+pub use super::outbox::{DeliveryPolicy, OutKind, OutboxCounts, Outgoing, PlanMessage, Queued};
 
 // ----------------------------------------------------------------------------- clock
 
@@ -320,6 +320,10 @@ pub struct Change {
     /// Chat messages and edits this decision causes, written to the durable outbox in the
     /// same transaction (a row whose `dedupe` was written before is skipped).
     pub messages: Vec<Outgoing>,
+    /// Messages about the plan this change creates (`new_plan`), completed with its id and
+    /// written after `messages`; the change fails with [`StoreError::Backend`] when it
+    /// creates no plan.
+    pub plan_messages: Vec<PlanMessage>,
     /// Requests whose current step's approvers this change prompts (`messages` holds the
     /// prompts): recorded with them, so a crash leaves both or neither.
     pub prompted: Vec<(RequestId, u32)>,
@@ -504,8 +508,9 @@ pub trait Store: Send + Sync {
     async fn unprompted_requests(&self, before: Timestamp) -> Result<Vec<RequestId>, StoreError>;
     /// True when an HR event id was recorded as handled.
     async fn hr_event_seen(&self, id: &str) -> Result<bool, StoreError>;
-    /// Closes an open plan (confirmed or cancelled) with its audit rows; false when it was no
-    /// longer open (someone else decided first), and then nothing is written.
+    /// Closes an open plan (confirmed or cancelled) with its audit rows and the messages the
+    /// decision causes (written to the outbox); false when it was no longer open (someone
+    /// else decided first), and then nothing is written.
     async fn close_plan(
         &self,
         id: i64,
@@ -513,6 +518,7 @@ pub trait Store: Send + Sync {
         by: &Handle,
         at: Timestamp,
         audit: Vec<AuditEvent>,
+        messages: Vec<Outgoing>,
     ) -> Result<bool, StoreError>;
 }
 

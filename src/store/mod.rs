@@ -38,7 +38,7 @@ use db::{DbRow, Pool, Tx, q};
 
 use crate::core::model::*;
 use crate::core::ports::{
-    Change, Committed, GrantRef, NewGrantSource, NewPlan, OutboxCounts, Plan, PlanState, Queued,
+    Change, Committed, GrantRef, NewGrantSource, NewPlan, OutboxCounts, Outgoing, Plan, PlanState, Queued,
     ReqRef, Store, StoreError,
 };
 
@@ -1053,6 +1053,7 @@ impl Store for SqlStore {
         by: &Handle,
         at: Timestamp,
         audit: Vec<AuditEvent>,
+        messages: Vec<Outgoing>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
         let n = q(
@@ -1069,6 +1070,7 @@ impl Store for SqlStore {
         if n == 0 {
             return Ok(false);
         }
+        outbox::insert(&mut tx, &messages).await?;
         let head = audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
         tx.commit().await.map_err(store_err)?;
         self.anchored(head).await;
@@ -1557,6 +1559,19 @@ impl Store for SqlStore {
         // 5b. The messages this decision causes, in the outbox with it, and the steps whose
         //     prompts they are.
         outbox::insert(&mut tx, &change.messages).await?;
+        if !change.plan_messages.is_empty() {
+            let Some(plan) = out.plan else {
+                return Err(StoreError::Backend(
+                    "messages about a new plan, but the change creates none".into(),
+                ));
+            };
+            let rows: Vec<_> = change
+                .plan_messages
+                .iter()
+                .map(|m| m.complete(plan))
+                .collect();
+            outbox::insert(&mut tx, &rows).await?;
+        }
         for (id, step) in &change.prompted {
             q("UPDATE requests SET prompted_step = ? WHERE id = ? AND current_step = ?")
                 .bind(i64::from(*step))

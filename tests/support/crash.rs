@@ -296,8 +296,9 @@ impl Store for CrashStore {
         by: &Handle,
         at: Timestamp,
         audit: Vec<AuditEvent>,
+        messages: Vec<Outgoing>,
     ) -> Result<bool, StoreError> {
-        let r = self.inner.close_plan(id, state, by, at, audit).await;
+        let r = self.inner.close_plan(id, state, by, at, audit, messages).await;
         self.boundary("close_plan", r.is_ok());
         r
     }

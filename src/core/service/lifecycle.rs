@@ -646,16 +646,7 @@ impl Service {
     }
 
     fn plan_buttons(id: i64) -> Vec<Button> {
-        vec![
-            Button {
-                label: ButtonLabel::Confirm,
-                custom_id: ClickTarget::Confirm(id).to_string(),
-            },
-            Button {
-                label: ButtonLabel::Cancel,
-                custom_id: ClickTarget::Cancel(id).to_string(),
-            },
-        ]
+        crate::core::outbox::plan_buttons(id)
     }
 
     /// `/role user role`: shows the plan for confirmation — to the IT admin who ran it, or,
@@ -731,38 +722,55 @@ impl Service {
             "ok",
             format!("role change to {role}"),
         );
+        let text = self.role_plan_text(&p, &role, &plan);
+        // The plan and its prompts to the confirmers are one transaction (the store fills
+        // the plan's id into the prompts' buttons).
+        let plan_messages = if alone {
+            Vec::new()
+        } else {
+            confirmers
+                .iter()
+                .map(|h| PlanMessage {
+                    to: h.clone(),
+                    text: vec![format!(
+                        "{} asks for this role change:\n{text}",
+                        c.person.name
+                    )],
+                    buttons: true,
+                })
+                .collect()
+        };
+        let change = Change {
+            new_plan: Some(NewPlan {
+                kind: PlanKind::Role,
+                subject: user.clone(),
+                created_by: c.person.handle.clone(),
+                confirmers: confirmers.clone(),
+                detail,
+                created_at: now,
+                due_at: None,
+                preconfirmed: false,
+            }),
+            audit: vec![ev],
+            plan_messages,
+            ..Change::default()
+        };
+        let sent = !change.plan_messages.is_empty();
         let id = self
             .store
-            .create_plan(
-                NewPlan {
-                    kind: PlanKind::Role,
-                    subject: user.clone(),
-                    created_by: c.person.handle.clone(),
-                    confirmers: confirmers.clone(),
-                    detail,
-                    created_at: now,
-                    due_at: None,
-                    preconfirmed: false,
-                },
-                vec![ev],
-            )
-            .await?;
-        let text = self.role_plan_text(&p, &role, &plan);
+            .commit(change)
+            .await?
+            .plan
+            .ok_or_else(|| ServiceError::Inconsistent("no plan id".into()))?;
+        if sent {
+            self.messages_committed().await;
+        }
         if alone {
             return Ok(Reply {
                 text,
                 buttons: Self::plan_buttons(id),
                 key: Some(plan_key(id)),
             });
-        }
-        for h in &confirmers {
-            self.notify(
-                h,
-                format!("{} asks for this role change:\n{text}", c.person.name),
-                Self::plan_buttons(id),
-                Some(plan_key(id)),
-            )
-            .await;
         }
         let dir = self.directory().await?;
         Ok(Reply::text(format!(
@@ -1048,9 +1056,25 @@ impl Service {
             "ok",
             format!("{} plan #{id}", plan.kind.as_str()),
         );
+        let verdict = format!(
+            "{} by {} at {}.",
+            if confirm { "Confirmed" } else { "Cancelled" },
+            c.person.name,
+            self.when_shared(now)
+        );
+        // The buttons come off the plan's messages with the decision, in its transaction.
+        let edit = Outgoing::edit(
+            plan_key(id),
+            format!(
+                "Plan #{id} ({} of {}): {verdict}",
+                plan.kind.as_str(),
+                Self::name_of(&dir, &plan.subject)
+            ),
+            Vec::new(),
+        );
         if !self
             .store
-            .close_plan(id, state, &c.person.handle, now, vec![ev])
+            .close_plan(id, state, &c.person.handle, now, vec![ev], vec![edit])
             .await?
         {
             let again = self.store.plan(id).await?;
@@ -1060,21 +1084,7 @@ impl Service {
                 by.map_or_else(|| "someone".into(), |h| Self::name_of(&dir, &h))
             )));
         }
-        let verdict = format!(
-            "{} by {} at {}.",
-            if confirm { "Confirmed" } else { "Cancelled" },
-            c.person.name,
-            self.when_shared(now)
-        );
-        self.edit(
-            plan_key(id),
-            format!(
-                "Plan #{id} ({} of {}): {verdict}",
-                plan.kind.as_str(),
-                Self::name_of(&dir, &plan.subject)
-            ),
-        )
-        .await;
+        self.messages_committed().await;
         if !confirm {
             return Ok(Reply::text(format!(
                 "Plan #{id} cancelled; nothing was changed."

@@ -139,9 +139,7 @@ fn decision_buttons(r: RequestId, k: u32) -> Vec<Button> {
     ]
 }
 
-fn plan_key(p: i64) -> MessageKey {
-    MessageKey(format!("plan:{p}"))
-}
+use crate::core::outbox::plan_key;
 
 impl Service {
     /// Builds the service over its ports.
