@@ -38,8 +38,8 @@ use db::{DbRow, Pool, Tx, q};
 
 use crate::core::model::*;
 use crate::core::ports::{
-    Change, Committed, GrantRef, NewGrantSource, NewPlan, OutboxCounts, Outgoing, Plan, PlanState, Queued,
-    ReqRef, Store, StoreError,
+    Change, Committed, GrantRef, NewGrantSource, NewPlan, OutboxCounts, Outgoing, Plan, PlanState,
+    Queued, ReqRef, Store, StoreError,
 };
 
 pub use anchor::{AnchorLine, parse_anchors};

@@ -298,7 +298,10 @@ impl Store for CrashStore {
         audit: Vec<AuditEvent>,
         messages: Vec<Outgoing>,
     ) -> Result<bool, StoreError> {
-        let r = self.inner.close_plan(id, state, by, at, audit, messages).await;
+        let r = self
+            .inner
+            .close_plan(id, state, by, at, audit, messages)
+            .await;
         self.boundary("close_plan", r.is_ok());
         r
     }

@@ -1062,20 +1062,21 @@ impl Service {
                     .push(RequestUpdate::to_state(&r, next, now));
             }
         }
-        if !self.commit_quietly(change).await? {
-            return Ok(Reply::text(format!(
-                "Action #{id} changed just now; nothing was retried."
-            )));
-        }
-        self.edit(
+        // The Retry buttons come off with the retry, in its transaction.
+        change.messages.push(Outgoing::edit(
             action_key(id),
             format!(
                 "Action #{id} was retried by {} at {}.",
                 c.person.name,
                 self.when_shared(now)
             ),
-        )
-        .await;
+            Vec::new(),
+        ));
+        if !self.commit_quietly(change).await? {
+            return Ok(Reply::text(format!(
+                "Action #{id} changed just now; nothing was retried."
+            )));
+        }
         Ok(Reply::text(format!("Action #{id} is queued again.")))
     }
 }

@@ -386,6 +386,26 @@ impl Service {
         );
         let mut change = intake;
         change.audit.push(ev_row);
+        // A scheduled leave tells IT in the plan's own transaction (the store fills in the
+        // plan's id).
+        if let Some(d) = due {
+            for a in &self.org.it_admins {
+                change.plan_messages.push(PlanMessage {
+                    to: a.clone(),
+                    text: vec![
+                        format!(
+                            "HR scheduled the offboarding of {} ({}) at {} (plan #",
+                            p.name,
+                            p.handle,
+                            self.when_for(a, d).await
+                        ),
+                        "); it runs by itself then, and the report comes to IT.".into(),
+                    ],
+                    buttons: false,
+                });
+            }
+        }
+        let told = !change.plan_messages.is_empty();
         change.new_plan = Some(NewPlan {
             kind: PlanKind::Offboard,
             subject: p.handle.clone(),
@@ -405,16 +425,10 @@ impl Service {
         let Some(plan) = self.store.plan(id).await? else {
             return Err(ServiceError::Inconsistent(format!("plan {id} vanished")).into());
         };
+        if told {
+            self.messages_committed().await;
+        }
         if let Some(d) = due {
-            for a in &self.org.it_admins {
-                let text = format!(
-                    "HR scheduled the offboarding of {} ({}) at {} (plan #{id}); it runs by itself then, and the report comes to IT.",
-                    p.name,
-                    p.handle,
-                    self.when_for(a, d).await
-                );
-                self.notify(a, text, vec![], None).await;
-            }
             return Ok(format!(
                 "offboarding of {} scheduled at {}",
                 p.handle,
@@ -430,6 +444,7 @@ impl Service {
                     start_plan: Some(id),
                     ..Change::default()
                 },
+                false,
             )
             .await
         {

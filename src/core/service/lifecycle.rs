@@ -995,7 +995,7 @@ impl Service {
                 && plan.confirmers.contains(&c.person.handle)
                 && plan.due_at.is_none_or(|d| d <= now)
             {
-                let text = self.carry_out_plan(&Doer::caller(c), &plan).await?;
+                let text = self.carry_out_plan(&Doer::caller(c), &plan, false).await?;
                 return Ok(Reply::text(text.unwrap_or_else(|| {
                     format!("Plan #{id} is already being carried out.")
                 })));
@@ -1104,7 +1104,7 @@ impl Service {
                 self.when_to(c, due)
             )));
         }
-        let text = self.carry_out_plan(&Doer::caller(c), &plan).await?;
+        let text = self.carry_out_plan(&Doer::caller(c), &plan, false).await?;
         Ok(Reply::text(text.unwrap_or_else(|| {
             format!("Plan #{id} is already being carried out.")
         })))
@@ -1113,7 +1113,14 @@ impl Service {
     /// Carries out a confirmed plan, marking it started in the same transaction as its work
     /// (a crash before that commit leaves it to run again); None when another instance,
     /// click or tick carried it out first.
-    pub(super) async fn carry_out_plan(&self, by: &Doer, plan: &Plan) -> Result<Option<String>> {
+    /// With `announce`, whoever confirmed the plan is told it runs now, in the same
+    /// transaction.
+    pub(super) async fn carry_out_plan(
+        &self,
+        by: &Doer,
+        plan: &Plan,
+        announce: bool,
+    ) -> Result<Option<String>> {
         let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
         let base = Change {
             start_plan: Some(plan.id),
@@ -1121,7 +1128,7 @@ impl Service {
         };
         let r = match plan.kind {
             PlanKind::Offboard => {
-                self.carry_out_offboarding(by, plan, detail.reason, base)
+                self.carry_out_offboarding(by, plan, detail.reason, base, announce)
                     .await
             }
             PlanKind::Onboard => {
@@ -1130,7 +1137,7 @@ impl Service {
             PlanKind::Role => {
                 let role = detail.role.as_deref().and_then(|r| RoleName::parse(r).ok());
                 match role {
-                    Some(role) => self.carry_out_role(by, plan, role, base).await,
+                    Some(role) => self.carry_out_role(by, plan, role, base, announce).await,
                     None => Err(ServiceError::Inconsistent(format!(
                         "plan {} has no role",
                         plan.id
@@ -1151,6 +1158,7 @@ impl Service {
         plan: &Plan,
         role: RoleName,
         base: Change,
+        announce: bool,
     ) -> Result<String> {
         let Some(p) = self.store.person(&plan.subject).await? else {
             return Err(ServiceError::Inconsistent(format!(
@@ -1162,10 +1170,29 @@ impl Service {
             role: role.clone(),
             ..p.clone()
         };
-        let text = self
-            .carry_out_move(by, &p, &new, Some(&plan.created_by), base)
+        let (mut change, text) = self
+            .move_change(by, &p, &new, Some(&plan.created_by), base)
             .await?;
-        Ok(format!("Done: {} is now {role}.\n{text}", p.name))
+        let text = format!("Done: {} is now {role}.\n{text}", p.name);
+        change
+            .messages
+            .extend(self.running_note(plan, announce, &text));
+        self.store.commit(change).await?;
+        self.wake_worker();
+        self.messages_committed().await;
+        Ok(text)
+    }
+
+    /// "Scheduled plan #N is running now", to whoever confirmed it, when `announce` (a
+    /// scheduled plan the tick runs), written with the plan's work.
+    fn running_note(&self, plan: &Plan, announce: bool, text: &str) -> Option<Outgoing> {
+        let h = plan.decided_by.as_ref().filter(|_| announce)?;
+        Some(self.out(
+            h,
+            format!("Scheduled plan #{} is running now. {text}", plan.id),
+            vec![],
+            None,
+        ))
     }
 
     /// Moves a person to a new record (role, department, manager…): grants the new
@@ -1179,6 +1206,22 @@ impl Service {
         proposed_by: Option<&Handle>,
         base: Change,
     ) -> Result<String> {
+        let (change, text) = self.move_change(by, old, new, proposed_by, base).await?;
+        self.store.commit(change).await?;
+        self.wake_worker();
+        self.messages_committed().await;
+        Ok(text)
+    }
+
+    /// The one transaction of a move (with `base`), its messages included, and its summary.
+    async fn move_change(
+        &self,
+        by: &Doer,
+        old: &Person,
+        new: &Person,
+        proposed_by: Option<&Handle>,
+        base: Change,
+    ) -> Result<(Change, String)> {
         let work = self.role_plan(old, &new.role, &new.department).await?;
         let mut what = Vec::new();
         if old.role != new.role {
@@ -1264,8 +1307,6 @@ impl Service {
                 "requested separately; kept after the role change",
             ));
         }
-        self.store.commit(change).await?;
-        self.wake_worker();
         let shown_old = Person {
             department: old.department.clone(),
             ..old.clone()
@@ -1326,10 +1367,11 @@ impl Service {
                 ));
             }
         }
+        // Told in the move's own transaction: a crash after it cannot lose the messages.
         for (h, t) in sends {
-            self.notify(&h, t, vec![], None).await;
+            change.messages.push(self.out(&h, t, vec![], None));
         }
-        Ok(text)
+        Ok((change, text))
     }
 
     /// Carries out a confirmed offboarding: the person is marked offboarded, their requests
@@ -1340,7 +1382,8 @@ impl Service {
         by: &Doer,
         plan: &Plan,
         reason: Option<String>,
-        base: Change,
+        mut base: Change,
+        announce: bool,
     ) -> Result<String> {
         let Some(mut p) = self.store.person(&plan.subject).await? else {
             return Err(ServiceError::Inconsistent(format!(
@@ -1349,11 +1392,18 @@ impl Service {
             )));
         };
         if p.status == PersonStatus::Offboarded {
+            let text = format!("{} was already offboarded; nothing to do.", p.name);
+            base.messages
+                .extend(self.running_note(plan, announce, &text));
+            let messages = !base.messages.is_empty();
             if !base.is_empty() {
                 self.store.commit(base).await?;
             }
+            if messages {
+                self.messages_committed().await;
+            }
             self.store.mark_plan_reported(plan.id).await?;
-            return Ok(format!("{} was already offboarded; nothing to do.", p.name));
+            return Ok(text);
         }
         let actor = by.actor.clone();
         let chat = by.chat.as_deref();
@@ -1418,14 +1468,22 @@ impl Service {
         }
         let n = change.new_actions.len();
         change.first_action_of = Some(plan.id);
-        self.store.commit(change).await?;
-        self.wake_worker();
-        // Workers may have finished everything already; otherwise the last one reports.
-        self.maybe_report_offboarding(&p.handle).await?;
-        Ok(format!(
+        let text = format!(
             "Offboarding {}: {n} connector action(s) queued; every connector is then re-read to verify nothing remains, and the report follows.",
             p.name
-        ))
+        );
+        change
+            .messages
+            .extend(self.running_note(plan, announce, &text));
+        let messages = !change.messages.is_empty();
+        self.store.commit(change).await?;
+        self.wake_worker();
+        if messages {
+            self.messages_committed().await;
+        }
+        // Workers may have finished everything already; otherwise the last one reports.
+        self.maybe_report_offboarding(&p.handle).await?;
+        Ok(text)
     }
 
     /// A person's grants not yet seen gone: pending, active and revoking ones, and for each
@@ -2092,19 +2150,8 @@ impl Service {
         } else {
             Doer::system()
         };
-        let Some(text) = self.carry_out_plan(&by, plan).await? else {
-            return Ok(false);
-        };
-        if let Some(h) = &plan.decided_by {
-            self.notify(
-                h,
-                format!("Scheduled plan #{} is running now. {text}", plan.id),
-                vec![],
-                None,
-            )
-            .await;
-        }
-        Ok(true)
+        // Whoever confirmed it is told, in the plan's own transaction.
+        Ok(self.carry_out_plan(&by, plan, true).await?.is_some())
     }
 
     /// Runs the confirmed, due plans about a person that were not carried out (after a

@@ -379,18 +379,6 @@ impl Service {
         Outgoing::to_person(to, text, buttons, key)
     }
 
-    /// Sends a direct message through the durable outbox, in a transaction of its own (for
-    /// messages no decision commits; a decision puts them in its [`Change::messages`]).
-    async fn notify(
-        &self,
-        to: &Handle,
-        text: String,
-        buttons: Vec<Button>,
-        key: Option<MessageKey>,
-    ) {
-        self.enqueue(vec![self.out(to, text, buttons, key)]).await;
-    }
-
     /// Removes the buttons of every message under `key` and shows `text`, through the
     /// outbox (after the sends under `key`).
     async fn edit(&self, key: MessageKey, text: String) {
