@@ -471,6 +471,149 @@ async fn a_confirmed_role_plan_survives_a_crash_after_each_commit() {
     .await;
 }
 
+impl Rig {
+    /// New messages to `who` whose text contains `part`.
+    fn dms_to(&self, who: &str, part: &str) -> Vec<quartermaster::chat::console::Shown> {
+        self.chat
+            .transcript()
+            .into_iter()
+            .filter(|m| m.kind == "new" && m.to.as_deref() == Some(who) && m.text.contains(part))
+            .collect()
+    }
+
+    /// Edits shown to `who` whose text contains `part`.
+    fn edits_to(&self, who: &str, part: &str) -> usize {
+        self.chat
+            .transcript()
+            .iter()
+            .filter(|m| m.kind == "edit" && m.to.as_deref() == Some(who) && m.text.contains(part))
+            .count()
+    }
+}
+
+/// A crash right after the commit that created a manager's role plan: its prompts to the
+/// IT admins were written with it, and the restarted service sends them, once, with the
+/// plan's own Confirm and Cancel (before, they were enqueued after, and lost).
+#[tokio::test]
+async fn a_role_plan_prompt_survives_a_crash_right_after_the_plan_commit() {
+    let rig = Rig::new().await;
+    let s = rig.service(1);
+    let crashed = tokio::spawn(async move {
+        line(&s, "bob", "/role user:alice role:designer").await;
+    })
+    .await
+    .is_err_and(|e| e.is_panic());
+    assert!(crashed, "the proposal commits something");
+    let plans = rig
+        .store
+        .plans_of(&Handle::parse("alice").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    // The restarted service delivers what the dead one committed.
+    rig.service(0).tick().await.unwrap();
+    for a in ["dana", "mia"] {
+        let got = rig.dms_to(a, "Bob Chen asks for this role change");
+        assert_eq!(got.len(), 1, "{a}: {:#?}", rig.chat.transcript());
+        assert_eq!(got[0].buttons, ["Confirm", "Cancel"]);
+    }
+    // Its buttons are the plan's: Confirm carries it out.
+    let r = click(
+        &rig.service(0),
+        "dana",
+        &format!("v1:plan:{}:confirm", plans[0].id),
+    )
+    .await;
+    assert!(r.starts_with("Done: Alice Kim is now designer"), "{r}");
+    rig.audit_ok().await;
+}
+
+/// Confirming a manager's role plan, stopped after each commit and the click retried: the
+/// prompts lose their buttons once, and Alice and Bob are told once (before, the edit and
+/// the move's messages were enqueued after the commits that caused them, and lost).
+#[tokio::test]
+async fn a_role_plan_confirm_tells_everyone_once_whatever_crash() {
+    every_boundary(
+        "plan confirm messages",
+        |s| {
+            Box::pin(async move {
+                line(&s, "bob", "/role user:alice role:designer").await;
+            })
+        },
+        |s| {
+            Box::pin(async move {
+                click(&s, "dana", "v1:plan:1:confirm").await;
+            })
+        },
+        |rig| {
+            Box::pin(async move {
+                let p = rig
+                    .store
+                    .person(&Handle::parse("alice").unwrap())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(p.role.as_str(), "designer");
+                let t = rig.chat.transcript();
+                for a in ["dana", "mia"] {
+                    assert_eq!(rig.edits_to(a, "Confirmed by Dana"), 1, "{a}: {t:#?}");
+                }
+                assert_eq!(
+                    rig.dms_to("alice", "Your role changed to designer").len(),
+                    1,
+                    "{t:#?}"
+                );
+                assert_eq!(
+                    rig.dms_to("bob", "Your role change for Alice Kim was confirmed")
+                        .len(),
+                    1,
+                    "{t:#?}"
+                );
+            })
+        },
+    )
+    .await;
+}
+
+/// A crash right after the commit of an HR leave scheduled for a later day: IT's note (with
+/// the plan's id) was written with the plan and goes out after the restart, once.
+#[tokio::test]
+async fn an_hr_scheduled_leave_note_survives_a_crash_right_after_its_commit() {
+    let rig = Rig::new().await;
+    rig.service(0)
+        .hr_event(hr("evt-hire-1", HrKind::Hire, zoe()))
+        .await
+        .unwrap();
+    let s = rig.service(1);
+    let crashed = tokio::spawn(async move {
+        let mut ev = hr("evt-leave-1", HrKind::Leave, zoe());
+        ev.last_day = Some((support::t0() + chrono::Duration::days(10)).date_naive());
+        let _ = s.hr_event(ev).await;
+    })
+    .await
+    .is_err_and(|e| e.is_panic());
+    assert!(crashed);
+    let plan = rig
+        .store
+        .plans_of(&Handle::parse("zoe").unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.kind == PlanKind::Offboard)
+        .expect("the leave's plan is stored");
+    rig.service(0).tick().await.unwrap();
+    for a in ["dana", "mia"] {
+        let got = rig.dms_to(a, "HR scheduled the offboarding of Zoe Quinn (zoe)");
+        assert_eq!(got.len(), 1, "{a}: {:#?}", rig.chat.transcript());
+        assert!(
+            got[0].text.contains(&format!("(plan #{});", plan.id)),
+            "{}",
+            got[0].text
+        );
+    }
+    rig.audit_ok().await;
+}
+
 /// "Unchanged" never hides missing birthrights: a person stored without them (as a crash
 /// in an older version left them) is repaired by the next record of them.
 #[tokio::test]
