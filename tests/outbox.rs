@@ -262,6 +262,40 @@ async fn every_prompt_arrives_exactly_once_through_5xx_429_and_drops() {
     bot.stop().await;
 }
 
+/// A create-message whose answer hangs past the bot's 10 s Discord call timeout (the message
+/// was made; the bot cannot tell): the try fails, the retry carries the same nonce, and Bob
+/// gets the prompt exactly once. The timeout is not configurable, so this takes ~11 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_whose_create_hangs_past_the_timeout_arrives_once() {
+    let bot = Bot::start(None).await;
+    bot.fast(Duration::from_secs(60));
+    let hang = Duration::from_secs(13);
+    bot.fake.fail_next_creates(&[Fault::HangAfterCreate(hang)]);
+    let started = Instant::now();
+    bot.request_figma().await;
+    // The message is made at once; its answer hangs.
+    bot.wait_for("Bob's prompt", |b| !b.prompts(BOB.0, 1).is_empty())
+        .await;
+    bot.wait_for("a second try after the timeout", |b| {
+        creates_in(&b.fake.calls(), &b.fake.dm_channel(BOB.0)).len() >= 2
+    })
+    .await;
+    bot.outbox_empty().await;
+    let creates = creates_in(&bot.fake.calls(), &bot.fake.dm_channel(BOB.0));
+    assert_eq!(creates.len(), 2, "{creates:#?}");
+    let waited = creates[1].at - creates[0].at;
+    assert!(
+        waited >= Duration::from_secs(10) && waited < hang,
+        "retried after {waited:?}: at the call timeout, not after the hang"
+    );
+    assert_eq!(creates[0].body["nonce"], creates[1].body["nonce"]);
+    assert_eq!(bot.prompts(BOB.0, 1).len(), 1, "{:#?}", bot.fake.dms(BOB.0));
+    let m = bot.metrics().await;
+    assert_eq!(metric(&m, "quartermaster_messages_failed_total"), 0, "{m}");
+    assert!(started.elapsed() < WAIT, "bounded");
+    bot.stop().await;
+}
+
 /// A 429's `retry_after` is waited out before the next try, however short the backoff.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_retry_after_is_honoured() {

@@ -11,7 +11,8 @@
 //!   50027 (Invalid Webhook Token);
 //! - injectable 429s with `Retry-After`;
 //! - injectable failures of message creates ([`Fault`]): a 5xx, a 429 with its own
-//!   `retry_after`, a connection dropped before or after the message was made, and users
+//!   `retry_after`, a connection dropped before or after the message was made, an answer
+//!   that hangs after the message was made, and users
 //!   whose DMs always fail with 500;
 //! - `nonce` + `enforce_nonce` on create-message: a second create with the same nonce in the
 //!   same channel returns the first message instead of making another (as Discord does
@@ -67,6 +68,9 @@ pub enum Fault {
     /// The message is made, then the connection drops before the answer is complete (the
     /// bot cannot tell whether it worked).
     DropAfterCreate,
+    /// The message is made, then the answer hangs this long (past the bot's call timeout,
+    /// the bot cannot tell whether it worked).
+    HangAfterCreate(Duration),
 }
 
 /// One REST call the bot made.
@@ -770,6 +774,7 @@ async fn rest(
     let is_create =
         method == Method::POST && rest.starts_with("channels/") && rest.ends_with("/messages");
     let mut drop_answer = false;
+    let mut hang: Option<Duration> = None;
     let mut retry_after: Option<f64> = None;
     let (status, v) = {
         let mut s = sh.state.lock().unwrap();
@@ -800,6 +805,10 @@ async fn rest(
                     drop_answer = true;
                     route(&mut s, sh.addr, &method, &rest, &body)
                 }
+                Fault::HangAfterCreate(d) => {
+                    hang = Some(d);
+                    route(&mut s, sh.addr, &method, &rest, &body)
+                }
             }
         } else if limited {
             s.rate_limit_next -= 1;
@@ -827,6 +836,10 @@ async fn rest(
         (status, v)
     };
     sh.changed.notify_waiters();
+    if let Some(d) = hang {
+        // Outside the lock: other calls go on meanwhile.
+        tokio::time::sleep(d).await;
+    }
     if drop_answer {
         // Headers, then a body that breaks: the connection is cut mid-answer.
         return Response::builder()
