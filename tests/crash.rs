@@ -614,6 +614,48 @@ async fn an_hr_scheduled_leave_note_survives_a_crash_right_after_its_commit() {
     rig.audit_ok().await;
 }
 
+/// A scheduled offboarding run by the tick, stopped after each commit and the tick run again:
+/// the IT admin who confirmed it is told "Scheduled plan #1 is running now" once (before, the
+/// note was enqueued after the plan's commit, and a crash there lost it).
+#[tokio::test]
+async fn a_scheduled_plan_tells_its_confirmer_once_whatever_crash() {
+    for k in 1..=40 {
+        let rig = Rig::new().await;
+        let s = rig.service(0);
+        line(&s, "dana", "/offboard user:frank when:2026-11-27").await;
+        let r = click(&s, "dana", "v1:plan:1:confirm").await;
+        assert!(r.contains("runs by itself"), "{r}");
+        rig.clock
+            .advance(quartermaster::core::model::Span::parse("3d").unwrap());
+        let s = rig.service(k);
+        let crashed = tokio::spawn(async move {
+            s.tick().await.unwrap();
+        })
+        .await
+        .is_err_and(|e| e.is_panic());
+        rig.service(0).tick().await.unwrap();
+        eprintln!("scheduled plan: crash after commit {k}: crashed={crashed}");
+        let p = rig
+            .store
+            .person(&Handle::parse("frank").unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.status, PersonStatus::Offboarded);
+        let t = rig.chat.transcript();
+        assert_eq!(
+            rig.dms_to("dana", "Scheduled plan #1 is running now").len(),
+            1,
+            "crash after commit {k}: {t:#?}"
+        );
+        rig.audit_ok().await;
+        if !crashed {
+            return;
+        }
+    }
+    panic!("more than 40 commits");
+}
+
 /// "Unchanged" never hides missing birthrights: a person stored without them (as a crash
 /// in an older version left them) is repaired by the next record of them.
 #[tokio::test]
