@@ -656,6 +656,85 @@ async fn a_scheduled_plan_tells_its_confirmer_once_whatever_crash() {
     panic!("more than 40 commits");
 }
 
+/// Retry on a failed action, stopped after each commit and clicked again: IT's "failed"
+/// message loses its Retry button once (before, the edit was enqueued after the retry's
+/// commit, and a crash there left the button on).
+#[tokio::test]
+async fn a_retry_removes_the_retry_button_whatever_crash() {
+    use quartermaster::core::model::ActionState;
+    use quartermaster::core::ports::{ActionUpdate, Button, ButtonLabel, MessageKey, Outgoing};
+    for k in 1..=40 {
+        let rig = Rig::new().await;
+        let frank = Handle::parse("frank").unwrap();
+        let id = rig
+            .store
+            .commit(Change {
+                new_actions: vec![NewAction {
+                    connector: ConnectorName::parse("directory").unwrap(),
+                    op: ActionOp::Disable,
+                    person: frank.clone(),
+                    app: None,
+                    entitlement: None,
+                    grant: None,
+                    request: ReqRef::None,
+                    at: support::t0(),
+                }],
+                ..Change::default()
+            })
+            .await
+            .unwrap()
+            .actions[0];
+        let failed = Outgoing::to_person(
+            &Handle::parse("dana").unwrap(),
+            format!("Action #{id} failed for good."),
+            vec![Button {
+                label: ButtonLabel::Retry,
+                custom_id: format!("v1:act:{id}:retry"),
+            }],
+            Some(MessageKey(format!("act:{id}"))),
+        );
+        rig.store
+            .commit(Change {
+                action_updates: vec![ActionUpdate {
+                    id,
+                    from: ActionState::Pending,
+                    state: ActionState::Failed,
+                    last_error: Some("down".into()),
+                    not_before: support::t0(),
+                    reset_attempts: false,
+                }],
+                messages: vec![failed],
+                ..Change::default()
+            })
+            .await
+            .unwrap();
+        rig.service(0).tick().await.unwrap();
+        let s = rig.service(k);
+        let custom = format!("v1:act:{id}:retry");
+        let c2 = custom.clone();
+        let crashed = tokio::spawn(async move {
+            click(&s, "dana", &c2).await;
+        })
+        .await
+        .is_err_and(|e| e.is_panic());
+        click(&rig.service(0), "dana", &custom).await;
+        eprintln!("retry: crash after commit {k}: crashed={crashed}");
+        let t = rig.chat.transcript();
+        assert_eq!(
+            rig.edits_to("dana", &format!("Action #{id} was retried by Dana")),
+            1,
+            "crash after commit {k}: {t:#?}"
+        );
+        let a = rig.store.action(id).await.unwrap().unwrap();
+        assert_eq!(a.state, ActionState::Pending);
+        rig.audit_ok().await;
+        if !crashed {
+            return;
+        }
+    }
+    panic!("more than 40 commits");
+}
+
 /// "Unchanged" never hides missing birthrights: a person stored without them (as a crash
 /// in an older version left them) is repaired by the next record of them.
 #[tokio::test]
