@@ -109,3 +109,64 @@ async fn rules_on_sqlite() {
 async fn rules_on_postgres() {
     rules(Backend::Postgres).await;
 }
+
+/// Messages about a new plan are written with it, completed with its id; without a plan to
+/// create the change is refused and nothing is written.
+async fn plan_messages(b: Backend) {
+    use crate::core::ports::{NewPlan, PlanKind, PlanMessage};
+    let (s, _db) = fresh(b).await;
+    let note = PlanMessage {
+        to: h("dana"),
+        text: vec!["plan #".into(), " waits".into()],
+        buttons: true,
+    };
+    let refused = s
+        .commit(Change {
+            plan_messages: vec![note.clone()],
+            messages: vec![Outgoing::to_person(&h("bob"), "x".into(), vec![], None)],
+            ..Change::default()
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Backend(_))),
+        "{refused:?}"
+    );
+    assert_eq!(s.outbox_counts().await.unwrap().pending, 0);
+    let id = s
+        .commit(Change {
+            new_plan: Some(NewPlan {
+                kind: PlanKind::Role,
+                subject: h("alice"),
+                created_by: h("bob"),
+                confirmers: vec![h("dana")],
+                detail: "{}".into(),
+                created_at: chrono::Utc::now(),
+                due_at: None,
+                preconfirmed: false,
+            }),
+            plan_messages: vec![note],
+            ..Change::default()
+        })
+        .await
+        .unwrap()
+        .plan
+        .unwrap();
+    let rows = s.claim_messages(Duration::from_secs(30), 10).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].msg.text, format!("plan #{id} waits"));
+    assert_eq!(rows[0].msg.key, Some(MessageKey(format!("plan:{id}"))));
+    assert_eq!(
+        rows[0].msg.buttons[0].custom_id,
+        format!("v1:plan:{id}:confirm")
+    );
+}
+
+#[tokio::test]
+async fn plan_messages_on_sqlite() {
+    plan_messages(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn plan_messages_on_postgres() {
+    plan_messages(Backend::Postgres).await;
+}
