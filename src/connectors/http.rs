@@ -275,6 +275,7 @@ pub fn redact_error(e: ConnectorError, secret: &str) -> ConnectorError {
         NotFound(m) => NotFound(redact(m, secret)),
         Unauthorized(m) => Unauthorized(redact(m, secret)),
         Permanent(m) => Permanent(redact(m, secret)),
+        Unverifiable(m) => Unverifiable(redact(m, secret)),
         r @ RateLimited { .. } => r,
     }
 }
