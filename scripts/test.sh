@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs what the tests need when it is missing
-# (Debian: slapd and ldap-utils; PyPI: scim2-server into target/peers-venv), then runs every test.
+# (Debian: slapd, ldap-utils and 389-ds-base; PyPI: scim2-server into target/peers-venv), then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -x /usr/sbin/slapd ] || need_apt+=(slapd)
 command -v ldapsearch >/dev/null 2>&1 || need_apt+=(ldap-utils)
+# 389 Directory Server (tests/ldap_directories.rs): dscreate and ns-slapd.
+[ -x /usr/sbin/ns-slapd ] && [ -x /usr/sbin/dscreate ] || need_apt+=(389-ds-base)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]} (Debian)" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
