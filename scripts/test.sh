@@ -10,6 +10,7 @@ need_apt=()
 command -v ldapsearch >/dev/null 2>&1 || need_apt+=(ldap-utils)
 # 389 Directory Server (tests/ldap_directories.rs): dscreate and ns-slapd.
 [ -x /usr/sbin/ns-slapd ] && [ -x /usr/sbin/dscreate ] || need_apt+=(389-ds-base)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)   # the LDAP TLS test's certificates
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]} (Debian)" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

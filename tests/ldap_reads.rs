@@ -261,3 +261,38 @@ async fn revoke_says_could_not_verify_when_the_group_cannot_be_read() {
     );
     assert_eq!(p.values(elsewhere, "member").await, [ALICE.to_owned()]);
 }
+
+#[tokio::test]
+async fn tls_ldaps_and_starttls_verify_the_certificate() {
+    let s = Slapd::start_tls().await;
+    seed_inet(&s).await;
+    let ldaps = s.ldaps_url.clone().unwrap();
+    let ca = s.ca_file.clone().unwrap();
+    // ldaps:// trusting the test CA: the connector reads through TLS.
+    let over_ldaps = connector(&s, |st| {
+        st.url = ldaps.clone();
+        st.ca_file = Some(ca.clone());
+    });
+    over_ldaps.test_connection().await.unwrap();
+    let acct = over_ldaps.find_account(&alice()).await.unwrap().unwrap();
+    assert_eq!(acct.id, ALICE);
+    // StartTLS on ldap://, trusting the test CA.
+    let starttls = connector(&s, |st| {
+        st.starttls = true;
+        st.ca_file = Some(ca.clone());
+    });
+    starttls.test_connection().await.unwrap();
+    // Verification is on by default: the system's roots do not know the test CA.
+    for (what, c) in [
+        ("ldaps", connector(&s, |st| st.url = ldaps.clone())),
+        ("starttls", connector(&s, |st| st.starttls = true)),
+    ] {
+        let e = c.test_connection().await.unwrap_err();
+        let m = e.to_string().to_lowercase();
+        assert!(
+            m.contains("certificate") || m.contains("unknownissuer"),
+            "{what}: {e:?}"
+        );
+        assert!(matches!(e, ConnectorError::Permanent(_)), "{what}: {e:?}");
+    }
+}

@@ -39,6 +39,82 @@ pub struct Slapd {
     pub url: String,
     pub admin_password: String,
     dir: tempfile::TempDir,
+    /// With [`Slapd::start_tls`]: the `ldaps://` URL (StartTLS works on `url` too).
+    pub ldaps_url: Option<String>,
+    /// With [`Slapd::start_tls`]: the PEM of the test CA that signed the server certificate.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A CA and a server certificate for 127.0.0.1 / localhost signed by it (openssl CLI).
+fn make_certs(dir: &Path) {
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("the TLS test needs the openssl command ({e}); apt-get install openssl")
+            });
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=QM Test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
 
 fn slapd_binary() -> PathBuf {
@@ -72,7 +148,7 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn write_config(dir: &Path, password: &str, extra_schema: Option<&str>) -> PathBuf {
+fn write_config(dir: &Path, password: &str, extra_schema: Option<&str>, tls: bool) -> PathBuf {
     let schema = first_dir(
         &["/etc/ldap/schema", "/etc/openldap/schema"],
         "schema folder",
@@ -90,6 +166,15 @@ fn write_config(dir: &Path, password: &str, extra_schema: Option<&str>) -> PathB
             format!("include {}\n", p.display())
         }
         None => String::new(),
+    };
+    let extra = if tls {
+        let d = dir.display();
+        format!(
+            "{extra}TLSCACertificateFile {d}/ca.pem\nTLSCertificateFile {d}/server.pem\n\
+             TLSCertificateKeyFile {d}/server.key\n"
+        )
+    } else {
+        extra
     };
     let conf = format!(
         r#"include {schema}/core.schema
@@ -145,31 +230,50 @@ impl Slapd {
     /// Starts a fresh slapd whose administrator password is `admin_password` (the benches give
     /// it a canary value, to search the logs for).
     pub async fn start_with_password(admin_password: &str) -> Self {
-        Self::start_full(admin_password, None).await
+        Self::start_full(admin_password, None, false).await
+    }
+
+    /// Starts a fresh slapd that also speaks TLS: `ldaps://` on [`Slapd::ldaps_url`] and
+    /// StartTLS on `url`, with a certificate signed by the test CA in [`Slapd::ca_file`].
+    pub async fn start_tls() -> Self {
+        Self::start_full(&format!("admin-{}", std::process::id()), None, true).await
     }
 
     /// Starts a fresh slapd that also loads `schema` (slapd.conf schema syntax), e.g. the
     /// Active Directory attributes of [`AD_SCHEMA`].
     pub async fn start_with_schema(schema: &str) -> Self {
-        Self::start_full(&format!("admin-{}", std::process::id()), Some(schema)).await
+        Self::start_full(
+            &format!("admin-{}", std::process::id()),
+            Some(schema),
+            false,
+        )
+        .await
     }
 
-    async fn start_full(admin_password: &str, extra_schema: Option<&str>) -> Self {
+    async fn start_full(admin_password: &str, extra_schema: Option<&str>, tls: bool) -> Self {
         let admin_password = admin_password.to_owned();
         let bin = slapd_binary();
         let mut dir = tempfile::tempdir().unwrap();
-        let conf = write_config(dir.path(), &admin_password, extra_schema);
+        if tls {
+            make_certs(dir.path());
+        }
+        let conf = write_config(dir.path(), &admin_password, extra_schema, tls);
         let mut last_log = String::new();
         // A port found free may be taken by a parallel test before slapd binds it: try again.
         for _attempt in 0..5 {
             let port = free_port();
             let url = format!("ldap://127.0.0.1:{port}");
+            let ldaps_url = tls.then(|| format!("ldaps://127.0.0.1:{}", free_port()));
+            let listen = match &ldaps_url {
+                Some(l) => format!("{url}/ {l}/"),
+                None => format!("{url}/"),
+            };
             let log = dir.path().join(format!("slapd-{port}.log"));
             let child = Command::new(&bin)
                 .arg("-f")
                 .arg(&conf)
                 .arg("-h")
-                .arg(format!("{url}/"))
+                .arg(listen)
                 .arg("-d")
                 .arg("0")
                 .stdin(Stdio::null())
@@ -177,11 +281,14 @@ impl Slapd {
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+            let ca_file = tls.then(|| dir.path().join("ca.pem"));
             let mut s = Slapd {
                 child,
                 url,
                 admin_password: admin_password.clone(),
                 dir,
+                ldaps_url,
+                ca_file,
             };
             if s.wait_ready().await {
                 s.seed().await;

@@ -517,6 +517,11 @@ fn rc_error(what: &str, r: &LdapResult) -> ConnectorError {
 
 /// Maps a client-side failure: the network and timeouts are transient, the rest permanent.
 fn ldap_error(what: &str, e: LdapError) -> ConnectorError {
+    // A certificate the settings do not trust stays untrusted however often it is tried.
+    let text = e.to_string();
+    if text.contains("certificate") || text.contains("Certificate") {
+        return ConnectorError::Permanent(format!("{what}: {text}"));
+    }
     match e {
         LdapError::LdapResult { result } => rc_error(what, &result),
         LdapError::Io { .. }
