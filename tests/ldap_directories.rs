@@ -1,8 +1,8 @@
 //! The `ldap` connector against the directory layouts companies run, each on a real server
 //! the test starts: OpenLDAP slapd with groupOfNames, groupOfUniqueNames and posixGroup groups
 //! in a sub-OU and a person who already exists as `cn=Alice Kim` (found by `mail`), slapd
-//! with Active Directory's `userAccountControl` loaded, and 389 Directory Server with
-//! `nsAccountLock`. Every step — grant, revoke, grant again, offboard — is checked by an
+//! with Active Directory's `userAccountControl` loaded, 389 Directory Server with
+//! `nsAccountLock`, and a real Active Directory (Samba AD DC). Every step — grant, revoke, grant again, offboard — is checked by an
 //! independent read of the server (ldap3 bound as its administrator, not the connector), and
 //! must agree with what Quartermaster reported.
 
@@ -16,6 +16,7 @@ use support::Bot;
 use support::ds389::Ds389;
 use support::ldap::{AD_SCHEMA, Slapd};
 use support::ldap_layouts::{ALICE, ALICE_PW, APPS, BOB, GROUPS, Peer, USERS, seed_people};
+use support::samba::Samba;
 
 const ORG: &str = r#"
 [organization]
@@ -96,7 +97,7 @@ async fn lifecycle(p: &Peer<'_>, bot: &mut Bot, layout: &Layout, disabled: impl 
     let only_alice = |v: Vec<String>| {
         assert_eq!(
             v,
-            [ALICE.to_owned()],
+            [ALICE.to_ascii_lowercase()],
             "one entry for alice@acme.test, and it is hers"
         )
     };
@@ -373,4 +374,86 @@ async fn ds389_preset_with_nsaccountlock() {
         alice_value: ALICE,
     };
     lifecycle(&p, &mut bot, &layout, NsLocked).await;
+}
+
+/// A real Active Directory (Samba AD DC): `userAccountControl` bit 2 set, every other bit kept,
+/// and the DC refuses her password (49).
+struct AdDisabled;
+impl AsyncCheck for AdDisabled {
+    async fn check(&self, p: &Peer<'_>) {
+        assert_eq!(p.values(ALICE, "userAccountControl").await, ["66050"]);
+        assert_eq!(p.values(BOB, "userAccountControl").await, ["66048"]);
+        assert_eq!(
+            p.bind_rc(ALICE, ALICE_PW).await,
+            49,
+            "a disabled account binds"
+        );
+    }
+}
+
+#[tokio::test]
+async fn samba_ad_dc_with_the_active_directory_preset() {
+    let a = Samba::start().await;
+    let p = Peer::Samba(&a);
+    a.add(
+        USERS,
+        &[("objectClass", &["organizationalUnit"]), ("ou", &["users"])],
+    )
+    .await;
+    a.add(
+        GROUPS,
+        &[
+            ("objectClass", &["organizationalUnit"]),
+            ("ou", &["groups"]),
+        ],
+    )
+    .await;
+    a.add(
+        APPS,
+        &[("objectClass", &["organizationalUnit"]), ("ou", &["apps"])],
+    )
+    .await;
+    for (dn, cn, sam, mail) in [
+        (ALICE, "Alice Kim", "alice", "alice@acme.test"),
+        (BOB, "Bob Chen", "bchen", "bob@acme.test"),
+    ] {
+        a.add(
+            dn,
+            &[
+                ("objectClass", &["user"]),
+                ("cn", &[cn]),
+                ("sAMAccountName", &[sam]),
+                ("mail", &[mail]),
+            ],
+        )
+        .await;
+        a.set_password(sam, ALICE_PW);
+        // NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD: enabled.
+        a.replace(dn, "userAccountControl", &["66048"]).await;
+    }
+    assert_eq!(p.bind_rc(ALICE, ALICE_PW).await, 0);
+    let group = format!("cn=wiki-editors,{APPS}");
+    a.add(
+        &group,
+        &[
+            ("objectClass", &["group"]),
+            ("cn", &["wiki-editors"]),
+            ("sAMAccountName", &["wiki-editors"]),
+            ("member", &[BOB]),
+        ],
+    )
+    .await;
+    let mut bot = bot_for(
+        &p,
+        &format!(
+            "preset = \"active-directory\"\nuser_base = \"{USERS}\"\ngroup_base = \"{GROUPS}\"\n"
+        ),
+    )
+    .await;
+    let layout = Layout {
+        group,
+        attr: "member",
+        alice_value: ALICE,
+    };
+    lifecycle(&p, &mut bot, &layout, AdDisabled).await;
 }

@@ -7,6 +7,7 @@ use ldap3::{Scope, SearchEntry};
 
 use super::ds389::Ds389;
 use super::ldap::{ADMIN_DN, Slapd};
+use super::samba::Samba;
 
 pub const USERS: &str = "ou=users,dc=acme,dc=test";
 pub const GROUPS: &str = "ou=groups,dc=acme,dc=test";
@@ -20,6 +21,7 @@ pub const ALICE_PW: &str = "alice-Pw-1234";
 pub enum Peer<'a> {
     Slapd(&'a Slapd),
     Ds(&'a Ds389),
+    Samba(&'a Samba),
 }
 
 impl Peer<'_> {
@@ -27,36 +29,42 @@ impl Peer<'_> {
         match self {
             Peer::Slapd(s) => &s.url,
             Peer::Ds(d) => &d.url,
+            Peer::Samba(a) => &a.url,
         }
     }
     pub fn admin_dn(&self) -> &str {
         match self {
             Peer::Slapd(_) => ADMIN_DN,
             Peer::Ds(_) => super::ds389::ADMIN_DN,
+            Peer::Samba(_) => super::samba::ADMIN_DN,
         }
     }
     pub fn password(&self) -> String {
         match self {
             Peer::Slapd(s) => s.admin_password.clone(),
             Peer::Ds(d) => d.admin_password.clone(),
+            Peer::Samba(a) => a.admin_password.clone(),
         }
     }
     pub async fn add(&self, dn: &str, attrs: &[(&str, &[&str])]) {
         match self {
             Peer::Slapd(s) => s.add(dn, attrs).await,
             Peer::Ds(d) => d.add(dn, attrs).await,
+            Peer::Samba(a) => a.add(dn, attrs).await,
         }
     }
     pub async fn values(&self, dn: &str, attr: &str) -> Vec<String> {
         match self {
             Peer::Slapd(s) => s.values(dn, attr).await,
             Peer::Ds(d) => d.values(dn, attr).await,
+            Peer::Samba(a) => a.values(dn, attr).await,
         }
     }
     pub async fn bind_rc(&self, dn: &str, pw: &str) -> u32 {
         match self {
             Peer::Slapd(s) => s.bind_rc(dn, pw).await,
             Peer::Ds(d) => d.bind_rc(dn, pw).await,
+            Peer::Samba(a) => a.bind_rc(dn, pw).await,
         }
     }
     /// The DNs of every entry under the suffix matching `filter` (subtree, as administrator).
@@ -64,6 +72,7 @@ impl Peer<'_> {
         let mut l = match self {
             Peer::Slapd(s) => s.admin().await,
             Peer::Ds(d) => d.admin().await,
+            Peer::Samba(a) => a.admin().await,
         };
         let (rs, _) = l
             .search("dc=acme,dc=test", Scope::Subtree, filter, vec!["1.1"])
@@ -74,7 +83,8 @@ impl Peer<'_> {
         let _ = l.unbind().await;
         let mut v: Vec<String> = rs
             .into_iter()
-            .map(|e| SearchEntry::construct(e).dn)
+            .filter(|e| !e.is_ref())
+            .map(|e| SearchEntry::construct(e).dn.to_ascii_lowercase())
             .collect();
         v.sort();
         v

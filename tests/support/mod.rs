@@ -7,6 +7,7 @@ pub mod crash;
 pub mod ds389;
 pub mod ldap;
 pub mod ldap_layouts;
+pub mod samba;
 
 use std::sync::Arc;
 

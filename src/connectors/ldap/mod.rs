@@ -1,5 +1,6 @@
 //! The `ldap` connector, for the directories people run: OpenLDAP, 389 Directory Server and
-//! Active Directory, each through its own settings (see [`settings`]) or a preset.
+//! Active Directory (tested on slapd, 389 DS and Samba AD DC), each through its own settings
+//! (see [`settings`]) or a preset.
 //!
 //! A person is the one entry `user_filter` matches under `user_base` (two matches is an error
 //! that names both, never a second account); an entitlement is a group, by name anywhere under
