@@ -8,8 +8,9 @@
 //!   SIGKILL. In even trials (half the kills) at intake: signed HR hires POSTed to
 //!   `/hr/events`, signed (Ed25519) `/request app:crm` commands by hires already taken in, and
 //!   erin's Approve clicks on open requests (from her DM prompts) POSTed to
-//!   `/discord/interactions`; the kill lands 0-25 ms after they are sent (seeded; the seed is
-//!   printed). After the restart the senders retry what was not answered 2xx: an HR post with
+//!   `/discord/interactions`; the kill lands 0-400 ms after they are sent (QM_INTAKE_WINDOW_MS;
+//!   seeded, the seed is printed), so that some inputs are answered before the kill, some are
+//!   being taken in and some are not yet read. After the restart the senders retry what was not answered 2xx: an HR post with
 //!   the same event id, a command or a click as a new interaction. In odd trials inside the
 //!   work: hires are enqueued into the SQLite file first (4 actions each, as the HR feed
 //!   enqueues them), and the kill lands 0-3 ms after the file first shows this `serve`
@@ -782,6 +783,12 @@ async fn main() {
     http_attacks(&cfg_path, &db, &dir.path().join("attack.log")).await;
 
     // Figure 8: crash trials.
+    let intake_window_us: u64 = std::env::var("QM_INTAKE_WINDOW_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(400)
+        .max(1)
+        * 1000;
     let trials: usize = std::env::var("QM_TRIALS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -865,7 +872,7 @@ async fn main() {
                     (k, input, sent)
                 });
             }
-            tokio::time::sleep(Duration::from_micros(rng.below(25_000))).await;
+            tokio::time::sleep(Duration::from_micros(rng.below(intake_window_us))).await;
             kill_times.push(spawned.elapsed());
             c.kill().unwrap();
             let _ = c.wait();

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs what the tests need when it is missing
-# (Debian: slapd, ldap-utils, 389-ds-base, samba-ad-dc, openssl; PyPI: scim2-server into target/peers-venv), then runs every test.
+# (Debian: slapd, ldap-utils, 389-ds-base, samba-ad-dc, openssl, nodejs and npm; PyPI:
+# scim2-server into target/peers-venv; npm: the SCIMMY peer's packages into target/peers-node),
+# then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,6 +16,8 @@ command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)   # the LDAP TLS test'
 # Samba AD DC (the Active Directory test): samba, samba-tool and the provisioning schema files.
 [ -x /usr/sbin/samba ] && [ -d /usr/share/samba/setup/ad-schema ] \
   || need_apt+=(samba-ad-dc samba-ad-provision)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing ${need_apt[*]} (Debian)" >&2
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -31,6 +35,17 @@ if [ ! -x "$VENV/bin/scim2-server" ]; then
   "$VENV/bin/pip" install -q --disable-pip-version-check scim2-server
 fi
 export QM_SCIM2_SERVER="$VENV/bin/scim2-server"
+
+# --- npm packages: the second SCIM peer (SCIMMY), in a folder of our own ------------------------
+NODE_DIR="$PWD/target/peers-node"
+if ! cmp -s tests/peers/scimmy/package.json "$NODE_DIR/package.json" \
+  || [ ! -f "$NODE_DIR/node_modules/scimmy-routers/package.json" ]; then
+  echo "test.sh: installing the SCIMMY peer's npm packages into $NODE_DIR" >&2
+  mkdir -p "$NODE_DIR"
+  cp tests/peers/scimmy/package.json "$NODE_DIR/package.json"
+  npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error
+fi
+export QM_SCIMMY_MODULES="$NODE_DIR/node_modules"
 export QM_SLAPD=/usr/sbin/slapd
 
 # --- PostgreSQL ---------------------------------------------------------------------------------

@@ -228,7 +228,10 @@ pub fn unapplied_edits(
             "quartermaster import people FILE.csv{config_arg} (a row with {}'s TOML record)",
             t.handle
         );
-        let fields: [(&'static str, String, String); 6] = [
+        let zone = |z: &Option<crate::core::model::Zone>| {
+            z.map_or_else(|| "none".to_owned(), |z| z.name().to_owned())
+        };
+        let fields: [(&'static str, String, String); 7] = [
             ("name", t.name.clone(), d.name.clone()),
             ("email", t.email.to_string(), d.email.to_string()),
             ("department", t.department.clone(), d.department.clone()),
@@ -239,9 +242,11 @@ pub fn unapplied_edits(
                 opt(&d.manager.as_ref().map(ToString::to_string)),
             ),
             ("discord_id", opt(&t.discord_id), opt(&d.discord_id)),
+            ("timezone", zone(&t.timezone), zone(&d.timezone)),
         ];
         for (field, tv, dv) in fields {
-            if tv == dv {
+            // A record without a zone keeps the stored one (as an import does).
+            if tv == dv || (field == "timezone" && t.timezone.is_none()) {
                 continue;
             }
             let apply = if field == "role" {

@@ -20,7 +20,7 @@ use toml::{Table, Value};
 
 use crate::core::model::{
     App, AppName, ApprovalRule, ConnectorName, Department, Email, Handle, Org, Person,
-    PersonStatus, Role, RoleName, Span, WorkflowSettings,
+    PersonStatus, Role, RoleName, Span, WorkflowSettings, Zone,
 };
 
 /// The example organisation (`examples/acme.toml`), built into the binary.
@@ -332,7 +332,7 @@ pub fn did_you_mean<'a>(
 }
 
 /// Reads a people CSV (header row of person keys: `handle,name,email,department,role,manager,
-/// discord_id`; `handle`, `name`, `email` and `role` are required columns). `source` names the
+/// discord_id,timezone`; `handle`, `name`, `email` and `role` are required columns). `source` names the
 /// file in problem paths (`people.csv:4.email`). A header problem fails the whole file; a bad
 /// row fails only itself.
 pub fn parse_people_csv(text: &str, source: &str) -> Result<Vec<PeopleRow>, ConfigErrors> {
@@ -974,6 +974,17 @@ fn person_from_fields(cx: &mut Cx, prefix: &str, fields: &HashMap<&str, String>)
             }
         },
     };
+    let timezone = match get("timezone") {
+        None => None,
+        Some(s) => match crate::core::validate::timezone(s) {
+            Ok(z) => Some(z),
+            Err(e) => {
+                cx.err(at("timezone"), e.message);
+                ok = false;
+                None
+            }
+        },
+    };
     let p = Person {
         handle: handle?,
         name: name?,
@@ -983,6 +994,7 @@ fn person_from_fields(cx: &mut Cx, prefix: &str, fields: &HashMap<&str, String>)
         manager,
         discord_id,
         status: PersonStatus::Active,
+        timezone,
     };
     // The same rules as the HR feed and /onboard.
     if let Err(e) = crate::core::validate::person(&p) {
@@ -1053,6 +1065,7 @@ impl<'c, 'e> Walker<'c, 'e> {
         let mut org_name = None;
         let mut it_admins = Vec::new();
         let mut people_file: Option<(String, PathBuf)> = None;
+        let mut timezone = Zone::UTC;
         match root.table(cx, "organization") {
             None => {
                 if !root.has("organization") {
@@ -1085,10 +1098,11 @@ impl<'c, 'e> Walker<'c, 'e> {
                         people_file = Some((f.to_owned(), self.base_dir.join(f)));
                     }
                 }
-                if let Some(tz) = o.string(cx, "timezone")
-                    && tz.trim().is_empty()
-                {
-                    cx.err(o.at("timezone"), "must not be empty");
+                if let Some(tz) = o.string(cx, "timezone") {
+                    match Zone::parse(tz) {
+                        Ok(z) => timezone = z,
+                        Err(e) => cx.err(o.at("timezone"), e.0),
+                    }
                 }
             }
         }
@@ -1487,6 +1501,7 @@ impl<'c, 'e> Walker<'c, 'e> {
                 apps,
                 roles,
                 departments,
+                timezone,
             },
             people: people.into_iter().map(|(_, p)| p).collect(),
             connectors,
@@ -2071,6 +2086,72 @@ kind = "directory"
         assert_eq!(
             c.people_file.as_deref(),
             Some(dir.path().join("people.csv").as_path())
+        );
+    }
+
+    #[test]
+    fn time_zones_are_iana_names_checked_with_a_suggestion() {
+        let c = parse(BASE, Path::new("."), &no_env).unwrap();
+        assert_eq!(c.org.timezone, Zone::UTC, "UTC when absent");
+        assert!(c.people.iter().all(|p| p.timezone.is_none()));
+
+        let text = BASE
+            .replace("name = \"T\"", "name = \"T\"\ntimezone = \"Europe/Berlin\"")
+            .replace(
+                "handle = \"carol\"",
+                "handle = \"carol\"\ntimezone = \"America/Los_Angeles\"",
+            );
+        let c = parse(&text, Path::new("."), &no_env).unwrap();
+        assert_eq!(c.org.timezone.name(), "Europe/Berlin");
+        let carol = c.person(&Handle::parse("carol").unwrap()).unwrap();
+        assert_eq!(
+            carol.timezone.map(|z| z.name()),
+            Some("America/Los_Angeles")
+        );
+
+        let e = errors(&BASE.replace("name = \"T\"", "name = \"T\"\ntimezone = \"Mars/Olympus\""));
+        assert_eq!(
+            e,
+            "organization.timezone: \"Mars/Olympus\" is not a time zone of the IANA database — \
+             write an IANA name such as \"Europe/Berlin\", \"America/Los_Angeles\" or \"UTC\""
+        );
+        let e = errors(
+            &BASE
+                .replace("name = \"T\"", "name = \"T\"\ntimezone = \"europe/berlin\"")
+                .replace(
+                    "handle = \"carol\"",
+                    "handle = \"carol\"\ntimezone = \"Amsterdam\"",
+                ),
+        );
+        assert!(
+            e.contains(
+                "organization.timezone: \"europe/berlin\" is not a time zone of the IANA \
+                 database — did you mean \"Europe/Berlin\"?"
+            ),
+            "{e}"
+        );
+        assert!(
+            e.contains("person.carol.timezone: \"Amsterdam\" is not a time zone of the IANA database — did you mean \"Europe/Amsterdam\"?"),
+            "{e}"
+        );
+
+        // The people CSV has the same column.
+        let dir = tempfile::tempdir().unwrap();
+        let csv = "handle,name,email,role,timezone\n\
+                   lena,Lena Roy,lena@t.test,designer,Asia/Tokyo\n\
+                   max,Max,max@t.test,designer,Tokio\n";
+        std::fs::write(dir.path().join("people.csv"), csv).unwrap();
+        let text = BASE.replace("name = \"T\"", "name = \"T\"\npeople_file = \"people.csv\"");
+        let e = parse(&text, dir.path(), &no_env).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "people.csv:3.timezone: \"Tokio\" is not a time zone of the IANA database — did you \
+             mean \"Asia/Tokyo\"?"
+        );
+        let rows = parse_people_csv(csv, "p").unwrap();
+        assert_eq!(
+            rows[0].result.as_ref().unwrap().timezone.map(|z| z.name()),
+            Some("Asia/Tokyo")
         );
     }
 

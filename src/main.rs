@@ -10,7 +10,7 @@ use quartermaster::app;
 use quartermaster::chat::console::{Console, ConsoleChat, LineError, print_human, sentence};
 use quartermaster::chat::discord;
 use quartermaster::config::{self, Config};
-use quartermaster::core::model::Handle;
+use quartermaster::core::model::{Handle, Zone};
 use quartermaster::core::ports::{Clock, ManualClock, SystemClock};
 use quartermaster::store::{self, VerifyReport};
 
@@ -204,10 +204,10 @@ struct AuditFilterArgs {
     /// Rows about this request number.
     #[arg(long)]
     request: Option<i64>,
-    /// Rows at or after this moment: YYYY-MM-DD (00:00 UTC) or RFC 3339.
+    /// Rows at or after this moment: YYYY-MM-DD (its start in the organisation's zone) or RFC 3339.
     #[arg(long)]
     since: Option<String>,
-    /// Rows up to this moment: YYYY-MM-DD (the whole day, UTC) or RFC 3339.
+    /// Rows up to this moment: YYYY-MM-DD (the whole day, in the organisation's zone) or RFC 3339.
     #[arg(long)]
     until: Option<String>,
 }
@@ -776,8 +776,9 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 async fn open_for_audit(
     config_path: Option<PathBuf>,
     db: Option<String>,
-) -> Result<store::SqlStore, ExitCode> {
+) -> Result<(store::SqlStore, Zone), ExitCode> {
     let config = load_config(config_path.as_deref())?;
+    let zone = config.org.timezone;
     let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
     if let Some(file) = quartermaster::probe::sqlite_file(&url)
         && !file.exists()
@@ -790,6 +791,7 @@ async fn open_for_audit(
     }
     app::open_store_unanchored(&config, &url)
         .await
+        .map(|s| (s, zone))
         .map_err(|e| {
             eprintln!("{e}");
             ExitCode::from(1)
@@ -817,7 +819,7 @@ async fn audit(verb: AuditVerb) -> ExitCode {
                 }
             };
             let store = match open_for_audit(config, db).await {
-                Ok(s) => s,
+                Ok((s, _)) => s,
                 Err(c) => return c,
             };
             let verdict = match &anchor_text {
@@ -857,7 +859,7 @@ async fn audit(verb: AuditVerb) -> ExitCode {
             filter,
         } => {
             let rows = match filtered_rows(config, db, &filter).await {
-                Ok(r) => r,
+                Ok((r, _)) => r,
                 Err(c) => return c,
             };
             let mut out = std::io::stdout().lock();
@@ -874,7 +876,7 @@ async fn audit(verb: AuditVerb) -> ExitCode {
             }
         }
         AuditVerb::Show { config, db, filter } => {
-            let rows = match filtered_rows(config, db, &filter).await {
+            let (rows, zone) = match filtered_rows(config, db, &filter).await {
                 Ok(r) => r,
                 Err(c) => return c,
             };
@@ -882,47 +884,62 @@ async fn audit(verb: AuditVerb) -> ExitCode {
                 println!("nothing in the audit trail matches");
             }
             for r in &rows {
-                println!("{}", audit_story::sentence(r));
+                println!("{}", audit_story::sentence(r, zone));
             }
             ExitCode::SUCCESS
         }
     }
 }
 
-/// `--since`/`--until`: `YYYY-MM-DD` (a whole day, UTC) or RFC 3339. `end` picks the day's end.
-fn parse_moment(flag: &str, s: &str, end: bool) -> Result<chrono::DateTime<chrono::Utc>, ExitCode> {
+/// `--since`/`--until` as typed: a day (`YYYY-MM-DD`, whole, in the organisation's zone) or an
+/// RFC 3339 moment.
+enum Moment {
+    Day(chrono::NaiveDate),
+    At(chrono::DateTime<chrono::Utc>),
+}
+
+impl Moment {
+    /// The first moment it covers, or (`end`) the last.
+    fn resolve(&self, zone: Zone, end: bool) -> chrono::DateTime<chrono::Utc> {
+        match (self, end) {
+            (Self::At(t), _) => *t,
+            (Self::Day(d), false) => zone.start_of_day(*d),
+            (Self::Day(d), true) => d
+                .succ_opt()
+                .map_or(chrono::DateTime::<chrono::Utc>::MAX_UTC, |n| {
+                    zone.start_of_day(n) - chrono::Duration::microseconds(1)
+                }),
+        }
+    }
+}
+
+fn parse_moment(flag: &str, s: &str) -> Result<Moment, ExitCode> {
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        let day = if end { d.succ_opt().unwrap_or(d) } else { d };
-        let t = day.and_time(chrono::NaiveTime::MIN).and_utc();
-        return Ok(if end && day != d {
-            t - chrono::Duration::microseconds(1)
-        } else {
-            t
-        });
+        return Ok(Moment::Day(d));
     }
     chrono::DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&chrono::Utc))
+        .map(|t| Moment::At(t.with_timezone(&chrono::Utc)))
         .map_err(|_| {
             eprintln!("{flag}: {s:?} is neither a date (YYYY-MM-DD) nor an RFC 3339 moment");
             ExitCode::from(2)
         })
 }
 
-/// The audit rows the filters select, oldest first.
+/// The audit rows the filters select, oldest first, and the organisation's zone.
 async fn filtered_rows(
     config: Option<PathBuf>,
     db: Option<String>,
     f: &AuditFilterArgs,
-) -> Result<Vec<store::AuditRecord>, ExitCode> {
+) -> Result<(Vec<store::AuditRecord>, Zone), ExitCode> {
     let since = f
         .since
         .as_deref()
-        .map(|s| parse_moment("--since", s, false))
+        .map(|s| parse_moment("--since", s))
         .transpose()?;
     let until = f
         .until
         .as_deref()
-        .map(|s| parse_moment("--until", s, true))
+        .map(|s| parse_moment("--until", s))
         .transpose()?;
     if let Some(p) = &f.person
         && let Err(e) = Handle::parse(p)
@@ -930,12 +947,14 @@ async fn filtered_rows(
         eprintln!("--person: {e}");
         return Err(ExitCode::from(2));
     }
-    let store = open_for_audit(config, db).await?;
+    let (store, zone) = open_for_audit(config, db).await?;
+    let since = since.map(|m| m.resolve(zone, false));
+    let until = until.map(|m| m.resolve(zone, true));
     let rows = store.audit_rows(since).await.map_err(|e| {
         eprintln!("cannot read the audit trail: {e}");
         ExitCode::from(1)
     })?;
-    Ok(rows
+    let rows = rows
         .into_iter()
         .filter(|r| {
             f.person
@@ -948,7 +967,8 @@ async fn filtered_rows(
                         .is_ok_and(|t| t.with_timezone(&chrono::Utc) <= u)
                 })
         })
-        .collect())
+        .collect();
+    Ok((rows, zone))
 }
 
 /// `import people F.csv`: every good row goes through the same core method as HR hires and
@@ -1168,6 +1188,12 @@ async fn import_dry_run(
                 if p.discord_id.is_some() && o.discord_id != p.discord_id {
                     diffs.push("discord_id".into());
                 }
+                if let Some(z) = p.timezone
+                    && o.timezone != p.timezone
+                {
+                    let was = o.timezone.map_or("none", |z| z.name());
+                    diffs.push(format!("timezone {was} → {z}"));
+                }
                 if diffs.is_empty() {
                     same += 1;
                     continue;
@@ -1212,18 +1238,13 @@ async fn import_dry_run(
 
 /// Audit rows told as sentences.
 mod audit_story {
+    use quartermaster::core::model::Zone;
     use quartermaster::store::AuditRecord;
 
-    /// One row as a sentence: when, who, what, about whom.
-    pub fn sentence(r: &AuditRecord) -> String {
-        let at = chrono::DateTime::parse_from_rfc3339(&r.at).map_or_else(
-            |_| r.at.clone(),
-            |t| {
-                t.with_timezone(&chrono::Utc)
-                    .format("%Y-%m-%d %H:%M UTC")
-                    .to_string()
-            },
-        );
+    /// One row as a sentence: when (in `zone`, the organisation's), who, what, about whom.
+    pub fn sentence(r: &AuditRecord, zone: Zone) -> String {
+        let at = chrono::DateTime::parse_from_rfc3339(&r.at)
+            .map_or_else(|_| r.at.clone(), |t| zone.show(t.to_utc()));
         let who = r.subject.as_deref().unwrap_or("someone");
         let app = r.app.as_deref().unwrap_or("an app");
         let req = r

@@ -60,10 +60,12 @@ pub async fn run(config: &Config, database_url: &str) -> Vec<Probe> {
                 Ok("nothing to reach (built in)".to_owned()),
             ),
             ConnectorKind::Scim {
-                base_url, token, ..
+                base_url,
+                token,
+                page_size,
             } => (
                 format!("connector {} (scim {base_url})", c.name),
-                scim(base_url, token.expose_secret()).await,
+                scim(base_url, token, *page_size).await,
             ),
             ConnectorKind::Ldap(settings) => (
                 format!("connector {} (ldap {})", c.name, settings.url),
@@ -165,26 +167,40 @@ async fn discord(url: &str, token: &str, app_id: &str) -> Result<String, String>
     Ok(format!("the token works: application {id} ({name})"))
 }
 
-async fn scim(base: &str, token: &str) -> Result<String, String> {
-    let url = format!("{}/ServiceProviderConfig", base.trim_end_matches('/'));
-    let (status, body) = get_json(&url, &format!("Bearer {token}")).await?;
-    if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-        return Err(format!("GET {url}: the token was refused ({status})"));
-    }
-    if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {status}"));
-    }
-    let yes_no = |k: &str| {
-        if body[k]["supported"].as_bool() == Some(true) {
-            "yes"
-        } else {
-            "no"
+/// Reads the provider's capabilities (`/ServiceProviderConfig`, `/ResourceTypes`,
+/// `/Schemas`) as the connector does, and one page of users (which needs the token); says
+/// what was found and warns where the config and the provider disagree.
+async fn scim(
+    base: &str,
+    token: &secrecy::SecretString,
+    page_size: usize,
+) -> Result<String, String> {
+    use crate::core::ports::{Connector, ConnectorError};
+    let c =
+        crate::connectors::scim::Scim::new("probe", base, token.clone(), page_size, PROBE_TIMEOUT)
+            .map_err(|e| e.to_string())?;
+    let spc = format!("{}/ServiceProviderConfig", base.trim_end_matches('/'));
+    let caps = match c.discover().await {
+        Ok(caps) => caps,
+        Err(ConnectorError::Unauthorized(m)) => {
+            return Err(format!("GET {spc}: the token was refused: {m}"));
         }
+        Err(e) => return Err(format!("GET {spc}: {e}")),
     };
-    Ok(format!(
-        "reachable; patch {}, filter {}, bulk {}",
-        yes_no("patch"),
-        yes_no("filter"),
-        yes_no("bulk")
-    ))
+    c.test_connection().await.map_err(|e| e.to_string())?;
+    let mut warnings = caps.warnings();
+    if let Some(max) = caps.filter_max
+        && page_size as u64 > max
+    {
+        warnings.push(format!(
+            "page_size {page_size} is above the provider's filter.maxResults {max}: set \
+             page_size = {max} or less"
+        ));
+    }
+    let mut out = format!("reachable; {}", caps.summary());
+    for w in warnings {
+        out.push_str("; WARNING: ");
+        out.push_str(&w);
+    }
+    Ok(out)
 }

@@ -131,13 +131,16 @@ pub async fn start(
         }
         Some(dc) => {
             let http = Arc::new(discord::build_http(dc)?);
-            let chat = Arc::new(DiscordChat::new(
-                http,
-                store.clone(),
-                clock.clone(),
-                dc.approvals_channel.as_deref(),
-                config.org.it_admins.clone(),
-            ));
+            let chat = Arc::new(
+                DiscordChat::new(
+                    http,
+                    store.clone(),
+                    clock.clone(),
+                    dc.approvals_channel.as_deref(),
+                    config.org.it_admins.clone(),
+                )
+                .with_api_base(dc.api_base.clone()),
+            );
             let (s, e) = app::assemble(config, store.clone(), chat.clone(), clock)?;
             let d =
                 Arc::new(Dispatcher::new(s.clone(), chat, metrics.clone()).with_guilds(&dc.guilds));
@@ -186,6 +189,14 @@ pub async fn start(
     {
         let stop = stop_rx.clone();
         tasks.push(tokio::spawn(async move { engine.run(stop).await }));
+    }
+    {
+        // Messages go out from the durable outbox through this sender, not from the task
+        // that committed them.
+        service.deliver_in_background();
+        let stop = stop_rx.clone();
+        let service = service.clone();
+        tasks.push(tokio::spawn(crate::engine::outbox::run(service, stop)));
     }
     {
         let service = service.clone();

@@ -125,6 +125,7 @@ fn zoe() -> Person {
         manager: Some(Handle::parse("bob").unwrap()),
         discord_id: None,
         status: PersonStatus::Active,
+        timezone: None,
     }
 }
 

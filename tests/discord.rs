@@ -162,6 +162,20 @@ impl Bot {
         .await
     }
 
+    /// The first audit row named `action`, waited for (messages, and the rows their delivery
+    /// writes, go out from the outbox after the command answered).
+    async fn audit_row(&self, action: &str) -> quartermaster::store::AuditRecord {
+        let end = std::time::Instant::now() + WAIT;
+        loop {
+            let rows = self.store.audit_rows(None).await.unwrap();
+            if let Some(r) = rows.into_iter().find(|r| r.action == action) {
+                return r;
+            }
+            assert!(std::time::Instant::now() < end, "no {action} audit row");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     async fn audit_actions(&self) -> Vec<String> {
         self.store
             .audit_rows(None)
@@ -694,8 +708,13 @@ async fn prompts_also_go_to_the_approvals_channel_and_clicks_there_are_authorise
     let bot = Bot::start_with(Mode::Gateway, Some(APPROVALS)).await;
     request_figma(&bot, ALICE).await;
     let dm = bot.prompt_for(BOB.0, 1).await;
+    // Messages go out from the outbox after the command answered: wait for the copy.
     bot.fake
-        .wait_until("a prompt in the approvals channel", WAIT, |_| true)
+        .wait_until("a prompt in the approvals channel", WAIT, |s| {
+            s.messages
+                .values()
+                .any(|m| m.channel_id == APPROVALS && m.content.contains("Access request #1"))
+        })
         .await;
     let copy = bot
         .fake
@@ -767,11 +786,7 @@ async fn a_closed_dm_falls_back_to_the_approvals_channel_and_is_audited() {
     let (_, t) = bot.answer(&bot.fake.click(BOB, &copy, "Approve")).await;
     assert_eq!(t, "You approved request #1 (Figma for Alice Kim).");
     bot.prompt_for(CAROL.0, 1).await;
-    let rows = bot.store.audit_rows(None).await.unwrap();
-    let fb = rows
-        .iter()
-        .find(|r| r.action == "message.fallback")
-        .expect("audited");
+    let fb = bot.audit_row("message.fallback").await;
     assert!(
         fb.detail.contains("50007") && fb.detail.contains("approvals channel"),
         "{}",
@@ -794,11 +809,7 @@ async fn a_closed_dm_without_an_approvals_channel_goes_to_the_it_admins() {
             .await;
         assert_eq!(m.buttons(), ["Approve", "Deny"]);
     }
-    let rows = bot.store.audit_rows(None).await.unwrap();
-    let fb = rows
-        .iter()
-        .find(|r| r.action == "message.fallback")
-        .expect("audited");
+    let fb = bot.audit_row("message.fallback").await;
     assert!(
         fb.detail.contains("dana") && fb.detail.contains("mia"),
         "{}",

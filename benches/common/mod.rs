@@ -105,6 +105,7 @@ pub fn person(i: usize, role: &str, manager: &str) -> Person {
         manager: Some(Handle::parse(manager).unwrap()),
         discord_id: Some(discord_id(i)),
         status: PersonStatus::Active,
+        timezone: None,
     }
 }
 

@@ -399,8 +399,8 @@ impl Console {
                 }
             }
             let sent = self.chat.lock().len() - before;
-            self.notes
-                .push(advance_note(span, self.service.clock().now(), due, sent));
+            let now = self.service.org().timezone.show(self.service.clock().now());
+            self.notes.push(advance_note(span, &now, due, sent));
             return Ok(());
         }
         if let Some(rest) = line.strip_prefix(":as") {
@@ -475,9 +475,8 @@ impl Console {
     }
 }
 
-/// What `:advance` says it did.
-fn advance_note(span: Span, now: crate::core::model::Timestamp, due: usize, sent: usize) -> String {
-    let at = now.format("%Y-%m-%d %H:%M UTC");
+/// What `:advance` says it did (`at`: the new time, in the organisation's zone).
+fn advance_note(span: Span, at: &str, due: usize, sent: usize) -> String {
     if due == 0 && sent == 0 {
         return format!("The clock moved {span} to {at}; nothing was due.");
     }
@@ -525,16 +524,13 @@ mod tests {
 
     #[test]
     fn advance_says_what_happened_or_that_nothing_was_due() {
-        let at = chrono::DateTime::parse_from_rfc3339("2026-12-26T09:00:00Z")
-            .unwrap()
-            .with_timezone(&chrono::Utc);
         let d = Span::parse("31d").unwrap();
         assert_eq!(
-            advance_note(d, at, 0, 0),
+            advance_note(d, "2026-12-26 09:00 UTC", 0, 0),
             "The clock moved 31d to 2026-12-26 09:00 UTC; nothing was due."
         );
         assert_eq!(
-            advance_note(d, at, 1, 3),
+            advance_note(d, "2026-12-26 09:00 UTC", 1, 3),
             "The clock moved 31d to 2026-12-26 09:00 UTC: 1 timer came due and 3 messages went out."
         );
     }

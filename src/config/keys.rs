@@ -175,9 +175,13 @@ pub const KEYS: &[KeySpec] = &[
         "organization",
         "timezone",
         "string (IANA name)",
-        REQ,
+        Some("\"UTC\""),
         "\"Europe/Berlin\"",
-        "The organisation's time zone.",
+        "The organisation's time zone, from the IANA database (a typo gets a \"did you \
+         mean\"). A date someone types (`/offboard when:2026-12-31`, HR's `last_day`) ends at \
+         23:59:59 in the zone of the person it is about (their own `timezone`, else this); \
+         times in messages are written in the reader's zone, with its abbreviation \
+         (`2026-12-31 23:59 PST`).",
     ),
     // [workflow]
     k(
@@ -378,6 +382,17 @@ pub const KEYS: &[KeySpec] = &[
         "\"100000000000000002\"",
         "The person's Discord user id.",
     ),
+    k(
+        "person",
+        "timezone",
+        "string (IANA name)",
+        Some("organization.timezone"),
+        "\"America/Los_Angeles\"",
+        "The person's own time zone: dates about them (`/offboard when:`, HR's `last_day`) end \
+         at 23:59:59 there, and the times in messages to them are written there. The HR \
+         feed's `person.timezone` and `/onboard timezone:` set it too; a record without one \
+         keeps the stored zone.",
+    ),
     // [[role]]
     k(
         "role",
@@ -574,7 +589,10 @@ pub const KEYS: &[KeySpec] = &[
         "positive integer",
         Some("100"),
         "200",
-        "The `count` asked for when listing.",
+        "The `count` asked for per page when listing: users and groups are found by paged \
+         listings where the provider has no filters, and an empty filter answer is confirmed by \
+         one before anything is reported gone. Keep it at or below the provider's \
+         `filter.maxResults` (`check --probe` warns).",
     ),
     // ldap
     k(

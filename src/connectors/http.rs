@@ -100,7 +100,8 @@ pub fn scim_type(body: &str) -> Option<String> {
 }
 
 /// Maps a failed response to a [`ConnectorError`]: 429 (and a 503 that says when to come
-/// back) → rate limited; 408, other 5xx → transient; 401/403 → unauthorised; 404 → not
+/// back) → rate limited; 408, other 5xx → transient, except 501 (Not Implemented: the request
+/// form will never work, RFC 9110 §15.6.2) → permanent; 401/403 → unauthorised; 404 → not
 /// found; 409/412 → conflict; any other status → permanent. `what` names the call.
 ///
 /// `secret` (the credential the call carried) is removed from the body, in the encodings
@@ -129,6 +130,7 @@ pub fn status_error(
     match status.as_u16() {
         429 => ConnectorError::RateLimited { retry_after: wait },
         503 if wait.is_some() => ConnectorError::RateLimited { retry_after: wait },
+        501 => ConnectorError::Permanent(msg),
         408 | 500..=599 => ConnectorError::Transient(msg),
         401 | 403 => ConnectorError::Unauthorized(msg),
         404 => ConnectorError::NotFound(msg),
@@ -340,6 +342,11 @@ mod tests {
         assert!(matches!(
             status_error("x", StatusCode::SERVICE_UNAVAILABLE, &h, "", now, ""),
             ConnectorError::RateLimited { .. }
+        ));
+        // 501: the form is not implemented; trying it again cannot help.
+        assert!(matches!(
+            status_error("x", StatusCode::NOT_IMPLEMENTED, &none, "", now, ""),
+            ConnectorError::Permanent(_)
         ));
         assert!(matches!(
             status_error("x", StatusCode::UNAUTHORIZED, &none, "", now, ""),

@@ -4,13 +4,31 @@
 //! `externalId` our handle; an entitlement is the Group whose `displayName` equals it, created
 //! when a grant first needs it. Every operation looks before it acts; a create is never re-sent
 //! blindly — after a timeout the next attempt looks the user up first, and a 409 `uniqueness`
-//! counts as already done. Replacing an attribute carries `If-Match` with the resource's ETag
-//! when the peer gives one, and a 412 re-reads the resource and tries again; adding or
-//! removing a group member does not (the peer applies it to the group as it is). A group's
-//! id, once found, is used for a minute without looking the group up again; an id whose group
-//! is gone (404) is looked up afresh. A queued grant looks its user up once.
+//! leads to a listing that finds the existing user (whatever the case of its `userName`) and
+//! adopts it.
+//!
+//! What the provider can do is read once, when the connector first acts
+//! ([`caps`]: `/ServiceProviderConfig`, `/ResourceTypes`, `/Schemas`). Filters are used only
+//! where supported, and an empty filter answer never proves absence: before anything is
+//! reported gone (a revoke, a disable, the offboarding re-read) absence is confirmed by a read
+//! that shows it — a paged listing matched here, `GET /Groups/{id}` with its members, or the
+//! user's `groups` — or the action fails with "could not verify" ([`ConnectorError::Unverifiable`]).
+//! A member removal is confirmed by reading the group (and the user's `groups`) again.
+//!
+//! Request forms a provider refuses (501, 405, 400 `invalidPath`/`invalidFilter`/
+//! `invalidSyntax`/`noTarget`) switch to the next form, remembered per connector: a member
+//! removal by `members[value eq "…"]`, then by `"path": "members", "value": [{…}]` (Entra's
+//! form), then by PUT of the whole group (also used from the start when `patch.supported` is
+//! false). `If-Match` is sent only where `etag.supported` is true; adding or removing a
+//! group member carries none (the peer applies it to the group as it is). A group's id, once
+//! found, is used for a minute; an id whose group is gone (404) is looked up afresh.
+
+pub mod caps;
+mod members;
+mod reads;
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -22,6 +40,7 @@ use tracing::debug;
 use super::http;
 use crate::core::model::ActionOp;
 use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject, apply_steps};
+use caps::Caps;
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -52,6 +71,13 @@ pub struct Scim {
     /// Held while a grant creates its user: the grants of a new hire start together, and
     /// each would POST the user (one created, the others answered 409 and looked up again).
     creating: Vec<tokio::sync::Mutex<()>>,
+    /// What the provider says it can do, read when the connector first acts.
+    caps: tokio::sync::OnceCell<Caps>,
+    /// A filter on Users (on Groups) missed what a listing then showed: not used again.
+    user_filter_lies: AtomicBool,
+    group_filter_lies: AtomicBool,
+    /// Which member-change and update forms the provider took or refused.
+    forms: members::Forms,
 }
 
 impl std::fmt::Debug for Scim {
@@ -84,10 +110,22 @@ struct Reply {
 }
 
 /// A resource as read, with its version.
+#[derive(Debug, Clone)]
 struct Found {
     id: String,
     etag: Option<String>,
     body: Value,
+}
+
+/// What a lookup by name saw.
+enum Lookup {
+    /// There it is.
+    Found(Found),
+    /// Not there, by a read that shows everything (a complete listing).
+    Absent,
+    /// A filter found nothing: proves nothing (the peer may ignore the filter, or compare
+    /// case-sensitively).
+    NotShown,
 }
 
 fn quote(s: &str) -> String {
@@ -126,6 +164,16 @@ fn is_member(group: &Value, user_id: &str) -> bool {
         })
 }
 
+fn user_name_is(u: &Value, email: &str) -> bool {
+    u.get("userName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n.eq_ignore_ascii_case(email))
+}
+
+fn display_name_is(g: &Value, name: &str) -> bool {
+    g.get("displayName").and_then(Value::as_str) == Some(name)
+}
+
 fn changed(applied: bool) -> Effect {
     if applied {
         Effect::Applied
@@ -155,6 +203,10 @@ impl Scim {
             creating: (0..CREATE_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            caps: tokio::sync::OnceCell::new(),
+            user_filter_lies: AtomicBool::new(false),
+            group_filter_lies: AtomicBool::new(false),
+            forms: members::Forms::default(),
         })
     }
 
@@ -208,6 +260,19 @@ impl Scim {
         Ok((Reply { status, etag, body }, headers, text))
     }
 
+    /// The error for a non-2xx answer (the token removed from its text).
+    fn failure(
+        &self,
+        what: &str,
+        reply: &Reply,
+        headers: &reqwest::header::HeaderMap,
+        text: &str,
+    ) -> ConnectorError {
+        let secret = self.token.expose_secret();
+        let e = http::status_error(what, reply.status, headers, text, SystemTime::now(), secret);
+        http::redact_error(e, secret)
+    }
+
     /// Sends one request and maps any non-2xx answer to an error.
     async fn call(
         &self,
@@ -222,130 +287,30 @@ impl Scim {
         if reply.status.is_success() {
             Ok(reply)
         } else {
-            let secret = self.token.expose_secret();
-            let e = http::status_error(
-                what,
-                reply.status,
-                &headers,
-                &text,
-                SystemTime::now(),
-                secret,
-            );
-            Err(http::redact_error(e, secret))
+            Err(self.failure(what, &reply, &headers, &text))
         }
     }
 
-    /// Every resource of a listing, page by page (`startIndex`/`count`).
-    async fn list(
+    /// Like [`Scim::call`], but `Ok(None)` when the provider refuses the form of the request
+    /// ([`caps::form_refused`]: 501, 405, 400 `invalidPath`…), so that the next form is tried.
+    async fn call_form(
         &self,
-        resource: &str,
-        filter: Option<String>,
-        attributes: Option<&str>,
-    ) -> Result<Vec<Value>, ConnectorError> {
-        let mut out = Vec::new();
-        let mut start = 1usize;
-        for _ in 0..MAX_PAGES {
-            let mut q = vec![
-                ("startIndex", start.to_string()),
-                ("count", self.page_size.to_string()),
-            ];
-            if let Some(f) = &filter {
-                q.push(("filter", f.clone()));
-            }
-            if let Some(a) = attributes {
-                q.push(("attributes", a.to_owned()));
-            }
-            let what = format!("list {resource}");
-            let reply = self
-                .call(&what, Method::GET, resource, &q, None, None)
-                .await?;
-            let body = reply.body.unwrap_or(Value::Null);
-            let page = body
-                .get("Resources")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let total = body
-                .get("totalResults")
-                .and_then(Value::as_u64)
-                .map_or(usize::MAX, |t| t as usize);
-            let n = page.len();
-            out.extend(page);
-            if n == 0 || out.len() >= total {
-                break;
-            }
-            start += n;
+        what: &str,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Result<Option<Reply>, ConnectorError> {
+        let (reply, headers, text) = self.send(what, method, path, &[], body, if_match).await?;
+        if reply.status.is_success() {
+            Ok(Some(reply))
+        } else if caps::form_refused(reply.status.as_u16(), &text) {
+            let e = self.failure(what, &reply, &headers, &text);
+            debug!(connector = %self.name, what, error = %e, "request form refused; next form");
+            Ok(None)
+        } else {
+            Err(self.failure(what, &reply, &headers, &text))
         }
-        Ok(out)
-    }
-
-    /// A listing by filter; when the peer refuses the filter, every resource, checked here.
-    async fn search(
-        &self,
-        resource: &str,
-        filter: String,
-        attributes: Option<&str>,
-        keep: impl Fn(&Value) -> bool,
-    ) -> Result<Vec<Value>, ConnectorError> {
-        let all = match self.list(resource, Some(filter), attributes).await {
-            Ok(v) => v,
-            Err(ConnectorError::Permanent(m)) => {
-                debug!(connector = %self.name, error = %m, "filter refused; listing everything");
-                self.list(resource, None, attributes).await?
-            }
-            Err(e) => return Err(e),
-        };
-        Ok(all.into_iter().filter(|v| keep(v)).collect())
-    }
-
-    /// Reads one resource with its ETag; `None` when it is gone.
-    async fn get(&self, resource: &str, id: &str) -> Result<Option<Found>, ConnectorError> {
-        let what = format!("read {resource}");
-        match self
-            .call(
-                &what,
-                Method::GET,
-                &format!("{resource}/{id}"),
-                &[],
-                None,
-                None,
-            )
-            .await
-        {
-            Ok(r) => Ok(r.body.and_then(|b| found(b, r.etag))),
-            Err(ConnectorError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The user whose `userName` is this email, case-insensitively.
-    async fn find_user(&self, email: &str) -> Result<Option<Found>, ConnectorError> {
-        let hits = self
-            .search(
-                "Users",
-                format!("userName eq {}", quote(email)),
-                None,
-                |u| {
-                    u.get("userName")
-                        .and_then(Value::as_str)
-                        .is_some_and(|n| n.eq_ignore_ascii_case(email))
-                },
-            )
-            .await?;
-        Ok(hits.into_iter().next().and_then(|b| found(b, None)))
-    }
-
-    /// The group whose `displayName` is exactly `name`.
-    async fn find_group(&self, name: &str) -> Result<Option<Found>, ConnectorError> {
-        let hits = self
-            .search(
-                "Groups",
-                format!("displayName eq {}", quote(name)),
-                Some("id,displayName,meta"),
-                |g| g.get("displayName").and_then(Value::as_str) == Some(name),
-            )
-            .await?;
-        Ok(hits.into_iter().next().and_then(|b| found(b, None)))
     }
 
     /// The id of group `name` as remembered, if found less than [`GROUP_ID_TTL`] ago.
@@ -367,7 +332,8 @@ impl Scim {
     }
 
     /// The id of group `name` (created when missing and `create`), and whether it came from
-    /// memory rather than from the peer just now (a remembered id may be stale).
+    /// memory rather than from the peer just now (a remembered id may be stale). `None` only
+    /// when a complete listing shows no such group.
     async fn group_id(
         &self,
         name: &str,
@@ -387,14 +353,15 @@ impl Scim {
         Ok(id.map(|id| (id, false)))
     }
 
-    /// The group `name`, created when missing (a 409 means someone else just made it).
+    /// The group `name`, created when missing (a 409 means it exists: it is then found by
+    /// the complete listing).
     async fn ensure_group(&self, name: &str) -> Result<String, ConnectorError> {
         let _one_at_a_time = self.group_lock.lock().await;
         // Another grant may have found or made it while this one waited for the lock.
         if let Some(id) = self.remembered_group(name) {
             return Ok(id);
         }
-        if let Some(g) = self.find_group(name).await? {
+        if let Lookup::Found(g) = self.lookup_group(name).await? {
             return Ok(g.id);
         }
         let body = json!({ "schemas": [GROUP_SCHEMA], "displayName": name });
@@ -414,59 +381,23 @@ impl Scim {
                     return Ok(id.to_owned());
                 }
             }
-            Err(ConnectorError::Conflict(_)) => {}
+            Err(ConnectorError::Conflict(m)) if !m.contains("HTTP 412") => {
+                debug!(connector = %self.name, group = name, "409 on create: the group exists");
+            }
             Err(e) => return Err(e),
         }
-        self.find_group(name)
-            .await?
-            .map(|g| g.id)
-            .ok_or_else(|| ConnectorError::Transient(format!("group {name:?} not visible yet")))
-    }
-
-    /// Adds or removes `uid` in group `name` (`add`), looking the group up again when a
-    /// remembered id turns out to be gone. A group that does not exist is created for an
-    /// add and means "already" for a removal.
-    async fn membership(&self, name: &str, uid: &str, add: bool) -> Result<Effect, ConnectorError> {
-        loop {
-            let Some((gid, remembered)) = self.group_id(name, add).await? else {
-                return Ok(Effect::AlreadyInState);
-            };
-            let result = if add {
-                self.patch(
-                    "add group member",
-                    "Groups",
-                    &gid,
-                    json!([{ "op": "add", "path": "members", "value": [{ "value": uid }] }]),
-                    Guard::None,
-                    |g| is_member(g, uid),
-                )
-                .await
-            } else {
-                let path = format!("members[value eq {}]", quote(uid));
-                self.patch(
-                    "remove group member",
-                    "Groups",
-                    &gid,
-                    json!([{ "op": "remove", "path": path }]),
-                    Guard::None,
-                    |g| !is_member(g, uid),
-                )
-                .await
-            };
-            match result {
-                Err(ConnectorError::NotFound(_)) if remembered => {
-                    debug!(connector = %self.name, group = name, "remembered group is gone");
-                    self.forget_group(name);
-                }
-                Err(ConnectorError::NotFound(_)) if !add => return Ok(Effect::AlreadyInState),
-                other => return other,
-            }
+        match self.listed("Groups", |g| display_name_is(g, name)).await? {
+            Lookup::Found(g) => Ok(g.id),
+            _ => Err(ConnectorError::Transient(format!(
+                "group {name:?}: the peer says it exists (or created it without an id), but \
+                 its listing does not show it yet"
+            ))),
         }
     }
 
     /// Reads a resource, and unless `done` says it already is as wanted, PATCHes it (with
-    /// `If-Match` under [`Guard::IfMatch`]); a 412 (changed meanwhile) reads it again and
-    /// retries.
+    /// `If-Match` under [`Guard::IfMatch`] where the peer supports ETags); a 412 (changed
+    /// meanwhile) reads it again and retries. `Ok(None)`: the peer refused the form.
     async fn patch(
         &self,
         what: &str,
@@ -475,7 +406,7 @@ impl Scim {
         ops: Value,
         guard: Guard,
         done: impl Fn(&Value) -> bool,
-    ) -> Result<Effect, ConnectorError> {
+    ) -> Result<Option<Effect>, ConnectorError> {
         let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": ops });
         let path = format!("{resource}/{id}");
         for _ in 0..PRECONDITION_TRIES {
@@ -485,23 +416,59 @@ impl Scim {
                 )));
             };
             if done(&cur.body) {
-                return Ok(Effect::AlreadyInState);
+                return Ok(Some(Effect::AlreadyInState));
             }
+            let tag = self.if_match(guard, cur.etag.as_deref()).await?;
             match self
-                .call(
-                    what,
-                    Method::PATCH,
-                    &path,
-                    &[],
-                    Some(&body),
-                    match guard {
-                        Guard::IfMatch => cur.etag.as_deref(),
-                        Guard::None => None,
-                    },
-                )
+                .call_form(what, Method::PATCH, &path, Some(&body), tag)
                 .await
             {
-                Ok(_) => return Ok(Effect::Applied),
+                Ok(Some(_)) => return Ok(Some(Effect::Applied)),
+                Ok(None) => return Ok(None),
+                Err(ConnectorError::Conflict(m)) if m.contains("HTTP 412") => {
+                    debug!(connector = %self.name, what, "412: changed meanwhile; reading again");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ConnectorError::Transient(format!(
+            "{what}: the {resource} kept changing (412 {PRECONDITION_TRIES} times)"
+        )))
+    }
+
+    /// Replaces a resource with its current state as `edit` changes it (PUT, with `If-Match`
+    /// where supported; a 412 reads it again). For peers without PATCH.
+    async fn put(
+        &self,
+        what: &str,
+        resource: &str,
+        id: &str,
+        edit: impl Fn(&mut Value) -> Result<(), ConnectorError>,
+    ) -> Result<(), ConnectorError> {
+        let path = format!("{resource}/{id}");
+        for _ in 0..PRECONDITION_TRIES {
+            let Some(cur) = self.get(resource, id).await? else {
+                return Err(ConnectorError::NotFound(format!(
+                    "{what}: {resource} {id} is gone"
+                )));
+            };
+            let mut body = cur.body.clone();
+            if let Some(o) = body.as_object_mut() {
+                o.remove("meta");
+                o.remove("groups");
+            }
+            edit(&mut body)?;
+            let tag = self.if_match(Guard::IfMatch, cur.etag.as_deref()).await?;
+            match self
+                .call_form(what, Method::PUT, &path, Some(&body), tag)
+                .await
+            {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) => {
+                    return Err(ConnectorError::Permanent(format!(
+                        "{what}: the peer refuses both PATCH and PUT of a {resource}"
+                    )));
+                }
                 Err(ConnectorError::Conflict(m)) if m.contains("HTTP 412") => {
                     debug!(connector = %self.name, what, "412: changed meanwhile; reading again");
                 }
@@ -527,7 +494,8 @@ impl Scim {
         self.switch_active(&u, active).await
     }
 
-    /// Sets a found user's `active`, unless it already is so.
+    /// Sets a found user's `active`, unless it already is so (by PATCH, or PUT where the
+    /// peer has no PATCH).
     async fn switch_active(&self, u: &Found, active: bool) -> Result<Effect, ConnectorError> {
         if scim_bool(u.body.get("active")).unwrap_or(true) == active {
             return Ok(Effect::AlreadyInState);
@@ -537,19 +505,27 @@ impl Scim {
         } else {
             "disable user"
         };
-        self.patch(
-            what,
-            "Users",
-            &u.id,
-            json!([{ "op": "replace", "path": "active", "value": active }]),
-            Guard::IfMatch,
-            |b| scim_bool(b.get("active")).unwrap_or(true) == active,
-        )
-        .await
+        if !self.forms.patch_refused(self.caps().await?) {
+            let done = |b: &Value| scim_bool(b.get("active")).unwrap_or(true) == active;
+            let ops = json!([{ "op": "replace", "path": "active", "value": active }]);
+            match self
+                .patch(what, "Users", &u.id, ops, Guard::IfMatch, done)
+                .await?
+            {
+                Some(e) => return Ok(e),
+                None => self.forms.refuse_patch(),
+            }
+        }
+        self.put(what, "Users", &u.id, |b| {
+            b["active"] = Value::Bool(active);
+            Ok(())
+        })
+        .await?;
+        Ok(Effect::Applied)
     }
 
     /// POSTs the user: `Applied` with the new id, or `AlreadyInState` when the peer says it
-    /// exists (409 `uniqueness`: made meanwhile by someone else).
+    /// exists (409 `uniqueness`).
     async fn post_user(&self, who: &Subject) -> Result<(Effect, Option<String>), ConnectorError> {
         let (given, family) = match who.name.rsplit_once(' ') {
             Some((g, f)) => (g, f),
@@ -580,6 +556,19 @@ impl Scim {
         }
     }
 
+    /// The existing user a 409 on create spoke of, found by the complete listing (whatever
+    /// the case of its `userName`), or an error that says what is true.
+    async fn existing_user(&self, email: &str) -> Result<Found, ConnectorError> {
+        match self.listed("Users", |u| user_name_is(u, email)).await? {
+            Lookup::Found(u) => Ok(u),
+            _ => Err(ConnectorError::Permanent(format!(
+                "SCIM user {email} was not created: the peer answered 409 (a user with this \
+                 userName exists), but its listing shows no such user (one it hides, such as \
+                 a deactivated user?)"
+            ))),
+        }
+    }
+
     /// A queued grant in one pass: the user is looked up once, created or re-enabled when
     /// needed, and its id carried to the group membership (the generic steps look the user
     /// up again for each step: one to two requests more per grant). Grants creating the same
@@ -590,27 +579,27 @@ impl Scim {
         entitlement: Option<&str>,
     ) -> Result<Effect, ConnectorError> {
         let email = who.email.as_str();
-        let (uid, made) = match self.find_user(email).await? {
-            Some(u) => self.activated(u).await?,
-            None => {
+        let (uid, made) = match self.lookup_user(email).await? {
+            Lookup::Found(u) => self.activated(u).await?,
+            _ => {
                 let lock = self.creation_lock(email);
                 let (_one_create, waited) = match lock.try_lock() {
                     Ok(g) => (g, false),
                     Err(_) => (lock.lock().await, true),
                 };
                 let again = if waited {
-                    self.find_user(email).await?
+                    self.lookup_user(email).await?
                 } else {
-                    None
+                    Lookup::NotShown
                 };
                 match again {
-                    Some(u) => self.activated(u).await?,
-                    None => self.created(who).await?,
+                    Lookup::Found(u) => self.activated(u).await?,
+                    _ => self.created(who).await?,
                 }
             }
         };
         let e = match entitlement {
-            Some(name) => self.membership(name, &uid, true).await?,
+            Some(name) => self.add_to_group(name, &uid).await?,
             None => Effect::AlreadyInState,
         };
         Ok(changed(made || e == Effect::Applied))
@@ -630,25 +619,24 @@ impl Scim {
         Ok((u.id, made))
     }
 
-    /// Creates the user: its id, and whether this call made it (a 409 means someone else
-    /// did a moment ago; it is then looked up).
+    /// Creates the user: its id, and whether this call made it. A 409 means the user exists
+    /// (made a moment ago by someone else, or there all along under another case of its
+    /// `userName`): it is found by the listing and adopted (re-enabled if disabled).
     async fn created(&self, who: &Subject) -> Result<(String, bool), ConnectorError> {
         let email = who.email.as_str();
-        let (effect, id) = self.post_user(who).await?;
-        let id = match id {
-            Some(id) => id,
-            None => {
-                self.find_user(email)
-                    .await?
-                    .ok_or_else(|| {
-                        ConnectorError::Transient(format!(
-                            "SCIM user {email} was created but cannot be found yet"
-                        ))
-                    })?
-                    .id
+        match self.post_user(who).await? {
+            (Effect::Applied, Some(id)) => Ok((id, true)),
+            (Effect::Applied, None) => match self.find_user(email).await? {
+                Some(u) => Ok((u.id, true)),
+                None => Err(ConnectorError::Transient(format!(
+                    "SCIM user {email} was created (201 without an id) but is not listed yet"
+                ))),
+            },
+            _ => {
+                let u = self.existing_user(email).await?;
+                self.activated(u).await
             }
-        };
-        Ok((id, effect == Effect::Applied))
+        }
     }
 }
 
@@ -662,10 +650,17 @@ impl Connector for Scim {
     }
 
     async fn create_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
-        if self.find_user(who.email.as_str()).await?.is_some() {
+        let email = who.email.as_str();
+        if let Lookup::Found(_) = self.lookup_user(email).await? {
             return Ok(Effect::AlreadyInState);
         }
-        Ok(self.post_user(who).await?.0)
+        match self.post_user(who).await? {
+            (Effect::Applied, _) => Ok(Effect::Applied),
+            _ => self
+                .existing_user(email)
+                .await
+                .map(|_| Effect::AlreadyInState),
+        }
     }
 
     async fn disable_account(&self, who: &Subject) -> Result<Effect, ConnectorError> {
@@ -704,37 +699,28 @@ impl Connector for Scim {
                 who.email
             )));
         };
-        self.membership(entitlement, &u.id, true)
+        self.add_to_group(entitlement, &u.id)
             .await
             .map(|e| changed(e == Effect::Applied))
     }
 
+    /// Removes the membership; "already" only when a trusted read shows it absent (no such
+    /// user or group in the complete listing, or the group's members and the user's
+    /// `groups` without it).
     async fn revoke(&self, who: &Subject, entitlement: &str) -> Result<Effect, ConnectorError> {
         let Some(u) = self.find_user(who.email.as_str()).await? else {
             return Ok(Effect::AlreadyInState);
         };
-        self.membership(entitlement, &u.id, false).await
+        self.remove_from_group(entitlement, &u).await
     }
 
+    /// The groups the user is in, as the groups' members and the user's `groups` show them
+    /// (both, where served); "could not verify" when neither can be seen.
     async fn list_grants(&self, who: &Subject) -> Result<Vec<String>, ConnectorError> {
         let Some(u) = self.find_user(who.email.as_str()).await? else {
             return Ok(Vec::new());
         };
-        let uid = u.id;
-        let groups = self
-            .search(
-                "Groups",
-                format!("members.value eq {}", quote(&uid)),
-                None,
-                |g| is_member(g, &uid),
-            )
-            .await?;
-        let mut names: Vec<String> = groups
-            .iter()
-            .filter_map(|g| g.get("displayName")?.as_str().map(str::to_owned))
-            .collect();
-        names.sort();
-        Ok(names)
+        self.groups_of(&u).await
     }
 
     async fn apply(
@@ -749,17 +735,10 @@ impl Connector for Scim {
         }
     }
 
-    /// Reads `ServiceProviderConfig` (often public), then one user (which needs the token).
+    /// Reads the capabilities (`ServiceProviderConfig`, often public), then one user (which
+    /// needs the token).
     async fn test_connection(&self) -> Result<(), ConnectorError> {
-        self.call(
-            "read ServiceProviderConfig",
-            Method::GET,
-            "ServiceProviderConfig",
-            &[],
-            None,
-            None,
-        )
-        .await?;
+        self.caps().await?;
         let q = [("startIndex", "1".to_owned()), ("count", "1".to_owned())];
         self.call("list Users", Method::GET, "Users", &q, None, None)
             .await
@@ -778,5 +757,9 @@ mod tests {
         assert_eq!(scim_bool(Some(&json!(true))), Some(true));
         assert!(is_member(&json!({"members":[{"value":"u1"}]}), "u1"));
         assert!(!is_member(&json!({}), "u1"));
+        assert!(user_name_is(
+            &json!({"userName": "Henry@Acme.test"}),
+            "henry@acme.TEST"
+        ));
     }
 }

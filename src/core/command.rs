@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::model::{Email, Handle, ParseError, RoleName, Span};
+use super::model::{Email, Handle, ParseError, RoleName, Span, Zone};
 
 // ----------------------------------------------------------------------------- errors
 
@@ -814,6 +814,8 @@ pub enum Intent {
         /// Their chat account as the adapter passed it (on Discord their user id, since a
         /// joiner has no handle yet; in the console what was typed).
         user: Option<String>,
+        /// Their own time zone (None: the organisation's).
+        timezone: Option<Zone>,
     },
     /// `/role`: change someone's role.
     Role {
@@ -878,6 +880,7 @@ impl Intent {
                         department: inv.text("department"),
                         handle: inv.handle("handle")?,
                         user: inv.text("user"),
+                        timezone: inv.parsed("timezone", Zone::parse)?,
                     },
                     _ => {
                         return Err(CommandError::MissingOptions {
@@ -1058,6 +1061,7 @@ mod tests {
                 o("department", S, false),
                 o("handle", S, false),
                 o("user", U, false),
+                o("timezone", S, false),
             ]
         );
         assert_eq!(shape("role"), [o("user", U, true), o("role", S, true)]);
@@ -1172,7 +1176,13 @@ mod tests {
                 department: None,
                 handle: None,
                 user: None,
+                timezone: None,
             }
+        );
+        assert_eq!(
+            err("/onboard email:l@acme.test name:L role:engineer timezone:Mars/Olympus"),
+            "timezone: \"Mars/Olympus\" is not a time zone of the IANA database — write an \
+             IANA name such as \"Europe/Berlin\", \"America/Los_Angeles\" or \"UTC\""
         );
     }
 

@@ -4,8 +4,10 @@
 pub mod command;
 pub mod customid;
 pub mod model;
+pub mod outbox;
 pub mod policy;
 pub mod ports;
 pub mod service;
 pub mod validate;
 pub mod workflow;
+pub mod zone;

@@ -7,6 +7,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::zone::Zone;
+
 /// A moment in time, always UTC.
 pub type Timestamp = DateTime<Utc>;
 
@@ -336,6 +338,15 @@ pub struct Person {
     pub discord_id: Option<String>,
     /// Employed or gone.
     pub status: PersonStatus,
+    /// Their own time zone (None: the organisation's).
+    pub timezone: Option<Zone>,
+}
+
+impl Person {
+    /// The zone this person reads times in and types dates in: their own, else `org`'s.
+    pub fn zone(&self, org: &Org) -> Zone {
+        self.timezone.unwrap_or(org.timezone)
+    }
 }
 
 /// One approval step as the catalog writes it.
@@ -459,6 +470,8 @@ pub struct Org {
     pub roles: Vec<Role>,
     /// Departments and their birthrights.
     pub departments: Vec<Department>,
+    /// The organisation's time zone (`[organization] timezone`; UTC when absent).
+    pub timezone: Zone,
 }
 
 impl Org {
@@ -655,9 +668,11 @@ pub enum GrantState {
     Pending,
     /// Held.
     Active,
-    /// Being removed.
+    /// Being removed, or its removal failed or could not be verified (the newest revoke
+    /// action says which, and waits for IT's Retry). An offboarding removes it again.
     Revoking,
-    /// Removed.
+    /// Removed, as a connector saw it (or IT's Done, where nothing can be read). Never set on
+    /// an answer that could not be verified.
     Revoked,
     /// Provisioning failed for good.
     Failed,

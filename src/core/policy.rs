@@ -177,6 +177,7 @@ mod tests {
             manager: manager.map(|m| Handle::parse(m).unwrap()),
             discord_id: None,
             status: PersonStatus::Active,
+            timezone: None,
         }
     }
 
@@ -215,6 +216,7 @@ mod tests {
             apps: vec![app.clone()],
             roles: vec![],
             departments: vec![],
+            timezone: Zone::UTC,
         };
         (org, dir, app)
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::model::*;
+pub use super::outbox::{DeliveryPolicy, OutKind, OutboxCounts, Outgoing, Queued};
 
 // ----------------------------------------------------------------------------- clock
 
@@ -291,6 +292,12 @@ pub struct Change {
     /// transaction as the audit rows, and the whole change fails with
     /// [`StoreError::Conflict`] if any already was (a report is sent and audited once).
     pub report_plans: Vec<i64>,
+    /// Plans whose report, sent by this change, stays open (something is not verified gone):
+    /// marked in the same transaction, after `report_plans`.
+    pub open_reports: Vec<i64>,
+    /// A plan whose open report this change closes (its final report): the whole change
+    /// fails with [`StoreError::Conflict`] if the report was not open (closed once).
+    pub close_report: Option<i64>,
     /// A started plan whose report covers the actions this change enqueues: the first of
     /// them is recorded as the plan's first action in the same transaction (unless it has
     /// one), so no worker can finish those actions and find the plan without it.
@@ -310,6 +317,12 @@ pub struct Change {
     /// An HR event id recorded as handled in the same transaction as the work it caused: the
     /// whole change fails with [`StoreError::Conflict`] if the id was recorded before.
     pub hr_event: Option<(String, Timestamp)>,
+    /// Chat messages and edits this decision causes, written to the durable outbox in the
+    /// same transaction (a row whose `dedupe` was written before is skipped).
+    pub messages: Vec<Outgoing>,
+    /// Requests whose current step's approvers this change prompts (`messages` holds the
+    /// prompts): recorded with them, so a crash leaves both or neither.
+    pub prompted: Vec<(RequestId, u32)>,
 }
 
 impl Change {
@@ -424,6 +437,34 @@ pub trait Store: Send + Sync {
     /// Applies a change in one transaction: all of it with its audit rows, or none.
     async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
 
+    /// Claims up to `limit` due outbox rows, oldest first (a pending row whose time came, or
+    /// a claimed one whose lease ended; never an edit while a send under its key is still
+    /// undelivered): each is held for `lease` and its attempt counted.
+    async fn claim_messages(
+        &self,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError>;
+    /// Marks a claimed row delivered (`note`: how, when not as addressed), with its audit
+    /// rows, in one transaction; false when it no longer was claimed (nothing written).
+    async fn message_sent(
+        &self,
+        id: i64,
+        note: Option<&str>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError>;
+    /// Puts a claimed row back, due again after `after`, with the failure's text.
+    async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError>;
+    /// Gives a claimed row up, with its audit rows, in one transaction.
+    async fn message_failed(
+        &self,
+        id: i64,
+        error: &str,
+        audit: Vec<AuditEvent>,
+    ) -> Result<(), StoreError>;
+    /// How the outbox stands.
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+
     /// Stores a plan that waits for Confirm or Cancel, with its audit rows; returns its id.
     async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError>;
     /// A plan.
@@ -439,6 +480,9 @@ pub trait Store: Send + Sync {
     async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
     /// Confirmed plans whose `due_at` has come and that were not started yet, oldest first.
     async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError>;
+    /// Confirmed, started offboarding plans whose report has not gone out yet (the tick
+    /// finishes those a crash cut short).
+    async fn unreported_offboardings(&self) -> Result<Vec<Plan>, StoreError>;
     /// Marks a plan as started; false if it already was (carry it out once).
     async fn start_plan(&self, id: i64) -> Result<bool, StoreError>;
     /// Active time-bound grants whose expiry warning has not gone out yet, by expiry.
@@ -578,6 +622,8 @@ pub struct Plan {
     pub decided_at: Option<Timestamp>,
     /// Its report went out.
     pub reported: bool,
+    /// Its report went out while something was not verified gone; a later report follows.
+    pub report_open: bool,
     /// The first action it enqueued when carried out.
     pub first_action: Option<ActionId>,
     /// When it was made.
@@ -671,9 +717,18 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
+    /// How an [`ConnectorError::Unverifiable`] reads once stored as text (an action's last
+    /// error): the reports tell "could not verify" from "failed" by it.
+    pub const UNVERIFIED_PREFIX: &'static str = "could not verify: ";
+
     /// Whether trying again may help.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::RateLimited { .. } | Self::Transient(_))
+    }
+
+    /// Whether a stored error text is that of an [`ConnectorError::Unverifiable`].
+    pub fn is_unverified_text(text: &str) -> bool {
+        text.starts_with(Self::UNVERIFIED_PREFIX)
     }
 }
 
@@ -728,7 +783,10 @@ pub trait Connector: Send + Sync {
 }
 
 /// The steps of [`Connector::apply`], each looking before it acts; a connector that overrides
-/// `apply` for one operation runs the others through this.
+/// `apply` for one operation runs the others through this. Every read's error, an
+/// [`ConnectorError::Unverifiable`] above all, is handed on as it is: a read that cannot be
+/// trusted never becomes "no account" or "no membership" here, and an
+/// [`Effect::Inventory`] is only built from two reads that both answered.
 pub async fn apply_steps<C: Connector + ?Sized>(
     c: &C,
     op: ActionOp,
@@ -866,6 +924,12 @@ pub enum ChatError {
     /// The person has no chat identity.
     #[error("no chat account known")]
     UnknownRecipient,
+    /// The platform said "slow down"; try again after this long if it said.
+    #[error("rate limited")]
+    RateLimited {
+        /// The platform's advice.
+        retry_after: Option<Duration>,
+    },
     /// Anything else.
     #[error("chat failure: {0}")]
     Other(String),
@@ -879,4 +943,17 @@ pub trait Chat: Send + Sync {
     /// Edits every message sent under `key` to show `text` and `buttons`.
     async fn edit(&self, key: &MessageKey, text: &str, buttons: &[Button])
     -> Result<(), ChatError>;
+    /// Sends a message at most once under `nonce` (the outbox row's id): a platform that can
+    /// deduplicate creates (Discord's `nonce` + `enforce_nonce`) makes a retry after an
+    /// ambiguous failure (a timeout after the message was made) return the first message
+    /// instead of posting twice. By default, a plain [`Chat::send`].
+    async fn send_once(&self, msg: Message, nonce: &str) -> Result<(), ChatError> {
+        let _ = nonce;
+        self.send(msg).await
+    }
+    /// Where a message goes when its recipient cannot be reached for long (the approvals
+    /// channel), if the platform has such a place; the IT admins' DMs come after it.
+    fn fallback_channel(&self) -> Option<Recipient> {
+        None
+    }
 }

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::model::{Handle, Person};
+use super::model::{Handle, Person, Zone};
 
 /// The longest full name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
@@ -79,6 +79,11 @@ pub fn discord_id(id: &str) -> Result<(), Invalid> {
         ));
     }
     Ok(())
+}
+
+/// Reads a person's `timezone`: an IANA name (a typo gets a "did you mean").
+pub fn timezone(s: &str) -> Result<Zone, Invalid> {
+    Zone::parse(s).map_err(|e| bad("timezone", e.0))
 }
 
 /// Checks a person record's free-text fields and Discord id.
@@ -157,6 +162,7 @@ mod tests {
             manager: Some(h("grace")),
             discord_id: Some("100000000000000011".into()),
             status: PersonStatus::Active,
+            timezone: None,
         }
     }
 

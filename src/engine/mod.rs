@@ -17,6 +17,8 @@
 //! and those still running after it are released (back to pending, lease cleared) for the
 //! next start.
 
+pub mod outbox;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -64,6 +64,9 @@ struct WirePerson {
     manager: Option<String>,
     #[serde(default)]
     discord_id: Option<String>,
+    /// An IANA name; absent or empty keeps the person's stored zone.
+    #[serde(default)]
+    timezone: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     start_date: Option<String>,
@@ -148,6 +151,12 @@ fn decode(w: WireEvent) -> Result<HrEvent, String> {
             .map_err(|e| field("manager", e.to_string()))?,
         discord_id: p.discord_id.filter(|d| !d.is_empty()),
         status: PersonStatus::Active,
+        timezone: p
+            .timezone
+            .filter(|z| !z.trim().is_empty())
+            .map(|z| crate::core::validate::timezone(&z))
+            .transpose()
+            .map_err(|e| field("timezone", e.message))?,
     };
     let effective_at = p
         .effective_at

@@ -169,6 +169,21 @@ async fn metrics(State(s): State<OpsState>) -> impl IntoResponse {
             );
             out.push_str("# TYPE quartermaster_queue_depth gauge\n");
             let _ = writeln!(out, "quartermaster_queue_depth {}", c.queue_depth);
+            let o = &c.outbox;
+            out.push_str(
+                "# HELP quartermaster_messages_pending Chat messages in the outbox not delivered yet.\n",
+            );
+            out.push_str("# TYPE quartermaster_messages_pending gauge\n");
+            let _ = writeln!(out, "quartermaster_messages_pending {}", o.pending);
+            out.push_str("# HELP quartermaster_messages_sent_total Chat messages delivered (to their recipient or a fallback).\n");
+            out.push_str("# TYPE quartermaster_messages_sent_total counter\n");
+            let _ = writeln!(out, "quartermaster_messages_sent_total {}", o.sent);
+            out.push_str("# HELP quartermaster_messages_retried_total Chat delivery attempts beyond the first.\n");
+            out.push_str("# TYPE quartermaster_messages_retried_total counter\n");
+            let _ = writeln!(out, "quartermaster_messages_retried_total {}", o.retried);
+            out.push_str("# HELP quartermaster_messages_failed_total Chat messages given up (audited as message.failed).\n");
+            out.push_str("# TYPE quartermaster_messages_failed_total counter\n");
+            let _ = writeln!(out, "quartermaster_messages_failed_total {}", o.failed);
             1
         }
         _ => 0,

@@ -111,11 +111,15 @@ impl Tx {
 
     /// Commits.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        match self {
+        let done = match self {
             Self::Sqlite(t, _turn) => t.commit().await,
             #[cfg(feature = "postgres")]
             Self::Pg(t) => t.commit().await,
+        };
+        if done.is_ok() {
+            failpoint_after_commit();
         }
+        done
     }
 }
 
@@ -281,14 +285,21 @@ impl Q {
 
     /// Runs it; the number of rows it changed.
     pub(crate) async fn execute<'e>(self, ex: impl Into<Ex<'e>>) -> Result<u64, sqlx::Error> {
-        Ok(match ex.into() {
+        let ex = ex.into();
+        // A statement on the pool commits on its own: a commit boundary too.
+        let autocommit = matches!(ex, Ex::Pool(_));
+        let n = match ex {
             Ex::Pool(Pool::Sqlite(p, _)) => self.sqlite().execute(p).await?.rows_affected(),
             Ex::Tx(Tx::Sqlite(t, _)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
             #[cfg(feature = "postgres")]
             Ex::Pool(Pool::Pg(p)) => self.postgres().execute(p).await?.rows_affected(),
             #[cfg(feature = "postgres")]
             Ex::Tx(Tx::Pg(t)) => self.postgres().execute(&mut **t).await?.rows_affected(),
-        })
+        };
+        if autocommit && n > 0 {
+            failpoint_after_commit();
+        }
+        Ok(n)
     }
 
     /// Every row it returns.
@@ -408,6 +419,32 @@ impl DbRow {
         Ok(self.try_get::<Option<i64>, I>(i)?.map(|v| v != 0))
     }
 }
+
+/// The crash tests' failpoint: in a debug (test) build, `QM_ABORT_AFTER_COMMIT=N` in the
+/// environment aborts the whole process right after its N-th committed transaction (or statement
+/// that changed rows outside one), as a
+/// SIGKILL at that boundary would. Release builds compile it out.
+#[cfg(debug_assertions)]
+fn failpoint_after_commit() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static AT: OnceLock<Option<u64>> = OnceLock::new();
+    static COMMITS: AtomicU64 = AtomicU64::new(0);
+    let at = *AT.get_or_init(|| {
+        std::env::var("QM_ABORT_AFTER_COMMIT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    if let Some(at) = at
+        && COMMITS.fetch_add(1, Ordering::SeqCst) + 1 == at
+    {
+        eprintln!("failpoint: aborting the process after commit {at}");
+        std::process::abort();
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn failpoint_after_commit() {}
 
 #[cfg(test)]
 mod tests {

@@ -30,6 +30,8 @@ pub struct OpsCounts {
     pub actions: Vec<(String, i64)>,
     /// Actions pending or running.
     pub queue_depth: i64,
+    /// The chat outbox.
+    pub outbox: crate::core::ports::OutboxCounts,
 }
 
 impl SqlStore {
@@ -108,6 +110,10 @@ impl SqlStore {
             decisions: (d.try_get(0)?, d.try_get(1)?),
             actions,
             queue_depth: queue,
+            outbox: self
+                .outbox_counts_of()
+                .await
+                .map_err(|e| DbError::Corrupt(e.to_string()))?,
         })
     }
 }

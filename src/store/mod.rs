@@ -18,6 +18,9 @@ mod audit;
 mod db;
 mod directory;
 mod discord;
+mod outbox;
+#[cfg(test)]
+mod outbox_tests;
 mod rows;
 pub mod testdb;
 #[cfg(test)]
@@ -35,8 +38,8 @@ use db::{DbRow, Pool, Tx, q};
 
 use crate::core::model::*;
 use crate::core::ports::{
-    Change, Committed, GrantRef, NewGrantSource, NewPlan, Plan, PlanState, ReqRef, Store,
-    StoreError,
+    Change, Committed, GrantRef, NewGrantSource, NewPlan, OutboxCounts, Plan, PlanState, Queued,
+    ReqRef, Store, StoreError,
 };
 
 pub use anchor::{AnchorLine, parse_anchors};
@@ -45,8 +48,8 @@ pub use discord::{OpsCounts, SentMessage};
 
 use rows::{
     ACTION_COLS, GRANT_COLS, ONBOARDING_PLANS_SETTLED, ONBOARDING_PLANS_SETTLED_PG, PERSON_COLS,
-    PLAN_BY_ID, PLANS_DUE, PLANS_OF, REQUEST_COLS, action_from_row, grant_from_row, micros,
-    person_from_row, plan_from_row, request_from_row, step_from_row,
+    PLAN_BY_ID, PLANS_DUE, PLANS_OF, PLANS_UNREPORTED_OFFBOARD, REQUEST_COLS, action_from_row,
+    grant_from_row, micros, person_from_row, plan_from_row, request_from_row, step_from_row,
 };
 
 /// How long a writer waits for SQLite's write lock before giving up.
@@ -596,10 +599,10 @@ fn change_time(c: &Change) -> Timestamp {
 async fn write_person(tx: &mut Tx, p: &Person) -> Result<(), StoreError> {
     q(
         "INSERT INTO people (handle, name, email, department, role, manager, discord_id, \
-         status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO UPDATE SET \
-         name = excluded.name, email = excluded.email, department = excluded.department, \
+         status, timezone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO UPDATE \
+         SET name = excluded.name, email = excluded.email, department = excluded.department, \
          role = excluded.role, manager = excluded.manager, discord_id = excluded.discord_id, \
-         status = excluded.status",
+         status = excluded.status, timezone = excluded.timezone",
     )
     .bind(p.handle.as_str())
     .bind(p.name.as_str())
@@ -609,6 +612,7 @@ async fn write_person(tx: &mut Tx, p: &Person) -> Result<(), StoreError> {
     .bind(p.manager.as_ref().map(|m| m.as_str().to_owned()))
     .bind(p.discord_id.clone())
     .bind(p.status.as_str())
+    .bind(p.timezone.map(|z| z.name()))
     .execute(tx)
     .await
     .map_err(store_err)?;
@@ -659,7 +663,8 @@ impl Store for SqlStore {
         for p in people {
             q(
                 "INSERT INTO people (handle, name, email, department, role, manager, discord_id, \
-                 status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (handle) DO NOTHING",
+                 status, timezone) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (handle) DO NOTHING",
             )
             .bind(p.handle.as_str())
             .bind(p.name.as_str())
@@ -669,6 +674,7 @@ impl Store for SqlStore {
             .bind(p.manager.as_ref().map(|m| m.as_str().to_owned()))
             .bind(p.discord_id.clone())
             .bind(p.status.as_str())
+            .bind(p.timezone.map(|z| z.name()))
             .execute(&mut tx)
             .await
             .map_err(store_err)?;
@@ -1081,6 +1087,17 @@ impl Store for SqlStore {
             .collect::<Result<_, DbError>>()?)
     }
 
+    async fn unreported_offboardings(&self) -> Result<Vec<Plan>, StoreError> {
+        let rows = q(PLANS_UNREPORTED_OFFBOARD)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(plan_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
     async fn start_plan(&self, id: i64) -> Result<bool, StoreError> {
         let _turn = self.pool.write_turn().await;
         let n = q("UPDATE plans SET started = 1 WHERE id = ? AND started = 0")
@@ -1178,6 +1195,40 @@ impl Store for SqlStore {
             .fetch_i64(&self.pool)
             .await
             .map_err(store_err)
+    }
+
+    async fn claim_messages(
+        &self,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        self.outbox_claim(lease, limit).await
+    }
+
+    async fn message_sent(
+        &self,
+        id: i64,
+        note: Option<&str>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.outbox_sent(id, note, audit).await
+    }
+
+    async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError> {
+        self.outbox_retry(id, after, error).await
+    }
+
+    async fn message_failed(
+        &self,
+        id: i64,
+        error: &str,
+        audit: Vec<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.outbox_failed(id, error, audit).await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.outbox_counts_of().await
     }
 
     async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
@@ -1295,6 +1346,24 @@ impl Store for SqlStore {
             .await
             .map_err(store_err)?;
             if n != ids.len() as u64 {
+                return Err(StoreError::Conflict);
+            }
+        }
+        for plan in &change.open_reports {
+            q("UPDATE plans SET report_open = 1 WHERE id = ?")
+                .bind(*plan)
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
+        }
+        // 2d. An open report is closed (its final report sent and audited) once.
+        if let Some(plan) = change.close_report {
+            let n = q("UPDATE plans SET report_open = 0 WHERE id = ? AND report_open = 1")
+                .bind(plan)
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
+            if n == 0 {
                 return Err(StoreError::Conflict);
             }
         }
@@ -1483,6 +1552,19 @@ impl Store for SqlStore {
                     StoreError::Backend(format!("an action of {ids} does not exist"))
                 });
             }
+        }
+
+        // 5b. The messages this decision causes, in the outbox with it, and the steps whose
+        //     prompts they are.
+        outbox::insert(&mut tx, &change.messages).await?;
+        for (id, step) in &change.prompted {
+            q("UPDATE requests SET prompted_step = ? WHERE id = ? AND current_step = ?")
+                .bind(i64::from(*step))
+                .bind(id.0)
+                .bind(i64::from(*step))
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
         }
 
         // 6. The audit rows, chained under the same write lock.

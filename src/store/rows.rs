@@ -59,7 +59,8 @@ pub(crate) struct PersonSql {
 
 macro_rules! person_cols {
     () => {
-        "SELECT handle, name, email, department, role, manager, discord_id, status FROM people "
+        "SELECT handle, name, email, department, role, manager, discord_id, status, timezone \
+         FROM people "
     };
 }
 
@@ -92,6 +93,11 @@ pub(crate) fn person_from_row(row: &DbRow) -> Result<Person, DbError> {
             .transpose()?,
         discord_id: get(row, "discord_id")?,
         status: PersonStatus::parse(&status).ok_or_else(|| corrupt("person status", &status))?,
+        timezone: get::<Option<String>>(row, "timezone")?
+            .as_deref()
+            .map(Zone::parse)
+            .transpose()
+            .map_err(|e| corrupt("time zone", e))?,
     })
 }
 
@@ -450,7 +456,7 @@ pub(crate) fn action_from_row(row: &DbRow) -> Result<Action, DbError> {
 macro_rules! plan_cols {
     () => {
         "id, kind, subject, created_by, confirmers, detail, state, decided_by, decided_at, \
-         reported, created_at, first_action, due_at, started"
+         reported, created_at, first_action, due_at, started, report_open"
     };
 }
 /// One plan by id.
@@ -493,6 +499,14 @@ pub(crate) const PLANS_DUE: &str = concat!(
      AND COALESCE(due_at, decided_at + 10000000) <= ? ORDER BY due_at, id"
 );
 
+/// Confirmed, started offboarding plans whose report has not gone out.
+pub(crate) const PLANS_UNREPORTED_OFFBOARD: &str = concat!(
+    "SELECT ",
+    plan_cols!(),
+    " FROM plans WHERE kind = 'offboard' AND state = 'confirmed' AND started = 1 \
+     AND reported = 0 ORDER BY id"
+);
+
 pub(crate) fn plan_from_row(row: &DbRow) -> Result<Plan, DbError> {
     let kind: String = get(row, "kind")?;
     let state: String = get(row, "state")?;
@@ -515,6 +529,7 @@ pub(crate) fn plan_from_row(row: &DbRow) -> Result<Plan, DbError> {
             .transpose()?,
         decided_at: opt_ts(row, "decided_at")?,
         reported: flag(row, "reported")?,
+        report_open: flag(row, "report_open")?,
         first_action: get::<Option<i64>>(row, "first_action")?.map(ActionId),
         created_at: from_micros(get(row, "created_at")?)?,
         due_at: opt_ts(row, "due_at")?,

@@ -76,6 +76,7 @@ fn person(handle: &str, name: &str) -> Person {
         manager: Some(h("mona")),
         discord_id: Some(format!("100{}", handle.len())),
         status: PersonStatus::Active,
+        timezone: None,
     }
 }
 
@@ -255,6 +256,25 @@ async fn seeding_people_inserts_only_those_absent(b: Backend) {
     );
     assert!(s.person(&h("zed")).await.unwrap().is_none());
     assert_eq!(audit_count(s).await, 1);
+}
+
+both!(a_persons_time_zone_is_stored_and_read_back);
+async fn a_persons_time_zone_is_stored_and_read_back(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let la = Zone::parse("America/Los_Angeles").unwrap();
+    let mut seeded = person("alice", "Alice");
+    seeded.timezone = Some(la);
+    s.seed_people(&[seeded.clone(), person("bob", "Bob")])
+        .await
+        .unwrap();
+    assert_eq!(s.person(&h("alice")).await.unwrap().unwrap(), seeded);
+    assert_eq!(s.person(&h("bob")).await.unwrap().unwrap().timezone, None);
+    let mut moved = person("bob", "Bob");
+    moved.timezone = Some(Zone::parse("Europe/Berlin").unwrap());
+    s.upsert_person(&moved, vec![]).await.unwrap();
+    let bob = s.person(&h("bob")).await.unwrap().unwrap();
+    assert_eq!(bob.timezone.map(|z| z.name()), Some("Europe/Berlin"));
 }
 
 // ----------------------------------------------------------------------------- requests
@@ -1981,4 +2001,63 @@ async fn state_changes_are_conditional_on_the_state_they_leave(b: Backend) {
         })
         .await;
     assert!(matches!(stale, Err(StoreError::Conflict)), "{stale:?}");
+}
+
+both!(an_open_report_is_marked_with_its_report_and_closed_once);
+async fn an_open_report_is_marked_with_its_report_and_closed_once(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    let plan = s
+        .create_plan(
+            crate::core::ports::NewPlan {
+                kind: crate::core::ports::PlanKind::Offboard,
+                subject: h("alice"),
+                created_by: h("ivy"),
+                confirmers: vec![],
+                detail: "{}".into(),
+                created_at: t0(),
+                due_at: None,
+                preconfirmed: true,
+            },
+            vec![],
+        )
+        .await
+        .unwrap();
+    let close = |detail: &str| Change {
+        audit: vec![event("offboarding.reported", detail, t0(), ReqRef::None)],
+        close_report: Some(plan),
+        ..Change::default()
+    };
+    // Nothing open yet: closing is a conflict and writes nothing.
+    assert!(matches!(
+        s.commit(close("too early")).await,
+        Err(StoreError::Conflict)
+    ));
+    s.commit(Change {
+        audit: vec![event("offboarding.reported", "open", t0(), ReqRef::None)],
+        report_plans: vec![plan],
+        open_reports: vec![plan],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    let p = s.plan(plan).await.unwrap().unwrap();
+    assert!(p.reported && p.report_open);
+    // Two settling actions race to send the final report: one closes it.
+    s.commit(close("final")).await.unwrap();
+    assert!(matches!(
+        s.commit(close("again")).await,
+        Err(StoreError::Conflict)
+    ));
+    let p = s.plan(plan).await.unwrap().unwrap();
+    assert!(p.reported && !p.report_open);
+    let details: Vec<String> = s
+        .audit_rows(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "offboarding.reported")
+        .map(|r| r.detail)
+        .collect();
+    assert_eq!(details, ["open", "final"]);
 }

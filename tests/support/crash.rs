@@ -176,6 +176,40 @@ impl Store for CrashStore {
         self.inner.queue_depth().await
     }
 
+    async fn claim_messages(
+        &self,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        self.inner.claim_messages(lease, limit).await
+    }
+
+    async fn message_sent(
+        &self,
+        id: i64,
+        note: Option<&str>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.inner.message_sent(id, note, audit).await
+    }
+
+    async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError> {
+        self.inner.message_retry(id, after, error).await
+    }
+
+    async fn message_failed(
+        &self,
+        id: i64,
+        error: &str,
+        audit: Vec<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.inner.message_failed(id, error, audit).await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.inner.outbox_counts().await
+    }
+
     async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
         let r = self.inner.commit(change).await;
         self.boundary("commit", r.is_ok());
@@ -208,6 +242,10 @@ impl Store for CrashStore {
 
     async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError> {
         self.inner.due_plans(now).await
+    }
+
+    async fn unreported_offboardings(&self) -> Result<Vec<Plan>, StoreError> {
+        self.inner.unreported_offboardings().await
     }
 
     async fn start_plan(&self, id: i64) -> Result<bool, StoreError> {

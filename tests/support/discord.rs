@@ -9,16 +9,24 @@
 //! - DMs to a user who closed them: 50007 (Cannot send messages to this user);
 //! - interaction tokens expire (after 15 minutes on Discord; here when the test says so):
 //!   50027 (Invalid Webhook Token);
-//! - injectable 429s with `Retry-After`.
+//! - injectable 429s with `Retry-After`;
+//! - injectable failures of message creates ([`Fault`]): a 5xx, a 429 with its own
+//!   `retry_after`, a connection dropped before or after the message was made, and users
+//!   whose DMs always fail with 500;
+//! - `nonce` + `enforce_nonce` on create-message: a second create with the same nonce in the
+//!   same channel returns the first message instead of making another (as Discord does
+//!   within a few minutes).
 //!
 //! Interaction payloads come from ONE complete builder ([`FakeDiscord::interaction`]), and every
 //! payload and message the fake produces is checked against serenity's own model first, since
 //! serenity silently drops a payload that misses a required field.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -47,6 +55,20 @@ pub const SEED: [u8; 32] = [7; 32];
 /// Discord's first-response deadline.
 pub const DEADLINE: Duration = Duration::from_secs(3);
 
+/// A failure the fake answers the next message create with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    /// This HTTP status (500, 502, 503…) with a JSON error; nothing is made.
+    Status(u16),
+    /// 429 with this `retry_after` (seconds), in the body and the `Retry-After` header.
+    RateLimit(f64),
+    /// The connection drops before the request is looked at; nothing is made.
+    DropBefore,
+    /// The message is made, then the connection drops before the answer is complete (the
+    /// bot cannot tell whether it worked).
+    DropAfterCreate,
+}
+
 /// One REST call the bot made.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -62,6 +84,8 @@ pub struct Call {
     pub code: Option<u64>,
     /// The `Authorization` header it came with (`Bot <token>` for the bot's own calls).
     pub auth: Option<String>,
+    /// When it arrived.
+    pub at: Instant,
 }
 
 /// A message as it now stands.
@@ -140,6 +164,12 @@ pub struct FakeState {
     pub closed_dms: HashSet<String>,
     /// The next N REST calls get 429.
     pub rate_limit_next: u32,
+    /// Failures for the next message creates, in order.
+    pub faults: VecDeque<Fault>,
+    /// Users whose DM channel answers every message create with 500.
+    pub failing_dms: HashSet<String>,
+    /// Messages made under a nonce with `enforce_nonce`, by (channel, nonce).
+    pub nonces: HashMap<(String, String), u64>,
     /// Global commands.
     pub global_commands: Vec<Value>,
     /// Commands by guild.
@@ -374,6 +404,28 @@ impl FakeDiscord {
     /// The next `n` REST calls get 429.
     pub fn rate_limit_next(&self, n: u32) {
         self.with(|s| s.rate_limit_next = n);
+    }
+
+    /// The next message creates fail with these faults, in order.
+    pub fn fail_next_creates(&self, faults: &[Fault]) {
+        self.with(|s| s.faults.extend(faults.iter().copied()));
+    }
+
+    /// Every message to this user's DMs fails with 500 from now on.
+    pub fn break_dms(&self, user: &str) {
+        self.with(|s| s.failing_dms.insert(user.to_owned()));
+    }
+
+    /// The creates (POST …/messages) the bot made so far, with the status answered.
+    pub fn creates(&self) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| {
+                c.method == "POST"
+                    && c.path.starts_with("/channels/")
+                    && c.path.ends_with("/messages")
+            })
+            .collect()
     }
 
     /// Makes an interaction look `by` older (to test the 3 s deadline without waiting).
@@ -715,10 +767,41 @@ async fn rest(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let is_create =
+        method == Method::POST && rest.starts_with("channels/") && rest.ends_with("/messages");
+    let mut drop_answer = false;
+    let mut retry_after: Option<f64> = None;
     let (status, v) = {
         let mut s = sh.state.lock().unwrap();
         let limited = s.rate_limit_next > 0 && !rest.starts_with("gateway");
-        let (status, v) = if limited {
+        let fault = if is_create {
+            s.faults.pop_front()
+        } else {
+            None
+        };
+        let (status, v) = if let Some(f) = fault {
+            match f {
+                Fault::Status(code) => (
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    json!({ "message": "Service unavailable", "code": 0 }),
+                ),
+                Fault::RateLimit(secs) => {
+                    retry_after = Some(secs);
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        json!({ "message": "You are being rate limited.", "retry_after": secs, "global": false, "code": 0 }),
+                    )
+                }
+                Fault::DropBefore => {
+                    drop_answer = true;
+                    (StatusCode::OK, Value::Null)
+                }
+                Fault::DropAfterCreate => {
+                    drop_answer = true;
+                    route(&mut s, sh.addr, &method, &rest, &body)
+                }
+            }
+        } else if limited {
             s.rate_limit_next -= 1;
             (
                 StatusCode::TOO_MANY_REQUESTS,
@@ -739,16 +822,43 @@ async fn rest(
             status: status.as_u16(),
             code,
             auth,
+            at: Instant::now(),
         });
         (status, v)
     };
     sh.changed.notify_waiters();
+    if drop_answer {
+        // Headers, then a body that breaks: the connection is cut mid-answer.
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "application/json")
+            .header("content-length", "512")
+            .body(axum::body::Body::new(Broken))
+            .unwrap();
+    }
     let mut r = reply(status, v);
     if status == StatusCode::TOO_MANY_REQUESTS {
-        r.headers_mut()
-            .insert("retry-after", axum::http::HeaderValue::from_static("0.05"));
+        let secs = retry_after.unwrap_or(0.05).to_string();
+        r.headers_mut().insert(
+            "retry-after",
+            axum::http::HeaderValue::from_str(&secs).unwrap(),
+        );
     }
     r
+}
+
+/// A response body that fails at once: hyper cuts the connection.
+struct Broken;
+
+impl axum::body::HttpBody for Broken {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(Some(Err(std::io::Error::other("connection dropped"))))
+    }
 }
 
 fn route(
@@ -809,14 +919,39 @@ fn route(
             if dm_user.is_none() && *ch != GENERAL && *ch != APPROVALS {
                 return error(StatusCode::NOT_FOUND, 10003, "Unknown Channel");
             }
-            if dm_user.is_some_and(|u| s.closed_dms.contains(&u)) {
+            if dm_user.as_ref().is_some_and(|u| s.closed_dms.contains(u)) {
                 return error(
                     StatusCode::FORBIDDEN,
                     50007,
                     "Cannot send messages to this user",
                 );
             }
+            if dm_user.as_ref().is_some_and(|u| s.failing_dms.contains(u)) {
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    0,
+                    "500: Internal Server Error",
+                );
+            }
+            let nonce = match &body["nonce"] {
+                Value::String(n) => Some(n.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            if nonce.as_ref().is_some_and(|n| n.chars().count() > 25) {
+                return form_error("nonce longer than 25".into());
+            }
+            let enforce = body["enforce_nonce"].as_bool().unwrap_or(false);
+            if let (Some(n), true) = (&nonce, enforce)
+                && let Some(id) = s.nonces.get(&((*ch).to_owned(), n.clone()))
+                && let Some(m) = s.messages.get(id)
+            {
+                return (StatusCode::OK, message_json(m, 0));
+            }
             let id = s.snowflake();
+            if let (Some(n), true) = (nonce, enforce) {
+                s.nonces.insert(((*ch).to_owned(), n), id);
+            }
             let m = Msg {
                 id: id.to_string(),
                 channel_id: (*ch).to_owned(),

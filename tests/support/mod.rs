@@ -8,6 +8,7 @@ pub mod ds389;
 pub mod ldap;
 pub mod ldap_layouts;
 pub mod samba;
+pub mod tamper;
 
 use std::sync::Arc;
 
@@ -59,10 +60,15 @@ impl Bot {
     }
 
     pub async fn with_config(config: Config) -> Self {
+        Self::with_config_at(config, t0()).await
+    }
+
+    /// A config whose clock starts at `start` (instead of [`t0`]).
+    pub async fn with_config_at(config: Config, start: chrono::DateTime<chrono::Utc>) -> Self {
         let db = TestDb::create(Backend::from_env()).await;
         let store = app::open_store(&config, &db.url).await.unwrap();
         let chat = Arc::new(ConsoleChat::silent());
-        let clock = Arc::new(ManualClock::new(t0()));
+        let clock = Arc::new(ManualClock::new(start));
         let (service, engine) =
             app::assemble(&config, store.clone(), chat.clone(), clock.clone()).unwrap();
         let first = config.org.it_admins[0].clone();
@@ -75,6 +81,48 @@ impl Bot {
             clock,
             db,
         }
+    }
+
+    /// The example organisation, its `directory` connector behind a [`tamper::Switch`] that
+    /// alters the answers of the operations a test names.
+    pub async fn example_tampered() -> (Self, tamper::Switch) {
+        let config = config::load(None).expect("example config loads");
+        let db = TestDb::create(Backend::from_env()).await;
+        let store = app::open_store(&config, &db.url).await.unwrap();
+        let chat = Arc::new(ConsoleChat::silent());
+        let clock = Arc::new(ManualClock::new(t0()));
+        let switch = tamper::Switch::default();
+        let mut conns = app::connectors(&config, &store).unwrap();
+        let name = quartermaster::core::model::ConnectorName::parse("directory").unwrap();
+        let real = conns
+            .remove(&name)
+            .expect("the example has a directory connector");
+        conns.insert(
+            name,
+            Arc::new(tamper::Tamper {
+                inner: real,
+                switch: switch.clone(),
+            }),
+        );
+        let service = Arc::new(Service::new(
+            Arc::new(config.org.clone()),
+            Arc::new(store.clone()),
+            chat.clone(),
+            clock.clone(),
+            quartermaster::core::command::Registry::builtin(),
+        ));
+        let engine = quartermaster::engine::Engine::new(service.clone(), conns);
+        let first = config.org.it_admins[0].clone();
+        let console = Console::new(service.clone(), engine, chat.clone(), clock.clone(), first);
+        let bot = Self {
+            console,
+            service,
+            store,
+            chat,
+            clock,
+            db,
+        };
+        (bot, switch)
     }
 
     /// Runs script lines; panics on a line the console cannot carry out.
@@ -133,3 +181,4 @@ impl Bot {
 
 pub mod proxy;
 pub mod scim;
+pub mod scimmy;

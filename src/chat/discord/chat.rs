@@ -15,7 +15,7 @@ use serenity::http::Http;
 use serenity::model::id::{ChannelId, MessageId, UserId};
 use tracing::{info, warn};
 
-use super::{CANNOT_DM, DiscordError, message_body, with_retry};
+use super::{CALL_TIMEOUT, CANNOT_DM, DiscordError, message_body, with_retry};
 use crate::core::model::{Actor, AuditEvent, Handle, Person, RequestId, Timestamp};
 use crate::core::ports::{
     Button, ButtonLabel, Change, Chat, ChatError, Clock, Message, MessageKey, Recipient, ReqRef,
@@ -44,6 +44,11 @@ pub struct DiscordChat {
     it_admins: Vec<Handle>,
     dm_channels: Mutex<HashMap<UserId, ChannelId>>,
     replies: Mutex<HashMap<MessageKey, Vec<KeyedReply>>>,
+    /// Runs the create-message calls that serenity's request builder makes, so their 429's
+    /// `Retry-After` is seen (serenity's error drops it).
+    raw: reqwest::Client,
+    /// `[discord] api_base`, where those calls go instead of Discord.
+    api_base: Option<String>,
 }
 
 impl DiscordChat {
@@ -67,7 +72,79 @@ impl DiscordChat {
             it_admins,
             dm_channels: Mutex::new(HashMap::new()),
             replies: Mutex::new(HashMap::new()),
+            raw: reqwest::Client::builder()
+                .timeout(CALL_TIMEOUT)
+                .build()
+                .unwrap_or_default(),
+            api_base: None,
         }
+    }
+
+    /// Sends REST calls to this Discord API proxy (`[discord] api_base`).
+    pub fn with_api_base(mut self, base: Option<String>) -> Self {
+        self.api_base = base;
+        self
+    }
+
+    /// Creates a message: serenity's request (route, headers, token) run by our client, so a
+    /// 429 answers with Discord's `Retry-After` (left to the outbox to honour) instead of
+    /// being retried blindly. A dropped connection or a timeout may hide a success: the
+    /// body's `nonce` then keeps the retry from posting twice.
+    async fn create_message(
+        &self,
+        channel: ChannelId,
+        body: &serde_json::Value,
+    ) -> Result<MessageId, DiscordError> {
+        use serenity::http::{LightMethod, Request, Route};
+        let bytes = serde_json::to_vec(body).map_err(|e| DiscordError::Other(e.to_string()))?;
+        let req = Request::new(
+            Route::ChannelMessages {
+                channel_id: channel,
+            },
+            LightMethod::Post,
+        )
+        .body(Some(bytes))
+        .build(&self.raw, self.http.token(), self.api_base.as_deref())
+        .map_err(DiscordError::from)?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| DiscordError::Other(format!("create message: {e}")))?;
+        let status = resp.status().as_u16();
+        let header_wait = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        let text = resp
+            .bytes()
+            .await
+            .map_err(|e| DiscordError::Other(format!("create message: {e}")))?;
+        let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+        if status == 429 {
+            let secs = v["retry_after"].as_f64().or(header_wait);
+            return Err(DiscordError::RateLimited {
+                retry_after: secs
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .map(|s| std::time::Duration::from_secs_f64(s.min(3600.0))),
+            });
+        }
+        if !(200..300).contains(&status) {
+            return Err(DiscordError::Refused {
+                status,
+                code: v["code"]
+                    .as_i64()
+                    .and_then(|c| isize::try_from(c).ok())
+                    .unwrap_or(-1),
+                message: v["message"].as_str().unwrap_or_default().to_owned(),
+            });
+        }
+        v["id"]
+            .as_str()
+            .and_then(|id| id.parse::<u64>().ok())
+            .filter(|n| *n != 0)
+            .map(MessageId::new)
+            .ok_or_else(|| DiscordError::Other("create message: no id in the answer".into()))
     }
 
     /// The REST client.
@@ -107,13 +184,22 @@ impl DiscordChat {
         buttons: &[Button],
         key: Option<&MessageKey>,
         recipient: Option<&Handle>,
+        nonce: Option<&str>,
     ) -> Result<(), DiscordError> {
-        let body = message_body(text, buttons);
-        let m = with_retry(|| self.http.send_message(channel, Vec::new(), &body)).await?;
+        let mut body = message_body(text, buttons);
+        if let Some(n) = nonce {
+            // Discord returns the message made under this nonce (by us, moments ago) instead
+            // of making a second one: a retry after a timeout or a dropped connection that
+            // hid a success does not post twice.
+            let n: String = n.chars().take(25).collect();
+            body["nonce"] = json!(n);
+            body["enforce_nonce"] = json!(true);
+        }
+        let id = self.create_message(channel, &body).await?;
         if let Some(k) = key {
             let sent = SentMessage {
                 channel_id: channel.to_string(),
-                message_id: m.id.to_string(),
+                message_id: id.to_string(),
                 recipient: recipient.map(ToString::to_string),
                 sent_at: self.clock.now(),
             };
@@ -132,7 +218,7 @@ impl DiscordChat {
             .ok_or(ChatError::UnknownRecipient)
     }
 
-    async fn dm(&self, p: &Person, msg: &Message) -> Result<(), DiscordError> {
+    async fn dm(&self, p: &Person, msg: &Message, nonce: Option<&str>) -> Result<(), DiscordError> {
         let Some(id) = p
             .discord_id
             .as_deref()
@@ -151,6 +237,7 @@ impl DiscordChat {
             &msg.buttons,
             msg.key.as_ref(),
             Some(&p.handle),
+            nonce,
         )
         .await
     }
@@ -165,7 +252,13 @@ impl DiscordChat {
     }
 
     /// A DM Discord refused: post it to the approvals channel, else DM the IT admins; audit it.
-    async fn fall_back(&self, p: &Person, msg: &Message) -> Result<(), ChatError> {
+    async fn fall_back(
+        &self,
+        p: &Person,
+        msg: &Message,
+        nonce: Option<&str>,
+    ) -> Result<(), ChatError> {
+        let suffixed = |s: &str| nonce.map(|n| format!("{n}{s}"));
         let text = format!(
             "{} does not accept direct messages from Quartermaster, so this message for them comes here:\n\n{}",
             p.name, msg.text
@@ -173,7 +266,14 @@ impl DiscordChat {
         let mut delivered = Vec::new();
         if let Some(ch) = self.approvals_channel {
             match self
-                .post(ch, &text, &msg.buttons, msg.key.as_ref(), None)
+                .post(
+                    ch,
+                    &text,
+                    &msg.buttons,
+                    msg.key.as_ref(),
+                    None,
+                    suffixed("c").as_deref(),
+                )
                 .await
             {
                 Ok(()) => delivered.push("the approvals channel".to_owned()),
@@ -181,7 +281,10 @@ impl DiscordChat {
             }
         }
         if delivered.is_empty() {
-            for admin in self.it_admins.iter().filter(|a| **a != p.handle) {
+            for (i, admin) in self.it_admins.iter().enumerate() {
+                if *admin == p.handle {
+                    continue;
+                }
                 let Ok(ap) = self.person(admin).await else {
                     continue;
                 };
@@ -191,7 +294,10 @@ impl DiscordChat {
                     buttons: msg.buttons.clone(),
                     key: msg.key.clone(),
                 };
-                match self.dm(&ap, &copy).await {
+                match self
+                    .dm(&ap, &copy, suffixed(&format!("a{i}")).as_deref())
+                    .await
+                {
                     Ok(()) => delivered.push(admin.to_string()),
                     Err(e) => warn!(to = %admin, error = %e, "fallback DM failed"),
                 }
@@ -253,9 +359,44 @@ fn is_prompt(buttons: &[Button]) -> bool {
     buttons.iter().any(|b| b.label == ButtonLabel::Approve)
 }
 
+/// A Discord failure as the core sees it: a 429 is "slow down", with Discord's
+/// `Retry-After` when the call saw it (message creates do; serenity's own calls do not).
+fn chat_error(e: DiscordError) -> ChatError {
+    match e {
+        DiscordError::RateLimited { retry_after } => ChatError::RateLimited { retry_after },
+        e if e.is_rate_limited() => ChatError::RateLimited { retry_after: None },
+        e => ChatError::Other(e.to_string()),
+    }
+}
+
 #[async_trait]
 impl Chat for DiscordChat {
     async fn send(&self, msg: Message) -> Result<(), ChatError> {
+        self.send_with(msg, None).await
+    }
+
+    async fn send_once(&self, msg: Message, nonce: &str) -> Result<(), ChatError> {
+        self.send_with(msg, Some(nonce)).await
+    }
+
+    fn fallback_channel(&self) -> Option<Recipient> {
+        self.approvals_channel
+            .map(|c| Recipient::Channel(c.to_string()))
+    }
+
+    async fn edit(
+        &self,
+        key: &MessageKey,
+        text: &str,
+        buttons: &[Button],
+    ) -> Result<(), ChatError> {
+        self.edit_all(key, text, buttons).await
+    }
+}
+
+impl DiscordChat {
+    async fn send_with(&self, msg: Message, nonce: Option<&str>) -> Result<(), ChatError> {
+        let suffixed = |s: &str| nonce.map(|n| format!("{n}{s}"));
         match &msg.to {
             Recipient::Channel(c) => {
                 let ch = c
@@ -264,28 +405,38 @@ impl Chat for DiscordChat {
                     .filter(|n| *n != 0)
                     .map(ChannelId::new)
                     .ok_or(ChatError::UnknownRecipient)?;
-                self.post(ch, &msg.text, &msg.buttons, msg.key.as_ref(), None)
+                self.post(ch, &msg.text, &msg.buttons, msg.key.as_ref(), None, nonce)
                     .await
-                    .map_err(|e| ChatError::Other(e.to_string()))
+                    .map_err(chat_error)
             }
             Recipient::Person(h) => {
                 let p = self.person(h).await?;
                 if p.discord_id.is_none() {
                     return Err(ChatError::UnknownRecipient);
                 }
-                let sent = match self.dm(&p, &msg).await {
+                let sent = match self.dm(&p, &msg, nonce).await {
                     Ok(()) => Ok(()),
                     Err(e) if e.code() == Some(CANNOT_DM) => {
-                        return self.fall_back(&p, &msg).await;
+                        return self.fall_back(&p, &msg, nonce).await;
                     }
-                    Err(e) => Err(ChatError::Other(e.to_string())),
+                    Err(e) => return Err(chat_error(e)),
                 };
                 if let (Some(ch), Some(key)) = (self.approvals_channel, msg.key.as_ref())
                     && is_prompt(&msg.buttons)
                     && !self.channel_copy_exists(key, ch).await
                 {
                     let text = format!("Approval prompt sent to {}:\n\n{}", p.name, msg.text);
-                    if let Err(e) = self.post(ch, &text, &msg.buttons, Some(key), None).await {
+                    if let Err(e) = self
+                        .post(
+                            ch,
+                            &text,
+                            &msg.buttons,
+                            Some(key),
+                            None,
+                            suffixed("c").as_deref(),
+                        )
+                        .await
+                    {
                         warn!(error = %e, "cannot post the prompt to the approvals channel");
                     }
                 }
@@ -294,7 +445,7 @@ impl Chat for DiscordChat {
         }
     }
 
-    async fn edit(
+    async fn edit_all(
         &self,
         key: &MessageKey,
         text: &str,

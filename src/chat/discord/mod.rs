@@ -46,6 +46,12 @@ pub enum DiscordError {
         /// Discord's message.
         message: String,
     },
+    /// Discord said "slow down" (429), with its `Retry-After` when the call saw it.
+    #[error("Discord rate limit (429){}", retry_after.map(|d| format!("; retry after {} ms", d.as_millis())).unwrap_or_default())]
+    RateLimited {
+        /// Discord's `Retry-After`.
+        retry_after: Option<Duration>,
+    },
     /// Anything else serenity reports (network, decoding).
     #[error("Discord call failed: {0}")]
     Other(String),
@@ -61,7 +67,10 @@ impl DiscordError {
     }
     /// Whether Discord said "slow down".
     pub fn is_rate_limited(&self) -> bool {
-        matches!(self, Self::Refused { status: 429, .. })
+        matches!(
+            self,
+            Self::Refused { status: 429, .. } | Self::RateLimited { .. }
+        )
     }
 }
 
@@ -103,8 +112,13 @@ pub fn build_http(cfg: &DiscordConfig) -> Result<Http, DiscordError> {
     Ok(b.build())
 }
 
+/// How long one REST call may take before it counts as failed (serenity sets no timeout; a
+/// call that hangs would hold its outbox row past the row's lease).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Runs a REST call, retrying when Discord answers 429 (serenity's rate limiter is off behind a
 /// proxy, and its error does not carry `Retry-After`, so back off: 0.25 s, 0.5 s, 1 s, 2 s).
+/// A call that takes longer than [`CALL_TIMEOUT`] fails (it may still have happened).
 pub async fn with_retry<T, F, Fut>(mut call: F) -> Result<T, DiscordError>
 where
     F: FnMut() -> Fut,
@@ -113,7 +127,14 @@ where
     let mut wait = Duration::from_millis(250);
     let mut tries = 0;
     loop {
-        match call().await.map_err(DiscordError::from) {
+        let r = match tokio::time::timeout(CALL_TIMEOUT, call()).await {
+            Ok(r) => r.map_err(DiscordError::from),
+            Err(_) => Err(DiscordError::Other(format!(
+                "no answer from Discord within {}s",
+                CALL_TIMEOUT.as_secs()
+            ))),
+        };
+        match r {
             Err(e) if e.is_rate_limited() && tries < 4 => {
                 tracing::warn!(
                     wait_ms = wait.as_millis() as u64,

@@ -63,6 +63,14 @@ impl Service {
         match g.state {
             GrantState::Active => {}
             GrantState::Revoking => {
+                if let Some(a) = self.stalled_removal(&g).await? {
+                    return Ok(Reply::text(format!(
+                        "The removal of {} was not seen to finish ({}); IT has a Retry on action #{}.",
+                        app.display,
+                        a.last_error.as_deref().unwrap_or("it failed"),
+                        a.id
+                    )));
+                }
                 return Ok(Reply::text(format!(
                     "{} is already being removed.",
                     app.display
@@ -98,8 +106,26 @@ impl Service {
         )))
     }
 
-    /// Adds the removal of an active grant to `change`: the grant goes to revoking, its
-    /// request (if any) to revoked, and a revoke action is queued.
+    /// The newest removal of a revoking grant when it failed or could not be verified (the
+    /// grant is then not "being removed": it waits for IT's Retry).
+    pub(super) async fn stalled_removal(&self, g: &Grant) -> Result<Option<Action>> {
+        if g.state != GrantState::Revoking {
+            return Ok(None);
+        }
+        Ok(self
+            .store
+            .actions_for_grant(g.id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|a| a.op == ActionOp::Revoke)
+            .filter(|a| a.state == ActionState::Failed))
+    }
+
+    /// Adds the removal of a grant not yet seen gone (active, pending, failed, or left
+    /// revoking by a removal that failed or could not be verified) to `change`: the grant goes
+    /// to (or stays) revoking, its request (if any) to revoked, and a revoke action is queued.
+    /// The grant becomes revoked only when a connector saw the removal.
     pub(super) async fn revoke_grant(
         &self,
         change: &mut Change,
@@ -195,38 +221,28 @@ impl Service {
             "ok",
             reason.clone().unwrap_or_default(),
         ));
-        match self.store.commit(change).await {
-            Ok(_) => {}
-            Err(StoreError::Conflict) => {
-                return Ok(Reply::text(format!(
-                    "Request #{} changed just now; look at /access and try again.",
-                    r.id
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        }
         let dir = self
             .request_directory(&r.requester, &r.app, &r.steps)
             .await?;
         if let Some(k) = r.state.step() {
             let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-            self.edit(
+            change.messages.push(Outgoing::edit(
                 step_key(r.id, k),
                 format!(
                     "{}\nCancelled by {} at {}{}.",
                     self.prompt_text(&dir, &r, &holds),
                     by.name,
-                    when(now),
+                    self.when_shared(now),
                     reason
                         .as_deref()
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
                 ),
-            )
-            .await;
+                Vec::new(),
+            ));
         }
         if by.handle.as_ref() != Some(&r.requester) {
-            self.notify(
+            change.messages.push(self.out(
                 &r.requester,
                 format!(
                     "Your request #{} for {} was cancelled by {}.",
@@ -236,8 +252,17 @@ impl Service {
                 ),
                 vec![],
                 None,
-            )
-            .await;
+            ));
+        }
+        match self.store.commit(change).await {
+            Ok(_) => self.messages_committed().await,
+            Err(StoreError::Conflict) => {
+                return Ok(Reply::text(format!(
+                    "Request #{} changed just now; look at /access and try again.",
+                    r.id
+                )));
+            }
+            Err(e) => return Err(e.into()),
         }
         Ok(Reply::text(format!(
             "Request #{} for {} is cancelled.",
@@ -419,9 +444,14 @@ impl Service {
                     .grant_updates
                     .extend(settled_grant(action.op, g, now, g.expires_at));
             }
+            change.messages.extend(
+                self.action_messages(action, grant.clone(), None, &Actor::System, now)
+                    .await?,
+            );
             done.push((action.clone(), grant, now));
         }
         self.store.commit(change).await?;
+        self.messages_committed().await;
         Ok(done)
     }
 
@@ -430,13 +460,7 @@ impl Service {
     async fn after_batch(&self, done: Vec<(Action, Option<Grant>, Timestamp)>) -> Result<()> {
         let mut first_error = None;
         let mut follow: Vec<Action> = Vec::new();
-        for (action, grant, now) in done {
-            if let Err(e) = self
-                .after_action(&action, grant, None, &Actor::System, now)
-                .await
-            {
-                first_error.get_or_insert(e);
-            }
+        for (action, _grant, _now) in done {
             let grants = action.op == ActionOp::Grant;
             if !follow
                 .iter()
@@ -468,6 +492,13 @@ impl Service {
         chat: Option<&str>,
         outcome: &str,
     ) -> AuditEvent {
+        // A removal the connector answered for was seen gone (a connector that cannot see it
+        // answers "could not verify"); one IT marked done rests on IT's word.
+        let seen = match (action.op, &actor) {
+            (ActionOp::Revoke, Actor::System) => ", verified gone",
+            (ActionOp::Revoke, _) => ", removed by IT (no read possible)",
+            _ => "",
+        };
         let mut ev = self.event(
             actor,
             chat,
@@ -477,7 +508,7 @@ impl Service {
             action.request.into(),
             outcome,
             format!(
-                "connector {}{}",
+                "connector {}{}{seen}",
                 action.connector,
                 action
                     .entitlement
@@ -563,6 +594,10 @@ impl Service {
                     .grant_updates
                     .extend(settled_grant(action.op, g, now, expires));
             }
+            // What it means for people is written with it.
+            change.messages = self
+                .action_messages(action, grant, granted_request, &actor, now)
+                .await?;
             match self.store.commit(change).await {
                 Ok(_) => {}
                 Err(StoreError::Conflict) if self.action_moved(action).await? => {
@@ -571,8 +606,7 @@ impl Service {
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(e.into()),
             }
-            self.after_action(action, grant, granted_request, &actor, now)
-                .await?;
+            self.messages_committed().await;
             self.follow_up(action).await?;
             return Ok(true);
         }
@@ -582,15 +616,16 @@ impl Service {
         )))
     }
 
-    /// Tells people what a finished action means for them.
-    async fn after_action(
+    /// What a finished action means for people: the messages its change writes.
+    async fn action_messages(
         &self,
         action: &Action,
         grant: Option<Grant>,
         granted_request: Option<Request>,
         actor: &Actor,
         now: Timestamp,
-    ) -> Result<()> {
+    ) -> Result<Vec<Outgoing>> {
+        let mut out = Vec::new();
         let mut wanted = vec![action.person.clone()];
         if let Actor::Person(h) = actor {
             wanted.push(h.clone());
@@ -619,44 +654,43 @@ impl Service {
             .map(|a| self.app_display(a))
             .unwrap_or_default();
         if let Actor::Person(h) = actor {
-            self.edit(
+            out.push(Outgoing::edit(
                 action_key(action.id),
                 format!(
                     "Task #{}: {} — done by {} at {}.",
                     action.id,
                     Self::task_done(action.op, &app, &Self::name_of(&dir, &action.person)),
                     Self::name_of(&dir, h),
-                    when(now)
+                    self.when_shared(now)
                 ),
-            )
-            .await;
+                Vec::new(),
+            ));
         }
         let offboarded = dir
             .get(&action.person)
             .is_some_and(|p| p.status == PersonStatus::Offboarded);
         match action.op {
             ActionOp::Grant => {
-                let until = match &granted_request {
-                    Some(r) => r
-                        .duration
-                        .map(|d| format!(" until {}", when(self.ends(now, d)))),
-                    None => None,
-                }
-                .unwrap_or_default();
-                self.notify(
+                let until = match granted_request.as_ref().and_then(|r| r.duration) {
+                    Some(d) => {
+                        let end = self.ends(now, d);
+                        format!(" until {}", self.when_for(&action.person, end).await)
+                    }
+                    None => String::new(),
+                };
+                out.push(self.out(
                     &action.person,
                     format!("✅ You now have {app}{until}."),
                     vec![],
                     None,
-                )
-                .await;
+                ));
                 if let Some(r) = &granted_request {
                     let mut told = vec![r.requester.clone()];
                     for s in &r.steps {
                         if let Some(d) = &s.decision
                             && !told.contains(&d.by)
                         {
-                            self.notify(
+                            out.push(self.out(
                                 &d.by,
                                 format!(
                                     "{} now has {app} (request #{}).",
@@ -665,25 +699,23 @@ impl Service {
                                 ),
                                 vec![],
                                 None,
-                            )
-                            .await;
+                            ));
                             told.push(d.by.clone());
                         }
                     }
                 }
             }
             ActionOp::Revoke if !offboarded && grant.is_some() => {
-                self.notify(
+                out.push(self.out(
                     &action.person,
                     format!("Your {app} access has been removed."),
                     vec![],
                     None,
-                )
-                .await;
+                ));
             }
             _ => {}
         }
-        Ok(())
+        Ok(out)
     }
 
     /// Whether the action is no longer in the state it was read in (or is gone).
@@ -709,23 +741,6 @@ impl Service {
             task.clone(),
         );
         ev.connector_action = Some(action.id);
-        let parked = self
-            .commit_quietly(Change {
-                action_updates: vec![ActionUpdate {
-                    id: action.id,
-                    from: action.state,
-                    state: ActionState::Waiting,
-                    last_error: None,
-                    not_before: now,
-                    reset_attempts: false,
-                }],
-                audit: vec![ev],
-                ..Change::default()
-            })
-            .await?;
-        if !parked {
-            return Ok(());
-        }
         let app = action
             .app
             .as_ref()
@@ -739,16 +754,41 @@ impl Service {
             label: ButtonLabel::Done,
             custom_id: ClickTarget::Done(action.id).to_string(),
         }];
-        for a in &self.org.it_admins {
-            self.notify(a, text.clone(), done.clone(), Some(action_key(action.id)))
-                .await;
+        let messages = self
+            .org
+            .it_admins
+            .iter()
+            .map(|a| self.out(a, text.clone(), done.clone(), Some(action_key(action.id))))
+            .collect();
+        let parked = self
+            .commit_quietly(Change {
+                action_updates: vec![ActionUpdate {
+                    id: action.id,
+                    from: action.state,
+                    state: ActionState::Waiting,
+                    last_error: None,
+                    not_before: now,
+                    reset_attempts: false,
+                }],
+                audit: vec![ev],
+                messages,
+                ..Change::default()
+            })
+            .await?;
+        if !parked {
+            return Ok(());
         }
+        self.messages_committed().await;
         self.follow_up(action).await
     }
 
-    /// An action failed for good: the grant and request fail, requester and IT are told,
-    /// and IT gets a Retry button.
+    /// An action failed for good, or its outcome could not be verified (the connector's read
+    /// cannot be trusted): a grant and its request fail; a removal stays "revoking" (never
+    /// "revoked" on an answer nobody could check). The person is told what is true, IT is
+    /// told with a Retry button.
     async fn fail_action(&self, action: &Action, e: ConnectorError) -> Result<()> {
+        let unverified = matches!(e, ConnectorError::Unverifiable(_));
+        let cause = give_up_cause(action.attempts, &e);
         for _ in 0..8 {
             let now = self.clock.now();
             let mut change = Change::default();
@@ -760,25 +800,42 @@ impl Service {
                 not_before: now,
                 reset_attempts: false,
             });
+            let (name, outcome) = match (unverified, action.op) {
+                (true, ActionOp::Verify) => ("offboarding.verified".to_owned(), "unverified"),
+                (true, op) => (format!("{}.unverified", op.as_str()), "unverified"),
+                (false, op) => (format!("{}.failed", op.as_str()), "failed"),
+            };
             let mut ev = self.event(
                 Actor::System,
                 None,
-                &format!("{}.failed", action.op.as_str()),
+                &name,
                 Some(&action.person),
                 action.app.as_ref(),
                 action.request.into(),
-                "failed",
+                outcome,
                 format!(
-                    "connector {}: {}",
+                    "connector {}{}: {cause}{}",
                     action.connector,
-                    give_up_cause(action.attempts, &e)
+                    action
+                        .entitlement
+                        .as_deref()
+                        .map(|e| format!(", entitlement {e}"))
+                        .unwrap_or_default(),
+                    if unverified {
+                        "; not reported as done"
+                    } else {
+                        ""
+                    }
                 ),
             );
             ev.connector_action = Some(action.id);
             change.audit.push(ev);
-            if let Some(g) = action.grant
+            let mut grant = None;
+            if let Some(g) = action.grant {
+                grant = self.store.grant(g).await?;
+            }
+            if let Some(g) = &grant
                 && action.op == ActionOp::Grant
-                && let Some(g) = self.store.grant(g).await?
             {
                 change.grant_updates.push(GrantUpdate {
                     id: g.id,
@@ -797,42 +854,75 @@ impl Service {
                         .push(RequestUpdate::to_state(&r, next, now));
                 }
             }
-            match self.store.commit(change).await {
-                Ok(_) => {}
-                Err(StoreError::Conflict) if self.action_moved(action).await? => return Ok(()),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
             let dir = self.directory_of([action.person.clone()]).await?;
             let app = action
                 .app
                 .as_ref()
                 .map(|a| self.app_display(a))
                 .unwrap_or_else(|| format!("the {} account", action.connector));
-            if action.op == ActionOp::Grant {
-                self.notify(
-                    &action.person,
-                    format!("Setting up {app} failed; IT has been told and will retry."),
-                    vec![],
-                    None,
-                )
-                .await;
+            let offboarded = dir
+                .get(&action.person)
+                .is_some_and(|p| p.status == PersonStatus::Offboarded);
+            match action.op {
+                ActionOp::Grant => {
+                    change.messages.push(self.out(
+                        &action.person,
+                        format!("Setting up {app} failed; IT has been told and will retry."),
+                        vec![],
+                        None,
+                    ));
+                }
+                // The holder learns that the removal was not seen, never that it was done.
+                ActionOp::Revoke if !offboarded && grant.is_some() => {
+                    let text = if unverified {
+                        format!(
+                            "The removal of your {app} access could not be verified ({e}); you may still have it. IT has been told and will retry."
+                        )
+                    } else {
+                        format!(
+                            "Removing your {app} access failed; you may still have it. IT has been told and will retry."
+                        )
+                    };
+                    change
+                        .messages
+                        .push(self.out(&action.person, text, vec![], None));
+                }
+                _ => {}
             }
-            let text = format!(
-                "Action #{} failed for good: {} {app} for {} (connector {}): {}. Click Retry once the cause is fixed.",
-                action.id,
+            let what = format!(
+                "{} {app} for {} (connector {})",
                 action.op.as_str(),
                 Self::name_of(&dir, &action.person),
                 action.connector,
-                give_up_cause(action.attempts, &e)
             );
+            let text = if unverified {
+                format!(
+                    "Action #{} could not be verified: {what}: {cause}. It is not reported as done. Click Retry once the connector can be read.",
+                    action.id
+                )
+            } else {
+                format!(
+                    "Action #{} failed for good: {what}: {cause}. Click Retry once the cause is fixed.",
+                    action.id
+                )
+            };
             let retry = vec![Button {
                 label: ButtonLabel::Retry,
                 custom_id: ClickTarget::Retry(action.id).to_string(),
             }];
             for a in &self.org.it_admins {
-                self.notify(a, text.clone(), retry.clone(), Some(action_key(action.id)))
-                    .await;
+                change.messages.push(self.out(
+                    a,
+                    text.clone(),
+                    retry.clone(),
+                    Some(action_key(action.id)),
+                ));
+            }
+            match self.store.commit(change).await {
+                Ok(_) => self.messages_committed().await,
+                Err(StoreError::Conflict) if self.action_moved(action).await? => return Ok(()),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
             }
             self.follow_up(action).await?;
             return Ok(());
@@ -907,6 +997,31 @@ impl Service {
                 action.state.as_str()
             )));
         }
+        let grant = match action.grant {
+            Some(g) => self.store.grant(g).await?,
+            None => None,
+        };
+        // A failed set-up is not retried once the access is being taken away (an
+        // offboarding or /revoke moved its grant on): that would give it back.
+        if action.op == ActionOp::Grant
+            && (grant
+                .as_ref()
+                .is_some_and(|g| g.state != GrantState::Failed)
+                || self
+                    .store
+                    .person(&action.person)
+                    .await?
+                    .is_some_and(|p| p.status == PersonStatus::Offboarded))
+        {
+            return Ok(Reply::text(format!(
+                "Action #{id} would give {} to {}, whose access is being removed; nothing was retried.",
+                action
+                    .app
+                    .as_ref()
+                    .map_or_else(|| "access".to_owned(), |a| self.app_display(a)),
+                action.person
+            )));
+        }
         let now = self.clock.now();
         let mut change = Change::default();
         change.action_updates.push(ActionUpdate {
@@ -927,8 +1042,7 @@ impl Service {
             "ok",
             format!("action {id}"),
         ));
-        if let Some(g) = action.grant
-            && let Some(g) = self.store.grant(g).await?
+        if let Some(g) = grant
             && g.state == GrantState::Failed
         {
             change.grant_updates.push(GrantUpdate {
@@ -958,7 +1072,7 @@ impl Service {
             format!(
                 "Action #{id} was retried by {} at {}.",
                 c.person.name,
-                when(now)
+                self.when_shared(now)
             ),
         )
         .await;

@@ -44,7 +44,7 @@ pub struct HrEvent {
     pub kind: HrKind,
     /// The whole person record (status is ignored: HR says who works here by the kind).
     pub person: Person,
-    /// A leaver's last day (access ends at 23:59:59 UTC that day).
+    /// A leaver's last day (access ends at 23:59:59 that day in the leaver's time zone).
     pub last_day: Option<chrono::NaiveDate>,
     /// The exact moment a leave takes effect, when given (wins over `last_day`).
     pub effective_at: Option<Timestamp>,
@@ -272,6 +272,9 @@ impl Service {
                 if p.discord_id.is_none() {
                     p.discord_id = old.discord_id.clone();
                 }
+                if p.timezone.is_none() {
+                    p.timezone = old.timezone;
+                }
                 if old == p {
                     // "Unchanged" never hides missing birthrights (a hire cut short by a
                     // crash in an older version, a birthright grant that failed): the
@@ -289,12 +292,38 @@ impl Service {
                     }
                     return Ok(PersonOutcome::Unchanged(p.handle));
                 }
+                let zone_only = Person {
+                    timezone: old.timezone,
+                    ..p.clone()
+                } == old;
+                if zone_only && !self.missing_birthrights(&p).await? {
+                    // Only the time zone changed (and no birthright is missing): stored and
+                    // audited; no grants move and nobody is told of a role change.
+                    let name = |z: Option<Zone>| z.map_or("none", |z| z.name());
+                    let mut change = intake;
+                    change.audit.push(self.event(
+                        by.actor.clone(),
+                        by.chat.as_deref(),
+                        "person.role_changed",
+                        Some(&p.handle),
+                        None,
+                        ReqRef::None,
+                        "ok",
+                        format!("time zone {} → {}", name(old.timezone), name(p.timezone)),
+                    ));
+                    change.person = Some(p.clone());
+                    self.store.commit(change).await?;
+                    return Ok(PersonOutcome::Moved(p.handle));
+                }
                 self.carry_out_move(&by, &old, &p, None, intake).await?;
                 Ok(PersonOutcome::Moved(p.handle))
             }
             old => {
                 if p.discord_id.is_none() {
                     p.discord_id = old.as_ref().and_then(|o| o.discord_id.clone());
+                }
+                if p.timezone.is_none() {
+                    p.timezone = old.as_ref().and_then(|o| o.timezone);
                 }
                 let verb = if old.is_some() {
                     "re-activated"
@@ -330,13 +359,12 @@ impl Service {
             self.store.commit(intake).await?;
             return Ok(format!("{} is already offboarded", p.handle));
         }
+        // The last day ends in the leaver's zone: the event's, else the stored one, else
+        // the organisation's.
+        let zone = ev.person.timezone.unwrap_or_else(|| p.zone(&self.org));
         let due = ev
             .effective_at
-            .or_else(|| {
-                ev.last_day
-                    .and_then(|d| d.and_hms_opt(23, 59, 59))
-                    .map(|t| t.and_utc())
-            })
+            .or_else(|| ev.last_day.map(|d| zone.end_of_day(d)))
             .filter(|t| *t > now);
         let detail = serde_json::to_string(&serde_json::json!({
             "reason": format!("left (HR event {})", ev.id),
@@ -378,14 +406,14 @@ impl Service {
             return Err(ServiceError::Inconsistent(format!("plan {id} vanished")).into());
         };
         if let Some(d) = due {
-            let text = format!(
-                "HR scheduled the offboarding of {} ({}) at {} (plan #{id}); it runs by itself then, and the report comes to IT.",
-                p.name,
-                p.handle,
-                when(d)
-            );
             for a in &self.org.it_admins {
-                self.notify(a, text.clone(), vec![], None).await;
+                let text = format!(
+                    "HR scheduled the offboarding of {} ({}) at {} (plan #{id}); it runs by itself then, and the report comes to IT.",
+                    p.name,
+                    p.handle,
+                    self.when_for(a, d).await
+                );
+                self.notify(a, text, vec![], None).await;
             }
             return Ok(format!(
                 "offboarding of {} scheduled at {}",

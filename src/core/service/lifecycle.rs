@@ -6,18 +6,22 @@ use serde::{Deserialize, Serialize};
 use super::*;
 
 /// Noted on a Verify action whose connector cannot be re-read.
-const NOT_LISTABLE: &str = "cannot be re-read (no API): IT's Done on each task is the evidence";
+pub(super) const NOT_LISTABLE: &str =
+    "cannot be re-read (no API): IT's Done on each task is the evidence";
+
+/// Noted on a Verify action that found memberships whose removal is already reported.
+pub(super) const STILL_PRESENT: &str = "still present: ";
 
 /// Detail stored with a plan.
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct PlanDetail {
+pub(super) struct PlanDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
     /// Made by the HR feed (no person created or confirmed it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    hr: bool,
+    pub(super) hr: bool,
     /// Onboarding: the birthright apps it set up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     apps: Vec<String>,
@@ -170,6 +174,7 @@ impl Service {
         department: Option<String>,
         handle: Option<Handle>,
         discord: Option<String>,
+        timezone: Option<Zone>,
     ) -> Result<Reply> {
         if let Some(r) = self.it_only(c, "/onboard", handle.as_ref()).await? {
             return Ok(r);
@@ -247,6 +252,7 @@ impl Service {
             manager,
             discord_id: discord.or_else(|| existing.and_then(|p| p.discord_id.clone())),
             status: PersonStatus::Active,
+            timezone: timezone.or_else(|| existing.and_then(|p| p.timezone)),
         };
         if let Err(e) = validate::person(&person).and_then(|()| {
             validate::manager_cycle(&handle, person.manager.as_ref(), |x| {
@@ -448,15 +454,10 @@ impl Service {
             audit.push(event);
             messages.push((p, body));
         }
-        self.store
-            .commit(Change {
-                audit,
-                report_plans: settled.iter().map(|(p, _)| p.id).collect(),
-                ..Change::default()
-            })
-            .await?;
+        // The welcome messages are written with the audit rows that mark the reports sent.
+        let mut out = Vec::new();
         for (p, body) in messages {
-            self.notify(
+            out.push(self.out(
                 &p.handle,
                 format!(
                     "Welcome to {}, {}! Your access as {}:\n{body}",
@@ -464,10 +465,9 @@ impl Service {
                 ),
                 vec![],
                 None,
-            )
-            .await;
+            ));
             if let Some(m) = &p.manager {
-                self.notify(
+                out.push(self.out(
                     m,
                     format!(
                         "{} ({}) has joined as {}. Their access:\n{body}",
@@ -475,10 +475,18 @@ impl Service {
                     ),
                     vec![],
                     None,
-                )
-                .await;
+                ));
             }
         }
+        self.store
+            .commit(Change {
+                audit,
+                report_plans: settled.iter().map(|(p, _)| p.id).collect(),
+                messages: out,
+                ..Change::default()
+            })
+            .await?;
+        self.messages_committed().await;
         Ok(())
     }
 
@@ -788,16 +796,38 @@ impl Service {
             ));
         }
         let now = self.clock.now();
+        // The last day ends in the leaver's zone (their own, else the organisation's).
         let due = when_day
-            .and_then(|d| d.and_hms_opt(23, 59, 59))
-            .map(|t| t.and_utc())
+            .map(|d| p.zone(&self.org).end_of_day(d))
             .filter(|e| *e > now);
         let mut text = self.offboard_plan_text(&p, reason.as_deref()).await?;
-        if let Some(d) = due {
+        if let (Some(d), Some(day)) = (due, when_day) {
             text.push_str(&format!(
-                "\nScheduled: runs by itself at {} (end of the last day) once confirmed; until then nothing changes.",
-                when(d)
+                "\nScheduled: runs by itself at {} once confirmed; until then nothing changes.",
+                self.last_day_end(c, &p, day, d)
             ));
+        }
+        if let Some(open) = self.open_plan(&user, PlanKind::Offboard).await? {
+            // A retried /offboard (its answer lost to a crash, say) gets the plan it made,
+            // never a second one; a different one waits until this one is decided.
+            let same = open.due_at == due
+                && serde_json::from_str::<PlanDetail>(&open.detail)
+                    .unwrap_or_default()
+                    .reason
+                    == reason;
+            let text = if same && open.created_by == c.person.handle {
+                text
+            } else {
+                format!(
+                    "An offboarding plan for {} is already open (plan #{}); Confirm or Cancel it before making another.",
+                    p.name, open.id
+                )
+            };
+            return Ok(Reply {
+                text,
+                buttons: Self::plan_buttons(open.id),
+                key: Some(plan_key(open.id)),
+            });
         }
         let detail = serde_json::to_string(&PlanDetail {
             reason,
@@ -840,6 +870,16 @@ impl Service {
         })
     }
 
+    /// The plan of this kind about `who` still waiting for Confirm or Cancel, if any.
+    async fn open_plan(&self, who: &Handle, kind: PlanKind) -> Result<Option<Plan>> {
+        Ok(self
+            .store
+            .plans_of(who)
+            .await?
+            .into_iter()
+            .find(|p| p.kind == kind && p.state == PlanState::Open))
+    }
+
     /// Connectors where the person has (or had) an account through us.
     async fn connectors_of(&self, p: &Handle) -> Result<Vec<ConnectorName>> {
         let mut out: Vec<ConnectorName> = Vec::new();
@@ -859,7 +899,7 @@ impl Service {
     }
 
     async fn offboard_plan_text(&self, p: &Person, reason: Option<&str>) -> Result<String> {
-        let grants = self.store.grants_of(&p.handle).await?;
+        let grants = self.grants_not_gone(&p.handle).await?;
         let mut lines = vec![format!(
             "Offboarding plan for {} ({}, {}):",
             p.name, p.handle, p.email
@@ -879,8 +919,14 @@ impl Service {
                     (a.connector.to_string(), a.entitlement.clone())
                 });
             lines.push(format!(
-                "- {} (connector {conn}, entitlement {ent})",
-                self.app_display(&g.app)
+                "- {} (connector {conn}, entitlement {ent}){}",
+                self.app_display(&g.app),
+                match g.state {
+                    GrantState::Revoking =>
+                        " — an earlier removal was not seen to finish; removed again",
+                    GrantState::Failed => " — its set-up failed; removed in case part of it took",
+                    _ => "",
+                }
             ));
         }
         let conns: Vec<String> = self
@@ -953,7 +999,7 @@ impl Service {
                     .as_ref()
                     .map_or_else(|| "someone".into(), |h| Self::name_of(&dir, h)),
                 plan.decided_at
-                    .map(|t| format!(" at {}", when(t)))
+                    .map(|t| format!(" at {}", self.when_to(c, t)))
                     .unwrap_or_default()
             )));
         }
@@ -1018,7 +1064,7 @@ impl Service {
             "{} by {} at {}.",
             if confirm { "Confirmed" } else { "Cancelled" },
             c.person.name,
-            when(now)
+            self.when_shared(now)
         );
         self.edit(
             plan_key(id),
@@ -1045,7 +1091,7 @@ impl Service {
                     "change"
                 },
                 Self::name_of(&dir, &plan.subject),
-                when(due)
+                self.when_to(c, due)
             )));
         }
         let text = self.carry_out_plan(&Doer::caller(c), &plan).await?;
@@ -1329,16 +1375,23 @@ impl Service {
         change.person = Some(p.clone());
         change.audit.push(ev);
         let why = reason.as_deref().unwrap_or("offboarding");
-        for g in self.store.grants_of(&p.handle).await? {
-            if g.state.is_live() {
-                let mut one = Change::default();
-                self.revoke_grant(&mut one, &actor, chat, &p, &g, why)
-                    .await?;
-                change.grant_updates.extend(one.grant_updates);
-                change.request_updates.extend(one.request_updates);
-                change.new_actions.extend(one.new_actions);
-                change.audit.extend(one.audit);
-            }
+        // Every grant not yet seen gone: held, being set up, left "revoking" by a removal that
+        // failed or could not be verified, or failed to set up (part of it may have taken).
+        for g in self.grants_not_gone(&p.handle).await? {
+            let why = match g.state {
+                GrantState::Revoking => {
+                    format!("{why}; again: an earlier removal was not seen to finish")
+                }
+                GrantState::Failed => format!("{why}; its set-up had failed"),
+                _ => why.to_owned(),
+            };
+            let mut one = Change::default();
+            self.revoke_grant(&mut one, &actor, chat, &p, &g, &why)
+                .await?;
+            change.grant_updates.extend(one.grant_updates);
+            change.request_updates.extend(one.request_updates);
+            change.new_actions.extend(one.new_actions);
+            change.audit.extend(one.audit);
         }
         let now = self.clock.now();
         for conn in &connectors {
@@ -1363,6 +1416,37 @@ impl Service {
             "Offboarding {}: {n} connector action(s) queued; every connector is then re-read to verify nothing remains, and the report follows.",
             p.name
         ))
+    }
+
+    /// A person's grants not yet seen gone: pending, active and revoking ones, and for each
+    /// app with none of those, the newest whose set-up failed (a failure may have left part of
+    /// it in place). Each app's entitlement is removed once.
+    pub(super) async fn grants_not_gone(&self, p: &Handle) -> Result<Vec<Grant>> {
+        let mut out = self.store.grants_of(p).await?;
+        let failed: Vec<GrantId> = self
+            .store
+            .actions_of(p)
+            .await?
+            .iter()
+            .filter(|a| a.op == ActionOp::Grant && a.state == ActionState::Failed)
+            .filter_map(|a| a.grant)
+            .collect();
+        if !failed.is_empty() {
+            let mut failed: Vec<Grant> = self
+                .store
+                .grants_by_id(&failed)
+                .await?
+                .into_iter()
+                .filter(|g| g.state == GrantState::Failed)
+                .collect();
+            failed.sort_by_key(|g| std::cmp::Reverse(g.id));
+            for g in failed {
+                if !out.iter().any(|o| o.app == g.app) {
+                    out.push(g);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Every connector the catalog names, in catalog order (each is re-read after an
@@ -1445,15 +1529,8 @@ impl Service {
             })
         };
         let mut change = Change::default();
-        change.action_updates.push(ActionUpdate {
-            id: action.id,
-            from: action.state,
-            state: ActionState::Done,
-            last_error: None,
-            not_before: now,
-            reset_attempts: false,
-        });
         let mut found = Vec::new();
+        let mut still = Vec::new();
         for e in &entitlements {
             let app = self
                 .org
@@ -1468,6 +1545,7 @@ impl Service {
             };
             found.push(format!("{e} ({label})"));
             if handled(e) {
+                still.push(e.clone());
                 continue;
             }
             let mut ev = self.event(
@@ -1500,6 +1578,21 @@ impl Service {
                 at: now,
             });
         }
+        // What the re-read still found whose removal is already reported (failed, could not
+        // be verified, waiting for IT): noted on the re-read, so its line never says ✔.
+        change.action_updates.push(ActionUpdate {
+            id: action.id,
+            from: action.state,
+            state: ActionState::Done,
+            last_error: (!still.is_empty()).then(|| {
+                format!(
+                    "{STILL_PRESENT}{} (its removal is reported on its own line)",
+                    still.join(", ")
+                )
+            }),
+            not_before: now,
+            reset_attempts: false,
+        });
         if active_account {
             found.push("an enabled account".into());
             change.new_actions.push(NewAction {
@@ -1624,7 +1717,7 @@ impl Service {
         else {
             return Ok(());
         };
-        if plan.reported {
+        if plan.reported && !plan.report_open {
             return Ok(());
         }
         let all = self.store.actions_of(who).await?;
@@ -1640,6 +1733,9 @@ impl Service {
             .any(|a| matches!(a.state, ActionState::Pending | ActionState::Running))
         {
             return Ok(());
+        }
+        if plan.reported {
+            return self.update_offboarding_report(who, &plan, actions).await;
         }
         if !actions.iter().any(|a| a.op == ActionOp::Verify) {
             let now = self.clock.now();
@@ -1691,151 +1787,6 @@ impl Service {
         self.send_offboarding_report(who, &plan, actions).await
     }
 
-    /// Sends the evidence report (once), app by app, to whoever confirmed the plan (IT when
-    /// HR scheduled it), and to every IT admin when anything failed or was flagged.
-    async fn send_offboarding_report(
-        &self,
-        who: &Handle,
-        plan: &Plan,
-        actions: Vec<Action>,
-    ) -> Result<()> {
-        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
-        let dir = self.directory().await?;
-        let history = self.store.actions_of(who).await?;
-        let confirmed_by = match &plan.decided_by {
-            Some(h) => Self::name_of(&dir, h),
-            None if detail.hr => "the HR feed".into(),
-            None => "-".into(),
-        };
-        let mut lines = vec![format!(
-            "Offboarding report for {} (plan #{}, confirmed by {} at {}):",
-            Self::name_of(&dir, who),
-            plan.id,
-            confirmed_by,
-            plan.decided_at.map_or_else(|| "-".into(), when)
-        )];
-        let mut problems = 0;
-        let mut flagged = 0;
-        for a in &actions {
-            let ent = a.entitlement.as_deref().unwrap_or("-");
-            let what = match (&a.app, a.op) {
-                (_, ActionOp::Verify) => format!("re-read of connector {}", a.connector),
-                (_, ActionOp::Revoke) if a.grant.is_none() => {
-                    let recorded = history.iter().any(|h| {
-                        h.op == ActionOp::Grant
-                            && h.connector == a.connector
-                            && h.entitlement.as_deref() == Some(ent)
-                    });
-                    flagged += 1;
-                    format!(
-                        "⚑ {} membership {ent} in connector {} found on re-reading{}",
-                        if recorded { "leftover" } else { "UNRECORDED" },
-                        a.connector,
-                        a.app
-                            .as_ref()
-                            .map(|x| format!(" ({})", self.app_display(x)))
-                            .unwrap_or_default()
-                    )
-                }
-                (Some(app), _) => format!(
-                    "{} (connector {}, entitlement {ent})",
-                    self.app_display(app),
-                    a.connector,
-                ),
-                (None, _) => format!("{} account", a.connector),
-            };
-            let verdict = match (a.state, a.op) {
-                (ActionState::Done, ActionOp::Disable) => "disabled ✔".to_owned(),
-                (ActionState::Done, ActionOp::Verify) if a.last_error.is_some() => {
-                    a.last_error.clone().unwrap_or_default()
-                }
-                (ActionState::Done, ActionOp::Verify) => {
-                    let cleanup = actions
-                        .iter()
-                        .filter(|b| {
-                            b.id > a.id
-                                && b.connector == a.connector
-                                && b.grant.is_none()
-                                && b.op != ActionOp::Verify
-                        })
-                        .count();
-                    if cleanup == 0 {
-                        "nothing left ✔".to_owned()
-                    } else {
-                        format!("{cleanup} leftover item(s), removed below")
-                    }
-                }
-                (ActionState::Done, _) => "removed ✔".to_owned(),
-                (ActionState::Waiting, _) => {
-                    problems += 1;
-                    format!("⚠ waiting for IT (task #{})", a.id)
-                }
-                _ => {
-                    problems += 1;
-                    format!(
-                        "✖ FAILED: {} — IT must act",
-                        a.last_error.as_deref().unwrap_or("unknown error")
-                    )
-                }
-            };
-            lines.push(format!("- {what}: {verdict}"));
-        }
-        if actions.is_empty() {
-            lines.push("- nothing was recorded for this person".into());
-        }
-        lines.push(match (problems, flagged) {
-            (0, 0) => "Everything is removed, and re-reading the connectors found nothing left.".into(),
-            (0, f) => format!(
-                "Everything is removed; {f} membership(s) found on re-reading were removed and are flagged for IT."
-            ),
-            (p, f) => format!("{p} item(s) need IT; {f} flagged."),
-        });
-        let text = lines.join("\n");
-        // Marked in the transaction that audits it: sent and audited once, and a crash
-        // before the commit leaves the plan unreported rather than marked without its row.
-        let committed = self
-            .store
-            .commit(Change {
-                audit: vec![self.event(
-                    Actor::System,
-                    None,
-                    "offboarding.reported",
-                    Some(who),
-                    None,
-                    ReqRef::None,
-                    if problems == 0 && flagged == 0 {
-                        "ok"
-                    } else {
-                        "incomplete"
-                    },
-                    format!(
-                        "plan {}: {} action(s), {problems} problem(s), {flagged} flagged",
-                        plan.id,
-                        actions.len()
-                    ),
-                )],
-                report_plans: vec![plan.id],
-                ..Change::default()
-            })
-            .await;
-        match committed {
-            Err(StoreError::Conflict) => return Ok(()),
-            other => other?,
-        };
-        let mut to: Vec<Handle> = plan.decided_by.iter().cloned().collect();
-        if detail.hr || problems > 0 || flagged > 0 || to.is_empty() {
-            to.extend(self.org.it_admins.iter().cloned());
-        }
-        let mut seen = Vec::new();
-        for h in to {
-            if !seen.contains(&h) {
-                self.notify(&h, text.clone(), vec![], None).await;
-                seen.push(h);
-            }
-        }
-        Ok(())
-    }
-
     /// Extend on an expiry warning: the holder asks for the same app again.
     pub(super) async fn extend(&self, c: &Caller, g: GrantId) -> Result<Reply> {
         let grant = self.store.grant(g).await?;
@@ -1867,6 +1818,7 @@ impl Service {
     /// Runs everything due at the clock's time: grant expiries, request expiries, reminders
     /// and escalations. Returns how many things it did.
     pub async fn tick(&self) -> Result<usize> {
+        self.deliver_leftovers().await;
         let now = self.clock.now();
         let mut done = self
             .send_missing_prompts(now - chrono::TimeDelta::seconds(10))
@@ -1895,13 +1847,7 @@ impl Service {
                 "ok",
                 format!("ended {}", g.expires_at.map_or_else(|| "-".into(), when)),
             ));
-            // Conditional on the grant still being active: when another instance expired it
-            // first, it tells the holder, and this one neither writes nor tells.
-            if !self.commit_quietly(change).await? {
-                continue;
-            }
-            done += 1;
-            self.notify(
+            change.messages.push(self.out(
                 &g.person,
                 format!(
                     "Your time-bound {} access has ended and is being removed.",
@@ -1909,11 +1855,21 @@ impl Service {
                 ),
                 vec![],
                 None,
-            )
-            .await;
+            ));
+            // Conditional on the grant still being active: when another instance expired it
+            // first, it tells the holder, and this one neither writes nor tells.
+            if !self.commit_quietly(change).await? {
+                continue;
+            }
+            done += 1;
         }
         done += self.warn_expiring(now).await?;
         done += self.run_due_plans(now).await?;
+        // An offboarding whose last step a crash cut short (its re-read not enqueued, or its
+        // report not sent) goes on from where it stands.
+        for plan in self.store.unreported_offboardings().await? {
+            self.maybe_report_offboarding(&plan.subject).await?;
+        }
         let wf = self.org.workflow;
         let dir = self.directory().await?;
         for r in self.store.open_requests().await? {
@@ -1935,21 +1891,21 @@ impl Service {
                     "ok",
                     format!("undecided after {}", wf.expire_after),
                 ));
+                if let Some(k) = r.state.step() {
+                    let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+                    change.messages.push(Outgoing::edit(
+                        step_key(r.id, k),
+                        format!(
+                            "{}\nExpired at {}: nobody decided in time.",
+                            self.prompt_text(&dir, &r, &holds),
+                            self.when_shared(now)
+                        ),
+                        Vec::new(),
+                    ));
+                }
+                change.messages.push(self.out(&r.requester, format!("Your request #{} for {} expired: nobody decided within {}. Ask again if you still need it.", r.id, self.app_display(&r.app), wf.expire_after), vec![], None));
                 if self.commit_quietly(change).await? {
                     done += 1;
-                    if let Some(k) = r.state.step() {
-                        let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-                        self.edit(
-                            step_key(r.id, k),
-                            format!(
-                                "{}\nExpired at {}: nobody decided in time.",
-                                self.prompt_text(&dir, &r, &holds),
-                                when(now)
-                            ),
-                        )
-                        .await;
-                    }
-                    self.notify(&r.requester, format!("Your request #{} for {} expired: nobody decided within {}. Ask again if you still need it.", r.id, self.app_display(&r.app), wf.expire_after), vec![], None).await;
                 }
                 continue;
             }
@@ -2000,21 +1956,25 @@ impl Service {
                         Self::names(&dir, &extra)
                     ),
                 ));
+                let mut shown = r.clone();
+                shown.steps = steps;
+                let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+                let text = format!(
+                    "Escalated to you: nobody decided within {}.\n{}",
+                    wf.escalate_after,
+                    self.prompt_text(&dir, &shown, &holds)
+                );
+                let buttons = decision_buttons(r.id, k);
+                for h in &extra {
+                    change.messages.push(self.out(
+                        h,
+                        text.clone(),
+                        buttons.clone(),
+                        Some(step_key(r.id, k)),
+                    ));
+                }
                 if self.commit_quietly(change).await? {
                     done += 1;
-                    let mut shown = r.clone();
-                    shown.steps = steps;
-                    let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-                    let text = format!(
-                        "Escalated to you: nobody decided within {}.\n{}",
-                        wf.escalate_after,
-                        self.prompt_text(&dir, &shown, &holds)
-                    );
-                    let buttons = decision_buttons(r.id, k);
-                    for h in &extra {
-                        self.notify(h, text.clone(), buttons.clone(), Some(step_key(r.id, k)))
-                            .await;
-                    }
                 }
             } else if !step.reminded && wf.remind_after.elapsed(started, now) {
                 let mut steps = r.steps.clone();
@@ -2033,11 +1993,12 @@ impl Service {
                     "ok",
                     format!("step {} waiting since {}", k + 1, when(started)),
                 ));
+                for h in &step.approvers {
+                    let since = self.when_for(h, started).await;
+                    change.messages.push(self.out(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {since}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(&dir, &r.requester), self.app_display(&r.app)), vec![], None));
+                }
                 if self.commit_quietly(change).await? {
                     done += 1;
-                    for h in &step.approvers {
-                        self.notify(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(&dir, &r.requester), self.app_display(&r.app), when(started)), vec![], None).await;
-                    }
                 }
             }
         }
@@ -2059,6 +2020,7 @@ impl Service {
             if now < from || now >= end {
                 continue;
             }
+            let ends_at = self.when_for(&g.person, end).await;
             let change = Change {
                 grant_updates: vec![GrantUpdate {
                     id: g.id,
@@ -2078,26 +2040,24 @@ impl Service {
                     "ok",
                     format!("ends {}", when(end)),
                 )],
+                messages: vec![self.out(
+                    &g.person,
+                format!(
+                    "Your {} access ends at {ends_at}. Click Extend to ask for more time (it goes through the usual approvals).",
+                    self.app_display(&g.app),
+                ),
+                    vec![Button {
+                        label: ButtonLabel::Extend,
+                        custom_id: ClickTarget::Extend(g.id).to_string(),
+                    }],
+                    None,
+                )],
                 ..Change::default()
             };
             if !self.commit_quietly(change).await? {
                 continue;
             }
             done += 1;
-            self.notify(
-                &g.person,
-                format!(
-                    "Your {} access ends at {}. Click Extend to ask for more time (it goes through the usual approvals).",
-                    self.app_display(&g.app),
-                    when(end)
-                ),
-                vec![Button {
-                    label: ButtonLabel::Extend,
-                    custom_id: ClickTarget::Extend(g.id).to_string(),
-                }],
-                None,
-            )
-            .await;
         }
         Ok(done)
     }
@@ -2153,10 +2113,17 @@ impl Service {
         Ok(done)
     }
 
-    /// Commits; a conflict (another instance or click got there first) is not an error.
+    /// Commits (with the messages the change writes, then delivered); a conflict (another
+    /// instance or click got there first) is not an error.
     pub(super) async fn commit_quietly(&self, change: Change) -> Result<bool> {
+        let messages = !change.messages.is_empty();
         match self.store.commit(change).await {
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                if messages {
+                    self.messages_committed().await;
+                }
+                Ok(true)
+            }
             Err(StoreError::Conflict) => Ok(false),
             Err(e) => Err(e.into()),
         }

@@ -6,10 +6,14 @@
 mod actions;
 mod hr;
 mod lifecycle;
+mod offboarding_report;
+mod outbox;
 mod views;
+mod zones;
 
 pub use hr::{HrError, HrEvent, HrKind, HrOutcome, RecordSource};
 pub use lifecycle::{PersonOutcome, PersonRefused};
+pub use outbox::DELIVERY_BATCH;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -100,8 +104,15 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     commands: Registry,
     work: tokio::sync::Notify,
+    /// Wakes the outbox worker after a commit that wrote messages.
+    outbox: tokio::sync::Notify,
+    /// Deliver messages in the committing task (no worker runs: the console, tests).
+    inline_delivery: std::sync::atomic::AtomicBool,
+    delivery: std::sync::Mutex<DeliveryPolicy>,
 }
 
+/// `t` in UTC, for the audit trail's details (a message's reader sees their own zone:
+/// [`Service::when_to`] and its siblings).
 fn when(t: Timestamp) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -148,6 +159,9 @@ impl Service {
             clock,
             commands,
             work: tokio::sync::Notify::new(),
+            outbox: tokio::sync::Notify::new(),
+            inline_delivery: std::sync::atomic::AtomicBool::new(true),
+            delivery: std::sync::Mutex::new(DeliveryPolicy::default()),
         }
     }
 
@@ -356,6 +370,19 @@ impl Service {
             .map_or_else(|| a.to_string(), |a| a.display.clone())
     }
 
+    /// A direct message to `to`, as an outbox row (for a [`Change::messages`]).
+    fn out(
+        &self,
+        to: &Handle,
+        text: String,
+        buttons: Vec<Button>,
+        key: Option<MessageKey>,
+    ) -> Outgoing {
+        Outgoing::to_person(to, text, buttons, key)
+    }
+
+    /// Sends a direct message through the durable outbox, in a transaction of its own (for
+    /// messages no decision commits; a decision puts them in its [`Change::messages`]).
     async fn notify(
         &self,
         to: &Handle,
@@ -363,21 +390,14 @@ impl Service {
         buttons: Vec<Button>,
         key: Option<MessageKey>,
     ) {
-        let msg = Message {
-            to: Recipient::Person(to.clone()),
-            text,
-            buttons,
-            key,
-        };
-        if let Err(e) = self.chat.send(msg).await {
-            warn!(to = %to, error = %e, "message not delivered");
-        }
+        self.enqueue(vec![self.out(to, text, buttons, key)]).await;
     }
 
+    /// Removes the buttons of every message under `key` and shows `text`, through the
+    /// outbox (after the sends under `key`).
     async fn edit(&self, key: MessageKey, text: String) {
-        if let Err(e) = self.chat.edit(&key, &text, &[]).await {
-            warn!(key = %key.0, error = %e, "message not edited");
-        }
+        self.enqueue(vec![Outgoing::edit(key, text, Vec::new())])
+            .await;
     }
 
     // ------------------------------------------------------------------ identity
@@ -479,7 +499,9 @@ impl Service {
     /// Runs a parsed command; internal failures become a plain apology.
     pub async fn run(&self, caller: &Caller, intent: Intent) -> Reply {
         let span = info_span!("command", actor = %caller.person.handle);
-        match self.dispatch(caller, intent).instrument(span).await {
+        let r = self.dispatch(caller, intent).instrument(span).await;
+        self.deliver_leftovers().await;
+        match r {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "command failed");
@@ -526,9 +548,12 @@ impl Service {
                 department,
                 handle,
                 user,
+                timezone,
             } => {
-                self.onboard(c, email, name, role, manager, department, handle, user)
-                    .await?
+                self.onboard(
+                    c, email, name, role, manager, department, handle, user, timezone,
+                )
+                .await?
             }
             Intent::Role { user, role } => self.role(c, user, role).await?,
             Intent::Offboard { user, reason, when } => self.offboard(c, user, reason, when).await?,
@@ -591,7 +616,7 @@ impl Service {
                         "You already have {}{}.",
                         app.display,
                         g.granted_at
-                            .map(|t| format!(" (since {})", when(t)))
+                            .map(|t| format!(" (since {})", self.when_to(c, t)))
                             .unwrap_or_default()
                     )));
                 }
@@ -751,7 +776,7 @@ impl Service {
                     .iter()
                     .find(|g| g.app == app.name)
                     .and_then(|g| g.expires_at)
-                    .map(|t| format!(" until {}", when(t)))
+                    .map(|t| format!(" until {}", self.when_to(c, t)))
                     .unwrap_or_default()
             ),
             _ => format!(
@@ -972,17 +997,26 @@ impl Service {
     }
 
     /// Prompts the approvers of a request's current step (or tells IT nobody can approve
-    /// it), then records that the step was prompted for.
+    /// it): the prompts are written to the outbox in one transaction with the record that
+    /// the step was prompted for.
     async fn announce_step(&self, dir: &Directory, r: &Request) {
-        self.send_step(dir, r).await;
-        if let RequestState::Awaiting(k) | RequestState::NoApprover(k) = r.state
-            && let Err(e) = self.store.mark_prompted(r.id, k).await
-        {
-            warn!(error = %e, request = %r.id, "cannot record that a step was prompted");
+        let mut change = Change::default();
+        self.step_messages(&mut change, dir, r).await;
+        if change.is_empty() {
+            return;
+        }
+        match self.store.commit(change).await {
+            Ok(_) => self.messages_committed().await,
+            Err(e) => {
+                warn!(error = %e, request = %r.id, "cannot queue the prompts of a step")
+            }
         }
     }
 
-    async fn send_step(&self, dir: &Directory, r: &Request) {
+    /// Adds the prompts of a request's current step (or the word that nobody can approve
+    /// it) to `change`, with the record that the step was prompted for. Each prompt is
+    /// written once, ever, however often the step is announced.
+    async fn step_messages(&self, change: &mut Change, dir: &Directory, r: &Request) {
         match r.state {
             RequestState::Awaiting(k) => {
                 let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
@@ -990,10 +1024,13 @@ impl Service {
                 let buttons = decision_buttons(r.id, k);
                 if let Some(step) = r.current_step() {
                     for a in &step.approvers {
-                        self.notify(a, text.clone(), buttons.clone(), Some(step_key(r.id, k)))
-                            .await;
+                        change.messages.push(
+                            self.out(a, text.clone(), buttons.clone(), Some(step_key(r.id, k)))
+                                .once(format!("req:{}:s{k}:prompt:{a}", r.id)),
+                        );
                     }
                 }
+                change.prompted.push((r.id, k));
             }
             RequestState::NoApprover(k) => {
                 let text = format!(
@@ -1004,12 +1041,19 @@ impl Service {
                     k + 1,
                     r.steps.len()
                 );
-                self.notify(&r.requester, text.clone(), vec![], None).await;
+                let once = |h: &Handle| format!("req:{}:s{k}:noapprover:{h}", r.id);
+                change.messages.push(
+                    self.out(&r.requester, text.clone(), vec![], None)
+                        .once(once(&r.requester)),
+                );
                 for a in &self.org.it_admins {
                     if a != &r.requester {
-                        self.notify(a, text.clone(), vec![], None).await;
+                        change
+                            .messages
+                            .push(self.out(a, text.clone(), vec![], None).once(once(a)));
                     }
                 }
+                change.prompted.push((r.id, k));
             }
             _ => {}
         }
@@ -1074,6 +1118,7 @@ impl Service {
         }
         .instrument(span)
         .await;
+        self.deliver_leftovers().await;
         r.unwrap_or_else(|e| {
             tracing::error!(error = %e, "click failed");
             ClickReply::Reply(Reply::text(
@@ -1129,7 +1174,7 @@ impl Service {
                     "Already {} by {} at {}.",
                     if d.approved { "approved" } else { "denied" },
                     Self::name_of(&dir, &d.by),
-                    when(d.at)
+                    self.when_to(c, d.at)
                 )));
             }
             if r.state.step() != Some(k) || !r.state.is_open() {
@@ -1277,6 +1322,10 @@ impl Service {
                     )));
                 }
             }
+            // The request as this change leaves it: its messages are written with it.
+            let mut after = r.clone();
+            after.state = state;
+            after.steps = steps.clone();
             change.request_updates.push(RequestUpdate {
                 id,
                 expected_version: r.version,
@@ -1285,18 +1334,6 @@ impl Service {
                 grant,
                 updated_at: now,
             });
-            match self.store.commit(change).await {
-                // Wake the workers now: the grant's action is queued, and the chat messages
-                // below (round trips to Discord) must not delay it.
-                Ok(_) => self.wake_worker(),
-                Err(StoreError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
-            }
-            let after = self
-                .store
-                .request(id)
-                .await?
-                .ok_or_else(|| ServiceError::Inconsistent(format!("request {id} vanished")))?;
             let verdict = format!(
                 "{} by {} at {}",
                 if approve {
@@ -1305,12 +1342,12 @@ impl Service {
                     "❌ Denied"
                 },
                 c.person.name,
-                when(now)
+                self.when_shared(now)
             );
             let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
             let mut shown = r.clone();
             shown.state = RequestState::Awaiting(k);
-            self.edit(
+            change.messages.push(Outgoing::edit(
                 step_key(id, k),
                 format!(
                     "{}\n{verdict}{}",
@@ -1320,9 +1357,9 @@ impl Service {
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
                 ),
-            )
-            .await;
-            self.announce_step(&dir, &after).await;
+                Vec::new(),
+            ));
+            self.step_messages(&mut change, &dir, &after).await;
             let app_name = &app.display;
             let to_requester = match after.state {
                 RequestState::Denied => format!(
@@ -1348,7 +1385,17 @@ impl Service {
                     self.describe_wait(&dir, &after)
                 ),
             };
-            self.notify(&r.requester, to_requester, vec![], None).await;
+            change
+                .messages
+                .push(self.out(&r.requester, to_requester, vec![], None));
+            match self.store.commit(change).await {
+                // Wake the workers now: the grant's action is queued, and the chat messages
+                // (round trips to Discord) must not delay it.
+                Ok(_) => self.wake_worker(),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            self.messages_committed().await;
             return Ok(Reply::text(format!(
                 "{} request #{id} ({} for {}).",
                 if approve {

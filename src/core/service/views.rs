@@ -42,7 +42,17 @@ impl Service {
             let state = match g.state {
                 GrantState::Active => String::new(),
                 GrantState::Pending => " (being set up)".into(),
-                GrantState::Revoking => " (being removed)".into(),
+                GrantState::Revoking => match self.stalled_removal(g).await? {
+                    Some(a)
+                        if a.last_error
+                            .as_deref()
+                            .is_some_and(ConnectorError::is_unverified_text) =>
+                    {
+                        " (removal not verified: IT can retry)".into()
+                    }
+                    Some(_) => " (removal failed: IT can retry)".into(),
+                    None => " (being removed)".into(),
+                },
                 other => format!(" ({})", other.as_str()),
             };
             let source = match g.source {
@@ -51,7 +61,7 @@ impl Service {
             };
             let until = g
                 .expires_at
-                .map(|t| format!(", until {}", when(t)))
+                .map(|t| format!(", until {}", self.when_to(c, t)))
                 .unwrap_or_default();
             lines.push(format!(
                 "- {}{state} — {source}{until}",
@@ -91,7 +101,8 @@ impl Service {
                     r.reason.as_deref().unwrap_or("no reason given"),
                     k + 1,
                     r.steps.len(),
-                    step.started_at.map_or_else(|| "-".into(), when)
+                    step.started_at
+                        .map_or_else(|| "-".into(), |t| self.when_to(c, t))
                 ));
                 if buttons.is_empty() {
                     buttons = decision_buttons(r.id, k);
@@ -124,7 +135,7 @@ impl Service {
                         p.id,
                         Self::name_of(&dir, &p.subject),
                         Self::name_of(&dir, &p.created_by),
-                        when(p.created_at)
+                        self.when_to(c, p.created_at)
                     ));
                     if buttons.is_empty() {
                         buttons = vec![

@@ -1,0 +1,152 @@
+//! The durable chat outbox as the core sees it: every message or edit the core sends is an
+//! [`Outgoing`] row, written in the transaction of the decision that causes it
+//! ([`super::ports::Change::messages`]) or, for messages no decision commits, in one of its
+//! own. A sender (the `serve` worker, or the console inline) claims due rows with a lease,
+//! sends them, marks them sent, retries with backoff, falls back, and audits a final failure.
+
+use std::time::Duration;
+
+use super::model::Handle;
+use super::ports::{Button, MessageKey, Recipient};
+
+/// What a row does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutKind {
+    /// Send a new message to this recipient.
+    Send(Recipient),
+    /// Edit every message sent under the row's key (after the sends under it).
+    Edit,
+}
+
+/// A message or edit to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Send or edit.
+    pub kind: OutKind,
+    /// Full text.
+    pub text: String,
+    /// Buttons (an edit with none removes them).
+    pub buttons: Vec<Button>,
+    /// Key of the message (a send) or of the messages to edit (an edit).
+    pub key: Option<MessageKey>,
+    /// One row per logical message, ever: a second row with the same value is not written
+    /// (a re-announced prompt after a crash, a retried click).
+    pub dedupe: Option<String>,
+}
+
+impl Outgoing {
+    /// A direct message to a person.
+    pub fn to_person(
+        to: &Handle,
+        text: String,
+        buttons: Vec<Button>,
+        key: Option<MessageKey>,
+    ) -> Self {
+        Self {
+            kind: OutKind::Send(Recipient::Person(to.clone())),
+            text,
+            buttons,
+            key,
+            dedupe: None,
+        }
+    }
+
+    /// An edit of every message sent under `key`.
+    pub fn edit(key: MessageKey, text: String, buttons: Vec<Button>) -> Self {
+        Self {
+            kind: OutKind::Edit,
+            text,
+            buttons,
+            key: Some(key),
+            dedupe: None,
+        }
+    }
+
+    /// The same row, written at most once under `dedupe`.
+    pub fn once(mut self, dedupe: impl Into<String>) -> Self {
+        self.dedupe = Some(dedupe.into());
+        self
+    }
+}
+
+/// A claimed row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// Row id (also the Discord `nonce` of its create-message calls).
+    pub id: i64,
+    /// What to deliver.
+    pub msg: Outgoing,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// How long ago (real time) it was written.
+    pub age: Duration,
+}
+
+/// How the outbox stands, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxCounts {
+    /// Waiting to be sent (or retried), or being sent.
+    pub pending: i64,
+    /// Delivered (to the recipient or a fallback).
+    pub sent: i64,
+    /// Given up on (audited as `message.failed`).
+    pub failed: i64,
+    /// Attempts beyond the first, over all rows.
+    pub retried: i64,
+}
+
+/// How the sender retries and when it falls back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeliveryPolicy {
+    /// The first retry's delay; each further retry doubles it.
+    pub retry_base: Duration,
+    /// The longest delay between tries.
+    pub retry_max: Duration,
+    /// After this long undelivered (real time since it was written), a message goes to the
+    /// fallback (the approvals channel, else the IT admins) naming its recipient; an edit is
+    /// given up.
+    pub fallback_after: Duration,
+    /// How long a claimed row is held before another sender may take it.
+    pub lease: Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        Self {
+            retry_base: Duration::from_secs(1),
+            retry_max: Duration::from_secs(60),
+            fallback_after: Duration::from_secs(10 * 60),
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// The delay before the next try after `attempts` failed ones: doubling from
+    /// `retry_base`, capped at `retry_max`, and never sooner than the platform asked.
+    pub fn backoff(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
+        let exp = attempts.saturating_sub(1).min(16);
+        let d = self
+            .retry_base
+            .saturating_mul(1u32 << exp)
+            .min(self.retry_max);
+        retry_after.map_or(d, |r| d.max(r))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_is_capped_and_honours_retry_after() {
+        let p = DeliveryPolicy::default();
+        assert_eq!(p.backoff(1, None), Duration::from_secs(1));
+        assert_eq!(p.backoff(3, None), Duration::from_secs(4));
+        assert_eq!(p.backoff(30, None), Duration::from_secs(60));
+        assert_eq!(
+            p.backoff(1, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! Delivering the durable outbox: every message the core sends is a row (see
+//! [`crate::core::outbox`]); this claims due rows, sends them through the `Chat` port, marks
+//! them sent, retries failures with backoff (never sooner than a 429 asked), falls back to
+//! the approvals channel or the IT admins after [`DeliveryPolicy::fallback_after`] naming the
+//! recipient, and audits a final failure as `message.failed`.
+//!
+//! `serve` runs [`Service::deliver_due`] in a worker woken after every commit that wrote
+//! messages; everywhere else (the console, tests, one-shot commands) the committing task
+//! delivers them itself right after the commit, so a transcript stays in order.
+
+use std::sync::atomic::Ordering;
+
+use tracing::{info, warn};
+
+use super::{Result, Service};
+use crate::core::model::{Actor, AuditEvent, RequestId};
+use crate::core::ports::{
+    ChatError, DeliveryPolicy, Message, OutKind, Outgoing, Queued, Recipient, ReqRef,
+};
+
+/// How many rows one delivery round claims.
+pub const DELIVERY_BATCH: usize = 32;
+
+fn request_of(key: Option<&crate::core::ports::MessageKey>) -> ReqRef {
+    key.and_then(|k| k.0.strip_prefix("req:"))
+        .and_then(|r| r.split(':').next())
+        .and_then(|r| r.parse::<i64>().ok())
+        .map_or(ReqRef::None, |r| ReqRef::Id(RequestId(r)))
+}
+
+impl Service {
+    /// Delivery happens in a background worker from now on (`serve`), not in the task that
+    /// committed the messages.
+    pub fn deliver_in_background(&self) {
+        self.inline_delivery.store(false, Ordering::SeqCst);
+    }
+
+    /// Sets how the sender retries and falls back.
+    pub fn set_delivery_policy(&self, p: DeliveryPolicy) {
+        *self.delivery.lock().unwrap_or_else(|e| e.into_inner()) = p;
+    }
+
+    /// How the sender retries and falls back.
+    pub fn delivery_policy(&self) -> DeliveryPolicy {
+        *self.delivery.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Resolves when messages were committed (the outbox worker waits on it). A wake-up given
+    /// while nobody waits is kept for the next to wait.
+    pub fn messages_enqueued(&self) -> tokio::sync::futures::Notified<'_> {
+        self.outbox.notified()
+    }
+
+    /// After a commit that wrote messages: wake the worker, or deliver them now when there
+    /// is none (the console).
+    pub(super) async fn messages_committed(&self) {
+        if self.inline_delivery.load(Ordering::SeqCst) {
+            self.deliver_all().await;
+        } else {
+            self.outbox.notify_one();
+        }
+    }
+
+    /// Without a worker (the console), after each command, click and tick: delivers what a
+    /// crashed predecessor committed and never sent, and retries that fell due.
+    pub(super) async fn deliver_leftovers(&self) {
+        if self.inline_delivery.load(Ordering::SeqCst) {
+            self.deliver_all().await;
+        }
+    }
+
+    /// Writes messages to the outbox in a transaction of their own (no decision commits
+    /// them), then has them delivered.
+    pub(super) async fn enqueue(&self, messages: Vec<Outgoing>) {
+        if messages.is_empty() {
+            return;
+        }
+        let change = crate::core::ports::Change {
+            messages,
+            ..Default::default()
+        };
+        match self.store.commit(change).await {
+            Ok(_) => self.messages_committed().await,
+            Err(e) => tracing::error!(error = %e, "cannot write messages to the outbox"),
+        }
+    }
+
+    /// Delivers due rows until none is due now (rows waiting for a retry stay queued).
+    pub async fn deliver_all(&self) -> usize {
+        let mut total = 0;
+        for _ in 0..1000 {
+            match self.deliver_due(DELIVERY_BATCH).await {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) => {
+                    warn!(error = %e, "outbox delivery round failed");
+                    break;
+                }
+            }
+        }
+        total
+    }
+
+    /// Claims up to `limit` due rows and delivers them, in order; how many were claimed.
+    pub async fn deliver_due(&self, limit: usize) -> Result<usize> {
+        let policy = self.delivery_policy();
+        let rows = self.store.claim_messages(policy.lease, limit).await?;
+        let n = rows.len();
+        for row in rows {
+            self.deliver_one(row, &policy).await?;
+        }
+        Ok(n)
+    }
+
+    async fn deliver_one(&self, row: Queued, policy: &DeliveryPolicy) -> Result<()> {
+        let nonce = format!("qm{}", row.id);
+        let m = &row.msg;
+        let res = match &m.kind {
+            OutKind::Send(to) => {
+                let msg = Message {
+                    to: to.clone(),
+                    text: m.text.clone(),
+                    buttons: m.buttons.clone(),
+                    key: m.key.clone(),
+                };
+                self.chat.send_once(msg, &nonce).await
+            }
+            OutKind::Edit => match &m.key {
+                Some(k) => self.chat.edit(k, &m.text, &m.buttons).await,
+                None => Ok(()),
+            },
+        };
+        match res {
+            Ok(()) => {
+                self.store.message_sent(row.id, None, Vec::new()).await?;
+                Ok(())
+            }
+            Err(e) => self.delivery_failed(row, e, policy).await,
+        }
+    }
+
+    async fn delivery_failed(
+        &self,
+        row: Queued,
+        e: ChatError,
+        policy: &DeliveryPolicy,
+    ) -> Result<()> {
+        let why = e.to_string();
+        // Nothing gets better by retrying these: a person without a chat account goes to the
+        // fallback at once; for closed DMs the adapter already tried its own fallback.
+        let final_now = matches!(e, ChatError::DmClosed | ChatError::UnknownRecipient);
+        let hopeless = matches!(e, ChatError::DmClosed);
+        if !final_now && row.age < policy.fallback_after {
+            let retry_after = match e {
+                ChatError::RateLimited { retry_after } => retry_after,
+                _ => None,
+            };
+            let wait = policy.backoff(row.attempts, retry_after);
+            warn!(
+                message = row.id,
+                attempts = row.attempts,
+                wait_ms = wait.as_millis() as u64,
+                error = %why,
+                "message not delivered yet; will retry"
+            );
+            self.store.message_retry(row.id, wait, &why).await?;
+            return Ok(());
+        }
+        let tried = format!(
+            "tried {} time{} over {}s; last error: {why}",
+            row.attempts,
+            if row.attempts == 1 { "" } else { "s" },
+            row.age.as_secs()
+        );
+        if let (OutKind::Send(to), false) = (&row.msg.kind, hopeless) {
+            let delivered = self.fall_back(&row, to, &tried).await;
+            if !delivered.is_empty() {
+                let detail = format!(
+                    "could not reach {} ({tried}); sent to {} instead",
+                    self.recipient_name(to).await,
+                    delivered.join(", ")
+                );
+                info!(message = row.id, "{detail}");
+                let ev = self.outbox_event(&row, to, "message.fallback", "delivered", detail);
+                self.store
+                    .message_sent(row.id, Some(&why), vec![ev])
+                    .await?;
+                return Ok(());
+            }
+        }
+        let what = match &row.msg.kind {
+            OutKind::Send(to) => format!("message to {}", self.recipient_name(to).await),
+            OutKind::Edit => format!(
+                "edit of {}",
+                row.msg.key.as_ref().map_or("a message", |k| k.0.as_str())
+            ),
+        };
+        let detail = format!("{what} not delivered ({tried})");
+        warn!(message = row.id, "{detail}");
+        let to = match &row.msg.kind {
+            OutKind::Send(to) => to.clone(),
+            OutKind::Edit => Recipient::Channel(String::new()),
+        };
+        let ev = self.outbox_event(&row, &to, "message.failed", "failed", detail);
+        self.store.message_failed(row.id, &why, vec![ev]).await?;
+        Ok(())
+    }
+
+    fn outbox_event(
+        &self,
+        row: &Queued,
+        to: &Recipient,
+        action: &str,
+        outcome: &str,
+        detail: String,
+    ) -> AuditEvent {
+        AuditEvent {
+            at: self.clock.now(),
+            actor: Actor::System,
+            actor_chat_id: None,
+            action: action.into(),
+            subject: match to {
+                Recipient::Person(h) => Some(h.clone()),
+                Recipient::Channel(_) => None,
+            },
+            app: None,
+            request: request_of(row.msg.key.as_ref()),
+            connector_action: None,
+            outcome: outcome.into(),
+            detail,
+        }
+    }
+
+    async fn recipient_name(&self, to: &Recipient) -> String {
+        match to {
+            Recipient::Person(h) => match self.store.person(h).await {
+                Ok(Some(p)) => p.name,
+                _ => h.to_string(),
+            },
+            Recipient::Channel(c) => format!("channel {c}"),
+        }
+    }
+
+    /// Sends an undeliverable message to the approvals channel, else to each IT admin (not
+    /// the recipient), naming the recipient; where it went.
+    async fn fall_back(&self, row: &Queued, to: &Recipient, tried: &str) -> Vec<String> {
+        let text = format!(
+            "Quartermaster could not deliver this message to {} ({tried}), so it comes here:\n\n{}",
+            self.recipient_name(to).await,
+            row.msg.text
+        );
+        let copy = |to: Recipient| Message {
+            to,
+            text: text.clone(),
+            buttons: row.msg.buttons.clone(),
+            key: row.msg.key.clone(),
+        };
+        if let Some(ch) = self.chat.fallback_channel().filter(|c| c != to) {
+            match self
+                .chat
+                .send_once(copy(ch), &format!("qm{}f", row.id))
+                .await
+            {
+                Ok(()) => return vec!["the approvals channel".into()],
+                Err(e) => warn!(error = %e, "fallback to the approvals channel failed"),
+            }
+        }
+        let mut delivered = Vec::new();
+        for (i, a) in self.org.it_admins.iter().enumerate() {
+            if *to == Recipient::Person(a.clone()) {
+                continue;
+            }
+            match self
+                .chat
+                .send_once(
+                    copy(Recipient::Person(a.clone())),
+                    &format!("qm{}f{i}", row.id),
+                )
+                .await
+            {
+                Ok(()) => delivered.push(a.to_string()),
+                Err(e) => warn!(to = %a, error = %e, "fallback DM failed"),
+            }
+        }
+        delivered
+    }
+}

@@ -1,0 +1,286 @@
+//! The durable chat outbox table (`outbox`, migration 0025): rows written inside a
+//! [`crate::core::ports::Change`]'s transaction, claimed with a lease by any instance, marked
+//! sent, retried or failed. Delivery times are real time (unix microseconds), not the
+//! business clock: a retry's backoff is about the network, not about the workflow.
+
+use std::time::Duration;
+
+use super::db::{DbRow, Tx, q};
+use super::rows::micros;
+use super::{SqlStore, audit, store_err};
+use crate::core::model::{AuditEvent, Handle};
+use crate::core::ports::{
+    Button, ButtonLabel, MessageKey, OutKind, OutboxCounts, Outgoing, Queued, Recipient, StoreError,
+};
+
+fn real_now() -> i64 {
+    micros(chrono::Utc::now())
+}
+
+fn after(d: Duration) -> i64 {
+    real_now().saturating_add(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+fn recipient_text(r: &Recipient) -> String {
+    match r {
+        Recipient::Person(h) => format!("person:{h}"),
+        Recipient::Channel(c) => format!("channel:{c}"),
+    }
+}
+
+fn recipient_of(s: &str) -> Result<Recipient, StoreError> {
+    match s.split_once(':') {
+        Some(("person", h)) => Handle::parse(h)
+            .map(Recipient::Person)
+            .map_err(|e| StoreError::Corrupt(format!("outbox recipient {s:?}: {e}"))),
+        Some(("channel", c)) => Ok(Recipient::Channel(c.to_owned())),
+        _ => Err(StoreError::Corrupt(format!("outbox recipient {s:?}"))),
+    }
+}
+
+fn buttons_text(bs: &[Button]) -> String {
+    let pairs: Vec<(&str, &str)> = bs
+        .iter()
+        .map(|b| (b.label.as_str(), b.custom_id.as_str()))
+        .collect();
+    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+}
+
+fn buttons_of(s: &str) -> Result<Vec<Button>, StoreError> {
+    let pairs: Vec<(String, String)> =
+        serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("outbox buttons: {e}")))?;
+    pairs
+        .into_iter()
+        .map(|(l, custom_id)| {
+            let label = ButtonLabel::parse(&l)
+                .ok_or_else(|| StoreError::Corrupt(format!("outbox button {l:?}")))?;
+            Ok(Button { label, custom_id })
+        })
+        .collect()
+}
+
+/// Writes a change's messages in its transaction; a row whose `dedupe` exists is skipped.
+pub(super) async fn insert(tx: &mut Tx, msgs: &[Outgoing]) -> Result<(), StoreError> {
+    let now = real_now();
+    for m in msgs {
+        let (kind, to) = match &m.kind {
+            OutKind::Send(r) => ("send", Some(recipient_text(r))),
+            OutKind::Edit => ("edit", None),
+        };
+        q(
+            "INSERT INTO outbox (kind, recipient, text, buttons, msg_key, dedupe, attempts, \
+           next_try, lease_until, state, last_error, created_at, done_at) \
+           VALUES (?, ?, ?, ?, ?, ?, 0, ?, NULL, 'pending', NULL, ?, NULL) \
+           ON CONFLICT (dedupe) DO NOTHING",
+        )
+        .bind(kind)
+        .bind(to)
+        .bind(m.text.as_str())
+        .bind(buttons_text(&m.buttons))
+        .bind(m.key.as_ref().map(|k| k.0.clone()))
+        .bind(m.dedupe.clone())
+        .bind(now)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+    }
+    Ok(())
+}
+
+fn queued_of(row: &DbRow, now: i64) -> Result<Queued, StoreError> {
+    let get_s = |c: &str| -> Result<Option<String>, StoreError> {
+        row.try_get::<Option<String>, _>(c)
+            .map_err(|e| StoreError::Corrupt(format!("outbox {c}: {e}")))
+    };
+    let get_i = |c: &str| -> Result<i64, StoreError> {
+        row.try_get::<i64, _>(c)
+            .map_err(|e| StoreError::Corrupt(format!("outbox {c}: {e}")))
+    };
+    let kind = match get_s("kind")?.as_deref() {
+        Some("edit") => OutKind::Edit,
+        _ => OutKind::Send(recipient_of(&get_s("recipient")?.unwrap_or_default())?),
+    };
+    let created = get_i("created_at")?;
+    Ok(Queued {
+        id: get_i("id")?,
+        msg: Outgoing {
+            kind,
+            text: get_s("text")?.unwrap_or_default(),
+            buttons: buttons_of(&get_s("buttons")?.unwrap_or_default())?,
+            key: get_s("msg_key")?.map(MessageKey),
+            dedupe: get_s("dedupe")?,
+        },
+        attempts: u32::try_from(get_i("attempts")?).unwrap_or(u32::MAX),
+        age: Duration::from_micros(u64::try_from(now - created).unwrap_or(0)),
+    })
+}
+
+const CLAIM: &str = "UPDATE outbox SET state = 'sending', lease_until = ?, attempts = attempts + 1 \
+     WHERE id IN (SELECT o.id FROM outbox o \
+       WHERE ((o.state = 'pending' AND o.next_try <= ?) \
+              OR (o.state = 'sending' AND o.lease_until <= ?)) \
+         AND NOT (o.kind = 'edit' AND EXISTS (SELECT 1 FROM outbox e \
+              WHERE e.msg_key = o.msg_key AND e.id < o.id \
+                AND e.state IN ('pending', 'sending'))) \
+       ORDER BY o.id LIMIT ?) \
+     RETURNING id, kind, recipient, text, buttons, msg_key, dedupe, attempts, created_at";
+
+const CLAIM_PG: &str = "UPDATE outbox SET state = 'sending', lease_until = ?, attempts = attempts + 1 \
+     WHERE id IN (SELECT o.id FROM outbox o \
+       WHERE ((o.state = 'pending' AND o.next_try <= ?) \
+              OR (o.state = 'sending' AND o.lease_until <= ?)) \
+         AND NOT (o.kind = 'edit' AND EXISTS (SELECT 1 FROM outbox e \
+              WHERE e.msg_key = o.msg_key AND e.id < o.id \
+                AND e.state IN ('pending', 'sending'))) \
+       ORDER BY o.id LIMIT ? FOR UPDATE SKIP LOCKED) \
+     RETURNING id, kind, recipient, text, buttons, msg_key, dedupe, attempts, created_at";
+
+impl SqlStore {
+    pub(super) async fn outbox_claim(
+        &self,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let now = real_now();
+        if self.pool.is_sqlite() {
+            // An idle poll is a read, not a turn at SQLite's one writer.
+            let due = q(
+                "SELECT COUNT(*) FROM outbox WHERE (state = 'pending' AND next_try <= ?) \
+                         OR (state = 'sending' AND lease_until <= ?)",
+            )
+            .bind(now)
+            .bind(now)
+            .fetch_i64(&self.pool)
+            .await
+            .map_err(store_err)?;
+            if due == 0 {
+                return Ok(Vec::new());
+            }
+        }
+        let _turn = self.pool.write_turn().await;
+        let rows = q(CLAIM)
+            .pg(CLAIM_PG)
+            .bind(after(lease))
+            .bind(now)
+            .bind(now)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        let mut out = rows
+            .iter()
+            .map(|r| queued_of(r, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_by_key(|m| m.id);
+        Ok(out)
+    }
+
+    pub(super) async fn outbox_sent(
+        &self,
+        id: i64,
+        note: Option<&str>,
+        events: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        const SENT: &str = "UPDATE outbox SET state = 'sent', lease_until = NULL, done_at = ?, \
+                            last_error = ? WHERE id = ? AND state = 'sending'";
+        if events.is_empty() {
+            let _turn = self.pool.write_turn().await;
+            let n = q(SENT)
+                .bind(real_now())
+                .bind(note.map(str::to_owned))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(store_err)?;
+            return Ok(n == 1);
+        }
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let n = q(SENT)
+            .bind(real_now())
+            .bind(note.map(str::to_owned))
+            .bind(id)
+            .execute(&mut tx)
+            .await
+            .map_err(store_err)?;
+        // Audited once: a row another sender already settled is left as it is.
+        let head = if n == 1 {
+            audit::append(&mut tx, &events, None, self.audit_key.as_deref()).await?
+        } else {
+            None
+        };
+        tx.commit().await.map_err(store_err)?;
+        self.anchored(head).await;
+        Ok(n == 1)
+    }
+
+    pub(super) async fn outbox_retry(
+        &self,
+        id: i64,
+        wait: Duration,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        let _turn = self.pool.write_turn().await;
+        q(
+            "UPDATE outbox SET state = 'pending', lease_until = NULL, next_try = ?, \
+           last_error = ? WHERE id = ? AND state = 'sending'",
+        )
+        .bind(after(wait))
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(())
+    }
+
+    pub(super) async fn outbox_failed(
+        &self,
+        id: i64,
+        error: &str,
+        events: Vec<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let n = q(
+            "UPDATE outbox SET state = 'failed', lease_until = NULL, done_at = ?, \
+                   last_error = ? WHERE id = ? AND state = 'sending'",
+        )
+        .bind(real_now())
+        .bind(error)
+        .bind(id)
+        .execute(&mut tx)
+        .await
+        .map_err(store_err)?;
+        // Audited once: a row another sender already settled is left as it is.
+        let head = if n == 1 {
+            audit::append(&mut tx, &events, None, self.audit_key.as_deref()).await?
+        } else {
+            None
+        };
+        tx.commit().await.map_err(store_err)?;
+        self.anchored(head).await;
+        Ok(())
+    }
+
+    pub(super) async fn outbox_counts_of(&self) -> Result<OutboxCounts, StoreError> {
+        let row = q("SELECT \
+             CAST(COALESCE(SUM(CASE WHEN state IN ('pending', 'sending') THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
+             CAST(COALESCE(SUM(CASE WHEN state = 'sent' THEN 1 ELSE 0 END), 0) AS BIGINT) AS sent, \
+             CAST(COALESCE(SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END), 0) AS BIGINT) AS failed, \
+             CAST(COALESCE(SUM(CASE WHEN attempts > 1 THEN attempts - 1 ELSE 0 END), 0) AS BIGINT) AS retried \
+             FROM outbox")
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_err)?;
+        let get = |c: &str| row.try_get::<i64, _>(c).map_err(store_err);
+        Ok(OutboxCounts {
+            pending: get("pending")?,
+            sent: get("sent")?,
+            failed: get("failed")?,
+            retried: get("retried")?,
+        })
+    }
+}

@@ -1,0 +1,111 @@
+//! The outbox table's rules on both backends: a dedupe key is written once, an edit is not
+//! claimed while a send under its key is undelivered, a claimed row is not claimed again
+//! while its lease lives, and a failure is audited once.
+
+use std::time::Duration;
+
+use super::testdb::{Backend, TestDb};
+use super::*;
+use crate::core::ports::{Change, MessageKey, OutKind, Outgoing, Store};
+
+async fn fresh(b: Backend) -> (SqlStore, TestDb) {
+    let db = TestDb::create(b).await;
+    let store = connect(&db.url, None).await.unwrap();
+    (store, db)
+}
+
+fn h(s: &str) -> Handle {
+    Handle::parse(s).unwrap()
+}
+
+async fn rules(b: Backend) {
+    let (s, _db) = fresh(b).await;
+    let key = MessageKey("req:1:s0".into());
+    let prompt =
+        Outgoing::to_person(&h("bob"), "prompt".into(), vec![], Some(key.clone())).once("p1");
+    let change = Change {
+        messages: vec![
+            prompt.clone(),
+            Outgoing::edit(key.clone(), "decided".into(), vec![]),
+            Outgoing::to_person(&h("alice"), "hello".into(), vec![], None),
+        ],
+        ..Change::default()
+    };
+    s.commit(change).await.unwrap();
+    // The same prompt again (a re-announced step) is not written twice.
+    s.commit(Change {
+        messages: vec![prompt],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.outbox_counts().await.unwrap().pending, 3);
+
+    // The edit waits for the send under its key.
+    let lease = Duration::from_secs(30);
+    let first = s.claim_messages(lease, 10).await.unwrap();
+    let texts: Vec<&str> = first.iter().map(|q| q.msg.text.as_str()).collect();
+    assert_eq!(texts, ["prompt", "hello"]);
+    assert!(matches!(first[0].msg.kind, OutKind::Send(_)));
+    assert_eq!(first[0].attempts, 1);
+    // Claimed rows are not claimed again while their lease lives.
+    assert!(s.claim_messages(lease, 10).await.unwrap().is_empty());
+
+    // A send put back for a retry still holds the edit back.
+    s.message_retry(first[0].id, Duration::ZERO, "HTTP 500")
+        .await
+        .unwrap();
+    let again = s.claim_messages(lease, 10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].msg.text, "prompt");
+    assert_eq!(again[0].attempts, 2);
+    assert!(s.message_sent(again[0].id, None, vec![]).await.unwrap());
+    assert!(s.message_sent(first[1].id, None, vec![]).await.unwrap());
+    // A row marked sent is not marked again.
+    assert!(!s.message_sent(again[0].id, None, vec![]).await.unwrap());
+
+    // Now the edit goes.
+    let edit = s.claim_messages(lease, 10).await.unwrap();
+    assert_eq!(edit.len(), 1);
+    assert_eq!(edit[0].msg.kind, OutKind::Edit);
+    assert_eq!(edit[0].msg.key.as_ref(), Some(&key));
+    let ev = AuditEvent {
+        at: chrono::Utc::now(),
+        actor: Actor::System,
+        actor_chat_id: None,
+        action: "message.failed".into(),
+        subject: None,
+        app: None,
+        request: crate::core::ports::ReqRef::None,
+        connector_action: None,
+        outcome: "failed".into(),
+        detail: "edit of req:1:s0 not delivered".into(),
+    };
+    s.message_failed(edit[0].id, "gone", vec![ev.clone()])
+        .await
+        .unwrap();
+    // Settled rows are audited once: a second report changes nothing.
+    s.message_failed(edit[0].id, "gone", vec![ev])
+        .await
+        .unwrap();
+    let failed = s
+        .audit_rows(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "message.failed")
+        .count();
+    assert_eq!(failed, 1);
+    let c = s.outbox_counts().await.unwrap();
+    assert_eq!((c.pending, c.sent, c.failed, c.retried), (0, 2, 1, 1));
+}
+
+#[tokio::test]
+async fn rules_on_sqlite() {
+    rules(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn rules_on_postgres() {
+    rules(Backend::Postgres).await;
+}

@@ -1,0 +1,468 @@
+//! The durable chat outbox against the fake Discord (`tests/support/discord.rs`) failing on
+//! demand: every approval prompt arrives exactly once through 5xx answers and connections
+//! dropped before or after the message was made; a 429's `retry_after` is waited out; a DM
+//! that keeps failing falls back (naming its recipient) and is audited, or fails audited; a
+//! crash between the commit and the send loses nothing.
+
+#![allow(clippy::unwrap_used)]
+#[path = "support/discord.rs"]
+mod fake;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fake::{APP_ID, APPROVALS, Call, FakeDiscord, Fault, Msg};
+use quartermaster::app;
+use quartermaster::config::{self, Config, DiscordConfig, DiscordMode};
+use quartermaster::core::ports::{ManualClock, Store};
+use quartermaster::server::{self, Server};
+use quartermaster::store::SqlStore;
+use quartermaster::store::testdb::{Backend, TestDb};
+use serde_json::{Value, json};
+
+const ALICE: (&str, &str) = ("100000000000000004", "alice");
+const BOB: (&str, &str) = ("100000000000000003", "bob");
+const CAROL: (&str, &str) = ("100000000000000007", "carol");
+const DANA: (&str, &str) = ("100000000000000002", "dana");
+const MIA: (&str, &str) = ("100000000000000012", "mia");
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn t0() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339("2026-11-25T09:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc)
+}
+
+fn config_for(fake: &FakeDiscord, approvals: Option<&str>) -> Config {
+    let mut config = config::load(None).unwrap();
+    config.discord = Some(DiscordConfig {
+        mode: DiscordMode::Interactions,
+        application_id: APP_ID.into(),
+        public_key: Some(fake.public_key_hex()),
+        token: "fake-bot-token".into(),
+        api_base: Some(fake.base_url()),
+        approvals_channel: approvals.map(str::to_owned),
+        guilds: Vec::new(),
+    });
+    config
+}
+
+struct Bot {
+    fake: FakeDiscord,
+    server: Option<Server>,
+    store: SqlStore,
+    url: String,
+    _db: TestDb,
+}
+
+impl Bot {
+    async fn start(approvals: Option<&str>) -> Self {
+        let fake = FakeDiscord::start().await;
+        let config = config_for(&fake, approvals);
+        let db = TestDb::create(Backend::from_env()).await;
+        let store = app::open_store(&config, &db.url).await.unwrap();
+        Self::serve(fake, config, store, db).await
+    }
+
+    async fn serve(fake: FakeDiscord, config: Config, store: SqlStore, db: TestDb) -> Self {
+        let clock = Arc::new(ManualClock::new(t0()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let server = server::start(&config, store.clone(), clock, listener)
+            .await
+            .unwrap();
+        let url = format!("http://{}", server.addr);
+        fake.set_endpoint(format!("{url}/discord/interactions"));
+        Self {
+            fake,
+            server: Some(server),
+            store,
+            url,
+            _db: db,
+        }
+    }
+
+    /// Short retries and a short time before falling back, so the tests take seconds.
+    fn fast(&self, fallback_after: Duration) {
+        let s = &self.server.as_ref().unwrap().service;
+        let mut p = s.delivery_policy();
+        p.retry_base = Duration::from_millis(50);
+        p.retry_max = Duration::from_millis(400);
+        p.fallback_after = fallback_after;
+        s.set_delivery_policy(p);
+    }
+
+    async fn say(&self, who: (&str, &str), name: &str, options: Value) -> String {
+        let p = self.fake.command(who, name, options);
+        let r = self.fake.deliver(&p).await;
+        r["data"]["content"].as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn request_figma(&self) -> String {
+        self.say(
+            ALICE,
+            "request",
+            json!([
+                { "name": "app", "type": 3, "value": "figma" },
+                { "name": "reason", "type": 3, "value": "mock-ups" },
+                { "name": "duration", "type": 3, "value": "30d" },
+            ]),
+        )
+        .await
+    }
+
+    fn prompts(&self, user: &str, request: u32) -> Vec<Msg> {
+        let head = format!("Access request #{request}:");
+        self.fake
+            .dms(user)
+            .into_iter()
+            .filter(|m| m.content.starts_with(&head))
+            .collect()
+    }
+
+    async fn wait_for(&self, what: &str, mut pred: impl FnMut(&Bot) -> bool) {
+        let end = Instant::now() + WAIT;
+        while !pred(self) {
+            assert!(Instant::now() < end, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until every outbox row is settled (sent or failed), as `/metrics` tells.
+    async fn outbox_empty(&self) {
+        let end = Instant::now() + WAIT;
+        loop {
+            let m = self.metrics().await;
+            if metric(&m, "quartermaster_messages_pending") == 0 {
+                return;
+            }
+            assert!(Instant::now() < end, "the outbox never emptied:\n{m}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+    }
+}
+
+fn metric(text: &str, name: &str) -> i64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+fn creates_in(calls: &[Call], channel: &str) -> Vec<Call> {
+    let path = format!("/channels/{channel}/messages");
+    calls
+        .iter()
+        .filter(|c| c.method == "POST" && c.path == path)
+        .cloned()
+        .collect()
+}
+
+/// Fails on the code before the outbox: the first 500 dropped Bob's prompt for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_survives_a_5xx_and_a_dropped_connection_and_arrives_once() {
+    let bot = Bot::start(None).await;
+    // The first create fails with 500; the second makes the message, but the connection
+    // drops before the answer: the bot cannot tell it worked.
+    bot.fake
+        .fail_next_creates(&[Fault::Status(500), Fault::DropAfterCreate]);
+    let t = bot.request_figma().await;
+    assert!(t.contains("#1"), "{t}");
+    bot.wait_for("Bob's prompt", |b| !b.prompts(BOB.0, 1).is_empty())
+        .await;
+    // Every try is done: the row is marked sent, and the third create, carrying the same
+    // nonce as the one that was made, got that message back instead of a second one.
+    bot.outbox_empty().await;
+    let m = bot.metrics().await;
+    assert_eq!(bot.prompts(BOB.0, 1).len(), 1, "{:#?}", bot.fake.dms(BOB.0));
+    let ch = bot.fake.dm_channel(BOB.0);
+    let creates = creates_in(&bot.fake.calls(), &ch);
+    assert_eq!(creates.len(), 3, "{creates:#?}");
+    let nonces: Vec<&Value> = creates.iter().map(|c| &c.body["nonce"]).collect();
+    assert!(
+        nonces.iter().all(|n| *n == nonces[0]) && nonces[0].is_string(),
+        "one nonce for every try: {nonces:?}"
+    );
+    assert!(creates.iter().all(|c| c.body["enforce_nonce"] == true));
+    assert!(
+        metric(&m, "quartermaster_messages_retried_total") >= 2,
+        "{m}"
+    );
+    bot.stop().await;
+}
+
+/// Prompts through a storm of failures, for both steps: each approver gets exactly one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_prompt_arrives_exactly_once_through_5xx_429_and_drops() {
+    let bot = Bot::start(None).await;
+    bot.fast(Duration::from_secs(60));
+    bot.fake.fail_next_creates(&[
+        Fault::Status(502),
+        Fault::DropAfterCreate,
+        Fault::RateLimit(0.2),
+        Fault::DropBefore,
+        Fault::Status(503),
+        Fault::DropAfterCreate,
+    ]);
+    bot.request_figma().await;
+    bot.wait_for("Bob's prompt", |b| !b.prompts(BOB.0, 1).is_empty())
+        .await;
+    let prompt = bot.prompts(BOB.0, 1).remove(0);
+    bot.fake
+        .fail_next_creates(&[Fault::DropAfterCreate, Fault::Status(500)]);
+    let r = bot
+        .fake
+        .deliver(&bot.fake.click(BOB, &prompt, "Approve"))
+        .await;
+    assert!(
+        r["data"]["content"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("You approved request #1")),
+        "{r}"
+    );
+    bot.wait_for("Carol's prompt", |b| !b.prompts(CAROL.0, 1).is_empty())
+        .await;
+    bot.wait_for("Bob's prompt to lose its buttons", |b| {
+        b.prompts(BOB.0, 1)
+            .first()
+            .is_some_and(|m| m.buttons().is_empty())
+    })
+    .await;
+    bot.outbox_empty().await;
+    assert_eq!(bot.prompts(BOB.0, 1).len(), 1, "{:#?}", bot.fake.dms(BOB.0));
+    assert_eq!(
+        bot.prompts(CAROL.0, 1).len(),
+        1,
+        "{:#?}",
+        bot.fake.dms(CAROL.0)
+    );
+    let m = bot.metrics().await;
+    assert_eq!(metric(&m, "quartermaster_messages_failed_total"), 0, "{m}");
+    assert!(
+        metric(&m, "quartermaster_messages_retried_total") >= 6,
+        "{m}"
+    );
+    bot.stop().await;
+}
+
+/// A 429's `retry_after` is waited out before the next try, however short the backoff.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_retry_after_is_honoured() {
+    let bot = Bot::start(None).await;
+    bot.fast(Duration::from_secs(60));
+    bot.fake.fail_next_creates(&[Fault::RateLimit(1.2)]);
+    bot.request_figma().await;
+    bot.wait_for("Bob's prompt", |b| !b.prompts(BOB.0, 1).is_empty())
+        .await;
+    let ch = bot.fake.dm_channel(BOB.0);
+    let creates = creates_in(&bot.fake.calls(), &ch);
+    assert_eq!(creates.len(), 2, "{creates:#?}");
+    assert_eq!(creates[0].status, 429);
+    let waited = creates[1].at - creates[0].at;
+    assert!(
+        waited >= Duration::from_millis(1200),
+        "retried after {waited:?}, before Retry-After (1.2 s)"
+    );
+    assert_eq!(bot.prompts(BOB.0, 1).len(), 1);
+    bot.stop().await;
+}
+
+/// A DM that keeps failing goes to the approvals channel after the fallback time, naming
+/// its recipient, with its buttons (Bob can still decide from there), and is audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_that_keeps_failing_falls_back_to_the_approvals_channel_and_is_audited() {
+    let bot = Bot::start(Some(APPROVALS)).await;
+    bot.fast(Duration::from_millis(800));
+    bot.fake.break_dms(BOB.0);
+    bot.request_figma().await;
+    bot.fake
+        .wait_until("the fallback copy", WAIT, |s| {
+            s.messages.values().any(|m| {
+                m.channel_id == APPROVALS
+                    && m.content
+                        .contains("could not deliver this message to Bob Chen")
+            })
+        })
+        .await;
+    let copy = bot
+        .fake
+        .channel(APPROVALS)
+        .into_iter()
+        .find(|m| m.content.contains("could not deliver"))
+        .unwrap();
+    assert!(
+        copy.content.contains("Access request #1:"),
+        "{}",
+        copy.content
+    );
+    assert_eq!(copy.buttons(), ["Approve", "Deny"]);
+    assert!(bot.fake.dms(BOB.0).is_empty());
+    // Marked sent and audited in one transaction, just after the copy went out.
+    let end = Instant::now() + WAIT;
+    let fb = loop {
+        let rows = bot.store.audit_rows(None).await.unwrap();
+        if let Some(r) = rows.into_iter().find(|r| r.action == "message.fallback") {
+            break r;
+        }
+        assert!(Instant::now() < end, "the fallback is not audited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        fb.detail.contains("Bob Chen") && fb.detail.contains("approvals channel"),
+        "{}",
+        fb.detail
+    );
+    assert_eq!(fb.subject.as_deref(), Some("bob"));
+    // Bob decides from the channel copy; the flow goes on.
+    let r = bot
+        .fake
+        .deliver(&bot.fake.click(BOB, &copy, "Approve"))
+        .await;
+    assert!(
+        r["data"]["content"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("You approved request #1")),
+        "{r}"
+    );
+    bot.wait_for("Carol's prompt", |b| !b.prompts(CAROL.0, 1).is_empty())
+        .await;
+    bot.stop().await;
+}
+
+/// With no approvals channel and the IT admins unreachable too, the message fails for good:
+/// audited as `message.failed` and counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_nobody_can_receive_fails_audited_and_counted() {
+    let bot = Bot::start(None).await;
+    bot.fast(Duration::from_millis(500));
+    for u in [BOB.0, DANA.0, MIA.0] {
+        bot.fake.break_dms(u);
+    }
+    bot.request_figma().await;
+    let end = Instant::now() + WAIT;
+    let failed = loop {
+        let rows = bot.store.audit_rows(None).await.unwrap();
+        if let Some(r) = rows.into_iter().find(|r| r.action == "message.failed") {
+            break r;
+        }
+        assert!(Instant::now() < end, "no message.failed row");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed.subject.as_deref(), Some("bob"));
+    assert_eq!(failed.request, Some(1));
+    assert!(
+        failed.detail.contains("Bob Chen") && failed.detail.contains("500"),
+        "{}",
+        failed.detail
+    );
+    let m = bot.metrics().await;
+    assert_eq!(metric(&m, "quartermaster_messages_failed_total"), 1, "{m}");
+    assert_eq!(metric(&m, "quartermaster_messages_pending"), 0, "{m}");
+    bot.stop().await;
+}
+
+/// A crash right after the commit that wrote a prompt, before anything was sent: the prompt
+/// is in the outbox, and the next start sends it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_commit_and_send_loses_nothing() {
+    let fake = FakeDiscord::start().await;
+    let config = config_for(&fake, None);
+    let db = TestDb::create(Backend::from_env()).await;
+    let store = app::open_store(&config, &db.url).await.unwrap();
+    {
+        // The instance that "crashes": it commits the request and its prompt, and dies
+        // before its sender runs (here: it never had one).
+        let clock = Arc::new(ManualClock::new(t0()));
+        let (service, _engine) =
+            app::assemble(&config, store.clone(), Arc::new(server::LogChat), clock).unwrap();
+        service.deliver_in_background();
+        let alice = service
+            .caller_by_discord_id(ALICE.0)
+            .await
+            .unwrap()
+            .unwrap();
+        let r = service
+            .command(
+                &alice,
+                "request",
+                vec![
+                    ("app".into(), "figma".into()),
+                    ("reason".into(), "mock-ups".into()),
+                ],
+            )
+            .await;
+        assert!(r.text.contains("#1"), "{}", r.text);
+    }
+    let counts = store.outbox_counts().await.unwrap();
+    assert_eq!(counts.pending, 1, "{counts:?}");
+    assert!(fake.calls().is_empty(), "nothing reached Discord yet");
+    // The restart sends it.
+    let bot = Bot::serve(fake, config, store, db).await;
+    bot.wait_for("Bob's prompt after the restart", |b| {
+        !b.prompts(BOB.0, 1).is_empty()
+    })
+    .await;
+    bot.outbox_empty().await;
+    assert_eq!(bot.prompts(BOB.0, 1).len(), 1);
+    bot.stop().await;
+}
+
+/// A recipient without a Discord account is not retried for ten minutes: their message goes
+/// to the approvals channel at once, naming them (a new hire's welcome, here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_to_someone_without_discord_goes_to_the_fallback_at_once() {
+    let bot = Bot::start(Some(APPROVALS)).await;
+    let t = bot
+        .say(
+            DANA,
+            "onboard",
+            json!([
+                { "name": "email", "type": 3, "value": "zoe@acme.test" },
+                { "name": "name", "type": 3, "value": "Zoe Quinn" },
+                { "name": "role", "type": 3, "value": "engineer" },
+            ]),
+        )
+        .await;
+    assert!(t.starts_with("Zoe Quinn (zoe) created"), "{t}");
+    bot.fake
+        .wait_until("Zoe's welcome in the approvals channel", WAIT, |s| {
+            s.messages.values().any(|m| {
+                m.channel_id == APPROVALS
+                    && m.content
+                        .contains("could not deliver this message to Zoe Quinn")
+                    && m.content.contains("Welcome to")
+            })
+        })
+        .await;
+    let end = Instant::now() + WAIT;
+    let fb = loop {
+        let rows = bot.store.audit_rows(None).await.unwrap();
+        if let Some(r) = rows
+            .into_iter()
+            .find(|r| r.action == "message.fallback" && r.subject.as_deref() == Some("zoe"))
+        {
+            break r;
+        }
+        assert!(Instant::now() < end, "the fallback is not audited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(fb.detail.contains("no chat account"), "{}", fb.detail);
+    bot.stop().await;
+}
