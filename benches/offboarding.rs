@@ -228,6 +228,8 @@ bind_dn = "{admin}"
 password_env = "QM_BENCH_LDAP_PASSWORD"
 people_dn = "{people}"
 groups_dn = "{groups}"
+create_groups = true
+placeholder_member = "{admin}"
 
 [[connector]]
 name = "hook"

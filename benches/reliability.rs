@@ -138,10 +138,12 @@ fn write_config(
          token_env = \"QM_SCIM_TOKEN\"\ntimeout = \"10s\"\n{lease}\n\
          [[connector]]\nname = \"ldap\"\nkind = \"ldap\"\nurl = \"{ldap_url}\"\n\
          bind_dn = \"{}\"\npassword_env = \"QM_LDAP_PASSWORD\"\npeople_dn = \"{}\"\n\
-         groups_dn = \"{}\"\ntimeout = \"10s\"\n{lease}",
+         groups_dn = \"{}\"\ncreate_groups = true\nplaceholder_member = \"{}\"\n\
+         timeout = \"10s\"\n{lease}",
         ldap::ADMIN_DN,
         ldap::PEOPLE_DN,
         ldap::GROUPS_DN,
+        ldap::ADMIN_DN,
     ));
     text.push_str(&format!(
         "\n[discord]\nmode = \"interactions\"\napplication_id = \"{}\"\npublic_key = \"{}\"\n\

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs what the tests need when it is missing
-# (Debian: slapd, ldap-utils, nodejs and npm; PyPI: scim2-server into target/peers-venv; npm:
-# the SCIMMY peer's packages into target/peers-node), then runs every test.
+# (Debian: slapd, ldap-utils, 389-ds-base, samba-ad-dc, openssl, nodejs and npm; PyPI:
+# scim2-server into target/peers-venv; npm: the SCIMMY peer's packages into target/peers-node),
+# then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,12 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -x /usr/sbin/slapd ] || need_apt+=(slapd)
 command -v ldapsearch >/dev/null 2>&1 || need_apt+=(ldap-utils)
+# 389 Directory Server (tests/ldap_directories.rs): dscreate and ns-slapd.
+[ -x /usr/sbin/ns-slapd ] && [ -x /usr/sbin/dscreate ] || need_apt+=(389-ds-base)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)   # the LDAP TLS test's certificates
+# Samba AD DC (the Active Directory test): samba, samba-tool and the provisioning schema files.
+[ -x /usr/sbin/samba ] && [ -d /usr/share/samba/setup/ad-schema ] \
+  || need_apt+=(samba-ad-dc samba-ad-provision)
 command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then

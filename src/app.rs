@@ -94,24 +94,9 @@ pub fn connectors(config: &Config, store: &SqlStore) -> Result<Connectors, Start
             ConnectorKind::Manual => Arc::new(Manual {
                 target: c.name.to_string(),
             }),
-            ConnectorKind::Ldap {
-                url,
-                bind_dn,
-                password,
-                people_dn,
-                groups_dn,
-            } => Arc::new(
-                crate::connectors::ldap::LdapConnector::new(
-                    c.name.clone(),
-                    crate::connectors::ldap::LdapSettings {
-                        url: url.clone(),
-                        bind_dn: bind_dn.clone(),
-                        password: password.clone(),
-                        people_dn: people_dn.clone(),
-                        groups_dn: groups_dn.clone(),
-                    },
-                )
-                .map_err(|e| StartError::Connector {
+            ConnectorKind::Ldap(settings) => Arc::new(
+                crate::connectors::ldap::LdapConnector::new(c.name.clone(), (**settings).clone())
+                    .map_err(|e| StartError::Connector {
                     name: c.name.to_string(),
                     reason: e.to_string(),
                 })?,

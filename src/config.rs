@@ -8,6 +8,7 @@
 //! holds the secret, and `NAME_FILE` may point to a file holding it instead.
 
 pub mod keys;
+mod ldap;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -122,19 +123,8 @@ pub enum ConnectorKind {
         /// `page_size` (default 100): the `count` asked for when listing.
         page_size: usize,
     },
-    /// An LDAP directory.
-    Ldap {
-        /// `ldap://` or `ldaps://` URL.
-        url: String,
-        /// DN to bind as.
-        bind_dn: String,
-        /// Bind password (from `password_env`).
-        password: SecretString,
-        /// Where people live: entries are `uid=<handle>,<people_dn>`.
-        people_dn: String,
-        /// Where groups live: `cn=<entitlement>,<groups_dn>`.
-        groups_dn: String,
-    },
+    /// An LDAP directory (all its settings, preset defaults filled in).
+    Ldap(Box<crate::connectors::ldap::LdapSettings>),
     /// An HTTP webhook, signed with a shared secret.
     Webhook {
         /// Where to send actions.
@@ -1644,15 +1634,6 @@ impl<'c, 'e> Walker<'c, 'e> {
                 None
             }
         };
-        let dn = |cx: &mut Cx, key: &str| {
-            let v = rec.req_string(cx, key)?;
-            if v.trim().is_empty() {
-                cx.err(rec.at(key), "must not be empty");
-                None
-            } else {
-                Some(v.to_owned())
-            }
-        };
         let kind = match kind {
             "directory" => {
                 rec.check_keys(cx, &keys::keys("connector"));
@@ -1675,28 +1656,7 @@ impl<'c, 'e> Walker<'c, 'e> {
             }
             "ldap" => {
                 rec.check_keys(cx, &keys::keys("connector.ldap"));
-                let url = rec.req_string(cx, "url").and_then(|u| {
-                    if u.starts_with("ldap://") || u.starts_with("ldaps://") {
-                        Some(u.to_owned())
-                    } else {
-                        cx.err(
-                            rec.at("url"),
-                            format!("{u:?} is not an ldap:// or ldaps:// URL"),
-                        );
-                        None
-                    }
-                });
-                let bind_dn = dn(cx, "bind_dn");
-                let password = rec.secret(cx, "password_env");
-                let people_dn = dn(cx, "people_dn");
-                let groups_dn = dn(cx, "groups_dn");
-                Some(ConnectorKind::Ldap {
-                    url: url?,
-                    bind_dn: bind_dn?,
-                    password: password?,
-                    people_dn: people_dn?,
-                    groups_dn: groups_dn?,
-                })
+                ldap::settings(cx, &rec, self.base_dir).map(|s| ConnectorKind::Ldap(Box::new(s)))
             }
             _ => {
                 rec.check_keys(cx, &keys::keys("connector.webhook"));
@@ -2462,8 +2422,8 @@ kind = "directory"
         for want in [
             "connector.dir.bind_dn: required key is missing (a string)",
             "connector.dir.password_env: required key is missing (a string)",
-            "connector.dir.people_dn: required key is missing (a string)",
-            "connector.dir.groups_dn: required key is missing (a string)",
+            "connector.dir.user_base: required key is missing (a string; the older name people_dn also works)",
+            "connector.dir.group_base: required key is missing (a string; the older name groups_dn also works)",
             "connector.hook.base_url: unknown key",
             "connector.hook.secret_env: environment variable S is not set",
             "connector.other.kind: unknown connector kind \"scmi\" — did you mean \"scim\"?",

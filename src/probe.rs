@@ -1,11 +1,10 @@
 //! `check --probe`: connects to what the config names — the database, Discord (GET the
-//! application with the token), each connector (SCIM `/ServiceProviderConfig`, LDAP bind, root
-//! DSE and both bases) — and says what works. It reads; it changes nothing out there.
+//! application with the token), each connector (SCIM `/ServiceProviderConfig`; LDAP bind, root
+//! DSE, both bases and the schema: see `connectors::ldap::probe`) — and says what works. It reads; it changes nothing out there.
 
 use std::path::Path;
 use std::time::Duration;
 
-use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
 use secrecy::ExposeSecret;
 
 use crate::config::{Config, ConnectorKind};
@@ -68,15 +67,9 @@ pub async fn run(config: &Config, database_url: &str) -> Vec<Probe> {
                 format!("connector {} (scim {base_url})", c.name),
                 scim(base_url, token, *page_size).await,
             ),
-            ConnectorKind::Ldap {
-                url,
-                bind_dn,
-                password,
-                people_dn,
-                groups_dn,
-            } => (
-                format!("connector {} (ldap {url})", c.name),
-                ldap(url, bind_dn, password.expose_secret(), people_dn, groups_dn).await,
+            ConnectorKind::Ldap(settings) => (
+                format!("connector {} (ldap {})", c.name, settings.url),
+                crate::connectors::ldap::probe::probe(settings, PROBE_TIMEOUT).await,
             ),
             ConnectorKind::Webhook { url, .. } => (
                 format!("connector {} (webhook {url})", c.name),
@@ -210,65 +203,4 @@ async fn scim(
         out.push_str(&w);
     }
     Ok(out)
-}
-
-async fn ldap(
-    url: &str,
-    bind_dn: &str,
-    password: &str,
-    people_dn: &str,
-    groups_dn: &str,
-) -> Result<String, String> {
-    let work = async {
-        let s = LdapConnSettings::new().set_conn_timeout(PROBE_TIMEOUT);
-        let (driver, mut conn) = LdapConnAsync::with_settings(s, url)
-            .await
-            .map_err(|e| format!("connect to {url}: {e}"))?;
-        tokio::spawn(async move {
-            let _ = driver.drive().await;
-        });
-        conn.simple_bind(bind_dn, password)
-            .await
-            .and_then(ldap3::LdapResult::success)
-            .map_err(|e| format!("bind as {bind_dn}: {e}"))?;
-        let (dse, _) = conn
-            .search("", Scope::Base, "(objectClass=*)", vec!["+", "*"])
-            .await
-            .and_then(ldap3::SearchResult::success)
-            .map_err(|e| format!("root DSE: {e}"))?;
-        let vendor = dse
-            .into_iter()
-            .next()
-            .map(SearchEntry::construct)
-            .and_then(|e| {
-                e.attrs
-                    .get("vendorName")
-                    .or_else(|| e.attrs.get("structuralObjectClass"))
-                    .and_then(|v| v.first().cloned())
-            })
-            .unwrap_or_else(|| "unnamed server".into());
-        let mut missing = Vec::new();
-        for (key, base) in [("people_dn", people_dn), ("groups_dn", groups_dn)] {
-            let found = conn
-                .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
-                .await
-                .and_then(ldap3::SearchResult::success)
-                .map(|(rs, _)| !rs.is_empty())
-                .unwrap_or(false);
-            if !found {
-                missing.push(format!("{key} {base:?} does not exist"));
-            }
-        }
-        let _ = conn.unbind().await;
-        if missing.is_empty() {
-            Ok(format!(
-                "bound as {bind_dn}; root DSE read ({vendor}); both bases exist"
-            ))
-        } else {
-            Err(format!("bound as {bind_dn}, but {}", missing.join("; ")))
-        }
-    };
-    tokio::time::timeout(PROBE_TIMEOUT, work)
-        .await
-        .map_err(|_| format!("{url}: no answer within {PROBE_TIMEOUT:?}"))?
 }

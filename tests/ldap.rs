@@ -7,25 +7,35 @@ mod support;
 
 use std::sync::Arc;
 
-use quartermaster::connectors::ldap::{LOCKED_FOREVER, LdapConnector, LdapSettings};
+use quartermaster::connectors::ldap::{LOCKED_FOREVER, LdapConnector, LdapSettings, Preset};
 use quartermaster::core::model::{ConnectorName, Email, Handle};
 use quartermaster::core::ports::{Connector, ConnectorError, Effect, Subject};
 use secrecy::SecretString;
 use support::Bot;
 use support::ldap::{ADMIN_DN, GROUPS_DN, PEOPLE_DN, Slapd};
 
+/// OpenLDAP settings over the test tree, `edit`ed.
+fn settings(url: &str, password: &str, edit: impl FnOnce(&mut LdapSettings)) -> LdapSettings {
+    let mut st = LdapSettings::preset(
+        Preset::OpenLdap,
+        url,
+        ADMIN_DN,
+        SecretString::from(password.to_owned()),
+        PEOPLE_DN,
+        GROUPS_DN,
+    );
+    edit(&mut st);
+    st
+}
+
+/// These tests let the connector create missing groups, with the bind DN as the placeholder
+/// member `groupOfNames` needs (both off by default).
 fn connector(s: &Slapd, password: &str) -> LdapConnector {
-    LdapConnector::new(
-        ConnectorName::parse("corp-ldap").unwrap(),
-        LdapSettings {
-            url: s.url.clone(),
-            bind_dn: ADMIN_DN.into(),
-            password: SecretString::from(password.to_owned()),
-            people_dn: PEOPLE_DN.into(),
-            groups_dn: GROUPS_DN.into(),
-        },
-    )
-    .unwrap()
+    let st = settings(&s.url, password, |st| {
+        st.create_groups = true;
+        st.placeholder_member = Some(ADMIN_DN.into());
+    });
+    LdapConnector::new(ConnectorName::parse("corp-ldap").unwrap(), st).unwrap()
 }
 
 fn subject(handle: &str, name: &str) -> Subject {
@@ -165,10 +175,11 @@ async fn grant_revoke_and_list_keep_group_of_names_valid() {
         c.revoke(&alice, "wiki").await.unwrap(),
         Effect::AlreadyInState
     );
-    assert_eq!(
-        c.revoke(&alice, "no-such-group").await.unwrap(),
-        Effect::AlreadyInState
-    );
+    // No group by that name: nothing shows she is out of it, so it is not claimed.
+    assert!(matches!(
+        c.revoke(&alice, "no-such-group").await,
+        Err(ConnectorError::Unverifiable(_))
+    ));
     assert_eq!(c.list_grants(&alice).await.unwrap(), ["figma"]);
 
     // The placeholder is never removed: revoking the last real member leaves it alone.
@@ -279,21 +290,17 @@ async fn test_connection_accepts_the_right_password_and_never_shows_a_wrong_one(
     let e = bad.find_account(&subject("alice", "A")).await.unwrap_err();
     assert!(matches!(e, ConnectorError::Unauthorized(_)), "{e:?}");
 
-    // A people_dn that is not there is a typed NotFound naming the key.
+    // A user_base that is not there is a typed NotFound naming the key.
     let wrong_tree = LdapConnector::new(
         ConnectorName::parse("corp-ldap").unwrap(),
-        LdapSettings {
-            url: s.url.clone(),
-            bind_dn: ADMIN_DN.into(),
-            password: SecretString::from(s.admin_password.clone()),
-            people_dn: "ou=staff,dc=acme,dc=test".into(),
-            groups_dn: GROUPS_DN.into(),
-        },
+        settings(&s.url, &s.admin_password, |st| {
+            st.user_base = "ou=staff,dc=acme,dc=test".into()
+        }),
     )
     .unwrap();
     let e = wrong_tree.test_connection().await.unwrap_err();
     assert!(
-        matches!(&e, ConnectorError::NotFound(m) if m.contains("people_dn")),
+        matches!(&e, ConnectorError::NotFound(m) if m.contains("user_base")),
         "{e:?}"
     );
 
@@ -302,13 +309,7 @@ async fn test_connection_accepts_the_right_password_and_never_shows_a_wrong_one(
     drop(s);
     let gone = LdapConnector::new(
         ConnectorName::parse("corp-ldap").unwrap(),
-        LdapSettings {
-            url,
-            bind_dn: ADMIN_DN.into(),
-            password: SecretString::from("x"),
-            people_dn: PEOPLE_DN.into(),
-            groups_dn: GROUPS_DN.into(),
-        },
+        settings(&url, "x", |_| {}),
     )
     .unwrap();
     let e = gone.test_connection().await.unwrap_err();
@@ -364,6 +365,8 @@ bind_dn = "cn=admin,dc=acme,dc=test"
 password_env = "LDAP_PASSWORD"
 people_dn = "ou=people,dc=acme,dc=test"
 groups_dn = "ou=groups,dc=acme,dc=test"
+create_groups = true
+placeholder_member = "cn=admin,dc=acme,dc=test"
 "#;
 
 #[tokio::test]

@@ -63,8 +63,12 @@ async fn probe_reaches_the_database_discord_scim_and_ldap() {
         "{ORG}\n[discord]\napplication_id = \"{APP_ID}\"\ntoken_env = \"QM_T_DISCORD\"\napi_base = \"{}\"\n\n\
          [[connector]]\nname = \"okta\"\nkind = \"scim\"\nbase_url = \"{scim}\"\ntoken_env = \"QM_T_SCIM\"\n\n\
          [[connector]]\nname = \"corp-ldap\"\nkind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\n\
-         password_env = \"QM_T_LDAP\"\npeople_dn = \"{PEOPLE_DN}\"\ngroups_dn = \"{GROUPS_DN}\"\n",
+         password_env = \"QM_T_LDAP\"\npeople_dn = \"{PEOPLE_DN}\"\ngroups_dn = \"{GROUPS_DN}\"\n\n\
+         [[connector]]\nname = \"wrong-kind\"\nkind = \"ldap\"\npreset = \"389ds\"\nurl = \"{}\"\n\
+         bind_dn = \"{ADMIN_DN}\"\npassword_env = \"QM_T_LDAP\"\nuser_base = \"{PEOPLE_DN}\"\n\
+         group_base = \"{GROUPS_DN}\"\n",
         discord.base_url(),
+        slapd.url,
         slapd.url
     );
     let password = slapd.admin_password.clone();
@@ -83,10 +87,27 @@ async fn probe_reaches_the_database_discord_scim_and_ldap() {
         "{out}"
     );
     assert!(
-        out.contains("OK   connector corp-ldap (ldap ") && out.contains("both bases exist"),
+        out.contains("OK   connector corp-ldap (ldap ")
+            && out.contains("root DSE: OpenLDAP; naming contexts dc=acme,dc=test")
+            && out.contains(&format!("user_base \"{PEOPLE_DN}\" exists"))
+            && out.contains(&format!("group_base \"{GROUPS_DN}\" exists"))
+            && out.contains("the schema supports disable = ppolicy"),
         "{out}"
     );
-    assert!(out.contains("probe OK: 4 checked"), "{out}");
+    // A 389 DS preset pointed at OpenLDAP: it works, but the disagreement is warned about.
+    assert!(
+        out.contains("OK   connector wrong-kind (ldap ")
+            && out.contains(
+                "WARN the server is OpenLDAP, whose accounts are disabled by \"ppolicy\", but \
+                 disable = \"nsaccountlock\""
+            )
+            && out.contains(
+                "WARN disable = \"nsaccountlock\" writes nsAccountLock, which the \
+                 server's schema does not define"
+            ),
+        "{out}"
+    );
+    assert!(out.contains("probe OK: 5 checked"), "{out}");
     assert!(
         !out.contains("discord-token") && !out.contains(TOKEN),
         "no secret is printed: {out}"
@@ -118,7 +139,7 @@ async fn probe_names_what_fails_with_its_url() {
     );
     assert!(
         out.contains("FAIL connector corp-ldap (ldap ")
-            && out.contains("people_dn \"ou=nobody,dc=acme,dc=test\" does not exist"),
+            && out.contains("user_base \"ou=nobody,dc=acme,dc=test\" does not exist"),
         "{out}"
     );
     assert!(out.contains("probe: 2 of 3 do not work"), "{out}");

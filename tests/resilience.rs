@@ -260,7 +260,7 @@ async fn serve_killed_at_random_moments_loses_nothing_and_creates_nothing_twice(
         "timeout = \"2s\"\nlease = \"2s\"\nmax_concurrency = 3",
     );
     text.push_str(&format!(
-        "\n[[app]]\nname = \"vpn\"\nconnector = \"corp-ldap\"\napprovals = []\n\n[[connector]]\nname = \"corp-ldap\"\nkind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\npassword_env = \"QM_TEST_LDAP_PASSWORD\"\npeople_dn = \"{PEOPLE_DN}\"\ngroups_dn = \"{GROUPS_DN}\"\nlease = \"2s\"\nmax_concurrency = 2\n",
+        "\n[[app]]\nname = \"vpn\"\nconnector = \"corp-ldap\"\napprovals = []\n\n[[connector]]\nname = \"corp-ldap\"\nkind = \"ldap\"\nurl = \"{}\"\nbind_dn = \"{ADMIN_DN}\"\npassword_env = \"QM_TEST_LDAP_PASSWORD\"\npeople_dn = \"{PEOPLE_DN}\"\ngroups_dn = \"{GROUPS_DN}\"\ncreate_groups = true\nplaceholder_member = \"{ADMIN_DN}\"\nlease = \"2s\"\nmax_concurrency = 2\n",
         slapd.url
     ));
     std::fs::write(&cfg_path, &text).unwrap();

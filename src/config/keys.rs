@@ -131,8 +131,10 @@ pub const SECTIONS: &[SectionSpec] = &[
     SectionSpec {
         name: "connector.ldap",
         header: "[[connector]] kind = \"ldap\"",
-        doc: "An LDAP directory. `check --probe` binds, reads the root DSE and looks for both \
-              bases.",
+        doc: "An LDAP directory: OpenLDAP, 389 Directory Server, Active Directory. `check --probe` \
+              binds, reads the root DSE (vendor, naming contexts), looks for both bases and reads \
+              the schema (which disable methods it supports), warning where it disagrees with \
+              the settings.",
     },
     SectionSpec {
         name: "connector.webhook",
@@ -595,11 +597,50 @@ pub const KEYS: &[KeySpec] = &[
     // ldap
     k(
         "connector.ldap",
+        "preset",
+        "string",
+        Some("\"openldap\""),
+        "\"389ds\"",
+        "The directory product whose usual layout fills every default below: `openldap` \
+         (inetOrgPerson people, groupOfNames groups, ppolicy lock), `389ds` (the same, locked \
+         by `nsAccountLock`; also Red Hat IdM), `active-directory` (people found by \
+         sAMAccountName or mail, never created; `group` groups; `userAccountControl`). Each \
+         key below overrides its part.",
+    ),
+    k(
+        "connector.ldap",
         "url",
         "string (URL)",
         REQ,
         "\"ldaps://ldap.acme.test\"",
-        "Required. `ldap://` or `ldaps://`.",
+        "Required. `ldaps://host[:port]` (TLS), or `ldap://host[:port]` (with `starttls`, on \
+         loopback, or with `allow_plaintext`).",
+    ),
+    k(
+        "connector.ldap",
+        "starttls",
+        "boolean",
+        Some("false"),
+        "true",
+        "Upgrade an `ldap://` connection with StartTLS before binding.",
+    ),
+    k(
+        "connector.ldap",
+        "ca_file",
+        "string (path)",
+        Some("the system's CA certificates"),
+        "\"/etc/ssl/acme-ca.pem\"",
+        "PEM file of the CA certificates that sign the server's certificate (relative to the \
+         config file). Certificates are always verified.",
+    ),
+    k(
+        "connector.ldap",
+        "allow_plaintext",
+        "boolean",
+        Some("false"),
+        "true",
+        "Allow plain `ldap://` without StartTLS to a host other than loopback (the bind \
+         password then crosses the network in clear text). `check` refuses it otherwise.",
     ),
     k(
         "connector.ldap",
@@ -619,19 +660,130 @@ pub const KEYS: &[KeySpec] = &[
     ),
     k(
         "connector.ldap",
-        "people_dn",
+        "user_base",
         "string (DN)",
         REQ,
         "\"ou=people,dc=acme,dc=test\"",
-        "Required. Where people live: `uid=HANDLE,people_dn`.",
+        "Required (or its older name `people_dn`). Where people are searched.",
+    ),
+    k(
+        "connector.ldap",
+        "people_dn",
+        "string (DN)",
+        None,
+        "\"ou=people,dc=acme,dc=test\"",
+        "The older name of `user_base` (still accepted).",
+    ),
+    k(
+        "connector.ldap",
+        "user_scope",
+        "string",
+        Some("\"sub\""),
+        "\"one\"",
+        "`sub`: people anywhere under `user_base`; `one`: directly under it.",
+    ),
+    k(
+        "connector.ldap",
+        "user_filter",
+        "string (LDAP filter template)",
+        Some(
+            "openldap, 389ds: `(|(uid={handle})(mail={email}))`; active-directory: `(|(sAMAccountName={handle})(mail={email})(userPrincipalName={email}))`",
+        ),
+        "\"(&(objectClass=inetOrgPerson)(mail={email}))\"",
+        "The filter that finds one person. `{handle}`, `{email}` and `{name}` are replaced by \
+         the person's values, escaped per RFC 4515. Two matching entries is an error naming \
+         both, never a guess.",
+    ),
+    k(
+        "connector.ldap",
+        "create_users",
+        "boolean",
+        Some("true (active-directory: false)"),
+        "false",
+        "Whether a person the filter does not find is created at `RDN,user_base`. Off for a \
+         directory fed by HR: then a missing person is a clear error.",
+    ),
+    k(
+        "connector.ldap",
+        "rdn",
+        "string (RDN template)",
+        Some("`uid={handle}` (active-directory: `cn={name}`)"),
+        "\"cn={name}\"",
+        "The RDN of a created person (values DN-escaped).",
+    ),
+    k(
+        "connector.ldap",
+        "user_object_classes",
+        "array of strings",
+        Some(
+            "`[\"top\", \"person\", \"organizationalPerson\", \"inetOrgPerson\"]` (active-directory: `user` instead of `inetOrgPerson`)",
+        ),
+        "[\"top\", \"person\", \"organizationalPerson\", \"inetOrgPerson\", \"posixAccount\"]",
+        "The object classes of a created person.",
+    ),
+    k(
+        "connector.ldap",
+        "group_base",
+        "string (DN)",
+        REQ,
+        "\"ou=groups,dc=acme,dc=test\"",
+        "Required (or its older name `groups_dn`). Where groups are searched, subtree-wide. An \
+         app's `entitlement` is a group's `cn` (found anywhere under here) or its full DN.",
     ),
     k(
         "connector.ldap",
         "groups_dn",
         "string (DN)",
-        REQ,
+        None,
         "\"ou=groups,dc=acme,dc=test\"",
-        "Required. Where groups live: `cn=ENTITLEMENT,groups_dn`.",
+        "The older name of `group_base` (still accepted).",
+    ),
+    k(
+        "connector.ldap",
+        "group_object_class",
+        "string",
+        Some("`groupOfNames` (active-directory: `group`)"),
+        "\"groupOfUniqueNames\"",
+        "The object class of the groups entitlements name.",
+    ),
+    k(
+        "connector.ldap",
+        "member_attribute",
+        "string",
+        Some("\"member\""),
+        "\"memberUid\"",
+        "How a group lists members: `member` or `uniqueMember` (by DN), `memberUid` (by uid, \
+         for `posixGroup`). The offboarding re-read looks through all three.",
+    ),
+    k(
+        "connector.ldap",
+        "create_groups",
+        "boolean",
+        Some("false"),
+        "true",
+        "Whether a missing group is created as `cn=ENTITLEMENT,group_base`. Off: a missing \
+         group is a clear error, raised before any account is created.",
+    ),
+    k(
+        "connector.ldap",
+        "placeholder_member",
+        "string",
+        None,
+        "\"cn=nobody,dc=acme,dc=test\"",
+        "A member kept in groups this connector creates or empties, for schemas that demand \
+         one member (`groupOfNames` on OpenLDAP). Without it, removing a group's last member \
+         there fails with a clear error.",
+    ),
+    k(
+        "connector.ldap",
+        "disable",
+        "string",
+        Some("openldap: `ppolicy`; 389ds: `nsaccountlock`; active-directory: `active-directory`"),
+        "\"nsaccountlock\"",
+        "How accounts are disabled, and read back by the offboarding re-read: `ppolicy` \
+         (`pwdAccountLockedTime: 000001010000Z`), `nsaccountlock` (`nsAccountLock: TRUE`), \
+         `active-directory` (bit 2 of `userAccountControl`, read-modify-write), `none` \
+         (memberships only; disabling then fails, saying so).",
     ),
     // webhook
     k(
@@ -807,11 +959,12 @@ kind = "manual"                  # a task for the IT admins, closed with a Done 
 # [[connector]]
 # name = "ldap"
 # kind = "ldap"
+# preset = "openldap"             # or "389ds", "active-directory"
 # url = "ldaps://ldap.example.com"
 # bind_dn = "cn=quartermaster,dc=example,dc=com"
 # password_env = "QM_LDAP_PASSWORD"
-# people_dn = "ou=people,dc=example,dc=com"
-# groups_dn = "ou=groups,dc=example,dc=com"
+# user_base = "ou=people,dc=example,dc=com"
+# group_base = "ou=groups,dc=example,dc=com"
 "#;
 
 #[cfg(test)]

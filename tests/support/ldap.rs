@@ -18,12 +18,103 @@ pub const PEOPLE_DN: &str = "ou=people,dc=acme,dc=test";
 pub const GROUPS_DN: &str = "ou=groups,dc=acme,dc=test";
 pub const POLICY_DN: &str = "cn=default,ou=policies,dc=acme,dc=test";
 
+/// The Active Directory attributes and classes the connector touches, with AD's own OIDs, so
+/// that `userAccountControl` handling runs on slapd (no AD or Samba peer on this machine).
+pub const AD_SCHEMA: &str = r#"
+attributetype ( 1.2.840.113556.1.4.8 NAME 'userAccountControl'
+    EQUALITY integerMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.27 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.221 NAME 'sAMAccountName'
+    EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.2.840.113556.1.4.656 NAME 'userPrincipalName'
+    EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+objectclass ( 1.2.840.113556.1.5.9 NAME 'user' SUP organizationalPerson STRUCTURAL
+    MAY ( userAccountControl $ sAMAccountName $ userPrincipalName $ mail $ displayName ) )
+objectclass ( 1.2.840.113556.1.5.8 NAME 'group' SUP top STRUCTURAL
+    MUST cn MAY ( member $ sAMAccountName $ description ) )
+"#;
+
 /// A running slapd owned by the test.
 pub struct Slapd {
     child: Child,
     pub url: String,
     pub admin_password: String,
     dir: tempfile::TempDir,
+    /// With [`Slapd::start_tls`]: the `ldaps://` URL (StartTLS works on `url` too).
+    pub ldaps_url: Option<String>,
+    /// With [`Slapd::start_tls`]: the PEM of the test CA that signed the server certificate.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// A CA and a server certificate for 127.0.0.1 / localhost signed by it (openssl CLI).
+fn make_certs(dir: &Path) {
+    let run = |args: &[&str]| {
+        let o = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("the TLS test needs the openssl command ({e}); apt-get install openssl")
+            });
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=QM Test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
 
 fn slapd_binary() -> PathBuf {
@@ -57,7 +148,7 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn write_config(dir: &Path, password: &str) -> PathBuf {
+fn write_config(dir: &Path, password: &str, extra_schema: Option<&str>, tls: bool) -> PathBuf {
     let schema = first_dir(
         &["/etc/ldap/schema", "/etc/openldap/schema"],
         "schema folder",
@@ -68,12 +159,29 @@ fn write_config(dir: &Path, password: &str) -> PathBuf {
     );
     let db = dir.join("db");
     std::fs::create_dir_all(&db).unwrap();
+    let extra = match extra_schema {
+        Some(text) => {
+            let p = dir.join("extra.schema");
+            std::fs::write(&p, text).unwrap();
+            format!("include {}\n", p.display())
+        }
+        None => String::new(),
+    };
+    let extra = if tls {
+        let d = dir.display();
+        format!(
+            "{extra}TLSCACertificateFile {d}/ca.pem\nTLSCertificateFile {d}/server.pem\n\
+             TLSCertificateKeyFile {d}/server.key\n"
+        )
+    } else {
+        extra
+    };
     let conf = format!(
         r#"include {schema}/core.schema
 include {schema}/cosine.schema
 include {schema}/inetorgperson.schema
 include {schema}/nis.schema
-pidfile {dir}/slapd.pid
+{extra}pidfile {dir}/slapd.pid
 argsfile {dir}/slapd.args
 modulepath {modules}
 moduleload back_mdb
@@ -122,21 +230,50 @@ impl Slapd {
     /// Starts a fresh slapd whose administrator password is `admin_password` (the benches give
     /// it a canary value, to search the logs for).
     pub async fn start_with_password(admin_password: &str) -> Self {
+        Self::start_full(admin_password, None, false).await
+    }
+
+    /// Starts a fresh slapd that also speaks TLS: `ldaps://` on [`Slapd::ldaps_url`] and
+    /// StartTLS on `url`, with a certificate signed by the test CA in [`Slapd::ca_file`].
+    pub async fn start_tls() -> Self {
+        Self::start_full(&format!("admin-{}", std::process::id()), None, true).await
+    }
+
+    /// Starts a fresh slapd that also loads `schema` (slapd.conf schema syntax), e.g. the
+    /// Active Directory attributes of [`AD_SCHEMA`].
+    pub async fn start_with_schema(schema: &str) -> Self {
+        Self::start_full(
+            &format!("admin-{}", std::process::id()),
+            Some(schema),
+            false,
+        )
+        .await
+    }
+
+    async fn start_full(admin_password: &str, extra_schema: Option<&str>, tls: bool) -> Self {
         let admin_password = admin_password.to_owned();
         let bin = slapd_binary();
         let mut dir = tempfile::tempdir().unwrap();
-        let conf = write_config(dir.path(), &admin_password);
+        if tls {
+            make_certs(dir.path());
+        }
+        let conf = write_config(dir.path(), &admin_password, extra_schema, tls);
         let mut last_log = String::new();
         // A port found free may be taken by a parallel test before slapd binds it: try again.
         for _attempt in 0..5 {
             let port = free_port();
             let url = format!("ldap://127.0.0.1:{port}");
+            let ldaps_url = tls.then(|| format!("ldaps://127.0.0.1:{}", free_port()));
+            let listen = match &ldaps_url {
+                Some(l) => format!("{url}/ {l}/"),
+                None => format!("{url}/"),
+            };
             let log = dir.path().join(format!("slapd-{port}.log"));
             let child = Command::new(&bin)
                 .arg("-f")
                 .arg(&conf)
                 .arg("-h")
-                .arg(format!("{url}/"))
+                .arg(listen)
                 .arg("-d")
                 .arg("0")
                 .stdin(Stdio::null())
@@ -144,11 +281,14 @@ impl Slapd {
                 .stderr(std::fs::File::create(&log).unwrap())
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+            let ca_file = tls.then(|| dir.path().join("ca.pem"));
             let mut s = Slapd {
                 child,
                 url,
                 admin_password: admin_password.clone(),
                 dir,
+                ldaps_url,
+                ca_file,
             };
             if s.wait_ready().await {
                 s.seed().await;
@@ -286,13 +426,33 @@ impl Slapd {
 
     /// The `member` values of a group (empty if the group is absent).
     pub async fn members(&self, group_dn: &str) -> Vec<String> {
+        self.values(group_dn, "member").await
+    }
+
+    /// The values of one attribute of an entry, sorted (empty if absent).
+    pub async fn values(&self, dn: &str, attr: &str) -> Vec<String> {
         let mut m = self
-            .entry(group_dn)
+            .entry(dn)
             .await
-            .and_then(|mut e| e.remove("member"))
+            .and_then(|mut e| e.remove(&attr.to_ascii_lowercase()))
             .unwrap_or_default();
         m.sort();
         m
+    }
+
+    /// Adds an entry as the administrator (`attrs` as name, values).
+    pub async fn add(&self, dn: &str, attrs: &[(&str, &[&str])]) {
+        let mut l = self.admin().await;
+        let attrs: Vec<(&str, HashSet<&str>)> = attrs
+            .iter()
+            .map(|(k, v)| (*k, v.iter().copied().collect()))
+            .collect();
+        l.add(dn, attrs)
+            .await
+            .unwrap()
+            .success()
+            .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
+        let _ = l.unbind().await;
     }
 
     /// Sets an entry's `userPassword` as the administrator.

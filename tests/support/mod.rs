@@ -4,7 +4,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod crash;
+pub mod ds389;
 pub mod ldap;
+pub mod ldap_layouts;
+pub mod samba;
 pub mod tamper;
 
 use std::sync::Arc;
