@@ -70,37 +70,56 @@ impl Ds389 {
                 );
             }
         }
-        let dir = tempfile::tempdir().unwrap();
-        let name = format!(
-            "qm{}x{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::SeqCst)
-        );
-        let password = format!("Ds-{}-pw", std::process::id());
-        let (port, secure) = (free_port(), free_port());
-        let inf = format!(
-            "[general]\nfull_machine_name = localhost\nstart = False\n\
-             strict_host_checking = False\n[slapd]\ninstance_name = {name}\nport = {port}\n\
-             secure_port = {secure}\nroot_password = {password}\nself_sign_cert = False\n\
-             [backend-userroot]\nsuffix = {SUFFIX}\ncreate_suffix_entry = True\n\
-             sample_entries = no\n"
-        );
-        let inf_path = dir.path().join("instance.inf");
-        std::fs::write(&inf_path, inf).unwrap();
-        let py = dir.path().join("create.py");
-        std::fs::write(&py, CREATE_PY).unwrap();
-        let out = Command::new(PYTHON)
-            .arg(&py)
-            .arg(&inf_path)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {PYTHON}: {e}"));
-        if !out.status.success() {
-            panic!(
-                "dscreate failed (is this run as root?):\n{}\n{}",
+        // dscreate starts the instance once to build it; on a busy machine a port picked
+        // free can be taken before ns-slapd binds it, and the start fails. Try again (new
+        // name, new ports) after removing what the failed attempt left.
+        let mut failures = Vec::new();
+        let (dir, name, password, port) = loop {
+            let dir = tempfile::tempdir().unwrap();
+            let name = format!(
+                "qm{}x{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::SeqCst)
+            );
+            let password = format!("Ds-{}-pw", std::process::id());
+            let (port, secure) = (free_port(), free_port());
+            let inf = format!(
+                "[general]\nfull_machine_name = localhost\nstart = False\n\
+                 strict_host_checking = False\n[slapd]\ninstance_name = {name}\nport = {port}\n\
+                 secure_port = {secure}\nroot_password = {password}\nself_sign_cert = False\n\
+                 [backend-userroot]\nsuffix = {SUFFIX}\ncreate_suffix_entry = True\n\
+                 sample_entries = no\n"
+            );
+            let inf_path = dir.path().join("instance.inf");
+            std::fs::write(&inf_path, inf).unwrap();
+            let py = dir.path().join("create.py");
+            std::fs::write(&py, CREATE_PY).unwrap();
+            let out = Command::new(PYTHON)
+                .arg(&py)
+                .arg(&inf_path)
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {PYTHON}: {e}"));
+            if out.status.success() {
+                break (dir, name, password, port);
+            }
+            failures.push(format!(
+                "{}\n{}",
                 String::from_utf8_lossy(&out.stdout),
                 String::from_utf8_lossy(&out.stderr)
-            );
-        }
+            ));
+            let _ = Command::new("pkill")
+                .args(["-f", &format!("slapd-{name} ")])
+                .status();
+            for d in instance_dirs(&name) {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            if failures.len() == 3 {
+                panic!(
+                    "dscreate failed three times (is this run as root, with a few GB of free disk?):\n{}",
+                    failures.join("\n---\n")
+                );
+            }
+        };
         for d in ["/run/dirsrv".to_owned(), "/run/lock/dirsrv".to_owned()]
             .into_iter()
             .chain([format!("/run/lock/dirsrv/slapd-{name}")])
