@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ldap3::{Ldap, LdapConnAsync, Mod, Scope, SearchEntry};
+use ldap3::{Ldap, Mod};
 
 pub const SUFFIX: &str = "dc=acme,dc=test";
 pub const ADMIN_DN: &str = "cn=Directory Manager";
@@ -179,15 +179,9 @@ impl Ds389 {
         .await;
         s
     }
-
     /// Connects and binds as `dn`.
     pub async fn try_bind(&self, dn: &str, password: &str) -> Result<Ldap, ldap3::LdapError> {
-        let (conn, mut ldap) = LdapConnAsync::new(&self.url).await?;
-        tokio::spawn(async move {
-            let _ = conn.drive().await;
-        });
-        ldap.simple_bind(dn, password).await?.success()?;
-        Ok(ldap)
+        super::ldap::bind_at(&self.url, dn, password).await
     }
 
     /// A connection bound as Directory Manager.
@@ -196,31 +190,13 @@ impl Ds389 {
             .await
             .expect("admin bind")
     }
-
     /// The result code of a simple bind as `dn` (0 on success).
     pub async fn bind_rc(&self, dn: &str, password: &str) -> u32 {
-        let (conn, mut ldap) = LdapConnAsync::new(&self.url).await.unwrap();
-        tokio::spawn(async move {
-            let _ = conn.drive().await;
-        });
-        let rc = ldap.simple_bind(dn, password).await.unwrap().rc;
-        let _ = ldap.unbind().await;
-        rc
+        super::ldap::bind_rc_at(&self.url, dn, password).await
     }
-
-    /// Adds an entry as Directory Manager.
+    /// Adds an entry as the administrator (`attrs` as name, values).
     pub async fn add(&self, dn: &str, attrs: &[(&str, &[&str])]) {
-        let mut l = self.admin().await;
-        let attrs: Vec<(&str, HashSet<&str>)> = attrs
-            .iter()
-            .map(|(k, v)| (*k, v.iter().copied().collect()))
-            .collect();
-        l.add(dn, attrs)
-            .await
-            .unwrap()
-            .success()
-            .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
-        let _ = l.unbind().await;
+        super::ldap::add_entry(self.admin().await, dn, attrs).await
     }
 
     /// Sets an entry's `userPassword`.
@@ -236,42 +212,13 @@ impl Ds389 {
         .unwrap();
         let _ = l.unbind().await;
     }
-
-    /// An entry's attributes (lower-cased names), operational ones included; None if absent.
+    /// An entry's attributes (lower-cased names); None if absent.
     pub async fn entry(&self, dn: &str) -> Option<HashMap<String, Vec<String>>> {
-        let mut l = self.admin().await;
-        let res = l
-            .search(
-                dn,
-                Scope::Base,
-                "(objectClass=*)",
-                vec!["*", "+", "nsAccountLock"],
-            )
-            .await
-            .unwrap();
-        let _ = l.unbind().await;
-        if res.1.rc == 32 {
-            return None;
-        }
-        let (entries, _) = res.success().unwrap();
-        entries.into_iter().next().map(|e| {
-            SearchEntry::construct(e)
-                .attrs
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect()
-        })
+        super::ldap::read_entry(self.admin().await, dn, vec!["*", "+", "nsAccountLock"]).await
     }
-
     /// The values of one attribute of an entry, sorted (empty if absent).
     pub async fn values(&self, dn: &str, attr: &str) -> Vec<String> {
-        let mut m = self
-            .entry(dn)
-            .await
-            .and_then(|mut e| e.remove(&attr.to_ascii_lowercase()))
-            .unwrap_or_default();
-        m.sort();
-        m
+        super::ldap::attr_values(self.entry(dn).await, attr)
     }
 }
 

@@ -319,26 +319,13 @@ impl Slapd {
     async fn try_admin(&self) -> Result<Ldap, ldap3::LdapError> {
         self.try_bind(ADMIN_DN, &self.admin_password).await
     }
-
     /// Connects and binds as `dn`.
     pub async fn try_bind(&self, dn: &str, password: &str) -> Result<Ldap, ldap3::LdapError> {
-        let (conn, mut ldap) = LdapConnAsync::new(&self.url).await?;
-        tokio::spawn(async move {
-            let _ = conn.drive().await;
-        });
-        ldap.simple_bind(dn, password).await?.success()?;
-        Ok(ldap)
+        bind_at(&self.url, dn, password).await
     }
-
     /// The result code of a simple bind as `dn` (0 on success).
     pub async fn bind_rc(&self, dn: &str, password: &str) -> u32 {
-        let (conn, mut ldap) = LdapConnAsync::new(&self.url).await.unwrap();
-        tokio::spawn(async move {
-            let _ = conn.drive().await;
-        });
-        let rc = ldap.simple_bind(dn, password).await.unwrap().rc;
-        let _ = ldap.unbind().await;
-        rc
+        bind_rc_at(&self.url, dn, password).await
     }
 
     /// A connection bound as the administrator.
@@ -402,57 +389,22 @@ impl Slapd {
         }
         let _ = l.unbind().await;
     }
-
     /// An entry's attributes (lower-cased names), operational ones included; None if absent.
     pub async fn entry(&self, dn: &str) -> Option<HashMap<String, Vec<String>>> {
-        let mut l = self.admin().await;
-        let res = l
-            .search(dn, Scope::Base, "(objectClass=*)", vec!["*", "+"])
-            .await
-            .unwrap();
-        let _ = l.unbind().await;
-        if res.1.rc == 32 {
-            return None;
-        }
-        let (entries, _) = res.success().unwrap();
-        entries.into_iter().next().map(|e| {
-            SearchEntry::construct(e)
-                .attrs
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect()
-        })
+        read_entry(self.admin().await, dn, vec!["*", "+"]).await
     }
 
     /// The `member` values of a group (empty if the group is absent).
     pub async fn members(&self, group_dn: &str) -> Vec<String> {
         self.values(group_dn, "member").await
     }
-
     /// The values of one attribute of an entry, sorted (empty if absent).
     pub async fn values(&self, dn: &str, attr: &str) -> Vec<String> {
-        let mut m = self
-            .entry(dn)
-            .await
-            .and_then(|mut e| e.remove(&attr.to_ascii_lowercase()))
-            .unwrap_or_default();
-        m.sort();
-        m
+        attr_values(self.entry(dn).await, attr)
     }
-
     /// Adds an entry as the administrator (`attrs` as name, values).
     pub async fn add(&self, dn: &str, attrs: &[(&str, &[&str])]) {
-        let mut l = self.admin().await;
-        let attrs: Vec<(&str, HashSet<&str>)> = attrs
-            .iter()
-            .map(|(k, v)| (*k, v.iter().copied().collect()))
-            .collect();
-        l.add(dn, attrs)
-            .await
-            .unwrap()
-            .success()
-            .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
-        let _ = l.unbind().await;
+        add_entry(self.admin().await, dn, attrs).await
     }
 
     /// Sets an entry's `userPassword` as the administrator.
@@ -475,4 +427,77 @@ impl Drop for Slapd {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+// --------------------------------------------------------------- admin reads, any directory
+// The independent reads every LDAP test peer (slapd here, 389 DS, Samba AD) offers, over a
+// plain ldap3 connection: never through the connector under test.
+
+/// Connects to `url` and binds as `dn`.
+pub async fn bind_at(url: &str, dn: &str, password: &str) -> Result<Ldap, ldap3::LdapError> {
+    let (conn, mut ldap) = LdapConnAsync::new(url).await?;
+    tokio::spawn(async move {
+        let _ = conn.drive().await;
+    });
+    ldap.simple_bind(dn, password).await?.success()?;
+    Ok(ldap)
+}
+
+/// The result code of a simple bind as `dn` at `url` (0 on success).
+pub async fn bind_rc_at(url: &str, dn: &str, password: &str) -> u32 {
+    let (conn, mut ldap) = LdapConnAsync::new(url).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.drive().await;
+    });
+    let rc = ldap.simple_bind(dn, password).await.unwrap().rc;
+    let _ = ldap.unbind().await;
+    rc
+}
+
+/// Adds an entry over `l` (`attrs` as name, values), then unbinds.
+pub async fn add_entry(mut l: Ldap, dn: &str, attrs: &[(&str, &[&str])]) {
+    let attrs: Vec<(&str, HashSet<&str>)> = attrs
+        .iter()
+        .map(|(k, v)| (*k, v.iter().copied().collect()))
+        .collect();
+    l.add(dn, attrs)
+        .await
+        .unwrap()
+        .success()
+        .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
+    let _ = l.unbind().await;
+}
+
+/// An entry's attributes `wanted` (lower-cased names) read over `l`, then unbinds; None if
+/// absent.
+pub async fn read_entry(
+    mut l: Ldap,
+    dn: &str,
+    wanted: Vec<&str>,
+) -> Option<HashMap<String, Vec<String>>> {
+    let res = l
+        .search(dn, Scope::Base, "(objectClass=*)", wanted)
+        .await
+        .unwrap();
+    let _ = l.unbind().await;
+    if res.1.rc == 32 {
+        return None;
+    }
+    let (entries, _) = res.success().unwrap();
+    entries.into_iter().next().map(|e| {
+        SearchEntry::construct(e)
+            .attrs
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect()
+    })
+}
+
+/// One attribute's values of an entry read by [`read_entry`], sorted (empty if absent).
+pub fn attr_values(entry: Option<HashMap<String, Vec<String>>>, attr: &str) -> Vec<String> {
+    let mut m = entry
+        .and_then(|mut e| e.remove(&attr.to_ascii_lowercase()))
+        .unwrap_or_default();
+    m.sort();
+    m
 }

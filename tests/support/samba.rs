@@ -6,12 +6,12 @@
 //! auth = no`). Killed on drop.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use ldap3::{Ldap, LdapConnAsync, Mod, Scope, SearchEntry};
+use ldap3::{Ldap, Mod};
 
 pub const ADMIN_DN: &str = "CN=Administrator,CN=Users,DC=acme,DC=test";
 const SAMBA: &str = "/usr/sbin/samba";
@@ -118,15 +118,9 @@ impl Samba {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-
     /// Connects and binds as `dn`.
     pub async fn try_bind(&self, dn: &str, password: &str) -> Result<Ldap, ldap3::LdapError> {
-        let (conn, mut ldap) = LdapConnAsync::new(&self.url).await?;
-        tokio::spawn(async move {
-            let _ = conn.drive().await;
-        });
-        ldap.simple_bind(dn, password).await?.success()?;
-        Ok(ldap)
+        super::ldap::bind_at(&self.url, dn, password).await
     }
 
     /// A connection bound as the domain's Administrator.
@@ -135,31 +129,13 @@ impl Samba {
             .await
             .expect("admin bind")
     }
-
     /// The result code of a simple bind as `dn` (0 on success).
     pub async fn bind_rc(&self, dn: &str, password: &str) -> u32 {
-        let (conn, mut ldap) = LdapConnAsync::new(&self.url).await.unwrap();
-        tokio::spawn(async move {
-            let _ = conn.drive().await;
-        });
-        let rc = ldap.simple_bind(dn, password).await.unwrap().rc;
-        let _ = ldap.unbind().await;
-        rc
+        super::ldap::bind_rc_at(&self.url, dn, password).await
     }
-
-    /// Adds an entry as Administrator.
+    /// Adds an entry as the administrator (`attrs` as name, values).
     pub async fn add(&self, dn: &str, attrs: &[(&str, &[&str])]) {
-        let mut l = self.admin().await;
-        let attrs: Vec<(&str, HashSet<&str>)> = attrs
-            .iter()
-            .map(|(k, v)| (*k, v.iter().copied().collect()))
-            .collect();
-        l.add(dn, attrs)
-            .await
-            .unwrap()
-            .success()
-            .unwrap_or_else(|e| panic!("adding {dn}: {e}"));
-        let _ = l.unbind().await;
+        super::ldap::add_entry(self.admin().await, dn, attrs).await
     }
 
     /// Replaces one attribute's values as Administrator.
@@ -191,37 +167,13 @@ impl Samba {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-
     /// An entry's attributes (lower-cased names); None if absent.
     pub async fn entry(&self, dn: &str) -> Option<HashMap<String, Vec<String>>> {
-        let mut l = self.admin().await;
-        let res = l
-            .search(dn, Scope::Base, "(objectClass=*)", vec!["*"])
-            .await
-            .unwrap();
-        let _ = l.unbind().await;
-        if res.1.rc == 32 {
-            return None;
-        }
-        let (entries, _) = res.success().unwrap();
-        entries.into_iter().next().map(|e| {
-            SearchEntry::construct(e)
-                .attrs
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect()
-        })
+        super::ldap::read_entry(self.admin().await, dn, vec!["*"]).await
     }
-
     /// The values of one attribute of an entry, sorted (empty if absent).
     pub async fn values(&self, dn: &str, attr: &str) -> Vec<String> {
-        let mut m = self
-            .entry(dn)
-            .await
-            .and_then(|mut e| e.remove(&attr.to_ascii_lowercase()))
-            .unwrap_or_default();
-        m.sort();
-        m
+        super::ldap::attr_values(self.entry(dn).await, attr)
     }
 }
 

@@ -1935,8 +1935,11 @@ impl Service {
         done += self.run_due_plans(now).await?;
         // An offboarding whose last step a crash cut short (its re-read not enqueued, or its
         // report not sent) goes on from where it stands.
+        // One that cannot go on now must not hold up the rest of the tick.
         for plan in self.store.unreported_offboardings().await? {
-            self.maybe_report_offboarding(&plan.subject).await?;
+            if let Err(e) = self.maybe_report_offboarding(&plan.subject).await {
+                warn!(plan = plan.id, person = %plan.subject, error = %e, "offboarding not resumed");
+            }
         }
         let wf = self.org.workflow;
         let dir = self.directory().await?;
