@@ -203,13 +203,24 @@ async fn listings_follow_pages() {
     }
     let before = proxy.seen().len();
     assert_eq!(c.list_grants(&dave).await.unwrap(), want);
-    let pages: Vec<_> = proxy.seen()[before..]
-        .iter()
-        .filter(|s| s.path.contains("/Groups?"))
-        .map(|s| s.path.clone())
-        .collect();
+    let groups_read = |from: usize| -> (Vec<String>, Vec<String>) {
+        proxy.seen()[from..]
+            .iter()
+            .filter(|s| s.path.contains("/Groups?"))
+            .map(|s| s.path.clone())
+            .partition(|p| !p.contains("filter="))
+    };
+    let (pages, searched) = groups_read(before);
     assert_eq!(pages.len(), 3, "5 groups, 2 a page: {pages:?}");
     assert!(pages[2].contains("startIndex=5"), "{pages:?}");
+    // The member search was tried against that listing (dave is in all 5: 3 pages too) …
+    assert_eq!(searched.len(), 3, "{searched:?}");
+    // … and, having agreed, stands in for the listing from then on.
+    let before = proxy.seen().len();
+    assert_eq!(c.list_grants(&dave).await.unwrap(), want);
+    let (pages, searched) = groups_read(before);
+    assert!(pages.is_empty(), "no complete listing: {pages:?}");
+    assert_eq!(searched.len(), 3, "{searched:?}");
     // More users than one page: every one is still found.
     for i in 0..5 {
         let other = subject("x", &format!("OTHER{i}@acme.test"));

@@ -369,6 +369,56 @@ async fn a_peer_that_cannot_show_memberships_ends_in_could_not_verify() {
     assert!(e.to_string().starts_with("could not verify: "), "{e}");
 }
 
+/// One connector re-reading a user again and again: after the first re-read (a complete
+/// listing, against which the member search is tried), memberships added and removed behind
+/// its back are still seen, whether the peer's member search works (scim2-server, SCIMMY) or
+/// answers nothing while claiming filter support (a "deaf" SCIMMY tenant).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_re_reads_see_changes_behind_their_back_whatever_the_search_does() {
+    for t in [
+        Tenant::scim2("search"),
+        Tenant::scimmy("spec", "search", "scimmy"),
+        Tenant::scimmy("spec", "deaf-search", "scimmy ignoring filters silently"),
+    ] {
+        let l = t.label;
+        let c = scim(&t.base);
+        let (kim, lou) = (
+            subject("kim", "kim@acme.test"),
+            subject("lou", "lou@acme.test"),
+        );
+        for g in ["figma", "notion"] {
+            c.apply(ActionOp::Grant, &kim, Some(g)).await.unwrap();
+        }
+        c.apply(ActionOp::Grant, &lou, Some("figma")).await.unwrap();
+        let verify = |who: &Subject| {
+            let c = &c;
+            let who = who.clone();
+            async move {
+                inventory(
+                    c.apply(ActionOp::Verify, &who, None)
+                        .await
+                        .unwrap_or_else(|e| panic!("{l}: verify: {e}")),
+                )
+                .0
+            }
+        };
+        assert_eq!(verify(&kim).await, vec!["figma", "notion"], "{l}");
+        assert_eq!(verify(&lou).await, vec!["figma"], "{l}");
+        // Behind its back: lou added to notion on the peer.
+        let lou_id = t.user_id("lou@acme.test");
+        t.add_member("notion", &lou_id);
+        assert_eq!(verify(&lou).await, vec!["figma", "notion"], "{l}");
+        // Revoked through the connector: the next re-read no longer sees it, and the peer
+        // agrees.
+        c.apply(ActionOp::Revoke, &lou, Some("figma"))
+            .await
+            .unwrap();
+        assert_eq!(verify(&lou).await, vec!["notion"], "{l}");
+        assert!(!t.members("figma").contains(&lou_id), "{l}");
+        assert_eq!(verify(&kim).await, vec!["figma", "notion"], "{l}");
+    }
+}
+
 /// A peer whose two reads disagree (the group's members no longer list the user, the user's
 /// `groups` still name the group): the revoke ends in "could not verify", and the re-read
 /// reports the membership (what any read shows is reported present, never "nothing left").

@@ -12,8 +12,11 @@
 //! where supported, and an empty filter answer never proves absence: before anything is
 //! reported gone (a revoke, a disable, the offboarding re-read) absence is confirmed by a read
 //! that shows it — a paged listing matched here, `GET /Groups/{id}` with its members, or the
-//! user's `groups` — or the action fails with "could not verify" ([`ConnectorError::Unverifiable`]).
-//! A member removal is confirmed by reading the group (and the user's `groups`) again.
+//! user's `groups`, where a search of the groups' members agrees with it — or the action fails
+//! with "could not verify" ([`ConnectorError::Unverifiable`]).
+//! A member removal is confirmed by reading the group (and the user's `groups`) again. The
+//! groups a user is in come from a complete listing until a search of the groups' members
+//! was seen to agree with one ([`search`]).
 //!
 //! Request forms a provider refuses (501, 405, 400 `invalidPath`/`invalidFilter`/
 //! `invalidSyntax`/`noTarget`) switch to the next form, remembered per connector: a member
@@ -26,9 +29,10 @@
 pub mod caps;
 mod members;
 mod reads;
+mod search;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU8};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -76,6 +80,9 @@ pub struct Scim {
     /// A filter on Users (on Groups) missed what a listing then showed: not used again.
     user_filter_lies: AtomicBool,
     group_filter_lies: AtomicBool,
+    /// Whether a search of the groups' members may stand in for listing every group
+    /// ([`search`]).
+    member_search: AtomicU8,
     /// Which member-change and update forms the provider took or refused.
     forms: members::Forms,
 }
@@ -206,6 +213,7 @@ impl Scim {
             caps: tokio::sync::OnceCell::new(),
             user_filter_lies: AtomicBool::new(false),
             group_filter_lies: AtomicBool::new(false),
+            member_search: AtomicU8::new(search::UNTRIED),
             forms: members::Forms::default(),
         })
     }

@@ -219,19 +219,22 @@ impl Scim {
         user_serves_groups: bool,
     ) -> Result<Option<(Seen, Seen)>, ConnectorError> {
         let caps = self.caps().await?;
-        let Some(g) = self.get("Groups", gid).await? else {
+        // Both reads at once: the confirmation costs one round trip, not two.
+        let user_read = async {
+            if user_serves_groups {
+                self.get("Users", &u.id).await.map(|now| match now {
+                    Some(now) => user_says(&now.body, gid),
+                    None => Seen::NotMember,
+                })
+            } else {
+                Ok(Seen::Unknown)
+            }
+        };
+        let (group, by_user) = tokio::try_join!(self.get("Groups", gid), user_read)?;
+        let Some(g) = group else {
             return Ok(None);
         };
-        let by_group = group_says(caps, &g.body, &u.id);
-        let by_user = if user_serves_groups {
-            match self.get("Users", &u.id).await? {
-                Some(now) => user_says(&now.body, gid),
-                None => Seen::NotMember,
-            }
-        } else {
-            Seen::Unknown
-        };
-        Ok(Some((by_group, by_user)))
+        Ok(Some((group_says(caps, &g.body, &u.id), by_user)))
     }
 
     async fn remove_member(
@@ -243,15 +246,20 @@ impl Scim {
         let uid = u.id.as_str();
         let caps = self.caps().await?;
         let serves_groups = user_groups(&u.body).is_some();
-        let Some(g) = self.get("Groups", gid).await? else {
-            return Err(ConnectorError::NotFound(format!("group {name:?} is gone")));
-        };
-        let before = (group_says(caps, &g.body, uid), user_says(&u.body, gid));
-        if matches!(
-            before,
-            (Seen::NotMember, Seen::NotMember | Seen::Unknown) | (Seen::Unknown, Seen::NotMember)
-        ) {
-            return Ok(Effect::AlreadyInState);
+        // Where the user as just read lists the group, the membership is there to remove;
+        // otherwise the group is read first, so that "already" rests on what it shows.
+        if user_says(&u.body, gid) != Seen::Member {
+            let Some(g) = self.get("Groups", gid).await? else {
+                return Err(ConnectorError::NotFound(format!("group {name:?} is gone")));
+            };
+            let before = (group_says(caps, &g.body, uid), user_says(&u.body, gid));
+            if matches!(
+                before,
+                (Seen::NotMember, Seen::NotMember | Seen::Unknown)
+                    | (Seen::Unknown, Seen::NotMember)
+            ) {
+                return Ok(Effect::AlreadyInState);
+            }
         }
         let mut i = self.forms.first_removal(caps);
         while i < REMOVALS.len() {
@@ -329,17 +337,49 @@ impl Scim {
             .is_some())
     }
 
-    /// The display names of the groups user `u` is in: every group of the complete listing
-    /// whose members include the user, and every group the user's `groups` name (where the
-    /// peer serves it). "Could not verify" when neither shows memberships.
+    /// The display names of the groups user `u` is in: what a trusted member search finds
+    /// ([`super::search`]) where the user's `groups` (if served) name the same; else every
+    /// group of the complete listing whose members include the user, and every group the
+    /// user's `groups` name. "Could not verify" when neither shows memberships.
     pub(super) async fn groups_of(&self, u: &Found) -> Result<Vec<String>, ConnectorError> {
         let caps = self.caps().await?;
-        let user = self.get("Users", &u.id).await?.unwrap_or_else(|| u.clone());
+        let searching = self.member_search_trusted().await?;
+        let (user, searched) = tokio::try_join!(self.get("Users", &u.id), async {
+            match searching {
+                true => self.groups_by_search(&u.id).await,
+                false => Ok(None),
+            }
+        })?;
+        let user = user.unwrap_or_else(|| u.clone());
         let from_user = user_groups(&user.body);
+        if searching && searched.is_none() {
+            self.distrust_member_search();
+        }
+        if let Some(hits) = searched {
+            // A search seen to agree with a complete listing is believed, unless the user's
+            // own `groups` say otherwise: then the complete listing decides.
+            let agrees = from_user.as_ref().is_none_or(|gs| {
+                let mut a: Vec<&str> = gs.iter().map(|(id, _)| id.as_str()).collect();
+                let mut b: Vec<&str> = hits.iter().map(|(id, _)| id.as_str()).collect();
+                a.sort_unstable();
+                b.sort_unstable();
+                a == b
+            });
+            if agrees {
+                let mut names: Vec<String> = hits.into_iter().map(|(_, n)| n).collect();
+                names.sort();
+                names.dedup();
+                return Ok(names);
+            }
+            debug!(connector = %self.name, "the user's groups and the member search differ; listing every group");
+        }
         let mut names = Vec::new();
         let mut blind = Vec::new();
         match self.list("Groups", None, None).await {
             Ok(groups) => {
+                if !searching {
+                    self.try_member_search(caps, &groups, &u.id).await;
+                }
                 for g in &groups {
                     let name = g.get("displayName").and_then(Value::as_str).unwrap_or("?");
                     match group_says(caps, g, &u.id) {

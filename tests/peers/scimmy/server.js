@@ -21,6 +21,8 @@
 // providers do; changes still apply. `GET /_qm/<tenant>` (with the token) dumps a tenant's
 // store as it truly is, for the tests' independent reads. A tenant whose name starts with
 // "stale" keeps listing in User.groups every group the user was ever in (its reads disagree).
+// A tenant whose name starts with "deaf" answers every filter with zero results while its
+// ServiceProviderConfig says filters are supported (a filter ignored without saying so).
 // It prints "ready" on stdout once it listens, and exits when its stdin closes.
 "use strict";
 
@@ -39,7 +41,7 @@ if (!port || !token || !["spec", "lying", "nopatch"].includes(mode)) {
 const tenants = new Map();
 function store(name) {
   if (!tenants.has(name))
-    tenants.set(name, { users: new Map(), groups: new Map(), stale: name.startsWith("stale"), ever: new Set() });
+    tenants.set(name, { users: new Map(), groups: new Map(), stale: name.startsWith("stale"), deaf: name.startsWith("deaf"), ever: new Set() });
   return tenants.get(name);
 }
 
@@ -54,13 +56,13 @@ function userOut(st, u) {
   return { ...u, groups };
 }
 
-function list(resource, all) {
+function list(resource, all, st) {
   if (resource.id) {
     const one = all.find((x) => x.id === resource.id);
     if (!one) throw new SCIMMY.Types.Error(404, null, `Resource ${resource.id} not found`);
     return one;
   }
-  if (resource.filter) return mode === "lying" ? [] : resource.filter.match(all);
+  if (resource.filter) return mode === "lying" || st.deaf ? [] : resource.filter.match(all);
   return all;
 }
 
@@ -70,7 +72,7 @@ function stamp(old) {
 }
 
 SCIMMY.Resources.declare(SCIMMY.Resources.User, {
-  egress: (resource, st) => list(resource, [...st.users.values()].map((u) => userOut(st, u))),
+  egress: (resource, st) => list(resource, [...st.users.values()].map((u) => userOut(st, u)), st),
   ingress: (resource, data, st) => {
     const d = plain(data);
     delete d.schemas; delete d.groups; delete d.id;
@@ -93,7 +95,7 @@ SCIMMY.Resources.declare(SCIMMY.Resources.User, {
 });
 
 SCIMMY.Resources.declare(SCIMMY.Resources.Group, {
-  egress: (resource, st) => list(resource, [...st.groups.values()].map(plain)),
+  egress: (resource, st) => list(resource, [...st.groups.values()].map(plain), st),
   ingress: (resource, data, st) => {
     const d = plain(data);
     delete d.schemas; delete d.id;
