@@ -83,6 +83,9 @@ pub struct Scim {
     /// Whether a search of the groups' members may stand in for listing every group
     /// ([`search`]).
     member_search: AtomicU8,
+    /// A read of a user was seen without `groups`: the provider does not serve them, so the
+    /// re-read does not ask for the user again to find them.
+    user_groups_unserved: AtomicBool,
     /// Which member-change and update forms the provider took or refused.
     forms: members::Forms,
 }
@@ -214,6 +217,7 @@ impl Scim {
             user_filter_lies: AtomicBool::new(false),
             group_filter_lies: AtomicBool::new(false),
             member_search: AtomicU8::new(search::UNTRIED),
+            user_groups_unserved: AtomicBool::new(false),
             forms: members::Forms::default(),
         })
     }
@@ -403,7 +407,8 @@ impl Scim {
         }
     }
 
-    /// Reads a resource, and unless `done` says it already is as wanted, PATCHes it (with
+    /// Reads a resource (or takes `read`, the caller's read of it), and unless `done` says it
+    /// already is as wanted, PATCHes it (with
     /// `If-Match` under [`Guard::IfMatch`] where the peer supports ETags); a 412 (changed
     /// meanwhile) reads it again and retries. `Ok(None)`: the peer refused the form.
     async fn patch(
@@ -414,14 +419,17 @@ impl Scim {
         ops: Value,
         guard: Guard,
         done: impl Fn(&Value) -> bool,
+        mut read: Option<Found>,
     ) -> Result<Option<Effect>, ConnectorError> {
         let body = json!({ "schemas": [PATCH_SCHEMA], "Operations": ops });
         let path = format!("{resource}/{id}");
         for _ in 0..PRECONDITION_TRIES {
-            let Some(cur) = self.get(resource, id).await? else {
-                return Err(ConnectorError::NotFound(format!(
-                    "{what}: {resource} {id} is gone"
-                )));
+            // The caller's read of a moment ago is used once; after a 412, a fresh one.
+            let cur = match read.take() {
+                Some(cur) => cur,
+                None => self.get(resource, id).await?.ok_or_else(|| {
+                    ConnectorError::NotFound(format!("{what}: {resource} {id} is gone"))
+                })?,
             };
             if done(&cur.body) {
                 return Ok(Some(Effect::AlreadyInState));
@@ -517,7 +525,15 @@ impl Scim {
             let done = |b: &Value| scim_bool(b.get("active")).unwrap_or(true) == active;
             let ops = json!([{ "op": "replace", "path": "active", "value": active }]);
             match self
-                .patch(what, "Users", &u.id, ops, Guard::IfMatch, done)
+                .patch(
+                    what,
+                    "Users",
+                    &u.id,
+                    ops,
+                    Guard::IfMatch,
+                    done,
+                    Some(u.clone()),
+                )
                 .await?
             {
                 Some(e) => return Ok(e),

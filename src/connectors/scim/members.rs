@@ -131,7 +131,15 @@ impl Scim {
             let ops = json!([{ "op": "add", "path": "members", "value": [{ "value": uid }] }]);
             let done = |g: &Value| is_member(g, uid);
             match self
-                .patch("add group member", "Groups", gid, ops, Guard::None, done)
+                .patch(
+                    "add group member",
+                    "Groups",
+                    gid,
+                    ops,
+                    Guard::None,
+                    done,
+                    None,
+                )
                 .await?
             {
                 Some(e) => return Ok(e),
@@ -217,6 +225,7 @@ impl Scim {
         gid: &str,
         u: &Found,
         user_serves_groups: bool,
+        answered: Option<&Value>,
     ) -> Result<Option<(Seen, Seen)>, ConnectorError> {
         let caps = self.caps().await?;
         // Both reads at once: the confirmation costs one round trip, not two.
@@ -230,11 +239,24 @@ impl Scim {
                 Ok(Seen::Unknown)
             }
         };
-        let (group, by_user) = tokio::try_join!(self.get("Groups", gid), user_read)?;
-        let Some(g) = group else {
-            return Ok(None);
+        // The group as the PATCH answered it (RFC 7644 §3.5.2: the whole resource after the
+        // change) is the provider's own read; without one, the group is read again.
+        let from_answer = answered
+            .filter(|g| g.get("id").and_then(Value::as_str) == Some(gid))
+            .map(|g| group_says(caps, g, &u.id))
+            .filter(|s| *s != Seen::Unknown);
+        let group_read = async {
+            match from_answer {
+                Some(seen) => Ok(Some(seen)),
+                None => Ok::<_, ConnectorError>(
+                    self.get("Groups", gid)
+                        .await?
+                        .map(|g| group_says(caps, &g.body, &u.id)),
+                ),
+            }
         };
-        Ok(Some((group_says(caps, &g.body, &u.id), by_user)))
+        let (by_group, by_user) = tokio::try_join!(group_read, user_read)?;
+        Ok(by_group.map(|g| (g, by_user)))
     }
 
     async fn remove_member(
@@ -264,11 +286,14 @@ impl Scim {
         let mut i = self.forms.first_removal(caps);
         while i < REMOVALS.len() {
             let form = REMOVALS[i];
-            if !self.send_removal(form, gid, uid).await? {
+            let Some(answered) = self.send_removal(form, gid, uid).await? else {
                 i += 1;
                 continue;
-            }
-            match self.membership_now(gid, u, serves_groups).await? {
+            };
+            match self
+                .membership_now(gid, u, serves_groups, answered.as_ref())
+                .await?
+            {
                 None | Some((Seen::NotMember, Seen::NotMember | Seen::Unknown)) => {
                     self.forms.removal_worked(i);
                     return Ok(Effect::Applied);
@@ -302,13 +327,14 @@ impl Scim {
         )))
     }
 
-    /// Sends one form of removal; false when the peer refuses that form.
+    /// Sends one form of removal: `None` when the peer refuses that form, else the group as
+    /// the answer shows it (if it does).
     async fn send_removal(
         &self,
         form: Removal,
         gid: &str,
         uid: &str,
-    ) -> Result<bool, ConnectorError> {
+    ) -> Result<Option<Option<Value>>, ConnectorError> {
         let what = "remove group member";
         let ops = match form {
             Removal::PathFilter => {
@@ -326,7 +352,7 @@ impl Scim {
                     Ok(())
                 })
                 .await?;
-                return Ok(true);
+                return Ok(Some(None));
             }
         };
         let body = json!({ "schemas": [super::PATCH_SCHEMA], "Operations": ops });
@@ -334,7 +360,7 @@ impl Scim {
         Ok(self
             .call_form(what, Method::PATCH, &path, Some(&body), None)
             .await?
-            .is_some())
+            .map(|r| r.body))
     }
 
     /// The display names of the groups user `u` is in: what a trusted member search finds
@@ -344,14 +370,31 @@ impl Scim {
     pub(super) async fn groups_of(&self, u: &Found) -> Result<Vec<String>, ConnectorError> {
         let caps = self.caps().await?;
         let searching = self.member_search_trusted().await?;
-        let (user, searched) = tokio::try_join!(self.get("Users", &u.id), async {
-            match searching {
-                true => self.groups_by_search(&u.id).await,
-                false => Ok(None),
+        // The user's `groups`: as just read, else from a fresh read unless the provider was
+        // seen not to serve them.
+        let ask_user =
+            user_groups(&u.body).is_none() && !self.user_groups_unserved.load(Ordering::Relaxed);
+        let (user, searched) = tokio::try_join!(
+            async {
+                match ask_user {
+                    true => self.get("Users", &u.id).await,
+                    false => Ok(None),
+                }
+            },
+            async {
+                match searching {
+                    true => self.groups_by_search(&u.id).await,
+                    false => Ok(None),
+                }
             }
-        })?;
-        let user = user.unwrap_or_else(|| u.clone());
-        let from_user = user_groups(&user.body);
+        )?;
+        let from_user = match &user {
+            Some(now) => user_groups(&now.body),
+            None => user_groups(&u.body),
+        };
+        if ask_user && user.is_some() && from_user.is_none() {
+            self.user_groups_unserved.store(true, Ordering::Relaxed);
+        }
         if searching && searched.is_none() {
             self.distrust_member_search();
         }
