@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use quartermaster::core::model::{Actor, AuditEvent, Handle};
 use quartermaster::core::ports::{Change, ReqRef, Store};
-use quartermaster::store::testdb::{Backend, TestDb};
+use testkit::testdb::{Backend, TestDb};
 use quartermaster::store::{self, AuditRecord, VerifyReport};
 use secrecy::SecretSlice;
 use sha2::{Digest, Sha256};

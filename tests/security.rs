@@ -5,7 +5,7 @@
 //! about oneself needs another IT admin, and a forged click tells an outsider nothing.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use testkit as support;
 
 use std::sync::Arc;
 
@@ -21,7 +21,7 @@ use quartermaster::core::ports::{
 };
 use quartermaster::core::service::{ClickReply, Reply};
 use quartermaster::core::workflow::RequestState;
-use quartermaster::store::testdb::{Backend, TestDb};
+use testkit::testdb::{Backend, TestDb};
 use support::{Bot, t0};
 
 fn reply_text(r: ClickReply) -> String {
