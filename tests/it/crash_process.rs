@@ -9,7 +9,7 @@
 //! endpoint (the fake Discord of testkit): after every abort the restarted `serve` gets
 //! the retries (the command or click sent again as a new interaction), and in the end there
 //! is one request, granted, and each approver was prompted exactly once.
-//! tests/crash.rs covers every intake at every boundary inside one process.
+//! tests/it/crash.rs covers every intake at every boundary inside one process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use testkit::discord as fake;
