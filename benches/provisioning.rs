@@ -51,9 +51,9 @@ use quartermaster::core::model::{AppName, Handle};
 use quartermaster::core::ports::{Button, Chat, ChatError, Message, MessageKey, SystemClock};
 use quartermaster::engine::Engine;
 use quartermaster::server::LogChat;
-use testkit::testdb::{Backend, TestDb};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use testkit::testdb::{Backend, TestDb};
 
 use common::stats;
 use proxy::Proxy;

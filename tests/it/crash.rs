@@ -28,8 +28,8 @@ use quartermaster::core::ports::{
 use quartermaster::core::service::{HrEvent, HrKind, RecordSource, Service};
 use quartermaster::engine::{Connectors, Engine, Limits};
 use quartermaster::store::SqlStore;
-use testkit::testdb::{Backend, TestDb};
 use support::crash::CrashStore;
+use testkit::testdb::{Backend, TestDb};
 
 type Fut = Pin<Box<dyn Future<Output = ()> + Send>>;
 

@@ -13,7 +13,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use testkit::discord as fake;
-use testkit as support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

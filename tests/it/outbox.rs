@@ -16,8 +16,8 @@ use quartermaster::config::{self, Config, DiscordConfig, DiscordMode};
 use quartermaster::core::ports::{ManualClock, Store};
 use quartermaster::server::{self, Server};
 use quartermaster::store::SqlStore;
-use testkit::testdb::{Backend, TestDb};
 use serde_json::{Value, json};
+use testkit::testdb::{Backend, TestDb};
 
 const ALICE: (&str, &str) = ("100000000000000004", "alice");
 const BOB: (&str, &str) = ("100000000000000003", "bob");

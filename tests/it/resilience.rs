@@ -15,10 +15,10 @@ use quartermaster::app;
 use quartermaster::chat::console::ConsoleChat;
 use quartermaster::core::model::{ActionState, Handle};
 use quartermaster::core::ports::{ManualClock, Store};
-use testkit::testdb::{Backend, TestDb};
 use support::ldap::{ADMIN_DN, GROUPS_DN, PEOPLE_DN, Slapd};
 use support::proxy::Proxy;
 use support::scim::{Peer, ScimServer, TOKEN};
+use testkit::testdb::{Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
 

@@ -21,8 +21,8 @@ use quartermaster::core::ports::{
 };
 use quartermaster::core::service::{ClickReply, Reply};
 use quartermaster::core::workflow::RequestState;
-use testkit::testdb::{Backend, TestDb};
 use support::{Bot, t0};
+use testkit::testdb::{Backend, TestDb};
 
 fn reply_text(r: ClickReply) -> String {
     match r {
