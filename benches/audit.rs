@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use quartermaster::core::model::{Actor, AuditEvent, Handle};
 use quartermaster::core::ports::{Change, ReqRef, Store};
-use quartermaster::store::testdb::{Backend, TestDb};
 use quartermaster::store::{self, AuditRecord, VerifyReport};
 use secrecy::SecretSlice;
 use sha2::{Digest, Sha256};
@@ -32,6 +31,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use testkit::testdb::{Backend, TestDb};
 
 const BATCH: usize = 1000;
 const SINGLE: usize = 2000;

@@ -31,8 +31,8 @@ use quartermaster::core::ports::SystemClock;
 use quartermaster::core::service::{HrEvent, HrKind};
 use quartermaster::engine::Engine;
 use quartermaster::server::LogChat;
-use quartermaster::store::testdb::{Backend, TestDb};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use testkit::testdb::{Backend, TestDb};
 
 use common::{Seen, Watcher, ms, stats};
 

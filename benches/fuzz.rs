@@ -22,8 +22,7 @@
 //! Run: `cargo bench --bench fuzz` (QM_FUZZ_SEED and QM_FUZZ_SCALE override seed and budget).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/discord.rs"]
-mod fake;
+use testkit::discord as fake;
 
 mod common;
 

@@ -14,8 +14,7 @@
 //! Run: `cargo bench --bench interactions`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/support/discord.rs"]
-mod fake;
+use testkit::discord as fake;
 
 mod common;
 

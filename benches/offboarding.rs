@@ -26,12 +26,9 @@
 
 mod common;
 
-#[path = "../tests/support/scim.rs"]
-mod scim;
+use testkit::scim;
 
-#[allow(dead_code)]
-#[path = "../tests/support/ldap.rs"]
-mod ldap;
+use testkit::ldap;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};

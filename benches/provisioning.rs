@@ -12,7 +12,7 @@
 //!   through a proxy of its own. Added latency = ours − reference, per iteration.
 //! - Figure 4, bulk onboarding: the release `quartermaster serve` (SQLite) with a role of five
 //!   birthright apps on one SCIM connector, behind a recording proxy
-//!   (`tests/support/proxy.rs`) in front of a fresh tenant. H hires (`QM_HIRES`, default 100:
+//!   (`testkit/src/proxy.rs`) in front of a fresh tenant. H hires (`QM_HIRES`, default 100:
 //!   the peer answers every group request in time linear in the group's members, so the
 //!   goal's 1,000 takes far longer than the 5 minutes this bench aims at)
 //!   are posted to the signed HR feed `POST /hr/events`; the clock runs from the first post
@@ -32,10 +32,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[path = "../tests/support/proxy.rs"]
-mod proxy;
-#[path = "../tests/support/scim.rs"]
-mod scim;
+use testkit::proxy;
+use testkit::scim;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -53,9 +51,9 @@ use quartermaster::core::model::{AppName, Handle};
 use quartermaster::core::ports::{Button, Chat, ChatError, Message, MessageKey, SystemClock};
 use quartermaster::engine::Engine;
 use quartermaster::server::LogChat;
-use quartermaster::store::testdb::{Backend, TestDb};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use testkit::testdb::{Backend, TestDb};
 
 use common::stats;
 use proxy::Proxy;

@@ -4,7 +4,7 @@
 //! - Crash trials (issue 24): the organisation provisions to real peers, started here on
 //!   loopback: jira and postman to a SCIM connector on scim2-server, github and email to an
 //!   LDAP connector on slapd (the other apps stay on `directory`); `serve` runs in
-//!   interactions mode with the fake Discord of tests/support as api_base. `serve` gets
+//!   interactions mode with the fake Discord of testkit as api_base. `serve` gets
 //!   SIGKILL. In even trials (half the kills) at intake: signed HR hires POSTed to
 //!   `/hr/events`, signed (Ed25519) `/request app:crm` commands by hires already taken in, and
 //!   erin's Approve clicks on open requests (from her DM prompts) POSTed to
@@ -41,15 +41,11 @@
 
 mod common;
 
-#[path = "../tests/support/scim.rs"]
-mod scim;
+use testkit::scim;
 
-#[allow(dead_code)]
-#[path = "../tests/support/ldap.rs"]
-mod ldap;
+use testkit::ldap;
 
-#[path = "../tests/support/discord.rs"]
-mod fake;
+use testkit::discord as fake;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -x /usr/sbin/slapd ] || need_apt+=(slapd)
 command -v ldapsearch >/dev/null 2>&1 || need_apt+=(ldap-utils)
-# 389 Directory Server (tests/ldap_directories.rs): dscreate and ns-slapd.
+# 389 Directory Server (tests/it/ldap_directories.rs): dscreate and ns-slapd.
 [ -x /usr/sbin/ns-slapd ] && [ -x /usr/sbin/dscreate ] || need_apt+=(389-ds-base)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)   # the LDAP TLS test's certificates
 # Samba AD DC (the Active Directory test): samba, samba-tool and the provisioning schema files.
@@ -62,6 +62,7 @@ fi
 
 # --- the tests ---------------------------------------------------------------------------------
 # First on SQLite (the store's own tests and the multi-instance test use PostgreSQL in this run
-# too), then the integration tests again with every harness database on PostgreSQL.
+# too), then the integration tests (the one binary tests/it) again with every harness database
+# on PostgreSQL.
 cargo test --all-targets "$@"
-QM_TEST_DB=postgres cargo test --test '*' "$@"
+QM_TEST_DB=postgres cargo test --test it "$@"

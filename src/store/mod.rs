@@ -22,7 +22,8 @@ mod outbox;
 #[cfg(test)]
 mod outbox_tests;
 mod rows;
-pub mod testdb;
+#[cfg(test)]
+mod testdb;
 #[cfg(test)]
 mod tests;
 

@@ -1,8 +1,10 @@
-//! Throw-away databases for tests: a fresh SQLite file or a fresh PostgreSQL database, chosen
-//! per test or by the `QM_TEST_DB` environment variable (`sqlite`, the default, or
-//! `postgres`). A PostgreSQL test database is named `qm_test_<pid>_<n>_<nanos>`, created on
-//! the server at `QM_TEST_PG_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) and
-//! dropped (`WITH (FORCE)`) when the [`TestDb`] is dropped.
+//! Throw-away databases for the store's own unit tests: a fresh SQLite file or a fresh
+//! PostgreSQL database, as the test names. Private to the library's tests; the integration
+//! tests and the benches use the same harness from `testkit::testdb` (which also reads the
+//! backend from `QM_TEST_DB`). A PostgreSQL test database is named
+//! `qm_test_<pid>_<n>_<nanos>`, created on the server at `QM_TEST_PG_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and dropped (`WITH (FORCE)`) when the
+//! [`TestDb`] is dropped.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,18 +15,6 @@ pub enum Backend {
     Sqlite,
     /// A fresh database on the test PostgreSQL server.
     Postgres,
-}
-
-impl Backend {
-    /// The backend `QM_TEST_DB` names (`sqlite` when unset); panics on anything else, so a
-    /// typo never silently runs the wrong backend.
-    pub fn from_env() -> Self {
-        match std::env::var("QM_TEST_DB").as_deref() {
-            Err(_) | Ok("") | Ok("sqlite") => Self::Sqlite,
-            Ok("postgres") | Ok("postgresql") | Ok("pg") => Self::Postgres,
-            Ok(other) => panic!("QM_TEST_DB={other:?}: use sqlite or postgres"),
-        }
-    }
 }
 
 /// The server tests create their databases on.

@@ -112,7 +112,7 @@ proptest! {
         ]),
         len in 0usize..64,
     ) {
-        let acme = include_str!("../examples/acme.toml");
+        let acme = include_str!("../../examples/acme.toml");
         let at = cut.index(acme.len() + 1);
         let mut bytes = acme.as_bytes().to_vec();
         let end = (at + len).min(bytes.len());

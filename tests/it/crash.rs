@@ -1,13 +1,13 @@
 //! Nothing acknowledged is lost at the edges: every intake (an HR hire, change and leave, a
 //! people import row, `/onboard`, `/request`, an approval click, a plan's Confirm) is
-//! stopped right after each of its commits in turn (tests/support/crash.rs: the task doing
+//! stopped right after each of its commits in turn (testkit/src/crash.rs: the task doing
 //! the work dies there, as in a SIGKILL), the service is restarted on the same database and
 //! the sender retries (the same HR event id, the same command, the same click): the work is
 //! then complete exactly once, the prompts it owes went out once, and the audit chain
 //! verifies. On SQLite, or PostgreSQL with `QM_TEST_DB=postgres`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use testkit as support;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,8 +28,8 @@ use quartermaster::core::ports::{
 use quartermaster::core::service::{HrEvent, HrKind, RecordSource, Service};
 use quartermaster::engine::{Connectors, Engine, Limits};
 use quartermaster::store::SqlStore;
-use quartermaster::store::testdb::{Backend, TestDb};
 use support::crash::CrashStore;
+use testkit::testdb::{Backend, TestDb};
 
 type Fut = Pin<Box<dyn Future<Output = ()> + Send>>;
 

@@ -1,9 +1,9 @@
 //! The `ldap` connector against a real OpenLDAP slapd that each test starts on a loopback port
-//! (see `support/ldap.rs`), and the whole bot provisioning through it.
+//! (see `testkit/src/ldap.rs`), and the whole bot provisioning through it.
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use testkit as support;
 
 use std::sync::Arc;
 

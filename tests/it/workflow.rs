@@ -3,7 +3,7 @@
 //! the manual connector, timers and the audit trail.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use testkit as support;
 
 use std::collections::HashMap;
 

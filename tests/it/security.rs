@@ -5,7 +5,7 @@
 //! about oneself needs another IT admin, and a forged click tells an outsider nothing.
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use testkit as support;
 
 use std::sync::Arc;
 
@@ -21,8 +21,8 @@ use quartermaster::core::ports::{
 };
 use quartermaster::core::service::{ClickReply, Reply};
 use quartermaster::core::workflow::RequestState;
-use quartermaster::store::testdb::{Backend, TestDb};
 use support::{Bot, t0};
+use testkit::testdb::{Backend, TestDb};
 
 fn reply_text(r: ClickReply) -> String {
     match r {

@@ -1,14 +1,21 @@
-//! Shared test harness: the example organisation (or a given config) on a fresh database —
-//! a SQLite file, or with `QM_TEST_DB=postgres` a PostgreSQL database of its own — driven
-//! through the console adapter with a manual clock.
+//! What the integration tests (`tests/it`) and the benches share, so that none of it is in
+//! the library's public API and no bench reaches into `tests/` by `#[path]`: throw-away
+//! databases ([`testdb`]); the peers' starters (scim2-server, SCIMMY, slapd, 389 DS, Samba);
+//! the recording proxy; the tamper switch; the fake Discord; the crash store.
+//!
+//! At the root, the shared test harness: the example organisation (or a given config) on a
+//! fresh database — a SQLite file, or with `QM_TEST_DB=postgres` a PostgreSQL database of its
+//! own — driven through the console adapter with a manual clock.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod crash;
+pub mod discord;
 pub mod ds389;
 pub mod ldap;
 pub mod ldap_layouts;
 pub mod samba;
 pub mod tamper;
+pub mod testdb;
 
 use std::sync::Arc;
 
@@ -19,7 +26,7 @@ use quartermaster::core::model::Handle;
 use quartermaster::core::ports::ManualClock;
 use quartermaster::core::service::{Caller, Service};
 use quartermaster::store::SqlStore;
-use quartermaster::store::testdb::{Backend, TestDb};
+use testdb::{Backend, TestDb};
 
 /// A running bot on a temporary database.
 pub struct Bot {

@@ -3,7 +3,7 @@
 //! mid-run; canary secrets looked for everywhere they must not be.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use testkit as support;
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -15,10 +15,10 @@ use quartermaster::app;
 use quartermaster::chat::console::ConsoleChat;
 use quartermaster::core::model::{ActionState, Handle};
 use quartermaster::core::ports::{ManualClock, Store};
-use quartermaster::store::testdb::{Backend, TestDb};
 use support::ldap::{ADMIN_DN, GROUPS_DN, PEOPLE_DN, Slapd};
 use support::proxy::Proxy;
 use support::scim::{Peer, ScimServer, TOKEN};
+use testkit::testdb::{Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
 

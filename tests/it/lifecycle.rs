@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use testkit as support;
 
 use std::sync::Arc;
 
@@ -698,10 +698,7 @@ async fn import_people_takes_joiners_and_movers_and_reports_bad_rows_by_line() {
          max,Max Bell,max@acme.test,Design,astronaut,grace\n",
     )
     .unwrap();
-    let test_db = quartermaster::store::testdb::TestDb::create(
-        quartermaster::store::testdb::Backend::from_env(),
-    )
-    .await;
+    let test_db = testkit::testdb::TestDb::create(testkit::testdb::Backend::from_env()).await;
     let url = test_db.url.clone();
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
@@ -778,10 +775,7 @@ async fn import_people_applies_the_same_field_rules_and_refuses_cycles() {
         ),
     )
     .unwrap();
-    let test_db = quartermaster::store::testdb::TestDb::create(
-        quartermaster::store::testdb::Backend::from_env(),
-    )
-    .await;
+    let test_db = testkit::testdb::TestDb::create(testkit::testdb::Backend::from_env()).await;
     let config = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
         .args(["import", "people"])

@@ -6,15 +6,13 @@
 //! complete exactly once (person, onboarding plan, one grant and one done action per
 //! birthright) and the audit chain verifies. SQLite, or PostgreSQL with `QM_TEST_DB=postgres`.
 //! The same for a `/request` and its two approval clicks over the signed Discord interactions
-//! endpoint (the fake Discord of tests/support): after every abort the restarted `serve` gets
+//! endpoint (the fake Discord of testkit): after every abort the restarted `serve` gets
 //! the retries (the command or click sent again as a new interaction), and in the end there
 //! is one request, granted, and each approver was prompted exactly once.
-//! tests/crash.rs covers every intake at every boundary inside one process.
+//! tests/it/crash.rs covers every intake at every boundary inside one process.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/discord.rs"]
-mod fake;
-mod support;
+use testkit::discord as fake;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -25,7 +23,7 @@ use quartermaster::config;
 use quartermaster::core::model::{ActionOp, ActionState, GrantState, Handle, PersonStatus};
 use quartermaster::core::ports::{PlanKind, Store};
 use quartermaster::store::SqlStore;
-use quartermaster::store::testdb::{Backend, TestDb};
+use testkit::testdb::{Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
 const HR_SECRET: &str = "crash-process-hr-secret";

@@ -3,16 +3,15 @@
 //! connector, named with its URL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/discord.rs"]
-mod fake;
-mod support;
+use testkit as support;
+use testkit::discord as fake;
 
 use std::process::Command;
 
 use fake::{APP_ID, FakeDiscord};
-use quartermaster::store::testdb::{Backend, TestDb};
 use support::ldap::{ADMIN_DN, GROUPS_DN, PEOPLE_DN, Slapd};
 use support::scim::{ScimServer, TOKEN, free_port};
+use testkit::testdb::{Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
 

@@ -280,7 +280,7 @@ mod engine {
     use quartermaster::chat::console::ConsoleChat;
     use quartermaster::core::ports::ManualClock;
     use quartermaster::core::service::Service;
-    use quartermaster::store::testdb::{Backend, TestDb};
+    use testkit::testdb::{Backend, TestDb};
 
     /// A receiver that answers after `delay`, counting calls in flight and their start times.
     struct Slow {

@@ -1,12 +1,11 @@
-//! The durable chat outbox against the fake Discord (`tests/support/discord.rs`) failing on
+//! The durable chat outbox against the fake Discord (`testkit/src/discord.rs`) failing on
 //! demand: every approval prompt arrives exactly once through 5xx answers and connections
 //! dropped before or after the message was made; a 429's `retry_after` is waited out; a DM
 //! that keeps failing falls back (naming its recipient) and is audited, or fails audited; a
 //! crash between the commit and the send loses nothing.
 
 #![allow(clippy::unwrap_used)]
-#[path = "support/discord.rs"]
-mod fake;
+use testkit::discord as fake;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,8 +16,8 @@ use quartermaster::config::{self, Config, DiscordConfig, DiscordMode};
 use quartermaster::core::ports::{ManualClock, Store};
 use quartermaster::server::{self, Server};
 use quartermaster::store::SqlStore;
-use quartermaster::store::testdb::{Backend, TestDb};
 use serde_json::{Value, json};
+use testkit::testdb::{Backend, TestDb};
 
 const ALICE: (&str, &str) = ("100000000000000004", "alice");
 const BOB: (&str, &str) = ("100000000000000003", "bob");

@@ -2,10 +2,10 @@
 //! verify is told as such (to the person, to IT with a Retry, in the offboarding report and
 //! the audit trail), never as "removed" or "✔"; offboarding covers grants an earlier removal
 //! left behind. The built-in `directory` connector does the work; its answers are altered at
-//! the connector port (tests/support/tamper.rs) the way a proxy alters a peer's.
+//! the connector port (testkit/src/tamper.rs) the way a proxy alters a peer's.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use testkit as support;
 
 use quartermaster::core::model::{ActionOp, GrantState, Handle};
 use quartermaster::core::ports::{ConnectorError, Store};

@@ -1,9 +1,8 @@
-//! Quartermaster on Discord, proven against the fake Discord in `tests/support/discord.rs`:
+//! Quartermaster on Discord, proven against the fake Discord in `testkit/src/discord.rs`:
 //! the real serenity client (REST through `api_base`, and the gateway) in both modes.
 
 #![allow(clippy::unwrap_used)]
-#[path = "support/discord.rs"]
-mod fake;
+use testkit::discord as fake;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +14,8 @@ use quartermaster::core::model::Handle;
 use quartermaster::core::ports::{ManualClock, Store};
 use quartermaster::server::{self, Server};
 use quartermaster::store::SqlStore;
-use quartermaster::store::testdb::{Backend, TestDb};
 use serde_json::{Value, json};
+use testkit::testdb::{Backend, TestDb};
 
 const ALICE: (&str, &str) = ("100000000000000004", "alice");
 const BOB: (&str, &str) = ("100000000000000003", "bob");

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use testkit as support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};

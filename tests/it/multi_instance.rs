@@ -16,7 +16,7 @@ use quartermaster::core::model::{
     ActionOp, ActionState, AppName, ConnectorName, GrantState, Handle,
 };
 use quartermaster::core::ports::{Change, NewAction, NewGrant, NewGrantSource, ReqRef, Store};
-use quartermaster::store::testdb::{Backend, TestDb};
+use testkit::testdb::{Backend, TestDb};
 
 const ENTITLEMENTS: usize = 20;
 

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-mod support;
+use testkit as support;
 
 use quartermaster::connectors::ldap::{LdapConnector, LdapSettings, Preset};
 use quartermaster::core::model::{ActionOp, ConnectorName, Email, Handle};

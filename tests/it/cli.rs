@@ -4,7 +4,7 @@
 
 use std::process::{Command, Output};
 
-use quartermaster::store::testdb::{Backend, TestDb};
+use testkit::testdb::{Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
 

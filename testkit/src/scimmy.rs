@@ -29,7 +29,8 @@ const HOW: &str = "run scripts/test.sh (it installs Debian `nodejs npm` and runs
     to a node_modules folder holding scimmy, scimmy-routers and express";
 
 fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // testkit/ sits at the repository's root.
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 /// The `node_modules` folder with scimmy, scimmy-routers and express.
