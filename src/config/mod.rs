@@ -24,7 +24,7 @@ use crate::core::model::{
 };
 
 /// The example organisation (`examples/acme.toml`), built into the binary.
-pub const EXAMPLE_TOML: &str = include_str!("../examples/acme.toml");
+pub const EXAMPLE_TOML: &str = include_str!("../../examples/acme.toml");
 
 // ============================================================================= public types
 
