@@ -92,6 +92,19 @@ fn row(
     prefix: &str,
     fields: Vec<String>,
 ) -> Result<Person, Vec<Problem>> {
+    // The csv crate opens a quoted field only right after the comma; a space before the
+    // quote would silently keep the quotes (or split the field at its comma).
+    if fields
+        .iter()
+        .any(|f| f.starts_with(char::is_whitespace) && f.trim_start().starts_with('"'))
+    {
+        return Err(vec![Problem {
+            path: prefix.to_owned(),
+            message: "a quoted field must start with its quote, right after the comma \
+                      (remove the space before the quote)"
+                .into(),
+        }]);
+    }
     if fields.len() != columns.len() {
         return Err(vec![Problem {
             path: prefix.to_owned(),
@@ -119,66 +132,54 @@ fn row(
     }
 }
 
-/// A CSV record: the line it starts on, and its fields.
+/// A CSV record: the line it starts on, and its fields as written (not trimmed).
 type CsvRecord = (usize, Vec<String>);
 
-/// Splits CSV text into records (RFC 4180 quoting), each with the line it starts on. Blank
-/// lines are skipped.
+/// Splits CSV text into records (RFC 4180, read by the `csv` crate), each with the line it
+/// starts on. Blank lines are skipped; a leading byte-order mark is ignored.
 fn csv_records(text: &str) -> Result<Vec<CsvRecord>, (usize, String)> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let line_of = |p: Option<&csv::Position>| p.map_or(1, |p| p.line() as usize);
     let mut rows = Vec::new();
-    let mut row: Vec<String> = Vec::new();
-    let mut field = String::new();
-    let mut in_quotes = false;
-    let mut line = 1;
-    let mut row_line = 1;
-    let mut it = text.chars().peekable();
-    let finish = |row: &mut Vec<String>, field: &mut String, rows: &mut Vec<_>, at: usize| {
-        row.push(std::mem::take(field));
-        let r = std::mem::take(row);
-        if !(r.len() == 1 && r[0].trim().is_empty()) {
-            rows.push((at, r));
-        }
-    };
-    while let Some(c) = it.next() {
-        if in_quotes {
-            match c {
-                '"' if it.peek() == Some(&'"') => {
-                    it.next();
-                    field.push('"');
-                }
-                '"' => in_quotes = false,
-                c => {
-                    if c == '\n' {
-                        line += 1;
-                    }
-                    field.push(c);
-                }
-            }
-            continue;
-        }
-        match c {
-            '"' if field.trim().is_empty() => {
-                field.clear();
-                in_quotes = true;
-            }
-            ',' => row.push(std::mem::take(&mut field)),
-            '\r' if it.peek() == Some(&'\n') => {}
-            '\n' => {
-                finish(&mut row, &mut field, &mut rows, row_line);
-                line += 1;
-                row_line = line;
-            }
-            c => field.push(c),
+    let mut last = (1, 0);
+    for record in reader.records() {
+        let record = record.map_err(|e| (line_of(e.position()), e.to_string()))?;
+        let line = line_of(record.position());
+        last = (line, record.position().map_or(0, |p| p.byte() as usize));
+        if !(record.len() == 1 && record[0].trim().is_empty()) {
+            rows.push((line, record.iter().map(str::to_owned).collect()));
         }
     }
-    if in_quotes {
-        return Err((row_line, "a quoted field is never closed".into()));
-    }
-    if !row.is_empty() || !field.trim().is_empty() {
-        finish(&mut row, &mut field, &mut rows, row_line);
+    // The csv crate ends a quoted field left open at the end of the input without a word.
+    if quote_left_open(text.get(last.1..).unwrap_or_default()) {
+        return Err((last.0, "a quoted field is never closed".into()));
     }
     Ok(rows)
+}
+
+/// Whether `raw`, the text of the last record, leaves a quoted field open: as in the `csv`
+/// crate, a quote opens a field only at its start, and `""` inside one is a quote.
+fn quote_left_open(raw: &str) -> bool {
+    let mut open = false;
+    let mut field_start = true;
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if open {
+            if c == '"' && chars.next_if_eq(&'"').is_none() {
+                open = false;
+                field_start = false;
+            }
+        } else if c == '"' && field_start {
+            open = true;
+        } else {
+            field_start = matches!(c, ',' | '\n' | '\r');
+        }
+    }
+    open
 }
 
 #[cfg(test)]
@@ -218,6 +219,40 @@ mod tests {
             bad.to_string(),
             "p:1: unknown column \"nmae\" — did you mean \"name\"?\n\
              p:1: the header has no \"name\" column, which is required"
+        );
+    }
+
+    #[test]
+    fn csv_edges_are_read_as_before() {
+        // A byte-order mark, CRLF, blank lines and a quoted field over two lines.
+        let rows = parse_people_csv(
+            "\u{feff}handle,name,email,role\r\n\r\n  \nx,\"A\nB\",x@t.test,r\ny,Y,y@t.test,r\n",
+            "p",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].line, 4);
+        let e = rows[0].result.as_ref().unwrap_err();
+        assert_eq!(e[0].path, "p:4.name", "{e:?}");
+        assert_eq!(rows[1].result.as_ref().unwrap().name, "Y");
+        assert_eq!(rows[1].line, 6);
+        let e = parse_people_csv("handle,name,email,role\nx,\"A,x@t.test,r\n", "p").unwrap_err();
+        assert_eq!(e.to_string(), "p:2: a quoted field is never closed");
+        assert!(
+            parse_people_csv("", "p")
+                .unwrap_err()
+                .to_string()
+                .contains("the file is empty")
+        );
+        let rows =
+            parse_people_csv("handle,name,email,role\nx, \"A, B\",x@t.test,r\n", "p").unwrap();
+        let e = rows[0].result.as_ref().unwrap_err();
+        assert!(e[0].message.contains("must start with its quote"), "{e:?}");
+        let rows = parse_people_csv("handle,name,email,role\nx,A,x@t.test\n", "p").unwrap();
+        let e = rows[0].result.as_ref().unwrap_err();
+        assert_eq!(
+            e[0].to_string(),
+            "p:2: expected 4 fields, as in the header, but found 3"
         );
     }
 }
