@@ -39,6 +39,7 @@ use toml::Table;
 
 use crate::core::model::{ConnectorName, Handle, Org, Person};
 
+pub use crate::core::suggest::did_you_mean;
 pub use people_csv::{PeopleRow, parse_people_csv};
 use read::{
     Cx, Rec, Ref, RefKind, expected, join, no_env, positive_int, regex_error, suggest,
@@ -311,39 +312,6 @@ pub fn parse(
     }
 }
 
-/// The closest candidate to a misspelt `word`, if one is close enough to suggest
-/// (small edit distance, or a high Jaro-Winkler similarity for longer words).
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let w = word.to_lowercase();
-    let wlen = w.chars().count();
-    let mut best: Option<(&'a str, usize, f64)> = None;
-    for c in candidates {
-        if c == word {
-            continue;
-        }
-        let cl = c.to_lowercase();
-        let d = strsim::osa_distance(&w, &cl);
-        let jw = strsim::jaro_winkler(&w, &cl);
-        let len = wlen.max(cl.chars().count());
-        let allowed = if len <= 4 { 1 } else { 2 };
-        let close = d <= allowed || (wlen >= 4 && jw >= 0.9);
-        if !close {
-            continue;
-        }
-        let better = match best {
-            None => true,
-            Some((_, bd, bjw)) => d < bd || (d == bd && jw > bjw),
-        };
-        if better {
-            best = Some((c, d, jw));
-        }
-    }
-    best.map(|(c, _, _)| c)
-}
-
 #[cfg(test)]
 mod tests {
     use crate::config::testing::*;
@@ -447,15 +415,5 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.0.len(), 1, "{e}");
         assert!(e.0[0].path.starts_with("line 2, column "), "{e}");
-    }
-
-    #[test]
-    fn suggestions() {
-        let names = ["carol", "bob", "dana", "mia"];
-        assert_eq!(did_you_mean("carl", names), Some("carol"));
-        assert_eq!(did_you_mean("Carol", names), Some("carol"));
-        assert_eq!(did_you_mean("zed", names), None);
-        assert_eq!(did_you_mean("jria", ["jira", "zoho"]), Some("jira"));
-        assert_eq!(did_you_mean("joe", ["bob"]), None);
     }
 }
