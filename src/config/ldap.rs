@@ -43,9 +43,19 @@ pub(super) fn settings(cx: &mut Cx, rec: &Rec, base_dir: &Path) -> Option<LdapSe
     let password = rec.secret(cx, "password_env");
     let user_base = non_empty(cx, rec, "user_base", Some("people_dn"));
     let group_base = non_empty(cx, rec, "group_base", Some("groups_dn"));
-    let mut ok = preset.is_some();
+    let ok = preset.is_some();
     let preset = preset.unwrap_or(Preset::OpenLdap);
     let mut s = LdapSettings::preset(preset, url?, bind_dn?, password?, user_base?, group_base?);
+    let users_ok = users(cx, rec, &mut s);
+    let groups_ok = groups(cx, rec, &mut s);
+    let transport_ok = transport(cx, rec, base_dir, &mut s);
+    (ok && users_ok && groups_ok && transport_ok).then_some(s)
+}
+
+/// How user entries are found and written: `user_scope`, `user_filter`, `rdn`,
+/// `user_object_classes`. `false` when one of them is wrong (reported).
+fn users(cx: &mut Cx, rec: &Rec, s: &mut LdapSettings) -> bool {
+    let mut ok = true;
     if let Some(v) = rec.string(cx, "user_scope") {
         match UserScope::parse(v) {
             Some(sc) => s.user_scope = sc,
@@ -90,6 +100,13 @@ pub(super) fn settings(cx: &mut Cx, rec: &Rec, base_dir: &Path) -> Option<LdapSe
     if let Some(v) = rec.strings(cx, "user_object_classes") {
         s.user_object_classes = v.into_iter().map(|(_, c)| c.to_owned()).collect();
     }
+    ok
+}
+
+/// Groups, and what offboarding does: `group_object_class`, `member_attribute`, `disable`,
+/// `create_users`, `create_groups`, `placeholder_member`. `false` when one is wrong.
+fn groups(cx: &mut Cx, rec: &Rec, s: &mut LdapSettings) -> bool {
+    let mut ok = true;
     if let Some(v) = non_empty_opt(cx, rec, "group_object_class") {
         s.group_object_class = v;
     }
@@ -127,6 +144,13 @@ pub(super) fn settings(cx: &mut Cx, rec: &Rec, base_dir: &Path) -> Option<LdapSe
         s.create_groups = b;
     }
     s.placeholder_member = non_empty_opt(cx, rec, "placeholder_member");
+    ok
+}
+
+/// How the connection is made safe: `starttls`, `allow_plaintext`, `ca_file` (resolved
+/// against `base_dir`), and no bind password in clear text off loopback. `false` when wrong.
+fn transport(cx: &mut Cx, rec: &Rec, base_dir: &Path, s: &mut LdapSettings) -> bool {
+    let mut ok = true;
     if let Some(b) = rec.bool(cx, "starttls") {
         s.starttls = b;
     }
@@ -163,7 +187,7 @@ pub(super) fn settings(cx: &mut Cx, rec: &Rec, base_dir: &Path) -> Option<LdapSe
             ),
         );
     }
-    ok.then_some(s)
+    ok
 }
 
 /// A required non-empty string, also accepted under its older name `alias`.

@@ -159,21 +159,7 @@ fn invalid(option: &str, message: impl Into<String>) -> CommandError {
 
 /// The candidate closest to `typed`, if it is close enough to be what was meant.
 fn closest<'a>(typed: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let typed = typed.to_lowercase();
-    let budget = match typed.chars().count() {
-        0..=2 => 0,
-        3..=4 => 1,
-        n => (n / 3).max(2),
-    };
-    candidates
-        .into_iter()
-        .filter_map(|c| {
-            let d = strsim::damerau_levenshtein(&typed, c);
-            let prefix = typed.len() >= 3 && c.starts_with(&typed);
-            (d <= budget || prefix).then_some((d, c))
-        })
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c.to_owned())
+    super::suggest::did_you_mean(typed, candidates).map(str::to_owned)
 }
 
 // ----------------------------------------------------------------------------- specs

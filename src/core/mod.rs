@@ -8,6 +8,7 @@ pub mod outbox;
 pub mod policy;
 pub mod ports;
 pub mod service;
+pub mod suggest;
 pub mod validate;
 pub mod workflow;
 pub mod zone;

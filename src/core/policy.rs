@@ -8,20 +8,6 @@ use super::model::*;
 /// The directory as policy sees it: everyone by handle.
 pub type Directory = HashMap<Handle, Person>;
 
-/// Suggests the closest candidate to a misspelt word, if one is close enough.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let w = word.to_lowercase();
-    candidates
-        .into_iter()
-        .map(|c| (strsim::jaro_winkler(&w, &c.to_lowercase()), c))
-        .filter(|(score, _)| *score >= 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
-}
-
 /// Whether `h` may act as an approver at all: known and still employed.
 fn active(dir: &Directory, h: &Handle) -> bool {
     dir.get(h).is_some_and(|p| p.status == PersonStatus::Active)
@@ -324,11 +310,5 @@ mod tests {
         let e = check_reason(&app, Some("because")).unwrap_err();
         assert!(e.contains("a ticket"), "{e}");
         assert!(check_reason(&app, None).is_err());
-    }
-
-    #[test]
-    fn suggestions() {
-        assert_eq!(did_you_mean("fgma", ["figma", "jira"]), Some("figma"));
-        assert_eq!(did_you_mean("zzz", ["figma", "jira"]), None);
     }
 }

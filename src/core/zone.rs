@@ -132,21 +132,15 @@ fn suggestion(typed: &str) -> Option<&'static str> {
     }) {
         return Some(n);
     }
-    // A close spelling of the whole name, or of the city alone (`Tokio`).
-    let last = |n: &str| n.rsplit('/').next().unwrap_or(n).to_lowercase();
-    names()
-        .map(|n| {
-            let whole = strsim::jaro_winkler(&t, &n.to_lowercase());
-            let town = if n.contains('/') {
-                strsim::jaro_winkler(&city, &last(n))
-            } else {
-                0.0
-            };
-            (whole.max(town), n)
-        })
-        .filter(|(score, _)| *score >= 0.9)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, n)| n)
+    // A close spelling of the whole name, or else of the city alone (`Tokio`).
+    if let Some(n) = super::suggest::did_you_mean(&t, names()) {
+        return Some(n);
+    }
+    let cities: Vec<(&str, &'static str)> = names()
+        .filter_map(|n| Some((n.rsplit_once('/')?.1, n)))
+        .collect();
+    let city = super::suggest::did_you_mean(&city, cities.iter().map(|(c, _)| *c))?;
+    cities.iter().find(|(c, _)| *c == city).map(|(_, n)| *n)
 }
 
 #[cfg(test)]

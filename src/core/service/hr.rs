@@ -179,7 +179,7 @@ impl Service {
         validate::person(p).map_err(|e| PersonRefused::Invalid(e.to_string()))?;
         if self.org.role(&p.role).is_none() {
             let names = self.org.roles.iter().map(|r| r.name.as_str());
-            let hint = policy::did_you_mean(p.role.as_str(), names)
+            let hint = suggest::did_you_mean(p.role.as_str(), names)
                 .map(|s| format!(" — did you mean \"{s}\"?"))
                 .unwrap_or_default();
             return Err(PersonRefused::Invalid(format!(

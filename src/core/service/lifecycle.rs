@@ -127,7 +127,7 @@ impl Service {
             return Ok(());
         }
         let names = self.org.roles.iter().map(|r| r.name.as_str());
-        Err(match policy::did_you_mean(role.as_str(), names) {
+        Err(match suggest::did_you_mean(role.as_str(), names) {
             Some(s) => format!("There is no role \"{role}\" — did you mean `{s}`?"),
             None => format!("There is no role \"{role}\"."),
         })

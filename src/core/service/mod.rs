@@ -25,6 +25,7 @@ use super::customid::ClickTarget;
 use super::model::*;
 use super::policy::{self, Directory};
 use super::ports::*;
+use super::suggest;
 use super::validate;
 use super::workflow::{Event, RequestState};
 
@@ -450,7 +451,7 @@ impl Service {
             return Ok(a);
         }
         let names = self.org.apps.iter().map(|a| a.name.as_str());
-        let hint = match policy::did_you_mean(&t, names) {
+        let hint = match suggest::did_you_mean(&t, names) {
             Some(s) => format!(" — did you mean `{s}`?"),
             None => {
                 let all: Vec<&str> = self.org.apps.iter().map(|a| a.name.as_str()).collect();

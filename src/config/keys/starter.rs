@@ -1,0 +1,78 @@
+//! The commented starter config that `quartermaster init` writes.
+
+/// The starter config `quartermaster init` writes: it passes `check` as it is.
+pub const STARTER: &str = r#"# Quartermaster configuration (written by `quartermaster init`).
+#
+# Every key is described in docs/CONFIG.md (or: quartermaster config reference).
+# Check this file after each edit:  quartermaster check --config THIS_FILE [--probe]
+# Secrets never live here: keys ending in _env name the environment variable holding them.
+
+[organization]
+name = "Example Co"
+it_admins = ["admin"]            # handles of the IT admins
+# people_file = "people.csv"     # more people: a CSV whose header names the [[person]] keys
+# timezone = "Europe/Berlin"
+
+[workflow]
+remind_after = "24h"             # remind an approver who has not decided
+escalate_after = "72h"           # escalate a step, counted from the step's start
+expire_after = "7d"              # expire an undecided request
+max_duration = "365d"            # ceiling for any duration anyone types
+
+[database]
+url = "sqlite://quartermaster.db"   # relative to this file; or postgres://user@host/db
+
+# [discord]
+# application_id = "123456789012345678"
+# token_env = "QM_DISCORD_TOKEN"
+# mode = "gateway"               # or "interactions" (then also public_key = "<64 hex>")
+# approvals_channel = "234567890123456789"
+
+[http]
+listen = "127.0.0.1:8080"
+
+# [hr]                           # POST /hr/events, signed: see docs/CONFIG.md
+# secret_env = "QM_HR_SECRET"
+
+# [audit]
+# key_env = "QM_AUDIT_KEY"
+# anchor_file = "/var/lib/quartermaster/anchors.log"
+
+[[person]]
+handle = "admin"
+name = "Ada Admin"
+email = "admin@example.com"
+department = "IT"
+role = "it"
+
+[[role]]
+name = "it"
+apps = []
+
+[[app]]
+name = "wiki"
+display = "Wiki"
+connector = "it-desk"
+approvals = ["manager", "it-admin"]
+default_duration = "90d"
+
+[[connector]]
+name = "it-desk"
+kind = "manual"                  # a task for the IT admins, closed with a Done button
+
+# [[connector]]
+# name = "okta"
+# kind = "scim"
+# base_url = "https://example.okta.com/scim/v2"
+# token_env = "QM_SCIM_TOKEN"
+
+# [[connector]]
+# name = "ldap"
+# kind = "ldap"
+# preset = "openldap"             # or "389ds", "active-directory"
+# url = "ldaps://ldap.example.com"
+# bind_dn = "cn=quartermaster,dc=example,dc=com"
+# password_env = "QM_LDAP_PASSWORD"
+# user_base = "ou=people,dc=example,dc=com"
+# group_base = "ou=groups,dc=example,dc=com"
+"#;
