@@ -21,8 +21,9 @@ mod common;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use quartermaster::core::model::{Actor, AuditEvent, Handle};
-use quartermaster::core::ports::{Change, ReqRef, Store};
+use quartermaster::core::audit::{AuditAction, AuditEvent};
+use quartermaster::core::model::Handle;
+use quartermaster::core::ports::{Change, Store};
 use quartermaster::store::{self, AuditRecord, VerifyReport};
 use secrecy::SecretSlice;
 use sha2::{Digest, Sha256};
@@ -37,18 +38,10 @@ const BATCH: usize = 1000;
 const SINGLE: usize = 2000;
 
 fn event(i: usize) -> AuditEvent {
-    AuditEvent {
-        at: chrono::Utc::now(),
-        actor: Actor::System,
-        actor_chat_id: None,
-        action: "grant.applied".into(),
-        subject: Some(Handle::parse(&format!("b{:05}", i % 100_000)).unwrap()),
-        app: None,
-        request: ReqRef::None,
-        connector_action: Some(quartermaster::core::model::ActionId(i as i64 + 1)),
-        outcome: "ok".into(),
-        detail: format!("added to group figma-editors (benchmark row {i})"),
-    }
+    AuditEvent::new(chrono::Utc::now(), AuditAction::GrantProvisioned)
+        .subject(&Handle::parse(&format!("b{:05}", i % 100_000)).unwrap())
+        .connector_action(quartermaster::core::model::ActionId(i as i64 + 1))
+        .detail(format!("added to group figma-editors (benchmark row {i})"))
 }
 
 /// The same database, reached with the plain driver for the references.
@@ -112,10 +105,10 @@ impl Raw {
                     sqlx::query(insert)
                         .bind(base + i as i64)
                         .bind("system")
-                        .bind(&e.action)
+                        .bind(e.action.as_str())
                         .bind(e.subject.as_ref().map(|h| h.to_string()))
                         .bind(i as i64)
-                        .bind(&e.outcome)
+                        .bind(e.outcome.as_str())
                         .bind(&e.detail)
                         .bind(e.at.timestamp_micros())
                         .execute(&mut *tx)
@@ -132,10 +125,10 @@ impl Raw {
                     sqlx::query(insert)
                         .bind(base + i as i64)
                         .bind("system")
-                        .bind(&e.action)
+                        .bind(e.action.as_str())
                         .bind(e.subject.as_ref().map(|h| h.to_string()))
                         .bind(i as i64)
-                        .bind(&e.outcome)
+                        .bind(e.outcome.as_str())
                         .bind(&e.detail)
                         .bind(e.at.timestamp_micros())
                         .execute(&mut *tx)

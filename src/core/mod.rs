@@ -1,6 +1,7 @@
 //! The pure core: domain types, workflow, policy and use cases. It imports no adapter crate
 //! (serenity, sqlx, reqwest, axum): `.ci/run` checks that.
 
+pub mod audit;
 pub mod command;
 pub mod customid;
 pub mod model;

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use super::audit::AuditEvent;
 pub use super::zone::Zone;
 
 /// A moment in time, always UTC.
@@ -831,29 +832,4 @@ pub struct Action {
     pub not_before: Timestamp,
     /// Enqueued at.
     pub created_at: Timestamp,
-}
-
-/// An audit event before it is chained and stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
-    /// When.
-    pub at: Timestamp,
-    /// Who.
-    pub actor: Actor,
-    /// The actor's chat id, when the event came from chat.
-    pub actor_chat_id: Option<String>,
-    /// Dotted name: `request.submitted`, `step.approved`, `command.refused`…
-    pub action: String,
-    /// Whom it concerns.
-    pub subject: Option<Handle>,
-    /// Which app.
-    pub app: Option<AppName>,
-    /// Which request (a new one: see [`crate::core::ports::ReqRef`]).
-    pub request: crate::core::ports::ReqRef,
-    /// Which connector action.
-    pub connector_action: Option<ActionId>,
-    /// `ok`, `refused`, `failed`, `already`…
-    pub outcome: String,
-    /// Free text for people; never a secret.
-    pub detail: String,
 }

@@ -59,7 +59,8 @@ pub struct AuditRecord {
     pub actor: String,
     /// The actor's chat id, when the event came from chat.
     pub actor_chat_id: Option<String>,
-    /// Dotted name such as `request.submitted`.
+    /// Dotted name such as `request.submitted`: the stored text, hashed and exported as it
+    /// is ([`crate::core::audit::AuditAction`] is the vocabulary it is written from).
     pub action: String,
     /// Whom it concerns (a handle).
     pub subject: Option<String>,
@@ -69,7 +70,8 @@ pub struct AuditRecord {
     pub request: Option<i64>,
     /// The connector action's id.
     pub connector_action: Option<i64>,
-    /// `ok`, `refused`, `failed`, `already`…
+    /// `ok`, `refused`, `failed`, `already`… (stored text, as `action`; the vocabulary is
+    /// [`crate::core::audit::AuditOutcome`]).
     pub outcome: String,
     /// Free text for people.
     pub detail: String,
@@ -255,12 +257,12 @@ pub(super) async fn append(
             &at,
             &actor,
             e.actor_chat_id.as_deref(),
-            &e.action,
+            e.action.as_str(),
             subject,
             app,
             request,
             connector_action,
-            &e.outcome,
+            e.outcome.as_str(),
             &e.detail,
             &prev,
         );
@@ -272,12 +274,12 @@ pub(super) async fn append(
             "at": at_us,
             "actor": actor,
             "actor_chat_id": e.actor_chat_id,
-            "action": e.action,
+            "action": e.action.as_str(),
             "subject": subject,
             "app": app,
             "request_id": request,
             "connector_action": connector_action,
-            "outcome": e.outcome,
+            "outcome": e.outcome.as_str(),
             "detail": e.detail,
             "prev_hash": prev,
             "hash": hash,
@@ -1188,6 +1190,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::core::audit::{AuditAction, AuditOutcome};
     use crate::core::model::{ActionId, AppName, Handle};
     use crate::core::ports::{Change, ReqRef, Store};
     use crate::store::testdb::{Backend, TestDb};
@@ -1412,12 +1415,12 @@ mod tests {
                 Actor::Person(Handle::parse("alice").unwrap())
             },
             actor_chat_id: i.is_multiple_of(2).then(|| text.to_owned()),
-            action: format!("test.{text}"),
+            action: AuditAction::ALL[i % AuditAction::ALL.len()],
             subject: (i % 4 != 1).then(|| Handle::parse("bob").unwrap()),
             app: (i % 5 != 2).then(|| AppName::parse("figma").unwrap()),
             request: ReqRef::None,
             connector_action: (i % 2 == 1).then_some(ActionId(i as i64 * 7919)),
-            outcome: text.to_owned(),
+            outcome: AuditOutcome::ALL[i % AuditOutcome::ALL.len()],
             detail: format!("{text} / row {i}"),
         }
     }

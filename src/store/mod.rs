@@ -37,6 +37,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use db::{DbRow, Pool, Tx, q};
 
+use crate::core::audit::AuditAction;
 use crate::core::model::*;
 use crate::core::ports::{
     Change, Committed, GrantRef, NewGrantSource, NewPlan, OutboxCounts, Outgoing, Plan, PlanState,
@@ -198,21 +199,11 @@ impl SqlStore {
         let (writer, fresh) = anchor::AnchorWriter::open(path, &created)?;
         self.anchor = Some(Arc::new(writer));
         if fresh {
-            let event = AuditEvent {
-                at: chrono::Utc::now(),
-                actor: Actor::System,
-                actor_chat_id: None,
-                action: "audit.anchored".into(),
-                subject: None,
-                app: None,
-                request: ReqRef::None,
-                connector_action: None,
-                outcome: "ok".into(),
-                detail: format!(
+            let event =
+                AuditEvent::new(chrono::Utc::now(), AuditAction::AuditAnchored).detail(format!(
                     "every audit seal from here on is also appended to {}",
                     path.display()
-                ),
-            };
+                ));
             self.commit(Change {
                 audit: vec![event],
                 ..Change::default()

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::testdb::{Backend, TestDb};
 use super::*;
+use crate::core::audit::AuditOutcome;
 use crate::core::ports::{Change, MessageKey, OutKind, Outgoing, Store};
 
 async fn fresh(b: Backend) -> (SqlStore, TestDb) {
@@ -69,18 +70,9 @@ async fn rules(b: Backend) {
     assert_eq!(edit.len(), 1);
     assert_eq!(edit[0].msg.kind, OutKind::Edit);
     assert_eq!(edit[0].msg.key.as_ref(), Some(&key));
-    let ev = AuditEvent {
-        at: chrono::Utc::now(),
-        actor: Actor::System,
-        actor_chat_id: None,
-        action: "message.failed".into(),
-        subject: None,
-        app: None,
-        request: crate::core::ports::ReqRef::None,
-        connector_action: None,
-        outcome: "failed".into(),
-        detail: "edit of req:1:s0 not delivered".into(),
-    };
+    let ev = AuditEvent::new(chrono::Utc::now(), AuditAction::MessageFailed)
+        .outcome(AuditOutcome::Failed)
+        .detail("edit of req:1:s0 not delivered");
     s.message_failed(edit[0].id, "gone", vec![ev.clone()])
         .await
         .unwrap();

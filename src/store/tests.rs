@@ -10,6 +10,7 @@ use secrecy::SecretSlice;
 use super::db::q;
 use super::testdb::{Backend, TestDb};
 use super::*;
+use crate::core::audit::{AuditAction, AuditOutcome};
 use crate::core::ports::{
     ActionUpdate, GrantUpdate, NewAction, NewGrant, NewRequest, RequestUpdate,
 };
@@ -80,17 +81,17 @@ fn person(handle: &str, name: &str) -> Person {
     }
 }
 
-fn event(action: &str, detail: &str, at: Timestamp, request: ReqRef) -> AuditEvent {
+fn event(action: AuditAction, detail: &str, at: Timestamp, request: ReqRef) -> AuditEvent {
     AuditEvent {
         at,
         actor: Actor::Person(h("alice")),
         actor_chat_id: Some("4242".into()),
-        action: action.into(),
+        action,
         subject: Some(h("alice")),
         app: Some(app("figma")),
         request,
         connector_action: None,
-        outcome: "ok".into(),
+        outcome: AuditOutcome::Ok,
         detail: detail.into(),
     }
 }
@@ -142,7 +143,7 @@ async fn submit(store: &SqlStore) -> RequestId {
     let c = store
         .commit(Change {
             new_request: Some(new_request()),
-            audit: vec![event("request.submitted", "", t0(), ReqRef::New)],
+            audit: vec![event(AuditAction::RequestSubmitted, "", t0(), ReqRef::New)],
             ..Change::default()
         })
         .await
@@ -238,7 +239,12 @@ async fn seeding_people_inserts_only_those_absent(b: Backend) {
     changed.discord_id = Some("777".into());
     s.upsert_person(
         &changed,
-        vec![event("person.updated", "name", t0(), ReqRef::None)],
+        vec![event(
+            AuditAction::PersonRoleChanged,
+            "name",
+            t0(),
+            ReqRef::None,
+        )],
     )
     .await
     .unwrap();
@@ -302,7 +308,7 @@ async fn a_request_round_trips_with_its_steps_grant_and_actions(b: Backend) {
                 request: ReqRef::New,
                 ..queued("design", ActionOp::Grant)
             }],
-            audit: vec![event("request.submitted", "", t0(), ReqRef::New)],
+            audit: vec![event(AuditAction::RequestSubmitted, "", t0(), ReqRef::New)],
             ..Change::default()
         })
         .await
@@ -391,7 +397,7 @@ async fn an_update_replaces_steps_and_a_stale_version_conflicts_without_audit(b:
             updated_at: t0() + TimeDelta::hours(1),
         }],
         audit: vec![event(
-            "step.denied",
+            AuditAction::StepDenied,
             "",
             t0() + TimeDelta::hours(1),
             id.into(),
@@ -442,7 +448,7 @@ async fn ten_concurrent_commits_on_one_version_let_exactly_one_through(b: Backen
                     updated_at: t0() + TimeDelta::minutes(i),
                 }],
                 audit: vec![event(
-                    "request.cancelled",
+                    AuditAction::RequestCancelled,
                     &format!("writer {i}"),
                     t0() + TimeDelta::minutes(i),
                     id.into(),
@@ -483,8 +489,13 @@ async fn concurrent_audit_appends_form_one_chain(b: Backend) {
         tasks.push(tokio::spawn(async move {
             s.commit(Change {
                 audit: vec![
-                    event("a.one", &format!("{i}"), t0(), ReqRef::None),
-                    event("a.two", &format!("{i}"), t0(), ReqRef::None),
+                    event(
+                        AuditAction::StepApproved,
+                        &format!("{i}"),
+                        t0(),
+                        ReqRef::None,
+                    ),
+                    event(AuditAction::StepDenied, &format!("{i}"), t0(), ReqRef::None),
                 ],
                 ..Change::default()
             })
@@ -522,7 +533,7 @@ async fn a_second_live_grant_of_one_app_is_a_duplicate(b: Backend) {
             state: GrantState::Pending,
             ..new_grant("alice", "figma")
         }],
-        audit: vec![event("grant.requested", "", t0(), ReqRef::None)],
+        audit: vec![event(AuditAction::RequestSubmitted, "", t0(), ReqRef::None)],
         ..Change::default()
     };
     assert!(matches!(
@@ -1060,7 +1071,12 @@ async fn settled_onboardings_are_read_and_marked_by_lists(b: Backend) {
     // Reports are marked with their audit rows, once: a second change reporting one of the
     // same plans (another worker's) fails as a whole and writes none of its audit rows.
     let report = |plans: Vec<i64>, detail: &str| Change {
-        audit: vec![event("onboarding.reported", detail, t0(), ReqRef::None)],
+        audit: vec![event(
+            AuditAction::OnboardingReported,
+            detail,
+            t0(),
+            ReqRef::None,
+        )],
         report_plans: plans,
         ..Change::default()
     };
@@ -1123,7 +1139,7 @@ async fn chain_of(store: &SqlStore, n: i64) {
         store
             .commit(Change {
                 audit: vec![event(
-                    "step.approved",
+                    AuditAction::StepApproved,
                     &format!("row {}", i + 1),
                     t0() + TimeDelta::seconds(i),
                     ReqRef::None,
@@ -1360,7 +1376,12 @@ async fn an_emptied_audit_table_is_caught_by_the_genesis_record(b: Backend) {
 async fn other_rows(store: &SqlStore, n: i64) {
     for i in 0..n {
         let at = t0() + TimeDelta::minutes(30 + i);
-        let e = event("step.denied", &format!("forged {i}"), at, ReqRef::None);
+        let e = event(
+            AuditAction::StepDenied,
+            &format!("forged {i}"),
+            at,
+            ReqRef::None,
+        );
         store
             .commit(Change {
                 audit: vec![e],
@@ -1508,7 +1529,7 @@ async fn export_writes_jsonl_and_quoted_csv(b: Backend) {
                 app: None,
                 connector_action: Some(ActionId(9)),
                 ..event(
-                    "grant.provisioned",
+                    AuditAction::GrantProvisioned,
                     "said \"hi\", then left",
                     t0() + TimeDelta::hours(2),
                     id.into(),
@@ -1517,7 +1538,7 @@ async fn export_writes_jsonl_and_quoted_csv(b: Backend) {
             AuditEvent {
                 actor: Actor::Hr,
                 ..event(
-                    "account.disabled",
+                    AuditAction::AccountDisabled,
                     "line1\nline2",
                     t0() + TimeDelta::hours(3),
                     ReqRef::None,
@@ -1851,7 +1872,7 @@ async fn an_offboardings_re_reads_are_enqueued_once(b: Backend) {
         let change = Change {
             new_actions: vec![verify("design"), verify("directory")],
             audit: vec![event(
-                "offboarding.verifying",
+                AuditAction::OffboardingVerifying,
                 "re-reading",
                 t0(),
                 ReqRef::None,
@@ -1887,7 +1908,7 @@ async fn sqlite_copies_its_write_ahead_log_into_the_file_in_the_background() {
         f.store
             .commit(Change {
                 audit: vec![event(
-                    "bulk",
+                    AuditAction::GrantProvisioned,
                     &format!("{i}{}", "d".repeat(10_000)),
                     t0(),
                     ReqRef::None,
@@ -1938,7 +1959,7 @@ async fn state_changes_are_conditional_on_the_state_they_leave(b: Backend) {
         let s = s.clone();
         let ch = Change {
             grant_updates: vec![grant_to(GrantState::Active, GrantState::Revoking)],
-            audit: vec![event("grant.expired", "", t0(), ReqRef::None)],
+            audit: vec![event(AuditAction::GrantExpired, "", t0(), ReqRef::None)],
             ..Change::default()
         };
         tasks.push(tokio::spawn(async move { s.commit(ch).await }));
@@ -1977,7 +1998,7 @@ async fn state_changes_are_conditional_on_the_state_they_leave(b: Backend) {
         let s = s.clone();
         let ch = Change {
             action_updates: vec![ActionUpdate::done(a, ActionState::Waiting, t0())],
-            audit: vec![event("grant.provisioned", "", t0(), ReqRef::None)],
+            audit: vec![event(AuditAction::GrantProvisioned, "", t0(), ReqRef::None)],
             ..Change::default()
         };
         tasks.push(tokio::spawn(async move { s.commit(ch).await }));
@@ -2024,7 +2045,12 @@ async fn an_open_report_is_marked_with_its_report_and_closed_once(b: Backend) {
         .await
         .unwrap();
     let close = |detail: &str| Change {
-        audit: vec![event("offboarding.reported", detail, t0(), ReqRef::None)],
+        audit: vec![event(
+            AuditAction::OffboardingReported,
+            detail,
+            t0(),
+            ReqRef::None,
+        )],
         close_report: Some(plan),
         ..Change::default()
     };
@@ -2034,7 +2060,12 @@ async fn an_open_report_is_marked_with_its_report_and_closed_once(b: Backend) {
         Err(StoreError::Conflict)
     ));
     s.commit(Change {
-        audit: vec![event("offboarding.reported", "open", t0(), ReqRef::None)],
+        audit: vec![event(
+            AuditAction::OffboardingReported,
+            "open",
+            t0(),
+            ReqRef::None,
+        )],
         report_plans: vec![plan],
         open_reports: vec![plan],
         ..Change::default()

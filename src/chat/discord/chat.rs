@@ -16,7 +16,8 @@ use serenity::model::id::{ChannelId, MessageId, UserId};
 use tracing::{info, warn};
 
 use super::{CALL_TIMEOUT, CANNOT_DM, DiscordError, message_body, with_retry};
-use crate::core::model::{Actor, AuditEvent, Handle, Person, RequestId, Timestamp};
+use crate::core::audit::{AuditAction, AuditEvent, AuditOutcome};
+use crate::core::model::{Handle, Person, RequestId, Timestamp};
 use crate::core::ports::{
     Button, ButtonLabel, Change, Chat, ChatError, Clock, Message, MessageKey, Recipient, ReqRef,
     Store,
@@ -312,30 +313,23 @@ impl DiscordChat {
             .map_or(ReqRef::None, |r| ReqRef::Id(RequestId(r)));
         let (outcome, detail) = if delivered.is_empty() {
             (
-                "failed",
+                AuditOutcome::Failed,
                 "direct messages closed (Discord 50007); no fallback reachable".to_owned(),
             )
         } else {
             (
-                "delivered",
+                AuditOutcome::Delivered,
                 format!(
                     "direct messages closed (Discord 50007); sent to {} instead",
                     delivered.join(", ")
                 ),
             )
         };
-        let ev = AuditEvent {
-            at: self.clock.now(),
-            actor: Actor::System,
-            actor_chat_id: None,
-            action: "message.fallback".into(),
-            subject: Some(p.handle.clone()),
-            app: None,
-            request,
-            connector_action: None,
-            outcome: outcome.into(),
-            detail,
-        };
+        let ev = AuditEvent::new(self.clock.now(), AuditAction::MessageFallback)
+            .subject(&p.handle)
+            .request(request)
+            .outcome(outcome)
+            .detail(detail);
         if let Err(e) = self
             .store
             .commit(Change {

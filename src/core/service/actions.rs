@@ -160,16 +160,15 @@ impl Service {
                 .request_updates
                 .push(RequestUpdate::to_state(&r, next, now));
         }
-        change.audit.push(self.event(
-            actor.clone(),
-            chat,
-            "grant.revoke_requested",
-            Some(&subject.handle),
-            Some(&g.app),
-            req,
-            "ok",
-            why,
-        ));
+        change.audit.push(
+            self.audit(AuditAction::GrantRevokeRequested)
+                .by(actor.clone())
+                .chat(chat)
+                .subject(&subject.handle)
+                .app(&g.app)
+                .request(req)
+                .detail(why),
+        );
         change.new_actions.push(NewAction {
             connector: app.connector.clone(),
             op: ActionOp::Revoke,
@@ -211,16 +210,15 @@ impl Service {
         change
             .request_updates
             .push(RequestUpdate::to_state(&r, next, now));
-        change.audit.push(self.event(
-            by.actor.clone(),
-            by.chat.as_deref(),
-            "request.cancelled",
-            Some(&r.requester),
-            Some(&r.app),
-            r.id.into(),
-            "ok",
-            reason.clone().unwrap_or_default(),
-        ));
+        change.audit.push(
+            self.audit(AuditAction::RequestCancelled)
+                .by(by.actor.clone())
+                .chat(by.chat.as_deref())
+                .subject(&r.requester)
+                .app(&r.app)
+                .request(r.id)
+                .detail(reason.clone().unwrap_or_default()),
+        );
         let dir = self
             .request_directory(&r.requester, &r.app, &r.steps)
             .await?;
@@ -289,14 +287,14 @@ impl Service {
         async {
             match result {
                 Ok(Effect::Applied) => self
-                    .complete_action(action, Actor::System, None, "ok")
+                    .complete_action(action, Actor::System, None, AuditOutcome::Ok)
                     .await
                     .map(drop),
                 Ok(Effect::AlreadyInState) if action.op == ActionOp::Verify => {
                     self.not_listable(action).await
                 }
                 Ok(Effect::AlreadyInState) => self
-                    .complete_action(action, Actor::System, None, "already")
+                    .complete_action(action, Actor::System, None, AuditOutcome::Already)
                     .await
                     .map(drop),
                 Ok(Effect::Manual(task)) => self.hand_to_it(action, task).await,
@@ -315,21 +313,18 @@ impl Service {
                         action.id.0 as u64 * 7919 + action.attempts as u64 * 104_729,
                     );
                     let now = self.clock.now();
-                    let mut ev = self.event(
-                        Actor::System,
-                        None,
-                        "action.retrying",
-                        Some(&action.person),
-                        action.app.as_ref(),
-                        action.request.into(),
-                        "retrying",
-                        format!(
+                    let ev = self
+                        .audit(AuditAction::ActionRetrying)
+                        .subject(&action.person)
+                        .app(action.app.as_ref())
+                        .request(action.request)
+                        .connector_action(action.id)
+                        .outcome(AuditOutcome::Retrying)
+                        .detail(format!(
                             "attempt {} failed: {e}; next in {}s",
                             action.attempts,
                             wait.as_secs()
-                        ),
-                    );
-                    ev.connector_action = Some(action.id);
+                        ));
                     let not_before = chrono::TimeDelta::from_std(wait)
                         .ok()
                         .and_then(|d| now.checked_add_signed(d))
@@ -422,8 +417,8 @@ impl Service {
         let mut done = Vec::with_capacity(batch.len());
         for (action, result) in batch {
             let outcome = match result {
-                Ok(Effect::Applied) => "ok",
-                _ => "already",
+                Ok(Effect::Applied) => AuditOutcome::Ok,
+                _ => AuditOutcome::Already,
             };
             change
                 .action_updates
@@ -490,7 +485,7 @@ impl Service {
         action: &Action,
         actor: Actor,
         chat: Option<&str>,
-        outcome: &str,
+        outcome: AuditOutcome,
     ) -> AuditEvent {
         // A removal the connector answered for was seen gone (a connector that cannot see it
         // answers "could not verify"); one IT marked done rests on IT's word.
@@ -499,15 +494,15 @@ impl Service {
             (ActionOp::Revoke, _) => ", removed by IT (no read possible)",
             _ => "",
         };
-        let mut ev = self.event(
-            actor,
-            chat,
-            Self::effect_name(action.op),
-            Some(&action.person),
-            action.app.as_ref(),
-            action.request.into(),
-            outcome,
-            format!(
+        self.audit(AuditAction::effect(action.op))
+            .by(actor)
+            .chat(chat)
+            .subject(&action.person)
+            .app(action.app.as_ref())
+            .request(action.request)
+            .connector_action(action.id)
+            .outcome(outcome)
+            .detail(format!(
                 "connector {}{}{seen}",
                 action.connector,
                 action
@@ -515,19 +510,7 @@ impl Service {
                     .as_deref()
                     .map(|e| format!(", entitlement {e}"))
                     .unwrap_or_default()
-            ),
-        );
-        ev.connector_action = Some(action.id);
-        ev
-    }
-
-    fn effect_name(op: ActionOp) -> &'static str {
-        match op {
-            ActionOp::Grant => "grant.provisioned",
-            ActionOp::Revoke => "grant.revoked",
-            ActionOp::Disable => "account.disabled",
-            ActionOp::Verify => "offboarding.verified",
-        }
+            ))
     }
 
     /// What a finished task did, in words (the audit name, like `grant.provisioned`, is for the
@@ -550,7 +533,7 @@ impl Service {
         action: &Action,
         actor: Actor,
         chat: Option<&str>,
-        outcome: &str,
+        outcome: AuditOutcome,
     ) -> Result<bool> {
         for _ in 0..8 {
             let now = self.clock.now();
@@ -730,17 +713,14 @@ impl Service {
     /// Parks an action for a person (manual connector) and posts the task to IT.
     async fn hand_to_it(&self, action: &Action, task: String) -> Result<()> {
         let now = self.clock.now();
-        let mut ev = self.event(
-            Actor::System,
-            None,
-            "action.manual",
-            Some(&action.person),
-            action.app.as_ref(),
-            action.request.into(),
-            "waiting",
-            task.clone(),
-        );
-        ev.connector_action = Some(action.id);
+        let ev = self
+            .audit(AuditAction::ActionManual)
+            .subject(&action.person)
+            .app(action.app.as_ref())
+            .request(action.request)
+            .connector_action(action.id)
+            .outcome(AuditOutcome::Waiting)
+            .detail(task.clone());
         let app = action
             .app
             .as_ref()
@@ -801,19 +781,17 @@ impl Service {
                 reset_attempts: false,
             });
             let (name, outcome) = match (unverified, action.op) {
-                (true, ActionOp::Verify) => ("offboarding.verified".to_owned(), "unverified"),
-                (true, op) => (format!("{}.unverified", op.as_str()), "unverified"),
-                (false, op) => (format!("{}.failed", op.as_str()), "failed"),
+                (true, op) => (AuditAction::unverified(op), AuditOutcome::Unverified),
+                (false, op) => (AuditAction::failed(op), AuditOutcome::Failed),
             };
-            let mut ev = self.event(
-                Actor::System,
-                None,
-                &name,
-                Some(&action.person),
-                action.app.as_ref(),
-                action.request.into(),
-                outcome,
-                format!(
+            let ev = self
+                .audit(name)
+                .subject(&action.person)
+                .app(action.app.as_ref())
+                .request(action.request)
+                .connector_action(action.id)
+                .outcome(outcome)
+                .detail(format!(
                     "connector {}{}: {cause}{}",
                     action.connector,
                     action
@@ -826,9 +804,7 @@ impl Service {
                     } else {
                         ""
                     }
-                ),
-            );
-            ev.connector_action = Some(action.id);
+                ));
             change.audit.push(ev);
             let mut grant = None;
             if let Some(g) = action.grant {
@@ -961,7 +937,7 @@ impl Service {
         // One transaction, conditional on the task still waiting: of simultaneous clicks,
         // exactly one completes it; the others are told it is done.
         if !self
-            .complete_action(&action, Self::by(c), c.chat_id.as_deref(), "ok")
+            .complete_action(&action, Self::by(c), c.chat_id.as_deref(), AuditOutcome::Ok)
             .await?
         {
             let now = self.store.action(id).await?.map(|a| a.state);
@@ -1032,16 +1008,15 @@ impl Service {
             not_before: now,
             reset_attempts: true,
         });
-        change.audit.push(self.event(
-            Self::by(c),
-            c.chat_id.as_deref(),
-            "action.retried",
-            Some(&action.person),
-            action.app.as_ref(),
-            action.request.into(),
-            "ok",
-            format!("action {id}"),
-        ));
+        change.audit.push(
+            self.audit(AuditAction::ActionRetried)
+                .by(Self::by(c))
+                .chat(c.chat_id.as_deref())
+                .subject(&action.person)
+                .app(action.app.as_ref())
+                .request(action.request)
+                .detail(format!("action {id}")),
+        );
         if let Some(g) = grant
             && g.state == GrantState::Failed
         {

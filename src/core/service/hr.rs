@@ -123,16 +123,11 @@ impl Service {
             // same id: it never got an answer) runs it in full.
             for _ in 0..8 {
                 let now = self.clock.now();
-                let received = self.event(
-                    Actor::Hr,
-                    None,
-                    "hr.event_received",
-                    Some(&ev.person.handle),
-                    None,
-                    ReqRef::None,
-                    "ok",
-                    format!("event {} ({})", ev.id, ev.kind.as_str()),
-                );
+                let received = self
+                    .audit(AuditAction::HrEventReceived)
+                    .by(Actor::Hr)
+                    .subject(&ev.person.handle)
+                    .detail(format!("event {} ({})", ev.id, ev.kind.as_str()));
                 let intake = Change {
                     hr_event: Some((ev.id.clone(), now)),
                     audit: vec![received],
@@ -301,16 +296,17 @@ impl Service {
                     // audited; no grants move and nobody is told of a role change.
                     let name = |z: Option<Zone>| z.map_or("none", |z| z.name());
                     let mut change = intake;
-                    change.audit.push(self.event(
-                        by.actor.clone(),
-                        by.chat.as_deref(),
-                        "person.role_changed",
-                        Some(&p.handle),
-                        None,
-                        ReqRef::None,
-                        "ok",
-                        format!("time zone {} → {}", name(old.timezone), name(p.timezone)),
-                    ));
+                    change.audit.push(
+                        self.audit(AuditAction::PersonRoleChanged)
+                            .by(by.actor.clone())
+                            .chat(by.chat.as_deref())
+                            .subject(&p.handle)
+                            .detail(format!(
+                                "time zone {} → {}",
+                                name(old.timezone),
+                                name(p.timezone)
+                            )),
+                    );
                     change.person = Some(p.clone());
                     self.store.commit(change).await?;
                     return Ok(PersonOutcome::Moved(p.handle));
@@ -371,19 +367,14 @@ impl Service {
             "hr": true,
         }))
         .unwrap_or_default();
-        let ev_row = self.event(
-            Actor::Hr,
-            None,
-            "plan.proposed",
-            Some(&p.handle),
-            None,
-            ReqRef::None,
-            "ok",
-            match due {
+        let ev_row = self
+            .audit(AuditAction::PlanProposed)
+            .by(Actor::Hr)
+            .subject(&p.handle)
+            .detail(match due {
                 Some(d) => format!("offboarding at {} (HR)", when(d)),
                 None => "offboarding now (HR)".into(),
-            },
-        );
+            });
         let mut change = intake;
         change.audit.push(ev_row);
         // A scheduled leave tells IT in the plan's own transaction (the store fills in the

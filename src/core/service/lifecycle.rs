@@ -301,16 +301,13 @@ impl Service {
     ) -> Result<std::result::Result<String, String>> {
         let handle = &person.handle;
         let mut change = base;
-        change.audit.push(self.event(
-            by.actor.clone(),
-            by.chat.as_deref(),
-            "person.onboarded",
-            Some(handle),
-            None,
-            ReqRef::None,
-            "ok",
-            format!("{verb}; role {}", person.role),
-        ));
+        change.audit.push(
+            self.audit(AuditAction::PersonOnboarded)
+                .by(by.actor.clone())
+                .chat(by.chat.as_deref())
+                .subject(handle)
+                .detail(format!("{verb}; role {}", person.role)),
+        );
         let held = self.store.grants_of(handle).await?;
         let apps = self.org.birthrights(&person.role, &person.department);
         let before = change.new_grants.len();
@@ -542,25 +539,20 @@ impl Service {
         if !already.is_empty() {
             body.push(format!("- already yours: {}", already.join(", ")));
         }
-        let event = self.event(
-            Actor::System,
-            None,
-            "onboarding.reported",
-            Some(&p.handle),
-            None,
-            ReqRef::None,
-            if manual.is_empty() && failed.is_empty() {
-                "ok"
+        let event = self
+            .audit(AuditAction::OnboardingReported)
+            .subject(&p.handle)
+            .outcome(if manual.is_empty() && failed.is_empty() {
+                AuditOutcome::Ok
             } else {
-                "incomplete"
-            },
-            format!(
+                AuditOutcome::Incomplete
+            })
+            .detail(format!(
                 "ready: {}; manual: {}; failed: {}",
                 list(&ready),
                 list(&manual),
                 list(&failed)
-            ),
-        );
+            ));
         (event, body.join("\n"))
     }
 
@@ -712,16 +704,12 @@ impl Service {
         })
         .unwrap_or_default();
         let now = self.clock.now();
-        let ev = self.event(
-            Self::by(c),
-            c.chat_id.as_deref(),
-            "plan.proposed",
-            Some(&user),
-            None,
-            ReqRef::None,
-            "ok",
-            format!("role change to {role}"),
-        );
+        let ev = self
+            .audit(AuditAction::PlanProposed)
+            .by(Self::by(c))
+            .chat(c.chat_id.as_deref())
+            .subject(&user)
+            .detail(format!("role change to {role}"));
         let text = self.role_plan_text(&p, &role, &plan);
         // The plan and its prompts to the confirmers are one transaction (the store fills
         // the plan's id into the prompts' buttons).
@@ -842,19 +830,15 @@ impl Service {
             ..PlanDetail::default()
         })
         .unwrap_or_default();
-        let ev = self.event(
-            Self::by(c),
-            c.chat_id.as_deref(),
-            "plan.proposed",
-            Some(&user),
-            None,
-            ReqRef::None,
-            "ok",
-            match due {
+        let ev = self
+            .audit(AuditAction::PlanProposed)
+            .by(Self::by(c))
+            .chat(c.chat_id.as_deref())
+            .subject(&user)
+            .detail(match due {
                 Some(d) => format!("offboarding at {}", when(d)),
                 None => "offboarding".into(),
-            },
-        );
+            });
         let id = self
             .store
             .create_plan(
@@ -1042,20 +1026,16 @@ impl Service {
         } else {
             PlanState::Cancelled
         };
-        let ev = self.event(
-            Self::by(c),
-            c.chat_id.as_deref(),
-            if confirm {
-                "plan.confirmed"
+        let ev = self
+            .audit(if confirm {
+                AuditAction::PlanConfirmed
             } else {
-                "plan.cancelled"
-            },
-            Some(&plan.subject),
-            None,
-            ReqRef::None,
-            "ok",
-            format!("{} plan #{id}", plan.kind.as_str()),
-        );
+                AuditAction::PlanCancelled
+            })
+            .by(Self::by(c))
+            .chat(c.chat_id.as_deref())
+            .subject(&plan.subject)
+            .detail(format!("{} plan #{id}", plan.kind.as_str()));
         let verdict = format!(
             "{} by {} at {}.",
             if confirm { "Confirmed" } else { "Cancelled" },
@@ -1240,20 +1220,16 @@ impl Service {
                 new.manager.as_ref().map_or("none", |m| m.as_str())
             ));
         }
-        let ev = self.event(
-            by.actor.clone(),
-            by.chat.as_deref(),
-            "person.role_changed",
-            Some(&new.handle),
-            None,
-            ReqRef::None,
-            "ok",
-            if what.is_empty() {
+        let ev = self
+            .audit(AuditAction::PersonRoleChanged)
+            .by(by.actor.clone())
+            .chat(by.chat.as_deref())
+            .subject(&new.handle)
+            .detail(if what.is_empty() {
                 "record updated".to_owned()
             } else {
                 what.join("; ")
-            },
-        );
+            });
         // The record, the grants moved and the audit rows are one transaction (with `base`:
         // an HR event's replay record, or the plan this carries out).
         let mut change = base;
@@ -1296,16 +1272,15 @@ impl Service {
             }
         }
         for g in &work.review {
-            change.audit.push(self.event(
-                by.actor.clone(),
-                by.chat.as_deref(),
-                "grant.flagged_for_review",
-                Some(&new.handle),
-                Some(&g.app),
-                ReqRef::None,
-                "review",
-                "requested separately; kept after the role change",
-            ));
+            change.audit.push(
+                self.audit(AuditAction::GrantFlaggedForReview)
+                    .by(by.actor.clone())
+                    .chat(by.chat.as_deref())
+                    .subject(&new.handle)
+                    .app(&g.app)
+                    .outcome(AuditOutcome::Review)
+                    .detail("requested separately; kept after the role change"),
+            );
         }
         let shown_old = Person {
             department: old.department.clone(),
@@ -1409,16 +1384,16 @@ impl Service {
         let chat = by.chat.as_deref();
         let connectors = self.connectors_of(&p.handle).await?;
         p.status = PersonStatus::Offboarded;
-        let ev = self.event(
-            actor.clone(),
-            chat,
-            "person.offboarded",
-            Some(&p.handle),
-            None,
-            ReqRef::None,
-            "ok",
-            format!("plan {}; {}", plan.id, reason.clone().unwrap_or_default()),
-        );
+        let ev = self
+            .audit(AuditAction::PersonOffboarded)
+            .by(actor.clone())
+            .chat(chat)
+            .subject(&p.handle)
+            .detail(format!(
+                "plan {}; {}",
+                plan.id,
+                reason.clone().unwrap_or_default()
+            ));
         // Their own pending requests are cancelled (each on its own: a retry after a crash
         // finds none left open).
         for r in self.store.requests_by(&p.handle).await? {
@@ -1533,20 +1508,15 @@ impl Service {
     /// the report says so instead of claiming a check.
     pub(super) async fn not_listable(&self, action: &Action) -> Result<()> {
         let now = self.clock.now();
-        let mut ev = self.event(
-            Actor::System,
-            None,
-            "offboarding.verified",
-            Some(&action.person),
-            None,
-            ReqRef::None,
-            "not-listable",
-            format!(
+        let ev = self
+            .audit(AuditAction::OffboardingVerified)
+            .subject(&action.person)
+            .connector_action(action.id)
+            .outcome(AuditOutcome::NotListable)
+            .detail(format!(
                 "connector {} cannot be re-read; IT's Done on each of its tasks is the evidence",
                 action.connector
-            ),
-        );
-        ev.connector_action = Some(action.id);
+            ));
         if !self
             .commit_quietly(Change {
                 action_updates: vec![ActionUpdate {
@@ -1616,24 +1586,20 @@ impl Service {
                 still.push(e.clone());
                 continue;
             }
-            let mut ev = self.event(
-                Actor::System,
-                None,
-                if label == "unrecorded" {
-                    "grant.unrecorded"
+            let ev = self
+                .audit(if label == "unrecorded" {
+                    AuditAction::GrantUnrecorded
                 } else {
-                    "grant.still_present"
-                },
-                Some(&action.person),
-                app.as_ref(),
-                ReqRef::None,
-                "flagged",
-                format!(
+                    AuditAction::GrantStillPresent
+                })
+                .subject(&action.person)
+                .app(app.as_ref())
+                .connector_action(action.id)
+                .outcome(AuditOutcome::Flagged)
+                .detail(format!(
                     "connector {}: membership of {e} found on re-reading after offboarding; removing it",
                     action.connector
-                ),
-            );
-            ev.connector_action = Some(action.id);
+                ));
             change.audit.push(ev);
             change.new_actions.push(NewAction {
                 connector: action.connector.clone(),
@@ -1674,15 +1640,16 @@ impl Service {
                 at: now,
             });
         }
-        let mut ev = self.event(
-            Actor::System,
-            None,
-            "offboarding.verified",
-            Some(&action.person),
-            None,
-            ReqRef::None,
-            if found.is_empty() { "ok" } else { "flagged" },
-            format!(
+        let ev = self
+            .audit(AuditAction::OffboardingVerified)
+            .subject(&action.person)
+            .connector_action(action.id)
+            .outcome(if found.is_empty() {
+                AuditOutcome::Ok
+            } else {
+                AuditOutcome::Flagged
+            })
+            .detail(format!(
                 "connector {}: {}",
                 action.connector,
                 if found.is_empty() {
@@ -1690,9 +1657,7 @@ impl Service {
                 } else {
                     format!("found {}", found.join(", "))
                 }
-            ),
-        );
-        ev.connector_action = Some(action.id);
+            ));
         change.audit.push(ev);
         if !self.commit_quietly(change).await? {
             return Ok(());
@@ -1744,16 +1709,13 @@ impl Service {
                 steps[k as usize].approvers = rest;
                 r.state
             };
-            change.audit.push(self.event(
-                Actor::System,
-                None,
-                "step.rerouted",
-                Some(&r.requester),
-                Some(&r.app),
-                r.id.into(),
-                "ok",
-                format!("{gone} left"),
-            ));
+            change.audit.push(
+                self.audit(AuditAction::StepRerouted)
+                    .subject(&r.requester)
+                    .app(&r.app)
+                    .request(r.id)
+                    .detail(format!("{gone} left")),
+            );
             change.request_updates.push(RequestUpdate {
                 id: r.id,
                 expected_version: r.version,
@@ -1822,24 +1784,19 @@ impl Service {
                 });
             }
             if !conns.is_empty() {
-                change.audit.push(self.event(
-                    Actor::System,
-                    None,
-                    "offboarding.verifying",
-                    Some(who),
-                    None,
-                    ReqRef::None,
-                    "ok",
-                    format!(
-                        "plan {}: re-reading {}",
-                        plan.id,
-                        conns
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                ));
+                change.audit.push(
+                    self.audit(AuditAction::OffboardingVerifying)
+                        .subject(who)
+                        .detail(format!(
+                            "plan {}: re-reading {}",
+                            plan.id,
+                            conns
+                                .iter()
+                                .map(ToString::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                );
                 change.verify_plan = Some(plan.id);
                 change.first_action_of = Some(plan.id);
                 match self.store.commit(change).await {
@@ -1905,16 +1862,15 @@ impl Service {
                 "time-bound access ended",
             )
             .await?;
-            change.audit.push(self.event(
-                Actor::System,
-                None,
-                "grant.expired",
-                Some(&g.person),
-                Some(&g.app),
-                ReqRef::None,
-                "ok",
-                format!("ended {}", g.expires_at.map_or_else(|| "-".into(), when)),
-            ));
+            change.audit.push(
+                self.audit(AuditAction::GrantExpired)
+                    .subject(&g.person)
+                    .app(&g.app)
+                    .detail(format!(
+                        "ended {}",
+                        g.expires_at.map_or_else(|| "-".into(), when)
+                    )),
+            );
             change.messages.push(self.out(
                 &g.person,
                 format!(
@@ -1952,16 +1908,13 @@ impl Service {
                 change
                     .request_updates
                     .push(RequestUpdate::to_state(&r, next, now));
-                change.audit.push(self.event(
-                    Actor::System,
-                    None,
-                    "request.expired",
-                    Some(&r.requester),
-                    Some(&r.app),
-                    r.id.into(),
-                    "ok",
-                    format!("undecided after {}", wf.expire_after),
-                ));
+                change.audit.push(
+                    self.audit(AuditAction::RequestExpired)
+                        .subject(&r.requester)
+                        .app(&r.app)
+                        .request(r.id)
+                        .detail(format!("undecided after {}", wf.expire_after)),
+                );
                 if let Some(k) = r.state.step() {
                     let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
                     change.messages.push(Outgoing::edit(
@@ -2012,21 +1965,18 @@ impl Service {
                     steps.clone(),
                     now,
                 ));
-                change.audit.push(self.event(
-                    Actor::System,
-                    None,
-                    "step.escalated",
-                    Some(&r.requester),
-                    Some(&r.app),
-                    r.id.into(),
-                    "ok",
-                    format!(
-                        "step {} after {}: to {}",
-                        k + 1,
-                        wf.escalate_after,
-                        Self::names(&dir, &extra)
-                    ),
-                ));
+                change.audit.push(
+                    self.audit(AuditAction::StepEscalated)
+                        .subject(&r.requester)
+                        .app(&r.app)
+                        .request(r.id)
+                        .detail(format!(
+                            "step {} after {}: to {}",
+                            k + 1,
+                            wf.escalate_after,
+                            Self::names(&dir, &extra)
+                        )),
+                );
                 let mut shown = r.clone();
                 shown.steps = steps;
                 let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
@@ -2054,16 +2004,13 @@ impl Service {
                 change
                     .request_updates
                     .push(RequestUpdate::with_steps(&r, r.state, steps, now));
-                change.audit.push(self.event(
-                    Actor::System,
-                    None,
-                    "step.reminded",
-                    Some(&r.requester),
-                    Some(&r.app),
-                    r.id.into(),
-                    "ok",
-                    format!("step {} waiting since {}", k + 1, when(started)),
-                ));
+                change.audit.push(
+                    self.audit(AuditAction::StepReminded)
+                        .subject(&r.requester)
+                        .app(&r.app)
+                        .request(r.id)
+                        .detail(format!("step {} waiting since {}", k + 1, when(started))),
+                );
                 for h in &step.approvers {
                     let since = self.when_for(h, started).await;
                     change.messages.push(self.out(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {since}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(&dir, &r.requester), self.app_display(&r.app)), vec![], None));
@@ -2101,16 +2048,12 @@ impl Service {
                     expires_at: g.expires_at,
                     warned: true,
                 }],
-                audit: vec![self.event(
-                    Actor::System,
-                    None,
-                    "grant.expiry_warned",
-                    Some(&g.person),
-                    Some(&g.app),
-                    ReqRef::None,
-                    "ok",
-                    format!("ends {}", when(end)),
-                )],
+                audit: vec![
+                    self.audit(AuditAction::GrantExpiryWarned)
+                        .subject(&g.person)
+                        .app(&g.app)
+                        .detail(format!("ends {}", when(end))),
+                ],
                 messages: vec![self.out(
                     &g.person,
                 format!(

@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use tracing::{Instrument, info_span, warn};
 
+use super::audit::{AuditAction, AuditOutcome};
 use super::command::{CommandError, Intent, Registry};
 use super::customid::ClickTarget;
 use super::model::*;
@@ -206,30 +207,9 @@ impl Service {
         self.work.notify_one();
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn event(
-        &self,
-        actor: Actor,
-        chat: Option<&str>,
-        action: &str,
-        subject: Option<&Handle>,
-        app: Option<&AppName>,
-        request: ReqRef,
-        outcome: &str,
-        detail: impl Into<String>,
-    ) -> AuditEvent {
-        AuditEvent {
-            at: self.clock.now(),
-            actor,
-            actor_chat_id: chat.map(str::to_owned),
-            action: action.to_owned(),
-            subject: subject.cloned(),
-            app: app.cloned(),
-            request,
-            connector_action: None,
-            outcome: outcome.to_owned(),
-            detail: detail.into(),
-        }
+    /// An audit row for `action`, now; the builder's setters fill in the rest.
+    fn audit(&self, action: AuditAction) -> AuditEvent {
+        AuditEvent::new(self.clock.now(), action)
     }
 
     fn by(c: &Caller) -> Actor {
@@ -246,16 +226,15 @@ impl Service {
         request: ReqRef,
         why: String,
     ) -> Result<Reply> {
-        let ev = self.event(
-            Self::by(c),
-            c.chat_id.as_deref(),
-            "command.refused",
-            subject,
-            app,
-            request,
-            "refused",
-            format!("{what}: {why}"),
-        );
+        let ev = self
+            .audit(AuditAction::CommandRefused)
+            .by(Self::by(c))
+            .chat(c.chat_id.as_deref())
+            .subject(subject)
+            .app(app)
+            .request(request)
+            .outcome(AuditOutcome::Refused)
+            .detail(format!("{what}: {why}"));
         self.store
             .commit(Change {
                 audit: vec![ev],
@@ -273,16 +252,12 @@ impl Service {
             Ok(Some(c)) => Self::by(&c),
             _ => Actor::System,
         };
-        let ev = self.event(
-            actor,
-            Some(chat_id),
-            "command.refused",
-            None,
-            None,
-            ReqRef::None,
-            "refused",
-            format!("interaction: {why}"),
-        );
+        let ev = self
+            .audit(AuditAction::CommandRefused)
+            .by(actor)
+            .chat(Some(chat_id))
+            .outcome(AuditOutcome::Refused)
+            .detail(format!("interaction: {why}"));
         let change = Change {
             audit: vec![ev],
             ..Change::default()
@@ -664,16 +639,15 @@ impl Service {
                 reason.as_deref().unwrap_or("-")
             ),
         };
-        change.audit.push(self.event(
-            who.clone(),
-            chat,
-            "request.submitted",
-            Some(&me.handle),
-            Some(&app.name),
-            ReqRef::New,
-            "ok",
-            detail,
-        ));
+        change.audit.push(
+            self.audit(AuditAction::RequestSubmitted)
+                .by(who.clone())
+                .chat(chat)
+                .subject(&me.handle)
+                .app(&app.name)
+                .request(ReqRef::New)
+                .detail(detail),
+        );
         let mut grant = None;
         match state {
             RequestState::Approved => {
@@ -682,16 +656,13 @@ impl Service {
                 } else {
                     "no approval needed"
                 };
-                change.audit.push(self.event(
-                    Actor::System,
-                    None,
-                    "request.approved",
-                    Some(&me.handle),
-                    Some(&app.name),
-                    ReqRef::New,
-                    "ok",
-                    why,
-                ));
+                change.audit.push(
+                    self.audit(AuditAction::RequestApproved)
+                        .subject(&me.handle)
+                        .app(&app.name)
+                        .request(ReqRef::New)
+                        .detail(why),
+                );
                 state = state.on(Event::Provision)?;
                 let (g, done) = self.provision(
                     &mut change,
@@ -825,31 +796,26 @@ impl Service {
         step.started_at = Some(now);
         step.approvers = approvers.clone();
         if approvers.is_empty() {
-            change.audit.push(self.event(
-                Actor::System,
-                None,
-                "step.no_approver",
-                Some(&requester.handle),
-                Some(&app.name),
-                req,
-                "waiting",
-                format!("step {} ({rule}): nobody eligible", k + 1),
-            ));
+            change.audit.push(
+                self.audit(AuditAction::StepNoApprover)
+                    .subject(&requester.handle)
+                    .app(&app.name)
+                    .request(req)
+                    .outcome(AuditOutcome::Waiting)
+                    .detail(format!("step {} ({rule}): nobody eligible", k + 1)),
+            );
             state
                 .on(Event::NoApprover)
                 .unwrap_or(RequestState::NoApprover(k))
         } else {
             let names: Vec<&str> = approvers.iter().map(Handle::as_str).collect();
-            change.audit.push(self.event(
-                Actor::System,
-                None,
-                "step.started",
-                Some(&requester.handle),
-                Some(&app.name),
-                req,
-                "ok",
-                format!("step {} ({rule}): {}", k + 1, names.join(", ")),
-            ));
+            change.audit.push(
+                self.audit(AuditAction::StepStarted)
+                    .subject(&requester.handle)
+                    .app(&app.name)
+                    .request(req)
+                    .detail(format!("step {} ({rule}): {}", k + 1, names.join(", "))),
+            );
             RequestState::Awaiting(k)
         }
     }
@@ -880,16 +846,16 @@ impl Service {
                     expires_at: until,
                     warned: false,
                 });
-                change.audit.push(self.event(
-                    Actor::System,
-                    None,
-                    "grant.extended",
-                    Some(&who.handle),
-                    Some(&app.name),
-                    req,
-                    "ok",
-                    format!("until {}", until.map_or_else(|| "no end".into(), when)),
-                ));
+                change.audit.push(
+                    self.audit(AuditAction::GrantExtended)
+                        .subject(&who.handle)
+                        .app(&app.name)
+                        .request(req)
+                        .detail(format!(
+                            "until {}",
+                            until.map_or_else(|| "no end".into(), when)
+                        )),
+                );
                 (Some(GrantRef::Id(g.id)), true)
             }
             _ => {
@@ -1227,24 +1193,26 @@ impl Service {
             };
             let mut state = r.state.on(ev)?;
             let mut change = Change::default();
-            change.audit.push(self.event(
-                Self::by(c),
-                c.chat_id.as_deref(),
-                if approve {
-                    "step.approved"
+            change.audit.push(
+                self.audit(if approve {
+                    AuditAction::StepApproved
                 } else {
-                    "step.denied"
-                },
-                Some(&r.requester),
-                Some(&r.app),
-                id.into(),
-                "ok",
-                format!(
+                    AuditAction::StepDenied
+                })
+                .by(Self::by(c))
+                .chat(c.chat_id.as_deref())
+                .subject(&r.requester)
+                .app(&r.app)
+                .request(id)
+                .detail(format!(
                     "step {} of {n}{}",
                     k + 1,
-                    reason.as_deref().map(|r| format!("; reason: {r}")).unwrap_or_default()
-                ),
-            ));
+                    reason
+                        .as_deref()
+                        .map(|r| format!("; reason: {r}"))
+                        .unwrap_or_default()
+                )),
+            );
             let mut grant = r.grant.map(GrantRef::Id);
             match state {
                 RequestState::Awaiting(next) => {
@@ -1261,16 +1229,13 @@ impl Service {
                     );
                 }
                 RequestState::Approved => {
-                    change.audit.push(self.event(
-                        Actor::System,
-                        None,
-                        "request.approved",
-                        Some(&r.requester),
-                        Some(&r.app),
-                        id.into(),
-                        "ok",
-                        "every step approved",
-                    ));
+                    change.audit.push(
+                        self.audit(AuditAction::RequestApproved)
+                            .subject(&r.requester)
+                            .app(&r.app)
+                            .request(id)
+                            .detail("every step approved"),
+                    );
                     state = state.on(Event::Provision)?;
                     let extends = match r.kind {
                         RequestKind::Extend(g) => self.store.grant(g).await?,
@@ -1292,16 +1257,13 @@ impl Service {
                     }
                 }
                 RequestState::Denied => {
-                    change.audit.push(self.event(
-                        Actor::System,
-                        None,
-                        "request.denied",
-                        Some(&r.requester),
-                        Some(&r.app),
-                        id.into(),
-                        "ok",
-                        format!("denied at step {}", k + 1),
-                    ));
+                    change.audit.push(
+                        self.audit(AuditAction::RequestDenied)
+                            .subject(&r.requester)
+                            .app(&r.app)
+                            .request(id)
+                            .detail(format!("denied at step {}", k + 1)),
+                    );
                 }
                 other => {
                     return Err(ServiceError::Inconsistent(format!(

@@ -230,29 +230,25 @@ impl Service {
         let committed = self
             .store
             .commit(Change {
-                audit: vec![self.event(
-                    Actor::System,
-                    None,
-                    "offboarding.reported",
-                    Some(who),
-                    None,
-                    ReqRef::None,
-                    if t.problems() == 0 && t.flagged == 0 {
-                        "ok"
-                    } else {
-                        "incomplete"
-                    },
-                    format!(
-                        "plan {}: {} action(s), {} could not be verified, {} failed, {} waiting for IT, {} flagged{}",
-                        plan.id,
-                        actions.len(),
-                        t.unverified,
-                        t.failed,
-                        t.waiting,
-                        t.flagged,
-                        if open { "; the report stays open" } else { "" }
-                    ),
-                )],
+                audit: vec![
+                    self.audit(AuditAction::OffboardingReported)
+                        .subject(who)
+                        .outcome(if t.problems() == 0 && t.flagged == 0 {
+                            AuditOutcome::Ok
+                        } else {
+                            AuditOutcome::Incomplete
+                        })
+                        .detail(format!(
+                            "plan {}: {} action(s), {} could not be verified, {} failed, {} waiting for IT, {} flagged{}",
+                            plan.id,
+                            actions.len(),
+                            t.unverified,
+                            t.failed,
+                            t.waiting,
+                            t.flagged,
+                            if open { "; the report stays open" } else { "" }
+                        )),
+                ],
                 report_plans: vec![plan.id],
                 open_reports: if open { vec![plan.id] } else { Vec::new() },
                 messages,
@@ -305,21 +301,21 @@ impl Service {
         let committed = self
             .store
             .commit(Change {
-                audit: vec![self.event(
-                    Actor::System,
-                    None,
-                    "offboarding.reported",
-                    Some(who),
-                    None,
-                    ReqRef::None,
-                    if t.flagged == 0 { "ok" } else { "flagged" },
-                    format!(
-                        "plan {}: every item verified gone after IT acted; {} action(s), {} flagged",
-                        plan.id,
-                        actions.len(),
-                        t.flagged
-                    ),
-                )],
+                audit: vec![
+                    self.audit(AuditAction::OffboardingReported)
+                        .subject(who)
+                        .outcome(if t.flagged == 0 {
+                            AuditOutcome::Ok
+                        } else {
+                            AuditOutcome::Flagged
+                        })
+                        .detail(format!(
+                            "plan {}: every item verified gone after IT acted; {} action(s), {} flagged",
+                            plan.id,
+                            actions.len(),
+                            t.flagged
+                        )),
+                ],
                 close_report: Some(plan.id),
                 messages,
                 ..Change::default()

@@ -13,7 +13,8 @@ use std::sync::atomic::Ordering;
 use tracing::{info, warn};
 
 use super::{Result, Service};
-use crate::core::model::{Actor, AuditEvent, RequestId};
+use crate::core::audit::{AuditAction, AuditEvent, AuditOutcome};
+use crate::core::model::RequestId;
 use crate::core::ports::{
     ChatError, DeliveryPolicy, Message, OutKind, Outgoing, Queued, Recipient, ReqRef,
 };
@@ -181,7 +182,13 @@ impl Service {
                     delivered.join(", ")
                 );
                 info!(message = row.id, "{detail}");
-                let ev = self.outbox_event(&row, to, "message.fallback", "delivered", detail);
+                let ev = self.outbox_event(
+                    &row,
+                    to,
+                    AuditAction::MessageFallback,
+                    AuditOutcome::Delivered,
+                    detail,
+                );
                 self.store
                     .message_sent(row.id, Some(&why), vec![ev])
                     .await?;
@@ -201,7 +208,13 @@ impl Service {
             OutKind::Send(to) => to.clone(),
             OutKind::Edit => Recipient::Channel(String::new()),
         };
-        let ev = self.outbox_event(&row, &to, "message.failed", "failed", detail);
+        let ev = self.outbox_event(
+            &row,
+            &to,
+            AuditAction::MessageFailed,
+            AuditOutcome::Failed,
+            detail,
+        );
         self.store.message_failed(row.id, &why, vec![ev]).await?;
         Ok(())
     }
@@ -210,25 +223,19 @@ impl Service {
         &self,
         row: &Queued,
         to: &Recipient,
-        action: &str,
-        outcome: &str,
+        action: AuditAction,
+        outcome: AuditOutcome,
         detail: String,
     ) -> AuditEvent {
-        AuditEvent {
-            at: self.clock.now(),
-            actor: Actor::System,
-            actor_chat_id: None,
-            action: action.into(),
-            subject: match to {
-                Recipient::Person(h) => Some(h.clone()),
-                Recipient::Channel(_) => None,
-            },
-            app: None,
-            request: request_of(row.msg.key.as_ref()),
-            connector_action: None,
-            outcome: outcome.into(),
-            detail,
-        }
+        let subject = match to {
+            Recipient::Person(h) => Some(h),
+            Recipient::Channel(_) => None,
+        };
+        self.audit(action)
+            .subject(subject)
+            .request(request_of(row.msg.key.as_ref()))
+            .outcome(outcome)
+            .detail(detail)
     }
 
     async fn recipient_name(&self, to: &Recipient) -> String {
