@@ -347,7 +347,7 @@ impl Service {
             preconfirmed: true,
         });
         change.start_new_plan = true;
-        match self.store.commit(change).await {
+        match self.commit(change).await {
             Ok(_) => {}
             Err(StoreError::Duplicate(what)) => return Ok(Err(what)),
             Err(e) => return Err(e.into()),
@@ -1177,8 +1177,7 @@ impl Service {
         change
             .messages
             .extend(self.running_note(plan, announce, &text));
-        self.store.commit(change).await?;
-        self.wake_worker();
+        self.commit(change).await?;
         self.messages_committed().await;
         Ok(text)
     }
@@ -1207,8 +1206,7 @@ impl Service {
         base: Change,
     ) -> Result<String> {
         let (change, text) = self.move_change(by, old, new, proposed_by, base).await?;
-        self.store.commit(change).await?;
-        self.wake_worker();
+        self.commit(change).await?;
         self.messages_committed().await;
         Ok(text)
     }
@@ -1397,7 +1395,7 @@ impl Service {
                 .extend(self.running_note(plan, announce, &text));
             let messages = !base.messages.is_empty();
             if !base.is_empty() {
-                self.store.commit(base).await?;
+                self.commit(base).await?;
             }
             if messages {
                 self.messages_committed().await;
@@ -1476,8 +1474,7 @@ impl Service {
             .messages
             .extend(self.running_note(plan, announce, &text));
         let messages = !change.messages.is_empty();
-        self.store.commit(change).await?;
-        self.wake_worker();
+        self.commit(change).await?;
         if messages {
             self.messages_committed().await;
         }
@@ -1697,7 +1694,6 @@ impl Service {
         if !self.commit_quietly(change).await? {
             return Ok(());
         }
-        self.wake_worker();
         self.maybe_report_offboarding(&action.person).await
     }
 
@@ -1762,7 +1758,7 @@ impl Service {
                 grant: r.grant.map(GrantRef::Id),
                 updated_at: self.clock.now(),
             });
-            match self.store.commit(change).await {
+            match self.commit(change).await {
                 Ok(_) | Err(StoreError::Conflict) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -1842,13 +1838,12 @@ impl Service {
                 ));
                 change.verify_plan = Some(plan.id);
                 change.first_action_of = Some(plan.id);
-                match self.store.commit(change).await {
+                match self.commit(change).await {
                     Ok(_) => {}
                     // Another action's completion enqueued them a moment ago.
                     Err(StoreError::Conflict) => return Ok(()),
                     Err(e) => return Err(e.into()),
                 }
-                self.wake_worker();
                 return Ok(());
             }
         }
@@ -2073,9 +2068,6 @@ impl Service {
                 }
             }
         }
-        if done > 0 {
-            self.wake_worker();
-        }
         Ok(done)
     }
 
@@ -2177,7 +2169,7 @@ impl Service {
     /// instance or click got there first) is not an error.
     pub(super) async fn commit_quietly(&self, change: Change) -> Result<bool> {
         let messages = !change.messages.is_empty();
-        match self.store.commit(change).await {
+        match self.commit(change).await {
             Ok(_) => {
                 if messages {
                     self.messages_committed().await;
