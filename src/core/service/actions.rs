@@ -598,7 +598,7 @@ impl Service {
             }
             // What it means for people is written with it.
             change.messages = self
-                .action_messages(action, grant, granted_request, &actor, now)
+                .action_messages(action, grant, granted_request, actor, now)
                 .await?;
             match self.commit(change).await {
                 Ok(_) => {}

@@ -152,7 +152,7 @@ impl Service {
                             PersonOutcome::Unchanged(h) => format!("{h} unchanged"),
                         })
                         .map_err(HrError::from),
-                    HrKind::Leave => self.hr_leave(&ev, now, intake).await,
+                    HrKind::Leave => self.hr_leave(ev, now, intake).await,
                 };
                 match result {
                     Ok(text) => Ok(Attempt::Done(HrOutcome::Accepted(text))),
