@@ -6,9 +6,9 @@
 //! are read at once, its actions run concurrently (in order per person and connector; a
 //! bulk-capable connector such as `directory` gets its share in one call), and their
 //! outcomes are recorded together, the successes in one transaction. While a batch runs its
-//! leases are renewed. The console's [`Engine::drain`] still runs one action at a time.
-//! Idle workers wait for a wake-up ([`Service::wake_worker`]: one worker per command that
-//! may have queued work; a worker whose batch came back full wakes the next) or poll every
+//! leases are renewed. The console's [`Engine::drain`] takes the same path, one batch at a time.
+//! Idle workers wait for a wake-up ([`Service::wake_worker`]: one worker per commit that
+//! queued work; a worker whose batch came back full wakes the next) or poll every
 //! 500 ms for work that fell due on its own (retries, lapsed leases).
 //!
 //! Each connector has a concurrency cap and an optional rate (actions started per second);
@@ -133,10 +133,6 @@ impl Gate {
         Some(permit)
     }
 
-    fn full(&self) -> bool {
-        self.permits.available_permits() == 0
-    }
-
     fn backlogged(&self) -> bool {
         self.held.load(Ordering::Relaxed) >= self.backlog
     }
@@ -209,24 +205,6 @@ impl Engine {
     /// The number of workers [`Engine::run`] starts (the sum of the connectors' caps, 1–32).
     pub fn workers(&self) -> usize {
         self.workers
-    }
-
-    fn saturated(&self) -> Vec<ConnectorName> {
-        self.gates
-            .iter()
-            .filter(|(_, g)| g.full())
-            .map(|(n, _)| n.clone())
-            .collect()
-    }
-
-    async fn claim(&self) -> Result<Option<Action>, ServiceError> {
-        let now = self.service.clock().now();
-        let skip = self.saturated();
-        Ok(self
-            .service
-            .store()
-            .claim_action_except(now, self.lease, &skip)
-            .await?)
     }
 
     /// Claims up to [`BATCH`] due actions, skipping connectors whose claimed actions already
@@ -500,60 +478,6 @@ impl Engine {
         }
     }
 
-    /// Claims and runs one due action; false when none is due.
-    pub async fn run_one(&self) -> Result<bool, ServiceError> {
-        let Some(action) = self.claim().await? else {
-            return Ok(false);
-        };
-        self.process(action).await?;
-        Ok(true)
-    }
-
-    async fn process(&self, action: Action) -> Result<(), ServiceError> {
-        let span = info_span!("engine", action_id = %action.id, connector = %action.connector);
-        async {
-            let _permit = match self.gates.get(&action.connector) {
-                Some(g) => g.enter().await,
-                None => None,
-            };
-            let result = self.execute(&action).await;
-            if let Err(e) = &result {
-                warn!(
-                    action_id = %action.id,
-                    connector = %action.connector,
-                    person = %action.person,
-                    app = action.app.as_ref().map(|a| a.as_str()),
-                    request = action.request.map(|r| r.0),
-                    error = %e,
-                    attempt = action.attempts,
-                    "connector action failed"
-                );
-            }
-            self.service.action_finished(&action, result).await
-        }
-        .instrument(span)
-        .await
-    }
-
-    async fn execute(&self, action: &Action) -> Result<Effect, ConnectorError> {
-        if !self.connectors.contains_key(&action.connector) {
-            return Err(self.no_connector(action));
-        }
-        let person = self
-            .service
-            .store()
-            .person(&action.person)
-            .await
-            .map_err(|e| ConnectorError::Transient(e.to_string()))?
-            .ok_or_else(|| ConnectorError::Permanent(format!("no person {}", action.person)))?;
-        let who = Subject {
-            handle: person.handle,
-            name: person.name,
-            email: person.email,
-        };
-        self.execute_for(action, &who).await
-    }
-
     async fn execute_for(&self, action: &Action, who: &Subject) -> Result<Effect, ConnectorError> {
         let Some(conn) = self.connectors.get(&action.connector) else {
             return Err(self.no_connector(action));
@@ -569,14 +493,20 @@ impl Engine {
         ))
     }
 
-    /// Runs every action that is due now, including those its own results enqueue; returns
-    /// how many ran. The console calls this after each line so a transcript is deterministic.
+    /// Runs every action that is due now, including those their results enqueue, batch by
+    /// batch through the workers' path; returns how many ran. The console calls this after
+    /// each line: one batch at a time, outcomes recorded in action id order, so a transcript
+    /// is deterministic.
     pub async fn drain(&self) -> Result<usize, ServiceError> {
-        let mut n = 0;
-        while self.run_one().await? {
-            n += 1;
+        let mut ran = 0;
+        loop {
+            let claimed = self.claim_batch().await?;
+            if claimed.is_empty() {
+                return Ok(ran);
+            }
+            ran += claimed.len();
+            self.process_batch(claimed).await?;
         }
-        Ok(n)
     }
 
     /// Puts a claimed action back in the queue (pending, lease cleared, due now) unless it

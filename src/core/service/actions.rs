@@ -93,7 +93,7 @@ impl Service {
             reason.as_deref().unwrap_or("revoked on request"),
         )
         .await?;
-        self.store.commit(change).await?;
+        self.commit(change).await?;
         Ok(Reply::text(format!(
             "Removing {} from {}; {} will be told when it is done.",
             app.display,
@@ -252,7 +252,7 @@ impl Service {
                 None,
             ));
         }
-        match self.store.commit(change).await {
+        match self.commit(change).await {
             Ok(_) => self.messages_committed().await,
             Err(StoreError::Conflict) => {
                 return Ok(Reply::text(format!(
@@ -269,8 +269,9 @@ impl Service {
         )))
     }
 
-    /// Records what happened when the engine ran an action, and everything that follows.
-    pub async fn action_finished(
+    /// Records what happened when the engine ran one action of a batch, and everything that
+    /// follows.
+    async fn record_outcome(
         &self,
         action: &Action,
         result: std::result::Result<Effect, ConnectorError>,
@@ -357,7 +358,7 @@ impl Service {
     /// successes of actions outside any request (birthright grants, removals) are written
     /// in one transaction with one audit append, and each person's follow-up (an onboarding
     /// or offboarding report) is looked at once; every other outcome, and the whole batch
-    /// should that transaction fail, goes through [`Service::action_finished`] one by one.
+    /// should that transaction fail, goes through [`Service::record_outcome`] one by one.
     /// The first error is returned after every outcome has been handled.
     pub async fn actions_finished(
         &self,
@@ -387,7 +388,7 @@ impl Service {
                 rest.extend(simple);
             }
             for (a, r) in rest {
-                if let Err(e) = self.action_finished(&a, r).await {
+                if let Err(e) = self.record_outcome(&a, r).await {
                     warn!(action_id = %a.id, error = %e, "action outcome not recorded");
                     first_error.get_or_insert(e);
                 }
@@ -445,7 +446,7 @@ impl Service {
             );
             done.push((action.clone(), grant, now));
         }
-        self.store.commit(change).await?;
+        self.commit(change).await?;
         self.messages_committed().await;
         Ok(done)
     }
@@ -535,7 +536,8 @@ impl Service {
         chat: Option<&str>,
         outcome: AuditOutcome,
     ) -> Result<bool> {
-        for _ in 0..8 {
+        let actor = &actor;
+        self.retry_on_conflict(&format!("action {}", action.id), || async move {
             let now = self.clock.now();
             let mut change = Change::default();
             change
@@ -579,24 +581,21 @@ impl Service {
             }
             // What it means for people is written with it.
             change.messages = self
-                .action_messages(action, grant, granted_request, &actor, now)
+                .action_messages(action, grant, granted_request, actor, now)
                 .await?;
-            match self.store.commit(change).await {
+            match self.commit(change).await {
                 Ok(_) => {}
                 Err(StoreError::Conflict) if self.action_moved(action).await? => {
-                    return Ok(false);
+                    return Ok(Attempt::Done(false));
                 }
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => return Ok(Attempt::Conflict),
                 Err(e) => return Err(e.into()),
             }
             self.messages_committed().await;
             self.follow_up(action).await?;
-            return Ok(true);
-        }
-        Err(ServiceError::Inconsistent(format!(
-            "action {} kept conflicting",
-            action.id
-        )))
+            Ok(Attempt::Done(true))
+        })
+        .await
     }
 
     /// What a finished action means for people: the messages its change writes.
@@ -768,8 +767,8 @@ impl Service {
     /// told with a Retry button.
     async fn fail_action(&self, action: &Action, e: ConnectorError) -> Result<()> {
         let unverified = matches!(e, ConnectorError::Unverifiable(_));
-        let cause = give_up_cause(action.attempts, &e);
-        for _ in 0..8 {
+        let (e, cause) = (&e, &give_up_cause(action.attempts, &e));
+        self.retry_on_conflict(&format!("action {}", action.id), || async move {
             let now = self.clock.now();
             let mut change = Change::default();
             change.action_updates.push(ActionUpdate {
@@ -894,19 +893,18 @@ impl Service {
                     Some(action_key(action.id)),
                 ));
             }
-            match self.store.commit(change).await {
+            match self.commit(change).await {
                 Ok(_) => self.messages_committed().await,
-                Err(StoreError::Conflict) if self.action_moved(action).await? => return Ok(()),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) if self.action_moved(action).await? => {
+                    return Ok(Attempt::Done(()));
+                }
+                Err(StoreError::Conflict) => return Ok(Attempt::Conflict),
                 Err(e) => return Err(e.into()),
             }
             self.follow_up(action).await?;
-            return Ok(());
-        }
-        Err(ServiceError::Inconsistent(format!(
-            "action {} kept conflicting",
-            action.id
-        )))
+            Ok(Attempt::Done(()))
+        })
+        .await
     }
 
     /// Done on a manual task: IT only, once.

@@ -121,7 +121,8 @@ impl Service {
             // The event id is recorded in the same transaction as the work it causes: a
             // crash before that commit leaves nothing behind, and the sender's retry (the
             // same id: it never got an answer) runs it in full.
-            for _ in 0..8 {
+            let ev = &ev;
+            self.retry_on_conflict(&format!("HR event {}", ev.id), || async move {
                 let now = self.clock.now();
                 let received = self
                     .audit(AuditAction::HrEventReceived)
@@ -146,24 +147,22 @@ impl Service {
                             PersonOutcome::Unchanged(h) => format!("{h} unchanged"),
                         })
                         .map_err(HrError::from),
-                    HrKind::Leave => self.hr_leave(&ev, now, intake).await,
+                    HrKind::Leave => self.hr_leave(ev, now, intake).await,
                 };
                 match result {
-                    Ok(text) => {
-                        self.wake_worker();
-                        return Ok(HrOutcome::Accepted(text));
-                    }
+                    Ok(text) => Ok(Attempt::Done(HrOutcome::Accepted(text))),
                     Err(HrError::Service(ServiceError::Store(StoreError::Conflict))) => {
                         // Another delivery of this id committed first, or a record we read
                         // changed under us: look again.
                         if self.store.hr_event_seen(&ev.id).await? {
-                            return Ok(HrOutcome::Duplicate);
+                            return Ok(Attempt::Done(HrOutcome::Duplicate));
                         }
+                        Ok(Attempt::Conflict)
                     }
-                    Err(e) => return Err(e),
+                    Err(e) => Err(e),
                 }
-            }
-            Err(HrError::Service(ServiceError::Store(StoreError::Conflict)))
+            })
+            .await
         }
         .instrument(span)
         .await
@@ -283,7 +282,7 @@ impl Service {
                         };
                     }
                     if !intake.is_empty() {
-                        self.store.commit(intake).await?;
+                        self.commit(intake).await?;
                     }
                     return Ok(PersonOutcome::Unchanged(p.handle));
                 }
@@ -308,7 +307,7 @@ impl Service {
                             )),
                     );
                     change.person = Some(p.clone());
-                    self.store.commit(change).await?;
+                    self.commit(change).await?;
                     return Ok(PersonOutcome::Moved(p.handle));
                 }
                 self.carry_out_move(&by, &old, &p, None, intake).await?;
@@ -352,7 +351,7 @@ impl Service {
             )));
         };
         if p.status == PersonStatus::Offboarded {
-            self.store.commit(intake).await?;
+            self.commit(intake).await?;
             return Ok(format!("{} is already offboarded", p.handle));
         }
         // The last day ends in the leaver's zone: the event's, else the stored one, else

@@ -344,7 +344,7 @@ impl Service {
             preconfirmed: true,
         });
         change.start_new_plan = true;
-        match self.store.commit(change).await {
+        match self.commit(change).await {
             Ok(_) => {}
             Err(StoreError::Duplicate(what)) => return Ok(Err(what)),
             Err(e) => return Err(e.into()),
@@ -1157,8 +1157,7 @@ impl Service {
         change
             .messages
             .extend(self.running_note(plan, announce, &text));
-        self.store.commit(change).await?;
-        self.wake_worker();
+        self.commit(change).await?;
         self.messages_committed().await;
         Ok(text)
     }
@@ -1187,8 +1186,7 @@ impl Service {
         base: Change,
     ) -> Result<String> {
         let (change, text) = self.move_change(by, old, new, proposed_by, base).await?;
-        self.store.commit(change).await?;
-        self.wake_worker();
+        self.commit(change).await?;
         self.messages_committed().await;
         Ok(text)
     }
@@ -1372,7 +1370,7 @@ impl Service {
                 .extend(self.running_note(plan, announce, &text));
             let messages = !base.messages.is_empty();
             if !base.is_empty() {
-                self.store.commit(base).await?;
+                self.commit(base).await?;
             }
             if messages {
                 self.messages_committed().await;
@@ -1451,8 +1449,7 @@ impl Service {
             .messages
             .extend(self.running_note(plan, announce, &text));
         let messages = !change.messages.is_empty();
-        self.store.commit(change).await?;
-        self.wake_worker();
+        self.commit(change).await?;
         if messages {
             self.messages_committed().await;
         }
@@ -1662,7 +1659,6 @@ impl Service {
         if !self.commit_quietly(change).await? {
             return Ok(());
         }
-        self.wake_worker();
         self.maybe_report_offboarding(&action.person).await
     }
 
@@ -1724,7 +1720,7 @@ impl Service {
                 grant: r.grant.map(GrantRef::Id),
                 updated_at: self.clock.now(),
             });
-            match self.store.commit(change).await {
+            match self.commit(change).await {
                 Ok(_) | Err(StoreError::Conflict) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -1799,13 +1795,12 @@ impl Service {
                 );
                 change.verify_plan = Some(plan.id);
                 change.first_action_of = Some(plan.id);
-                match self.store.commit(change).await {
+                match self.commit(change).await {
                     Ok(_) => {}
                     // Another action's completion enqueued them a moment ago.
                     Err(StoreError::Conflict) => return Ok(()),
                     Err(e) => return Err(e.into()),
                 }
-                self.wake_worker();
                 return Ok(());
             }
         }
@@ -2020,9 +2015,6 @@ impl Service {
                 }
             }
         }
-        if done > 0 {
-            self.wake_worker();
-        }
         Ok(done)
     }
 
@@ -2120,7 +2112,7 @@ impl Service {
     /// instance or click got there first) is not an error.
     pub(super) async fn commit_quietly(&self, change: Change) -> Result<bool> {
         let messages = !change.messages.is_empty();
-        match self.store.commit(change).await {
+        match self.commit(change).await {
             Ok(_) => {
                 if messages {
                     self.messages_committed().await;

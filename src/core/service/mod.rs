@@ -4,6 +4,7 @@
 //! transaction, and only then announced.
 
 mod actions;
+mod commit;
 mod hr;
 mod lifecycle;
 mod offboarding_report;
@@ -29,6 +30,7 @@ use super::ports::*;
 use super::suggest;
 use super::validate;
 use super::workflow::{Event, RequestState};
+use commit::Attempt;
 
 /// An internal failure. People see a plain sentence; logs see the cause.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,9 @@ pub enum ServiceError {
     /// A stored record broke an invariant.
     #[error("inconsistent data: {0}")]
     Inconsistent(String),
+    /// A read-decide-commit kept losing version races (others kept changing what it read).
+    #[error("{0} kept conflicting; gave up after {n} tries", n = commit::CONFLICT_TRIES)]
+    KeptConflicting(String),
     /// The workflow refused a transition the service asked for (a bug or a stale read).
     #[error(transparent)]
     Transition(#[from] super::workflow::TransitionError),
@@ -192,21 +197,6 @@ impl Service {
         &self.commands
     }
 
-    /// Resolves when a worker is woken by [`Service::wake_worker`] (new connector work was
-    /// enqueued). A wake-up given while no worker waits is kept for the next to wait, so a
-    /// worker may create this future *before* looking for work and miss nothing meanwhile.
-    pub fn work_enqueued(&self) -> tokio::sync::futures::Notified<'_> {
-        self.work.notified()
-    }
-
-    /// Wakes one waiting worker, or the next one to wait if none is waiting. One is enough:
-    /// a worker claims a whole batch, and wakes the next itself when its batch came back
-    /// full. Waking them all made every command (even one that queued nothing) cost one
-    /// claim per worker, each a write that waits for SQLite's writer turn.
-    pub fn wake_worker(&self) {
-        self.work.notify_one();
-    }
-
     /// An audit row for `action`, now; the builder's setters fill in the rest.
     fn audit(&self, action: AuditAction) -> AuditEvent {
         AuditEvent::new(self.clock.now(), action)
@@ -262,7 +252,7 @@ impl Service {
             audit: vec![ev],
             ..Change::default()
         };
-        if let Err(e) = self.store.commit(change).await {
+        if let Err(e) = self.commit(change).await {
             tracing::error!(error = %e, "cannot record a refused interaction");
         }
         Reply::text(
@@ -525,7 +515,6 @@ impl Service {
                     .unwrap_or_else(|e| format!("{e}.")),
             ),
         };
-        self.wake_worker();
         Ok(reply)
     }
 
@@ -705,7 +694,7 @@ impl Service {
             grant,
             created_at: now,
         });
-        let committed = self.store.commit(change).await?;
+        let committed = self.commit(change).await?;
         let id = committed
             .request
             .ok_or_else(|| ServiceError::Inconsistent("no request id".into()))?;
@@ -958,7 +947,7 @@ impl Service {
         if change.is_empty() {
             return;
         }
-        match self.store.commit(change).await {
+        match self.commit(change).await {
             Ok(_) => self.messages_committed().await,
             Err(e) => {
                 warn!(error = %e, request = %r.id, "cannot queue the prompts of a step")
@@ -1066,7 +1055,6 @@ impl Service {
                 ClickTarget::Cancel(p) => self.close_plan(caller, p, false).await?,
                 ClickTarget::Extend(g) => self.extend(caller, g).await?,
             };
-            self.wake_worker();
             Ok::<_, ServiceError>(ClickReply::Reply(reply))
         }
         .instrument(span)
@@ -1090,8 +1078,8 @@ impl Service {
         approve: bool,
         reason: Option<String>,
     ) -> Result<Reply> {
-        let me = &c.person.handle;
-        for _ in 0..8 {
+        let (me, reason) = (&c.person.handle, &reason);
+        let decided = self.retry_on_conflict(&format!("request {id}"), || async move {
             // Someone with no part in the request learns nothing about it: not its state, not
             // its approvers, not even whether it exists.
             let r = self.store.request(id).await?;
@@ -1111,30 +1099,34 @@ impl Service {
                         ReqRef::None,
                         format!("There is nothing for you to decide on request #{id}."),
                     )
-                    .await;
+                    .await
+                    .map(Attempt::Done);
             };
             let dir = self
                 .request_directory(&r.requester, &r.app, &r.steps)
                 .await?;
             let Some(step) = r.steps.get(k as usize) else {
-                return Ok(Reply::text(format!("Request #{id} has no step {}.", k + 1)));
+                return Ok(Attempt::Done(Reply::text(format!(
+                    "Request #{id} has no step {}.",
+                    k + 1
+                ))));
             };
             if let Some(d) = &step.decision {
                 // A retried click: the decision was made, but its prompts to the next
                 // approvers may have been cut short.
                 self.prompt_if_missing(id).await?;
-                return Ok(Reply::text(format!(
+                return Ok(Attempt::Done(Reply::text(format!(
                     "Already {} by {} at {}.",
                     if d.approved { "approved" } else { "denied" },
                     Self::name_of(&dir, &d.by),
                     self.when_to(c, d.at)
-                )));
+                ))));
             }
             if r.state.step() != Some(k) || !r.state.is_open() {
-                return Ok(Reply::text(format!(
+                return Ok(Attempt::Done(Reply::text(format!(
                     "Request #{id} is {}; there is nothing to decide.",
                     r.state
-                )));
+                ))));
             }
             if me == &r.requester {
                 return self
@@ -1146,7 +1138,8 @@ impl Service {
                         id.into(),
                         "You cannot approve or deny your own request.".into(),
                     )
-                    .await;
+                    .await
+                    .map(Attempt::Done);
             }
             if !step.approvers.contains(me) {
                 let why = format!(
@@ -1163,13 +1156,14 @@ impl Service {
                         id.into(),
                         why,
                     )
-                    .await;
+                    .await
+                    .map(Attempt::Done);
             }
             let Some(app) = self.org.app(&r.app) else {
-                return Ok(Reply::text(format!(
+                return Ok(Attempt::Done(Reply::text(format!(
                     "{} is no longer in the catalog.",
                     r.app
-                )));
+                ))));
             };
             let Some(requester) = dir.get(&r.requester).cloned() else {
                 return Err(ServiceError::Inconsistent(format!(
@@ -1337,15 +1331,15 @@ impl Service {
             change
                 .messages
                 .push(self.out(&r.requester, to_requester, vec![], None));
-            match self.store.commit(change).await {
-                // Wake the workers now: the grant's action is queued, and the chat messages
-                // (round trips to Discord) must not delay it.
-                Ok(_) => self.wake_worker(),
-                Err(StoreError::Conflict) => continue,
+            match self.commit(change).await {
+                // The commit woke a worker for the grant's action before the chat messages
+                // (round trips to Discord) go out.
+                Ok(_) => {}
+                Err(StoreError::Conflict) => return Ok(Attempt::Conflict),
                 Err(e) => return Err(e.into()),
             }
             self.messages_committed().await;
-            return Ok(Reply::text(format!(
+            Ok(Attempt::Done(Reply::text(format!(
                 "{} request #{id} ({} for {}).",
                 if approve {
                     "You approved"
@@ -1354,10 +1348,14 @@ impl Service {
                 },
                 app_name,
                 Self::name_of(&dir, &r.requester)
-            )));
+            ))))
+        })
+        .await;
+        match decided {
+            Err(ServiceError::KeptConflicting(_)) => Ok(Reply::text(format!(
+                "Request #{id} is changing too often right now; try again in a moment."
+            ))),
+            other => other,
         }
-        Ok(Reply::text(format!(
-            "Request #{id} is changing too often right now; try again in a moment."
-        )))
     }
 }

@@ -80,7 +80,7 @@ impl Service {
             messages,
             ..Default::default()
         };
-        match self.store.commit(change).await {
+        match self.commit(change).await {
             Ok(_) => self.messages_committed().await,
             Err(e) => tracing::error!(error = %e, "cannot write messages to the outbox"),
         }
