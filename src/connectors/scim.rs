@@ -414,8 +414,7 @@ impl Scim {
     async fn patch(
         &self,
         what: &str,
-        resource: &str,
-        id: &str,
+        (resource, id): (&str, &str),
         ops: Value,
         guard: Guard,
         done: impl Fn(&Value) -> bool,
@@ -527,8 +526,7 @@ impl Scim {
             match self
                 .patch(
                     what,
-                    "Users",
-                    &u.id,
+                    ("Users", &u.id),
                     ops,
                     Guard::IfMatch,
                     done,

@@ -133,8 +133,7 @@ impl Scim {
             match self
                 .patch(
                     "add group member",
-                    "Groups",
-                    gid,
+                    ("Groups", gid),
                     ops,
                     Guard::None,
                     done,
