@@ -911,3 +911,32 @@ async fn the_engines_workers_provision_a_batch_of_hires_each_action_once() {
         "the chain verifies"
     );
 }
+
+/// A plan whose stored detail no longer reads back (corrupt data) is an error, never run on
+/// defaults: its Confirm moves nobody and queues nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_whose_stored_detail_is_corrupt_is_not_run_on_defaults() {
+    let mut bot = Bot::example().await;
+    bot.run(r#"dana: /onboard email:lena@acme.test name:"Lena Roy" role:engineer manager:bob"#)
+        .await;
+    let before = person(&bot, "lena").await;
+    bot.run("dana: /role user:lena role:designer").await;
+    use sqlx::Connection;
+    let sql = "UPDATE plans SET detail = 'not json'";
+    if bot.db.url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(&bot.db.url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&bot.db.url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+    }
+    bot.run("dana: :click Confirm").await;
+    let after = person(&bot, "lena").await;
+    assert_eq!(after.role, before.role, "the move did not run on defaults");
+    assert!(
+        memberships(&bot, "lena").await.iter().all(|m| m != "figma"),
+        "no designer birthright was granted"
+    );
+    let last = bot.last_to("dana").text;
+    assert!(last.contains("went wrong"), "{last}");
+}

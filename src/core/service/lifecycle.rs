@@ -27,6 +27,19 @@ pub(super) struct PlanDetail {
     apps: Vec<String>,
 }
 
+impl PlanDetail {
+    /// The detail stored with `plan`: stored text that does not read back is an error (a
+    /// plan run on defaults could do the wrong thing), never a default.
+    pub(super) fn of(plan: &Plan) -> Result<Self> {
+        serde_json::from_str(&plan.detail).map_err(|e| {
+            ServiceError::Inconsistent(format!(
+                "plan #{}: its stored detail cannot be read: {e}",
+                plan.id
+            ))
+        })
+    }
+}
+
 /// A role change worked out as a diff of grants.
 #[derive(Debug, Default)]
 pub(super) struct RolePlan {
@@ -406,7 +419,7 @@ impl Service {
         let mut all_actions = self.store.actions_of_people(&subjects).await?;
         let mut settled: Vec<(Plan, Vec<Action>)> = Vec::new();
         for plan in plans {
-            let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+            let detail = PlanDetail::of(&plan)?;
             let actions: Vec<Action> = match plan.first_action {
                 None => Vec::new(),
                 Some(first) => all_actions
@@ -806,11 +819,7 @@ impl Service {
         if let Some(open) = self.open_plan(&user, PlanKind::Offboard).await? {
             // A retried /offboard (its answer lost to a crash, say) gets the plan it made,
             // never a second one; a different one waits until this one is decided.
-            let same = open.due_at == due
-                && serde_json::from_str::<PlanDetail>(&open.detail)
-                    .unwrap_or_default()
-                    .reason
-                    == reason;
+            let same = open.due_at == due && PlanDetail::of(&open)?.reason == reason;
             let text = if same && open.created_by == c.person.handle {
                 text
             } else {
@@ -1101,7 +1110,7 @@ impl Service {
         plan: &Plan,
         announce: bool,
     ) -> Result<Option<String>> {
-        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+        let detail = PlanDetail::of(plan)?;
         let base = Change {
             start_plan: Some(plan.id),
             ..Change::default()
@@ -2082,7 +2091,7 @@ impl Service {
         if plan.kind == PlanKind::Onboard {
             return Ok(false);
         }
-        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+        let detail = PlanDetail::of(plan)?;
         let by = if detail.hr {
             Doer::hr()
         } else {

@@ -169,8 +169,13 @@ impl Service {
     }
 
     /// The heading of a plan's report.
-    fn offboarding_heading(&self, dir: &Directory, who: &Handle, plan: &Plan) -> String {
-        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+    fn offboarding_heading(
+        &self,
+        dir: &Directory,
+        who: &Handle,
+        plan: &Plan,
+        detail: &PlanDetail,
+    ) -> String {
         let confirmed_by = match &plan.decided_by {
             Some(h) => Self::name_of(dir, h),
             None if detail.hr => "the HR feed".into(),
@@ -188,8 +193,12 @@ impl Service {
 
     /// Who receives a plan's report: whoever confirmed it, and every IT admin when HR
     /// scheduled it, when nobody confirmed it, or when anything needs IT or was flagged.
-    fn offboarding_recipients(&self, plan: &Plan, it_too: bool) -> Vec<Handle> {
-        let detail: PlanDetail = serde_json::from_str(&plan.detail).unwrap_or_default();
+    fn offboarding_recipients(
+        &self,
+        plan: &Plan,
+        detail: &PlanDetail,
+        it_too: bool,
+    ) -> Vec<Handle> {
         let mut to: Vec<Handle> = plan.decided_by.iter().cloned().collect();
         if detail.hr || it_too || to.is_empty() {
             to.extend(self.org.it_admins.iter().cloned());
@@ -211,16 +220,20 @@ impl Service {
         plan: &Plan,
         actions: Vec<Action>,
     ) -> Result<()> {
+        let detail = PlanDetail::of(plan)?;
         let dir = self.directory().await?;
         let history = self.store.actions_of(who).await?;
         let (items, t) = self.offboarding_items(&actions, &history);
-        let mut lines = vec![format!("{}:", self.offboarding_heading(&dir, who, plan))];
+        let mut lines = vec![format!(
+            "{}:",
+            self.offboarding_heading(&dir, who, plan, &detail)
+        )];
         lines.extend(items);
         lines.push(t.summary());
         let text = lines.join("\n");
         let open = t.problems() > 0;
         let messages = self
-            .offboarding_recipients(plan, t.problems() > 0 || t.flagged > 0)
+            .offboarding_recipients(plan, &detail, t.problems() > 0 || t.flagged > 0)
             .iter()
             .map(|h| self.out(h, text.clone(), vec![], Some(report_key(plan.id))))
             .collect();
@@ -272,13 +285,14 @@ impl Service {
         plan: &Plan,
         actions: Vec<Action>,
     ) -> Result<()> {
+        let detail = PlanDetail::of(plan)?;
         let dir = self.directory().await?;
         let history = self.store.actions_of(who).await?;
         let (items, t) = self.offboarding_items(&actions, &history);
         let now = self.clock.now();
         let mut lines = vec![format!(
             "{}, updated at {}:",
-            self.offboarding_heading(&dir, who, plan),
+            self.offboarding_heading(&dir, who, plan, &detail),
             self.when_shared(now)
         )];
         lines.extend(items);
@@ -294,7 +308,7 @@ impl Service {
             Vec::new(),
         )];
         messages.extend(
-            self.offboarding_recipients(plan, true)
+            self.offboarding_recipients(plan, &detail, true)
                 .iter()
                 .map(|h| self.out(h, text.clone(), vec![], None)),
         );
