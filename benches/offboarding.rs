@@ -1,6 +1,6 @@
 //! Figure 3: offboarding a person who holds 20 grants across 4 connectors — SCIM (the real
 //! scim2-server), LDAP (a real OpenLDAP slapd), a webhook (a signed-call receiver written here,
-//! as tests/webhook.rs does) and the built-in directory, 5 apps each — from Confirm to the
+//! as tests/it/webhook.rs does) and the built-in directory, 5 apps each — from Confirm to the
 //! verified evidence report. Goal: ≤ 1 s.
 //!
 //! - Set-up (untimed): a role `leaver` whose 20 birthright apps are spread over the four
