@@ -144,3 +144,17 @@ impl Drop for TestDb {
         }
     }
 }
+
+/// Runs one SQL statement on the database at `url` behind the product's back, as someone
+/// with SQL access would (tampering with the audit trail, corrupting a stored row).
+pub async fn execute(url: &str, sql: &'static str) {
+    use sqlx::Connection;
+    #[cfg(feature = "postgres")]
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(sql).execute(&mut c).await.unwrap();
+        return;
+    }
+    let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+    sqlx::query(sql).execute(&mut c).await.unwrap();
+}

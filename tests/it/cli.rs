@@ -151,14 +151,7 @@ fn audit_verify_names_the_first_tampered_row() {
 
 /// Changes the database behind the bot's back, as an attacker with SQL access would.
 async fn tamper(url: &str, sql: &'static str) {
-    use sqlx::Connection;
-    if url.starts_with("postgres") {
-        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&mut c).await.unwrap();
-    } else {
-        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
-        sqlx::query(sql).execute(&mut c).await.unwrap();
-    }
+    testkit::testdb::execute(url, sql).await;
 }
 
 #[test]

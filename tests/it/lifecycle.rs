@@ -921,15 +921,7 @@ async fn a_plan_whose_stored_detail_is_corrupt_is_not_run_on_defaults() {
         .await;
     let before = person(&bot, "lena").await;
     bot.run("dana: /role user:lena role:designer").await;
-    use sqlx::Connection;
-    let sql = "UPDATE plans SET detail = 'not json'";
-    if bot.db.url.starts_with("postgres") {
-        let mut c = sqlx::PgConnection::connect(&bot.db.url).await.unwrap();
-        sqlx::query(sql).execute(&mut c).await.unwrap();
-    } else {
-        let mut c = sqlx::SqliteConnection::connect(&bot.db.url).await.unwrap();
-        sqlx::query(sql).execute(&mut c).await.unwrap();
-    }
+    testkit::testdb::execute(&bot.db.url, "UPDATE plans SET detail = 'not json'").await;
     bot.run("dana: :click Confirm").await;
     let after = person(&bot, "lena").await;
     assert_eq!(after.role, before.role, "the move did not run on defaults");
