@@ -400,12 +400,10 @@ impl Scim {
         if let Some(hits) = searched {
             // A search seen to agree with a complete listing is believed, unless the user's
             // own `groups` say otherwise: then the complete listing decides.
+            use super::search::sorted_ids;
             let agrees = from_user.as_ref().is_none_or(|gs| {
-                let mut a: Vec<&str> = gs.iter().map(|(id, _)| id.as_str()).collect();
-                let mut b: Vec<&str> = hits.iter().map(|(id, _)| id.as_str()).collect();
-                a.sort_unstable();
-                b.sort_unstable();
-                a == b
+                sorted_ids(gs.iter().map(|(id, _)| id.as_str()))
+                    == sorted_ids(hits.iter().map(|(id, _)| id.as_str()))
             });
             if agrees {
                 let mut names: Vec<String> = hits.into_iter().map(|(_, n)| n).collect();

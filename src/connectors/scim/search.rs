@@ -12,6 +12,13 @@ use super::caps::Caps;
 use super::{Scim, is_member, quote};
 use crate::core::ports::ConnectorError;
 
+/// Group ids in a fixed order, so that two reads' answers compare as sets.
+pub(super) fn sorted_ids<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = ids.collect();
+    v.sort_unstable();
+    v
+}
+
 /// What is known of the member search on this connector.
 pub(super) const UNTRIED: u8 = 0;
 const TRUSTED: u8 = 1;
@@ -81,18 +88,14 @@ impl Scim {
             })
         };
         let Some(someone) = someone else { return };
-        let mut truth: Vec<&str> = groups
-            .iter()
-            .filter(|g| is_member(g, &someone))
-            .filter_map(|g| g.get("id")?.as_str())
-            .collect();
-        truth.sort_unstable();
+        let truth = sorted_ids(
+            groups
+                .iter()
+                .filter(|g| is_member(g, &someone))
+                .filter_map(|g| g.get("id")?.as_str()),
+        );
         let verdict = match self.groups_by_search(&someone).await {
-            Ok(Some(hits)) => {
-                let mut seen: Vec<&str> = hits.iter().map(|(id, _)| id.as_str()).collect();
-                seen.sort_unstable();
-                seen == truth
-            }
+            Ok(Some(hits)) => sorted_ids(hits.iter().map(|(id, _)| id.as_str())) == truth,
             Ok(None) => false,
             Err(e) => {
                 debug!(connector = %self.name, error = %e, "member search not tried");
