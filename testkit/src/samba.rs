@@ -75,11 +75,19 @@ impl Samba {
         }
         let conf = target.join("etc/smb.conf");
         // Simple binds over plain LDAP, on this loopback-only DC (provision does not keep the
-        // option when given on its command line).
+        // option when given on its command line). Only the LDAP service runs: the others (RPC,
+        // KDC, NBT, winbind) are not used by the tests, and RPC's endpoints take ports from
+        // 49152 up, which other tests' ephemeral sockets may hold (samba then exits).
+        // Provision writes its own `server services` line, which would win over ours: drop it.
         let text = std::fs::read_to_string(&conf).unwrap();
+        let text: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("server services"))
+            .map(|l| format!("{l}\n"))
+            .collect();
         let text = text.replacen(
             "[global]",
-            "[global]\n\tldap server require strong auth = no",
+            "[global]\n\tldap server require strong auth = no\n\tserver services = ldap",
             1,
         );
         std::fs::write(&conf, text).unwrap();
