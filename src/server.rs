@@ -137,7 +137,6 @@ pub async fn start(
                     store.clone(),
                     clock.clone(),
                     dc.approvals_channel.as_deref(),
-                    config.org.it_admins.clone(),
                 )
                 .with_api_base(dc.api_base.clone()),
             );

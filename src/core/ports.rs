@@ -924,9 +924,10 @@ pub struct Message {
 /// Why a message could not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChatError {
-    /// The person does not accept direct messages from the bot.
-    #[error("direct messages are closed")]
-    DmClosed,
+    /// The person does not accept direct messages from the bot (the platform's words, e.g.
+    /// "Discord 50007").
+    #[error("direct messages closed ({0})")]
+    DmClosed(String),
     /// The person has no chat identity.
     #[error("no chat account known")]
     UnknownRecipient,

@@ -3,8 +3,8 @@
 //! A message to a person is a DM (the DM channel is opened on first use). Messages sent under a
 //! key are remembered in the database (`discord_messages`), so a decision edits every copy of a
 //! prompt, also after a restart. With an approvals channel, approval prompts are also posted
-//! there (once per prompt). When Discord refuses a DM (50007), the message goes to the approvals
-//! channel, else to the IT admins, and a `message.fallback` audit row says so.
+//! there (once per prompt). A DM Discord refuses (50007) is [`ChatError::DmClosed`]: the core's
+//! outbox decides where it goes instead.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,14 +13,12 @@ use async_trait::async_trait;
 use serde_json::json;
 use serenity::http::Http;
 use serenity::model::id::{ChannelId, MessageId, UserId};
-use tracing::{info, warn};
+use tracing::warn;
 
 use super::{CALL_TIMEOUT, CANNOT_DM, DiscordError, message_body, with_retry};
-use crate::core::audit::{AuditAction, AuditEvent, AuditOutcome};
-use crate::core::model::{Handle, Person, RequestId, Timestamp};
+use crate::core::model::{Handle, Person, Timestamp};
 use crate::core::ports::{
-    Button, ButtonLabel, Change, Chat, ChatError, Clock, Message, MessageKey, Recipient, ReqRef,
-    Store,
+    Button, ButtonLabel, Chat, ChatError, Clock, Message, MessageKey, Recipient, Store,
 };
 use crate::store::{SentMessage, SqlStore};
 
@@ -42,7 +40,6 @@ pub struct DiscordChat {
     store: SqlStore,
     clock: Arc<dyn Clock>,
     approvals_channel: Option<ChannelId>,
-    it_admins: Vec<Handle>,
     dm_channels: Mutex<HashMap<UserId, ChannelId>>,
     replies: Mutex<HashMap<MessageKey, Vec<KeyedReply>>>,
     /// Runs the create-message calls that serenity's request builder makes, so their 429's
@@ -59,7 +56,6 @@ impl DiscordChat {
         store: SqlStore,
         clock: Arc<dyn Clock>,
         approvals_channel: Option<&str>,
-        it_admins: Vec<Handle>,
     ) -> Self {
         let approvals_channel = approvals_channel
             .and_then(|c| c.parse::<u64>().ok())
@@ -70,7 +66,6 @@ impl DiscordChat {
             store,
             clock,
             approvals_channel,
-            it_admins,
             dm_channels: Mutex::new(HashMap::new()),
             replies: Mutex::new(HashMap::new()),
             raw: reqwest::Client::builder()
@@ -251,102 +246,6 @@ impl DiscordChat {
             .map(|ms| ms.iter().any(|m| m.channel_id == ch.to_string()))
             .unwrap_or(false)
     }
-
-    /// A DM Discord refused: post it to the approvals channel, else DM the IT admins; audit it.
-    async fn fall_back(
-        &self,
-        p: &Person,
-        msg: &Message,
-        nonce: Option<&str>,
-    ) -> Result<(), ChatError> {
-        let suffixed = |s: &str| nonce.map(|n| format!("{n}{s}"));
-        let text = format!(
-            "{} does not accept direct messages from Quartermaster, so this message for them comes here:\n\n{}",
-            p.name, msg.text
-        );
-        let mut delivered = Vec::new();
-        if let Some(ch) = self.approvals_channel {
-            match self
-                .post(
-                    ch,
-                    &text,
-                    &msg.buttons,
-                    msg.key.as_ref(),
-                    None,
-                    suffixed("c").as_deref(),
-                )
-                .await
-            {
-                Ok(()) => delivered.push("the approvals channel".to_owned()),
-                Err(e) => warn!(error = %e, "fallback to the approvals channel failed"),
-            }
-        }
-        if delivered.is_empty() {
-            for (i, admin) in self.it_admins.iter().enumerate() {
-                if *admin == p.handle {
-                    continue;
-                }
-                let Ok(ap) = self.person(admin).await else {
-                    continue;
-                };
-                let copy = Message {
-                    to: Recipient::Person(admin.clone()),
-                    text: text.clone(),
-                    buttons: msg.buttons.clone(),
-                    key: msg.key.clone(),
-                };
-                match self
-                    .dm(&ap, &copy, suffixed(&format!("a{i}")).as_deref())
-                    .await
-                {
-                    Ok(()) => delivered.push(admin.to_string()),
-                    Err(e) => warn!(to = %admin, error = %e, "fallback DM failed"),
-                }
-            }
-        }
-        let request = msg
-            .key
-            .as_ref()
-            .and_then(|k| k.0.strip_prefix("req:"))
-            .and_then(|r| r.split(':').next())
-            .and_then(|r| r.parse::<i64>().ok())
-            .map_or(ReqRef::None, |r| ReqRef::Id(RequestId(r)));
-        let (outcome, detail) = if delivered.is_empty() {
-            (
-                AuditOutcome::Failed,
-                "direct messages closed (Discord 50007); no fallback reachable".to_owned(),
-            )
-        } else {
-            (
-                AuditOutcome::Delivered,
-                format!(
-                    "direct messages closed (Discord 50007); sent to {} instead",
-                    delivered.join(", ")
-                ),
-            )
-        };
-        let ev = AuditEvent::new(self.clock.now(), AuditAction::MessageFallback)
-            .subject(&p.handle)
-            .request(request)
-            .outcome(outcome)
-            .detail(detail);
-        if let Err(e) = self
-            .store
-            .commit(Change {
-                audit: vec![ev],
-                ..Change::default()
-            })
-            .await
-        {
-            warn!(error = %e, "cannot audit a message fallback");
-        }
-        info!(to = %p.handle, delivered = delivered.len(), "DM closed; fell back");
-        if delivered.is_empty() {
-            Err(ChatError::DmClosed)
-        } else {
-            Ok(())
-        }
-    }
 }
 
 fn is_prompt(buttons: &[Button]) -> bool {
@@ -410,8 +309,9 @@ impl DiscordChat {
                 }
                 let sent = match self.dm(&p, &msg, nonce).await {
                     Ok(()) => Ok(()),
+                    // The core decides where the message goes instead (the outbox's fallback).
                     Err(e) if e.code() == Some(CANNOT_DM) => {
-                        return self.fall_back(&p, &msg, nonce).await;
+                        return Err(ChatError::DmClosed(format!("Discord {CANNOT_DM}")));
                     }
                     Err(e) => return Err(chat_error(e)),
                 };

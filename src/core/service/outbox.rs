@@ -1,8 +1,9 @@
 //! Delivering the durable outbox: every message the core sends is a row (see
 //! [`crate::core::outbox`]); this claims due rows, sends them through the `Chat` port, marks
 //! them sent, retries failures with backoff (never sooner than a 429 asked), falls back to
-//! the approvals channel or the IT admins after [`DeliveryPolicy::fallback_after`] naming the
-//! recipient, and audits a final failure as `message.failed`.
+//! the approvals channel or the IT admins after [`DeliveryPolicy::fallback_after`] (at once
+//! when the recipient refuses direct messages or has no chat account) naming the recipient,
+//! audited as `message.fallback`, and audits a final failure as `message.failed`.
 //!
 //! `serve` runs [`Service::deliver_due`] in a worker woken after every commit that wrote
 //! messages; everywhere else (the console, tests, one-shot commands) the committing task
@@ -147,10 +148,9 @@ impl Service {
         policy: &DeliveryPolicy,
     ) -> Result<()> {
         let why = e.to_string();
-        // Nothing gets better by retrying these: a person without a chat account goes to the
-        // fallback at once; for closed DMs the adapter already tried its own fallback.
-        let final_now = matches!(e, ChatError::DmClosed | ChatError::UnknownRecipient);
-        let hopeless = matches!(e, ChatError::DmClosed);
+        // Nothing gets better by retrying these: a person who closed their DMs or has no chat
+        // account goes to the fallback at once.
+        let final_now = matches!(e, ChatError::DmClosed(_) | ChatError::UnknownRecipient);
         if !final_now && row.age < policy.fallback_after {
             let retry_after = match e {
                 ChatError::RateLimited { retry_after } => retry_after,
@@ -167,20 +167,29 @@ impl Service {
             self.store.message_retry(row.id, wait, &why).await?;
             return Ok(());
         }
-        let tried = format!(
-            "tried {} time{} over {}s; last error: {why}",
-            row.attempts,
-            if row.attempts == 1 { "" } else { "s" },
-            row.age.as_secs()
-        );
-        if let (OutKind::Send(to), false) = (&row.msg.kind, hopeless) {
-            let delivered = self.fall_back(&row, to, &tried).await;
+        let closed = matches!(e, ChatError::DmClosed(_));
+        let tried = if closed {
+            why.clone()
+        } else {
+            format!(
+                "tried {} time{} over {}s; last error: {why}",
+                row.attempts,
+                if row.attempts == 1 { "" } else { "s" },
+                row.age.as_secs()
+            )
+        };
+        if let OutKind::Send(to) = &row.msg.kind {
+            let delivered = self.fall_back(&row, to, &tried, closed).await;
             if !delivered.is_empty() {
-                let detail = format!(
-                    "could not reach {} ({tried}); sent to {} instead",
-                    self.recipient_name(to).await,
-                    delivered.join(", ")
-                );
+                let detail = if closed {
+                    format!("{tried}; sent to {} instead", delivered.join(", "))
+                } else {
+                    format!(
+                        "could not reach {} ({tried}); sent to {} instead",
+                        self.recipient_name(to).await,
+                        delivered.join(", ")
+                    )
+                };
                 info!(message = row.id, "{detail}");
                 let ev = self.outbox_event(
                     &row,
@@ -249,13 +258,27 @@ impl Service {
     }
 
     /// Sends an undeliverable message to the approvals channel, else to each IT admin (not
-    /// the recipient), naming the recipient; where it went.
-    async fn fall_back(&self, row: &Queued, to: &Recipient, tried: &str) -> Vec<String> {
-        let text = format!(
-            "Quartermaster could not deliver this message to {} ({tried}), so it comes here:\n\n{}",
-            self.recipient_name(to).await,
-            row.msg.text
-        );
+    /// the recipient), naming the recipient (`closed`: they refuse direct messages); where it
+    /// went.
+    async fn fall_back(
+        &self,
+        row: &Queued,
+        to: &Recipient,
+        tried: &str,
+        closed: bool,
+    ) -> Vec<String> {
+        let name = self.recipient_name(to).await;
+        let text = if closed {
+            format!(
+                "{name} does not accept direct messages from Quartermaster, so this message for them comes here:\n\n{}",
+                row.msg.text
+            )
+        } else {
+            format!(
+                "Quartermaster could not deliver this message to {name} ({tried}), so it comes here:\n\n{}",
+                row.msg.text
+            )
+        };
         let copy = |to: Recipient| Message {
             to,
             text: text.clone(),
