@@ -150,7 +150,6 @@ pub async fn start(
                     router = router.merge(interactions::router(InteractionsState {
                         dispatcher: d.clone(),
                         verifier: Arc::new(v),
-                        store: store.clone(),
                     }));
                 }
                 DiscordMode::Gateway => {

@@ -437,6 +437,9 @@ pub trait Store: Send + Sync {
     async fn actions_of_people(&self, people: &[Handle]) -> Result<Vec<Action>, StoreError>;
     /// Number of actions pending or running.
     async fn queue_depth(&self) -> Result<i64, StoreError>;
+    /// Records a chat interaction's id, seen at `at` (the wall clock, which the platform's
+    /// signatures use): true the first time, false for a replay.
+    async fn record_interaction(&self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
 
     /// Applies a change in one transaction: all of it with its audit rows, or none.
     async fn commit(&self, change: Change) -> Result<Committed, StoreError>;

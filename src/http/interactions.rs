@@ -20,8 +20,7 @@ use serenity::all::Interaction;
 use serenity::interactions_endpoint::Verifier;
 use tracing::warn;
 
-use crate::chat::discord::dispatch::{Dispatcher, EPHEMERAL};
-use crate::store::SqlStore;
+use crate::chat::discord::dispatch::{Dispatcher, EPHEMERAL, NotHandled};
 
 /// How far a request's timestamp may be from now.
 pub const MAX_SKEW_SECS: i64 = 300;
@@ -51,8 +50,6 @@ pub struct InteractionsState {
     pub dispatcher: Arc<Dispatcher>,
     /// The application's public key.
     pub verifier: Arc<Verifier>,
-    /// For replay protection.
-    pub store: SqlStore,
 }
 
 /// `POST /discord/interactions`.
@@ -119,25 +116,19 @@ async fn interaction(
             return (StatusCode::BAD_REQUEST, "not an interaction").into_response();
         }
     };
-    let id = i.id().to_string();
-    match s.store.mark_interaction_seen(&id, chrono::Utc::now()).await {
-        Ok(true) => {}
-        Ok(false) => {
-            s.dispatcher
-                .metrics()
-                .interaction("replay", "ignored", started.elapsed());
+    let (body, pending) = match s.dispatcher.handle(i).await {
+        Ok(handled) => handled,
+        Err(NotHandled::Replay) => {
             return Json(json!({
                 "type": 4,
                 "data": { "content": "This interaction was already handled.", "flags": EPHEMERAL }
             }))
             .into_response();
         }
-        Err(e) => {
-            warn!(error = %e, "cannot record an interaction id");
+        Err(NotHandled::Unavailable) => {
             return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response();
         }
-    }
-    let (body, pending) = s.dispatcher.handle(i).await;
+    };
     if let Some(p) = pending {
         tokio::spawn(async move {
             // Let the deferral reach Discord before the edit of the original response.

@@ -1184,6 +1184,10 @@ impl Store for SqlStore {
         Ok(())
     }
 
+    async fn record_interaction(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+        Ok(self.mark_interaction_seen(id, at).await?)
+    }
+
     async fn queue_depth(&self) -> Result<i64, StoreError> {
         q("SELECT COUNT(*) FROM actions WHERE state IN ('pending', 'running')")
             .fetch_i64(&self.pool)

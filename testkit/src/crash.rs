@@ -175,6 +175,9 @@ impl Store for CrashStore {
     async fn queue_depth(&self) -> Result<i64, StoreError> {
         self.inner.queue_depth().await
     }
+    async fn record_interaction(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+        self.inner.record_interaction(id, at).await
+    }
 
     async fn claim_messages(
         &self,

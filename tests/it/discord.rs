@@ -637,6 +637,54 @@ async fn a_replayed_interaction_is_answered_but_not_acted_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_gateway_interaction_is_not_acted_on_or_answered_twice() {
+    let bot = Bot::start(Mode::Gateway).await;
+    let p = bot.fake.command(
+        ALICE,
+        "request",
+        json!([opt("app", "figma"), opt("reason", "mock-ups")]),
+    );
+    let (_, t) = bot.answer(&p).await;
+    assert!(t.contains("waiting for Bob Chen"), "{t}");
+    bot.prompt_for(BOB.0, 1).await;
+    // The gateway delivers the same interaction again (as after a resume, or to a second
+    // instance on the same token).
+    bot.fake.dispatch("INTERACTION_CREATE", p.clone());
+    let id = p["id"].as_str().unwrap();
+    let replays = || async {
+        let m = reqwest::get(format!("{}/metrics", bot.url))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        m.lines().any(|l| {
+            l.starts_with("quartermaster_interactions_total{kind=\"replay\",outcome=\"ignored\"}")
+        })
+    };
+    let deadline = std::time::Instant::now() + WAIT;
+    while !replays().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the redelivered interaction was never seen as a replay"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let callbacks = bot
+        .fake
+        .calls()
+        .iter()
+        .filter(|c| c.path.starts_with(&format!("/interactions/{id}/")))
+        .filter(|c| c.path.ends_with("/callback"))
+        .count();
+    assert_eq!(callbacks, 1, "one acknowledgement, no 40060");
+    let alice = Handle::parse("alice").unwrap();
+    assert_eq!(bot.store.requests_by(&alice).await.unwrap().len(), 1);
+    assert_eq!(bot.fake.dms(BOB.0).len(), 1, "one prompt only");
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_edit_after_the_token_expired_goes_out_as_a_bot_message() {
     let bot = Bot::start(Mode::Gateway).await;
     let user = |id: &str| json!([{ "name": "user", "type": 6, "value": id }]);

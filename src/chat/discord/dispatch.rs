@@ -43,6 +43,17 @@ enum Answer {
     },
 }
 
+/// Why an interaction was not handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotHandled {
+    /// Its id was seen before (a gateway redelivery, a second instance, a replayed POST): it
+    /// was, or is being, handled once already.
+    Replay,
+    /// Whether it was seen before could not be recorded (the database did not answer), so it
+    /// is not acted on.
+    Unavailable,
+}
+
 /// Work still running after a deferral: finish it and edit the original response.
 pub struct Pending {
     work: tokio::task::JoinHandle<Answer>,
@@ -107,7 +118,7 @@ pub struct Dispatcher {
     guilds: Vec<GuildId>,
 }
 
-fn ephemeral(text: &str, buttons: &[crate::core::ports::Button]) -> Value {
+pub(super) fn ephemeral(text: &str, buttons: &[crate::core::ports::Button]) -> Value {
     json!({
         "type": 4,
         "data": {
@@ -225,11 +236,44 @@ impl Dispatcher {
         }
     }
 
-    /// Handles one interaction; returns the initial response (the callback body) and, when the
-    /// response is a deferral, the work still running: run [`Pending::finish`] once the
-    /// response is acknowledged.
-    pub async fn handle(self: &Arc<Self>, i: Interaction) -> (Value, Option<Pending>) {
+    /// Handles one interaction once (a replayed id is [`NotHandled::Replay`]); returns the
+    /// initial response (the callback body) and, when the response is a deferral, the work
+    /// still running: run [`Pending::finish`] once the response is acknowledged.
+    pub async fn handle(
+        self: &Arc<Self>,
+        i: Interaction,
+    ) -> Result<(Value, Option<Pending>), NotHandled> {
         let started = Instant::now();
+        if matches!(
+            i,
+            Interaction::Command(_) | Interaction::Component(_) | Interaction::Modal(_)
+        ) {
+            match self
+                .service
+                .first_sight(&i.id().to_string(), chrono::Utc::now())
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.metrics
+                        .interaction("replay", "ignored", started.elapsed());
+                    return Err(NotHandled::Replay);
+                }
+                Err(e) => {
+                    warn!(interaction = %i.id(), error = %e, "cannot record an interaction id");
+                    return Err(NotHandled::Unavailable);
+                }
+            }
+        }
+        Ok(self.handle_new(i, started).await)
+    }
+
+    /// Handles an interaction seen for the first time.
+    async fn handle_new(
+        self: &Arc<Self>,
+        i: Interaction,
+        started: Instant,
+    ) -> (Value, Option<Pending>) {
         let (kind, token) = match &i {
             Interaction::Ping(_) => ("ping", String::new()),
             Interaction::Command(c) => ("command", c.token.clone()),

@@ -13,7 +13,7 @@ use serenity::async_trait;
 use serenity::client::ClientBuilder;
 use tracing::{info, warn};
 
-use super::dispatch::Dispatcher;
+use super::dispatch::{Dispatcher, NotHandled};
 use super::{DiscordError, build_http, with_retry};
 use crate::config::DiscordConfig;
 
@@ -47,7 +47,21 @@ impl EventHandler for Handler {
             Interaction::Modal(m) => (m.id, m.token.clone()),
             _ => return,
         };
-        let (body, pending) = self.dispatcher.handle(i).await;
+        let (body, pending) = match self.dispatcher.handle(i).await {
+            Ok(handled) => handled,
+            // Answered by whoever saw it first (an interaction is acknowledged once).
+            Err(NotHandled::Replay) => {
+                info!(interaction = %id, "a redelivered interaction was not acted on again");
+                return;
+            }
+            Err(NotHandled::Unavailable) => (
+                super::dispatch::ephemeral(
+                    "Something went wrong on our side. Please try again.",
+                    &[],
+                ),
+                None,
+            ),
+        };
         let http = self.dispatcher.http().clone();
         match with_retry(|| http.create_interaction_response(id, &token, &body, Vec::new())).await {
             Ok(()) => {

@@ -6,6 +6,7 @@
 mod actions;
 mod commit;
 mod hr;
+mod interactions;
 mod lifecycle;
 mod offboarding_report;
 mod outbox;
