@@ -141,6 +141,8 @@ impl Service {
         }
     }
 
+    /// A row that was not delivered: retried later, or (for good, or after
+    /// [`DeliveryPolicy::fallback_after`]) sent to the fallback, else recorded as failed.
     async fn delivery_failed(
         &self,
         row: Queued,
@@ -178,32 +180,53 @@ impl Service {
                 row.age.as_secs()
             )
         };
-        if let OutKind::Send(to) = &row.msg.kind {
-            let delivered = self.fall_back(&row, to, &tried, closed).await;
-            if !delivered.is_empty() {
-                let detail = if closed {
-                    format!("{tried}; sent to {} instead", delivered.join(", "))
-                } else {
-                    format!(
-                        "could not reach {} ({tried}); sent to {} instead",
-                        self.recipient_name(to).await,
-                        delivered.join(", ")
-                    )
-                };
-                info!(message = row.id, "{detail}");
-                let ev = self.outbox_event(
-                    &row,
-                    to,
-                    AuditAction::MessageFallback,
-                    AuditOutcome::Delivered,
-                    detail,
-                );
-                self.store
-                    .message_sent(row.id, Some(&why), vec![ev])
-                    .await?;
-                return Ok(());
-            }
+        if let OutKind::Send(to) = &row.msg.kind
+            && self
+                .delivered_elsewhere(&row, to, &why, &tried, closed)
+                .await?
+        {
+            return Ok(());
         }
+        self.delivery_given_up(&row, &why, &tried).await
+    }
+
+    /// Sends the row to the fallback; when someone got it, marks the row sent with a
+    /// `message.fallback` audit row and answers true.
+    async fn delivered_elsewhere(
+        &self,
+        row: &Queued,
+        to: &Recipient,
+        why: &str,
+        tried: &str,
+        closed: bool,
+    ) -> Result<bool> {
+        let delivered = self.fall_back(row, to, tried, closed).await;
+        if delivered.is_empty() {
+            return Ok(false);
+        }
+        let detail = if closed {
+            format!("{tried}; sent to {} instead", delivered.join(", "))
+        } else {
+            format!(
+                "could not reach {} ({tried}); sent to {} instead",
+                self.recipient_name(to).await,
+                delivered.join(", ")
+            )
+        };
+        info!(message = row.id, "{detail}");
+        let ev = self.outbox_event(
+            row,
+            to,
+            AuditAction::MessageFallback,
+            AuditOutcome::Delivered,
+            detail,
+        );
+        self.store.message_sent(row.id, Some(why), vec![ev]).await?;
+        Ok(true)
+    }
+
+    /// Records the row as failed for good, with a `message.failed` audit row.
+    async fn delivery_given_up(&self, row: &Queued, why: &str, tried: &str) -> Result<()> {
         let what = match &row.msg.kind {
             OutKind::Send(to) => format!("message to {}", self.recipient_name(to).await),
             OutKind::Edit => format!(
@@ -218,13 +241,13 @@ impl Service {
             OutKind::Edit => Recipient::Channel(String::new()),
         };
         let ev = self.outbox_event(
-            &row,
+            row,
             &to,
             AuditAction::MessageFailed,
             AuditOutcome::Failed,
             detail,
         );
-        self.store.message_failed(row.id, &why, vec![ev]).await?;
+        self.store.message_failed(row.id, why, vec![ev]).await?;
         Ok(())
     }
 
