@@ -6,12 +6,12 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretSlice};
 
 use crate::config::{Config, ConnectorKind};
-use crate::connectors::{directory::Directory, manual::Manual};
+use crate::connectors::manual::Manual;
 use crate::core::command::Registry;
 use crate::core::ports::{Chat, Clock, Connector, Store};
 use crate::core::service::Service;
 use crate::engine::{Connectors, Engine};
-use crate::store::{self, SqlStore};
+use crate::store::{self, DirectoryConnector, SqlStore};
 
 /// A failure while starting up; each says what to set or fix.
 #[derive(Debug, thiserror::Error)]
@@ -90,7 +90,9 @@ pub fn connectors(config: &Config, store: &SqlStore) -> Result<Connectors, Start
     let mut out = Connectors::new();
     for c in &config.connectors {
         let conn: Arc<dyn Connector> = match &c.kind {
-            ConnectorKind::Directory => Arc::new(Directory::new(c.name.clone(), store.clone())),
+            ConnectorKind::Directory => {
+                Arc::new(DirectoryConnector::new(c.name.clone(), store.clone()))
+            }
             ConnectorKind::Manual => Arc::new(Manual {
                 target: c.name.to_string(),
             }),

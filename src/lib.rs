@@ -8,6 +8,7 @@ pub mod connectors;
 pub mod core;
 pub mod engine;
 pub mod http;
+pub mod metrics;
 pub mod probe;
 pub mod server;
 pub mod store;

@@ -115,7 +115,7 @@ pub async fn start(
     let (ready_tx, ready_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     let mut router = ops::router(OpsState {
-        store: store.clone(),
+        store: Arc::new(store.clone()),
         metrics: metrics.clone(),
         gateway_ready: config
             .discord
@@ -134,7 +134,7 @@ pub async fn start(
             let chat = Arc::new(
                 DiscordChat::new(
                     http,
-                    store.clone(),
+                    Arc::new(store.clone()),
                     clock.clone(),
                     dc.approvals_channel.as_deref(),
                 )

@@ -1,6 +1,5 @@
 //! Connectors: one module per kind, each implementing [`crate::core::ports::Connector`].
 
-pub mod directory;
 pub mod http;
 pub mod ldap;
 pub mod manual;

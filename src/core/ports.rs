@@ -9,6 +9,11 @@ use async_trait::async_trait;
 use super::model::*;
 pub use super::outbox::{DeliveryPolicy, OutKind, OutboxCounts, Outgoing, PlanMessage, Queued};
 
+mod chat_memory;
+mod health;
+pub use chat_memory::{SentMessage, SentMessages};
+pub use health::{Health, OpsCounts};
+
 // ----------------------------------------------------------------------------- clock
 
 /// Where time comes from, so expiries and reminders can be tested by moving a clock.

@@ -53,7 +53,7 @@ pub struct InteractionsState {
 }
 
 /// `POST /discord/interactions`.
-/// Every response's latency, from arrival to response, goes to [`crate::http::ops::Metrics::endpoint`].
+/// Every response's latency, from arrival to response, goes to [`crate::metrics::Metrics::endpoint`].
 pub fn router(state: InteractionsState) -> Router {
     let metrics = state.dispatcher.metrics().clone();
     Router::new()

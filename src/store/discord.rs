@@ -4,35 +4,9 @@
 use super::db::{DbRow, q};
 use super::rows::{from_micros, micros};
 use super::{DbError, SqlStore};
-use crate::core::model::Timestamp;
+use crate::core::ports::{Health, MessageKey, SentMessages, StoreError};
 
-/// One Discord message sent under a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SentMessage {
-    /// The channel (a DM channel or a guild channel).
-    pub channel_id: String,
-    /// The message.
-    pub message_id: String,
-    /// The handle it was sent to, for a DM.
-    pub recipient: Option<String>,
-    /// When it was sent.
-    pub sent_at: Timestamp,
-}
-
-/// Counts for `/metrics`, read from the database so they survive restarts.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OpsCounts {
-    /// Requests by state name.
-    pub requests: Vec<(String, i64)>,
-    /// Decided approval steps: (approved, denied).
-    pub decisions: (i64, i64),
-    /// Connector actions by state name.
-    pub actions: Vec<(String, i64)>,
-    /// Actions pending or running.
-    pub queue_depth: i64,
-    /// The chat outbox.
-    pub outbox: crate::core::ports::OutboxCounts,
-}
+pub use crate::core::ports::{OpsCounts, SentMessage};
 
 impl SqlStore {
     /// Remembers that the message under `key` went to `channel_id`/`message_id`.
@@ -78,7 +52,7 @@ impl SqlStore {
     }
 
     /// The counts `/metrics` reports.
-    pub async fn ops_counts(&self) -> Result<OpsCounts, DbError> {
+    pub async fn read_ops_counts(&self) -> Result<OpsCounts, DbError> {
         let pairs = |rows: Vec<DbRow>| -> Result<Vec<(String, i64)>, DbError> {
             rows.iter()
                 .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
@@ -122,5 +96,25 @@ impl SqlStore {
     /// Closes the connection pool; every later query fails (shutdown, and health-check tests).
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl SentMessages for SqlStore {
+    async fn remember_sent(&self, key: &MessageKey, msg: &SentMessage) -> Result<(), StoreError> {
+        Ok(self.remember_discord_message(&key.0, msg).await?)
+    }
+    async fn sent_under(&self, key: &MessageKey) -> Result<Vec<SentMessage>, StoreError> {
+        Ok(self.discord_messages(&key.0).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl Health for SqlStore {
+    async fn ping(&self) -> bool {
+        SqlStore::ping(self).await
+    }
+    async fn ops_counts(&self) -> Result<OpsCounts, StoreError> {
+        Ok(self.read_ops_counts().await?)
     }
 }

@@ -17,6 +17,7 @@ mod anchor;
 mod audit;
 mod db;
 mod directory;
+mod directory_connector;
 mod discord;
 mod outbox;
 #[cfg(test)]
@@ -46,6 +47,7 @@ use crate::core::ports::{
 
 pub use anchor::{AnchorLine, parse_anchors};
 pub use audit::{AnchorSummary, AuditRecord, GENESIS, VerifyReport, write_csv, write_jsonl};
+pub use directory_connector::DirectoryConnector;
 pub use discord::{OpsCounts, SentMessage};
 
 use rows::{

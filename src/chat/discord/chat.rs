@@ -18,9 +18,9 @@ use tracing::warn;
 use super::{CALL_TIMEOUT, CANNOT_DM, DiscordError, message_body, with_retry};
 use crate::core::model::{Handle, Person, Timestamp};
 use crate::core::ports::{
-    Button, ButtonLabel, Chat, ChatError, Clock, Message, MessageKey, Recipient, Store,
+    Button, ButtonLabel, Chat, ChatError, Clock, Message, MessageKey, Recipient, SentMessage,
+    SentMessages, Store,
 };
-use crate::store::{SentMessage, SqlStore};
 
 /// How long Discord accepts an interaction token (edits of the original response).
 pub const TOKEN_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::minutes(15);
@@ -37,7 +37,10 @@ struct KeyedReply {
 /// `Chat` over Discord.
 pub struct DiscordChat {
     http: Arc<Http>,
-    store: SqlStore,
+    /// Who people are (their Discord ids).
+    store: Arc<dyn Store>,
+    /// Where each keyed message went.
+    sent: Arc<dyn SentMessages>,
     clock: Arc<dyn Clock>,
     approvals_channel: Option<ChannelId>,
     dm_channels: Mutex<HashMap<UserId, ChannelId>>,
@@ -50,10 +53,11 @@ pub struct DiscordChat {
 }
 
 impl DiscordChat {
-    /// The port over `http`; `approvals_channel` is the channel id from `[discord]`.
-    pub fn new(
+    /// The port over `http`, with the store's people and its memory of sent messages;
+    /// `approvals_channel` is the channel id from `[discord]`.
+    pub fn new<S: Store + SentMessages + 'static>(
         http: Arc<Http>,
-        store: SqlStore,
+        store: Arc<S>,
         clock: Arc<dyn Clock>,
         approvals_channel: Option<&str>,
     ) -> Self {
@@ -63,7 +67,8 @@ impl DiscordChat {
             .map(ChannelId::new);
         Self {
             http,
-            store,
+            store: store.clone(),
+            sent: store,
             clock,
             approvals_channel,
             dm_channels: Mutex::new(HashMap::new()),
@@ -199,7 +204,7 @@ impl DiscordChat {
                 recipient: recipient.map(ToString::to_string),
                 sent_at: self.clock.now(),
             };
-            if let Err(e) = self.store.remember_discord_message(&k.0, &sent).await {
+            if let Err(e) = self.sent.remember_sent(k, &sent).await {
                 warn!(key = %k.0, error = %e, "cannot remember a sent message; it will not be edited later");
             }
         }
@@ -240,8 +245,8 @@ impl DiscordChat {
 
     /// Whether an approvals-channel copy of this prompt exists already.
     async fn channel_copy_exists(&self, key: &MessageKey, ch: ChannelId) -> bool {
-        self.store
-            .discord_messages(&key.0)
+        self.sent
+            .sent_under(key)
             .await
             .map(|ms| ms.iter().any(|m| m.channel_id == ch.to_string()))
             .unwrap_or(false)
@@ -347,8 +352,8 @@ impl DiscordChat {
     ) -> Result<(), ChatError> {
         let mut failures = Vec::new();
         let sent = self
-            .store
-            .discord_messages(&key.0)
+            .sent
+            .sent_under(key)
             .await
             .map_err(|e| ChatError::Other(e.to_string()))?;
         for m in sent {

@@ -20,7 +20,7 @@ use tracing::{Instrument, info_span, warn};
 use super::chat::DiscordChat;
 use super::{components, content, with_retry};
 use crate::core::service::{Caller, ClickReply, Reply, Service};
-use crate::http::ops::Metrics;
+use crate::metrics::Metrics;
 
 /// Ephemeral message flag.
 pub const EPHEMERAL: u64 = 64;

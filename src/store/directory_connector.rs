@@ -1,22 +1,23 @@
 //! The `directory` connector: a built-in sandbox that keeps accounts and group memberships in
 //! Quartermaster's own database, so the example organisation works with nothing else running.
+//! It lives in the storage adapter because its peer is the database itself.
 
 use async_trait::async_trait;
 
+use super::SqlStore;
 use crate::core::model::{ActionOp, ConnectorName, Handle};
 use crate::core::ports::{
     Account, BulkOp, Connector, ConnectorError, Effect, Subject, apply_steps,
 };
-use crate::store::SqlStore;
 
 /// Accounts and memberships in our own tables, under this connector's name.
 #[derive(Clone)]
-pub struct Directory {
+pub struct DirectoryConnector {
     name: ConnectorName,
     store: SqlStore,
 }
 
-impl Directory {
+impl DirectoryConnector {
     /// A directory connector named `name` over the store.
     pub fn new(name: ConnectorName, store: SqlStore) -> Self {
         Self { name, store }
@@ -47,7 +48,7 @@ fn effect(changed: bool) -> Effect {
 }
 
 #[async_trait]
-impl Connector for Directory {
+impl Connector for DirectoryConnector {
     /// A grant to a person whose account is already active is one statement (the usual
     /// case); anything else takes the looking steps of [`apply_steps`].
     async fn apply(
