@@ -157,6 +157,9 @@ fn webhook(cx: &mut Cx, rec: &Rec) -> Option<ConnectorKind> {
         }
         b => Some(b.map(str::to_owned)),
     };
+    for key in ["url", "body"] {
+        webhook_placeholders(cx, rec, key);
+    }
     let success = webhook_success(cx, rec);
     Some(ConnectorKind::Webhook {
         url: url?,
@@ -206,6 +209,29 @@ fn connector_limits(cx: &mut Cx, rec: &Rec) -> Option<ConnectorLimits> {
         }
     }
     ok.then_some(l)
+}
+
+/// Refuses `{word}`s in a webhook template that are not placeholders (they would be sent as
+/// written).
+fn webhook_placeholders(cx: &mut Cx, rec: &Rec, key: &str) {
+    use crate::connectors::webhook::{PLACEHOLDERS, unknown_placeholders};
+    // A value that is not a string was refused where it is read.
+    let Some(template) = rec.t.get(key).and_then(toml::Value::as_str) else {
+        return;
+    };
+    for word in unknown_placeholders(template) {
+        let hint = super::did_you_mean(word, PLACEHOLDERS.iter().copied())
+            .map(|m| format!(" (did you mean {{{m}}}?)"))
+            .unwrap_or_default();
+        let known: Vec<String> = PLACEHOLDERS.iter().map(|p| format!("{{{p}}}")).collect();
+        cx.err(
+            rec.at(key),
+            format!(
+                "unknown placeholder {{{word}}}{hint}; a template may use {}",
+                known.join(", ")
+            ),
+        );
+    }
 }
 
 /// A webhook's `success` statuses (default: any 2xx, written as an empty list).
@@ -259,5 +285,22 @@ mod tests {
         ] {
             assert!(e.contains(want), "missing {want:?} in:\n{e}");
         }
+    }
+
+    #[test]
+    fn webhook_templates_name_only_known_placeholders() {
+        let text = format!(
+            "{BASE}\n[[connector]]\nname = \"hook\"\nkind = \"webhook\"\n\
+             url = \"https://h/users/{{handel}}\"\nsecret_env = \"S\"\n\
+             body = '{{\"what\": \"{{action}}\", \"who\": \"{{email}}\"}}'\n"
+        );
+        let e = errors(&text);
+        for want in [
+            "connector.hook.url: unknown placeholder {handel} (did you mean {handle}?); a template may use {op}, {handle}, {email}, {name}, {entitlement}",
+            "connector.hook.body: unknown placeholder {action}; a template may use {op}",
+        ] {
+            assert!(e.contains(want), "missing {want:?} in:\n{e}");
+        }
+        assert!(!e.contains("{email}; a"), "{e}");
     }
 }

@@ -48,6 +48,27 @@ fn fill(template: &str, value: &dyn Fn(&str) -> String, esc: &dyn Fn(&str) -> St
     out
 }
 
+/// The `{word}`s of `template` (a word: ASCII letters, digits and `_`) that are not
+/// [`PLACEHOLDERS`], in order: they would be sent as written, never filled in.
+pub fn unknown_placeholders(template: &str) -> Vec<&str> {
+    let mut found = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        if let Some(close) = after.find('}') {
+            let word = &after[..close];
+            if !word.is_empty()
+                && word.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && !PLACEHOLDERS.contains(&word)
+            {
+                found.push(word);
+            }
+        }
+        rest = after;
+    }
+    found
+}
+
 /// Fills a JSON body template: values are escaped as the inside of a JSON string.
 pub fn fill_json(template: &str, value: &dyn Fn(&str) -> String) -> String {
     fill(template, value, &|v| {

@@ -766,7 +766,7 @@ pub const KEYS: &[KeySpec] = &[
         "string (template)",
         Some("every field as JSON"),
         "'{\"user\": \"{handle}\", \"group\": \"{entitlement}\"}'",
-        "JSON body template; `{handle}`, `{email}`, `{name}`, `{entitlement}`, `{action}` …",
+        "JSON body template with the placeholders `{op}` (grant, revoke or disable), `{handle}`, `{email}`, `{name}`, `{entitlement}` (`url` may use them too); any other `{word}` is refused.",
     ),
     k(
         "connector.webhook",
