@@ -1816,34 +1816,6 @@ impl Service {
         self.send_offboarding_report(who, &plan, actions).await
     }
 
-    /// Extend on an expiry warning: the holder asks for the same app again.
-    pub(super) async fn extend(&self, c: &Caller, g: GrantId) -> Result<Reply> {
-        let grant = self.store.grant(g).await?;
-        let Some(grant) = grant.filter(|g| g.person == c.person.handle) else {
-            return self
-                .refuse(
-                    c,
-                    "extend",
-                    None,
-                    None,
-                    ReqRef::None,
-                    "There is no access of yours to extend there.".into(),
-                )
-                .await;
-        };
-        let span = match (grant.granted_at, grant.expires_at) {
-            (Some(from), Some(to)) => (to - from).to_std().ok().filter(|d| !d.is_zero()),
-            _ => None,
-        };
-        self.request(
-            c,
-            grant.app.as_str(),
-            Some("extension".into()),
-            span.map(Span::from_std),
-        )
-        .await
-    }
-
     /// Runs everything due at the clock's time: grant expiries, request expiries, reminders
     /// and escalations. Returns how many things it did.
     pub async fn tick(&self) -> Result<usize> {
