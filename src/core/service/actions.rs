@@ -700,6 +700,24 @@ impl Service {
         Ok(out)
     }
 
+    /// After an action settled: the onboarding summary or offboarding report may be due.
+    pub(super) async fn follow_up(&self, action: &Action) -> Result<()> {
+        match action.op {
+            ActionOp::Grant => self.maybe_report_onboarding(&action.person).await?,
+            _ => {
+                if self
+                    .store
+                    .person(&action.person)
+                    .await?
+                    .is_some_and(|p| p.status == PersonStatus::Offboarded)
+                {
+                    self.maybe_report_offboarding(&action.person).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the action is no longer in the state it was read in (or is gone).
     async fn action_moved(&self, action: &Action) -> Result<bool> {
         Ok(self

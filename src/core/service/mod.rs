@@ -9,10 +9,17 @@ mod decide;
 mod dispatch;
 mod hr;
 mod lifecycle;
+mod offboard;
 mod offboarding_report;
+mod onboard;
+mod onboarding_report;
 mod outbox;
+mod plans;
 mod request;
+mod role;
 mod steps;
+mod timers;
+mod verify;
 mod views;
 mod zones;
 
