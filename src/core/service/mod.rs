@@ -3,10 +3,10 @@
 //! authorised against the database, decided by the workflow, written with its audit rows in one
 //! transaction, and only then announced.
 
-mod actions;
 mod commit;
 mod decide;
 mod dispatch;
+mod failures;
 mod hr;
 mod lifecycle;
 mod offboard;
@@ -14,10 +14,13 @@ mod offboarding_report;
 mod onboard;
 mod onboarding_report;
 mod outbox;
+mod outcomes;
 mod plans;
 mod request;
+mod revoke;
 mod role;
 mod steps;
+mod tasks;
 mod timers;
 mod verify;
 mod views;
