@@ -286,32 +286,9 @@ impl Service {
                 );
             }
             RequestState::Approved => {
-                change.audit.push(
-                    self.audit(AuditAction::RequestApproved)
-                        .subject(&r.requester)
-                        .app(&r.app)
-                        .request(id)
-                        .detail("every step approved"),
-                );
-                state = state.on(Event::Provision)?;
-                let extends = match r.kind {
-                    RequestKind::Extend(g) => self.store.grant(g).await?,
-                    RequestKind::New => None,
-                };
-                let (g, done) = self.provision(
-                    change,
-                    requester,
-                    app,
-                    r.kind,
-                    extends.as_ref(),
-                    r.duration,
-                    id.into(),
-                    now,
-                );
-                grant = g;
-                if done {
-                    state = state.on(Event::Provisioned)?;
-                }
+                (state, grant) = self
+                    .provision_approved(change, r, requester, app, state, now)
+                    .await?;
             }
             RequestState::Denied => {
                 change.audit.push(
@@ -327,6 +304,45 @@ impl Service {
                     "decision led to {other}"
                 )));
             }
+        }
+        Ok((state, grant))
+    }
+
+    /// Every step approved: the request is provisioned (its grant and connector action, or
+    /// an extension's new end). Returns its state and grant.
+    async fn provision_approved(
+        &self,
+        change: &mut Change,
+        r: &Request,
+        requester: &Person,
+        app: &App,
+        state: RequestState,
+        now: Timestamp,
+    ) -> Result<(RequestState, Option<GrantRef>)> {
+        change.audit.push(
+            self.audit(AuditAction::RequestApproved)
+                .subject(&r.requester)
+                .app(&r.app)
+                .request(r.id)
+                .detail("every step approved"),
+        );
+        let mut state = state.on(Event::Provision)?;
+        let extends = match r.kind {
+            RequestKind::Extend(g) => self.store.grant(g).await?,
+            RequestKind::New => None,
+        };
+        let (grant, done) = self.provision(
+            change,
+            requester,
+            app,
+            r.kind,
+            extends.as_ref(),
+            r.duration,
+            r.id.into(),
+            now,
+        );
+        if done {
+            state = state.on(Event::Provisioned)?;
         }
         Ok((state, grant))
     }

@@ -248,32 +248,6 @@ impl Service {
         Ok(Reply::text(why))
     }
 
-    /// Refuses an interaction from a place Quartermaster does not serve (a Discord guild
-    /// outside `[discord] guilds`): audited as `command.refused`, answered politely.
-    /// `why` is the adapter's words for the audit trail.
-    pub async fn refuse_place(&self, chat_id: &str, why: &str) -> Reply {
-        let actor = match self.caller_by_discord_id(chat_id).await {
-            Ok(Some(c)) => Self::by(&c),
-            _ => Actor::System,
-        };
-        let ev = self
-            .audit(AuditAction::CommandRefused)
-            .by(actor)
-            .chat(Some(chat_id))
-            .outcome(AuditOutcome::Refused)
-            .detail(format!("interaction: {why}"));
-        let change = Change {
-            audit: vec![ev],
-            ..Change::default()
-        };
-        if let Err(e) = self.commit(change).await {
-            tracing::error!(error = %e, "cannot record a refused interaction");
-        }
-        Reply::text(
-            "Sorry, Quartermaster is not set up for this server. Please use it in your company's server, or in a direct message with the bot.",
-        )
-    }
-
     async fn directory(&self) -> Result<Directory> {
         Ok(self
             .store

@@ -67,11 +67,7 @@ impl Service {
             status: PersonStatus::Active,
             timezone: timezone.or_else(|| existing.and_then(|p| p.timezone)),
         };
-        if let Err(e) = validate::person(&person).and_then(|()| {
-            validate::manager_cycle(&handle, person.manager.as_ref(), |x| {
-                dir.get(x).and_then(|p| p.manager.clone())
-            })
-        }) {
+        if let Err(e) = valid_joiner(&dir, &person) {
             return Ok(Reply::text(format!("Could not onboard: {e}.")));
         }
         let verb = if existing.is_some() {
@@ -253,4 +249,13 @@ fn onboarded_reply(
             person.name
         )),
     }
+}
+
+/// A joiner's record checked on its own and for a manager cycle in the directory.
+fn valid_joiner(dir: &Directory, person: &Person) -> std::result::Result<(), validate::Invalid> {
+    validate::person(person).and_then(|()| {
+        validate::manager_cycle(&person.handle, person.manager.as_ref(), |x| {
+            dir.get(x).and_then(|p| p.manager.clone())
+        })
+    })
 }

@@ -140,6 +140,8 @@ impl Service {
         }
     }
 
+    /// A send or edit that failed: retried with backoff while it may still get through,
+    /// else sent to the fallback (audited), else given up (audited as `message.failed`).
     async fn delivery_failed(
         &self,
         row: Queued,
@@ -173,27 +175,10 @@ impl Service {
             if row.attempts == 1 { "" } else { "s" },
             row.age.as_secs()
         );
-        if let (OutKind::Send(to), false) = (&row.msg.kind, hopeless) {
-            let delivered = self.fall_back(&row, to, &tried).await;
-            if !delivered.is_empty() {
-                let detail = format!(
-                    "could not reach {} ({tried}); sent to {} instead",
-                    self.recipient_name(to).await,
-                    delivered.join(", ")
-                );
-                info!(message = row.id, "{detail}");
-                let ev = self.outbox_event(
-                    &row,
-                    to,
-                    AuditAction::MessageFallback,
-                    AuditOutcome::Delivered,
-                    detail,
-                );
-                self.store
-                    .message_sent(row.id, Some(&why), vec![ev])
-                    .await?;
-                return Ok(());
-            }
+        if let (OutKind::Send(to), false) = (&row.msg.kind, hopeless)
+            && self.fell_back(&row, to, &tried, &why).await?
+        {
+            return Ok(());
         }
         let what = match &row.msg.kind {
             OutKind::Send(to) => format!("message to {}", self.recipient_name(to).await),
@@ -217,6 +202,36 @@ impl Service {
         );
         self.store.message_failed(row.id, &why, vec![ev]).await?;
         Ok(())
+    }
+
+    /// Sends an undeliverable message to the fallback; true (and audited as delivered
+    /// elsewhere, the row marked sent) when anyone got it.
+    async fn fell_back(
+        &self,
+        row: &Queued,
+        to: &Recipient,
+        tried: &str,
+        why: &str,
+    ) -> Result<bool> {
+        let delivered = self.fall_back(row, to, tried).await;
+        if delivered.is_empty() {
+            return Ok(false);
+        }
+        let detail = format!(
+            "could not reach {} ({tried}); sent to {} instead",
+            self.recipient_name(to).await,
+            delivered.join(", ")
+        );
+        info!(message = row.id, "{detail}");
+        let ev = self.outbox_event(
+            row,
+            to,
+            AuditAction::MessageFallback,
+            AuditOutcome::Delivered,
+            detail,
+        );
+        self.store.message_sent(row.id, Some(why), vec![ev]).await?;
+        Ok(true)
     }
 
     fn outbox_event(

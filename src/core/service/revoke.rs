@@ -218,21 +218,10 @@ impl Service {
             .request_directory(&r.requester, &r.app, &r.steps)
             .await?;
         if let Some(k) = r.state.step() {
-            let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-            change.messages.push(Outgoing::edit(
-                step_key(r.id, k),
-                format!(
-                    "{}\nCancelled by {} at {}{}.",
-                    self.prompt_text(&dir, &r, &holds),
-                    by.name,
-                    self.when_shared(now),
-                    reason
-                        .as_deref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                ),
-                Vec::new(),
-            ));
+            let edit = self
+                .cancelled_prompt(&dir, &r, k, by, reason.as_deref(), now)
+                .await;
+            change.messages.push(edit);
         }
         if by.handle.as_ref() != Some(&r.requester) {
             change.messages.push(self.out(
@@ -262,5 +251,29 @@ impl Service {
             r.id,
             self.app_display(&r.app)
         )))
+    }
+
+    /// Step `k`'s prompt as its approvers now see it: cancelled, by whom and why, no buttons.
+    async fn cancelled_prompt(
+        &self,
+        dir: &Directory,
+        r: &Request,
+        k: u32,
+        by: &Doer,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Outgoing {
+        let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+        Outgoing::edit(
+            step_key(r.id, k),
+            format!(
+                "{}\nCancelled by {} at {}{}.",
+                self.prompt_text(dir, r, &holds),
+                by.name,
+                self.when_shared(now),
+                reason.map(|r| format!(": {r}")).unwrap_or_default()
+            ),
+            Vec::new(),
+        )
     }
 }

@@ -209,48 +209,57 @@ impl Service {
         if plan.reported {
             return self.update_offboarding_report(who, &plan, actions).await;
         }
-        if !actions.iter().any(|a| a.op == ActionOp::Verify) {
-            let now = self.clock.now();
-            let conns = self.catalog_connectors();
-            let mut change = Change::default();
-            for conn in &conns {
-                change.new_actions.push(NewAction {
-                    connector: conn.clone(),
-                    op: ActionOp::Verify,
-                    person: who.clone(),
-                    app: None,
-                    entitlement: None,
-                    grant: None,
-                    request: ReqRef::None,
-                    at: now,
-                });
-            }
-            if !conns.is_empty() {
-                change.audit.push(
-                    self.audit(AuditAction::OffboardingVerifying)
-                        .subject(who)
-                        .detail(format!(
-                            "plan {}: re-reading {}",
-                            plan.id,
-                            conns
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )),
-                );
-                change.verify_plan = Some(plan.id);
-                change.first_action_of = Some(plan.id);
-                match self.commit(change).await {
-                    Ok(_) => {}
-                    // Another action's completion enqueued them a moment ago.
-                    Err(StoreError::Conflict) => return Ok(()),
-                    Err(e) => return Err(e.into()),
-                }
-                return Ok(());
-            }
+        if !actions.iter().any(|a| a.op == ActionOp::Verify)
+            && self.queue_verifies(who, &plan).await?
+        {
+            return Ok(());
         }
         self.send_offboarding_report(who, &plan, actions).await
+    }
+
+    /// Queues a Verify (re-read) of every catalog connector for a carried-out offboarding,
+    /// with its audit row; false when the catalog has no connector (the report is due now).
+    async fn queue_verifies(&self, who: &Handle, plan: &Plan) -> Result<bool> {
+        let now = self.clock.now();
+        let conns = self.catalog_connectors();
+        let mut change = Change::default();
+        for conn in &conns {
+            change.new_actions.push(NewAction {
+                connector: conn.clone(),
+                op: ActionOp::Verify,
+                person: who.clone(),
+                app: None,
+                entitlement: None,
+                grant: None,
+                request: ReqRef::None,
+                at: now,
+            });
+        }
+        if !conns.is_empty() {
+            change.audit.push(
+                self.audit(AuditAction::OffboardingVerifying)
+                    .subject(who)
+                    .detail(format!(
+                        "plan {}: re-reading {}",
+                        plan.id,
+                        conns
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+            );
+            change.verify_plan = Some(plan.id);
+            change.first_action_of = Some(plan.id);
+            match self.commit(change).await {
+                Ok(_) => {}
+                // Another action's completion enqueued them a moment ago.
+                Err(StoreError::Conflict) => return Ok(true),
+                Err(e) => return Err(e.into()),
+            }
+            return Ok(true);
+        }
+        Ok(false)
     }
 }
 
