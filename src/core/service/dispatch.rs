@@ -40,6 +40,7 @@ impl Service {
         }
     }
 
+    /// Routes a parsed command to its use case; an offboarded caller is refused.
     async fn dispatch(&self, c: &Caller, intent: Intent) -> Result<Reply> {
         if c.person.status != PersonStatus::Active {
             return self

@@ -64,6 +64,7 @@ pub(super) struct Doer {
 }
 
 impl Doer {
+    /// A person acting from chat.
     pub(super) fn caller(c: &Caller) -> Self {
         Self {
             actor: Actor::Person(c.person.handle.clone()),
@@ -72,6 +73,7 @@ impl Doer {
             handle: Some(c.person.handle.clone()),
         }
     }
+    /// The HR feed.
     pub(super) fn hr() -> Self {
         Self {
             actor: Actor::Hr,
@@ -80,6 +82,7 @@ impl Doer {
             handle: None,
         }
     }
+    /// The scheduler (a plan whose time came).
     pub(super) fn system() -> Self {
         Self {
             actor: Actor::System,
@@ -121,6 +124,7 @@ impl From<StoreError> for PersonRefused {
 }
 
 impl Service {
+    /// None when `c` is an IT admin; else the refusal of `what` (audited).
     pub(super) async fn it_only(
         &self,
         c: &Caller,
@@ -136,6 +140,7 @@ impl Service {
             .map(Some)
     }
 
+    /// Ok when the catalog has `role`; else the sentence saying so, with a "did you mean".
     pub(super) fn role_or_suggest(&self, role: &RoleName) -> std::result::Result<(), String> {
         if self.org.role(role).is_some() {
             return Ok(());

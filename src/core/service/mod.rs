@@ -2,6 +2,14 @@
 //! Commands and clicks arrive here with the caller already identified; everything is
 //! authorised against the database, decided by the workflow, written with its audit rows in one
 //! transaction, and only then announced.
+//!
+//! One use case per file: `dispatch` (the entry points), `request`, `decide` and `steps` (access
+//! requests and their approvals), `revoke`, `onboard`, `role`, `offboard` and `plans` (joiners,
+//! movers, leavers; what they share is in `lifecycle`), `hr` (the HR feed and imports),
+//! `outcomes`, `failures` and `tasks` (connector actions: what the engine reports, IT's Done and
+//! Retry), `verify`, `onboarding_report` and `offboarding_report`, `timers` (`tick`), `views`
+//! (`/access`, `/approvals`); `commit`, `outbox` and `zones` are how the service writes, sends and
+//! tells time. This file holds the [`Service`] itself and the helpers they all use.
 
 mod commit;
 mod decide;
@@ -138,10 +146,12 @@ fn when(t: Timestamp) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// The key of the prompts of step `k` of request `r` (edited once it is decided).
 fn step_key(r: RequestId, k: u32) -> MessageKey {
     MessageKey(format!("req:{r}:s{k}"))
 }
 
+/// The key of the messages about action `a` (its task or Retry, edited once done).
 fn action_key(a: ActionId) -> MessageKey {
     MessageKey(format!("act:{a}"))
 }
@@ -216,6 +226,7 @@ impl Service {
         AuditEvent::new(self.clock.now(), action)
     }
 
+    /// `c` as the audit trail names them.
     fn by(c: &Caller) -> Actor {
         Actor::Person(c.person.handle.clone())
     }
@@ -248,6 +259,7 @@ impl Service {
         Ok(Reply::text(why))
     }
 
+    /// Everyone, by handle.
     async fn directory(&self) -> Result<Directory> {
         Ok(self
             .store
@@ -303,10 +315,12 @@ impl Service {
         self.directory_of(wanted).await
     }
 
+    /// A person's name, or their handle when `dir` does not hold them.
     fn name_of(dir: &Directory, h: &Handle) -> String {
         dir.get(h).map_or_else(|| h.to_string(), |p| p.name.clone())
     }
 
+    /// "Ann, Bob or Cid" ("nobody" for none).
     fn names(dir: &Directory, hs: &[Handle]) -> String {
         let names: Vec<String> = hs.iter().map(|h| Self::name_of(dir, h)).collect();
         match names.len() {
@@ -316,6 +330,7 @@ impl Service {
         }
     }
 
+    /// An app's display name, or its name when the catalog no longer has it.
     fn app_display(&self, a: &AppName) -> String {
         self.org
             .app(a)
@@ -362,6 +377,8 @@ impl Service {
             }))
     }
 
+    /// The catalog app typed (by name or display name); else the sentence saying so, with a
+    /// "did you mean" or the list of apps.
     fn find_app(&self, raw: &str) -> std::result::Result<&App, String> {
         let t = raw.trim().to_lowercase();
         if let Some(a) = self

@@ -37,6 +37,7 @@ impl Service {
         Ok(plan)
     }
 
+    /// A role change as shown to its confirmers and its people.
     fn role_plan_text(&self, p: &Person, role: &RoleName, plan: &RolePlan) -> String {
         let list = |v: Vec<String>| {
             if v.is_empty() {

@@ -134,6 +134,8 @@ impl Service {
         }
     }
 
+    /// The prompt of a request's current step: who asks for what, why, for how long, which
+    /// step, and what they already hold.
     pub(super) fn prompt_text(&self, dir: &Directory, r: &Request, holds: &[Grant]) -> String {
         let requester = Self::name_of(dir, &r.requester);
         let k = r.state.step().unwrap_or(0);
@@ -168,7 +170,6 @@ impl Service {
         )
     }
 
-    /// Sends the prompts of the request's current step, or tells everyone nobody can decide it.
     /// Sends the prompts of every request whose current step was opened (its commit made)
     /// at or before `before` and never prompted for: a crash came between that commit and the
     /// prompts. How many requests were prompted.
