@@ -49,6 +49,22 @@ impl Service {
         Err(ServiceError::KeptConflicting(what.to_owned()).into())
     }
 
+    /// Commits (with the messages the change writes, then delivered); a conflict (another
+    /// instance or click got there first) is not an error.
+    pub(super) async fn commit_quietly(&self, change: Change) -> Result<bool> {
+        let messages = !change.messages.is_empty();
+        match self.commit(change).await {
+            Ok(_) => {
+                if messages {
+                    self.messages_committed().await;
+                }
+                Ok(true)
+            }
+            Err(StoreError::Conflict) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Resolves when a worker is woken by [`Service::wake_worker`] (new connector work was
     /// enqueued). A wake-up given while no worker waits is kept for the next to wait, so a
     /// worker may create this future *before* looking for work and miss nothing meanwhile.

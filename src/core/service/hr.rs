@@ -269,49 +269,7 @@ impl Service {
                 if p.timezone.is_none() {
                     p.timezone = old.timezone;
                 }
-                if old == p {
-                    // "Unchanged" never hides missing birthrights (a hire cut short by a
-                    // crash in an older version, a birthright grant that failed): the
-                    // joiner path queues what the role and department give and is missing.
-                    if self.missing_birthrights(&p).await? {
-                        return match self.set_up_joiner(&by, &p, "repaired", intake).await? {
-                            Ok(_) => Ok(PersonOutcome::Repaired(p.handle)),
-                            Err(what) => Err(PersonRefused::Invalid(format!(
-                                "{what} is already used by someone else"
-                            ))),
-                        };
-                    }
-                    if !intake.is_empty() {
-                        self.commit(intake).await?;
-                    }
-                    return Ok(PersonOutcome::Unchanged(p.handle));
-                }
-                let zone_only = Person {
-                    timezone: old.timezone,
-                    ..p.clone()
-                } == old;
-                if zone_only && !self.missing_birthrights(&p).await? {
-                    // Only the time zone changed (and no birthright is missing): stored and
-                    // audited; no grants move and nobody is told of a role change.
-                    let name = |z: Option<Zone>| z.map_or("none", |z| z.name());
-                    let mut change = intake;
-                    change.audit.push(
-                        self.audit(AuditAction::PersonRoleChanged)
-                            .by(by.actor.clone())
-                            .chat(by.chat.as_deref())
-                            .subject(&p.handle)
-                            .detail(format!(
-                                "time zone {} → {}",
-                                name(old.timezone),
-                                name(p.timezone)
-                            )),
-                    );
-                    change.person = Some(p.clone());
-                    self.commit(change).await?;
-                    return Ok(PersonOutcome::Moved(p.handle));
-                }
-                self.carry_out_move(&by, &old, &p, None, intake).await?;
-                Ok(PersonOutcome::Moved(p.handle))
+                self.update_person(&by, &old, p, intake).await
             }
             old => {
                 if p.discord_id.is_none() {
@@ -333,6 +291,60 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// An active person's new record `p` (`old` as stored): unchanged (missing birthrights
+    /// repaired), only the time zone changed, or a move.
+    async fn update_person(
+        &self,
+        by: &Doer,
+        old: &Person,
+        p: Person,
+        intake: Change,
+    ) -> Result<PersonOutcome, PersonRefused> {
+        if old == &p {
+            // "Unchanged" never hides missing birthrights (a hire cut short by a crash in an
+            // older version, a birthright grant that failed): the joiner path queues what the
+            // role and department give and is missing.
+            if self.missing_birthrights(&p).await? {
+                return match self.set_up_joiner(by, &p, "repaired", intake).await? {
+                    Ok(_) => Ok(PersonOutcome::Repaired(p.handle)),
+                    Err(what) => Err(PersonRefused::Invalid(format!(
+                        "{what} is already used by someone else"
+                    ))),
+                };
+            }
+            if !intake.is_empty() {
+                self.commit(intake).await?;
+            }
+            return Ok(PersonOutcome::Unchanged(p.handle));
+        }
+        let zone_only = &Person {
+            timezone: old.timezone,
+            ..p.clone()
+        } == old;
+        if zone_only && !self.missing_birthrights(&p).await? {
+            // Only the time zone changed (and no birthright is missing): stored and
+            // audited; no grants move and nobody is told of a role change.
+            let name = |z: Option<Zone>| z.map_or("none", |z| z.name());
+            let mut change = intake;
+            change.audit.push(
+                self.audit(AuditAction::PersonRoleChanged)
+                    .by(by.actor.clone())
+                    .chat(by.chat.as_deref())
+                    .subject(&p.handle)
+                    .detail(format!(
+                        "time zone {} → {}",
+                        name(old.timezone),
+                        name(p.timezone)
+                    )),
+            );
+            change.person = Some(p.clone());
+            self.commit(change).await?;
+            return Ok(PersonOutcome::Moved(p.handle));
+        }
+        self.carry_out_move(by, old, &p, None, intake).await?;
+        Ok(PersonOutcome::Moved(p.handle))
     }
 
     /// A leave: offboarding at once, or a confirmed plan the scheduler runs on time. The plan
@@ -361,51 +373,8 @@ impl Service {
             .effective_at
             .or_else(|| ev.last_day.map(|d| zone.end_of_day(d)))
             .filter(|t| *t > now);
-        let detail = serde_json::to_string(&serde_json::json!({
-            "reason": format!("left (HR event {})", ev.id),
-            "hr": true,
-        }))
-        .unwrap_or_default();
-        let ev_row = self
-            .audit(AuditAction::PlanProposed)
-            .by(Actor::Hr)
-            .subject(&p.handle)
-            .detail(match due {
-                Some(d) => format!("offboarding at {} (HR)", when(d)),
-                None => "offboarding now (HR)".into(),
-            });
         let mut change = intake;
-        change.audit.push(ev_row);
-        // A scheduled leave tells IT in the plan's own transaction (the store fills in the
-        // plan's id).
-        if let Some(d) = due {
-            for a in &self.org.it_admins {
-                change.plan_messages.push(PlanMessage {
-                    to: a.clone(),
-                    text: vec![
-                        format!(
-                            "HR scheduled the offboarding of {} ({}) at {} (plan #",
-                            p.name,
-                            p.handle,
-                            self.when_for(a, d).await
-                        ),
-                        "); it runs by itself then, and the report comes to IT.".into(),
-                    ],
-                    buttons: false,
-                });
-            }
-        }
-        let told = !change.plan_messages.is_empty();
-        change.new_plan = Some(NewPlan {
-            kind: PlanKind::Offboard,
-            subject: p.handle.clone(),
-            created_by: p.handle.clone(),
-            confirmers: Vec::new(),
-            detail,
-            created_at: now,
-            due_at: Some(due.unwrap_or(now)),
-            preconfirmed: true,
-        });
+        let told = self.leave_plan(&mut change, ev, &p, due, now).await;
         let id = self
             .store
             .commit(change)
@@ -444,6 +413,62 @@ impl Service {
             }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Adds a leave's offboarding plan (confirmed, due at `due` or now) to `change` with its
+    /// audit row and, when scheduled, IT's notice; whether IT is told.
+    async fn leave_plan(
+        &self,
+        change: &mut Change,
+        ev: &HrEvent,
+        p: &Person,
+        due: Option<Timestamp>,
+        now: Timestamp,
+    ) -> bool {
+        let detail = serde_json::to_string(&serde_json::json!({
+            "reason": format!("left (HR event {})", ev.id),
+            "hr": true,
+        }))
+        .unwrap_or_default();
+        let ev_row = self
+            .audit(AuditAction::PlanProposed)
+            .by(Actor::Hr)
+            .subject(&p.handle)
+            .detail(match due {
+                Some(d) => format!("offboarding at {} (HR)", when(d)),
+                None => "offboarding now (HR)".into(),
+            });
+        change.audit.push(ev_row);
+        // A scheduled leave tells IT in the plan's own transaction (the store fills in the
+        // plan's id).
+        if let Some(d) = due {
+            for a in &self.org.it_admins {
+                change.plan_messages.push(PlanMessage {
+                    to: a.clone(),
+                    text: vec![
+                        format!(
+                            "HR scheduled the offboarding of {} ({}) at {} (plan #",
+                            p.name,
+                            p.handle,
+                            self.when_for(a, d).await
+                        ),
+                        "); it runs by itself then, and the report comes to IT.".into(),
+                    ],
+                    buttons: false,
+                });
+            }
+        }
+        change.new_plan = Some(NewPlan {
+            kind: PlanKind::Offboard,
+            subject: p.handle.clone(),
+            created_by: p.handle.clone(),
+            confirmers: Vec::new(),
+            detail,
+            created_at: now,
+            due_at: Some(due.unwrap_or(now)),
+            preconfirmed: true,
+        });
+        !change.plan_messages.is_empty()
     }
 
     /// A replayed HR event (its sender never heard the answer): whatever the event

@@ -78,94 +78,46 @@ impl Service {
         let mut t = Tally::default();
         let mut lines = Vec::new();
         for a in actions {
-            let ent = a.entitlement.as_deref().unwrap_or("-");
-            let what = match (&a.app, a.op) {
-                (_, ActionOp::Verify) => format!("re-read of connector {}", a.connector),
-                (_, ActionOp::Revoke) if a.grant.is_none() => {
-                    let recorded = history.iter().any(|h| {
-                        h.op == ActionOp::Grant
-                            && h.connector == a.connector
-                            && h.entitlement.as_deref() == Some(ent)
-                    });
-                    t.flagged += 1;
-                    format!(
-                        "⚑ {} membership {ent} in connector {} found on re-reading{}",
-                        if recorded { "leftover" } else { "UNRECORDED" },
-                        a.connector,
-                        a.app
-                            .as_ref()
-                            .map(|x| format!(" ({})", self.app_display(x)))
-                            .unwrap_or_default()
-                    )
-                }
-                (Some(app), _) => format!(
-                    "{} (connector {}, entitlement {ent})",
-                    self.app_display(app),
-                    a.connector,
-                ),
-                (None, _) => format!("{} account", a.connector),
-            };
-            let error = a.last_error.as_deref().unwrap_or("unknown error");
-            let verdict = match (a.state, a.op) {
-                (ActionState::Done, ActionOp::Disable) => "disabled ✔".to_owned(),
-                (ActionState::Done, ActionOp::Verify) if error == NOT_LISTABLE => {
-                    t.not_listable.push(a.connector.to_string());
-                    NOT_LISTABLE.to_owned()
-                }
-                (ActionState::Done, ActionOp::Verify) => {
-                    let cleanup = actions
-                        .iter()
-                        .filter(|b| {
-                            b.id > a.id
-                                && b.connector == a.connector
-                                && b.grant.is_none()
-                                && b.op != ActionOp::Verify
-                        })
-                        .count();
-                    match (&a.last_error, cleanup) {
-                        (Some(still), 0) => format!("✖ {still}"),
-                        (Some(still), n) => {
-                            format!("✖ {still}; {n} leftover item(s), removed below")
-                        }
-                        (None, 0) => "nothing left ✔".to_owned(),
-                        (None, n) => format!("{n} leftover item(s), removed below"),
-                    }
-                }
-                (ActionState::Done, _) => "removed ✔".to_owned(),
-                (ActionState::Waiting, _) => {
-                    t.waiting += 1;
-                    format!("⚠ waiting for IT (task #{})", a.id)
-                }
-                (ActionState::Failed, _) if ConnectorError::is_unverified_text(error) => {
-                    t.unverified += 1;
-                    format!(
-                        "? {error} — not reported as {}; IT can Retry (action #{})",
-                        match a.op {
-                            ActionOp::Verify => "checked",
-                            ActionOp::Disable => "disabled",
-                            _ => "removed",
-                        },
-                        a.id
-                    )
-                }
-                (ActionState::Failed, _) => {
-                    t.failed += 1;
-                    format!(
-                        "✖ FAILED: {error} — IT must act (Retry on action #{})",
-                        a.id
-                    )
-                }
-                (ActionState::Pending | ActionState::Running, _) => {
-                    t.waiting += 1;
-                    format!("… still running (action #{})", a.id)
-                }
-            };
+            let what = self.item_what(a, history, &mut t);
+            let verdict = item_verdict(a, actions, &mut t);
             lines.push(format!("- {what}: {verdict}"));
         }
         if actions.is_empty() {
             lines.push("- nothing was recorded for this person".into());
         }
         (lines, t)
+    }
+
+    /// What one item of the report is about (a leftover found on re-reading is counted as
+    /// flagged).
+    fn item_what(&self, a: &Action, history: &[Action], t: &mut Tally) -> String {
+        let ent = a.entitlement.as_deref().unwrap_or("-");
+        match (&a.app, a.op) {
+            (_, ActionOp::Verify) => format!("re-read of connector {}", a.connector),
+            (_, ActionOp::Revoke) if a.grant.is_none() => {
+                let recorded = history.iter().any(|h| {
+                    h.op == ActionOp::Grant
+                        && h.connector == a.connector
+                        && h.entitlement.as_deref() == Some(ent)
+                });
+                t.flagged += 1;
+                format!(
+                    "⚑ {} membership {ent} in connector {} found on re-reading{}",
+                    if recorded { "leftover" } else { "UNRECORDED" },
+                    a.connector,
+                    a.app
+                        .as_ref()
+                        .map(|x| format!(" ({})", self.app_display(x)))
+                        .unwrap_or_default()
+                )
+            }
+            (Some(app), _) => format!(
+                "{} (connector {}, entitlement {ent})",
+                self.app_display(app),
+                a.connector,
+            ),
+            (None, _) => format!("{} account", a.connector),
+        }
     }
 
     /// The heading of a plan's report.
@@ -342,6 +294,66 @@ impl Service {
         };
         self.messages_committed().await;
         Ok(())
+    }
+}
+
+/// How one item of the report came out, counted into `t`; a re-read's line counts the
+/// leftovers that follow it in `actions`.
+fn item_verdict(a: &Action, actions: &[Action], t: &mut Tally) -> String {
+    let error = a.last_error.as_deref().unwrap_or("unknown error");
+    match (a.state, a.op) {
+        (ActionState::Done, ActionOp::Disable) => "disabled ✔".to_owned(),
+        (ActionState::Done, ActionOp::Verify) if error == NOT_LISTABLE => {
+            t.not_listable.push(a.connector.to_string());
+            NOT_LISTABLE.to_owned()
+        }
+        (ActionState::Done, ActionOp::Verify) => {
+            let cleanup = actions
+                .iter()
+                .filter(|b| {
+                    b.id > a.id
+                        && b.connector == a.connector
+                        && b.grant.is_none()
+                        && b.op != ActionOp::Verify
+                })
+                .count();
+            match (&a.last_error, cleanup) {
+                (Some(still), 0) => format!("✖ {still}"),
+                (Some(still), n) => {
+                    format!("✖ {still}; {n} leftover item(s), removed below")
+                }
+                (None, 0) => "nothing left ✔".to_owned(),
+                (None, n) => format!("{n} leftover item(s), removed below"),
+            }
+        }
+        (ActionState::Done, _) => "removed ✔".to_owned(),
+        (ActionState::Waiting, _) => {
+            t.waiting += 1;
+            format!("⚠ waiting for IT (task #{})", a.id)
+        }
+        (ActionState::Failed, _) if ConnectorError::is_unverified_text(error) => {
+            t.unverified += 1;
+            format!(
+                "? {error} — not reported as {}; IT can Retry (action #{})",
+                match a.op {
+                    ActionOp::Verify => "checked",
+                    ActionOp::Disable => "disabled",
+                    _ => "removed",
+                },
+                a.id
+            )
+        }
+        (ActionState::Failed, _) => {
+            t.failed += 1;
+            format!(
+                "✖ FAILED: {error} — IT must act (Retry on action #{})",
+                a.id
+            )
+        }
+        (ActionState::Pending | ActionState::Running, _) => {
+            t.waiting += 1;
+            format!("… still running (action #{})", a.id)
+        }
     }
 }
 

@@ -39,34 +39,7 @@ impl Service {
             lines.push("- no apps yet".into());
         }
         for g in &grants {
-            let state = match g.state {
-                GrantState::Active => String::new(),
-                GrantState::Pending => " (being set up)".into(),
-                GrantState::Revoking => match self.stalled_removal(g).await? {
-                    Some(a)
-                        if a.last_error
-                            .as_deref()
-                            .is_some_and(ConnectorError::is_unverified_text) =>
-                    {
-                        " (removal not verified: IT can retry)".into()
-                    }
-                    Some(_) => " (removal failed: IT can retry)".into(),
-                    None => " (being removed)".into(),
-                },
-                other => format!(" ({})", other.as_str()),
-            };
-            let source = match g.source {
-                GrantSource::Birthright => "birthright".to_owned(),
-                GrantSource::Request(r) => format!("request #{r}"),
-            };
-            let until = g
-                .expires_at
-                .map(|t| format!(", until {}", self.when_to(c, t)))
-                .unwrap_or_default();
-            lines.push(format!(
-                "- {}{state} — {source}{until}",
-                self.app_display(&g.app)
-            ));
+            lines.push(self.grant_line(c, g).await?);
         }
         let open: Vec<&Request> = requests.iter().filter(|r| r.state.is_open()).collect();
         if !open.is_empty() {
@@ -81,6 +54,38 @@ impl Service {
             }
         }
         Ok(Reply::text(lines.join("\n")))
+    }
+
+    /// One grant's line in `/access`: its app, its state, where it came from, its end.
+    async fn grant_line(&self, c: &Caller, g: &Grant) -> Result<String> {
+        let state = match g.state {
+            GrantState::Active => String::new(),
+            GrantState::Pending => " (being set up)".into(),
+            GrantState::Revoking => match self.stalled_removal(g).await? {
+                Some(a)
+                    if a.last_error
+                        .as_deref()
+                        .is_some_and(ConnectorError::is_unverified_text) =>
+                {
+                    " (removal not verified: IT can retry)".into()
+                }
+                Some(_) => " (removal failed: IT can retry)".into(),
+                None => " (being removed)".into(),
+            },
+            other => format!(" ({})", other.as_str()),
+        };
+        let source = match g.source {
+            GrantSource::Birthright => "birthright".to_owned(),
+            GrantSource::Request(r) => format!("request #{r}"),
+        };
+        let until = g
+            .expires_at
+            .map(|t| format!(", until {}", self.when_to(c, t)))
+            .unwrap_or_default();
+        Ok(format!(
+            "- {}{state} — {source}{until}",
+            self.app_display(&g.app)
+        ))
     }
 
     /// `/approvals`: the requests waiting for the caller's decision, with their buttons.
@@ -112,44 +117,11 @@ impl Service {
         // Plans (offboardings, role changes) waiting for the caller's Confirm. Confirmers are
         // IT admins, so only they pay for the look-up.
         if self.org.it_admins.contains(me) {
-            let mut open: Vec<Plan> = Vec::new();
-            for h in dir.keys() {
-                open.extend(
-                    self.store
-                        .plans_of(h)
-                        .await?
-                        .into_iter()
-                        .filter(|p| p.state == PlanState::Open && p.confirmers.contains(me)),
-                );
-            }
-            open.sort_by_key(|p| p.id);
-            for p in open {
-                {
-                    let what = match p.kind {
-                        PlanKind::Offboard => "offboarding",
-                        PlanKind::Role => "role change",
-                        PlanKind::Onboard => "onboarding",
-                    };
-                    lines.push(format!(
-                        "- Plan #{}: {what} of {}, asked by {} at {} — waiting for your Confirm",
-                        p.id,
-                        Self::name_of(&dir, &p.subject),
-                        Self::name_of(&dir, &p.created_by),
-                        self.when_to(c, p.created_at)
-                    ));
-                    if buttons.is_empty() {
-                        buttons = vec![
-                            Button {
-                                label: ButtonLabel::Confirm,
-                                custom_id: ClickTarget::Confirm(p.id).to_string(),
-                            },
-                            Button {
-                                label: ButtonLabel::Cancel,
-                                custom_id: ClickTarget::Cancel(p.id).to_string(),
-                            },
-                        ];
-                    }
-                }
+            let first = self.plans_awaiting(c, &dir, &mut lines).await?;
+            if let Some(id) = first
+                && buttons.is_empty()
+            {
+                buttons = Self::plan_buttons(id);
             }
         }
         if lines.is_empty() {
@@ -164,5 +136,42 @@ impl Service {
             buttons,
             key: None,
         })
+    }
+
+    /// Adds a line to `lines` for each open plan waiting for `c`'s Confirm, oldest first;
+    /// the first one's id.
+    async fn plans_awaiting(
+        &self,
+        c: &Caller,
+        dir: &Directory,
+        lines: &mut Vec<String>,
+    ) -> Result<Option<i64>> {
+        let me = &c.person.handle;
+        let mut open: Vec<Plan> = Vec::new();
+        for h in dir.keys() {
+            open.extend(
+                self.store
+                    .plans_of(h)
+                    .await?
+                    .into_iter()
+                    .filter(|p| p.state == PlanState::Open && p.confirmers.contains(me)),
+            );
+        }
+        open.sort_by_key(|p| p.id);
+        for p in &open {
+            let what = match p.kind {
+                PlanKind::Offboard => "offboarding",
+                PlanKind::Role => "role change",
+                PlanKind::Onboard => "onboarding",
+            };
+            lines.push(format!(
+                "- Plan #{}: {what} of {}, asked by {} at {} — waiting for your Confirm",
+                p.id,
+                Self::name_of(dir, &p.subject),
+                Self::name_of(dir, &p.created_by),
+                self.when_to(c, p.created_at)
+            ));
+        }
+        Ok(open.first().map(|p| p.id))
     }
 }

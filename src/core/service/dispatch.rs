@@ -1,0 +1,219 @@
+//! The entry points every chat adapter calls: a typed or raw command, a click, an
+//! autocomplete; each is checked against the caller and routed to its use case.
+
+use super::*;
+
+impl Service {
+    /// Runs a console line (`/request app:figma …`) for `caller`.
+    pub async fn command_line(&self, caller: &Caller, line: &str) -> Reply {
+        match self.commands.parse_line(line) {
+            Ok(intent) => self.run(caller, intent).await,
+            Err(e) => Reply::text(e.to_string()),
+        }
+    }
+
+    /// Runs a slash command given as raw option pairs (the Discord adapter's entry).
+    pub async fn command(&self, caller: &Caller, name: &str, raw: Vec<(String, String)>) -> Reply {
+        let intent = self
+            .commands
+            .validate(name, raw)
+            .and_then(Intent::from_invocation);
+        match intent {
+            Ok(intent) => self.run(caller, intent).await,
+            Err(e) => Reply::text(CommandError::to_string(&e)),
+        }
+    }
+
+    /// Runs a parsed command; internal failures become a plain apology.
+    pub async fn run(&self, caller: &Caller, intent: Intent) -> Reply {
+        let span = info_span!("command", actor = %caller.person.handle);
+        let r = self.dispatch(caller, intent).instrument(span).await;
+        self.deliver_leftovers().await;
+        match r {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "command failed");
+                Reply::text(
+                    "Something went wrong on our side; nothing was changed. Please try again, or ask IT.",
+                )
+            }
+        }
+    }
+
+    /// Routes a parsed command to its use case; an offboarded caller is refused.
+    async fn dispatch(&self, c: &Caller, intent: Intent) -> Result<Reply> {
+        if c.person.status != PersonStatus::Active {
+            return self
+                .refuse(
+                    c,
+                    "command",
+                    Some(&c.person.handle),
+                    None,
+                    ReqRef::None,
+                    "Your account has been offboarded; you can no longer use Quartermaster.".into(),
+                )
+                .await;
+        }
+        let reply = match intent {
+            Intent::Request {
+                duration: Some(d), ..
+            } if d > self.org.workflow.max_duration => Reply::text(format!(
+                "duration: {d} is longer than anyone may ask for (at most {}); nothing was requested.",
+                self.org.workflow.max_duration
+            )),
+            Intent::Request {
+                app,
+                reason,
+                duration,
+            } => self.request(c, &app, reason, duration).await?,
+            Intent::Access { user } => self.access(c, user).await?,
+            Intent::Approvals => self.approvals(c).await?,
+            Intent::Revoke { app, user, reason } => self.revoke(c, &app, user, reason).await?,
+            Intent::Onboard {
+                email,
+                name,
+                role,
+                manager,
+                department,
+                handle,
+                user,
+                timezone,
+            } => {
+                self.onboard(
+                    c, email, name, role, manager, department, handle, user, timezone,
+                )
+                .await?
+            }
+            Intent::Role { user, role } => self.role(c, user, role).await?,
+            Intent::Offboard { user, reason, when } => self.offboard(c, user, reason, when).await?,
+            Intent::Help { command } => Reply::text(
+                self.commands
+                    .help(command.as_deref())
+                    .unwrap_or_else(|e| format!("{e}.")),
+            ),
+        };
+        Ok(reply)
+    }
+
+    /// Handles a button click (or a submitted form: `fields` holds its values).
+    pub async fn click(
+        &self,
+        caller: &Caller,
+        custom_id: &str,
+        fields: Option<&HashMap<String, String>>,
+    ) -> ClickReply {
+        let span = info_span!("click", actor = %caller.person.handle, custom_id);
+        let r = async {
+            if caller.person.status != PersonStatus::Active {
+                return self
+                    .refuse(
+                        caller,
+                        "click",
+                        None,
+                        None,
+                        ReqRef::None,
+                        "Your account has been offboarded; you can no longer use Quartermaster."
+                            .into(),
+                    )
+                    .await
+                    .map(ClickReply::Reply);
+            }
+            let target = match ClickTarget::parse(custom_id) {
+                Ok(t) => t,
+                Err(e) => return Ok(ClickReply::Reply(Reply::text(e.to_string()))),
+            };
+            let reply = match target {
+                ClickTarget::Approve(r, k) => self.decide(caller, r, k, true, None).await?,
+                ClickTarget::Deny(r, k) => match fields {
+                    None => {
+                        return Ok(ClickReply::Modal {
+                            custom_id: custom_id.to_owned(),
+                            title: format!("Deny request #{r}"),
+                            field: "reason".into(),
+                            label: "Why is it denied?".into(),
+                        });
+                    }
+                    Some(f) => {
+                        let reason = f
+                            .get("reason")
+                            .map(|s| s.trim().to_owned())
+                            .filter(|s| !s.is_empty());
+                        self.decide(caller, r, k, false, reason).await?
+                    }
+                },
+                ClickTarget::Done(a) => self.manual_done(caller, a).await?,
+                ClickTarget::Retry(a) => self.retry(caller, a).await?,
+                ClickTarget::Confirm(p) => self.close_plan(caller, p, true).await?,
+                ClickTarget::Cancel(p) => self.close_plan(caller, p, false).await?,
+                ClickTarget::Extend(g) => self.extend(caller, g).await?,
+            };
+            Ok::<_, ServiceError>(ClickReply::Reply(reply))
+        }
+        .instrument(span)
+        .await;
+        self.deliver_leftovers().await;
+        r.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "click failed");
+            ClickReply::Reply(Reply::text(
+                "Something went wrong on our side; nothing was changed. Please try again.",
+            ))
+        })
+    }
+
+    /// Apps whose name or display name matches what was typed so far, best first (for
+    /// Discord's autocomplete); forgives typos.
+    pub fn complete_app(&self, typed: &str) -> Vec<(String, String)> {
+        let t = typed.trim().to_lowercase();
+        let mut scored: Vec<(f64, &App)> = self
+            .org
+            .apps
+            .iter()
+            .filter(|a| a.requestable)
+            .map(|a| {
+                let n = a.name.as_str();
+                let d = a.display.to_lowercase();
+                let s = if t.is_empty() || n.starts_with(&t) || d.starts_with(&t) {
+                    2.0
+                } else if n.contains(&t) || d.contains(&t) {
+                    1.5
+                } else {
+                    strsim::jaro_winkler(&t, n).max(strsim::jaro_winkler(&t, &d))
+                };
+                (s, a)
+            })
+            .filter(|(s, _)| *s >= 0.7)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.name.cmp(&b.1.name)));
+        scored
+            .into_iter()
+            .take(25)
+            .map(|(_, a)| (a.name.to_string(), a.display.clone()))
+            .collect()
+    }
+
+    /// Refuses an interaction from a place Quartermaster does not serve (a Discord guild
+    /// outside `[discord] guilds`): audited as `command.refused`, answered politely.
+    /// `why` is the adapter's words for the audit trail.
+    pub async fn refuse_place(&self, chat_id: &str, why: &str) -> Reply {
+        let actor = match self.caller_by_discord_id(chat_id).await {
+            Ok(Some(c)) => Self::by(&c),
+            _ => Actor::System,
+        };
+        let ev = self
+            .audit(AuditAction::CommandRefused)
+            .by(actor)
+            .chat(Some(chat_id))
+            .outcome(AuditOutcome::Refused)
+            .detail(format!("interaction: {why}"));
+        let change = Change {
+            audit: vec![ev],
+            ..Change::default()
+        };
+        if let Err(e) = self.commit(change).await {
+            tracing::error!(error = %e, "cannot record a refused interaction");
+        }
+        Reply::text(
+            "Sorry, Quartermaster is not set up for this server. Please use it in your company's server, or in a direct message with the bot.",
+        )
+    }
+}

@@ -1,0 +1,261 @@
+//! `/onboard`: a joiner (or a returning leaver) stored and their birthrights queued, as one
+//! transaction with their onboarding plan; shared with the HR feed and imports.
+
+use super::lifecycle::{Doer, PlanDetail};
+use super::*;
+
+impl Service {
+    /// `/onboard`: creates (or re-activates) a person and grants their birthrights.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn onboard(
+        &self,
+        c: &Caller,
+        email: Email,
+        name: String,
+        role: RoleName,
+        manager: Option<Handle>,
+        department: Option<String>,
+        handle: Option<Handle>,
+        discord: Option<String>,
+        timezone: Option<Zone>,
+    ) -> Result<Reply> {
+        if let Some(r) = self.it_only(c, "/onboard", handle.as_ref()).await? {
+            return Ok(r);
+        }
+        if let Err(m) = self.role_or_suggest(&role) {
+            return Ok(Reply::text(m));
+        }
+        let handle = match handle {
+            Some(h) => h,
+            None => match Handle::parse(&email.local_part().to_lowercase()) {
+                Ok(h) => h,
+                Err(e) => return Ok(Reply::text(format!("{e}; give one with handle:"))),
+            },
+        };
+        let dir = self.directory().await?;
+        if let Some(clash) = self
+            .onboard_clash(
+                &dir,
+                &email,
+                &handle,
+                &role,
+                manager.as_ref(),
+                discord.as_ref(),
+            )
+            .await?
+        {
+            return Ok(Reply::text(clash));
+        }
+        let existing = dir.get(&handle);
+        let department = department
+            .or_else(|| existing.map(|p| p.department.clone()))
+            .or_else(|| {
+                manager
+                    .as_ref()
+                    .and_then(|m| dir.get(m))
+                    .map(|m| m.department.clone())
+            })
+            .unwrap_or_default();
+        let person = Person {
+            handle: handle.clone(),
+            name,
+            email,
+            department,
+            role,
+            manager,
+            discord_id: discord.or_else(|| existing.and_then(|p| p.discord_id.clone())),
+            status: PersonStatus::Active,
+            timezone: timezone.or_else(|| existing.and_then(|p| p.timezone)),
+        };
+        if let Err(e) = valid_joiner(&dir, &person) {
+            return Ok(Reply::text(format!("Could not onboard: {e}.")));
+        }
+        let verb = if existing.is_some() {
+            "updated"
+        } else {
+            "created"
+        };
+        let set_up = self
+            .set_up_joiner(&Doer::caller(c), &person, verb, Change::default())
+            .await?;
+        Ok(onboarded_reply(&person, verb, set_up))
+    }
+
+    /// Why `/onboard` with these values would clash with the directory (an unknown manager,
+    /// a person already here, an email, Discord account or handle someone else has), if so.
+    async fn onboard_clash(
+        &self,
+        dir: &Directory,
+        email: &Email,
+        handle: &Handle,
+        role: &RoleName,
+        manager: Option<&Handle>,
+        discord: Option<&String>,
+    ) -> Result<Option<String>> {
+        if let Some(m) = manager
+            && !dir.contains_key(m)
+        {
+            return Ok(Some(format!(
+                "There is nobody with the handle \"{m}\" to be the manager."
+            )));
+        }
+        // /onboard adds people; it never changes one (a move is a /role plan, confirmed).
+        if let Some(p) = dir
+            .values()
+            .find(|p| p.status == PersonStatus::Active && &p.email == email)
+        {
+            return Ok(Some(format!(
+                "{} ({}, {}) is already in Quartermaster; /onboard changes nobody. To change their role, use /role user:{} role:{role}.",
+                p.name, p.handle, p.email, p.handle
+            )));
+        }
+        if let Some(other) = dir
+            .values()
+            .find(|p| &p.email == email && &p.handle != handle)
+        {
+            return Ok(Some(format!(
+                "{email} already belongs to {} ({}).",
+                other.name, other.handle
+            )));
+        }
+        if let Some(d) = discord
+            && let Some(other) = self.store.person_by_discord_id(d).await?
+            && &other.handle != handle
+        {
+            return Ok(Some(format!(
+                "That Discord account is already linked to {} ({}); nothing was changed.",
+                other.name, other.handle
+            )));
+        }
+        if let Some(p) = dir.get(handle)
+            && &p.email != email
+        {
+            return Ok(Some(format!(
+                "The handle \"{handle}\" is taken by {} ({}); choose another with handle:",
+                p.name, p.email
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Stores a joiner (or re-activates / updates a person) and queues every birthright they
+    /// do not hold; the welcome summary follows once those actions have settled. The person,
+    /// their started onboarding plan, the grants, the actions and the audit rows are one
+    /// transaction, with whatever `base` holds (an HR event's replay record). Returns the
+    /// apps being set up, or the value that clashes with someone else's.
+    pub(super) async fn set_up_joiner(
+        &self,
+        by: &Doer,
+        person: &Person,
+        verb: &str,
+        base: Change,
+    ) -> Result<std::result::Result<String, String>> {
+        let handle = &person.handle;
+        let mut change = base;
+        change.audit.push(
+            self.audit(AuditAction::PersonOnboarded)
+                .by(by.actor.clone())
+                .chat(by.chat.as_deref())
+                .subject(handle)
+                .detail(format!("{verb}; role {}", person.role)),
+        );
+        let held = self.store.grants_of(handle).await?;
+        let apps = self.org.birthrights(&person.role, &person.department);
+        let before = change.new_grants.len();
+        self.birthright_grants(&mut change, person, &held, &apps);
+        let queued: Vec<AppName> = change.new_grants[before..]
+            .iter()
+            .map(|g| g.app.clone())
+            .collect();
+        let list = if queued.is_empty() {
+            "nothing new".to_owned()
+        } else {
+            queued
+                .iter()
+                .map(|a| self.app_display(a))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let detail = serde_json::to_string(&PlanDetail {
+            hr: by.actor == Actor::Hr,
+            apps: apps.iter().map(ToString::to_string).collect(),
+            ..PlanDetail::default()
+        })
+        .unwrap_or_default();
+        let now = self.clock.now();
+        change.person = Some(person.clone());
+        change.new_plan = Some(NewPlan {
+            kind: PlanKind::Onboard,
+            subject: handle.clone(),
+            created_by: by.handle.clone().unwrap_or_else(|| handle.clone()),
+            confirmers: Vec::new(),
+            detail,
+            created_at: now,
+            due_at: None,
+            preconfirmed: true,
+        });
+        change.start_new_plan = true;
+        match self.commit(change).await {
+            Ok(_) => {}
+            Err(StoreError::Duplicate(what)) => return Ok(Err(what)),
+            Err(e) => return Err(e.into()),
+        }
+        self.maybe_report_onboarding(handle).await?;
+        Ok(Ok(list))
+    }
+
+    /// True when an active person lacks a birthright their role and department give (no
+    /// live grant of it) and no open plan of theirs explains it.
+    pub(super) async fn missing_birthrights(&self, p: &Person) -> Result<bool> {
+        let held = self.store.grants_of(&p.handle).await?;
+        let missing = self
+            .org
+            .birthrights(&p.role, &p.department)
+            .iter()
+            .any(|a| self.org.app(a).is_some() && !held.iter().any(|g| &g.app == a));
+        if !missing {
+            return Ok(false);
+        }
+        let open = self
+            .store
+            .plans_of(&p.handle)
+            .await?
+            .iter()
+            .any(|plan| plan.state == PlanState::Open);
+        Ok(!open)
+    }
+}
+
+/// The answer to `/onboard`: what is being set up, or the value someone else already uses.
+fn onboarded_reply(
+    person: &Person,
+    verb: &str,
+    set_up: std::result::Result<String, String>,
+) -> Reply {
+    match set_up {
+        Ok(list) => Reply::text(format!(
+            "{} ({}) {verb} as {}; birthright apps being set up: {list}. A welcome summary goes to them{} once everything is settled.",
+            person.name,
+            person.handle,
+            person.role,
+            if person.manager.is_some() {
+                " and their manager"
+            } else {
+                ""
+            }
+        )),
+        Err(what) => Reply::text(format!(
+            "Could not onboard {}: {what} is already used by someone else.",
+            person.name
+        )),
+    }
+}
+
+/// A joiner's record checked on its own and for a manager cycle in the directory.
+fn valid_joiner(dir: &Directory, person: &Person) -> std::result::Result<(), validate::Invalid> {
+    validate::person(person).and_then(|()| {
+        validate::manager_cycle(&person.handle, person.manager.as_ref(), |x| {
+            dir.get(x).and_then(|p| p.manager.clone())
+        })
+    })
+}

@@ -1,0 +1,266 @@
+//! A request's approval steps: starting one (its approvers), the prompts that ask them, and
+//! the grant once every step approved.
+
+use super::*;
+
+impl Service {
+    /// "awaiting Bob Chen (step 1 of 2)" and the like.
+    pub(super) fn describe_wait(&self, dir: &Directory, r: &Request) -> String {
+        match (r.state, r.current_step()) {
+            (RequestState::Awaiting(k), Some(s)) => format!(
+                "waiting for {} (step {} of {})",
+                Self::names(dir, &s.approvers),
+                k + 1,
+                r.steps.len()
+            ),
+            (RequestState::NoApprover(k), _) => format!(
+                "waiting: nobody is eligible to approve step {} of {}; IT has been told",
+                k + 1,
+                r.steps.len()
+            ),
+            (s, _) => s.to_string(),
+        }
+    }
+
+    /// Resolves the approvers of step `k`, starts it, and returns the request's state
+    /// (awaiting, or without approver).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn start_step(
+        &self,
+        change: &mut Change,
+        dir: &Directory,
+        requester: &Person,
+        app: &App,
+        steps: &mut [Step],
+        k: u32,
+        req: ReqRef,
+        now: Timestamp,
+        state: RequestState,
+    ) -> RequestState {
+        let earlier: Vec<Handle> = steps[..k as usize]
+            .iter()
+            .filter_map(|s| s.decision.as_ref().map(|d| d.by.clone()))
+            .collect();
+        let rule = steps[k as usize].rule.clone();
+        let approvers = policy::approvers_for(&self.org, dir, &rule, requester, app, &earlier);
+        let step = &mut steps[k as usize];
+        step.started_at = Some(now);
+        step.approvers = approvers.clone();
+        if approvers.is_empty() {
+            change.audit.push(
+                self.audit(AuditAction::StepNoApprover)
+                    .subject(&requester.handle)
+                    .app(&app.name)
+                    .request(req)
+                    .outcome(AuditOutcome::Waiting)
+                    .detail(format!("step {} ({rule}): nobody eligible", k + 1)),
+            );
+            state
+                .on(Event::NoApprover)
+                .unwrap_or(RequestState::NoApprover(k))
+        } else {
+            let names: Vec<&str> = approvers.iter().map(Handle::as_str).collect();
+            change.audit.push(
+                self.audit(AuditAction::StepStarted)
+                    .subject(&requester.handle)
+                    .app(&app.name)
+                    .request(req)
+                    .detail(format!("step {} ({rule}): {}", k + 1, names.join(", "))),
+            );
+            RequestState::Awaiting(k)
+        }
+    }
+
+    /// Adds the grant and its connector action to `change` (or, for an extension, the grant's
+    /// new end, which needs no connector); returns the grant and whether it is already done.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn provision(
+        &self,
+        change: &mut Change,
+        who: &Person,
+        app: &App,
+        kind: RequestKind,
+        extends: Option<&Grant>,
+        duration: Option<Span>,
+        req: ReqRef,
+        now: Timestamp,
+    ) -> (Option<GrantRef>, bool) {
+        match (kind, extends) {
+            (RequestKind::Extend(_), Some(g)) => {
+                let from = g.expires_at.map_or(now, |e| e.max(now));
+                let until = duration.map(|d| self.ends(from, d));
+                change.grant_updates.push(GrantUpdate {
+                    id: g.id,
+                    from: g.state,
+                    state: g.state,
+                    granted_at: g.granted_at,
+                    expires_at: until,
+                    warned: false,
+                });
+                change.audit.push(
+                    self.audit(AuditAction::GrantExtended)
+                        .subject(&who.handle)
+                        .app(&app.name)
+                        .request(req)
+                        .detail(format!(
+                            "until {}",
+                            until.map_or_else(|| "no end".into(), when)
+                        )),
+                );
+                (Some(GrantRef::Id(g.id)), true)
+            }
+            _ => {
+                change.new_grants.push(NewGrant {
+                    person: who.handle.clone(),
+                    app: app.name.clone(),
+                    source: NewGrantSource::Request(req),
+                    state: GrantState::Pending,
+                    granted_at: None,
+                    expires_at: duration.map(|d| self.ends(now, d)),
+                });
+                let g = GrantRef::New(change.new_grants.len() - 1);
+                change.new_actions.push(NewAction {
+                    connector: app.connector.clone(),
+                    op: ActionOp::Grant,
+                    person: who.handle.clone(),
+                    app: Some(app.name.clone()),
+                    entitlement: Some(app.entitlement.clone()),
+                    grant: Some(g),
+                    request: req,
+                    at: now,
+                });
+                (Some(g), false)
+            }
+        }
+    }
+
+    /// The prompt of a request's current step: who asks for what, why, for how long, which
+    /// step, and what they already hold.
+    pub(super) fn prompt_text(&self, dir: &Directory, r: &Request, holds: &[Grant]) -> String {
+        let requester = Self::name_of(dir, &r.requester);
+        let k = r.state.step().unwrap_or(0);
+        let rule = r
+            .steps
+            .get(k as usize)
+            .map(|s| s.rule.to_string())
+            .unwrap_or_default();
+        let held: Vec<String> = holds
+            .iter()
+            .filter(|g| g.state == GrantState::Active)
+            .map(|g| self.app_display(&g.app))
+            .collect();
+        let what = match r.kind {
+            RequestKind::New => "asks for",
+            RequestKind::Extend(_) => "asks to extend",
+        };
+        format!(
+            "Access request #{}: {requester} {what} {}.\nReason: {}\nDuration: {}\nStep {} of {} ({rule})\n{requester} already holds: {}",
+            r.id,
+            self.app_display(&r.app),
+            r.reason.as_deref().unwrap_or("(none given)"),
+            r.duration
+                .map_or_else(|| "no end".to_owned(), |d| d.to_string()),
+            k + 1,
+            r.steps.len(),
+            if held.is_empty() {
+                "nothing yet".to_owned()
+            } else {
+                held.join(", ")
+            },
+        )
+    }
+
+    /// Sends the prompts of every request whose current step was opened (its commit made)
+    /// at or before `before` and never prompted for: a crash came between that commit and the
+    /// prompts. How many requests were prompted.
+    pub(super) async fn send_missing_prompts(&self, before: Timestamp) -> Result<usize> {
+        let mut n = 0;
+        for id in self.store.unprompted_requests(before).await? {
+            if let Some(r) = self.store.request(id).await? {
+                let dir = self
+                    .request_directory(&r.requester, &r.app, &r.steps)
+                    .await?;
+                self.announce_step(&dir, &r).await;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// [`Service::send_missing_prompts`] for one request (a retried click or command).
+    pub(super) async fn prompt_if_missing(&self, id: RequestId) -> Result<()> {
+        let now = self.clock.now();
+        if self.store.unprompted_requests(now).await?.contains(&id)
+            && let Some(r) = self.store.request(id).await?
+        {
+            let dir = self
+                .request_directory(&r.requester, &r.app, &r.steps)
+                .await?;
+            self.announce_step(&dir, &r).await;
+        }
+        Ok(())
+    }
+
+    /// Prompts the approvers of a request's current step (or tells IT nobody can approve
+    /// it): the prompts are written to the outbox in one transaction with the record that
+    /// the step was prompted for.
+    pub(super) async fn announce_step(&self, dir: &Directory, r: &Request) {
+        let mut change = Change::default();
+        self.step_messages(&mut change, dir, r).await;
+        if change.is_empty() {
+            return;
+        }
+        match self.commit(change).await {
+            Ok(_) => self.messages_committed().await,
+            Err(e) => {
+                warn!(error = %e, request = %r.id, "cannot queue the prompts of a step")
+            }
+        }
+    }
+
+    /// Adds the prompts of a request's current step (or the word that nobody can approve
+    /// it) to `change`, with the record that the step was prompted for. Each prompt is
+    /// written once, ever, however often the step is announced.
+    pub(super) async fn step_messages(&self, change: &mut Change, dir: &Directory, r: &Request) {
+        match r.state {
+            RequestState::Awaiting(k) => {
+                let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+                let text = self.prompt_text(dir, r, &holds);
+                let buttons = decision_buttons(r.id, k);
+                if let Some(step) = r.current_step() {
+                    for a in &step.approvers {
+                        change.messages.push(
+                            self.out(a, text.clone(), buttons.clone(), Some(step_key(r.id, k)))
+                                .once(format!("req:{}:s{k}:prompt:{a}", r.id)),
+                        );
+                    }
+                }
+                change.prompted.push((r.id, k));
+            }
+            RequestState::NoApprover(k) => {
+                let text = format!(
+                    "Request #{} ({} for {}) has nobody eligible to approve step {} of {}. An IT admin can add an approver in the catalog, or the requester can /revoke it.",
+                    r.id,
+                    self.app_display(&r.app),
+                    Self::name_of(dir, &r.requester),
+                    k + 1,
+                    r.steps.len()
+                );
+                let once = |h: &Handle| format!("req:{}:s{k}:noapprover:{h}", r.id);
+                change.messages.push(
+                    self.out(&r.requester, text.clone(), vec![], None)
+                        .once(once(&r.requester)),
+                );
+                for a in &self.org.it_admins {
+                    if a != &r.requester {
+                        change
+                            .messages
+                            .push(self.out(a, text.clone(), vec![], None).once(once(a)));
+                    }
+                }
+                change.prompted.push((r.id, k));
+            }
+            _ => {}
+        }
+    }
+}

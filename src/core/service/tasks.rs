@@ -1,0 +1,164 @@
+//! IT's buttons on connector actions: Done on a manual task, Retry on a failed action.
+
+use super::*;
+
+impl Service {
+    /// Done on a manual task: IT only, once.
+    pub(super) async fn manual_done(&self, c: &Caller, id: ActionId) -> Result<Reply> {
+        let action = self.store.action(id).await?;
+        if policy::it_admin(&self.org, &c.person).is_none() {
+            // Said before anything about the task (whether it exists, whose it is).
+            return self
+                .refuse(
+                    c,
+                    "done",
+                    action.as_ref().map(|a| &a.person),
+                    action.as_ref().and_then(|a| a.app.as_ref()),
+                    action.as_ref().map_or(ReqRef::None, |a| a.request.into()),
+                    "Only IT admins can mark a task done.".into(),
+                )
+                .await;
+        }
+        let Some(action) = action else {
+            return Ok(Reply::text(format!("Task #{id} does not exist.")));
+        };
+        if action.state != ActionState::Waiting {
+            return Ok(Reply::text(format!(
+                "Task #{id} is already {}.",
+                action.state.as_str()
+            )));
+        }
+        // One transaction, conditional on the task still waiting: of simultaneous clicks,
+        // exactly one completes it; the others are told it is done.
+        if !self
+            .complete_action(&action, Self::by(c), c.chat_id.as_deref(), AuditOutcome::Ok)
+            .await?
+        {
+            let now = self.store.action(id).await?.map(|a| a.state);
+            return Ok(Reply::text(format!(
+                "Task #{id} is already {}.",
+                now.map_or("gone", |s| s.as_str())
+            )));
+        }
+        Ok(Reply::text(format!("Thanks — task #{id} is marked done.")))
+    }
+
+    /// Retry on a failed action: IT only.
+    pub(super) async fn retry(&self, c: &Caller, id: ActionId) -> Result<Reply> {
+        let action = self.store.action(id).await?;
+        if policy::it_admin(&self.org, &c.person).is_none() {
+            return self
+                .refuse(
+                    c,
+                    "retry",
+                    action.as_ref().map(|a| &a.person),
+                    action.as_ref().and_then(|a| a.app.as_ref()),
+                    action.as_ref().map_or(ReqRef::None, |a| a.request.into()),
+                    "Only IT admins can retry an action.".into(),
+                )
+                .await;
+        }
+        let Some(action) = action else {
+            return Ok(Reply::text(format!("Action #{id} does not exist.")));
+        };
+        if action.state != ActionState::Failed {
+            return Ok(Reply::text(format!(
+                "Action #{id} is {}; there is nothing to retry.",
+                action.state.as_str()
+            )));
+        }
+        let grant = match action.grant {
+            Some(g) => self.store.grant(g).await?,
+            None => None,
+        };
+        if self.would_give_back(&action, grant.as_ref()).await? {
+            return Ok(Reply::text(format!(
+                "Action #{id} would give {} to {}, whose access is being removed; nothing was retried.",
+                action
+                    .app
+                    .as_ref()
+                    .map_or_else(|| "access".to_owned(), |a| self.app_display(a)),
+                action.person
+            )));
+        }
+        let change = self.retry_change(c, &action, grant).await?;
+        if !self.commit_quietly(change).await? {
+            return Ok(Reply::text(format!(
+                "Action #{id} changed just now; nothing was retried."
+            )));
+        }
+        Ok(Reply::text(format!("Action #{id} is queued again.")))
+    }
+
+    /// A failed set-up is not retried once the access is being taken away (an offboarding
+    /// or /revoke moved its grant on): that would give it back.
+    async fn would_give_back(&self, action: &Action, grant: Option<&Grant>) -> Result<bool> {
+        Ok(action.op == ActionOp::Grant
+            && (grant.is_some_and(|g| g.state != GrantState::Failed)
+                || self
+                    .store
+                    .person(&action.person)
+                    .await?
+                    .is_some_and(|p| p.status == PersonStatus::Offboarded)))
+    }
+
+    /// The retry's one transaction: the action queued again (attempts reset), a failed grant
+    /// and its request back to pending, the audit row, and the Retry buttons taken off.
+    async fn retry_change(
+        &self,
+        c: &Caller,
+        action: &Action,
+        grant: Option<Grant>,
+    ) -> Result<Change> {
+        let (id, now) = (action.id, self.clock.now());
+        let mut change = Change::default();
+        change.action_updates.push(ActionUpdate {
+            id,
+            from: ActionState::Failed,
+            state: ActionState::Pending,
+            last_error: None,
+            not_before: now,
+            reset_attempts: true,
+        });
+        change.audit.push(
+            self.audit(AuditAction::ActionRetried)
+                .by(Self::by(c))
+                .chat(c.chat_id.as_deref())
+                .subject(&action.person)
+                .app(action.app.as_ref())
+                .request(action.request)
+                .detail(format!("action {id}")),
+        );
+        if let Some(g) = grant
+            && g.state == GrantState::Failed
+        {
+            change.grant_updates.push(GrantUpdate {
+                id: g.id,
+                from: GrantState::Failed,
+                state: GrantState::Pending,
+                granted_at: None,
+                expires_at: g.expires_at,
+                warned: g.warned,
+            });
+            if let GrantSource::Request(rid) = g.source
+                && let Some(r) = self.store.request(rid).await?
+                && let Ok(next) = r.state.on(Event::Retry)
+            {
+                change
+                    .request_updates
+                    .push(RequestUpdate::to_state(&r, next, now));
+            }
+        }
+        // The Retry buttons come off with the retry, in its transaction.
+        change.messages.push(Outgoing::edit(
+            action_key(id),
+            format!(
+                "Action #{id} was retried by {} at {}.",
+                c.person.name,
+                self.when_shared(now)
+            ),
+            Vec::new(),
+        ));
+        Ok(change)
+    }
+}

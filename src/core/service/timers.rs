@@ -1,0 +1,284 @@
+//! The timers (`tick`): grant expiries and their warnings, request expiries, reminders and
+//! escalations, and scheduled plans.
+
+use super::*;
+
+impl Service {
+    /// Runs everything due at the clock's time: grant expiries, request expiries, reminders
+    /// and escalations. Returns how many things it did.
+    pub async fn tick(&self) -> Result<usize> {
+        self.deliver_leftovers().await;
+        let now = self.clock.now();
+        let mut done = self
+            .send_missing_prompts(now - chrono::TimeDelta::seconds(10))
+            .await?;
+        done += self.expire_grants(now).await?;
+        done += self.warn_expiring(now).await?;
+        done += self.run_due_plans(now).await?;
+        self.resume_offboardings().await?;
+        done += self.request_timers(now).await?;
+        Ok(done)
+    }
+
+    /// Removes every time-bound grant that has ended, telling its holder; how many.
+    async fn expire_grants(&self, now: Timestamp) -> Result<usize> {
+        let mut done = 0;
+        for g in self.store.grants_ending_by(now).await? {
+            let Some(p) = self.store.person(&g.person).await? else {
+                continue;
+            };
+            done += usize::from(self.expire_grant(&p, &g).await?);
+        }
+        Ok(done)
+    }
+
+    /// Removes one ended grant; false when another instance expired it first.
+    async fn expire_grant(&self, p: &Person, g: &Grant) -> Result<bool> {
+        let mut change = Change::default();
+        self.revoke_grant(
+            &mut change,
+            &Actor::System,
+            None,
+            p,
+            g,
+            "time-bound access ended",
+        )
+        .await?;
+        change.audit.push(
+            self.audit(AuditAction::GrantExpired)
+                .subject(&g.person)
+                .app(&g.app)
+                .detail(format!(
+                    "ended {}",
+                    g.expires_at.map_or_else(|| "-".into(), when)
+                )),
+        );
+        change.messages.push(self.out(
+            &g.person,
+            format!(
+                "Your time-bound {} access has ended and is being removed.",
+                self.app_display(&g.app)
+            ),
+            vec![],
+            None,
+        ));
+        // Conditional on the grant still being active: when another instance expired it
+        // first, it tells the holder, and this one neither writes nor tells.
+        self.commit_quietly(change).await
+    }
+
+    /// An offboarding whose last step a crash cut short (its re-read not enqueued, or its
+    /// report not sent) goes on from where it stands.
+    async fn resume_offboardings(&self) -> Result<()> {
+        // One that cannot go on now must not hold up the rest of the tick.
+        for plan in self.store.unreported_offboardings().await? {
+            if let Err(e) = self.maybe_report_offboarding(&plan.subject).await {
+                warn!(plan = plan.id, person = %plan.subject, error = %e, "offboarding not resumed");
+            }
+        }
+        Ok(())
+    }
+
+    /// The open requests' timers: expiry, then escalation, then a reminder; how many acted.
+    async fn request_timers(&self, now: Timestamp) -> Result<usize> {
+        let wf = self.org.workflow;
+        let dir = self.directory().await?;
+        let mut done = 0;
+        for r in self.store.open_requests().await? {
+            if wf.expire_after.elapsed(r.created_at, now) {
+                done += usize::from(self.expire_request(&dir, &r, now).await?);
+                continue;
+            }
+            let (RequestState::Awaiting(k), Some(step)) = (r.state, r.current_step()) else {
+                continue;
+            };
+            let Some(started) = step.started_at else {
+                continue;
+            };
+            let acted = if !step.escalated && wf.escalate_after.elapsed(started, now) {
+                let Some(requester) = dir.get(&r.requester) else {
+                    continue;
+                };
+                self.escalate(&dir, &r, requester, k, now).await?
+            } else if !step.reminded && wf.remind_after.elapsed(started, now) {
+                self.remind(&dir, &r, k, started, now).await?
+            } else {
+                false
+            };
+            done += usize::from(acted);
+        }
+        Ok(done)
+    }
+
+    /// Expires a request nobody decided in time: its prompt says so, its requester is told.
+    /// False when it cannot expire or another instance got there first.
+    async fn expire_request(&self, dir: &Directory, r: &Request, now: Timestamp) -> Result<bool> {
+        let wf = self.org.workflow;
+        let Ok(next) = r.state.on(Event::Expire) else {
+            return Ok(false);
+        };
+        let mut change = Change::default();
+        change
+            .request_updates
+            .push(RequestUpdate::to_state(r, next, now));
+        change.audit.push(
+            self.audit(AuditAction::RequestExpired)
+                .subject(&r.requester)
+                .app(&r.app)
+                .request(r.id)
+                .detail(format!("undecided after {}", wf.expire_after)),
+        );
+        if let Some(k) = r.state.step() {
+            let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+            change.messages.push(Outgoing::edit(
+                step_key(r.id, k),
+                format!(
+                    "{}\nExpired at {}: nobody decided in time.",
+                    self.prompt_text(dir, r, &holds),
+                    self.when_shared(now)
+                ),
+                Vec::new(),
+            ));
+        }
+        change.messages.push(self.out(&r.requester, format!("Your request #{} for {} expired: nobody decided within {}. Ask again if you still need it.", r.id, self.app_display(&r.app), wf.expire_after), vec![], None));
+        self.commit_quietly(change).await
+    }
+
+    /// Adds the escalation targets to step `k` of a request nobody decided in time, and
+    /// prompts them. False when another instance got there first.
+    async fn escalate(
+        &self,
+        dir: &Directory,
+        r: &Request,
+        requester: &Person,
+        k: u32,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let wf = self.org.workflow;
+        let step = &r.steps[k as usize];
+        let earlier: Vec<Handle> = r.steps[..k as usize]
+            .iter()
+            .filter_map(|s| s.decision.as_ref().map(|d| d.by.clone()))
+            .collect();
+        let extra =
+            policy::escalation_targets(&self.org, dir, &step.approvers, requester, &earlier);
+        let mut steps = r.steps.clone();
+        steps[k as usize].escalated = true;
+        steps[k as usize].reminded = true;
+        steps[k as usize].approvers.extend(extra.iter().cloned());
+        let mut change = Change::default();
+        change
+            .request_updates
+            .push(RequestUpdate::with_steps(r, r.state, steps.clone(), now));
+        change.audit.push(
+            self.audit(AuditAction::StepEscalated)
+                .subject(&r.requester)
+                .app(&r.app)
+                .request(r.id)
+                .detail(format!(
+                    "step {} after {}: to {}",
+                    k + 1,
+                    wf.escalate_after,
+                    Self::names(dir, &extra)
+                )),
+        );
+        let mut shown = r.clone();
+        shown.steps = steps;
+        let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
+        let text = format!(
+            "Escalated to you: nobody decided within {}.\n{}",
+            wf.escalate_after,
+            self.prompt_text(dir, &shown, &holds)
+        );
+        let buttons = decision_buttons(r.id, k);
+        for h in &extra {
+            change.messages.push(self.out(
+                h,
+                text.clone(),
+                buttons.clone(),
+                Some(step_key(r.id, k)),
+            ));
+        }
+        self.commit_quietly(change).await
+    }
+
+    /// Reminds the approvers of step `k`, waiting since `started`. False when another
+    /// instance got there first.
+    async fn remind(
+        &self,
+        dir: &Directory,
+        r: &Request,
+        k: u32,
+        started: Timestamp,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let mut steps = r.steps.clone();
+        steps[k as usize].reminded = true;
+        let mut change = Change::default();
+        change
+            .request_updates
+            .push(RequestUpdate::with_steps(r, r.state, steps, now));
+        change.audit.push(
+            self.audit(AuditAction::StepReminded)
+                .subject(&r.requester)
+                .app(&r.app)
+                .request(r.id)
+                .detail(format!("step {} waiting since {}", k + 1, when(started))),
+        );
+        for h in &r.steps[k as usize].approvers {
+            let since = self.when_for(h, started).await;
+            change.messages.push(self.out(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {since}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(dir, &r.requester), self.app_display(&r.app)), vec![], None));
+        }
+        self.commit_quietly(change).await
+    }
+
+    /// Warns holders of time-bound grants before the end — 24 h before, or a quarter of the
+    /// duration before for shorter grants — with an Extend button.
+    async fn warn_expiring(&self, now: Timestamp) -> Result<usize> {
+        let mut done = 0;
+        for g in self.store.unwarned_expiring_grants().await? {
+            let Some(end) = g.expires_at else { continue };
+            let start = g.granted_at.unwrap_or(end);
+            let lead = ((end - start) / 4).min(chrono::TimeDelta::hours(24));
+            let from = end.checked_sub_signed(lead).unwrap_or(end);
+            if now < from || now >= end {
+                continue;
+            }
+            let ends_at = self.when_for(&g.person, end).await;
+            let change = Change {
+                grant_updates: vec![GrantUpdate {
+                    id: g.id,
+                    from: g.state,
+                    state: g.state,
+                    granted_at: g.granted_at,
+                    expires_at: g.expires_at,
+                    warned: true,
+                }],
+                audit: vec![
+                    self.audit(AuditAction::GrantExpiryWarned)
+                        .subject(&g.person)
+                        .app(&g.app)
+                        .detail(format!("ends {}", when(end))),
+                ],
+                messages: vec![self.out(
+                    &g.person,
+                format!(
+                    "Your {} access ends at {ends_at}. Click Extend to ask for more time (it goes through the usual approvals).",
+                    self.app_display(&g.app),
+                ),
+                    vec![Button {
+                        label: ButtonLabel::Extend,
+                        custom_id: ClickTarget::Extend(g.id).to_string(),
+                    }],
+                    None,
+                )],
+                ..Change::default()
+            };
+            if !self.commit_quietly(change).await? {
+                continue;
+            }
+            done += 1;
+        }
+        Ok(done)
+    }
+}
