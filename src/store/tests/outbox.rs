@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use super::testdb::{Backend, TestDb};
 use super::*;
 use crate::core::audit::AuditOutcome;
 use crate::core::ports::{Change, MessageKey, OutKind, Outgoing, Store};
