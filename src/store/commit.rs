@@ -3,6 +3,8 @@
 //! messages, audit), each conditional write failing the whole change when the stored state
 //! moved.
 
+use async_trait::async_trait;
+
 use super::db::{Tx, q};
 use super::people::write_person;
 use super::plans::insert_plan;
@@ -12,14 +14,14 @@ use super::{SqlStore, audit, json_list, outbox, resolve_grant, resolve_req, stor
 use crate::core::model::*;
 use crate::core::ports::{
     ActionUpdate, Change, Committed, GrantUpdate, NewGrant, NewGrantSource, NewRequest,
-    RequestUpdate, StoreError,
+    RequestUpdate, StoreError, UnitOfWork,
 };
 
-impl SqlStore {
-    /// Applies a change in one transaction: all of it with its audit rows, or none. Each
-    /// step below writes one part of it; a step that finds the stored state moved fails the
-    /// whole change (dropping the transaction rolls it back).
-    pub(super) async fn commit_change(&self, change: Change) -> Result<Committed, StoreError> {
+/// Each step below writes one part of a change; a step that finds the stored state moved
+/// fails the whole change (dropping the transaction rolls it back).
+#[async_trait]
+impl UnitOfWork for SqlStore {
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
         let mut out = Committed::default();
         if change.is_empty() {
             return Ok(out);

@@ -12,7 +12,7 @@ use super::db::{Pool, q};
 use super::{DbError, SqlStore, anchor, audit, redact_url, rows};
 use crate::core::audit::AuditAction;
 use crate::core::model::AuditEvent;
-use crate::core::ports::{Change, Store};
+use crate::core::ports::{Change, UnitOfWork};
 
 /// How long a writer waits for SQLite's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -12,6 +12,12 @@
 //! run READ COMMITTED: optimistic version checks and conditional updates decide races, actions
 //! are claimed with `FOR UPDATE SKIP LOCKED`, and audit appends are serialised by a
 //! transaction-level advisory lock so concurrent writers form one chain.
+//!
+//! One file per capability of the port: `people.rs`, `requests.rs`, `grants.rs`, `actions.rs`
+//! (the action queue), `outbox.rs`, `plans.rs`, `hr.rs` (the HR inbox) and `commit.rs` (the
+//! unit of work). Beside them: `connect.rs` opens the database, `housekeeping.rs` keeps seen
+//! ids and leases, `audit/` the chain, `rows.rs` the SQL texts and row mapping, `db.rs` the
+//! seam between the two backends.
 
 mod actions;
 mod anchor;
@@ -21,11 +27,12 @@ mod connect;
 mod db;
 mod directory;
 mod discord;
+mod grants;
 mod housekeeping;
+mod hr;
 mod outbox;
 mod people;
 mod plans;
-mod ports_impl;
 mod requests;
 mod rows;
 #[cfg(test)]

@@ -1,11 +1,13 @@
 //! Requests and their approval steps: reading a request with its steps, and replacing the
-//! step rows inside a write transaction.
+//! step rows inside a write transaction; which steps were prompted.
+
+use async_trait::async_trait;
 
 use super::db::{Tx, q};
-use super::rows::{micros, request_from_row, step_from_row};
+use super::rows::{REQUEST_COLS, micros, request_from_row, step_from_row};
 use super::{DbError, SqlStore, store_err};
 use crate::core::model::*;
-use crate::core::ports::StoreError;
+use crate::core::ports::{Requests, StoreError};
 
 impl SqlStore {
     /// Reads the steps of `r` into it.
@@ -90,5 +92,66 @@ pub(super) fn kind_parts(k: RequestKind) -> (&'static str, Option<i64>) {
     match k {
         RequestKind::New => ("new", None),
         RequestKind::Extend(g) => ("extend", Some(g.0)),
+    }
+}
+
+#[async_trait]
+impl Requests for SqlStore {
+    async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
+        let row = q(REQUEST_COLS.by_id)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut r = request_from_row(&row)?;
+        self.load_steps(&mut r).await?;
+        Ok(Some(r))
+    }
+
+    async fn open_request(&self, p: &Handle, app: &AppName) -> Result<Option<Request>, StoreError> {
+        let mut v = self
+            .requests_where(REQUEST_COLS.open_of, &[p.as_str(), app.as_str()])
+            .await?;
+        Ok(v.pop())
+    }
+
+    async fn open_requests(&self) -> Result<Vec<Request>, StoreError> {
+        self.requests_where(REQUEST_COLS.open, &[]).await
+    }
+
+    async fn requests_by(&self, p: &Handle) -> Result<Vec<Request>, StoreError> {
+        self.requests_where(REQUEST_COLS.by_requester, &[p.as_str()])
+            .await
+    }
+
+    async fn mark_prompted(&self, id: RequestId, step: u32) -> Result<(), StoreError> {
+        let _turn = self.pool.write_turn().await;
+        q("UPDATE requests SET prompted_step = ? WHERE id = ? AND current_step = ?")
+            .bind(i64::from(step))
+            .bind(id.0)
+            .bind(i64::from(step))
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn unprompted_requests(&self, before: Timestamp) -> Result<Vec<RequestId>, StoreError> {
+        let ids: Vec<i64> = q(
+            "SELECT id FROM requests WHERE state IN ('awaiting', 'no_approver') \
+             AND current_step IS NOT NULL \
+             AND (prompted_step IS NULL OR prompted_step <> current_step) \
+             AND updated_at <= ? ORDER BY id",
+        )
+        .bind(micros(before))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id"))
+        .collect::<Result<_, _>>()
+        .map_err(store_err)?;
+        Ok(ids.into_iter().map(RequestId).collect())
     }
 }

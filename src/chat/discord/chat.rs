@@ -19,8 +19,8 @@ use super::{CALL_TIMEOUT, CANNOT_DM, DiscordError, message_body, with_retry};
 use crate::core::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::core::model::{Handle, Person, RequestId, Timestamp};
 use crate::core::ports::{
-    Button, ButtonLabel, Change, Chat, ChatError, Clock, Message, MessageKey, Recipient, ReqRef,
-    Store,
+    Button, ButtonLabel, Change, Chat, ChatError, Clock, Message, MessageKey, People, Recipient,
+    ReqRef, UnitOfWork,
 };
 use crate::store::{SentMessage, SqlStore};
 

@@ -3,11 +3,11 @@
 use chrono::{DateTime, Utc};
 use hmac::Mac;
 
-use super::super::anchor::{AnchorLine, parse_anchors};
-use super::super::db::{Tx, q};
-use super::super::rows::from_micros;
-use super::super::{DbError, SqlStore};
 use super::{PACKED_PAGE, VerifyReport, rfc3339, seal_mac};
+use crate::store::anchor::{AnchorLine, parse_anchors};
+use crate::store::db::{Tx, q};
+use crate::store::rows::from_micros;
+use crate::store::{DbError, SqlStore};
 
 /// What `audit verify --anchors` found in the anchor file, when the chain agrees with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,13 +3,13 @@
 use hmac::Mac;
 use secrecy::SecretSlice;
 
-use super::super::anchor::Head;
-use super::super::db::{Tx, q};
-use super::super::rows::{from_micros, micros};
-use super::super::{resolve_req, store_err};
 use super::{AUDIT_LOCK, GENESIS, actor_text, chain_hash, rfc3339, seal_mac};
 use crate::core::model::{AuditEvent, RequestId};
 use crate::core::ports::StoreError;
+use crate::store::anchor::Head;
+use crate::store::db::{Tx, q};
+use crate::store::rows::{from_micros, micros};
+use crate::store::{resolve_req, store_err};
 
 /// The rows an append adds, chained after the head: their JSON form (one bind), the new
 /// head's `seq` and hash, and the hash of row 1 when this append starts the chain.

@@ -4,10 +4,10 @@ use std::io::Write;
 
 use chrono::{DateTime, Utc};
 
-use super::super::db::q;
-use super::super::rows::micros;
-use super::super::{DbError, SqlStore};
 use super::{AuditRecord, record_from_row};
+use crate::store::db::q;
+use crate::store::rows::micros;
+use crate::store::{DbError, SqlStore};
 
 impl SqlStore {
     /// The audit rows, oldest first; with `since`, only rows at or after it.

@@ -6,11 +6,11 @@ use std::borrow::Cow;
 use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 
-use super::super::DbError;
-use super::super::db::{Tx, q};
-use super::super::rows::from_micros;
 use super::verify::{Chain, verify_rows};
 use super::{PARALLEL_MIN, VerifyReport, canonical_into, rfc3339};
+use crate::store::DbError;
+use crate::store::db::{Tx, q};
+use crate::store::rows::from_micros;
 
 /// A string the JSON parser lends from the page's text when it holds no escapes.
 #[derive(Debug)]

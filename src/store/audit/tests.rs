@@ -10,7 +10,7 @@ use super::verify::Chain;
 use super::*;
 use crate::core::audit::{AuditAction, AuditOutcome};
 use crate::core::model::{ActionId, AppName, AuditEvent, Handle};
-use crate::core::ports::{Change, ReqRef, Store};
+use crate::core::ports::{Change, ReqRef, UnitOfWork};
 use crate::store::db::q;
 use crate::store::rows::from_micros;
 use crate::store::{SqlStore, connect};

@@ -3,11 +3,11 @@
 use hmac::Mac;
 use secrecy::SecretSlice;
 
-use super::super::db::{Tx, q};
-use super::super::rows::from_micros;
-use super::super::{DbError, SqlStore};
 use super::packed::verify_packed;
 use super::{GENESIS, PACKED_PAGE, PAGE, VerifyReport, record_from_row, rfc3339, seal_mac};
+use crate::store::db::{Tx, q};
+use crate::store::rows::from_micros;
+use crate::store::{DbError, SqlStore};
 
 /// How far a verification has come: the next `seq` expected, the last row read, the hash
 /// the next row must link to, and the rows checked.

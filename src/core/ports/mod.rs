@@ -1,0 +1,20 @@
+//! The ports the core talks through: storage, connectors, chat and the clock. Adapters
+//! implement them; the core never names an adapter.
+//!
+//! One file per capability: the clock (`clock.rs`); storage, split into one trait per
+//! capability with [`Store`] as all of them (`store.rs`), and the [`Change`] a decision
+//! commits (`change.rs`); target systems (`connector.rs`); the chat platform (`chat.rs`).
+
+mod change;
+mod chat;
+mod clock;
+mod connector;
+mod store;
+
+pub use super::outbox::{DeliveryPolicy, OutKind, OutboxCounts, Outgoing, PlanMessage, Queued};
+pub use super::plan::{NewPlan, Plan, PlanKind, PlanState};
+pub use change::*;
+pub use chat::*;
+pub use clock::*;
+pub use connector::*;
+pub use store::*;
