@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use quartermaster::core::audit::{AuditAction, AuditEvent};
 use quartermaster::core::model::Handle;
-use quartermaster::core::ports::{Change, Store};
+use quartermaster::core::ports::{Change, UnitOfWork};
 use quartermaster::store::{self, AuditRecord, VerifyReport};
 use secrecy::SecretSlice;
 use sha2::{Digest, Sha256};

@@ -43,7 +43,7 @@ use quartermaster::app;
 use quartermaster::config::{self, DiscordConfig, DiscordMode, HrConfig};
 use quartermaster::core::command::Registry;
 use quartermaster::core::customid::ClickTarget;
-use quartermaster::core::ports::{Store, SystemClock};
+use quartermaster::core::ports::{People, SystemClock};
 use quartermaster::server;
 use serde_json::{Value, json};
 use sha2::Sha256;

@@ -28,7 +28,7 @@ use axum::routing::post;
 use ed25519_dalek::{Signer, SigningKey};
 use quartermaster::app;
 use quartermaster::config::{self, DiscordConfig, DiscordMode};
-use quartermaster::core::ports::{Store, SystemClock};
+use quartermaster::core::ports::{People, Requests, SystemClock};
 use quartermaster::server;
 use serde_json::{Value, json};
 

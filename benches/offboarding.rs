@@ -42,7 +42,7 @@ use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::model::{ActionOp, ActionState, Handle};
 use quartermaster::core::ports::{
-    Button, ButtonLabel, Chat, ChatError, Message, MessageKey, Recipient, Store, SystemClock,
+    ActionQueue, Button, ButtonLabel, Chat, ChatError, Message, MessageKey, Recipient, SystemClock,
 };
 use quartermaster::core::service::{ClickReply, HrEvent, HrKind, Service};
 use quartermaster::engine::{Engine, Limits};

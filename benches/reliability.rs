@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 
 use quartermaster::app;
 use quartermaster::config;
-use quartermaster::core::ports::{Store, SystemClock};
+use quartermaster::core::ports::{ActionQueue, SystemClock};
 use quartermaster::core::service::{HrEvent, HrKind};
 use quartermaster::server::LogChat;
 use sqlx::Row;

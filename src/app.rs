@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretSlice};
 use crate::config::{Config, ConnectorKind};
 use crate::connectors::manual::Manual;
 use crate::core::command::Registry;
-use crate::core::ports::{Chat, Clock, Connector, Store};
+use crate::core::ports::{Chat, Clock, Connector, People, Store};
 use crate::core::service::Service;
 use crate::engine::{Connectors, Engine};
 use crate::store::{self, DirectoryConnector, SqlStore};

@@ -1106,7 +1106,7 @@ async fn import_dry_run(
     rows: Vec<config::PeopleRow>,
 ) -> ExitCode {
     use quartermaster::core::model::PersonStatus;
-    use quartermaster::core::ports::Store;
+    use quartermaster::core::ports::People;
     let store = match quartermaster::probe::sqlite_file(url) {
         Some(f) if !f.exists() => None,
         _ => match app::open_store_unanchored(config, url).await {

@@ -6,6 +6,7 @@ pub mod command;
 pub mod customid;
 pub mod model;
 pub mod outbox;
+pub mod plan;
 pub mod policy;
 pub mod ports;
 pub mod service;

@@ -138,22 +138,7 @@ impl SqlStore {
         people: &[(&str, &str, &str)],
         memberships: &[(&str, &str)],
     ) -> Result<(Vec<String>, Vec<(String, String)>), DbError> {
-        let accounts = serde_json::to_string(
-            &people
-                .iter()
-                .map(|(h, e, n)| serde_json::json!({"handle": h, "email": e, "name": n}))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_else(|_| "[]".into());
-        let handles = serde_json::to_string(&people.iter().map(|p| p.0).collect::<Vec<_>>())
-            .unwrap_or_else(|_| "[]".into());
-        let members = serde_json::to_string(
-            &memberships
-                .iter()
-                .map(|(h, e)| serde_json::json!({"handle": h, "entitlement": e}))
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_else(|_| "[]".into());
+        let (accounts, handles, members) = grant_many_binds(people, memberships);
         let mut tx = self.begin_write().await?;
         let made = q(
             "INSERT INTO directory_accounts (connector, handle, id, email, name, active) \
@@ -249,4 +234,29 @@ impl SqlStore {
             .map(|r| Ok(r.try_get::<String, _>(0)?))
             .collect()
     }
+}
+
+/// The binds of [`SqlStore::dir_grant_many`], each a JSON array: the accounts (handle, email,
+/// name), their handles, and the memberships (handle, entitlement).
+fn grant_many_binds(
+    people: &[(&str, &str, &str)],
+    memberships: &[(&str, &str)],
+) -> (String, String, String) {
+    let accounts = serde_json::to_string(
+        &people
+            .iter()
+            .map(|(h, e, n)| serde_json::json!({"handle": h, "email": e, "name": n}))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_else(|_| "[]".into());
+    let handles = serde_json::to_string(&people.iter().map(|p| p.0).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into());
+    let members = serde_json::to_string(
+        &memberships
+            .iter()
+            .map(|(h, e)| serde_json::json!({"handle": h, "entitlement": e}))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_else(|_| "[]".into());
+    (accounts, handles, members)
 }

@@ -5,12 +5,15 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
+
 use super::db::{DbRow, Tx, q};
 use super::rows::micros;
 use super::{SqlStore, audit, store_err};
 use crate::core::model::{AuditEvent, Handle};
 use crate::core::ports::{
-    Button, ButtonLabel, MessageKey, OutKind, OutboxCounts, Outgoing, Queued, Recipient, StoreError,
+    Button, ButtonLabel, MessageKey, OutKind, Outbox, OutboxCounts, Outgoing, Queued, Recipient,
+    StoreError,
 };
 
 fn real_now() -> i64 {
@@ -282,5 +285,42 @@ impl SqlStore {
             failed: get("failed")?,
             retried: get("retried")?,
         })
+    }
+}
+
+#[async_trait]
+impl Outbox for SqlStore {
+    async fn claim_messages(
+        &self,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError> {
+        self.outbox_claim(lease, limit).await
+    }
+
+    async fn message_sent(
+        &self,
+        id: i64,
+        note: Option<&str>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError> {
+        self.outbox_sent(id, note, audit).await
+    }
+
+    async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError> {
+        self.outbox_retry(id, after, error).await
+    }
+
+    async fn message_failed(
+        &self,
+        id: i64,
+        error: &str,
+        audit: Vec<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        self.outbox_failed(id, error, audit).await
+    }
+
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
+        self.outbox_counts_of().await
     }
 }

@@ -1,4 +1,4 @@
-//! A crash harness: a [`Store`] that forwards everything to a real store and "kills the
+//! A crash harness: a [`Store`] (each of its capability traits) that forwards everything to a real store and "kills the
 //! process" (panics the task that runs the work) right after its Nth committed write, so a
 //! test can stop an intake at each of its commit boundaries, then restart on the same
 //! database (a new service over the plain store) and let the sender retry.
@@ -37,7 +37,7 @@ impl CrashStore {
 }
 
 #[async_trait]
-impl Store for CrashStore {
+impl People for CrashStore {
     async fn seed_people(&self, people: &[Person]) -> Result<(), StoreError> {
         let r = self.inner.seed_people(people).await;
         self.boundary("seed_people", r.is_ok());
@@ -69,7 +69,10 @@ impl Store for CrashStore {
     async fn people(&self) -> Result<Vec<Person>, StoreError> {
         self.inner.people().await
     }
+}
 
+#[async_trait]
+impl Requests for CrashStore {
     async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
         self.inner.request(id).await
     }
@@ -86,6 +89,19 @@ impl Store for CrashStore {
         self.inner.requests_by(p).await
     }
 
+    async fn mark_prompted(&self, id: RequestId, step: u32) -> Result<(), StoreError> {
+        let r = self.inner.mark_prompted(id, step).await;
+        self.boundary("mark_prompted", r.is_ok());
+        r
+    }
+
+    async fn unprompted_requests(&self, before: Timestamp) -> Result<Vec<RequestId>, StoreError> {
+        self.inner.unprompted_requests(before).await
+    }
+}
+
+#[async_trait]
+impl Grants for CrashStore {
     async fn grant(&self, id: GrantId) -> Result<Option<Grant>, StoreError> {
         self.inner.grant(id).await
     }
@@ -106,6 +122,13 @@ impl Store for CrashStore {
         self.inner.grants_ending_by(t).await
     }
 
+    async fn unwarned_expiring_grants(&self) -> Result<Vec<Grant>, StoreError> {
+        self.inner.unwarned_expiring_grants().await
+    }
+}
+
+#[async_trait]
+impl ActionQueue for CrashStore {
     async fn action(&self, id: ActionId) -> Result<Option<Action>, StoreError> {
         self.inner.action(id).await
     }
@@ -175,10 +198,17 @@ impl Store for CrashStore {
     async fn queue_depth(&self) -> Result<i64, StoreError> {
         self.inner.queue_depth().await
     }
+}
+
+#[async_trait]
+impl InteractionLog for CrashStore {
     async fn record_interaction(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
         self.inner.record_interaction(id, at).await
     }
+}
 
+#[async_trait]
+impl Outbox for CrashStore {
     async fn claim_messages(
         &self,
         lease: Duration,
@@ -212,13 +242,10 @@ impl Store for CrashStore {
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         self.inner.outbox_counts().await
     }
+}
 
-    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
-        let r = self.inner.commit(change).await;
-        self.boundary("commit", r.is_ok());
-        r
-    }
-
+#[async_trait]
+impl Plans for CrashStore {
     async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError> {
         let r = self.inner.create_plan(plan, audit).await;
         self.boundary("create_plan", r.is_ok());
@@ -257,10 +284,26 @@ impl Store for CrashStore {
         r
     }
 
-    async fn unwarned_expiring_grants(&self) -> Result<Vec<Grant>, StoreError> {
-        self.inner.unwarned_expiring_grants().await
+    async fn close_plan(
+        &self,
+        id: i64,
+        state: PlanState,
+        by: &Handle,
+        at: Timestamp,
+        audit: Vec<AuditEvent>,
+        messages: Vec<Outgoing>,
+    ) -> Result<bool, StoreError> {
+        let r = self
+            .inner
+            .close_plan(id, state, by, at, audit, messages)
+            .await;
+        self.boundary("close_plan", r.is_ok());
+        r
     }
+}
 
+#[async_trait]
+impl HrInbox for CrashStore {
     async fn mark_hr_event(
         &self,
         id: &str,
@@ -278,34 +321,16 @@ impl Store for CrashStore {
         r
     }
 
-    async fn mark_prompted(&self, id: RequestId, step: u32) -> Result<(), StoreError> {
-        let r = self.inner.mark_prompted(id, step).await;
-        self.boundary("mark_prompted", r.is_ok());
-        r
-    }
-
-    async fn unprompted_requests(&self, before: Timestamp) -> Result<Vec<RequestId>, StoreError> {
-        self.inner.unprompted_requests(before).await
-    }
-
     async fn hr_event_seen(&self, id: &str) -> Result<bool, StoreError> {
         self.inner.hr_event_seen(id).await
     }
+}
 
-    async fn close_plan(
-        &self,
-        id: i64,
-        state: PlanState,
-        by: &Handle,
-        at: Timestamp,
-        audit: Vec<AuditEvent>,
-        messages: Vec<Outgoing>,
-    ) -> Result<bool, StoreError> {
-        let r = self
-            .inner
-            .close_plan(id, state, by, at, audit, messages)
-            .await;
-        self.boundary("close_plan", r.is_ok());
+#[async_trait]
+impl UnitOfWork for CrashStore {
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+        let r = self.inner.commit(change).await;
+        self.boundary("commit", r.is_ok());
         r
     }
 }

@@ -22,8 +22,8 @@ use quartermaster::core::model::{
     ActionOp, AppName, ConnectorName, Handle, Person, PersonStatus, RoleName,
 };
 use quartermaster::core::ports::{
-    Account, Change, Connector, ConnectorError, Effect, ManualClock, NewAction, PlanKind, ReqRef,
-    Store, Subject, SystemClock,
+    Account, ActionQueue, Change, Connector, ConnectorError, Effect, Grants, ManualClock,
+    NewAction, People, PlanKind, Plans, ReqRef, Requests, Subject, SystemClock, UnitOfWork,
 };
 use quartermaster::core::service::{HrEvent, HrKind, RecordSource, Service};
 use quartermaster::engine::{Connectors, Engine, Limits};

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::model::{ActionOp, ActionState, GrantState, Handle, PersonStatus};
-use quartermaster::core::ports::{PlanKind, Store};
+use quartermaster::core::ports::{ActionQueue, Grants, People, PlanKind, Plans, Requests};
 use quartermaster::store::SqlStore;
 use testkit::testdb::{Backend, TestDb};
 

@@ -11,7 +11,7 @@ use fake::{APP_ID, APPROVALS, FakeDiscord, GENERAL, Msg};
 use quartermaster::app;
 use quartermaster::config::{self, DiscordConfig, DiscordMode};
 use quartermaster::core::model::Handle;
-use quartermaster::core::ports::{ManualClock, Store};
+use quartermaster::core::ports::{Grants, HrInbox, ManualClock, People, Requests};
 use quartermaster::server::{self, Server};
 use quartermaster::store::SqlStore;
 use serde_json::{Value, json};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use quartermaster::core::model::Handle;
 use quartermaster::core::model::PersonStatus;
-use quartermaster::core::ports::Store;
+use quartermaster::core::ports::{ActionQueue, Grants, People};
 use secrecy::SecretString;
 use serde_json::json;
 use sha2::Sha256;

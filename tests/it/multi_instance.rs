@@ -15,7 +15,9 @@ use quartermaster::config;
 use quartermaster::core::model::{
     ActionOp, ActionState, AppName, ConnectorName, GrantState, Handle,
 };
-use quartermaster::core::ports::{Change, NewAction, NewGrant, NewGrantSource, ReqRef, Store};
+use quartermaster::core::ports::{
+    ActionQueue, Change, Grants, NewAction, NewGrant, NewGrantSource, People, ReqRef, UnitOfWork,
+};
 use testkit::testdb::{Backend, TestDb};
 
 const ENTITLEMENTS: usize = 20;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use fake::{APP_ID, APPROVALS, Call, FakeDiscord, Fault, Msg};
 use quartermaster::app;
 use quartermaster::config::{self, Config, DiscordConfig, DiscordMode};
-use quartermaster::core::ports::{ManualClock, Store};
+use quartermaster::core::ports::{ManualClock, Outbox};
 use quartermaster::server::{self, Server};
 use quartermaster::store::SqlStore;
 use serde_json::{Value, json};

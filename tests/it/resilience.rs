@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use quartermaster::app;
 use quartermaster::chat::console::ConsoleChat;
 use quartermaster::core::model::{ActionState, Handle};
-use quartermaster::core::ports::{ManualClock, Store};
+use quartermaster::core::ports::{ActionQueue, Grants, ManualClock};
 use support::ldap::{ADMIN_DN, GROUPS_DN, PEOPLE_DN, Slapd};
 use support::proxy::Proxy;
 use support::scim::{Peer, ScimServer, TOKEN};

@@ -17,7 +17,8 @@ use quartermaster::core::model::{
     AppName, ApprovalRule, GrantState, Handle, PersonStatus, RequestKind, RoleName, Span, Step,
 };
 use quartermaster::core::ports::{
-    Change, ManualClock, NewGrant, NewGrantSource, NewRequest, Store,
+    ActionQueue, Change, Grants, ManualClock, NewGrant, NewGrantSource, NewRequest, People,
+    Requests, UnitOfWork,
 };
 use quartermaster::core::service::{ClickReply, Reply};
 use quartermaster::core::workflow::RequestState;

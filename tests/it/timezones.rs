@@ -11,7 +11,7 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use quartermaster::config::{self, EXAMPLE_TOML};
 use quartermaster::core::model::{Handle, PersonStatus, Timestamp};
-use quartermaster::core::ports::{Clock, Store};
+use quartermaster::core::ports::{Clock, People, Plans};
 use secrecy::SecretString;
 use sha2::Sha256;
 use support::{Bot, t0};

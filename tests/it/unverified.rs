@@ -8,7 +8,7 @@
 use testkit as support;
 
 use quartermaster::core::model::{ActionOp, GrantState, Handle};
-use quartermaster::core::ports::{ConnectorError, Store};
+use quartermaster::core::ports::{ConnectorError, Grants};
 use support::Bot;
 
 async fn memberships(bot: &Bot, who: &str) -> Vec<String> {

@@ -7,7 +7,7 @@ use testkit as support;
 
 use std::collections::HashMap;
 
-use quartermaster::core::ports::Store;
+use quartermaster::core::ports::{Grants, People, Requests};
 use quartermaster::core::service::{ClickReply, Reply};
 use quartermaster::store::VerifyReport;
 use support::Bot;

@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use super::testdb::{Backend, TestDb};
 use super::*;
 use crate::core::audit::AuditOutcome;
-use crate::core::ports::{Change, MessageKey, OutKind, Outgoing, Store};
+use crate::core::ports::{Change, MessageKey, OutKind, Outgoing};
 
 async fn fresh(b: Backend) -> (SqlStore, TestDb) {
     let db = TestDb::create(b).await;

@@ -1,0 +1,288 @@
+//! What one decision writes: a [`Change`] of new and updated requests, grants and actions
+//! with its audit rows and messages, committed at once ([`super::UnitOfWork::commit`]), and
+//! the ids it was given ([`Committed`]).
+
+use crate::core::model::*;
+use crate::core::outbox::{Outgoing, PlanMessage};
+use crate::core::plan::NewPlan;
+
+/// A reference to a request inside a [`Change`]: an existing one, or the one the change creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReqRef {
+    /// No request.
+    #[default]
+    None,
+    /// An existing request.
+    Id(RequestId),
+    /// The request this change inserts.
+    New,
+}
+
+impl From<RequestId> for ReqRef {
+    fn from(id: RequestId) -> Self {
+        Self::Id(id)
+    }
+}
+
+impl From<Option<RequestId>> for ReqRef {
+    fn from(id: Option<RequestId>) -> Self {
+        id.map_or(Self::None, Self::Id)
+    }
+}
+
+/// A reference to a grant inside a [`Change`]: an existing one, or the n-th new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantRef {
+    /// An existing grant.
+    Id(GrantId),
+    /// `Change::new_grants[n]`.
+    New(usize),
+}
+
+/// A request to insert (its id is assigned by the store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRequest {
+    /// Who asks.
+    pub requester: Handle,
+    /// For which app.
+    pub app: AppName,
+    /// Why.
+    pub reason: Option<String>,
+    /// For how long.
+    pub duration: Option<Span>,
+    /// New or extension.
+    pub kind: RequestKind,
+    /// Initial state.
+    pub state: crate::core::workflow::RequestState,
+    /// All steps.
+    pub steps: Vec<Step>,
+    /// The grant it produced, if already known.
+    pub grant: Option<GrantRef>,
+    /// Submitted at.
+    pub created_at: Timestamp,
+}
+
+/// An update of an existing request, applied only if nobody changed it since it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestUpdate {
+    /// Which request.
+    pub id: RequestId,
+    /// The version read; the update fails with [`StoreError::Conflict`](super::StoreError::Conflict) if it moved.
+    pub expected_version: i64,
+    /// New state.
+    pub state: crate::core::workflow::RequestState,
+    /// All steps, as they now stand (rows are replaced).
+    pub steps: Vec<Step>,
+    /// The grant it produced.
+    pub grant: Option<GrantRef>,
+    /// Changed at.
+    pub updated_at: Timestamp,
+}
+
+impl RequestUpdate {
+    /// Moves `r` to `state` at `now`, keeping its steps and grant; conditional on the version
+    /// read.
+    pub fn to_state(
+        r: &Request,
+        state: crate::core::workflow::RequestState,
+        now: Timestamp,
+    ) -> Self {
+        Self::with_steps(r, state, r.steps.clone(), now)
+    }
+
+    /// Moves `r` to `state` with its steps replaced by `steps`; conditional on the version read.
+    pub fn with_steps(
+        r: &Request,
+        state: crate::core::workflow::RequestState,
+        steps: Vec<Step>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: r.id,
+            expected_version: r.version,
+            state,
+            steps,
+            grant: r.grant.map(GrantRef::Id),
+            updated_at: now,
+        }
+    }
+}
+
+/// A grant to insert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGrant {
+    /// Holder.
+    pub person: Handle,
+    /// App.
+    pub app: AppName,
+    /// Birthright, or the request (maybe the new one).
+    pub source: NewGrantSource,
+    /// Initial state.
+    pub state: GrantState,
+    /// Active since.
+    pub granted_at: Option<Timestamp>,
+    /// Ends at.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Source of a grant being inserted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewGrantSource {
+    /// Birthright.
+    Birthright,
+    /// A request (existing or new).
+    Request(ReqRef),
+}
+
+/// An update of an existing grant, applied only if the grant is still in the state it was
+/// read in (`from`); otherwise the whole change fails with [`StoreError::Conflict`](super::StoreError::Conflict).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantUpdate {
+    /// Which grant.
+    pub id: GrantId,
+    /// The state it leaves (as read).
+    pub from: GrantState,
+    /// New state.
+    pub state: GrantState,
+    /// Active since.
+    pub granted_at: Option<Timestamp>,
+    /// Ends at.
+    pub expires_at: Option<Timestamp>,
+    /// Warning sent.
+    pub warned: bool,
+}
+
+/// A connector action to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAction {
+    /// Connector.
+    pub connector: ConnectorName,
+    /// Operation.
+    pub op: ActionOp,
+    /// Whose account.
+    pub person: Handle,
+    /// App, for entitlement ops.
+    pub app: Option<AppName>,
+    /// Entitlement, for entitlement ops.
+    pub entitlement: Option<String>,
+    /// The grant it serves.
+    pub grant: Option<GrantRef>,
+    /// The request it serves.
+    pub request: ReqRef,
+    /// Enqueued at (and earliest start).
+    pub at: Timestamp,
+}
+
+/// An update of an action (after a worker ran it, or a click), applied only if the action
+/// is still in the state it was read in (`from`); otherwise the whole change fails with
+/// [`StoreError::Conflict`](super::StoreError::Conflict).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionUpdate {
+    /// Which action.
+    pub id: ActionId,
+    /// The state it leaves (as read).
+    pub from: ActionState,
+    /// New state.
+    pub state: ActionState,
+    /// Error text for people, if any.
+    pub last_error: Option<String>,
+    /// Earliest next attempt (for retries).
+    pub not_before: Timestamp,
+    /// Start counting attempts from zero again (IT pressed Retry).
+    pub reset_attempts: bool,
+}
+
+impl ActionUpdate {
+    /// The action, read in state `from`, succeeded at `now`.
+    pub fn done(id: ActionId, from: ActionState, now: Timestamp) -> Self {
+        Self {
+            id,
+            from,
+            state: ActionState::Done,
+            last_error: None,
+            not_before: now,
+            reset_attempts: false,
+        }
+    }
+}
+
+/// Everything one decision changes, written in one transaction with its audit rows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Change {
+    /// A request to insert.
+    pub new_request: Option<NewRequest>,
+    /// Requests to update (each optimistically; any conflict fails the whole change).
+    pub request_updates: Vec<RequestUpdate>,
+    /// Grants to insert.
+    pub new_grants: Vec<NewGrant>,
+    /// Grants to update.
+    pub grant_updates: Vec<GrantUpdate>,
+    /// Actions to enqueue.
+    pub new_actions: Vec<NewAction>,
+    /// Actions to update.
+    pub action_updates: Vec<ActionUpdate>,
+    /// Audit rows to append, in order.
+    pub audit: Vec<AuditEvent>,
+    /// An offboarding plan whose re-reads this change enqueues: the plan is marked, and the
+    /// whole change fails with [`StoreError::Conflict`](super::StoreError::Conflict) if it already was (enqueued once).
+    pub verify_plan: Option<i64>,
+    /// Plans whose reports this change audits: each is marked reported in the same
+    /// transaction as the audit rows, and the whole change fails with
+    /// [`StoreError::Conflict`](super::StoreError::Conflict) if any already was (a report is sent and audited once).
+    pub report_plans: Vec<i64>,
+    /// Plans whose report, sent by this change, stays open (something is not verified gone):
+    /// marked in the same transaction, after `report_plans`.
+    pub open_reports: Vec<i64>,
+    /// A plan whose open report this change closes (its final report): the whole change
+    /// fails with [`StoreError::Conflict`](super::StoreError::Conflict) if the report was not open (closed once).
+    pub close_report: Option<i64>,
+    /// A started plan whose report covers the actions this change enqueues: the first of
+    /// them is recorded as the plan's first action in the same transaction (unless it has
+    /// one), so no worker can finish those actions and find the plan without it.
+    pub first_action_of: Option<i64>,
+    /// A person to insert or replace first, in the same transaction (a joiner's record with
+    /// their birthrights, a leaver's status with the revocations): the whole change fails
+    /// with [`StoreError::Duplicate`](super::StoreError::Duplicate) when their e-mail or Discord id is someone else's.
+    pub person: Option<Person>,
+    /// A plan to create in the same transaction (its id is [`Committed::plan`]); the actions
+    /// this change enqueues count as its first when `first_action_of` is not set.
+    pub new_plan: Option<NewPlan>,
+    /// Marks the new plan as started (carried out by this very change).
+    pub start_new_plan: bool,
+    /// An existing plan this change carries out: marked started in the same transaction, and
+    /// the whole change fails with [`StoreError::Conflict`](super::StoreError::Conflict) if it already was (run once).
+    pub start_plan: Option<i64>,
+    /// An HR event id recorded as handled in the same transaction as the work it caused: the
+    /// whole change fails with [`StoreError::Conflict`](super::StoreError::Conflict) if the id was recorded before.
+    pub hr_event: Option<(String, Timestamp)>,
+    /// Chat messages and edits this decision causes, written to the durable outbox in the
+    /// same transaction (a row whose `dedupe` was written before is skipped).
+    pub messages: Vec<Outgoing>,
+    /// Messages about the plan this change creates (`new_plan`), completed with its id and
+    /// written after `messages`; the change fails with [`StoreError::Backend`](super::StoreError::Backend) when it
+    /// creates no plan.
+    pub plan_messages: Vec<PlanMessage>,
+    /// Requests whose current step's approvers this change prompts (`messages` holds the
+    /// prompts): recorded with them, so a crash leaves both or neither.
+    pub prompted: Vec<(RequestId, u32)>,
+}
+
+impl Change {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// The ids a committed [`Change`] was given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The inserted request.
+    pub request: Option<RequestId>,
+    /// The inserted grants, in order.
+    pub grants: Vec<GrantId>,
+    /// The enqueued actions, in order.
+    pub actions: Vec<ActionId>,
+    /// The created plan.
+    pub plan: Option<i64>,
+}

@@ -1,0 +1,263 @@
+//! The storage port, one trait per capability (people, requests, grants, the action queue,
+//! the outbox, plans, the HR inbox, the unit of work), and [`Store`], all of them at once:
+//! what the service holds (`Arc<dyn Store>`). A use case needs only the capabilities it
+//! names; an adapter implements each trait, and [`Store`] comes with them.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{Change, Committed};
+use crate::core::model::*;
+use crate::core::outbox::{OutboxCounts, Outgoing, Queued};
+use crate::core::plan::{NewPlan, Plan, PlanState};
+
+/// A storage failure, as the core sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else changed the row first (optimistic concurrency); reload and retry.
+    #[error("the record changed under us")]
+    Conflict,
+    /// A uniqueness rule was broken (e.g. a second live grant of one app to one person).
+    #[error("duplicate: {0}")]
+    Duplicate(String),
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Backend(String),
+    /// A stored value could not be read back.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// People: the directory the workflows are about.
+#[async_trait]
+pub trait People: Send + Sync {
+    /// Inserts people who are not stored yet (the config seeds the directory; then the
+    /// database wins).
+    async fn seed_people(&self, people: &[Person]) -> Result<(), StoreError>;
+    /// Inserts or replaces a person, with audit rows, in one transaction.
+    async fn upsert_person(&self, p: &Person, audit: Vec<AuditEvent>) -> Result<(), StoreError>;
+    /// A person by handle.
+    async fn person(&self, h: &Handle) -> Result<Option<Person>, StoreError>;
+    /// The people with these handles (unknown ones are left out), in no particular order.
+    async fn people_by_handle(&self, handles: &[Handle]) -> Result<Vec<Person>, StoreError>;
+    /// A person by Discord user id.
+    async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError>;
+    /// A person by e-mail address.
+    async fn person_by_email(&self, email: &Email) -> Result<Option<Person>, StoreError>;
+    /// Everyone, by handle.
+    async fn people(&self) -> Result<Vec<Person>, StoreError>;
+}
+
+/// Access requests and the prompts of their approval steps.
+#[async_trait]
+pub trait Requests: Send + Sync {
+    /// A request with its steps.
+    async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError>;
+    /// The open (submitted, awaiting a step or without approver) request of a person for an app.
+    async fn open_request(&self, p: &Handle, app: &AppName) -> Result<Option<Request>, StoreError>;
+    /// All open requests, oldest first.
+    async fn open_requests(&self) -> Result<Vec<Request>, StoreError>;
+    /// A person's requests, newest first.
+    async fn requests_by(&self, p: &Handle) -> Result<Vec<Request>, StoreError>;
+    /// Records that the approvers of step `step` of a request were prompted.
+    async fn mark_prompted(&self, id: RequestId, step: u32) -> Result<(), StoreError>;
+    /// Requests awaiting (or without an approver for) a step they have not prompted for,
+    /// last changed at or before `before`, oldest first.
+    async fn unprompted_requests(&self, before: Timestamp) -> Result<Vec<RequestId>, StoreError>;
+}
+
+/// Grants: who holds which app, and until when.
+#[async_trait]
+pub trait Grants: Send + Sync {
+    /// A grant.
+    async fn grant(&self, id: GrantId) -> Result<Option<Grant>, StoreError>;
+    /// The grants with these ids (unknown ones are left out), in no particular order.
+    async fn grants_by_id(&self, ids: &[GrantId]) -> Result<Vec<Grant>, StoreError>;
+    /// A person's grants that are pending, active or being revoked, by app name.
+    async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError>;
+    /// [`Grants::grants_of`] for several people at once, by person.
+    async fn grants_of_people(&self, people: &[Handle]) -> Result<Vec<Grant>, StoreError>;
+    /// Active grants with an end at or before `t`, for the expiry scheduler.
+    async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError>;
+    /// Active time-bound grants whose expiry warning has not gone out yet, by expiry.
+    async fn unwarned_expiring_grants(&self) -> Result<Vec<Grant>, StoreError>;
+}
+
+/// The queue of connector actions: reads, and claims with leases for the workers.
+#[async_trait]
+pub trait ActionQueue: Send + Sync {
+    /// An action.
+    async fn action(&self, id: ActionId) -> Result<Option<Action>, StoreError>;
+    /// Actions serving a grant, oldest first.
+    async fn actions_for_grant(&self, g: GrantId) -> Result<Vec<Action>, StoreError>;
+    /// Claims the oldest pending action due at `now` (or a running one whose lease ended):
+    /// marks it running with a lease until `now + lease`, counts the attempt, returns it.
+    async fn claim_action(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Action>, StoreError>;
+    /// Like [`ActionQueue::claim_action`], but never claims an action of a connector in
+    /// `skip` (those already at their concurrency cap). A store that cannot filter claims as
+    /// `claim_action` does, and the engine then waits for the connector's turn.
+    async fn claim_action_except(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        skip: &[ConnectorName],
+    ) -> Result<Option<Action>, StoreError> {
+        let _ = skip;
+        self.claim_action(now, lease).await
+    }
+    /// Puts a claimed action back in the queue (pending, due at `now`, lease cleared) if it
+    /// is still running; false if it had already finished.
+    async fn release_action(
+        &self,
+        id: ActionId,
+        now: Timestamp,
+        why: &str,
+    ) -> Result<bool, StoreError>;
+    /// Extends the leases of these actions, those still running, to `until` (a worker whose
+    /// batch outlasts a third of its lease keeps it); returns how many were extended.
+    async fn extend_leases(&self, ids: &[ActionId], until: Timestamp) -> Result<u64, StoreError>;
+    /// Claims up to `limit` due actions at once (oldest first), as
+    /// [`ActionQueue::claim_action_except`] claims one.
+    async fn claim_actions(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        skip: &[ConnectorName],
+        limit: usize,
+    ) -> Result<Vec<Action>, StoreError>;
+    /// Every action on a person's accounts, oldest first.
+    async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError>;
+    /// Every action on these people's accounts, oldest first.
+    async fn actions_of_people(&self, people: &[Handle]) -> Result<Vec<Action>, StoreError>;
+    /// Number of actions pending or running.
+    async fn queue_depth(&self) -> Result<i64, StoreError>;
+}
+
+/// The durable chat outbox: rows claimed by the sender, marked sent, retried or failed.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Claims up to `limit` due outbox rows, oldest first (a pending row whose time came, or
+    /// a claimed one whose lease ended; never an edit while a send under its key is still
+    /// undelivered): each is held for `lease` and its attempt counted.
+    async fn claim_messages(
+        &self,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Queued>, StoreError>;
+    /// Marks a claimed row delivered (`note`: how, when not as addressed), with its audit
+    /// rows, in one transaction; false when it no longer was claimed (nothing written).
+    async fn message_sent(
+        &self,
+        id: i64,
+        note: Option<&str>,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError>;
+    /// Puts a claimed row back, due again after `after`, with the failure's text.
+    async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError>;
+    /// Gives a claimed row up, with its audit rows, in one transaction.
+    async fn message_failed(
+        &self,
+        id: i64,
+        error: &str,
+        audit: Vec<AuditEvent>,
+    ) -> Result<(), StoreError>;
+    /// How the outbox stands.
+    async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+}
+
+/// Plans (offboardings, role changes, onboardings): made, confirmed or cancelled, carried
+/// out once, reported once.
+#[async_trait]
+pub trait Plans: Send + Sync {
+    /// Stores a plan that waits for Confirm or Cancel, with its audit rows; returns its id.
+    async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError>;
+    /// A plan.
+    async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError>;
+    /// Plans about a person, newest first.
+    async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError>;
+    /// Of these people, each one's newest onboarding plan if its report is not sent yet and
+    /// none of the person's grant actions from the plan's first action on is pending or
+    /// running (one read, asked after every batch of grants; a person whose onboarding is
+    /// still under way is left out), by plan id.
+    async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError>;
+    /// Marks a confirmed plan's report as sent; false if it already was (send it once).
+    async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
+    /// Confirmed plans whose `due_at` has come and that were not started yet, oldest first.
+    async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError>;
+    /// Confirmed, started offboarding plans whose report has not gone out yet (the tick
+    /// finishes those a crash cut short).
+    async fn unreported_offboardings(&self) -> Result<Vec<Plan>, StoreError>;
+    /// Marks a plan as started; false if it already was (carry it out once).
+    async fn start_plan(&self, id: i64) -> Result<bool, StoreError>;
+    /// Closes an open plan (confirmed or cancelled) with its audit rows and the messages the
+    /// decision causes (written to the outbox); false when it was no longer open (someone
+    /// else decided first), and then nothing is written.
+    async fn close_plan(
+        &self,
+        id: i64,
+        state: PlanState,
+        by: &Handle,
+        at: Timestamp,
+        audit: Vec<AuditEvent>,
+        messages: Vec<Outgoing>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// The HR feed's inbox: event ids recorded as handled, so each event is acted on once.
+#[async_trait]
+pub trait HrInbox: Send + Sync {
+    /// Records an HR event id with its audit rows; false (and nothing written) if the id was
+    /// seen before.
+    async fn mark_hr_event(
+        &self,
+        id: &str,
+        at: Timestamp,
+        audit: Vec<AuditEvent>,
+    ) -> Result<bool, StoreError>;
+    /// Forgets an HR event id (its processing failed, so a retry must run it).
+    async fn unmark_hr_event(&self, id: &str) -> Result<(), StoreError>;
+    /// True when an HR event id was recorded as handled.
+    async fn hr_event_seen(&self, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Chat interactions seen, so each is acted on once whichever way it arrives.
+#[async_trait]
+pub trait InteractionLog: Send + Sync {
+    /// Records a chat interaction's id, seen at `at` (the wall clock, which the platform's
+    /// signatures use): true the first time, false for a replay.
+    async fn record_interaction(&self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
+}
+
+/// The unit of work: everything one decision changes, written at once.
+#[async_trait]
+pub trait UnitOfWork: Send + Sync {
+    /// Applies a change in one transaction: all of it with its audit rows, or none.
+    async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
+}
+
+/// Persistence of people, requests, grants, actions, the outbox, plans, HR events and the
+/// audit chain: every capability at once. Implemented for every type that implements them
+/// all.
+pub trait Store:
+    People + Requests + Grants + ActionQueue + Outbox + Plans + HrInbox + InteractionLog + UnitOfWork
+{
+}
+
+impl<T> Store for T where
+    T: People
+        + Requests
+        + Grants
+        + ActionQueue
+        + Outbox
+        + Plans
+        + HrInbox
+        + InteractionLog
+        + UnitOfWork
+        + ?Sized
+{
+}

@@ -1,0 +1,195 @@
+//! Opening the database: the SQLite and PostgreSQL pools, their migrations, SQLite's
+//! background checkpoints, and the audit anchor file a store appends its heads to.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretSlice;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::db::{Pool, q};
+use super::{DbError, SqlStore, anchor, audit, redact_url, rows};
+use crate::core::audit::AuditAction;
+use crate::core::model::AuditEvent;
+use crate::core::ports::{Change, UnitOfWork};
+
+/// How long a writer waits for SQLite's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens the database at `url`, creating a missing SQLite file, and runs the migrations.
+///
+/// With `audit_key`, the head of the audit chain is sealed with HMAC-SHA256 on every append,
+/// so [`SqlStore::verify_audit`] can detect truncation and a recomputed chain.
+pub async fn connect(url: &str, audit_key: Option<SecretSlice<u8>>) -> Result<SqlStore, DbError> {
+    let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        connect_pg(url).await?
+    } else if url.starts_with("sqlite:") {
+        connect_sqlite(url).await?
+    } else {
+        return Err(DbError::UnsupportedUrl(redact_url(url)));
+    };
+    let checkpoints = match &pool {
+        Pool::Sqlite(p, _) => Some(Arc::new(spawn_checkpoints(p.clone()))),
+        #[cfg(feature = "postgres")]
+        Pool::Pg(_) => None,
+    };
+    Ok(SqlStore {
+        pool,
+        audit_key: audit_key.map(Arc::new),
+        anchor: None,
+        _checkpoints: checkpoints,
+    })
+}
+
+impl SqlStore {
+    /// From now on, appends every commit's new audit head to the anchor file at `path`
+    /// (created with mode 0600; a new file starts with the database's genesis line, and the
+    /// start is recorded in the chain as `audit.anchored`); a file started for another database
+    /// is refused. The format and the cost are described in `src/store/anchor.rs`.
+    pub async fn anchor_to(mut self, path: &std::path::Path) -> Result<Self, DbError> {
+        let created_at: i64 = q("SELECT created_at FROM audit_genesis WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| {
+                DbError::Anchor(
+                    "the database has no audit genesis record (it was deleted): run `audit \
+                     verify`"
+                        .into(),
+                )
+            })?
+            .try_get("created_at")?;
+        let created = audit::rfc3339(rows::from_micros(created_at)?);
+        let (writer, fresh) = anchor::AnchorWriter::open(path, &created)?;
+        self.anchor = Some(Arc::new(writer));
+        if fresh {
+            let event =
+                AuditEvent::new(chrono::Utc::now(), AuditAction::AuditAnchored).detail(format!(
+                    "every audit seal from here on is also appended to {}",
+                    path.display()
+                ));
+            self.commit(Change {
+                audit: vec![event],
+                ..Change::default()
+            })
+            .await
+            .map_err(|e| DbError::Anchor(format!("cannot record audit.anchored: {e}")))?;
+        }
+        Ok(self)
+    }
+
+    /// Anchors `head` (from a committed append) when an anchor file is configured.
+    pub(super) async fn anchored(&self, head: Option<anchor::Head>) {
+        if let (Some(a), Some(h)) = (&self.anchor, head) {
+            a.anchor(h).await;
+        }
+    }
+
+    /// The anchor file, when one is configured.
+    pub fn anchor_file(&self) -> Option<&std::path::Path> {
+        self.anchor.as_deref().map(anchor::AnchorWriter::path)
+    }
+}
+
+/// How often the SQLite write-ahead log is copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Checkpoints the SQLite WAL every [`CHECKPOINT_EVERY`] from a task of its own, until the
+/// returned sender (held by the store's clones) is dropped. SQLite's automatic checkpoint
+/// (turned off in [`connect_sqlite`]) runs inside the commit that takes the log past 1,000
+/// pages: a few milliseconds of file copying and `fsync` in whichever request commits then,
+/// often enough (every 100 or so interactions) to set their p99. `PASSIVE` waits for no reader
+/// or writer.
+fn spawn_checkpoints(pool: sqlx::SqlitePool) -> tokio::sync::oneshot::Sender<()> {
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => break,
+                _ = tick.tick() => {}
+            }
+            if pool.is_closed() {
+                break;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "WAL checkpoint failed; trying again later");
+            }
+        }
+    });
+    stop
+}
+
+async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
+    let connect_err = |source| DbError::Connect {
+        url: redact_url(url),
+        source,
+    };
+    let opts = SqliteConnectOptions::from_str(url)
+        .map_err(connect_err)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true)
+        // Checkpoints run off the request path (`spawn_checkpoints`).
+        .pragma("wal_autocheckpoint", "0");
+    // No ping before each use (sqlx's default): a connection to a local file does not go
+    // stale, and the ping was one more round trip to the connection's thread per statement
+    // in the caller's path (sqlx still tests each connection on release, in a task).
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
+        .connect_with(opts)
+        .await
+        .map_err(connect_err)?;
+    sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+    Ok(Pool::sqlite(pool))
+}
+
+/// A pooled PostgreSQL connection idle this long is pinged before it is used again.
+#[cfg(feature = "postgres")]
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(10);
+
+/// Opens a PostgreSQL database (which must exist) and migrates it. Several instances may do
+/// this at once: sqlx serialises the migrations with an advisory lock.
+#[cfg(feature = "postgres")]
+async fn connect_pg(url: &str) -> Result<Pool, DbError> {
+    let connect_err = |source| DbError::Connect {
+        url: redact_url(url),
+        source,
+    };
+    let opts = sqlx::postgres::PgConnectOptions::from_str(url).map_err(connect_err)?;
+    // sqlx pings a pooled connection before every use by default: one more round trip per
+    // statement run on the pool, in the caller's path. Only a connection idle for a while is
+    // pinged here (one the server may have dropped, e.g. across a restart). A connection that
+    // broke in use fails its statement and is discarded when returned: sqlx tests every
+    // connection on release (in a task of its own, not configurable in sqlx 0.9).
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+        .connect_with(opts)
+        .await
+        .map_err(connect_err)?;
+    sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+    Ok(Pool::Pg(pool))
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn connect_pg(url: &str) -> Result<Pool, DbError> {
+    Err(DbError::PostgresNotBuilt(redact_url(url)))
+}

@@ -1,0 +1,157 @@
+//! Requests and their approval steps: reading a request with its steps, and replacing the
+//! step rows inside a write transaction; which steps were prompted.
+
+use async_trait::async_trait;
+
+use super::db::{Tx, q};
+use super::rows::{REQUEST_COLS, micros, request_from_row, step_from_row};
+use super::{DbError, SqlStore, store_err};
+use crate::core::model::*;
+use crate::core::ports::{Requests, StoreError};
+
+impl SqlStore {
+    /// Reads the steps of `r` into it.
+    pub(super) async fn load_steps(&self, r: &mut Request) -> Result<(), StoreError> {
+        let rows = q(
+            "SELECT idx, rule, approvers, started_at, decided, approved, decided_by, decided_at, \
+             reason, reminded, escalated FROM steps WHERE request_id = ? ORDER BY idx",
+        )
+        .bind(r.id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        r.steps = rows
+            .iter()
+            .map(step_from_row)
+            .collect::<Result<_, DbError>>()?;
+        Ok(())
+    }
+
+    pub(super) async fn requests_where(
+        &self,
+        sql: &'static str,
+        binds: &[&str],
+    ) -> Result<Vec<Request>, StoreError> {
+        let mut query = q(sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        let rows = query.fetch_all(&self.pool).await.map_err(store_err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut r = request_from_row(row)?;
+            self.load_steps(&mut r).await?;
+            out.push(r);
+        }
+        Ok(out)
+    }
+}
+
+/// Replaces the step rows of a request.
+pub(super) async fn write_steps(
+    tx: &mut Tx,
+    request: i64,
+    steps: &[Step],
+) -> Result<(), StoreError> {
+    q("DELETE FROM steps WHERE request_id = ?")
+        .bind(request)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+    for s in steps {
+        let approvers: Vec<&str> = s.approvers.iter().map(Handle::as_str).collect();
+        let approvers = serde_json::to_string(&approvers)
+            .map_err(|e| StoreError::Backend(format!("cannot encode approvers: {e}")))?;
+        let d = s.decision.as_ref();
+        q(
+            "INSERT INTO steps (request_id, idx, rule, approvers, started_at, decided, approved, \
+             decided_by, decided_at, reason, reminded, escalated) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(request)
+        .bind(i64::from(s.index))
+        .bind(s.rule.to_string())
+        .bind(approvers)
+        .bind(s.started_at.map(micros))
+        .bind(d.is_some())
+        .bind(d.map(|d| d.approved))
+        .bind(d.map(|d| d.by.as_str().to_owned()))
+        .bind(d.map(|d| micros(d.at)))
+        .bind(d.and_then(|d| d.reason.clone()))
+        .bind(s.reminded)
+        .bind(s.escalated)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+    }
+    Ok(())
+}
+
+/// A request kind as stored: its name and the grant it extends.
+pub(super) fn kind_parts(k: RequestKind) -> (&'static str, Option<i64>) {
+    match k {
+        RequestKind::New => ("new", None),
+        RequestKind::Extend(g) => ("extend", Some(g.0)),
+    }
+}
+
+#[async_trait]
+impl Requests for SqlStore {
+    async fn request(&self, id: RequestId) -> Result<Option<Request>, StoreError> {
+        let row = q(REQUEST_COLS.by_id)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let mut r = request_from_row(&row)?;
+        self.load_steps(&mut r).await?;
+        Ok(Some(r))
+    }
+
+    async fn open_request(&self, p: &Handle, app: &AppName) -> Result<Option<Request>, StoreError> {
+        let mut v = self
+            .requests_where(REQUEST_COLS.open_of, &[p.as_str(), app.as_str()])
+            .await?;
+        Ok(v.pop())
+    }
+
+    async fn open_requests(&self) -> Result<Vec<Request>, StoreError> {
+        self.requests_where(REQUEST_COLS.open, &[]).await
+    }
+
+    async fn requests_by(&self, p: &Handle) -> Result<Vec<Request>, StoreError> {
+        self.requests_where(REQUEST_COLS.by_requester, &[p.as_str()])
+            .await
+    }
+
+    async fn mark_prompted(&self, id: RequestId, step: u32) -> Result<(), StoreError> {
+        let _turn = self.pool.write_turn().await;
+        q("UPDATE requests SET prompted_step = ? WHERE id = ? AND current_step = ?")
+            .bind(i64::from(step))
+            .bind(id.0)
+            .bind(i64::from(step))
+            .execute(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+
+    async fn unprompted_requests(&self, before: Timestamp) -> Result<Vec<RequestId>, StoreError> {
+        let ids: Vec<i64> = q(
+            "SELECT id FROM requests WHERE state IN ('awaiting', 'no_approver') \
+             AND current_step IS NOT NULL \
+             AND (prompted_step IS NULL OR prompted_step <> current_step) \
+             AND updated_at <= ? ORDER BY id",
+        )
+        .bind(micros(before))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id"))
+        .collect::<Result<_, _>>()
+        .map_err(store_err)?;
+        Ok(ids.into_iter().map(RequestId).collect())
+    }
+}

@@ -1,0 +1,188 @@
+//! The audit hash chain: tampering found, and what the seal adds.
+
+use super::*;
+
+both!(a_fresh_chain_of_fifty_rows_verifies);
+async fn a_fresh_chain_of_fifty_rows_verifies(b: Backend) {
+    let f = fresh(b).await;
+    assert_eq!(
+        f.store.verify_audit().await.unwrap(),
+        VerifyReport::Ok {
+            rows: 0,
+            sealed: false
+        }
+    );
+    chain_of(&f.store, 50).await;
+    let report = f.store.verify_audit().await.unwrap();
+    assert_eq!(
+        report,
+        VerifyReport::Ok {
+            rows: 50,
+            sealed: false
+        }
+    );
+    assert!(report.to_string().contains("not detectable"), "{report}");
+    let rows = f.store.audit_rows(None).await.unwrap();
+    assert_eq!(rows[0].prev_hash, audit::GENESIS);
+    assert_eq!(rows[1].prev_hash, rows[0].hash);
+    assert!(rows.iter().all(|r| {
+        r.hash.len() == 64
+            && r.hash
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+    }));
+}
+
+both!(a_changed_detail_breaks_the_chain_at_that_row);
+async fn a_changed_detail_breaks_the_chain_at_that_row(b: Backend) {
+    let f = fresh(b).await;
+    chain_of(&f.store, 50).await;
+    exec(
+        &f.store,
+        "UPDATE audit SET detail = 'nothing happened' WHERE seq = 17",
+    )
+    .await;
+    let r = f.store.verify_audit().await.unwrap();
+    assert!(r.to_string().contains("changed"), "{r}");
+    assert_eq!(broken_at(r), 17);
+}
+
+both!(a_deleted_middle_row_breaks_the_chain);
+async fn a_deleted_middle_row_breaks_the_chain(b: Backend) {
+    let f = fresh(b).await;
+    chain_of(&f.store, 50).await;
+    exec(&f.store, "DELETE FROM audit WHERE seq = 20").await;
+    let r = f.store.verify_audit().await.unwrap();
+    assert!(r.to_string().contains("missing"), "{r}");
+    assert_eq!(broken_at(r), 21);
+}
+
+both!(a_deleted_and_renumbered_row_breaks_the_chain);
+async fn a_deleted_and_renumbered_row_breaks_the_chain(b: Backend) {
+    let f = fresh(b).await;
+    chain_of(&f.store, 10).await;
+    exec(&f.store, "DELETE FROM audit WHERE seq = 5").await;
+    exec(&f.store, "UPDATE audit SET seq = seq - 1 WHERE seq > 5").await;
+    assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 5);
+}
+
+both!(swapped_rows_break_the_chain);
+async fn swapped_rows_break_the_chain(b: Backend) {
+    let f = fresh(b).await;
+    chain_of(&f.store, 50).await;
+    // Swap every column but seq between rows 10 and 11 (hashes travel with their rows).
+    exec(&f.store, "UPDATE audit SET seq = -10 WHERE seq = 10").await;
+    exec(&f.store, "UPDATE audit SET seq = 10 WHERE seq = 11").await;
+    exec(&f.store, "UPDATE audit SET seq = 11 WHERE seq = -10").await;
+    assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 10);
+}
+
+both!(without_a_key_truncation_is_not_detectable);
+async fn without_a_key_truncation_is_not_detectable(b: Backend) {
+    let f = fresh(b).await;
+    chain_of(&f.store, 10).await;
+    exec(&f.store, "DELETE FROM audit WHERE seq > 7").await;
+    let r = f.store.verify_audit().await.unwrap();
+    assert_eq!(
+        r,
+        VerifyReport::Ok {
+            rows: 7,
+            sealed: false
+        }
+    );
+}
+
+both!(with_a_key_truncation_is_caught_by_the_seal);
+async fn with_a_key_truncation_is_caught_by_the_seal(b: Backend) {
+    let f = fresh_with(b, Some(b"audit-secret")).await;
+    chain_of(&f.store, 50).await;
+    assert_eq!(
+        f.store.verify_audit().await.unwrap(),
+        VerifyReport::Ok {
+            rows: 50,
+            sealed: true
+        }
+    );
+    exec(&f.store, "DELETE FROM audit WHERE seq > 47").await;
+    let r = f.store.verify_audit().await.unwrap();
+    assert!(r.to_string().contains("truncation"), "{r}");
+    assert_eq!(broken_at(r), 48);
+}
+
+both!(with_a_key_a_missing_seal_is_caught);
+async fn with_a_key_a_missing_seal_is_caught(b: Backend) {
+    let f = fresh_with(b, Some(b"audit-secret")).await;
+    chain_of(&f.store, 5).await;
+    exec(&f.store, "DELETE FROM audit_seal").await;
+    assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 5);
+}
+
+both!(with_a_key_a_wrong_key_is_caught);
+async fn with_a_key_a_wrong_key_is_caught(b: Backend) {
+    let f = fresh_with(b, Some(b"audit-secret")).await;
+    chain_of(&f.store, 5).await;
+    let url = f.db.url.clone();
+    let other = connect(&url, Some(SecretSlice::from(b"another".to_vec())))
+        .await
+        .unwrap();
+    let r = other.verify_audit().await.unwrap();
+    assert!(r.to_string().contains("HMAC"), "{r}");
+}
+
+/// Rewrites the chain from row 1 with SQL-level access only: hashes are recomputed, and the
+/// seal's seq and hash follow, but its MAC cannot be redone without the key.
+async fn recompute_chain(store: &SqlStore, also_fix_seal: bool) {
+    let rows = store.audit_rows(None).await.unwrap();
+    let mut prev = audit::GENESIS.to_owned();
+    for mut r in rows {
+        r.prev_hash = prev;
+        r.hash = r.compute_hash();
+        q("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?")
+            .bind(&r.prev_hash)
+            .bind(&r.hash)
+            .bind(r.seq)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        prev = r.hash;
+    }
+    if also_fix_seal {
+        q("UPDATE audit_seal SET hash = ?")
+            .bind(&prev)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+    }
+}
+
+both!(with_a_key_a_recomputed_chain_is_caught_by_the_seal);
+async fn with_a_key_a_recomputed_chain_is_caught_by_the_seal(b: Backend) {
+    for fix_seal in [false, true] {
+        let f = fresh_with(b, Some(b"audit-secret")).await;
+        chain_of(&f.store, 50).await;
+        exec(&f.store, "UPDATE audit SET detail = 'forged' WHERE seq = 3").await;
+        assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 3);
+        recompute_chain(&f.store, fix_seal).await;
+        let r = f.store.verify_audit().await.unwrap();
+        assert!(!r.is_ok(), "fix_seal={fix_seal}: {r}");
+        assert_eq!(broken_at(r), 50, "fix_seal={fix_seal}");
+
+        // The same forgery is invisible without a key: that is what the seal is for.
+        let url = f.db.url.clone();
+        let unkeyed = connect(&url, None).await.unwrap();
+        assert!(unkeyed.verify_audit().await.unwrap().is_ok());
+    }
+}
+
+both!(a_row_slipped_in_before_the_chain_breaks_it);
+async fn a_row_slipped_in_before_the_chain_breaks_it(b: Backend) {
+    let f = fresh(b).await;
+    chain_of(&f.store, 3).await;
+    exec(
+        &f.store,
+        "INSERT INTO audit SELECT 0, at, actor, actor_chat_id, action, subject, app, request_id, \
+         connector_action, outcome, detail, prev_hash, hash FROM audit WHERE seq = 1",
+    )
+    .await;
+    assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 0);
+}
