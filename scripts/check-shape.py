@@ -31,26 +31,38 @@ def strip(line):
     return line.split("//", 1)[0]
 
 
-def long_functions(path, lines):
-    """(line, name, length) of each function over MAX_FN lines before the first
-    #[cfg(test)] item."""
-    end = next((k for k, l in enumerate(lines) if TEST_MOD.match(l)), len(lines))
+def block_end(lines, i):
+    """The index of the line that closes the item starting at line `i` (the line itself for
+    an item without a body, such as `mod tests;`)."""
+    depth, opened, j = 0, False, i
+    while j < len(lines):
+        code = strip(lines[j])
+        depth += code.count("{") - code.count("}")
+        opened = opened or "{" in code
+        if opened and depth <= 0:
+            return j
+        if not opened and code.rstrip().endswith(";"):
+            return j
+        j += 1
+    return len(lines) - 1
+
+
+def long_functions(lines):
+    """(line, name, length) of each function over MAX_FN lines, skipping `#[cfg(test)]`
+    items (test modules, test-only functions)."""
     found, i = [], 0
-    while i < end:
+    while i < len(lines):
+        if TEST_MOD.match(lines[i]):
+            j = i + 1
+            while j < len(lines) and lines[j].strip().startswith("#["):
+                j += 1
+            i = block_end(lines, j) + 1
+            continue
         m = FN.match(lines[i])
         if not m:
             i += 1
             continue
-        depth, opened, j = 0, False, i
-        while j < len(lines):
-            code = strip(lines[j])
-            depth += code.count("{") - code.count("}")
-            opened = opened or "{" in code
-            if opened and depth <= 0:
-                break
-            if not opened and code.rstrip().endswith(";"):
-                break
-            j += 1
+        j = block_end(lines, i)
         if j - i + 1 > MAX_FN:
             found.append((i + 1, m.group(6), j - i + 1))
         # Nested functions are counted within their parent.
@@ -74,12 +86,11 @@ def main():
                 problems.append(f"{rel}: {n} lines (at most {MAX_FILE}: split it by topic)")
             is_test_file = f == "tests.rs" or f.endswith("_tests.rs") or "tests" + os.sep in in_src
             if not is_test_file:
-                for line, name, length in long_functions(path, lines):
+                for line, name, length in long_functions(lines):
                     problems.append(
                         f"{rel}:{line}: fn {name} is {length} lines (at most {MAX_FN}: "
                         "extract named steps)"
                     )
-            text = "\n".join(lines)
             if in_src.startswith("core" + os.sep):
                 for k, l in enumerate(lines):
                     if re.search(r"\b(serenity|sqlx|reqwest|axum)::", strip(l)):
@@ -91,7 +102,6 @@ def main():
                             f"{rel}:{k + 1}: an adapter reaches storage past the core's ports: "
                             f"{l.strip()}"
                         )
-            del text
     for p in problems:
         print(p, file=sys.stderr)
     if problems:

@@ -125,7 +125,9 @@ pub fn check_reason(app: &App, reason: Option<&str>) -> Result<(), String> {
     ))
 }
 
-/// A capability: proof that the holder is an IT admin. Only [`it_admin`] makes one.
+/// A capability: proof that the holder is an IT admin. Only [`it_admin`] makes one, and the
+/// admin use cases (`/onboard`, `/offboard`, Done, Retry) take one as an argument, so none of
+/// them can be reached without the check (in the manner of lldap's admin handler).
 #[derive(Debug, Clone)]
 pub struct ItAdmin(Handle);
 

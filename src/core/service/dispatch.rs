@@ -78,14 +78,22 @@ impl Service {
                 handle,
                 user,
                 timezone,
-            } => {
-                self.onboard(
-                    c, email, name, role, manager, department, handle, user, timezone,
-                )
-                .await?
-            }
+            } => match self.it_only(c, "/onboard", handle.as_ref()).await? {
+                Ok(admin) => {
+                    self.onboard(
+                        &admin, c, email, name, role, manager, department, handle, user, timezone,
+                    )
+                    .await?
+                }
+                Err(refused) => refused,
+            },
             Intent::Role { user, role } => self.role(c, user, role).await?,
-            Intent::Offboard { user, reason, when } => self.offboard(c, user, reason, when).await?,
+            Intent::Offboard { user, reason, when } => {
+                match self.it_only(c, "/offboard", Some(&user)).await? {
+                    Ok(admin) => self.offboard(&admin, c, user, reason, when).await?,
+                    Err(refused) => refused,
+                }
+            }
             Intent::Help { command } => Reply::text(
                 self.commands
                     .help(command.as_deref())
@@ -141,8 +149,14 @@ impl Service {
                         self.decide(caller, r, k, false, reason).await?
                     }
                 },
-                ClickTarget::Done(a) => self.manual_done(caller, a).await?,
-                ClickTarget::Retry(a) => self.retry(caller, a).await?,
+                ClickTarget::Done(a) => match self.it_only_for_action(caller, a, "done").await? {
+                    Ok((admin, action)) => self.manual_done(&admin, caller, a, action).await?,
+                    Err(refused) => refused,
+                },
+                ClickTarget::Retry(a) => match self.it_only_for_action(caller, a, "retry").await? {
+                    Ok((admin, action)) => self.retry(&admin, caller, a, action).await?,
+                    Err(refused) => refused,
+                },
                 ClickTarget::Confirm(p) => self.close_plan(caller, p, true).await?,
                 ClickTarget::Cancel(p) => self.close_plan(caller, p, false).await?,
                 ClickTarget::Extend(g) => self.extend(caller, g).await?,

@@ -124,20 +124,21 @@ impl From<StoreError> for PersonRefused {
 }
 
 impl Service {
-    /// None when `c` is an IT admin; else the refusal of `what` (audited).
+    /// The IT-admin capability when `c` is an IT admin (the only way to reach an admin use
+    /// case); else the refusal of `what` (audited).
     pub(super) async fn it_only(
         &self,
         c: &Caller,
         what: &str,
         subject: Option<&Handle>,
-    ) -> Result<Option<Reply>> {
-        if policy::it_admin(&self.org, &c.person).is_some() {
-            return Ok(None);
+    ) -> Result<std::result::Result<policy::ItAdmin, Reply>> {
+        if let Some(admin) = policy::it_admin(&self.org, &c.person) {
+            return Ok(Ok(admin));
         }
         let why = format!("{what} is for IT admins only.");
         self.refuse(c, what, subject, None, ReqRef::None, why)
             .await
-            .map(Some)
+            .map(Err)
     }
 
     /// Ok when the catalog has `role`; else the sentence saying so, with a "did you mean".

@@ -5,17 +5,16 @@ use super::lifecycle::{Doer, PlanDetail, add_revocation};
 use super::*;
 
 impl Service {
-    /// `/offboard user`: shows every grant and account to remove, with Confirm and Cancel.
+    /// `/offboard user` by an IT admin: shows every grant and account to remove, with Confirm
+    /// and Cancel.
     pub(super) async fn offboard(
         &self,
+        _admin: &policy::ItAdmin,
         c: &Caller,
         user: Handle,
         reason: Option<String>,
         when_day: Option<chrono::NaiveDate>,
     ) -> Result<Reply> {
-        if let Some(r) = self.it_only(c, "/offboard", Some(&user)).await? {
-            return Ok(r);
-        }
         let Some(p) = self.store.person(&user).await? else {
             return Ok(Reply::text(format!(
                 "There is nobody with the handle \"{user}\"."

@@ -5,10 +5,12 @@ use super::lifecycle::{Doer, PlanDetail};
 use super::*;
 
 impl Service {
-    /// `/onboard`: creates (or re-activates) a person and grants their birthrights.
+    /// `/onboard` by an IT admin: creates (or re-activates) a person and grants their
+    /// birthrights.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn onboard(
         &self,
+        _admin: &policy::ItAdmin,
         c: &Caller,
         email: Email,
         name: String,
@@ -19,9 +21,6 @@ impl Service {
         discord: Option<String>,
         timezone: Option<Zone>,
     ) -> Result<Reply> {
-        if let Some(r) = self.it_only(c, "/onboard", handle.as_ref()).await? {
-            return Ok(r);
-        }
         if let Err(m) = self.role_or_suggest(&role) {
             return Ok(Reply::text(m));
         }

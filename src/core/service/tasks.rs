@@ -3,22 +3,43 @@
 use super::*;
 
 impl Service {
-    /// Done on a manual task: IT only, once.
-    pub(super) async fn manual_done(&self, c: &Caller, id: ActionId) -> Result<Reply> {
+    /// IT's buttons on an action (`what`: done, retry) need the IT-admin capability: it, with
+    /// the action as read, or the refusal (audited), said before anything about the action
+    /// (whether it exists, whose it is).
+    pub(super) async fn it_only_for_action(
+        &self,
+        c: &Caller,
+        id: ActionId,
+        what: &str,
+    ) -> Result<std::result::Result<(policy::ItAdmin, Option<Action>), Reply>> {
         let action = self.store.action(id).await?;
-        if policy::it_admin(&self.org, &c.person).is_none() {
-            // Said before anything about the task (whether it exists, whose it is).
-            return self
-                .refuse(
-                    c,
-                    "done",
-                    action.as_ref().map(|a| &a.person),
-                    action.as_ref().and_then(|a| a.app.as_ref()),
-                    action.as_ref().map_or(ReqRef::None, |a| a.request.into()),
-                    "Only IT admins can mark a task done.".into(),
-                )
-                .await;
+        if let Some(admin) = policy::it_admin(&self.org, &c.person) {
+            return Ok(Ok((admin, action)));
         }
+        let why = match what {
+            "done" => "Only IT admins can mark a task done.",
+            _ => "Only IT admins can retry an action.",
+        };
+        self.refuse(
+            c,
+            what,
+            action.as_ref().map(|a| &a.person),
+            action.as_ref().and_then(|a| a.app.as_ref()),
+            action.as_ref().map_or(ReqRef::None, |a| a.request.into()),
+            why.into(),
+        )
+        .await
+        .map(Err)
+    }
+
+    /// Done on a manual task, by an IT admin: once.
+    pub(super) async fn manual_done(
+        &self,
+        _admin: &policy::ItAdmin,
+        c: &Caller,
+        id: ActionId,
+        action: Option<Action>,
+    ) -> Result<Reply> {
         let Some(action) = action else {
             return Ok(Reply::text(format!("Task #{id} does not exist.")));
         };
@@ -43,21 +64,14 @@ impl Service {
         Ok(Reply::text(format!("Thanks — task #{id} is marked done.")))
     }
 
-    /// Retry on a failed action: IT only.
-    pub(super) async fn retry(&self, c: &Caller, id: ActionId) -> Result<Reply> {
-        let action = self.store.action(id).await?;
-        if policy::it_admin(&self.org, &c.person).is_none() {
-            return self
-                .refuse(
-                    c,
-                    "retry",
-                    action.as_ref().map(|a| &a.person),
-                    action.as_ref().and_then(|a| a.app.as_ref()),
-                    action.as_ref().map_or(ReqRef::None, |a| a.request.into()),
-                    "Only IT admins can retry an action.".into(),
-                )
-                .await;
-        }
+    /// Retry on a failed action, by an IT admin.
+    pub(super) async fn retry(
+        &self,
+        _admin: &policy::ItAdmin,
+        c: &Caller,
+        id: ActionId,
+        action: Option<Action>,
+    ) -> Result<Reply> {
         let Some(action) = action else {
             return Ok(Reply::text(format!("Action #{id} does not exist.")));
         };
