@@ -99,7 +99,7 @@ impl Chat for BenchChat {
         self.log
             .lock()
             .unwrap()
-            .push(format!("edit {}: {text}", key.0));
+            .push(format!("edit {}: {text}", key));
         Ok(())
     }
 }

@@ -73,7 +73,7 @@ impl Chat for LogChat {
         Ok(())
     }
     async fn edit(&self, key: &MessageKey, text: &str, _: &[Button]) -> Result<(), ChatError> {
-        tracing::info!(key = %key.0, "edit: {text}");
+        tracing::info!(key = %key, "edit: {text}");
         Ok(())
     }
 }

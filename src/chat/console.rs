@@ -175,7 +175,7 @@ impl Chat for ConsoleChat {
                     .map(|b| b.label.as_str().to_owned())
                     .collect(),
                 custom_ids: buttons.to_vec(),
-                key: m.key.clone(),
+                key: m.key,
             });
         }
         Ok(())

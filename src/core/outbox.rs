@@ -72,7 +72,7 @@ impl Outgoing {
 
 /// The key of a plan's Confirm/Cancel messages (edited when the plan is decided).
 pub fn plan_key(plan: i64) -> MessageKey {
-    MessageKey(format!("plan:{plan}"))
+    MessageKey::Plan(plan)
 }
 
 /// A plan's Confirm and Cancel buttons.

@@ -102,10 +102,10 @@ impl SqlStore {
 #[async_trait::async_trait]
 impl SentMessages for SqlStore {
     async fn remember_sent(&self, key: &MessageKey, msg: &SentMessage) -> Result<(), StoreError> {
-        Ok(self.remember_discord_message(&key.0, msg).await?)
+        Ok(self.remember_discord_message(&key.to_string(), msg).await?)
     }
     async fn sent_under(&self, key: &MessageKey) -> Result<Vec<SentMessage>, StoreError> {
-        Ok(self.discord_messages(&key.0).await?)
+        Ok(self.discord_messages(&key.to_string()).await?)
     }
 }
 

@@ -80,7 +80,7 @@ pub(super) async fn insert(tx: &mut Tx, msgs: &[Outgoing]) -> Result<(), StoreEr
         .bind(to)
         .bind(m.text.as_str())
         .bind(buttons_text(&m.buttons))
-        .bind(m.key.as_ref().map(|k| k.0.clone()))
+        .bind(m.key.as_ref().map(ToString::to_string))
         .bind(m.dedupe.clone())
         .bind(now)
         .bind(now)
@@ -111,7 +111,10 @@ fn queued_of(row: &DbRow, now: i64) -> Result<Queued, StoreError> {
             kind,
             text: get_s("text")?.unwrap_or_default(),
             buttons: buttons_of(&get_s("buttons")?.unwrap_or_default())?,
-            key: get_s("msg_key")?.map(MessageKey),
+            key: get_s("msg_key")?
+                .map(|k| k.parse::<MessageKey>())
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("outbox msg_key: {e}")))?,
             dedupe: get_s("dedupe")?,
         },
         attempts: u32::try_from(get_i("attempts")?).unwrap_or(u32::MAX),

@@ -691,7 +691,7 @@ async fn a_retry_removes_the_retry_button_whatever_crash() {
                 label: ButtonLabel::Retry,
                 custom_id: format!("v1:act:{id}:retry"),
             }],
-            Some(MessageKey(format!("act:{id}"))),
+            Some(MessageKey::Action(id)),
         );
         rig.store
             .commit(Change {

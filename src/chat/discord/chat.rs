@@ -205,7 +205,7 @@ impl DiscordChat {
                 sent_at: self.clock.now(),
             };
             if let Err(e) = self.sent.remember_sent(k, &sent).await {
-                warn!(key = %k.0, error = %e, "cannot remember a sent message; it will not be edited later");
+                warn!(key = %k, error = %e, "cannot remember a sent message; it will not be edited later");
             }
         }
         Ok(())
@@ -363,7 +363,7 @@ impl DiscordChat {
             let body = message_body(text, buttons);
             let (c, id) = (ChannelId::new(c.max(1)), MessageId::new(id.max(1)));
             if let Err(e) = with_retry(|| self.http.edit_message(c, id, &body, Vec::new())).await {
-                warn!(key = %key.0, channel = %c, error = %e, "cannot edit a copy");
+                warn!(key = %key, channel = %c, error = %e, "cannot edit a copy");
                 failures.push(e.to_string());
             }
         }
@@ -393,7 +393,7 @@ impl DiscordChat {
                 })
                 .await
                 {
-                    warn!(key = %key.0, error = %e, "cannot edit an interaction reply");
+                    warn!(key = %key, error = %e, "cannot edit an interaction reply");
                     failures.push(e.to_string());
                 }
             } else {

@@ -349,7 +349,7 @@ impl Dispatcher {
                 });
                 match a {
                     Answer::Reply(r, c) => {
-                        if let (Some(k), Some(c)) = (r.key.clone(), c) {
+                        if let (Some(k), Some(c)) = (r.key, c) {
                             self.chat.remember_reply(k, token, c.person.handle.clone(), self.service.clock().now());
                         }
                         (ephemeral(&r.text, &r.buttons), None, "replied")

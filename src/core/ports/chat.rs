@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::core::model::Handle;
+use crate::core::model::{ActionId, Handle, RequestId};
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -75,9 +75,73 @@ pub struct Button {
 }
 
 /// Groups the copies of one logical message (e.g. every copy of one approval prompt), so
-/// that they can be edited together later.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MessageKey(pub String);
+/// that they can be edited together later. Stored as its text (`req:7:s0`, `act:3`, `plan:2`,
+/// `report:2`); a stored text that does not read back is corrupt data, never a default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MessageKey {
+    /// The prompt of a request's approval step (`step` counts from 0).
+    Prompt {
+        /// The request.
+        request: RequestId,
+        /// Its step.
+        step: u32,
+    },
+    /// A connector action's prompt to IT (a manual task's Done, a failure's Retry).
+    Action(ActionId),
+    /// A plan's Confirm and Cancel.
+    Plan(i64),
+    /// An offboarding report.
+    Report(i64),
+}
+
+impl MessageKey {
+    /// The request the message is about, if any.
+    pub fn request(&self) -> Option<RequestId> {
+        match self {
+            Self::Prompt { request, .. } => Some(*request),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for MessageKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Prompt { request, step } => write!(f, "req:{}:s{step}", request.0),
+            Self::Action(a) => write!(f, "act:{}", a.0),
+            Self::Plan(p) => write!(f, "plan:{p}"),
+            Self::Report(p) => write!(f, "report:{p}"),
+        }
+    }
+}
+
+/// A stored message key that does not read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a message key: {0:?}")]
+pub struct BadMessageKey(pub String);
+
+impl std::str::FromStr for MessageKey {
+    type Err = BadMessageKey;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || BadMessageKey(s.to_owned());
+        let (kind, rest) = s.split_once(':').ok_or_else(bad)?;
+        let num = |t: &str| t.parse::<i64>().map_err(|_| bad());
+        match kind {
+            "req" => {
+                let (r, step) = rest.split_once(":s").ok_or_else(bad)?;
+                Ok(Self::Prompt {
+                    request: RequestId(num(r)?),
+                    step: step.parse().map_err(|_| bad())?,
+                })
+            }
+            "act" => Ok(Self::Action(ActionId(num(rest)?))),
+            "plan" => Ok(Self::Plan(num(rest)?)),
+            "report" => Ok(Self::Report(num(rest)?)),
+            _ => Err(bad()),
+        }
+    }
+}
 
 /// A message the bot sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,5 +197,45 @@ pub trait Chat: Send + Sync {
     /// channel), if the platform has such a place; the IT admins' DMs come after it.
     fn fallback_channel(&self) -> Option<Recipient> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_keys_read_back_as_stored_and_anything_else_is_refused() {
+        let keys = [
+            MessageKey::Prompt {
+                request: RequestId(7),
+                step: 2,
+            },
+            MessageKey::Action(ActionId(3)),
+            MessageKey::Plan(11),
+            MessageKey::Report(11),
+        ];
+        let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        assert_eq!(texts, ["req:7:s2", "act:3", "plan:11", "report:11"]);
+        for (k, t) in keys.iter().zip(&texts) {
+            assert_eq!(t.parse::<MessageKey>().as_ref(), Ok(k));
+        }
+        assert_eq!(keys[0].request(), Some(RequestId(7)));
+        assert_eq!(keys[2].request(), None);
+        for bad in [
+            "",
+            "req:7",
+            "req:x:s1",
+            "act:",
+            "plan:1:2",
+            "prompt:1",
+            "report:-x",
+        ] {
+            assert_eq!(
+                bad.parse::<MessageKey>(),
+                Err(BadMessageKey(bad.into())),
+                "{bad}"
+            );
+        }
     }
 }

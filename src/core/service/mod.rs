@@ -149,12 +149,15 @@ fn when(t: Timestamp) -> String {
 
 /// The key of the prompts of step `k` of request `r` (edited once it is decided).
 fn step_key(r: RequestId, k: u32) -> MessageKey {
-    MessageKey(format!("req:{r}:s{k}"))
+    MessageKey::Prompt {
+        request: r,
+        step: k,
+    }
 }
 
 /// The key of the messages about action `a` (its task or Retry, edited once done).
 fn action_key(a: ActionId) -> MessageKey {
-    MessageKey(format!("act:{a}"))
+    MessageKey::Action(a)
 }
 
 /// The Approve and Deny buttons of step `k` of request `r`.

@@ -8,7 +8,7 @@ use super::*;
 
 /// The message key of a plan's report (edited as its open items settle).
 fn report_key(plan: i64) -> MessageKey {
-    MessageKey(format!("report:{plan}"))
+    MessageKey::Report(plan)
 }
 
 /// How the items of a report came out.

@@ -15,7 +15,6 @@ use tracing::{info, warn};
 
 use super::{Result, Service};
 use crate::core::audit::{AuditAction, AuditEvent, AuditOutcome};
-use crate::core::model::RequestId;
 use crate::core::ports::{
     ChatError, DeliveryPolicy, Message, OutKind, Outgoing, Queued, Recipient, ReqRef,
 };
@@ -24,10 +23,8 @@ use crate::core::ports::{
 pub const DELIVERY_BATCH: usize = 32;
 
 fn request_of(key: Option<&crate::core::ports::MessageKey>) -> ReqRef {
-    key.and_then(|k| k.0.strip_prefix("req:"))
-        .and_then(|r| r.split(':').next())
-        .and_then(|r| r.parse::<i64>().ok())
-        .map_or(ReqRef::None, |r| ReqRef::Id(RequestId(r)))
+    key.and_then(|k| k.request())
+        .map_or(ReqRef::None, ReqRef::Id)
 }
 
 impl Service {
@@ -123,7 +120,7 @@ impl Service {
                     to: to.clone(),
                     text: m.text.clone(),
                     buttons: m.buttons.clone(),
-                    key: m.key.clone(),
+                    key: m.key,
                 };
                 self.chat.send_once(msg, &nonce).await
             }
@@ -231,7 +228,10 @@ impl Service {
             OutKind::Send(to) => format!("message to {}", self.recipient_name(to).await),
             OutKind::Edit => format!(
                 "edit of {}",
-                row.msg.key.as_ref().map_or("a message", |k| k.0.as_str())
+                row.msg
+                    .key
+                    .as_ref()
+                    .map_or_else(|| "a message".to_owned(), ToString::to_string)
             ),
         };
         let detail = format!("{what} not delivered ({tried})");
@@ -306,7 +306,7 @@ impl Service {
             to,
             text: text.clone(),
             buttons: row.msg.buttons.clone(),
-            key: row.msg.key.clone(),
+            key: row.msg.key,
         };
         if let Some(ch) = self.chat.fallback_channel().filter(|c| c != to) {
             match self

@@ -20,13 +20,15 @@ fn h(s: &str) -> Handle {
 
 async fn rules(b: Backend) {
     let (s, _db) = fresh(b).await;
-    let key = MessageKey("req:1:s0".into());
-    let prompt =
-        Outgoing::to_person(&h("bob"), "prompt".into(), vec![], Some(key.clone())).once("p1");
+    let key = MessageKey::Prompt {
+        request: crate::core::model::RequestId(1),
+        step: 0,
+    };
+    let prompt = Outgoing::to_person(&h("bob"), "prompt".into(), vec![], Some(key)).once("p1");
     let change = Change {
         messages: vec![
             prompt.clone(),
-            Outgoing::edit(key.clone(), "decided".into(), vec![]),
+            Outgoing::edit(key, "decided".into(), vec![]),
             Outgoing::to_person(&h("alice"), "hello".into(), vec![], None),
         ],
         ..Change::default()
@@ -145,7 +147,7 @@ async fn plan_messages(b: Backend) {
     let rows = s.claim_messages(Duration::from_secs(30), 10).await.unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].msg.text, format!("plan #{id} waits"));
-    assert_eq!(rows[0].msg.key, Some(MessageKey(format!("plan:{id}"))));
+    assert_eq!(rows[0].msg.key, Some(MessageKey::Plan(id)));
     assert_eq!(
         rows[0].msg.buttons[0].custom_id,
         format!("v1:plan:{id}:confirm")
