@@ -94,38 +94,7 @@ impl Intent {
                 user: inv.handle("user")?,
                 reason: inv.text("reason"),
             },
-            "onboard" => {
-                let email = inv.email("email")?;
-                let name = inv.text("name");
-                let role = inv.role("role")?;
-                let missing: Vec<String> = [
-                    ("email", email.is_none()),
-                    ("name", name.is_none()),
-                    ("role", role.is_none()),
-                ]
-                .iter()
-                .filter(|(_, absent)| *absent)
-                .map(|(o, _)| (*o).to_owned())
-                .collect();
-                match (email, name, role) {
-                    (Some(email), Some(name), Some(role)) => Self::Onboard {
-                        email,
-                        name,
-                        role,
-                        manager: inv.handle("manager")?,
-                        department: inv.text("department"),
-                        handle: inv.handle("handle")?,
-                        user: inv.text("user"),
-                        timezone: inv.parsed("timezone", Zone::parse)?,
-                    },
-                    _ => {
-                        return Err(CommandError::MissingOptions {
-                            command: inv.name,
-                            options: missing,
-                        });
-                    }
-                }
-            }
+            "onboard" => Self::onboard(inv)?,
             "role" => {
                 let user = inv.handle("user")?;
                 let role = inv.role("role")?;
@@ -153,6 +122,38 @@ impl Intent {
                 });
             }
         })
+    }
+
+    /// `/onboard`: every required option left out is named at once.
+    fn onboard(inv: Invocation) -> Result<Self, CommandError> {
+        let email = inv.email("email")?;
+        let name = inv.text("name");
+        let role = inv.role("role")?;
+        let missing: Vec<String> = [
+            ("email", email.is_none()),
+            ("name", name.is_none()),
+            ("role", role.is_none()),
+        ]
+        .iter()
+        .filter(|(_, absent)| *absent)
+        .map(|(o, _)| (*o).to_owned())
+        .collect();
+        match (email, name, role) {
+            (Some(email), Some(name), Some(role)) => Ok(Self::Onboard {
+                email,
+                name,
+                role,
+                manager: inv.handle("manager")?,
+                department: inv.text("department"),
+                handle: inv.handle("handle")?,
+                user: inv.text("user"),
+                timezone: inv.parsed("timezone", Zone::parse)?,
+            }),
+            _ => Err(CommandError::MissingOptions {
+                command: inv.name,
+                options: missing,
+            }),
+        }
     }
 
     /// The command's name, without `/`.

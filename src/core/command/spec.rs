@@ -163,51 +163,58 @@ impl CommandSpec {
                 )));
             }
             seen_optional |= !o.required;
-            let is_string = o.kind == OptionType::String;
-            if !is_string && (o.autocomplete || !o.choices.is_empty()) {
-                return Err(CommandError::Spec(format!(
-                    "{what}: only STRING options may have autocomplete or choices here"
-                )));
-            }
-            if !is_string && (o.min_length.is_some() || o.max_length.is_some()) {
-                return Err(CommandError::Spec(format!(
-                    "{what}: only STRING options may have min_length or max_length"
-                )));
-            }
-            if o.autocomplete && !o.choices.is_empty() {
-                return Err(CommandError::Spec(format!(
-                    "{what} may have autocomplete or choices, not both"
-                )));
-            }
-            if o.choices.len() > 25 {
-                return Err(CommandError::Spec(format!(
-                    "{what} has more than 25 choices"
-                )));
-            }
-            if let Some(c) = o.choices.iter().find(|c| {
-                !(1..=100).contains(&c.name.chars().count())
-                    || !(1..=100).contains(&c.value.chars().count())
-            }) {
-                return Err(CommandError::Spec(format!(
-                    "{what}: choice \"{}\" must have a name and a value of 1 to 100 characters",
-                    c.name
-                )));
-            }
-            if o.min_length.is_some_and(|n| n > 6000)
-                || o.max_length.is_some_and(|n| !(1..=6000).contains(&n))
-            {
-                return Err(CommandError::Spec(format!(
-                    "{what}: min_length must be 0..=6000 and max_length 1..=6000"
-                )));
-            }
-            if let (Some(min), Some(max)) = (o.min_length, o.max_length)
-                && min > max
-            {
-                return Err(CommandError::Spec(format!(
-                    "{what}: min_length is larger than max_length"
-                )));
-            }
+            check_option(&what, o)?;
         }
         Ok(())
     }
+}
+
+/// The rules one option must follow on its own (`what` names it): which kinds may have
+/// autocomplete, choices and lengths, and their limits.
+fn check_option(what: &str, o: &OptionSpec) -> Result<(), CommandError> {
+    let is_string = o.kind == OptionType::String;
+    if !is_string && (o.autocomplete || !o.choices.is_empty()) {
+        return Err(CommandError::Spec(format!(
+            "{what}: only STRING options may have autocomplete or choices here"
+        )));
+    }
+    if !is_string && (o.min_length.is_some() || o.max_length.is_some()) {
+        return Err(CommandError::Spec(format!(
+            "{what}: only STRING options may have min_length or max_length"
+        )));
+    }
+    if o.autocomplete && !o.choices.is_empty() {
+        return Err(CommandError::Spec(format!(
+            "{what} may have autocomplete or choices, not both"
+        )));
+    }
+    if o.choices.len() > 25 {
+        return Err(CommandError::Spec(format!(
+            "{what} has more than 25 choices"
+        )));
+    }
+    if let Some(c) = o.choices.iter().find(|c| {
+        !(1..=100).contains(&c.name.chars().count())
+            || !(1..=100).contains(&c.value.chars().count())
+    }) {
+        return Err(CommandError::Spec(format!(
+            "{what}: choice \"{}\" must have a name and a value of 1 to 100 characters",
+            c.name
+        )));
+    }
+    if o.min_length.is_some_and(|n| n > 6000)
+        || o.max_length.is_some_and(|n| !(1..=6000).contains(&n))
+    {
+        return Err(CommandError::Spec(format!(
+            "{what}: min_length must be 0..=6000 and max_length 1..=6000"
+        )));
+    }
+    if let (Some(min), Some(max)) = (o.min_length, o.max_length)
+        && min > max
+    {
+        return Err(CommandError::Spec(format!(
+            "{what}: min_length is larger than max_length"
+        )));
+    }
+    Ok(())
 }
