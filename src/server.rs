@@ -114,17 +114,8 @@ pub async fn start(
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = watch::channel(false);
-    let gateway = config
-        .discord
-        .as_ref()
-        .is_some_and(|d| matches!(d.mode, DiscordMode::Gateway));
-    let router = ops::router(OpsState {
-        store: store.clone(),
-        metrics: metrics.clone(),
-        gateway_ready: gateway.then(|| ready_rx.clone()),
-    });
     let mut w = Wiring {
-        router,
+        router: ops_routes(config, &store, &metrics, &ready_rx),
         tasks: Vec::new(),
         stop: stop_rx,
     };
@@ -179,6 +170,24 @@ pub async fn start(
         gateway_ready: ready_rx,
         stop: stop_tx,
         tasks,
+    })
+}
+
+/// `/healthz` and `/metrics`; in gateway mode health includes the gateway's readiness.
+fn ops_routes(
+    config: &Config,
+    store: &SqlStore,
+    metrics: &Arc<Metrics>,
+    ready: &watch::Receiver<bool>,
+) -> Router {
+    let gateway = config
+        .discord
+        .as_ref()
+        .is_some_and(|d| matches!(d.mode, DiscordMode::Gateway));
+    ops::router(OpsState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        gateway_ready: gateway.then(|| ready.clone()),
     })
 }
 
