@@ -13,7 +13,8 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use quartermaster::config::{self, Config};
 
-/// Log format on stderr: text or JSON lines (variants undocumented: clap would list their docs as help).
+/// Log format on stderr: text or JSON lines (variants undocumented: clap would show their
+/// docs as help).
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LogFormat {
     Text,

@@ -75,7 +75,8 @@ pub struct AuditFilterArgs {
     until: Option<String>,
 }
 
-/// `audit export`'s output format: JSON lines or CSV (variants undocumented: clap would list their docs as help).
+/// `audit export` output format: JSON lines or CSV (variants undocumented: clap would show
+/// their docs as help).
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Format {
     Jsonl,

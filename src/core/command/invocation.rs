@@ -9,8 +9,8 @@ use super::CommandError;
 use super::error::invalid;
 use crate::core::model::{Email, Handle, ParseError, RoleName, Span};
 
-/// A command that passed [`Registry::validate`]: its name and its options' values (trimmed;
-/// USER options hold handles).
+/// A command that passed [`Registry::validate`](super::Registry::validate): its name and its
+/// options' values (trimmed; USER options hold handles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
     /// The command's name, without `/`.

@@ -7,7 +7,7 @@ use super::CommandError;
 ///
 /// A value is either bare (up to the next whitespace) or double-quoted, where `\"` stands for
 /// a quote and `\\` for a backslash (any other backslash is kept as typed). Nothing is checked
-/// against the command files here; [`Registry::validate`] does that.
+/// against the command files here; [`Registry::validate`](super::Registry::validate) does that.
 pub fn tokenize(line: &str) -> Result<(String, Vec<(String, String)>), CommandError> {
     let line = line.trim();
     let Some(rest) = line.strip_prefix('/') else {
