@@ -20,6 +20,7 @@ use crate::chat::discord::{self, DiscordError, gateway};
 use crate::config::{Config, DiscordMode};
 use crate::core::ports::{Button, Chat, ChatError, Clock, Message, MessageKey};
 use crate::core::service::Service;
+use crate::engine::Engine;
 use crate::http::interactions::{self, BadPublicKey, InteractionsState};
 use crate::http::ops::{self, Metrics, OpsState};
 use crate::store::SqlStore;
@@ -113,150 +114,55 @@ pub async fn start(
     let metrics = Arc::new(Metrics::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let (ready_tx, ready_rx) = watch::channel(false);
-    let mut tasks = Vec::new();
-    let mut router = ops::router(OpsState {
-        store: Arc::new(store.clone()),
-        metrics: metrics.clone(),
-        gateway_ready: config
-            .discord
-            .as_ref()
-            .is_some_and(|d| matches!(d.mode, DiscordMode::Gateway))
-            .then(|| ready_rx.clone()),
-    });
-
+    let mut w = Wiring {
+        router: ops_routes(config, &store, &metrics, &ready_rx),
+        tasks: Vec::new(),
+        stop: stop_rx,
+    };
     let (service, engine, dispatcher) = match &config.discord {
         None => {
             let (s, e) = app::assemble(config, store.clone(), Arc::new(LogChat), clock)?;
             (s, e, None)
         }
         Some(dc) => {
-            let http = Arc::new(discord::build_http(dc)?);
-            let chat = Arc::new(
-                DiscordChat::new(
-                    http,
-                    Arc::new(store.clone()),
-                    clock.clone(),
-                    dc.approvals_channel.as_deref(),
-                )
-                .with_api_base(dc.api_base.clone()),
-            );
-            let (s, e) = app::assemble(config, store.clone(), chat.clone(), clock)?;
-            let d =
-                Arc::new(Dispatcher::new(s.clone(), chat, metrics.clone()).with_guilds(&dc.guilds));
-            match dc.mode {
-                DiscordMode::Interactions => {
-                    let key = dc.public_key.as_deref().ok_or(ServeError::NoPublicKey)?;
-                    let v = interactions::verifier(key)?;
-                    router = router.merge(interactions::router(InteractionsState {
-                        dispatcher: d.clone(),
-                        verifier: Arc::new(v),
-                    }));
-                }
-                DiscordMode::Gateway => {
-                    let dc = dc.clone();
-                    let d = d.clone();
-                    let stop = stop_rx.clone();
-                    tasks.push(tokio::spawn(async move {
-                        if let Err(e) = gateway::run(&dc, d, ready_tx, stop).await {
-                            tracing::error!(error = %e, "the Discord gateway stopped");
-                        }
-                    }));
-                }
-            }
+            let (s, e, d) = with_discord(config, dc, &store, clock, metrics, ready_tx, &mut w)?;
             (s, e, Some(d))
         }
     };
-
     if let Some(hr) = &config.hr {
-        router = router.merge(crate::http::hr::router(service.clone(), hr.secret.clone()));
+        w.router = w
+            .router
+            .merge(crate::http::hr::router(service.clone(), hr.secret.clone()));
         tracing::info!("HR feed on POST /hr/events");
     }
-
     let addr = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-    {
-        let stop = stop_rx.clone();
-        let router: Router = router;
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = crate::http::serve(listener, router, stop).await {
-                tracing::error!(error = %e, "the HTTP server stopped");
-            }
-        }));
-    }
-    {
-        let stop = stop_rx.clone();
-        tasks.push(tokio::spawn(async move { engine.run(stop).await }));
-    }
-    {
-        // Messages go out from the durable outbox through this sender, not from the task
-        // that committed them.
-        service.deliver_in_background();
-        let stop = stop_rx.clone();
-        let service = service.clone();
-        tasks.push(tokio::spawn(crate::engine::outbox::run(service, stop)));
-    }
-    {
-        let service = service.clone();
-        let mut stop = stop_rx.clone();
-        let store = store.clone();
-        // Instances sharing a database take turns: only the holder of the `scheduler` lease
-        // runs scheduled work, renewing it every round; when it dies, another takes over once
-        // the lease ends.
-        let holder = format!("pid{}-{}", std::process::id(), addr);
-        tasks.push(tokio::spawn(async move {
-            // When this instance last ran the scheduled work (None: not since it took the lease).
-            let mut last: Option<tokio::time::Instant> = None;
-            loop {
-                let now = service.clock().now();
-                match store
-                    .try_lease("scheduler", &holder, now, SCHEDULER_LEASE)
-                    .await
-                {
-                    Ok(true) => {
-                        if last.is_none_or(|t| t.elapsed() >= SCHEDULER_ROUND) {
-                            last = Some(tokio::time::Instant::now());
-                            if let Err(e) = service.tick().await {
-                                tracing::warn!(error = %e, "scheduler step failed");
-                            }
-                        }
-                    }
-                    Ok(false) => {
-                        last = None;
-                        tracing::debug!("another instance holds the scheduler lease");
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot take the scheduler lease"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(SCHEDULER_BEAT) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        }));
-    }
-    {
-        // Seen ids only matter while a replay could pass the timestamp check.
-        let service = service.clone();
-        let mut stop = stop_rx.clone();
-        let store = store.clone();
-        tasks.push(tokio::spawn(async move {
-            loop {
-                let interactions_before = chrono::Utc::now() - INTERACTION_IDS_KEPT;
-                let hr_before = service.clock().now() - HR_EVENT_IDS_KEPT;
-                match store.prune_seen(interactions_before, hr_before).await {
-                    Ok((i, h)) if i + h > 0 => {
-                        tracing::debug!(interactions = i, hr_events = h, "pruned seen ids")
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot prune seen ids"),
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(PRUNE_EVERY) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        }));
-    }
+    let Wiring {
+        router,
+        mut tasks,
+        stop: stop_rx,
+    } = w;
+    tasks.push(spawn_http(listener, router, stop_rx.clone()));
+    let stop = stop_rx.clone();
+    tasks.push(tokio::spawn(async move { engine.run(stop).await }));
+    // Messages go out from the durable outbox through this sender, not from the task that
+    // committed them.
+    service.deliver_in_background();
+    let outbox = crate::engine::outbox::run(service.clone(), stop_rx.clone());
+    tasks.push(tokio::spawn(outbox));
+    let holder = format!("pid{}-{}", std::process::id(), addr);
+    tasks.push(spawn_scheduler(
+        service.clone(),
+        store.clone(),
+        holder,
+        stop_rx.clone(),
+    ));
+    tasks.push(spawn_pruner(
+        service.clone(),
+        store.clone(),
+        stop_rx.clone(),
+    ));
     Ok(Server {
         service,
         addr,
@@ -264,5 +170,157 @@ pub async fn start(
         gateway_ready: ready_rx,
         stop: stop_tx,
         tasks,
+    })
+}
+
+/// `/healthz` and `/metrics`; in gateway mode health includes the gateway's readiness.
+fn ops_routes(
+    config: &Config,
+    store: &SqlStore,
+    metrics: &Arc<Metrics>,
+    ready: &watch::Receiver<bool>,
+) -> Router {
+    let gateway = config
+        .discord
+        .as_ref()
+        .is_some_and(|d| matches!(d.mode, DiscordMode::Gateway));
+    ops::router(OpsState {
+        store: Arc::new(store.clone()),
+        metrics: metrics.clone(),
+        gateway_ready: gateway.then(|| ready.clone()),
+    })
+}
+
+/// The HTTP server on `listener`, until `stop`.
+fn spawn_http(
+    listener: TcpListener,
+    router: Router,
+    stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        if let Err(e) = crate::http::serve(listener, router, stop).await {
+            tracing::error!(error = %e, "the HTTP server stopped");
+        }
+    })
+}
+
+/// What [`start`] builds up before the HTTP server starts: its routes, the background tasks
+/// and the stop signal they watch.
+struct Wiring {
+    router: Router,
+    tasks: Vec<JoinHandle<()>>,
+    stop: watch::Receiver<bool>,
+}
+
+/// The service with Discord as its chat, and its dispatcher: on the interactions endpoint
+/// (its routes added to `w`), or fed by a gateway client (a task added to `w`).
+fn with_discord(
+    config: &Config,
+    dc: &crate::config::DiscordConfig,
+    store: &SqlStore,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    ready_tx: watch::Sender<bool>,
+    w: &mut Wiring,
+) -> Result<(Arc<Service>, Engine, Arc<Dispatcher>), ServeError> {
+    let http = Arc::new(discord::build_http(dc)?);
+    let chat = Arc::new(
+        DiscordChat::new(
+            http,
+            Arc::new(store.clone()),
+            clock.clone(),
+            dc.approvals_channel.as_deref(),
+        )
+        .with_api_base(dc.api_base.clone()),
+    );
+    let (s, e) = app::assemble(config, store.clone(), chat.clone(), clock)?;
+    let d = Arc::new(Dispatcher::new(s.clone(), chat, metrics).with_guilds(&dc.guilds));
+    match dc.mode {
+        DiscordMode::Interactions => {
+            let key = dc.public_key.as_deref().ok_or(ServeError::NoPublicKey)?;
+            let v = interactions::verifier(key)?;
+            let routes = interactions::router(InteractionsState {
+                dispatcher: d.clone(),
+                verifier: Arc::new(v),
+            });
+            w.router = std::mem::take(&mut w.router).merge(routes);
+        }
+        DiscordMode::Gateway => {
+            let dc = dc.clone();
+            let d = d.clone();
+            let stop = w.stop.clone();
+            w.tasks.push(tokio::spawn(async move {
+                if let Err(e) = gateway::run(&dc, d, ready_tx, stop).await {
+                    tracing::error!(error = %e, "the Discord gateway stopped");
+                }
+            }));
+        }
+    }
+    Ok((s, e, d))
+}
+
+/// The scheduled work. Instances sharing a database take turns: only the holder of the
+/// `scheduler` lease runs scheduled work, renewing it every round; when it dies, another
+/// takes over once the lease ends.
+fn spawn_scheduler(
+    service: Arc<Service>,
+    store: SqlStore,
+    holder: String,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        // When this instance last ran the scheduled work (None: not since it took the lease).
+        let mut last: Option<tokio::time::Instant> = None;
+        loop {
+            let now = service.clock().now();
+            match store
+                .try_lease("scheduler", &holder, now, SCHEDULER_LEASE)
+                .await
+            {
+                Ok(true) => {
+                    if last.is_none_or(|t| t.elapsed() >= SCHEDULER_ROUND) {
+                        last = Some(tokio::time::Instant::now());
+                        if let Err(e) = service.tick().await {
+                            tracing::warn!(error = %e, "scheduler step failed");
+                        }
+                    }
+                }
+                Ok(false) => {
+                    last = None;
+                    tracing::debug!("another instance holds the scheduler lease");
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot take the scheduler lease"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(SCHEDULER_BEAT) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}
+
+/// Prunes seen interaction and HR event ids: they only matter while a replay could pass the
+/// timestamp check.
+fn spawn_pruner(
+    service: Arc<Service>,
+    store: SqlStore,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let interactions_before = chrono::Utc::now() - INTERACTION_IDS_KEPT;
+            let hr_before = service.clock().now() - HR_EVENT_IDS_KEPT;
+            match store.prune_seen(interactions_before, hr_before).await {
+                Ok((i, h)) if i + h > 0 => {
+                    tracing::debug!(interactions = i, hr_events = h, "pruned seen ids")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot prune seen ids"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(PRUNE_EVERY) => {}
+                _ = stop.changed() => return,
+            }
+        }
     })
 }

@@ -366,42 +366,10 @@ impl Console {
             *since = now;
         }
         if let Some(rest) = line.strip_prefix(":help") {
-            let rest = rest.trim();
-            let text = if rest.is_empty() {
-                let commands = self.service.commands().help(None);
-                format!("{CONSOLE_HELP}\n{}", commands.unwrap_or_default())
-            } else {
-                self.service
-                    .commands()
-                    .help(Some(rest))
-                    .map_err(|e| LineError::Soft(e.to_string()))?
-            };
-            self.notes.push(text);
-            return Ok(());
+            return self.help(rest.trim());
         }
         if let Some(rest) = line.strip_prefix(":advance") {
-            let span = Span::parse(rest.trim())
-                .map_err(|e| LineError::Malformed(format!(":advance: {e}")))?;
-            self.clock.advance(span);
-            let before = self.chat.lock().len();
-            let mut due = 0;
-            // Timers may enqueue work whose results start more timers: run until quiet.
-            for _ in 0..100 {
-                let did = self
-                    .service
-                    .tick()
-                    .await
-                    .map_err(|e| LineError::Soft(format!("timers failed: {e}")))?;
-                self.settle().await?;
-                due += did;
-                if did == 0 {
-                    break;
-                }
-            }
-            let sent = self.chat.lock().len() - before;
-            let now = self.service.org().timezone.show(self.service.clock().now());
-            self.notes.push(advance_note(span, &now, due, sent));
-            return Ok(());
+            return self.advance(rest.trim()).await;
         }
         if let Some(rest) = line.strip_prefix(":as") {
             let h = Handle::parse(rest.trim())
@@ -423,55 +391,110 @@ impl Console {
         };
         let caller = self.caller(&who).await?;
         if body.starts_with('/') {
-            // `/help request` reads as `/help command:request`, the way people write it.
-            let help_word = body
-                .strip_prefix("/help ")
-                .map(str::trim)
-                .filter(|w| !w.is_empty() && !w.contains([':', ' ']));
-            let rewritten = help_word.map(|w| format!("/help command:{w}"));
-            let body = rewritten.as_deref().unwrap_or(body);
-            let reply = self.service.command_line(&caller, body).await;
-            self.chat.reply(&who, reply);
-            return self.settle().await;
+            return self.command(&who, &caller, body).await;
         }
         if let Some(rest) = body.strip_prefix(":click") {
-            let rest = rest.trim();
-            let (label, fields) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-            let label = ButtonLabel::parse(label).ok_or_else(|| {
-                LineError::Malformed(format!(
-                    "\"{label}\" is not a button; the buttons are Approve, Deny, Confirm, Cancel, Done, Extend, Retry"
-                ))
-            })?;
-            let (seq, fields) = click_fields(fields).map_err(LineError::Malformed)?;
-            let Some(custom_id) = self.chat.find_button(&who, label, seq) else {
-                return Err(LineError::Soft(format!(
-                    "{who} has no message with {} {} button{}",
-                    article(label.as_str()),
-                    label.as_str(),
-                    seq.map(|s| format!(" at #{s}")).unwrap_or_default()
-                )));
-            };
-            let mut answer = self.service.click(&caller, &custom_id, None).await;
-            if let ClickReply::Modal { field, .. } = &answer {
-                // The form opens; the console fills it with the fields given on the line. Its
-                // field is required, as on Discord.
-                if fields.get(field).is_none_or(|v| v.trim().is_empty()) {
-                    return Err(LineError::Soft(format!(
-                        "{} opens a form that needs `{field}`: write :click {} {field}:\"…\"",
-                        label.as_str(),
-                        label.as_str()
-                    )));
-                }
-                answer = self.service.click(&caller, &custom_id, Some(&fields)).await;
-            }
-            if let ClickReply::Reply(r) = answer {
-                self.chat.reply(&who, r);
-            }
-            return self.settle().await;
+            return self.click(&who, &caller, rest.trim()).await;
         }
         Err(LineError::Malformed(format!(
             "\"{line}\" is not a command: write `/command option:value`, `:click LABEL`, `:advance 8h`, `:as HANDLE`, optionally after `handle:`"
         )))
+    }
+
+    /// `:help [COMMAND]`: the console's help and every command, or one command's options.
+    fn help(&mut self, rest: &str) -> Result<(), LineError> {
+        let text = if rest.is_empty() {
+            let commands = self.service.commands().help(None);
+            format!("{CONSOLE_HELP}\n{}", commands.unwrap_or_default())
+        } else {
+            self.service
+                .commands()
+                .help(Some(rest))
+                .map_err(|e| LineError::Soft(e.to_string()))?
+        };
+        self.notes.push(text);
+        Ok(())
+    }
+
+    /// `:advance SPAN`: moves the clock, then runs what came due until nothing more does.
+    async fn advance(&mut self, rest: &str) -> Result<(), LineError> {
+        let span = Span::parse(rest).map_err(|e| LineError::Malformed(format!(":advance: {e}")))?;
+        self.clock.advance(span);
+        let before = self.chat.lock().len();
+        let mut due = 0;
+        // Timers may enqueue work whose results start more timers: run until quiet.
+        for _ in 0..100 {
+            let did = self
+                .service
+                .tick()
+                .await
+                .map_err(|e| LineError::Soft(format!("timers failed: {e}")))?;
+            self.settle().await?;
+            due += did;
+            if did == 0 {
+                break;
+            }
+        }
+        let sent = self.chat.lock().len() - before;
+        let now = self.service.org().timezone.show(self.service.clock().now());
+        self.notes.push(advance_note(span, &now, due, sent));
+        Ok(())
+    }
+
+    /// A slash command typed by `who`; the reply goes to them.
+    async fn command(
+        &mut self,
+        who: &Handle,
+        caller: &Caller,
+        body: &str,
+    ) -> Result<(), LineError> {
+        // `/help request` reads as `/help command:request`, the way people write it.
+        let help_word = body
+            .strip_prefix("/help ")
+            .map(str::trim)
+            .filter(|w| !w.is_empty() && !w.contains([':', ' ']));
+        let rewritten = help_word.map(|w| format!("/help command:{w}"));
+        let body = rewritten.as_deref().unwrap_or(body);
+        let reply = self.service.command_line(caller, body).await;
+        self.chat.reply(who, reply);
+        self.settle().await
+    }
+
+    /// `:click LABEL [#N] [field:value …]`: presses a button on one of `who`'s messages,
+    /// filling the form it opens with the fields given.
+    async fn click(&mut self, who: &Handle, caller: &Caller, rest: &str) -> Result<(), LineError> {
+        let (label, fields) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let label = ButtonLabel::parse(label).ok_or_else(|| {
+            LineError::Malformed(format!(
+                "\"{label}\" is not a button; the buttons are Approve, Deny, Confirm, Cancel, Done, Extend, Retry"
+            ))
+        })?;
+        let (seq, fields) = click_fields(fields).map_err(LineError::Malformed)?;
+        let Some(custom_id) = self.chat.find_button(who, label, seq) else {
+            return Err(LineError::Soft(format!(
+                "{who} has no message with {} {} button{}",
+                article(label.as_str()),
+                label.as_str(),
+                seq.map(|s| format!(" at #{s}")).unwrap_or_default()
+            )));
+        };
+        let mut answer = self.service.click(caller, &custom_id, None).await;
+        if let ClickReply::Modal { field, .. } = &answer {
+            // The form opens; the console fills it with the fields given on the line. Its
+            // field is required, as on Discord.
+            if fields.get(field).is_none_or(|v| v.trim().is_empty()) {
+                return Err(LineError::Soft(format!(
+                    "{} opens a form that needs `{field}`: write :click {} {field}:\"…\"",
+                    label.as_str(),
+                    label.as_str()
+                )));
+            }
+            answer = self.service.click(caller, &custom_id, Some(&fields)).await;
+        }
+        if let ClickReply::Reply(r) = answer {
+            self.chat.reply(who, r);
+        }
+        self.settle().await
     }
 }
 

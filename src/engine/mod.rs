@@ -85,6 +85,9 @@ struct Gate {
 /// lease having lapsed under a slow renewal, is not run a second time at once).
 type InFlight = Arc<std::sync::Mutex<HashSet<ActionId>>>;
 
+/// A claimed action, numbered in claim order, with its in-flight mark.
+type Numbered = (usize, Action, Option<Held>);
+
 /// One claimed action, counted in its connector's [`Gate::held`] and in the engine's
 /// [`InFlight`] set until dropped.
 struct Held {
@@ -288,60 +291,8 @@ impl Engine {
     /// concurrently (each under its connector's cap and rate), their outcomes handed to the
     /// core together.
     async fn run_batch(&self, actions: Vec<(Action, Option<Held>)>) -> Result<(), ServiceError> {
-        let mut handles: Vec<Handle> = actions.iter().map(|(a, _)| a.person.clone()).collect();
-        handles.sort();
-        handles.dedup();
-        let people: HashMap<Handle, Subject> =
-            match self.service.store().people_by_handle(&handles).await {
-                Ok(people) => people
-                    .into_iter()
-                    .map(|p| {
-                        (
-                            p.handle.clone(),
-                            Subject {
-                                handle: p.handle,
-                                name: p.name,
-                                email: p.email,
-                            },
-                        )
-                    })
-                    .collect(),
-                Err(e) => {
-                    // Each action then fails as a transient error and is retried.
-                    warn!(error = %e, "cannot read the batch's people");
-                    HashMap::new()
-                }
-            };
-        // One task per person and connector, running those actions in claim (id) order: on
-        // one target an account is created before its groups are added, a removal lands
-        // before a disable; different targets are worked in parallel.
-        let people = Arc::new(people);
-        let mut by_person: Vec<Vec<(usize, Action, Option<Held>)>> = Vec::new();
-        let mut bulk: Vec<Vec<(usize, Action, Option<Held>)>> = Vec::new();
-        for (i, (action, held)) in actions.into_iter().enumerate() {
-            let in_bulk = people.contains_key(&action.person)
-                && self
-                    .connectors
-                    .get(&action.connector)
-                    .is_some_and(|c| c.bulk());
-            if in_bulk {
-                match bulk
-                    .iter_mut()
-                    .find(|g| g[0].1.connector == action.connector)
-                {
-                    Some(g) => g.push((i, action, held)),
-                    None => bulk.push(vec![(i, action, held)]),
-                }
-                continue;
-            }
-            match by_person
-                .iter_mut()
-                .find(|g| g[0].1.person == action.person && g[0].1.connector == action.connector)
-            {
-                Some(g) => g.push((i, action, held)),
-                None => by_person.push(vec![(i, action, held)]),
-            }
-        }
+        let people = Arc::new(self.batch_people(&actions).await);
+        let (bulk, by_person) = self.group_batch(actions, &people);
         let mut set = tokio::task::JoinSet::new();
         for group in bulk {
             let me = self.clone();
@@ -380,10 +331,75 @@ impl Engine {
             .await
     }
 
+    /// The people a batch's actions are for, read at once; none when the read fails (each
+    /// action then fails as a transient error and is retried).
+    async fn batch_people(&self, actions: &[(Action, Option<Held>)]) -> HashMap<Handle, Subject> {
+        let mut handles: Vec<Handle> = actions.iter().map(|(a, _)| a.person.clone()).collect();
+        handles.sort();
+        handles.dedup();
+        match self.service.store().people_by_handle(&handles).await {
+            Ok(people) => people
+                .into_iter()
+                .map(|p| {
+                    (
+                        p.handle.clone(),
+                        Subject {
+                            handle: p.handle,
+                            name: p.name,
+                            email: p.email,
+                        },
+                    )
+                })
+                .collect(),
+            Err(e) => {
+                warn!(error = %e, "cannot read the batch's people");
+                HashMap::new()
+            }
+        }
+    }
+
+    /// Groups a batch, each action numbered in claim order: one group per bulk connector,
+    /// and one per person and connector for the rest. A person-and-connector group runs in
+    /// claim (id) order: on one target an account is created before its groups are added, a
+    /// removal lands before a disable; different targets are worked in parallel.
+    fn group_batch(
+        &self,
+        actions: Vec<(Action, Option<Held>)>,
+        people: &HashMap<Handle, Subject>,
+    ) -> (Vec<Vec<Numbered>>, Vec<Vec<Numbered>>) {
+        let mut by_person: Vec<Vec<Numbered>> = Vec::new();
+        let mut bulk: Vec<Vec<Numbered>> = Vec::new();
+        for (i, (action, held)) in actions.into_iter().enumerate() {
+            let in_bulk = people.contains_key(&action.person)
+                && self
+                    .connectors
+                    .get(&action.connector)
+                    .is_some_and(|c| c.bulk());
+            if in_bulk {
+                match bulk
+                    .iter_mut()
+                    .find(|g| g[0].1.connector == action.connector)
+                {
+                    Some(g) => g.push((i, action, held)),
+                    None => bulk.push(vec![(i, action, held)]),
+                }
+                continue;
+            }
+            match by_person
+                .iter_mut()
+                .find(|g| g[0].1.person == action.person && g[0].1.connector == action.connector)
+            {
+                Some(g) => g.push((i, action, held)),
+                None => by_person.push(vec![(i, action, held)]),
+            }
+        }
+        (bulk, by_person)
+    }
+
     /// Runs a batch's actions of one bulk connector in one call, under one of its slots.
     async fn execute_bulk(
         &self,
-        group: Vec<(usize, Action, Option<Held>)>,
+        group: Vec<Numbered>,
         people: &HashMap<Handle, Subject>,
     ) -> Vec<(usize, Action, Result<Effect, ConnectorError>)> {
         let Some(conn) = self.connectors.get(&group[0].1.connector) else {

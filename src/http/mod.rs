@@ -27,7 +27,7 @@ use hyper::service::{Service as _, service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// The default address when `[http] listen` is not given.
@@ -126,10 +126,9 @@ pub async fn serve_with(
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let conns = Arc::new(Conns::default());
     let epoch = Instant::now();
-    let millis = move || u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut tasks = JoinSet::new();
     let mut next_id = 0u64;
-    'accept: loop {
+    loop {
         while tasks.try_join_next().is_some() {}
         let stream = tokio::select! {
             r = listener.accept() => match r {
@@ -141,97 +140,153 @@ pub async fn serve_with(
                     continue;
                 }
             },
-            _ = stopped(&mut stop) => break 'accept,
+            _ = stopped(&mut stop) => break,
         };
-        let slot = loop {
-            if let Ok(s) = slots.clone().try_acquire_owned() {
-                break s;
-            }
-            if conns.evict_idlest() {
-                tracing::debug!("at the connection cap: closing the longest idle one");
-            }
-            tokio::select! {
-                s = slots.clone().acquire_owned() => match s {
-                    Ok(s) => break s,
-                    Err(_) => break 'accept,
-                },
-                // Busy ones may have turned idle (kept alive) meanwhile.
-                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                _ = stopped(&mut stop) => break 'accept,
-            }
+        let Some(slot) = take_slot(&slots, &conns, &mut stop).await else {
+            break;
         };
         let _ = stream.set_nodelay(true);
         next_id += 1;
-        let id = next_id;
         let conn = Arc::new(Conn {
             busy: AtomicUsize::new(0),
-            idle_since: AtomicU64::new(millis()),
+            idle_since: AtomicU64::new(millis_since(epoch)),
             evict: Notify::new(),
         });
         conns
             .open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, conn.clone());
-        let inner = TowerToHyperService::new(router.clone());
-        let tracked = conn.clone();
-        let service = service_fn(move |req: hyper::Request<Incoming>| {
-            tracked.busy.fetch_add(1, Ordering::AcqRel);
-            let tracked = tracked.clone();
-            let response = inner.call(req);
-            async move {
-                let r = response.await;
-                tracked.idle_since.store(millis(), Ordering::Release);
-                tracked.busy.fetch_sub(1, Ordering::AcqRel);
-                r
-            }
-        });
-        let mut stop = stop.clone();
-        let conns = conns.clone();
-        let full = slots.clone();
-        tasks.spawn(async move {
-            let _slot = slot;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            let served = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(served);
-            loop {
-                tokio::select! {
-                    r = served.as_mut() => {
-                        if let Err(e) = r {
-                            tracing::debug!(error = %e, "connection ended");
-                        }
-                        break;
-                    }
-                    _ = conn.evict.notified() => {
-                        // Only while idle and still needed (the request may be stale).
-                        if conn.busy.load(Ordering::Acquire) == 0 && full.available_permits() == 0 {
-                            break;
-                        }
-                    }
-                    _ = stopped(&mut stop) => {
-                        // Idle ones (headers perhaps half sent) close now; busy ones finish.
-                        if conn.busy.load(Ordering::Acquire) == 0 {
-                            break;
-                        }
-                        served.as_mut().graceful_shutdown();
-                        let _ = tokio::time::timeout(limits.shutdown_grace, served).await;
-                        break;
-                    }
-                }
-            }
-            conns
-                .open
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-        });
+            .insert(next_id, conn.clone());
+        let task = ConnTask {
+            id: next_id,
+            conn,
+            conns: conns.clone(),
+            slot,
+            full: slots.clone(),
+            stop: stop.clone(),
+            limits,
+            epoch,
+        };
+        tasks.spawn(serve_conn(stream, router.clone(), task));
     }
     drop(listener);
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Milliseconds from `epoch` (the server's start) to now.
+fn millis_since(epoch: Instant) -> u64 {
+    u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A connection slot: at once when one is free; at the cap, after asking the longest-idle
+/// connection to close (retried while busy ones may turn idle); `None` once stopping.
+async fn take_slot(
+    slots: &Arc<Semaphore>,
+    conns: &Conns,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<OwnedSemaphorePermit> {
+    loop {
+        if let Ok(s) = slots.clone().try_acquire_owned() {
+            return Some(s);
+        }
+        if conns.evict_idlest() {
+            tracing::debug!("at the connection cap: closing the longest idle one");
+        }
+        tokio::select! {
+            s = slots.clone().acquire_owned() => return s.ok(),
+            // Busy ones may have turned idle (kept alive) meanwhile.
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = stopped(stop) => return None,
+        }
+    }
+}
+
+/// What one connection's task holds besides its socket and routes.
+struct ConnTask {
+    /// Its key in `conns`.
+    id: u64,
+    /// Its busy count, idle time and eviction signal.
+    conn: Arc<Conn>,
+    /// The open connections, left when it closes.
+    conns: Arc<Conns>,
+    /// Its connection slot, freed when it closes.
+    slot: OwnedSemaphorePermit,
+    /// Every slot: an eviction is carried out only while none is free.
+    full: Arc<Semaphore>,
+    /// Turns true when the server stops.
+    stop: watch::Receiver<bool>,
+    /// The header timeout and the shutdown grace.
+    limits: Limits,
+    /// The server's start, for idle times.
+    epoch: Instant,
+}
+
+/// Serves one connection until it ends, is evicted while idle, or the server stops (an idle
+/// one closes at once, a busy one gets [`Limits::shutdown_grace`] to finish).
+async fn serve_conn(stream: tokio::net::TcpStream, router: Router, t: ConnTask) {
+    let ConnTask {
+        id,
+        conn,
+        conns,
+        slot,
+        full,
+        mut stop,
+        limits,
+        epoch,
+    } = t;
+    let _slot = slot;
+    let inner = TowerToHyperService::new(router);
+    let tracked = conn.clone();
+    let service = service_fn(move |req: hyper::Request<Incoming>| {
+        tracked.busy.fetch_add(1, Ordering::AcqRel);
+        let tracked = tracked.clone();
+        let response = inner.call(req);
+        async move {
+            let r = response.await;
+            tracked
+                .idle_since
+                .store(millis_since(epoch), Ordering::Release);
+            tracked.busy.fetch_sub(1, Ordering::AcqRel);
+            r
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let served = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(served);
+    loop {
+        tokio::select! {
+            r = served.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "connection ended");
+                }
+                break;
+            }
+            _ = conn.evict.notified() => {
+                // Only while idle and still needed (the request may be stale).
+                if conn.busy.load(Ordering::Acquire) == 0 && full.available_permits() == 0 {
+                    break;
+                }
+            }
+            _ = stopped(&mut stop) => {
+                // Idle ones (headers perhaps half sent) close now; busy ones finish.
+                if conn.busy.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                served.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(limits.shutdown_grace, served).await;
+                break;
+            }
+        }
+    }
+    conns
+        .open
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .remove(&id);
 }
 
 /// Middleware reading a route's request body before the handler sees it: 413 when it

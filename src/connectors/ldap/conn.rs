@@ -10,8 +10,8 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use secrecy::ExposeSecret;
 
+use super::codes::{ldap_error, rc_error};
 use super::settings::LdapSettings;
-use super::{ldap_error, rc_error};
 use crate::core::ports::ConnectorError;
 
 /// The TLS client configuration trusting `ca_file` only; `None` = ldap3's default (the

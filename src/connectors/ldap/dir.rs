@@ -7,10 +7,9 @@ use std::collections::HashSet;
 
 use ldap3::{Ldap as Conn, Mod, Scope, SearchEntry, ldap_escape};
 
+use super::LOCKED_FOREVER;
+use super::codes::{RC_NO_SUCH_ATTRIBUTE, RC_NO_SUCH_OBJECT, RC_SUCCESS, ldap_error, rc_error};
 use super::settings::{DisableMethod, LdapSettings, MemberAttribute, UserScope};
-use super::{
-    LOCKED_FOREVER, RC_NO_SUCH_ATTRIBUTE, RC_NO_SUCH_OBJECT, RC_SUCCESS, ldap_error, rc_error,
-};
 use crate::core::ports::{ConnectorError, Subject};
 
 /// `userAccountControl` ACCOUNTDISABLE.

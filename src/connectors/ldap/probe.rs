@@ -76,7 +76,19 @@ pub fn schema_names(defs: &[String]) -> Vec<String> {
 /// Runs the probe on a bound connection.
 pub async fn run(conn: &mut Ldap, s: &LdapSettings) -> LdapProbe {
     let mut p = LdapProbe::default();
-    let dse = match conn
+    let dse = root_dse(conn, &mut p).await;
+    let contexts = match &dse {
+        Some(dse) => check_root_dse(dse, s, &mut p),
+        None => Vec::new(),
+    };
+    check_bases(conn, s, &contexts, &mut p).await;
+    schema(conn, s, dse.as_ref(), &mut p).await;
+    p
+}
+
+/// Reads the root DSE; a failure to read it is a probe failure.
+async fn root_dse(conn: &mut Ldap, p: &mut LdapProbe) -> Option<SearchEntry> {
+    match conn
         .search(
             "",
             Scope::Base,
@@ -101,44 +113,50 @@ pub async fn run(conn: &mut Ldap, s: &LdapSettings) -> LdapProbe {
             p.failures.push(format!("root DSE: {e}"));
             None
         }
-    };
-    let mut contexts = Vec::new();
-    if let Some(dse) = &dse {
-        let v = vendor(dse);
-        contexts = get(dse, "namingContexts").to_vec();
-        p.facts.push(format!(
-            "root DSE: {v}; naming contexts {}",
-            if contexts.is_empty() {
-                "(none shown)".to_owned()
-            } else {
-                contexts.join(", ")
-            }
-        ));
-        let starttls = get(dse, "supportedExtension")
-            .iter()
-            .any(|x| x == STARTTLS_OID);
-        if s.starttls && !starttls {
-            p.warnings.push(
-                "starttls = true, but the server does not list the StartTLS extension".into(),
-            );
-        }
-        let expected = match v.as_str() {
-            "Active Directory" => Some(DisableMethod::ActiveDirectory),
-            x if x.starts_with("389") => Some(DisableMethod::NsAccountLock),
-            "OpenLDAP" => Some(DisableMethod::Ppolicy),
-            _ => None,
-        };
-        if let Some(m) = expected
-            && s.disable != m
-            && s.disable != DisableMethod::None
-        {
-            p.warnings.push(format!(
-                "the server is {v}, whose accounts are disabled by {:?}, but disable = {:?}",
-                m.as_str(),
-                s.disable.as_str()
-            ));
-        }
     }
+}
+
+/// The vendor and naming contexts the root DSE shows, and warnings where StartTLS or the
+/// disable method disagree with it; returns the naming contexts.
+fn check_root_dse(dse: &SearchEntry, s: &LdapSettings, p: &mut LdapProbe) -> Vec<String> {
+    let v = vendor(dse);
+    let contexts = get(dse, "namingContexts").to_vec();
+    p.facts.push(format!(
+        "root DSE: {v}; naming contexts {}",
+        if contexts.is_empty() {
+            "(none shown)".to_owned()
+        } else {
+            contexts.join(", ")
+        }
+    ));
+    let starttls = get(dse, "supportedExtension")
+        .iter()
+        .any(|x| x == STARTTLS_OID);
+    if s.starttls && !starttls {
+        p.warnings
+            .push("starttls = true, but the server does not list the StartTLS extension".into());
+    }
+    let expected = match v.as_str() {
+        "Active Directory" => Some(DisableMethod::ActiveDirectory),
+        x if x.starts_with("389") => Some(DisableMethod::NsAccountLock),
+        "OpenLDAP" => Some(DisableMethod::Ppolicy),
+        _ => None,
+    };
+    if let Some(m) = expected
+        && s.disable != m
+        && s.disable != DisableMethod::None
+    {
+        p.warnings.push(format!(
+            "the server is {v}, whose accounts are disabled by {:?}, but disable = {:?}",
+            m.as_str(),
+            s.disable.as_str()
+        ));
+    }
+    contexts
+}
+
+/// Whether `user_base` and `group_base` exist, and lie under one of the naming `contexts`.
+async fn check_bases(conn: &mut Ldap, s: &LdapSettings, contexts: &[String], p: &mut LdapProbe) {
     for (key, base) in [("user_base", &s.user_base), ("group_base", &s.group_base)] {
         let found = conn
             .search(base, Scope::Base, "(objectClass=*)", vec!["1.1"])
@@ -161,8 +179,6 @@ pub async fn run(conn: &mut Ldap, s: &LdapSettings) -> LdapProbe {
             ));
         }
     }
-    schema(conn, s, dse.as_ref(), &mut p).await;
-    p
 }
 
 /// Reads the subschema entry: which disable methods it can express, and whether the group

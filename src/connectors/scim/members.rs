@@ -77,8 +77,11 @@ fn group_says(caps: &Caps, group: &Value, uid: &str) -> Seen {
     }
 }
 
+/// A user's own `groups`: each group's id and, when given, its display name.
+type UserGroups = Vec<(String, Option<String>)>;
+
 /// The user's `groups` (id, display name), when the peer serves the attribute.
-fn user_groups(user: &Value) -> Option<Vec<(String, Option<String>)>> {
+fn user_groups(user: &Value) -> Option<UserGroups> {
     let gs = user.get("groups")?.as_array()?;
     Some(
         gs.iter()
@@ -369,8 +372,40 @@ impl Scim {
     pub(super) async fn groups_of(&self, u: &Found) -> Result<Vec<String>, ConnectorError> {
         let caps = self.caps().await?;
         let searching = self.member_search_trusted().await?;
-        // The user's `groups`: as just read, else from a fresh read unless the provider was
-        // seen not to serve them.
+        let (from_user, searched) = self.user_groups_and_search(u, searching).await?;
+        if let Some(hits) = searched {
+            if let Some(names) = believed_search(from_user.as_ref(), hits) {
+                return Ok(names);
+            }
+            debug!(connector = %self.name, "the user's groups and the member search differ; listing every group");
+        }
+        let has_own = from_user.is_some();
+        let (mut names, blind) = self.listed_groups(caps, searching, &u.id, has_own).await?;
+        let unseen = self.read_blind(caps, &u.id, blind, &mut names).await?;
+        match &from_user {
+            Some(gs) => self.add_user_groups(gs, &mut names).await?,
+            None if !unseen.is_empty() => {
+                return Err(ConnectorError::Unverifiable(format!(
+                    "the peer shows no members for {} group(s) ({}) and no groups on the user",
+                    unseen.len(),
+                    unseen.join(", ")
+                )));
+            }
+            None => {}
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    /// The user's `groups` (as just read in `u`, else from a fresh read unless the provider
+    /// was seen not to serve them) and, when `searching`, what a member search finds; notes a
+    /// provider that does not serve `groups` and a search that failed.
+    async fn user_groups_and_search(
+        &self,
+        u: &Found,
+        searching: bool,
+    ) -> Result<(Option<UserGroups>, Option<Vec<(String, String)>>), ConnectorError> {
         let ask_user =
             user_groups(&u.body).is_none() && !self.user_groups_unserved.load(Ordering::Relaxed);
         let (user, searched) = tokio::try_join!(
@@ -397,39 +432,36 @@ impl Scim {
         if searching && searched.is_none() {
             self.distrust_member_search();
         }
-        if let Some(hits) = searched {
-            // A search seen to agree with a complete listing is believed, unless the user's
-            // own `groups` say otherwise: then the complete listing decides.
-            use super::search::sorted_ids;
-            let agrees = from_user.as_ref().is_none_or(|gs| {
-                sorted_ids(gs.iter().map(|(id, _)| id.as_str()))
-                    == sorted_ids(hits.iter().map(|(id, _)| id.as_str()))
-            });
-            if agrees {
-                let mut names: Vec<String> = hits.into_iter().map(|(_, n)| n).collect();
-                names.sort();
-                names.dedup();
-                return Ok(names);
-            }
-            debug!(connector = %self.name, "the user's groups and the member search differ; listing every group");
-        }
+        Ok((from_user, searched))
+    }
+
+    /// The groups of the complete listing that show `uid` as a member, and those whose
+    /// listing shows no members (id, name). When the listing fails, the user's own groups
+    /// (`has_own`) stand; without them that is "could not verify".
+    async fn listed_groups(
+        &self,
+        caps: &Caps,
+        searching: bool,
+        uid: &str,
+        has_own: bool,
+    ) -> Result<(Vec<String>, Vec<(Option<Value>, String)>), ConnectorError> {
         let mut names = Vec::new();
         let mut blind = Vec::new();
         match self.list("Groups", None, None).await {
             Ok(groups) => {
                 if !searching {
-                    self.try_member_search(caps, &groups, &u.id).await;
+                    self.try_member_search(caps, &groups, uid).await;
                 }
                 for g in &groups {
                     let name = g.get("displayName").and_then(Value::as_str).unwrap_or("?");
-                    match group_says(caps, g, &u.id) {
+                    match group_says(caps, g, uid) {
                         Seen::Member => names.push(name.to_owned()),
                         Seen::NotMember => {}
                         Seen::Unknown => blind.push((g.get("id").cloned(), name.to_owned())),
                     }
                 }
             }
-            Err(e) if from_user.is_some() => {
+            Err(e) if has_own => {
                 debug!(connector = %self.name, error = %e, "cannot list groups; the user's groups stand");
             }
             Err(e) => {
@@ -438,7 +470,18 @@ impl Scim {
                 )));
             }
         }
-        // A listing may leave members out: read such a group on its own.
+        Ok((names, blind))
+    }
+
+    /// A listing may leave members out: reads each such group on its own, adding those that
+    /// show `uid` to `names`; returns the names of those that still show no members.
+    async fn read_blind(
+        &self,
+        caps: &Caps,
+        uid: &str,
+        blind: Vec<(Option<Value>, String)>,
+        names: &mut Vec<String>,
+    ) -> Result<Vec<String>, ConnectorError> {
         let mut unseen = Vec::new();
         for (id, name) in blind {
             let Some(id) = id.as_ref().and_then(Value::as_str) else {
@@ -448,39 +491,55 @@ impl Scim {
             match self
                 .get("Groups", id)
                 .await?
-                .map(|g| group_says(caps, &g.body, &u.id))
+                .map(|g| group_says(caps, &g.body, uid))
             {
                 Some(Seen::Member) => names.push(name),
                 Some(Seen::Unknown) => unseen.push(name),
                 _ => {}
             }
         }
-        match &from_user {
-            Some(gs) => {
-                for (id, display) in gs {
-                    let name = match display {
-                        Some(d) => d.clone(),
-                        None => match self.get("Groups", id).await? {
-                            Some(g) => g.body["displayName"].as_str().unwrap_or(id).to_owned(),
-                            None => continue,
-                        },
-                    };
-                    if !names.contains(&name) {
-                        names.push(name);
-                    }
-                }
-            }
-            None if !unseen.is_empty() => {
-                return Err(ConnectorError::Unverifiable(format!(
-                    "the peer shows no members for {} group(s) ({}) and no groups on the user",
-                    unseen.len(),
-                    unseen.join(", ")
-                )));
-            }
-            None => {}
-        }
-        names.sort();
-        names.dedup();
-        Ok(names)
+        Ok(unseen)
     }
+
+    /// Adds the groups the user's own `groups` name to `names`, by display name (read from
+    /// the group when the user's entry gives none; a group gone meanwhile is skipped).
+    async fn add_user_groups(
+        &self,
+        gs: &UserGroups,
+        names: &mut Vec<String>,
+    ) -> Result<(), ConnectorError> {
+        for (id, display) in gs {
+            let name = match display {
+                Some(d) => d.clone(),
+                None => match self.get("Groups", id).await? {
+                    Some(g) => g.body["displayName"].as_str().unwrap_or(id).to_owned(),
+                    None => continue,
+                },
+            };
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A search seen to agree with a complete listing is believed (its group names, sorted),
+/// unless the user's own `groups` say otherwise: then the complete listing decides (`None`).
+fn believed_search(
+    from_user: Option<&UserGroups>,
+    hits: Vec<(String, String)>,
+) -> Option<Vec<String>> {
+    use super::search::sorted_ids;
+    let agrees = from_user.is_none_or(|gs| {
+        sorted_ids(gs.iter().map(|(id, _)| id.as_str()))
+            == sorted_ids(hits.iter().map(|(id, _)| id.as_str()))
+    });
+    if !agrees {
+        return None;
+    }
+    let mut names: Vec<String> = hits.into_iter().map(|(_, n)| n).collect();
+    names.sort();
+    names.dedup();
+    Some(names)
 }

@@ -1,0 +1,183 @@
+//! The typed [`Intent`] the service acts on, made from a validated invocation.
+
+use chrono::NaiveDate;
+
+use super::{CommandError, Invocation};
+use crate::core::model::{Email, Handle, RoleName, Span, Zone};
+
+/// What a person asked for, typed: the service's input, whichever adapter it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Intent {
+    /// `/request`: ask for access to an app.
+    Request {
+        /// The app as typed (the service answers unknown apps with "did you mean").
+        app: String,
+        /// Why.
+        reason: Option<String>,
+        /// For how long (None: the app's default).
+        duration: Option<Span>,
+    },
+    /// `/access`: show what someone holds.
+    Access {
+        /// Whose (None: the caller's).
+        user: Option<Handle>,
+    },
+    /// `/approvals`: list what waits for the caller.
+    Approvals,
+    /// `/revoke`: remove access or cancel a pending request.
+    Revoke {
+        /// The app as typed.
+        app: String,
+        /// Whose (None: the caller's).
+        user: Option<Handle>,
+        /// Why.
+        reason: Option<String>,
+    },
+    /// `/onboard`: add a joiner.
+    Onboard {
+        /// Work email.
+        email: Email,
+        /// Full name.
+        name: String,
+        /// Role.
+        role: RoleName,
+        /// Their manager.
+        manager: Option<Handle>,
+        /// Department.
+        department: Option<String>,
+        /// Handle (None: the email's local part).
+        handle: Option<Handle>,
+        /// Their chat account as the adapter passed it (on Discord their user id, since a
+        /// joiner has no handle yet; in the console what was typed).
+        user: Option<String>,
+        /// Their own time zone (None: the organisation's).
+        timezone: Option<Zone>,
+    },
+    /// `/role`: change someone's role.
+    Role {
+        /// Whose.
+        user: Handle,
+        /// The new role.
+        role: RoleName,
+    },
+    /// `/help`: what the commands do.
+    Help {
+        /// One command to explain (None: all of them, briefly).
+        command: Option<String>,
+    },
+    /// `/offboard`: remove a leaver's access.
+    Offboard {
+        /// Who leaves.
+        user: Handle,
+        /// Why.
+        reason: Option<String>,
+        /// Access ends at the end of this day (None: now).
+        when: Option<NaiveDate>,
+    },
+}
+
+impl Intent {
+    /// Types a validated invocation. Every failure names the option at fault.
+    pub fn from_invocation(inv: Invocation) -> Result<Self, CommandError> {
+        Ok(match inv.name.as_str() {
+            "request" => Self::Request {
+                app: inv.require("app")?.to_owned(),
+                reason: inv.text("reason"),
+                duration: inv.span("duration")?,
+            },
+            "access" => Self::Access {
+                user: inv.handle("user")?,
+            },
+            "approvals" => Self::Approvals,
+            "revoke" => Self::Revoke {
+                app: inv.require("app")?.to_owned(),
+                user: inv.handle("user")?,
+                reason: inv.text("reason"),
+            },
+            "onboard" => Self::onboard(inv)?,
+            "role" => {
+                let user = inv.handle("user")?;
+                let role = inv.role("role")?;
+                Self::Role {
+                    user: inv.need("user", user)?,
+                    role: inv.need("role", role)?,
+                }
+            }
+            "offboard" => {
+                let user = inv.handle("user")?;
+                Self::Offboard {
+                    user: inv.need("user", user)?,
+                    reason: inv.text("reason"),
+                    when: inv.date("when")?,
+                }
+            }
+            "help" => Self::Help {
+                command: inv.text("command"),
+            },
+            _ => {
+                return Err(CommandError::UnknownCommand {
+                    name: inv.name,
+                    suggestion: None,
+                    known: INTENT_NAMES.iter().map(|s| (*s).to_owned()).collect(),
+                });
+            }
+        })
+    }
+
+    /// `/onboard`: every required option left out is named at once.
+    fn onboard(inv: Invocation) -> Result<Self, CommandError> {
+        let email = inv.email("email")?;
+        let name = inv.text("name");
+        let role = inv.role("role")?;
+        let missing: Vec<String> = [
+            ("email", email.is_none()),
+            ("name", name.is_none()),
+            ("role", role.is_none()),
+        ]
+        .iter()
+        .filter(|(_, absent)| *absent)
+        .map(|(o, _)| (*o).to_owned())
+        .collect();
+        match (email, name, role) {
+            (Some(email), Some(name), Some(role)) => Ok(Self::Onboard {
+                email,
+                name,
+                role,
+                manager: inv.handle("manager")?,
+                department: inv.text("department"),
+                handle: inv.handle("handle")?,
+                user: inv.text("user"),
+                timezone: inv.parsed("timezone", Zone::parse)?,
+            }),
+            _ => Err(CommandError::MissingOptions {
+                command: inv.name,
+                options: missing,
+            }),
+        }
+    }
+
+    /// The command's name, without `/`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Request { .. } => "request",
+            Self::Access { .. } => "access",
+            Self::Approvals => "approvals",
+            Self::Revoke { .. } => "revoke",
+            Self::Onboard { .. } => "onboard",
+            Self::Role { .. } => "role",
+            Self::Offboard { .. } => "offboard",
+            Self::Help { .. } => "help",
+        }
+    }
+}
+
+pub(super) const INTENT_NAMES: [&str; 8] = [
+    "request",
+    "access",
+    "approvals",
+    "revoke",
+    "onboard",
+    "role",
+    "offboard",
+    "help",
+];

@@ -1,0 +1,26 @@
+//! Newtypes and entities of the domain. Parse, don't validate: every identifier is checked once,
+//! when it is built, and carried as its own type from then on.
+//!
+//! By topic: `ids` (checked identifiers), `span`, `people`, `catalog` (the organisation),
+//! `requests` (requests, steps, grants) and `actions` (connector actions).
+
+mod actions;
+mod catalog;
+mod ids;
+mod people;
+mod requests;
+mod span;
+
+use chrono::{DateTime, Utc};
+
+pub use super::audit::AuditEvent;
+pub use super::zone::Zone;
+pub use actions::*;
+pub use catalog::*;
+pub use ids::*;
+pub use people::*;
+pub use requests::*;
+pub use span::*;
+
+/// A moment in time, always UTC.
+pub type Timestamp = DateTime<Utc>;
