@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::model::{ActionId, GrantId, RequestId};
+use super::model::{ActionId, GrantId, PlanId, RequestId};
 
 /// What a button click asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,9 +17,9 @@ pub enum ClickTarget {
     /// Retry a failed action.
     Retry(ActionId),
     /// Confirm a plan.
-    Confirm(i64),
+    Confirm(PlanId),
     /// Cancel a plan.
-    Cancel(i64),
+    Cancel(PlanId),
     /// Ask to extend a time-bound grant.
     Extend(GrantId),
 }
@@ -44,8 +44,8 @@ impl ClickTarget {
             ["v1", "req", id, s, "deny"] => Ok(Self::Deny(RequestId(num(id)?), step(s)?)),
             ["v1", "act", id, "done"] => Ok(Self::Done(ActionId(num(id)?))),
             ["v1", "act", id, "retry"] => Ok(Self::Retry(ActionId(num(id)?))),
-            ["v1", "plan", id, "confirm"] => Ok(Self::Confirm(num(id)?)),
-            ["v1", "plan", id, "cancel"] => Ok(Self::Cancel(num(id)?)),
+            ["v1", "plan", id, "confirm"] => Ok(Self::Confirm(PlanId(num(id)?))),
+            ["v1", "plan", id, "cancel"] => Ok(Self::Cancel(PlanId(num(id)?))),
             ["v1", "grant", id, "extend"] => Ok(Self::Extend(GrantId(num(id)?))),
             _ => Err(UnknownButton),
         }
@@ -77,8 +77,8 @@ mod tests {
             ClickTarget::Deny(RequestId(42), 1),
             ClickTarget::Done(ActionId(7)),
             ClickTarget::Retry(ActionId(7)),
-            ClickTarget::Confirm(3),
-            ClickTarget::Cancel(3),
+            ClickTarget::Confirm(PlanId(3)),
+            ClickTarget::Cancel(PlanId(3)),
             ClickTarget::Extend(GrantId(9)),
         ];
         for t in all {

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::customid::ClickTarget;
-use super::model::Handle;
+use super::model::{Handle, PlanId};
 use super::ports::{Button, ButtonLabel, MessageKey, Recipient};
 
 /// What a row does.
@@ -71,12 +71,12 @@ impl Outgoing {
 }
 
 /// The key of a plan's Confirm/Cancel messages (edited when the plan is decided).
-pub fn plan_key(plan: i64) -> MessageKey {
+pub fn plan_key(plan: PlanId) -> MessageKey {
     MessageKey::Plan(plan)
 }
 
 /// A plan's Confirm and Cancel buttons.
-pub fn plan_buttons(plan: i64) -> Vec<Button> {
+pub fn plan_buttons(plan: PlanId) -> Vec<Button> {
     vec![
         Button {
             label: ButtonLabel::Confirm,
@@ -105,7 +105,7 @@ pub struct PlanMessage {
 
 impl PlanMessage {
     /// The row to write once the plan's id is known.
-    pub fn complete(&self, plan: i64) -> Outgoing {
+    pub fn complete(&self, plan: PlanId) -> Outgoing {
         let (buttons, key) = if self.buttons {
             (plan_buttons(plan), Some(plan_key(plan)))
         } else {
@@ -192,16 +192,16 @@ mod tests {
             text: vec!["plan #".into(), " for {plan} and 0".into()],
             buttons: true,
         };
-        let o = m.complete(42);
+        let o = m.complete(PlanId(42));
         assert_eq!(o.text, "plan #42 for {plan} and 0");
-        assert_eq!(o.key, Some(plan_key(42)));
-        assert_eq!(o.buttons, plan_buttons(42));
+        assert_eq!(o.key, Some(plan_key(PlanId(42))));
+        assert_eq!(o.buttons, plan_buttons(PlanId(42)));
         assert_eq!(o.kind, OutKind::Send(Recipient::Person(to)));
         let plain = PlanMessage {
             buttons: false,
             ..m
         }
-        .complete(7);
+        .complete(PlanId(7));
         assert!(plain.buttons.is_empty() && plain.key.is_none());
     }
 

@@ -1,7 +1,7 @@
 //! Plans: an offboarding, a role change or an onboarding, made and then confirmed or
 //! cancelled, carried out once and reported once.
 
-use super::model::{ActionId, Handle, Timestamp};
+use super::model::{ActionId, Handle, PlanId, Timestamp};
 
 /// What a plan does when confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub struct NewPlan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// Its id.
-    pub id: i64,
+    pub id: PlanId,
     /// What it does.
     pub kind: PlanKind,
     /// Whom it concerns.

@@ -78,7 +78,7 @@ fn changed_one(n: u64) -> Result<(), StoreError> {
 
 /// Step 0: records the HR event (once), writes the person, creates the new plan (its id) and
 /// claims the plan carried out (once).
-async fn begin(tx: &mut Tx, change: &Change) -> Result<Option<i64>, StoreError> {
+async fn begin(tx: &mut Tx, change: &Change) -> Result<Option<PlanId>, StoreError> {
     if let Some((id, at)) = &change.hr_event {
         let n = q("INSERT INTO hr_events (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
             .bind(id.as_str())
@@ -433,7 +433,7 @@ async fn update_actions(tx: &mut Tx, updates: &[ActionUpdate], now: i64) -> Resu
 async fn write_messages(
     tx: &mut Tx,
     change: &Change,
-    new_plan: Option<i64>,
+    new_plan: Option<PlanId>,
 ) -> Result<(), StoreError> {
     outbox::insert(tx, &change.messages).await?;
     if !change.plan_messages.is_empty() {

@@ -162,6 +162,11 @@ impl From<Option<i64>> for Val {
         Self::Int(v)
     }
 }
+impl From<crate::core::model::PlanId> for Val {
+    fn from(v: crate::core::model::PlanId) -> Self {
+        Self::Int(Some(v.0))
+    }
+}
 impl From<bool> for Val {
     fn from(v: bool) -> Self {
         Self::Int(Some(i64::from(v)))

@@ -9,7 +9,7 @@ use super::rows::{
     PLANS_UNREPORTED_OFFBOARD, micros, plan_from_row,
 };
 use super::{DbError, SqlStore, audit, outbox, store_err};
-use crate::core::model::{AuditEvent, Handle, Timestamp};
+use crate::core::model::{AuditEvent, Handle, PlanId, Timestamp};
 use crate::core::ports::{NewPlan, Outgoing, Plan, PlanState, Plans, StoreError};
 
 /// Inserts a plan inside a write transaction (already started when `started`); its id.
@@ -17,7 +17,7 @@ pub(super) async fn insert_plan(
     tx: &mut Tx,
     plan: NewPlan,
     started: bool,
-) -> Result<i64, StoreError> {
+) -> Result<PlanId, StoreError> {
     let confirmers: Vec<&str> = plan.confirmers.iter().map(Handle::as_str).collect();
     let confirmers =
         serde_json::to_string(&confirmers).map_err(|e| StoreError::Backend(e.to_string()))?;
@@ -43,12 +43,17 @@ pub(super) async fn insert_plan(
     .bind(i64::from(started))
     .fetch_i64(tx)
     .await
+    .map(PlanId)
     .map_err(store_err)
 }
 
 #[async_trait]
 impl Plans for SqlStore {
-    async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError> {
+    async fn create_plan(
+        &self,
+        plan: NewPlan,
+        audit: Vec<AuditEvent>,
+    ) -> Result<PlanId, StoreError> {
         let mut tx = self.begin_write().await.map_err(store_err)?;
         let id = insert_plan(&mut tx, plan, false).await?;
         let head = audit::append(&mut tx, &audit, None, self.audit_key.as_deref()).await?;
@@ -57,7 +62,7 @@ impl Plans for SqlStore {
         Ok(id)
     }
 
-    async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError> {
+    async fn plan(&self, id: PlanId) -> Result<Option<Plan>, StoreError> {
         let row = q(PLAN_BY_ID)
             .bind(id)
             .fetch_optional(&self.pool)
@@ -87,7 +92,7 @@ impl Plans for SqlStore {
         .await
     }
 
-    async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError> {
+    async fn mark_plan_reported(&self, id: PlanId) -> Result<bool, StoreError> {
         let _turn = self.pool.write_turn().await;
         let n = q("UPDATE plans SET reported = 1 WHERE id = ? AND reported = 0")
             .bind(id)
@@ -120,7 +125,7 @@ impl Plans for SqlStore {
             .collect::<Result<_, DbError>>()?)
     }
 
-    async fn start_plan(&self, id: i64) -> Result<bool, StoreError> {
+    async fn start_plan(&self, id: PlanId) -> Result<bool, StoreError> {
         let _turn = self.pool.write_turn().await;
         let n = q("UPDATE plans SET started = 1 WHERE id = ? AND started = 0")
             .bind(id)
@@ -132,7 +137,7 @@ impl Plans for SqlStore {
 
     async fn close_plan(
         &self,
-        id: i64,
+        id: PlanId,
         state: PlanState,
         by: &Handle,
         at: Timestamp,

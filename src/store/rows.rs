@@ -514,7 +514,7 @@ pub(crate) fn plan_from_row(row: &DbRow) -> Result<Plan, DbError> {
     let confirmers: Vec<String> =
         serde_json::from_str(&confirmers).map_err(|e| corrupt("plan confirmers", e))?;
     Ok(Plan {
-        id: get(row, "id")?,
+        id: PlanId(get(row, "id")?),
         kind: PlanKind::parse(&kind).ok_or_else(|| corrupt("plan kind", &kind))?,
         subject: handle(&get::<String>(row, "subject")?)?,
         created_by: handle(&get::<String>(row, "created_by")?)?,

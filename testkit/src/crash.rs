@@ -246,13 +246,17 @@ impl Outbox for CrashStore {
 
 #[async_trait]
 impl Plans for CrashStore {
-    async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError> {
+    async fn create_plan(
+        &self,
+        plan: NewPlan,
+        audit: Vec<AuditEvent>,
+    ) -> Result<PlanId, StoreError> {
         let r = self.inner.create_plan(plan, audit).await;
         self.boundary("create_plan", r.is_ok());
         r
     }
 
-    async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError> {
+    async fn plan(&self, id: PlanId) -> Result<Option<Plan>, StoreError> {
         self.inner.plan(id).await
     }
 
@@ -264,7 +268,7 @@ impl Plans for CrashStore {
         self.inner.onboarding_plans_settled(people).await
     }
 
-    async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError> {
+    async fn mark_plan_reported(&self, id: PlanId) -> Result<bool, StoreError> {
         let r = self.inner.mark_plan_reported(id).await;
         self.boundary("mark_plan_reported", r.is_ok());
         r
@@ -278,7 +282,7 @@ impl Plans for CrashStore {
         self.inner.unreported_offboardings().await
     }
 
-    async fn start_plan(&self, id: i64) -> Result<bool, StoreError> {
+    async fn start_plan(&self, id: PlanId) -> Result<bool, StoreError> {
         let r = self.inner.start_plan(id).await;
         self.boundary("start_plan", r.is_ok());
         r
@@ -286,7 +290,7 @@ impl Plans for CrashStore {
 
     async fn close_plan(
         &self,
-        id: i64,
+        id: PlanId,
         state: PlanState,
         by: &Handle,
         at: Timestamp,

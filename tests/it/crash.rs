@@ -451,7 +451,12 @@ async fn a_confirmed_role_plan_survives_a_crash_after_each_commit() {
                 let h = Handle::parse("alice").unwrap();
                 let p = rig.store.person(&h).await.unwrap().unwrap();
                 assert_eq!(p.role.as_str(), "designer");
-                let plan = rig.store.plan(1).await.unwrap().unwrap();
+                let plan = rig
+                    .store
+                    .plan(quartermaster::core::model::PlanId(1))
+                    .await
+                    .unwrap()
+                    .unwrap();
                 assert!(plan.started);
                 let actions = rig.store.actions_of(&h).await.unwrap();
                 for app in ["figma", "adobe", "email"] {

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use quartermaster::config;
 use quartermaster::core::command::Registry;
 use quartermaster::core::customid::ClickTarget;
-use quartermaster::core::model::{ActionId, GrantId, RequestId};
+use quartermaster::core::model::{ActionId, GrantId, PlanId, RequestId};
 
 /// Known command names, option keys and awkward values, in any order.
 fn command_line() -> impl Strategy<Value = String> {
@@ -54,8 +54,8 @@ fn click_target() -> impl Strategy<Value = ClickTarget> {
         (any::<i64>(), any::<u32>()).prop_map(|(r, s)| ClickTarget::Deny(RequestId(r), s)),
         any::<i64>().prop_map(|a| ClickTarget::Done(ActionId(a))),
         any::<i64>().prop_map(|a| ClickTarget::Retry(ActionId(a))),
-        any::<i64>().prop_map(ClickTarget::Confirm),
-        any::<i64>().prop_map(ClickTarget::Cancel),
+        any::<i64>().prop_map(|p| ClickTarget::Confirm(PlanId(p))),
+        any::<i64>().prop_map(|p| ClickTarget::Cancel(PlanId(p))),
         any::<i64>().prop_map(|g| ClickTarget::Extend(GrantId(g))),
     ]
 }

@@ -171,6 +171,10 @@ id_newtype!(
     /// A queued connector action's row id.
     ActionId
 );
+id_newtype!(
+    /// A plan's number (an offboarding, a role change, an onboarding).
+    PlanId
+);
 
 #[cfg(test)]
 mod tests {

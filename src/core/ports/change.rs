@@ -225,21 +225,21 @@ pub struct Change {
     pub audit: Vec<AuditEvent>,
     /// An offboarding plan whose re-reads this change enqueues: the plan is marked, and the
     /// whole change fails with [`StoreError::Conflict`](super::StoreError::Conflict) if it already was (enqueued once).
-    pub verify_plan: Option<i64>,
+    pub verify_plan: Option<PlanId>,
     /// Plans whose reports this change audits: each is marked reported in the same
     /// transaction as the audit rows, and the whole change fails with
     /// [`StoreError::Conflict`](super::StoreError::Conflict) if any already was (a report is sent and audited once).
-    pub report_plans: Vec<i64>,
+    pub report_plans: Vec<PlanId>,
     /// Plans whose report, sent by this change, stays open (something is not verified gone):
     /// marked in the same transaction, after `report_plans`.
-    pub open_reports: Vec<i64>,
+    pub open_reports: Vec<PlanId>,
     /// A plan whose open report this change closes (its final report): the whole change
     /// fails with [`StoreError::Conflict`](super::StoreError::Conflict) if the report was not open (closed once).
-    pub close_report: Option<i64>,
+    pub close_report: Option<PlanId>,
     /// A started plan whose report covers the actions this change enqueues: the first of
     /// them is recorded as the plan's first action in the same transaction (unless it has
     /// one), so no worker can finish those actions and find the plan without it.
-    pub first_action_of: Option<i64>,
+    pub first_action_of: Option<PlanId>,
     /// A person to insert or replace first, in the same transaction (a joiner's record with
     /// their birthrights, a leaver's status with the revocations): the whole change fails
     /// with [`StoreError::Duplicate`](super::StoreError::Duplicate) when their e-mail or Discord id is someone else's.
@@ -251,7 +251,7 @@ pub struct Change {
     pub start_new_plan: bool,
     /// An existing plan this change carries out: marked started in the same transaction, and
     /// the whole change fails with [`StoreError::Conflict`](super::StoreError::Conflict) if it already was (run once).
-    pub start_plan: Option<i64>,
+    pub start_plan: Option<PlanId>,
     /// An HR event id recorded as handled in the same transaction as the work it caused: the
     /// whole change fails with [`StoreError::Conflict`](super::StoreError::Conflict) if the id was recorded before.
     pub hr_event: Option<(String, Timestamp)>,
@@ -284,5 +284,5 @@ pub struct Committed {
     /// The enqueued actions, in order.
     pub actions: Vec<ActionId>,
     /// The created plan.
-    pub plan: Option<i64>,
+    pub plan: Option<PlanId>,
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::core::model::{ActionId, Handle, RequestId};
+use crate::core::model::{ActionId, Handle, PlanId, RequestId};
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -89,9 +89,9 @@ pub enum MessageKey {
     /// A connector action's prompt to IT (a manual task's Done, a failure's Retry).
     Action(ActionId),
     /// A plan's Confirm and Cancel.
-    Plan(i64),
+    Plan(PlanId),
     /// An offboarding report.
-    Report(i64),
+    Report(PlanId),
 }
 
 impl MessageKey {
@@ -136,8 +136,8 @@ impl std::str::FromStr for MessageKey {
                 })
             }
             "act" => Ok(Self::Action(ActionId(num(rest)?))),
-            "plan" => Ok(Self::Plan(num(rest)?)),
-            "report" => Ok(Self::Report(num(rest)?)),
+            "plan" => Ok(Self::Plan(PlanId(num(rest)?))),
+            "report" => Ok(Self::Report(PlanId(num(rest)?))),
             _ => Err(bad()),
         }
     }
@@ -212,8 +212,8 @@ mod tests {
                 step: 2,
             },
             MessageKey::Action(ActionId(3)),
-            MessageKey::Plan(11),
-            MessageKey::Report(11),
+            MessageKey::Plan(PlanId(11)),
+            MessageKey::Report(PlanId(11)),
         ];
         let texts: Vec<String> = keys.iter().map(ToString::to_string).collect();
         assert_eq!(texts, ["req:7:s2", "act:3", "plan:11", "report:11"]);

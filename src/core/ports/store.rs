@@ -175,9 +175,13 @@ pub trait Outbox: Send + Sync {
 #[async_trait]
 pub trait Plans: Send + Sync {
     /// Stores a plan that waits for Confirm or Cancel, with its audit rows; returns its id.
-    async fn create_plan(&self, plan: NewPlan, audit: Vec<AuditEvent>) -> Result<i64, StoreError>;
+    async fn create_plan(
+        &self,
+        plan: NewPlan,
+        audit: Vec<AuditEvent>,
+    ) -> Result<PlanId, StoreError>;
     /// A plan.
-    async fn plan(&self, id: i64) -> Result<Option<Plan>, StoreError>;
+    async fn plan(&self, id: PlanId) -> Result<Option<Plan>, StoreError>;
     /// Plans about a person, newest first.
     async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError>;
     /// Of these people, each one's newest onboarding plan if its report is not sent yet and
@@ -186,20 +190,20 @@ pub trait Plans: Send + Sync {
     /// still under way is left out), by plan id.
     async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError>;
     /// Marks a confirmed plan's report as sent; false if it already was (send it once).
-    async fn mark_plan_reported(&self, id: i64) -> Result<bool, StoreError>;
+    async fn mark_plan_reported(&self, id: PlanId) -> Result<bool, StoreError>;
     /// Confirmed plans whose `due_at` has come and that were not started yet, oldest first.
     async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError>;
     /// Confirmed, started offboarding plans whose report has not gone out yet (the tick
     /// finishes those a crash cut short).
     async fn unreported_offboardings(&self) -> Result<Vec<Plan>, StoreError>;
     /// Marks a plan as started; false if it already was (carry it out once).
-    async fn start_plan(&self, id: i64) -> Result<bool, StoreError>;
+    async fn start_plan(&self, id: PlanId) -> Result<bool, StoreError>;
     /// Closes an open plan (confirmed or cancelled) with its audit rows and the messages the
     /// decision causes (written to the outbox); false when it was no longer open (someone
     /// else decided first), and then nothing is written.
     async fn close_plan(
         &self,
-        id: i64,
+        id: PlanId,
         state: PlanState,
         by: &Handle,
         at: Timestamp,

@@ -66,7 +66,7 @@ impl Service {
         reason: Option<String>,
         due: Option<Timestamp>,
         now: Timestamp,
-    ) -> Result<i64> {
+    ) -> Result<PlanId> {
         let detail = serde_json::to_string(&PlanDetail {
             reason,
             ..PlanDetail::default()

@@ -7,7 +7,7 @@ use super::lifecycle::{NOT_LISTABLE, PlanDetail};
 use super::*;
 
 /// The message key of a plan's report (edited as its open items settle).
-fn report_key(plan: i64) -> MessageKey {
+fn report_key(plan: PlanId) -> MessageKey {
     MessageKey::Report(plan)
 }
 

@@ -6,12 +6,12 @@ use super::*;
 
 impl Service {
     /// The Confirm and Cancel buttons of plan `id`.
-    pub(super) fn plan_buttons(id: i64) -> Vec<Button> {
+    pub(super) fn plan_buttons(id: PlanId) -> Vec<Button> {
         crate::core::outbox::plan_buttons(id)
     }
 
     /// A reply showing plan `id` with its Confirm and Cancel buttons.
-    pub(super) fn plan_reply(text: String, id: i64) -> Reply {
+    pub(super) fn plan_reply(text: String, id: PlanId) -> Reply {
         Reply {
             text,
             buttons: Self::plan_buttons(id),
@@ -31,7 +31,7 @@ impl Service {
 
     /// Confirm or Cancel on a plan: only its confirmers, only once. Someone with no part in
     /// the plan learns nothing about it (not even whether it exists).
-    pub(super) async fn close_plan(&self, c: &Caller, id: i64, confirm: bool) -> Result<Reply> {
+    pub(super) async fn close_plan(&self, c: &Caller, id: PlanId, confirm: bool) -> Result<Reply> {
         let plan = self.store.plan(id).await?;
         let me = &c.person.handle;
         let Some(plan) = plan.filter(|p| {

@@ -155,7 +155,7 @@ impl Service {
         text: &str,
         alone: bool,
         confirmers: &[Handle],
-    ) -> Result<i64> {
+    ) -> Result<PlanId> {
         let detail = serde_json::to_string(&PlanDetail {
             role: Some(role.to_string()),
             ..PlanDetail::default()

@@ -73,7 +73,7 @@ impl Service {
         // One that cannot go on now must not hold up the rest of the tick.
         for plan in self.store.unreported_offboardings().await? {
             if let Err(e) = self.maybe_report_offboarding(&plan.subject).await {
-                warn!(plan = plan.id, person = %plan.subject, error = %e, "offboarding not resumed");
+                warn!(plan = %plan.id, person = %plan.subject, error = %e, "offboarding not resumed");
             }
         }
         Ok(())

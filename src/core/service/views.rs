@@ -145,7 +145,7 @@ impl Service {
         c: &Caller,
         dir: &Directory,
         lines: &mut Vec<String>,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<PlanId>> {
         let me = &c.person.handle;
         let mut open: Vec<Plan> = Vec::new();
         for h in dir.keys() {

@@ -26,7 +26,7 @@ async fn settled_onboardings_are_read_and_marked_by_lists(b: Backend) {
     let alice = s.create_plan(onboard("alice"), vec![]).await.unwrap();
     let bob = s.create_plan(onboard("bob"), vec![]).await.unwrap();
     // Each plan's first action is recorded by the commit that enqueues it, and kept.
-    let enqueue = async |who: &str, plan: Option<i64>| {
+    let enqueue = async |who: &str, plan: Option<PlanId>| {
         s.commit(Change {
             new_actions: vec![grant_of(who)],
             first_action_of: plan,
@@ -41,7 +41,7 @@ async fn settled_onboardings_are_read_and_marked_by_lists(b: Backend) {
     enqueue("carol", None).await;
     // A later commit naming a plan that has its first action keeps it.
     enqueue("carol", Some(alice)).await;
-    let first_of = async |id: i64| s.plan(id).await.unwrap().unwrap().first_action;
+    let first_of = async |id: PlanId| s.plan(id).await.unwrap().unwrap().first_action;
     assert_eq!(first_of(alice).await, Some(first_alice));
     assert_eq!(first_of(bob).await, Some(first_bob));
     assert_eq!(first_of(_old).await, None);
@@ -72,7 +72,7 @@ async fn settled_onboardings_are_read_and_marked_by_lists(b: Backend) {
     assert_eq!(holders, ["alice", "bob"]);
     // Reports are marked with their audit rows, once: a second change reporting one of the
     // same plans (another worker's) fails as a whole and writes none of its audit rows.
-    let report = |plans: Vec<i64>, detail: &str| Change {
+    let report = |plans: Vec<PlanId>, detail: &str| Change {
         audit: vec![event(
             AuditAction::OnboardingReported,
             detail,
@@ -86,11 +86,12 @@ async fn settled_onboardings_are_read_and_marked_by_lists(b: Backend) {
         .await
         .unwrap();
     assert!(matches!(
-        s.commit(report(vec![alice, 999_999], "second")).await,
+        s.commit(report(vec![alice, PlanId(999_999)], "second"))
+            .await,
         Err(StoreError::Conflict)
     ));
     assert!(matches!(
-        s.commit(report(vec![999_999], "third")).await,
+        s.commit(report(vec![PlanId(999_999)], "third")).await,
         Err(StoreError::Conflict)
     ));
     let details: Vec<String> = s
