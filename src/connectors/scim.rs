@@ -74,7 +74,11 @@ pub struct Scim {
     group_ids: std::sync::Mutex<HashMap<String, (String, Instant)>>,
     /// Held while a grant creates its user: the grants of a new hire start together, and
     /// each would POST the user (one created, the others answered 409 and looked up again).
+    /// Striped by e-mail; each stripe counts the creations tried under it, so a grant that
+    /// looked the user up before another's creation finished looks again instead of POSTing.
     creating: Vec<tokio::sync::Mutex<()>>,
+    /// Creations tried under each stripe of `creating`.
+    creations: Vec<std::sync::atomic::AtomicU64>,
     /// What the provider says it can do, read when the connector first acts.
     caps: tokio::sync::OnceCell<Caps>,
     /// A filter on Users (on Groups) missed what a listing then showed: not used again.
@@ -212,6 +216,9 @@ impl Scim {
             group_ids: std::sync::Mutex::new(HashMap::new()),
             creating: (0..CREATE_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
+            creations: (0..CREATE_STRIPES)
+                .map(|_| std::sync::atomic::AtomicU64::new(0))
                 .collect(),
             caps: tokio::sync::OnceCell::new(),
             user_filter_lies: AtomicBool::new(false),
@@ -594,29 +601,33 @@ impl Scim {
     /// A queued grant in one pass: the user is looked up once, created or re-enabled when
     /// needed, and its id carried to the group membership (the generic steps look the user
     /// up again for each step: one to two requests more per grant). Grants creating the same
-    /// user wait for each other; one that waited looks the user up again instead of POSTing.
+    /// user take turns; one whose look-up came before another's creation looks again
+    /// instead of POSTing.
     async fn provision(
         &self,
         who: &Subject,
         entitlement: Option<&str>,
     ) -> Result<Effect, ConnectorError> {
+        use std::sync::atomic::Ordering::SeqCst;
         let email = who.email.as_str();
+        let stripe = self.creation_stripe(email);
+        let tried_before = self.creations[stripe].load(SeqCst);
         let (uid, made) = match self.lookup_user(email).await? {
             Lookup::Found(u) => self.activated(u).await?,
             _ => {
-                let lock = self.creation_lock(email);
-                let (_one_create, waited) = match lock.try_lock() {
-                    Ok(g) => (g, false),
-                    Err(_) => (lock.lock().await, true),
-                };
-                let again = if waited {
+                let _one_create = self.creating[stripe].lock().await;
+                let again = if self.creations[stripe].load(SeqCst) != tried_before {
                     self.lookup_user(email).await?
                 } else {
                     Lookup::NotShown
                 };
                 match again {
                     Lookup::Found(u) => self.activated(u).await?,
-                    _ => self.created(who).await?,
+                    _ => {
+                        let made = self.created(who).await;
+                        self.creations[stripe].fetch_add(1, SeqCst);
+                        made?
+                    }
                 }
             }
         };
@@ -627,12 +638,12 @@ impl Scim {
         Ok(changed(made || e == Effect::Applied))
     }
 
-    /// The lock a creation of the user with this email takes.
-    fn creation_lock(&self, email: &str) -> &tokio::sync::Mutex<()> {
+    /// The stripe of `creating` a creation of the user with this email takes.
+    fn creation_stripe(&self, email: &str) -> usize {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         email.to_ascii_lowercase().hash(&mut h);
-        &self.creating[(h.finish() as usize) % self.creating.len()]
+        (h.finish() as usize) % self.creating.len()
     }
 
     /// A found user's id, re-enabled if it was disabled (and whether it had to be).
