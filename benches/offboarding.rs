@@ -88,7 +88,7 @@ impl Chat for BenchChat {
                 .push((at, to.clone(), msg.text.clone()));
             self.arrived.notify_waiters();
         }
-        let buttons: Vec<&str> = msg.buttons.iter().map(|b| b.custom_id.as_str()).collect();
+        let buttons: Vec<String> = msg.buttons.iter().map(|b| b.target.to_string()).collect();
         self.log
             .lock()
             .unwrap()
@@ -582,8 +582,8 @@ async fn offboard(service: &Service, chat: &BenchChat, i: usize) -> Trial {
         .iter()
         .find(|b| b.label == ButtonLabel::Confirm)
         .unwrap_or_else(|| panic!("no Confirm on the plan: {}", plan.text))
-        .custom_id
-        .clone();
+        .target
+        .to_string();
     assert_eq!(
         plan.text.matches("(connector ").count(),
         4 * PER,

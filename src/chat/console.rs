@@ -37,7 +37,7 @@ pub struct Shown {
     /// Labels still clickable.
     pub buttons: Vec<String>,
     #[serde(skip)]
-    custom_ids: Vec<Button>,
+    clickable: Vec<Button>,
     #[serde(skip)]
     key: Option<MessageKey>,
 }
@@ -104,7 +104,7 @@ impl ConsoleChat {
                 .iter()
                 .map(|b| b.label.as_str().to_owned())
                 .collect(),
-            custom_ids: buttons,
+            clickable: buttons,
             key,
         });
     }
@@ -128,14 +128,14 @@ impl ConsoleChat {
             log.iter()
                 .rev()
                 .find(|e| e.edits == Some(m.seq))
-                .map_or_else(|| m.custom_ids.clone(), |e| e.custom_ids.clone())
+                .map_or_else(|| m.clickable.clone(), |e| e.clickable.clone())
         };
         log.iter()
             .rev()
             .filter(|m| m.kind == "new" && m.to.as_deref() == Some(who.as_str()))
             .filter(|m| seq.is_none_or(|s| m.seq == s))
             .find_map(|m| current(m).into_iter().find(|b| b.label == label))
-            .map(|b| b.custom_id)
+            .map(|b| b.target.to_string())
     }
 }
 
@@ -174,7 +174,7 @@ impl Chat for ConsoleChat {
                     .iter()
                     .map(|b| b.label.as_str().to_owned())
                     .collect(),
-                custom_ids: buttons.to_vec(),
+                clickable: buttons.to_vec(),
                 key: m.key,
             });
         }

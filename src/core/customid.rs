@@ -6,7 +6,7 @@ use std::fmt;
 use super::model::{ActionId, GrantId, PlanId, RequestId};
 
 /// What a button click asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClickTarget {
     /// Approve step `step` of a request.
     Approve(RequestId, u32),

@@ -80,11 +80,11 @@ pub fn plan_buttons(plan: PlanId) -> Vec<Button> {
     vec![
         Button {
             label: ButtonLabel::Confirm,
-            custom_id: ClickTarget::Confirm(plan).to_string(),
+            target: ClickTarget::Confirm(plan),
         },
         Button {
             label: ButtonLabel::Cancel,
-            custom_id: ClickTarget::Cancel(plan).to_string(),
+            target: ClickTarget::Cancel(plan),
         },
     ]
 }

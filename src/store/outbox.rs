@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use super::db::{DbRow, Tx, q};
 use super::rows::micros;
 use super::{SqlStore, audit, store_err};
+use crate::core::customid::ClickTarget;
 use crate::core::model::{AuditEvent, Handle};
 use crate::core::ports::{
     Button, ButtonLabel, MessageKey, OutKind, Outbox, OutboxCounts, Outgoing, Queued, Recipient,
@@ -42,9 +43,9 @@ fn recipient_of(s: &str) -> Result<Recipient, StoreError> {
 }
 
 fn buttons_text(bs: &[Button]) -> String {
-    let pairs: Vec<(&str, &str)> = bs
+    let pairs: Vec<(&str, String)> = bs
         .iter()
-        .map(|b| (b.label.as_str(), b.custom_id.as_str()))
+        .map(|b| (b.label.as_str(), b.target.to_string()))
         .collect();
     serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
 }
@@ -54,10 +55,12 @@ fn buttons_of(s: &str) -> Result<Vec<Button>, StoreError> {
         serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("outbox buttons: {e}")))?;
     pairs
         .into_iter()
-        .map(|(l, custom_id)| {
+        .map(|(l, id)| {
             let label = ButtonLabel::parse(&l)
                 .ok_or_else(|| StoreError::Corrupt(format!("outbox button {l:?}")))?;
-            Ok(Button { label, custom_id })
+            let target = ClickTarget::parse(&id)
+                .map_err(|_| StoreError::Corrupt(format!("outbox button target {id:?}")))?;
+            Ok(Button { label, target })
         })
         .collect()
 }

@@ -694,7 +694,7 @@ async fn a_retry_removes_the_retry_button_whatever_crash() {
             format!("Action #{id} failed for good."),
             vec![Button {
                 label: ButtonLabel::Retry,
-                custom_id: format!("v1:act:{id}:retry"),
+                target: quartermaster::core::customid::ClickTarget::Retry(id),
             }],
             Some(MessageKey::Action(id)),
         );

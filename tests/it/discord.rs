@@ -1143,11 +1143,8 @@ async fn the_fake_enforces_discords_rules() {
 
     // custom_id ≤ 100 and at most 5 buttons a row (50035).
     let ch = ChannelId::new(GENERAL.parse().unwrap());
-    let long = Button {
-        label: ButtonLabel::Approve,
-        custom_id: "x".repeat(101),
-    };
-    let body = json!({ "content": "c", "components": components(std::slice::from_ref(&long)) });
+    let long = json!([{ "type": 1, "components": [{ "type": 2, "style": 3, "label": "A", "custom_id": "x".repeat(101) }] }]);
+    let body = json!({ "content": "c", "components": long });
     let r = http.send_message(ch, vec![], &body).await.map(|_| ());
     assert_eq!(code(r), Some(50035));
     let six = json!([{ "type": 1, "components": (0..6).map(|i| json!({ "type": 2, "style": 3, "label": "A", "custom_id": format!("b{i}") })).collect::<Vec<_>>() }]);
@@ -1160,7 +1157,9 @@ async fn the_fake_enforces_discords_rules() {
     let seven: Vec<Button> = (0..7)
         .map(|i| Button {
             label: ButtonLabel::Done,
-            custom_id: format!("v1:act:{i}:done"),
+            target: quartermaster::core::customid::ClickTarget::Done(
+                quartermaster::core::model::ActionId(i),
+            ),
         })
         .collect();
     let body = json!({ "content": "c", "components": components(&seven) });

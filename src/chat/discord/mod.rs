@@ -173,7 +173,7 @@ pub fn components(buttons: &[Button]) -> Value {
                         "type": 2,
                         "style": button_style(b.label),
                         "label": b.label.as_str(),
-                        "custom_id": b.custom_id,
+                        "custom_id": b.target.to_string(),
                     })
                 })
                 .collect();

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::core::customid::ClickTarget;
+
 use crate::core::model::{ActionId, Handle, PlanId, RequestId};
 
 /// Where a message goes.
@@ -70,8 +72,9 @@ impl ButtonLabel {
 pub struct Button {
     /// Its label.
     pub label: ButtonLabel,
-    /// What a click sends back (≤ 100 chars, versioned; see `core::customid`).
-    pub custom_id: String,
+    /// What a click on it asks for; the chat adapter writes it as the button's id (its text
+    /// form, ≤ 100 chars and versioned: see `core::customid`).
+    pub target: ClickTarget,
 }
 
 /// Groups the copies of one logical message (e.g. every copy of one approval prompt), so

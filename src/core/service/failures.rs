@@ -154,7 +154,7 @@ impl Service {
         };
         let retry = vec![Button {
             label: ButtonLabel::Retry,
-            custom_id: ClickTarget::Retry(action.id).to_string(),
+            target: ClickTarget::Retry(action.id),
         }];
         self.org
             .it_admins

@@ -165,11 +165,11 @@ fn decision_buttons(r: RequestId, k: u32) -> Vec<Button> {
     vec![
         Button {
             label: ButtonLabel::Approve,
-            custom_id: ClickTarget::Approve(r, k).to_string(),
+            target: ClickTarget::Approve(r, k),
         },
         Button {
             label: ButtonLabel::Deny,
-            custom_id: ClickTarget::Deny(r, k).to_string(),
+            target: ClickTarget::Deny(r, k),
         },
     ]
 }

@@ -532,7 +532,7 @@ impl Service {
         );
         let done = vec![Button {
             label: ButtonLabel::Done,
-            custom_id: ClickTarget::Done(action.id).to_string(),
+            target: ClickTarget::Done(action.id),
         }];
         let messages = self
             .org

@@ -268,7 +268,7 @@ impl Service {
                 ),
                     vec![Button {
                         label: ButtonLabel::Extend,
-                        custom_id: ClickTarget::Extend(g.id).to_string(),
+                        target: ClickTarget::Extend(g.id),
                     }],
                     None,
                 )],

@@ -149,7 +149,7 @@ async fn plan_messages(b: Backend) {
     assert_eq!(rows[0].msg.text, format!("plan #{id} waits"));
     assert_eq!(rows[0].msg.key, Some(MessageKey::Plan(id)));
     assert_eq!(
-        rows[0].msg.buttons[0].custom_id,
+        rows[0].msg.buttons[0].target.to_string(),
         format!("v1:plan:{id}:confirm")
     );
 }
