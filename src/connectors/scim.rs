@@ -41,7 +41,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tracing::debug;
 
-use super::http;
+use super::outbound;
 use crate::core::model::ActionOp;
 use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject, apply_steps};
 use caps::Caps;
@@ -210,7 +210,7 @@ impl Scim {
             name: name.into(),
             base: base_url.trim_end_matches('/').to_owned(),
             token,
-            http: http::client(timeout)?,
+            http: outbound::client(timeout)?,
             page_size: page_size.max(1),
             group_lock: tokio::sync::Mutex::new(()),
             group_ids: std::sync::Mutex::new(HashMap::new()),
@@ -259,13 +259,13 @@ impl Scim {
         let resp = rq
             .send()
             .await
-            .map_err(|e| http::transport_error(what, &e))?;
+            .map_err(|e| outbound::transport_error(what, &e))?;
         let status = resp.status();
         let headers = resp.headers().clone();
         let text = resp
             .text()
             .await
-            .map_err(|e| http::transport_error(what, &e))?;
+            .map_err(|e| outbound::transport_error(what, &e))?;
         debug!(connector = %self.name, %method, path, status = status.as_u16(), "scim call");
         let etag = headers
             .get(reqwest::header::ETAG)
@@ -288,8 +288,9 @@ impl Scim {
         text: &str,
     ) -> ConnectorError {
         let secret = self.token.expose_secret();
-        let e = http::status_error(what, reply.status, headers, text, SystemTime::now(), secret);
-        http::redact_error(e, secret)
+        let e =
+            outbound::status_error(what, reply.status, headers, text, SystemTime::now(), secret);
+        outbound::redact_error(e, secret)
     }
 
     /// Sends one request and maps any non-2xx answer to an error.

@@ -16,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 use tracing::debug;
 
-use super::http;
+use super::outbound;
 use crate::core::model::ActionOp;
 use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject};
 
@@ -164,7 +164,7 @@ impl Webhook {
             body: s.body.unwrap_or_else(|| DEFAULT_BODY.to_owned()),
             success: s.success,
             secret: s.secret,
-            http: http::client(s.timeout)?,
+            http: outbound::client(s.timeout)?,
         })
     }
 
@@ -220,21 +220,21 @@ impl Webhook {
         let resp = rq
             .send()
             .await
-            .map_err(|e| http::transport_error(&what, &e))?;
+            .map_err(|e| outbound::transport_error(&what, &e))?;
         let status = resp.status();
         debug!(connector = %self.name, op, status = status.as_u16(), "webhook call");
         if self.ok(status) {
             return Ok(Effect::Applied);
         }
         let headers = resp.headers().clone();
-        let text = http::body_text(resp).await;
+        let text = outbound::body_text(resp).await;
         let e = if status.is_success() {
             ConnectorError::Permanent(format!(
                 "{what}: HTTP {} is not a configured success status",
                 status.as_u16()
             ))
         } else {
-            http::status_error(
+            outbound::status_error(
                 &what,
                 status,
                 &headers,
@@ -243,7 +243,7 @@ impl Webhook {
                 self.secret.expose_secret(),
             )
         };
-        Err(http::redact_error(e, self.secret.expose_secret()))
+        Err(outbound::redact_error(e, self.secret.expose_secret()))
     }
 }
 

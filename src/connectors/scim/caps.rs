@@ -165,7 +165,7 @@ impl Caps {
 pub fn form_refused(status: u16, body: &str) -> bool {
     match status {
         501 | 405 => true,
-        400 => super::http::scim_type(body).is_some_and(|t| {
+        400 => super::outbound::scim_type(body).is_some_and(|t| {
             ["invalidPath", "invalidFilter", "invalidSyntax", "noTarget"]
                 .iter()
                 .any(|k| t.eq_ignore_ascii_case(k))
