@@ -30,6 +30,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -327,6 +328,34 @@ async fn paced(
         out.push(t.await.unwrap());
     }
     out
+}
+
+/// The seconds of a paced phase with the most answers slower than `over` (client-side):
+/// slow answers bunched in a few seconds point at something periodic (a scheduler round, a
+/// checkpoint); spread evenly, at the request's own path.
+fn slow_seconds(a: &[(Duration, Value)], rate: f64, over: Duration) {
+    let mut by: std::collections::BTreeMap<usize, (usize, Duration)> = Default::default();
+    for (i, (d, _)) in a.iter().enumerate() {
+        if *d > over {
+            let e = by.entry((i as f64 / rate) as usize).or_default();
+            e.0 += 1;
+            e.1 = e.1.max(*d);
+        }
+    }
+    let total: usize = by.values().map(|v| v.0).sum();
+    let mut worst: Vec<_> = by.into_iter().collect();
+    worst.sort_by(|x, y| y.1.0.cmp(&x.1.0));
+    let shown: Vec<String> = worst
+        .iter()
+        .take(8)
+        .map(|(s, (n, m))| format!("s{s}: {n} (max {} ms)", ms(*m)))
+        .collect();
+    println!(
+        "  {total} answers over {} ms, in {} seconds of the phase; the worst: {}",
+        over.as_millis(),
+        worst.len(),
+        shown.join(", ")
+    );
 }
 
 /// `/request` of an app person `i` holds no grant of.
@@ -666,6 +695,7 @@ async fn phase_in_process(
         kinds(&a)
     );
     println!("  client-side: {}", stats(a.iter().map(|x| x.0).collect()));
+    slow_seconds(&a, 50.0, Duration::from_millis(10));
     println!(
         "goal acknowledgement p99 <= 10 ms server-side: {} (p99 {} ms)",
         verdict(st.p99 <= Duration::from_millis(10)),
@@ -751,6 +781,61 @@ async fn phase_tick(dir: &Path, url: &str, s: &Sizes, tick_at: chrono::DateTime<
         took.as_secs_f64()
     );
     store.close().await;
+    tick_reference(url, s.expiring).await;
+}
+
+/// The rows the tick writes per expired grant (grant and request updated; an action, an
+/// outbox message and two audit rows inserted), written with plain statements for `n` of the
+/// grants it revoked: once in one transaction for all, once in a transaction per grant. The
+/// floor of a batched tick, and what one transaction per grant costs by itself.
+async fn tick_reference(url: &str, n: usize) {
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .unwrap()
+        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+        .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    let mut c = sqlx::SqliteConnection::connect_with(&opts).await.unwrap();
+    let rows: Vec<(i64, String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT id, person, app, request_id FROM grants WHERE state = 'revoking' ORDER BY id \
+         LIMIT ?",
+    )
+    .bind(n as i64)
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    let mut seq: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM audit")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    let half = rows.len() / 2;
+    let t = Instant::now();
+    let mut tx = c.begin().await.unwrap();
+    for g in &rows[..half] {
+        seq += 2;
+        reference_rows(&mut tx, g, seq).await;
+    }
+    tx.commit().await.unwrap();
+    let batched = t.elapsed();
+    let t = Instant::now();
+    for g in &rows[half..] {
+        seq += 2;
+        let mut tx = c.begin().await.unwrap();
+        reference_rows(&mut tx, g, seq).await;
+        tx.commit().await.unwrap();
+    }
+    let each = t.elapsed();
+    let per = |d: Duration, k: usize| d.as_secs_f64() * 1e6 / k.max(1) as f64;
+    println!(
+        "reference, the same rows with plain statements: {half} grants in one transaction \
+         {:.3} s ({:.0} µs per grant); {} grants in a transaction each {:.3} s ({:.0} µs per \
+         grant)",
+        batched.as_secs_f64(),
+        per(batched, half),
+        rows.len() - half,
+        each.as_secs_f64(),
+        per(each, rows.len() - half)
+    );
+    c.close().await.unwrap();
 }
 
 // ------------------------------------------------------------------------------ phase 4
@@ -773,7 +858,13 @@ fn people_csv(n: usize) -> String {
 
 /// Runs `quartermaster import people` into `url` while sampling `wal`; the import's time,
 /// its exit status, the WAL's largest size.
-async fn import_sampled(cfg: &Path, csv: &Path, url: &str, wal: &Path) -> (Duration, bool, f64) {
+async fn import_sampled(
+    cfg: &Path,
+    csv: &Path,
+    url: &str,
+    wal: &Path,
+    truncate_every: Option<Duration>,
+) -> (Duration, bool, f64) {
     let t = Instant::now();
     let mut child = Command::new(PathBuf::from(BIN))
         .arg("import")
@@ -787,6 +878,11 @@ async fn import_sampled(cfg: &Path, csv: &Path, url: &str, wal: &Path) -> (Durat
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let checkpoints = truncate_every.map(|every| {
+        let (stop, url, db) = (stop.clone(), url.to_owned(), wal.with_extension("db"));
+        tokio::spawn(async move { truncating(&url, &db, every, &stop).await })
+    });
     let mut max = 0.0f64;
     let mut last_print = Instant::now();
     let status = loop {
@@ -804,7 +900,93 @@ async fn import_sampled(cfg: &Path, csv: &Path, url: &str, wal: &Path) -> (Durat
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    stop.store(true, Ordering::Relaxed);
+    if let Some(c) = checkpoints {
+        let (ran, reset) = c.await.unwrap();
+        println!("  {ran} TRUNCATE checkpoints from another connection, {reset} of them complete");
+    }
     (t.elapsed(), status.success(), max)
+}
+
+/// One expired grant's rows for [`tick_reference`]; audit rows `seq - 1` and `seq`.
+async fn reference_rows(
+    c: &mut sqlx::SqliteConnection,
+    g: &(i64, String, String, Option<i64>),
+    seq: i64,
+) {
+    let (id, person, app, req) = g;
+    sqlx::query("UPDATE grants SET warned = 1 WHERE id = ?")
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE requests SET version = version + 1 WHERE id = ?")
+        .bind(req)
+        .execute(&mut *c)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO actions (connector, op, person, app, entitlement, grant_id, request_id, \
+         state, attempts, not_before, created_at, updated_at) VALUES ('directory', 'revoke', \
+         ?, ?, ?, ?, ?, 'done', 0, 0, 0, 0)",
+    )
+    .bind(person)
+    .bind(app)
+    .bind(app)
+    .bind(id)
+    .bind(req)
+    .execute(&mut *c)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (kind, recipient, text, buttons, next_try, state, created_at) \
+         VALUES ('send', ?, 'Your time-bound access has ended.', '[]', 0, 'sent', 0)",
+    )
+    .bind(format!("person:{person}"))
+    .execute(&mut *c)
+    .await
+    .unwrap();
+    for k in [seq - 1, seq] {
+        sqlx::query(
+            "INSERT INTO audit (seq, at, actor, action, subject, app, outcome, detail, \
+             prev_hash, hash) VALUES (?, 0, 'system', 'grant.expired', ?, ?, 'ok', \
+             'reference', 'x', 'y')",
+        )
+        .bind(k)
+        .bind(person)
+        .bind(app)
+        .execute(&mut *c)
+        .await
+        .unwrap();
+    }
+}
+
+/// `PRAGMA wal_checkpoint(TRUNCATE)` every `every` from a connection of its own (waiting for
+/// the writer in the busy handler), until `stop`; how many ran and how many completed.
+async fn truncating(url: &str, db: &Path, every: Duration, stop: &AtomicBool) -> (usize, usize) {
+    while !db.exists() && !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let opts = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+        .unwrap()
+        .busy_timeout(Duration::from_secs(5));
+    let Ok(mut c) = sqlx::SqliteConnection::connect_with(&opts).await else {
+        return (0, 0);
+    };
+    let (mut ran, mut reset) = (0, 0);
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(every).await;
+        if let Ok((busy, _, _)) =
+            sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&mut c)
+                .await
+        {
+            ran += 1;
+            reset += usize::from(busy == 0);
+        }
+    }
+    let _ = c.close().await;
+    (ran, reset)
 }
 
 async fn phase_import(dir: &Path, s: &Sizes) {
@@ -820,13 +1002,29 @@ async fn phase_import(dir: &Path, s: &Sizes) {
         let db = dir.join("alone.db");
         let url = format!("sqlite://{}", db.display());
         let wal = dir.join("alone.db-wal");
-        let (took, ok, max) = import_sampled(&cfg, &csv, &url, &wal).await;
+        let (took, ok, max) = import_sampled(&cfg, &csv, &url, &wal, None).await;
         println!(
             "import alone (no serve): {:.1} s (ok: {ok}); WAL max {max:.1} MB, at the end \
              {:.1} MB; database {:.1} MB",
             took.as_secs_f64(),
             file_mb(&wal),
             file_mb(&db)
+        );
+    }
+    if let Some(ms) = std::env::var("QM_IMPORT_TRUNCATE_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        // The remedy tried from outside: a checkpoint that waits for the writer and resets
+        // the log, while the import runs alone.
+        let db = dir.join("truncated.db");
+        let url = format!("sqlite://{}", db.display());
+        let wal = dir.join("truncated.db-wal");
+        let every = Duration::from_millis(ms);
+        let (took, ok, max) = import_sampled(&cfg, &csv, &url, &wal, Some(every)).await;
+        println!(
+            "import alone with TRUNCATE every {ms} ms: {:.1} s (ok: {ok}); WAL max {max:.1} MB",
+            took.as_secs_f64()
         );
     }
 
@@ -846,7 +1044,7 @@ async fn phase_import(dir: &Path, s: &Sizes) {
         .spawn()
         .unwrap();
     healthy(listen, t, &mut serve).await;
-    let (took, ok, max) = import_sampled(&cfg, &csv, &url, &wal).await;
+    let (took, ok, max) = import_sampled(&cfg, &csv, &url, &wal, None).await;
     println!(
         "import with serve running: {:.1} s (ok: {ok}); WAL max {max:.1} MB during it",
         took.as_secs_f64()
