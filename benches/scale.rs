@@ -14,11 +14,16 @@
 //!    Confirm prompt), one at a time, server-side. Then the store reads the core makes on
 //!    these paths, each timed alone, to say where the time goes.
 //! 3. The expiry tick (`Service::tick` on a clock moved past the 10,000 ends), and a second
-//!    tick with nothing due (the cost every scheduler round pays).
+//!    tick with nothing due (the cost every scheduler round pays); then the rows it wrote,
+//!    written again with plain statements as a reference. `QM_DROP_EXPIRY_INDEX=1` drops
+//!    the index `grants_by_expiry` first (diagnosis: the grant updates then go by id).
 //! 4. `quartermaster import people` (the real binary) of `QM_IMPORT_PEOPLE` people (default
 //!    `QM_PEOPLE`) into a fresh database while `serve` runs on it (its workers carry out the
 //!    birthrights); the `-wal` file's size is sampled every 50 ms. `QM_IMPORT_ALONE=1` also
-//!    runs the import with no `serve`.
+//!    runs the import with no `serve`; `QM_IMPORT_TRUNCATE_MS=N` also runs it alone while
+//!    another connection runs `PRAGMA wal_checkpoint(TRUNCATE)` every N ms.
+//!
+//! `QM_PHASES` picks phases (default `1234`); `QM_KEEP=1` keeps the temporary folder.
 //!
 //! Run: `cargo bench --bench scale` (about 15 minutes at full size); a quick look:
 //! `QM_PEOPLE=2000 QM_GRANTS=40000 QM_EXPIRING=1000 cargo bench --bench scale`.
@@ -748,6 +753,18 @@ async fn phase_tick(dir: &Path, url: &str, s: &Sizes, tick_at: chrono::DateTime<
         "\n== 3. the expiry tick: {} grants ended in the hour before the clock ==",
         s.expiring
     );
+    if env_usize("QM_DROP_EXPIRY_INDEX", 0) == 1 {
+        // Diagnosis: without `grants_by_expiry`, SQLite finds the grant an update names by
+        // its id (with it, `... WHERE id IN (...) AND state = ?` walks every grant in that
+        // state); the expiry queries then scan the table once per tick instead.
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query("DROP INDEX grants_by_expiry")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+        println!("(grants_by_expiry dropped for this run: QM_DROP_EXPIRY_INDEX=1)");
+    }
     let cfg = parse_config(&config_toml(s, 0, None), dir);
     let store = app::open_store(&cfg, url).await.unwrap();
     let due = store.grants_ending_by(tick_at).await.unwrap().len();
