@@ -349,7 +349,7 @@ fn slow_seconds(a: &[(Duration, Value)], rate: f64, over: Duration) {
     }
     let total: usize = by.values().map(|v| v.0).sum();
     let mut worst: Vec<_> = by.into_iter().collect();
-    worst.sort_by(|x, y| y.1.0.cmp(&x.1.0));
+    worst.sort_by_key(|w| std::cmp::Reverse(w.1.0));
     let shown: Vec<String> = worst
         .iter()
         .take(8)
