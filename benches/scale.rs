@@ -44,7 +44,9 @@ use ed25519_dalek::{Signer, SigningKey};
 use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::model::Handle;
-use quartermaster::core::ports::{ManualClock, Store, SystemClock};
+use quartermaster::core::ports::{
+    ActionQueue, Grants, ManualClock, People, Plans, Requests, SystemClock,
+};
 use quartermaster::server::{self, LogChat};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -603,7 +605,11 @@ async fn store_reads(
     let (d, n) = timed(5, || async move { store.people().await.unwrap().len() }).await;
     println!("  people() [Service::directory]: {} ms, {n} rows", ms(d));
     let (d, n) = timed(5, || async move {
-        store.unwarned_expiring_grants().await.unwrap().len()
+        store
+            .unwarned_expiring_grants(chrono::Utc::now() + chrono::TimeDelta::hours(24))
+            .await
+            .unwrap()
+            .len()
     })
     .await;
     println!(

@@ -306,8 +306,11 @@ async fn update_grants(tx: &mut Tx, updates: &[GrantUpdate]) -> Result<(), Store
         let g = same[0];
         let ids = json_list(same.iter().map(|g| g.id.0));
         let n = q(
+            // `+state`: SQLite would otherwise walk the (state, expires_at) index over every
+            // active grant instead of looking the ids up (75 ms against 0.26 ms per update
+            // with a million grants).
             "UPDATE grants SET state = ?, granted_at = ?, expires_at = ?, warned = ? \
-             WHERE id IN (SELECT value FROM json_each(?)) AND state = ?",
+             WHERE id IN (SELECT value FROM json_each(?)) AND +state = ?",
         )
         .pg(
             "UPDATE grants SET state = $1, granted_at = $2, expires_at = $3, warned = $4 \

@@ -30,7 +30,7 @@ pub async fn connect(url: &str, audit_key: Option<SecretSlice<u8>>) -> Result<Sq
         return Err(DbError::UnsupportedUrl(redact_url(url)));
     };
     let checkpoints = match &pool {
-        Pool::Sqlite(p, _) => Some(Arc::new(spawn_checkpoints(p.clone()))),
+        Pool::Sqlite(p, gate) => Some(Arc::new(spawn_checkpoints(p.clone(), gate.clone()))),
         #[cfg(feature = "postgres")]
         Pool::Pg(_) => None,
     };
@@ -92,15 +92,24 @@ impl SqlStore {
 }
 
 /// How often the SQLite write-ahead log is copied into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// A WAL of at least this many frames (4 KiB pages: 16 MiB) is truncated under the write gate.
+const TRUNCATE_AT_FRAMES: i64 = 4096;
 
 /// Checkpoints the SQLite WAL every [`CHECKPOINT_EVERY`] from a task of its own, until the
 /// returned sender (held by the store's clones) is dropped. SQLite's automatic checkpoint
 /// (turned off in [`connect_sqlite`]) runs inside the commit that takes the log past 1,000
 /// pages: a few milliseconds of file copying and `fsync` in whichever request commits then,
 /// often enough (every 100 or so interactions) to set their p99. `PASSIVE` waits for no reader
-/// or writer.
-fn spawn_checkpoints(pool: sqlx::SqlitePool) -> tokio::sync::oneshot::Sender<()> {
+/// or writer; but under a steady stream of writers (an import, a burst of expiries) it never
+/// catches up, and the log only grows (a 2 GB WAL beside a 25 MB database was seen). So once
+/// the log holds [`TRUNCATE_AT_FRAMES`], the task takes this process's write `gate` (writers
+/// wait a moment) and runs `TRUNCATE`, which copies the rest back and empties the file.
+fn spawn_checkpoints(
+    pool: sqlx::SqlitePool,
+    gate: Arc<tokio::sync::Mutex<()>>,
+) -> tokio::sync::oneshot::Sender<()> {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
@@ -113,15 +122,32 @@ fn spawn_checkpoints(pool: sqlx::SqlitePool) -> tokio::sync::oneshot::Sender<()>
             if pool.is_closed() {
                 break;
             }
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
-                .await
-            {
-                tracing::debug!(error = %e, "WAL checkpoint failed; trying again later");
+            match checkpoint(&pool, false).await {
+                Ok(frames) if frames >= TRUNCATE_AT_FRAMES => {
+                    let _writers_wait = gate.lock().await;
+                    if let Err(e) = checkpoint(&pool, true).await {
+                        tracing::debug!(error = %e, "WAL truncation failed; trying again later");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed; trying again later"),
             }
         }
     });
     stop
+}
+
+/// Runs `PRAGMA wal_checkpoint(PASSIVE)`, or `TRUNCATE` when `truncate`; how many frames
+/// the log held.
+async fn checkpoint(pool: &sqlx::SqlitePool, truncate: bool) -> Result<i64, sqlx::Error> {
+    use sqlx::Row;
+    let sql = if truncate {
+        "PRAGMA wal_checkpoint(TRUNCATE)"
+    } else {
+        "PRAGMA wal_checkpoint(PASSIVE)"
+    };
+    let row = sqlx::query(sql).fetch_one(pool).await?;
+    row.try_get::<i64, _>(1)
 }
 
 async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
@@ -137,7 +163,9 @@ async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true)
         // Checkpoints run off the request path (`spawn_checkpoints`).
-        .pragma("wal_autocheckpoint", "0");
+        .pragma("wal_autocheckpoint", "0")
+        // After a checkpoint, a WAL file larger than this is cut back to it.
+        .pragma("journal_size_limit", "67108864");
     // No ping before each use (sqlx's default): a connection to a local file does not go
     // stale, and the ping was one more round trip to the connection's thread per statement
     // in the caller's path (sqlx still tests each connection on release, in a task).

@@ -61,8 +61,9 @@ impl Grants for SqlStore {
             .collect::<Result<_, DbError>>()?)
     }
 
-    async fn unwarned_expiring_grants(&self) -> Result<Vec<Grant>, StoreError> {
+    async fn unwarned_expiring_grants(&self, until: Timestamp) -> Result<Vec<Grant>, StoreError> {
         let rows = q(GRANT_COLS.unwarned)
+            .bind(micros(until))
             .fetch_all(&self.pool)
             .await
             .map_err(store_err)?;

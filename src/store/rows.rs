@@ -249,7 +249,7 @@ pub(crate) const GRANT_COLS: GrantSql = GrantSql {
     ),
     unwarned: concat!(
         grant_cols!(),
-        "WHERE state = 'active' AND expires_at IS NOT NULL AND warned = 0 \
+        "WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ? AND warned = 0 \
          ORDER BY expires_at, id"
     ),
     in_list: concat!(
@@ -262,7 +262,7 @@ pub(crate) const GRANT_COLS: GrantSql = GrantSql {
     ),
     live_of_list: concat!(
         grant_cols!(),
-        "WHERE person IN (SELECT value FROM json_each(?)) \
+        "INDEXED BY grants_one_live_per_app WHERE person IN (SELECT value FROM json_each(?)) \
          AND state IN ('pending', 'active', 'revoking') ORDER BY person, app, id"
     ),
     live_of_list_pg: concat!(

@@ -122,8 +122,8 @@ impl Grants for CrashStore {
         self.inner.grants_ending_by(t).await
     }
 
-    async fn unwarned_expiring_grants(&self) -> Result<Vec<Grant>, StoreError> {
-        self.inner.unwarned_expiring_grants().await
+    async fn unwarned_expiring_grants(&self, until: Timestamp) -> Result<Vec<Grant>, StoreError> {
+        self.inner.unwarned_expiring_grants(until).await
     }
 }
 

@@ -80,8 +80,9 @@ pub trait Grants: Send + Sync {
     async fn grants_of_people(&self, people: &[Handle]) -> Result<Vec<Grant>, StoreError>;
     /// Active grants with an end at or before `t`, for the expiry scheduler.
     async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError>;
-    /// Active time-bound grants whose expiry warning has not gone out yet, by expiry.
-    async fn unwarned_expiring_grants(&self) -> Result<Vec<Grant>, StoreError>;
+    /// Active grants ending at or before `until` whose expiry warning has not gone out yet,
+    /// by expiry.
+    async fn unwarned_expiring_grants(&self, until: Timestamp) -> Result<Vec<Grant>, StoreError>;
 }
 
 /// The queue of connector actions: reads, and claims with leases for the workers.

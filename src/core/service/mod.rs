@@ -274,18 +274,21 @@ impl Service {
             .collect())
     }
 
-    /// The given people, looked up one by one (unknown handles are left out).
+    /// The given people, in one read (unknown handles are left out).
     async fn directory_of(&self, handles: impl IntoIterator<Item = Handle>) -> Result<Directory> {
-        let mut dir = Directory::new();
-        for h in handles {
-            if dir.contains_key(&h) {
-                continue;
-            }
-            if let Some(p) = self.store.person(&h).await? {
-                dir.insert(h, p);
-            }
+        let mut wanted: Vec<Handle> = handles.into_iter().collect();
+        wanted.sort();
+        wanted.dedup();
+        if wanted.is_empty() {
+            return Ok(Directory::new());
         }
-        Ok(dir)
+        Ok(self
+            .store
+            .people_by_handle(&wanted)
+            .await?
+            .into_iter()
+            .map(|p| (p.handle.clone(), p))
+            .collect())
     }
 
     /// Everyone a request's steps can involve: the requester and their manager, the app's

@@ -236,7 +236,10 @@ impl Service {
     /// duration before for shorter grants — with an Extend button.
     async fn warn_expiring(&self, now: Timestamp) -> Result<usize> {
         let mut done = 0;
-        for g in self.store.unwarned_expiring_grants().await? {
+        // A warning goes out at most a day before the end (a quarter of the grant's length
+        // when shorter): grants ending later are not read.
+        let until = now + chrono::TimeDelta::hours(24);
+        for g in self.store.unwarned_expiring_grants(until).await? {
             let Some(end) = g.expires_at else { continue };
             let start = g.granted_at.unwrap_or(end);
             let lead = ((end - start) / 4).min(chrono::TimeDelta::hours(24));

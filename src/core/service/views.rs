@@ -28,7 +28,15 @@ impl Service {
         }
         let grants = self.store.grants_of(&subject.handle).await?;
         let requests = self.store.requests_by(&subject.handle).await?;
-        let dir = self.directory().await?;
+        let open: Vec<&Request> = requests.iter().filter(|r| r.state.is_open()).collect();
+        // Only the names the lines show: the open requests' current approvers.
+        let dir = self
+            .directory_of(
+                open.iter()
+                    .filter_map(|r| r.current_step())
+                    .flat_map(|s| s.approvers.iter().cloned()),
+            )
+            .await?;
         let whose = if subject.handle == c.person.handle {
             "Your access".to_owned()
         } else {
@@ -41,7 +49,6 @@ impl Service {
         for g in &grants {
             lines.push(self.grant_line(c, g).await?);
         }
-        let open: Vec<&Request> = requests.iter().filter(|r| r.state.is_open()).collect();
         if !open.is_empty() {
             lines.push("Pending requests:".into());
             for r in open {
