@@ -80,34 +80,66 @@ impl Service {
     }
 
     /// The open requests' timers: expiry, then escalation, then a reminder; how many acted.
+    /// Only a request with a timer due reads the people it names.
     async fn request_timers(&self, now: Timestamp) -> Result<usize> {
-        let wf = self.org.workflow;
-        let dir = self.directory().await?;
         let mut done = 0;
         for r in self.store.open_requests().await? {
-            if wf.expire_after.elapsed(r.created_at, now) {
-                done += usize::from(self.expire_request(&dir, &r, now).await?);
-                continue;
-            }
-            let (RequestState::Awaiting(k), Some(step)) = (r.state, r.current_step()) else {
+            let Some(timer) = self.timer_due(&r, now) else {
                 continue;
             };
-            let Some(started) = step.started_at else {
-                continue;
-            };
-            let acted = if !step.escalated && wf.escalate_after.elapsed(started, now) {
-                let Some(requester) = dir.get(&r.requester) else {
-                    continue;
-                };
-                self.escalate(&dir, &r, requester, k, now).await?
-            } else if !step.reminded && wf.remind_after.elapsed(started, now) {
-                self.remind(&dir, &r, k, started, now).await?
-            } else {
-                false
+            let dir = self.timer_directory(&r).await?;
+            let acted = match timer {
+                Timer::Expire => self.expire_request(&dir, &r, now).await?,
+                Timer::Escalate(k) => {
+                    let Some(requester) = dir.get(&r.requester) else {
+                        continue;
+                    };
+                    self.escalate(&dir, &r, requester, k, now).await?
+                }
+                Timer::Remind(k, started) => self.remind(&dir, &r, k, started, now).await?,
             };
             done += usize::from(acted);
         }
         Ok(done)
+    }
+
+    /// Which of an open request's timers is due at `now`, if any.
+    fn timer_due(&self, r: &Request, now: Timestamp) -> Option<Timer> {
+        let wf = self.org.workflow;
+        if wf.expire_after.elapsed(r.created_at, now) {
+            return Some(Timer::Expire);
+        }
+        let (RequestState::Awaiting(k), Some(step)) = (r.state, r.current_step()) else {
+            return None;
+        };
+        let started = step.started_at?;
+        if !step.escalated && wf.escalate_after.elapsed(started, now) {
+            Some(Timer::Escalate(k))
+        } else if !step.reminded && wf.remind_after.elapsed(started, now) {
+            Some(Timer::Remind(k, started))
+        } else {
+            None
+        }
+    }
+
+    /// Everyone a request's timers can name: its own people ([`Service::request_directory`])
+    /// and the managers of its current approvers (an escalation goes to them).
+    async fn timer_directory(&self, r: &Request) -> Result<Directory> {
+        let mut dir = self
+            .request_directory(&r.requester, &r.app, &r.steps)
+            .await?;
+        let managers: Vec<Handle> = r
+            .current_step()
+            .map(|s| {
+                s.approvers
+                    .iter()
+                    .filter_map(|h| dir.get(h).and_then(|p| p.manager.clone()))
+                    .filter(|m| !dir.contains_key(m))
+                    .collect()
+            })
+            .unwrap_or_default();
+        dir.extend(self.directory_of(managers).await?);
+        Ok(dir)
     }
 
     /// Expires a request nobody decided in time: its prompt says so, its requester is told.
@@ -284,4 +316,14 @@ impl Service {
         }
         Ok(done)
     }
+}
+
+/// A request timer that is due.
+enum Timer {
+    /// Nobody decided in time.
+    Expire,
+    /// Step `k` waited long enough to go to someone else too.
+    Escalate(u32),
+    /// Step `k`, started then, waited long enough for a reminder.
+    Remind(u32, Timestamp),
 }
