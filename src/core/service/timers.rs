@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How many ended grants one transaction removes.
+const EXPIRY_CHUNK: usize = 200;
+
 impl Service {
     /// Runs everything due at the clock's time: grant expiries, request expiries, reminders
     /// and escalations. Returns how many things it did.
@@ -20,23 +23,49 @@ impl Service {
         Ok(done)
     }
 
-    /// Removes every time-bound grant that has ended, telling its holder; how many.
+    /// Removes every time-bound grant that has ended, telling its holder; how many. Grants
+    /// go by chunks, each one transaction; a chunk another instance or click changed
+    /// meanwhile goes again grant by grant, each conditional on its own state.
     async fn expire_grants(&self, now: Timestamp) -> Result<usize> {
         let mut done = 0;
-        for g in self.store.grants_ending_by(now).await? {
-            let Some(p) = self.store.person(&g.person).await? else {
+        for chunk in self.store.grants_ending_by(now).await?.chunks(EXPIRY_CHUNK) {
+            let people = self
+                .directory_of(chunk.iter().map(|g| g.person.clone()))
+                .await?;
+            let mut change = Change::default();
+            let mut n = 0;
+            for g in chunk {
+                if let Some(p) = people.get(&g.person) {
+                    self.add_expiry(&mut change, p, g).await?;
+                    n += 1;
+                }
+            }
+            if n == 0 {
                 continue;
-            };
-            done += usize::from(self.expire_grant(&p, &g).await?);
+            }
+            if self.commit_quietly(change).await? {
+                done += n;
+                continue;
+            }
+            for g in chunk {
+                if let Some(p) = people.get(&g.person) {
+                    let mut change = Change::default();
+                    self.add_expiry(&mut change, p, g).await?;
+                    // Conditional on the grant still being active: when another instance
+                    // expired it first, it tells the holder, and this one neither writes
+                    // nor tells.
+                    done += usize::from(self.commit_quietly(change).await?);
+                }
+            }
         }
         Ok(done)
     }
 
-    /// Removes one ended grant; false when another instance expired it first.
-    async fn expire_grant(&self, p: &Person, g: &Grant) -> Result<bool> {
-        let mut change = Change::default();
+    /// Adds the removal of one ended grant to `change`, with its audit row and the holder's
+    /// news.
+    async fn add_expiry(&self, change: &mut Change, p: &Person, g: &Grant) -> Result<()> {
         self.revoke_grant(
-            &mut change,
+            change,
             &Actor::System,
             None,
             p,
@@ -62,9 +91,7 @@ impl Service {
             vec![],
             None,
         ));
-        // Conditional on the grant still being active: when another instance expired it
-        // first, it tells the holder, and this one neither writes nor tells.
-        self.commit_quietly(change).await
+        Ok(())
     }
 
     /// An offboarding whose last step a crash cut short (its re-read not enqueued, or its
