@@ -37,13 +37,48 @@ impl SqlStore {
             query = query.bind(*b);
         }
         let rows = query.fetch_all(&self.pool).await.map_err(store_err)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let mut r = request_from_row(row)?;
-            self.load_steps(&mut r).await?;
-            out.push(r);
+        let mut out = rows
+            .iter()
+            .map(request_from_row)
+            .collect::<Result<Vec<Request>, DbError>>()?;
+        match out.as_mut_slice() {
+            [] => {}
+            [one] => self.load_steps(one).await?,
+            many => self.load_steps_of(many).await?,
         }
         Ok(out)
+    }
+
+    /// The steps of several requests, in one query (one per request was 100 ms for 1,246
+    /// open requests).
+    async fn load_steps_of(&self, requests: &mut [Request]) -> Result<(), StoreError> {
+        let ids = super::json_list(requests.iter().map(|r| r.id.0));
+        let rows = q(
+            "SELECT request_id, idx, rule, approvers, started_at, decided, approved, decided_by, \
+             decided_at, reason, reminded, escalated FROM steps \
+             WHERE request_id IN (SELECT value FROM json_each(?)) ORDER BY request_id, idx",
+        )
+        .pg(
+            "SELECT request_id, idx, rule, approvers, started_at, decided, approved, decided_by, \
+             decided_at, reason, reminded, escalated FROM steps \
+             WHERE request_id = ANY(ARRAY(SELECT json_array_elements_text($1::json)::bigint)) \
+             ORDER BY request_id, idx",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_err)?;
+        let mut steps: std::collections::HashMap<i64, Vec<Step>> = std::collections::HashMap::new();
+        for row in &rows {
+            let id: i64 = row
+                .try_get("request_id")
+                .map_err(|e| StoreError::Corrupt(format!("step request_id: {e}")))?;
+            steps.entry(id).or_default().push(step_from_row(row)?);
+        }
+        for r in requests {
+            r.steps = steps.remove(&r.id.0).unwrap_or_default();
+        }
+        Ok(())
     }
 }
 
