@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use super::db::{Tx, q};
 use super::rows::{
     ONBOARDING_PLANS_SETTLED, ONBOARDING_PLANS_SETTLED_PG, PLAN_BY_ID, PLANS_DUE, PLANS_OF,
-    PLANS_UNREPORTED_OFFBOARD, micros, plan_from_row,
+    PLANS_OPEN, PLANS_UNREPORTED_OFFBOARD, micros, plan_from_row,
 };
 use super::{DbError, SqlStore, audit, outbox, store_err};
 use crate::core::model::{AuditEvent, Handle, PlanId, Timestamp};
@@ -74,6 +74,17 @@ impl Plans for SqlStore {
     async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError> {
         let rows = q(PLANS_OF)
             .bind(subject.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        Ok(rows
+            .iter()
+            .map(plan_from_row)
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    async fn open_plans(&self) -> Result<Vec<Plan>, StoreError> {
+        let rows = q(PLANS_OPEN)
             .fetch_all(&self.pool)
             .await
             .map_err(store_err)?;

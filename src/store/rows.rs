@@ -461,6 +461,12 @@ macro_rules! plan_cols {
 }
 /// One plan by id.
 pub(crate) const PLAN_BY_ID: &str = concat!("SELECT ", plan_cols!(), " FROM plans WHERE id = ?");
+/// The plans waiting for Confirm or Cancel, oldest first.
+pub(crate) const PLANS_OPEN: &str = concat!(
+    "SELECT ",
+    plan_cols!(),
+    " FROM plans WHERE state = 'open' ORDER BY id"
+);
 /// A person's plans, newest first.
 pub(crate) const PLANS_OF: &str = concat!(
     "SELECT ",

@@ -264,6 +264,10 @@ impl Plans for CrashStore {
         self.inner.plans_of(subject).await
     }
 
+    async fn open_plans(&self) -> Result<Vec<Plan>, StoreError> {
+        self.inner.open_plans().await
+    }
+
     async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError> {
         self.inner.onboarding_plans_settled(people).await
     }

@@ -185,6 +185,8 @@ pub trait Plans: Send + Sync {
     async fn plan(&self, id: PlanId) -> Result<Option<Plan>, StoreError>;
     /// Plans about a person, newest first.
     async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError>;
+    /// Every plan still waiting for Confirm or Cancel, oldest first.
+    async fn open_plans(&self) -> Result<Vec<Plan>, StoreError>;
     /// Of these people, each one's newest onboarding plan if its report is not sent yet and
     /// none of the person's grant actions from the plan's first action on is pending or
     /// running (one read, asked after every batch of grants; a person whose onboarding is

@@ -98,38 +98,53 @@ impl Service {
     /// `/approvals`: the requests waiting for the caller's decision, with their buttons.
     pub(super) async fn approvals(&self, c: &Caller) -> Result<Reply> {
         let me = &c.person.handle;
-        let dir = self.directory().await?;
-        let mut lines = Vec::new();
-        let mut buttons = Vec::new();
-        for r in self.store.open_requests().await? {
-            if let (RequestState::Awaiting(k), Some(step)) = (r.state, r.current_step())
-                && step.approvers.contains(me)
-            {
-                lines.push(format!(
-                    "- #{} {} asks for {} — {} (step {} of {}), waiting since {}",
-                    r.id,
-                    Self::name_of(&dir, &r.requester),
-                    self.app_display(&r.app),
-                    r.reason.as_deref().unwrap_or("no reason given"),
-                    k + 1,
-                    r.steps.len(),
-                    step.started_at
-                        .map_or_else(|| "-".into(), |t| self.when_to(c, t))
-                ));
-                if buttons.is_empty() {
-                    buttons = decision_buttons(r.id, k);
+        let waiting: Vec<(Request, u32)> = self
+            .store
+            .open_requests()
+            .await?
+            .into_iter()
+            .filter_map(|r| match (r.state, r.current_step()) {
+                (RequestState::Awaiting(k), Some(step)) if step.approvers.contains(me) => {
+                    Some((r, k))
                 }
-            }
-        }
+                _ => None,
+            })
+            .collect();
         // Plans (offboardings, role changes) waiting for the caller's Confirm. Confirmers are
         // IT admins, so only they pay for the look-up.
-        if self.org.it_admins.contains(me) {
-            let first = self.plans_awaiting(c, &dir, &mut lines).await?;
-            if let Some(id) = first
-                && buttons.is_empty()
-            {
-                buttons = Self::plan_buttons(id);
+        let plans: Vec<Plan> = if self.org.it_admins.contains(me) {
+            self.store
+                .open_plans()
+                .await?
+                .into_iter()
+                .filter(|p| p.confirmers.contains(me))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        // Only the names the lines show.
+        let dir = self
+            .directory_of(
+                waiting.iter().map(|(r, _)| r.requester.clone()).chain(
+                    plans
+                        .iter()
+                        .flat_map(|p| [p.subject.clone(), p.created_by.clone()]),
+                ),
+            )
+            .await?;
+        let mut lines = Vec::new();
+        let mut buttons = Vec::new();
+        for (r, k) in &waiting {
+            lines.push(self.waiting_line(c, &dir, r, *k));
+            if buttons.is_empty() {
+                buttons = decision_buttons(r.id, *k);
             }
+        }
+        self.plan_lines(c, &dir, &plans, &mut lines);
+        if let Some(p) = plans.first()
+            && buttons.is_empty()
+        {
+            buttons = Self::plan_buttons(p.id);
         }
         if lines.is_empty() {
             return Ok(Reply::text("Nothing is waiting for your decision."));
@@ -145,27 +160,24 @@ impl Service {
         })
     }
 
-    /// Adds a line to `lines` for each open plan waiting for `c`'s Confirm, oldest first;
-    /// the first one's id.
-    async fn plans_awaiting(
-        &self,
-        c: &Caller,
-        dir: &Directory,
-        lines: &mut Vec<String>,
-    ) -> Result<Option<PlanId>> {
-        let me = &c.person.handle;
-        let mut open: Vec<Plan> = Vec::new();
-        for h in dir.keys() {
-            open.extend(
-                self.store
-                    .plans_of(h)
-                    .await?
-                    .into_iter()
-                    .filter(|p| p.state == PlanState::Open && p.confirmers.contains(me)),
-            );
-        }
-        open.sort_by_key(|p| p.id);
-        for p in &open {
+    /// One request's line in `/approvals`: step `k` waits for the caller.
+    fn waiting_line(&self, c: &Caller, dir: &Directory, r: &Request, k: u32) -> String {
+        let started = r.current_step().and_then(|s| s.started_at);
+        format!(
+            "- #{} {} asks for {} — {} (step {} of {}), waiting since {}",
+            r.id,
+            Self::name_of(dir, &r.requester),
+            self.app_display(&r.app),
+            r.reason.as_deref().unwrap_or("no reason given"),
+            k + 1,
+            r.steps.len(),
+            started.map_or_else(|| "-".into(), |t| self.when_to(c, t))
+        )
+    }
+
+    /// Adds a line to `lines` for each open plan (oldest first) waiting for `c`'s Confirm.
+    fn plan_lines(&self, c: &Caller, dir: &Directory, plans: &[Plan], lines: &mut Vec<String>) {
+        for p in plans {
             let what = match p.kind {
                 PlanKind::Offboard => "offboarding",
                 PlanKind::Role => "role change",
@@ -179,6 +191,5 @@ impl Service {
                 self.when_to(c, p.created_at)
             ));
         }
-        Ok(open.first().map(|p| p.id))
     }
 }
