@@ -41,15 +41,8 @@ impl ActionQueue for SqlStore {
     }
 
     async fn actions_for_grant(&self, g: GrantId) -> Result<Vec<Action>, StoreError> {
-        let rows = q(ACTION_COLS.for_grant)
-            .bind(g.0)
-            .fetch_all(&self.pool)
+        self.read_all(q(ACTION_COLS.for_grant).bind(g.0), action_from_row)
             .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(action_from_row)
-            .collect::<Result<_, DbError>>()?)
     }
 
     async fn claim_action(
@@ -191,15 +184,8 @@ impl ActionQueue for SqlStore {
     }
 
     async fn actions_of(&self, p: &Handle) -> Result<Vec<Action>, StoreError> {
-        let rows = q(ACTION_COLS.for_person)
-            .bind(p.as_str())
-            .fetch_all(&self.pool)
+        self.read_all(q(ACTION_COLS.for_person).bind(p.as_str()), action_from_row)
             .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(action_from_row)
-            .collect::<Result<_, DbError>>()?)
     }
 
     async fn actions_of_people(&self, people: &[Handle]) -> Result<Vec<Action>, StoreError> {

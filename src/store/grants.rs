@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::db::q;
 use super::rows::{GRANT_COLS, grant_from_row, micros};
-use super::{DbError, SqlStore, store_err};
+use super::{SqlStore, store_err};
 use crate::core::model::{Grant, GrantId, Handle, Timestamp};
 use crate::core::ports::{Grants, StoreError};
 
@@ -29,15 +29,8 @@ impl Grants for SqlStore {
     }
 
     async fn grants_of(&self, p: &Handle) -> Result<Vec<Grant>, StoreError> {
-        let rows = q(GRANT_COLS.live_of)
-            .bind(p.as_str())
-            .fetch_all(&self.pool)
+        self.read_all(q(GRANT_COLS.live_of).bind(p.as_str()), grant_from_row)
             .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(grant_from_row)
-            .collect::<Result<_, DbError>>()?)
     }
 
     async fn grants_of_people(&self, people: &[Handle]) -> Result<Vec<Grant>, StoreError> {
@@ -50,26 +43,12 @@ impl Grants for SqlStore {
     }
 
     async fn grants_ending_by(&self, t: Timestamp) -> Result<Vec<Grant>, StoreError> {
-        let rows = q(GRANT_COLS.ending_by)
-            .bind(micros(t))
-            .fetch_all(&self.pool)
+        self.read_all(q(GRANT_COLS.ending_by).bind(micros(t)), grant_from_row)
             .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(grant_from_row)
-            .collect::<Result<_, DbError>>()?)
     }
 
     async fn unwarned_expiring_grants(&self, until: Timestamp) -> Result<Vec<Grant>, StoreError> {
-        let rows = q(GRANT_COLS.unwarned)
-            .bind(micros(until))
-            .fetch_all(&self.pool)
+        self.read_all(q(GRANT_COLS.unwarned).bind(micros(until)), grant_from_row)
             .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(grant_from_row)
-            .collect::<Result<_, DbError>>()?)
     }
 }

@@ -99,6 +99,18 @@ impl From<DbError> for StoreError {
     }
 }
 
+impl SqlStore {
+    /// Runs `query` on the pool and reads every row it returns with `read`.
+    pub(super) async fn read_all<T>(
+        &self,
+        query: db::Q,
+        read: fn(&DbRow) -> Result<T, DbError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = query.fetch_all(&self.pool).await.map_err(store_err)?;
+        Ok(rows.iter().map(read).collect::<Result<_, DbError>>()?)
+    }
+}
+
 /// Maps a driver error to the core's error: unique violations become
 /// [`StoreError::Duplicate`], the rest [`StoreError::Backend`].
 fn store_err(e: sqlx::Error) -> StoreError {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::db::{Tx, q};
 use super::rows::{PERSON_COLS, person_from_row};
-use super::{DbError, SqlStore, audit, store_err};
+use super::{SqlStore, audit, store_err};
 use crate::core::model::{AuditEvent, Email, Handle, Person};
 use crate::core::ports::{People, StoreError};
 
@@ -104,13 +104,6 @@ impl People for SqlStore {
     }
 
     async fn people(&self) -> Result<Vec<Person>, StoreError> {
-        let rows = q(PERSON_COLS.all)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(person_from_row)
-            .collect::<Result<_, DbError>>()?)
+        self.read_all(q(PERSON_COLS.all), person_from_row).await
     }
 }

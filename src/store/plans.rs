@@ -8,7 +8,7 @@ use super::rows::{
     ONBOARDING_PLANS_SETTLED, ONBOARDING_PLANS_SETTLED_PG, PLAN_BY_ID, PLANS_DUE, PLANS_OF,
     PLANS_OPEN, PLANS_UNREPORTED_OFFBOARD, micros, plan_from_row,
 };
-use super::{DbError, SqlStore, audit, outbox, store_err};
+use super::{SqlStore, audit, outbox, store_err};
 use crate::core::model::{AuditEvent, Handle, PlanId, Timestamp};
 use crate::core::ports::{NewPlan, Outgoing, Plan, PlanState, Plans, StoreError};
 
@@ -72,26 +72,12 @@ impl Plans for SqlStore {
     }
 
     async fn plans_of(&self, subject: &Handle) -> Result<Vec<Plan>, StoreError> {
-        let rows = q(PLANS_OF)
-            .bind(subject.as_str())
-            .fetch_all(&self.pool)
+        self.read_all(q(PLANS_OF).bind(subject.as_str()), plan_from_row)
             .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(plan_from_row)
-            .collect::<Result<_, DbError>>()?)
     }
 
     async fn open_plans(&self) -> Result<Vec<Plan>, StoreError> {
-        let rows = q(PLANS_OPEN)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(plan_from_row)
-            .collect::<Result<_, DbError>>()?)
+        self.read_all(q(PLANS_OPEN), plan_from_row).await
     }
 
     async fn onboarding_plans_settled(&self, people: &[Handle]) -> Result<Vec<Plan>, StoreError> {
@@ -114,26 +100,13 @@ impl Plans for SqlStore {
     }
 
     async fn due_plans(&self, now: Timestamp) -> Result<Vec<Plan>, StoreError> {
-        let rows = q(PLANS_DUE)
-            .bind(micros(now))
-            .fetch_all(&self.pool)
+        self.read_all(q(PLANS_DUE).bind(micros(now)), plan_from_row)
             .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(plan_from_row)
-            .collect::<Result<_, DbError>>()?)
     }
 
     async fn unreported_offboardings(&self) -> Result<Vec<Plan>, StoreError> {
-        let rows = q(PLANS_UNREPORTED_OFFBOARD)
-            .fetch_all(&self.pool)
+        self.read_all(q(PLANS_UNREPORTED_OFFBOARD), plan_from_row)
             .await
-            .map_err(store_err)?;
-        Ok(rows
-            .iter()
-            .map(plan_from_row)
-            .collect::<Result<_, DbError>>()?)
     }
 
     async fn start_plan(&self, id: PlanId) -> Result<bool, StoreError> {
