@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// The refusal of Done to someone who is not an IT admin.
+const DONE_IS_IT_ONLY: &str = "Only IT admins can mark a task done.";
+/// The refusal of Retry to someone who is not an IT admin.
+const RETRY_IS_IT_ONLY: &str = "Only IT admins can retry an action.";
+
 impl Service {
     /// Runs a console line (`/request app:figma …`) for `caller`.
     pub async fn command_line(&self, caller: &Caller, line: &str) -> Reply {
@@ -149,11 +154,17 @@ impl Service {
                         self.decide(caller, r, k, false, reason).await?
                     }
                 },
-                ClickTarget::Done(a) => match self.it_only_for_action(caller, a, "done").await? {
+                ClickTarget::Done(a) => match self
+                    .it_only_for_action(caller, a, "done", DONE_IS_IT_ONLY)
+                    .await?
+                {
                     Ok((admin, action)) => self.manual_done(&admin, caller, a, action).await?,
                     Err(refused) => refused,
                 },
-                ClickTarget::Retry(a) => match self.it_only_for_action(caller, a, "retry").await? {
+                ClickTarget::Retry(a) => match self
+                    .it_only_for_action(caller, a, "retry", RETRY_IS_IT_ONLY)
+                    .await?
+                {
                     Ok((admin, action)) => self.retry(&admin, caller, a, action).await?,
                     Err(refused) => refused,
                 },

@@ -4,22 +4,19 @@ use super::*;
 
 impl Service {
     /// IT's buttons on an action (`what`: done, retry) need the IT-admin capability: it, with
-    /// the action as read, or the refusal (audited), said before anything about the action
-    /// (whether it exists, whose it is).
+    /// the action as read, or the refusal `why` (audited), said before anything about the
+    /// action (whether it exists, whose it is).
     pub(super) async fn it_only_for_action(
         &self,
         c: &Caller,
         id: ActionId,
         what: &str,
+        why: &str,
     ) -> Result<std::result::Result<(policy::ItAdmin, Option<Action>), Reply>> {
         let action = self.store.action(id).await?;
         if let Some(admin) = policy::it_admin(&self.org, &c.person) {
             return Ok(Ok((admin, action)));
         }
-        let why = match what {
-            "done" => "Only IT admins can mark a task done.",
-            _ => "Only IT admins can retry an action.",
-        };
         self.refuse(
             c,
             what,
