@@ -9,6 +9,7 @@ pub mod outbox;
 pub mod plan;
 pub mod policy;
 pub mod ports;
+pub mod render;
 pub mod service;
 pub mod suggest;
 pub mod validate;

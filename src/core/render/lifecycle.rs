@@ -1,0 +1,1 @@
+//! The words of joiners, movers and leavers: plans, the HR feed and the reports.
