@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::db::{Tx, q};
 use super::people::write_person;
 use super::plans::insert_plan;
-use super::requests::{kind_parts, write_steps};
+use super::requests::{kind_parts, replace_steps, write_steps};
 use super::rows::micros;
 use super::{SqlStore, audit, json_list, outbox, resolve_grant, resolve_req, store_err};
 use crate::core::model::*;
@@ -134,26 +134,63 @@ async fn insert_request(tx: &mut Tx, r: &NewRequest) -> Result<RequestId, StoreE
     Ok(RequestId(id))
 }
 
-/// Step 2: the optimistic request updates, each conditional on the version read.
+/// Step 2: the optimistic request updates, each conditional on the version read, written
+/// with one statement (a JSON array of rows, one bind) and their steps with two: an expiry
+/// tick moves hundreds of requests in one change. Two updates of one request go one by one.
 async fn update_requests(tx: &mut Tx, updates: &[RequestUpdate]) -> Result<(), StoreError> {
-    for u in updates {
-        let n = q(
-            "UPDATE requests SET state = ?, current_step = ?, updated_at = ?, \
-             version = version + 1 WHERE id = ? AND version = ?",
-        )
-        .bind(u.state.name())
-        .bind(u.state.step().map(i64::from))
-        .bind(micros(u.updated_at))
-        .bind(u.id.0)
-        .bind(u.expected_version)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
-        // Dropping the transaction rolls it back.
-        changed_one(n)?;
-        write_steps(tx, u.id.0, &u.steps).await?;
+    if updates.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let mut ids: Vec<i64> = updates.iter().map(|u| u.id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() < updates.len() {
+        for u in updates {
+            update_requests_at_once(tx, std::slice::from_ref(u)).await?;
+        }
+        return Ok(());
+    }
+    update_requests_at_once(tx, updates).await
+}
+
+/// [`update_requests`] for updates of distinct requests.
+async fn update_requests_at_once(tx: &mut Tx, updates: &[RequestUpdate]) -> Result<(), StoreError> {
+    let rows: Vec<serde_json::Value> = updates
+        .iter()
+        .map(|u| {
+            serde_json::json!({
+                "id": u.id.0,
+                "version": u.expected_version,
+                "state": u.state.name(),
+                "step": u.state.step().map(i64::from),
+                "at": micros(u.updated_at),
+            })
+        })
+        .collect();
+    let n = q(
+        "UPDATE requests SET state = json_extract(j.value, '$.state'), \
+         current_step = json_extract(j.value, '$.step'), \
+         updated_at = json_extract(j.value, '$.at'), version = requests.version + 1 \
+         FROM json_each(?) AS j \
+         WHERE requests.id = json_extract(j.value, '$.id') \
+         AND requests.version = json_extract(j.value, '$.version')",
+    )
+    .pg(
+        "UPDATE requests SET state = j.state, current_step = j.step, updated_at = j.at, \
+         version = requests.version + 1 \
+         FROM json_to_recordset($1::json) AS j(id bigint, version bigint, state text, \
+         step bigint, at bigint) \
+         WHERE requests.id = j.id AND requests.version = j.version",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(store_err)?;
+    // Dropping the transaction rolls it back.
+    if n != updates.len() as u64 {
+        return Err(StoreError::Conflict);
+    }
+    replace_steps(tx, updates).await
 }
 
 /// Steps 2b to 2d: an offboarding's re-reads are enqueued once; reports are audited once
@@ -295,45 +332,73 @@ async fn conflict_or_missing(
     }
 }
 
-/// Updates that set the same values are written by one statement (a finished batch of the
-/// engine's actions sets the same state on all of them). Each is conditional on the state it
-/// leaves: a grant another instance or click moved meanwhile fails the whole change, so one
-/// expiry or revocation is done (and audited) once.
+/// The grant updates, written with one statement (a JSON array of rows, one bind): a batch
+/// of the engine's actions, or an expiry tick, moves hundreds of grants. Each is conditional
+/// on the state it leaves: a grant another instance or click moved meanwhile fails the whole
+/// change, so one expiry or revocation is done (and audited) once. Two updates of one grant
+/// go one by one, in order.
 async fn update_grants(tx: &mut Tx, updates: &[GrantUpdate]) -> Result<(), StoreError> {
-    for same in groups(updates, |g| {
-        (g.from, g.state, g.granted_at, g.expires_at, g.warned)
-    }) {
-        let g = same[0];
-        let ids = json_list(same.iter().map(|g| g.id.0));
-        let n = q(
-            // `+state`: SQLite would otherwise walk the (state, expires_at) index over every
-            // active grant instead of looking the ids up (75 ms against 0.26 ms per update
-            // with a million grants).
-            "UPDATE grants SET state = ?, granted_at = ?, expires_at = ?, warned = ? \
-             WHERE id IN (SELECT value FROM json_each(?)) AND +state = ?",
-        )
-        .pg(
-            "UPDATE grants SET state = $1, granted_at = $2, expires_at = $3, warned = $4 \
-             WHERE id = ANY(ARRAY(SELECT json_array_elements_text($5::json)::bigint)) \
-             AND state = $6",
-        )
-        .bind(g.state.as_str())
-        .bind(g.granted_at.map(micros))
-        .bind(g.expires_at.map(micros))
-        .bind(g.warned)
-        .bind(ids.clone())
-        .bind(g.from.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
-        if n != same.len() as u64 {
-            let count = (
-                "SELECT count(*) FROM grants WHERE id IN (SELECT value FROM json_each(?))",
-                "SELECT count(*) FROM grants \
-                 WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json)::bigint))",
-            );
-            return Err(conflict_or_missing(tx, count, &ids, same.len(), "a grant").await);
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<i64> = updates.iter().map(|g| g.id.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.len() < updates.len() {
+        for u in updates {
+            update_grants_at_once(tx, std::slice::from_ref(u)).await?;
         }
+        return Ok(());
+    }
+    update_grants_at_once(tx, updates).await
+}
+
+/// [`update_grants`] for updates of distinct grants.
+async fn update_grants_at_once(tx: &mut Tx, updates: &[GrantUpdate]) -> Result<(), StoreError> {
+    let rows: Vec<serde_json::Value> = updates
+        .iter()
+        .map(|g| {
+            serde_json::json!({
+                "id": g.id.0,
+                "from": g.from.as_str(),
+                "state": g.state.as_str(),
+                "granted_at": g.granted_at.map(micros),
+                "expires_at": g.expires_at.map(micros),
+                "warned": i64::from(g.warned),
+            })
+        })
+        .collect();
+    let n = q(
+        // `+state`: SQLite must find each grant by its id, not walk the (state, expires_at)
+        // index over every grant in that state (75 ms against 0.26 ms per update with a
+        // million grants).
+        "UPDATE grants SET state = json_extract(j.value, '$.state'), \
+         granted_at = json_extract(j.value, '$.granted_at'), \
+         expires_at = json_extract(j.value, '$.expires_at'), \
+         warned = json_extract(j.value, '$.warned') \
+         FROM json_each(?) AS j \
+         WHERE grants.id = json_extract(j.value, '$.id') \
+         AND +grants.state = json_extract(j.value, '$.from')",
+    )
+    .pg(
+        "UPDATE grants SET state = j.state, granted_at = j.granted_at, \
+         expires_at = j.expires_at, warned = j.warned \
+         FROM json_to_recordset($1::json) AS j(id bigint, \"from\" text, state text, \
+         granted_at bigint, expires_at bigint, warned bigint) \
+         WHERE grants.id = j.id AND grants.state = j.\"from\"",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(store_err)?;
+    if n != updates.len() as u64 {
+        let ids = json_list(updates.iter().map(|g| g.id.0));
+        let count = (
+            "SELECT count(*) FROM grants WHERE id IN (SELECT value FROM json_each(?))",
+            "SELECT count(*) FROM grants \
+             WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json)::bigint))",
+        );
+        return Err(conflict_or_missing(tx, count, &ids, updates.len(), "a grant").await);
     }
     Ok(())
 }
@@ -345,31 +410,24 @@ async fn insert_actions(
     change: &Change,
     out: &Committed,
 ) -> Result<Vec<ActionId>, StoreError> {
-    let mut ids = Vec::with_capacity(change.new_actions.len());
+    let mut rows = Vec::with_capacity(change.new_actions.len());
     for a in &change.new_actions {
-        let grant = a.grant.map(|g| resolve_grant(g, &out.grants)).transpose()?;
-        let req = resolve_req(a.request, out.request)?;
-        let id: i64 = q(
-            "INSERT INTO actions (connector, op, person, app, entitlement, grant_id, \
-             request_id, state, attempts, last_error, not_before, lease_until, created_at, \
-             updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, NULL, ?, NULL, ?, ?) \
-             RETURNING id",
-        )
-        .bind(a.connector.as_str())
-        .bind(a.op.as_str())
-        .bind(a.person.as_str())
-        .bind(a.app.as_ref().map(|x| x.as_str().to_owned()))
-        .bind(a.entitlement.clone())
-        .bind(grant)
-        .bind(req)
-        .bind(micros(a.at))
-        .bind(micros(a.at))
-        .bind(micros(a.at))
-        .fetch_i64(&mut *tx)
-        .await
-        .map_err(store_err)?;
-        ids.push(ActionId(id));
+        rows.push(serde_json::json!({
+            "connector": a.connector.as_str(),
+            "op": a.op.as_str(),
+            "person": a.person.as_str(),
+            "app": a.app.as_ref().map(|x| x.as_str()),
+            "entitlement": a.entitlement,
+            "grant_id": a.grant.map(|g| resolve_grant(g, &out.grants)).transpose()?,
+            "request_id": resolve_req(a.request, out.request)?,
+            "at": micros(a.at),
+        }));
     }
+    let ids = if rows.is_empty() {
+        Vec::new()
+    } else {
+        insert_action_rows(tx, rows).await?
+    };
     if let (Some(plan), Some(first)) = (change.first_action_of.or(out.plan), ids.first()) {
         q("UPDATE plans SET first_action = ? WHERE id = ? AND first_action IS NULL")
             .bind(first.0)
@@ -378,6 +436,55 @@ async fn insert_actions(
             .await
             .map_err(store_err)?;
     }
+    Ok(ids)
+}
+
+/// Inserts the actions with one statement (a JSON array of rows, one bind); their ids, in
+/// the rows' order. The rows go in in that order under the write lock, so their ids rise in
+/// it (a rowid, or a sequence, only grows): sorting what `RETURNING` gives back, in no
+/// promised order, restores it.
+async fn insert_action_rows(
+    tx: &mut Tx,
+    rows: Vec<serde_json::Value>,
+) -> Result<Vec<ActionId>, StoreError> {
+    let n = rows.len();
+    let returned = q(
+        "INSERT INTO actions (connector, op, person, app, entitlement, grant_id, \
+         request_id, state, attempts, last_error, not_before, lease_until, created_at, \
+         updated_at) \
+         SELECT json_extract(value, '$.connector'), json_extract(value, '$.op'), \
+         json_extract(value, '$.person'), json_extract(value, '$.app'), \
+         json_extract(value, '$.entitlement'), json_extract(value, '$.grant_id'), \
+         json_extract(value, '$.request_id'), 'pending', 0, NULL, \
+         json_extract(value, '$.at'), NULL, json_extract(value, '$.at'), \
+         json_extract(value, '$.at') FROM json_each(?) ORDER BY key RETURNING id",
+    )
+    .pg(
+        "INSERT INTO actions (connector, op, person, app, entitlement, grant_id, \
+         request_id, state, attempts, last_error, not_before, lease_until, created_at, \
+         updated_at) \
+         SELECT v->>'connector', v->>'op', v->>'person', v->>'app', v->>'entitlement', \
+         (v->>'grant_id')::bigint, (v->>'request_id')::bigint, 'pending', 0, NULL, \
+         (v->>'at')::bigint, NULL, (v->>'at')::bigint, (v->>'at')::bigint \
+         FROM json_array_elements($1::json) WITH ORDINALITY AS e(v, n) ORDER BY n \
+         RETURNING id",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(store_err)?;
+    let mut ids = returned
+        .iter()
+        .map(|r| r.try_get::<i64, _>("id").map(ActionId))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(store_err)?;
+    if ids.len() != n {
+        return Err(StoreError::Backend(format!(
+            "{n} actions inserted, {} ids returned",
+            ids.len()
+        )));
+    }
+    ids.sort_unstable();
     Ok(ids)
 }
 
@@ -487,12 +594,6 @@ where
 /// An update's row id, for [`groups`].
 trait HasId {
     fn id(&self) -> i64;
-}
-
-impl HasId for crate::core::ports::GrantUpdate {
-    fn id(&self) -> i64 {
-        self.id.0
-    }
 }
 
 impl HasId for crate::core::ports::ActionUpdate {

@@ -30,7 +30,11 @@ pub async fn connect(url: &str, audit_key: Option<SecretSlice<u8>>) -> Result<Sq
         return Err(DbError::UnsupportedUrl(redact_url(url)));
     };
     let checkpoints = match &pool {
-        Pool::Sqlite(p, gate) => Some(Arc::new(spawn_checkpoints(p.clone(), gate.clone()))),
+        Pool::Sqlite(p, gate) => Some(Arc::new(spawn_checkpoints(
+            p.clone(),
+            gate.clone(),
+            wal_file(url),
+        ))),
         #[cfg(feature = "postgres")]
         Pool::Pg(_) => None,
     };
@@ -94,51 +98,80 @@ impl SqlStore {
 /// How often the SQLite write-ahead log is copied into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
-/// After a truncation the log is checked again after this long, not [`CHECKPOINT_EVERY`]:
-/// steady writers (an import) are outrunning the checkpoints.
-const CHECKPOINT_SOON: Duration = Duration::from_millis(250);
+/// How often the size of the log file is looked at (a `stat`, no lock, no SQLite call).
+const WATCH_EVERY: Duration = Duration::from_millis(100);
 
-/// A WAL of at least this many frames (4 KiB pages: 16 MiB) is truncated under the write gate.
+/// A log of at least this many frames (4 KiB pages: 16 MiB), or a log file of at least
+/// [`TRUNCATE_AT_BYTES`], is truncated under the write gate.
 const TRUNCATE_AT_FRAMES: i64 = 4096;
 
-/// Checkpoints the SQLite WAL from a task of its own, every [`CHECKPOINT_EVERY`] (every
-/// [`CHECKPOINT_SOON`] while it has to truncate), until the returned sender (held by the store's
-/// clones) is dropped. SQLite's automatic checkpoint (turned off in [`connect_sqlite`]) runs
-/// inside the commit that takes the log past 1,000 pages: a few milliseconds of file copying
-/// and `fsync` in whichever request commits then, often enough (every 100 or so interactions)
-/// to set their p99. `PASSIVE` waits for no reader or writer; but under a steady stream of
-/// writers (an import, a burst of expiries) it never catches up, and the log only grows (a
-/// 2 GB WAL beside a 25 MB database was seen). So once the log holds [`TRUNCATE_AT_FRAMES`],
-/// the task takes this process's write `gate` (writers wait a moment) and runs `TRUNCATE`,
-/// which copies the rest back and empties the file. (Checking every 250 ms all the time,
-/// or from 8 MiB on, tripled the p99 of interactions arriving in bursts of 200/s: hence only
-/// while truncating.)
+/// See [`TRUNCATE_AT_FRAMES`].
+const TRUNCATE_AT_BYTES: u64 = 16 << 20;
+
+/// The write-ahead log file of the SQLite database at `url` (`None` in memory).
+fn wal_file(url: &str) -> Option<std::path::PathBuf> {
+    let opts = SqliteConnectOptions::from_str(url).ok()?;
+    let db = opts.get_filename();
+    let name = db.to_str()?;
+    if name.is_empty() || name == ":memory:" || url.contains("mode=memory") {
+        return None;
+    }
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    Some(wal.into())
+}
+
+/// Checkpoints the SQLite WAL from a task of its own until the returned sender (held by the
+/// store's clones) is dropped. SQLite's automatic checkpoint (turned off in
+/// [`connect_sqlite`]) runs inside the commit that takes the log past 1,000 pages: a few
+/// milliseconds of file copying and `fsync` in whichever request commits then, often enough
+/// (every 100 or so interactions) to set their p99. So every [`CHECKPOINT_EVERY`] a
+/// `PASSIVE` checkpoint runs here, waiting for no reader or writer. Under a steady stream of
+/// writers (an import, a burst of expiries, another process) it never catches up, and the log
+/// only grows (a 2 GB WAL beside a 25 MB database was seen): so once the log holds
+/// [`TRUNCATE_AT_FRAMES`], or its file [`TRUNCATE_AT_BYTES`] (looked at every
+/// [`WATCH_EVERY`], which costs the writers nothing), the task takes this process's write
+/// `gate` (writers wait a moment) and runs `TRUNCATE`, which copies the rest back and empties
+/// the file. (Running the checkpoint itself every 250 ms tripled the p99 of interactions
+/// arriving in bursts of 200/s: hence the size is watched, and the log checkpointed only
+/// every second or when it is big.)
 fn spawn_checkpoints(
     pool: sqlx::SqlitePool,
     gate: Arc<tokio::sync::Mutex<()>>,
+    wal: Option<std::path::PathBuf>,
 ) -> tokio::sync::oneshot::Sender<()> {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        let mut wait = CHECKPOINT_EVERY;
+        let mut since = Duration::ZERO;
         loop {
             tokio::select! {
                 _ = &mut stopped => break,
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(WATCH_EVERY) => {}
             }
             if pool.is_closed() {
                 break;
             }
-            wait = CHECKPOINT_EVERY;
-            match checkpoint(&pool, false).await {
-                Ok(frames) if frames >= TRUNCATE_AT_FRAMES => {
-                    wait = CHECKPOINT_SOON;
-                    let _writers_wait = gate.lock().await;
-                    if let Err(e) = checkpoint(&pool, true).await {
-                        tracing::debug!(error = %e, "WAL truncation failed; trying again later");
+            since += WATCH_EVERY;
+            let big = wal
+                .as_deref()
+                .is_some_and(|w| std::fs::metadata(w).is_ok_and(|m| m.len() >= TRUNCATE_AT_BYTES));
+            if !big && since < CHECKPOINT_EVERY {
+                continue;
+            }
+            since = Duration::ZERO;
+            let truncate = big
+                || match checkpoint(&pool, false).await {
+                    Ok(frames) => frames >= TRUNCATE_AT_FRAMES,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "WAL checkpoint failed; trying again later");
+                        false
                     }
+                };
+            if truncate {
+                let _writers_wait = gate.lock().await;
+                if let Err(e) = checkpoint(&pool, true).await {
+                    tracing::debug!(error = %e, "WAL truncation failed; trying again later");
                 }
-                Ok(_) => {}
-                Err(e) => tracing::debug!(error = %e, "WAL checkpoint failed; trying again later"),
             }
         }
     });

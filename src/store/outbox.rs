@@ -65,32 +65,54 @@ fn buttons_of(s: &str) -> Result<Vec<Button>, StoreError> {
         .collect()
 }
 
-/// Writes a change's messages in its transaction; a row whose `dedupe` exists is skipped.
+/// Writes a change's messages in its transaction with one statement (a JSON array of rows,
+/// one bind); a row whose `dedupe` exists is skipped.
 pub(super) async fn insert(tx: &mut Tx, msgs: &[Outgoing]) -> Result<(), StoreError> {
-    let now = real_now();
-    for m in msgs {
-        let (kind, to) = match &m.kind {
-            OutKind::Send(r) => ("send", Some(recipient_text(r))),
-            OutKind::Edit => ("edit", None),
-        };
-        q(
-            "INSERT INTO outbox (kind, recipient, text, buttons, msg_key, dedupe, attempts, \
-           next_try, lease_until, state, last_error, created_at, done_at) \
-           VALUES (?, ?, ?, ?, ?, ?, 0, ?, NULL, 'pending', NULL, ?, NULL) \
-           ON CONFLICT (dedupe) DO NOTHING",
-        )
-        .bind(kind)
-        .bind(to)
-        .bind(m.text.as_str())
-        .bind(buttons_text(&m.buttons))
-        .bind(m.key.as_ref().map(ToString::to_string))
-        .bind(m.dedupe.clone())
-        .bind(now)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
+    if msgs.is_empty() {
+        return Ok(());
     }
+    let rows: Vec<serde_json::Value> = msgs
+        .iter()
+        .map(|m| {
+            let (kind, to) = match &m.kind {
+                OutKind::Send(r) => ("send", Some(recipient_text(r))),
+                OutKind::Edit => ("edit", None),
+            };
+            serde_json::json!({
+                "kind": kind,
+                "recipient": to,
+                "text": m.text.as_str(),
+                "buttons": buttons_text(&m.buttons),
+                "msg_key": m.key.as_ref().map(ToString::to_string),
+                "dedupe": m.dedupe,
+            })
+        })
+        .collect();
+    let now = real_now();
+    q(
+        // `WHERE true`: SQLite would read `ON CONFLICT` as a join's constraint.
+        "INSERT INTO outbox (kind, recipient, text, buttons, msg_key, dedupe, attempts, \
+         next_try, lease_until, state, last_error, created_at, done_at) \
+         SELECT json_extract(value, '$.kind'), json_extract(value, '$.recipient'), \
+         json_extract(value, '$.text'), json_extract(value, '$.buttons'), \
+         json_extract(value, '$.msg_key'), json_extract(value, '$.dedupe'), 0, ?, NULL, \
+         'pending', NULL, ?, NULL FROM json_each(?) WHERE true ORDER BY key \
+         ON CONFLICT (dedupe) DO NOTHING",
+    )
+    .pg(
+        "INSERT INTO outbox (kind, recipient, text, buttons, msg_key, dedupe, attempts, \
+         next_try, lease_until, state, last_error, created_at, done_at) \
+         SELECT v->>'kind', v->>'recipient', v->>'text', v->>'buttons', v->>'msg_key', \
+         v->>'dedupe', 0, $1, NULL, 'pending', NULL, $2, NULL \
+         FROM json_array_elements($3::json) WITH ORDINALITY AS e(v, n) ORDER BY n \
+         ON CONFLICT (dedupe) DO NOTHING",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(serde_json::Value::Array(rows).to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(store_err)?;
     Ok(())
 }
 

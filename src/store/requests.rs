@@ -122,6 +122,77 @@ pub(super) async fn write_steps(
     Ok(())
 }
 
+/// Replaces the steps of every updated request: one statement deletes them all, one inserts
+/// the new ones (a JSON array of rows, one bind).
+pub(super) async fn replace_steps(
+    tx: &mut Tx,
+    updates: &[crate::core::ports::RequestUpdate],
+) -> Result<(), StoreError> {
+    q("DELETE FROM steps WHERE request_id IN (SELECT value FROM json_each(?))")
+        .pg("DELETE FROM steps WHERE request_id = ANY(ARRAY(\
+             SELECT json_array_elements_text($1::json)::bigint))")
+        .bind(super::json_list(updates.iter().map(|u| u.id.0)))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+    let mut rows = Vec::new();
+    for u in updates {
+        for s in &u.steps {
+            rows.push(step_row(u.id.0, s)?);
+        }
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    q(
+        "INSERT INTO steps (request_id, idx, rule, approvers, started_at, decided, approved, \
+       decided_by, decided_at, reason, reminded, escalated) \
+       SELECT json_extract(value, '$.request_id'), json_extract(value, '$.idx'), \
+       json_extract(value, '$.rule'), json_extract(value, '$.approvers'), \
+       json_extract(value, '$.started_at'), json_extract(value, '$.decided'), \
+       json_extract(value, '$.approved'), json_extract(value, '$.decided_by'), \
+       json_extract(value, '$.decided_at'), json_extract(value, '$.reason'), \
+       json_extract(value, '$.reminded'), json_extract(value, '$.escalated') \
+       FROM json_each(?)",
+    )
+    .pg(
+        "INSERT INTO steps (request_id, idx, rule, approvers, started_at, decided, approved, \
+         decided_by, decided_at, reason, reminded, escalated) \
+         SELECT request_id, idx, rule, approvers, started_at, decided, approved, decided_by, \
+         decided_at, reason, reminded, escalated \
+         FROM json_to_recordset($1::json) AS r(request_id bigint, idx bigint, rule text, \
+         approvers text, started_at bigint, decided bigint, approved bigint, decided_by text, \
+         decided_at bigint, reason text, reminded bigint, escalated bigint)",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(store_err)?;
+    Ok(())
+}
+
+/// One step as a row for [`replace_steps`].
+fn step_row(request: i64, s: &Step) -> Result<serde_json::Value, StoreError> {
+    let approvers: Vec<&str> = s.approvers.iter().map(Handle::as_str).collect();
+    let approvers = serde_json::to_string(&approvers)
+        .map_err(|e| StoreError::Backend(format!("cannot encode approvers: {e}")))?;
+    let d = s.decision.as_ref();
+    Ok(serde_json::json!({
+        "request_id": request,
+        "idx": i64::from(s.index),
+        "rule": s.rule.to_string(),
+        "approvers": approvers,
+        "started_at": s.started_at.map(micros),
+        "decided": i64::from(d.is_some()),
+        "approved": d.map(|d| i64::from(d.approved)),
+        "decided_by": d.map(|d| d.by.as_str()),
+        "decided_at": d.map(|d| micros(d.at)),
+        "reason": d.and_then(|d| d.reason.clone()),
+        "reminded": i64::from(s.reminded),
+        "escalated": i64::from(s.escalated),
+    }))
+}
+
 /// A request kind as stored: its name and the grant it extends.
 pub(super) fn kind_parts(k: RequestKind) -> (&'static str, Option<i64>) {
     match k {
@@ -153,6 +224,26 @@ impl Requests for SqlStore {
 
     async fn open_requests(&self) -> Result<Vec<Request>, StoreError> {
         self.requests_where(REQUEST_COLS.open, &[]).await
+    }
+
+    async fn requests_by_ids(&self, ids: &[RequestId]) -> Result<Vec<Request>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = q(REQUEST_COLS.by_ids)
+            .pg(REQUEST_COLS.by_ids_pg)
+            .bind(super::json_list(ids.iter().map(|r| r.0)))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        let mut out = rows
+            .iter()
+            .map(request_from_row)
+            .collect::<Result<Vec<Request>, DbError>>()?;
+        if !out.is_empty() {
+            self.load_steps_of(&mut out).await?;
+        }
+        Ok(out)
     }
 
     async fn requests_by(&self, p: &Handle) -> Result<Vec<Request>, StoreError> {

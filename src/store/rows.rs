@@ -107,6 +107,8 @@ pub(crate) struct RequestSql {
     pub open_of: &'static str,
     pub open: &'static str,
     pub by_requester: &'static str,
+    pub by_ids: &'static str,
+    pub by_ids_pg: &'static str,
 }
 
 macro_rules! request_cols {
@@ -139,6 +141,14 @@ pub(crate) const REQUEST_COLS: RequestSql = RequestSql {
     by_requester: concat!(
         request_cols!(),
         "WHERE requester = ? ORDER BY created_at DESC, id DESC"
+    ),
+    by_ids: concat!(
+        request_cols!(),
+        "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
+    ),
+    by_ids_pg: concat!(
+        request_cols!(),
+        "WHERE id = ANY(ARRAY(SELECT json_array_elements_text($1::json)::bigint)) ORDER BY id"
     ),
 };
 

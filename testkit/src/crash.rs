@@ -85,6 +85,10 @@ impl Requests for CrashStore {
         self.inner.open_requests().await
     }
 
+    async fn requests_by_ids(&self, ids: &[RequestId]) -> Result<Vec<Request>, StoreError> {
+        self.inner.requests_by_ids(ids).await
+    }
+
     async fn requests_by(&self, p: &Handle) -> Result<Vec<Request>, StoreError> {
         self.inner.requests_by(p).await
     }

@@ -58,6 +58,9 @@ pub trait Requests: Send + Sync {
     async fn open_request(&self, p: &Handle, app: &AppName) -> Result<Option<Request>, StoreError>;
     /// All open requests, oldest first.
     async fn open_requests(&self) -> Result<Vec<Request>, StoreError>;
+    /// The requests with these ids that exist, in id order, with their steps (one read for
+    /// many: an expiry tick revokes hundreds of grants).
+    async fn requests_by_ids(&self, ids: &[RequestId]) -> Result<Vec<Request>, StoreError>;
     /// A person's requests, newest first.
     async fn requests_by(&self, p: &Handle) -> Result<Vec<Request>, StoreError>;
     /// Records that the approvers of step `step` of a request were prompted.

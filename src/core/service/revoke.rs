@@ -130,6 +130,24 @@ impl Service {
         g: &Grant,
         why: &str,
     ) -> Result<()> {
+        let request = match g.source {
+            GrantSource::Request(rid) => self.store.request(rid).await?,
+            _ => None,
+        };
+        self.add_revoke(change, (actor, chat), subject, g, request.as_ref(), why)
+    }
+
+    /// [`Self::revoke_grant`] with the grant's request already read (`None` for a
+    /// birthright, or a request that no longer exists).
+    pub(super) fn add_revoke(
+        &self,
+        change: &mut Change,
+        (actor, chat): (&Actor, Option<&str>),
+        subject: &Person,
+        g: &Grant,
+        request: Option<&Request>,
+        why: &str,
+    ) -> Result<()> {
         let now = self.clock.now();
         let Some(app) = self.org.app(&g.app) else {
             return Err(ServiceError::Inconsistent(format!(
@@ -146,14 +164,13 @@ impl Service {
             warned: g.warned,
         });
         let mut req = ReqRef::None;
-        if let GrantSource::Request(rid) = g.source
-            && let Some(r) = self.store.request(rid).await?
+        if let Some(r) = request
             && let Ok(next) = r.state.on(Event::Revoke)
         {
-            req = rid.into();
+            req = r.id.into();
             change
                 .request_updates
-                .push(RequestUpdate::to_state(&r, next, now));
+                .push(RequestUpdate::to_state(r, next, now));
         }
         change.audit.push(
             self.audit(AuditAction::GrantRevokeRequested)

@@ -32,11 +32,16 @@ impl Service {
             let people = self
                 .directory_of(chunk.iter().map(|g| g.person.clone()))
                 .await?;
+            let requests = self.requests_of(chunk).await?;
+            let request_of = |g: &Grant| match g.source {
+                GrantSource::Request(rid) => requests.get(&rid),
+                _ => None,
+            };
             let mut change = Change::default();
             let mut n = 0;
             for g in chunk {
                 if let Some(p) = people.get(&g.person) {
-                    self.add_expiry(&mut change, p, g).await?;
+                    self.add_expiry(&mut change, p, g, request_of(g))?;
                     n += 1;
                 }
             }
@@ -50,7 +55,11 @@ impl Service {
             for g in chunk {
                 if let Some(p) = people.get(&g.person) {
                     let mut change = Change::default();
-                    self.add_expiry(&mut change, p, g).await?;
+                    let request = match g.source {
+                        GrantSource::Request(rid) => self.store.request(rid).await?,
+                        _ => None,
+                    };
+                    self.add_expiry(&mut change, p, g, request.as_ref())?;
                     // Conditional on the grant still being active: when another instance
                     // expired it first, it tells the holder, and this one neither writes
                     // nor tells.
@@ -61,18 +70,41 @@ impl Service {
         Ok(done)
     }
 
-    /// Adds the removal of one ended grant to `change`, with its audit row and the holder's
-    /// news.
-    async fn add_expiry(&self, change: &mut Change, p: &Person, g: &Grant) -> Result<()> {
-        self.revoke_grant(
+    /// The requests the grants came from, read at once, by id.
+    async fn requests_of(&self, grants: &[Grant]) -> Result<HashMap<RequestId, Request>> {
+        let ids: Vec<RequestId> = grants
+            .iter()
+            .filter_map(|g| match g.source {
+                GrantSource::Request(rid) => Some(rid),
+                _ => None,
+            })
+            .collect();
+        Ok(self
+            .store
+            .requests_by_ids(&ids)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect())
+    }
+
+    /// Adds the removal of one ended grant (with its request, if any) to `change`, with its
+    /// audit row and the holder's news.
+    fn add_expiry(
+        &self,
+        change: &mut Change,
+        p: &Person,
+        g: &Grant,
+        request: Option<&Request>,
+    ) -> Result<()> {
+        self.add_revoke(
             change,
-            &Actor::System,
-            None,
+            (&Actor::System, None),
             p,
             g,
+            request,
             "time-bound access ended",
-        )
-        .await?;
+        )?;
         change.audit.push(
             self.audit(AuditAction::GrantExpired)
                 .subject(&g.person)
