@@ -643,13 +643,21 @@ async fn an_offboarding_confirm_survives_the_process_aborting_after_each_commit(
             1,
             "one offboarding plan (abort at {n}): {plans:?}"
         );
-        let reports = rig
-            .fake
-            .dms(DANA.0)
-            .into_iter()
-            .filter(|m| m.content.starts_with("Offboarding report for Frank Li"))
-            .count();
-        assert_eq!(reports, 1, "Dana gets the report once (abort at {n})");
+        // The report is in the outbox with the plan's mark; after a restart its delivery may
+        // wait for the aborted process's lease on it.
+        let reports = || {
+            rig.fake
+                .dms(DANA.0)
+                .into_iter()
+                .filter(|m| m.content.starts_with("Offboarding report for Frank Li"))
+                .count()
+        };
+        let until = Instant::now() + Duration::from_secs(30);
+        while reports() == 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(reports(), 1, "Dana gets the report once (abort at {n})");
         let report = store.verify_audit().await.unwrap();
         assert!(report.is_ok(), "after abort at commit {n}: {report:?}");
         store.close().await;
