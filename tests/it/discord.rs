@@ -839,6 +839,21 @@ async fn a_closed_dm_falls_back_to_the_approvals_channel_and_is_audited() {
         "{}",
         fb.detail
     );
+    // The decision's edit goes after the prompt's copy is settled: none says Bob got it.
+    bot.fake
+        .wait_until("the fallback prompt to show the decision", WAIT, |s| {
+            s.messages
+                .values()
+                .any(|m| m.id == copy.id && m.content.contains("✅ Approved by Bob Chen"))
+        })
+        .await;
+    let said_sent: Vec<_> = bot
+        .fake
+        .channel(APPROVALS)
+        .into_iter()
+        .filter(|m| m.content.starts_with("Approval prompt sent to Bob Chen"))
+        .collect();
+    assert!(said_sent.is_empty(), "{said_sent:#?}");
     bot.stop().await;
 }
 
