@@ -3,7 +3,10 @@
 //! ([`super::ports::Change::messages`]) or, for messages no decision commits, in one of its
 //! own. A sender (the `serve` worker, or the console inline) claims due rows with a lease,
 //! sends them, marks them sent, retries with backoff, falls back, and audits a final failure.
+//! An approval prompt sent to a person is also copied to the approvals channel
+//! ([`with_channel_copies`]), as a row of its own written with the prompt.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::customid::ClickTarget;
@@ -17,6 +20,12 @@ pub enum OutKind {
     Send(Recipient),
     /// Edit every message sent under the row's key (after the sends under it).
     Edit,
+    /// Send this recipient a copy of a message sent under the row's key (an approval
+    /// prompt's copy in the approvals channel): it waits until the sends under its key
+    /// written before it are settled, and goes out only if they all reached their
+    /// recipients as addressed (a prompt that went to the fallback is in the channel
+    /// already, and a copy saying it was sent would be false).
+    Copy(Recipient),
 }
 
 /// A message or edit to deliver.
@@ -63,11 +72,59 @@ impl Outgoing {
         }
     }
 
+    /// The person this row sends an approval prompt to (a message with Approve, under a
+    /// key), if it is one.
+    pub fn prompt_recipient(&self) -> Option<&Handle> {
+        match (&self.kind, &self.key) {
+            (OutKind::Send(Recipient::Person(h)), Some(_))
+                if self.buttons.iter().any(|b| b.label == ButtonLabel::Approve) =>
+            {
+                Some(h)
+            }
+            _ => None,
+        }
+    }
+
     /// The same row, written at most once under `dedupe`.
     pub fn once(mut self, dedupe: impl Into<String>) -> Self {
         self.dedupe = Some(dedupe.into());
         self
     }
+}
+
+/// The approvals channel's copy of the approval prompts among `messages`: each prompt sent
+/// to a person (see [`Outgoing::prompt_recipient`]) is also posted to `channel`, naming
+/// its recipient (`names`: their display names, by handle), with the same buttons and under
+/// the same key (so a decision edits it too). One copy per key, ever (the first prompt
+/// under it names its recipient; a prompt announced again, or escalated to more people,
+/// adds none): it goes right after that prompt, whose delivery it waits for.
+pub fn with_channel_copies(
+    messages: Vec<Outgoing>,
+    channel: &Recipient,
+    names: &HashMap<Handle, String>,
+) -> Vec<Outgoing> {
+    let mut copied = HashSet::new();
+    let mut out = Vec::with_capacity(messages.len() + 1);
+    for m in messages {
+        let copy = match (m.prompt_recipient(), m.key) {
+            (Some(h), Some(key)) if copied.insert(key) => Some(Outgoing {
+                kind: OutKind::Copy(channel.clone()),
+                text: prompt_copy_text(names.get(h).map_or(h.as_str(), String::as_str), &m.text),
+                buttons: m.buttons.clone(),
+                key: Some(key),
+                dedupe: Some(format!("{key}:channel")),
+            }),
+            _ => None,
+        };
+        out.push(m);
+        out.extend(copy);
+    }
+    out
+}
+
+/// The approvals channel's copy of a prompt sent to `name`.
+fn prompt_copy_text(name: &str, prompt: &str) -> String {
+    format!("Approval prompt sent to {name}:\n\n{prompt}")
 }
 
 /// The key of a plan's Confirm/Cancel messages (edited when the plan is decided).
@@ -203,6 +260,70 @@ mod tests {
         }
         .complete(PlanId(7));
         assert!(plain.buttons.is_empty() && plain.key.is_none());
+    }
+
+    fn prompt(to: &str, k: u32) -> Outgoing {
+        let r = crate::core::model::RequestId(1);
+        let buttons = vec![
+            Button {
+                label: ButtonLabel::Approve,
+                target: ClickTarget::Approve(r, k),
+            },
+            Button {
+                label: ButtonLabel::Deny,
+                target: ClickTarget::Deny(r, k),
+            },
+        ];
+        let key = MessageKey::Prompt {
+            request: r,
+            step: k,
+        };
+        Outgoing::to_person(
+            &Handle::parse(to).unwrap(),
+            "Access request #1".into(),
+            buttons,
+            Some(key),
+        )
+    }
+
+    #[test]
+    fn a_prompt_is_copied_to_the_channel_once_per_key_right_after_it() {
+        let ch = Recipient::Channel("42".into());
+        let names = HashMap::from([(Handle::parse("bob").unwrap(), "Bob Chen".to_owned())]);
+        let note = Outgoing::to_person(&Handle::parse("alice").unwrap(), "hi".into(), vec![], None);
+        let plan = PlanMessage {
+            to: Handle::parse("dana").unwrap(),
+            text: vec!["plan".into()],
+            buttons: true,
+        }
+        .complete(PlanId(3));
+        let msgs = vec![
+            note.clone(),
+            prompt("bob", 0),
+            prompt("carol", 0),
+            plan.clone(),
+            prompt("carol", 1),
+        ];
+        let out = with_channel_copies(msgs, &ch, &names);
+        assert_eq!(out.len(), 7);
+        assert_eq!(out[0], note);
+        assert_eq!(out[1], prompt("bob", 0));
+        let copy = &out[2];
+        assert_eq!(copy.kind, OutKind::Copy(ch.clone()));
+        assert_eq!(
+            copy.text,
+            "Approval prompt sent to Bob Chen:\n\nAccess request #1"
+        );
+        assert_eq!((&copy.buttons, copy.key), (&out[1].buttons, out[1].key));
+        assert_eq!(copy.dedupe.as_deref(), Some("req:1:s0:channel"));
+        assert_eq!(out[3], prompt("carol", 0));
+        assert_eq!(out[4], plan, "Confirm/Cancel is no approval prompt");
+        // No display name known: the handle.
+        assert_eq!(
+            out[6].text,
+            "Approval prompt sent to carol:\n\nAccess request #1"
+        );
+        assert_eq!(out[6].dedupe.as_deref(), Some("req:1:s1:channel"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::SqlStore;
 use crate::core::model::{ActionOp, ConnectorName, Handle};
 use crate::core::ports::{
-    Account, BulkOp, Connector, ConnectorError, Effect, Subject, apply_steps,
+    Account, BulkOp, Connector, ConnectorError, Effect, Health, Subject, apply_steps,
 };
 
 /// Accounts and memberships in our own tables, under this connector's name.

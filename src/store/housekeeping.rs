@@ -1,6 +1,6 @@
-//! Housekeeping beside the domain tables: the health ping, replay protection for
-//! interaction ids (and the pruning of old ids), and the named leases that let one of
-//! several instances run the scheduled work.
+//! Housekeeping beside the domain tables: replay protection for interaction ids (and the
+//! pruning of old ids), and the named leases that let one of several instances run the
+//! scheduled work.
 
 use std::time::Duration;
 
@@ -10,23 +10,6 @@ use super::{DbError, SqlStore};
 use crate::core::model::Timestamp;
 
 impl SqlStore {
-    /// Whether the database answers a trivial query (for health checks).
-    pub async fn ping(&self) -> bool {
-        q("SELECT 1").execute(&self.pool).await.is_ok()
-    }
-
-    /// Records an interaction id; true the first time it is seen, false on a replay.
-    pub async fn mark_interaction_seen(&self, id: &str, at: Timestamp) -> Result<bool, DbError> {
-        let _turn = self.pool.write_turn().await;
-        let r =
-            q("INSERT INTO interactions_seen (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
-                .bind(id)
-                .bind(micros(at))
-                .execute(&self.pool)
-                .await?;
-        Ok(r == 1)
-    }
-
     /// Forgets the interaction ids recorded before `interactions_before` and the HR event ids
     /// recorded before `hr_before` (replays that old are refused by their timestamps anyway);
     /// returns how many of each were removed.
@@ -75,11 +58,20 @@ impl SqlStore {
 
 #[async_trait::async_trait]
 impl crate::core::ports::InteractionLog for SqlStore {
+    /// Records an interaction id; true the first time it is seen, false on a replay.
     async fn record_interaction(
         &self,
         id: &str,
         at: Timestamp,
     ) -> Result<bool, crate::core::ports::StoreError> {
-        Ok(self.mark_interaction_seen(id, at).await?)
+        let _turn = self.pool.write_turn().await;
+        let r =
+            q("INSERT INTO interactions_seen (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING")
+                .bind(id)
+                .bind(micros(at))
+                .execute(&self.pool)
+                .await
+                .map_err(DbError::from)?;
+        Ok(r == 1)
     }
 }

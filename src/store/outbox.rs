@@ -77,6 +77,7 @@ pub(super) async fn insert(tx: &mut Tx, msgs: &[Outgoing]) -> Result<(), StoreEr
             let (kind, to) = match &m.kind {
                 OutKind::Send(r) => ("send", Some(recipient_text(r))),
                 OutKind::Edit => ("edit", None),
+                OutKind::Copy(r) => ("copy", Some(recipient_text(r))),
             };
             serde_json::json!({
                 "kind": kind,
@@ -127,6 +128,7 @@ fn queued_of(row: &DbRow, now: i64) -> Result<Queued, StoreError> {
     };
     let kind = match get_s("kind")?.as_deref() {
         Some("edit") => OutKind::Edit,
+        Some("copy") => OutKind::Copy(recipient_of(&get_s("recipient")?.unwrap_or_default())?),
         _ => OutKind::Send(recipient_of(&get_s("recipient")?.unwrap_or_default())?),
     };
     let created = get_i("created_at")?;
@@ -151,7 +153,7 @@ const CLAIM: &str = "UPDATE outbox SET state = 'sending', lease_until = ?, attem
      WHERE id IN (SELECT o.id FROM outbox o \
        WHERE ((o.state = 'pending' AND o.next_try <= ?) \
               OR (o.state = 'sending' AND o.lease_until <= ?)) \
-         AND NOT (o.kind = 'edit' AND EXISTS (SELECT 1 FROM outbox e \
+         AND NOT (o.kind IN ('edit', 'copy') AND EXISTS (SELECT 1 FROM outbox e \
               WHERE e.msg_key = o.msg_key AND e.id < o.id \
                 AND e.state IN ('pending', 'sending'))) \
        ORDER BY o.id LIMIT ?) \
@@ -161,7 +163,7 @@ const CLAIM_PG: &str = "UPDATE outbox SET state = 'sending', lease_until = ?, at
      WHERE id IN (SELECT o.id FROM outbox o \
        WHERE ((o.state = 'pending' AND o.next_try <= ?) \
               OR (o.state = 'sending' AND o.lease_until <= ?)) \
-         AND NOT (o.kind = 'edit' AND EXISTS (SELECT 1 FROM outbox e \
+         AND NOT (o.kind IN ('edit', 'copy') AND EXISTS (SELECT 1 FROM outbox e \
               WHERE e.msg_key = o.msg_key AND e.id < o.id \
                 AND e.state IN ('pending', 'sending'))) \
        ORDER BY o.id LIMIT ? FOR UPDATE SKIP LOCKED) \
@@ -296,6 +298,23 @@ impl SqlStore {
         Ok(())
     }
 
+    pub(super) async fn outbox_sends_reached(
+        &self,
+        key: &MessageKey,
+        before: i64,
+    ) -> Result<bool, StoreError> {
+        let missed = q(
+            "SELECT COUNT(*) FROM outbox WHERE msg_key = ? AND id < ? AND kind = 'send' \
+             AND NOT (state = 'sent' AND last_error IS NULL)",
+        )
+        .bind(key.to_string())
+        .bind(before)
+        .fetch_i64(&self.pool)
+        .await
+        .map_err(store_err)?;
+        Ok(missed == 0)
+    }
+
     pub(super) async fn outbox_counts_of(&self) -> Result<OutboxCounts, StoreError> {
         let row = q("SELECT \
              CAST(COALESCE(SUM(CASE WHEN state IN ('pending', 'sending') THEN 1 ELSE 0 END), 0) AS BIGINT) AS pending, \
@@ -350,5 +369,9 @@ impl Outbox for SqlStore {
 
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         self.outbox_counts_of().await
+    }
+
+    async fn sends_reached(&self, key: &MessageKey, before: i64) -> Result<bool, StoreError> {
+        self.outbox_sends_reached(key, before).await
     }
 }

@@ -246,6 +246,10 @@ impl Outbox for CrashStore {
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError> {
         self.inner.outbox_counts().await
     }
+
+    async fn sends_reached(&self, key: &MessageKey, before: i64) -> Result<bool, StoreError> {
+        self.inner.sends_reached(key, before).await
+    }
 }
 
 #[async_trait]

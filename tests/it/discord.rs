@@ -11,7 +11,7 @@ use fake::{APP_ID, APPROVALS, FakeDiscord, GENERAL, Msg};
 use quartermaster::app;
 use quartermaster::config::{self, DiscordConfig, DiscordMode};
 use quartermaster::core::model::Handle;
-use quartermaster::core::ports::{Grants, HrInbox, ManualClock, People, Requests};
+use quartermaster::core::ports::{Grants, HrInbox, InteractionLog, ManualClock, People, Requests};
 use quartermaster::server::{self, Server};
 use quartermaster::store::SqlStore;
 use serde_json::{Value, json};
@@ -577,7 +577,7 @@ async fn serve_prunes_seen_ids_past_the_replay_window() {
     let now = chrono::Utc::now();
     let seen = |id: &'static str, at| {
         let store = store.clone();
-        async move { store.mark_interaction_seen(id, at).await.unwrap() }
+        async move { store.record_interaction(id, at).await.unwrap() }
     };
     let hr = |id: &'static str, at| {
         let store = store.clone();
@@ -839,6 +839,21 @@ async fn a_closed_dm_falls_back_to_the_approvals_channel_and_is_audited() {
         "{}",
         fb.detail
     );
+    // The decision's edit goes after the prompt's copy is settled: none says Bob got it.
+    bot.fake
+        .wait_until("the fallback prompt to show the decision", WAIT, |s| {
+            s.messages
+                .values()
+                .any(|m| m.id == copy.id && m.content.contains("✅ Approved by Bob Chen"))
+        })
+        .await;
+    let said_sent: Vec<_> = bot
+        .fake
+        .channel(APPROVALS)
+        .into_iter()
+        .filter(|m| m.content.starts_with("Approval prompt sent to Bob Chen"))
+        .collect();
+    assert!(said_sent.is_empty(), "{said_sent:#?}");
     bot.stop().await;
 }
 

@@ -2,7 +2,8 @@
 //! demand: every approval prompt arrives exactly once through 5xx answers and connections
 //! dropped before or after the message was made; a 429's `retry_after` is waited out; a DM
 //! that keeps failing falls back (naming its recipient) and is audited, or fails audited; a
-//! crash between the commit and the send loses nothing.
+//! prompt's copy in the approvals channel is retried like any message; a crash between the
+//! commit and the send loses nothing.
 
 #![allow(clippy::unwrap_used)]
 use testkit::discord as fake;
@@ -363,6 +364,15 @@ async fn a_dm_that_keeps_failing_falls_back_to_the_approvals_channel_and_is_audi
         fb.detail
     );
     assert_eq!(fb.subject.as_deref(), Some("bob"));
+    // The prompt never reached Bob: no copy says it was sent to him.
+    bot.outbox_empty().await;
+    let said_sent: Vec<Msg> = bot
+        .fake
+        .channel(APPROVALS)
+        .into_iter()
+        .filter(|m| m.content.starts_with("Approval prompt sent to"))
+        .collect();
+    assert!(said_sent.is_empty(), "{said_sent:#?}");
     // Bob decides from the channel copy; the flow goes on.
     let r = bot
         .fake
@@ -376,6 +386,64 @@ async fn a_dm_that_keeps_failing_falls_back_to_the_approvals_channel_and_is_audi
     );
     bot.wait_for("Carol's prompt", |b| !b.prompts(CAROL.0, 1).is_empty())
         .await;
+    bot.stop().await;
+}
+
+/// The approvals channel's copy of a prompt is an outbox row of its own, written with the
+/// prompt: a failure is retried, and the channel gets it once, after Bob got his prompt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_approvals_channel_copy_of_a_prompt_is_retried_and_posted_once() {
+    let bot = Bot::start(Some(APPROVALS)).await;
+    bot.fast(Duration::from_secs(60));
+    bot.fake.fail_next_creates_in(APPROVALS, 2);
+    bot.request_figma().await;
+    bot.fake
+        .wait_until("the copy in the approvals channel", WAIT, |s| {
+            s.messages.values().any(|m| {
+                m.channel_id == APPROVALS && m.content.starts_with("Approval prompt sent to")
+            })
+        })
+        .await;
+    bot.outbox_empty().await;
+    let prompt = bot.prompts(BOB.0, 1).remove(0);
+    let copies = bot.fake.channel(APPROVALS);
+    assert_eq!(copies.len(), 1, "{copies:#?}");
+    assert_eq!(
+        copies[0].content,
+        format!("Approval prompt sent to Bob Chen:\n\n{}", prompt.content)
+    );
+    assert_eq!(copies[0].buttons(), ["Approve", "Deny"]);
+    let calls = bot.fake.calls();
+    let creates = creates_in(&calls, APPROVALS);
+    let statuses: Vec<u16> = creates.iter().map(|c| c.status).collect();
+    assert_eq!(statuses[..2], [500, 500], "{creates:#?}");
+    assert_eq!(statuses.len(), 3, "{creates:#?}");
+    let dm = creates_in(&calls, &bot.fake.dm_channel(BOB.0));
+    assert!(dm[0].at <= creates[0].at, "the copy waits for the prompt");
+    let m = bot.metrics().await;
+    assert_eq!(metric(&m, "quartermaster_messages_failed_total"), 0, "{m}");
+    assert!(
+        metric(&m, "quartermaster_messages_retried_total") >= 2,
+        "{m}"
+    );
+    // A decision edits the copy too.
+    let r = bot
+        .fake
+        .deliver(&bot.fake.click(BOB, &prompt, "Approve"))
+        .await;
+    assert!(
+        r["data"]["content"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("You approved request #1")),
+        "{r}"
+    );
+    bot.wait_for("the copy to lose its buttons", |b| {
+        b.fake
+            .channel(APPROVALS)
+            .iter()
+            .any(|m| m.id == copies[0].id && m.buttons().is_empty())
+    })
+    .await;
     bot.stop().await;
 }
 

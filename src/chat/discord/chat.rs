@@ -2,9 +2,10 @@
 //!
 //! A message to a person is a DM (the DM channel is opened on first use). Messages sent under a
 //! key are remembered in the database (`discord_messages`), so a decision edits every copy of a
-//! prompt, also after a restart. With an approvals channel, approval prompts are also posted
-//! there (once per prompt). A DM Discord refuses (50007) is [`ChatError::DmClosed`]: the core's
-//! outbox decides where it goes instead.
+//! prompt, also after a restart. The approvals channel is the core's fallback channel (the
+//! core decides what goes there: prompts' copies, undeliverable messages). A DM Discord
+//! refuses (50007) is [`ChatError::DmClosed`]: the core's outbox decides where it goes
+//! instead.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,8 +19,8 @@ use tracing::warn;
 use super::{CALL_TIMEOUT, CANNOT_DM, DiscordError, message_body, with_retry};
 use crate::core::model::{Handle, Person, Timestamp};
 use crate::core::ports::{
-    Button, ButtonLabel, Chat, ChatError, Clock, Message, MessageKey, Recipient, SentMessage,
-    SentMessages, Store,
+    Button, Chat, ChatError, Clock, Message, MessageKey, Recipient, SentMessage, SentMessages,
+    Store,
 };
 
 /// How long Discord accepts an interaction token (edits of the original response).
@@ -242,19 +243,6 @@ impl DiscordChat {
         )
         .await
     }
-
-    /// Whether an approvals-channel copy of this prompt exists already.
-    async fn channel_copy_exists(&self, key: &MessageKey, ch: ChannelId) -> bool {
-        self.sent
-            .sent_under(key)
-            .await
-            .map(|ms| ms.iter().any(|m| m.channel_id == ch.to_string()))
-            .unwrap_or(false)
-    }
-}
-
-fn is_prompt(buttons: &[Button]) -> bool {
-    buttons.iter().any(|b| b.label == ButtonLabel::Approve)
 }
 
 /// A Discord failure as the core sees it: a 429 is "slow down", with Discord's
@@ -294,7 +282,6 @@ impl Chat for DiscordChat {
 
 impl DiscordChat {
     async fn send_with(&self, msg: Message, nonce: Option<&str>) -> Result<(), ChatError> {
-        let suffixed = |s: &str| nonce.map(|n| format!("{n}{s}"));
         match &msg.to {
             Recipient::Channel(c) => {
                 let ch = c
@@ -312,34 +299,14 @@ impl DiscordChat {
                 if p.discord_id.is_none() {
                     return Err(ChatError::UnknownRecipient);
                 }
-                let sent = match self.dm(&p, &msg, nonce).await {
+                match self.dm(&p, &msg, nonce).await {
                     Ok(()) => Ok(()),
                     // The core decides where the message goes instead (the outbox's fallback).
                     Err(e) if e.code() == Some(CANNOT_DM) => {
-                        return Err(ChatError::DmClosed(format!("Discord {CANNOT_DM}")));
+                        Err(ChatError::DmClosed(format!("Discord {CANNOT_DM}")))
                     }
-                    Err(e) => return Err(chat_error(e)),
-                };
-                if let (Some(ch), Some(key)) = (self.approvals_channel, msg.key.as_ref())
-                    && is_prompt(&msg.buttons)
-                    && !self.channel_copy_exists(key, ch).await
-                {
-                    let text = format!("Approval prompt sent to {}:\n\n{}", p.name, msg.text);
-                    if let Err(e) = self
-                        .post(
-                            ch,
-                            &text,
-                            &msg.buttons,
-                            Some(key),
-                            None,
-                            suffixed("c").as_deref(),
-                        )
-                        .await
-                    {
-                        warn!(error = %e, "cannot post the prompt to the approvals channel");
-                    }
+                    Err(e) => Err(chat_error(e)),
                 }
-                sent
             }
         }
     }

@@ -2,7 +2,8 @@
 //! translated to the core's dispatcher and back. No business rules live here.
 //!
 //! - [`chat::DiscordChat`] implements the core's `Chat` port (DMs with buttons, every copy of a
-//!   prompt edited after a decision, the approvals channel, the closed-DM fallback).
+//!   prompt edited after a decision, the approvals channel as the core's fallback channel, a
+//!   closed DM told to the core).
 //! - [`dispatch::Dispatcher`] turns one interaction (from the gateway or the HTTP endpoint) into
 //!   a service call and the interaction response.
 //! - [`gateway`] runs serenity's `Client` with a plain `EventHandler`.

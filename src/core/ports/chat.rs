@@ -196,8 +196,9 @@ pub trait Chat: Send + Sync {
         let _ = nonce;
         self.send(msg).await
     }
-    /// Where a message goes when its recipient cannot be reached for long (the approvals
-    /// channel), if the platform has such a place; the IT admins' DMs come after it.
+    /// The approvals channel, if the platform has such a place: where a message goes when
+    /// its recipient cannot be reached (the IT admins' DMs come after it), and where the
+    /// core copies every approval prompt it sends to a person.
     fn fallback_channel(&self) -> Option<Recipient> {
         None
     }

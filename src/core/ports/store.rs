@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Change, Committed};
+use super::{Change, Committed, MessageKey};
 use crate::core::model::*;
 use crate::core::outbox::{OutboxCounts, Outgoing, Queued};
 use crate::core::plan::{NewPlan, Plan, PlanState};
@@ -146,8 +146,8 @@ pub trait ActionQueue: Send + Sync {
 #[async_trait]
 pub trait Outbox: Send + Sync {
     /// Claims up to `limit` due outbox rows, oldest first (a pending row whose time came, or
-    /// a claimed one whose lease ended; never an edit while a send under its key is still
-    /// undelivered): each is held for `lease` and its attempt counted.
+    /// a claimed one whose lease ended; never an edit or a copy while an earlier send under
+    /// its key is still undelivered): each is held for `lease` and its attempt counted.
     async fn claim_messages(
         &self,
         lease: Duration,
@@ -172,6 +172,10 @@ pub trait Outbox: Send + Sync {
     ) -> Result<(), StoreError>;
     /// How the outbox stands.
     async fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
+    /// Whether every send under `key` written before row `before` reached its recipient as
+    /// addressed (marked sent with no note: not through a fallback, not given up), for a
+    /// [`OutKind::Copy`](crate::core::outbox::OutKind::Copy) of them.
+    async fn sends_reached(&self, key: &MessageKey, before: i64) -> Result<bool, StoreError>;
 }
 
 /// Plans (offboardings, role changes, onboardings): made, confirmed or cancelled, carried

@@ -21,6 +21,7 @@ impl Service {
     /// on to deliver its chat messages (round trips that must not delay the work).
     pub(super) async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
         let wake = queues_work(&change, self.clock.now());
+        let change = self.with_channel_copies(change).await;
         let committed = self.store.commit(change).await?;
         if wake {
             self.wake_worker();

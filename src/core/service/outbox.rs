@@ -5,18 +5,25 @@
 //! when the recipient refuses direct messages or has no chat account) naming the recipient,
 //! audited as `message.fallback`, and audits a final failure as `message.failed`.
 //!
+//! An approval prompt sent to a person is also posted to the approvals channel, when the chat
+//! platform has one: [`Service::commit`] adds the copy to the change that writes the prompt
+//! ([`crate::core::outbox::with_channel_copies`]), and it goes out once the prompt reached
+//! its recipient.
+//!
 //! `serve` runs [`Service::deliver_due`] in a worker woken after every commit that wrote
 //! messages; everywhere else (the console, tests, one-shot commands) the committing task
 //! delivers them itself right after the commit, so a transcript stays in order.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
 use tracing::{info, warn};
 
 use super::{Result, Service};
 use crate::core::audit::{AuditAction, AuditEvent, AuditOutcome};
+use crate::core::outbox::with_channel_copies;
 use crate::core::ports::{
-    ChatError, DeliveryPolicy, Message, OutKind, Outgoing, Queued, Recipient, ReqRef,
+    Change, ChatError, DeliveryPolicy, Message, OutKind, Outgoing, Queued, Recipient, ReqRef,
 };
 
 /// How many rows one delivery round claims.
@@ -74,7 +81,7 @@ impl Service {
         if messages.is_empty() {
             return;
         }
-        let change = crate::core::ports::Change {
+        let change = Change {
             messages,
             ..Default::default()
         };
@@ -82,6 +89,27 @@ impl Service {
             Ok(_) => self.messages_committed().await,
             Err(e) => tracing::error!(error = %e, "cannot write messages to the outbox"),
         }
+    }
+
+    /// `change` with the approvals channel's copy of each approval prompt it writes (when
+    /// the chat platform has that channel), named after the prompt's recipient.
+    pub(super) async fn with_channel_copies(&self, mut change: Change) -> Change {
+        let Some(channel) = self.chat.fallback_channel() else {
+            return change;
+        };
+        let mut names = HashMap::new();
+        for m in &change.messages {
+            if let Some(h) = m.prompt_recipient()
+                && !names.contains_key(h)
+            {
+                let name = self.recipient_name(&Recipient::Person(h.clone())).await;
+                names.insert(h.clone(), name);
+            }
+        }
+        if !names.is_empty() {
+            change.messages = with_channel_copies(change.messages, &channel, &names);
+        }
+        change
     }
 
     /// Delivers due rows until none is due now (rows waiting for a retry stay queued).
@@ -114,8 +142,22 @@ impl Service {
     async fn deliver_one(&self, row: Queued, policy: &DeliveryPolicy) -> Result<()> {
         let nonce = format!("qm{}", row.id);
         let m = &row.msg;
-        let res = match &m.kind {
-            OutKind::Send(to) => {
+        let send_to = match &m.kind {
+            OutKind::Send(to) => Some(to),
+            OutKind::Copy(to) if self.copied_reached(&row).await? => Some(to),
+            // What it copies did not reach its recipient (it went to the fallback, or
+            // nowhere): the copy would say otherwise.
+            OutKind::Copy(_) => {
+                let note = "not copied: the original did not reach its recipient";
+                self.store
+                    .message_sent(row.id, Some(note), Vec::new())
+                    .await?;
+                return Ok(());
+            }
+            OutKind::Edit => None,
+        };
+        let res = match (send_to, &m.key) {
+            (Some(to), _) => {
                 let msg = Message {
                     to: to.clone(),
                     text: m.text.clone(),
@@ -124,10 +166,8 @@ impl Service {
                 };
                 self.chat.send_once(msg, &nonce).await
             }
-            OutKind::Edit => match &m.key {
-                Some(k) => self.chat.edit(k, &m.text, &m.buttons).await,
-                None => Ok(()),
-            },
+            (None, Some(k)) => self.chat.edit(k, &m.text, &m.buttons).await,
+            (None, None) => Ok(()),
         };
         match res {
             Ok(()) => {
@@ -136,6 +176,15 @@ impl Service {
             }
             Err(e) => self.delivery_failed(row, e, policy).await,
         }
+    }
+
+    /// Whether the sends a copy row copies (those under its key written before it) reached
+    /// their recipients as addressed.
+    async fn copied_reached(&self, row: &Queued) -> Result<bool> {
+        Ok(match &row.msg.key {
+            Some(k) => self.store.sends_reached(k, row.id).await?,
+            None => true,
+        })
     }
 
     /// A row that was not delivered: retried later, or (for good, or after
@@ -226,6 +275,7 @@ impl Service {
     async fn delivery_given_up(&self, row: &Queued, why: &str, tried: &str) -> Result<()> {
         let what = match &row.msg.kind {
             OutKind::Send(to) => format!("message to {}", self.recipient_name(to).await),
+            OutKind::Copy(to) => format!("copy to {}", self.recipient_name(to).await),
             OutKind::Edit => format!(
                 "edit of {}",
                 row.msg
@@ -237,7 +287,7 @@ impl Service {
         let detail = format!("{what} not delivered ({tried})");
         warn!(message = row.id, "{detail}");
         let to = match &row.msg.kind {
-            OutKind::Send(to) => to.clone(),
+            OutKind::Send(to) | OutKind::Copy(to) => to.clone(),
             OutKind::Edit => Recipient::Channel(String::new()),
         };
         let ev = self.outbox_event(

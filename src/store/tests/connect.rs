@@ -47,9 +47,9 @@ async fn opening_twice_reuses_the_file_and_pings(b: Backend) {
 both!(interactions_are_seen_once);
 async fn interactions_are_seen_once(b: Backend) {
     let f = fresh(b).await;
-    assert!(f.store.mark_interaction_seen("i-1", t0()).await.unwrap());
-    assert!(!f.store.mark_interaction_seen("i-1", t0()).await.unwrap());
-    assert!(f.store.mark_interaction_seen("i-2", t0()).await.unwrap());
+    assert!(f.store.record_interaction("i-1", t0()).await.unwrap());
+    assert!(!f.store.record_interaction("i-1", t0()).await.unwrap());
+    assert!(f.store.record_interaction("i-2", t0()).await.unwrap());
 }
 
 both!(seen_ids_are_pruned_past_the_window);
@@ -57,8 +57,8 @@ async fn seen_ids_are_pruned_past_the_window(b: Backend) {
     let f = fresh(b).await;
     let s = &f.store;
     let old = t0() - TimeDelta::minutes(20);
-    assert!(s.mark_interaction_seen("i-old", old).await.unwrap());
-    assert!(s.mark_interaction_seen("i-new", t0()).await.unwrap());
+    assert!(s.record_interaction("i-old", old).await.unwrap());
+    assert!(s.record_interaction("i-new", t0()).await.unwrap());
     assert!(s.mark_hr_event("e-old", old, vec![]).await.unwrap());
     assert!(s.mark_hr_event("e-new", t0(), vec![]).await.unwrap());
     let cut = t0() - TimeDelta::minutes(10);
@@ -72,9 +72,9 @@ async fn seen_ids_are_pruned_past_the_window(b: Backend) {
     );
     assert_eq!(count("SELECT COUNT(*) FROM hr_events").await.unwrap(), 1);
     // What is left still deduplicates; what went is new again.
-    assert!(!s.mark_interaction_seen("i-new", t0()).await.unwrap());
+    assert!(!s.record_interaction("i-new", t0()).await.unwrap());
     assert!(!s.mark_hr_event("e-new", t0(), vec![]).await.unwrap());
-    assert!(s.mark_interaction_seen("i-old", t0()).await.unwrap());
+    assert!(s.record_interaction("i-old", t0()).await.unwrap());
     assert_eq!(s.prune_seen(cut, cut).await.unwrap(), (0, 0));
 }
 
@@ -103,8 +103,8 @@ async fn an_interaction_delivered_to_two_instances_is_acted_on_once(b: Backend) 
     for round in 0..20 {
         let id = format!("ix-{round}");
         let (x, y) = tokio::join!(
-            f.store.mark_interaction_seen(&id, t0()),
-            other.mark_interaction_seen(&id, t0())
+            f.store.record_interaction(&id, t0()),
+            other.record_interaction(&id, t0())
         );
         let firsts = [x.unwrap(), y.unwrap()].iter().filter(|s| **s).count();
         assert_eq!(firsts, 1, "interaction {id} was taken {firsts} times");

@@ -103,6 +103,65 @@ async fn rules_on_postgres() {
     rules(Backend::Postgres).await;
 }
 
+/// A copy waits for the sends under its key written before it, and learns whether they
+/// reached their recipients as addressed.
+async fn copies(b: Backend) {
+    use crate::core::ports::Recipient;
+    let (s, _db) = fresh(b).await;
+    let key = |step| MessageKey::Prompt {
+        request: crate::core::model::RequestId(1),
+        step,
+    };
+    let copy = |step| Outgoing {
+        kind: OutKind::Copy(Recipient::Channel("42".into())),
+        text: format!("copy {step}"),
+        buttons: vec![],
+        key: Some(key(step)),
+        dedupe: Some(format!("{}:channel", key(step))),
+    };
+    let dm =
+        |to: &str, step| Outgoing::to_person(&h(to), format!("dm {step}"), vec![], Some(key(step)));
+    s.commit(Change {
+        messages: vec![dm("bob", 0), copy(0), dm("carol", 1), copy(1), copy(1)],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        s.outbox_counts().await.unwrap().pending,
+        4,
+        "one copy per dedupe"
+    );
+    let lease = Duration::from_secs(30);
+    let first = s.claim_messages(lease, 10).await.unwrap();
+    let texts: Vec<&str> = first.iter().map(|q| q.msg.text.as_str()).collect();
+    assert_eq!(texts, ["dm 0", "dm 1"], "the copies wait");
+    // Bob's DM reached him; Carol's went to the fallback.
+    assert!(s.message_sent(first[0].id, None, vec![]).await.unwrap());
+    assert!(
+        s.message_sent(first[1].id, Some("DM closed"), vec![])
+            .await
+            .unwrap()
+    );
+    let copies = s.claim_messages(lease, 10).await.unwrap();
+    assert_eq!(copies.len(), 2);
+    assert_eq!(copies[0].msg, copy(0));
+    assert!(s.sends_reached(&key(0), copies[0].id).await.unwrap());
+    assert!(!s.sends_reached(&key(1), copies[1].id).await.unwrap());
+    // Only sends written before the copy count.
+    assert!(s.sends_reached(&key(1), first[1].id).await.unwrap());
+}
+
+#[tokio::test]
+async fn copies_on_sqlite() {
+    copies(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn copies_on_postgres() {
+    copies(Backend::Postgres).await;
+}
+
 /// Messages about a new plan are written with it, completed with its id; without a plan to
 /// create the change is refused and nothing is written.
 async fn plan_messages(b: Backend) {

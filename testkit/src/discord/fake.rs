@@ -85,6 +85,11 @@ impl FakeDiscord {
         self.with(|s| s.failing_dms.insert(user.to_owned()));
     }
 
+    /// The next `n` message creates in this channel fail with 500.
+    pub fn fail_next_creates_in(&self, channel: &str, n: u32) {
+        self.with(|s| s.failing_creates_in.insert(channel.to_owned(), n));
+    }
+
     /// The creates (POST …/messages) the bot made so far, with the status answered.
     pub fn creates(&self) -> Vec<Call> {
         self.calls()

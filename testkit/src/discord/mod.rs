@@ -170,6 +170,8 @@ pub struct FakeState {
     pub faults: VecDeque<Fault>,
     /// Users whose DM channel answers every message create with 500.
     pub failing_dms: HashSet<String>,
+    /// Channels whose next N message creates are answered with 500.
+    pub failing_creates_in: HashMap<String, u32>,
     /// Messages made under a nonce with `enforce_nonce`, by (channel, nonce).
     pub nonces: HashMap<(String, String), u64>,
     /// Global commands.

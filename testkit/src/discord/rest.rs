@@ -225,8 +225,8 @@ fn open_dm(s: &mut FakeState, body: &Value) -> (StatusCode, Value) {
     )
 }
 
-/// `POST /channels/CH/messages`: checked, refused for closed or failing DMs, deduplicated
-/// by an enforced nonce.
+/// `POST /channels/CH/messages`: checked, refused for closed or failing DMs (or a channel
+/// told to fail), deduplicated by an enforced nonce.
 fn create_message(s: &mut FakeState, ch: &str, body: &Value) -> (StatusCode, Value) {
     if let Err(e) = check_message(body) {
         return form_error(e);
@@ -244,6 +244,14 @@ fn create_message(s: &mut FakeState, ch: &str, body: &Value) -> (StatusCode, Val
             StatusCode::FORBIDDEN,
             50007,
             "Cannot send messages to this user",
+        );
+    }
+    if let Some(n) = s.failing_creates_in.get_mut(ch).filter(|n| **n > 0) {
+        *n -= 1;
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            0,
+            "500: Internal Server Error",
         );
     }
     if dm_user.as_ref().is_some_and(|u| s.failing_dms.contains(u)) {
