@@ -170,12 +170,7 @@ impl Service {
         let tried = if closed {
             why.clone()
         } else {
-            format!(
-                "tried {} time{} over {}s; last error: {why}",
-                row.attempts,
-                if row.attempts == 1 { "" } else { "s" },
-                row.age.as_secs()
-            )
+            crate::core::render::requests::delivery_tries(row.attempts, row.age.as_secs(), &why)
         };
         if let OutKind::Send(to) = &row.msg.kind
             && self
@@ -291,17 +286,8 @@ impl Service {
         closed: bool,
     ) -> Vec<String> {
         let name = self.recipient_name(to).await;
-        let text = if closed {
-            format!(
-                "{name} does not accept direct messages from Quartermaster, so this message for them comes here:\n\n{}",
-                row.msg.text
-            )
-        } else {
-            format!(
-                "Quartermaster could not deliver this message to {name} ({tried}), so it comes here:\n\n{}",
-                row.msg.text
-            )
-        };
+        let text =
+            crate::core::render::requests::fallback_copy(&name, tried, closed, &row.msg.text);
         let copy = |to: Recipient| Message {
             to,
             text: text.clone(),
