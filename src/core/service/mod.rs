@@ -9,7 +9,9 @@
 //! `outcomes`, `failures` and `tasks` (connector actions: what the engine reports, IT's Done and
 //! Retry), `verify`, `onboarding_report` and `offboarding_report`, `timers` (`tick`), `views`
 //! (`/access`, `/approvals`); `commit`, `outbox` and `zones` are how the service writes, sends and
-//! tells time. This file holds the [`Service`] itself and the helpers they all use.
+//! tells time. What the request use cases tell people is typed in `news` and why they refuse
+//! in `refusal`; [`crate::core::render::requests`] words both. This file holds the [`Service`]
+//! itself and the helpers they all use.
 
 mod commit;
 mod decide;

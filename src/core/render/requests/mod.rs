@@ -76,3 +76,88 @@ pub(crate) fn prompt(p: &Prompt) -> String {
         requester = p.requester,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+
+    use super::*;
+    use crate::core::model::{ApprovalRule, RequestId, Span};
+    use crate::core::service::news::{PlanLine, WaitingLine};
+    use crate::core::zone::Zone;
+
+    fn names(n: &[&str]) -> Vec<String> {
+        n.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_list_of_people_reads_as_one_or_the_other() {
+        assert_eq!(either(&[]), "nobody");
+        assert_eq!(either(&names(&["Ann"])), "Ann");
+        assert_eq!(either(&names(&["Ann", "Bob", "Cid"])), "Ann, Bob or Cid");
+        let w = Wait::Awaiting {
+            approvers: names(&["Bob Chen"]),
+            k: 0,
+            of: 2,
+        };
+        assert_eq!(wait(&w), "waiting for Bob Chen (step 1 of 2)");
+    }
+
+    #[test]
+    fn a_prompt_reads_as_the_readme_shows_it() {
+        let p = Prompt {
+            id: RequestId(1),
+            requester: "Alice Kim".into(),
+            app: "Figma".into(),
+            extend: false,
+            reason: Some("landing page mock-ups".into()),
+            duration: Some(Span::parse("30d").expect("a span")),
+            k: 0,
+            of: 2,
+            rule: Some(ApprovalRule::Manager),
+            held: Vec::new(),
+        };
+        assert_eq!(
+            prompt(&p),
+            "Access request #1: Alice Kim asks for Figma.\nReason: landing page mock-ups\n\
+             Duration: 30d\nStep 1 of 2 (manager)\nAlice Kim already holds: nothing yet"
+        );
+    }
+
+    #[test]
+    fn approvals_count_their_lines_and_explain_the_buttons_only_for_several() {
+        assert_eq!(approvals(&[], &[]), "Nothing is waiting for your decision.");
+        let at = Moment {
+            at: chrono::Utc
+                .with_ymd_and_hms(2026, 11, 25, 9, 0, 0)
+                .single()
+                .expect("a time"),
+            zone: Zone::UTC,
+        };
+        let line = WaitingLine {
+            id: RequestId(2),
+            requester: "Frank Li".into(),
+            app: "Zoho Books".into(),
+            reason: None,
+            k: 0,
+            of: 2,
+            since: Some(at),
+        };
+        let one = approvals(std::slice::from_ref(&line), &[]);
+        assert_eq!(
+            one,
+            "Waiting for your decision (1):\n- #2 Frank Li asks for Zoho Books — no reason \
+             given (step 1 of 2), waiting since 2026-11-25 09:00 UTC"
+        );
+        let plan = PlanLine {
+            id: crate::core::model::PlanId(1),
+            kind: crate::core::plan::PlanKind::Offboard,
+            subject: "Alice Kim".into(),
+            by: "Dana Ortiz".into(),
+            at,
+        };
+        let two = approvals(&[line], &[plan]);
+        assert!(two.starts_with("Waiting for your decision (2):"), "{two}");
+        assert!(two.ends_with("each one's message has its own."), "{two}");
+    }
+}
