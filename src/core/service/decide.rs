@@ -2,6 +2,7 @@
 //! what everyone involved is told.
 
 use super::*;
+use crate::core::render::requests as render;
 
 /// One click's decision on step `k` of a request.
 #[derive(Clone, Copy)]

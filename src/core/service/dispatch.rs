@@ -2,6 +2,7 @@
 //! autocomplete; each is checked against the caller and routed to its use case.
 
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
     /// Runs a console line (`/request app:figma …`) for `caller`.

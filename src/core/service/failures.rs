@@ -2,6 +2,7 @@
 //! is recorded, the person is told it, and IT gets a Retry.
 
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
     /// An action failed for good, or its outcome could not be verified (the connector's read

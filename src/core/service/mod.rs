@@ -54,7 +54,6 @@ use super::customid::ClickTarget;
 use super::model::*;
 use super::policy::{self, Directory};
 use super::ports::*;
-use super::render::requests as render;
 use super::suggest;
 use super::validate;
 use super::workflow::{Event, RequestState};
@@ -355,7 +354,7 @@ impl Service {
 
     /// "Ann, Bob or Cid" ("nobody" for none).
     fn names(dir: &Directory, hs: &[Handle]) -> String {
-        render::either(&Self::name_list(dir, hs))
+        super::render::requests::either(&Self::name_list(dir, hs))
     }
 
     /// An app's display name, or its name when the catalog no longer has it.

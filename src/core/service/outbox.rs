@@ -18,6 +18,7 @@ use crate::core::audit::{AuditAction, AuditEvent, AuditOutcome};
 use crate::core::ports::{
     ChatError, DeliveryPolicy, Message, OutKind, Outgoing, Queued, Recipient, ReqRef,
 };
+use crate::core::render::requests as render;
 
 /// How many rows one delivery round claims.
 pub const DELIVERY_BATCH: usize = 32;
@@ -170,7 +171,7 @@ impl Service {
         let tried = if closed {
             why.clone()
         } else {
-            crate::core::render::requests::delivery_tries(row.attempts, row.age.as_secs(), &why)
+            render::delivery_tries(row.attempts, row.age.as_secs(), &why)
         };
         if let OutKind::Send(to) = &row.msg.kind
             && self
@@ -286,8 +287,7 @@ impl Service {
         closed: bool,
     ) -> Vec<String> {
         let name = self.recipient_name(to).await;
-        let text =
-            crate::core::render::requests::fallback_copy(&name, tried, closed, &row.msg.text);
+        let text = render::fallback_copy(&name, tried, closed, &row.msg.text);
         let copy = |to: Recipient| Message {
             to,
             text: text.clone(),

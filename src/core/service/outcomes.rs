@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::core::render::requests as render;
 
 /// How long to wait before attempt `attempts + 1`: exponential from 2 s, capped at 10 min,
 /// with up to 25 % jitter; a target's `Retry-After` wins when it is longer.

@@ -2,6 +2,7 @@
 //! provisioned at once when none are needed); and Extend on an expiry warning, which asks again.
 
 use super::*;
+use crate::core::render::requests as render;
 
 /// A request that passed every check, about to be written.
 struct Asked<'a> {

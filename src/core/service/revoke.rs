@@ -3,6 +3,7 @@
 
 use super::lifecycle::Doer;
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
     /// `/revoke app [user] [reason]`: cancels a pending request, or removes access.

@@ -2,6 +2,7 @@
 //! the grant once every step approved.
 
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
     /// Where `r` stands: whose decision it waits for.

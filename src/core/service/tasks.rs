@@ -1,6 +1,7 @@
 //! IT's buttons on connector actions: Done on a manual task, Retry on a failed action.
 
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
     /// IT's buttons on an action (`what`: done, retry) need the IT-admin capability: it, with

@@ -2,6 +2,7 @@
 //! escalations, and scheduled plans.
 
 use super::*;
+use crate::core::render::requests as render;
 
 /// How many ended grants one transaction removes.
 const EXPIRY_CHUNK: usize = 200;

@@ -1,6 +1,7 @@
 //! Read-only commands: `/access` and `/approvals`.
 
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
     /// `/access [user]`: what a person holds and has asked for. Others' access is shown only to
