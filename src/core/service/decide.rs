@@ -2,6 +2,7 @@
 //! what everyone involved is told.
 
 use super::*;
+use crate::core::render::requests as render;
 
 /// One click's decision on step `k` of a request.
 #[derive(Clone, Copy)]
@@ -9,13 +10,6 @@ struct Verdict<'a> {
     k: u32,
     approve: bool,
     reason: Option<&'a str>,
-}
-
-impl Verdict<'_> {
-    /// ": reason", or nothing.
-    fn because(&self) -> String {
-        self.reason.map(|r| format!(": {r}")).unwrap_or_default()
-    }
 }
 
 impl Service {
@@ -38,9 +32,7 @@ impl Service {
             .retry_on_conflict(&format!("request {id}"), || self.decide_once(c, id, v))
             .await;
         match decided {
-            Err(ServiceError::KeptConflicting(_)) => Ok(Reply::text(format!(
-                "Request #{id} is changing too often right now; try again in a moment."
-            ))),
+            Err(ServiceError::KeptConflicting(_)) => Ok(DecisionRefusal::Busy(id).into()),
             other => other,
         }
     }
@@ -64,13 +56,13 @@ impl Service {
                 || policy::it_admin(&self.org, &c.person).is_some()
         }) else {
             return self
-                .refuse(
+                .refused(
                     c,
                     "decide",
                     None,
                     None,
                     ReqRef::None,
-                    format!("There is nothing for you to decide on request #{id}."),
+                    DecisionRefusal::NothingToDecide(id),
                 )
                 .await
                 .map(Attempt::Done);
@@ -97,15 +89,11 @@ impl Service {
             Err(e) => return Err(e.into()),
         }
         self.messages_committed().await;
-        Ok(Attempt::Done(Reply::text(format!(
-            "{} request #{id} ({} for {}).",
-            if v.approve {
-                "You approved"
-            } else {
-                "You denied"
-            },
-            app.display,
-            Self::name_of(&dir, &r.requester)
+        Ok(Attempt::Done(Reply::text(render::decided(
+            v.approve,
+            id,
+            &app.display,
+            &Self::name_of(&dir, &r.requester),
         ))))
     }
 
@@ -120,43 +108,37 @@ impl Service {
     ) -> Result<std::result::Result<&App, Reply>> {
         let (me, id) = (&c.person.handle, r.id);
         let Some(step) = r.steps.get(k as usize) else {
-            return Ok(Err(Reply::text(format!(
-                "Request #{id} has no step {}.",
-                k + 1
-            ))));
+            return Ok(Err(DecisionRefusal::NoSuchStep { id, k }.into()));
         };
         if let Some(d) = &step.decision {
             // A retried click: the decision was made, but its prompts to the next
             // approvers may have been cut short.
             self.prompt_if_missing(id).await?;
-            return Ok(Err(Reply::text(format!(
-                "Already {} by {} at {}.",
-                if d.approved { "approved" } else { "denied" },
-                Self::name_of(dir, &d.by),
-                self.when_to(c, d.at)
-            ))));
+            return Ok(Err(DecisionRefusal::AlreadyDecided {
+                approved: d.approved,
+                by: Self::name_of(dir, &d.by),
+                at: self.moment_to(c, d.at),
+            }
+            .into()));
         }
         if r.state.step() != Some(k) || !r.state.is_open() {
-            return Ok(Err(Reply::text(format!(
-                "Request #{id} is {}; there is nothing to decide.",
-                r.state
-            ))));
+            return Ok(Err(DecisionRefusal::NotOpen { id, state: r.state }.into()));
         }
         let why = if me == &r.requester {
-            "You cannot approve or deny your own request.".to_owned()
+            DecisionRefusal::OwnRequest
         } else if !step.approvers.contains(me) {
-            format!(
-                "Only {} can decide step {} of request #{id}.",
-                Self::names(dir, &step.approvers),
-                k + 1
-            )
+            DecisionRefusal::NotApprover {
+                id,
+                k,
+                approvers: Self::name_list(dir, &step.approvers),
+            }
         } else {
             return Ok(self
                 .org
                 .app(&r.app)
-                .ok_or_else(|| Reply::text(format!("{} is no longer in the catalog.", r.app))));
+                .ok_or_else(|| DecisionRefusal::AppGone(r.app.clone()).into()));
         };
-        self.refuse(
+        self.refused(
             c,
             "decide",
             Some(&r.requester),
@@ -356,25 +338,17 @@ impl Service {
         v: Verdict<'_>,
         now: Timestamp,
     ) -> Outgoing {
-        let verdict = format!(
-            "{} by {} at {}",
-            if v.approve {
-                "✅ Approved"
-            } else {
-                "❌ Denied"
-            },
-            c.person.name,
-            self.when_shared(now)
-        );
         let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
         let mut shown = r.clone();
         shown.state = RequestState::Awaiting(v.k);
         Outgoing::edit(
             step_key(r.id, v.k),
-            format!(
-                "{}\n{verdict}{}",
-                self.prompt_text(dir, &shown, &holds),
-                v.because()
+            render::prompt_decided(
+                &self.prompt_of(dir, &shown, &holds),
+                v.approve,
+                &c.person.name,
+                &self.moment_shared(now),
+                v.reason,
             ),
             Vec::new(),
         )
@@ -389,23 +363,17 @@ impl Service {
         after: &Request,
         v: Verdict<'_>,
     ) -> String {
-        let (id, app_name, by) = (after.id, &app.display, &c.person.name);
-        match after.state {
-            RequestState::Denied => format!(
-                "Your request #{id} for {app_name} was denied by {by}{}.",
-                v.because()
-            ),
-            RequestState::Provisioning => format!(
-                "Your request #{id} for {app_name} was approved by {by}; setting it up now."
-            ),
-            RequestState::Granted => {
-                format!("Your request #{id} to extend {app_name} was approved by {by}.")
-            }
-            _ => format!(
-                "Step {} of your request #{id} for {app_name} was approved by {by}; it is now {}.",
-                v.k + 1,
-                self.describe_wait(dir, after)
-            ),
-        }
+        let news = match after.state {
+            RequestState::Denied => DecisionNews::Denied {
+                reason: v.reason.map(str::to_owned),
+            },
+            RequestState::Provisioning => DecisionNews::Provisioning,
+            RequestState::Granted => DecisionNews::ExtendApproved,
+            _ => DecisionNews::StepApproved {
+                k: v.k,
+                wait: Self::wait_of(dir, after),
+            },
+        };
+        render::decision_news(after.id, &app.display, &c.person.name, &news)
     }
 }

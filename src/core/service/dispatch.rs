@@ -2,11 +2,7 @@
 //! autocomplete; each is checked against the caller and routed to its use case.
 
 use super::*;
-
-/// The refusal of Done to someone who is not an IT admin.
-const DONE_IS_IT_ONLY: &str = "Only IT admins can mark a task done.";
-/// The refusal of Retry to someone who is not an IT admin.
-const RETRY_IS_IT_ONLY: &str = "Only IT admins can retry an action.";
+use crate::core::render::requests as render;
 
 impl Service {
     /// Runs a console line (`/request app:figma …`) for `caller`.
@@ -38,9 +34,7 @@ impl Service {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "command failed");
-                Reply::text(
-                    "Something went wrong on our side; nothing was changed. Please try again, or ask IT.",
-                )
+                Reply::text(render::command_failed())
             }
         }
     }
@@ -49,23 +43,24 @@ impl Service {
     async fn dispatch(&self, c: &Caller, intent: Intent) -> Result<Reply> {
         if c.person.status != PersonStatus::Active {
             return self
-                .refuse(
+                .refused(
                     c,
                     "command",
                     Some(&c.person.handle),
                     None,
                     ReqRef::None,
-                    "Your account has been offboarded; you can no longer use Quartermaster.".into(),
+                    Refusal::Offboarded,
                 )
                 .await;
         }
         let reply = match intent {
             Intent::Request {
                 duration: Some(d), ..
-            } if d > self.org.workflow.max_duration => Reply::text(format!(
-                "duration: {d} is longer than anyone may ask for (at most {}); nothing was requested.",
-                self.org.workflow.max_duration
-            )),
+            } if d > self.org.workflow.max_duration => RequestRefusal::TooLong {
+                asked: d,
+                max: self.org.workflow.max_duration,
+            }
+            .into(),
             Intent::Request {
                 app,
                 reason,
@@ -102,7 +97,7 @@ impl Service {
             Intent::Help { command } => Reply::text(
                 self.commands
                     .help(command.as_deref())
-                    .unwrap_or_else(|e| format!("{e}.")),
+                    .unwrap_or_else(|e| render::help_refused(&e)),
             ),
         };
         Ok(reply)
@@ -119,14 +114,13 @@ impl Service {
         let r = async {
             if caller.person.status != PersonStatus::Active {
                 return self
-                    .refuse(
+                    .refused(
                         caller,
                         "click",
                         None,
                         None,
                         ReqRef::None,
-                        "Your account has been offboarded; you can no longer use Quartermaster."
-                            .into(),
+                        Refusal::Offboarded,
                     )
                     .await
                     .map(ClickReply::Reply);
@@ -141,9 +135,9 @@ impl Service {
                     None => {
                         return Ok(ClickReply::Modal {
                             custom_id: custom_id.to_owned(),
-                            title: format!("Deny request #{r}"),
+                            title: render::deny_title(r),
                             field: "reason".into(),
-                            label: "Why is it denied?".into(),
+                            label: render::deny_label(),
                         });
                     }
                     Some(f) => {
@@ -155,14 +149,14 @@ impl Service {
                     }
                 },
                 ClickTarget::Done(a) => match self
-                    .it_only_for_action(caller, a, "done", DONE_IS_IT_ONLY)
+                    .it_only_for_action(caller, a, "done", ActionRefusal::DoneItOnly)
                     .await?
                 {
                     Ok((admin, action)) => self.manual_done(&admin, caller, a, action).await?,
                     Err(refused) => refused,
                 },
                 ClickTarget::Retry(a) => match self
-                    .it_only_for_action(caller, a, "retry", RETRY_IS_IT_ONLY)
+                    .it_only_for_action(caller, a, "retry", ActionRefusal::RetryItOnly)
                     .await?
                 {
                     Ok((admin, action)) => self.retry(&admin, caller, a, action).await?,
@@ -179,9 +173,7 @@ impl Service {
         self.deliver_leftovers().await;
         r.unwrap_or_else(|e| {
             tracing::error!(error = %e, "click failed");
-            ClickReply::Reply(Reply::text(
-                "Something went wrong on our side; nothing was changed. Please try again.",
-            ))
+            ClickReply::Reply(Reply::text(render::click_failed()))
         })
     }
 
@@ -237,8 +229,6 @@ impl Service {
         if let Err(e) = self.commit(change).await {
             tracing::error!(error = %e, "cannot record a refused interaction");
         }
-        Reply::text(
-            "Sorry, Quartermaster is not set up for this server. Please use it in your company's server, or in a direct message with the bot.",
-        )
+        Reply::text(render::not_served())
     }
 }

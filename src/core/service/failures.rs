@@ -2,6 +2,7 @@
 //! is recorded, the person is told it, and IT gets a Retry.
 
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
     /// An action failed for good, or its outcome could not be verified (the connector's read
@@ -52,12 +53,13 @@ impl Service {
             .app
             .as_ref()
             .map(|a| self.app_display(a))
-            .unwrap_or_else(|| format!("the {} account", action.connector));
+            .unwrap_or_else(|| render::connector_account(&action.connector));
         let offboarded = dir
             .get(&action.person)
             .is_some_and(|p| p.status == PersonStatus::Offboarded);
         let told = grant.is_some() && !offboarded;
-        if let Some(text) = holder_news(action.op, &app, e, unverified, told) {
+        if let Some(news) = holder_news(action.op, e, unverified, told) {
+            let text = render::failure_news(&app, &news);
             change
                 .messages
                 .push(self.out(&action.person, text, vec![], None));
@@ -135,23 +137,15 @@ impl Service {
         cause: &str,
         unverified: bool,
     ) -> Vec<Outgoing> {
-        let what = format!(
-            "{} {app} for {} (connector {})",
-            action.op.as_str(),
-            Self::name_of(dir, &action.person),
-            action.connector,
+        let text = render::retry_prompt(
+            action.id,
+            action.op,
+            app,
+            &Self::name_of(dir, &action.person),
+            &action.connector,
+            cause,
+            unverified,
         );
-        let text = if unverified {
-            format!(
-                "Action #{} could not be verified: {what}: {cause}. It is not reported as done. Click Retry once the connector can be read.",
-                action.id
-            )
-        } else {
-            format!(
-                "Action #{} failed for good: {what}: {cause}. Click Retry once the cause is fixed.",
-                action.id
-            )
-        };
         let retry = vec![Button {
             label: ButtonLabel::Retry,
             target: ClickTarget::Retry(action.id),
@@ -164,28 +158,21 @@ impl Service {
     }
 }
 
-/// What the person is told of a failed action on `app`, if anything: a set-up failed; a
-/// removal (told only when `told`: a grant of theirs, still here) not seen done.
+/// What the person is told of a failed action, if anything: a set-up failed; a removal
+/// (told only when `told`: a grant of theirs, still here) not seen done.
 fn holder_news(
     op: ActionOp,
-    app: &str,
     e: &ConnectorError,
     unverified: bool,
     told: bool,
-) -> Option<String> {
+) -> Option<FailureNews> {
     match op {
-        ActionOp::Grant => Some(format!(
-            "Setting up {app} failed; IT has been told and will retry."
-        )),
+        ActionOp::Grant => Some(FailureNews::SetupFailed),
         // The holder learns that the removal was not seen, never that it was done.
         ActionOp::Revoke if told => Some(if unverified {
-            format!(
-                "The removal of your {app} access could not be verified ({e}); you may still have it. IT has been told and will retry."
-            )
+            FailureNews::RemovalUnverified(e.to_string())
         } else {
-            format!(
-                "Removing your {app} access failed; you may still have it. IT has been told and will retry."
-            )
+            FailureNews::RemovalFailed
         }),
         _ => None,
     }

@@ -9,7 +9,9 @@
 //! `outcomes`, `failures` and `tasks` (connector actions: what the engine reports, IT's Done and
 //! Retry), `verify`, `onboarding_report` and `offboarding_report`, `timers` (`tick`), `views`
 //! (`/access`, `/approvals`); `commit`, `outbox` and `zones` are how the service writes, sends and
-//! tells time. This file holds the [`Service`] itself and the helpers they all use.
+//! tells time. What the request use cases tell people is typed in `news` and why they refuse
+//! in `refusal`; [`crate::core::render::requests`] words both. This file holds the [`Service`]
+//! itself and the helpers they all use.
 
 mod commit;
 mod decide;
@@ -18,6 +20,7 @@ mod failures;
 mod hr;
 mod interactions;
 mod lifecycle;
+pub(crate) mod news;
 mod offboard;
 mod offboarding_report;
 mod onboard;
@@ -25,6 +28,7 @@ mod onboarding_report;
 mod outbox;
 mod outcomes;
 mod plans;
+pub(crate) mod refusal;
 mod request;
 mod revoke;
 mod role;
@@ -54,6 +58,8 @@ use super::suggest;
 use super::validate;
 use super::workflow::{Event, RequestState};
 use commit::Attempt;
+use news::*;
+use refusal::*;
 
 /// An internal failure. People see a plain sentence; logs see the cause.
 #[derive(Debug, thiserror::Error)]
@@ -263,6 +269,20 @@ impl Service {
         Ok(Reply::text(why))
     }
 
+    /// [`Service::refuse`] with a typed refusal.
+    async fn refused(
+        &self,
+        c: &Caller,
+        what: &str,
+        subject: Option<&Handle>,
+        app: Option<&AppName>,
+        request: ReqRef,
+        why: impl Into<Refusal>,
+    ) -> Result<Reply> {
+        let why = why.into().text();
+        self.refuse(c, what, subject, app, request, why).await
+    }
+
     /// Everyone, by handle.
     async fn directory(&self) -> Result<Directory> {
         Ok(self
@@ -327,14 +347,14 @@ impl Service {
         dir.get(h).map_or_else(|| h.to_string(), |p| p.name.clone())
     }
 
+    /// The names of `hs`, in order (a handle when `dir` does not hold them).
+    fn name_list(dir: &Directory, hs: &[Handle]) -> Vec<String> {
+        hs.iter().map(|h| Self::name_of(dir, h)).collect()
+    }
+
     /// "Ann, Bob or Cid" ("nobody" for none).
     fn names(dir: &Directory, hs: &[Handle]) -> String {
-        let names: Vec<String> = hs.iter().map(|h| Self::name_of(dir, h)).collect();
-        match names.len() {
-            0 => "nobody".into(),
-            1 => names[0].clone(),
-            n => format!("{} or {}", names[..n - 1].join(", "), names[n - 1]),
-        }
+        super::render::requests::either(&Self::name_list(dir, hs))
     }
 
     /// An app's display name, or its name when the catalog no longer has it.
@@ -384,9 +404,9 @@ impl Service {
             }))
     }
 
-    /// The catalog app typed (by name or display name); else the sentence saying so, with a
-    /// "did you mean" or the list of apps.
-    fn find_app(&self, raw: &str) -> std::result::Result<&App, String> {
+    /// The catalog app typed (by name or display name); else the refusal, with a "did you
+    /// mean" or the list of apps.
+    fn find_app(&self, raw: &str) -> std::result::Result<&App, Refusal> {
         let t = raw.trim().to_lowercase();
         if let Some(a) = self
             .org
@@ -398,12 +418,12 @@ impl Service {
         }
         let names = self.org.apps.iter().map(|a| a.name.as_str());
         let hint = match suggest::did_you_mean(&t, names) {
-            Some(s) => format!(" — did you mean `{s}`?"),
-            None => {
-                let all: Vec<&str> = self.org.apps.iter().map(|a| a.name.as_str()).collect();
-                format!(". Apps in the catalog: {}.", all.join(", "))
-            }
+            Some(s) => AppHint::DidYouMean(s.to_string()),
+            None => AppHint::Catalog(self.org.apps.iter().map(|a| a.name.to_string()).collect()),
         };
-        Err(format!("There is no app \"{raw}\" in the catalog{hint}"))
+        Err(Refusal::NoSuchApp {
+            raw: raw.to_owned(),
+            hint,
+        })
     }
 }

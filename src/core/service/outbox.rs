@@ -25,6 +25,7 @@ use crate::core::outbox::with_channel_copies;
 use crate::core::ports::{
     Change, ChatError, DeliveryPolicy, Message, OutKind, Outgoing, Queued, Recipient, ReqRef,
 };
+use crate::core::render::requests as render;
 
 /// How many rows one delivery round claims.
 pub const DELIVERY_BATCH: usize = 32;
@@ -219,12 +220,7 @@ impl Service {
         let tried = if closed {
             why.clone()
         } else {
-            format!(
-                "tried {} time{} over {}s; last error: {why}",
-                row.attempts,
-                if row.attempts == 1 { "" } else { "s" },
-                row.age.as_secs()
-            )
+            render::delivery_tries(row.attempts, row.age.as_secs(), &why)
         };
         if let OutKind::Send(to) = &row.msg.kind
             && self
@@ -341,17 +337,7 @@ impl Service {
         closed: bool,
     ) -> Vec<String> {
         let name = self.recipient_name(to).await;
-        let text = if closed {
-            format!(
-                "{name} does not accept direct messages from Quartermaster, so this message for them comes here:\n\n{}",
-                row.msg.text
-            )
-        } else {
-            format!(
-                "Quartermaster could not deliver this message to {name} ({tried}), so it comes here:\n\n{}",
-                row.msg.text
-            )
-        };
+        let text = render::fallback_copy(&name, tried, closed, &row.msg.text);
         let copy = |to: Recipient| Message {
             to,
             text: text.clone(),

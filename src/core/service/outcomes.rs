@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::core::render::requests as render;
 
 /// How long to wait before attempt `attempts + 1`: exponential from 2 s, capped at 10 min,
 /// with up to 25 % jitter; a target's `Retry-After` wins when it is longer.
@@ -267,18 +268,6 @@ impl Service {
             ))
     }
 
-    /// What a finished task did, in words (the audit name, like `grant.provisioned`, is for the
-    /// trail, not for people).
-    fn task_done(op: ActionOp, app: &str, person: &str) -> String {
-        let app = if app.is_empty() { "access" } else { app };
-        match op {
-            ActionOp::Grant => format!("{app} given to {person}"),
-            ActionOp::Revoke => format!("{app} removed from {person}"),
-            ActionOp::Disable => format!("the account of {person} disabled"),
-            ActionOp::Verify => format!("the removal of {person}'s access checked"),
-        }
-    }
-
     /// An action succeeded (by a connector, or by a person clicking Done), written only if
     /// the action is still in the state it was read in (`action.state`). Returns false, and
     /// tells nobody, when someone else moved it first (another click, another instance).
@@ -372,12 +361,13 @@ impl Service {
         if let Actor::Person(h) = actor {
             out.push(Outgoing::edit(
                 action_key(action.id),
-                format!(
-                    "Task #{}: {} — done by {} at {}.",
+                render::task_finished(
                     action.id,
-                    Self::task_done(action.op, &app, &Self::name_of(&dir, &action.person)),
-                    Self::name_of(&dir, h),
-                    self.when_shared(now)
+                    action.op,
+                    &app,
+                    &Self::name_of(&dir, &action.person),
+                    &Self::name_of(&dir, h),
+                    &self.moment_shared(now),
                 ),
                 Vec::new(),
             ));
@@ -393,12 +383,7 @@ impl Service {
                 );
             }
             ActionOp::Revoke if !offboarded && grant.is_some() => {
-                out.push(self.out(
-                    &action.person,
-                    format!("Your {app} access has been removed."),
-                    vec![],
-                    None,
-                ));
+                out.push(self.out(&action.person, render::removed(&app), vec![], None));
             }
             _ => {}
         }
@@ -447,15 +432,12 @@ impl Service {
         now: Timestamp,
     ) -> Vec<Outgoing> {
         let until = match granted_request.and_then(|r| r.duration) {
-            Some(d) => {
-                let end = self.ends(now, d);
-                format!(" until {}", self.when_for(&action.person, end).await)
-            }
-            None => String::new(),
+            Some(d) => Some(self.moment_for(&action.person, self.ends(now, d)).await),
+            None => None,
         };
         let mut out = vec![self.out(
             &action.person,
-            format!("✅ You now have {app}{until}."),
+            render::granted(app, until.as_ref()),
             vec![],
             None,
         )];
@@ -469,11 +451,7 @@ impl Service {
             {
                 out.push(self.out(
                     &d.by,
-                    format!(
-                        "{} now has {app} (request #{}).",
-                        Self::name_of(dir, &r.requester),
-                        r.id
-                    ),
+                    render::granted_to(&Self::name_of(dir, &r.requester), app, r.id),
                     vec![],
                     None,
                 ));
@@ -521,15 +499,8 @@ impl Service {
             .connector_action(action.id)
             .outcome(AuditOutcome::Waiting)
             .detail(task.clone());
-        let app = action
-            .app
-            .as_ref()
-            .map(|a| format!(" ({})", self.app_display(a)))
-            .unwrap_or_default();
-        let text = format!(
-            "Task #{} for IT{app}: {task}\nClick Done once it is done.",
-            action.id
-        );
+        let app = action.app.as_ref().map(|a| self.app_display(a));
+        let text = render::it_task(action.id, app.as_deref(), &task);
         let done = vec![Button {
             label: ButtonLabel::Done,
             target: ClickTarget::Done(action.id),

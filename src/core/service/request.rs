@@ -2,6 +2,7 @@
 //! provisioned at once when none are needed); and Extend on an expiry warning, which asks again.
 
 use super::*;
+use crate::core::render::requests as render;
 
 /// A request that passed every check, about to be written.
 struct Asked<'a> {
@@ -30,7 +31,7 @@ impl Service {
     ) -> Result<Reply> {
         let asked = match self.check_request(c, raw_app, reason, duration).await? {
             Ok(a) => a,
-            Err(reply) => return Ok(reply),
+            Err(refusal) => return Ok(refusal.into()),
         };
         let (me, app) = (asked.me, asked.app);
         let now = self.clock.now();
@@ -54,13 +55,13 @@ impl Service {
         let grant = self.store.grant(g).await?;
         let Some(grant) = grant.filter(|g| g.person == c.person.handle) else {
             return self
-                .refuse(
+                .refused(
                     c,
                     "extend",
                     None,
                     None,
                     ReqRef::None,
-                    "There is no access of yours to extend there.".into(),
+                    RequestRefusal::NothingToExtend,
                 )
                 .await;
         };
@@ -78,37 +79,37 @@ impl Service {
     }
 
     /// Everything checked before a request is written: the app, an open request for it, the
-    /// access already held, the reason and the duration. Err is the answer when it stops.
+    /// access already held, the reason and the duration. Err is the refusal when it stops.
     async fn check_request<'a>(
         &'a self,
         c: &'a Caller,
         raw_app: &str,
         reason: Option<String>,
         duration: Option<Span>,
-    ) -> Result<std::result::Result<Asked<'a>, Reply>> {
+    ) -> Result<std::result::Result<Asked<'a>, Refusal>> {
         let me = &c.person;
         let app = match self.find_app(raw_app) {
             Ok(a) => a,
-            Err(msg) => return Ok(Err(Reply::text(msg))),
+            Err(refusal) => return Ok(Err(refusal)),
         };
         let birthright = self.org.is_birthright(me, &app.name);
         if !app.requestable && !birthright {
-            return Ok(Err(Reply::text(format!(
-                "{} cannot be requested: it comes with a role. Ask IT if you think yours should include it.",
-                app.display
-            ))));
+            return Ok(Err(RequestRefusal::NotRequestable {
+                app: app.display.clone(),
+            }
+            .into()));
         }
         if let Some(open) = self.store.open_request(&me.handle, &app.name).await? {
             self.prompt_if_missing(open.id).await?;
             let dir = self
                 .request_directory(&me.handle, &app.name, &open.steps)
                 .await?;
-            return Ok(Err(Reply::text(format!(
-                "You already asked for {}: request #{} is {}.",
-                app.display,
-                open.id,
-                self.describe_wait(&dir, &open)
-            ))));
+            return Ok(Err(RequestRefusal::AlreadyAsked {
+                app: app.display.clone(),
+                id: open.id,
+                wait: Self::wait_of(&dir, &open),
+            }
+            .into()));
         }
         let held = self
             .store
@@ -118,10 +119,10 @@ impl Service {
             .find(|g| g.app == app.name);
         let kind = match self.request_kind(c, app, held.as_ref()) {
             Ok(k) => k,
-            Err(reply) => return Ok(Err(reply)),
+            Err(refusal) => return Ok(Err(refusal.into())),
         };
-        if !birthright && let Err(msg) = policy::check_reason(app, reason.as_deref()) {
-            return Ok(Err(Reply::text(msg)));
+        if !birthright && let Err(words) = policy::check_reason(app, reason.as_deref()) {
+            return Ok(Err(RequestRefusal::Policy(words).into()));
         }
         let (duration, cap_note) = if birthright {
             (None, None)
@@ -143,33 +144,28 @@ impl Service {
     }
 
     /// What holding `held` makes of a request for `app`: a new one, an extension of a
-    /// time-bound grant, or (Err) the answer that there is nothing to ask for now.
+    /// time-bound grant, or (Err) the refusal: there is nothing to ask for now.
     fn request_kind(
         &self,
         c: &Caller,
         app: &App,
         held: Option<&Grant>,
-    ) -> std::result::Result<RequestKind, Reply> {
+    ) -> std::result::Result<RequestKind, RequestRefusal> {
         let Some(g) = held else {
             return Ok(RequestKind::New);
         };
         match (g.state, g.expires_at) {
             (GrantState::Active, Some(_)) => Ok(RequestKind::Extend(g.id)),
-            (GrantState::Active, None) => Err(Reply::text(format!(
-                "You already have {}{}.",
-                app.display,
-                g.granted_at
-                    .map(|t| format!(" (since {})", self.when_to(c, t)))
-                    .unwrap_or_default()
-            ))),
-            (GrantState::Revoking, _) => Err(Reply::text(format!(
-                "Your {} access is being removed right now; ask again once that is done.",
-                app.display
-            ))),
-            _ => Err(Reply::text(format!(
-                "{} is being set up for you already.",
-                app.display
-            ))),
+            (GrantState::Active, None) => Err(RequestRefusal::AlreadyHave {
+                app: app.display.clone(),
+                since: g.granted_at.map(|t| self.moment_to(c, t)),
+            }),
+            (GrantState::Revoking, _) => Err(RequestRefusal::BeingRemoved {
+                app: app.display.clone(),
+            }),
+            _ => Err(RequestRefusal::BeingSetUp {
+                app: app.display.clone(),
+            }),
         }
     }
 
@@ -284,43 +280,32 @@ impl Service {
         dir: &Directory,
         req: &Request,
     ) -> Result<Reply> {
-        let (me, app, id) = (asked.me, asked.app, req.id);
-        let mut text = match req.state {
-            RequestState::Provisioning => format!(
-                "Request #{id} for {} is approved ({}); setting it up now.",
-                app.display,
-                if asked.birthright {
-                    "it comes with your role"
-                } else {
-                    "no approval needed"
-                }
-            ),
-            RequestState::Granted => format!(
-                "Request #{id}: your {} access is extended{}.",
-                app.display,
-                self.store
+        let (me, app) = (asked.me, asked.app);
+        let said = match req.state {
+            RequestState::Provisioning => Requested::Provisioning {
+                birthright: asked.birthright,
+            },
+            RequestState::Granted => Requested::Extended {
+                until: self
+                    .store
                     .grants_of(&me.handle)
                     .await?
                     .iter()
                     .find(|g| g.app == app.name)
                     .and_then(|g| g.expires_at)
-                    .map(|t| format!(" until {}", self.when_to(c, t)))
-                    .unwrap_or_default()
-            ),
-            _ => format!(
-                "Request #{id} for {}{} is {}.",
-                app.display,
-                match asked.kind {
-                    RequestKind::Extend(_) => " (an extension)",
-                    RequestKind::New => "",
-                },
-                self.describe_wait(dir, req)
-            ),
+                    .map(|t| self.moment_to(c, t)),
+            },
+            _ => Requested::Waiting {
+                extension: matches!(asked.kind, RequestKind::Extend(_)),
+                wait: Self::wait_of(dir, req),
+            },
         };
-        if let Some(note) = &asked.cap_note {
-            text = format!("{text}\n{note}");
-        }
-        Ok(Reply::text(text))
+        Ok(Reply::text(render::requested(
+            req.id,
+            &app.display,
+            &said,
+            asked.cap_note.as_deref(),
+        )))
     }
 }
 

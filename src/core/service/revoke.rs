@@ -3,6 +3,7 @@
 
 use super::lifecycle::Doer;
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
     /// `/revoke app [user] [reason]`: cancels a pending request, or removes access.
@@ -17,24 +18,22 @@ impl Service {
         let own = target == c.person.handle;
         if !own && policy::it_admin(&self.org, &c.person).is_none() {
             return self
-                .refuse(
+                .refused(
                     c,
                     "/revoke",
                     Some(&target),
                     None,
                     ReqRef::None,
-                    "Only IT can revoke someone else's access.".into(),
+                    RevokeRefusal::ItOnly,
                 )
                 .await;
         }
         let Some(subject) = self.store.person(&target).await? else {
-            return Ok(Reply::text(format!(
-                "There is nobody with the handle \"{target}\"."
-            )));
+            return Ok(Refusal::NoSuchPerson(target).into());
         };
         let app = match self.find_app(raw_app) {
             Ok(a) => a,
-            Err(m) => return Ok(Reply::text(m)),
+            Err(refusal) => return Ok(refusal.into()),
         };
         if let Some(r) = self.store.open_request(&target, &app.name).await? {
             return self.cancel_request(c, r, reason).await;
@@ -46,11 +45,14 @@ impl Service {
             .into_iter()
             .find(|g| g.app == app.name)
         else {
-            let who = if own { "You do" } else { "They do" };
-            return Ok(Reply::text(format!("{who} not have {}.", app.display)));
+            return Ok(RevokeRefusal::NotHeld {
+                own,
+                app: app.display.clone(),
+            }
+            .into());
         };
         if let Some(busy) = self.not_revocable(&g, app).await? {
-            return Ok(busy);
+            return Ok(busy.into());
         }
         let mut change = Change::default();
         self.revoke_grant(
@@ -63,41 +65,28 @@ impl Service {
         )
         .await?;
         self.commit(change).await?;
-        Ok(Reply::text(format!(
-            "Removing {} from {}; {} will be told when it is done.",
-            app.display,
-            if own {
-                "you".to_owned()
-            } else {
-                subject.name.clone()
-            },
-            if own { "you" } else { "they" }
+        Ok(Reply::text(render::removing(
+            &app.display,
+            own,
+            &subject.name,
         )))
     }
 
-    /// The answer when grant `g` of `app` cannot be revoked now (it is being removed, or
+    /// The refusal when grant `g` of `app` cannot be revoked now (it is being removed, or
     /// still being set up); None when it is active.
-    async fn not_revocable(&self, g: &Grant, app: &App) -> Result<Option<Reply>> {
+    async fn not_revocable(&self, g: &Grant, app: &App) -> Result<Option<RevokeRefusal>> {
+        let app = app.display.clone();
         match g.state {
             GrantState::Active => Ok(None),
-            GrantState::Revoking => {
-                if let Some(a) = self.stalled_removal(g).await? {
-                    return Ok(Some(Reply::text(format!(
-                        "The removal of {} was not seen to finish ({}); IT has a Retry on action #{}.",
-                        app.display,
-                        a.last_error.as_deref().unwrap_or("it failed"),
-                        a.id
-                    ))));
-                }
-                Ok(Some(Reply::text(format!(
-                    "{} is already being removed.",
-                    app.display
-                ))))
-            }
-            _ => Ok(Some(Reply::text(format!(
-                "{} is still being set up; revoke it once that is finished.",
-                app.display
-            )))),
+            GrantState::Revoking => Ok(Some(match self.stalled_removal(g).await? {
+                Some(a) => RevokeRefusal::RemovalStalled {
+                    app,
+                    error: a.last_error,
+                    action: a.id,
+                },
+                None => RevokeRefusal::AlreadyBeingRemoved { app },
+            })),
+            _ => Ok(Some(RevokeRefusal::StillBeingSetUp { app })),
         }
     }
 
@@ -213,10 +202,11 @@ impl Service {
     ) -> Result<Reply> {
         let now = self.clock.now();
         let Ok(next) = r.state.on(Event::Cancel) else {
-            return Ok(Reply::text(format!(
-                "Request #{} is {}; it cannot be cancelled.",
-                r.id, r.state
-            )));
+            return Ok(RevokeRefusal::CannotCancel {
+                id: r.id,
+                state: r.state,
+            }
+            .into());
         };
         let mut change = Change::default();
         change
@@ -243,12 +233,7 @@ impl Service {
         if by.handle.as_ref() != Some(&r.requester) {
             change.messages.push(self.out(
                 &r.requester,
-                format!(
-                    "Your request #{} for {} was cancelled by {}.",
-                    r.id,
-                    self.app_display(&r.app),
-                    by.name
-                ),
+                render::cancelled_news(r.id, &self.app_display(&r.app), &by.name),
                 vec![],
                 None,
             ));
@@ -256,17 +241,13 @@ impl Service {
         match self.commit(change).await {
             Ok(_) => self.messages_committed().await,
             Err(StoreError::Conflict) => {
-                return Ok(Reply::text(format!(
-                    "Request #{} changed just now; look at /access and try again.",
-                    r.id
-                )));
+                return Ok(RevokeRefusal::Changed(r.id).into());
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(Reply::text(format!(
-            "Request #{} for {} is cancelled.",
+        Ok(Reply::text(render::cancelled(
             r.id,
-            self.app_display(&r.app)
+            &self.app_display(&r.app),
         )))
     }
 
@@ -283,12 +264,11 @@ impl Service {
         let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
         Outgoing::edit(
             step_key(r.id, k),
-            format!(
-                "{}\nCancelled by {} at {}{}.",
-                self.prompt_text(dir, r, &holds),
-                by.name,
-                self.when_shared(now),
-                reason.map(|r| format!(": {r}")).unwrap_or_default()
+            render::prompt_cancelled(
+                &self.prompt_of(dir, r, &holds),
+                &by.name,
+                &self.moment_shared(now),
+                reason,
             ),
             Vec::new(),
         )

@@ -2,23 +2,22 @@
 //! the grant once every step approved.
 
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
-    /// "awaiting Bob Chen (step 1 of 2)" and the like.
-    pub(super) fn describe_wait(&self, dir: &Directory, r: &Request) -> String {
+    /// Where `r` stands: whose decision it waits for.
+    pub(super) fn wait_of(dir: &Directory, r: &Request) -> Wait {
         match (r.state, r.current_step()) {
-            (RequestState::Awaiting(k), Some(s)) => format!(
-                "waiting for {} (step {} of {})",
-                Self::names(dir, &s.approvers),
-                k + 1,
-                r.steps.len()
-            ),
-            (RequestState::NoApprover(k), _) => format!(
-                "waiting: nobody is eligible to approve step {} of {}; IT has been told",
-                k + 1,
-                r.steps.len()
-            ),
-            (s, _) => s.to_string(),
+            (RequestState::Awaiting(k), Some(s)) => Wait::Awaiting {
+                approvers: Self::name_list(dir, &s.approvers),
+                k,
+                of: r.steps.len(),
+            },
+            (RequestState::NoApprover(k), _) => Wait::NoApprover {
+                k,
+                of: r.steps.len(),
+            },
+            (s, _) => Wait::Other(s),
         }
     }
 
@@ -136,38 +135,24 @@ impl Service {
 
     /// The prompt of a request's current step: who asks for what, why, for how long, which
     /// step, and what they already hold.
-    pub(super) fn prompt_text(&self, dir: &Directory, r: &Request, holds: &[Grant]) -> String {
-        let requester = Self::name_of(dir, &r.requester);
+    pub(super) fn prompt_of(&self, dir: &Directory, r: &Request, holds: &[Grant]) -> Prompt {
         let k = r.state.step().unwrap_or(0);
-        let rule = r
-            .steps
-            .get(k as usize)
-            .map(|s| s.rule.to_string())
-            .unwrap_or_default();
-        let held: Vec<String> = holds
-            .iter()
-            .filter(|g| g.state == GrantState::Active)
-            .map(|g| self.app_display(&g.app))
-            .collect();
-        let what = match r.kind {
-            RequestKind::New => "asks for",
-            RequestKind::Extend(_) => "asks to extend",
-        };
-        format!(
-            "Access request #{}: {requester} {what} {}.\nReason: {}\nDuration: {}\nStep {} of {} ({rule})\n{requester} already holds: {}",
-            r.id,
-            self.app_display(&r.app),
-            r.reason.as_deref().unwrap_or("(none given)"),
-            r.duration
-                .map_or_else(|| "no end".to_owned(), |d| d.to_string()),
-            k + 1,
-            r.steps.len(),
-            if held.is_empty() {
-                "nothing yet".to_owned()
-            } else {
-                held.join(", ")
-            },
-        )
+        Prompt {
+            id: r.id,
+            requester: Self::name_of(dir, &r.requester),
+            app: self.app_display(&r.app),
+            extend: matches!(r.kind, RequestKind::Extend(_)),
+            reason: r.reason.clone(),
+            duration: r.duration,
+            k,
+            of: r.steps.len(),
+            rule: r.steps.get(k as usize).map(|s| s.rule.clone()),
+            held: holds
+                .iter()
+                .filter(|g| g.state == GrantState::Active)
+                .map(|g| self.app_display(&g.app))
+                .collect(),
+        }
     }
 
     /// Sends the prompts of every request whose current step was opened (its commit made)
@@ -225,7 +210,7 @@ impl Service {
         match r.state {
             RequestState::Awaiting(k) => {
                 let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-                let text = self.prompt_text(dir, r, &holds);
+                let text = render::prompt(&self.prompt_of(dir, r, &holds));
                 let buttons = decision_buttons(r.id, k);
                 if let Some(step) = r.current_step() {
                     for a in &step.approvers {
@@ -238,13 +223,12 @@ impl Service {
                 change.prompted.push((r.id, k));
             }
             RequestState::NoApprover(k) => {
-                let text = format!(
-                    "Request #{} ({} for {}) has nobody eligible to approve step {} of {}. An IT admin can add an approver in the catalog, or the requester can /revoke it.",
+                let text = render::no_approver(
                     r.id,
-                    self.app_display(&r.app),
-                    Self::name_of(dir, &r.requester),
-                    k + 1,
-                    r.steps.len()
+                    &self.app_display(&r.app),
+                    &Self::name_of(dir, &r.requester),
+                    k,
+                    r.steps.len(),
                 );
                 let once = |h: &Handle| format!("req:{}:s{k}:noapprover:{h}", r.id);
                 change.messages.push(

@@ -1,6 +1,7 @@
 //! IT's buttons on connector actions: Done on a manual task, Retry on a failed action.
 
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
     /// IT's buttons on an action (`what`: done, retry) need the IT-admin capability: it, with
@@ -11,19 +12,19 @@ impl Service {
         c: &Caller,
         id: ActionId,
         what: &str,
-        why: &str,
+        why: ActionRefusal,
     ) -> Result<std::result::Result<(policy::ItAdmin, Option<Action>), Reply>> {
         let action = self.store.action(id).await?;
         if let Some(admin) = policy::it_admin(&self.org, &c.person) {
             return Ok(Ok((admin, action)));
         }
-        self.refuse(
+        self.refused(
             c,
             what,
             action.as_ref().map(|a| &a.person),
             action.as_ref().and_then(|a| a.app.as_ref()),
             action.as_ref().map_or(ReqRef::None, |a| a.request.into()),
-            why.into(),
+            why,
         )
         .await
         .map(Err)
@@ -38,13 +39,14 @@ impl Service {
         action: Option<Action>,
     ) -> Result<Reply> {
         let Some(action) = action else {
-            return Ok(Reply::text(format!("Task #{id} does not exist.")));
+            return Ok(ActionRefusal::NoSuchTask(id).into());
         };
         if action.state != ActionState::Waiting {
-            return Ok(Reply::text(format!(
-                "Task #{id} is already {}.",
-                action.state.as_str()
-            )));
+            return Ok(ActionRefusal::TaskAlready {
+                id,
+                state: Some(action.state),
+            }
+            .into());
         }
         // One transaction, conditional on the task still waiting: of simultaneous clicks,
         // exactly one completes it; the others are told it is done.
@@ -52,13 +54,10 @@ impl Service {
             .complete_action(&action, Self::by(c), c.chat_id.as_deref(), AuditOutcome::Ok)
             .await?
         {
-            let now = self.store.action(id).await?.map(|a| a.state);
-            return Ok(Reply::text(format!(
-                "Task #{id} is already {}.",
-                now.map_or("gone", |s| s.as_str())
-            )));
+            let state = self.store.action(id).await?.map(|a| a.state);
+            return Ok(ActionRefusal::TaskAlready { id, state }.into());
         }
-        Ok(Reply::text(format!("Thanks — task #{id} is marked done.")))
+        Ok(Reply::text(render::task_marked_done(id)))
     }
 
     /// Retry on a failed action, by an IT admin.
@@ -70,35 +69,32 @@ impl Service {
         action: Option<Action>,
     ) -> Result<Reply> {
         let Some(action) = action else {
-            return Ok(Reply::text(format!("Action #{id} does not exist.")));
+            return Ok(ActionRefusal::NoSuchAction(id).into());
         };
         if action.state != ActionState::Failed {
-            return Ok(Reply::text(format!(
-                "Action #{id} is {}; there is nothing to retry.",
-                action.state.as_str()
-            )));
+            return Ok(ActionRefusal::NothingToRetry {
+                id,
+                state: action.state,
+            }
+            .into());
         }
         let grant = match action.grant {
             Some(g) => self.store.grant(g).await?,
             None => None,
         };
         if self.would_give_back(&action, grant.as_ref()).await? {
-            return Ok(Reply::text(format!(
-                "Action #{id} would give {} to {}, whose access is being removed; nothing was retried.",
-                action
-                    .app
-                    .as_ref()
-                    .map_or_else(|| "access".to_owned(), |a| self.app_display(a)),
-                action.person
-            )));
+            return Ok(ActionRefusal::WouldGiveBack {
+                id,
+                app: action.app.as_ref().map(|a| self.app_display(a)),
+                person: action.person.clone(),
+            }
+            .into());
         }
         let change = self.retry_change(c, &action, grant).await?;
         if !self.commit_quietly(change).await? {
-            return Ok(Reply::text(format!(
-                "Action #{id} changed just now; nothing was retried."
-            )));
+            return Ok(ActionRefusal::Changed(id).into());
         }
-        Ok(Reply::text(format!("Action #{id} is queued again.")))
+        Ok(Reply::text(render::queued_again(id)))
     }
 
     /// A failed set-up is not retried once the access is being taken away (an offboarding
@@ -163,11 +159,7 @@ impl Service {
         // The Retry buttons come off with the retry, in its transaction.
         change.messages.push(Outgoing::edit(
             action_key(id),
-            format!(
-                "Action #{id} was retried by {} at {}.",
-                c.person.name,
-                self.when_shared(now)
-            ),
+            render::retried(id, &c.person.name, &self.moment_shared(now)),
             Vec::new(),
         ));
         Ok(change)

@@ -2,6 +2,7 @@
 //! escalations, and scheduled plans.
 
 use super::*;
+use crate::core::render::requests as render;
 
 /// How many ended grants one transaction removes.
 const EXPIRY_CHUNK: usize = 200;
@@ -116,10 +117,7 @@ impl Service {
         );
         change.messages.push(self.out(
             &g.person,
-            format!(
-                "Your time-bound {} access has ended and is being removed.",
-                self.app_display(&g.app)
-            ),
+            render::access_ended(&self.app_display(&g.app)),
             vec![],
             None,
         ));
@@ -223,15 +221,16 @@ impl Service {
             let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
             change.messages.push(Outgoing::edit(
                 step_key(r.id, k),
-                format!(
-                    "{}\nExpired at {}: nobody decided in time.",
-                    self.prompt_text(dir, r, &holds),
-                    self.when_shared(now)
-                ),
+                render::prompt_expired(&self.prompt_of(dir, r, &holds), &self.moment_shared(now)),
                 Vec::new(),
             ));
         }
-        change.messages.push(self.out(&r.requester, format!("Your request #{} for {} expired: nobody decided within {}. Ask again if you still need it.", r.id, self.app_display(&r.app), wf.expire_after), vec![], None));
+        change.messages.push(self.out(
+            &r.requester,
+            render::request_expired(r.id, &self.app_display(&r.app), wf.expire_after),
+            vec![],
+            None,
+        ));
         self.commit_quietly(change).await
     }
 
@@ -276,11 +275,7 @@ impl Service {
         let mut shown = r.clone();
         shown.steps = steps;
         let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();
-        let text = format!(
-            "Escalated to you: nobody decided within {}.\n{}",
-            wf.escalate_after,
-            self.prompt_text(dir, &shown, &holds)
-        );
+        let text = render::escalated(wf.escalate_after, &self.prompt_of(dir, &shown, &holds));
         let buttons = decision_buttons(r.id, k);
         for h in &extra {
             change.messages.push(self.out(
@@ -317,8 +312,13 @@ impl Service {
                 .detail(format!("step {} waiting since {}", k + 1, when(started))),
         );
         for h in &r.steps[k as usize].approvers {
-            let since = self.when_for(h, started).await;
-            change.messages.push(self.out(h, format!("Reminder: request #{} ({} asks for {}) is waiting for your decision since {since}. Use /approvals or the buttons on the original message.", r.id, Self::name_of(dir, &r.requester), self.app_display(&r.app)), vec![], None));
+            let text = render::reminder(
+                r.id,
+                &Self::name_of(dir, &r.requester),
+                &self.app_display(&r.app),
+                &self.moment_for(h, started).await,
+            );
+            change.messages.push(self.out(h, text, vec![], None));
         }
         self.commit_quietly(change).await
     }
@@ -338,7 +338,7 @@ impl Service {
             if now < from || now >= end {
                 continue;
             }
-            let ends_at = self.when_for(&g.person, end).await;
+            let ends_at = self.moment_for(&g.person, end).await;
             let change = Change {
                 grant_updates: vec![GrantUpdate {
                     id: g.id,
@@ -356,10 +356,7 @@ impl Service {
                 ],
                 messages: vec![self.out(
                     &g.person,
-                format!(
-                    "Your {} access ends at {ends_at}. Click Extend to ask for more time (it goes through the usual approvals).",
-                    self.app_display(&g.app),
-                ),
+                    render::access_ending(&self.app_display(&g.app), &ends_at),
                     vec![Button {
                         label: ButtonLabel::Extend,
                         target: ClickTarget::Extend(g.id),

@@ -1,6 +1,7 @@
 //! Read-only commands: `/access` and `/approvals`.
 
 use super::*;
+use crate::core::render::requests as render;
 
 impl Service {
     /// `/access [user]`: what a person holds and has asked for. Others' access is shown only to
@@ -10,20 +11,15 @@ impl Service {
             None => c.person.clone(),
             Some(h) => match self.store.person(h).await? {
                 Some(p) => p,
-                None => {
-                    return Ok(Reply::text(format!(
-                        "There is nobody with the handle \"{h}\"."
-                    )));
-                }
+                None => return Ok(Refusal::NoSuchPerson(h.clone()).into()),
             },
         };
         if !policy::may_view_access(&self.org, &c.person, &subject) {
-            let why = format!(
-                "Only {}'s manager or IT can see their access.",
-                subject.name
-            );
+            let why = Refusal::AccessHidden {
+                name: subject.name.clone(),
+            };
             return self
-                .refuse(c, "/access", Some(&subject.handle), None, ReqRef::None, why)
+                .refused(c, "/access", Some(&subject.handle), None, ReqRef::None, why)
                 .await;
         }
         let grants = self.store.grants_of(&subject.handle).await?;
@@ -37,62 +33,42 @@ impl Service {
                     .flat_map(|s| s.approvers.iter().cloned()),
             )
             .await?;
-        let whose = if subject.handle == c.person.handle {
-            "Your access".to_owned()
-        } else {
-            format!("Access of {}", subject.name)
+        let mut view = AccessView {
+            whose: (subject.handle != c.person.handle).then(|| subject.name.clone()),
+            grants: Vec::with_capacity(grants.len()),
+            open: open
+                .iter()
+                .map(|r| (r.id, self.app_display(&r.app), Self::wait_of(&dir, r)))
+                .collect(),
         };
-        let mut lines = vec![format!("{whose}:")];
-        if grants.is_empty() {
-            lines.push("- no apps yet".into());
-        }
         for g in &grants {
-            lines.push(self.grant_line(c, g).await?);
+            view.grants.push(self.grant_line(c, g).await?);
         }
-        if !open.is_empty() {
-            lines.push("Pending requests:".into());
-            for r in open {
-                lines.push(format!(
-                    "- #{} {}: {}",
-                    r.id,
-                    self.app_display(&r.app),
-                    self.describe_wait(&dir, r)
-                ));
-            }
-        }
-        Ok(Reply::text(lines.join("\n")))
+        Ok(Reply::text(render::access(&view)))
     }
 
     /// One grant's line in `/access`: its app, its state, where it came from, its end.
-    async fn grant_line(&self, c: &Caller, g: &Grant) -> Result<String> {
+    async fn grant_line(&self, c: &Caller, g: &Grant) -> Result<GrantLine> {
         let state = match g.state {
-            GrantState::Active => String::new(),
-            GrantState::Pending => " (being set up)".into(),
+            GrantState::Active => GrantShown::Active,
+            GrantState::Pending => GrantShown::Pending,
             GrantState::Revoking => match self.stalled_removal(g).await? {
-                Some(a)
-                    if a.last_error
+                Some(a) => GrantShown::RemovalStalled {
+                    unverified: a
+                        .last_error
                         .as_deref()
-                        .is_some_and(ConnectorError::is_unverified_text) =>
-                {
-                    " (removal not verified: IT can retry)".into()
-                }
-                Some(_) => " (removal failed: IT can retry)".into(),
-                None => " (being removed)".into(),
+                        .is_some_and(ConnectorError::is_unverified_text),
+                },
+                None => GrantShown::Removing,
             },
-            other => format!(" ({})", other.as_str()),
+            other => GrantShown::Other(other),
         };
-        let source = match g.source {
-            GrantSource::Birthright => "birthright".to_owned(),
-            GrantSource::Request(r) => format!("request #{r}"),
-        };
-        let until = g
-            .expires_at
-            .map(|t| format!(", until {}", self.when_to(c, t)))
-            .unwrap_or_default();
-        Ok(format!(
-            "- {}{state} — {source}{until}",
-            self.app_display(&g.app)
-        ))
+        Ok(GrantLine {
+            app: self.app_display(&g.app),
+            state,
+            source: g.source,
+            until: g.expires_at.map(|t| self.moment_to(c, t)),
+        })
     }
 
     /// `/approvals`: the requests waiting for the caller's decision, with their buttons.
@@ -132,64 +108,51 @@ impl Service {
                 ),
             )
             .await?;
-        let mut lines = Vec::new();
-        let mut buttons = Vec::new();
-        for (r, k) in &waiting {
-            lines.push(self.waiting_line(c, &dir, r, *k));
-            if buttons.is_empty() {
-                buttons = decision_buttons(r.id, *k);
-            }
-        }
-        self.plan_lines(c, &dir, &plans, &mut lines);
+        let mut buttons = match waiting.first() {
+            Some((r, k)) => decision_buttons(r.id, *k),
+            None => Vec::new(),
+        };
         if let Some(p) = plans.first()
             && buttons.is_empty()
         {
             buttons = Self::plan_buttons(p.id);
         }
-        if lines.is_empty() {
-            return Ok(Reply::text("Nothing is waiting for your decision."));
-        }
-        lines.insert(0, format!("Waiting for your decision ({}):", lines.len()));
-        if lines.len() > 2 {
-            lines.push("The buttons decide the first one; each one's message has its own.".into());
-        }
+        let requests: Vec<WaitingLine> = waiting
+            .iter()
+            .map(|(r, k)| self.waiting_line(c, &dir, r, *k))
+            .collect();
+        let plans: Vec<PlanLine> = plans.iter().map(|p| self.plan_line(c, &dir, p)).collect();
         Ok(Reply {
-            text: lines.join("\n"),
+            text: render::approvals(&requests, &plans),
             buttons,
             key: None,
         })
     }
 
     /// One request's line in `/approvals`: step `k` waits for the caller.
-    fn waiting_line(&self, c: &Caller, dir: &Directory, r: &Request, k: u32) -> String {
-        let started = r.current_step().and_then(|s| s.started_at);
-        format!(
-            "- #{} {} asks for {} — {} (step {} of {}), waiting since {}",
-            r.id,
-            Self::name_of(dir, &r.requester),
-            self.app_display(&r.app),
-            r.reason.as_deref().unwrap_or("no reason given"),
-            k + 1,
-            r.steps.len(),
-            started.map_or_else(|| "-".into(), |t| self.when_to(c, t))
-        )
+    fn waiting_line(&self, c: &Caller, dir: &Directory, r: &Request, k: u32) -> WaitingLine {
+        WaitingLine {
+            id: r.id,
+            requester: Self::name_of(dir, &r.requester),
+            app: self.app_display(&r.app),
+            reason: r.reason.clone(),
+            k,
+            of: r.steps.len(),
+            since: r
+                .current_step()
+                .and_then(|s| s.started_at)
+                .map(|t| self.moment_to(c, t)),
+        }
     }
 
-    /// Adds a line to `lines` for each open plan (oldest first) waiting for `c`'s Confirm.
-    fn plan_lines(&self, c: &Caller, dir: &Directory, plans: &[Plan], lines: &mut Vec<String>) {
-        for p in plans {
-            let what = match p.kind {
-                PlanKind::Offboard => "offboarding",
-                PlanKind::Role => "role change",
-                PlanKind::Onboard => "onboarding",
-            };
-            lines.push(format!(
-                "- Plan #{}: {what} of {}, asked by {} at {} — waiting for your Confirm",
-                p.id,
-                Self::name_of(dir, &p.subject),
-                Self::name_of(dir, &p.created_by),
-                self.when_to(c, p.created_at)
-            ));
+    /// One open plan's line in `/approvals`: it waits for `c`'s Confirm.
+    fn plan_line(&self, c: &Caller, dir: &Directory, p: &Plan) -> PlanLine {
+        PlanLine {
+            id: p.id,
+            kind: p.kind,
+            subject: Self::name_of(dir, &p.subject),
+            by: Self::name_of(dir, &p.created_by),
+            at: self.moment_to(c, p.created_at),
         }
     }
 }

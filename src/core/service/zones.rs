@@ -30,6 +30,30 @@ impl Service {
         self.org.timezone.show(t)
     }
 
+    /// `t` as the caller reads it, for a message to them.
+    pub(super) fn moment_to(&self, c: &Caller, t: Timestamp) -> Moment {
+        Moment {
+            at: t,
+            zone: c.person.zone(&self.org),
+        }
+    }
+
+    /// `t` as `h` reads it.
+    pub(super) async fn moment_for(&self, h: &Handle, t: Timestamp) -> Moment {
+        Moment {
+            at: t,
+            zone: self.zone_of(h).await,
+        }
+    }
+
+    /// `t` in a message several people see: the organisation's zone.
+    pub(super) fn moment_shared(&self, t: Timestamp) -> Moment {
+        Moment {
+            at: t,
+            zone: self.org.timezone,
+        }
+    }
+
     /// The end of a leaver's last day `day` (the moment `end`) as the caller reads it:
     /// `2026-12-31 23:59 PST (end of the last day)`, and where the leaver's zone is not the
     /// caller's, `2027-01-01 08:59 CET (end of 2026-12-31 for Owen Hart, America/Los_Angeles)`.

@@ -1,1 +1,0 @@
-//! The words of requests, approvals, revokes, expiries, views and the engine's outcomes.
