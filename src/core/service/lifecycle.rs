@@ -6,12 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::*;
 
-/// Noted on a Verify action whose connector cannot be re-read.
-pub(super) const NOT_LISTABLE: &str =
-    "cannot be re-read (no API): IT's Done on each task is the evidence";
-
-/// Noted on a Verify action that found memberships whose removal is already reported.
-pub(super) const STILL_PRESENT: &str = "still present: ";
+/// The notes a Verify action stores, shown in the offboarding report as they are.
+pub(super) use crate::core::render::lifecycle::reports::{NOT_LISTABLE, STILL_PRESENT};
 
 /// Detail stored with a plan.
 #[derive(Debug, Default, Serialize, Deserialize)]
