@@ -3,6 +3,7 @@
 
 use super::lifecycle::{Doer, PersonOutcome, PersonRefused};
 use super::*;
+use crate::core::render::lifecycle::people::{self, HrLeave};
 
 /// What an HR event says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,16 +139,12 @@ impl Service {
                     HrKind::Hire | HrKind::Change => self
                         .person_record_with(RecordSource::Hr, ev.person.clone(), intake)
                         .await
-                        .map(|o| match o {
-                            PersonOutcome::Hired(h) => format!("{h} hired; birthrights queued"),
-                            PersonOutcome::Moved(h) => format!("{h} updated; grants moved"),
-                            PersonOutcome::Repaired(h) => {
-                                format!("{h} unchanged; missing birthrights queued")
-                            }
-                            PersonOutcome::Unchanged(h) => format!("{h} unchanged"),
-                        })
+                        .map(|o| people::hr_person(&o))
                         .map_err(HrError::from),
-                    HrKind::Leave => self.hr_leave(ev, now, intake).await,
+                    HrKind::Leave => self
+                        .hr_leave(ev, now, intake)
+                        .await
+                        .map(|l| people::hr_leave(&l)),
                 };
                 match result {
                     Ok(text) => Ok(Attempt::Done(HrOutcome::Accepted(text))),
@@ -252,12 +249,7 @@ impl Service {
         self.check_record(&p).await?;
         let by = match source {
             RecordSource::Hr => Doer::hr(),
-            RecordSource::Import => Doer {
-                actor: Actor::System,
-                chat: None,
-                name: "the people import".into(),
-                handle: None,
-            },
+            RecordSource::Import => Doer::import(),
         };
         let existing = self.store.person(&p.handle).await?;
         p.status = PersonStatus::Active;
@@ -355,7 +347,7 @@ impl Service {
         ev: &HrEvent,
         now: Timestamp,
         intake: Change,
-    ) -> Result<String, HrError> {
+    ) -> Result<HrLeave, HrError> {
         let Some(p) = self.store.person(&ev.person.handle).await? else {
             return Err(HrError::Unprocessable(format!(
                 "person.handle: there is nobody with the handle \"{}\"",
@@ -364,7 +356,7 @@ impl Service {
         };
         if p.status == PersonStatus::Offboarded {
             self.commit(intake).await?;
-            return Ok(format!("{} is already offboarded", p.handle));
+            return Ok(HrLeave::AlreadyOffboarded(p.handle));
         }
         // The last day ends in the leaver's zone: the event's, else the stored one, else
         // the organisation's.
@@ -388,11 +380,10 @@ impl Service {
             self.messages_committed().await;
         }
         if let Some(d) = due {
-            return Ok(format!(
-                "offboarding of {} scheduled at {}",
-                p.handle,
-                when(d)
-            ));
+            return Ok(HrLeave::Scheduled {
+                handle: p.handle,
+                at: when(d),
+            });
         }
         match self
             .carry_out_offboarding(
@@ -407,10 +398,8 @@ impl Service {
             )
             .await
         {
-            Ok(text) => Ok(text),
-            Err(ServiceError::Store(StoreError::Conflict)) => {
-                Ok(format!("offboarding of {} already running", p.handle))
-            }
+            Ok(done) => Ok(HrLeave::Done(done)),
+            Err(ServiceError::Store(StoreError::Conflict)) => Ok(HrLeave::Running(p.handle)),
             Err(e) => Err(e.into()),
         }
     }
@@ -445,15 +434,7 @@ impl Service {
             for a in &self.org.it_admins {
                 change.plan_messages.push(PlanMessage {
                     to: a.clone(),
-                    text: vec![
-                        format!(
-                            "HR scheduled the offboarding of {} ({}) at {} (plan #",
-                            p.name,
-                            p.handle,
-                            self.when_for(a, d).await
-                        ),
-                        "); it runs by itself then, and the report comes to IT.".into(),
-                    ],
+                    text: people::hr_scheduled(p, &self.when_for(a, d).await),
                     buttons: false,
                 });
             }

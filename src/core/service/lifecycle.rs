@@ -5,13 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::*;
+use crate::core::render::lifecycle::{PlanRefusal, people, refusal};
 
-/// Noted on a Verify action whose connector cannot be re-read.
-pub(super) const NOT_LISTABLE: &str =
-    "cannot be re-read (no API): IT's Done on each task is the evidence";
-
-/// Noted on a Verify action that found memberships whose removal is already reported.
-pub(super) const STILL_PRESENT: &str = "still present: ";
+/// The notes a Verify action stores, shown in the offboarding report as they are.
+pub(super) use crate::core::render::lifecycle::reports::{NOT_LISTABLE, STILL_PRESENT};
 
 /// Detail stored with a plan.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -73,12 +70,21 @@ impl Doer {
             handle: Some(c.person.handle.clone()),
         }
     }
+    /// `quartermaster import people`.
+    pub(super) fn import() -> Self {
+        Self {
+            actor: Actor::System,
+            chat: None,
+            name: people::BY_IMPORT.into(),
+            handle: None,
+        }
+    }
     /// The HR feed.
     pub(super) fn hr() -> Self {
         Self {
             actor: Actor::Hr,
             chat: None,
-            name: "HR".into(),
+            name: people::BY_HR.into(),
             handle: None,
         }
     }
@@ -87,7 +93,7 @@ impl Doer {
         Self {
             actor: Actor::System,
             chat: None,
-            name: "Quartermaster (scheduled)".into(),
+            name: people::BY_SCHEDULER.into(),
             handle: None,
         }
     }
@@ -135,21 +141,33 @@ impl Service {
         if let Some(admin) = policy::it_admin(&self.org, &c.person) {
             return Ok(Ok(admin));
         }
-        let why = format!("{what} is for IT admins only.");
-        self.refuse(c, what, subject, None, ReqRef::None, why)
+        let why = PlanRefusal::ItOnly { what: what.into() };
+        self.refuse(c, what, subject, None, ReqRef::None, refusal::text(&why))
             .await
             .map(Err)
     }
 
-    /// Ok when the catalog has `role`; else the sentence saying so, with a "did you mean".
-    pub(super) fn role_or_suggest(&self, role: &RoleName) -> std::result::Result<(), String> {
+    /// Records the refusal of `what` for `r` in the audit trail; the answer saying why.
+    pub(super) async fn refuse_plan(
+        &self,
+        c: &Caller,
+        what: &str,
+        subject: Option<&Handle>,
+        r: &PlanRefusal,
+    ) -> Result<Reply> {
+        self.refuse(c, what, subject, None, ReqRef::None, refusal::text(r))
+            .await
+    }
+
+    /// Ok when the catalog has `role`; else the refusal saying so, with a "did you mean".
+    pub(super) fn role_or_suggest(&self, role: &RoleName) -> std::result::Result<(), PlanRefusal> {
         if self.org.role(role).is_some() {
             return Ok(());
         }
         let names = self.org.roles.iter().map(|r| r.name.as_str());
-        Err(match suggest::did_you_mean(role.as_str(), names) {
-            Some(s) => format!("There is no role \"{role}\" — did you mean `{s}`?"),
-            None => format!("There is no role \"{role}\"."),
+        Err(PlanRefusal::NoRole {
+            role: role.clone(),
+            suggestion: suggest::did_you_mean(role.as_str(), names).map(|s| s.to_string()),
         })
     }
 
@@ -187,6 +205,11 @@ impl Service {
             });
         }
     }
+}
+
+/// The answer refusing a command for `r` (not audited: a mistake in what was asked).
+pub(super) fn refused(r: &PlanRefusal) -> Reply {
+    Reply::text(refusal::text(r))
 }
 
 /// Adds one grant's removal (built by [`Service::revoke_grant`] in a change of its own) to

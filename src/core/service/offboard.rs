@@ -1,8 +1,10 @@
 //! `/offboard`: the plan (every grant and account to remove), and the offboarding carried
 //! out once confirmed: requests cancelled, approvals re-routed, grants revoked, accounts disabled.
 
-use super::lifecycle::{Doer, PlanDetail, add_revocation};
+use super::lifecycle::{Doer, PlanDetail, add_revocation, refused};
 use super::*;
+use crate::core::render::lifecycle::plans::{self, OffboardGrant, OffboardPlan, PlanResult};
+use crate::core::render::lifecycle::{PlanRefusal, refusal};
 
 impl Service {
     /// `/offboard user` by an IT admin: shows every grant and account to remove, with Confirm
@@ -16,30 +18,24 @@ impl Service {
         when_day: Option<chrono::NaiveDate>,
     ) -> Result<Reply> {
         let Some(p) = self.store.person(&user).await? else {
-            return Ok(Reply::text(format!(
-                "There is nobody with the handle \"{user}\"."
-            )));
+            return Ok(refused(&PlanRefusal::NoSuchPerson(user)));
         };
         if p.status == PersonStatus::Offboarded {
-            return Ok(Reply::text(format!("{} is already offboarded.", p.name)));
+            return Ok(refused(&PlanRefusal::AlreadyOffboarded(p.name)));
         }
         if user == c.person.handle {
-            return Ok(Reply::text(
-                "You cannot offboard yourself; ask another IT admin.",
-            ));
+            return Ok(refused(&PlanRefusal::OffboardSelf));
         }
         let now = self.clock.now();
         // The last day ends in the leaver's zone (their own, else the organisation's).
         let due = when_day
             .map(|d| p.zone(&self.org).end_of_day(d))
             .filter(|e| *e > now);
-        let mut text = self.offboard_plan_text(&p, reason.as_deref()).await?;
+        let mut shown = self.offboard_plan(&p, reason.clone()).await?;
         if let (Some(d), Some(day)) = (due, when_day) {
-            text.push_str(&format!(
-                "\nScheduled: runs by itself at {} once confirmed; until then nothing changes.",
-                self.last_day_end(c, &p, day, d)
-            ));
+            shown.scheduled = Some(self.last_day_end(c, &p, day, d));
         }
+        let text = plans::offboard_plan(&shown);
         if let Some(open) = self.open_plan(&user, PlanKind::Offboard).await? {
             // A retried /offboard (its answer lost to a crash, say) gets the plan it made,
             // never a second one; a different one waits until this one is decided.
@@ -47,10 +43,10 @@ impl Service {
             let text = if same && open.created_by == c.person.handle {
                 text
             } else {
-                format!(
-                    "An offboarding plan for {} is already open (plan #{}); Confirm or Cancel it before making another.",
-                    p.name, open.id
-                )
+                refusal::text(&PlanRefusal::PlanOpen {
+                    name: p.name,
+                    id: open.id,
+                })
             };
             return Ok(Self::plan_reply(text, open.id));
         }
@@ -119,63 +115,45 @@ impl Service {
 
     /// The offboarding plan as shown for Confirm: every grant to revoke, every account to
     /// disable and every pending request to cancel.
-    async fn offboard_plan_text(&self, p: &Person, reason: Option<&str>) -> Result<String> {
-        let grants = self.grants_not_gone(&p.handle).await?;
-        let mut lines = vec![format!(
-            "Offboarding plan for {} ({}, {}):",
-            p.name, p.handle, p.email
-        )];
-        if let Some(r) = reason {
-            lines.push(format!("Reason: {r}"));
-        }
-        lines.push("Access to revoke:".into());
-        if grants.is_empty() {
-            lines.push("- none recorded".into());
-        }
-        for g in &grants {
-            let (conn, ent) = self
-                .org
-                .app(&g.app)
-                .map_or((String::from("?"), String::from("?")), |a| {
-                    (a.connector.to_string(), a.entitlement.clone())
-                });
-            lines.push(format!(
-                "- {} (connector {conn}, entitlement {ent}){}",
-                self.app_display(&g.app),
-                match g.state {
-                    GrantState::Revoking =>
-                        " — an earlier removal was not seen to finish; removed again",
-                    GrantState::Failed => " — its set-up failed; removed in case part of it took",
-                    _ => "",
+    async fn offboard_plan(&self, p: &Person, reason: Option<String>) -> Result<OffboardPlan> {
+        let grants = self
+            .grants_not_gone(&p.handle)
+            .await?
+            .iter()
+            .map(|g| {
+                let app = self.org.app(&g.app);
+                OffboardGrant {
+                    app: self.app_display(&g.app),
+                    connector: app.map(|a| a.connector.to_string()),
+                    entitlement: app.map(|a| a.entitlement.clone()),
+                    state: g.state,
                 }
-            ));
-        }
-        let conns: Vec<String> = self
+            })
+            .collect();
+        let accounts = self
             .connectors_of(&p.handle)
             .await?
             .iter()
             .map(ToString::to_string)
             .collect();
-        lines.push(format!(
-            "Accounts to disable: {}",
-            if conns.is_empty() {
-                "none".into()
-            } else {
-                conns.join(", ")
-            }
-        ));
-        let open: Vec<String> = self
+        let pending = self
             .store
             .requests_by(&p.handle)
             .await?
             .iter()
             .filter(|r| r.state.is_open())
-            .map(|r| format!("#{} {}", r.id, self.app_display(&r.app)))
+            .map(|r| (r.id, self.app_display(&r.app)))
             .collect();
-        if !open.is_empty() {
-            lines.push(format!("Pending requests to cancel: {}", open.join(", ")));
-        }
-        Ok(lines.join("\n"))
+        Ok(OffboardPlan {
+            name: p.name.clone(),
+            handle: p.handle.clone(),
+            email: p.email.clone(),
+            reason,
+            grants,
+            accounts,
+            pending,
+            scheduled: None,
+        })
     }
 
     /// Carries out a confirmed offboarding: the person is marked offboarded, their requests
@@ -188,7 +166,7 @@ impl Service {
         reason: Option<String>,
         base: Change,
         announce: bool,
-    ) -> Result<String> {
+    ) -> Result<PlanResult> {
         let Some(mut p) = self.store.person(&plan.subject).await? else {
             return Err(ServiceError::Inconsistent(format!(
                 "no person {}",
@@ -214,7 +192,7 @@ impl Service {
         // finds none left open).
         for r in self.store.requests_by(&p.handle).await? {
             if r.state.is_open() {
-                self.cancel_request_by(by, r, Some("requester offboarded".into()))
+                self.cancel_request_by(by, r, Some(plans::REQUESTER_OFFBOARDED.into()))
                     .await?;
             }
         }
@@ -235,13 +213,13 @@ impl Service {
         self.disable_accounts(&mut change, &p.handle, &connectors);
         let n = change.new_actions.len();
         change.first_action_of = Some(plan.id);
-        let text = format!(
-            "Offboarding {}: {n} connector action(s) queued; every connector is then re-read to verify nothing remains, and the report follows.",
-            p.name
-        );
+        let done = PlanResult::Offboarding {
+            name: p.name.clone(),
+            actions: n,
+        };
         change
             .messages
-            .extend(self.running_note(plan, announce, &text));
+            .extend(self.running_note(plan, announce, &done));
         let messages = !change.messages.is_empty();
         self.commit(change).await?;
         if messages {
@@ -249,7 +227,7 @@ impl Service {
         }
         // Workers may have finished everything already; otherwise the last one reports.
         self.maybe_report_offboarding(&p.handle).await?;
-        Ok(text)
+        Ok(done)
     }
 
     /// A plan about someone already offboarded: nothing to do but start it (with `base`),
@@ -260,10 +238,10 @@ impl Service {
         plan: &Plan,
         mut base: Change,
         announce: bool,
-    ) -> Result<String> {
-        let text = format!("{} was already offboarded; nothing to do.", p.name);
+    ) -> Result<PlanResult> {
+        let done = PlanResult::AlreadyOffboarded(p.name.clone());
         base.messages
-            .extend(self.running_note(plan, announce, &text));
+            .extend(self.running_note(plan, announce, &done));
         let messages = !base.messages.is_empty();
         if !base.is_empty() {
             self.commit(base).await?;
@@ -272,7 +250,7 @@ impl Service {
             self.messages_committed().await;
         }
         self.store.mark_plan_reported(plan.id).await?;
-        Ok(text)
+        Ok(done)
     }
 
     /// Adds the removal of every grant of `p` not yet seen gone to `change`: held, being set

@@ -1,8 +1,9 @@
 //! `/onboard`: a joiner (or a returning leaver) stored and their birthrights queued, as one
 //! transaction with their onboarding plan; shared with the HR feed and imports.
 
-use super::lifecycle::{Doer, PlanDetail};
+use super::lifecycle::{Doer, PlanDetail, refused};
 use super::*;
+use crate::core::render::lifecycle::{PlanRefusal, people};
 
 impl Service {
     /// `/onboard` by an IT admin: creates (or re-activates) a person and grants their
@@ -21,14 +22,14 @@ impl Service {
         discord: Option<String>,
         timezone: Option<Zone>,
     ) -> Result<Reply> {
-        if let Err(m) = self.role_or_suggest(&role) {
-            return Ok(Reply::text(m));
+        if let Err(r) = self.role_or_suggest(&role) {
+            return Ok(refused(&r));
         }
         let handle = match handle {
             Some(h) => h,
             None => match Handle::parse(&email.local_part().to_lowercase()) {
                 Ok(h) => h,
-                Err(e) => return Ok(Reply::text(format!("{e}; give one with handle:"))),
+                Err(e) => return Ok(refused(&PlanRefusal::BadHandle(e.to_string()))),
             },
         };
         let dir = self.directory().await?;
@@ -43,7 +44,7 @@ impl Service {
             )
             .await?
         {
-            return Ok(Reply::text(clash));
+            return Ok(refused(&clash));
         }
         let existing = dir.get(&handle);
         let department = department
@@ -67,7 +68,7 @@ impl Service {
             timezone: timezone.or_else(|| existing.and_then(|p| p.timezone)),
         };
         if let Err(e) = valid_joiner(&dir, &person) {
-            return Ok(Reply::text(format!("Could not onboard: {e}.")));
+            return Ok(refused(&PlanRefusal::InvalidJoiner(e.to_string())));
         }
         let verb = if existing.is_some() {
             "updated"
@@ -90,49 +91,51 @@ impl Service {
         role: &RoleName,
         manager: Option<&Handle>,
         discord: Option<&String>,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<PlanRefusal>> {
         if let Some(m) = manager
             && !dir.contains_key(m)
         {
-            return Ok(Some(format!(
-                "There is nobody with the handle \"{m}\" to be the manager."
-            )));
+            return Ok(Some(PlanRefusal::NoManager(m.clone())));
         }
         // /onboard adds people; it never changes one (a move is a /role plan, confirmed).
         if let Some(p) = dir
             .values()
             .find(|p| p.status == PersonStatus::Active && &p.email == email)
         {
-            return Ok(Some(format!(
-                "{} ({}, {}) is already in Quartermaster; /onboard changes nobody. To change their role, use /role user:{} role:{role}.",
-                p.name, p.handle, p.email, p.handle
-            )));
+            return Ok(Some(PlanRefusal::AlreadyHere {
+                name: p.name.clone(),
+                handle: p.handle.clone(),
+                email: p.email.clone(),
+                role: role.clone(),
+            }));
         }
         if let Some(other) = dir
             .values()
             .find(|p| &p.email == email && &p.handle != handle)
         {
-            return Ok(Some(format!(
-                "{email} already belongs to {} ({}).",
-                other.name, other.handle
-            )));
+            return Ok(Some(PlanRefusal::EmailTaken {
+                email: email.clone(),
+                name: other.name.clone(),
+                handle: other.handle.clone(),
+            }));
         }
         if let Some(d) = discord
             && let Some(other) = self.store.person_by_discord_id(d).await?
             && &other.handle != handle
         {
-            return Ok(Some(format!(
-                "That Discord account is already linked to {} ({}); nothing was changed.",
-                other.name, other.handle
-            )));
+            return Ok(Some(PlanRefusal::DiscordTaken {
+                name: other.name,
+                handle: other.handle,
+            }));
         }
         if let Some(p) = dir.get(handle)
             && &p.email != email
         {
-            return Ok(Some(format!(
-                "The handle \"{handle}\" is taken by {} ({}); choose another with handle:",
-                p.name, p.email
-            )));
+            return Ok(Some(PlanRefusal::HandleTaken {
+                handle: handle.clone(),
+                name: p.name.clone(),
+                email: p.email.clone(),
+            }));
         }
         Ok(None)
     }
@@ -141,14 +144,14 @@ impl Service {
     /// do not hold; the welcome summary follows once those actions have settled. The person,
     /// their started onboarding plan, the grants, the actions and the audit rows are one
     /// transaction, with whatever `base` holds (an HR event's replay record). Returns the
-    /// apps being set up, or the value that clashes with someone else's.
+    /// apps being set up (by name), or the value that clashes with someone else's.
     pub(super) async fn set_up_joiner(
         &self,
         by: &Doer,
         person: &Person,
         verb: &str,
         base: Change,
-    ) -> Result<std::result::Result<String, String>> {
+    ) -> Result<std::result::Result<Vec<String>, String>> {
         let handle = &person.handle;
         let mut change = base;
         change.audit.push(
@@ -166,15 +169,7 @@ impl Service {
             .iter()
             .map(|g| g.app.clone())
             .collect();
-        let list = if queued.is_empty() {
-            "nothing new".to_owned()
-        } else {
-            queued
-                .iter()
-                .map(|a| self.app_display(a))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list: Vec<String> = queued.iter().map(|a| self.app_display(a)).collect();
         let detail = serde_json::to_string(&PlanDetail {
             hr: by.actor == Actor::Hr,
             apps: apps.iter().map(ToString::to_string).collect(),
@@ -229,24 +224,14 @@ impl Service {
 fn onboarded_reply(
     person: &Person,
     verb: &str,
-    set_up: std::result::Result<String, String>,
+    set_up: std::result::Result<Vec<String>, String>,
 ) -> Reply {
     match set_up {
-        Ok(list) => Reply::text(format!(
-            "{} ({}) {verb} as {}; birthright apps being set up: {list}. A welcome summary goes to them{} once everything is settled.",
-            person.name,
-            person.handle,
-            person.role,
-            if person.manager.is_some() {
-                " and their manager"
-            } else {
-                ""
-            }
-        )),
-        Err(what) => Reply::text(format!(
-            "Could not onboard {}: {what} is already used by someone else.",
-            person.name
-        )),
+        Ok(apps) => Reply::text(people::onboarded(person, verb, &apps)),
+        Err(what) => refused(&PlanRefusal::AlreadyUsed {
+            name: person.name.clone(),
+            what,
+        }),
     }
 }
 

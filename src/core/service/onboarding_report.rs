@@ -3,6 +3,7 @@
 
 use super::lifecycle::PlanDetail;
 use super::*;
+use crate::core::render::lifecycle::reports;
 
 impl Service {
     /// Sends the welcome summary (what is ready, what waits for a manual step, what failed)
@@ -106,23 +107,12 @@ impl Service {
     fn welcome_messages(&self, p: &Person, body: &str) -> Vec<Outgoing> {
         let mut out = vec![self.out(
             &p.handle,
-            format!(
-                "Welcome to {}, {}! Your access as {}:\n{body}",
-                self.org.name, p.name, p.role
-            ),
+            reports::welcome(&self.org.name, p, body),
             vec![],
             None,
         )];
         if let Some(m) = &p.manager {
-            out.push(self.out(
-                m,
-                format!(
-                    "{} ({}) has joined as {}. Their access:\n{body}",
-                    p.name, p.handle, p.role
-                ),
-                vec![],
-                None,
-            ));
+            out.push(self.out(m, reports::welcome_manager(p, body), vec![], None));
         }
         out
     }
@@ -142,23 +132,25 @@ impl Service {
                 .filter_map(|a| a.app.as_ref().map(|x| self.app_display(x)))
                 .collect()
         };
-        let ready = show(&[ActionState::Done]);
-        let manual: Vec<String> = actions
-            .iter()
-            .filter(|a| a.state == ActionState::Waiting)
-            .filter_map(|a| {
-                a.app
-                    .as_ref()
-                    .map(|x| format!("{} (task #{} for IT)", self.app_display(x), a.id))
-            })
-            .collect();
-        let failed = show(&[ActionState::Failed]);
-        let already: Vec<String> = held
-            .iter()
-            .filter(|g| g.state == GrantState::Active)
-            .filter(|g| !actions.iter().any(|a| a.app.as_ref() == Some(&g.app)))
-            .map(|g| self.app_display(&g.app))
-            .collect();
+        let r = reports::OnboardingReport {
+            ready: show(&[ActionState::Done]),
+            manual: actions
+                .iter()
+                .filter(|a| a.state == ActionState::Waiting)
+                .filter_map(|a| {
+                    a.app
+                        .as_ref()
+                        .map(|x| reports::manual_step(&self.app_display(x), a.id))
+                })
+                .collect(),
+            failed: show(&[ActionState::Failed]),
+            already: held
+                .iter()
+                .filter(|g| g.state == GrantState::Active)
+                .filter(|g| !actions.iter().any(|a| a.app.as_ref() == Some(&g.app)))
+                .map(|g| self.app_display(&g.app))
+                .collect(),
+        };
         let list = |v: &[String]| {
             if v.is_empty() {
                 "none".to_owned()
@@ -166,33 +158,20 @@ impl Service {
                 v.join(", ")
             }
         };
-        let mut body = vec![
-            format!("- ready now: {}", list(&ready)),
-            format!("- waiting for a manual step by IT: {}", list(&manual)),
-        ];
-        if !failed.is_empty() {
-            body.push(format!(
-                "- failed, IT has been told and will retry: {}",
-                failed.join(", ")
-            ));
-        }
-        if !already.is_empty() {
-            body.push(format!("- already yours: {}", already.join(", ")));
-        }
         let event = self
             .audit(AuditAction::OnboardingReported)
             .subject(&p.handle)
-            .outcome(if manual.is_empty() && failed.is_empty() {
+            .outcome(if r.manual.is_empty() && r.failed.is_empty() {
                 AuditOutcome::Ok
             } else {
                 AuditOutcome::Incomplete
             })
             .detail(format!(
                 "ready: {}; manual: {}; failed: {}",
-                list(&ready),
-                list(&manual),
-                list(&failed)
+                list(&r.ready),
+                list(&r.manual),
+                list(&r.failed)
             ));
-        (event, body.join("\n"))
+        (event, reports::onboarding_body(&r))
     }
 }

@@ -1,8 +1,10 @@
 //! Plans (offboardings, role changes) after they are proposed: Confirm and Cancel, carrying
 //! one out once, and running the confirmed ones whose time has come.
 
-use super::lifecycle::{Doer, PlanDetail};
+use super::lifecycle::{Doer, PlanDetail, refused};
 use super::*;
+use crate::core::render::lifecycle::PlanRefusal;
+use crate::core::render::lifecycle::plans::{self, PlanClosed, PlanResult};
 
 impl Service {
     /// The Confirm and Cancel buttons of plan `id`.
@@ -38,14 +40,7 @@ impl Service {
             p.confirmers.contains(me) || &p.created_by == me || p.decided_by.as_ref() == Some(me)
         }) else {
             return self
-                .refuse(
-                    c,
-                    "plan",
-                    None,
-                    None,
-                    ReqRef::None,
-                    format!("There is nothing for you to confirm or cancel on plan #{id}."),
-                )
+                .refuse_plan(c, "plan", None, &PlanRefusal::NotYours(id))
                 .await;
         };
         let dir = self.directory().await?;
@@ -53,9 +48,7 @@ impl Service {
             return self.plan_already_closed(c, &plan, &dir, confirm).await;
         }
         if let Some(why) = Self::may_not_close(c, &plan, &dir, confirm) {
-            return self
-                .refuse(c, "plan", Some(&plan.subject), None, ReqRef::None, why)
-                .await;
+            return self.refuse_plan(c, "plan", Some(&plan.subject), &why).await;
         }
         let now = self.clock.now();
         if !self
@@ -64,40 +57,35 @@ impl Service {
         {
             let again = self.store.plan(id).await?;
             let by = again.as_ref().and_then(|p| p.decided_by.clone());
-            return Ok(Reply::text(format!(
-                "Plan #{id} was already decided by {}.",
-                by.map_or_else(|| "someone".into(), |h| Self::name_of(&dir, &h))
-            )));
+            return Ok(refused(&PlanRefusal::DecidedFirst {
+                id,
+                by: by.map(|h| Self::name_of(&dir, &h)),
+            }));
         }
         self.messages_committed().await;
         if !confirm {
-            return Ok(Reply::text(format!(
-                "Plan #{id} cancelled; nothing was changed."
-            )));
+            return Ok(closed_reply(&PlanClosed::Cancelled(id)));
         }
         if let Some(due) = plan.due_at
             && due > now
         {
-            return Ok(Reply::text(format!(
-                "Plan #{id} confirmed: the {} of {} runs by itself at {}.",
-                if plan.kind == PlanKind::Offboard {
-                    "offboarding"
-                } else {
-                    "change"
-                },
-                Self::name_of(&dir, &plan.subject),
-                self.when_to(c, due)
-            )));
+            return Ok(closed_reply(&PlanClosed::Scheduled {
+                id,
+                kind: plan.kind,
+                subject: Self::name_of(&dir, &plan.subject),
+                at: self.when_to(c, due),
+            }));
         }
         self.carry_out_confirmed(c, &plan).await
     }
 
     /// Carries out a plan `c` confirmed, answering whoever got there first.
     async fn carry_out_confirmed(&self, c: &Caller, plan: &Plan) -> Result<Reply> {
-        let text = self.carry_out_plan(&Doer::caller(c), plan, false).await?;
-        Ok(Reply::text(text.unwrap_or_else(|| {
-            format!("Plan #{} is already being carried out.", plan.id)
-        })))
+        let done = self.carry_out_plan(&Doer::caller(c), plan, false).await?;
+        Ok(closed_reply(&done.map_or(
+            PlanClosed::AlreadyRunning(plan.id),
+            PlanClosed::Done,
+        )))
     }
 
     /// A click on a plan already decided: a confirmer's retry carries out a confirmed plan
@@ -120,36 +108,32 @@ impl Service {
         {
             return self.carry_out_confirmed(c, plan).await;
         }
-        Ok(Reply::text(format!(
-            "Plan #{} was already {} by {}{}.",
-            plan.id,
-            plan.state.as_str(),
-            plan.decided_by
-                .as_ref()
-                .map_or_else(|| "someone".into(), |h| Self::name_of(dir, h)),
-            plan.decided_at
-                .map(|t| format!(" at {}", self.when_to(c, t)))
-                .unwrap_or_default()
-        )))
+        Ok(refused(&PlanRefusal::AlreadyClosed {
+            id: plan.id,
+            state: plan.state,
+            by: plan.decided_by.as_ref().map(|h| Self::name_of(dir, h)),
+            at: plan.decided_at.map(|t| self.when_to(c, t)),
+        }))
     }
 
     /// Why `c` may not confirm (or cancel) an open plan, if so.
-    fn may_not_close(c: &Caller, plan: &Plan, dir: &Directory, confirm: bool) -> Option<String> {
+    fn may_not_close(
+        c: &Caller,
+        plan: &Plan,
+        dir: &Directory,
+        confirm: bool,
+    ) -> Option<PlanRefusal> {
         let id = plan.id;
         let allowed = plan.confirmers.contains(&c.person.handle)
             || (!confirm && plan.created_by == c.person.handle);
         // A plan about oneself is confirmed by someone else (also a plan stored before this
         // rule, with its subject among the confirmers).
         if confirm && plan.subject == c.person.handle {
-            return Some(format!(
-                "Plan #{id} is about you: another IT admin must confirm it."
-            ));
+            return Some(PlanRefusal::AboutYou(id));
         }
-        (!allowed).then(|| {
-            format!(
-                "Only {} can confirm or cancel plan #{id}.",
-                Self::names(dir, &plan.confirmers)
-            )
+        (!allowed).then(|| PlanRefusal::NotConfirmer {
+            id,
+            confirmers: Self::names(dir, &plan.confirmers),
         })
     }
 
@@ -179,19 +163,16 @@ impl Service {
             .chat(c.chat_id.as_deref())
             .subject(&plan.subject)
             .detail(format!("{} plan #{id}", plan.kind.as_str()));
-        let verdict = format!(
-            "{} by {} at {}.",
-            if confirm { "Confirmed" } else { "Cancelled" },
-            c.person.name,
-            self.when_shared(now)
-        );
         // The buttons come off the plan's messages with the decision, in its transaction.
         let edit = Outgoing::edit(
             plan_key(id),
-            format!(
-                "Plan #{id} ({} of {}): {verdict}",
-                plan.kind.as_str(),
-                Self::name_of(dir, &plan.subject)
+            plans::decided(
+                id,
+                plan.kind,
+                &Self::name_of(dir, &plan.subject),
+                confirm,
+                &c.person.name,
+                &self.when_shared(now),
             ),
             Vec::new(),
         );
@@ -211,7 +192,7 @@ impl Service {
         by: &Doer,
         plan: &Plan,
         announce: bool,
-    ) -> Result<Option<String>> {
+    ) -> Result<Option<PlanResult>> {
         let detail = PlanDetail::of(plan)?;
         let base = Change {
             start_plan: Some(plan.id),
@@ -223,7 +204,7 @@ impl Service {
                     .await
             }
             PlanKind::Onboard => {
-                return Ok(Some(format!("Plan #{} needs no confirmation.", plan.id)));
+                return Ok(Some(PlanResult::NeedsNoConfirmation(plan.id)));
             }
             PlanKind::Role => {
                 let role = detail.role.as_deref().and_then(|r| RoleName::parse(r).ok());
@@ -237,7 +218,7 @@ impl Service {
             }
         };
         match r {
-            Ok(text) => Ok(Some(text)),
+            Ok(done) => Ok(Some(done)),
             Err(ServiceError::Store(StoreError::Conflict)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -245,14 +226,15 @@ impl Service {
 
     /// "Scheduled plan #N is running now", to whoever confirmed it, when `announce` (a
     /// scheduled plan the tick runs), written with the plan's work.
-    pub(super) fn running_note(&self, plan: &Plan, announce: bool, text: &str) -> Option<Outgoing> {
+    pub(super) fn running_note(
+        &self,
+        plan: &Plan,
+        announce: bool,
+        done: &PlanResult,
+    ) -> Option<Outgoing> {
         let h = plan.decided_by.as_ref().filter(|_| announce)?;
-        Some(self.out(
-            h,
-            format!("Scheduled plan #{} is running now. {text}", plan.id),
-            vec![],
-            None,
-        ))
+        let text = plans::running_now(plan.id, &plans::result(done));
+        Some(self.out(h, text, vec![], None))
     }
 
     /// Carries out confirmed plans whose time has come (a scheduled last day), once.
@@ -294,4 +276,9 @@ impl Service {
         }
         Ok(done)
     }
+}
+
+/// The answer to a Confirm or Cancel that went through.
+fn closed_reply(c: &PlanClosed) -> Reply {
+    Reply::text(plans::closed(c))
 }

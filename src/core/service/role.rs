@@ -1,8 +1,11 @@
 //! `/role` and every other move (HR changes, imports): the plan as a diff of grants, and the
 //! move carried out in one transaction with its messages.
 
-use super::lifecycle::{Doer, PlanDetail, RolePlan, add_revocation};
+use super::lifecycle::{Doer, PlanDetail, RolePlan, add_revocation, refused};
 use super::*;
+use crate::core::render::lifecycle::PlanRefusal;
+use crate::core::render::lifecycle::people::{self, Told};
+use crate::core::render::lifecycle::plans::{self, MoveSummary, PlanResult, RoleSummary};
 
 impl Service {
     /// Works out what a move to `role` in `department` means for a person's grants.
@@ -37,68 +40,43 @@ impl Service {
         Ok(plan)
     }
 
-    /// A role change as shown to its confirmers and its people.
-    fn role_plan_text(&self, p: &Person, role: &RoleName, plan: &RolePlan) -> String {
-        let list = |v: Vec<String>| {
-            if v.is_empty() {
-                "none".to_owned()
-            } else {
-                v.join(", ")
-            }
-        };
-        format!(
-            "Role change for {} ({}): {} → {}\n- grant: {}\n- revoke: {}\n- keep: {}\n- separately requested, flagged for review (kept): {}",
-            p.name,
-            p.handle,
-            p.role,
-            role,
-            list(plan.grant.iter().map(|a| self.app_display(a)).collect()),
-            list(
-                plan.revoke
-                    .iter()
-                    .map(|g| self.app_display(&g.app))
-                    .collect()
-            ),
-            list(plan.keep.iter().map(|a| self.app_display(a)).collect()),
-            list(
-                plan.review
-                    .iter()
-                    .map(|g| self.app_display(&g.app))
-                    .collect()
-            ),
-        )
+    /// A role change as shown to its confirmers and its people, apps by name.
+    fn role_summary(&self, p: &Person, role: &RoleName, plan: &RolePlan) -> RoleSummary {
+        let apps = |v: &[AppName]| v.iter().map(|a| self.app_display(a)).collect();
+        let grants = |v: &[Grant]| v.iter().map(|g| self.app_display(&g.app)).collect();
+        RoleSummary {
+            name: p.name.clone(),
+            handle: p.handle.clone(),
+            from: p.role.clone(),
+            to: role.clone(),
+            grant: apps(&plan.grant),
+            revoke: grants(&plan.revoke),
+            keep: apps(&plan.keep),
+            review: grants(&plan.review),
+        }
     }
 
     /// `/role user role`: shows the plan for confirmation — to the IT admin who ran it, or,
     /// when the person's manager ran it, to the IT admins.
     pub(super) async fn role(&self, c: &Caller, user: Handle, role: RoleName) -> Result<Reply> {
         let Some(p) = self.store.person(&user).await? else {
-            return Ok(Reply::text(format!(
-                "There is nobody with the handle \"{user}\"."
-            )));
+            return Ok(refused(&PlanRefusal::NoSuchPerson(user)));
         };
         let is_it = policy::it_admin(&self.org, &c.person).is_some();
         let is_manager = p.manager.as_ref() == Some(&c.person.handle);
         if !is_it && !is_manager {
             return self
-                .refuse(
-                    c,
-                    "/role",
-                    Some(&user),
-                    None,
-                    ReqRef::None,
-                    "/role is for IT admins, or the person's manager.".into(),
-                )
+                .refuse_plan(c, "/role", Some(&user), &PlanRefusal::RoleNotAllowed)
                 .await;
         }
-        if let Err(m) = self.role_or_suggest(&role) {
-            return Ok(Reply::text(m));
+        if let Err(r) = self.role_or_suggest(&role) {
+            return Ok(refused(&r));
         }
         if p.status != PersonStatus::Active {
-            return Ok(Reply::text(format!("{} has been offboarded.", p.name)));
+            return Ok(refused(&PlanRefusal::Offboarded(p.name)));
         }
         if p.role == role {
-            return Ok(Reply::text(format!("{} is already {role}.", p.name)));
+            return Ok(refused(&PlanRefusal::AlreadyRole { name: p.name, role }));
         }
         let plan = self.role_plan(&p, &role, &p.department).await?;
         // A plan about oneself always needs another IT admin.
@@ -106,18 +84,10 @@ impl Service {
         let confirmers = self.role_confirmers(c, &user, alone);
         if confirmers.is_empty() {
             return self
-                .refuse(
-                    c,
-                    "/role",
-                    Some(&user),
-                    None,
-                    ReqRef::None,
-                    "There is no other IT admin to confirm this role change; nothing was changed."
-                        .into(),
-                )
+                .refuse_plan(c, "/role", Some(&user), &PlanRefusal::NoOtherConfirmer)
                 .await;
         }
-        let text = self.role_plan_text(&p, &role, &plan);
+        let text = plans::role_summary(&self.role_summary(&p, &role, &plan));
         let id = self
             .propose_role_change(c, &user, &role, &text, alone, &confirmers)
             .await?;
@@ -125,9 +95,9 @@ impl Service {
             return Ok(Self::plan_reply(text, id));
         }
         let dir = self.directory().await?;
-        Ok(Reply::text(format!(
-            "{text}\nSent to {} to confirm.",
-            Self::names(&dir, &confirmers)
+        Ok(Reply::text(people::role_sent(
+            &text,
+            &Self::names(&dir, &confirmers),
         )))
     }
 
@@ -177,10 +147,7 @@ impl Service {
                 .iter()
                 .map(|h| PlanMessage {
                     to: h.clone(),
-                    text: vec![format!(
-                        "{} asks for this role change:\n{text}",
-                        c.person.name
-                    )],
+                    text: vec![people::role_asked(&c.person.name, text)],
                     buttons: true,
                 })
                 .collect()
@@ -222,7 +189,7 @@ impl Service {
         role: RoleName,
         base: Change,
         announce: bool,
-    ) -> Result<String> {
+    ) -> Result<PlanResult> {
         let Some(p) = self.store.person(&plan.subject).await? else {
             return Err(ServiceError::Inconsistent(format!(
                 "no person {}",
@@ -233,16 +200,20 @@ impl Service {
             role: role.clone(),
             ..p.clone()
         };
-        let (mut change, text) = self
+        let (mut change, summary) = self
             .move_change(by, &p, &new, Some(&plan.created_by), base)
             .await?;
-        let text = format!("Done: {} is now {role}.\n{text}", p.name);
+        let done = PlanResult::RoleChanged {
+            name: p.name.clone(),
+            role,
+            summary: Box::new(summary),
+        };
         change
             .messages
-            .extend(self.running_note(plan, announce, &text));
+            .extend(self.running_note(plan, announce, &done));
         self.commit(change).await?;
         self.messages_committed().await;
-        Ok(text)
+        Ok(done)
     }
 
     /// Moves a person to a new record (role, department, manager…): grants the new
@@ -255,11 +226,11 @@ impl Service {
         new: &Person,
         proposed_by: Option<&Handle>,
         base: Change,
-    ) -> Result<String> {
-        let (change, text) = self.move_change(by, old, new, proposed_by, base).await?;
+    ) -> Result<MoveSummary> {
+        let (change, summary) = self.move_change(by, old, new, proposed_by, base).await?;
         self.commit(change).await?;
         self.messages_committed().await;
-        Ok(text)
+        Ok(summary)
     }
 
     /// The one transaction of a move (with `base`), its messages included, and its summary.
@@ -270,9 +241,9 @@ impl Service {
         new: &Person,
         proposed_by: Option<&Handle>,
         base: Change,
-    ) -> Result<(Change, String)> {
+    ) -> Result<(Change, MoveSummary)> {
         let work = self.role_plan(old, &new.role, &new.department).await?;
-        let what = move_what(old, new);
+        let what = plans::move_changes(old, new);
         let ev = self
             .audit(AuditAction::PersonRoleChanged)
             .by(by.actor.clone())
@@ -293,15 +264,18 @@ impl Service {
             department: old.department.clone(),
             ..old.clone()
         };
-        let mut text = self.role_plan_text(&shown_old, &new.role, &work);
-        if old.manager != new.manager || old.department != new.department {
-            text.push_str(&format!("\nChanges: {}", what.join("; ")));
-        }
+        let summary = MoveSummary {
+            plan: self.role_summary(&shown_old, &new.role, &work),
+            changes: (old.manager != new.manager || old.department != new.department)
+                .then_some(what),
+        };
+        let text = plans::move_summary(&summary);
         // Told in the move's own transaction: a crash after it cannot lose the messages.
-        for (h, t) in self.move_news(by, old, new, proposed_by, &text) {
+        for (h, to) in self.move_news(by, old, new, proposed_by) {
+            let t = people::move_news(to, new, &by.name, &text);
             change.messages.push(self.out(&h, t, vec![], None));
         }
-        Ok((change, text))
+        Ok((change, summary))
     }
 
     /// Adds a move's grants to `change`: the new birthrights, the removal of those no longer
@@ -373,8 +347,7 @@ impl Service {
         old: &Person,
         new: &Person,
         proposed_by: Option<&Handle>,
-        text: &str,
-    ) -> Vec<(Handle, String)> {
+    ) -> Vec<(Handle, Told)> {
         let mut told: Vec<Handle> = by.handle.iter().cloned().collect();
         let mut tell = |h: &Handle| {
             if told.contains(h) {
@@ -384,71 +357,25 @@ impl Service {
                 true
             }
         };
-        let mut sends: Vec<(Handle, String)> = Vec::new();
+        let mut sends: Vec<(Handle, Told)> = Vec::new();
         if tell(&new.handle) {
-            sends.push((
-                new.handle.clone(),
-                format!(
-                    "Your role changed to {} (by {}).\n{text}",
-                    new.role, by.name
-                ),
-            ));
+            sends.push((new.handle.clone(), Told::Person));
         }
         if let Some(h) = proposed_by
             && tell(h)
         {
-            sends.push((
-                h.clone(),
-                format!(
-                    "Your role change for {} was confirmed by {}.\n{text}",
-                    new.name, by.name
-                ),
-            ));
+            sends.push((h.clone(), Told::Proposer));
         }
         for m in old.manager.iter().chain(new.manager.iter()) {
             if tell(m) {
-                sends.push((
-                    m.clone(),
-                    format!(
-                        "{}'s role changed to {} (by {}).\n{text}",
-                        new.name, new.role, by.name
-                    ),
-                ));
+                sends.push((m.clone(), Told::Manager));
             }
         }
         for a in &self.org.it_admins {
             if a != &new.handle && tell(a) {
-                sends.push((
-                    a.clone(),
-                    format!(
-                        "For IT: {} moved to {} (by {}).\n{text}",
-                        new.name, new.role, by.name
-                    ),
-                ));
+                sends.push((a.clone(), Told::It));
             }
         }
         sends
     }
-}
-
-/// What a move changes in a person's record, in words ("role a → b", …).
-fn move_what(old: &Person, new: &Person) -> Vec<String> {
-    let mut what = Vec::new();
-    if old.role != new.role {
-        what.push(format!("role {} → {}", old.role, new.role));
-    }
-    if old.department != new.department {
-        what.push(format!(
-            "department {} → {}",
-            old.department, new.department
-        ));
-    }
-    if old.manager != new.manager {
-        what.push(format!(
-            "manager {} → {}",
-            old.manager.as_ref().map_or("none", |m| m.as_str()),
-            new.manager.as_ref().map_or("none", |m| m.as_str())
-        ));
-    }
-    what
 }
