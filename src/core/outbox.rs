@@ -109,7 +109,10 @@ pub fn with_channel_copies(
         let copy = match (m.prompt_recipient(), m.key) {
             (Some(h), Some(key)) if copied.insert(key) => Some(Outgoing {
                 kind: OutKind::Copy(channel.clone()),
-                text: prompt_copy_text(names.get(h).map_or(h.as_str(), String::as_str), &m.text),
+                text: crate::core::render::requests::engine::prompt_copy(
+                    names.get(h).map_or(h.as_str(), String::as_str),
+                    &m.text,
+                ),
                 buttons: m.buttons.clone(),
                 key: Some(key),
                 dedupe: Some(format!("{key}:channel")),
@@ -123,10 +126,6 @@ pub fn with_channel_copies(
 }
 
 /// The approvals channel's copy of a prompt sent to `name`.
-fn prompt_copy_text(name: &str, prompt: &str) -> String {
-    format!("Approval prompt sent to {name}:\n\n{prompt}")
-}
-
 /// The key of a plan's Confirm/Cancel messages (edited when the plan is decided).
 pub fn plan_key(plan: PlanId) -> MessageKey {
     MessageKey::Plan(plan)

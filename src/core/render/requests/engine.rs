@@ -138,3 +138,8 @@ pub(crate) fn delivery_tries(attempts: u32, secs: u64, why: &str) -> String {
         if attempts == 1 { "" } else { "s" }
     )
 }
+
+/// The approvals channel's copy of an approval prompt sent to `name`.
+pub(crate) fn prompt_copy(name: &str, prompt: &str) -> String {
+    format!("Approval prompt sent to {name}:\n\n{prompt}")
+}
