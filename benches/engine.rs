@@ -24,13 +24,13 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::model::{ActionState, Handle};
 use quartermaster::core::ports::SystemClock;
 use quartermaster::core::service::{HrEvent, HrKind};
 use quartermaster::engine::Engine;
 use quartermaster::server::LogChat;
+use quartermaster::wiring;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use testkit::testdb::{Backend, TestDb};
 
@@ -48,8 +48,8 @@ struct Rig {
 async fn rig() -> Rig {
     let config = config::load(None).unwrap();
     let db = TestDb::create(Backend::from_env()).await;
-    let store = app::open_store(&config, &db.url).await.unwrap();
-    let (service, _) = app::assemble(
+    let store = wiring::open_store(&config, &db.url).await.unwrap();
+    let (service, _) = wiring::assemble(
         &config,
         store.clone(),
         Arc::new(LogChat),
@@ -77,7 +77,7 @@ async fn rig() -> Rig {
                 .or_insert_with(chrono::Utc::now);
         }
     });
-    let conns = common::watched(app::connectors(&config, &store).unwrap(), &watch);
+    let conns = common::watched(wiring::connectors(&config, &store).unwrap(), &watch);
     let engine = Arc::new(Engine::new(service.clone(), conns));
     Rig {
         service,

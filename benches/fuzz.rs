@@ -39,12 +39,12 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
-use quartermaster::app;
 use quartermaster::config::{self, DiscordConfig, DiscordMode, HrConfig};
 use quartermaster::core::command::Registry;
 use quartermaster::core::customid::ClickTarget;
 use quartermaster::core::ports::{People, SystemClock};
 use quartermaster::server;
+use quartermaster::wiring;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -896,7 +896,7 @@ async fn main() {
     });
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("qm.db").display());
-    let store = app::open_store(&cfg, &db).await.unwrap();
+    let store = wiring::open_store(&cfg, &db).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let srv = server::start(&cfg, store.clone(), Arc::new(SystemClock), listener)
         .await

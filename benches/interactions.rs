@@ -26,10 +26,10 @@ use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::routing::post;
 use ed25519_dalek::{Signer, SigningKey};
-use quartermaster::app;
 use quartermaster::config::{self, DiscordConfig, DiscordMode};
 use quartermaster::core::ports::{People, Requests, SystemClock};
 use quartermaster::server;
+use quartermaster::wiring;
 use serde_json::{Value, json};
 
 use common::{ms, stats};
@@ -163,7 +163,7 @@ async fn main() {
     });
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("qm.db").display());
-    let store = app::open_store(&config, &db).await.unwrap();
+    let store = wiring::open_store(&config, &db).await.unwrap();
     store
         .seed_people(&common::people(people, "copywriter", "erin"))
         .await
@@ -174,7 +174,7 @@ async fn main() {
         .unwrap();
     let ours = format!("http://{}/discord/interactions", srv.addr);
     fake.set_endpoint(ours.clone());
-    let metrics = srv.dispatcher.as_ref().unwrap().metrics().clone();
+    let metrics = srv.interactions.as_ref().unwrap().metrics().clone();
 
     // Reference: a bare axum route, timed by the same kind of middleware.
     let ref_samples: Arc<Mutex<Vec<Duration>>> = Arc::default();

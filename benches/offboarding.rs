@@ -38,7 +38,6 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
-use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::model::{ActionOp, ActionState, Handle};
 use quartermaster::core::ports::{
@@ -47,6 +46,7 @@ use quartermaster::core::ports::{
 use quartermaster::core::service::{ClickReply, HrEvent, HrKind, Service};
 use quartermaster::engine::{Engine, Limits};
 use quartermaster::store::SqlStore;
+use quartermaster::wiring;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::sync::Semaphore;
@@ -691,11 +691,11 @@ async fn main() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     let db = format!("sqlite://{}", dir.path().join("qm.db").display());
-    let store = app::open_store(&config, &db).await.unwrap();
+    let store = wiring::open_store(&config, &db).await.unwrap();
     let chat = Arc::new(BenchChat::default());
     let (service, _) =
-        app::assemble(&config, store.clone(), chat.clone(), Arc::new(SystemClock)).unwrap();
-    // The engine as `app::assemble` builds it, each connector wrapped to note its timings.
+        wiring::assemble(&config, store.clone(), chat.clone(), Arc::new(SystemClock)).unwrap();
+    // The engine as `wiring::assemble` builds it, each connector wrapped to note its timings.
     let marks: Marks = Arc::default();
     let noted = marks.clone();
     let watch: Watcher = Arc::new(move |name, seen| {
@@ -709,7 +709,7 @@ async fn main() {
             ));
         }
     });
-    let conns = common::watched(app::connectors(&config, &store).unwrap(), &watch);
+    let conns = common::watched(wiring::connectors(&config, &store).unwrap(), &watch);
     let limits = config
         .connectors
         .iter()

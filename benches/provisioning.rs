@@ -44,13 +44,13 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
-use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::customid::ClickTarget;
 use quartermaster::core::model::{AppName, Handle};
 use quartermaster::core::ports::{Button, Chat, ChatError, Message, MessageKey, SystemClock};
 use quartermaster::engine::Engine;
 use quartermaster::server::LogChat;
+use quartermaster::wiring;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use testkit::testdb::{Backend, TestDb};
@@ -224,7 +224,7 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = parse_config(&fig2_config(&base, samples + warmup), dir.path());
     let db = TestDb::create(Backend::Sqlite).await;
-    let store = app::open_store(&cfg, &db.url).await.unwrap();
+    let store = wiring::open_store(&cfg, &db.url).await.unwrap();
     let chat: Arc<dyn Chat> = if chat_ms == 0 {
         Arc::new(LogChat)
     } else {
@@ -232,8 +232,8 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
             delay: Duration::from_millis(chat_ms),
         })
     };
-    let (service, _) = app::assemble(&cfg, store.clone(), chat, Arc::new(SystemClock)).unwrap();
-    let conns = app::connectors(&cfg, &store).unwrap();
+    let (service, _) = wiring::assemble(&cfg, store.clone(), chat, Arc::new(SystemClock)).unwrap();
+    let conns = wiring::connectors(&cfg, &store).unwrap();
     let engine = Arc::new(Engine::new(service.clone(), conns));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let e = engine.clone();

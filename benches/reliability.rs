@@ -53,11 +53,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::ports::{ActionQueue, SystemClock};
 use quartermaster::core::service::{HrEvent, HrKind};
 use quartermaster::server::LogChat;
+use quartermaster::wiring;
 use sqlx::Row;
 
 const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
@@ -421,8 +421,8 @@ async fn running_ids(pool: &sqlx::SqlitePool) -> Vec<i64> {
 }
 
 async fn enqueue(config: &config::Config, db: &str, from: usize, n: usize) {
-    let store = app::open_store(config, db).await.unwrap();
-    let (service, _) = app::assemble(
+    let store = wiring::open_store(config, db).await.unwrap();
+    let (service, _) = wiring::assemble(
         config,
         store.clone(),
         Arc::new(LogChat),
@@ -1068,7 +1068,7 @@ async fn main() {
     }
 
     // Recovery: one uninterrupted serve until the queue is empty.
-    let store = app::open_store(&config, &db).await.unwrap();
+    let store = wiring::open_store(&config, &db).await.unwrap();
     let before = store.queue_depth().await.unwrap();
     let t = Instant::now();
     let c = serve(&cfg_path, &db, &log);

@@ -41,13 +41,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signer, SigningKey};
-use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::model::Handle;
 use quartermaster::core::ports::{
     ActionQueue, Grants, ManualClock, People, Plans, Requests, SystemClock,
 };
 use quartermaster::server::{self, LogChat};
+use quartermaster::wiring;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -682,14 +682,14 @@ async fn phase_in_process(
         &config_toml(s, 0, Some((&f.public_key_hex(), &f.base_url()))),
         dir,
     );
-    let store = app::open_store(&cfg, url).await.unwrap();
+    let store = wiring::open_store(&cfg, url).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let srv = server::start(&cfg, store.clone(), Arc::new(SystemClock), listener)
         .await
         .unwrap();
     let ours = format!("http://{}/discord/interactions", srv.addr);
     f.set_endpoint(ours.clone());
-    let metrics = srv.dispatcher.as_ref().unwrap().metrics().clone();
+    let metrics = srv.interactions.as_ref().unwrap().metrics().clone();
     let client = reqwest::Client::new();
 
     // Warm-up (not counted), after the scheduler's first round.
@@ -772,11 +772,11 @@ async fn phase_tick(dir: &Path, url: &str, s: &Sizes, tick_at: chrono::DateTime<
         println!("(grants_by_expiry dropped for this run: QM_DROP_EXPIRY_INDEX=1)");
     }
     let cfg = parse_config(&config_toml(s, 0, None), dir);
-    let store = app::open_store(&cfg, url).await.unwrap();
+    let store = wiring::open_store(&cfg, url).await.unwrap();
     let due = store.grants_ending_by(tick_at).await.unwrap().len();
     let clock = Arc::new(ManualClock::new(tick_at));
     let (service, _engine) =
-        app::assemble(&cfg, store.clone(), Arc::new(LogChat), clock.clone()).unwrap();
+        wiring::assemble(&cfg, store.clone(), Arc::new(LogChat), clock.clone()).unwrap();
     // As in `serve`: messages leave through the outbox sender, not the tick.
     service.deliver_in_background();
     let queued = store.queue_depth().await.unwrap();
@@ -1145,7 +1145,7 @@ async fn main() {
     if only.contains(['1', '2', '3']) {
         // Migrated, with the config's people, then filled.
         let cfg = parse_config(&config_toml(&s, 0, None), dir.path());
-        let store = app::open_store(&cfg, &url).await.unwrap();
+        let store = wiring::open_store(&cfg, &url).await.unwrap();
         store.close().await;
         seed(&url, &s, t0.timestamp_micros()).await;
         println!("database {:.1} MB", file_mb(&db));

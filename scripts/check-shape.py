@@ -4,7 +4,7 @@
 - no file under src/ over MAX_FILE lines;
 - no function outside tests over MAX_FN lines (test modules and *tests.rs files are exempt);
 - the core (src/core) imports no adapter crate (serenity, sqlx, reqwest, axum);
-- adapters reach storage only through the core's ports: only the wiring (src/app.rs,
+- adapters reach storage only through the core's ports: only the wiring (src/wiring.rs,
   src/server.rs, src/main.rs, src/cli/, src/probe.rs) and the storage adapter itself
   (src/store/) name `crate::store`.
 
@@ -18,7 +18,7 @@ MAX_FILE = 800
 MAX_FN = 80
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 SRC = os.path.join(ROOT, "src")
-WIRING = ("app.rs", "server.rs", "main.rs", "probe.rs", "cli" + os.sep, "store" + os.sep)
+WIRING = ("wiring.rs", "server.rs", "main.rs", "probe.rs", "cli" + os.sep, "store" + os.sep)
 FN = re.compile(r"\s*(pub(\([^)]*\))?\s+)?(const\s+)?(async\s+)?(unsafe\s+)?fn\s+(\w+)")
 TEST_MOD = re.compile(r"\s*#\[cfg\(test\)\]")
 

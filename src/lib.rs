@@ -1,7 +1,6 @@
 //! Quartermaster: a chat-ops access provisioning bot.
 #![warn(missing_docs)]
 
-pub mod app;
 pub mod chat;
 pub mod config;
 pub mod connectors;
@@ -12,3 +11,4 @@ pub mod metrics;
 pub mod probe;
 pub mod server;
 pub mod store;
+pub mod wiring;

@@ -92,7 +92,7 @@ async fn database(config: &Config, url: &str) -> Result<String, String> {
     }
     let store = tokio::time::timeout(
         PROBE_TIMEOUT,
-        crate::app::open_store_unanchored(config, url),
+        crate::wiring::open_store_unanchored(config, url),
     )
     .await
     .map_err(|_| format!("{shown}: no answer within {PROBE_TIMEOUT:?}"))?

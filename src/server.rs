@@ -13,9 +13,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::app::{self, StartError};
 use crate::chat::discord::chat::DiscordChat;
-use crate::chat::discord::dispatch::Dispatcher;
+use crate::chat::discord::handler::InteractionHandler;
 use crate::chat::discord::{self, DiscordError, gateway};
 use crate::config::{Config, DiscordMode};
 use crate::core::ports::{Button, Chat, ChatError, Clock, Message, MessageKey};
@@ -24,6 +23,7 @@ use crate::engine::Engine;
 use crate::http::interactions::{self, BadPublicKey, InteractionsState};
 use crate::http::ops::{self, Metrics, OpsState};
 use crate::store::SqlStore;
+use crate::wiring::{self, StartError};
 
 /// How long the `scheduler` lease lasts; renewed every [`SCHEDULER_BEAT`], so another instance
 /// (or a restarted one) takes the scheduled work over within this long after the holder dies.
@@ -85,8 +85,8 @@ pub struct Server {
     pub service: Arc<Service>,
     /// Where the HTTP server listens.
     pub addr: SocketAddr,
-    /// The Discord dispatcher, when `[discord]` is configured.
-    pub dispatcher: Option<Arc<Dispatcher>>,
+    /// The Discord interaction handler, when `[discord]` is configured.
+    pub interactions: Option<Arc<InteractionHandler>>,
     /// True while the gateway connection is READY (gateway mode only).
     pub gateway_ready: watch::Receiver<bool>,
     stop: watch::Sender<bool>,
@@ -119,9 +119,9 @@ pub async fn start(
         tasks: Vec::new(),
         stop: stop_rx,
     };
-    let (service, engine, dispatcher) = match &config.discord {
+    let (service, engine, interactions) = match &config.discord {
         None => {
-            let (s, e) = app::assemble(config, store.clone(), Arc::new(LogChat), clock)?;
+            let (s, e) = wiring::assemble(config, store.clone(), Arc::new(LogChat), clock)?;
             (s, e, None)
         }
         Some(dc) => {
@@ -166,7 +166,7 @@ pub async fn start(
     Ok(Server {
         service,
         addr,
-        dispatcher,
+        interactions,
         gateway_ready: ready_rx,
         stop: stop_tx,
         tasks,
@@ -212,7 +212,7 @@ struct Wiring {
     stop: watch::Receiver<bool>,
 }
 
-/// The service with Discord as its chat, and its dispatcher: on the interactions endpoint
+/// The service with Discord as its chat, and its interaction handler: on the interactions endpoint
 /// (its routes added to `w`), or fed by a gateway client (a task added to `w`).
 fn with_discord(
     config: &Config,
@@ -222,7 +222,7 @@ fn with_discord(
     metrics: Arc<Metrics>,
     ready_tx: watch::Sender<bool>,
     w: &mut Wiring,
-) -> Result<(Arc<Service>, Engine, Arc<Dispatcher>), ServeError> {
+) -> Result<(Arc<Service>, Engine, Arc<InteractionHandler>), ServeError> {
     let http = Arc::new(discord::build_http(dc)?);
     let chat = Arc::new(
         DiscordChat::new(
@@ -233,14 +233,14 @@ fn with_discord(
         )
         .with_api_base(dc.api_base.clone()),
     );
-    let (s, e) = app::assemble(config, store.clone(), chat.clone(), clock)?;
-    let d = Arc::new(Dispatcher::new(s.clone(), chat, metrics).with_guilds(&dc.guilds));
+    let (s, e) = wiring::assemble(config, store.clone(), chat.clone(), clock)?;
+    let d = Arc::new(InteractionHandler::new(s.clone(), chat, metrics).with_guilds(&dc.guilds));
     match dc.mode {
         DiscordMode::Interactions => {
             let key = dc.public_key.as_deref().ok_or(ServeError::NoPublicKey)?;
             let v = interactions::verifier(key)?;
             let routes = interactions::router(InteractionsState {
-                dispatcher: d.clone(),
+                interactions: d.clone(),
                 verifier: Arc::new(v),
             });
             w.router = std::mem::take(&mut w.router).merge(routes);

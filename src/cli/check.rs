@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use quartermaster::app;
 use quartermaster::config;
+use quartermaster::wiring;
 
 use super::{base_dir, config_arg, load_config};
 
@@ -42,8 +42,8 @@ pub async fn check(path: Option<&Path>, probe: bool, db: Option<&str>) -> ExitCo
     );
     // Without a config file the built-in example seeds a throwaway database: nothing to compare.
     if path.is_some() || db.is_some() {
-        let url = app::database_url(db, &c, &base_dir(path));
-        match app::unapplied_person_edits(&c, &url, &config_arg(path)).await {
+        let url = wiring::database_url(db, &c, &base_dir(path));
+        match wiring::unapplied_person_edits(&c, &url, &config_arg(path)).await {
             Ok(None) => println!("no database yet: the first run takes the [[person]] entries in"),
             Ok(Some(edits)) => print_unapplied(&edits, &mut std::io::stdout()),
             Err(e) => {
@@ -55,7 +55,7 @@ pub async fn check(path: Option<&Path>, probe: bool, db: Option<&str>) -> ExitCo
     if !probe {
         return ExitCode::SUCCESS;
     }
-    let url = app::database_url(db, &c, &base_dir(path));
+    let url = wiring::database_url(db, &c, &base_dir(path));
     run_probes(&c, &url).await
 }
 
@@ -76,7 +76,7 @@ async fn run_probes(c: &config::Config, url: &str) -> ExitCode {
 }
 
 /// Lists `[[person]]` edits the database does not have, one per person and field.
-fn print_unapplied(edits: &[app::UnappliedEdit], out: &mut impl Write) {
+fn print_unapplied(edits: &[wiring::UnappliedEdit], out: &mut impl Write) {
     if edits.is_empty() {
         let _ = writeln!(out, "people: the database matches every [[person]] entry");
         return;

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use quartermaster::app;
 use quartermaster::chat::console::{Console, ConsoleChat, LineError, Shown, print_human, sentence};
 use quartermaster::config::Config;
 use quartermaster::core::model::Handle;
 use quartermaster::core::ports::ManualClock;
+use quartermaster::wiring;
 
 use super::{LogFormat, base_dir, fail, load_config, telemetry};
 
@@ -77,7 +77,7 @@ fn database(
     a: &ConsoleArgs,
 ) -> Result<(String, String, Option<tempfile::TempDir>), ExitCode> {
     if a.config.is_some() || a.db.is_some() {
-        let url = app::database_url(a.db.as_deref(), config, &base_dir(a.config.as_deref()));
+        let url = wiring::database_url(a.db.as_deref(), config, &base_dir(a.config.as_deref()));
         let banner = format!("Quartermaster console: {} on {url}", config.org.name);
         return Ok((url, banner, None));
     }
@@ -117,7 +117,7 @@ async fn open(
     json: bool,
     start: chrono::DateTime<chrono::Utc>,
 ) -> Result<Console, ExitCode> {
-    let store = app::open_store(config, url).await.map_err(fail)?;
+    let store = wiring::open_store(config, url).await.map_err(fail)?;
     let sink: Box<dyn Fn(&Shown) + Send + Sync> = if json {
         Box::new(|m| {
             if let Ok(line) = serde_json::to_string(m) {
@@ -130,7 +130,7 @@ async fn open(
     let chat = Arc::new(ConsoleChat::new(sink));
     let clock = Arc::new(ManualClock::new(start));
     let (service, engine) =
-        app::assemble(config, store, chat.clone(), clock.clone()).map_err(fail)?;
+        wiring::assemble(config, store, chat.clone(), clock.clone()).map_err(fail)?;
     let first = as_handle
         .or_else(|| config.org.it_admins.first().map(ToString::to_string))
         .unwrap_or_else(|| "admin".into());

@@ -5,12 +5,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Subcommand;
-use quartermaster::app;
 use quartermaster::config::{self, Config, PeopleRow};
 use quartermaster::core::model::{AppName, Handle, Person, PersonStatus};
 use quartermaster::core::ports::{Clock, People, SystemClock};
 use quartermaster::core::service::{PersonOutcome, PersonRefused, RecordSource, Service};
 use quartermaster::store::SqlStore;
+use quartermaster::wiring;
 
 use super::{LogFormat, base_dir, fail, load_config, telemetry};
 
@@ -75,7 +75,7 @@ async fn import_people(
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
+    let url = wiring::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
     if dry_run {
         return import_dry_run(&config, &url, &shown, rows).await;
     }
@@ -116,10 +116,10 @@ async fn import_people(
 
 /// The service over the store at `url`, messages to the log (no chat is connected).
 async fn open_service(config: &Config, url: &str) -> Result<Arc<Service>, ExitCode> {
-    let store = app::open_store(config, url).await.map_err(fail)?;
+    let store = wiring::open_store(config, url).await.map_err(fail)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let chat = Arc::new(quartermaster::server::LogChat);
-    let (service, _engine) = app::assemble(config, store, chat, clock).map_err(fail)?;
+    let (service, _engine) = wiring::assemble(config, store, chat, clock).map_err(fail)?;
     Ok(service)
 }
 
@@ -198,7 +198,7 @@ async fn record_people(
 async fn import_dry_run(config: &Config, url: &str, shown: &str, rows: Vec<PeopleRow>) -> ExitCode {
     let store = match quartermaster::probe::sqlite_file(url) {
         Some(f) if !f.exists() => None,
-        _ => match app::open_store_unanchored(config, url).await {
+        _ => match wiring::open_store_unanchored(config, url).await {
             Ok(s) => Some(s),
             Err(e) => return fail(e),
         },

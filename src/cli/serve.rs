@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use quartermaster::app;
 use quartermaster::config::Config;
 use quartermaster::core::ports::{Clock, SystemClock};
+use quartermaster::wiring;
 
 use super::{LogFormat, base_dir, config_arg, fail, load_config, telemetry};
 
@@ -30,8 +30,8 @@ pub async fn serve(
         Ok(c) => c,
         Err(code) => return code,
     };
-    let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
-    let store = match app::open_store(&config, &url).await {
+    let url = wiring::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
+    let store = match wiring::open_store(&config, &url).await {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -70,7 +70,7 @@ fn listen_address(config: &Config) -> std::net::SocketAddr {
 
 /// Logs each `[[person]]` edit the database does not have.
 async fn warn_unapplied(config: &Config, url: &str, config_path: Option<&std::path::Path>) {
-    match app::unapplied_person_edits(config, url, &config_arg(config_path)).await {
+    match wiring::unapplied_person_edits(config, url, &config_arg(config_path)).await {
         Ok(Some(edits)) => {
             for e in &edits {
                 tracing::warn!("[[person]] edit not applied: {e}");

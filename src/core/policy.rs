@@ -5,11 +5,12 @@ use std::collections::HashMap;
 
 use super::model::*;
 
-/// The directory as policy sees it: everyone by handle.
-pub type Directory = HashMap<Handle, Person>;
+/// Everyone in the directory, by handle: what policy reads (named so it is not mistaken for
+/// the `directory` connector).
+pub type PeopleByHandle = HashMap<Handle, Person>;
 
 /// Whether `h` may act as an approver at all: known and still employed.
-fn active(dir: &Directory, h: &Handle) -> bool {
+fn active(dir: &PeopleByHandle, h: &Handle) -> bool {
     dir.get(h).is_some_and(|p| p.status == PersonStatus::Active)
 }
 
@@ -19,7 +20,7 @@ fn active(dir: &Directory, h: &Handle) -> bool {
 /// eligible ("no eligible approver").
 pub fn approvers_for(
     org: &Org,
-    dir: &Directory,
+    dir: &PeopleByHandle,
     rule: &ApprovalRule,
     requester: &Person,
     app: &App,
@@ -65,7 +66,7 @@ fn fallback(org: &Org, requester: &Person, eligible: &dyn Fn(&Handle) -> bool) -
 /// requester's manager, as for any step without approver. Never the current approvers again.
 pub fn escalation_targets(
     org: &Org,
-    dir: &Directory,
+    dir: &PeopleByHandle,
     current: &[Handle],
     requester: &Person,
     earlier_deciders: &[Handle],
@@ -173,7 +174,7 @@ mod tests {
         Handle::parse(s).unwrap()
     }
 
-    fn setup() -> (Org, Directory, App) {
+    fn setup() -> (Org, PeopleByHandle, App) {
         let people = [
             person("erin", None),
             person("dana", Some("erin")),
@@ -183,7 +184,7 @@ mod tests {
             person("ivy", Some("erin")),
             person("henry", Some("ivy")),
         ];
-        let dir: Directory = people.into_iter().map(|p| (p.handle.clone(), p)).collect();
+        let dir: PeopleByHandle = people.into_iter().map(|p| (p.handle.clone(), p)).collect();
         let app = App {
             name: AppName::parse("wordpress").unwrap(),
             display: "WordPress".into(),

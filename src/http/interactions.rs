@@ -20,7 +20,7 @@ use serenity::all::Interaction;
 use serenity::interactions_endpoint::Verifier;
 use tracing::warn;
 
-use crate::chat::discord::dispatch::{Dispatcher, EPHEMERAL, NotHandled};
+use crate::chat::discord::handler::{EPHEMERAL, InteractionHandler, NotHandled};
 
 /// How far a request's timestamp may be from now.
 pub const MAX_SKEW_SECS: i64 = 300;
@@ -46,8 +46,8 @@ pub fn verifier(public_key_hex: &str) -> Result<Verifier, BadPublicKey> {
 /// What the route needs.
 #[derive(Clone)]
 pub struct InteractionsState {
-    /// The dispatcher shared with gateway mode.
-    pub dispatcher: Arc<Dispatcher>,
+    /// The interaction handler shared with gateway mode.
+    pub interactions: Arc<InteractionHandler>,
     /// The application's public key.
     pub verifier: Arc<Verifier>,
 }
@@ -55,7 +55,7 @@ pub struct InteractionsState {
 /// `POST /discord/interactions`.
 /// Every response's latency, from arrival to response, goes to [`crate::metrics::Metrics::endpoint`].
 pub fn router(state: InteractionsState) -> Router {
-    let metrics = state.dispatcher.metrics().clone();
+    let metrics = state.interactions.metrics().clone();
     Router::new()
         .route("/discord/interactions", post(interaction))
         .with_state(state)
@@ -104,7 +104,7 @@ async fn interaction(
         Err(_) => return (StatusCode::BAD_REQUEST, "not JSON").into_response(),
     };
     if raw.get("type").and_then(Value::as_u64) == Some(1) {
-        s.dispatcher
+        s.interactions
             .metrics()
             .interaction("ping", "pong", started.elapsed());
         return Json(json!({ "type": 1 })).into_response();
@@ -116,7 +116,7 @@ async fn interaction(
             return (StatusCode::BAD_REQUEST, "not an interaction").into_response();
         }
     };
-    let (body, pending) = match s.dispatcher.handle(i).await {
+    let (body, pending) = match s.interactions.handle(i).await {
         Ok(handled) => handled,
         Err(NotHandled::Replay) => {
             return Json(json!({

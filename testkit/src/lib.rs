@@ -19,13 +19,13 @@ pub mod testdb;
 
 use std::sync::Arc;
 
-use quartermaster::app;
 use quartermaster::chat::console::{Console, ConsoleChat, LineError, Shown};
 use quartermaster::config::{self, Config};
 use quartermaster::core::model::Handle;
 use quartermaster::core::ports::ManualClock;
 use quartermaster::core::service::{Caller, Service};
 use quartermaster::store::SqlStore;
+use quartermaster::wiring;
 use testdb::{Backend, TestDb};
 
 /// A running bot on a temporary database.
@@ -73,11 +73,11 @@ impl Bot {
     /// A config whose clock starts at `start` (instead of [`t0`]).
     pub async fn with_config_at(config: Config, start: chrono::DateTime<chrono::Utc>) -> Self {
         let db = TestDb::create(Backend::from_env()).await;
-        let store = app::open_store(&config, &db.url).await.unwrap();
+        let store = wiring::open_store(&config, &db.url).await.unwrap();
         let chat = Arc::new(ConsoleChat::silent());
         let clock = Arc::new(ManualClock::new(start));
         let (service, engine) =
-            app::assemble(&config, store.clone(), chat.clone(), clock.clone()).unwrap();
+            wiring::assemble(&config, store.clone(), chat.clone(), clock.clone()).unwrap();
         let first = config.org.it_admins[0].clone();
         let console = Console::new(service.clone(), engine, chat.clone(), clock.clone(), first);
         Self {
@@ -95,11 +95,11 @@ impl Bot {
     pub async fn example_tampered() -> (Self, tamper::Switch) {
         let config = config::load(None).expect("example config loads");
         let db = TestDb::create(Backend::from_env()).await;
-        let store = app::open_store(&config, &db.url).await.unwrap();
+        let store = wiring::open_store(&config, &db.url).await.unwrap();
         let chat = Arc::new(ConsoleChat::silent());
         let clock = Arc::new(ManualClock::new(t0()));
         let switch = tamper::Switch::default();
-        let mut conns = app::connectors(&config, &store).unwrap();
+        let mut conns = wiring::connectors(&config, &store).unwrap();
         let name = quartermaster::core::model::ConnectorName::parse("directory").unwrap();
         let real = conns
             .remove(&name)

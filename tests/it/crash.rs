@@ -14,7 +14,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use quartermaster::app;
 use quartermaster::chat::console::ConsoleChat;
 use quartermaster::config::{self, Config};
 use quartermaster::core::command::Registry;
@@ -28,6 +27,7 @@ use quartermaster::core::ports::{
 use quartermaster::core::service::{HrEvent, HrKind, RecordSource, Service};
 use quartermaster::engine::{Connectors, Engine, Limits};
 use quartermaster::store::SqlStore;
+use quartermaster::wiring;
 use support::crash::CrashStore;
 use testkit::testdb::{Backend, TestDb};
 
@@ -46,7 +46,7 @@ impl Rig {
     async fn new() -> Self {
         let config = config::load(None).unwrap();
         let db = TestDb::create(Backend::from_env()).await;
-        let store = app::open_store(&config, &db.url).await.unwrap();
+        let store = wiring::open_store(&config, &db.url).await.unwrap();
         Self {
             store,
             config,

@@ -18,11 +18,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::model::{ActionOp, ActionState, GrantState, Handle, PersonStatus};
 use quartermaster::core::ports::{ActionQueue, Grants, People, PlanKind, Plans, Requests};
 use quartermaster::store::SqlStore;
+use quartermaster::wiring;
 use testkit::testdb::{Backend, TestDb};
 
 const BIN: &str = env!("CARGO_BIN_EXE_quartermaster");
@@ -232,7 +232,7 @@ async fn an_hr_hire_survives_the_process_aborting_after_each_commit() {
             // The N-th commit never came: the hire and its provisioning took fewer commits,
             // so every boundary has been tried. It must be complete, and answered.
             assert!(answered, "the hire was answered");
-            let store = app::open_store(&cfg, &db.url).await.unwrap();
+            let store = wiring::open_store(&cfg, &db.url).await.unwrap();
             wait_hired_once(&store, &cfg, &log).await;
             let aborted = n - 1;
             assert!(
@@ -257,7 +257,7 @@ async fn an_hr_hire_survives_the_process_aborting_after_each_commit() {
             post_until_answered_or_dead(&mut second, port, &body).await,
             "the restarted serve answers the retry"
         );
-        let store = app::open_store(&cfg, &db.url).await.unwrap();
+        let store = wiring::open_store(&cfg, &db.url).await.unwrap();
         wait_hired_once(&store, &cfg, &log).await;
         let report = store.verify_audit().await.unwrap();
         assert!(report.is_ok(), "after abort at commit {n}: {report:?}");
@@ -313,7 +313,7 @@ async fn a_people_import_survives_the_process_aborting_after_each_commit() {
             "the re-run import succeeds"
         );
         let serve = spawn(&["serve"], &cfg_path, &db.url, None, &log);
-        let store = app::open_store(&cfg, &db.url).await.unwrap();
+        let store = wiring::open_store(&cfg, &db.url).await.unwrap();
         wait_hired_once(&store, &cfg, &log).await;
         let report = store.verify_audit().await.unwrap();
         assert!(report.is_ok(), "after abort at commit {n}: {report:?}");
@@ -502,7 +502,7 @@ async fn a_request_and_its_approvals_survive_the_process_aborting_after_each_com
                     .is_some_and(|(s, _)| s == 200),
                 None => false,
             };
-            let store = app::open_store(cfg, &db.url).await.unwrap();
+            let store = wiring::open_store(cfg, &db.url).await.unwrap();
             let reqs = store
                 .requests_by(&Handle::parse("alice").unwrap())
                 .await
@@ -526,7 +526,7 @@ async fn a_request_and_its_approvals_survive_the_process_aborting_after_each_com
         }
         // Settled: nothing more may arrive (a doubled prompt would show now).
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let store = app::open_store(cfg, &db.url).await.unwrap();
+        let store = wiring::open_store(cfg, &db.url).await.unwrap();
         let reqs = store
             .requests_by(&Handle::parse("alice").unwrap())
             .await
@@ -571,7 +571,7 @@ async fn an_offboarding_confirm_survives_the_process_aborting_after_each_commit(
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if Instant::now() >= deadline {
-                let store = app::open_store(&rig.cfg, &rig.db.url).await.unwrap();
+                let store = wiring::open_store(&rig.cfg, &rig.db.url).await.unwrap();
                 eprintln!(
                     "plans: {:?}\nactions: {:?}",
                     store.plans_of(&frank).await.unwrap(),
@@ -587,7 +587,7 @@ async fn an_offboarding_confirm_survives_the_process_aborting_after_each_commit(
             if rig.restart_if_aborted(&mut proc, n, &mut aborted) {
                 continue;
             }
-            let store = app::open_store(&rig.cfg, &rig.db.url).await.unwrap();
+            let store = wiring::open_store(&rig.cfg, &rig.db.url).await.unwrap();
             let plans = store.plans_of(&frank).await.unwrap();
             store.close().await;
             let offboard: Vec<_> = plans
@@ -628,7 +628,7 @@ async fn an_offboarding_confirm_survives_the_process_aborting_after_each_commit(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let store = app::open_store(&rig.cfg, &rig.db.url).await.unwrap();
+        let store = wiring::open_store(&rig.cfg, &rig.db.url).await.unwrap();
         let p = store.person(&frank).await.unwrap().unwrap();
         assert_eq!(p.status, PersonStatus::Offboarded, "abort at {n}");
         let plans: Vec<_> = store

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fake::{APP_ID, APPROVALS, FakeDiscord, GENERAL, Msg};
-use quartermaster::app;
 use quartermaster::config::{self, DiscordConfig, DiscordMode};
 use quartermaster::core::model::Handle;
 use quartermaster::core::ports::{Grants, HrInbox, InteractionLog, ManualClock, People, Requests};
 use quartermaster::server::{self, Server};
 use quartermaster::store::SqlStore;
+use quartermaster::wiring;
 use serde_json::{Value, json};
 use testkit::testdb::{Backend, TestDb};
 
@@ -74,7 +74,7 @@ impl Bot {
             guilds,
         });
         let db = TestDb::create(Backend::from_env()).await;
-        let store = app::open_store(&config, &db.url).await.unwrap();
+        let store = wiring::open_store(&config, &db.url).await.unwrap();
         let clock = Arc::new(ManualClock::new(t0()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = server::start(&config, store.clone(), clock.clone(), listener)
@@ -571,7 +571,7 @@ async fn serve_prunes_seen_ids_past_the_replay_window() {
     use chrono::TimeDelta;
     let config = config::load(None).unwrap();
     let db = TestDb::create(Backend::from_env()).await;
-    let store = app::open_store(&config, &db.url).await.unwrap();
+    let store = wiring::open_store(&config, &db.url).await.unwrap();
     // Interaction ids by the wall clock (kept 10 minutes), HR event ids by the service's
     // clock (kept a day).
     let now = chrono::Utc::now();
@@ -929,7 +929,7 @@ async fn unknown_users_autocomplete_user_options_and_deferral() {
     bot.server
         .as_ref()
         .unwrap()
-        .dispatcher
+        .interactions
         .as_ref()
         .unwrap()
         .set_defer_after(Duration::ZERO);
@@ -1218,7 +1218,7 @@ async fn two_instances_behind_a_balancer_act_on_an_interaction_once() {
     let db = TestDb::create(Backend::from_env()).await;
     let mut instances = Vec::new();
     for _ in 0..2 {
-        let store = app::open_store(&config, &db.url).await.unwrap();
+        let store = wiring::open_store(&config, &db.url).await.unwrap();
         let clock = Arc::new(ManualClock::new(t0()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let server = server::start(&config, store.clone(), clock, listener)

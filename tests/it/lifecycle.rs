@@ -840,7 +840,7 @@ async fn the_engines_workers_provision_a_batch_of_hires_each_action_once() {
     let queued = bot.store.queue_depth().await.unwrap();
     assert_eq!(queued, (N * 4) as i64, "four birthright grants each");
 
-    let conns = quartermaster::app::connectors(&config, &bot.store).unwrap();
+    let conns = quartermaster::wiring::connectors(&config, &bot.store).unwrap();
     let engine = quartermaster::engine::Engine::new(bot.service.clone(), conns);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(async move { engine.run(stop_rx).await });

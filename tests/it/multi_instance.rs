@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
-use quartermaster::app;
 use quartermaster::config;
 use quartermaster::core::model::{
     ActionOp, ActionState, AppName, ConnectorName, GrantState, Handle,
@@ -18,6 +17,7 @@ use quartermaster::core::model::{
 use quartermaster::core::ports::{
     ActionQueue, Change, Grants, NewAction, NewGrant, NewGrantSource, People, ReqRef, UnitOfWork,
 };
+use quartermaster::wiring;
 use testkit::testdb::{Backend, TestDb};
 
 const ENTITLEMENTS: usize = 20;
@@ -70,7 +70,7 @@ fn start(dir: &std::path::Path, name: &str, db: &str) -> Instance {
 async fn two_instances_share_the_queue_survive_a_sigkill_and_schedule_once() {
     let db = TestDb::create(Backend::Postgres).await;
     let config = config::load(None).unwrap();
-    let store = app::open_store(&config, &db.url).await.unwrap();
+    let store = wiring::open_store(&config, &db.url).await.unwrap();
     let now = chrono::Utc::now();
     let people: Vec<Handle> = store
         .people()

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use fake::{APP_ID, APPROVALS, Call, FakeDiscord, Fault, Msg};
-use quartermaster::app;
 use quartermaster::config::{self, Config, DiscordConfig, DiscordMode};
 use quartermaster::core::ports::{ManualClock, Outbox};
 use quartermaster::server::{self, Server};
 use quartermaster::store::SqlStore;
+use quartermaster::wiring;
 use serde_json::{Value, json};
 use testkit::testdb::{Backend, TestDb};
 
@@ -61,7 +61,7 @@ impl Bot {
         let fake = FakeDiscord::start().await;
         let config = config_for(&fake, approvals);
         let db = TestDb::create(Backend::from_env()).await;
-        let store = app::open_store(&config, &db.url).await.unwrap();
+        let store = wiring::open_store(&config, &db.url).await.unwrap();
         Self::serve(fake, config, store, db).await
     }
 
@@ -486,13 +486,13 @@ async fn a_crash_between_commit_and_send_loses_nothing() {
     let fake = FakeDiscord::start().await;
     let config = config_for(&fake, None);
     let db = TestDb::create(Backend::from_env()).await;
-    let store = app::open_store(&config, &db.url).await.unwrap();
+    let store = wiring::open_store(&config, &db.url).await.unwrap();
     {
         // The instance that "crashes": it commits the request and its prompt, and dies
         // before its sender runs (here: it never had one).
         let clock = Arc::new(ManualClock::new(t0()));
         let (service, _engine) =
-            app::assemble(&config, store.clone(), Arc::new(server::LogChat), clock).unwrap();
+            wiring::assemble(&config, store.clone(), Arc::new(server::LogChat), clock).unwrap();
         service.deliver_in_background();
         let alice = service
             .caller_by_discord_id(ALICE.0)

@@ -11,10 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use quartermaster::app;
 use quartermaster::chat::console::ConsoleChat;
 use quartermaster::core::model::{ActionState, Handle};
 use quartermaster::core::ports::{ActionQueue, Grants, ManualClock};
+use quartermaster::wiring;
 use support::ldap::{ADMIN_DN, GROUPS_DN, PEOPLE_DN, Slapd};
 use support::proxy::Proxy;
 use support::scim::{Peer, ScimServer, TOKEN};
@@ -95,10 +95,10 @@ fn env_of(token: &str, hook_secret: &str) -> impl Fn(&str) -> Option<String> + u
 
 /// Submits `/request app:APP` for each handle, without running any action.
 async fn seed(cfg: &quartermaster::config::Config, url: &str, app_name: &str, who: &[String]) {
-    let store = app::open_store(cfg, url).await.unwrap();
+    let store = wiring::open_store(cfg, url).await.unwrap();
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let (service, _engine) =
-        app::assemble(cfg, store, Arc::new(ConsoleChat::silent()), clock).unwrap();
+        wiring::assemble(cfg, store, Arc::new(ConsoleChat::silent()), clock).unwrap();
     for h in who {
         let caller = service
             .caller_by_handle(&Handle::parse(h).unwrap())
@@ -302,7 +302,7 @@ async fn serve_killed_at_random_moments_loses_nothing_and_creates_nothing_twice(
     eprintln!("{TRIALS} kills in {:?}", started.elapsed());
     // A last run: everything still queued completes, then SIGTERM stops it cleanly.
     let mut child = serve_with(&cfg_path, &url, &log, &child_env);
-    let store = app::open_store(&cfg, &url).await.unwrap();
+    let store = wiring::open_store(&cfg, &url).await.unwrap();
     wait_all_done(&store, &everyone, Duration::from_secs(60), &log).await;
     sigterm(&child);
     assert!(child.wait().unwrap().success());
@@ -412,7 +412,7 @@ async fn sigterm_lets_in_flight_work_finish_or_releases_it() {
         took >= Duration::from_secs(9) && took < Duration::from_secs(20),
         "{took:?}"
     );
-    let store = app::open_store(&cfg, &url).await.unwrap();
+    let store = wiring::open_store(&cfg, &url).await.unwrap();
     let states = actions_states(&store, &who).await;
     assert!(
         states

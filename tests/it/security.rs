@@ -10,7 +10,6 @@ use testkit as support;
 use std::sync::Arc;
 
 use chrono::TimeDelta;
-use quartermaster::app;
 use quartermaster::chat::console::{Console, ConsoleChat};
 use quartermaster::config::{self, Config};
 use quartermaster::core::model::{
@@ -22,6 +21,7 @@ use quartermaster::core::ports::{
 };
 use quartermaster::core::service::{ClickReply, Reply};
 use quartermaster::core::workflow::RequestState;
+use quartermaster::wiring;
 use support::{Bot, t0};
 use testkit::testdb::{Backend, TestDb};
 
@@ -40,11 +40,11 @@ fn h(s: &str) -> Handle {
 /// here must run on both every time).
 async fn bot_on(backend: Backend, config: Config) -> Bot {
     let db = TestDb::create(backend).await;
-    let store = app::open_store(&config, &db.url).await.unwrap();
+    let store = wiring::open_store(&config, &db.url).await.unwrap();
     let chat = Arc::new(ConsoleChat::silent());
     let clock = Arc::new(ManualClock::new(t0()));
     let (service, engine) =
-        app::assemble(&config, store.clone(), chat.clone(), clock.clone()).unwrap();
+        wiring::assemble(&config, store.clone(), chat.clone(), clock.clone()).unwrap();
     let first = config.org.it_admins[0].clone();
     let console = Console::new(service.clone(), engine, chat.clone(), clock.clone(), first);
     Bot {
@@ -415,10 +415,10 @@ async fn two_processes_ticking_one_database_expire_each_grant_once(b: Backend) {
     bot.store.commit(change).await.unwrap();
 
     // A second process over the same database: its own store, service and chat.
-    let store2 = app::open_store(&config, &bot.db.url).await.unwrap();
+    let store2 = wiring::open_store(&config, &bot.db.url).await.unwrap();
     let chat2 = Arc::new(ConsoleChat::silent());
     let clock2 = Arc::new(ManualClock::new(t0()));
-    let (service2, _engine2) = app::assemble(&config, store2, chat2.clone(), clock2).unwrap();
+    let (service2, _engine2) = wiring::assemble(&config, store2, chat2.clone(), clock2).unwrap();
     let one = bot.service.clone();
     let (a, b) = tokio::join!(
         tokio::spawn(async move { one.tick().await.unwrap() }),

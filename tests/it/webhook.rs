@@ -276,10 +276,10 @@ mod engine {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     use std::time::Instant;
 
-    use quartermaster::app;
     use quartermaster::chat::console::ConsoleChat;
     use quartermaster::core::ports::ManualClock;
     use quartermaster::core::service::Service;
+    use quartermaster::wiring;
     use testkit::testdb::{Backend, TestDb};
 
     /// A receiver that answers after `delay`, counting calls in flight and their start times.
@@ -378,10 +378,10 @@ secret_env = "HOOK_SECRET"
         Arc<ConsoleChat>,
     ) {
         let db = TestDb::create(Backend::from_env()).await;
-        let store = app::open_store(cfg, &db.url).await.unwrap();
+        let store = wiring::open_store(cfg, &db.url).await.unwrap();
         let chat = Arc::new(ConsoleChat::silent());
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-        let (service, engine) = app::assemble(cfg, store, chat.clone(), clock).unwrap();
+        let (service, engine) = wiring::assemble(cfg, store, chat.clone(), clock).unwrap();
         (db, service, engine, chat)
     }
 
@@ -525,10 +525,10 @@ secret_env = "HOOK_SECRET"
         drop(dead);
         let cfg = config(port, 1, "");
         let db = TestDb::create(Backend::from_env()).await;
-        let store = app::open_store(&cfg, &db.url).await.unwrap();
+        let store = wiring::open_store(&cfg, &db.url).await.unwrap();
         let chat = Arc::new(ConsoleChat::silent());
         let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-        let (service, engine) = app::assemble(&cfg, store, chat.clone(), clock.clone()).unwrap();
+        let (service, engine) = wiring::assemble(&cfg, store, chat.clone(), clock.clone()).unwrap();
         let p0 = service
             .caller_by_handle(&Handle::parse("p0").unwrap())
             .await

@@ -1,5 +1,5 @@
 //! Gateway mode: serenity's `Client` with a plain `EventHandler` that hands every interaction to
-//! the [`Dispatcher`] and posts the response through REST
+//! the [`InteractionHandler`] and posts the response through REST
 //! (`POST /interactions/{id}/{token}/callback`).
 
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use serenity::async_trait;
 use serenity::client::ClientBuilder;
 use tracing::{info, warn};
 
-use super::dispatch::{Dispatcher, NotHandled};
+use super::handler::{InteractionHandler, NotHandled};
 use super::{DiscordError, build_http, with_retry};
 use crate::config::DiscordConfig;
 
@@ -22,7 +22,7 @@ use crate::config::DiscordConfig;
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 struct Handler {
-    dispatcher: Arc<Dispatcher>,
+    interactions: Arc<InteractionHandler>,
     ready: tokio::sync::watch::Sender<bool>,
 }
 
@@ -47,7 +47,7 @@ impl EventHandler for Handler {
             Interaction::Modal(m) => (m.id, m.token.clone()),
             _ => return,
         };
-        let (body, pending) = match self.dispatcher.handle(i).await {
+        let (body, pending) = match self.interactions.handle(i).await {
             Ok(handled) => handled,
             // Answered by whoever saw it first (an interaction is acknowledged once).
             Err(NotHandled::Replay) => {
@@ -55,14 +55,14 @@ impl EventHandler for Handler {
                 return;
             }
             Err(NotHandled::Unavailable) => (
-                super::dispatch::ephemeral(
+                super::handler::ephemeral(
                     "Something went wrong on our side. Please try again.",
                     &[],
                 ),
                 None,
             ),
         };
-        let http = self.dispatcher.http().clone();
+        let http = self.interactions.http().clone();
         match with_retry(|| http.create_interaction_response(id, &token, &body, Vec::new())).await {
             Ok(()) => {
                 if let Some(p) = pending {
@@ -79,13 +79,16 @@ impl EventHandler for Handler {
 /// serenity is still trying to (re)connect.
 pub async fn run(
     cfg: &DiscordConfig,
-    dispatcher: Arc<Dispatcher>,
+    interactions: Arc<InteractionHandler>,
     ready: tokio::sync::watch::Sender<bool>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), DiscordError> {
     let http = build_http(cfg)?;
     let mut client = ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
-        .event_handler(Handler { dispatcher, ready })
+        .event_handler(Handler {
+            interactions,
+            ready,
+        })
         .await
         .map_err(DiscordError::from)?;
     let shards = client.shard_manager.clone();

@@ -4,14 +4,14 @@
 //! - [`chat::DiscordChat`] implements the core's `Chat` port (DMs with buttons, every copy of a
 //!   prompt edited after a decision, the approvals channel as the core's fallback channel, a
 //!   closed DM told to the core).
-//! - [`dispatch::Dispatcher`] turns one interaction (from the gateway or the HTTP endpoint) into
+//! - [`handler::InteractionHandler`] turns one interaction (from the gateway or the HTTP endpoint) into
 //!   a service call and the interaction response.
 //! - [`gateway`] runs serenity's `Client` with a plain `EventHandler`.
 //! - [`register`] bulk-overwrites the application commands from `commands/*.json`.
 
 pub mod chat;
-pub mod dispatch;
 pub mod gateway;
+pub mod handler;
 pub mod register;
 
 use std::future::Future;

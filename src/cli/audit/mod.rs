@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
-use quartermaster::app;
 use quartermaster::core::model::{Handle, Zone};
 use quartermaster::store::{self, VerifyReport};
+use quartermaster::wiring;
 
 use super::{LogFormat, base_dir, load_config, telemetry};
 
@@ -206,7 +206,7 @@ async fn open_for_audit(
 ) -> Result<(store::SqlStore, Zone), ExitCode> {
     let config = load_config(config_path.as_deref())?;
     let zone = config.org.timezone;
-    let url = app::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
+    let url = wiring::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
     if let Some(file) = quartermaster::probe::sqlite_file(&url)
         && !file.exists()
     {
@@ -216,7 +216,7 @@ async fn open_for_audit(
         );
         return Err(ExitCode::from(1));
     }
-    app::open_store_unanchored(&config, &url)
+    wiring::open_store_unanchored(&config, &url)
         .await
         .map(|s| (s, zone))
         .map_err(|e| {

@@ -103,7 +103,7 @@ impl Service {
         &self,
         c: &Caller,
         r: &Request,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         k: u32,
     ) -> Result<std::result::Result<&App, Reply>> {
         let (me, id) = (&c.person.handle, r.id);
@@ -156,7 +156,7 @@ impl Service {
         &self,
         c: &Caller,
         r: &Request,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         requester: &Person,
         app: &App,
         v: Verdict<'_>,
@@ -243,7 +243,7 @@ impl Service {
         &self,
         change: &mut Change,
         r: &Request,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         requester: &Person,
         app: &App,
         steps: &mut [Step],
@@ -334,7 +334,7 @@ impl Service {
         &self,
         c: &Caller,
         r: &Request,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         v: Verdict<'_>,
         now: Timestamp,
     ) -> Outgoing {
@@ -358,7 +358,7 @@ impl Service {
     fn requester_news(
         &self,
         c: &Caller,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         app: &App,
         after: &Request,
         v: Verdict<'_>,

@@ -132,7 +132,7 @@ impl Service {
     fn retry_prompts(
         &self,
         action: &Action,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         app: &str,
         cause: &str,
         unverified: bool,

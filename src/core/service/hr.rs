@@ -1,7 +1,7 @@
 //! Joiners, movers and leavers from the HR feed (`POST /hr/events`) and from bulk imports
 //! (`quartermaster import people`). HR is the authority: nothing here waits for a Confirm.
 
-use super::lifecycle::{Doer, PersonOutcome, PersonRefused};
+use super::lifecycle::{Initiator, PersonOutcome, PersonRefused};
 use super::*;
 use crate::core::render::lifecycle::people::{self, HrLeave};
 
@@ -248,8 +248,8 @@ impl Service {
     ) -> Result<PersonOutcome, PersonRefused> {
         self.check_record(&p).await?;
         let by = match source {
-            RecordSource::Hr => Doer::hr(),
-            RecordSource::Import => Doer::import(),
+            RecordSource::Hr => Initiator::hr(),
+            RecordSource::Import => Initiator::import(),
         };
         let existing = self.store.person(&p.handle).await?;
         p.status = PersonStatus::Active;
@@ -289,7 +289,7 @@ impl Service {
     /// repaired), only the time zone changed, or a move.
     async fn update_person(
         &self,
-        by: &Doer,
+        by: &Initiator,
         old: &Person,
         p: Person,
         intake: Change,
@@ -387,7 +387,7 @@ impl Service {
         }
         match self
             .carry_out_offboarding(
-                &Doer::hr(),
+                &Initiator::hr(),
                 &plan,
                 Some(format!("left (HR event {})", ev.id)),
                 Change {

@@ -47,9 +47,11 @@ pub(super) struct RolePlan {
     pub(super) keep: Vec<AppName>,
 }
 
-/// Who carries something out: a person (from chat), the scheduler, or the HR feed.
+/// Who set a change going, as its audit rows and messages name them: a [`Caller`] (a person
+/// from chat), the scheduler, or the HR feed (or the people import). Its `actor` is the
+/// audit trail's [`Actor`].
 #[derive(Debug, Clone)]
-pub(super) struct Doer {
+pub(super) struct Initiator {
     /// For the audit trail.
     pub(super) actor: Actor,
     /// Their chat id, when it came from chat.
@@ -60,7 +62,7 @@ pub(super) struct Doer {
     pub(super) handle: Option<Handle>,
 }
 
-impl Doer {
+impl Initiator {
     /// A person acting from chat.
     pub(super) fn caller(c: &Caller) -> Self {
         Self {

@@ -52,7 +52,7 @@ use super::audit::{AuditAction, AuditOutcome};
 use super::command::{CommandError, Intent, Registry};
 use super::customid::ClickTarget;
 use super::model::*;
-use super::policy::{self, Directory};
+use super::policy::{self, PeopleByHandle};
 use super::ports::*;
 use super::suggest;
 use super::validate;
@@ -80,7 +80,11 @@ pub enum ServiceError {
 
 type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
-/// Who is acting, as identified by the adapter.
+/// A person calling from chat (a command or a click), as the chat adapter identified them:
+/// the input of every command and click, and what authorisation is checked against. Three
+/// words for "who", each for one job: a `Caller` comes in from chat; a use case that chat, the
+/// scheduler or the HR feed can set going takes an `Initiator`; the audit trail stores an
+/// [`Actor`] (a person's handle, `system` or `hr`).
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// The person.
@@ -284,7 +288,7 @@ impl Service {
     }
 
     /// Everyone, by handle.
-    async fn directory(&self) -> Result<Directory> {
+    async fn directory(&self) -> Result<PeopleByHandle> {
         Ok(self
             .store
             .people()
@@ -295,12 +299,15 @@ impl Service {
     }
 
     /// The given people, in one read (unknown handles are left out).
-    async fn directory_of(&self, handles: impl IntoIterator<Item = Handle>) -> Result<Directory> {
+    async fn directory_of(
+        &self,
+        handles: impl IntoIterator<Item = Handle>,
+    ) -> Result<PeopleByHandle> {
         let mut wanted: Vec<Handle> = handles.into_iter().collect();
         wanted.sort();
         wanted.dedup();
         if wanted.is_empty() {
-            return Ok(Directory::new());
+            return Ok(PeopleByHandle::new());
         }
         Ok(self
             .store
@@ -320,7 +327,7 @@ impl Service {
         requester: &Handle,
         app: &AppName,
         steps: &[Step],
-    ) -> Result<Directory> {
+    ) -> Result<PeopleByHandle> {
         let mut wanted = vec![requester.clone()];
         if let Some(p) = self.store.person(requester).await?
             && let Some(m) = p.manager
@@ -343,17 +350,17 @@ impl Service {
     }
 
     /// A person's name, or their handle when `dir` does not hold them.
-    fn name_of(dir: &Directory, h: &Handle) -> String {
+    fn name_of(dir: &PeopleByHandle, h: &Handle) -> String {
         dir.get(h).map_or_else(|| h.to_string(), |p| p.name.clone())
     }
 
     /// The names of `hs`, in order (a handle when `dir` does not hold them).
-    fn name_list(dir: &Directory, hs: &[Handle]) -> Vec<String> {
+    fn name_list(dir: &PeopleByHandle, hs: &[Handle]) -> Vec<String> {
         hs.iter().map(|h| Self::name_of(dir, h)).collect()
     }
 
     /// "Ann, Bob or Cid" ("nobody" for none).
-    fn names(dir: &Directory, hs: &[Handle]) -> String {
+    fn names(dir: &PeopleByHandle, hs: &[Handle]) -> String {
         super::render::requests::either(&Self::name_list(dir, hs))
     }
 

@@ -1,7 +1,7 @@
 //! `/offboard`: the plan (every grant and account to remove), and the offboarding carried
 //! out once confirmed: requests cancelled, approvals re-routed, grants revoked, accounts disabled.
 
-use super::lifecycle::{Doer, PlanDetail, add_revocation, refused};
+use super::lifecycle::{Initiator, PlanDetail, add_revocation, refused};
 use super::*;
 use crate::core::render::lifecycle::plans::{self, OffboardGrant, OffboardPlan, PlanResult};
 use crate::core::render::lifecycle::{PlanRefusal, refusal};
@@ -161,7 +161,7 @@ impl Service {
     /// account disabled; the verification re-read and the report follow as actions finish.
     pub(super) async fn carry_out_offboarding(
         &self,
-        by: &Doer,
+        by: &Initiator,
         plan: &Plan,
         reason: Option<String>,
         base: Change,
@@ -259,7 +259,7 @@ impl Service {
     async fn revoke_everything(
         &self,
         change: &mut Change,
-        by: &Doer,
+        by: &Initiator,
         p: &Person,
         why: &str,
     ) -> Result<()> {

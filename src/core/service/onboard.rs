@@ -1,7 +1,7 @@
 //! `/onboard`: a joiner (or a returning leaver) stored and their birthrights queued, as one
 //! transaction with their onboarding plan; shared with the HR feed and imports.
 
-use super::lifecycle::{Doer, PlanDetail, refused};
+use super::lifecycle::{Initiator, PlanDetail, refused};
 use super::*;
 use crate::core::render::lifecycle::{PlanRefusal, people};
 
@@ -76,7 +76,7 @@ impl Service {
             "created"
         };
         let set_up = self
-            .set_up_joiner(&Doer::caller(c), &person, verb, Change::default())
+            .set_up_joiner(&Initiator::caller(c), &person, verb, Change::default())
             .await?;
         Ok(onboarded_reply(&person, verb, set_up))
     }
@@ -85,7 +85,7 @@ impl Service {
     /// a person already here, an email, Discord account or handle someone else has), if so.
     async fn onboard_clash(
         &self,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         email: &Email,
         handle: &Handle,
         role: &RoleName,
@@ -147,7 +147,7 @@ impl Service {
     /// apps being set up (by name), or the value that clashes with someone else's.
     pub(super) async fn set_up_joiner(
         &self,
-        by: &Doer,
+        by: &Initiator,
         person: &Person,
         verb: &str,
         base: Change,
@@ -236,7 +236,10 @@ fn onboarded_reply(
 }
 
 /// A joiner's record checked on its own and for a manager cycle in the directory.
-fn valid_joiner(dir: &Directory, person: &Person) -> std::result::Result<(), validate::Invalid> {
+fn valid_joiner(
+    dir: &PeopleByHandle,
+    person: &Person,
+) -> std::result::Result<(), validate::Invalid> {
     validate::person(person).and_then(|()| {
         validate::manager_cycle(&person.handle, person.manager.as_ref(), |x| {
             dir.get(x).and_then(|p| p.manager.clone())

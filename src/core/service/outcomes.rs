@@ -398,7 +398,7 @@ impl Service {
         action: &Action,
         granted_request: Option<&Request>,
         actor: &Actor,
-    ) -> Result<Directory> {
+    ) -> Result<PeopleByHandle> {
         let mut wanted = vec![action.person.clone()];
         if let Actor::Person(h) = actor {
             wanted.push(h.clone());
@@ -417,7 +417,7 @@ impl Service {
         if names_needed {
             self.directory_of(wanted).await
         } else {
-            Ok(Directory::new())
+            Ok(PeopleByHandle::new())
         }
     }
 
@@ -428,7 +428,7 @@ impl Service {
         action: &Action,
         app: &str,
         granted_request: Option<&Request>,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         now: Timestamp,
     ) -> Vec<Outgoing> {
         let until = match granted_request.and_then(|r| r.duration) {

@@ -1,7 +1,7 @@
 //! Plans (offboardings, role changes) after they are proposed: Confirm and Cancel, carrying
 //! one out once, and running the confirmed ones whose time has come.
 
-use super::lifecycle::{Doer, PlanDetail, refused};
+use super::lifecycle::{Initiator, PlanDetail, refused};
 use super::*;
 use crate::core::render::lifecycle::PlanRefusal;
 use crate::core::render::lifecycle::plans::{self, PlanClosed, PlanResult};
@@ -81,7 +81,9 @@ impl Service {
 
     /// Carries out a plan `c` confirmed, answering whoever got there first.
     async fn carry_out_confirmed(&self, c: &Caller, plan: &Plan) -> Result<Reply> {
-        let done = self.carry_out_plan(&Doer::caller(c), plan, false).await?;
+        let done = self
+            .carry_out_plan(&Initiator::caller(c), plan, false)
+            .await?;
         Ok(closed_reply(&done.map_or(
             PlanClosed::AlreadyRunning(plan.id),
             PlanClosed::Done,
@@ -94,7 +96,7 @@ impl Service {
         &self,
         c: &Caller,
         plan: &Plan,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         confirm: bool,
     ) -> Result<Reply> {
         // Confirmed but never carried out (a crash between the Confirm and the work):
@@ -120,7 +122,7 @@ impl Service {
     fn may_not_close(
         c: &Caller,
         plan: &Plan,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         confirm: bool,
     ) -> Option<PlanRefusal> {
         let id = plan.id;
@@ -143,7 +145,7 @@ impl Service {
         &self,
         c: &Caller,
         plan: &Plan,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         confirm: bool,
         now: Timestamp,
     ) -> Result<bool> {
@@ -189,7 +191,7 @@ impl Service {
     /// transaction.
     pub(super) async fn carry_out_plan(
         &self,
-        by: &Doer,
+        by: &Initiator,
         plan: &Plan,
         announce: bool,
     ) -> Result<Option<PlanResult>> {
@@ -253,9 +255,9 @@ impl Service {
         }
         let detail = PlanDetail::of(plan)?;
         let by = if detail.hr {
-            Doer::hr()
+            Initiator::hr()
         } else {
-            Doer::system()
+            Initiator::system()
         };
         // Whoever confirmed it is told, in the plan's own transaction.
         Ok(self.carry_out_plan(&by, plan, true).await?.is_some())

@@ -175,7 +175,7 @@ impl Service {
         &self,
         c: &Caller,
         asked: &Asked<'_>,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         now: Timestamp,
     ) -> Result<Change> {
         let (me, app) = (asked.me, asked.app);
@@ -227,7 +227,7 @@ impl Service {
         &self,
         change: &mut Change,
         asked: &Asked<'_>,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         steps: &mut [Step],
         state: RequestState,
         now: Timestamp,
@@ -277,7 +277,7 @@ impl Service {
         &self,
         c: &Caller,
         asked: &Asked<'_>,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         req: &Request,
     ) -> Result<Reply> {
         let (me, app) = (asked.me, asked.app);

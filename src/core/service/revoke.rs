@@ -1,7 +1,7 @@
 //! `/revoke`: cancelling an open request or removing access; and the removal of a grant and
 //! the cancelling of a request every other use case (expiry, a move, an offboarding) shares.
 
-use super::lifecycle::Doer;
+use super::lifecycle::Initiator;
 use super::*;
 use crate::core::render::requests as render;
 
@@ -190,13 +190,14 @@ impl Service {
         r: Request,
         reason: Option<String>,
     ) -> Result<Reply> {
-        self.cancel_request_by(&Doer::caller(c), r, reason).await
+        self.cancel_request_by(&Initiator::caller(c), r, reason)
+            .await
     }
 
     /// Cancels an open request on behalf of a person, the system or HR.
     pub(super) async fn cancel_request_by(
         &self,
-        by: &Doer,
+        by: &Initiator,
         r: Request,
         reason: Option<String>,
     ) -> Result<Reply> {
@@ -254,10 +255,10 @@ impl Service {
     /// Step `k`'s prompt as its approvers now see it: cancelled, by whom and why, no buttons.
     async fn cancelled_prompt(
         &self,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         r: &Request,
         k: u32,
-        by: &Doer,
+        by: &Initiator,
         reason: Option<&str>,
         now: Timestamp,
     ) -> Outgoing {

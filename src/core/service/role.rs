@@ -1,7 +1,7 @@
 //! `/role` and every other move (HR changes, imports): the plan as a diff of grants, and the
 //! move carried out in one transaction with its messages.
 
-use super::lifecycle::{Doer, PlanDetail, RolePlan, add_revocation, refused};
+use super::lifecycle::{Initiator, PlanDetail, RolePlan, add_revocation, refused};
 use super::*;
 use crate::core::render::lifecycle::PlanRefusal;
 use crate::core::render::lifecycle::people::{self, Told};
@@ -184,7 +184,7 @@ impl Service {
     /// one told it runs now.
     pub(super) async fn carry_out_role(
         &self,
-        by: &Doer,
+        by: &Initiator,
         plan: &Plan,
         role: RoleName,
         base: Change,
@@ -221,7 +221,7 @@ impl Service {
     /// and tells the person, their old and new manager, whoever proposed it and IT.
     pub(super) async fn carry_out_move(
         &self,
-        by: &Doer,
+        by: &Initiator,
         old: &Person,
         new: &Person,
         proposed_by: Option<&Handle>,
@@ -236,7 +236,7 @@ impl Service {
     /// The one transaction of a move (with `base`), its messages included, and its summary.
     async fn move_change(
         &self,
-        by: &Doer,
+        by: &Initiator,
         old: &Person,
         new: &Person,
         proposed_by: Option<&Handle>,
@@ -283,7 +283,7 @@ impl Service {
     async fn move_grants(
         &self,
         change: &mut Change,
-        by: &Doer,
+        by: &Initiator,
         new: &Person,
         work: &RolePlan,
     ) -> Result<()> {
@@ -343,7 +343,7 @@ impl Service {
     /// whoever proposed it, their old and new manager, and IT.
     fn move_news(
         &self,
-        by: &Doer,
+        by: &Initiator,
         old: &Person,
         new: &Person,
         proposed_by: Option<&Handle>,

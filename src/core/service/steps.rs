@@ -6,7 +6,7 @@ use crate::core::render::requests as render;
 
 impl Service {
     /// Where `r` stands: whose decision it waits for.
-    pub(super) fn wait_of(dir: &Directory, r: &Request) -> Wait {
+    pub(super) fn wait_of(dir: &PeopleByHandle, r: &Request) -> Wait {
         match (r.state, r.current_step()) {
             (RequestState::Awaiting(k), Some(s)) => Wait::Awaiting {
                 approvers: Self::name_list(dir, &s.approvers),
@@ -27,7 +27,7 @@ impl Service {
     pub(super) fn start_step(
         &self,
         change: &mut Change,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         requester: &Person,
         app: &App,
         steps: &mut [Step],
@@ -135,7 +135,7 @@ impl Service {
 
     /// The prompt of a request's current step: who asks for what, why, for how long, which
     /// step, and what they already hold.
-    pub(super) fn prompt_of(&self, dir: &Directory, r: &Request, holds: &[Grant]) -> Prompt {
+    pub(super) fn prompt_of(&self, dir: &PeopleByHandle, r: &Request, holds: &[Grant]) -> Prompt {
         let k = r.state.step().unwrap_or(0);
         Prompt {
             id: r.id,
@@ -189,7 +189,7 @@ impl Service {
     /// Prompts the approvers of a request's current step (or tells IT nobody can approve
     /// it): the prompts are written to the outbox in one transaction with the record that
     /// the step was prompted for.
-    pub(super) async fn announce_step(&self, dir: &Directory, r: &Request) {
+    pub(super) async fn announce_step(&self, dir: &PeopleByHandle, r: &Request) {
         let mut change = Change::default();
         self.step_messages(&mut change, dir, r).await;
         if change.is_empty() {
@@ -206,7 +206,12 @@ impl Service {
     /// Adds the prompts of a request's current step (or the word that nobody can approve
     /// it) to `change`, with the record that the step was prompted for. Each prompt is
     /// written once, ever, however often the step is announced.
-    pub(super) async fn step_messages(&self, change: &mut Change, dir: &Directory, r: &Request) {
+    pub(super) async fn step_messages(
+        &self,
+        change: &mut Change,
+        dir: &PeopleByHandle,
+        r: &Request,
+    ) {
         match r.state {
             RequestState::Awaiting(k) => {
                 let holds = self.store.grants_of(&r.requester).await.unwrap_or_default();

@@ -181,7 +181,7 @@ impl Service {
 
     /// Everyone a request's timers can name: its own people ([`Service::request_directory`])
     /// and the managers of its current approvers (an escalation goes to them).
-    async fn timer_directory(&self, r: &Request) -> Result<Directory> {
+    async fn timer_directory(&self, r: &Request) -> Result<PeopleByHandle> {
         let mut dir = self
             .request_directory(&r.requester, &r.app, &r.steps)
             .await?;
@@ -201,7 +201,12 @@ impl Service {
 
     /// Expires a request nobody decided in time: its prompt says so, its requester is told.
     /// False when it cannot expire or another instance got there first.
-    async fn expire_request(&self, dir: &Directory, r: &Request, now: Timestamp) -> Result<bool> {
+    async fn expire_request(
+        &self,
+        dir: &PeopleByHandle,
+        r: &Request,
+        now: Timestamp,
+    ) -> Result<bool> {
         let wf = self.org.workflow;
         let Ok(next) = r.state.on(Event::Expire) else {
             return Ok(false);
@@ -238,7 +243,7 @@ impl Service {
     /// prompts them. False when another instance got there first.
     async fn escalate(
         &self,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         r: &Request,
         requester: &Person,
         k: u32,
@@ -292,7 +297,7 @@ impl Service {
     /// instance got there first.
     async fn remind(
         &self,
-        dir: &Directory,
+        dir: &PeopleByHandle,
         r: &Request,
         k: u32,
         started: Timestamp,

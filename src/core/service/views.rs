@@ -130,7 +130,7 @@ impl Service {
     }
 
     /// One request's line in `/approvals`: step `k` waits for the caller.
-    fn waiting_line(&self, c: &Caller, dir: &Directory, r: &Request, k: u32) -> WaitingLine {
+    fn waiting_line(&self, c: &Caller, dir: &PeopleByHandle, r: &Request, k: u32) -> WaitingLine {
         WaitingLine {
             id: r.id,
             requester: Self::name_of(dir, &r.requester),
@@ -146,7 +146,7 @@ impl Service {
     }
 
     /// One open plan's line in `/approvals`: it waits for `c`'s Confirm.
-    fn plan_line(&self, c: &Caller, dir: &Directory, p: &Plan) -> PlanLine {
+    fn plan_line(&self, c: &Caller, dir: &PeopleByHandle, p: &Plan) -> PlanLine {
         PlanLine {
             id: p.id,
             kind: p.kind,

@@ -1,7 +1,7 @@
-//! One dispatcher for every interaction, from the gateway or the HTTP endpoint: decode it,
+//! One handler for every interaction, from the gateway or the HTTP endpoint: decode it,
 //! identify the caller (`member.user` in a guild, `user` in a DM), call the service, and produce
 //! the interaction response. Answers within Discord's 3 seconds: when the work is not done after
-//! [`Dispatcher::defer_after`], the response is a deferral (type 5, ephemeral) and the work
+//! [`InteractionHandler::defer_after`], the response is a deferral (type 5, ephemeral) and the work
 //! finishes in the background, then edits the original response.
 
 use std::collections::HashMap;
@@ -58,7 +58,7 @@ pub enum NotHandled {
 pub struct Pending {
     work: tokio::task::JoinHandle<Answer>,
     token: String,
-    dispatcher: Arc<Dispatcher>,
+    interactions: Arc<InteractionHandler>,
 }
 
 impl Pending {
@@ -84,7 +84,7 @@ impl Pending {
             ),
         };
         let body = json!({ "content": content(&text), "components": components(&buttons) });
-        let d = &self.dispatcher;
+        let d = &self.interactions;
         match with_retry(|| {
             d.http
                 .edit_original_interaction_response(&self.token, &body, Vec::new())
@@ -107,7 +107,7 @@ impl Pending {
 }
 
 /// Turns interactions into service calls and responses.
-pub struct Dispatcher {
+pub struct InteractionHandler {
     service: Arc<Service>,
     chat: Arc<DiscordChat>,
     http: Arc<Http>,
@@ -156,8 +156,8 @@ fn actor(member_user: Option<UserId>, user: UserId) -> UserId {
     member_user.unwrap_or(user)
 }
 
-impl Dispatcher {
-    /// A dispatcher over the service and the Discord chat port.
+impl InteractionHandler {
+    /// A handler over the service and the Discord chat port.
     pub fn new(service: Arc<Service>, chat: Arc<DiscordChat>, metrics: Arc<Metrics>) -> Self {
         let http = chat.http().clone();
         Self {
@@ -360,7 +360,7 @@ impl Dispatcher {
                 }
             }
             _ = tokio::time::sleep(Duration::from_millis(self.defer_after_ms.load(Ordering::Relaxed))) => {
-                let p = Pending { work: handle, token, dispatcher: self.clone() };
+                let p = Pending { work: handle, token, interactions: self.clone() };
                 (json!({ "type": 5, "data": { "flags": EPHEMERAL } }), Some(p), "deferred")
             }
         }
