@@ -211,18 +211,54 @@ impl From<Option<&str>> for Val {
 /// A query with its binds, not yet run.
 #[derive(Debug, Clone)]
 pub(crate) struct Q {
-    sql: &'static str,
-    pg: Option<&'static str>,
+    sql: std::borrow::Cow<'static, str>,
+    pg: Option<std::borrow::Cow<'static, str>>,
     binds: Vec<Val>,
 }
 
 /// A query in the SQLite form (`?` placeholders), run on either backend.
 pub(crate) fn q(sql: &'static str) -> Q {
     Q {
-        sql,
+        sql: sql.into(),
         pg: None,
         binds: Vec::new(),
     }
+}
+
+/// The most values one statement binds (SQLite allows 32,766, PostgreSQL 65,535).
+const MAX_BINDS: usize = 30_000;
+
+/// `head` followed by `VALUES (?, …), (?, …)…` for `rows` (each as many values as the
+/// first) and `tail`, as statements of at most [`MAX_BINDS`] values each, in the rows' order;
+/// the same text on both backends. Built at run time (not kept as prepared statements): one
+/// statement writes a batch of rows where a statement per row, or a JSON array of rows, cost
+/// ten times as much per row.
+pub(crate) fn values(head: &str, rows: Vec<Vec<Val>>, tail: &str) -> Vec<Q> {
+    values_pg(head, tail, None, rows)
+}
+
+/// [`values`], with PostgreSQL's own `head` and `tail` where the dialects differ.
+pub(crate) fn values_pg(
+    head: &str,
+    tail: &str,
+    pg: Option<(&str, &str)>,
+    rows: Vec<Vec<Val>>,
+) -> Vec<Q> {
+    let cols = rows.first().map_or(1, Vec::len).max(1);
+    let per = (MAX_BINDS / cols).max(1);
+    let mut out = Vec::new();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let batch: Vec<Vec<Val>> = rows.by_ref().take(per).collect();
+        let one = format!("({})", vec!["?"; cols].join(", "));
+        let list = vec![one.as_str(); batch.len()].join(", ");
+        out.push(Q {
+            sql: format!("{head} VALUES {list} {tail}").into(),
+            pg: pg.map(|(h, t)| format!("{h} VALUES {list} {t}").into()),
+            binds: batch.into_iter().flatten().collect(),
+        });
+    }
+    out
 }
 
 /// `?` placeholders as PostgreSQL's `$1, $2…` (a `?` inside a quoted literal stays).
@@ -252,7 +288,7 @@ impl Q {
     /// placeholders, in the same order as the SQLite text).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn pg(mut self, sql: &'static str) -> Self {
-        self.pg = Some(sql);
+        self.pg = Some(sql.into());
         self
     }
 
@@ -263,7 +299,12 @@ impl Q {
     }
 
     fn sqlite(self) -> sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments> {
-        let mut query = sqlx::query::<Sqlite>(self.sql);
+        let mut query = match self.sql {
+            std::borrow::Cow::Borrowed(sql) => sqlx::query::<Sqlite>(sql),
+            std::borrow::Cow::Owned(sql) => {
+                sqlx::query::<Sqlite>(sqlx::AssertSqlSafe(sql)).persistent(false)
+            }
+        };
         for v in self.binds {
             query = match v {
                 Val::Int(i) => query.bind(i),
@@ -277,8 +318,12 @@ impl Q {
     fn postgres(
         self,
     ) -> sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments> {
-        let text = dollars(self.pg.unwrap_or(self.sql));
-        let mut query = sqlx::query::<Postgres>(sqlx::AssertSqlSafe(text));
+        let persistent = match &self.pg {
+            Some(pg) => matches!(pg, std::borrow::Cow::Borrowed(_)),
+            None => matches!(self.sql, std::borrow::Cow::Borrowed(_)),
+        };
+        let text = dollars(self.pg.as_deref().unwrap_or(&self.sql));
+        let mut query = sqlx::query::<Postgres>(sqlx::AssertSqlSafe(text)).persistent(persistent);
         for v in self.binds {
             query = match v {
                 Val::Int(i) => query.bind(i),

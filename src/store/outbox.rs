@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::db::{DbRow, Tx, q};
+use super::db::{DbRow, Tx, Val, q, values};
 use super::rows::micros;
 use super::{SqlStore, audit, store_err};
 use crate::core::customid::ClickTarget;
@@ -65,55 +65,47 @@ fn buttons_of(s: &str) -> Result<Vec<Button>, StoreError> {
         .collect()
 }
 
-/// Writes a change's messages in its transaction with one statement (a JSON array of rows,
-/// one bind); a row whose `dedupe` exists is skipped.
+/// Writes a change's messages in its transaction, one statement per [`values`] batch; a row
+/// whose `dedupe` exists is skipped.
 pub(super) async fn insert(tx: &mut Tx, msgs: &[Outgoing]) -> Result<(), StoreError> {
     if msgs.is_empty() {
         return Ok(());
     }
-    let rows: Vec<serde_json::Value> = msgs
+    let now = real_now();
+    let rows: Vec<Vec<Val>> = msgs
         .iter()
-        .map(|m| {
+        .zip(0i64..)
+        .map(|(m, n)| {
             let (kind, to) = match &m.kind {
                 OutKind::Send(r) => ("send", Some(recipient_text(r))),
                 OutKind::Edit => ("edit", None),
                 OutKind::Copy(r) => ("copy", Some(recipient_text(r))),
             };
-            serde_json::json!({
-                "kind": kind,
-                "recipient": to,
-                "text": m.text.as_str(),
-                "buttons": buttons_text(&m.buttons),
-                "msg_key": m.key.as_ref().map(ToString::to_string),
-                "dedupe": m.dedupe,
-            })
+            vec![
+                Val::from(kind),
+                Val::from(to),
+                Val::from(m.text.as_str()),
+                Val::from(buttons_text(&m.buttons)),
+                Val::from(m.key.as_ref().map(ToString::to_string)),
+                Val::from(&m.dedupe),
+                Val::from(now),
+                Val::from(now),
+                Val::from(n),
+            ]
         })
         .collect();
-    let now = real_now();
-    q(
+    for query in values(
         // `WHERE true`: SQLite would read `ON CONFLICT` as a join's constraint.
-        "INSERT INTO outbox (kind, recipient, text, buttons, msg_key, dedupe, attempts, \
-         next_try, lease_until, state, last_error, created_at, done_at) \
-         SELECT json_extract(value, '$.kind'), json_extract(value, '$.recipient'), \
-         json_extract(value, '$.text'), json_extract(value, '$.buttons'), \
-         json_extract(value, '$.msg_key'), json_extract(value, '$.dedupe'), 0, ?, NULL, \
-         'pending', NULL, ?, NULL FROM json_each(?) WHERE true ORDER BY key \
-         ON CONFLICT (dedupe) DO NOTHING",
-    )
-    .pg(
-        "INSERT INTO outbox (kind, recipient, text, buttons, msg_key, dedupe, attempts, \
-         next_try, lease_until, state, last_error, created_at, done_at) \
-         SELECT v->>'kind', v->>'recipient', v->>'text', v->>'buttons', v->>'msg_key', \
-         v->>'dedupe', 0, $1, NULL, 'pending', NULL, $2, NULL \
-         FROM json_array_elements($3::json) WITH ORDINALITY AS e(v, n) ORDER BY n \
-         ON CONFLICT (dedupe) DO NOTHING",
-    )
-    .bind(now)
-    .bind(now)
-    .bind(serde_json::Value::Array(rows).to_string())
-    .execute(&mut *tx)
-    .await
-    .map_err(store_err)?;
+        "INSERT INTO outbox (kind, recipient, text, buttons, msg_key, dedupe, next_try, \
+         created_at, attempts, lease_until, state, last_error, done_at) \
+         SELECT column1, column2, column3, column4, column5, column6, column7, column8, 0, \
+         NULL, 'pending', NULL, NULL FROM (",
+        rows,
+        // In the change's order: edits follow the sends they edit.
+        ") AS v WHERE true ORDER BY column9 ON CONFLICT (dedupe) DO NOTHING",
+    ) {
+        query.execute(&mut *tx).await.map_err(store_err)?;
+    }
     Ok(())
 }
 

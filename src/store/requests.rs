@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::db::{Tx, q};
+use super::db::{Tx, Val, q, values};
 use super::rows::{REQUEST_COLS, micros, request_from_row, step_from_row};
 use super::{DbError, SqlStore, store_err};
 use crate::core::model::*;
@@ -141,56 +141,37 @@ pub(super) async fn replace_steps(
             rows.push(step_row(u.id.0, s)?);
         }
     }
-    if rows.is_empty() {
-        return Ok(());
+    for query in values(
+        "INSERT INTO steps (request_id, idx, rule, approvers, started_at, decided, approved, \
+         decided_by, decided_at, reason, reminded, escalated)",
+        rows,
+        "",
+    ) {
+        query.execute(&mut *tx).await.map_err(store_err)?;
     }
-    q(
-        "INSERT INTO steps (request_id, idx, rule, approvers, started_at, decided, approved, \
-       decided_by, decided_at, reason, reminded, escalated) \
-       SELECT json_extract(value, '$.request_id'), json_extract(value, '$.idx'), \
-       json_extract(value, '$.rule'), json_extract(value, '$.approvers'), \
-       json_extract(value, '$.started_at'), json_extract(value, '$.decided'), \
-       json_extract(value, '$.approved'), json_extract(value, '$.decided_by'), \
-       json_extract(value, '$.decided_at'), json_extract(value, '$.reason'), \
-       json_extract(value, '$.reminded'), json_extract(value, '$.escalated') \
-       FROM json_each(?)",
-    )
-    .pg(
-        "INSERT INTO steps (request_id, idx, rule, approvers, started_at, decided, approved, \
-         decided_by, decided_at, reason, reminded, escalated) \
-         SELECT request_id, idx, rule, approvers, started_at, decided, approved, decided_by, \
-         decided_at, reason, reminded, escalated \
-         FROM json_to_recordset($1::json) AS r(request_id bigint, idx bigint, rule text, \
-         approvers text, started_at bigint, decided bigint, approved bigint, decided_by text, \
-         decided_at bigint, reason text, reminded bigint, escalated bigint)",
-    )
-    .bind(serde_json::Value::Array(rows).to_string())
-    .execute(&mut *tx)
-    .await
-    .map_err(store_err)?;
     Ok(())
 }
 
 /// One step as a row for [`replace_steps`].
-fn step_row(request: i64, s: &Step) -> Result<serde_json::Value, StoreError> {
+fn step_row(request: i64, s: &Step) -> Result<Vec<Val>, StoreError> {
     let approvers: Vec<&str> = s.approvers.iter().map(Handle::as_str).collect();
     let approvers = serde_json::to_string(&approvers)
         .map_err(|e| StoreError::Backend(format!("cannot encode approvers: {e}")))?;
     let d = s.decision.as_ref();
-    Ok(serde_json::json!({
-        "request_id": request,
-        "idx": i64::from(s.index),
-        "rule": s.rule.to_string(),
-        "approvers": approvers,
-        "started_at": s.started_at.map(micros),
-        "decided": i64::from(d.is_some()),
-        "approved": d.map(|d| i64::from(d.approved)),
-        "decided_by": d.map(|d| d.by.as_str()),
-        "decided_at": d.map(|d| micros(d.at)),
-        "reason": d.and_then(|d| d.reason.clone()),
-        "reminded": i64::from(s.reminded),
-        "escalated": i64::from(s.escalated),
-    }))
+    Ok(vec![
+        Val::from(request),
+        Val::from(i64::from(s.index)),
+        Val::from(s.rule.to_string()),
+        Val::from(approvers),
+        Val::from(s.started_at.map(micros)),
+        Val::from(d.is_some()),
+        Val::from(d.map(|d| d.approved)),
+        Val::from(d.map(|d| d.by.as_str())),
+        Val::from(d.map(|d| micros(d.at))),
+        Val::from(d.and_then(|d| d.reason.clone())),
+        Val::from(s.reminded),
+        Val::from(s.escalated),
+    ])
 }
 
 /// A request kind as stored: its name and the grant it extends.

@@ -7,14 +7,14 @@ use super::{AUDIT_LOCK, GENESIS, actor_text, chain_hash, rfc3339, seal_mac};
 use crate::core::model::{AuditEvent, RequestId};
 use crate::core::ports::StoreError;
 use crate::store::anchor::Head;
-use crate::store::db::{Tx, q};
+use crate::store::db::{Tx, Val, q, values};
 use crate::store::rows::{from_micros, micros};
 use crate::store::{resolve_req, store_err};
 
 /// The rows an append adds, chained after the head: their JSON form (one bind), the new
 /// head's `seq` and hash, and the hash of row 1 when this append starts the chain.
 struct Chained {
-    rows: Vec<serde_json::Value>,
+    rows: Vec<Vec<Val>>,
     seq: i64,
     head: String,
     first_hash: String,
@@ -89,8 +89,8 @@ fn chain_events(
     mut seq: i64,
     mut prev: String,
 ) -> Result<Chained, StoreError> {
-    // Every row goes in with one statement (a JSON array of rows, one bind): an engine
-    // batch appends one row per action.
+    // Every row goes in with one statement: an engine batch appends one row per action, an
+    // expiry chunk two per grant.
     let mut rows = Vec::with_capacity(events.len());
     let mut first_hash = String::new();
     for e in events {
@@ -120,21 +120,21 @@ fn chain_events(
         if seq == 1 {
             first_hash.clone_from(&hash);
         }
-        rows.push(serde_json::json!({
-            "seq": seq,
-            "at": at_us,
-            "actor": actor,
-            "actor_chat_id": e.actor_chat_id,
-            "action": e.action.as_str(),
-            "subject": subject,
-            "app": app,
-            "request_id": request,
-            "connector_action": connector_action,
-            "outcome": e.outcome.as_str(),
-            "detail": e.detail,
-            "prev_hash": prev,
-            "hash": hash,
-        }));
+        rows.push(vec![
+            Val::from(seq),
+            Val::from(at_us),
+            Val::from(actor),
+            Val::from(e.actor_chat_id.as_deref()),
+            Val::from(e.action.as_str()),
+            Val::from(subject),
+            Val::from(app),
+            Val::from(request),
+            Val::from(connector_action),
+            Val::from(e.outcome.as_str()),
+            Val::from(e.detail.as_str()),
+            Val::from(prev.as_str()),
+            Val::from(hash.as_str()),
+        ]);
         prev = hash;
     }
     Ok(Chained {
@@ -145,32 +145,16 @@ fn chain_events(
     })
 }
 
-/// Inserts the chained rows with one statement.
-async fn insert_rows(tx: &mut Tx, rows: Vec<serde_json::Value>) -> Result<(), StoreError> {
-    q(
+/// Inserts the chained rows, with one statement per [`values`] batch.
+async fn insert_rows(tx: &mut Tx, rows: Vec<Vec<Val>>) -> Result<(), StoreError> {
+    for query in values(
         "INSERT INTO audit (seq, at, actor, actor_chat_id, action, subject, app, request_id, \
-       connector_action, outcome, detail, prev_hash, hash) \
-       SELECT json_extract(value, '$.seq'), json_extract(value, '$.at'), \
-       json_extract(value, '$.actor'), json_extract(value, '$.actor_chat_id'), \
-       json_extract(value, '$.action'), json_extract(value, '$.subject'), \
-       json_extract(value, '$.app'), json_extract(value, '$.request_id'), \
-       json_extract(value, '$.connector_action'), json_extract(value, '$.outcome'), \
-       json_extract(value, '$.detail'), json_extract(value, '$.prev_hash'), \
-       json_extract(value, '$.hash') FROM json_each(?)",
-    )
-    .pg(
-        "INSERT INTO audit (seq, at, actor, actor_chat_id, action, subject, app, request_id, \
-         connector_action, outcome, detail, prev_hash, hash) \
-         SELECT seq, at, actor, actor_chat_id, action, subject, app, request_id, \
-         connector_action, outcome, detail, prev_hash, hash \
-         FROM json_to_recordset($1::json) AS r(seq bigint, at bigint, actor text, \
-         actor_chat_id text, action text, subject text, app text, request_id bigint, \
-         connector_action bigint, outcome text, detail text, prev_hash text, hash text)",
-    )
-    .bind(serde_json::Value::Array(rows).to_string())
-    .execute(&mut *tx)
-    .await
-    .map_err(store_err)?;
+         connector_action, outcome, detail, prev_hash, hash)",
+        rows,
+        "",
+    ) {
+        query.execute(&mut *tx).await.map_err(store_err)?;
+    }
     Ok(())
 }
 
