@@ -498,7 +498,7 @@ fn failpoint_after_commit() {}
 
 #[cfg(test)]
 mod tests {
-    use super::dollars;
+    use super::{MAX_BINDS, Val, dollars, values};
 
     #[test]
     fn placeholders_become_numbered_outside_literals() {
@@ -506,5 +506,42 @@ mod tests {
             dollars("SELECT a FROM t WHERE b = ? AND c = '?' AND d IN (?, ?)"),
             "SELECT a FROM t WHERE b = $1 AND c = '?' AND d IN ($2, $3)"
         );
+    }
+
+    #[test]
+    fn rows_are_split_into_statements_of_at_most_max_binds_in_order() {
+        let cols = 7;
+        let per = MAX_BINDS / cols;
+        let n = per * 2 + 3;
+        let rows: Vec<Vec<Val>> = (0..n)
+            .map(|i| {
+                (0..cols)
+                    .map(|c| Val::from((i * cols + c) as i64))
+                    .collect()
+            })
+            .collect();
+        let qs = values("INSERT INTO t (a, b, c, d, e, f, g)", rows, "RETURNING id");
+        assert_eq!(qs.len(), 3);
+        assert_eq!(
+            qs.iter().map(|q| q.binds.len()).collect::<Vec<_>>(),
+            vec![per * cols, per * cols, 3 * cols]
+        );
+        // Every value once, in the rows' order, across the statements.
+        let all: Vec<i64> = qs
+            .iter()
+            .flat_map(|q| q.binds.iter())
+            .map(|v| match v {
+                Val::Int(Some(i)) => *i,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(all, (0..(n * cols) as i64).collect::<Vec<_>>());
+        let last = &qs[2].sql;
+        assert!(
+            last.starts_with("INSERT INTO t (a, b, c, d, e, f, g) VALUES (?, ?, ?, ?, ?, ?, ?), ")
+        );
+        assert!(last.ends_with("(?, ?, ?, ?, ?, ?, ?) RETURNING id"));
+        assert_eq!(last.matches('?').count(), 3 * cols);
+        assert!(values("INSERT INTO t (a)", Vec::new(), "").is_empty());
     }
 }
