@@ -67,6 +67,13 @@ impl UnitOfWork for SqlStore {
     }
 }
 
+/// Whether no id repeats: updates of distinct rows can go in one statement; a row updated
+/// twice must be written in order, one update at a time.
+fn distinct(ids: impl Iterator<Item = i64>) -> bool {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter().all(|id| seen.insert(id))
+}
+
 /// Fails the change with [`StoreError::Conflict`] when a conditional write touched no row.
 fn changed_one(n: u64) -> Result<(), StoreError> {
     if n == 0 {
@@ -135,16 +142,13 @@ async fn insert_request(tx: &mut Tx, r: &NewRequest) -> Result<RequestId, StoreE
 }
 
 /// Step 2: the optimistic request updates, each conditional on the version read, written
-/// with one statement (a JSON array of rows, one bind) and their steps with two: an expiry
-/// tick moves hundreds of requests in one change. Two updates of one request go one by one.
+/// with one multi-row statement ([`values`]) and their steps with two: an expiry tick moves
+/// hundreds of requests in one change. Two updates of one request go one by one.
 async fn update_requests(tx: &mut Tx, updates: &[RequestUpdate]) -> Result<(), StoreError> {
     if updates.is_empty() {
         return Ok(());
     }
-    let mut ids: Vec<i64> = updates.iter().map(|u| u.id.0).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.len() < updates.len() {
+    if !distinct(updates.iter().map(|u| u.id.0)) {
         for u in updates {
             update_requests_at_once(tx, std::slice::from_ref(u)).await?;
         }
@@ -328,8 +332,8 @@ async fn conflict_or_missing(
     }
 }
 
-/// The grant updates, written with one statement (a JSON array of rows, one bind): a batch
-/// of the engine's actions, or an expiry tick, moves hundreds of grants. Each is conditional
+/// The grant updates, written with one multi-row statement ([`values_pg`]): a batch of the
+/// engine's actions, or an expiry tick, moves hundreds of grants. Each is conditional
 /// on the state it leaves: a grant another instance or click moved meanwhile fails the whole
 /// change, so one expiry or revocation is done (and audited) once. Two updates of one grant
 /// go one by one, in order.
@@ -337,10 +341,7 @@ async fn update_grants(tx: &mut Tx, updates: &[GrantUpdate]) -> Result<(), Store
     if updates.is_empty() {
         return Ok(());
     }
-    let mut ids: Vec<i64> = updates.iter().map(|g| g.id.0).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    if ids.len() < updates.len() {
+    if !distinct(updates.iter().map(|g| g.id.0)) {
         for u in updates {
             update_grants_at_once(tx, std::slice::from_ref(u)).await?;
         }

@@ -123,7 +123,7 @@ pub(super) async fn write_steps(
 }
 
 /// Replaces the steps of every updated request: one statement deletes them all, one inserts
-/// the new ones (a JSON array of rows, one bind).
+/// the new ones ([`values`]).
 pub(super) async fn replace_steps(
     tx: &mut Tx,
     updates: &[crate::core::ports::RequestUpdate],
