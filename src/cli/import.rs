@@ -182,7 +182,7 @@ async fn record_people(
                 Ok(PersonOutcome::Moved(_)) => t.moved += 1,
                 Ok(PersonOutcome::Unchanged(_)) => t.same += 1,
                 Ok(PersonOutcome::Repaired(_)) => t.repaired += 1,
-                Err(PersonRefused::Invalid(m)) if pass == 0 && m.starts_with("manager:") => {
+                Err(PersonRefused::Invalid(r)) if pass == 0 && r.is_about_manager() => {
                     retry.push((line, p));
                 }
                 Err(e) => bad.push((line, e.to_string())),

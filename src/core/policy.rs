@@ -89,24 +89,36 @@ pub fn escalation_targets(
     fallback(org, requester, &eligible)
 }
 
-/// The duration a request gets, and a note when it was shortened to the app's cap.
-pub fn effective_duration(app: &App, asked: Option<Span>) -> (Option<Span>, Option<String>) {
+/// A request's duration shortened to its app's cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shortened {
+    /// What was asked for (or the app's default).
+    pub asked: Span,
+    /// The app's cap, which the grant gets.
+    pub max: Span,
+}
+
+/// The duration a request gets, and how it was shortened when the app's cap shortened it.
+pub fn effective_duration(app: &App, asked: Option<Span>) -> (Option<Span>, Option<Shortened>) {
     let wanted = asked.or(app.default_duration);
     match (wanted, app.max_duration) {
-        (Some(w), Some(max)) if w > max => (
-            Some(max),
-            Some(format!(
-                "{} can be granted for at most {max}; your request was shortened from {w} to {max}.",
-                app.display
-            )),
-        ),
+        (Some(w), Some(max)) if w > max => (Some(max), Some(Shortened { asked: w, max })),
         (None, Some(max)) => (Some(max), None),
         (w, _) => (w, None),
     }
 }
 
-/// Checks the app's reason rule; the error is the sentence to show.
-pub fn check_reason(app: &App, reason: Option<&str>) -> Result<(), String> {
+/// A reason that does not match the app's rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReasonMismatch {
+    /// The rule (a regular expression).
+    pub pattern: String,
+    /// The catalog's hint on what a reason looks like, if any.
+    pub hint: Option<String>,
+}
+
+/// Checks the app's reason rule.
+pub fn check_reason(app: &App, reason: Option<&str>) -> Result<(), ReasonMismatch> {
     let Some(pattern) = &app.reason_pattern else {
         return Ok(());
     };
@@ -114,16 +126,10 @@ pub fn check_reason(app: &App, reason: Option<&str>) -> Result<(), String> {
     if pattern.is_match(reason) {
         return Ok(());
     }
-    let hint = app
-        .reason_hint
-        .as_deref()
-        .map(|h| format!(": {h}"))
-        .unwrap_or_default();
-    Err(format!(
-        "{} needs a reason that matches `{}`{hint}. Try again with reason:\"…\".",
-        app.display,
-        pattern.as_str()
-    ))
+    Err(ReasonMismatch {
+        pattern: pattern.as_str().to_owned(),
+        hint: app.reason_hint.clone(),
+    })
 }
 
 /// A capability: proof that the holder is an IT admin. Only [`it_admin`] makes one, and the
@@ -300,7 +306,7 @@ mod tests {
         let (_, _, app) = setup();
         let (d, note) = effective_duration(&app, Some(Span::parse("2d").unwrap()));
         assert_eq!(d, Some(Span::parse("8h").unwrap()));
-        assert!(note.unwrap().contains("at most 8h"));
+        assert_eq!(note.unwrap().max, Span::parse("8h").unwrap());
         let (d, note) = effective_duration(&app, Some(Span::parse("2h").unwrap()));
         assert_eq!(d, Some(Span::parse("2h").unwrap()));
         assert!(note.is_none());
@@ -311,7 +317,7 @@ mod tests {
         let (_, _, app) = setup();
         assert!(check_reason(&app, Some("INC-42 outage")).is_ok());
         let e = check_reason(&app, Some("because")).unwrap_err();
-        assert!(e.contains("a ticket"), "{e}");
+        assert!(e.hint.unwrap().contains("a ticket"));
         assert!(check_reason(&app, None).is_err());
     }
 }

@@ -217,7 +217,7 @@ async fn events(State(st): State<Arc<HrState>>, headers: HeaderMap, body: Bytes)
         ),
         Err(HrError::Unprocessable(e)) => answer(
             StatusCode::UNPROCESSABLE_ENTITY,
-            serde_json::json!({ "id": id, "error": e }),
+            serde_json::json!({ "id": id, "error": e.to_string() }),
         ),
         Err(HrError::Service(e)) => {
             tracing::error!(error = %e, event_id = %id, "HR event failed");

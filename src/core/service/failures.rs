@@ -11,7 +11,7 @@ impl Service {
     /// told with a Retry button.
     pub(super) async fn fail_action(&self, action: &Action, e: ConnectorError) -> Result<()> {
         let unverified = matches!(e, ConnectorError::Unverifiable(_));
-        let (e, cause) = (&e, &give_up_cause(action.attempts, &e));
+        let (e, cause) = (&e, &render::engine::give_up_cause(action.attempts, &e));
         self.retry_on_conflict(&format!("action {}", action.id), || {
             self.fail_once(action, e, cause, unverified)
         })
@@ -175,41 +175,5 @@ fn holder_news(
             FailureNews::RemovalFailed
         }),
         _ => None,
-    }
-}
-
-/// Why an action was given up, in words: for a failure that may pass, what was tried, how
-/// often, and the last cause (never a bare "temporary failure").
-fn give_up_cause(attempts: u32, e: &ConnectorError) -> String {
-    match e {
-        ConnectorError::Transient(cause) => {
-            format!("gave up after {attempts} attempt(s); last cause: {cause}")
-        }
-        ConnectorError::RateLimited { .. } => {
-            format!("gave up after {attempts} attempt(s); the target was still rate limiting")
-        }
-        other => other.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod give_up_tests {
-    use super::*;
-
-    #[test]
-    fn a_given_up_transient_failure_says_what_was_tried_and_the_last_cause() {
-        let t = give_up_cause(
-            6,
-            &ConnectorError::Transient("POST http://hr.test/x: connection refused".into()),
-        );
-        assert_eq!(
-            t,
-            "gave up after 6 attempt(s); last cause: POST http://hr.test/x: connection refused"
-        );
-        assert!(!t.contains("temporary failure"));
-        assert_eq!(
-            give_up_cause(1, &ConnectorError::Permanent("HTTP 400".into())),
-            "HTTP 400"
-        );
     }
 }

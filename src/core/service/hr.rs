@@ -1,7 +1,7 @@
 //! Joiners, movers and leavers from the HR feed (`POST /hr/events`) and from bulk imports
 //! (`quartermaster import people`). HR is the authority: nothing here waits for a Confirm.
 
-use super::lifecycle::{Initiator, PersonOutcome, PersonRefused};
+use super::lifecycle::{Initiator, PersonOutcome, PersonRefused, PlanDetail, RecordRefusal};
 use super::*;
 use crate::core::render::lifecycle::people::{self, HrLeave};
 
@@ -65,7 +65,7 @@ pub enum HrOutcome {
 pub enum HrError {
     /// The event does not fit the directory or the catalog (unknown person, role, manager…).
     #[error("{0}")]
-    Unprocessable(String),
+    Unprocessable(RecordRefusal),
     /// An internal failure.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -101,15 +101,16 @@ impl Service {
     /// changes nothing.
     pub async fn hr_event(&self, ev: HrEvent) -> Result<HrOutcome, HrError> {
         // Before anything logs or stores the id or the record.
-        validate::event_id(&ev.id).map_err(|e| HrError::Unprocessable(e.to_string()))?;
-        validate::person(&ev.person).map_err(|e| HrError::Unprocessable(format!("person.{e}")))?;
+        validate::event_id(&ev.id)
+            .map_err(|e| HrError::Unprocessable(RecordRefusal::EventId(e)))?;
+        validate::person(&ev.person)
+            .map_err(|e| HrError::Unprocessable(RecordRefusal::EventField(e)))?;
         let span = info_span!("hr_event", event_id = %ev.id, kind = ev.kind.as_str(), subject = %ev.person.handle);
         async {
             let existing = self.store.person(&ev.person.handle).await?;
             if ev.kind != HrKind::Hire && existing.is_none() {
-                return Err(HrError::Unprocessable(format!(
-                    "person.handle: there is nobody with the handle \"{}\"",
-                    ev.person.handle
+                return Err(HrError::Unprocessable(RecordRefusal::NoSuchPerson(
+                    ev.person.handle.clone(),
                 )));
             }
             if ev.kind != HrKind::Leave {
@@ -167,28 +168,23 @@ impl Service {
 
     /// Checks a joiner's or mover's record against the catalog and the directory.
     async fn check_record(&self, p: &Person) -> Result<(), PersonRefused> {
-        validate::person(p).map_err(|e| PersonRefused::Invalid(e.to_string()))?;
+        use RecordRefusal as R;
+        let invalid = |r: RecordRefusal| Err(PersonRefused::Invalid(r));
+        validate::person(p).map_err(|e| PersonRefused::Invalid(R::Field(e)))?;
         if self.org.role(&p.role).is_none() {
             let names = self.org.roles.iter().map(|r| r.name.as_str());
-            let hint = suggest::did_you_mean(p.role.as_str(), names)
-                .map(|s| format!(" — did you mean \"{s}\"?"))
-                .unwrap_or_default();
-            return Err(PersonRefused::Invalid(format!(
-                "role: there is no role \"{}\"{hint}",
-                p.role
-            )));
+            return invalid(R::NoRole {
+                role: p.role.clone(),
+                suggestion: suggest::did_you_mean(p.role.as_str(), names).map(str::to_owned),
+            });
         }
         // Only the people this record names are read, not the whole directory.
         if let Some(m) = &p.manager {
             if m == &p.handle {
-                return Err(PersonRefused::Invalid(
-                    "manager: a person cannot be their own manager".into(),
-                ));
+                return invalid(R::OwnManager);
             }
             if self.store.person(m).await?.is_none() {
-                return Err(PersonRefused::Invalid(format!(
-                    "manager: there is nobody with the handle \"{m}\""
-                )));
+                return invalid(R::NoManager(m.clone()));
             }
             // The chain above the new manager, read one person at a time.
             let mut ups: HashMap<Handle, Option<Handle>> = HashMap::new();
@@ -205,24 +201,24 @@ impl Service {
                 }
             }
             validate::manager_cycle(&p.handle, Some(m), |x| ups.get(x).cloned().flatten())
-                .map_err(|e| PersonRefused::Invalid(e.to_string()))?;
+                .map_err(|e| PersonRefused::Invalid(R::Field(e)))?;
         }
         if let Some(other) = self.store.person_by_email(&p.email).await?
             && other.handle != p.handle
         {
-            return Err(PersonRefused::Invalid(format!(
-                "email: {} already belongs to {}",
-                p.email, other.handle
-            )));
+            return invalid(R::EmailTaken {
+                email: p.email.clone(),
+                holder: other.handle,
+            });
         }
         if let Some(d) = &p.discord_id
             && let Some(other) = self.store.person_by_discord_id(d).await?
             && other.handle != p.handle
         {
-            return Err(PersonRefused::Invalid(format!(
-                "discord_id: {d} already belongs to {}",
-                other.handle
-            )));
+            return invalid(R::DiscordTaken {
+                discord_id: d.clone(),
+                holder: other.handle,
+            });
         }
         Ok(())
     }
@@ -277,9 +273,7 @@ impl Service {
                 };
                 match self.set_up_joiner(&by, &p, verb, intake).await? {
                     Ok(_) => Ok(PersonOutcome::Hired(p.handle)),
-                    Err(what) => Err(PersonRefused::Invalid(format!(
-                        "{what} is already used by someone else"
-                    ))),
+                    Err(what) => Err(PersonRefused::Invalid(RecordRefusal::AlreadyUsed(what))),
                 }
             }
         }
@@ -301,9 +295,7 @@ impl Service {
             if self.missing_birthrights(&p).await? {
                 return match self.set_up_joiner(by, &p, "repaired", intake).await? {
                     Ok(_) => Ok(PersonOutcome::Repaired(p.handle)),
-                    Err(what) => Err(PersonRefused::Invalid(format!(
-                        "{what} is already used by someone else"
-                    ))),
+                    Err(what) => Err(PersonRefused::Invalid(RecordRefusal::AlreadyUsed(what))),
                 };
             }
             if !intake.is_empty() {
@@ -349,9 +341,8 @@ impl Service {
         intake: Change,
     ) -> Result<HrLeave, HrError> {
         let Some(p) = self.store.person(&ev.person.handle).await? else {
-            return Err(HrError::Unprocessable(format!(
-                "person.handle: there is nobody with the handle \"{}\"",
-                ev.person.handle
+            return Err(HrError::Unprocessable(RecordRefusal::NoSuchPerson(
+                ev.person.handle.clone(),
             )));
         };
         if p.status == PersonStatus::Offboarded {
@@ -414,11 +405,12 @@ impl Service {
         due: Option<Timestamp>,
         now: Timestamp,
     ) -> bool {
-        let detail = serde_json::to_string(&serde_json::json!({
-            "reason": format!("left (HR event {})", ev.id),
-            "hr": true,
-        }))
-        .unwrap_or_default();
+        let detail = PlanDetail {
+            reason: Some(format!("left (HR event {})", ev.id)),
+            hr: true,
+            ..PlanDetail::default()
+        }
+        .stored();
         let ev_row = self
             .audit(AuditAction::PlanProposed)
             .by(Actor::Hr)

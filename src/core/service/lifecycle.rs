@@ -26,6 +26,11 @@ pub(super) struct PlanDetail {
 }
 
 impl PlanDetail {
+    /// The text stored with a plan (a struct of strings and flags always serialises).
+    pub(super) fn stored(&self) -> String {
+        serde_json::to_string(self).expect("a plan's detail serialises")
+    }
+
     /// The detail stored with `plan`: stored text that does not read back is an error (a
     /// plan run on defaults could do the wrong thing), never a default.
     pub(super) fn of(plan: &Plan) -> Result<Self> {
@@ -114,12 +119,71 @@ pub enum PersonOutcome {
     Unchanged(Handle),
 }
 
+/// Why a joiner's or mover's record (HR feed, `import people`) does not fit the directory or
+/// the catalog; its sentence (in the rendering module) names the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordRefusal {
+    /// A field breaks the record rules (length, characters, a manager cycle…).
+    Field(validate::Invalid),
+    /// The same, for a field of an HR event's `person`.
+    EventField(validate::Invalid),
+    /// The HR event's id breaks the rules.
+    EventId(validate::Invalid),
+    /// The catalog has no such role.
+    NoRole {
+        /// The role asked for.
+        role: RoleName,
+        /// The nearest role the catalog has, if any is near.
+        suggestion: Option<String>,
+    },
+    /// The record names its own person as manager.
+    OwnManager,
+    /// Nobody has the manager's handle.
+    NoManager(Handle),
+    /// A change or leave for a handle nobody has.
+    NoSuchPerson(Handle),
+    /// The email belongs to someone else.
+    EmailTaken {
+        /// The email.
+        email: Email,
+        /// Whose it is.
+        holder: Handle,
+    },
+    /// The Discord account is linked to someone else.
+    DiscordTaken {
+        /// The Discord id.
+        discord_id: String,
+        /// Whose it is.
+        holder: Handle,
+    },
+    /// A value of the record is already someone else's (found at commit).
+    AlreadyUsed(String),
+}
+
+impl RecordRefusal {
+    /// Whether the refusal is about the record's manager (an import retries those rows once
+    /// the rest of the file is in: the manager may be further down).
+    pub fn is_about_manager(&self) -> bool {
+        match self {
+            Self::OwnManager | Self::NoManager(_) => true,
+            Self::Field(f) => f.field == "manager",
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for RecordRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&people::record_refused(self))
+    }
+}
+
 /// Why a joiner's or mover's record was refused; the text names the field.
 #[derive(Debug, thiserror::Error)]
 pub enum PersonRefused {
     /// The record does not fit the directory or the catalog.
     #[error("{0}")]
-    Invalid(String),
+    Invalid(RecordRefusal),
     /// An internal failure.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -144,7 +208,7 @@ impl Service {
             return Ok(Ok(admin));
         }
         let why = PlanRefusal::ItOnly { what: what.into() };
-        self.refuse(c, what, subject, None, ReqRef::None, refusal::text(&why))
+        self.refused(c, what, subject, None, ReqRef::None, why)
             .await
             .map(Err)
     }
@@ -157,7 +221,7 @@ impl Service {
         subject: Option<&Handle>,
         r: &PlanRefusal,
     ) -> Result<Reply> {
-        self.refuse(c, what, subject, None, ReqRef::None, refusal::text(r))
+        self.refused(c, what, subject, None, ReqRef::None, r.clone())
             .await
     }
 

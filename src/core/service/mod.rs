@@ -40,7 +40,7 @@ mod views;
 mod zones;
 
 pub use hr::{HrError, HrEvent, HrKind, HrOutcome, RecordSource};
-pub use lifecycle::{PersonOutcome, PersonRefused};
+pub use lifecycle::{PersonOutcome, PersonRefused, RecordRefusal};
 pub use outbox::DELIVERY_BATCH;
 
 use std::collections::HashMap;
@@ -245,16 +245,18 @@ impl Service {
         Actor::Person(c.person.handle.clone())
     }
 
-    /// Records a refusal in the audit trail and returns the sentence to show.
-    async fn refuse(
+    /// Records the refusal of `what` in the audit trail (with its sentence) and returns the
+    /// sentence to show.
+    async fn refused(
         &self,
         c: &Caller,
         what: &str,
         subject: Option<&Handle>,
         app: Option<&AppName>,
         request: ReqRef,
-        why: String,
+        why: impl Into<Refusal>,
     ) -> Result<Reply> {
+        let why = why.into().text();
         let ev = self
             .audit(AuditAction::CommandRefused)
             .by(Self::by(c))
@@ -271,20 +273,6 @@ impl Service {
             })
             .await?;
         Ok(Reply::text(why))
-    }
-
-    /// [`Service::refuse`] with a typed refusal.
-    async fn refused(
-        &self,
-        c: &Caller,
-        what: &str,
-        subject: Option<&Handle>,
-        app: Option<&AppName>,
-        request: ReqRef,
-        why: impl Into<Refusal>,
-    ) -> Result<Reply> {
-        let why = why.into().text();
-        self.refuse(c, what, subject, app, request, why).await
     }
 
     /// Everyone, by handle.

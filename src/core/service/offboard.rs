@@ -63,11 +63,11 @@ impl Service {
         due: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<PlanId> {
-        let detail = serde_json::to_string(&PlanDetail {
+        let detail = PlanDetail {
             reason,
             ..PlanDetail::default()
-        })
-        .unwrap_or_default();
+        }
+        .stored();
         let ev = self
             .audit(AuditAction::PlanProposed)
             .by(Self::by(c))

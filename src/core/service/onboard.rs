@@ -170,12 +170,12 @@ impl Service {
             .map(|g| g.app.clone())
             .collect();
         let list: Vec<String> = queued.iter().map(|a| self.app_display(a)).collect();
-        let detail = serde_json::to_string(&PlanDetail {
+        let detail = PlanDetail {
             hr: by.actor == Actor::Hr,
             apps: apps.iter().map(ToString::to_string).collect(),
             ..PlanDetail::default()
-        })
-        .unwrap_or_default();
+        }
+        .stored();
         let now = self.clock.now();
         change.person = Some(person.clone());
         change.new_plan = Some(NewPlan {

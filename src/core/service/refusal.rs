@@ -1,9 +1,10 @@
-//! Why a request, a decision, a revoke, a view or IT's button on an action is refused, as a
-//! typed value carrying what the sentence needs; [`crate::core::render::requests::refusal`]
-//! words it.
+//! Why a request, a decision, a revoke, a view, IT's button on an action or a lifecycle
+//! command is refused, as a typed value carrying what the sentence needs;
+//! [`crate::core::render::requests::refusal`] words it.
 
 use super::news::{Moment, Wait};
 use super::*;
+use crate::core::render::lifecycle::PlanRefusal;
 
 /// What an app typed that is not in the catalog comes closest to.
 #[derive(Debug, Clone)]
@@ -33,13 +34,20 @@ pub(crate) enum Refusal {
     Revoke(RevokeRefusal),
     /// IT's Done and Retry on connector actions.
     Action(ActionRefusal),
+    /// Joiners, movers and leavers: `/onboard`, `/role`, `/offboard`, a plan's buttons.
+    Plan(PlanRefusal),
 }
 
 /// Why `/request` (or Extend) asks for nothing.
 #[derive(Debug, Clone)]
 pub(crate) enum RequestRefusal {
-    /// The catalog's policy refused (its own words: a reason that does not fit the app's).
-    Policy(String),
+    /// The reason does not fit the app's rule.
+    Reason {
+        /// The app's display name.
+        app: String,
+        /// The rule it does not match.
+        mismatch: crate::core::policy::ReasonMismatch,
+    },
     /// A duration over the global ceiling.
     TooLong { asked: Span, max: Span },
     /// The app (display name) comes with a role only.
@@ -161,7 +169,8 @@ refusal_of!(
     RequestRefusal => Request,
     DecisionRefusal => Decision,
     RevokeRefusal => Revoke,
-    ActionRefusal => Action
+    ActionRefusal => Action,
+    PlanRefusal => Plan
 );
 
 impl Refusal {

@@ -11,8 +11,8 @@ struct Asked<'a> {
     reason: Option<String>,
     /// The duration granted (capped), none for a birthright.
     duration: Option<Span>,
-    /// The note to add when the app's cap shortened what was asked for.
-    cap_note: Option<String>,
+    /// How the app's cap shortened what was asked for, if it did.
+    cap_note: Option<policy::Shortened>,
     kind: RequestKind,
     /// The grant an extension extends.
     held: Option<Grant>,
@@ -121,8 +121,12 @@ impl Service {
             Ok(k) => k,
             Err(refusal) => return Ok(Err(refusal.into())),
         };
-        if !birthright && let Err(words) = policy::check_reason(app, reason.as_deref()) {
-            return Ok(Err(RequestRefusal::Policy(words).into()));
+        if !birthright && let Err(mismatch) = policy::check_reason(app, reason.as_deref()) {
+            return Ok(Err(RequestRefusal::Reason {
+                app: app.display.clone(),
+                mismatch,
+            }
+            .into()));
         }
         let (duration, cap_note) = if birthright {
             (None, None)
@@ -304,7 +308,7 @@ impl Service {
             req.id,
             &app.display,
             &said,
-            asked.cap_note.as_deref(),
+            asked.cap_note.as_ref(),
         )))
     }
 }

@@ -126,11 +126,11 @@ impl Service {
         alone: bool,
         confirmers: &[Handle],
     ) -> Result<PlanId> {
-        let detail = serde_json::to_string(&PlanDetail {
+        let detail = PlanDetail {
             role: Some(role.to_string()),
             ..PlanDetail::default()
-        })
-        .unwrap_or_default();
+        }
+        .stored();
         let now = self.clock.now();
         let ev = self
             .audit(AuditAction::PlanProposed)

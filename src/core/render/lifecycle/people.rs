@@ -2,7 +2,7 @@
 
 use super::plans::{PlanResult, result};
 use crate::core::model::{Handle, Person};
-use crate::core::service::PersonOutcome;
+use crate::core::service::{PersonOutcome, RecordRefusal};
 
 /// How people see the HR feed named when it acts ("by HR").
 pub(crate) const BY_HR: &str = "HR";
@@ -82,6 +82,34 @@ pub(crate) fn hr_person(o: &PersonOutcome) -> String {
         PersonOutcome::Moved(h) => format!("{h} updated; grants moved"),
         PersonOutcome::Repaired(h) => format!("{h} unchanged; missing birthrights queued"),
         PersonOutcome::Unchanged(h) => format!("{h} unchanged"),
+    }
+}
+
+/// Why a joiner's or mover's record was refused, naming the field (HR's 422, an import's
+/// line).
+pub(crate) fn record_refused(r: &RecordRefusal) -> String {
+    match r {
+        RecordRefusal::Field(e) | RecordRefusal::EventId(e) => e.to_string(),
+        RecordRefusal::EventField(e) => format!("person.{e}"),
+        RecordRefusal::NoRole { role, suggestion } => {
+            let hint = suggestion
+                .as_ref()
+                .map(|s| format!(" — did you mean \"{s}\"?"))
+                .unwrap_or_default();
+            format!("role: there is no role \"{role}\"{hint}")
+        }
+        RecordRefusal::OwnManager => "manager: a person cannot be their own manager".into(),
+        RecordRefusal::NoManager(m) => format!("manager: there is nobody with the handle \"{m}\""),
+        RecordRefusal::NoSuchPerson(h) => {
+            format!("person.handle: there is nobody with the handle \"{h}\"")
+        }
+        RecordRefusal::EmailTaken { email, holder } => {
+            format!("email: {email} already belongs to {holder}")
+        }
+        RecordRefusal::DiscordTaken { discord_id, holder } => {
+            format!("discord_id: {discord_id} already belongs to {holder}")
+        }
+        RecordRefusal::AlreadyUsed(what) => format!("{what} is already used by someone else"),
     }
 }
 

@@ -2,6 +2,7 @@
 //! news, cancels and revokes, and the dispatcher's own sentences.
 
 use crate::core::model::RequestId;
+use crate::core::policy::Shortened;
 use crate::core::service::news::{DecisionNews, Moment, Prompt, Requested};
 
 use super::{prompt, show, wait};
@@ -11,8 +12,13 @@ fn because(reason: Option<&str>) -> String {
     reason.map(|r| format!(": {r}")).unwrap_or_default()
 }
 
-/// The requester's answer to `/request` (with the note when the app's cap shortened it).
-pub(crate) fn requested(id: RequestId, app: &str, r: &Requested, cap_note: Option<&str>) -> String {
+/// The requester's answer to `/request` (with a note when the app's cap shortened it).
+pub(crate) fn requested(
+    id: RequestId,
+    app: &str,
+    r: &Requested,
+    shortened: Option<&Shortened>,
+) -> String {
     let text = match r {
         Requested::Provisioning { birthright } => format!(
             "Request #{id} for {app} is approved ({}); setting it up now.",
@@ -34,8 +40,10 @@ pub(crate) fn requested(id: RequestId, app: &str, r: &Requested, cap_note: Optio
             wait(w)
         ),
     };
-    match cap_note {
-        Some(note) => format!("{text}\n{note}"),
+    match shortened {
+        Some(Shortened { asked, max }) => format!(
+            "{text}\n{app} can be granted for at most {max}; your request was shortened from {asked} to {max}."
+        ),
         None => text,
     }
 }

@@ -3,6 +3,7 @@
 //! a message the outbox could not deliver.
 
 use crate::core::model::{ActionId, ActionOp, ConnectorName, RequestId};
+use crate::core::ports::ConnectorError;
 use crate::core::service::news::{FailureNews, Moment};
 
 use super::show;
@@ -142,4 +143,40 @@ pub(crate) fn delivery_tries(attempts: u32, secs: u64, why: &str) -> String {
 /// The approvals channel's copy of an approval prompt sent to `name`.
 pub(crate) fn prompt_copy(name: &str, prompt: &str) -> String {
     format!("Approval prompt sent to {name}:\n\n{prompt}")
+}
+
+/// Why an action was given up, in words: for a failure that may pass, what was tried, how
+/// often, and the last cause (never a bare "temporary failure").
+pub(crate) fn give_up_cause(attempts: u32, e: &ConnectorError) -> String {
+    match e {
+        ConnectorError::Transient(cause) => {
+            format!("gave up after {attempts} attempt(s); last cause: {cause}")
+        }
+        ConnectorError::RateLimited { .. } => {
+            format!("gave up after {attempts} attempt(s); the target was still rate limiting")
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod give_up_tests {
+    use super::*;
+
+    #[test]
+    fn a_given_up_transient_failure_says_what_was_tried_and_the_last_cause() {
+        let t = give_up_cause(
+            6,
+            &ConnectorError::Transient("POST http://hr.test/x: connection refused".into()),
+        );
+        assert_eq!(
+            t,
+            "gave up after 6 attempt(s); last cause: POST http://hr.test/x: connection refused"
+        );
+        assert!(!t.contains("temporary failure"));
+        assert_eq!(
+            give_up_cause(1, &ConnectorError::Permanent("HTTP 400".into())),
+            "HTTP 400"
+        );
+    }
 }

@@ -20,6 +20,7 @@ pub(crate) fn refusal(r: &Refusal) -> String {
         Refusal::Request(r) => request(r),
         Refusal::Decision(r) => decision(r),
         Refusal::Revoke(r) => revoke(r),
+        Refusal::Plan(r) => crate::core::render::lifecycle::refusal::text(r),
         Refusal::Action(r) => action(r),
     }
 }
@@ -36,7 +37,15 @@ fn no_such_app(raw: &str, hint: &AppHint) -> String {
 /// Why `/request` or Extend asks for nothing.
 fn request(r: &RequestRefusal) -> String {
     match r {
-        RequestRefusal::Policy(words) => words.clone(),
+        RequestRefusal::Reason { app, mismatch } => format!(
+            "{app} needs a reason that matches `{}`{}. Try again with reason:\"…\".",
+            mismatch.pattern,
+            mismatch
+                .hint
+                .as_deref()
+                .map(|h| format!(": {h}"))
+                .unwrap_or_default()
+        ),
         RequestRefusal::TooLong { asked, max } => format!(
             "duration: {asked} is longer than anyone may ask for (at most {max}); nothing was requested."
         ),
