@@ -3,8 +3,9 @@
 //! the outcome to the core. Execution is at-least-once; connectors look before they act.
 //!
 //! Workers claim due actions in batches (up to [`BATCH`], one statement): a batch's people
-//! are read at once, its actions run concurrently (in order per person and connector; a
-//! bulk-capable connector such as `directory` gets its share in one call), and their
+//! are read at once, its actions run concurrently (in order per person and connector, but
+//! a run of removals of different entitlements goes at once; a bulk-capable connector such
+//! as `directory` gets its share in one call), and their
 //! outcomes are recorded together, the successes in one transaction. While a batch runs its
 //! leases are renewed. The console's [`Engine::drain`] takes the same path, one batch at a time.
 //! Idle workers wait for a wake-up ([`Service::wake_worker`]: one worker per commit that
@@ -28,7 +29,7 @@ use tokio::sync::{Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::core::model::{Action, ActionId, ConnectorName, Handle};
+use crate::core::model::{Action, ActionId, ActionOp, ConnectorName, Handle};
 use crate::core::ports::{BulkOp, Connector, ConnectorError, Effect, Subject};
 use crate::core::service::{Service, ServiceError};
 
@@ -302,20 +303,7 @@ impl Engine {
         for group in by_person {
             let me = self.clone();
             let people = people.clone();
-            set.spawn(async move {
-                let mut out = Vec::with_capacity(group.len());
-                for (i, action, held) in group {
-                    let span = info_span!(
-                        "engine",
-                        action_id = %action.id,
-                        connector = %action.connector
-                    );
-                    let result = me.execute_gated(&action, &people).instrument(span).await;
-                    drop(held);
-                    out.push((i, action, result));
-                }
-                out
-            });
+            set.spawn(async move { me.execute_in_waves(group, people).await });
         }
         let mut outcomes = Vec::new();
         while let Some(done) = set.join_next().await {
@@ -361,7 +349,8 @@ impl Engine {
     /// Groups a batch, each action numbered in claim order: one group per bulk connector,
     /// and one per person and connector for the rest. A person-and-connector group runs in
     /// claim (id) order: on one target an account is created before its groups are added, a
-    /// removal lands before a disable; different targets are worked in parallel.
+    /// removal lands before a disable ([`Engine::execute_in_waves`]); different targets are
+    /// worked in parallel.
     fn group_batch(
         &self,
         actions: Vec<(Action, Option<Held>)>,
@@ -454,6 +443,70 @@ impl Engine {
         }
         .instrument(span)
         .await
+    }
+
+    /// Runs a person-and-connector group in claim order, except that a run of removals of
+    /// different entitlements goes at once (each under the connector's cap and rate): they
+    /// touch different groups, and what follows them (a disable, a grant, a re-read) still
+    /// waits for all of them. An offboarding's removals on one target no longer queue
+    /// behind each other (figure 3).
+    async fn execute_in_waves(
+        &self,
+        group: Vec<Numbered>,
+        people: Arc<HashMap<Handle, Subject>>,
+    ) -> Vec<(usize, Action, Result<Effect, ConnectorError>)> {
+        let mut out = Vec::with_capacity(group.len());
+        let mut rest = group.into_iter().peekable();
+        while let Some(first) = rest.next() {
+            let mut wave = vec![first];
+            while wave[0].1.op == ActionOp::Revoke
+                && let Some(next) = rest.next_if(|n| {
+                    n.1.op == ActionOp::Revoke
+                        && wave.iter().all(|w| w.1.entitlement != n.1.entitlement)
+                })
+            {
+                wave.push(next);
+            }
+            if wave.len() == 1 {
+                let (i, action, held) = wave.remove(0);
+                let result = self.execute_one(&action, &people).await;
+                drop(held);
+                out.push((i, action, result));
+                continue;
+            }
+            let mut set = tokio::task::JoinSet::new();
+            for (i, action, held) in wave {
+                let me = self.clone();
+                let people = people.clone();
+                set.spawn(async move {
+                    let result = me.execute_one(&action, &people).await;
+                    drop(held);
+                    (i, action, result)
+                });
+            }
+            while let Some(done) = set.join_next().await {
+                match done {
+                    Ok(o) => out.push(o),
+                    // A panicking connector call: its action's lease lapses and it runs again.
+                    Err(e) => warn!(error = %e, "connector task ended abnormally"),
+                }
+            }
+        }
+        out
+    }
+
+    /// One action of a batch, in its span.
+    async fn execute_one(
+        &self,
+        action: &Action,
+        people: &HashMap<Handle, Subject>,
+    ) -> Result<Effect, ConnectorError> {
+        let span = info_span!(
+            "engine",
+            action_id = %action.id,
+            connector = %action.connector
+        );
+        self.execute_gated(action, people).instrument(span).await
     }
 
     /// Runs one action of a batch under its connector's cap and rate.

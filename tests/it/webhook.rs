@@ -416,6 +416,111 @@ secret_env = "HOOK_SECRET"
         took
     }
 
+    /// A receiver that answers after `delay`, recording each call's op (the URL's first
+    /// segment after `/access/`), start and end.
+    async fn recording_receiver(
+        delay: Duration,
+    ) -> (u16, Arc<Mutex<Vec<(String, Instant, Instant)>>>) {
+        let calls: Arc<Mutex<Vec<(String, Instant, Instant)>>> = Arc::default();
+        let c = calls.clone();
+        let app = axum::Router::new().fallback(move |uri: Uri| {
+            let c = c.clone();
+            async move {
+                let start = Instant::now();
+                tokio::time::sleep(delay).await;
+                let op = uri.path().split('/').nth(2).unwrap_or("").to_owned();
+                c.lock().unwrap().push((op, start, Instant::now()));
+                StatusCode::OK
+            }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (port, calls)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_offboardings_removals_on_one_target_go_at_once_and_the_disable_waits_for_them() {
+        let (port, calls) = recording_receiver(Duration::from_millis(150)).await;
+        let mut cfg_text = String::new();
+        for i in 0..4 {
+            cfg_text.push_str(&format!(
+                "\n[[app]]\nname = \"tool{i}\"\ndisplay = \"Tool {i}\"\nconnector = \"hook\"\nentitlement = \"e{i}\"\napprovals = []\n"
+            ));
+        }
+        let text = format!(
+            r#"
+[organization]
+name = "Hookco"
+it_admins = ["ivy"]
+
+[[person]]
+handle = "ivy"
+name = "Ivy Admin"
+email = "ivy@hookco.test"
+role = "staff"
+
+[[person]]
+handle = "p0"
+name = "P 0"
+email = "p0@hookco.test"
+role = "staff"
+manager = "ivy"
+
+[[role]]
+name = "staff"
+apps = []
+{cfg_text}
+[[connector]]
+name = "hook"
+kind = "webhook"
+url = "http://127.0.0.1:{port}/access/{{op}}/{{handle}}"
+secret_env = "HOOK_SECRET"
+max_concurrency = 4
+"#
+        );
+        let cfg = quartermaster::config::parse(&text, std::path::Path::new("."), &|k| {
+            (k == "HOOK_SECRET").then(|| SECRET.to_owned())
+        })
+        .unwrap();
+        let (_d, service, engine, _chat) = bot(&cfg).await;
+        let caller = |h: &str| {
+            let service = service.clone();
+            let h = Handle::parse(h).unwrap();
+            async move { service.caller_by_handle(&h).await.unwrap().unwrap() }
+        };
+        let p0 = caller("p0").await;
+        for i in 0..4 {
+            service
+                .command_line(&p0, &format!("/request app:tool{i}"))
+                .await;
+        }
+        engine.drain().await.unwrap();
+        let ivy = caller("ivy").await;
+        let plan = service.command_line(&ivy, "/offboard user:p0").await;
+        let confirm = plan
+            .buttons
+            .iter()
+            .find(|b| b.label == quartermaster::core::ports::ButtonLabel::Confirm)
+            .map(|b| b.target.to_string())
+            .unwrap_or_else(|| panic!("the plan asks IT to confirm: {}", plan.text));
+        calls.lock().unwrap().clear();
+        service.click(&ivy, &confirm, None).await;
+        engine.drain().await.unwrap();
+        let calls = calls.lock().unwrap().clone();
+        let revokes: Vec<_> = calls.iter().filter(|c| c.0 == "revoke").collect();
+        let disables: Vec<_> = calls.iter().filter(|c| c.0 == "disable").collect();
+        assert_eq!(revokes.len(), 4, "{calls:?}");
+        assert_eq!(disables.len(), 1, "{calls:?}");
+        // The four removals overlapped: the last started before the first ended.
+        let last_start = revokes.iter().map(|c| c.1).max().unwrap();
+        let first_end = revokes.iter().map(|c| c.2).min().unwrap();
+        assert!(last_start < first_end, "the removals ran one after another");
+        // The disable started only once every removal had ended.
+        let last_end = revokes.iter().map(|c| c.2).max().unwrap();
+        assert!(disables[0].1 >= last_end, "the disable overtook a removal");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn each_connector_keeps_to_its_concurrency_cap_and_rate() {
         // Reference: a generous cap, no rate limit.
