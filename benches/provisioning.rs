@@ -2,7 +2,8 @@
 //! the tests start it; `QM_SCIM2_SERVER` names its executable).
 //!
 //! - Figure 2, approve → account in the peer. In process: the service and its engine as
-//!   `serve` runs them (`Engine::run`, its workers waiting for work), an app on a SCIM
+//!   `serve` runs them (`Engine::run`, its workers waiting for work, and the outbox sender
+//!   delivering the chat messages), an app on a SCIM
 //!   connector with one approval step (the manager). Each sample: a person `/request`s the
 //!   app, then the manager's Approve goes through `Service::click` (the path a Discord button
 //!   takes); ours = from the click to the moment the peer answered the connector's POST /Users
@@ -238,6 +239,12 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let e = engine.clone();
     let worker = tokio::spawn(async move { e.run(stop_rx).await });
+    // Messages go out through the outbox sender, as `serve` sends them.
+    service.deliver_in_background();
+    let outbox = tokio::spawn(quartermaster::engine::outbox::run(
+        service.clone(),
+        stop_tx.subscribe(),
+    ));
     let bob = service
         .caller_by_handle(&Handle::parse("bob").unwrap())
         .await
@@ -297,6 +304,7 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
     }
     let _ = stop_tx.send(true);
     worker.await.unwrap();
+    outbox.await.unwrap();
     let (o, r, c) = (stats(ours), stats(refs), stats(clicks));
     let d = signed_quantiles(diffs);
     println!("ours (click -> POST /Users answered): {o}");
