@@ -449,7 +449,8 @@ impl Engine {
     /// different entitlements goes at once (each under the connector's cap and rate): they
     /// touch different groups, and what follows them (a disable, a grant, a re-read) still
     /// waits for all of them. An offboarding's removals on one target no longer queue
-    /// behind each other (figure 3).
+    /// behind each other (figure 3 measured LDAP's sooner done; a SCIM peer that confirms
+    /// each removal by a re-read gained nothing).
     async fn execute_in_waves(
         &self,
         group: Vec<Numbered>,

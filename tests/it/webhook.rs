@@ -328,6 +328,16 @@ mod engine {
     }
 
     fn config(port: u16, people: usize, limits: &str) -> quartermaster::config::Config {
+        config_with(port, people, limits, "")
+    }
+
+    /// [`config`] with more TOML (apps, say) after it.
+    fn config_with(
+        port: u16,
+        people: usize,
+        limits: &str,
+        more: &str,
+    ) -> quartermaster::config::Config {
         let mut text = format!(
             r#"
 [organization]
@@ -363,6 +373,7 @@ secret_env = "HOOK_SECRET"
                 "\n[[person]]\nhandle = \"p{i}\"\nname = \"P {i}\"\nemail = \"p{i}@hookco.test\"\nrole = \"staff\"\nmanager = \"ivy\"\n"
             ));
         }
+        text.push_str(more);
         quartermaster::config::parse(&text, std::path::Path::new("."), &|k| {
             (k == "HOOK_SECRET").then(|| SECRET.to_owned())
         })
@@ -442,47 +453,13 @@ secret_env = "HOOK_SECRET"
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_offboardings_removals_on_one_target_go_at_once_and_the_disable_waits_for_them() {
         let (port, calls) = recording_receiver(Duration::from_millis(150)).await;
-        let mut cfg_text = String::new();
+        let mut tools = String::new();
         for i in 0..4 {
-            cfg_text.push_str(&format!(
+            tools.push_str(&format!(
                 "\n[[app]]\nname = \"tool{i}\"\ndisplay = \"Tool {i}\"\nconnector = \"hook\"\nentitlement = \"e{i}\"\napprovals = []\n"
             ));
         }
-        let text = format!(
-            r#"
-[organization]
-name = "Hookco"
-it_admins = ["ivy"]
-
-[[person]]
-handle = "ivy"
-name = "Ivy Admin"
-email = "ivy@hookco.test"
-role = "staff"
-
-[[person]]
-handle = "p0"
-name = "P 0"
-email = "p0@hookco.test"
-role = "staff"
-manager = "ivy"
-
-[[role]]
-name = "staff"
-apps = []
-{cfg_text}
-[[connector]]
-name = "hook"
-kind = "webhook"
-url = "http://127.0.0.1:{port}/access/{{op}}/{{handle}}"
-secret_env = "HOOK_SECRET"
-max_concurrency = 4
-"#
-        );
-        let cfg = quartermaster::config::parse(&text, std::path::Path::new("."), &|k| {
-            (k == "HOOK_SECRET").then(|| SECRET.to_owned())
-        })
-        .unwrap();
+        let cfg = config_with(port, 1, "max_concurrency = 4", &tools);
         let (_d, service, engine, _chat) = bot(&cfg).await;
         let caller = |h: &str| {
             let service = service.clone();
