@@ -5,7 +5,7 @@
 //! packing the same pages into JSON (verify's own query, without the checking), and SHA-256
 //! over the same canonical bytes.
 //!
-//! Run: `cargo bench --bench audit` (a few minutes; the SQLite file holds ~1M rows, 258 MB).
+//! Run: `cargo bench --bench audit` (a few minutes; the SQLite file holds ~1M rows, 276 MB).
 //! Environment:
 //! - `QM_AUDIT_DB`: `sqlite` (default: a fresh file in a temporary directory), `postgres` (a
 //!   scratch database on the server of `QM_TEST_PG_URL`, default

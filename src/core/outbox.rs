@@ -125,7 +125,6 @@ pub fn with_channel_copies(
     out
 }
 
-/// The approvals channel's copy of a prompt sent to `name`.
 /// The key of a plan's Confirm/Cancel messages (edited when the plan is decided).
 pub fn plan_key(plan: PlanId) -> MessageKey {
     MessageKey::Plan(plan)
