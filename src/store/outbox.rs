@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::db::{DbRow, Tx, Val, q, values};
 use super::rows::micros;
-use super::{SqlStore, audit, store_err};
+use super::{SqlStore, audit, json_list, store_err};
 use crate::core::customid::ClickTarget;
 use crate::core::model::{AuditEvent, Handle};
 use crate::core::ports::{
@@ -242,6 +242,28 @@ impl SqlStore {
         Ok(n == 1)
     }
 
+    pub(super) async fn outbox_sent_many(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let _turn = self.pool.write_turn().await;
+        q(
+            "UPDATE outbox SET state = 'sent', lease_until = NULL, done_at = ?, last_error = NULL \
+           WHERE id IN (SELECT value FROM json_each(?)) AND state = 'sending'",
+        )
+        .pg(
+            "UPDATE outbox SET state = 'sent', lease_until = NULL, done_at = $1, \
+             last_error = NULL \
+             WHERE id = ANY(ARRAY(SELECT json_array_elements_text($2::json)::bigint)) \
+             AND state = 'sending'",
+        )
+        .bind(real_now())
+        .bind(json_list(ids.iter()))
+        .execute(&self.pool)
+        .await
+        .map_err(store_err)
+    }
+
     pub(super) async fn outbox_retry(
         &self,
         id: i64,
@@ -344,6 +366,10 @@ impl Outbox for SqlStore {
         audit: Vec<AuditEvent>,
     ) -> Result<bool, StoreError> {
         self.outbox_sent(id, note, audit).await
+    }
+
+    async fn messages_sent(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        self.outbox_sent_many(ids).await
     }
 
     async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError> {

@@ -230,6 +230,10 @@ impl Outbox for CrashStore {
         self.inner.message_sent(id, note, audit).await
     }
 
+    async fn messages_sent(&self, ids: &[i64]) -> Result<u64, StoreError> {
+        self.inner.messages_sent(ids).await
+    }
+
     async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError> {
         self.inner.message_retry(id, after, error).await
     }

@@ -73,6 +73,12 @@ impl Proxy {
         self.seen.lock().unwrap().clone()
     }
 
+    /// The newest request for which `f` gives a value, looked at in place (newest first,
+    /// nothing copied): cheap enough to poll while the traffic it watches runs.
+    pub fn find_newest<T>(&self, f: impl FnMut(&Seen) -> Option<T>) -> Option<T> {
+        self.seen.lock().unwrap().iter().rev().find_map(f)
+    }
+
     /// Requests still waiting for their answer to reach the client.
     pub fn in_flight(&self) -> usize {
         self.seen

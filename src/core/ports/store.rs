@@ -161,6 +161,10 @@ pub trait Outbox: Send + Sync {
         note: Option<&str>,
         audit: Vec<AuditEvent>,
     ) -> Result<bool, StoreError>;
+    /// Marks claimed rows delivered as addressed, in one statement (a delivery round's
+    /// plain successes); how many were still claimed (a row another sender took over after
+    /// its lease ended is left as it is).
+    async fn messages_sent(&self, ids: &[i64]) -> Result<u64, StoreError>;
     /// Puts a claimed row back, due again after `after`, with the failure's text.
     async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError>;
     /// Gives a claimed row up, with its audit rows, in one transaction.

@@ -30,6 +30,10 @@ use crate::core::render::requests as render;
 /// How many rows one delivery round claims.
 pub const DELIVERY_BATCH: usize = 32;
 
+/// The longest a delivered row waits in a round before it is marked sent (well inside the
+/// claim's lease, so no other sender takes a delivered row over).
+const MARK_SENT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn request_of(key: Option<&crate::core::ports::MessageKey>) -> ReqRef {
     key.and_then(|k| k.request())
         .map_or(ReqRef::None, ReqRef::Id)
@@ -130,17 +134,51 @@ impl Service {
     }
 
     /// Claims up to `limit` due rows and delivers them, in order; how many were claimed.
+    ///
+    /// The rows delivered as addressed are marked sent together, in one write at the end of
+    /// the round (or every [`MARK_SENT_WITHIN`] in a round that runs long): each write waits
+    /// its turn at SQLite's one writer, beside the engine's claims. A row sent but not yet
+    /// marked when the process dies is sent again after its lease, under the same nonce, as
+    /// a row whose "sent" write was lost always was. No row in a round waits on another of
+    /// the same round: an edit or a copy is claimed only once the sends under its key are
+    /// settled.
     pub async fn deliver_due(&self, limit: usize) -> Result<usize> {
         let policy = self.delivery_policy();
         let rows = self.store.claim_messages(policy.lease, limit).await?;
         let n = rows.len();
+        let mut sent = Vec::new();
+        let mut since = std::time::Instant::now();
         for row in rows {
-            self.deliver_one(row, &policy).await?;
+            let id = row.id;
+            match self.deliver_one(row, &policy).await {
+                Ok(true) => sent.push(id),
+                Ok(false) => {}
+                Err(e) => {
+                    self.mark_delivered(&sent).await?;
+                    return Err(e);
+                }
+            }
+            if since.elapsed() >= MARK_SENT_WITHIN && !sent.is_empty() {
+                self.mark_delivered(&sent).await?;
+                sent.clear();
+                since = std::time::Instant::now();
+            }
         }
+        self.mark_delivered(&sent).await?;
         Ok(n)
     }
 
-    async fn deliver_one(&self, row: Queued, policy: &DeliveryPolicy) -> Result<()> {
+    /// Marks rows delivered as addressed, in one write.
+    async fn mark_delivered(&self, ids: &[i64]) -> Result<()> {
+        if !ids.is_empty() {
+            self.store.messages_sent(ids).await?;
+        }
+        Ok(())
+    }
+
+    /// Delivers one claimed row; true when it reached its recipient as addressed and is left
+    /// for the caller to mark sent (every other outcome is written here).
+    async fn deliver_one(&self, row: Queued, policy: &DeliveryPolicy) -> Result<bool> {
         let nonce = format!("qm{}", row.id);
         let m = &row.msg;
         let send_to = match &m.kind {
@@ -153,7 +191,7 @@ impl Service {
                 self.store
                     .message_sent(row.id, Some(note), Vec::new())
                     .await?;
-                return Ok(());
+                return Ok(false);
             }
             OutKind::Edit => None,
         };
@@ -171,11 +209,8 @@ impl Service {
             (None, None) => Ok(()),
         };
         match res {
-            Ok(()) => {
-                self.store.message_sent(row.id, None, Vec::new()).await?;
-                Ok(())
-            }
-            Err(e) => self.delivery_failed(row, e, policy).await,
+            Ok(()) => Ok(true),
+            Err(e) => self.delivery_failed(row, e, policy).await.map(|()| false),
         }
     }
 

@@ -162,6 +162,43 @@ async fn copies_on_postgres() {
     copies(Backend::Postgres).await;
 }
 
+/// A round's deliveries are marked sent in one write; a row no longer claimed (settled by
+/// another sender, or never claimed) is left as it is.
+async fn sent_together(b: Backend) {
+    let (s, _db) = fresh(b).await;
+    let msgs = (0..3)
+        .map(|i| Outgoing::to_person(&h("bob"), format!("dm {i}"), vec![], None))
+        .collect();
+    s.commit(Change {
+        messages: msgs,
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    let lease = Duration::from_secs(30);
+    let claimed = s.claim_messages(lease, 2).await.unwrap();
+    let ids: Vec<i64> = claimed.iter().map(|q| q.id).collect();
+    let unclaimed = ids.iter().max().unwrap() + 1;
+    let all = [ids.clone(), vec![unclaimed]].concat();
+    assert_eq!(s.messages_sent(&all).await.unwrap(), 2);
+    assert_eq!(s.messages_sent(&ids).await.unwrap(), 0, "marked once");
+    let c = s.outbox_counts().await.unwrap();
+    assert_eq!((c.pending, c.sent), (1, 2));
+    let rest = s.claim_messages(lease, 10).await.unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].msg.text, "dm 2");
+}
+
+#[tokio::test]
+async fn sent_together_on_sqlite() {
+    sent_together(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sent_together_on_postgres() {
+    sent_together(Backend::Postgres).await;
+}
+
 /// Messages about a new plan are written with it, completed with its id; without a plan to
 /// create the change is refused and nothing is written.
 async fn plan_messages(b: Backend) {
