@@ -28,7 +28,8 @@
 //! - Figure 7 (peak): VmHWM of the `serve` process, sampled during figure 4.
 //!
 //! Run: `cargo bench --bench provisioning` (`QM_SAMPLES` for figure 2, default 100;
-//! `QM_HIRES`; `QM_REPLAY`; `QM_SCIM_CONCURRENCY`, the connector's `max_concurrency` in
+//! `QM_NO_SENDER=1`, figure 2 with the outbox sender stopped (a diagnostic: messages stay
+//! queued); `QM_HIRES`; `QM_REPLAY`; `QM_SCIM_CONCURRENCY`, the connector's `max_concurrency` in
 //! figure 4, default 4, the connector default; `QM_SKIP_FIG2=1` / `QM_SKIP_FIG4=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -243,7 +244,11 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
     service.deliver_in_background();
     let outbox = tokio::spawn(quartermaster::engine::outbox::run(
         service.clone(),
-        stop_tx.subscribe(),
+        if env_flag("QM_NO_SENDER") {
+            tokio::sync::watch::channel(true).1
+        } else {
+            stop_tx.subscribe()
+        },
     ));
     let bob = service
         .caller_by_handle(&Handle::parse("bob").unwrap())
@@ -253,6 +258,7 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
     let app_name = AppName::parse("figma").unwrap();
     let http = scim_client();
     let (mut ours, mut refs, mut diffs, mut clicks) = (vec![], vec![], vec![], vec![]);
+    let mut stages = Stages::default();
     for i in 0..samples + warmup {
         let h = Handle::parse(&format!("p{i}")).unwrap();
         let me = service.caller_by_handle(&h).await.unwrap().unwrap();
@@ -272,32 +278,34 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
         service.click(&bob, &custom_id, None).await;
         let clicked = t0.elapsed();
         let mark = format!("\"externalId\":\"{h}\"");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let at = loop {
-            // In place, newest first: copying every request seen so far on each poll cost the
-            // proxy's own lock and the CPUs the work being timed needs.
-            let created = proxy.find_newest(|r| {
+        // Woken by the proxy's answers, not polled: a poll every millisecond took CPU
+        // from the work being timed (only once the click had returned, so more from
+        // builds whose click returns sooner).
+        let at = proxy
+            .wait_newest(Duration::from_secs(30), |r| {
                 (r.method == "POST" && r.path.ends_with("/Users") && r.body.contains(&mark))
                     .then_some(r.answered)
                     .flatten()
-            });
-            if let Some(at) = created {
-                break at;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the account is created within 30 s"
-            );
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        };
+            })
+            .await
+            .expect("the account is created within 30 s");
         let d = at - t0;
         // Let the grant (group membership) finish, so the reference has the peer to itself.
         let deadline = Instant::now() + Duration::from_secs(30);
         while service.store().queue_depth().await.unwrap() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // The reference starts after the same quiet as ours (the peer may still be busy
+        // with the grant's last request, which made its look-up several ms slower).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let ref_from = Instant::now();
         let rd = reference_create(&http, &ref_base, &format!("r{i}")).await;
         if i >= warmup {
+            let (seen, ref_seen) = (
+                settled(&proxy, t0).await,
+                settled(&ref_proxy, ref_from).await,
+            );
+            stages.add(&seen, t0, clicked, &ref_seen, ref_from);
             ours.push(d);
             refs.push(rd);
             clicks.push(clicked);
@@ -312,6 +320,7 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
     println!("ours (click -> POST /Users answered): {o}");
     println!("  of which the click call itself:       {c}");
     println!("reference (same 2 requests, reqwest):   {r}");
+    stages.print();
     println!(
         "added latency (ours - reference, per iteration): p50={:.3} p95={:.3} p99={:.3} \
          max={:.3} ms",
@@ -324,6 +333,101 @@ async fn figure2(server: &ScimServer, chat_ms: u64) {
         d[1],
         if d[1] <= 20.0 { "MET" } else { "MISSED" }
     );
+}
+
+/// Figure 2's time split by stage, as the proxies saw the requests: where ours spends what the
+/// reference does not.
+#[derive(Default)]
+struct Stages {
+    /// Click returned → the look-up reached the peer's proxy (the engine picking the action up).
+    wake: Vec<Duration>,
+    /// Quartermaster's own part: click → look-up at the peer, plus look-up answered → POST.
+    own: Vec<Duration>,
+    /// The look-up, as the proxy timed it: ours / the reference's.
+    get: (Vec<Duration>, Vec<Duration>),
+    /// Look-up answered → POST arrived: ours / the reference's.
+    gap: (Vec<Duration>, Vec<Duration>),
+    /// The POST, as the proxy timed it: ours / the reference's.
+    post: (Vec<Duration>, Vec<Duration>),
+    /// Requests ours sent before its POST /Users was answered, beyond the look-up and the POST.
+    extra: usize,
+}
+
+/// What `proxy` saw, once every request since `from` has its answer recorded (the proxy notes
+/// it after handing the answer on, so a client may get it a moment before).
+async fn settled(proxy: &Proxy, from: Instant) -> Vec<proxy::Seen> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = proxy.seen();
+        if seen.iter().all(|s| s.at < from || s.answered.is_some()) || Instant::now() > deadline {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// The first request at or after `from`, the look-up and the POST /Users it led to, and how
+/// many other requests came between.
+fn split(seen: &[proxy::Seen], from: Instant) -> (Instant, &proxy::Seen, &proxy::Seen, usize) {
+    let mine: Vec<&proxy::Seen> = seen.iter().filter(|s| s.at >= from).collect();
+    let post = mine
+        .iter()
+        .position(|s| s.method == "POST" && s.path.ends_with("/Users"))
+        .expect("the POST /Users was seen");
+    let get = mine[..post]
+        .iter()
+        .rposition(|s| s.method == "GET")
+        .expect("a look-up before the POST");
+    (mine[0].at, mine[get], mine[post], post - 1)
+}
+
+impl Stages {
+    fn add(
+        &mut self,
+        ours: &[proxy::Seen],
+        t0: Instant,
+        click: Duration,
+        refs: &[proxy::Seen],
+        r0: Instant,
+    ) {
+        let (first, get, post, extra) = split(ours, t0);
+        let (_, rget, rpost, _) = split(refs, r0);
+        let answered = |s: &proxy::Seen| s.answered.expect("answered");
+        self.wake.push(first.saturating_duration_since(t0 + click));
+        self.own.push(
+            first.saturating_duration_since(t0) + post.at.saturating_duration_since(answered(get)),
+        );
+        self.get.0.push(answered(get) - get.at);
+        self.get.1.push(answered(rget) - rget.at);
+        self.gap
+            .0
+            .push(post.at.saturating_duration_since(answered(get)));
+        self.gap
+            .1
+            .push(rpost.at.saturating_duration_since(answered(rget)));
+        self.post.0.push(answered(post) - post.at);
+        self.post.1.push(answered(rpost) - rpost.at);
+        self.extra += extra;
+    }
+
+    fn print(self) {
+        println!("  by stage (ours / reference):");
+        println!(
+            "    click returned -> look-up at the peer: {}",
+            stats(self.wake)
+        );
+        println!(
+            "    own (click -> look-up sent, + between): {}",
+            stats(self.own)
+        );
+        println!("    look-up:  {}", stats(self.get.0));
+        println!("              {}", stats(self.get.1));
+        println!("    between:  {}", stats(self.gap.0));
+        println!("              {}", stats(self.gap.1));
+        println!("    POST:     {}", stats(self.post.0));
+        println!("              {}", stats(self.post.1));
+        println!("    other requests before ours' POST: {}", self.extra);
+    }
 }
 
 /// Nearest-rank p50, p95, p99 and max of signed milliseconds.

@@ -35,6 +35,8 @@ pub struct Proxy {
     seen: Arc<Mutex<Vec<Seen>>>,
     delay: Arc<Mutex<Duration>>,
     hook: Arc<Mutex<Option<Hook>>>,
+    /// Told each time an answer is handed on.
+    answers: Arc<tokio::sync::Notify>,
 }
 
 impl Proxy {
@@ -47,6 +49,7 @@ impl Proxy {
             seen: Arc::default(),
             delay: Arc::default(),
             hook: Arc::default(),
+            answers: Arc::default(),
         };
         let p = me.clone();
         tokio::spawn(async move {
@@ -77,6 +80,29 @@ impl Proxy {
     /// nothing copied): cheap enough to poll while the traffic it watches runs.
     pub fn find_newest<T>(&self, f: impl FnMut(&Seen) -> Option<T>) -> Option<T> {
         self.seen.lock().unwrap().iter().rev().find_map(f)
+    }
+
+    /// Waits (at most `limit`) for the newest request for which `f` gives a value, woken by
+    /// each answer the proxy hands on instead of polling: a waiter that polls takes CPU
+    /// from the traffic it times.
+    #[allow(dead_code)]
+    pub async fn wait_newest<T>(
+        &self,
+        limit: Duration,
+        mut f: impl FnMut(&Seen) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let answered = self.answers.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            if let Some(t) = self.find_newest(&mut f) {
+                return Some(t);
+            }
+            if tokio::time::timeout_at(deadline, answered).await.is_err() {
+                return None;
+            }
+        }
     }
 
     /// Requests still waiting for their answer to reach the client.
@@ -169,6 +195,7 @@ impl Proxy {
         client.write_all(&response).await?;
         client.shutdown().await?;
         self.seen.lock().unwrap()[idx].answered = Some(Instant::now());
+        self.answers.notify_waiters();
         Ok(())
     }
 }
