@@ -1,9 +1,10 @@
 //! The outbox sender of `serve`: delivers the chat messages the core committed (see
-//! `core::service::outbox`). It wakes after every commit that wrote messages, and polls
+//! `core::service::outbox`). It wakes after every commit that wrote messages (its round
+//! [`GATHER`] later), and polls
 //! every [`POLL`] for retries that fell due and rows whose sender died (their lease ended),
 //! so several instances may share one database: each row is claimed by one of them at a time.
-//! On a graceful stop it finishes the round in flight; rows it had not sent yet stay
-//! queued for the next start.
+//! On a graceful stop it finishes the round in flight (a woken round still waiting goes out
+//! at once); rows it had not sent yet stay queued for the next start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +47,12 @@ pub async fn run(service: Arc<Service>, mut stop: tokio::sync::watch::Receiver<b
             _ = woken => {
                 tokio::select! {
                     _ = tokio::time::sleep(GATHER) => {}
-                    _ = stop.changed() => {}
+                    _ = stop.changed() => {
+                        // Stopping: the round it was woken for still goes out.
+                        if let Err(e) = service.deliver_due(DELIVERY_BATCH).await {
+                            warn!(error = %e, "outbox delivery round failed");
+                        }
+                    }
                 }
             }
             _ = tokio::time::sleep(POLL) => {}

@@ -85,7 +85,6 @@ impl Proxy {
     /// Waits (at most `limit`) for the newest request for which `f` gives a value, woken by
     /// each answer the proxy hands on instead of polling: a waiter that polls takes CPU
     /// from the traffic it times.
-    #[allow(dead_code)]
     pub async fn wait_newest<T>(
         &self,
         limit: Duration,
