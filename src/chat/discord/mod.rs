@@ -153,12 +153,14 @@ where
 /// Discord's button style for a label: green for going ahead, red for stopping.
 pub fn button_style(label: ButtonLabel) -> u8 {
     match label {
-        ButtonLabel::Deny | ButtonLabel::Cancel => 4,
+        ButtonLabel::Deny | ButtonLabel::Cancel | ButtonLabel::RevokeNow => 4,
         ButtonLabel::Approve
         | ButtonLabel::Confirm
         | ButtonLabel::Done
         | ButtonLabel::Extend
-        | ButtonLabel::Retry => 3,
+        | ButtonLabel::Retry
+        | ButtonLabel::Ratify
+        | ButtonLabel::Escalate => 3,
     }
 }
 

@@ -34,6 +34,12 @@ pub enum ButtonLabel {
     Extend,
     /// Retry a failed action.
     Retry,
+    /// Ratify a break-glass grant after the fact.
+    Ratify,
+    /// Take a break-glass grant away at once.
+    RevokeNow,
+    /// Turn one's own pending request into break-glass.
+    Escalate,
 }
 
 impl ButtonLabel {
@@ -47,10 +53,13 @@ impl ButtonLabel {
             Self::Done => "Done",
             Self::Extend => "Extend",
             Self::Retry => "Retry",
+            Self::Ratify => "Ratify",
+            Self::RevokeNow => "Revoke now",
+            Self::Escalate => "Escalate",
         }
     }
     /// Every label.
-    pub const ALL: [ButtonLabel; 7] = [
+    pub const ALL: [ButtonLabel; 10] = [
         Self::Approve,
         Self::Deny,
         Self::Confirm,
@@ -58,6 +67,9 @@ impl ButtonLabel {
         Self::Done,
         Self::Extend,
         Self::Retry,
+        Self::Ratify,
+        Self::RevokeNow,
+        Self::Escalate,
     ];
     /// Reads a label, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
