@@ -163,7 +163,11 @@ pub fn assemble(
         chat,
         clock,
         Registry::builtin(),
-    ));
+    )
+    .with_step_up(crate::core::service::StepUpSettings {
+        key: config.mfa_key.clone(),
+        public_url: config.public_url.clone(),
+    }));
     let limits = config
         .connectors
         .iter()

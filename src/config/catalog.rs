@@ -59,6 +59,7 @@ impl Walker<'_, '_> {
         let (max_duration, default_duration) = durations(cx, &rec);
         let reason_pattern = reason_pattern(cx, &rec);
         let reason_hint = rec.string(cx, "reason_hint").map(str::to_owned);
+        let (step_up, break_glass) = super::step_up::app_terms(cx, &rec);
         if cx.problems.len() != before {
             return None;
         }
@@ -75,6 +76,8 @@ impl Walker<'_, '_> {
             requestable,
             reason_pattern,
             reason_hint,
+            step_up,
+            break_glass,
         })
     }
 }

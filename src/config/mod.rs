@@ -25,6 +25,7 @@ mod read;
 mod roles;
 mod secret;
 mod server;
+mod step_up;
 #[cfg(test)]
 mod testing;
 mod walker;
@@ -69,6 +70,10 @@ pub struct Config {
     pub http: Option<HttpConfig>,
     /// `[hr]`, when given (the HR feed's shared secret).
     pub hr: Option<HrConfig>,
+    /// `[mfa] key_env`: the key that seals TOTP secrets at rest, when configured.
+    pub mfa_key: Option<crate::core::totp::MfaKey>,
+    /// `[http] public_url`: where people reach `serve` (the enrolment page's links).
+    pub public_url: Option<String>,
     /// `[audit] key_env`: the key that seals the audit chain's head, when configured.
     pub audit_key: Option<SecretString>,
     /// `[audit] anchor_file`, resolved against `base_dir`: where every seal is also appended,

@@ -78,6 +78,9 @@ impl<'c, 'e> Walker<'c, 'e> {
         let (roles, known_roles) = self.roles(&root);
         let departments = self.departments(&root);
         let (apps, known_apps) = self.apps(&root);
+        let mfa_key = self.mfa(&root);
+        let public_url = self.public_url(&root);
+        self.step_up_needs_key(&apps, &workflow, mfa_key.is_some());
         self.check_references(&Known {
             handles: known_handles,
             apps: known_apps,
@@ -103,6 +106,8 @@ impl<'c, 'e> Walker<'c, 'e> {
             discord,
             http,
             hr,
+            mfa_key,
+            public_url,
             audit_key,
             audit_anchor_file,
             warnings: std::mem::take(&mut self.cx.warnings),

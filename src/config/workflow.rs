@@ -23,6 +23,7 @@ impl Walker<'_, '_> {
             if let Some(s) = w.span(cx, "max_duration") {
                 workflow.max_duration = s;
             }
+            workflow.step_up_for = super::step_up::step_up_for(cx, &w);
         }
         workflow
     }

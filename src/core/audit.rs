@@ -182,6 +182,18 @@ vocabulary! {
         MessageFailed = "message.failed",
         /// The audit chain's seals started to be appended to an anchor file.
         AuditAnchored = "audit.anchored",
+        /// A person began TOTP enrolment (`waiting`) or confirmed it with a first code (`ok`).
+        MfaEnrolled = "mfa.enrolled",
+        /// IT removed a person's TOTP enrolment.
+        MfaReset = "mfa.reset",
+        /// A step-up was refused: not enrolled, locked, a wrong or reused code (never the code).
+        StepUpFailed = "step_up.failed",
+        /// An emergency grant was given at once, its approvers skipped.
+        BreakGlassGranted = "break_glass.granted",
+        /// Someone other than its holder ratified a break-glass grant (or IT cleared it).
+        BreakGlassRatified = "break_glass.ratified",
+        /// Nobody ratified a break-glass grant in time; IT was told.
+        BreakGlassOverdue = "break_glass.overdue",
     }
 }
 

@@ -3,10 +3,10 @@
 
 use std::fmt;
 
-use super::model::{ActionId, GrantId, PlanId, RequestId};
+use super::model::{ActionId, AppName, BreakGlassId, GrantId, Handle, PlanId, RequestId};
 
-/// What a button click asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a button click (or a submitted form) asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ClickTarget {
     /// Approve step `step` of a request.
     Approve(RequestId, u32),
@@ -22,6 +22,16 @@ pub enum ClickTarget {
     Cancel(PlanId),
     /// Ask to extend a time-bound grant.
     Extend(GrantId),
+    /// Turn one's own pending request into break-glass.
+    Escalate(RequestId),
+    /// Break-glass on an app (the confirm form of `/request … emergency:true`).
+    BreakGlass(AppName),
+    /// Ratify a break-glass grant.
+    Ratify(BreakGlassId),
+    /// Revoke a break-glass grant now.
+    RevokeNow(BreakGlassId),
+    /// IT's reset of a person's step-up enrolment (the form asking for IT's own code).
+    MfaReset(Handle),
 }
 
 /// A `custom_id` that is not one of ours (or of an older, unsupported version).
@@ -47,6 +57,15 @@ impl ClickTarget {
             ["v1", "plan", id, "confirm"] => Ok(Self::Confirm(PlanId(num(id)?))),
             ["v1", "plan", id, "cancel"] => Ok(Self::Cancel(PlanId(num(id)?))),
             ["v1", "grant", id, "extend"] => Ok(Self::Extend(GrantId(num(id)?))),
+            ["v1", "req", id, "escalate"] => Ok(Self::Escalate(RequestId(num(id)?))),
+            ["v1", "bg", "app", app] => AppName::parse(app)
+                .map(Self::BreakGlass)
+                .map_err(|_| UnknownButton),
+            ["v1", "bg", id, "ratify"] => Ok(Self::Ratify(BreakGlassId(num(id)?))),
+            ["v1", "bg", id, "revoke"] => Ok(Self::RevokeNow(BreakGlassId(num(id)?))),
+            ["v1", "mfa", h, "reset"] => Handle::parse(h)
+                .map(Self::MfaReset)
+                .map_err(|_| UnknownButton),
             _ => Err(UnknownButton),
         }
     }
@@ -62,6 +81,11 @@ impl fmt::Display for ClickTarget {
             Self::Confirm(p) => write!(f, "v1:plan:{p}:confirm"),
             Self::Cancel(p) => write!(f, "v1:plan:{p}:cancel"),
             Self::Extend(g) => write!(f, "v1:grant:{g}:extend"),
+            Self::Escalate(r) => write!(f, "v1:req:{r}:escalate"),
+            Self::BreakGlass(a) => write!(f, "v1:bg:app:{a}"),
+            Self::Ratify(b) => write!(f, "v1:bg:{b}:ratify"),
+            Self::RevokeNow(b) => write!(f, "v1:bg:{b}:revoke"),
+            Self::MfaReset(h) => write!(f, "v1:mfa:{h}:reset"),
         }
     }
 }
@@ -80,11 +104,16 @@ mod tests {
             ClickTarget::Confirm(PlanId(3)),
             ClickTarget::Cancel(PlanId(3)),
             ClickTarget::Extend(GrantId(9)),
+            ClickTarget::Escalate(RequestId(4)),
+            ClickTarget::BreakGlass(AppName::parse(&"a".repeat(64)).unwrap()),
+            ClickTarget::Ratify(BreakGlassId(i64::MAX)),
+            ClickTarget::RevokeNow(BreakGlassId(2)),
+            ClickTarget::MfaReset(Handle::parse(&"h".repeat(64)).unwrap()),
         ];
         for t in all {
             let s = t.to_string();
             assert!(s.len() <= 100, "{s}");
-            assert_eq!(ClickTarget::parse(&s), Ok(t));
+            assert_eq!(ClickTarget::parse(&s), Ok(t.clone()));
         }
         assert_eq!(
             ClickTarget::Approve(RequestId(42), 2).to_string(),

@@ -12,6 +12,7 @@ pub mod ports;
 pub mod render;
 pub mod service;
 pub mod suggest;
+pub mod totp;
 pub mod validate;
 pub mod workflow;
 pub mod zone;

@@ -203,6 +203,8 @@ mod tests {
             requestable: true,
             reason_pattern: Some(regex::Regex::new("^(INC|CHG)-[0-9]+").unwrap()),
             reason_hint: Some("a ticket".into()),
+            step_up: false,
+            break_glass: None,
         };
         let org = Org {
             name: "Acme".into(),

@@ -5,7 +5,8 @@
 //!     │  └─route(no steps)─> approved ─provision─> provisioning ─ok─> granted ─revoke─> revoked
 //!     │                                                  └─fail─> failed ─retry─> provisioning
 //! awaiting(k) ─deny─> denied      awaiting(k) ─nobody─> no_approver(k) ─reroute─> awaiting(k)
-//! submitted | awaiting | no_approver ─cancel─> cancelled, ─expire─> expired
+//! submitted | awaiting | no_approver ─cancel─> cancelled, ─expire─> expired,
+//!                                     ─break_glass─> approved (ratified afterwards)
 //! ```
 
 use std::fmt;
@@ -75,6 +76,8 @@ pub enum Event {
     Retry,
     /// The access was removed.
     Revoke,
+    /// Break-glass: granted at once, its approvals skipped (ratified afterwards).
+    BreakGlass,
 }
 
 /// A transition the state machine does not allow.
@@ -103,6 +106,7 @@ impl RequestState {
             (S::Awaiting(k), E::NoApprover) => S::NoApprover(k),
             (S::NoApprover(k), E::Reroute) => S::Awaiting(k),
             (S::Submitted | S::Awaiting(_) | S::NoApprover(_), E::Cancel) => S::Cancelled,
+            (S::Submitted | S::Awaiting(_) | S::NoApprover(_), E::BreakGlass) => S::Approved,
             (S::Submitted | S::Awaiting(_) | S::NoApprover(_), E::Expire) => S::Expired,
             (S::Approved, E::Provision) => S::Provisioning,
             (S::Provisioning, E::Provisioned) => S::Granted,

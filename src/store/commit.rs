@@ -51,6 +51,8 @@ impl UnitOfWork for SqlStore {
         // 5b. The messages this decision causes, in the outbox with it, and the steps whose
         //     prompts they are.
         write_messages(&mut tx, &change, out.plan).await?;
+        // 5c. Step-up enrolments and break-glass records.
+        super::step_up::write_step_up(&mut tx, &change, out.request).await?;
 
         // 6. The audit rows, chained under the same write lock.
         let head = audit::append(

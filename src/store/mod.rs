@@ -36,6 +36,7 @@ mod people;
 mod plans;
 mod requests;
 mod rows;
+mod step_up;
 #[cfg(test)]
 mod tests;
 

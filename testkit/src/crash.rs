@@ -205,6 +205,36 @@ impl ActionQueue for CrashStore {
 }
 
 #[async_trait]
+impl StepUpRecords for CrashStore {
+    async fn mfa(&self, p: &Handle) -> Result<Option<MfaRecord>, StoreError> {
+        self.inner.mfa(p).await
+    }
+
+    async fn mfa_link(&self, token_hash: &str) -> Result<Option<MfaLink>, StoreError> {
+        self.inner.mfa_link(token_hash).await
+    }
+
+    async fn break_glass(&self, id: BreakGlassId) -> Result<Option<BreakGlass>, StoreError> {
+        self.inner.break_glass(id).await
+    }
+
+    async fn break_glass_of_request(
+        &self,
+        r: RequestId,
+    ) -> Result<Option<BreakGlass>, StoreError> {
+        self.inner.break_glass_of_request(r).await
+    }
+
+    async fn open_break_glass(&self, p: &Handle) -> Result<Vec<BreakGlass>, StoreError> {
+        self.inner.open_break_glass(p).await
+    }
+
+    async fn overdue_break_glass(&self, now: Timestamp) -> Result<Vec<BreakGlass>, StoreError> {
+        self.inner.overdue_break_glass(now).await
+    }
+}
+
+#[async_trait]
 impl InteractionLog for CrashStore {
     async fn record_interaction(&self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
         self.inner.record_interaction(id, at).await

@@ -40,6 +40,13 @@ pub const SECTIONS: &[SectionSpec] = &[
               with the secret, of `TIMESTAMP + \".\" + BODY`.",
     },
     SectionSpec {
+        name: "mfa",
+        header: "[mfa]",
+        doc: "Step-up verification (TOTP codes from an authenticator app) for high-risk \
+              approvals and IT's confirms. Required when an app sets `step_up` or \
+              `[workflow] step_up_for` lists anything.",
+    },
+    SectionSpec {
         name: "audit",
         header: "[audit]",
         doc: "Sealing the audit trail, and a copy of every seal outside the database.",
@@ -166,6 +173,15 @@ pub const KEYS: &[KeySpec] = &[
         "\"365d\"",
         "Ceiling for any duration anyone types.",
     ),
+    k(
+        "workflow",
+        "step_up_for",
+        "array of strings",
+        Some("[]"),
+        "[\"offboard\", \"role\"]",
+        "IT's confirms that need a step-up code: offboard, role, onboard (plan Confirm), \
+         retry, done, review, drift.",
+    ),
     // [database]
     k(
         "database",
@@ -240,6 +256,26 @@ pub const KEYS: &[KeySpec] = &[
         Some("\"127.0.0.1:8080\""),
         "\"0.0.0.0:8080\"",
         "Required in the table. Address to listen on.",
+    ),
+    k(
+        "http",
+        "public_url",
+        "string (URL)",
+        REQ,
+        "\"https://qm.example.com\"",
+        "Where people reach this server; the bot's links (the one-time MFA enrolment page, \
+         `GET /mfa/enroll/TOKEN`) use it. Without it, `/mfa enroll` answers with the secret \
+         itself, shown only to that person.",
+    ),
+    // [mfa]
+    k(
+        "mfa",
+        "key_env",
+        "string (variable name)",
+        REQ,
+        "\"QM_MFA_KEY\"",
+        "The environment variable holding the key (64 hex characters, e.g. `openssl rand -hex \
+         32`) that seals TOTP secrets at rest (XChaCha20-Poly1305).",
     ),
     // [hr]
     k(
@@ -466,6 +502,27 @@ pub const KEYS: &[KeySpec] = &[
         REQ,
         "\"a JIRA ticket, e.g. JIRA-123\"",
         "Shown when the reason does not match.",
+    ),
+    k(
+        "app",
+        "step_up",
+        "string",
+        Some("\"none\""),
+        "\"totp\"",
+        "\"totp\": approvers must enter a code from their authenticator app to Approve.",
+    ),
+    k(
+        "app",
+        "break_glass",
+        "inline table",
+        REQ,
+        "{ max = \"2h\", who = [\"role:sre\"], reason_pattern = \"^INC-\", review_within = \"24h\", auto_revoke = false }",
+        "Emergency access: `/request app:NAME emergency:true` (or Escalate on a pending request) \
+         grants at once for at most `max` (not extendable) to the people `who` names \
+         (`role:NAME`, `department:NAME` or a handle), with a reason matching `reason_pattern`; \
+         the skipped approvers and the approvals channel get Ratify / Revoke now; without a \
+         ratification by someone else within `review_within` (default 24h) IT is told, and \
+         with `auto_revoke = true` the access is revoked.",
     ),
     // [[connector]]
     k(

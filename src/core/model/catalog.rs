@@ -1,5 +1,6 @@
 //! The organisation as configured: the app catalog, roles, departments and workflow timers.
 
+use super::step_up::{BreakGlassPolicy, StepUpFor};
 use std::fmt;
 use std::time::Duration;
 
@@ -66,6 +67,10 @@ pub struct App {
     pub reason_pattern: Option<regex::Regex>,
     /// Shown when the reason does not match.
     pub reason_hint: Option<String>,
+    /// Its approvers must pass step-up (a TOTP code) to Approve (`step_up = "totp"`).
+    pub step_up: bool,
+    /// Who may take it at once in an emergency, and on what terms (`break_glass`).
+    pub break_glass: Option<BreakGlassPolicy>,
 }
 
 /// A role and its birthright apps.
@@ -98,6 +103,8 @@ pub struct WorkflowSettings {
     /// The longest duration anyone may ask for (`[workflow] max_duration`, one year by
     /// default); a longer one is refused, and no grant runs longer.
     pub max_duration: Span,
+    /// IT's confirms that need step-up (`[workflow] step_up_for`).
+    pub step_up_for: StepUpFor,
 }
 
 impl Default for WorkflowSettings {
@@ -107,6 +114,7 @@ impl Default for WorkflowSettings {
             escalate_after: Span::from_std(Duration::from_secs(72 * 3600)),
             expire_after: Span::from_std(Duration::from_secs(7 * 86_400)),
             max_duration: Span::from_std(Duration::from_secs(365 * 86_400)),
+            step_up_for: StepUpFor::default(),
         }
     }
 }

@@ -175,6 +175,10 @@ id_newtype!(
     /// A plan's number (an offboarding, a role change, an onboarding).
     PlanId
 );
+id_newtype!(
+    /// A break-glass grant's number.
+    BreakGlassId
+);
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,8 @@
 //! when it is built, and carried as its own type from then on.
 //!
 //! By topic: `ids` (checked identifiers), `span`, `people`, `catalog` (the organisation),
-//! `requests` (requests, steps, grants) and `actions` (connector actions).
+//! `requests` (requests, steps, grants), `actions` (connector actions) and `step_up`
+//! (TOTP enrolments, break-glass grants).
 
 mod actions;
 mod catalog;
@@ -10,6 +11,7 @@ mod ids;
 mod people;
 mod requests;
 mod span;
+mod step_up;
 
 use chrono::{DateTime, Utc};
 
@@ -21,6 +23,7 @@ pub use ids::*;
 pub use people::*;
 pub use requests::*;
 pub use span::*;
+pub use step_up::*;
 
 /// A moment in time, always UTC.
 pub type Timestamp = DateTime<Utc>;

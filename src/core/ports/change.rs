@@ -206,6 +206,133 @@ impl ActionUpdate {
     }
 }
 
+/// A write to a person's step-up enrolment or to its page link; each conditional one fails
+/// the whole change with [`StoreError::Conflict`](super::StoreError::Conflict) when the
+/// stored state moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MfaWrite {
+    /// A new enrolment, or a new secret for one not yet confirmed (never over a confirmed one).
+    Enrol {
+        /// Whose.
+        person: Handle,
+        /// The sealed secret.
+        sealed: String,
+    },
+    /// A one-time link to the enrolment page.
+    Link {
+        /// SHA-256 of the token, hex.
+        token_hash: String,
+        /// Whose.
+        person: Handle,
+        /// Valid until.
+        expires_at: Timestamp,
+    },
+    /// The link opened (once: conditional on it being unused and unexpired at `at`).
+    LinkUsed {
+        /// Which link.
+        token_hash: String,
+        /// Opened at.
+        at: Timestamp,
+    },
+    /// The enrolment confirmed by a code of time step `step` (conditional on it not being
+    /// confirmed yet).
+    Confirm {
+        /// Whose.
+        person: Handle,
+        /// The code's time step.
+        step: i64,
+        /// Confirmed at.
+        at: Timestamp,
+    },
+    /// A code of time step `step` accepted: conditional on no code of that step or a later
+    /// one having been accepted (a code counts once); failures reset.
+    Used {
+        /// Whose.
+        person: Handle,
+        /// The code's time step.
+        step: i64,
+    },
+    /// A wrong code: conditional on the failure count read (`failures`); the count goes up
+    /// by one, or, with `lock_until`, step-up locks and the count starts again.
+    Failed {
+        /// Whose.
+        person: Handle,
+        /// The count as read.
+        failures: u32,
+        /// Lock step-up until then.
+        lock_until: Option<Timestamp>,
+    },
+    /// The enrolment and its links removed (IT's reset).
+    Reset {
+        /// Whose.
+        person: Handle,
+    },
+}
+
+/// A break-glass grant to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBreakGlass {
+    /// Who takes it.
+    pub person: Handle,
+    /// Which app.
+    pub app: AppName,
+    /// The emergency.
+    pub reason: String,
+    /// The request it grants (existing, or the one this change inserts).
+    pub request: ReqRef,
+    /// Granted at.
+    pub granted_at: Timestamp,
+    /// Ratification due by.
+    pub ratify_by: Timestamp,
+}
+
+/// A message about the break-glass record a change creates, whose id (and maybe its
+/// request's) the store learns only when it inserts them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassMessage {
+    /// Who gets it.
+    pub to: super::Recipient,
+    /// The text around the request's number (it goes between consecutive parts).
+    pub text: Vec<String>,
+}
+
+impl BreakGlassMessage {
+    /// The row to write once the ids are known: with Ratify and Revoke now, under the
+    /// record's key.
+    pub fn complete(&self, id: BreakGlassId, request: RequestId) -> Outgoing {
+        Outgoing {
+            kind: crate::core::outbox::OutKind::Send(self.to.clone()),
+            text: self.text.join(&request.to_string()),
+            buttons: ratify_buttons(id),
+            key: Some(super::MessageKey::BreakGlass(id)),
+            dedupe: None,
+        }
+    }
+}
+
+/// A break-glass record's Ratify and Revoke now.
+pub fn ratify_buttons(id: BreakGlassId) -> Vec<super::Button> {
+    use super::{Button, ButtonLabel};
+    use crate::core::customid::ClickTarget;
+    vec![
+        Button {
+            label: ButtonLabel::Ratify,
+            target: ClickTarget::Ratify(id),
+        },
+        Button {
+            label: ButtonLabel::RevokeNow,
+            target: ClickTarget::RevokeNow(id),
+        },
+    ]
+}
+
+/// A break-glass record as it now stands, written only if its version is still the one read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BreakGlassUpdate {
+    /// The record as read, with the changes applied (its `version` is the one read).
+    pub after: BreakGlass,
+}
+
 /// Everything one decision changes, written in one transaction with its audit rows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Change {
@@ -265,6 +392,15 @@ pub struct Change {
     /// Requests whose current step's approvers this change prompts (`messages` holds the
     /// prompts): recorded with them, so a crash leaves both or neither.
     pub prompted: Vec<(RequestId, u32)>,
+    /// Step-up enrolment writes.
+    pub mfa: Vec<MfaWrite>,
+    /// A break-glass grant to record.
+    pub new_break_glass: Option<NewBreakGlass>,
+    /// Break-glass records to update.
+    pub break_glass_updates: Vec<BreakGlassUpdate>,
+    /// Messages about the new break-glass record (its Ratify and Revoke now), completed with
+    /// its id and its request's, and written with it.
+    pub break_glass_messages: Vec<BreakGlassMessage>,
 }
 
 impl Change {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::core::customid::ClickTarget;
 
-use crate::core::model::{ActionId, Handle, PlanId, RequestId};
+use crate::core::model::{ActionId, BreakGlassId, Handle, PlanId, RequestId};
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -107,6 +107,8 @@ pub enum MessageKey {
     Plan(PlanId),
     /// An offboarding report.
     Report(PlanId),
+    /// A break-glass grant's Ratify and Revoke now.
+    BreakGlass(BreakGlassId),
 }
 
 impl MessageKey {
@@ -126,6 +128,7 @@ impl std::fmt::Display for MessageKey {
             Self::Action(a) => write!(f, "act:{}", a.0),
             Self::Plan(p) => write!(f, "plan:{p}"),
             Self::Report(p) => write!(f, "report:{p}"),
+            Self::BreakGlass(b) => write!(f, "bg:{b}"),
         }
     }
 }
@@ -153,6 +156,7 @@ impl std::str::FromStr for MessageKey {
             "act" => Ok(Self::Action(ActionId(num(rest)?))),
             "plan" => Ok(Self::Plan(PlanId(num(rest)?))),
             "report" => Ok(Self::Report(PlanId(num(rest)?))),
+            "bg" => Ok(Self::BreakGlass(BreakGlassId(num(rest)?))),
             _ => Err(bad()),
         }
     }

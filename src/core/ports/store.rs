@@ -29,6 +29,26 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Step-up enrolments, their page links and break-glass grants (written through
+/// [`UnitOfWork::commit`]).
+#[async_trait]
+pub trait StepUpRecords: Send + Sync {
+    /// A person's enrolment.
+    async fn mfa(&self, p: &Handle) -> Result<Option<MfaRecord>, StoreError>;
+    /// An enrolment page link by its token's hash.
+    async fn mfa_link(&self, token_hash: &str) -> Result<Option<MfaLink>, StoreError>;
+    /// A break-glass record.
+    async fn break_glass(&self, id: BreakGlassId) -> Result<Option<BreakGlass>, StoreError>;
+    /// The break-glass record of a request, if it was one.
+    async fn break_glass_of_request(&self, r: RequestId)
+    -> Result<Option<BreakGlass>, StoreError>;
+    /// A person's break-glass records not cleared yet, oldest first.
+    async fn open_break_glass(&self, p: &Handle) -> Result<Vec<BreakGlass>, StoreError>;
+    /// Records neither ratified nor cleared whose ratification was due at or before `now`
+    /// and whose lateness IT has not been told of, oldest first.
+    async fn overdue_break_glass(&self, now: Timestamp) -> Result<Vec<BreakGlass>, StoreError>;
+}
+
 /// People: the directory the workflows are about.
 #[async_trait]
 pub trait People: Send + Sync {
@@ -262,7 +282,16 @@ pub trait UnitOfWork: Send + Sync {
 /// audit chain: every capability at once. Implemented for every type that implements them
 /// all.
 pub trait Store:
-    People + Requests + Grants + ActionQueue + Outbox + Plans + HrInbox + InteractionLog + UnitOfWork
+    People
+    + Requests
+    + Grants
+    + ActionQueue
+    + Outbox
+    + Plans
+    + HrInbox
+    + InteractionLog
+    + StepUpRecords
+    + UnitOfWork
 {
 }
 
@@ -275,6 +304,7 @@ impl<T> Store for T where
         + Plans
         + HrInbox
         + InteractionLog
+        + StepUpRecords
         + UnitOfWork
         + ?Sized
 {

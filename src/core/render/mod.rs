@@ -10,3 +10,4 @@
 
 pub mod lifecycle;
 pub mod requests;
+pub mod step_up;

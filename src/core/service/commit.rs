@@ -19,7 +19,8 @@ impl Service {
     /// Applies `change` in one transaction. When it queued connector work (new actions, or
     /// one put back in the queue due now) a worker is woken at once, before the caller goes
     /// on to deliver its chat messages (round trips that must not delay the work).
-    pub(super) async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+    pub(super) async fn commit(&self, mut change: Change) -> Result<Committed, StoreError> {
+        super::step_up::mark_stepped_up(&mut change);
         let wake = queues_work(&change, self.clock.now());
         let change = self.with_channel_copies(change).await;
         let committed = self.store.commit(change).await?;

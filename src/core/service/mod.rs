@@ -13,6 +13,8 @@
 //! in `refusal`; [`crate::core::render::requests`] words both. This file holds the [`Service`]
 //! itself and the helpers they all use.
 
+mod break_glass;
+mod break_glass_grant;
 mod commit;
 mod decide;
 mod dispatch;
@@ -20,6 +22,7 @@ mod failures;
 mod hr;
 mod interactions;
 mod lifecycle;
+mod mfa;
 pub(crate) mod news;
 mod offboard;
 mod offboarding_report;
@@ -28,10 +31,12 @@ mod onboarding_report;
 mod outbox;
 mod outcomes;
 mod plans;
+mod ratify;
 pub(crate) mod refusal;
 mod request;
 mod revoke;
 mod role;
+mod step_up;
 mod steps;
 mod tasks;
 mod timers;
@@ -41,7 +46,9 @@ mod zones;
 
 pub use hr::{HrError, HrEvent, HrKind, HrOutcome, RecordSource};
 pub use lifecycle::{PersonOutcome, PersonRefused, RecordRefusal};
+pub use mfa::EnrolPage;
 pub use outbox::DELIVERY_BATCH;
+pub use step_up::StepUpSettings;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -149,6 +156,8 @@ pub struct Service {
     /// Deliver messages in the committing task (no worker runs: the console, tests).
     inline_delivery: std::sync::atomic::AtomicBool,
     delivery: std::sync::Mutex<DeliveryPolicy>,
+    /// The step-up key and the enrolment page's address.
+    step_up: StepUpSettings,
 }
 
 /// `t` in UTC, for the audit trail's details (a message's reader sees their own zone:
@@ -205,7 +214,16 @@ impl Service {
             outbox: tokio::sync::Notify::new(),
             inline_delivery: std::sync::atomic::AtomicBool::new(true),
             delivery: std::sync::Mutex::new(DeliveryPolicy::default()),
+            step_up: StepUpSettings::default(),
         }
+    }
+
+    /// With step-up: the key that seals TOTP secrets (`[mfa] key_env`) and the address the
+    /// enrolment page is served at (`[http] public_url`).
+    #[must_use]
+    pub fn with_step_up(mut self, settings: StepUpSettings) -> Self {
+        self.step_up = settings;
+        self
     }
 
     /// When something of duration `d` started at `from` ends: never more than the global

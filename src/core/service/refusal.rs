@@ -36,6 +36,10 @@ pub(crate) enum Refusal {
     Action(ActionRefusal),
     /// Joiners, movers and leavers: `/onboard`, `/role`, `/offboard`, a plan's buttons.
     Plan(PlanRefusal),
+    /// Step-up and `/mfa`.
+    StepUp(crate::core::render::step_up::StepUpRefusal),
+    /// Break-glass, Escalate, Ratify and Revoke now.
+    BreakGlass(crate::core::render::step_up::BreakGlassRefusal),
 }
 
 /// Why `/request` (or Extend) asks for nothing.
@@ -165,7 +169,11 @@ macro_rules! refusal_of {
     )*};
 }
 
+use crate::core::render::step_up::{BreakGlassRefusal, StepUpRefusal};
+
 refusal_of!(
+    StepUpRefusal => StepUp,
+    BreakGlassRefusal => BreakGlass,
     RequestRefusal => Request,
     DecisionRefusal => Decision,
     RevokeRefusal => Revoke,

@@ -21,6 +21,7 @@ impl Service {
         done += self.run_due_plans(now).await?;
         self.resume_offboardings().await?;
         done += self.request_timers(now).await?;
+        done += self.break_glass_overdue(now).await?;
         Ok(done)
     }
 

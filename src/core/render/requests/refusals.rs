@@ -22,6 +22,8 @@ pub(crate) fn refusal(r: &Refusal) -> String {
         Refusal::Revoke(r) => revoke(r),
         Refusal::Plan(r) => crate::core::render::lifecycle::refusal::text(r),
         Refusal::Action(r) => action(r),
+        Refusal::StepUp(r) => crate::core::render::step_up::step_up_refusal(r),
+        Refusal::BreakGlass(r) => crate::core::render::step_up::break_glass_refusal(r),
     }
 }
 

@@ -1,0 +1,181 @@
+//! The grant of a break-glass: one transaction with the request (new, or the pending one it
+//! escalates), its grant and connector action, the record awaiting ratification, and the
+//! Ratify / Revoke now prompts to everyone it skipped.
+
+use super::*;
+use crate::core::render::step_up as words;
+
+/// A checked break-glass, ready to grant.
+pub(super) struct Emergency<'a> {
+    /// The app.
+    pub(super) app: &'a App,
+    /// Its terms.
+    pub(super) terms: &'a BreakGlassPolicy,
+    /// The emergency.
+    pub(super) reason: String,
+    /// How long (capped).
+    pub(super) span: Span,
+}
+
+impl Service {
+    /// Grants `e` to `c` at once (escalating `open`, their pending request, when given).
+    pub(super) async fn grant_break_glass(
+        &self,
+        c: &Caller,
+        e: &Emergency<'_>,
+        open: Option<&Request>,
+    ) -> Result<Reply> {
+        let me = &c.person;
+        let now = self.clock.now();
+        let (skipped, dir) = self.skipped_approvers(me, e.app, open).await?;
+        let mut change = Change::default();
+        let req = open.map_or(ReqRef::New, |r| ReqRef::Id(r.id));
+        if open.is_none() {
+            change.audit.push(
+                self.audit(AuditAction::RequestSubmitted)
+                    .by(Self::by(c))
+                    .chat(c.chat_id.as_deref())
+                    .subject(&me.handle)
+                    .app(&e.app.name)
+                    .request(ReqRef::New)
+                    .detail(format!("break-glass; reason: {}", e.reason)),
+            );
+        }
+        let from = open.map_or(RequestState::Submitted, |r| r.state);
+        let mut state = from.on(Event::BreakGlass)?.on(Event::Provision)?;
+        let (grant, done) = self.provision(
+            &mut change,
+            me,
+            e.app,
+            RequestKind::New,
+            None,
+            Some(e.span),
+            req,
+            now,
+        );
+        if done {
+            state = state.on(Event::Provisioned)?;
+        }
+        let ratify_by = e.terms.review_within.after(now);
+        let ends = e.span.after(now);
+        let names = Self::name_list(&dir, &skipped);
+        change.audit.push(
+            self.audit(AuditAction::BreakGlassGranted)
+                .by(Self::by(c))
+                .chat(c.chat_id.as_deref())
+                .subject(&me.handle)
+                .app(&e.app.name)
+                .request(req)
+                .outcome(AuditOutcome::Waiting)
+                .detail(format!(
+                    "for {} until {}; reason: {}; approvers skipped: {}; ratify by {}",
+                    e.span,
+                    when(ends),
+                    e.reason,
+                    if names.is_empty() { "none".to_owned() } else { names.join(", ") },
+                    when(ratify_by)
+                )),
+        );
+        self.write_request(&mut change, c, e, open, state, grant, now);
+        change.new_break_glass = Some(NewBreakGlass {
+            person: me.handle.clone(),
+            app: e.app.name.clone(),
+            reason: e.reason.clone(),
+            request: req,
+            granted_at: now,
+            ratify_by,
+        });
+        let text = words::ratify_prompt(
+            &me.name,
+            &e.app.display,
+            &e.reason,
+            &self.org.timezone.show(ends),
+            &self.org.timezone.show(ratify_by),
+        );
+        let mut told = names.clone();
+        for to in self.reviewers_of(&skipped) {
+            change.break_glass_messages.push(BreakGlassMessage {
+                to,
+                text: text.clone(),
+            });
+        }
+        told.push(if self.chat.fallback_channel().is_some() {
+            "the approvals channel".into()
+        } else {
+            "IT".into()
+        });
+        match self.commit(change).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => {
+                return Ok(DecisionRefusal::Busy(open.map_or(RequestId(0), |r| r.id)).into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.messages_committed().await;
+        Ok(Reply::text(words::break_glass_granted(
+            &e.app.display,
+            &self.when_to(c, ends),
+            &super::break_glass::and_list(&told),
+        )))
+    }
+
+    /// The request of a break-glass: inserted, or the escalated one updated (its pending
+    /// prompts closed).
+    #[allow(clippy::too_many_arguments)]
+    fn write_request(
+        &self,
+        change: &mut Change,
+        c: &Caller,
+        e: &Emergency<'_>,
+        open: Option<&Request>,
+        state: RequestState,
+        grant: Option<GrantRef>,
+        now: Timestamp,
+    ) {
+        match open {
+            None => {
+                change.new_request = Some(NewRequest {
+                    requester: c.person.handle.clone(),
+                    app: e.app.name.clone(),
+                    reason: Some(e.reason.clone()),
+                    duration: Some(e.span),
+                    kind: RequestKind::New,
+                    state,
+                    steps: Vec::new(),
+                    grant,
+                    created_at: now,
+                });
+            }
+            Some(r) => {
+                let mut u = RequestUpdate::to_state(r, state, now);
+                u.grant = grant;
+                change.request_updates.push(u);
+                if let Some(k) = r.state.step() {
+                    change.messages.push(Outgoing::edit(
+                        step_key(r.id, k),
+                        words::escalated_prompt(&c.person.name),
+                        Vec::new(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Who gets a break-glass's Ratify / Revoke now: the skipped approvers, and the
+    /// approvals channel (or, without one, the IT admins).
+    pub(super) fn reviewers_of(&self, skipped: &[Handle]) -> Vec<Recipient> {
+        let mut to: Vec<Recipient> = skipped.iter().cloned().map(Recipient::Person).collect();
+        match self.chat.fallback_channel() {
+            Some(ch) => to.push(ch),
+            None => {
+                for a in &self.org.it_admins {
+                    let r = Recipient::Person(a.clone());
+                    if !to.contains(&r) {
+                        to.push(r);
+                    }
+                }
+            }
+        }
+        to
+    }
+}

@@ -1,0 +1,226 @@
+//! After a break-glass: Ratify and Revoke now by a skipped approver or IT, and the timer that
+//! tells IT when nobody ratified in time (revoking the access under `auto_revoke`).
+
+use super::*;
+use crate::core::render::step_up::{self as words, BreakGlassRefusal};
+
+impl Service {
+    /// Ratify (`ratify`) or Revoke now on break-glass `id`, as `c`. Conditional on the
+    /// record's version: of simultaneous clicks one decides, the others are told.
+    pub(super) async fn ratify(&self, c: &Caller, id: BreakGlassId, ratify: bool) -> Result<Reply> {
+        self.retry_on_conflict(&format!("break-glass {id}"), || self.ratify_once(c, id, ratify))
+            .await
+    }
+
+    /// One read-decide-commit of [`Service::ratify`].
+    async fn ratify_once(&self, c: &Caller, id: BreakGlassId, ratify: bool) -> Result<Attempt<Reply>> {
+        let me = &c.person.handle;
+        let what = if ratify { "ratify" } else { "revoke now" };
+        let b = self.store.break_glass(id).await?;
+        let req = match &b {
+            Some(b) => self.store.request(b.request).await?,
+            None => None,
+        };
+        let is_it = policy::it_admin(&self.org, &c.person).is_some();
+        let skipped = req
+            .as_ref()
+            .map(|r| r.steps.iter().flat_map(|s| s.approvers.clone()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        let (Some(b), Some(req)) = (b, req) else {
+            let why = BreakGlassRefusal::Unknown(id);
+            return self.refused(c, what, None, None, ReqRef::None, why).await.map(Attempt::Done);
+        };
+        if !is_it && !skipped.contains(me) {
+            let why = BreakGlassRefusal::NotReviewer(id);
+            return self.refused(c, what, None, None, ReqRef::None, why).await.map(Attempt::Done);
+        }
+        let now = self.clock.now();
+        if let Err(why) = ratify_allowed(&b, me, is_it, ratify, now) {
+            return self
+                .refused(c, what, Some(&b.person), Some(&b.app), b.request.into(), why)
+                .await
+                .map(Attempt::Done);
+        }
+        let holder = self.store.person(&b.person).await?;
+        let mut after = b.clone();
+        let mut change = Change::default();
+        let how = if ratify {
+            if after.revoked.is_none() && after.ratified.is_none() {
+                after.ratified = Some((me.clone(), now));
+            }
+            words::ratified_by(&c.person.name, &self.org.timezone.show(now))
+        } else {
+            if after.revoked.is_none() {
+                after.revoked = Some((me.to_string(), now));
+                if let (Some(h), Some(g)) = (&holder, req.grant) {
+                    self.revoke_live(&mut change, c, h, g, &b).await?;
+                }
+            }
+            words::revoked_by(&c.person.name, &self.org.timezone.show(now))
+        };
+        // Ratified by anyone allowed, or settled by IT: the holder may use break-glass again.
+        if ratify || is_it {
+            after.cleared = Some((me.clone(), now));
+        }
+        change.audit.push(
+            self.audit(if ratify {
+                AuditAction::BreakGlassRatified
+            } else {
+                AuditAction::GrantRevokeRequested
+            })
+            .by(Self::by(c))
+            .chat(c.chat_id.as_deref())
+            .subject(&b.person)
+            .app(&b.app)
+            .request(b.request)
+            .detail(format!("break-glass {id}: {how}")),
+        );
+        change.break_glass_updates.push(BreakGlassUpdate { after });
+        let app = self.app_display(&b.app);
+        change.messages.push(Outgoing::edit(
+            MessageKey::BreakGlass(id),
+            words::ratify_decided(&self.break_glass_text(&b, holder.as_ref()), &how),
+            Vec::new(),
+        ));
+        let news = if ratify {
+            words::ratified_news(&app, &c.person.name)
+        } else {
+            words::revoked_news(&app, &c.person.name)
+        };
+        change.messages.push(self.out(&b.person, news, vec![], None));
+        match self.commit(change).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => return Ok(Attempt::Conflict),
+            Err(e) => return Err(e.into()),
+        }
+        self.messages_committed().await;
+        Ok(Attempt::Done(Reply::text(format!("Break-glass #{id}: {how}."))))
+    }
+
+    /// Queues the removal of a break-glass's grant, when it is still held.
+    async fn revoke_live(
+        &self,
+        change: &mut Change,
+        c: &Caller,
+        holder: &Person,
+        g: GrantId,
+        b: &BreakGlass,
+    ) -> Result<()> {
+        let Some(g) = self.store.grant(g).await? else {
+            return Ok(());
+        };
+        if matches!(
+            g.state,
+            GrantState::Active | GrantState::Pending | GrantState::Failed
+        ) {
+            let why = format!("break-glass {} revoked now by {}", b.id, c.person.name);
+            self.revoke_grant(change, &Self::by(c), c.chat_id.as_deref(), holder, &g, &why)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The ratification prompt's text, rebuilt from the record.
+    fn break_glass_text(&self, b: &BreakGlass, holder: Option<&Person>) -> String {
+        let name = holder.map_or_else(|| b.person.to_string(), |p| p.name.clone());
+        words::ratify_prompt(
+            &name,
+            &self.app_display(&b.app),
+            &b.reason,
+            &self.org.timezone.show(b.granted_at),
+            &self.org.timezone.show(b.ratify_by),
+        )
+        .join(&b.request.to_string())
+    }
+
+    /// Break-glass grants nobody ratified in time: IT is told (with Ratify / Revoke now),
+    /// and under `auto_revoke` the access is revoked. How many.
+    pub(super) async fn break_glass_overdue(&self, now: Timestamp) -> Result<usize> {
+        let mut done = 0;
+        for b in self.store.overdue_break_glass(now).await? {
+            let auto = self
+                .org
+                .app(&b.app)
+                .and_then(|a| a.break_glass.as_ref())
+                .is_some_and(|t| t.auto_revoke);
+            let holder = self.store.person(&b.person).await?;
+            let mut change = Change::default();
+            let mut after = b.clone();
+            after.overdue_at = Some(now);
+            let mut revoking = false;
+            if auto
+                && let Some(h) = &holder
+                && let Some(g) = self.store.request(b.request).await?.and_then(|r| r.grant)
+                && let Some(g) = self.store.grant(g).await?
+                && matches!(g.state, GrantState::Active | GrantState::Pending | GrantState::Failed)
+            {
+                let why = format!("break-glass {} not ratified in time (auto_revoke)", b.id);
+                self.revoke_grant(&mut change, &Actor::System, None, h, &g, &why)
+                    .await?;
+                after.revoked = Some(("system".into(), now));
+                revoking = true;
+            }
+            let name = holder.as_ref().map_or_else(|| b.person.to_string(), |p| p.name.clone());
+            let app = self.app_display(&b.app);
+            change.audit.push(
+                self.audit(AuditAction::BreakGlassOverdue)
+                    .subject(&b.person)
+                    .app(&b.app)
+                    .request(b.request)
+                    .outcome(AuditOutcome::Waiting)
+                    .detail(format!(
+                        "break-glass {}: not ratified by {}{}",
+                        b.id,
+                        when(b.ratify_by),
+                        if revoking { "; revoking (auto_revoke)" } else { "" }
+                    )),
+            );
+            change.break_glass_updates.push(BreakGlassUpdate { after });
+            let text = words::overdue_to_it(b.id, &name, &app, &b.reason, revoking);
+            for to in self.reviewers_of(&[]) {
+                change.messages.push(Outgoing {
+                    kind: crate::core::outbox::OutKind::Send(to),
+                    text: text.clone(),
+                    buttons: ratify_buttons(b.id),
+                    key: Some(MessageKey::BreakGlass(b.id)),
+                    dedupe: Some(format!("bg:{}:overdue", b.id)),
+                });
+            }
+            if self.commit_quietly(change).await? {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// Whether `me` (IT or not) may ratify (or revoke now) `b` at `now`.
+fn ratify_allowed(
+    b: &BreakGlass,
+    me: &Handle,
+    is_it: bool,
+    ratify: bool,
+    now: Timestamp,
+) -> std::result::Result<(), BreakGlassRefusal> {
+    let settled = |how: String| BreakGlassRefusal::Settled { id: b.id, how };
+    if ratify && &b.person == me {
+        return Err(BreakGlassRefusal::OwnRatify);
+    }
+    if let Some((by, _)) = &b.cleared {
+        let how = match (&b.ratified, &b.revoked) {
+            (Some(_), _) => format!("ratified by {by}"),
+            (None, Some((r, _))) => format!("revoked by {r} and cleared by {by}"),
+            (None, None) => format!("cleared by {by}"),
+        };
+        return Err(settled(how));
+    }
+    if let Some((r, _)) = &b.revoked
+        && !is_it
+    {
+        return Err(settled(format!("revoked by {r}")));
+    }
+    if ratify && !is_it && now > b.ratify_by {
+        return Err(BreakGlassRefusal::LateRatifyItOnly(b.id));
+    }
+    Ok(())
+}
