@@ -3,44 +3,21 @@
 //! authorisation — never a shortcut.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use serde::Serialize;
 
 use crate::core::model::{Handle, Span};
 use crate::core::ports::{
     Button, ButtonLabel, Chat, ChatError, ManualClock, Message, MessageKey, Recipient,
 };
-use crate::core::service::{Caller, ClickReply, Reply, Service};
+use crate::core::service::{Caller, ClickReply, Form, Reply, Service};
 use crate::engine::Engine;
 
-/// One message as the transcript shows it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Shown {
-    /// Position in the transcript.
-    pub seq: u64,
-    /// Recipient's handle (None for a channel).
-    pub to: Option<String>,
-    /// `dm`, `reply` or `channel:NAME`.
-    #[serde(rename = "where")]
-    pub place: String,
-    /// `new` or `edit`.
-    pub kind: &'static str,
-    /// For an edit: the message edited.
-    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-    pub edits: Option<u64>,
-    /// Full text.
-    pub text: String,
-    /// Labels still clickable.
-    pub buttons: Vec<String>,
-    #[serde(skip)]
-    clickable: Vec<Button>,
-    #[serde(skip)]
-    key: Option<MessageKey>,
-}
+mod transcript;
+
+pub use transcript::{Shown, print_human};
 
 /// What the console does with each message as it is sent.
 type Sink = Box<dyn Fn(&Shown) + Send + Sync>;
@@ -104,8 +81,25 @@ impl ConsoleChat {
                 .iter()
                 .map(|b| b.label.as_str().to_owned())
                 .collect(),
+            form: None,
             clickable: buttons,
             key,
+        });
+    }
+
+    /// Records a form `to` is asked to fill.
+    pub fn form(&self, to: &Handle, form: Form) {
+        self.push(Shown {
+            seq: 0,
+            to: Some(to.to_string()),
+            place: "reply".into(),
+            kind: "form",
+            edits: None,
+            text: String::new(),
+            buttons: Vec::new(),
+            form: Some(form),
+            clickable: Vec::new(),
+            key: None,
         });
     }
 
@@ -174,6 +168,7 @@ impl Chat for ConsoleChat {
                     .iter()
                     .map(|b| b.label.as_str().to_owned())
                     .collect(),
+                form: None,
                 clickable: buttons.to_vec(),
                 key: m.key,
             });
@@ -203,13 +198,18 @@ pub struct Console {
     real_time: Option<Instant>,
     /// What the console itself has to say (`:advance`, `:help`), not yet printed.
     notes: Vec<String>,
+    /// Each person's form waiting for `:submit` (the newest one a click or command opened).
+    forms: HashMap<Handle, Form>,
 }
 
 /// What `:help` says before the command list.
 pub const CONSOLE_HELP: &str = "Type what a person would type into chat, one line at a time:
   /COMMAND option:value option:\"two words\"   a slash command (/help COMMAND shows its options)
   :click LABEL [#N] [field:value …]          press a button on your newest message showing it,
-                                             or on message #N; Deny needs reason:\"…\"
+                                             or on message #N; quote labels with spaces
+                                             (:click \"Revoke now\"); the fields fill the form
+                                             it opens at once (:click Deny reason:\"…\")
+  :submit field:value …                      submit the form a click or command showed you
   :advance 8h                                move the clock forward and run what became due
   :as HANDLE                                 type as someone else from now on
   HANDLE: LINE                               type one line as someone else
@@ -308,6 +308,7 @@ impl Console {
             current,
             real_time: None,
             notes: Vec::new(),
+            forms: HashMap::new(),
         }
     }
 
@@ -396,8 +397,11 @@ impl Console {
         if let Some(rest) = body.strip_prefix(":click") {
             return self.click(&who, &caller, rest.trim()).await;
         }
+        if let Some(rest) = body.strip_prefix(":submit") {
+            return self.submit(&who, &caller, rest.trim()).await;
+        }
         Err(LineError::Malformed(format!(
-            "\"{line}\" is not a command: write `/command option:value`, `:click LABEL`, `:advance 8h`, `:as HANDLE`, optionally after `handle:`"
+            "\"{line}\" is not a command: write `/command option:value`, `:click LABEL`, `:submit field:value`, `:advance 8h`, `:as HANDLE`, optionally after `handle:`"
         )))
     }
 
@@ -456,17 +460,19 @@ impl Console {
         let rewritten = help_word.map(|w| format!("/help command:{w}"));
         let body = rewritten.as_deref().unwrap_or(body);
         let reply = self.service.command_line(caller, body).await;
-        self.chat.reply(who, reply);
-        self.settle().await
+        self.show(who, caller, ClickReply::Reply(reply), HashMap::new())
+            .await
     }
 
     /// `:click LABEL [#N] [field:value …]`: presses a button on one of `who`'s messages,
-    /// filling the form it opens with the fields given.
+    /// filling the form it opens with the fields given. LABEL may be quoted (`"Revoke now"`).
     async fn click(&mut self, who: &Handle, caller: &Caller, rest: &str) -> Result<(), LineError> {
-        let (label, fields) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
-        let label = ButtonLabel::parse(label).ok_or_else(|| {
+        let (label, fields) = click_label(rest).map_err(LineError::Malformed)?;
+        let label = ButtonLabel::parse(&label).ok_or_else(|| {
+            let all: Vec<&str> = ButtonLabel::ALL.iter().map(ButtonLabel::as_str).collect();
             LineError::Malformed(format!(
-                "\"{label}\" is not a button; the buttons are Approve, Deny, Confirm, Cancel, Done, Extend, Retry"
+                "\"{label}\" is not a button; the buttons are {}",
+                all.join(", ")
             ))
         })?;
         let (seq, fields) = click_fields(fields).map_err(LineError::Malformed)?;
@@ -478,24 +484,126 @@ impl Console {
                 seq.map(|s| format!(" at #{s}")).unwrap_or_default()
             )));
         };
-        let mut answer = self.service.click(caller, &custom_id, None).await;
-        if let ClickReply::Modal { field, .. } = &answer {
-            // The form opens; the console fills it with the fields given on the line. Its
-            // field is required, as on Discord.
-            if fields.get(field).is_none_or(|v| v.trim().is_empty()) {
-                return Err(LineError::Soft(format!(
-                    "{} opens a form that needs `{field}`: write :click {} {field}:\"…\"",
-                    label.as_str(),
-                    label.as_str()
-                )));
-            }
-            answer = self.service.click(caller, &custom_id, Some(&fields)).await;
+        let answer = self.service.click(caller, &custom_id, None).await;
+        self.show(who, caller, answer, fields).await
+    }
+
+    /// `:submit field:value …`: submits `who`'s pending form; fields not given keep their
+    /// prefilled values. A required field left empty keeps the form pending.
+    async fn submit(&mut self, who: &Handle, caller: &Caller, rest: &str) -> Result<(), LineError> {
+        let (seq, given) = click_fields(rest).map_err(LineError::Malformed)?;
+        if seq.is_some() {
+            return Err(LineError::Malformed(
+                ":submit takes fields (name:value), not a message number".into(),
+            ));
         }
-        if let ClickReply::Reply(r) = answer {
-            self.chat.reply(who, r);
+        let Some(form) = self.forms.get(who).cloned() else {
+            return Err(LineError::Soft(format!(
+                "{who} has no form to submit; a click or a command that needs one shows it first"
+            )));
+        };
+        unknown_field(&form, &given).map_or(Ok(()), |e| Err(LineError::Soft(e)))?;
+        let values = form.fill(&given).map_err(|missing| {
+            let fields: Vec<String> = missing.iter().map(|f| format!("`{f}`")).collect();
+            let example: Vec<String> = missing.iter().map(|f| format!("{f}:\"…\"")).collect();
+            LineError::Soft(format!(
+                "the form \"{}\" needs {}: write :submit {}",
+                form.title,
+                fields.join(" and "),
+                example.join(" ")
+            ))
+        })?;
+        self.forms.remove(who);
+        let answer = self
+            .service
+            .click(caller, &form.custom_id, Some(&values))
+            .await;
+        self.show(who, caller, answer, HashMap::new()).await
+    }
+
+    /// Shows `who` the answer to their line. A form is filled at once when the line gave
+    /// fields (`given`) and every required one; else it is shown, with what was given
+    /// filled in, and kept as `who`'s pending form for `:submit`.
+    async fn show(
+        &mut self,
+        who: &Handle,
+        caller: &Caller,
+        mut answer: ClickReply,
+        given: HashMap<String, String>,
+    ) -> Result<(), LineError> {
+        let mut given = Some(given);
+        loop {
+            let mut form = match answer {
+                ClickReply::Reply(Reply { form: Some(f), .. }) | ClickReply::Form(f) => f,
+                ClickReply::Reply(r) => {
+                    self.chat.reply(who, r);
+                    break;
+                }
+            };
+            let given = given.take().unwrap_or_default();
+            let unknown = unknown_field(&form, &given);
+            match form.fill(&given) {
+                Ok(values) if !given.is_empty() && unknown.is_none() => {
+                    if self
+                        .forms
+                        .get(who)
+                        .is_some_and(|f| f.custom_id == form.custom_id)
+                    {
+                        self.forms.remove(who);
+                    }
+                    answer = self
+                        .service
+                        .click(caller, &form.custom_id, Some(&values))
+                        .await;
+                }
+                _ => {
+                    for f in &mut form.fields {
+                        if let Some(v) = given.get(&f.id).filter(|v| !v.trim().is_empty()) {
+                            f.value = Some(v.trim().to_owned());
+                        }
+                    }
+                    self.chat.form(who, form.clone());
+                    self.forms.insert(who.clone(), form);
+                    if let Some(e) = unknown {
+                        return Err(LineError::Soft(e));
+                    }
+                    break;
+                }
+            }
         }
         self.settle().await
     }
+}
+
+/// The label a `:click` line starts with (quoted when it holds spaces), and the rest.
+fn click_label(rest: &str) -> Result<(String, &str), String> {
+    match rest.strip_prefix('"') {
+        Some(q) => {
+            let end = q.find('"').ok_or_else(|| {
+                "the button's label opens a quote that is never closed".to_owned()
+            })?;
+            Ok((q[..end].to_owned(), &q[end + 1..]))
+        }
+        None => {
+            let (label, fields) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            Ok((label.to_owned(), fields))
+        }
+    }
+}
+
+/// The error for a field `given` that `form` does not have, if any.
+fn unknown_field(form: &Form, given: &HashMap<String, String>) -> Option<String> {
+    let mut keys: Vec<&String> = given.keys().collect();
+    keys.sort();
+    let bad = keys
+        .into_iter()
+        .find(|k| !form.fields.iter().any(|f| &f.id == *k))?;
+    let ids: Vec<String> = form.fields.iter().map(|f| format!("`{}`", f.id)).collect();
+    Some(format!(
+        "the form \"{}\" has no field `{bad}`; its fields are {}",
+        form.title,
+        ids.join(", ")
+    ))
 }
 
 /// What `:advance` says it did (`at`: the new time, in the organisation's zone).
@@ -515,29 +623,6 @@ fn advance_note(span: Span, at: &str, due: usize, sent: usize) -> String {
         plural(due, "timer", "timers"),
         plural(sent, "message", "messages")
     )
-}
-
-/// How a transcript is printed.
-pub fn print_human(m: &Shown, out: &mut impl Write) {
-    let whom = m.to.as_deref().unwrap_or("-");
-    let head = match (m.kind, m.edits) {
-        ("edit", Some(r)) => format!("#{} edit of #{r} [{} → {whom}]", m.seq, m.place),
-        _ => format!("#{} [{} → {whom}]", m.seq, m.place),
-    };
-    let buttons = if m.buttons.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "\n   {}",
-            m.buttons
-                .iter()
-                .map(|b| format!("[{b}]"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        )
-    };
-    let text = m.text.replace('\n', "\n   ");
-    let _ = writeln!(out, "{head}\n   {text}{buttons}");
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use testkit::testdb::{Backend, TestDb};
 fn reply_text(r: ClickReply) -> String {
     match r {
         ClickReply::Reply(Reply { text, .. }) => text,
-        ClickReply::Modal { .. } => panic!("unexpected modal"),
+        ClickReply::Form(f) => panic!("unexpected form {f:?}"),
     }
 }
 

@@ -15,7 +15,7 @@ use support::Bot;
 fn reply_text(r: ClickReply) -> String {
     match r {
         ClickReply::Reply(Reply { text, .. }) => text,
-        ClickReply::Modal { .. } => panic!("unexpected modal"),
+        ClickReply::Form(f) => panic!("unexpected form {f:?}"),
     }
 }
 
@@ -666,7 +666,12 @@ async fn deny_opens_a_form_first() {
     bot.run(r#"alice: /request app:figma reason:"x""#).await;
     let bob = bot.caller("bob").await;
     match bot.service.click(&bob, "v1:req:1:s0:deny", None).await {
-        ClickReply::Modal { field, .. } => assert_eq!(field, "reason"),
+        ClickReply::Form(f) => {
+            assert_eq!(f.custom_id, "v1:req:1:s0:deny");
+            assert_eq!(f.fields.len(), 1);
+            assert_eq!(f.fields[0].id, "reason");
+            assert!(f.fields[0].required && f.fields[0].long);
+        }
         other => panic!("{other:?}"),
     }
     let mut f = HashMap::new();

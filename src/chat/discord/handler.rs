@@ -11,15 +11,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use serenity::all::{
-    ActionRowComponent, CommandDataOptionValue, CommandInteraction, ComponentInteraction, GuildId,
-    Interaction, ModalInteraction, UserId,
+    ActionRowComponent, CommandDataOption, CommandDataOptionValue, CommandInteraction,
+    ComponentInteraction, GuildId, Interaction, ModalInteraction, UserId,
 };
 use serenity::http::Http;
 use tracing::{Instrument, info_span, warn};
 
 use super::chat::DiscordChat;
 use super::{components, content, with_retry};
-use crate::core::service::{Caller, ClickReply, Reply, Service};
+use crate::core::service::{Caller, ClickReply, Form, Reply, Service};
 use crate::metrics::Metrics;
 
 /// Ephemeral message flag.
@@ -35,12 +35,17 @@ const ACCOUNT_OPTIONS: &[(&str, &str)] = &[("onboard", "user")];
 /// What the service answered, before it becomes Discord JSON.
 enum Answer {
     Reply(Reply, Option<Caller>),
-    Modal {
-        custom_id: String,
-        title: String,
-        field: String,
-        label: String,
-    },
+    Modal(Form),
+}
+
+impl Answer {
+    /// A reply to `caller`, or the modal it is when it carries a form.
+    fn of(r: Reply, caller: Option<Caller>) -> Self {
+        match r.form {
+            Some(f) => Self::Modal(f),
+            None => Self::Reply(r, caller),
+        }
+    }
 }
 
 /// Why an interaction was not handled.
@@ -76,7 +81,7 @@ impl Pending {
         };
         let (text, buttons, key, caller) = match answer {
             Answer::Reply(r, c) => (r.text, r.buttons, r.key, c),
-            Answer::Modal { .. } => (
+            Answer::Modal(_) => (
                 "That took too long; please click again.".to_owned(),
                 Vec::new(),
                 None,
@@ -130,23 +135,34 @@ pub(super) fn ephemeral(text: &str, buttons: &[crate::core::ports::Button]) -> V
     })
 }
 
-fn modal(custom_id: &str, title: &str, field: &str, label: &str) -> Value {
+/// A form as a modal (response type 9): one action row per field, at most 5; title and
+/// labels cut to Discord's 45 characters; style 1 one line, 2 a paragraph.
+pub(super) fn modal(form: &Form) -> Value {
+    let rows: Vec<Value> = form
+        .fields
+        .iter()
+        .take(5)
+        .map(|f| {
+            let mut input = json!({
+                "type": 4,
+                "custom_id": f.id,
+                "label": f.label.chars().take(45).collect::<String>(),
+                "style": if f.long { 2 } else { 1 },
+                "required": f.required,
+                "max_length": f.max_len,
+            });
+            if let Some(v) = &f.value {
+                input["value"] = json!(v);
+            }
+            json!({ "type": 1, "components": [input] })
+        })
+        .collect();
     json!({
         "type": 9,
         "data": {
-            "custom_id": custom_id,
-            "title": title.chars().take(45).collect::<String>(),
-            "components": [{
-                "type": 1,
-                "components": [{
-                    "type": 4,
-                    "custom_id": field,
-                    "label": label.chars().take(45).collect::<String>(),
-                    "style": 2,
-                    "required": true,
-                    "max_length": 500,
-                }]
-            }]
+            "custom_id": form.custom_id,
+            "title": form.title.chars().take(45).collect::<String>(),
+            "components": rows,
         }
     })
 }
@@ -354,9 +370,7 @@ impl InteractionHandler {
                         }
                         (ephemeral(&r.text, &r.buttons), None, "replied")
                     }
-                    Answer::Modal { custom_id, title, field, label } => {
-                        (modal(&custom_id, &title, &field, &label), None, "modal")
-                    }
+                    Answer::Modal(form) => (modal(&form), None, "modal"),
                 }
             }
             _ = tokio::time::sleep(Duration::from_millis(self.defer_after_ms.load(Ordering::Relaxed))) => {
@@ -396,54 +410,60 @@ impl InteractionHandler {
         let Some(caller) = self.caller(who).await else {
             return Answer::Reply(Reply::text(UNKNOWN_USER), None);
         };
+        // A subcommand (`/mfa enroll`) is named "mfa enroll" and carries its own options.
+        let (name, options) = match c.data.options.first().map(|o| (&o.name, &o.value)) {
+            Some((sub, CommandDataOptionValue::SubCommand(opts))) => {
+                (format!("{} {sub}", c.data.name), opts.as_slice())
+            }
+            _ => (c.data.name.clone(), c.data.options.as_slice()),
+        };
         let mut raw = Vec::new();
-        for o in &c.data.options {
-            let v = match &o.value {
-                CommandDataOptionValue::String(s) => s.clone(),
-                CommandDataOptionValue::Integer(n) => n.to_string(),
-                CommandDataOptionValue::Number(n) => n.to_string(),
-                CommandDataOptionValue::Boolean(b) => b.to_string(),
-                CommandDataOptionValue::Autocomplete { value, .. } => value.clone(),
-                CommandDataOptionValue::User(u)
-                    if ACCOUNT_OPTIONS.contains(&(c.data.name.as_str(), o.name.as_str())) =>
-                {
-                    u.to_string()
-                }
-                CommandDataOptionValue::User(u) => {
-                    match self.service.caller_by_discord_id(&u.to_string()).await {
-                        Ok(Some(p)) => p.person.handle.to_string(),
-                        Ok(None) => {
-                            return Answer::Reply(
-                                Reply::text(format!(
-                                    "<@{u}> is not linked to a person in Quartermaster (no one has that Discord id)."
-                                )),
-                                Some(caller),
-                            );
-                        }
-                        Err(e) => {
-                            warn!(error = %e, "cannot resolve a user option");
-                            return Answer::Reply(
-                                Reply::text("Something went wrong on our side. Please try again."),
-                                Some(caller),
-                            );
-                        }
+        for o in options {
+            match self.option_value(&c.data.name, o).await {
+                Ok(v) => raw.push((o.name.clone(), v)),
+                Err(text) => return Answer::Reply(Reply::text(text), Some(caller)),
+            }
+        }
+        let reply = self.service.command(&caller, &name, raw).await;
+        Answer::of(reply, Some(caller))
+    }
+
+    /// An option's value as the service takes it (a USER option: the person's handle, or
+    /// the Discord id for [`ACCOUNT_OPTIONS`]); else the sentence to answer with.
+    async fn option_value(&self, command: &str, o: &CommandDataOption) -> Result<String, String> {
+        Ok(match &o.value {
+            CommandDataOptionValue::String(s) => s.clone(),
+            CommandDataOptionValue::Integer(n) => n.to_string(),
+            CommandDataOptionValue::Number(n) => n.to_string(),
+            CommandDataOptionValue::Boolean(b) => b.to_string(),
+            CommandDataOptionValue::Autocomplete { value, .. } => value.clone(),
+            CommandDataOptionValue::User(u)
+                if ACCOUNT_OPTIONS.contains(&(command, o.name.as_str())) =>
+            {
+                u.to_string()
+            }
+            CommandDataOptionValue::User(u) => {
+                match self.service.caller_by_discord_id(&u.to_string()).await {
+                    Ok(Some(p)) => p.person.handle.to_string(),
+                    Ok(None) => {
+                        return Err(format!(
+                            "<@{u}> is not linked to a person in Quartermaster (no one has that Discord id)."
+                        ));
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "cannot resolve a user option");
+                        return Err("Something went wrong on our side. Please try again.".into());
                     }
                 }
-                other => {
-                    return Answer::Reply(
-                        Reply::text(format!(
-                            "The option `{}` has a type Quartermaster does not take ({:?}).",
-                            o.name,
-                            other.kind()
-                        )),
-                        Some(caller),
-                    );
-                }
-            };
-            raw.push((o.name.clone(), v));
-        }
-        let reply = self.service.command(&caller, &c.data.name, raw).await;
-        Answer::Reply(reply, Some(caller))
+            }
+            other => {
+                return Err(format!(
+                    "The option `{}` has a type Quartermaster does not take ({:?}).",
+                    o.name,
+                    other.kind()
+                ));
+            }
+        })
     }
 
     async fn click(
@@ -460,18 +480,8 @@ impl InteractionHandler {
             .click(&caller, custom_id, fields.as_ref())
             .await
         {
-            ClickReply::Reply(r) => Answer::Reply(r, Some(caller)),
-            ClickReply::Modal {
-                custom_id,
-                title,
-                field,
-                label,
-            } => Answer::Modal {
-                custom_id,
-                title,
-                field,
-                label,
-            },
+            ClickReply::Reply(r) => Answer::of(r, Some(caller)),
+            ClickReply::Form(f) => Answer::Modal(f),
         }
     }
 

@@ -46,6 +46,26 @@ pub enum CommandError {
         /// Every known command.
         known: Vec<String>,
     },
+    /// A command with subcommands, called without one.
+    #[error("/{command} needs a subcommand: {}", subcommand_list(.command, .subcommands))]
+    MissingSubcommand {
+        /// The command.
+        command: String,
+        /// Its subcommands.
+        subcommands: Vec<String>,
+    },
+    /// The command has no subcommand of that name.
+    #[error("/{command} has no subcommand `{subcommand}`{}", unknown_subcommand_hint(.command, .suggestion, .subcommands))]
+    UnknownSubcommand {
+        /// The command.
+        command: String,
+        /// The subcommand as typed.
+        subcommand: String,
+        /// The closest subcommand, if one is close.
+        suggestion: Option<String>,
+        /// The command's subcommands.
+        subcommands: Vec<String>,
+    },
     /// The command has no option of that name.
     #[error("/{command} has no option `{option}`{}", unknown_option_hint(.command, .suggestion, .options))]
     UnknownOption {
@@ -115,6 +135,31 @@ fn unknown_command_hint(suggestion: &Option<String>, known: &[String]) -> String
     match suggestion {
         Some(s) => format!(" — did you mean /{s}?"),
         None => format!("; the commands are {list}"),
+    }
+}
+
+/// `/mfa enroll, /mfa confirm or /mfa status`.
+fn subcommand_list(command: &str, subcommands: &[String]) -> String {
+    let full: Vec<String> = subcommands
+        .iter()
+        .map(|s| format!("/{command} {s}"))
+        .collect();
+    match full.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+fn unknown_subcommand_hint(
+    command: &str,
+    suggestion: &Option<String>,
+    subcommands: &[String],
+) -> String {
+    let list = subcommand_list(command, subcommands);
+    match suggestion {
+        Some(s) => format!(" — did you mean /{command} {s}? It has {list}"),
+        None => format!("; write {list}"),
     }
 }
 

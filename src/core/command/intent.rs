@@ -16,6 +16,9 @@ pub enum Intent {
         reason: Option<String>,
         /// For how long (None: the app's default).
         duration: Option<Span>,
+        /// `emergency:true`: break-glass, access at once and ratified afterwards (where the
+        /// app allows it).
+        emergency: bool,
     },
     /// `/access`: show what someone holds.
     Access {
@@ -74,6 +77,27 @@ pub enum Intent {
         /// Access ends at the end of this day (None: now).
         when: Option<NaiveDate>,
     },
+    /// `/mfa …`: two-step verification (step-up) for high-risk approvals.
+    Mfa(MfaIntent),
+}
+
+/// `/mfa`'s subcommands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MfaIntent {
+    /// `/mfa enroll`: set up an authenticator app.
+    Enroll,
+    /// `/mfa confirm code:C`: confirm the enrolment with a code from the app.
+    Confirm {
+        /// The code as typed (6 to 8 characters).
+        code: String,
+    },
+    /// `/mfa status`: whether the caller is enrolled.
+    Status,
+    /// `/mfa reset user:U` (IT): remove someone's enrolment so they can enrol again.
+    Reset {
+        /// Whose.
+        user: Handle,
+    },
 }
 
 impl Intent {
@@ -84,6 +108,7 @@ impl Intent {
                 app: inv.require("app")?.to_owned(),
                 reason: inv.text("reason"),
                 duration: inv.span("duration")?,
+                emergency: inv.flag("emergency")?,
             },
             "access" => Self::Access {
                 user: inv.handle("user")?,
@@ -114,6 +139,17 @@ impl Intent {
             "help" => Self::Help {
                 command: inv.text("command"),
             },
+            "mfa enroll" => Self::Mfa(MfaIntent::Enroll),
+            "mfa confirm" => Self::Mfa(MfaIntent::Confirm {
+                code: inv.require("code")?.to_owned(),
+            }),
+            "mfa status" => Self::Mfa(MfaIntent::Status),
+            "mfa reset" => {
+                let user = inv.handle("user")?;
+                Self::Mfa(MfaIntent::Reset {
+                    user: inv.need("user", user)?,
+                })
+            }
             _ => {
                 return Err(CommandError::UnknownCommand {
                     name: inv.name,
@@ -167,11 +203,12 @@ impl Intent {
             Self::Role { .. } => "role",
             Self::Offboard { .. } => "offboard",
             Self::Help { .. } => "help",
+            Self::Mfa(_) => "mfa",
         }
     }
 }
 
-pub(super) const INTENT_NAMES: [&str; 8] = [
+pub(super) const INTENT_NAMES: [&str; 9] = [
     "request",
     "access",
     "approvals",
@@ -180,4 +217,5 @@ pub(super) const INTENT_NAMES: [&str; 8] = [
     "role",
     "offboard",
     "help",
+    "mfa",
 ];

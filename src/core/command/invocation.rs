@@ -13,7 +13,7 @@ use crate::core::model::{Email, Handle, ParseError, RoleName, Span};
 /// options' values (trimmed; USER options hold handles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Invocation {
-    /// The command's name, without `/`.
+    /// The command's name, without `/` (with its subcommand after one space: `mfa enroll`).
     pub name: String,
     /// Option name → value.
     pub options: BTreeMap<String, String>,
@@ -53,6 +53,16 @@ impl Invocation {
     /// A handle (USER options, or a STRING that names a handle), if given.
     pub fn handle(&self, option: &str) -> Result<Option<Handle>, CommandError> {
         self.parsed(option, |v| Handle::parse(v.strip_prefix('@').unwrap_or(v)))
+    }
+
+    /// A BOOLEAN option: `true` when given as true, `false` when false or absent.
+    pub fn flag(&self, option: &str) -> Result<bool, CommandError> {
+        self.parsed(option, |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(ParseError(format!("\"{other}\" is neither true nor false"))),
+        })
+        .map(|b| b.unwrap_or(false))
     }
 
     /// A duration like `90m`, `8h` or `7d`, if given.

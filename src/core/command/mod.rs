@@ -22,11 +22,13 @@ mod spec;
 mod tokenize;
 
 pub use error::CommandError;
-pub use intent::Intent;
+pub use intent::{Intent, MfaIntent};
 pub use invocation::Invocation;
 pub use registry::Registry;
 pub use spec::{Choice, CommandSpec, OptionSpec, OptionType};
 pub use tokenize::tokenize;
 
+#[cfg(test)]
+mod subcommand_tests;
 #[cfg(test)]
 mod tests;

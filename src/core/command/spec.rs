@@ -8,8 +8,12 @@ use super::CommandError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "u8", into = "u8")]
 pub enum OptionType {
+    /// `1` SUB_COMMAND: a subcommand (`/mfa enroll`) with options of its own.
+    SubCommand,
     /// `3` STRING: free text, taken as typed (trimmed).
     String,
+    /// `5` BOOLEAN: `true` or `false` (the console also takes `yes` and `no`).
+    Boolean,
     /// `6` USER: a person; the value is their handle.
     User,
 }
@@ -18,10 +22,12 @@ impl TryFrom<u8> for OptionType {
     type Error = String;
     fn try_from(v: u8) -> Result<Self, String> {
         match v {
+            1 => Ok(Self::SubCommand),
             3 => Ok(Self::String),
+            5 => Ok(Self::Boolean),
             6 => Ok(Self::User),
             other => Err(format!(
-                "option type {other} is not supported (only 3 STRING and 6 USER)"
+                "option type {other} is not supported (only 1 SUB_COMMAND, 3 STRING, 5 BOOLEAN and 6 USER)"
             )),
         }
     }
@@ -30,7 +36,9 @@ impl TryFrom<u8> for OptionType {
 impl From<OptionType> for u8 {
     fn from(t: OptionType) -> u8 {
         match t {
+            OptionType::SubCommand => 1,
             OptionType::String => 3,
+            OptionType::Boolean => 5,
             OptionType::User => 6,
         }
     }
@@ -52,7 +60,7 @@ fn is_false(b: &bool) -> bool {
 /// One option of a slash command, as Discord's application-command schema writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OptionSpec {
-    /// STRING or USER.
+    /// SUB_COMMAND, STRING, BOOLEAN or USER.
     #[serde(rename = "type")]
     pub kind: OptionType,
     /// Lowercase name, 1..=32 characters.
@@ -74,6 +82,9 @@ pub struct OptionSpec {
     /// Longest value allowed, in characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_length: Option<u16>,
+    /// A SUB_COMMAND's own options (never subcommands themselves); empty for other kinds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionSpec>,
     /// Any other Discord field (localisations…), passed through to registration untouched.
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
@@ -93,7 +104,7 @@ pub struct CommandSpec {
     pub name: String,
     /// Shown in Discord's picker, 1..=100 characters.
     pub description: String,
-    /// The options, required ones first.
+    /// The options, required ones first; either all SUB_COMMANDs or none.
     #[serde(default)]
     pub options: Vec<OptionSpec>,
     /// Any other Discord field (`contexts`, `dm_permission`, localisations…), passed through to
@@ -132,8 +143,23 @@ impl CommandSpec {
         self.options.iter().find(|o| o.name == name)
     }
 
+    /// Whether the command's options are subcommands (`/mfa enroll`).
+    pub fn has_subcommands(&self) -> bool {
+        self.options
+            .iter()
+            .any(|o| o.kind == OptionType::SubCommand)
+    }
+
+    /// The subcommand with that name.
+    pub fn subcommand(&self, name: &str) -> Option<&OptionSpec> {
+        self.options
+            .iter()
+            .find(|o| o.kind == OptionType::SubCommand && o.name == name)
+    }
+
     /// Checks the rules Discord enforces at registration (names, description lengths, required
-    /// options first, at most 25 options…) plus ours (only STRING and USER options).
+    /// options first, at most 25 options, subcommands all or none and not nested…) plus ours
+    /// (only SUB_COMMAND, STRING, BOOLEAN and USER options).
     pub fn check(&self) -> Result<(), CommandError> {
         let cmd = format!("/{}", self.name);
         if self.kind != 1 {
@@ -144,29 +170,62 @@ impl CommandSpec {
         }
         check_name("command", &self.name)?;
         check_description(&cmd, &self.description)?;
-        if self.options.len() > 25 {
+        let subs = self
+            .options
+            .iter()
+            .filter(|o| o.kind == OptionType::SubCommand)
+            .count();
+        if subs != 0 && subs != self.options.len() {
             return Err(CommandError::Spec(format!(
-                "{cmd} has more than 25 options"
+                "{cmd} mixes subcommands with other options; its options are either all subcommands or none"
             )));
         }
-        let mut seen_optional = false;
-        for (i, o) in self.options.iter().enumerate() {
-            let what = format!("{cmd} option `{}`", o.name);
-            check_name(&format!("{cmd} option"), &o.name)?;
-            check_description(&what, &o.description)?;
-            if self.options[..i].iter().any(|p| p.name == o.name) {
-                return Err(CommandError::Spec(format!("{what} appears twice")));
-            }
-            if o.required && seen_optional {
+        check_options(&cmd, &self.options, true)
+    }
+}
+
+/// The rules a list of options follows (a command's, or a subcommand's when `top` is false):
+/// at most 25, named once each, required ones first, and each option's own rules.
+fn check_options(cmd: &str, options: &[OptionSpec], top: bool) -> Result<(), CommandError> {
+    if options.len() > 25 {
+        return Err(CommandError::Spec(format!(
+            "{cmd} has more than 25 options"
+        )));
+    }
+    let mut seen_optional = false;
+    for (i, o) in options.iter().enumerate() {
+        let what = format!("{cmd} option `{}`", o.name);
+        check_name(&format!("{cmd} option"), &o.name)?;
+        check_description(&what, &o.description)?;
+        if options[..i].iter().any(|p| p.name == o.name) {
+            return Err(CommandError::Spec(format!("{what} appears twice")));
+        }
+        if o.required && seen_optional {
+            return Err(CommandError::Spec(format!(
+                "{what} is required but comes after an optional one; required options go first"
+            )));
+        }
+        seen_optional |= !o.required;
+        if o.kind == OptionType::SubCommand {
+            if !top {
                 return Err(CommandError::Spec(format!(
-                    "{what} is required but comes after an optional one; required options go first"
+                    "{what}: a subcommand's options may not be subcommands themselves"
                 )));
             }
-            seen_optional |= !o.required;
-            check_option(&what, o)?;
+            if o.required {
+                return Err(CommandError::Spec(format!(
+                    "{what}: a subcommand cannot be required"
+                )));
+            }
+            check_options(&format!("{cmd} {}", o.name), &o.options, false)?;
+        } else if !o.options.is_empty() {
+            return Err(CommandError::Spec(format!(
+                "{what}: only a subcommand has options of its own"
+            )));
         }
-        Ok(())
+        check_option(&what, o)?;
     }
+    Ok(())
 }
 
 /// The rules one option must follow on its own (`what` names it): which kinds may have

@@ -74,14 +74,24 @@ fn command_files_match_the_contract() {
             .map(|o| (o.name.clone(), o.kind, o.required))
             .collect()
     };
-    use OptionType::{String as S, User as U};
+    use OptionType::{Boolean as B, String as S, SubCommand as Sub, User as U};
     let o = |n: &str, t, req| (n.to_owned(), t, req);
     assert_eq!(
         shape("request"),
         [
             o("app", S, true),
             o("reason", S, false),
-            o("duration", S, false)
+            o("duration", S, false),
+            o("emergency", B, false)
+        ]
+    );
+    assert_eq!(
+        shape("mfa"),
+        [
+            o("enroll", Sub, false),
+            o("confirm", Sub, false),
+            o("status", Sub, false),
+            o("reset", Sub, false)
         ]
     );
     assert_eq!(shape("access"), [o("user", U, false)]);
@@ -175,6 +185,7 @@ fn readme_request_line() {
             app: "figma".into(),
             reason: Some("landing page mock-ups".into()),
             duration: Some(Span::parse("30d").unwrap()),
+            emergency: false,
         }
     );
 }
@@ -202,6 +213,7 @@ fn readme_break_glass_line() {
             app: "prod-db".into(),
             reason: Some("INC-1234 hotfix".into()),
             duration: Some(Span::parse("2h").unwrap()),
+            emergency: false,
         }
     );
     assert_eq!(i.name(), "request");
@@ -379,7 +391,7 @@ fn unknown_command_suggests() {
     );
     assert_eq!(
         err("/frobnicate"),
-        "there is no command /frobnicate; the commands are /request, /access, /approvals, /revoke, /onboard, /role, /offboard, /help"
+        "there is no command /frobnicate; the commands are /request, /access, /approvals, /revoke, /onboard, /role, /offboard, /help, /mfa"
     );
 }
 
@@ -387,11 +399,11 @@ fn unknown_command_suggests() {
 fn unknown_option_suggests_and_lists() {
     assert_eq!(
         err("/request app:figma resaon:x"),
-        "/request has no option `resaon` — did you mean `reason`? Its options are `app`, `reason`, `duration`"
+        "/request has no option `resaon` — did you mean `reason`? Its options are `app`, `reason`, `duration`, `emergency`"
     );
     assert_eq!(
         err("/request app:figma colour:red"),
-        "/request has no option `colour`; its options are `app`, `reason`, `duration`"
+        "/request has no option `colour`; its options are `app`, `reason`, `duration`, `emergency`"
     );
     assert_eq!(
         err("/approvals user:bob"),

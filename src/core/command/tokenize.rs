@@ -5,6 +5,10 @@ use super::CommandError;
 /// Splits a console line such as `/request app:figma reason:"landing page mock-ups"` into the
 /// command's name (without `/`) and its `name:value` pairs, in the order typed.
 ///
+/// Bare words right after the name, before the first `name:value`, belong to the name,
+/// joined by one space: `/mfa confirm code:123456` is `mfa confirm` with `code`. A bare word
+/// after a `name:value` is an error.
+///
 /// A value is either bare (up to the next whitespace) or double-quoted, where `\"` stands for
 /// a quote and `\\` for a backslash (any other backslash is kept as typed). Nothing is checked
 /// against the command files here; [`Registry::validate`](super::Registry::validate) does that.
@@ -20,6 +24,17 @@ pub fn tokenize(line: &str) -> Result<(String, Vec<(String, String)>), CommandEr
         return Err(CommandError::NotACommand {
             line: line.to_owned(),
         });
+    }
+    let mut name = name.to_owned();
+    loop {
+        rest = rest.trim_start();
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        if word_end == 0 || rest[..word_end].contains(':') {
+            break;
+        }
+        name.push(' ');
+        name.push_str(&rest[..word_end]);
+        rest = &rest[word_end..];
     }
     let mut pairs = Vec::new();
     loop {
@@ -54,7 +69,7 @@ pub fn tokenize(line: &str) -> Result<(String, Vec<(String, String)>), CommandEr
             rest = &after[end..];
         }
     }
-    Ok((name.to_owned(), pairs))
+    Ok((name, pairs))
 }
 
 /// Reads a quoted value just after its opening quote; returns it unescaped and the number of

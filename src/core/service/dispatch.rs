@@ -65,7 +65,8 @@ impl Service {
                 app,
                 reason,
                 duration,
-            } => self.request(c, &app, reason, duration).await?,
+                emergency,
+            } => self.request(c, &app, reason, duration, emergency).await?,
             Intent::Access { user } => self.access(c, user).await?,
             Intent::Approvals => self.approvals(c).await?,
             Intent::Revoke { app, user, reason } => self.revoke(c, &app, user, reason).await?,
@@ -99,6 +100,7 @@ impl Service {
                     .help(command.as_deref())
                     .unwrap_or_else(|e| render::help_refused(&e)),
             ),
+            Intent::Mfa(m) => self.mfa(c, m).await?,
         };
         Ok(reply)
     }
@@ -133,12 +135,11 @@ impl Service {
                 ClickTarget::Approve(r, k) => self.decide(caller, r, k, true, None).await?,
                 ClickTarget::Deny(r, k) => match fields {
                     None => {
-                        return Ok(ClickReply::Modal {
-                            custom_id: custom_id.to_owned(),
-                            title: render::deny_title(r),
-                            field: "reason".into(),
-                            label: render::deny_label(),
-                        });
+                        return Ok(ClickReply::Form(Form::one(
+                            custom_id,
+                            render::deny_title(r),
+                            FormField::reason(render::deny_label()),
+                        )));
                     }
                     Some(f) => {
                         let reason = f

@@ -19,6 +19,7 @@ mod commit;
 mod decide;
 mod dispatch;
 mod failures;
+mod form;
 mod hr;
 mod interactions;
 mod lifecycle;
@@ -44,6 +45,7 @@ mod verify;
 mod views;
 mod zones;
 
+pub use form::{Form, FormField};
 pub use hr::{HrError, HrEvent, HrKind, HrOutcome, RecordSource};
 pub use lifecycle::{PersonOutcome, PersonRefused, RecordRefusal};
 pub use mfa::EnrolPage;
@@ -109,6 +111,9 @@ pub struct Reply {
     pub buttons: Vec<Button>,
     /// Key for later edits (a plan's Confirm/Cancel reply loses its buttons once decided).
     pub key: Option<MessageKey>,
+    /// A form to fill instead of a message (Discord: a modal, response type 9); it is
+    /// submitted through [`Service::click`] with its `custom_id`.
+    pub form: Option<Form>,
 }
 
 impl Reply {
@@ -118,6 +123,15 @@ impl Reply {
             text: t.into(),
             buttons: Vec::new(),
             key: None,
+            form: None,
+        }
+    }
+
+    /// A reply that is a form to fill (no text).
+    pub fn form(form: Form) -> Self {
+        Self {
+            form: Some(form),
+            ..Self::text("")
         }
     }
 }
@@ -127,17 +141,8 @@ impl Reply {
 pub enum ClickReply {
     /// Done; tell the clicker this.
     Reply(Reply),
-    /// Ask for a reason first (Deny); submit the form with the same `custom_id`.
-    Modal {
-        /// The id to submit the form with.
-        custom_id: String,
-        /// The form's title.
-        title: String,
-        /// The one text field's id (`reason`).
-        field: String,
-        /// The field's label.
-        label: String,
-    },
+    /// Fill this form first (Deny asks for a reason); submit it with its `custom_id`.
+    Form(Form),
 }
 
 /// How many times a retryable connector failure is tried before it counts as failed.

@@ -18,6 +18,7 @@ impl Service {
             text,
             buttons: Self::plan_buttons(id),
             key: Some(plan_key(id)),
+            form: None,
         }
     }
 

@@ -126,6 +126,7 @@ impl Service {
             text: render::approvals(&requests, &plans),
             buttons,
             key: None,
+            form: None,
         })
     }
 

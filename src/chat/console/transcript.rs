@@ -1,0 +1,140 @@
+//! The transcript's entries: a message or a form, as JSON (`--json`) or for people.
+
+use std::io::Write;
+
+use serde::{Serialize, Serializer};
+
+use crate::core::ports::{Button, MessageKey};
+use crate::core::service::Form;
+
+/// One message (or form) as the transcript shows it. As JSON, a message is
+/// `{"seq","to","where","kind","ref"?,"text","buttons"}` and a form
+/// `{"seq","to","where","kind":"form","title","fields":[{"id","label","required","value"}]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    /// Position in the transcript.
+    pub seq: u64,
+    /// Recipient's handle (None for a channel).
+    pub to: Option<String>,
+    /// `dm`, `reply` or `channel:NAME`.
+    pub place: String,
+    /// `new`, `edit` or `form`.
+    pub kind: &'static str,
+    /// For an edit: the message edited.
+    pub edits: Option<u64>,
+    /// Full text (empty for a form).
+    pub text: String,
+    /// Labels still clickable.
+    pub buttons: Vec<String>,
+    /// For a form: the form the person is asked to fill (`:submit`).
+    pub form: Option<Form>,
+    pub(super) clickable: Vec<Button>,
+    pub(super) key: Option<MessageKey>,
+}
+
+/// A message as the JSON transcript writes it.
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    seq: u64,
+    to: &'a Option<String>,
+    #[serde(rename = "where")]
+    place: &'a str,
+    kind: &'a str,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    edits: Option<u64>,
+    text: &'a str,
+    buttons: &'a [String],
+}
+
+/// A form as the JSON transcript writes it.
+#[derive(Serialize)]
+struct FormOut<'a> {
+    seq: u64,
+    to: &'a Option<String>,
+    #[serde(rename = "where")]
+    place: &'a str,
+    kind: &'a str,
+    title: &'a str,
+    fields: Vec<FieldOut<'a>>,
+}
+
+/// One field of a form as the JSON transcript writes it.
+#[derive(Serialize)]
+struct FieldOut<'a> {
+    id: &'a str,
+    label: &'a str,
+    required: bool,
+    value: &'a Option<String>,
+}
+
+impl Serialize for Shown {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.form {
+            Some(f) => FormOut {
+                seq: self.seq,
+                to: &self.to,
+                place: &self.place,
+                kind: self.kind,
+                title: &f.title,
+                fields: f
+                    .fields
+                    .iter()
+                    .map(|x| FieldOut {
+                        id: &x.id,
+                        label: &x.label,
+                        required: x.required,
+                        value: &x.value,
+                    })
+                    .collect(),
+            }
+            .serialize(s),
+            None => MessageOut {
+                seq: self.seq,
+                to: &self.to,
+                place: &self.place,
+                kind: self.kind,
+                edits: self.edits,
+                text: &self.text,
+                buttons: &self.buttons,
+            }
+            .serialize(s),
+        }
+    }
+}
+
+/// How a transcript is printed.
+pub fn print_human(m: &Shown, out: &mut impl Write) {
+    let whom = m.to.as_deref().unwrap_or("-");
+    if let Some(f) = &m.form {
+        let _ = writeln!(out, "#{} [form → {whom}] {}", m.seq, f.title);
+        for x in &f.fields {
+            let need = if x.required { "required" } else { "optional" };
+            let value = x
+                .value
+                .as_ref()
+                .map(|v| format!(", now \"{v}\""))
+                .unwrap_or_default();
+            let _ = writeln!(out, "   {}: {} ({need}{value})", x.id, x.label);
+        }
+        let _ = writeln!(out, "   Fill it in with :submit field:\"…\"");
+        return;
+    }
+    let head = match (m.kind, m.edits) {
+        ("edit", Some(r)) => format!("#{} edit of #{r} [{} → {whom}]", m.seq, m.place),
+        _ => format!("#{} [{} → {whom}]", m.seq, m.place),
+    };
+    let buttons = if m.buttons.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n   {}",
+            m.buttons
+                .iter()
+                .map(|b| format!("[{b}]"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        )
+    };
+    let text = m.text.replace('\n', "\n   ");
+    let _ = writeln!(out, "{head}\n   {text}{buttons}");
+}
