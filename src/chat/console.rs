@@ -627,7 +627,7 @@ fn advance_note(span: Span, at: &str, due: usize, sent: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{advance_note, article, click_fields, sentence};
+    use super::{advance_note, article, click_fields, click_label, sentence};
     use crate::core::model::Span;
 
     #[test]
@@ -662,5 +662,19 @@ mod tests {
         assert_eq!(f["x"], "y");
         assert!(click_fields("reason:\"open").is_err());
         assert!(click_fields("bare").is_err());
+    }
+
+    #[test]
+    fn click_labels_may_be_quoted() {
+        assert_eq!(
+            click_label(r#""Revoke now" reason:"x""#).unwrap(),
+            ("Revoke now".to_owned(), r#" reason:"x""#)
+        );
+        assert_eq!(
+            click_label("Deny reason:x").unwrap(),
+            ("Deny".to_owned(), "reason:x")
+        );
+        assert_eq!(click_label("Approve").unwrap(), ("Approve".to_owned(), ""));
+        assert!(click_label(r#""Revoke now"#).is_err());
     }
 }
