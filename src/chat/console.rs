@@ -452,12 +452,13 @@ impl Console {
         caller: &Caller,
         body: &str,
     ) -> Result<(), LineError> {
-        // `/help request` reads as `/help command:request`, the way people write it.
+        // `/help request` reads as `/help command:request`, the way people write it (and
+        // `/help mfa confirm` as `/help command:"mfa confirm"`).
         let help_word = body
             .strip_prefix("/help ")
             .map(str::trim)
-            .filter(|w| !w.is_empty() && !w.contains([':', ' ']));
-        let rewritten = help_word.map(|w| format!("/help command:{w}"));
+            .filter(|w| !w.is_empty() && !w.contains([':', '"', '\\']));
+        let rewritten = help_word.map(|w| format!("/help command:\"{w}\""));
         let body = rewritten.as_deref().unwrap_or(body);
         let reply = self.service.command_line(caller, body).await;
         self.show(who, caller, ClickReply::Reply(reply), HashMap::new())

@@ -794,4 +794,6 @@ async fn quoted_labels_and_subcommand_and_boolean_errors_in_the_console() {
     bot.run("alice: /help mfa").await;
     let help = bot.last_to("alice").text;
     assert!(help.contains("\n  /mfa confirm — "), "{help}");
+    bot.run("alice: /help mfa confirm").await;
+    assert_eq!(bot.last_to("alice").text, help);
 }
