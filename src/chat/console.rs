@@ -452,12 +452,13 @@ impl Console {
         caller: &Caller,
         body: &str,
     ) -> Result<(), LineError> {
-        // `/help request` reads as `/help command:request`, the way people write it.
+        // `/help request` reads as `/help command:request`, the way people write it (and
+        // `/help mfa confirm` as `/help command:"mfa confirm"`).
         let help_word = body
             .strip_prefix("/help ")
             .map(str::trim)
-            .filter(|w| !w.is_empty() && !w.contains([':', ' ']));
-        let rewritten = help_word.map(|w| format!("/help command:{w}"));
+            .filter(|w| !w.is_empty() && !w.contains([':', '"', '\\']));
+        let rewritten = help_word.map(|w| format!("/help command:\"{w}\""));
         let body = rewritten.as_deref().unwrap_or(body);
         let reply = self.service.command_line(caller, body).await;
         self.show(who, caller, ClickReply::Reply(reply), HashMap::new())
@@ -627,7 +628,7 @@ fn advance_note(span: Span, at: &str, due: usize, sent: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{advance_note, article, click_fields, sentence};
+    use super::{advance_note, article, click_fields, click_label, sentence};
     use crate::core::model::Span;
 
     #[test]
@@ -662,5 +663,19 @@ mod tests {
         assert_eq!(f["x"], "y");
         assert!(click_fields("reason:\"open").is_err());
         assert!(click_fields("bare").is_err());
+    }
+
+    #[test]
+    fn click_labels_may_be_quoted() {
+        assert_eq!(
+            click_label(r#""Revoke now" reason:"x""#).unwrap(),
+            ("Revoke now".to_owned(), r#" reason:"x""#)
+        );
+        assert_eq!(
+            click_label("Deny reason:x").unwrap(),
+            ("Deny".to_owned(), "reason:x")
+        );
+        assert_eq!(click_label("Approve").unwrap(), ("Approve".to_owned(), ""));
+        assert!(click_label(r#""Revoke now"#).is_err());
     }
 }

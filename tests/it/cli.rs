@@ -269,12 +269,12 @@ fn console_as_an_unknown_person_stops_with_exit_2() {
 }
 
 #[test]
-fn deny_without_its_reason_is_refused_in_the_console_as_on_discord() {
+fn deny_without_its_reason_shows_the_form_and_submit_fills_it() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("s.txt");
     std::fs::write(
         &script,
-        "alice: /request app:figma reason:x\nbob: :click Deny\nbob: :click Deny reason:\"not now\"\n",
+        "alice: /request app:figma reason:x\nbob: :click Deny\nbob: :submit\nbob: :submit reason:\"not now\"\n",
     )
     .unwrap();
     let o = run(&["console", "--script", script.to_str().unwrap(), "--json"]);
@@ -283,17 +283,22 @@ fn deny_without_its_reason_is_refused_in_the_console_as_on_discord() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    let form = objs.iter().find(|o| o["kind"] == "form").unwrap();
+    assert_eq!(form["to"], "bob");
+    assert_eq!(form["title"], "Deny request #1");
+    assert_eq!(form["fields"][0]["id"], "reason");
+    assert_eq!(form["fields"][0]["required"], true);
     let err = objs.iter().find(|o| o.get("error").is_some()).unwrap();
-    assert_eq!(err["line"], 2);
+    assert_eq!(err["line"], 3);
     assert_eq!(
         err["error"],
-        "Deny opens a form that needs `reason`: write :click Deny reason:\"…\""
+        "the form \"Deny request #1\" needs `reason`: write :submit reason:\"…\""
     );
     let denied: Vec<&serde_json::Value> = objs
         .iter()
         .filter(|o| o["text"].as_str().is_some_and(|t| t.contains("was denied")))
         .collect();
-    assert_eq!(denied.len(), 1, "only line 3 denies");
+    assert_eq!(denied.len(), 1, "only line 4 denies");
     assert!(denied[0]["text"].as_str().unwrap().contains("not now"));
 }
 

@@ -1031,7 +1031,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("registered 8 commands globally"),
+        stdout.starts_with("registered 9 commands globally"),
         "{stdout}"
     );
     let first = fake.with(|s| s.global_commands.clone());
@@ -1043,6 +1043,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
             "access",
             "approvals",
             "help",
+            "mfa",
             "offboard",
             "onboard",
             "request",
@@ -1052,6 +1053,22 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
     );
     let request = first.iter().find(|c| c["name"] == "request").unwrap();
     assert_eq!(request["options"][0]["autocomplete"], true);
+    assert_eq!(request["options"][3]["name"], "emergency");
+    assert_eq!(request["options"][3]["type"], 5);
+    // Subcommands reach Discord as type 1 options carrying their own options.
+    let mfa = first.iter().find(|c| c["name"] == "mfa").unwrap();
+    let subs: Vec<(&str, u64)> = mfa["options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| (o["name"].as_str().unwrap(), o["type"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        subs,
+        [("enroll", 1), ("confirm", 1), ("status", 1), ("reset", 1)]
+    );
+    assert_eq!(mfa["options"][1]["options"][0]["name"], "code");
+    assert_eq!(mfa["options"][3]["options"][0]["type"], 6);
     // The admin commands reach Discord hidden from everyone but server admins, who then grant
     // them to IT's role (Server Settings → Integrations).
     for c in &first {
@@ -1086,7 +1103,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("in guild {}", fake::GUILD_ID)));
-    assert_eq!(fake.with(|s| s.guild_commands[fake::GUILD_ID].len()), 8);
+    assert_eq!(fake.with(|s| s.guild_commands[fake::GUILD_ID].len()), 9);
 
     // Without the token the command says what to set.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
@@ -1458,4 +1475,41 @@ async fn gateway_mode_reports_its_state_on_healthz_and_stops_on_sigterm_while_re
         .args(["-TERM", &child.id().to_string()])
         .status();
     let _ = child.wait();
+}
+
+/// A subcommand reaches the service as "NAME SUB" with the subcommand's own options, and a
+/// BOOLEAN option arrives as true/false.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subcommands_and_booleans_reach_the_service() {
+    let bot = Bot::start(Mode::Endpoint).await;
+    let status = json!([{ "name": "status", "type": 1, "options": [] }]);
+    assert_eq!(
+        bot.say(ALICE, "mfa", status).await,
+        "Two-step verification is not set up here yet."
+    );
+    let confirm = json!([{ "name": "confirm", "type": 1, "options": [
+        { "name": "code", "type": 3, "value": "123" }
+    ] }]);
+    assert_eq!(
+        bot.say(ALICE, "mfa", confirm).await,
+        "code: \"123\" is too short; at least 6 characters are needed"
+    );
+    assert!(
+        bot.say(ALICE, "mfa", json!([]))
+            .await
+            .starts_with("/mfa needs a subcommand: "),
+    );
+    let t = bot
+        .say(
+            ALICE,
+            "request",
+            json!([
+                opt("app", "figma"),
+                opt("reason", "landing page"),
+                { "name": "emergency", "type": 5, "value": false }
+            ]),
+        )
+        .await;
+    assert!(t.starts_with("Request #1"), "{t}");
+    bot.stop().await;
 }

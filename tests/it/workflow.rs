@@ -686,3 +686,114 @@ async fn deny_opens_a_form_first() {
         .unwrap();
     assert!(row.detail.contains("no budget") && row.actor == "bob");
 }
+
+#[tokio::test]
+async fn deny_in_the_console_shows_the_form_and_submit_fills_it() {
+    use quartermaster::chat::console::LineError;
+    let mut bot = Bot::example().await;
+    bot.run(r#"alice: /request app:figma reason:"x""#).await;
+    // Nothing pending yet: :submit has nothing to submit.
+    let e = bot.try_line("bob: :submit reason:x").await.unwrap_err();
+    assert!(
+        matches!(&e, LineError::Soft(t) if t.contains("has no form to submit")),
+        "{e:?}"
+    );
+    // The click shows the form (and decides nothing).
+    bot.run("bob: :click Deny").await;
+    let form = bot.last_to("bob");
+    assert_eq!(form.kind, "form");
+    let f = form.form.clone().unwrap();
+    assert_eq!(f.fields.len(), 1);
+    assert_eq!(
+        (f.fields[0].id.as_str(), f.fields[0].required),
+        ("reason", true)
+    );
+    let json = serde_json::to_value(&form).unwrap();
+    assert_eq!(json["kind"], "form");
+    assert_eq!(json["to"], "bob");
+    assert_eq!(json["title"], f.title.as_str());
+    assert_eq!(json["fields"][0]["id"], "reason");
+    assert_eq!(json["fields"][0]["required"], true);
+    assert!(json["fields"][0]["value"].is_null());
+    assert!(json.get("text").is_none() && json.get("buttons").is_none());
+    assert!(
+        !bot.texts_to("alice").iter().any(|t| t.contains("denied")),
+        "nothing is decided before the form is submitted"
+    );
+    // A required field left out, or a field the form does not have: the form stays pending.
+    let e = bot.try_line("bob: :submit").await.unwrap_err();
+    assert!(
+        matches!(&e, LineError::Soft(t) if t.contains("needs `reason`") && t.contains(":submit reason:")),
+        "{e:?}"
+    );
+    let e = bot.try_line("bob: :submit resaon:x").await.unwrap_err();
+    assert!(
+        matches!(&e, LineError::Soft(t) if t.contains("has no field `resaon`")),
+        "{e:?}"
+    );
+    // Another person's :submit does not reach bob's form.
+    assert!(bot.try_line("carol: :submit reason:x").await.is_err());
+    bot.run(r#"bob: :submit reason:"no budget this quarter""#)
+        .await;
+    assert_eq!(
+        bot.last_to("bob").text,
+        "You denied request #1 (Figma for Alice Kim)."
+    );
+    assert!(
+        bot.texts_to("alice")
+            .iter()
+            .any(|t| t.contains("was denied") && t.contains("no budget this quarter")),
+        "{:?}",
+        bot.texts_to("alice")
+    );
+    // Submitted: nothing pending any more.
+    assert!(bot.try_line("bob: :submit reason:again").await.is_err());
+}
+
+#[tokio::test]
+async fn quoted_labels_and_subcommand_and_boolean_errors_in_the_console() {
+    use quartermaster::chat::console::LineError;
+    let mut bot = Bot::example().await;
+    // A quoted label with a space is read whole; no such button on alice's messages.
+    let e = bot
+        .try_line(r#"alice: :click "Revoke now" reason:"x""#)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, LineError::Soft(t) if t == "alice has no message with a Revoke now button"),
+        "{e:?}"
+    );
+    let e = bot.try_line("alice: :click Frobnicate").await.unwrap_err();
+    assert!(
+        matches!(&e, LineError::Malformed(t) if t.ends_with("Ratify, Revoke now, Escalate")),
+        "{e:?}"
+    );
+    bot.run("alice: /mfa confirm").await;
+    assert_eq!(
+        bot.last_to("alice").text,
+        "/mfa confirm is missing the required option `code`; write it as name:value"
+    );
+    bot.run("alice: /mfa").await;
+    assert!(
+        bot.last_to("alice")
+            .text
+            .starts_with("/mfa needs a subcommand: /mfa enroll, "),
+        "{}",
+        bot.last_to("alice").text
+    );
+    bot.run("alice: /mfa status").await;
+    assert_eq!(
+        bot.last_to("alice").text,
+        "Two-step verification is not set up here yet."
+    );
+    bot.run("alice: /request app:figma emergency:maybe").await;
+    assert_eq!(
+        bot.last_to("alice").text,
+        "emergency: \"maybe\" is neither true nor false; write emergency:true or emergency:false"
+    );
+    bot.run("alice: /help mfa").await;
+    let help = bot.last_to("alice").text;
+    assert!(help.contains("\n  /mfa confirm — "), "{help}");
+    bot.run("alice: /help mfa confirm").await;
+    assert_eq!(bot.last_to("alice").text, help);
+}

@@ -102,7 +102,7 @@ impl Serialize for Shown {
     }
 }
 
-/// How a transcript is printed.
+/// How a transcript is printed for people (a form: its title, its fields and how to submit it).
 pub fn print_human(m: &Shown, out: &mut impl Write) {
     let whom = m.to.as_deref().unwrap_or("-");
     if let Some(f) = &m.form {
@@ -116,7 +116,13 @@ pub fn print_human(m: &Shown, out: &mut impl Write) {
                 .unwrap_or_default();
             let _ = writeln!(out, "   {}: {} ({need}{value})", x.id, x.label);
         }
-        let _ = writeln!(out, "   Fill it in with :submit field:\"…\"");
+        let example: Vec<String> = f
+            .fields
+            .iter()
+            .filter(|x| x.required)
+            .map(|x| format!("{}:\"…\"", x.id))
+            .collect();
+        let _ = writeln!(out, "   Fill it in with :submit {}", example.join(" "));
         return;
     }
     let head = match (m.kind, m.edits) {
@@ -137,4 +143,51 @@ pub fn print_human(m: &Shown, out: &mut impl Write) {
     };
     let text = m.text.replace('\n', "\n   ");
     let _ = writeln!(out, "{head}\n   {text}{buttons}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::service::FormField;
+
+    #[test]
+    fn a_form_prints_its_fields_and_how_to_submit_it() {
+        let mut f = Form::one(
+            "v1:req:1:s0:deny",
+            "Deny request #1",
+            FormField::reason("Why?"),
+        );
+        f.fields.push(FormField {
+            value: Some("123456".into()),
+            required: false,
+            ..FormField::code()
+        });
+        let m = Shown {
+            seq: 4,
+            to: Some("bob".into()),
+            place: "reply".into(),
+            kind: "form",
+            edits: None,
+            text: String::new(),
+            buttons: Vec::new(),
+            form: Some(f),
+            clickable: Vec::new(),
+            key: None,
+        };
+        let mut out = Vec::new();
+        print_human(&m, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "#4 [form → bob] Deny request #1\n   reason: Why? (required)\n   code: Code from your \
+             authenticator app (optional, now \"123456\")\n   Fill it in with :submit reason:\"…\"\n"
+        );
+        let v = serde_json::to_value(&m).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"seq":4,"to":"bob","where":"reply","kind":"form",
+                "title":"Deny request #1","fields":[
+                {"id":"reason","label":"Why?","required":true,"value":null},
+                {"id":"code","label":"Code from your authenticator app","required":false,"value":"123456"}]})
+        );
+    }
 }

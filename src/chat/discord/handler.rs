@@ -34,13 +34,14 @@ const ACCOUNT_OPTIONS: &[(&str, &str)] = &[("onboard", "user")];
 
 /// What the service answered, before it becomes Discord JSON.
 enum Answer {
-    Reply(Reply, Option<Caller>),
+    /// The reply, and who it answers (boxed: a person is large).
+    Reply(Reply, Option<Box<Caller>>),
     Modal(Form),
 }
 
 impl Answer {
     /// A reply to `caller`, or the modal it is when it carries a form.
-    fn of(r: Reply, caller: Option<Caller>) -> Self {
+    fn of(r: Reply, caller: Option<Box<Caller>>) -> Self {
         match r.form {
             Some(f) => Self::Modal(f),
             None => Self::Reply(r, caller),
@@ -421,11 +422,11 @@ impl InteractionHandler {
         for o in options {
             match self.option_value(&c.data.name, o).await {
                 Ok(v) => raw.push((o.name.clone(), v)),
-                Err(text) => return Answer::Reply(Reply::text(text), Some(caller)),
+                Err(text) => return Answer::Reply(Reply::text(text), Some(Box::new(caller))),
             }
         }
         let reply = self.service.command(&caller, &name, raw).await;
-        Answer::of(reply, Some(caller))
+        Answer::of(reply, Some(Box::new(caller)))
     }
 
     /// An option's value as the service takes it (a USER option: the person's handle, or
@@ -480,7 +481,7 @@ impl InteractionHandler {
             .click(&caller, custom_id, fields.as_ref())
             .await
         {
-            ClickReply::Reply(r) => Answer::of(r, Some(caller)),
+            ClickReply::Reply(r) => Answer::of(r, Some(Box::new(caller))),
             ClickReply::Form(f) => Answer::Modal(f),
         }
     }
@@ -501,5 +502,50 @@ impl InteractionHandler {
             }
         }
         self.click(who, &m.data.custom_id, Some(fields)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::modal;
+    use crate::core::service::{Form, FormField};
+
+    #[test]
+    fn a_form_becomes_a_modal_with_one_row_per_field() {
+        let mut f = Form::one(
+            "v1:req:1:s0:deny",
+            "x".repeat(60),
+            FormField::reason("Why?"),
+        );
+        f.fields.push(FormField {
+            value: Some("123456".into()),
+            ..FormField::code()
+        });
+        let v = modal(&f);
+        assert_eq!(v["type"], 9);
+        assert_eq!(v["data"]["custom_id"], "v1:req:1:s0:deny");
+        assert_eq!(v["data"]["title"].as_str().unwrap().chars().count(), 45);
+        let rows = v["data"]["components"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        let reason = &rows[0]["components"][0];
+        assert_eq!(
+            (&reason["type"], &reason["custom_id"], &reason["style"]),
+            (&4.into(), &"reason".into(), &2.into())
+        );
+        assert_eq!(
+            (&reason["required"], &reason["max_length"]),
+            (&true.into(), &500.into())
+        );
+        assert!(reason.get("value").is_none());
+        let code = &rows[1]["components"][0];
+        assert_eq!(
+            (&code["style"], &code["max_length"]),
+            (&1.into(), &8.into())
+        );
+        assert_eq!(code["value"], "123456");
+        assert_eq!(code["label"], "Code from your authenticator app");
+        // Discord takes at most 5 rows.
+        f.fields = vec![FormField::code(); 7];
+        assert_eq!(modal(&f)["data"]["components"].as_array().unwrap().len(), 5);
     }
 }
