@@ -129,6 +129,9 @@ pub async fn start(
             (s, e, Some(d))
         }
     };
+    if config.mfa_key.is_some() {
+        w.router = std::mem::take(&mut w.router).merge(crate::http::mfa::router(service.clone()));
+    }
     if let Some(hr) = &config.hr {
         w.router = w
             .router

@@ -8,6 +8,7 @@
 
 pub mod hr;
 pub mod interactions;
+pub mod mfa;
 pub mod ops;
 
 use std::collections::HashMap;

@@ -10,6 +10,7 @@
 //! (`ScimServer::shared`, `Scimmy::shared`) give each test a tenant of its own.
 //! `cargo test --test it MODULE::` runs one module.
 
+mod break_glass;
 mod cli;
 mod crash;
 mod crash_process;
@@ -27,6 +28,7 @@ mod resilience;
 mod scim;
 mod scim_peers;
 mod security;
+mod step_up;
 mod timezones;
 mod unverified;
 mod webhook;

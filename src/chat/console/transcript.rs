@@ -9,7 +9,7 @@ use crate::core::service::Form;
 
 /// One message (or form) as the transcript shows it. As JSON, a message is
 /// `{"seq","to","where","kind","ref"?,"text","buttons"}` and a form
-/// `{"seq","to","where","kind":"form","title","fields":[{"id","label","required","value"}]}`.
+/// `{"seq","to","where","kind":"form","title","fields":[{"id","label","required","value"[,"hint"]}]}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shown {
     /// Position in the transcript.
@@ -65,6 +65,8 @@ struct FieldOut<'a> {
     label: &'a str,
     required: bool,
     value: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: &'a Option<String>,
 }
 
 impl Serialize for Shown {
@@ -84,6 +86,7 @@ impl Serialize for Shown {
                         label: &x.label,
                         required: x.required,
                         value: &x.value,
+                        hint: &x.hint,
                     })
                     .collect(),
             }
@@ -115,6 +118,9 @@ pub fn print_human(m: &Shown, out: &mut impl Write) {
                 .map(|v| format!(", now \"{v}\""))
                 .unwrap_or_default();
             let _ = writeln!(out, "   {}: {} ({need}{value})", x.id, x.label);
+            if let Some(h) = &x.hint {
+                let _ = writeln!(out, "      {h}");
+            }
         }
         let example: Vec<String> = f
             .fields

@@ -155,6 +155,9 @@ pub(super) fn modal(form: &Form) -> Value {
             if let Some(v) = &f.value {
                 input["value"] = json!(v);
             }
+            if let Some(h) = &f.hint {
+                input["placeholder"] = json!(h.chars().take(100).collect::<String>());
+            }
             json!({ "type": 1, "components": [input] })
         })
         .collect();

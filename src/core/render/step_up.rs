@@ -111,6 +111,11 @@ pub enum BreakGlassRefusal {
     },
     /// No such break-glass record.
     Unknown(BreakGlassId),
+    /// Extend on a break-glass grant.
+    NotExtendable {
+        /// The app's display name.
+        app: String,
+    },
 }
 
 /// A step-up refusal in words.
@@ -198,6 +203,9 @@ pub fn break_glass_refusal(r: &BreakGlassRefusal) -> String {
             "Break-glass #{id} was not ratified in time; only IT can ratify it now."
         ),
         BreakGlassRefusal::Settled { id, how } => format!("Break-glass #{id} was {how}."),
+        BreakGlassRefusal::NotExtendable { app } => format!(
+            "Break-glass access to {app} cannot be extended; ask for it again with /request."
+        ),
     }
 }
 
@@ -365,5 +373,13 @@ pub fn escalated_prompt(name: &str) -> String {
     format!(
         "{name} escalated this request to break-glass: no decision is needed here; you are \
          asked to ratify it instead."
+    )
+}
+
+/// IT is told that an approver revoked a break-glass: IT settles it.
+pub fn revoked_to_it(id: BreakGlassId, by: &str, name: &str, app: &str) -> String {
+    format!(
+        "⚠️ Break-glass #{id}: {by} revoked {name}'s emergency access to {app}. {name} cannot use \
+         break-glass again until IT settles it here: Ratify if the emergency was real."
     )
 }

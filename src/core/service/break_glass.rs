@@ -287,7 +287,7 @@ impl Service {
 }
 
 /// Whether `p` is among `who`.
-fn eligible(p: &Person, who: &[Eligible]) -> bool {
+pub(super) fn eligible(p: &Person, who: &[Eligible]) -> bool {
     who.iter().any(|w| match w {
         Eligible::Role(r) => &p.role == r,
         Eligible::Department(d) => &p.department == d,

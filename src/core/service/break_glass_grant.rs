@@ -76,7 +76,8 @@ impl Service {
                     when(ratify_by)
                 )),
         );
-        self.write_request(&mut change, c, e, open, state, grant, now);
+        let steps = self.skipped_steps(me, e.app, &dir);
+        self.write_request(&mut change, c, e, (open, steps), state, grant, now);
         change.new_break_glass = Some(NewBreakGlass {
             person: me.handle.clone(),
             app: e.app.name.clone(),
@@ -127,7 +128,7 @@ impl Service {
         change: &mut Change,
         c: &Caller,
         e: &Emergency<'_>,
-        open: Option<&Request>,
+        (open, steps): (Option<&Request>, Vec<Step>),
         state: RequestState,
         grant: Option<GrantRef>,
         now: Timestamp,
@@ -141,7 +142,7 @@ impl Service {
                     duration: Some(e.span),
                     kind: RequestKind::New,
                     state,
-                    steps: Vec::new(),
+                    steps,
                     grant,
                     created_at: now,
                 });
@@ -159,6 +160,24 @@ impl Service {
                 }
             }
         }
+    }
+
+    /// The steps a new break-glass request skips: each approval rule with the people it would
+    /// have asked (they may ratify), none started.
+    fn skipped_steps(&self, me: &Person, app: &App, dir: &PeopleByHandle) -> Vec<Step> {
+        app.approvals
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| Step {
+                index: i as u32,
+                rule: rule.clone(),
+                approvers: policy::approvers_for(&self.org, dir, rule, me, app, &[]),
+                started_at: None,
+                decision: None,
+                reminded: false,
+                escalated: false,
+            })
+            .collect()
     }
 
     /// Who gets a break-glass's Ratify / Revoke now: the skipped approvers, and the

@@ -20,7 +20,7 @@ impl Service {
     /// one put back in the queue due now) a worker is woken at once, before the caller goes
     /// on to deliver its chat messages (round trips that must not delay the work).
     pub(super) async fn commit(&self, mut change: Change) -> Result<Committed, StoreError> {
-        super::step_up::mark_stepped_up(&mut change);
+        super::step_up::mark_stepped_up(&mut change.audit);
         let wake = queues_work(&change, self.clock.now());
         let change = self.with_channel_copies(change).await;
         let committed = self.store.commit(change).await?;

@@ -131,43 +131,7 @@ impl Service {
                 Ok(t) => t,
                 Err(e) => return Ok(ClickReply::Reply(Reply::text(e.to_string()))),
             };
-            let reply = match target {
-                ClickTarget::Approve(r, k) => self.decide(caller, r, k, true, None).await?,
-                ClickTarget::Deny(r, k) => match fields {
-                    None => {
-                        return Ok(ClickReply::Form(Form::one(
-                            custom_id,
-                            render::deny_title(r),
-                            FormField::reason(render::deny_label()),
-                        )));
-                    }
-                    Some(f) => {
-                        let reason = f
-                            .get("reason")
-                            .map(|s| s.trim().to_owned())
-                            .filter(|s| !s.is_empty());
-                        self.decide(caller, r, k, false, reason).await?
-                    }
-                },
-                ClickTarget::Done(a) => match self
-                    .it_only_for_action(caller, a, "done", ActionRefusal::DoneItOnly)
-                    .await?
-                {
-                    Ok((admin, action)) => self.manual_done(&admin, caller, a, action).await?,
-                    Err(refused) => refused,
-                },
-                ClickTarget::Retry(a) => match self
-                    .it_only_for_action(caller, a, "retry", ActionRefusal::RetryItOnly)
-                    .await?
-                {
-                    Ok((admin, action)) => self.retry(&admin, caller, a, action).await?,
-                    Err(refused) => refused,
-                },
-                ClickTarget::Confirm(p) => self.close_plan(caller, p, true).await?,
-                ClickTarget::Cancel(p) => self.close_plan(caller, p, false).await?,
-                ClickTarget::Extend(g) => self.extend(caller, g).await?,
-            };
-            Ok::<_, ServiceError>(ClickReply::Reply(reply))
+            self.route_click(caller, custom_id, target, fields).await
         }
         .instrument(span)
         .await;

@@ -30,6 +30,8 @@ pub struct FormField {
     pub max_len: u16,
     /// A paragraph (several lines) rather than one line.
     pub long: bool,
+    /// A hint shown in the empty field (Discord's placeholder, at most 100 characters).
+    pub hint: Option<String>,
 }
 
 impl Form {
@@ -82,6 +84,7 @@ impl FormField {
             required: true,
             max_len: 500,
             long: true,
+            hint: None,
         }
     }
 
@@ -94,6 +97,7 @@ impl FormField {
             required: true,
             max_len: 8,
             long: false,
+            hint: None,
         }
     }
 }

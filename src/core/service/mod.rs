@@ -15,6 +15,7 @@
 
 mod break_glass;
 mod break_glass_grant;
+mod clicks;
 mod commit;
 mod decide;
 mod dispatch;

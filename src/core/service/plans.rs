@@ -166,6 +166,8 @@ impl Service {
             .chat(c.chat_id.as_deref())
             .subject(&plan.subject)
             .detail(format!("{} plan #{id}", plan.kind.as_str()));
+        let mut audit = vec![ev];
+        super::step_up::mark_stepped_up(&mut audit);
         // The buttons come off the plan's messages with the decision, in its transaction.
         let edit = Outgoing::edit(
             plan_key(id),
@@ -181,7 +183,7 @@ impl Service {
         );
         Ok(self
             .store
-            .close_plan(id, state, &c.person.handle, now, vec![ev], vec![edit])
+            .close_plan(id, state, &c.person.handle, now, audit, vec![edit])
             .await?)
     }
 

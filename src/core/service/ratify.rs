@@ -75,6 +75,7 @@ impl Service {
             .request(b.request)
             .detail(format!("break-glass {id}: {how}")),
         );
+        let settled = after.cleared.is_some();
         change.break_glass_updates.push(BreakGlassUpdate { after });
         let app = self.app_display(&b.app);
         change.messages.push(Outgoing::edit(
@@ -88,6 +89,20 @@ impl Service {
             words::revoked_news(&app, &c.person.name)
         };
         change.messages.push(self.out(&b.person, news, vec![], None));
+        if !ratify && !is_it && !settled {
+            // Revoked by an approver: IT settles it (Ratify: the emergency was real).
+            let name = holder.as_ref().map_or_else(|| b.person.to_string(), |p| p.name.clone());
+            let text = words::revoked_to_it(id, &c.person.name, &name, &app);
+            for to in self.reviewers_of(&[]) {
+                change.messages.push(Outgoing {
+                    kind: crate::core::outbox::OutKind::Send(to),
+                    text: text.clone(),
+                    buttons: ratify_buttons(id),
+                    key: Some(MessageKey::BreakGlass(id)),
+                    dedupe: Some(format!("bg:{id}:revoked")),
+                });
+            }
+        }
         match self.commit(change).await {
             Ok(_) => {}
             Err(StoreError::Conflict) => return Ok(Attempt::Conflict),
@@ -223,4 +238,58 @@ fn ratify_allowed(
         return Err(BreakGlassRefusal::LateRatifyItOnly(b.id));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> Handle {
+        Handle::parse(s).unwrap()
+    }
+
+    #[test]
+    fn who_may_ratify_or_revoke_and_when() {
+        let t = |m: i64| chrono::DateTime::from_timestamp(m * 60, 0).unwrap();
+        let b = BreakGlass {
+            id: BreakGlassId(1),
+            request: RequestId(1),
+            person: h("carol"),
+            app: AppName::parse("github").unwrap(),
+            reason: "INC-1".into(),
+            granted_at: t(0),
+            ratify_by: t(60),
+            ratified: None,
+            overdue_at: None,
+            revoked: None,
+            cleared: None,
+            version: 1,
+        };
+        assert!(ratify_allowed(&b, &h("grace"), false, true, t(30)).is_ok());
+        assert_eq!(
+            ratify_allowed(&b, &h("carol"), true, true, t(30)),
+            Err(BreakGlassRefusal::OwnRatify)
+        );
+        assert_eq!(
+            ratify_allowed(&b, &h("grace"), false, true, t(61)),
+            Err(BreakGlassRefusal::LateRatifyItOnly(b.id))
+        );
+        assert!(ratify_allowed(&b, &h("dana"), true, true, t(61)).is_ok());
+        assert!(ratify_allowed(&b, &h("grace"), false, false, t(61)).is_ok());
+        let revoked = BreakGlass {
+            revoked: Some(("grace".into(), t(10))),
+            ..b.clone()
+        };
+        assert!(ratify_allowed(&revoked, &h("bob"), false, true, t(20)).is_err());
+        assert!(ratify_allowed(&revoked, &h("dana"), true, true, t(20)).is_ok());
+        let cleared = BreakGlass {
+            ratified: Some((h("grace"), t(5))),
+            cleared: Some((h("grace"), t(5))),
+            ..b
+        };
+        assert!(matches!(
+            ratify_allowed(&cleared, &h("dana"), true, false, t(20)),
+            Err(BreakGlassRefusal::Settled { .. })
+        ));
+    }
 }

@@ -30,8 +30,9 @@ impl Service {
         duration: Option<Span>,
         emergency: bool,
     ) -> Result<Reply> {
-        // Break-glass comes with step-up; until then an emergency request is an ordinary one.
-        let _ = emergency;
+        if emergency {
+            return self.emergency(c, raw_app, reason, duration).await;
+        }
         let asked = match self.check_request(c, raw_app, reason, duration).await? {
             Ok(a) => a,
             Err(refusal) => return Ok(refusal.into()),
@@ -68,6 +69,16 @@ impl Service {
                 )
                 .await;
         };
+        if let GrantSource::Request(rid) = grant.source
+            && self.store.break_glass_of_request(rid).await?.is_some()
+        {
+            let why = crate::core::render::step_up::BreakGlassRefusal::NotExtendable {
+                app: self.app_display(&grant.app),
+            };
+            return self
+                .refused(c, "extend", Some(&grant.person), Some(&grant.app), rid.into(), why)
+                .await;
+        }
         let span = match (grant.granted_at, grant.expires_at) {
             (Some(from), Some(to)) => (to - from).to_std().ok().filter(|d| !d.is_zero()),
             _ => None,
@@ -308,12 +319,25 @@ impl Service {
                 wait: Self::wait_of(dir, req),
             },
         };
-        Ok(Reply::text(render::requested(
+        let mut reply = Reply::text(render::requested(
             req.id,
             &app.display,
             &said,
             asked.cap_note.as_ref(),
-        )))
+        ));
+        // Someone who may use break-glass on the app can escalate while it waits.
+        if req.state.is_open()
+            && app
+                .break_glass
+                .as_ref()
+                .is_some_and(|t| super::break_glass::eligible(me, &t.who))
+        {
+            reply.buttons.push(Button {
+                label: ButtonLabel::Escalate,
+                target: ClickTarget::Escalate(req.id),
+            });
+        }
+        Ok(reply)
     }
 }
 

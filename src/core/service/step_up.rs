@@ -198,10 +198,10 @@ impl Service {
 
 /// Says on the audit rows of the person who passed step-up in this task that they did
 /// (the method, never the code).
-pub(super) fn mark_stepped_up(change: &mut Change) {
+pub(super) fn mark_stepped_up(audit: &mut [AuditEvent]) {
     let _ = STEPPED_UP.try_with(|h| {
         let me = Actor::Person(h.clone());
-        for ev in change.audit.iter_mut().filter(|e| e.actor == me) {
+        for ev in audit.iter_mut().filter(|e| e.actor == me) {
             if ev.detail.is_empty() {
                 ev.detail = "step-up: totp".into();
             } else {

@@ -345,6 +345,19 @@ impl Service {
                 continue;
             }
             let ends_at = self.moment_for(&g.person, end).await;
+            // Break-glass access cannot be extended: its warning has no Extend.
+            let extendable = match g.source {
+                GrantSource::Request(rid) => self.store.break_glass_of_request(rid).await?.is_none(),
+                _ => true,
+            };
+            let extend = if extendable {
+                vec![Button {
+                    label: ButtonLabel::Extend,
+                    target: ClickTarget::Extend(g.id),
+                }]
+            } else {
+                Vec::new()
+            };
             let change = Change {
                 grant_updates: vec![GrantUpdate {
                     id: g.id,
@@ -363,10 +376,7 @@ impl Service {
                 messages: vec![self.out(
                     &g.person,
                     render::access_ending(&self.app_display(&g.app), &ends_at),
-                    vec![Button {
-                        label: ButtonLabel::Extend,
-                        target: ClickTarget::Extend(g.id),
-                    }],
+                    extend,
                     None,
                 )],
                 ..Change::default()
