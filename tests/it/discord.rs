@@ -59,8 +59,17 @@ impl Bot {
 
     /// A bot whose `[discord] guilds` allowlist is `guilds`.
     async fn start_in(mode: Mode, approvals_channel: Option<&str>, guilds: Vec<u64>) -> Self {
+        Self::start_config(mode, config::load(None).unwrap(), approvals_channel, guilds).await
+    }
+
+    /// A bot over `config` (its `[discord]` table pointed at the fake).
+    async fn start_config(
+        mode: Mode,
+        mut config: config::Config,
+        approvals_channel: Option<&str>,
+        guilds: Vec<u64>,
+    ) -> Self {
         let fake = FakeDiscord::start().await;
-        let mut config = config::load(None).unwrap();
         config.discord = Some(DiscordConfig {
             mode: match mode {
                 Mode::Gateway => DiscordMode::Gateway,
@@ -1485,7 +1494,7 @@ async fn subcommands_and_booleans_reach_the_service() {
     let status = json!([{ "name": "status", "type": 1, "options": [] }]);
     assert_eq!(
         bot.say(ALICE, "mfa", status).await,
-        "Two-step verification is not set up here yet."
+        "Step-up verification is not set up on this server (IT has to configure `[mfa] key_env`)."
     );
     let confirm = json!([{ "name": "confirm", "type": 1, "options": [
         { "name": "code", "type": 3, "value": "123" }
@@ -1511,5 +1520,119 @@ async fn subcommands_and_booleans_reach_the_service() {
         )
         .await;
     assert!(t.starts_with("Request #1"), "{t}");
+    bot.stop().await;
+}
+
+/// The step-up bot of `step_up.rs`, on the fake Discord.
+async fn step_up_bot() -> Bot {
+    let text = super::step_up::config("");
+    let key = super::step_up::KEY;
+    let c = config::parse(&text, std::path::Path::new("."), &|k| {
+        (k == "QM_MFA_KEY").then(|| key.to_owned())
+    })
+    .unwrap();
+    Bot::start_config(Mode::Endpoint, c, None, Vec::new()).await
+}
+
+/// Enrols `who` through `/mfa enroll` and `/mfa confirm`, and moves the clock a step on.
+async fn enrol_on_discord(bot: &Bot, who: (&str, &str)) -> quartermaster::core::totp::TotpSecret {
+    let t = bot
+        .say(who, "mfa", json!([{ "name": "enroll", "type": 1, "options": [] }]))
+        .await;
+    let secret = t
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("• secret: "))
+        .unwrap_or_else(|| panic!("{t}"))
+        .to_owned();
+    let s = quartermaster::core::totp::TotpSecret::from_base32(&secret).unwrap();
+    let code = s.code_at(quartermaster::core::ports::Clock::now(&*bot.clock).timestamp());
+    let confirm = json!([{ "name": "confirm", "type": 1, "options": [
+        { "name": "code", "type": 3, "value": code }
+    ] }]);
+    assert!(bot.say(who, "mfa", confirm).await.starts_with("Enrolled"));
+    bot.clock
+        .advance(quartermaster::core::model::Span::parse("30s").unwrap());
+    s
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_with_step_up_opens_a_modal_for_the_code_on_discord() {
+    let bot = step_up_bot().await;
+    let s = enrol_on_discord(&bot, BOB).await;
+    let t = bot
+        .say(
+            FRANK,
+            "request",
+            json!([opt("app", "prod-db"), opt("reason", "INC-7"), opt("duration", "2h")]),
+        )
+        .await;
+    assert!(t.contains("waiting for Bob Chen"), "{t}");
+    let prompt = bot.prompt_for(BOB.0, 1).await;
+    let started = std::time::Instant::now();
+    let (r, _) = bot.answer(&bot.fake.click(BOB, &prompt, "Approve")).await;
+    assert_eq!(r["type"], 9, "Approve opens the code form at once: {r}");
+    let field = &r["data"]["components"][0]["components"][0];
+    assert_eq!(field["custom_id"], "code");
+    let id = prompt.custom_id("Approve");
+    let wrong = bot.fake.modal_submit(BOB, &prompt, &id, &[("code", "000000")]);
+    let (r, t) = bot.answer(&wrong).await;
+    assert_eq!(r["type"], 4);
+    assert!(t.contains("not right"), "{t}");
+    let code = s.code_at(quartermaster::core::ports::Clock::now(&*bot.clock).timestamp());
+    let right = bot.fake.modal_submit(BOB, &prompt, &id, &[("code", &code)]);
+    let (r, t) = bot.answer(&right).await;
+    assert_eq!(r["type"], 4, "answered without a deferral: {r}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(t.contains("You approved request #1"), "{t}");
+    bot.dm_where(DANA.0, "step 2's prompt", |m| m.content.contains("Step 2 of 2"))
+        .await;
+    let rows = bot.store.audit_rows(None).await.unwrap();
+    let approved = rows.iter().find(|r| r.action == "step.approved").unwrap();
+    assert!(approved.detail.contains("step-up: totp"), "{approved:?}");
+    assert!(rows.iter().all(|r| !r.detail.contains(&code)));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_through_the_fake_discord() {
+    let bot = step_up_bot().await;
+    let r = bot
+        .fake
+        .deliver(&bot.fake.command(
+            CAROL,
+            "request",
+            json!([
+                opt("app", "github"),
+                opt("reason", "INC-42"),
+                { "name": "emergency", "type": 5, "value": true }
+            ]),
+        ))
+        .await;
+    assert_eq!(r["type"], 9, "the confirm form: {r}");
+    assert_eq!(r["data"]["title"], "Break-glass: GitHub");
+    let reason = &r["data"]["components"][0]["components"][0];
+    assert_eq!(reason["value"], "INC-42");
+    assert!(
+        reason["placeholder"].as_str().unwrap().contains("Grace Park"),
+        "names who will be told: {reason}"
+    );
+    let id = r["data"]["custom_id"].as_str().unwrap().to_owned();
+    let submit = bot
+        .fake
+        .command_modal_submit(CAROL, &id, &[("reason", "INC-42"), ("duration", "1h")]);
+    let (_, t) = bot.answer(&submit).await;
+    assert!(t.contains("GitHub is being granted now"), "{t}");
+    let grace = ("100000000000000006", "grace");
+    let m = bot
+        .dm_where(grace.0, "the ratify prompt", |m| m.buttons() == ["Ratify", "Revoke now"])
+        .await;
+    assert!(m.content.contains("Carol Diaz took GitHub at once"), "{}", m.content);
+    let (_, t) = bot.answer(&bot.fake.click(grace, &m, "Ratify")).await;
+    assert!(t.contains("ratified by Grace Park"), "{t}");
+    assert!(
+        bot.audit_actions()
+            .await
+            .contains(&"break_glass.ratified".to_owned())
+    );
     bot.stop().await;
 }

@@ -289,17 +289,30 @@ impl std::io::Write for Captured {
     }
 }
 
+/// The process-wide log capture (a thread-local subscriber misses events whose callsites
+/// other tests' threads registered first): every test's logs land here, and only this test
+/// reads them.
+fn captured_logs() -> Captured {
+    static LOGS: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Captured::default();
+        let w = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || w.clone())
+            .with_ansi(false)
+            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other test installs a global subscriber");
+        logs
+    })
+    .clone()
+}
+
 #[tokio::test]
 async fn no_secret_or_code_in_the_logs_the_chat_or_the_audit_after_enrolment() {
-    let logs = Captured::default();
-    let w = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || w.clone())
-        .with_ansi(false)
-        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::FULL)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = captured_logs();
     let mut bot = bot("").await;
     let s = enrol(&mut bot, "bob").await;
     let enrolled_at = bot.transcript().len();

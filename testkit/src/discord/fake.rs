@@ -268,6 +268,23 @@ impl FakeDiscord {
         self.interaction(2, user, Place::Guild(GENERAL.into()), data, None)
     }
 
+    /// The submission of a modal a slash command opened (no message behind it).
+    pub fn command_modal_submit(
+        &self,
+        user: (&str, &str),
+        custom_id: &str,
+        fields: &[(&str, &str)],
+    ) -> Value {
+        let rows: Vec<Value> = fields
+            .iter()
+            .map(|(k, v)| {
+                json!({ "type": 1, "components": [{ "type": 4, "custom_id": k, "value": v }] })
+            })
+            .collect();
+        let data = json!({ "custom_id": custom_id, "components": rows });
+        self.interaction(5, user, Place::Guild(GENERAL.into()), data, None)
+    }
+
     /// Autocomplete of `/request app:` with `typed` so far.
     pub fn autocomplete(&self, user: (&str, &str), typed: &str) -> Value {
         let data = json!({
