@@ -157,17 +157,19 @@ pub fn assemble(
     clock: Arc<dyn Clock>,
 ) -> Result<(Arc<Service>, Engine), StartError> {
     let conns = connectors(config, &store)?;
-    let service = Arc::new(Service::new(
-        Arc::new(config.org.clone()),
-        Arc::new(store) as Arc<dyn Store>,
-        chat,
-        clock,
-        Registry::builtin(),
-    )
-    .with_step_up(crate::core::service::StepUpSettings {
-        key: config.mfa_key.clone(),
-        public_url: config.public_url.clone(),
-    }));
+    let service = Arc::new(
+        Service::new(
+            Arc::new(config.org.clone()),
+            Arc::new(store) as Arc<dyn Store>,
+            chat,
+            clock,
+            Registry::builtin(),
+        )
+        .with_step_up(crate::core::service::StepUpSettings {
+            key: config.mfa_key.clone(),
+            public_url: config.public_url.clone(),
+        }),
+    );
     let limits = config
         .connectors
         .iter()

@@ -11,7 +11,13 @@ use crate::core::model::{
 use crate::core::totp::MfaKey;
 
 /// The keys of an app's `break_glass` table.
-const BREAK_GLASS_KEYS: &[&str] = &["max", "who", "reason_pattern", "review_within", "auto_revoke"];
+const BREAK_GLASS_KEYS: &[&str] = &[
+    "max",
+    "who",
+    "reason_pattern",
+    "review_within",
+    "auto_revoke",
+];
 
 impl Walker<'_, '_> {
     /// `[mfa]`: the key that seals TOTP secrets, when configured.
@@ -23,7 +29,10 @@ impl Walker<'_, '_> {
         match MfaKey::parse(&secret) {
             Ok(k) => Some(k),
             Err(e) => {
-                cx.err(m.at("key_env"), format!("the variable's value is not usable: {e}"));
+                cx.err(
+                    m.at("key_env"),
+                    format!("the variable's value is not usable: {e}"),
+                );
                 None
             }
         }
@@ -117,7 +126,9 @@ pub(super) fn app_terms(cx: &mut Cx, rec: &Rec) -> (bool, Option<BreakGlassPolic
             false
         }
     };
-    let break_glass = rec.table(cx, "break_glass").and_then(|b| break_glass(cx, &b));
+    let break_glass = rec
+        .table(cx, "break_glass")
+        .and_then(|b| break_glass(cx, &b));
     (step_up, break_glass)
 }
 
@@ -127,7 +138,10 @@ fn break_glass(cx: &mut Cx, b: &Rec) -> Option<BreakGlassPolicy> {
     b.check_keys(cx, BREAK_GLASS_KEYS);
     let max = b.span(cx, "max");
     if !b.has("max") {
-        cx.err(b.at("max"), "required key is missing (how long an emergency grant lasts, e.g. \"2h\")");
+        cx.err(
+            b.at("max"),
+            "required key is missing (how long an emergency grant lasts, e.g. \"2h\")",
+        );
     }
     let mut who = Vec::new();
     if b.has("who") {
@@ -194,4 +208,111 @@ fn eligible(cx: &mut Cx, path: &str, s: &str) -> Option<Eligible> {
         );
     })
     .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::testing::*;
+
+    const KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    fn with_app(extra: &str) -> String {
+        BASE.replace(
+            "approvals = [\"manager\", \"owner\"]",
+            &format!("approvals = [\"manager\", \"owner\"]\n{extra}"),
+        )
+    }
+
+    #[test]
+    fn step_up_and_break_glass_are_read() {
+        let text = format!(
+            "{}\n[mfa]\nkey_env = \"K\"\n[workflow]\nstep_up_for = [\"offboard\", \"done\"]\n\
+             [http]\nlisten = \"127.0.0.1:8080\"\npublic_url = \"https://qm.t.test/\"\n",
+            with_app(
+                "step_up = \"totp\"\nbreak_glass = { max = \"2h\", who = [\"role:designer\", \
+                 \"department:Ops\", \"dana\"], reason_pattern = \"^INC-\" }"
+            )
+        );
+        let c = parse(&text, Path::new("."), &|k| {
+            (k == "K").then(|| KEY.to_owned())
+        })
+        .unwrap();
+        let app = &c.org.apps[0];
+        assert!(app.step_up);
+        let bg = app.break_glass.as_ref().unwrap();
+        assert_eq!(bg.max, Span::parse("2h").unwrap());
+        assert_eq!(bg.review_within, Span::parse("24h").unwrap());
+        assert!(!bg.auto_revoke);
+        assert_eq!(bg.who.len(), 3);
+        assert!(c.org.workflow.step_up_for.contains(Confirmable::Done));
+        assert!(!c.org.workflow.step_up_for.contains(Confirmable::Role));
+        assert!(c.mfa_key.is_some());
+        assert_eq!(c.public_url.as_deref(), Some("https://qm.t.test"));
+    }
+
+    #[test]
+    fn bad_step_up_settings_name_their_key() {
+        let e = errors(&with_app(
+            "step_up = \"otp\"\nbreak_glass = { who = [\"role:\"], reason_pattern = \"(\", \
+             auto_revoke = \"yes\", maxx = \"1h\" }",
+        ));
+        assert!(
+            e.contains("app.figma.step_up: \"otp\" is not a step-up method"),
+            "{e}"
+        );
+        assert!(
+            e.contains("did you mean \"totp\"") || e.contains("totp"),
+            "{e}"
+        );
+        assert!(
+            e.contains("app.figma.break_glass.maxx: unknown key — did you mean \"max\"?"),
+            "{e}"
+        );
+        assert!(
+            e.contains("app.figma.break_glass.max: required key is missing"),
+            "{e}"
+        );
+        assert!(
+            e.contains("app.figma.break_glass.who[0]: not role:NAME"),
+            "{e}"
+        );
+        assert!(
+            e.contains("app.figma.break_glass.reason_pattern: not a valid regular expression"),
+            "{e}"
+        );
+        assert!(e.contains("app.figma.break_glass.auto_revoke"), "{e}");
+
+        let e = errors(&format!(
+            "{}\n[workflow]\nstep_up_for = [\"ofboard\"]\n",
+            with_app("step_up = \"totp\"")
+        ));
+        assert!(e.contains("workflow.step_up_for[0]: not a confirm"), "{e}");
+        assert!(
+            e.contains("mfa.key_env: required: app.figma.step_up asks for step-up"),
+            "{e}"
+        );
+
+        let e = errors_env(&format!("{BASE}\n[mfa]\nkey_env = \"K\"\n"), &|k| {
+            (k == "K").then(|| "short".into())
+        });
+        assert!(
+            e.contains(
+                "mfa.key_env: the variable's value is not usable: the key must be 64 hexadecimal"
+            ),
+            "{e}"
+        );
+        assert!(!e.contains("short"), "the value is never echoed: {e}");
+
+        let e = errors(&format!(
+            "{BASE}\n[http]\nlisten = \"127.0.0.1:1\"\npublic_url = \"qm.t.test\"\n"
+        ));
+        assert!(
+            e.contains("http.public_url: \"qm.t.test\" is not a URL"),
+            "{e}"
+        );
+        let e = errors(&with_app(
+            "break_glass = { max = \"1h\", who = [\"nobody\"] }",
+        ));
+        assert!(e.contains("app.figma.break_glass.who[0]"), "{e}");
+    }
 }

@@ -291,7 +291,10 @@ mod tests {
         let back = TotpSecret::from_base32(b.expose_secret()).unwrap();
         assert_eq!(back.code_at(42), s.code_at(42));
         let uri = s.uri("Acme Quartermaster", "dana");
-        assert!(uri.expose_secret().starts_with("otpauth://totp/Acme%20Quartermaster:dana?secret="));
+        assert!(
+            uri.expose_secret()
+                .starts_with("otpauth://totp/Acme%20Quartermaster:dana?secret=")
+        );
         assert!(qr_svg(&uri).unwrap().starts_with("<?xml"));
     }
 }

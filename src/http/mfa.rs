@@ -66,7 +66,10 @@ async fn page(State(service): State<Arc<Service>>, Path(token): Path<String>) ->
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     h.insert(
         "content-security-policy",
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; img-src data:"),

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 
-use super::db::{DbRow, Tx, q};
+use super::db::{DbRow, Q, Tx, q};
 use super::rows::{from_micros, micros};
 use super::{DbError, SqlStore, resolve_req, store_err};
 use crate::core::model::*;
@@ -94,8 +94,10 @@ fn bg_from_row(row: &DbRow) -> Result<BreakGlass, DbError> {
 #[async_trait]
 impl StepUpRecords for SqlStore {
     async fn mfa(&self, p: &Handle) -> Result<Option<MfaRecord>, StoreError> {
-        let row = q("SELECT person, sealed, confirmed_at, last_step, failures, locked_until \
-                     FROM mfa WHERE person = ?")
+        let row = q(
+            "SELECT person, sealed, confirmed_at, last_step, failures, locked_until \
+                     FROM mfa WHERE person = ?",
+        )
         .bind(p.as_str())
         .fetch_optional(&self.pool)
         .await
@@ -104,8 +106,10 @@ impl StepUpRecords for SqlStore {
     }
 
     async fn mfa_link(&self, token_hash: &str) -> Result<Option<MfaLink>, StoreError> {
-        let row = q("SELECT token_hash, person, expires_at, used_at FROM mfa_links \
-                     WHERE token_hash = ?")
+        let row = q(
+            "SELECT token_hash, person, expires_at, used_at FROM mfa_links \
+                     WHERE token_hash = ?",
+        )
         .bind(token_hash)
         .fetch_optional(&self.pool)
         .await
@@ -122,10 +126,7 @@ impl StepUpRecords for SqlStore {
         Ok(row.as_ref().map(bg_from_row).transpose()?)
     }
 
-    async fn break_glass_of_request(
-        &self,
-        r: RequestId,
-    ) -> Result<Option<BreakGlass>, StoreError> {
+    async fn break_glass_of_request(&self, r: RequestId) -> Result<Option<BreakGlass>, StoreError> {
         let row = q(concat!(bg_cols!(), " WHERE request_id = ?"))
             .bind(r.0)
             .fetch_optional(&self.pool)
@@ -171,11 +172,12 @@ pub(super) async fn write_step_up(
         write_mfa(tx, w).await?;
     }
     if let Some(b) = &change.new_break_glass {
-        let request = resolve_req(b.request, new_request)?.ok_or_else(|| {
-            StoreError::Backend("a break-glass record needs a request".into())
-        })?;
-        let id = q("INSERT INTO break_glass (request_id, person, app, reason, granted_at, \
-           ratify_by, version) VALUES (?, ?, ?, ?, ?, ?, 1) RETURNING id")
+        let request = resolve_req(b.request, new_request)?
+            .ok_or_else(|| StoreError::Backend("a break-glass record needs a request".into()))?;
+        let id = q(
+            "INSERT INTO break_glass (request_id, person, app, reason, granted_at, \
+           ratify_by, version) VALUES (?, ?, ?, ?, ?, ?, 1) RETURNING id",
+        )
         .bind(request)
         .bind(b.person.as_str())
         .bind(b.app.as_str())
@@ -198,9 +200,11 @@ pub(super) async fn write_step_up(
     }
     for u in &change.break_glass_updates {
         let b = &u.after;
-        let n = q("UPDATE break_glass SET ratified_by = ?, ratified_at = ?, overdue_at = ?, \
+        let n = q(
+            "UPDATE break_glass SET ratified_by = ?, ratified_at = ?, overdue_at = ?, \
                    revoked_by = ?, revoked_at = ?, cleared_by = ?, cleared_at = ?, \
-                   version = version + 1 WHERE id = ? AND version = ?")
+                   version = version + 1 WHERE id = ? AND version = ?",
+        )
         .bind(b.ratified.as_ref().map(|(h, _)| h.as_str().to_owned()))
         .bind(b.ratified.as_ref().map(|(_, t)| micros(*t)))
         .bind(b.overdue_at.map(micros))
@@ -219,55 +223,56 @@ pub(super) async fn write_step_up(
 }
 
 async fn write_mfa(tx: &mut Tx, w: &MfaWrite) -> Result<(), StoreError> {
-    let n = match w {
-        MfaWrite::Enrol { person, sealed } => {
-            q("INSERT INTO mfa (person, sealed, last_step, failures) VALUES (?, ?, 0, 0) \
-               ON CONFLICT (person) DO UPDATE SET sealed = excluded.sealed, last_step = 0, \
-               failures = 0, locked_until = NULL WHERE mfa.confirmed_at IS NULL")
+    if let MfaWrite::Reset { person } = w {
+        q("DELETE FROM mfa_links WHERE person = ?")
             .bind(person.as_str())
-            .bind(sealed.as_str())
             .execute(&mut *tx)
             .await
-        }
+            .map_err(store_err)?;
+    }
+    let n = mfa_query(w).execute(&mut *tx).await.map_err(store_err)?;
+    one(n)
+}
+
+/// The one statement of an enrolment write (each touches one row when it applies).
+fn mfa_query(w: &MfaWrite) -> Q {
+    match w {
+        MfaWrite::Enrol { person, sealed } => q(
+            "INSERT INTO mfa (person, sealed, last_step, failures) VALUES (?, ?, 0, 0) \
+             ON CONFLICT (person) DO UPDATE SET sealed = excluded.sealed, last_step = 0, \
+             failures = 0, locked_until = NULL WHERE mfa.confirmed_at IS NULL",
+        )
+        .bind(person.as_str())
+        .bind(sealed.as_str()),
         MfaWrite::Link {
             token_hash,
             person,
             expires_at,
-        } => {
-            q("INSERT INTO mfa_links (token_hash, person, expires_at) VALUES (?, ?, ?)")
-                .bind(token_hash.as_str())
-                .bind(person.as_str())
-                .bind(micros(*expires_at))
-                .execute(&mut *tx)
-                .await
-        }
-        MfaWrite::LinkUsed { token_hash, at } => {
-            q("UPDATE mfa_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL \
-               AND expires_at > ?")
-            .bind(micros(*at))
+        } => q("INSERT INTO mfa_links (token_hash, person, expires_at) VALUES (?, ?, ?)")
             .bind(token_hash.as_str())
-            .bind(micros(*at))
-            .execute(&mut *tx)
-            .await
-        }
-        MfaWrite::Confirm { person, step, at } => {
-            q("UPDATE mfa SET confirmed_at = ?, last_step = ?, failures = 0, \
-               locked_until = NULL WHERE person = ? AND confirmed_at IS NULL")
-            .bind(micros(*at))
-            .bind(*step)
             .bind(person.as_str())
-            .execute(&mut *tx)
-            .await
-        }
-        MfaWrite::Used { person, step } => {
-            q("UPDATE mfa SET last_step = ?, failures = 0 WHERE person = ? \
-               AND confirmed_at IS NOT NULL AND last_step < ?")
-            .bind(*step)
-            .bind(person.as_str())
-            .bind(*step)
-            .execute(&mut *tx)
-            .await
-        }
+            .bind(micros(*expires_at)),
+        MfaWrite::LinkUsed { token_hash, at } => q(
+            "UPDATE mfa_links SET used_at = ? WHERE token_hash = ? AND used_at IS NULL \
+             AND expires_at > ?",
+        )
+        .bind(micros(*at))
+        .bind(token_hash.as_str())
+        .bind(micros(*at)),
+        MfaWrite::Confirm { person, step, at } => q(
+            "UPDATE mfa SET confirmed_at = ?, last_step = ?, failures = 0, locked_until = NULL \
+             WHERE person = ? AND confirmed_at IS NULL",
+        )
+        .bind(micros(*at))
+        .bind(*step)
+        .bind(person.as_str()),
+        MfaWrite::Used { person, step } => q(
+            "UPDATE mfa SET last_step = ?, failures = 0 WHERE person = ? \
+             AND confirmed_at IS NOT NULL AND last_step < ?",
+        )
+        .bind(*step)
+        .bind(person.as_str())
+        .bind(*step),
         MfaWrite::Failed {
             person,
             failures,
@@ -278,27 +283,15 @@ async fn write_mfa(tx: &mut Tx, w: &MfaWrite) -> Result<(), StoreError> {
             } else {
                 i64::from(*failures) + 1
             };
-            q("UPDATE mfa SET failures = ?, locked_until = COALESCE(?, locked_until) \
-               WHERE person = ? AND failures = ?")
+            q(
+                "UPDATE mfa SET failures = ?, locked_until = COALESCE(?, locked_until) \
+               WHERE person = ? AND failures = ?",
+            )
             .bind(next)
             .bind(lock_until.map(micros))
             .bind(person.as_str())
             .bind(i64::from(*failures))
-            .execute(&mut *tx)
-            .await
         }
-        MfaWrite::Reset { person } => {
-            q("DELETE FROM mfa_links WHERE person = ?")
-                .bind(person.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(store_err)?;
-            q("DELETE FROM mfa WHERE person = ?")
-                .bind(person.as_str())
-                .execute(&mut *tx)
-                .await
-        }
+        MfaWrite::Reset { person } => q("DELETE FROM mfa WHERE person = ?").bind(person.as_str()),
     }
-    .map_err(store_err)?;
-    one(n)
 }

@@ -218,10 +218,7 @@ impl StepUpRecords for CrashStore {
         self.inner.break_glass(id).await
     }
 
-    async fn break_glass_of_request(
-        &self,
-        r: RequestId,
-    ) -> Result<Option<BreakGlass>, StoreError> {
+    async fn break_glass_of_request(&self, r: RequestId) -> Result<Option<BreakGlass>, StoreError> {
         self.inner.break_glass_of_request(r).await
     }
 

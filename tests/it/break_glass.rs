@@ -27,7 +27,8 @@ async fn memberships(bot: &Bot, who: &str) -> Vec<String> {
 #[tokio::test]
 async fn granted_at_once_capped_told_and_ratified_by_someone_else() {
     let mut bot = bot("").await;
-    bot.run("carol: /request app:github emergency:true reason:INC-42").await;
+    bot.run("carol: /request app:github emergency:true reason:INC-42")
+        .await;
     let form = bot.last_to("carol");
     assert_eq!(form.kind, "form", "{form:?}");
     let f = form.form.unwrap();
@@ -39,22 +40,39 @@ async fn granted_at_once_capped_told_and_ratified_by_someone_else() {
     // Nothing is granted before the form is submitted, nor beyond the cap.
     assert!(grant_of(&bot, "carol", "github").await.is_none());
     bot.run("carol: :submit duration:8h").await;
-    assert!(bot.last_to("carol").text.contains("at most 4h"), "{}", bot.last_to("carol").text);
+    assert!(
+        bot.last_to("carol").text.contains("at most 4h"),
+        "{}",
+        bot.last_to("carol").text
+    );
     assert!(grant_of(&bot, "carol", "github").await.is_none());
-    bot.run("carol: /request app:github emergency:true reason:INC-42").await;
+    bot.run("carol: /request app:github emergency:true reason:INC-42")
+        .await;
     bot.run("carol: :submit").await;
     let told = bot.texts_to("carol");
-    assert!(told.iter().any(|t| t.contains("GitHub is being granted now")), "{told:?}");
+    assert!(
+        told.iter()
+            .any(|t| t.contains("GitHub is being granted now")),
+        "{told:?}"
+    );
     assert_eq!(memberships(&bot, "carol").await, ["github"]);
     let g = grant_of(&bot, "carol", "github").await.unwrap();
     assert_eq!(g.state, GrantState::Active);
     let now = bot.clock.now();
-    assert_eq!(g.expires_at.unwrap(), now + chrono::TimeDelta::hours(4), "capped at max");
+    assert_eq!(
+        g.expires_at.unwrap(),
+        now + chrono::TimeDelta::hours(4),
+        "capped at max"
+    );
     // The skipped approver (her manager) and IT get Ratify / Revoke now.
     for who in ["grace", "dana", "mia"] {
         let m = bot.last_to(who);
         assert_eq!(m.buttons, ["Ratify", "Revoke now"], "{who}: {m:?}");
-        assert!(m.text.contains("Carol Diaz took GitHub at once"), "{}", m.text);
+        assert!(
+            m.text.contains("Carol Diaz took GitHub at once"),
+            "{}",
+            m.text
+        );
     }
     // The holder cannot ratify her own; someone with no part cannot either.
     for who in ["carol", "bob"] {
@@ -64,56 +82,105 @@ async fn granted_at_once_capped_told_and_ratified_by_someone_else() {
             .await;
         assert!(format!("{r:?}").contains("ratify"), "{who}: {r:?}");
     }
-    assert!(!bot.audit_actions().await.contains(&"break_glass.ratified".to_owned()));
+    assert!(
+        !bot.audit_actions()
+            .await
+            .contains(&"break_glass.ratified".to_owned())
+    );
     bot.run("grace: :click Ratify").await;
-    assert!(bot.last_to("grace").text.contains("ratified by Grace Park"), "{}", bot.last_to("grace").text);
-    assert!(bot.texts_to("carol").iter().any(|t| t.contains("Grace Park ratified your break-glass")));
+    assert!(
+        bot.last_to("grace").text.contains("ratified by Grace Park"),
+        "{}",
+        bot.last_to("grace").text
+    );
+    assert!(
+        bot.texts_to("carol")
+            .iter()
+            .any(|t| t.contains("Grace Park ratified your break-glass"))
+    );
     let dana = bot.last_to("dana");
-    assert!(dana.buttons.is_empty() && dana.text.contains("ratified by Grace Park"), "{dana:?}");
+    assert!(
+        dana.buttons.is_empty() && dana.text.contains("ratified by Grace Park"),
+        "{dana:?}"
+    );
     let r = bot
         .service
         .click(&bot.caller("mia").await, "v1:bg:1:ratify", None)
         .await;
     assert!(format!("{r:?}").contains("was ratified by grace"), "{r:?}");
     let actions = bot.audit_actions().await;
-    assert_eq!(actions.iter().filter(|a| *a == "break_glass.ratified").count(), 1);
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "break_glass.ratified")
+            .count(),
+        1
+    );
     assert!(actions.contains(&"break_glass.granted".to_owned()));
     // Not extendable: no Extend on its warning, and Extend itself is refused.
     bot.run(":advance 3h30m").await;
     let warn = bot.last_to("carol");
-    assert!(warn.text.contains("ends") && warn.buttons.is_empty(), "{warn:?}");
+    assert!(
+        warn.text.contains("ends") && warn.buttons.is_empty(),
+        "{warn:?}"
+    );
     let r = bot
         .service
-        .click(&bot.caller("carol").await, &format!("v1:grant:{}:extend", g.id), None)
+        .click(
+            &bot.caller("carol").await,
+            &format!("v1:grant:{}:extend", g.id),
+            None,
+        )
         .await;
     assert!(format!("{r:?}").contains("cannot be extended"), "{r:?}");
     // Ratified: she may use break-glass again once this access has ended.
     bot.run(":advance 1h").await;
     assert!(memberships(&bot, "carol").await.is_empty(), "ended at 4h");
-    bot.run("carol: /request app:github emergency:true reason:INC-43").await;
+    bot.run("carol: /request app:github emergency:true reason:INC-43")
+        .await;
     assert_eq!(bot.last_to("carol").kind, "form");
 }
 
 #[tokio::test]
 async fn unratified_in_time_tells_it_revokes_under_auto_revoke_and_blocks_a_second_use() {
     let mut bot = bot("").await;
-    bot.run("carol: /request app:github emergency:true reason:INC-1 duration:3h").await;
+    bot.run("carol: /request app:github emergency:true reason:INC-1 duration:3h")
+        .await;
     bot.run("carol: :submit").await;
     assert_eq!(memberships(&bot, "carol").await, ["github"]);
     // A second break-glass (any app) is refused while the first is not ratified.
-    bot.run("frank: /request app:prod-db emergency:true reason:INC-2").await;
-    assert_eq!(bot.last_to("frank").kind, "form", "frank is not blocked by carol's");
-    bot.run("carol: /request app:wordpress emergency:true reason:INC-2").await;
+    bot.run("frank: /request app:prod-db emergency:true reason:INC-2")
+        .await;
+    assert_eq!(
+        bot.last_to("frank").kind,
+        "form",
+        "frank is not blocked by carol's"
+    );
+    bot.run("carol: /request app:wordpress emergency:true reason:INC-2")
+        .await;
     assert!(bot.last_to("carol").text.contains("no break-glass"));
     bot.run(":advance 59m").await;
     assert_eq!(memberships(&bot, "carol").await, ["github"]);
-    assert!(!bot.audit_actions().await.contains(&"break_glass.overdue".to_owned()));
+    assert!(
+        !bot.audit_actions()
+            .await
+            .contains(&"break_glass.overdue".to_owned())
+    );
     bot.run(":advance 2m").await;
     let actions = bot.audit_actions().await;
-    assert!(actions.contains(&"break_glass.overdue".to_owned()), "{actions:?}");
-    assert!(memberships(&bot, "carol").await.is_empty(), "auto_revoke removed it");
+    assert!(
+        actions.contains(&"break_glass.overdue".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        memberships(&bot, "carol").await.is_empty(),
+        "auto_revoke removed it"
+    );
     let told = bot.last_to("dana");
-    assert!(told.text.contains("nobody ratified") && told.text.contains("being revoked"), "{told:?}");
+    assert!(
+        told.text.contains("nobody ratified") && told.text.contains("being revoked"),
+        "{told:?}"
+    );
     assert_eq!(told.buttons, ["Ratify", "Revoke now"]);
     // Revoked by the system: her manager can no longer ratify it; IT settles it.
     let r = bot
@@ -121,57 +188,107 @@ async fn unratified_in_time_tells_it_revokes_under_auto_revoke_and_blocks_a_seco
         .click(&bot.caller("grace").await, "v1:bg:1:ratify", None)
         .await;
     assert!(format!("{r:?}").contains("revoked by system"), "{r:?}");
-    bot.run("carol: /request app:github emergency:true reason:INC-3").await;
+    bot.run("carol: /request app:github emergency:true reason:INC-3")
+        .await;
     let t = bot.last_to("carol").text;
-    assert!(t.contains("not ratified yet") && t.contains("IT clears it"), "{t}");
+    assert!(
+        t.contains("not ratified yet") && t.contains("IT clears it"),
+        "{t}"
+    );
     // IT settles it; then break-glass works again.
     bot.run("dana: :click Ratify").await;
-    bot.run("carol: /request app:github emergency:true reason:INC-3").await;
+    bot.run("carol: /request app:github emergency:true reason:INC-3")
+        .await;
     assert_eq!(bot.last_to("carol").kind, "form");
 }
 
 #[tokio::test]
 async fn revoke_now_removes_the_access_and_it_settles_it() {
     let mut bot = bot("").await;
-    bot.run("carol: /request app:github emergency:true reason:INC-9").await;
+    bot.run("carol: /request app:github emergency:true reason:INC-9")
+        .await;
     bot.run("carol: :submit").await;
     assert_eq!(memberships(&bot, "carol").await, ["github"]);
     bot.run("grace: :click \"Revoke now\"").await;
     assert!(memberships(&bot, "carol").await.is_empty(), "revoked now");
-    assert!(bot.texts_to("carol").iter().any(|t| t.contains("Grace Park revoked your break-glass")));
+    assert!(
+        bot.texts_to("carol")
+            .iter()
+            .any(|t| t.contains("Grace Park revoked your break-glass"))
+    );
     // Revoked by an approver: IT must still settle it.
-    bot.run("carol: /request app:github emergency:true reason:INC-10").await;
+    bot.run("carol: /request app:github emergency:true reason:INC-10")
+        .await;
     assert!(bot.last_to("carol").text.contains("not ratified yet"));
     let it = bot.last_to("dana");
-    assert!(it.text.contains("Grace Park revoked") && it.buttons == ["Ratify", "Revoke now"], "{it:?}");
+    assert!(
+        it.text.contains("Grace Park revoked") && it.buttons == ["Ratify", "Revoke now"],
+        "{it:?}"
+    );
     bot.run("dana: :click \"Revoke now\"").await;
-    bot.run("carol: /request app:github emergency:true reason:INC-10").await;
-    assert_eq!(bot.last_to("carol").kind, "form", "{:?}", bot.last_to("carol"));
+    bot.run("carol: /request app:github emergency:true reason:INC-10")
+        .await;
+    assert_eq!(
+        bot.last_to("carol").kind,
+        "form",
+        "{:?}",
+        bot.last_to("carol")
+    );
 }
 
 #[tokio::test]
 async fn refused_outside_who_without_a_matching_reason_and_without_terms() {
     let mut bot = bot("").await;
-    bot.run("ken: /request app:github emergency:true reason:INC-1").await;
-    assert!(bot.last_to("ken").text.contains("only for the engineer role and carol"), "{}", bot.last_to("ken").text);
-    bot.run("carol: /request app:figma emergency:true reason:INC-1").await;
-    assert!(bot.last_to("carol").text.contains("Figma has no break-glass"));
-    bot.run("carol: /request app:github emergency:true reason:\"just because\"").await;
+    bot.run("ken: /request app:github emergency:true reason:INC-1")
+        .await;
+    assert!(
+        bot.last_to("ken")
+            .text
+            .contains("only for the engineer role and carol"),
+        "{}",
+        bot.last_to("ken").text
+    );
+    bot.run("carol: /request app:figma emergency:true reason:INC-1")
+        .await;
+    assert!(
+        bot.last_to("carol")
+            .text
+            .contains("Figma has no break-glass")
+    );
+    bot.run("carol: /request app:github emergency:true reason:\"just because\"")
+        .await;
     bot.run("carol: :submit").await;
-    assert!(bot.last_to("carol").text.contains("matches `^INC-`"), "{}", bot.last_to("carol").text);
+    assert!(
+        bot.last_to("carol").text.contains("matches `^INC-`"),
+        "{}",
+        bot.last_to("carol").text
+    );
     assert!(memberships(&bot, "carol").await.is_empty());
     bot.run("carol: /request app:github emergency:maybe").await;
-    assert!(bot.last_to("carol").text.contains("emergency"), "{}", bot.last_to("carol").text);
+    assert!(
+        bot.last_to("carol").text.contains("emergency"),
+        "{}",
+        bot.last_to("carol").text
+    );
     let rows = bot.audit().await;
-    let refused: Vec<_> = rows.iter().filter(|r| r.action == "command.refused").collect();
-    assert!(refused.iter().any(|r| r.actor == "ken" && r.detail.contains("break-glass")), "{refused:?}");
+    let refused: Vec<_> = rows
+        .iter()
+        .filter(|r| r.action == "command.refused")
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .any(|r| r.actor == "ken" && r.detail.contains("break-glass")),
+        "{refused:?}"
+    );
     assert!(!rows.iter().any(|r| r.action == "break_glass.granted"));
 }
 
 #[tokio::test]
 async fn escalate_turns_ones_own_pending_request_into_break_glass() {
     let mut bot = bot("").await;
-    bot.run("carol: /request app:github reason:\"INC-5 hotfix\"").await;
+    bot.run("carol: /request app:github reason:\"INC-5 hotfix\"")
+        .await;
     let reply = bot.last_to("carol");
     assert_eq!(reply.buttons, ["Escalate"], "{reply:?}");
     // Only the requester can escalate.
@@ -191,7 +308,10 @@ async fn escalate_turns_ones_own_pending_request_into_break_glass() {
         .filter(|m| m.to.as_deref() == Some("grace") && m.kind == "edit")
         .collect();
     assert!(
-        edits.iter().any(|m| m.text.contains("escalated this request to break-glass") && m.buttons.is_empty()),
+        edits
+            .iter()
+            .any(|m| m.text.contains("escalated this request to break-glass")
+                && m.buttons.is_empty()),
         "{edits:?}"
     );
     assert_eq!(bot.last_to("grace").buttons, ["Ratify", "Revoke now"]);
@@ -203,22 +323,39 @@ async fn escalate_turns_ones_own_pending_request_into_break_glass() {
 #[tokio::test]
 async fn break_glass_on_an_app_with_step_up_needs_a_code() {
     let mut bot = bot("").await;
-    bot.run("frank: /request app:prod-db emergency:true reason:INC-77").await;
+    bot.run("frank: /request app:prod-db emergency:true reason:INC-77")
+        .await;
     let f = bot.last_to("frank").form.unwrap();
     assert!(f.fields.iter().any(|x| x.id == "code"));
     bot.run("frank: :submit code:123456").await;
-    assert!(bot.last_to("frank").text.contains("/mfa enroll"), "{}", bot.last_to("frank").text);
+    assert!(
+        bot.last_to("frank").text.contains("/mfa enroll"),
+        "{}",
+        bot.last_to("frank").text
+    );
     let s = enrol(&mut bot, "frank").await;
-    bot.run("frank: /request app:prod-db emergency:true reason:INC-77").await;
+    bot.run("frank: /request app:prod-db emergency:true reason:INC-77")
+        .await;
     bot.run("frank: :submit code:000000").await;
     assert!(bot.last_to("frank").text.contains("not right"));
     assert!(memberships(&bot, "frank").await.is_empty());
-    bot.run("frank: /request app:prod-db emergency:true reason:INC-77").await;
-    bot.run(&format!("frank: :submit code:{}", code(&bot, &s, 0))).await;
+    bot.run("frank: /request app:prod-db emergency:true reason:INC-77")
+        .await;
+    bot.run(&format!("frank: :submit code:{}", code(&bot, &s, 0)))
+        .await;
     assert_eq!(memberships(&bot, "frank").await, ["prod-db"]);
     let g = grant_of(&bot, "frank", "prod-db").await.unwrap();
-    assert_eq!(g.expires_at.unwrap(), bot.clock.now() + chrono::TimeDelta::hours(2));
+    assert_eq!(
+        g.expires_at.unwrap(),
+        bot.clock.now() + chrono::TimeDelta::hours(2)
+    );
     let rows = bot.audit().await;
-    let granted = rows.iter().find(|r| r.action == "break_glass.granted").unwrap();
-    assert!(granted.detail.contains("step-up: totp") && granted.detail.contains("INC-77"), "{granted:?}");
+    let granted = rows
+        .iter()
+        .find(|r| r.action == "break_glass.granted")
+        .unwrap();
+    assert!(
+        granted.detail.contains("step-up: totp") && granted.detail.contains("INC-77"),
+        "{granted:?}"
+    );
 }

@@ -1537,7 +1537,11 @@ async fn step_up_bot() -> Bot {
 /// Enrols `who` through `/mfa enroll` and `/mfa confirm`, and moves the clock a step on.
 async fn enrol_on_discord(bot: &Bot, who: (&str, &str)) -> quartermaster::core::totp::TotpSecret {
     let t = bot
-        .say(who, "mfa", json!([{ "name": "enroll", "type": 1, "options": [] }]))
+        .say(
+            who,
+            "mfa",
+            json!([{ "name": "enroll", "type": 1, "options": [] }]),
+        )
         .await;
     let secret = t
         .lines()
@@ -1563,7 +1567,11 @@ async fn approve_with_step_up_opens_a_modal_for_the_code_on_discord() {
         .say(
             FRANK,
             "request",
-            json!([opt("app", "prod-db"), opt("reason", "INC-7"), opt("duration", "2h")]),
+            json!([
+                opt("app", "prod-db"),
+                opt("reason", "INC-7"),
+                opt("duration", "2h")
+            ]),
         )
         .await;
     assert!(t.contains("waiting for Bob Chen"), "{t}");
@@ -1574,7 +1582,9 @@ async fn approve_with_step_up_opens_a_modal_for_the_code_on_discord() {
     let field = &r["data"]["components"][0]["components"][0];
     assert_eq!(field["custom_id"], "code");
     let id = prompt.custom_id("Approve");
-    let wrong = bot.fake.modal_submit(BOB, &prompt, &id, &[("code", "000000")]);
+    let wrong = bot
+        .fake
+        .modal_submit(BOB, &prompt, &id, &[("code", "000000")]);
     let (r, t) = bot.answer(&wrong).await;
     assert_eq!(r["type"], 4);
     assert!(t.contains("not right"), "{t}");
@@ -1584,8 +1594,10 @@ async fn approve_with_step_up_opens_a_modal_for_the_code_on_discord() {
     assert_eq!(r["type"], 4, "answered without a deferral: {r}");
     assert!(started.elapsed() < Duration::from_secs(3));
     assert!(t.contains("You approved request #1"), "{t}");
-    bot.dm_where(DANA.0, "step 2's prompt", |m| m.content.contains("Step 2 of 2"))
-        .await;
+    bot.dm_where(DANA.0, "step 2's prompt", |m| {
+        m.content.contains("Step 2 of 2")
+    })
+    .await;
     let rows = bot.store.audit_rows(None).await.unwrap();
     let approved = rows.iter().find(|r| r.action == "step.approved").unwrap();
     assert!(approved.detail.contains("step-up: totp"), "{approved:?}");
@@ -1613,20 +1625,29 @@ async fn break_glass_through_the_fake_discord() {
     let reason = &r["data"]["components"][0]["components"][0];
     assert_eq!(reason["value"], "INC-42");
     assert!(
-        reason["placeholder"].as_str().unwrap().contains("Grace Park"),
+        reason["placeholder"]
+            .as_str()
+            .unwrap()
+            .contains("Grace Park"),
         "names who will be told: {reason}"
     );
     let id = r["data"]["custom_id"].as_str().unwrap().to_owned();
-    let submit = bot
-        .fake
-        .command_modal_submit(CAROL, &id, &[("reason", "INC-42"), ("duration", "1h")]);
+    let submit =
+        bot.fake
+            .command_modal_submit(CAROL, &id, &[("reason", "INC-42"), ("duration", "1h")]);
     let (_, t) = bot.answer(&submit).await;
     assert!(t.contains("GitHub is being granted now"), "{t}");
     let grace = ("100000000000000006", "grace");
     let m = bot
-        .dm_where(grace.0, "the ratify prompt", |m| m.buttons() == ["Ratify", "Revoke now"])
+        .dm_where(grace.0, "the ratify prompt", |m| {
+            m.buttons() == ["Ratify", "Revoke now"]
+        })
         .await;
-    assert!(m.content.contains("Carol Diaz took GitHub at once"), "{}", m.content);
+    assert!(
+        m.content.contains("Carol Diaz took GitHub at once"),
+        "{}",
+        m.content
+    );
     let (_, t) = bot.answer(&bot.fake.click(grace, &m, "Ratify")).await;
     assert!(t.contains("ratified by Grace Park"), "{t}");
     assert!(

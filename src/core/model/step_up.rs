@@ -164,4 +164,3 @@ impl BreakGlass {
         self.cleared.is_none()
     }
 }
-

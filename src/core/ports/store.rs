@@ -40,8 +40,7 @@ pub trait StepUpRecords: Send + Sync {
     /// A break-glass record.
     async fn break_glass(&self, id: BreakGlassId) -> Result<Option<BreakGlass>, StoreError>;
     /// The break-glass record of a request, if it was one.
-    async fn break_glass_of_request(&self, r: RequestId)
-    -> Result<Option<BreakGlass>, StoreError>;
+    async fn break_glass_of_request(&self, r: RequestId) -> Result<Option<BreakGlass>, StoreError>;
     /// A person's break-glass records not cleared yet, oldest first.
     async fn open_break_glass(&self, p: &Handle) -> Result<Vec<BreakGlass>, StoreError>;
     /// Records neither ratified nor cleared whose ratification was due at or before `now`

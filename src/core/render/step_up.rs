@@ -170,9 +170,9 @@ pub fn step_up_refusal(r: &StepUpRefusal) -> String {
 /// A break-glass refusal in words.
 pub fn break_glass_refusal(r: &BreakGlassRefusal) -> String {
     match r {
-        BreakGlassRefusal::NotOffered { app } => format!(
-            "{app} has no break-glass; ask for it with /request (without emergency)."
-        ),
+        BreakGlassRefusal::NotOffered { app } => {
+            format!("{app} has no break-glass; ask for it with /request (without emergency).")
+        }
         BreakGlassRefusal::NotEligible { app, who } => {
             format!("Break-glass on {app} is only for {who}. Ask for it with /request.")
         }
@@ -180,7 +180,10 @@ pub fn break_glass_refusal(r: &BreakGlassRefusal) -> String {
             "Your break-glass #{id} on {app} is not ratified yet, so you cannot use break-glass \
              again until IT clears it."
         ),
-        BreakGlassRefusal::Reason { app, pattern: Some(p) } => {
+        BreakGlassRefusal::Reason {
+            app,
+            pattern: Some(p),
+        } => {
             format!("Break-glass on {app} needs a reason that matches `{p}` (an incident number).")
         }
         BreakGlassRefusal::Reason { app, pattern: None } => {
@@ -190,18 +193,18 @@ pub fn break_glass_refusal(r: &BreakGlassRefusal) -> String {
             format!("Break-glass on {app} lasts at most {max}.")
         }
         BreakGlassRefusal::AlreadyHeld { app } => format!("You have {app} already."),
-        BreakGlassRefusal::NotYourPending(id) => format!(
-            "Only the requester can escalate request #{id}, while it waits for approval."
-        ),
+        BreakGlassRefusal::NotYourPending(id) => {
+            format!("Only the requester can escalate request #{id}, while it waits for approval.")
+        }
         BreakGlassRefusal::NotReviewer(_) | BreakGlassRefusal::Unknown(_) => {
             "There is nothing here for you to ratify or revoke.".into()
         }
         BreakGlassRefusal::OwnRatify => {
             "You cannot ratify your own break-glass; someone else must.".into()
         }
-        BreakGlassRefusal::LateRatifyItOnly(id) => format!(
-            "Break-glass #{id} was not ratified in time; only IT can ratify it now."
-        ),
+        BreakGlassRefusal::LateRatifyItOnly(id) => {
+            format!("Break-glass #{id} was not ratified in time; only IT can ratify it now.")
+        }
         BreakGlassRefusal::Settled { id, how } => format!("Break-glass #{id} was {how}."),
         BreakGlassRefusal::NotExtendable { app } => format!(
             "Break-glass access to {app} cannot be extended; ask for it again with /request."
@@ -247,7 +250,9 @@ pub fn status(confirmed: Option<&str>, started: bool, locked: Option<&str>) -> S
         (None, false) => "You are not enrolled for step-up: run /mfa enroll.".to_owned(),
     };
     if let Some(u) = locked {
-        s.push_str(&format!(" Step-up is locked until {u} after too many wrong codes."));
+        s.push_str(&format!(
+            " Step-up is locked until {u} after too many wrong codes."
+        ));
     }
     s
 }

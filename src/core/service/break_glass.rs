@@ -57,9 +57,11 @@ impl Service {
     ) -> Result<Reply> {
         let (app, open) = match &target {
             ClickTarget::Escalate(id) => {
-                let r = self.store.request(*id).await?.filter(|r| {
-                    r.requester == c.person.handle && r.state.is_open()
-                });
+                let r = self
+                    .store
+                    .request(*id)
+                    .await?
+                    .filter(|r| r.requester == c.person.handle && r.state.is_open());
                 let Some(r) = r else {
                     let why = BreakGlassRefusal::NotYourPending(*id);
                     return self
@@ -81,8 +83,8 @@ impl Service {
             Ok(t) => t,
             Err(why) => return self.break_glass_refused(c, app, why).await,
         };
-        let code_missing = app.step_up
-            && fields.is_none_or(|f| f.get("code").is_none_or(|v| v.trim().is_empty()));
+        let code_missing =
+            app.step_up && fields.is_none_or(|f| f.get("code").is_none_or(|v| v.trim().is_empty()));
         let (Some(fields), false) = (fields, code_missing) else {
             let reason = fields
                 .and_then(|f| f.get("reason").cloned())
@@ -222,11 +224,7 @@ impl Service {
     ) -> Result<Form> {
         let (skipped, dir) = self.skipped_approvers(&c.person, app, None).await?;
         let mut told = Self::name_list(&dir, &skipped);
-        told.push(if self.chat.fallback_channel().is_some() {
-            "the approvals channel".to_owned()
-        } else {
-            "IT".to_owned()
-        });
+        told.push(self.ratifiers_word());
         let told = and_list(&told);
         let mut fields = vec![
             FormField {
@@ -236,7 +234,10 @@ impl Service {
                 required: true,
                 max_len: 500,
                 long: false,
-                hint: Some(words::break_glass_who(&told, &terms.review_within.to_string())),
+                hint: Some(words::break_glass_who(
+                    &told,
+                    &terms.review_within.to_string(),
+                )),
             },
             FormField {
                 id: "duration".into(),

@@ -31,15 +31,15 @@ impl Service {
         let mut change = Change::default();
         let req = open.map_or(ReqRef::New, |r| ReqRef::Id(r.id));
         if open.is_none() {
-            change.audit.push(
-                self.audit(AuditAction::RequestSubmitted)
-                    .by(Self::by(c))
-                    .chat(c.chat_id.as_deref())
-                    .subject(&me.handle)
-                    .app(&e.app.name)
-                    .request(ReqRef::New)
-                    .detail(format!("break-glass; reason: {}", e.reason)),
-            );
+            let submitted = self
+                .audit(AuditAction::RequestSubmitted)
+                .by(Self::by(c))
+                .chat(c.chat_id.as_deref())
+                .subject(&me.handle)
+                .app(&e.app.name)
+                .request(ReqRef::New)
+                .detail(format!("break-glass; reason: {}", e.reason));
+            change.audit.push(submitted);
         }
         let from = open.map_or(RequestState::Submitted, |r| r.state);
         let mut state = from.on(Event::BreakGlass)?.on(Event::Provision)?;
@@ -59,23 +59,9 @@ impl Service {
         let ratify_by = e.terms.review_within.after(now);
         let ends = e.span.after(now);
         let names = Self::name_list(&dir, &skipped);
-        change.audit.push(
-            self.audit(AuditAction::BreakGlassGranted)
-                .by(Self::by(c))
-                .chat(c.chat_id.as_deref())
-                .subject(&me.handle)
-                .app(&e.app.name)
-                .request(req)
-                .outcome(AuditOutcome::Waiting)
-                .detail(format!(
-                    "for {} until {}; reason: {}; approvers skipped: {}; ratify by {}",
-                    e.span,
-                    when(ends),
-                    e.reason,
-                    if names.is_empty() { "none".to_owned() } else { names.join(", ") },
-                    when(ratify_by)
-                )),
-        );
+        change
+            .audit
+            .push(self.granted_event(c, e, req, &names, ends, ratify_by));
         let steps = self.skipped_steps(me, e.app, &dir);
         self.write_request(&mut change, c, e, (open, steps), state, grant, now);
         change.new_break_glass = Some(NewBreakGlass {
@@ -86,25 +72,9 @@ impl Service {
             granted_at: now,
             ratify_by,
         });
-        let text = words::ratify_prompt(
-            &me.name,
-            &e.app.display,
-            &e.reason,
-            &self.org.timezone.show(ends),
-            &self.org.timezone.show(ratify_by),
-        );
-        let mut told = names.clone();
-        for to in self.reviewers_of(&skipped) {
-            change.break_glass_messages.push(BreakGlassMessage {
-                to,
-                text: text.clone(),
-            });
-        }
-        told.push(if self.chat.fallback_channel().is_some() {
-            "the approvals channel".into()
-        } else {
-            "IT".into()
-        });
+        self.ask_to_ratify(&mut change, me, e, &skipped, (ends, ratify_by));
+        let mut told = names;
+        told.push(self.ratifiers_word());
         match self.commit(change).await {
             Ok(_) => {}
             Err(StoreError::Conflict) => {
@@ -118,6 +88,37 @@ impl Service {
             &self.when_to(c, ends),
             &super::break_glass::and_list(&told),
         )))
+    }
+
+    /// The `break_glass.granted` row: how long, why, whom it skipped, when it must be ratified.
+    fn granted_event(
+        &self,
+        c: &Caller,
+        e: &Emergency<'_>,
+        req: ReqRef,
+        skipped: &[String],
+        ends: Timestamp,
+        ratify_by: Timestamp,
+    ) -> AuditEvent {
+        let skipped = if skipped.is_empty() {
+            "none".to_owned()
+        } else {
+            skipped.join(", ")
+        };
+        self.audit(AuditAction::BreakGlassGranted)
+            .by(Self::by(c))
+            .chat(c.chat_id.as_deref())
+            .subject(&c.person.handle)
+            .app(&e.app.name)
+            .request(req)
+            .outcome(AuditOutcome::Waiting)
+            .detail(format!(
+                "for {} until {}; reason: {}; approvers skipped: {skipped}; ratify by {}",
+                e.span,
+                when(ends),
+                e.reason,
+                when(ratify_by)
+            ))
     }
 
     /// The request of a break-glass: inserted, or the escalated one updated (its pending
@@ -178,6 +179,39 @@ impl Service {
                 escalated: false,
             })
             .collect()
+    }
+
+    /// The Ratify / Revoke now prompts to the skipped approvers and the ratifiers.
+    fn ask_to_ratify(
+        &self,
+        change: &mut Change,
+        me: &Person,
+        e: &Emergency<'_>,
+        skipped: &[Handle],
+        (ends, ratify_by): (Timestamp, Timestamp),
+    ) {
+        let text = words::ratify_prompt(
+            &me.name,
+            &e.app.display,
+            &e.reason,
+            &self.org.timezone.show(ends),
+            &self.org.timezone.show(ratify_by),
+        );
+        for to in self.reviewers_of(skipped) {
+            change.break_glass_messages.push(BreakGlassMessage {
+                to,
+                text: text.clone(),
+            });
+        }
+    }
+
+    /// Who, besides the skipped approvers, is asked to ratify, in words.
+    pub(super) fn ratifiers_word(&self) -> String {
+        if self.chat.fallback_channel().is_some() {
+            "the approvals channel".into()
+        } else {
+            "IT".into()
+        }
     }
 
     /// Who gets a break-glass's Ratify / Revoke now: the skipped approvers, and the

@@ -44,7 +44,9 @@ impl Service {
     /// A new secret, sealed; the link to its page or the secret itself.
     async fn mfa_enroll(&self, c: &Caller) -> Result<Reply> {
         let Some(key) = self.step_up.key.as_ref() else {
-            return Ok(Reply::text(words::step_up_refusal(&StepUpRefusal::NotConfigured)));
+            return Ok(Reply::text(words::step_up_refusal(
+                &StepUpRefusal::NotConfigured,
+            )));
         };
         let me = &c.person.handle;
         if let Some(since) = self.store.mfa(me).await?.and_then(|r| r.confirmed_at) {
@@ -92,7 +94,9 @@ impl Service {
     /// The first code confirms the enrolment.
     async fn mfa_confirm(&self, c: &Caller, code: &str) -> Result<Reply> {
         let Some(key) = self.step_up.key.as_ref() else {
-            return Ok(Reply::text(words::step_up_refusal(&StepUpRefusal::NotConfigured)));
+            return Ok(Reply::text(words::step_up_refusal(
+                &StepUpRefusal::NotConfigured,
+            )));
         };
         let me = &c.person.handle;
         let refusal = |r| Ok(Reply::text(words::step_up_refusal(&r)));
@@ -169,16 +173,25 @@ impl Service {
         };
         if user == c.person.handle {
             return self
-                .refused(c, "/mfa reset", Some(&user), None, ReqRef::None, StepUpRefusal::OwnReset)
+                .refused(
+                    c,
+                    "/mfa reset",
+                    Some(&user),
+                    None,
+                    ReqRef::None,
+                    StepUpRefusal::OwnReset,
+                )
                 .await;
         }
         let Some(person) = self.store.person(&user).await? else {
             return Ok(Refusal::NoSuchPerson(user).into());
         };
         if self.store.mfa(&user).await?.is_none() {
-            return Ok(Reply::text(words::step_up_refusal(&StepUpRefusal::NoEnrolment {
-                name: person.name.clone(),
-            })));
+            return Ok(Reply::text(words::step_up_refusal(
+                &StepUpRefusal::NoEnrolment {
+                    name: person.name.clone(),
+                },
+            )));
         }
         let target = ClickTarget::MfaReset(user.clone()).to_string();
         match self
@@ -268,9 +281,9 @@ impl Service {
             Err(StoreError::Conflict) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
-        let secret = key
-            .open(link.person.as_str(), &rec.sealed)
-            .map_err(|e| ServiceError::Inconsistent(format!("enrolment of {}: {e}", link.person)))?;
+        let secret = key.open(link.person.as_str(), &rec.sealed).map_err(|e| {
+            ServiceError::Inconsistent(format!("enrolment of {}: {e}", link.person))
+        })?;
         let uri = secret.uri(&self.org.name, link.person.as_str());
         let name = self
             .store

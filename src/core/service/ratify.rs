@@ -8,39 +8,25 @@ impl Service {
     /// Ratify (`ratify`) or Revoke now on break-glass `id`, as `c`. Conditional on the
     /// record's version: of simultaneous clicks one decides, the others are told.
     pub(super) async fn ratify(&self, c: &Caller, id: BreakGlassId, ratify: bool) -> Result<Reply> {
-        self.retry_on_conflict(&format!("break-glass {id}"), || self.ratify_once(c, id, ratify))
-            .await
+        self.retry_on_conflict(&format!("break-glass {id}"), || {
+            self.ratify_once(c, id, ratify)
+        })
+        .await
     }
 
     /// One read-decide-commit of [`Service::ratify`].
-    async fn ratify_once(&self, c: &Caller, id: BreakGlassId, ratify: bool) -> Result<Attempt<Reply>> {
-        let me = &c.person.handle;
-        let what = if ratify { "ratify" } else { "revoke now" };
-        let b = self.store.break_glass(id).await?;
-        let req = match &b {
-            Some(b) => self.store.request(b.request).await?,
-            None => None,
+    async fn ratify_once(
+        &self,
+        c: &Caller,
+        id: BreakGlassId,
+        ratify: bool,
+    ) -> Result<Attempt<Reply>> {
+        let (b, req, is_it) = match self.ratify_check(c, id, ratify).await? {
+            Ok(ok) => ok,
+            Err(refused) => return Ok(Attempt::Done(refused)),
         };
-        let is_it = policy::it_admin(&self.org, &c.person).is_some();
-        let skipped = req
-            .as_ref()
-            .map(|r| r.steps.iter().flat_map(|s| s.approvers.clone()).collect::<Vec<_>>())
-            .unwrap_or_default();
-        let (Some(b), Some(req)) = (b, req) else {
-            let why = BreakGlassRefusal::Unknown(id);
-            return self.refused(c, what, None, None, ReqRef::None, why).await.map(Attempt::Done);
-        };
-        if !is_it && !skipped.contains(me) {
-            let why = BreakGlassRefusal::NotReviewer(id);
-            return self.refused(c, what, None, None, ReqRef::None, why).await.map(Attempt::Done);
-        }
         let now = self.clock.now();
-        if let Err(why) = ratify_allowed(&b, me, is_it, ratify, now) {
-            return self
-                .refused(c, what, Some(&b.person), Some(&b.app), b.request.into(), why)
-                .await
-                .map(Attempt::Done);
-        }
+        let me = &c.person.handle;
         let holder = self.store.person(&b.person).await?;
         let mut after = b.clone();
         let mut change = Change::default();
@@ -62,6 +48,80 @@ impl Service {
         if ratify || is_it {
             after.cleared = Some((me.clone(), now));
         }
+        let settled = after.cleared.is_some();
+        change.break_glass_updates.push(BreakGlassUpdate { after });
+        self.ratified_messages(&mut change, c, &b, holder.as_ref(), ratify, &how);
+        if !ratify && !is_it && !settled {
+            self.tell_it_revoked(&mut change, c, &b, holder.as_ref());
+        }
+        match self.commit(change).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => return Ok(Attempt::Conflict),
+            Err(e) => return Err(e.into()),
+        }
+        self.messages_committed().await;
+        Ok(Attempt::Done(Reply::text(format!(
+            "Break-glass #{id}: {how}."
+        ))))
+    }
+
+    /// Whether `c` may ratify (or revoke) break-glass `id` now: the record, its request and
+    /// whether `c` is IT; else the refusal (audited), which reveals nothing to outsiders.
+    async fn ratify_check(
+        &self,
+        c: &Caller,
+        id: BreakGlassId,
+        ratify: bool,
+    ) -> Result<std::result::Result<(BreakGlass, Request, bool), Reply>> {
+        let me = &c.person.handle;
+        let what = if ratify { "ratify" } else { "revoke now" };
+        let b = self.store.break_glass(id).await?;
+        let req = match &b {
+            Some(b) => self.store.request(b.request).await?,
+            None => None,
+        };
+        let is_it = policy::it_admin(&self.org, &c.person).is_some();
+        let (Some(b), Some(req)) = (b, req) else {
+            let why = BreakGlassRefusal::Unknown(id);
+            return self
+                .refused(c, what, None, None, ReqRef::None, why)
+                .await
+                .map(Err);
+        };
+        let skipped = req.steps.iter().any(|s| s.approvers.contains(me));
+        if !is_it && !skipped {
+            let why = BreakGlassRefusal::NotReviewer(id);
+            return self
+                .refused(c, what, None, None, ReqRef::None, why)
+                .await
+                .map(Err);
+        }
+        if let Err(why) = ratify_allowed(&b, me, is_it, ratify, self.clock.now()) {
+            return self
+                .refused(
+                    c,
+                    what,
+                    Some(&b.person),
+                    Some(&b.app),
+                    b.request.into(),
+                    why,
+                )
+                .await
+                .map(Err);
+        }
+        Ok(Ok((b, req, is_it)))
+    }
+
+    /// The decision's audit row, its prompts edited to show it, and the holder told.
+    fn ratified_messages(
+        &self,
+        change: &mut Change,
+        c: &Caller,
+        b: &BreakGlass,
+        holder: Option<&Person>,
+        ratify: bool,
+        how: &str,
+    ) {
         change.audit.push(
             self.audit(if ratify {
                 AuditAction::BreakGlassRatified
@@ -73,43 +133,43 @@ impl Service {
             .subject(&b.person)
             .app(&b.app)
             .request(b.request)
-            .detail(format!("break-glass {id}: {how}")),
+            .detail(format!("break-glass {}: {how}", b.id)),
         );
-        let settled = after.cleared.is_some();
-        change.break_glass_updates.push(BreakGlassUpdate { after });
-        let app = self.app_display(&b.app);
         change.messages.push(Outgoing::edit(
-            MessageKey::BreakGlass(id),
-            words::ratify_decided(&self.break_glass_text(&b, holder.as_ref()), &how),
+            MessageKey::BreakGlass(b.id),
+            words::ratify_decided(&self.break_glass_text(b, holder), how),
             Vec::new(),
         ));
+        let app = self.app_display(&b.app);
         let news = if ratify {
             words::ratified_news(&app, &c.person.name)
         } else {
             words::revoked_news(&app, &c.person.name)
         };
-        change.messages.push(self.out(&b.person, news, vec![], None));
-        if !ratify && !is_it && !settled {
-            // Revoked by an approver: IT settles it (Ratify: the emergency was real).
-            let name = holder.as_ref().map_or_else(|| b.person.to_string(), |p| p.name.clone());
-            let text = words::revoked_to_it(id, &c.person.name, &name, &app);
-            for to in self.reviewers_of(&[]) {
-                change.messages.push(Outgoing {
-                    kind: crate::core::outbox::OutKind::Send(to),
-                    text: text.clone(),
-                    buttons: ratify_buttons(id),
-                    key: Some(MessageKey::BreakGlass(id)),
-                    dedupe: Some(format!("bg:{id}:revoked")),
-                });
-            }
+        change
+            .messages
+            .push(self.out(&b.person, news, vec![], None));
+    }
+
+    /// Revoked by an approver: IT settles it (Ratify: the emergency was real).
+    fn tell_it_revoked(
+        &self,
+        change: &mut Change,
+        c: &Caller,
+        b: &BreakGlass,
+        holder: Option<&Person>,
+    ) {
+        let name = holder.map_or_else(|| b.person.to_string(), |p| p.name.clone());
+        let text = words::revoked_to_it(b.id, &c.person.name, &name, &self.app_display(&b.app));
+        for to in self.reviewers_of(&[]) {
+            change.messages.push(Outgoing {
+                kind: crate::core::outbox::OutKind::Send(to),
+                text: text.clone(),
+                buttons: ratify_buttons(b.id),
+                key: Some(MessageKey::BreakGlass(b.id)),
+                dedupe: Some(format!("bg:{}:revoked", b.id)),
+            });
         }
-        match self.commit(change).await {
-            Ok(_) => {}
-            Err(StoreError::Conflict) => return Ok(Attempt::Conflict),
-            Err(e) => return Err(e.into()),
-        }
-        self.messages_committed().await;
-        Ok(Attempt::Done(Reply::text(format!("Break-glass #{id}: {how}."))))
     }
 
     /// Queues the removal of a break-glass's grant, when it is still held.
@@ -167,7 +227,10 @@ impl Service {
                 && let Some(h) = &holder
                 && let Some(g) = self.store.request(b.request).await?.and_then(|r| r.grant)
                 && let Some(g) = self.store.grant(g).await?
-                && matches!(g.state, GrantState::Active | GrantState::Pending | GrantState::Failed)
+                && matches!(
+                    g.state,
+                    GrantState::Active | GrantState::Pending | GrantState::Failed
+                )
             {
                 let why = format!("break-glass {} not ratified in time (auto_revoke)", b.id);
                 self.revoke_grant(&mut change, &Actor::System, None, h, &g, &why)
@@ -175,7 +238,9 @@ impl Service {
                 after.revoked = Some(("system".into(), now));
                 revoking = true;
             }
-            let name = holder.as_ref().map_or_else(|| b.person.to_string(), |p| p.name.clone());
+            let name = holder
+                .as_ref()
+                .map_or_else(|| b.person.to_string(), |p| p.name.clone());
             let app = self.app_display(&b.app);
             change.audit.push(
                 self.audit(AuditAction::BreakGlassOverdue)
@@ -187,7 +252,11 @@ impl Service {
                         "break-glass {}: not ratified by {}{}",
                         b.id,
                         when(b.ratify_by),
-                        if revoking { "; revoking (auto_revoke)" } else { "" }
+                        if revoking {
+                            "; revoking (auto_revoke)"
+                        } else {
+                            ""
+                        }
                     )),
             );
             change.break_glass_updates.push(BreakGlassUpdate { after });

@@ -76,7 +76,14 @@ impl Service {
                 app: self.app_display(&grant.app),
             };
             return self
-                .refused(c, "extend", Some(&grant.person), Some(&grant.app), rid.into(), why)
+                .refused(
+                    c,
+                    "extend",
+                    Some(&grant.person),
+                    Some(&grant.app),
+                    rid.into(),
+                    why,
+                )
                 .await;
         }
         let span = match (grant.granted_at, grant.expires_at) {

@@ -51,14 +51,20 @@ impl Service {
         let now = self.clock.now();
         let Some(rec) = self.store.mfa(me).await? else {
             return self
-                .step_up_refused(c, "not enrolled", StepUpRefusal::NotEnrolled { started: false })
+                .step_up_refused(
+                    c,
+                    "not enrolled",
+                    StepUpRefusal::NotEnrolled { started: false },
+                )
                 .await;
         };
         if rec.confirmed_at.is_none() {
             return self
-                .step_up_refused(c, "enrolment not confirmed", StepUpRefusal::NotEnrolled {
-                    started: true,
-                })
+                .step_up_refused(
+                    c,
+                    "enrolment not confirmed",
+                    StepUpRefusal::NotEnrolled { started: true },
+                )
                 .await;
         }
         if let Some(until) = rec.locked_until.filter(|u| *u > now) {
@@ -141,9 +147,9 @@ impl Service {
         let me = &c.person.handle;
         self.retry_on_conflict(&format!("step-up of {me}"), || async {
             let Some(rec) = self.store.mfa(me).await? else {
-                return Ok(Attempt::Done(self.step_up_answer(StepUpRefusal::NotEnrolled {
-                    started: false,
-                })));
+                return Ok(Attempt::Done(
+                    self.step_up_answer(StepUpRefusal::NotEnrolled { started: false }),
+                ));
             };
             let now = self.clock.now();
             let n = rec.failures + 1;
@@ -171,7 +177,9 @@ impl Service {
             if let Some(u) = lock {
                 let text = words::locked_to_it(&c.person.name, &self.org.timezone.show(u));
                 for a in &self.org.it_admins {
-                    change.messages.push(self.out(a, text.clone(), vec![], None));
+                    change
+                        .messages
+                        .push(self.out(a, text.clone(), vec![], None));
                 }
             }
             match self.commit(change).await {

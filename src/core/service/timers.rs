@@ -347,7 +347,9 @@ impl Service {
             let ends_at = self.moment_for(&g.person, end).await;
             // Break-glass access cannot be extended: its warning has no Extend.
             let extendable = match g.source {
-                GrantSource::Request(rid) => self.store.break_glass_of_request(rid).await?.is_none(),
+                GrantSource::Request(rid) => {
+                    self.store.break_glass_of_request(rid).await?.is_none()
+                }
                 _ => true,
             };
             let extend = if extendable {
