@@ -1525,13 +1525,18 @@ async fn subcommands_and_booleans_reach_the_service() {
 
 /// The step-up bot of `step_up.rs`, on the fake Discord.
 async fn step_up_bot() -> Bot {
+    step_up_bot_with(None).await
+}
+
+/// [`step_up_bot`] with an approvals channel.
+async fn step_up_bot_with(approvals_channel: Option<&str>) -> Bot {
     let text = super::step_up::config("");
     let key = super::step_up::KEY;
     let c = config::parse(&text, std::path::Path::new("."), &|k| {
         (k == "QM_MFA_KEY").then(|| key.to_owned())
     })
     .unwrap();
-    Bot::start_config(Mode::Endpoint, c, None, Vec::new()).await
+    Bot::start_config(Mode::Endpoint, c, approvals_channel, Vec::new()).await
 }
 
 /// Enrols `who` through `/mfa enroll` and `/mfa confirm`, and moves the clock a step on.
@@ -1607,7 +1612,16 @@ async fn approve_with_step_up_opens_a_modal_for_the_code_on_discord() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn break_glass_through_the_fake_discord() {
-    let bot = step_up_bot().await;
+    let bot = step_up_bot_with(Some(APPROVALS)).await;
+    // Someone outside `who` is refused; nothing is granted.
+    let t = bot
+        .say(
+            ("100000000000000010", "ken"),
+            "request",
+            json!([opt("app", "github"), opt("reason", "INC-1"), { "name": "emergency", "type": 5, "value": true }]),
+        )
+        .await;
+    assert!(t.contains("only for the engineer role and carol"), "{t}");
     let r = bot
         .fake
         .deliver(&bot.fake.command(

@@ -784,7 +784,7 @@ async fn quoted_labels_and_subcommand_and_boolean_errors_in_the_console() {
     bot.run("alice: /mfa status").await;
     assert_eq!(
         bot.last_to("alice").text,
-        "Two-step verification is not set up here yet."
+        "Step-up verification is not set up on this server (IT has to configure `[mfa] key_env`)."
     );
     bot.run("alice: /request app:figma emergency:maybe").await;
     assert_eq!(
