@@ -335,6 +335,11 @@ pub fn ratified_by(name: &str, at: &str) -> String {
     format!("ratified by {name} at {at}")
 }
 
+/// Settled by IT after a revoke, in words.
+pub fn settled_by(name: &str, at: &str) -> String {
+    format!("settled by {name} (IT) at {at}")
+}
+
 /// Revoked, in words.
 pub fn revoked_by(name: &str, at: &str) -> String {
     format!("revoked by {name} at {at}")

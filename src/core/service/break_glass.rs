@@ -24,7 +24,12 @@ impl Service {
             Ok(a) => a,
             Err(r) => return Ok(r.into()),
         };
-        let open = self.store.open_request(&c.person.handle, &app.name).await?;
+        // A pending request for new access is escalated; an extension's grant is held already.
+        let open = self
+            .store
+            .open_request(&c.person.handle, &app.name)
+            .await?
+            .filter(|r| r.kind == RequestKind::New);
         let terms = match self.may_break_glass(c, app, open.is_none()).await? {
             Ok(t) => t,
             Err(why) => return self.break_glass_refused(c, app, why).await,

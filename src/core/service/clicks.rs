@@ -61,7 +61,13 @@ impl Service {
         fields: Option<&HashMap<String, String>>,
     ) -> Result<ClickReply> {
         let me = &c.person.handle;
-        let needs = match self.store.request(r).await? {
+        // Only a catalog with step-up somewhere pays for the extra read.
+        let any = self.org.apps.iter().any(|a| a.step_up);
+        let needs = match any.then_some(()) {
+            None => None,
+            Some(()) => self.store.request(r).await?,
+        };
+        let needs = match needs {
             Some(req) => {
                 self.org.app(&req.app).is_some_and(|a| a.step_up)
                     && req.requester != *me

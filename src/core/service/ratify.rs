@@ -30,19 +30,24 @@ impl Service {
         let holder = self.store.person(&b.person).await?;
         let mut after = b.clone();
         let mut change = Change::default();
-        let how = if ratify {
-            if after.revoked.is_none() && after.ratified.is_none() {
+        let at = self.org.timezone.show(now);
+        let mut revoking = false;
+        let how = if ratify && after.revoked.is_some() {
+            // IT settles a revoked one: the holder may use break-glass again.
+            words::settled_by(&c.person.name, &at)
+        } else if ratify {
+            if after.ratified.is_none() {
                 after.ratified = Some((me.clone(), now));
             }
-            words::ratified_by(&c.person.name, &self.org.timezone.show(now))
+            words::ratified_by(&c.person.name, &at)
         } else {
             if after.revoked.is_none() {
                 after.revoked = Some((me.to_string(), now));
                 if let (Some(h), Some(g)) = (&holder, req.grant) {
-                    self.revoke_live(&mut change, c, h, g, &b).await?;
+                    revoking = self.revoke_live(&mut change, c, h, g, &b).await?;
                 }
             }
-            words::revoked_by(&c.person.name, &self.org.timezone.show(now))
+            words::revoked_by(&c.person.name, &at)
         };
         // Ratified by anyone allowed, or settled by IT: the holder may use break-glass again.
         if ratify || is_it {
@@ -50,7 +55,9 @@ impl Service {
         }
         let settled = after.cleared.is_some();
         change.break_glass_updates.push(BreakGlassUpdate { after });
-        self.ratified_messages(&mut change, c, &b, holder.as_ref(), ratify, &how);
+        // A revoke queued above wrote its own audit row.
+        let audited = revoking;
+        self.ratified_messages(&mut change, c, &b, holder.as_ref(), (ratify, audited), &how);
         if !ratify && !is_it && !settled {
             self.tell_it_revoked(&mut change, c, &b, holder.as_ref());
         }
@@ -119,22 +126,24 @@ impl Service {
         c: &Caller,
         b: &BreakGlass,
         holder: Option<&Person>,
-        ratify: bool,
+        (ratify, audited): (bool, bool),
         how: &str,
     ) {
-        change.audit.push(
-            self.audit(if ratify {
-                AuditAction::BreakGlassRatified
-            } else {
-                AuditAction::GrantRevokeRequested
-            })
-            .by(Self::by(c))
-            .chat(c.chat_id.as_deref())
-            .subject(&b.person)
-            .app(&b.app)
-            .request(b.request)
-            .detail(format!("break-glass {}: {how}", b.id)),
-        );
+        if !audited {
+            change.audit.push(
+                self.audit(if ratify {
+                    AuditAction::BreakGlassRatified
+                } else {
+                    AuditAction::GrantRevokeRequested
+                })
+                .by(Self::by(c))
+                .chat(c.chat_id.as_deref())
+                .subject(&b.person)
+                .app(&b.app)
+                .request(b.request)
+                .detail(format!("break-glass {}: {how}", b.id)),
+            );
+        }
         change.messages.push(Outgoing::edit(
             MessageKey::BreakGlass(b.id),
             words::ratify_decided(&self.break_glass_text(b, holder), how),
@@ -172,7 +181,8 @@ impl Service {
         }
     }
 
-    /// Queues the removal of a break-glass's grant, when it is still held.
+    /// Queues the removal of a break-glass's grant, when it is still held (audited as
+    /// `grant.revoke_requested`); whether it did.
     async fn revoke_live(
         &self,
         change: &mut Change,
@@ -180,19 +190,20 @@ impl Service {
         holder: &Person,
         g: GrantId,
         b: &BreakGlass,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let Some(g) = self.store.grant(g).await? else {
-            return Ok(());
+            return Ok(false);
         };
-        if matches!(
+        if !matches!(
             g.state,
             GrantState::Active | GrantState::Pending | GrantState::Failed
         ) {
-            let why = format!("break-glass {} revoked now by {}", b.id, c.person.name);
-            self.revoke_grant(change, &Self::by(c), c.chat_id.as_deref(), holder, &g, &why)
-                .await?;
+            return Ok(false);
         }
-        Ok(())
+        let why = format!("break-glass {} revoked now by {}", b.id, c.person.name);
+        self.revoke_grant(change, &Self::by(c), c.chat_id.as_deref(), holder, &g, &why)
+            .await?;
+        Ok(true)
     }
 
     /// The ratification prompt's text, rebuilt from the record.

@@ -334,6 +334,7 @@ impl Service {
         ));
         // Someone who may use break-glass on the app can escalate while it waits.
         if req.state.is_open()
+            && asked.kind == RequestKind::New
             && app
                 .break_glass
                 .as_ref()
