@@ -1671,3 +1671,51 @@ async fn break_glass_through_the_fake_discord() {
     );
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_nobody_ratified_goes_to_it_on_discord() {
+    let bot = step_up_bot().await;
+    let r = bot
+        .fake
+        .deliver(&bot.fake.command(
+            CAROL,
+            "request",
+            json!([opt("app", "github"), opt("reason", "INC-5"), { "name": "emergency", "type": 5, "value": true }]),
+        ))
+        .await;
+    let id = r["data"]["custom_id"].as_str().unwrap().to_owned();
+    let (_, t) = bot
+        .answer(
+            &bot.fake
+                .command_modal_submit(CAROL, &id, &[("reason", "INC-5")]),
+        )
+        .await;
+    assert!(t.contains("being granted now"), "{t}");
+    // github's window is an hour, with auto_revoke: past it, IT is told and the access goes.
+    bot.clock
+        .advance(quartermaster::core::model::Span::parse("61m").unwrap());
+    bot.server.as_ref().unwrap().service.tick().await.unwrap();
+    let m = bot
+        .dm_where(DANA.0, "IT told nobody ratified", |m| {
+            m.content.contains("nobody ratified") && m.buttons() == ["Ratify", "Revoke now"]
+        })
+        .await;
+    assert!(m.content.contains("being revoked"), "{}", m.content);
+    let rows = bot.store.audit_rows(None).await.unwrap();
+    assert!(rows.iter().any(|r| r.action == "break_glass.overdue"));
+    // Blocked until IT settles it; IT's Ratify clears her.
+    let again = json!([opt("app", "github"), opt("reason", "INC-6"), { "name": "emergency", "type": 5, "value": true }]);
+    assert!(
+        bot.say(CAROL, "request", again.clone())
+            .await
+            .contains("not ratified yet")
+    );
+    let (_, t) = bot.answer(&bot.fake.click(DANA, &m, "Ratify")).await;
+    assert!(t.contains("settled by Dana Ortiz"), "{t}");
+    let r = bot
+        .fake
+        .deliver(&bot.fake.command(CAROL, "request", again))
+        .await;
+    assert_eq!(r["type"], 9, "{r}");
+    bot.stop().await;
+}

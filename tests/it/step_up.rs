@@ -451,3 +451,48 @@ async fn no_secret_or_code_in_the_logs_the_chat_or_the_audit_after_enrolment() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_simultaneous_submits_of_one_code_decide_once() {
+    let mut bot = bot("").await;
+    let s = enrol(&mut bot, "bob").await;
+    bot.run("alice: /request app:prod-db reason:INC-100 duration:1h")
+        .await;
+    let open = {
+        use quartermaster::core::ports::Requests;
+        bot.store.open_requests().await.unwrap()
+    };
+    let r = open.last().unwrap().id;
+    let code = code(&bot, &s, 0);
+    let bob = bot.caller("bob").await;
+    let id = format!("v1:req:{r}:s0:approve");
+    let mut fields = std::collections::HashMap::new();
+    fields.insert("code".to_owned(), code.clone());
+    let clicks = (0..10).map(|_| {
+        let (svc, bob, id, fields) = (bot.service.clone(), bob.clone(), id.clone(), fields.clone());
+        tokio::spawn(async move { format!("{:?}", svc.click(&bob, &id, Some(&fields)).await) })
+    });
+    let answers: Vec<String> = futures_join(clicks).await;
+    let approved = answers
+        .iter()
+        .filter(|a| a.contains("You approved"))
+        .count();
+    assert_eq!(approved, 1, "{answers:#?}");
+    let rows = bot.audit().await;
+    assert_eq!(
+        rows.iter()
+            .filter(|x| x.action == "step.approved" && x.request == Some(r.0))
+            .count(),
+        1
+    );
+}
+
+async fn futures_join<T: Send + 'static>(
+    tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
