@@ -37,6 +37,23 @@ pub struct Account {
     pub active: bool,
 }
 
+/// An account, or a member of an entitlement, as a target lists it: its id there and what
+/// may tie it to a person (reconciliation matches people by login and email).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Listed {
+    /// The target's id for it (SCIM id, LDAP DN, the directory's handle).
+    pub id: String,
+    /// Its login as the target writes it (SCIM userName, LDAP uid), when known.
+    pub login: Option<String>,
+    /// The email addresses it carries.
+    pub emails: Vec<String>,
+    /// Enabled or disabled, when the target says.
+    pub active: Option<bool>,
+}
+
+/// The reason a connector gives when it cannot list what it holds.
+pub const CANNOT_LIST: &str = "this connector cannot list what it holds";
+
 /// What an effect did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -124,6 +141,20 @@ pub trait Connector: Send + Sync {
     async fn list_grants(&self, who: &Subject) -> Result<Vec<String>, ConnectorError>;
     /// Checks that the target answers and accepts our credentials.
     async fn test_connection(&self) -> Result<(), ConnectorError>;
+
+    /// Every member of the entitlement, read in full (every page). Never a partial list: a
+    /// page that fails fails the whole listing (a partial list is no evidence of absence).
+    /// A connector that cannot list answers [`ConnectorError::Unverifiable`] saying so.
+    async fn list_members(&self, entitlement: &str) -> Result<Vec<Listed>, ConnectorError> {
+        let _ = entitlement;
+        Err(ConnectorError::Unverifiable(CANNOT_LIST.into()))
+    }
+
+    /// Every account, read in full, where the target can list them; `None` when it can list
+    /// only the members of entitlements. Never a partial list.
+    async fn list_accounts(&self) -> Result<Option<Vec<Listed>>, ConnectorError> {
+        Ok(None)
+    }
 
     /// Runs one queued operation, looking before acting at every step.
     async fn apply(
