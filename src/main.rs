@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cli::{audit, check, commands, console, import, serve};
+use cli::{audit, check, commands, console, import, reconcile, serve};
 
 #[derive(Parser)]
 #[command(
@@ -93,6 +93,19 @@ enum Verb {
         #[command(subcommand)]
         verb: import::ImportVerb,
     },
+    /// One drift run now: list what each connector holds, compare it with the records, print
+    /// the findings (the digest goes to IT as `serve` sends it).
+    Reconcile {
+        /// Config file (default: the built-in example).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Database URL (overrides `[database] url`).
+        #[arg(long)]
+        db: Option<String>,
+        /// Only this connector.
+        #[arg(long)]
+        connector: Option<String>,
+    },
     /// Discord application commands.
     Commands {
         #[command(subcommand)]
@@ -139,6 +152,11 @@ async fn main() -> ExitCode {
         } => serve::serve(config, db, log_format).await,
         Verb::Audit { verb } => audit::audit(verb).await,
         Verb::Import { verb } => import::import(verb).await,
+        Verb::Reconcile {
+            config,
+            db,
+            connector,
+        } => reconcile::reconcile(config, db, connector).await,
         Verb::Commands { verb } => commands::commands(verb).await,
     }
 }

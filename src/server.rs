@@ -148,6 +148,7 @@ pub async fn start(
     } = w;
     tasks.push(spawn_http(listener, router, stop_rx.clone()));
     let stop = stop_rx.clone();
+    tasks.push(spawn_reconciler(engine.clone(), stop_rx.clone()));
     tasks.push(tokio::spawn(async move { engine.run(stop).await }));
     // Messages go out from the durable outbox through this sender, not from the task that
     // committed them.
@@ -296,6 +297,23 @@ fn spawn_scheduler(
             }
             tokio::select! {
                 _ = tokio::time::sleep(SCHEDULER_BEAT) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    })
+}
+
+/// Runs reconciles: those `/drift` asks for at once, and those due by `reconcile_every`
+/// (checked every minute); one run per connector at a time across instances (their leases).
+fn spawn_reconciler(engine: Engine, mut stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let service = engine.service().clone();
+            let asked = service.reconcile_asked();
+            engine.reconcile_pending().await;
+            tokio::select! {
+                () = asked => {}
+                () = tokio::time::sleep(Duration::from_secs(60)) => {}
                 _ = stop.changed() => return,
             }
         }

@@ -184,7 +184,24 @@ pub fn assemble(
             )
         })
         .collect();
-    let engine = Engine::with_limits(service.clone(), conns, limits);
+    let drift = config
+        .connectors
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                crate::engine::reconcile::DriftSettings {
+                    every: c.limits.reconcile_every,
+                    on_drift: if c.limits.on_drift_revoke {
+                        crate::core::service::OnDrift::Revoke
+                    } else {
+                        crate::core::service::OnDrift::Report
+                    },
+                },
+            )
+        })
+        .collect();
+    let engine = Engine::with_limits(service.clone(), conns, limits).with_drift(drift);
     Ok((service, engine))
 }
 

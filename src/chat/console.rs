@@ -347,11 +347,16 @@ impl Console {
 
     /// Runs queued connector actions until none is due.
     async fn settle(&self) -> Result<(), LineError> {
-        self.engine
-            .drain()
-            .await
-            .map(|_| ())
-            .map_err(|e| LineError::Soft(format!("provisioning failed: {e}")))
+        let drained = |r: Result<_, _>| {
+            r.map(|_| ())
+                .map_err(|e| LineError::Soft(format!("provisioning failed: {e}")))
+        };
+        drained(self.engine.drain().await)?;
+        // A reconcile asked for (`/drift`) or due runs here, and so does what it queued.
+        if self.engine.reconcile_pending().await > 0 {
+            drained(self.engine.drain().await)?;
+        }
+        Ok(())
     }
 
     /// Carries out one line; its effects (connector actions included) finish before it returns.

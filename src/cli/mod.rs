@@ -5,6 +5,7 @@ pub mod check;
 pub mod commands;
 pub mod console;
 pub mod import;
+pub mod reconcile;
 pub mod serve;
 
 use std::path::{Path, PathBuf};

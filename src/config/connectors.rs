@@ -14,7 +14,14 @@ use crate::core::model::ConnectorName;
 
 const CONNECTOR_KINDS: &[&str] = &["directory", "manual", "scim", "ldap", "webhook"];
 /// Keys any `[[connector]]` may carry, read before the kind's own keys.
-const COMMON_CONNECTOR_KEYS: &[&str] = &["max_concurrency", "rate_per_second", "timeout", "lease"];
+const COMMON_CONNECTOR_KEYS: &[&str] = &[
+    "max_concurrency",
+    "rate_per_second",
+    "timeout",
+    "lease",
+    "reconcile_every",
+    "on_drift",
+];
 const WEBHOOK_METHODS: &[&str] = &["POST", "PUT", "PATCH", "GET", "DELETE"];
 
 impl Walker<'_, '_> {
@@ -208,7 +215,38 @@ fn connector_limits(cx: &mut Cx, rec: &Rec) -> Option<ConnectorLimits> {
             None => ok = false,
         }
     }
+    ok &= drift_settings(cx, rec, &mut l);
     ok.then_some(l)
+}
+
+/// `reconcile_every` (at least a minute) and `on_drift` (`report` or `revoke`).
+fn drift_settings(cx: &mut Cx, rec: &Rec, l: &mut ConnectorLimits) -> bool {
+    let mut ok = true;
+    if rec.has("reconcile_every") {
+        match rec.span(cx, "reconcile_every") {
+            Some(s) if s.secs() >= 60 => l.reconcile_every = Some(s.as_std()),
+            Some(_) => {
+                cx.err(rec.at("reconcile_every"), "must be at least 1m");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    match rec.string(cx, "on_drift") {
+        None | Some("report") => {}
+        Some("revoke") => l.on_drift_revoke = true,
+        Some(other) => {
+            cx.err(
+                rec.at("on_drift"),
+                format!(
+                    "{other:?} is not report or revoke{}",
+                    super::suggest(other, ["report", "revoke"])
+                ),
+            );
+            ok = false;
+        }
+    }
+    ok
 }
 
 /// Refuses `{word}`s in a webhook template that are not placeholders (they would be sent as

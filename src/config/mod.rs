@@ -123,6 +123,10 @@ pub struct ConnectorLimits {
     /// `lease` (default `5s`): how long a worker holds an action before another may take it
     /// over (after a crash); renewed every third of it while the action runs.
     pub lease: std::time::Duration,
+    /// `reconcile_every` (optional): reconcile this often (drift).
+    pub reconcile_every: Option<std::time::Duration>,
+    /// `on_drift` (default `report`): `revoke` also removes what two runs saw unrecorded.
+    pub on_drift_revoke: bool,
 }
 
 impl Default for ConnectorLimits {
@@ -132,6 +136,8 @@ impl Default for ConnectorLimits {
             rate_per_second: None,
             timeout: std::time::Duration::from_secs(30),
             lease: crate::engine::LEASE,
+            reconcile_every: None,
+            on_drift_revoke: false,
         }
     }
 }

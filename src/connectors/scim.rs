@@ -27,6 +27,7 @@
 //! found, is used for a minute; an id whose group is gone (404) is looked up afresh.
 
 pub mod caps;
+mod listing;
 mod members;
 mod reads;
 mod search;
@@ -43,7 +44,9 @@ use tracing::debug;
 
 use super::outbound;
 use crate::core::model::ActionOp;
-use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject, apply_steps};
+use crate::core::ports::{
+    Account, Connector, ConnectorError, Effect, Listed, Subject, apply_steps,
+};
 use caps::Caps;
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -769,6 +772,14 @@ impl Connector for Scim {
         }
     }
 
+    async fn list_members(&self, entitlement: &str) -> Result<Vec<Listed>, ConnectorError> {
+        self.listed_members(entitlement).await
+    }
+
+    async fn list_accounts(&self) -> Result<Option<Vec<Listed>>, ConnectorError> {
+        self.listed_accounts().await.map(Some)
+    }
+
     /// Reads the capabilities (`ServiceProviderConfig`, often public), then one user (which
     /// needs the token).
     async fn test_connection(&self) -> Result<(), ConnectorError> {
@@ -781,19 +792,4 @@ impl Connector for Scim {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_quote_and_booleans_read_like_entra() {
-        assert_eq!(quote(r#"a"b\c"#), r#""a\"b\\c""#);
-        assert_eq!(scim_bool(Some(&json!("False"))), Some(false));
-        assert_eq!(scim_bool(Some(&json!(true))), Some(true));
-        assert!(is_member(&json!({"members":[{"value":"u1"}]}), "u1"));
-        assert!(!is_member(&json!({}), "u1"));
-        assert!(user_name_is(
-            &json!({"userName": "Henry@Acme.test"}),
-            "henry@acme.TEST"
-        ));
-    }
-}
+mod tests;

@@ -194,6 +194,11 @@ vocabulary! {
         BreakGlassRatified = "break_glass.ratified",
         /// Nobody ratified a break-glass grant in time; IT was told.
         BreakGlassOverdue = "break_glass.overdue",
+        /// A reconcile found access the records and the target disagree on.
+        DriftFound = "drift.found",
+        /// A drift finding was settled: adopted, revoked, re-provisioned, ignored, or marked
+        /// a service account.
+        DriftResolved = "drift.resolved",
     }
 }
 

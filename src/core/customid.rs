@@ -3,7 +3,45 @@
 
 use std::fmt;
 
-use super::model::{ActionId, AppName, BreakGlassId, GrantId, Handle, PlanId, RequestId};
+use super::model::{
+    ActionId, AppName, BreakGlassId, FindingId, GrantId, Handle, PlanId, RequestId,
+};
+
+/// What IT decides about a drift finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DriftAction {
+    /// Record it as a grant.
+    Adopt,
+    /// Remove it.
+    Revoke,
+    /// Put the recorded access back.
+    Reprovision,
+    /// Leave it for 30 days.
+    Ignore,
+    /// A service account: exempt from then on.
+    Service,
+}
+
+impl DriftAction {
+    const ALL: [DriftAction; 5] = [
+        Self::Adopt,
+        Self::Revoke,
+        Self::Reprovision,
+        Self::Ignore,
+        Self::Service,
+    ];
+
+    /// Its word in a `custom_id`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Adopt => "adopt",
+            Self::Revoke => "revoke",
+            Self::Reprovision => "reprovision",
+            Self::Ignore => "ignore",
+            Self::Service => "service",
+        }
+    }
+}
 
 /// What a button click (or a submitted form) asks for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -32,6 +70,8 @@ pub enum ClickTarget {
     RevokeNow(BreakGlassId),
     /// IT's reset of a person's step-up enrolment (the form asking for IT's own code).
     MfaReset(Handle),
+    /// IT's decision on a drift finding.
+    Drift(FindingId, DriftAction),
 }
 
 /// A `custom_id` that is not one of ours (or of an older, unsupported version).
@@ -63,6 +103,14 @@ impl ClickTarget {
                 .map_err(|_| UnknownButton),
             ["v1", "bg", id, "ratify"] => Ok(Self::Ratify(BreakGlassId(num(id)?))),
             ["v1", "bg", id, "revoke"] => Ok(Self::RevokeNow(BreakGlassId(num(id)?))),
+            ["v1", "drift", id, what] => {
+                let id = FindingId(num(id)?);
+                DriftAction::ALL
+                    .into_iter()
+                    .find(|a| a.as_str() == *what)
+                    .map(|a| Self::Drift(id, a))
+                    .ok_or(UnknownButton)
+            }
             ["v1", "mfa", h, "reset"] => Handle::parse(h)
                 .map(Self::MfaReset)
                 .map_err(|_| UnknownButton),
@@ -86,6 +134,7 @@ impl fmt::Display for ClickTarget {
             Self::Ratify(b) => write!(f, "v1:bg:{b}:ratify"),
             Self::RevokeNow(b) => write!(f, "v1:bg:{b}:revoke"),
             Self::MfaReset(h) => write!(f, "v1:mfa:{h}:reset"),
+            Self::Drift(d, a) => write!(f, "v1:drift:{d}:{}", a.as_str()),
         }
     }
 }
@@ -108,6 +157,7 @@ mod tests {
             ClickTarget::BreakGlass(AppName::parse(&"a".repeat(64)).unwrap()),
             ClickTarget::Ratify(BreakGlassId(i64::MAX)),
             ClickTarget::RevokeNow(BreakGlassId(2)),
+            ClickTarget::Drift(FindingId(i64::MAX), DriftAction::Reprovision),
             ClickTarget::MfaReset(Handle::parse(&"h".repeat(64)).unwrap()),
         ];
         for t in all {

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod command;
 pub mod customid;
+pub mod drift;
 pub mod model;
 pub mod outbox;
 pub mod plan;

@@ -19,6 +19,7 @@
 //! next start.
 
 pub mod outbox;
+pub mod reconcile;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -157,6 +158,8 @@ pub struct Engine {
     grace: Duration,
     lease: Duration,
     in_flight: InFlight,
+    /// Each connector's drift settings.
+    drift: Arc<HashMap<ConnectorName, reconcile::DriftSettings>>,
 }
 
 impl Engine {
@@ -197,6 +200,7 @@ impl Engine {
             grace: STOP_GRACE,
             lease,
             in_flight: InFlight::default(),
+            drift: Arc::default(),
         }
     }
 

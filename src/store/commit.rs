@@ -53,6 +53,8 @@ impl UnitOfWork for SqlStore {
         write_messages(&mut tx, &change, out.plan).await?;
         // 5c. Step-up enrolments and break-glass records.
         super::step_up::write_step_up(&mut tx, &change, out.request).await?;
+        // 5d. Drift findings and the reconcile run.
+        super::drift::write_drift(&mut tx, &change).await?;
 
         // 6. The audit rows, chained under the same write lock.
         let head = audit::append(

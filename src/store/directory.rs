@@ -236,6 +236,56 @@ impl SqlStore {
     }
 }
 
+impl SqlStore {
+    /// Every member of `entitlement` in `connector`: (handle, email, active), by handle. A
+    /// member with no account row (written by hand) has no email and no state.
+    pub async fn dir_members(
+        &self,
+        connector: &str,
+        entitlement: &str,
+    ) -> Result<Vec<(String, Option<String>, Option<bool>)>, DbError> {
+        let rows = q(
+            "SELECT m.handle, a.email, a.active FROM directory_memberships m \
+             LEFT JOIN directory_accounts a ON a.connector = m.connector AND a.handle = m.handle \
+             WHERE m.connector = ? AND m.entitlement = ? ORDER BY m.handle",
+        )
+        .bind(connector)
+        .bind(entitlement)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>(0)?,
+                    r.try_get::<Option<String>, _>(1)?,
+                    r.opt_flag(2)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every account of `connector`: (handle, email, active), by handle.
+    pub async fn dir_accounts(
+        &self,
+        connector: &str,
+    ) -> Result<Vec<(String, String, bool)>, DbError> {
+        let rows = q("SELECT handle, email, active FROM directory_accounts \
+             WHERE connector = ? ORDER BY handle")
+        .bind(connector)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>(0)?,
+                    r.try_get::<String, _>(1)?,
+                    r.flag(2)?,
+                ))
+            })
+            .collect()
+    }
+}
+
 /// The binds of [`SqlStore::dir_grant_many`], each a JSON array: the accounts (handle, email,
 /// name), their handles, and the memberships (handle, entitlement).
 fn grant_many_binds(

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use super::SqlStore;
 use crate::core::model::{ActionOp, ConnectorName, Handle};
 use crate::core::ports::{
-    Account, BulkOp, Connector, ConnectorError, Effect, Health, Subject, apply_steps,
+    Account, BulkOp, Connector, ConnectorError, Effect, Health, Listed, Subject, apply_steps,
 };
 
 /// Accounts and memberships in our own tables, under this connector's name.
@@ -202,6 +202,41 @@ impl Connector for DirectoryConnector {
             .await
             .map_err(db)
     }
+    async fn list_members(&self, entitlement: &str) -> Result<Vec<Listed>, ConnectorError> {
+        let rows = self
+            .store
+            .dir_members(self.name.as_str(), entitlement)
+            .await
+            .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(handle, email, active)| Listed {
+                id: handle.clone(),
+                login: Some(handle),
+                emails: email.into_iter().collect(),
+                active,
+            })
+            .collect())
+    }
+
+    async fn list_accounts(&self) -> Result<Option<Vec<Listed>>, ConnectorError> {
+        let rows = self
+            .store
+            .dir_accounts(self.name.as_str())
+            .await
+            .map_err(db)?;
+        Ok(Some(
+            rows.into_iter()
+                .map(|(handle, email, active)| Listed {
+                    id: handle.clone(),
+                    login: Some(handle),
+                    emails: vec![email],
+                    active: Some(active),
+                })
+                .collect(),
+        ))
+    }
+
     async fn test_connection(&self) -> Result<(), ConnectorError> {
         if self.store.ping().await {
             Ok(())

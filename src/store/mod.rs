@@ -28,6 +28,7 @@ mod db;
 mod directory;
 mod directory_connector;
 mod discord;
+mod drift;
 mod grants;
 mod housekeeping;
 mod hr;

@@ -205,6 +205,39 @@ impl ActionQueue for CrashStore {
 }
 
 #[async_trait]
+impl DriftRecords for CrashStore {
+    async fn live_findings(&self, connector: &ConnectorName) -> Result<Vec<Finding>, StoreError> {
+        self.inner.live_findings(connector).await
+    }
+
+    async fn finding(&self, id: FindingId) -> Result<Option<Finding>, StoreError> {
+        self.inner.finding(id).await
+    }
+
+    async fn open_finding_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        self.inner.open_finding_counts().await
+    }
+
+    async fn reconcile_runs(&self) -> Result<Vec<ReconcileRun>, StoreError> {
+        self.inner.reconcile_runs().await
+    }
+
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.inner.take_lease(name, holder, now, ttl).await
+    }
+
+    async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        self.inner.drop_lease(name, holder).await
+    }
+}
+
+#[async_trait]
 impl StepUpRecords for CrashStore {
     async fn mfa(&self, p: &Handle) -> Result<Option<MfaRecord>, StoreError> {
         self.inner.mfa(p).await

@@ -15,6 +15,7 @@ mod cli;
 mod crash;
 mod crash_process;
 mod discord;
+mod drift;
 mod http_limits;
 mod ldap;
 mod ldap_directories;

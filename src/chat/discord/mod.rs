@@ -153,14 +153,17 @@ where
 /// Discord's button style for a label: green for going ahead, red for stopping.
 pub fn button_style(label: ButtonLabel) -> u8 {
     match label {
-        ButtonLabel::Deny | ButtonLabel::Cancel | ButtonLabel::RevokeNow => 4,
+        ButtonLabel::Deny | ButtonLabel::Cancel | ButtonLabel::RevokeNow | ButtonLabel::Revoke => 4,
+        ButtonLabel::Ignore | ButtonLabel::ServiceAccount => 2,
         ButtonLabel::Approve
         | ButtonLabel::Confirm
         | ButtonLabel::Done
         | ButtonLabel::Extend
         | ButtonLabel::Retry
         | ButtonLabel::Ratify
-        | ButtonLabel::Escalate => 3,
+        | ButtonLabel::Escalate
+        | ButtonLabel::Adopt
+        | ButtonLabel::Reprovision => 3,
     }
 }
 

@@ -474,6 +474,22 @@ pub const KEYS: &[KeySpec] = &[
         "\"30s\"",
         "How long a worker holds an action before another may take it over (after a crash); renewed every third of it while the action runs.",
     ),
+    k(
+        "connector",
+        "reconcile_every",
+        "duration",
+        REQ,
+        "\"6h\"",
+        "Reconcile this often (drift): list what the target holds and compare it with the records (default: only on `/drift` or `quartermaster reconcile`). At least 1m.",
+    ),
+    k(
+        "connector",
+        "on_drift",
+        "string",
+        Some("\"report\""),
+        "\"revoke\"",
+        "`report`: findings go to IT. `revoke`: also revoke, verified by re-read, what two consecutive runs saw unrecorded (never service accounts or ignored findings).",
+    ),
     // scim
     k(
         "connector.scim",

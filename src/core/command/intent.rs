@@ -79,6 +79,11 @@ pub enum Intent {
     },
     /// `/mfa …`: two-step verification (step-up) for high-risk approvals.
     Mfa(MfaIntent),
+    /// `/drift`: reconcile now (IT).
+    Drift {
+        /// One connector (None: every connector).
+        connector: Option<String>,
+    },
 }
 
 /// `/mfa`'s subcommands.
@@ -144,6 +149,9 @@ impl Intent {
                 code: inv.require("code")?.to_owned(),
             }),
             "mfa status" => Self::Mfa(MfaIntent::Status),
+            "drift" => Self::Drift {
+                connector: inv.text("connector"),
+            },
             "mfa reset" => {
                 let user = inv.handle("user")?;
                 Self::Mfa(MfaIntent::Reset {
@@ -204,11 +212,12 @@ impl Intent {
             Self::Offboard { .. } => "offboard",
             Self::Help { .. } => "help",
             Self::Mfa(_) => "mfa",
+            Self::Drift { .. } => "drift",
         }
     }
 }
 
-pub(super) const INTENT_NAMES: [&str; 9] = [
+pub(super) const INTENT_NAMES: [&str; 10] = [
     "request",
     "access",
     "approvals",
@@ -218,4 +227,5 @@ pub(super) const INTENT_NAMES: [&str; 9] = [
     "offboard",
     "help",
     "mfa",
+    "drift",
 ];

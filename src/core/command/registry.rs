@@ -7,7 +7,7 @@ use super::error::{and_list, closest, invalid};
 use super::{CommandError, CommandSpec, Intent, Invocation, OptionSpec, OptionType, tokenize};
 use crate::core::model::Handle;
 
-const BUILTIN_FILES: [&str; 9] = [
+const BUILTIN_FILES: [&str; 10] = [
     include_str!("../../../commands/request.json"),
     include_str!("../../../commands/access.json"),
     include_str!("../../../commands/approvals.json"),
@@ -17,6 +17,7 @@ const BUILTIN_FILES: [&str; 9] = [
     include_str!("../../../commands/offboard.json"),
     include_str!("../../../commands/help.json"),
     include_str!("../../../commands/mfa.json"),
+    include_str!("../../../commands/drift.json"),
 ];
 
 static BUILTIN: LazyLock<Result<Registry, CommandError>> =

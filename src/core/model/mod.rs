@@ -7,6 +7,7 @@
 
 mod actions;
 mod catalog;
+mod drift;
 mod ids;
 mod people;
 mod requests;
@@ -19,6 +20,7 @@ pub use super::audit::AuditEvent;
 pub use super::zone::Zone;
 pub use actions::*;
 pub use catalog::*;
+pub use drift::*;
 pub use ids::*;
 pub use people::*;
 pub use requests::*;

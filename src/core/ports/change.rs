@@ -401,6 +401,12 @@ pub struct Change {
     /// Messages about the new break-glass record (its Ratify and Revoke now), completed with
     /// its id and its request's, and written with it.
     pub break_glass_messages: Vec<BreakGlassMessage>,
+    /// Drift findings to insert (their ids are assigned by the store).
+    pub new_findings: Vec<Finding>,
+    /// Drift findings to update, each only if its version is still the one read.
+    pub finding_updates: Vec<Finding>,
+    /// A connector's reconcile run, recorded.
+    pub reconciled: Option<super::ReconcileRun>,
 }
 
 impl Change {

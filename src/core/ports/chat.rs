@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use crate::core::customid::ClickTarget;
 
-use crate::core::model::{ActionId, BreakGlassId, Handle, PlanId, RequestId};
+use crate::core::model::{ActionId, BreakGlassId, FindingId, Handle, PlanId, RequestId};
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -40,6 +40,16 @@ pub enum ButtonLabel {
     RevokeNow,
     /// Turn one's own pending request into break-glass.
     Escalate,
+    /// Record access found in a target as a grant.
+    Adopt,
+    /// Remove access.
+    Revoke,
+    /// Put back access the records say is held.
+    Reprovision,
+    /// Leave a finding alone for 30 days.
+    Ignore,
+    /// Mark an account as a service account (exempt from drift).
+    ServiceAccount,
 }
 
 impl ButtonLabel {
@@ -56,10 +66,15 @@ impl ButtonLabel {
             Self::Ratify => "Ratify",
             Self::RevokeNow => "Revoke now",
             Self::Escalate => "Escalate",
+            Self::Adopt => "Adopt",
+            Self::Revoke => "Revoke",
+            Self::Reprovision => "Re-provision",
+            Self::Ignore => "Ignore",
+            Self::ServiceAccount => "Service account",
         }
     }
     /// Every label.
-    pub const ALL: [ButtonLabel; 10] = [
+    pub const ALL: [ButtonLabel; 15] = [
         Self::Approve,
         Self::Deny,
         Self::Confirm,
@@ -70,6 +85,11 @@ impl ButtonLabel {
         Self::Ratify,
         Self::RevokeNow,
         Self::Escalate,
+        Self::Adopt,
+        Self::Revoke,
+        Self::Reprovision,
+        Self::Ignore,
+        Self::ServiceAccount,
     ];
     /// Reads a label, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
@@ -109,6 +129,8 @@ pub enum MessageKey {
     Report(PlanId),
     /// A break-glass grant's Ratify and Revoke now.
     BreakGlass(BreakGlassId),
+    /// A drift finding's buttons.
+    Finding(FindingId),
 }
 
 impl MessageKey {
@@ -129,6 +151,7 @@ impl std::fmt::Display for MessageKey {
             Self::Plan(p) => write!(f, "plan:{p}"),
             Self::Report(p) => write!(f, "report:{p}"),
             Self::BreakGlass(b) => write!(f, "bg:{b}"),
+            Self::Finding(d) => write!(f, "drift:{d}"),
         }
     }
 }
@@ -157,6 +180,7 @@ impl std::str::FromStr for MessageKey {
             "plan" => Ok(Self::Plan(PlanId(num(rest)?))),
             "report" => Ok(Self::Report(PlanId(num(rest)?))),
             "bg" => Ok(Self::BreakGlass(BreakGlassId(num(rest)?))),
+            "drift" => Ok(Self::Finding(FindingId(num(rest)?))),
             _ => Err(bad()),
         }
     }

@@ -48,6 +48,44 @@ pub trait StepUpRecords: Send + Sync {
     async fn overdue_break_glass(&self, now: Timestamp) -> Result<Vec<BreakGlass>, StoreError>;
 }
 
+/// How a connector's last reconcile went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReconcileRun {
+    /// Which connector.
+    pub connector: ConnectorName,
+    /// When it last ran.
+    pub last_run: Timestamp,
+    /// When it last read everything it needed.
+    pub last_ok: Option<Timestamp>,
+    /// Why the last run failed, when it did.
+    pub last_error: Option<String>,
+}
+
+/// Drift findings, reconcile runs and the named leases that keep one reconcile of a
+/// connector at a time across instances (findings are written through [`UnitOfWork::commit`]).
+#[async_trait]
+pub trait DriftRecords: Send + Sync {
+    /// A connector's findings that are not resolved (open, ignored, service accounts).
+    async fn live_findings(&self, connector: &ConnectorName) -> Result<Vec<Finding>, StoreError>;
+    /// A finding.
+    async fn finding(&self, id: FindingId) -> Result<Option<Finding>, StoreError>;
+    /// Open findings by connector and class.
+    async fn open_finding_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError>;
+    /// Every connector's last reconcile.
+    async fn reconcile_runs(&self) -> Result<Vec<ReconcileRun>, StoreError>;
+    /// Takes or renews the named lease for `holder` until `now + ttl`; false while another
+    /// holder's has not ended.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: Timestamp,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+    /// Gives the named lease up, if `holder` has it.
+    async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+}
+
 /// People: the directory the workflows are about.
 #[async_trait]
 pub trait People: Send + Sync {
@@ -290,6 +328,7 @@ pub trait Store:
     + HrInbox
     + InteractionLog
     + StepUpRecords
+    + DriftRecords
     + UnitOfWork
 {
 }
@@ -304,6 +343,7 @@ impl<T> Store for T where
         + HrInbox
         + InteractionLog
         + StepUpRecords
+        + DriftRecords
         + UnitOfWork
         + ?Sized
 {

@@ -8,6 +8,7 @@
 //! - [`lifecycle`]: joiners, movers and leavers — `/onboard`, `/role`, `/offboard`, plans and
 //!   their Confirm/Cancel, the HR feed, the onboarding and offboarding reports.
 
+pub mod drift;
 pub mod lifecycle;
 pub mod requests;
 pub mod step_up;

@@ -46,6 +46,7 @@ impl Service {
             ClickTarget::Ratify(b) => self.ratify(c, b, true).await?,
             ClickTarget::RevokeNow(b) => self.ratify(c, b, false).await?,
             ClickTarget::MfaReset(h) => self.mfa_reset(c, h, fields).await?,
+            ClickTarget::Drift(f, a) => return self.drift_click(c, custom_id, f, a, fields).await,
         };
         Ok(ClickReply::Reply(reply))
     }

@@ -101,6 +101,7 @@ impl Service {
                     .unwrap_or_else(|e| render::help_refused(&e)),
             ),
             Intent::Mfa(m) => self.mfa(c, m).await?,
+            Intent::Drift { connector } => self.drift_command(c, connector).await?,
         };
         Ok(reply)
     }

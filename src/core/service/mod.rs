@@ -19,6 +19,8 @@ mod clicks;
 mod commit;
 mod decide;
 mod dispatch;
+mod drift;
+mod drift_decide;
 mod failures;
 mod form;
 mod hr;
@@ -46,6 +48,7 @@ mod verify;
 mod views;
 mod zones;
 
+pub use drift::{DriftReport, OnDrift};
 pub use form::{Form, FormField};
 pub use hr::{HrError, HrEvent, HrKind, HrOutcome, RecordSource};
 pub use lifecycle::{PersonOutcome, PersonRefused, RecordRefusal};
@@ -164,6 +167,10 @@ pub struct Service {
     delivery: std::sync::Mutex<DeliveryPolicy>,
     /// The step-up key and the enrolment page's address.
     step_up: StepUpSettings,
+    /// Reconciles `/drift` asked for (None: every connector), run by the engine.
+    reconcile_requests: std::sync::Mutex<Vec<Option<ConnectorName>>>,
+    /// Wakes whoever runs them.
+    reconcile_wake: tokio::sync::Notify,
 }
 
 /// `t` in UTC, for the audit trail's details (a message's reader sees their own zone:
@@ -221,7 +228,22 @@ impl Service {
             inline_delivery: std::sync::atomic::AtomicBool::new(true),
             delivery: std::sync::Mutex::new(DeliveryPolicy::default()),
             step_up: StepUpSettings::default(),
+            reconcile_requests: std::sync::Mutex::new(Vec::new()),
+            reconcile_wake: tokio::sync::Notify::new(),
         }
+    }
+
+    /// The reconciles asked for since the last call (None: every connector).
+    pub fn take_reconcile_requests(&self) -> Vec<Option<ConnectorName>> {
+        self.reconcile_requests
+            .lock()
+            .map(|mut r| std::mem::take(&mut *r))
+            .unwrap_or_default()
+    }
+
+    /// Resolves when a reconcile is asked for.
+    pub fn reconcile_asked(&self) -> tokio::sync::futures::Notified<'_> {
+        self.reconcile_wake.notified()
     }
 
     /// With step-up: the key that seals TOTP secrets (`[mfa] key_env`) and the address the

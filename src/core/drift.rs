@@ -1,0 +1,308 @@
+//! Reconciliation, pure: what a connector's listing and the records disagree on. The engine
+//! reads the listing; [`findings`] classifies it; the service stores, reports and acts.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::model::*;
+use super::ports::{ConnectorError, Listed};
+
+/// What a connector's listing came to.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    /// Which connector.
+    pub connector: ConnectorName,
+    /// Every account, when it can list them (`Ok(None)`: it lists members only).
+    pub accounts: Result<Option<Vec<Listed>>, ConnectorError>,
+    /// The members of each entitlement the catalog names on it.
+    pub members: Vec<(String, Result<Vec<Listed>, ConnectorError>)>,
+}
+
+impl Listing {
+    /// Whether every part was read in full.
+    pub fn complete(&self) -> bool {
+        self.accounts.is_ok() && self.members.iter().all(|(_, m)| m.is_ok())
+    }
+
+    /// The parts that could not be read, each with why.
+    pub fn unread(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Err(e) = &self.accounts {
+            out.push(format!("accounts: {e}"));
+        }
+        for (ent, m) in &self.members {
+            if let Err(e) = m {
+                out.push(format!("members of {ent}: {e}"));
+            }
+        }
+        out
+    }
+}
+
+/// What a finding is about, before it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// The class.
+    pub class: DriftClass,
+    /// The target's id of the account or member.
+    pub account: String,
+    /// The person, when one matched.
+    pub person: Option<Handle>,
+    /// The app, when any.
+    pub app: Option<AppName>,
+    /// In words.
+    pub detail: String,
+}
+
+/// The records a listing is compared with.
+pub struct Records<'a> {
+    /// The catalog's apps on this connector.
+    pub apps: Vec<&'a App>,
+    /// Everyone.
+    pub people: &'a [Person],
+    /// Live grants (pending, active, revoking) of the people, any app.
+    pub grants: &'a [Grant],
+    /// (person, app) with a connector action queued or running (app None: an account action):
+    /// never drift.
+    pub in_flight: &'a HashSet<(Handle, Option<AppName>)>,
+}
+
+/// Who a listed account or member is, by login (a handle) or e-mail.
+struct People<'a> {
+    by_handle: HashMap<&'a str, &'a Person>,
+    by_email: HashMap<String, &'a Person>,
+}
+
+impl<'a> People<'a> {
+    fn new(people: &'a [Person]) -> Self {
+        Self {
+            by_handle: people.iter().map(|p| (p.handle.as_str(), p)).collect(),
+            by_email: people
+                .iter()
+                .map(|p| (p.email.as_str().to_lowercase(), p))
+                .collect(),
+        }
+    }
+
+    fn of(&self, l: &Listed) -> Option<&'a Person> {
+        let login = l.login.as_deref().map(str::to_lowercase);
+        login
+            .as_deref()
+            .and_then(|x| self.by_handle.get(x).or_else(|| self.by_email.get(x)))
+            .or_else(|| {
+                l.emails
+                    .iter()
+                    .find_map(|e| self.by_email.get(&e.to_lowercase()))
+            })
+            .copied()
+    }
+}
+
+/// Every disagreement between `listing` and `r`. A part that could not be read yields no
+/// finding that its absence would prove (a partial list is never evidence of absence).
+pub fn findings(listing: &Listing, r: &Records<'_>) -> Vec<Seen> {
+    let people = People::new(r.people);
+    let busy = |p: &Handle, a: Option<&AppName>| {
+        r.in_flight.contains(&(p.clone(), None))
+            || a.is_some_and(|a| r.in_flight.contains(&(p.clone(), Some(a.clone()))))
+    };
+    let mut out = Vec::new();
+    let accounts: HashMap<&str, &Listed> = match &listing.accounts {
+        Ok(Some(a)) => a.iter().map(|l| (l.id.as_str(), l)).collect(),
+        _ => HashMap::new(),
+    };
+    if let Ok(Some(all)) = &listing.accounts {
+        out.extend(account_findings(all, &people, &busy));
+    }
+    let held: HashSet<(&str, &str)> = r
+        .grants
+        .iter()
+        .map(|g| (g.person.as_str(), g.app.as_str()))
+        .collect();
+    for (entitlement, members) in &listing.members {
+        let Ok(members) = members else { continue };
+        member_findings(
+            entitlement,
+            members,
+            &accounts,
+            &people,
+            &held,
+            r,
+            &busy,
+            &mut out,
+        );
+    }
+    out.sort_by(|a, b| (a.class, &a.account, &a.app).cmp(&(b.class, &b.account, &b.app)));
+    out.dedup_by(|a, b| a.class == b.class && a.account == b.account && a.app == b.app);
+    out
+}
+
+/// The findings of one entitlement's members: orphans (nobody, or someone who left),
+/// unrecorded memberships, and grants the members do not show (missing).
+#[allow(clippy::too_many_arguments)]
+fn member_findings(
+    entitlement: &str,
+    members: &[Listed],
+    accounts: &HashMap<&str, &Listed>,
+    people: &People<'_>,
+    held: &HashSet<(&str, &str)>,
+    r: &Records<'_>,
+    busy: &dyn Fn(&Handle, Option<&AppName>) -> bool,
+    out: &mut Vec<Seen>,
+) {
+    let apps: Vec<&&App> = r
+        .apps
+        .iter()
+        .filter(|a| a.entitlement == entitlement)
+        .collect();
+    let Some(app) = apps.first() else { return };
+    let mut present: HashSet<&str> = HashSet::new();
+    for m in members {
+        // A member's identity comes from its account when the accounts were listed.
+        let who = accounts.get(m.id.as_str()).copied().unwrap_or(m);
+        let Some(p) = people.of(who) else {
+            out.push(seen(
+                DriftClass::Orphan,
+                &m.id,
+                None,
+                Some(&app.name),
+                format!("{} is in {entitlement} and matches nobody", label(who)),
+            ));
+            continue;
+        };
+        present.insert(p.handle.as_str());
+        if busy(&p.handle, Some(&app.name)) {
+            continue;
+        }
+        if p.status != PersonStatus::Active {
+            out.push(seen(
+                DriftClass::Orphan,
+                &m.id,
+                Some(&p.handle),
+                Some(&app.name),
+                format!(
+                    "{} ({}, who has left) is still in {entitlement}",
+                    p.name,
+                    label(who)
+                ),
+            ));
+        } else if !apps
+            .iter()
+            .any(|a| held.contains(&(p.handle.as_str(), a.name.as_str())))
+        {
+            out.push(seen(
+                DriftClass::Unrecorded,
+                &m.id,
+                Some(&p.handle),
+                Some(&app.name),
+                format!(
+                    "{} is in {entitlement} with no grant of {}",
+                    p.name, app.display
+                ),
+            ));
+        }
+    }
+    missing(entitlement, &apps, &present, r, busy, out);
+}
+
+/// Active grants of the entitlement's apps whose holders the members do not show.
+fn missing(
+    entitlement: &str,
+    apps: &[&&App],
+    present: &HashSet<&str>,
+    r: &Records<'_>,
+    busy: &dyn Fn(&Handle, Option<&AppName>) -> bool,
+    out: &mut Vec<Seen>,
+) {
+    let Some(app) = apps.first() else { return };
+    for g in r
+        .grants
+        .iter()
+        .filter(|g| g.state == GrantState::Active && apps.iter().any(|a| a.name == g.app))
+    {
+        if !present.contains(g.person.as_str()) && !busy(&g.person, Some(&g.app)) {
+            out.push(seen(
+                DriftClass::Missing,
+                g.person.as_str(),
+                Some(&g.person),
+                Some(&g.app),
+                format!(
+                    "{} holds {} by the records, but is not in {entitlement}",
+                    g.person, app.display
+                ),
+            ));
+        }
+    }
+}
+
+/// Orphan and ambiguous accounts, from the list of every account.
+fn account_findings(
+    all: &[Listed],
+    people: &People<'_>,
+    busy: &dyn Fn(&Handle, Option<&AppName>) -> bool,
+) -> Vec<Seen> {
+    let mut out = Vec::new();
+    let mut by_person: BTreeMap<&str, Vec<&Listed>> = BTreeMap::new();
+    for a in all {
+        match people.of(a) {
+            None if a.active != Some(false) => out.push(seen(
+                DriftClass::Orphan,
+                &a.id,
+                None,
+                None,
+                format!("account {} matches nobody", label(a)),
+            )),
+            None => {}
+            Some(p) => {
+                by_person.entry(p.handle.as_str()).or_default().push(a);
+                if p.status != PersonStatus::Active
+                    && a.active != Some(false)
+                    && !busy(&p.handle, None)
+                {
+                    out.push(seen(
+                        DriftClass::Orphan,
+                        &a.id,
+                        Some(&p.handle),
+                        None,
+                        format!("{} has left, but account {} is enabled", p.name, label(a)),
+                    ));
+                }
+            }
+        }
+    }
+    for (h, accts) in by_person.into_iter().filter(|(_, a)| a.len() > 1) {
+        let ids: Vec<&str> = accts.iter().map(|a| a.id.as_str()).collect();
+        let handle = Handle::parse(h).ok();
+        out.push(seen(
+            DriftClass::Ambiguous,
+            &ids.join(","),
+            handle.as_ref(),
+            None,
+            format!("{h} matches {} accounts: {}", ids.len(), ids.join(", ")),
+        ));
+    }
+    out
+}
+
+fn seen(
+    class: DriftClass,
+    account: &str,
+    person: Option<&Handle>,
+    app: Option<&AppName>,
+    detail: String,
+) -> Seen {
+    Seen {
+        class,
+        account: account.to_owned(),
+        person: person.cloned(),
+        app: app.cloned(),
+        detail,
+    }
+}
+
+/// An account or member in words: its login, else an e-mail, else its id.
+fn label(l: &Listed) -> String {
+    l.login
+        .clone()
+        .or_else(|| l.emails.first().cloned())
+        .unwrap_or_else(|| l.id.clone())
+}
