@@ -18,6 +18,7 @@ mod discord;
 mod http_limits;
 mod ldap;
 mod ldap_directories;
+mod ldap_listing;
 mod ldap_reads;
 mod lifecycle;
 mod multi_instance;
