@@ -50,9 +50,7 @@ pub fn login_attribute(s: &LdapSettings) -> String {
     t.find("={handle}")
         .map(|end| {
             let head = &t[..end];
-            let start = head
-                .rfind(|c: char| c == '(' || c == '|' || c == '&' || c == '!')
-                .map_or(0, |i| i + 1);
+            let start = head.rfind(['(', '|', '&', '!']).map_or(0, |i| i + 1);
             head[start..].trim().to_owned()
         })
         .filter(|a| !a.is_empty())
@@ -187,9 +185,13 @@ async fn group_dn(
     }
 }
 
+/// One range of a ranged attribute: its values, and where the next range starts (`None`
+/// after the last).
+type Range = (Vec<String>, Option<u64>);
+
 /// A ranged attribute of `e` (`member;range=LO-HI`): its values, and the start of the next
 /// range (`None` when HI is `*`, the last range).
-fn ranged(e: &SearchEntry, attr: &str) -> Option<Result<(Vec<String>, Option<u64>), String>> {
+fn ranged(e: &SearchEntry, attr: &str) -> Option<Result<Range, String>> {
     let prefix = format!("{};range=", attr.to_ascii_lowercase());
     let (key, vals) = e
         .attrs
