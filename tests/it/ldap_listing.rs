@@ -446,3 +446,91 @@ async fn a_peer_that_dies_or_stalls_mid_listing_gives_an_error_never_a_shorter_l
     assert!(gone.list_accounts().await.is_err());
     assert!(gone.list_members("big").await.is_err());
 }
+
+/// A real Active Directory (Samba AD DC): paged listing (one entry a page too), the login is
+/// sAMAccountName, a computer account (a kind of `user`) is no person's account, and the
+/// state is `userAccountControl`'s bit 2.
+#[tokio::test]
+async fn samba_ad_dc_lists_people_not_computers() {
+    let a = support::samba::Samba::start().await;
+    for (dn, ou) in [(USERS, "users"), (GROUPS, "groups"), (APPS, "apps")] {
+        a.add(
+            dn,
+            &[("objectClass", &["organizationalUnit"]), ("ou", &[ou])],
+        )
+        .await;
+    }
+    for (dn, cn, sam, mail) in [
+        (ALICE, "Alice Kim", "alice", "alice@acme.test"),
+        (BOB, "Bob Chen", "bchen", "bob@acme.test"),
+    ] {
+        a.add(
+            dn,
+            &[
+                ("objectClass", &["user"]),
+                ("cn", &[cn]),
+                ("sAMAccountName", &[sam]),
+                ("mail", &[mail]),
+            ],
+        )
+        .await;
+        a.set_password(sam, support::ldap_layouts::ALICE_PW);
+        a.replace(dn, "userAccountControl", &["66048"]).await;
+    }
+    a.add(
+        &format!("CN=WS01,{USERS}"),
+        &[
+            ("objectClass", &["computer"]),
+            ("cn", &["WS01"]),
+            ("sAMAccountName", &["WS01$"]),
+        ],
+    )
+    .await;
+    a.add(
+        &format!("cn=wiki-editors,{APPS}"),
+        &[
+            ("objectClass", &["group"]),
+            ("cn", &["wiki-editors"]),
+            ("sAMAccountName", &["wiki-editors"]),
+            ("member", &[ALICE, BOB]),
+        ],
+    )
+    .await;
+    let c = connector(
+        Preset::ActiveDirectory,
+        &a.url,
+        (support::samba::ADMIN_DN, &a.admin_password),
+        (USERS, GROUPS),
+        |_| {},
+    );
+    c.disable_account(&subject("alice", "Alice Kim", "alice@acme.test"))
+        .await
+        .unwrap();
+    let lower = |v: Vec<Listed>| {
+        by_id(
+            v.into_iter()
+                .map(|l| Listed {
+                    id: l.id.to_ascii_lowercase(),
+                    ..l
+                })
+                .collect(),
+        )
+    };
+    let (alice, bob) = (ALICE.to_ascii_lowercase(), BOB.to_ascii_lowercase());
+    let want = vec![
+        listed(&alice, Some("alice"), &["alice@acme.test"], Some(false)),
+        listed(&bob, Some("bchen"), &["bob@acme.test"], Some(true)),
+    ];
+    assert_eq!(lower(c.list_accounts().await.unwrap().unwrap()), want);
+    let paged = c.clone().with_page_size(1);
+    assert_eq!(lower(paged.list_accounts().await.unwrap().unwrap()), want);
+    assert_eq!(
+        lower(c.list_members("wiki-editors").await.unwrap()),
+        vec![
+            listed(&alice, None, &[], None),
+            listed(&bob, None, &[], None)
+        ]
+    );
+    let e = c.list_members("no-such-group").await.unwrap_err();
+    assert!(matches!(e, ConnectorError::NotFound(_)), "{e:?}");
+}
