@@ -17,6 +17,10 @@ pub const ADMIN_DN: &str = "cn=admin,dc=acme,dc=test";
 pub const PEOPLE_DN: &str = "ou=people,dc=acme,dc=test";
 pub const GROUPS_DN: &str = "ou=groups,dc=acme,dc=test";
 pub const POLICY_DN: &str = "cn=default,ou=policies,dc=acme,dc=test";
+/// With [`Slapd::start_with_size_limit`]: a service account (not the rootdn, whom no limit
+/// binds) that reads everything and whose plain searches the size limit cuts short.
+pub const READER_DN: &str = "cn=reader,dc=acme,dc=test";
+pub const READER_PW: &str = "reader-Pw-1234";
 
 /// The Active Directory attributes and classes the connector touches, with AD's own OIDs, so
 /// that `userAccountControl` handling runs on slapd (no AD or Samba peer on this machine).
@@ -148,7 +152,13 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
-fn write_config(dir: &Path, password: &str, extra_schema: Option<&str>, tls: bool) -> PathBuf {
+fn write_config(
+    dir: &Path,
+    password: &str,
+    extra_schema: Option<&str>,
+    tls: bool,
+    size_limit: Option<usize>,
+) -> PathBuf {
     let schema = first_dir(
         &["/etc/ldap/schema", "/etc/openldap/schema"],
         "schema folder",
@@ -199,7 +209,7 @@ index objectClass eq
 index member eq
 index uid eq
 
-overlay memberof
+{limits}overlay memberof
 memberof-group-oc groupOfNames
 memberof-member-ad member
 memberof-memberof-ad memberOf
@@ -215,6 +225,10 @@ ppolicy_default "{POLICY_DN}"
         modules = modules.display(),
         dir = dir.display(),
         db = db.display(),
+        limits = size_limit.map_or(String::new(), |n| format!(
+            "limits dn.exact=\"{READER_DN}\" size.soft={n} size.hard={n} size.pr=unlimited \
+             size.prtotal=unlimited\n\n"
+        )),
     );
     let path = dir.join("slapd.conf");
     std::fs::write(&path, conf).unwrap();
@@ -230,13 +244,39 @@ impl Slapd {
     /// Starts a fresh slapd whose administrator password is `admin_password` (the benches give
     /// it a canary value, to search the logs for).
     pub async fn start_with_password(admin_password: &str) -> Self {
-        Self::start_full(admin_password, None, false).await
+        Self::start_full(admin_password, None, false, None).await
+    }
+
+    /// Starts a fresh slapd where [`READER_DN`] (password [`READER_PW`]) may read everything
+    /// but gets at most `n` entries from a search without the paged-results control
+    /// (sizeLimitExceeded after them); paged searches are not limited.
+    pub async fn start_with_size_limit(n: usize) -> Self {
+        let s = Self::start_full(
+            &format!("admin-{}", std::process::id()),
+            None,
+            false,
+            Some(n),
+        )
+        .await;
+        s.add(
+            READER_DN,
+            &[
+                (
+                    "objectClass",
+                    &["top", "organizationalRole", "simpleSecurityObject"],
+                ),
+                ("cn", &["reader"]),
+                ("userPassword", &[READER_PW]),
+            ],
+        )
+        .await;
+        s
     }
 
     /// Starts a fresh slapd that also speaks TLS: `ldaps://` on [`Slapd::ldaps_url`] and
     /// StartTLS on `url`, with a certificate signed by the test CA in [`Slapd::ca_file`].
     pub async fn start_tls() -> Self {
-        Self::start_full(&format!("admin-{}", std::process::id()), None, true).await
+        Self::start_full(&format!("admin-{}", std::process::id()), None, true, None).await
     }
 
     /// Starts a fresh slapd that also loads `schema` (slapd.conf schema syntax), e.g. the
@@ -246,18 +286,24 @@ impl Slapd {
             &format!("admin-{}", std::process::id()),
             Some(schema),
             false,
+            None,
         )
         .await
     }
 
-    async fn start_full(admin_password: &str, extra_schema: Option<&str>, tls: bool) -> Self {
+    async fn start_full(
+        admin_password: &str,
+        extra_schema: Option<&str>,
+        tls: bool,
+        size_limit: Option<usize>,
+    ) -> Self {
         let admin_password = admin_password.to_owned();
         let bin = slapd_binary();
         let mut dir = tempfile::tempdir().unwrap();
         if tls {
             make_certs(dir.path());
         }
-        let conf = write_config(dir.path(), &admin_password, extra_schema, tls);
+        let conf = write_config(dir.path(), &admin_password, extra_schema, tls, size_limit);
         let mut last_log = String::new();
         // A port found free may be taken by a parallel test before slapd binds it: try again.
         for _attempt in 0..5 {

@@ -19,6 +19,7 @@ mod drift;
 mod http_limits;
 mod ldap;
 mod ldap_directories;
+mod ldap_listing;
 mod ldap_reads;
 mod lifecycle;
 mod multi_instance;

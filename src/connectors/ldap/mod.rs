@@ -18,6 +18,7 @@ mod change;
 mod codes;
 mod conn;
 mod dir;
+pub mod listing;
 pub mod probe;
 pub mod settings;
 
@@ -30,7 +31,9 @@ use ldap3::Ldap as Conn;
 use tracing::Instrument;
 
 use crate::core::model::{ActionOp, ConnectorName};
-use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject, apply_steps};
+use crate::core::ports::{
+    Account, Connector, ConnectorError, Effect, Listed, Subject, apply_steps,
+};
 use change::{add_to_group, create_user, group_for_grant, remove_member, set_lock};
 use codes::{RC_NO_SUCH_OBJECT, RC_SUCCESS, ldap_error, rc_error, unverifiable};
 use dir::Group;
@@ -67,6 +70,7 @@ pub struct LdapConnector {
     name: ConnectorName,
     settings: LdapSettings,
     timeout: Duration,
+    page_size: i32,
 }
 
 impl LdapConnector {
@@ -84,12 +88,20 @@ impl LdapConnector {
             name,
             settings,
             timeout: DEFAULT_TIMEOUT,
+            page_size: listing::PAGE_SIZE,
         })
     }
 
     /// The same connector with another limit on each whole operation.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The same connector asking for pages of `size` entries when it lists accounts (at
+    /// least 1; [`listing::PAGE_SIZE`] by default).
+    pub fn with_page_size(mut self, size: i32) -> Self {
+        self.page_size = size.max(1);
         self
     }
 
@@ -389,6 +401,25 @@ impl Connector for LdapConnector {
                 Ok(names)
             }
             .await;
+            (c, r)
+        })
+        .await
+    }
+
+    async fn list_members(&self, entitlement: &str) -> Result<Vec<Listed>, ConnectorError> {
+        let s = &self.settings;
+        self.with_conn("list_members", |mut c| async move {
+            let r = listing::members(&mut c, s, entitlement).await;
+            (c, r)
+        })
+        .await
+    }
+
+    async fn list_accounts(&self) -> Result<Option<Vec<Listed>>, ConnectorError> {
+        let s = &self.settings;
+        let page = self.page_size;
+        self.with_conn("list_accounts", |mut c| async move {
+            let r = listing::accounts(&mut c, s, page).await.map(Some);
             (c, r)
         })
         .await
