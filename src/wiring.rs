@@ -126,6 +126,7 @@ pub fn connectors(config: &Config, store: &SqlStore) -> Result<Connectors, Start
                 method,
                 body,
                 success,
+                list_url,
             } => Arc::new(
                 crate::connectors::webhook::Webhook::new(
                     c.name.to_string(),
@@ -136,6 +137,7 @@ pub fn connectors(config: &Config, store: &SqlStore) -> Result<Connectors, Start
                         success: success.clone(),
                         secret: secret.clone(),
                         timeout: c.limits.timeout,
+                        list_url: list_url.clone(),
                     },
                 )
                 .map_err(|e| StartError::Connector {

@@ -168,12 +168,22 @@ fn webhook(cx: &mut Cx, rec: &Rec) -> Option<ConnectorKind> {
         webhook_placeholders(cx, rec, key);
     }
     let success = webhook_success(cx, rec);
+    let list_url = if rec.has("list_url") {
+        webhook_placeholders(cx, rec, "list_url");
+        Some(http_url(cx, rec, "list_url"))
+    } else {
+        None
+    };
     Some(ConnectorKind::Webhook {
         url: url?,
         secret: secret?,
         method: method?,
         body: body?,
         success: success?,
+        list_url: match list_url {
+            None => None,
+            Some(u) => Some(u?),
+        },
     })
 }
 

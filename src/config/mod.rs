@@ -172,6 +172,8 @@ pub enum ConnectorKind {
         body: Option<String>,
         /// `success`: the HTTP statuses that mean done (default: any 2xx).
         success: Vec<u16>,
+        /// `list_url`: where the members of an entitlement are listed (drift), if anywhere.
+        list_url: Option<String>,
     },
 }
 

@@ -18,7 +18,9 @@ use tracing::debug;
 
 use super::outbound;
 use crate::core::model::ActionOp;
-use crate::core::ports::{Account, Connector, ConnectorError, Effect, Subject};
+use crate::core::ports::{
+    Account, CANNOT_LIST, Connector, ConnectorError, Effect, Listed, Subject,
+};
 
 /// The placeholders templates may use.
 pub const PLACEHOLDERS: &[&str] = &["op", "handle", "email", "name", "entitlement"];
@@ -123,6 +125,7 @@ pub struct Webhook {
     success: Vec<u16>,
     secret: SecretString,
     http: reqwest::Client,
+    list_url: Option<String>,
 }
 
 impl std::fmt::Debug for Webhook {
@@ -150,6 +153,8 @@ pub struct WebhookSettings {
     pub secret: SecretString,
     /// Longest a call may take.
     pub timeout: Duration,
+    /// Where the members of an entitlement are listed (drift), if anywhere.
+    pub list_url: Option<String>,
 }
 
 impl Webhook {
@@ -165,6 +170,7 @@ impl Webhook {
             success: s.success,
             secret: s.secret,
             http: outbound::client(s.timeout)?,
+            list_url: s.list_url,
         })
     }
 
@@ -174,6 +180,71 @@ impl Webhook {
         } else {
             self.success.contains(&status.as_u16())
         }
+    }
+
+    /// Every member of `entitlement` from `list_url`, page after page (`next`); any failed
+    /// or malformed page fails the whole listing.
+    async fn listed(
+        &self,
+        template: &str,
+        entitlement: &str,
+    ) -> Result<Vec<Listed>, ConnectorError> {
+        let what = "webhook list";
+        let mut url = fill_url(template, &|k| {
+            if k == "entitlement" {
+                entitlement.to_owned()
+            } else {
+                String::new()
+            }
+        })
+        .map_err(|e| ConnectorError::Permanent(format!("{what}: {e}")))?;
+        let mut out = Vec::new();
+        for _ in 0..10_000 {
+            let ts = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs()
+                .to_string();
+            let sig = signature(self.secret.expose_secret().as_bytes(), &ts, b"");
+            let resp = self
+                .http
+                .get(&url)
+                .header("X-QM-Timestamp", &ts)
+                .header("X-QM-Signature", sig)
+                .send()
+                .await
+                .map_err(|e| outbound::transport_error(what, &e))?;
+            let status = resp.status();
+            if !status.is_success() {
+                let headers = resp.headers().clone();
+                let text = outbound::body_text(resp).await;
+                let e = outbound::status_error(
+                    what,
+                    status,
+                    &headers,
+                    &text,
+                    SystemTime::now(),
+                    self.secret.expose_secret(),
+                );
+                return Err(outbound::redact_error(e, self.secret.expose_secret()));
+            }
+            let page: ListPage = resp.json().await.map_err(|e| {
+                ConnectorError::Unverifiable(format!("{what}: not a member list: {e}"))
+            })?;
+            out.extend(page.members.into_iter().map(|m| Listed {
+                id: m.id,
+                login: m.login,
+                emails: m.emails,
+                active: m.active,
+            }));
+            match page.next {
+                Some(n) if !n.is_empty() => url = n,
+                _ => return Ok(out),
+            }
+        }
+        Err(ConnectorError::Unverifiable(format!(
+            "{what}: more than 10,000 pages"
+        )))
     }
 
     /// One signed call for `op`.
@@ -247,8 +318,35 @@ impl Webhook {
     }
 }
 
+/// One page of a `list_url` answer.
+#[derive(serde::Deserialize)]
+struct ListPage {
+    members: Vec<ListMember>,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// One member as a `list_url` answers it.
+#[derive(serde::Deserialize)]
+struct ListMember {
+    id: String,
+    #[serde(default)]
+    login: Option<String>,
+    #[serde(default)]
+    emails: Vec<String>,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
 #[async_trait]
 impl Connector for Webhook {
+    async fn list_members(&self, entitlement: &str) -> Result<Vec<Listed>, ConnectorError> {
+        match &self.list_url {
+            Some(t) => self.listed(t, entitlement).await,
+            None => Err(ConnectorError::Unverifiable(CANNOT_LIST.into())),
+        }
+    }
+
     /// A webhook cannot be asked; nothing is known.
     async fn find_account(&self, _who: &Subject) -> Result<Option<Account>, ConnectorError> {
         Ok(None)

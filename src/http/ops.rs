@@ -51,6 +51,42 @@ async fn healthz(State(s): State<OpsState>) -> impl IntoResponse {
     (StatusCode::OK, "ok\n")
 }
 
+/// Open drift findings by connector and class, and each connector's last reconcile.
+fn drift_metrics(out: &mut String, c: &crate::core::ports::OpsCounts) {
+    out.push_str(
+        "# HELP quartermaster_drift_findings Open drift findings by connector and class.\n",
+    );
+    out.push_str("# TYPE quartermaster_drift_findings gauge\n");
+    for (conn, class, n) in &c.drift {
+        let _ = writeln!(
+            out,
+            "quartermaster_drift_findings{{connector=\"{conn}\",class=\"{class}\"}} {n}"
+        );
+    }
+    out.push_str("# HELP quartermaster_reconcile_last_success_seconds When each connector was last reconciled in full (unix time).\n");
+    out.push_str("# TYPE quartermaster_reconcile_last_success_seconds gauge\n");
+    for r in &c.reconciles {
+        if let Some(t) = r.last_ok {
+            let _ = writeln!(
+                out,
+                "quartermaster_reconcile_last_success_seconds{{connector=\"{}\"}} {}",
+                r.connector,
+                t.timestamp()
+            );
+        }
+    }
+    out.push_str("# HELP quartermaster_reconcile_failing Whether a connector's last reconcile could not read everything.\n");
+    out.push_str("# TYPE quartermaster_reconcile_failing gauge\n");
+    for r in &c.reconciles {
+        let _ = writeln!(
+            out,
+            "quartermaster_reconcile_failing{{connector=\"{}\"}} {}",
+            r.connector,
+            u8::from(r.last_error.is_some())
+        );
+    }
+}
+
 async fn metrics(State(s): State<OpsState>) -> impl IntoResponse {
     let mut out = String::new();
     s.metrics.render(&mut out);
@@ -99,6 +135,7 @@ async fn metrics(State(s): State<OpsState>) -> impl IntoResponse {
             out.push_str("# HELP quartermaster_messages_failed_total Chat messages given up (audited as message.failed).\n");
             out.push_str("# TYPE quartermaster_messages_failed_total counter\n");
             let _ = writeln!(out, "quartermaster_messages_failed_total {}", o.failed);
+            drift_metrics(&mut out, &c);
             1
         }
         _ => 0,

@@ -99,11 +99,16 @@ impl Health for SqlStore {
                 actions,
                 queue_depth: queue,
                 outbox: OutboxCounts::default(),
+                drift: Vec::new(),
+                reconciles: Vec::new(),
             })
         };
         let counts = read.await?;
+        use crate::core::ports::DriftRecords;
         Ok(OpsCounts {
             outbox: self.outbox_counts_of().await?,
+            drift: self.open_finding_counts().await?,
+            reconciles: self.reconcile_runs().await?,
             ..counts
         })
     }

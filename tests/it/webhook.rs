@@ -88,6 +88,7 @@ fn hook(url: String, body: Option<&str>, success: Vec<u16>) -> Webhook {
             success,
             secret: SecretString::from(SECRET.to_owned()),
             timeout: Duration::from_secs(2),
+            list_url: None,
         },
     )
     .unwrap()
@@ -643,4 +644,70 @@ secret_env = "HOOK_SECRET"
             to_it.text
         );
     }
+}
+
+/// Drift: `list_url` pages are followed to the end, each call signed; a page that fails fails
+/// the listing (never a partial list); without `list_url` the webhook cannot be read.
+#[tokio::test]
+async fn list_url_pages_are_read_in_full_and_a_failed_page_fails_the_listing() {
+    use quartermaster::core::ports::Connector;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let signed: Arc<Mutex<Vec<bool>>> = Arc::default();
+    let seen = signed.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let ts = headers["x-qm-timestamp"].to_str().unwrap().to_owned();
+            let sig = headers["x-qm-signature"].to_str().unwrap().to_owned();
+            seen.lock().unwrap().push(sig == quartermaster::connectors::webhook::signature(SECRET.as_bytes(), &ts, b""));
+            let body = match (uri.path(), uri.query()) {
+                ("/members/wiki-editors", None) => serde_json::json!({
+                    "members": [{"id": "u1", "login": "alice", "emails": ["alice@acme.test"], "active": true}],
+                    "next": format!("http://127.0.0.1:{port}/members/wiki-editors?page=2"),
+                }),
+                ("/members/wiki-editors", Some("page=2")) => serde_json::json!({
+                    "members": [{"id": "u2", "login": "bob"}], "next": null,
+                }),
+                ("/members/broken", None) => serde_json::json!({
+                    "members": [{"id": "u1"}],
+                    "next": format!("http://127.0.0.1:{port}/members/broken?page=2"),
+                }),
+                _ => return (StatusCode::SERVICE_UNAVAILABLE, "down".to_owned()),
+            };
+            (StatusCode::OK, body.to_string())
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let h = Webhook::new(
+        "wiki",
+        WebhookSettings {
+            url: format!("http://127.0.0.1:{port}/access/{{op}}"),
+            method: "POST".into(),
+            body: None,
+            success: Vec::new(),
+            secret: SecretString::from(SECRET.to_owned()),
+            timeout: Duration::from_secs(2),
+            list_url: Some(format!("http://127.0.0.1:{port}/members/{{entitlement}}")),
+        },
+    )
+    .unwrap();
+    let m = h.list_members("wiki-editors").await.unwrap();
+    let ids: Vec<&str> = m.iter().map(|l| l.id.as_str()).collect();
+    assert_eq!(ids, ["u1", "u2"]);
+    assert_eq!(m[0].login.as_deref(), Some("alice"));
+    assert_eq!(m[0].emails, ["alice@acme.test"]);
+    assert!(
+        signed.lock().unwrap().iter().all(|ok| *ok),
+        "every page call is signed"
+    );
+    let e = h.list_members("broken").await.unwrap_err();
+    assert!(
+        !format!("{e}").is_empty(),
+        "a failed second page fails the listing: {e}"
+    );
+    assert_eq!(h.list_accounts().await.unwrap(), None);
+    let plain = hook(format!("http://127.0.0.1:{port}/access"), None, Vec::new());
+    let e = plain.list_members("wiki-editors").await.unwrap_err();
+    assert!(format!("{e}").contains("cannot list"), "{e}");
 }

@@ -750,4 +750,12 @@ pub const KEYS: &[KeySpec] = &[
         "[200, 202]",
         "The HTTP statuses that mean done.",
     ),
+    k(
+        "connector.webhook",
+        "list_url",
+        "string (URL template)",
+        REQ,
+        "\"https://hooks.acme.test/qm/members/{entitlement}\"",
+        "Drift: a signed `GET` (same headers as the calls) that answers `{\"members\": [{\"id\", \"login\", \"emails\", \"active\"}], \"next\": URL or null}`; every page is read, and a failed page fails the listing. Without it the webhook \"cannot be read\".",
+    ),
 ];

@@ -18,6 +18,10 @@ pub struct OpsCounts {
     pub queue_depth: i64,
     /// The chat outbox.
     pub outbox: OutboxCounts,
+    /// Open drift findings: (connector, class, count).
+    pub drift: Vec<(String, String, i64)>,
+    /// Each connector's last reconcile.
+    pub reconciles: Vec<super::ReconcileRun>,
 }
 
 /// Health and counts for `/healthz` and `/metrics`.
