@@ -1719,3 +1719,66 @@ async fn break_glass_nobody_ratified_goes_to_it_on_discord() {
     assert_eq!(r["type"], 9, "{r}");
     bot.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_digest_in_the_approvals_channel_and_revoke_on_discord() {
+    let bot = Bot::start_with(Mode::Endpoint, Some(APPROVALS)).await;
+    bot.store
+        .dir_create_account("directory", "alice", "alice@acme.test", "Alice Kim")
+        .await
+        .unwrap();
+    bot.store
+        .dir_add_member("directory", "alice", "wordpress")
+        .await
+        .unwrap();
+    // Only IT may ask.
+    let t = bot.say(ALICE, "drift", json!([])).await;
+    assert_eq!(t, "/drift is for IT admins only.");
+    let t = bot
+        .say(DANA, "drift", json!([opt("connector", "directory")]))
+        .await;
+    assert!(t.contains("Reconciling directory now"), "{t}");
+    let wait = std::time::Instant::now() + WAIT;
+    let finding = loop {
+        if let Some(m) = bot
+            .fake
+            .channel(APPROVALS)
+            .into_iter()
+            .find(|m| m.content.contains("Unrecorded access") && !m.buttons().is_empty())
+        {
+            break m;
+        }
+        assert!(
+            std::time::Instant::now() < wait,
+            "{:?}",
+            bot.fake.channel(APPROVALS)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        finding.buttons(),
+        ["Adopt", "Revoke", "Ignore", "Service account"]
+    );
+    // Someone not IT is refused and nothing changes.
+    let (_, t) = bot.answer(&bot.fake.click(ALICE, &finding, "Revoke")).await;
+    assert_eq!(t, "drift is for IT admins only.");
+    let (_, t) = bot.answer(&bot.fake.click(DANA, &finding, "Revoke")).await;
+    assert!(t.contains("Revoke queued"), "{t}");
+    let wait = std::time::Instant::now() + WAIT;
+    while !bot
+        .store
+        .dir_memberships("directory", "alice")
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < wait, "the membership stays");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let actions = bot.audit_actions().await;
+    assert!(
+        actions.contains(&"drift.resolved".to_owned()),
+        "{actions:?}"
+    );
+    bot.stop().await;
+}
