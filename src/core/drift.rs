@@ -306,3 +306,163 @@ fn label(l: &Listed) -> String {
         .or_else(|| l.emails.first().cloned())
         .unwrap_or_else(|| l.id.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> Handle {
+        Handle::parse(s).unwrap()
+    }
+
+    fn person(handle: &str, status: PersonStatus) -> Person {
+        Person {
+            handle: h(handle),
+            name: handle.to_uppercase(),
+            email: Email::parse(&format!("{handle}@acme.test")).unwrap(),
+            department: "X".into(),
+            role: RoleName::parse("staff").unwrap(),
+            manager: None,
+            discord_id: None,
+            status,
+            timezone: None,
+        }
+    }
+
+    fn app() -> App {
+        App {
+            name: AppName::parse("wiki").unwrap(),
+            display: "Wiki".into(),
+            connector: ConnectorName::parse("c").unwrap(),
+            entitlement: "wiki-editors".into(),
+            owners: vec![],
+            approvals: vec![],
+            max_duration: None,
+            default_duration: None,
+            requestable: true,
+            reason_pattern: None,
+            reason_hint: None,
+            step_up: false,
+            break_glass: None,
+        }
+    }
+
+    fn listed(id: &str, login: &str, email: &str) -> Listed {
+        Listed {
+            id: id.into(),
+            login: Some(login.into()),
+            emails: vec![email.into()],
+            active: Some(true),
+        }
+    }
+
+    fn grant(who: &str) -> Grant {
+        Grant {
+            id: GrantId(1),
+            person: h(who),
+            app: AppName::parse("wiki").unwrap(),
+            source: GrantSource::Birthright,
+            state: GrantState::Active,
+            granted_at: None,
+            expires_at: None,
+            warned: false,
+        }
+    }
+
+    #[test]
+    fn every_class_and_nothing_from_in_flight_or_unread_parts() {
+        let people = vec![
+            person("ann", PersonStatus::Active),
+            person("bo", PersonStatus::Active),
+            person("cy", PersonStatus::Offboarded),
+            person("di", PersonStatus::Active),
+        ];
+        let grants = vec![grant("bo"), grant("di")];
+        let a = app();
+        let mut busy = HashSet::new();
+        let accounts = vec![
+            listed("1", "ann", "ann@acme.test"),
+            listed("2", "bo", "bo@acme.test"),
+            listed("3", "cy", "cy@acme.test"),
+            listed("4", "ghost", "ghost@else.test"),
+            listed("5", "ann2", "ANN@acme.test"),
+        ];
+        let listing = Listing {
+            connector: ConnectorName::parse("c").unwrap(),
+            accounts: Ok(Some(accounts)),
+            members: vec![(
+                "wiki-editors".into(),
+                Ok(vec![
+                    Listed {
+                        id: "1".into(),
+                        ..Listed::default()
+                    },
+                    Listed {
+                        id: "3".into(),
+                        ..Listed::default()
+                    },
+                    Listed {
+                        id: "4".into(),
+                        ..Listed::default()
+                    },
+                ]),
+            )],
+        };
+        let run = |busy: &HashSet<(Handle, Option<AppName>)>, l: &Listing| {
+            let r = Records {
+                apps: vec![&a],
+                people: &people,
+                grants: &grants,
+                in_flight: busy,
+            };
+            findings(l, &r)
+                .into_iter()
+                .map(|s| {
+                    format!(
+                        "{} {} {}",
+                        s.class.as_str(),
+                        s.account,
+                        s.person.map(|p| p.to_string()).unwrap_or_default()
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let all = run(&busy, &listing);
+        for want in [
+            "unrecorded 1 ann",
+            "missing bo bo",
+            "missing di di",
+            "ambiguous 1,5 ann",
+            "orphan 3 cy",
+            "orphan 4 ",
+        ] {
+            assert!(all.iter().any(|x| x == want), "{want} in {all:?}");
+        }
+        // In flight: ann's wiki grant being provisioned, bo's revoke running.
+        busy.insert((h("ann"), Some(AppName::parse("wiki").unwrap())));
+        busy.insert((h("bo"), Some(AppName::parse("wiki").unwrap())));
+        let all = run(&busy, &listing);
+        assert!(
+            !all.iter()
+                .any(|x| x.contains(" ann") && x.starts_with("unrecorded")),
+            "{all:?}"
+        );
+        assert!(!all.iter().any(|x| x.starts_with("missing bo")), "{all:?}");
+        // The members could not be read: no missing, no unrecorded; accounts still count.
+        let partial = Listing {
+            members: vec![(
+                "wiki-editors".into(),
+                Err(ConnectorError::Transient("cut".into())),
+            )],
+            ..listing.clone()
+        };
+        let all = run(&HashSet::new(), &partial);
+        assert!(
+            all.iter()
+                .all(|x| !x.starts_with("missing") && !x.starts_with("unrecorded")),
+            "{all:?}"
+        );
+        assert!(!partial.complete());
+        assert_eq!(partial.unread().len(), 1);
+    }
+}

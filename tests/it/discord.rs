@@ -1759,6 +1759,20 @@ async fn drift_digest_in_the_approvals_channel_and_revoke_on_discord() {
         finding.buttons(),
         ["Adopt", "Revoke", "Ignore", "Service account"]
     );
+    let metrics = reqwest::get(format!("{}/metrics", bot.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "quartermaster_drift_findings{connector=\"directory\",class=\"unrecorded\"} 1"
+        ) && metrics
+            .contains("quartermaster_reconcile_last_success_seconds{connector=\"directory\"}")
+            && metrics.contains("quartermaster_reconcile_failing{connector=\"directory\"} 0"),
+        "{metrics}"
+    );
     // Someone not IT is refused and nothing changes.
     let (_, t) = bot.answer(&bot.fake.click(ALICE, &finding, "Revoke")).await;
     assert_eq!(t, "drift is for IT admins only.");

@@ -338,3 +338,35 @@ async fn in_flight_work_is_never_drift_and_a_partial_listing_proves_no_absence()
             .any(|t| t.contains("Cannot be read: members of notion"))
     );
 }
+
+#[tokio::test]
+async fn one_run_per_connector_at_a_time() {
+    let mut bot = bot("report").await;
+    bot.store
+        .dir_create_account(DIR, "ghost", "ghost@elsewhere.test", "Ghost")
+        .await
+        .unwrap();
+    // Another instance holds the directory's reconcile lease.
+    let held = bot
+        .store
+        .take_lease(
+            "reconcile:directory",
+            "another-instance",
+            testkit::t0(),
+            std::time::Duration::from_secs(600),
+        )
+        .await
+        .unwrap();
+    assert!(held);
+    bot.run("dana: /drift connector:directory").await;
+    assert!(
+        findings(&bot).await.is_empty(),
+        "no second run while the first holds the lease"
+    );
+    bot.store
+        .drop_lease("reconcile:directory", "another-instance")
+        .await
+        .unwrap();
+    bot.run("dana: /drift connector:directory").await;
+    assert_eq!(findings(&bot).await.len(), 1);
+}

@@ -279,8 +279,16 @@ impl Service {
     }
 
     /// One digest to IT (the approvals channel, else each IT admin): a summary, then each
-    /// open finding with its buttons.
+    /// open finding with its buttons; none when there is nothing open, unread or settled.
     async fn send_digest(&self, report: &DriftReport, now: Timestamp) -> Result<()> {
+        // A run with nothing to say says nothing (a reconcile every few hours is not news).
+        if report.open.is_empty()
+            && report.unread.is_empty()
+            && report.revoked == 0
+            && report.gone == 0
+        {
+            return Ok(());
+        }
         let to: Vec<Recipient> = match self.chat.fallback_channel() {
             Some(ch) => vec![ch],
             None => self
