@@ -16,6 +16,7 @@ mod crash;
 mod crash_process;
 mod discord;
 mod drift;
+mod drift_peers;
 mod http_limits;
 mod ldap;
 mod ldap_directories;
