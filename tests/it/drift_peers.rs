@@ -483,3 +483,62 @@ async fn scimmy_killed_mid_listing_concludes_no_absence() {
     };
     killed_mid_listing(&t, k, &proxied, cut).await;
 }
+
+/// The accounts listing cannot be believed (a user deleted between its pages, so the pages
+/// no longer add up to the total announced) while the group's members — ids only, on SCIM —
+/// are read in full: who those ids are was to come from the accounts, so they are neither
+/// orphans nor proof that a grant's holder is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scim2_server_accounts_changing_mid_listing_make_no_orphan_and_no_missing() {
+    let server = ScimServer::shared();
+    let path = server.tenant_path("shift");
+    let direct = format!("http://127.0.0.1:{}{path}", server.port);
+    let proxy = Proxy::start(server.port).await;
+    let t = Tenant::scim2(direct);
+    t.ensure_group();
+    // Listed in this order, two a page: ghost and alice, then frank.
+    let ghost = t.add_user("ghost@elsewhere.test", "ghost@elsewhere.test");
+    let mut bot = bot(&proxy.url(&path), "report").await;
+    bot.run("alice: /request app:figma reason:\"mock-ups\"")
+        .await;
+    let frank = t.add_user("frank@acme.test", "frank@acme.test");
+    t.patch_member(&frank, true);
+    bot.run("dana: /drift connector:design").await;
+    let before = findings(&bot).await;
+    assert_eq!(open_of(&before, "unrecorded").len(), 1, "{before:?}");
+    assert_eq!(open_of(&before, "orphan").len(), 1, "{before:?}");
+
+    // Someone deletes ghost while the listing is between its two pages.
+    let (port, gone) = (server.port, format!("{path}/Users/{ghost}"));
+    let mut once = Some(());
+    proxy.set_hook(Some(Box::new(move |_m: &str, p: &str| {
+        if p.contains("/Users?") && p.contains("startIndex=3") && once.take().is_some() {
+            let (s, b) = raw(port, "DELETE", &gone, None);
+            assert_eq!(s, 204, "{b}");
+        }
+    })));
+    let from = bot.texts_to("dana").len();
+    bot.run("dana: /drift connector:design").await;
+    let texts = dana_since(&bot, from);
+    assert!(
+        texts
+            .iter()
+            .any(|x| x.contains("Cannot be read: accounts") && x.contains("nothing is concluded")),
+        "{texts:?}"
+    );
+    let after = findings(&bot).await;
+    assert!(
+        open_of(&after, "missing").is_empty(),
+        "alice is in the group; unknown ids prove no absence: {after:?}"
+    );
+    let orphans: Vec<String> = open_of(&after, "orphan")
+        .into_iter()
+        .map(|f| f.account)
+        .collect();
+    assert_eq!(
+        orphans,
+        [ghost],
+        "members are nobody's only when the accounts say so: {after:?}"
+    );
+    assert_eq!(open_of(&after, "unrecorded").len(), 1, "{after:?}");
+}
