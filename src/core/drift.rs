@@ -118,12 +118,14 @@ pub fn findings(listing: &Listing, r: &Records<'_>) -> Vec<Seen> {
         .iter()
         .map(|g| (g.person.as_str(), g.app.as_str()))
         .collect();
+    // Whether an account that could not be read may be who a bare member id is.
+    let accounts_unread = listing.accounts.is_err();
     for (entitlement, members) in &listing.members {
         let Ok(members) = members else { continue };
         member_findings(
             entitlement,
             members,
-            &accounts,
+            (&accounts, accounts_unread),
             &people,
             &held,
             r,
@@ -137,12 +139,13 @@ pub fn findings(listing: &Listing, r: &Records<'_>) -> Vec<Seen> {
 }
 
 /// The findings of one entitlement's members: orphans (nobody, or someone who left),
-/// unrecorded memberships, and grants the members do not show (missing).
+/// unrecorded memberships, and grants the members do not show (missing). A member known only
+/// by an id whose account could not be read is neither an orphan nor proof of a missing one.
 #[allow(clippy::too_many_arguments)]
 fn member_findings(
     entitlement: &str,
     members: &[Listed],
-    accounts: &HashMap<&str, &Listed>,
+    (accounts, accounts_unread): (&HashMap<&str, &Listed>, bool),
     people: &People<'_>,
     held: &HashSet<(&str, &str)>,
     r: &Records<'_>,
@@ -156,9 +159,15 @@ fn member_findings(
         .collect();
     let Some(app) = apps.first() else { return };
     let mut present: HashSet<&str> = HashSet::new();
+    let mut unknown = false;
     for m in members {
         // A member's identity comes from its account when the accounts were listed.
         let who = accounts.get(m.id.as_str()).copied().unwrap_or(m);
+        if accounts_unread && who.login.is_none() && who.emails.is_empty() {
+            // A bare id (SCIM) whose account could not be read: it may be anyone.
+            unknown = true;
+            continue;
+        }
         let Some(p) = people.of(who) else {
             out.push(seen(
                 DriftClass::Orphan,
@@ -201,7 +210,10 @@ fn member_findings(
             ));
         }
     }
-    missing(entitlement, &apps, &present, r, busy, out);
+    // An unknown member may be a holder: then nobody is proved missing.
+    if !unknown {
+        missing(entitlement, &apps, &present, r, busy, out);
+    }
 }
 
 /// Active grants of the entitlement's apps whose holders the members do not show.
@@ -309,6 +321,116 @@ fn label(l: &Listed) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn person(h: &str) -> Person {
+        Person {
+            handle: Handle::parse(h).unwrap(),
+            name: h.to_uppercase(),
+            email: Email::parse(&format!("{h}@acme.test")).unwrap(),
+            department: "X".into(),
+            role: RoleName::parse("r").unwrap(),
+            manager: None,
+            discord_id: None,
+            status: PersonStatus::Active,
+            timezone: None,
+        }
+    }
+
+    fn app() -> App {
+        App {
+            name: AppName::parse("figma").unwrap(),
+            display: "Figma".into(),
+            connector: ConnectorName::parse("design").unwrap(),
+            entitlement: "Figma Editors".into(),
+            owners: vec![],
+            approvals: vec![],
+            max_duration: None,
+            default_duration: None,
+            requestable: true,
+            reason_pattern: None,
+            reason_hint: None,
+            step_up: false,
+            break_glass: None,
+        }
+    }
+
+    fn id_only(id: &str) -> Listed {
+        Listed {
+            id: id.into(),
+            ..Listed::default()
+        }
+    }
+
+    fn account(id: &str, email: &str) -> Listed {
+        Listed {
+            id: id.into(),
+            login: Some(email.into()),
+            emails: vec![email.into()],
+            active: Some(true),
+        }
+    }
+
+    /// Alice holds figma; the group shows two bare ids (SCIM), hers ("u1") and another.
+    fn classes(accounts: Result<Option<Vec<Listed>>, ConnectorError>) -> Vec<(DriftClass, String)> {
+        let (people, a) = ([person("alice")], app());
+        let grants = [Grant {
+            id: GrantId(1),
+            person: Handle::parse("alice").unwrap(),
+            app: a.name.clone(),
+            source: GrantSource::Birthright,
+            state: GrantState::Active,
+            granted_at: None,
+            expires_at: None,
+            warned: false,
+        }];
+        let in_flight = HashSet::new();
+        let r = Records {
+            apps: vec![&a],
+            people: &people,
+            grants: &grants,
+            in_flight: &in_flight,
+        };
+        let listing = Listing {
+            connector: a.connector.clone(),
+            accounts,
+            members: vec![(
+                "Figma Editors".into(),
+                Ok(vec![id_only("u1"), id_only("u9")]),
+            )],
+        };
+        findings(&listing, &r)
+            .into_iter()
+            .map(|s| (s.class, s.account))
+            .collect()
+    }
+
+    #[test]
+    fn bare_member_ids_are_nobody_only_when_the_accounts_say_so() {
+        // Read in full: u1 is alice (nothing to say), u9 nobody's (as an account and as a member).
+        let all = Ok(Some(vec![
+            account("u1", "alice@acme.test"),
+            account("u9", "ghost@elsewhere.test"),
+        ]));
+        let orphan = (DriftClass::Orphan, "u9".to_owned());
+        assert_eq!(classes(all), [orphan.clone(), orphan]);
+        // The accounts could not be read: the ids may be anyone, alice among them, so neither
+        // an orphan nor a missing grant follows.
+        let unread = Err(ConnectorError::Unverifiable("stopped at 2 of 3".into()));
+        assert_eq!(classes(unread), []);
+        // A connector that lists no accounts at all (`Ok(None)`) names its members itself:
+        // what they show is all there is, so the absence of alice is concluded as before.
+        let mut r = classes(Ok(None));
+        r.sort();
+        assert!(
+            r.contains(&(DriftClass::Missing, "alice".to_owned())),
+            "{r:?}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod classification_tests {
     use super::*;
 
     fn h(s: &str) -> Handle {

@@ -16,6 +16,8 @@ mod crash;
 mod crash_process;
 mod discord;
 mod drift;
+mod drift_peers;
+mod drift_peers_ldap;
 mod http_limits;
 mod ldap;
 mod ldap_directories;
