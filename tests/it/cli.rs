@@ -859,3 +859,39 @@ fn check_names_toml_person_edits_the_database_does_not_have() {
         "{text}"
     );
 }
+
+/// `reconcile` runs one drift run now and prints the findings; a connector that cannot list
+/// (manual) is said, and is no failure; an unknown connector is refused.
+#[test]
+fn reconcile_prints_the_findings() {
+    let (rt, db) = test_db();
+    let o = run(&["reconcile", "--db", &db.url]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert!(out.contains("directory: 0 open finding(s)"), "{out}");
+    assert!(
+        out.contains("manual: 0 open finding(s)")
+            && out.contains("cannot be read: members of adobe"),
+        "{out}"
+    );
+    rt.block_on(async {
+        let store =
+            quartermaster::wiring::open_store(&quartermaster::config::load(None).unwrap(), &db.url)
+                .await
+                .unwrap();
+        store
+            .dir_create_account("directory", "ghost", "ghost@x.test", "Ghost")
+            .await
+            .unwrap();
+    });
+    let o = run(&["reconcile", "--db", &db.url, "--connector", "directory"]);
+    let out = stdout(&o);
+    assert!(
+        out.contains("directory: 1 open finding(s), 1 new")
+            && out.contains("orphan: account ghost matches nobody"),
+        "{out}"
+    );
+    assert!(!out.contains("manual"), "{out}");
+    let o = run(&["reconcile", "--db", &db.url, "--connector", "nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
