@@ -370,3 +370,31 @@ async fn one_run_per_connector_at_a_time() {
     bot.run("dana: /drift connector:directory").await;
     assert_eq!(findings(&bot).await.len(), 1);
 }
+
+#[tokio::test]
+async fn reconcile_every_runs_by_itself() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml"))
+        .unwrap()
+        .replacen(
+            "kind = \"directory\"",
+            "kind = \"directory\"\nreconcile_every = \"1h\"",
+            1,
+        );
+    let mut bot = Bot::from_toml(&text).await;
+    bot.run("erin: /access").await;
+    let runs = bot.store.reconcile_runs().await.unwrap();
+    assert_eq!(runs.len(), 1, "the first run is due at once: {runs:?}");
+    bot.store
+        .dir_create_account(DIR, "ghost", "ghost@elsewhere.test", "Ghost")
+        .await
+        .unwrap();
+    bot.run(":advance 30m").await;
+    assert!(findings(&bot).await.is_empty(), "not due yet");
+    bot.run(":advance 31m").await;
+    assert_eq!(findings(&bot).await.len(), 1);
+    assert!(
+        bot.texts_to("dana")
+            .iter()
+            .any(|t| t.contains("Orphan account"))
+    );
+}
