@@ -1040,7 +1040,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("registered 9 commands globally"),
+        stdout.starts_with("registered 10 commands globally"),
         "{stdout}"
     );
     let first = fake.with(|s| s.global_commands.clone());
@@ -1051,6 +1051,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
         [
             "access",
             "approvals",
+            "drift",
             "help",
             "mfa",
             "offboard",
@@ -1112,7 +1113,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("in guild {}", fake::GUILD_ID)));
-    assert_eq!(fake.with(|s| s.guild_commands[fake::GUILD_ID].len()), 9);
+    assert_eq!(fake.with(|s| s.guild_commands[fake::GUILD_ID].len()), 10);
 
     // Without the token the command says what to set.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))

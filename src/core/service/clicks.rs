@@ -17,7 +17,9 @@ impl Service {
         fields: Option<&HashMap<String, String>>,
     ) -> Result<ClickReply> {
         let reply = match target {
-            ClickTarget::Approve(r, k) => return self.approve(c, custom_id, r, k, fields).await,
+            ClickTarget::Approve(r, k) => {
+                return Box::pin(self.approve(c, custom_id, r, k, fields)).await;
+            }
             ClickTarget::Deny(r, k) => match fields {
                 None => {
                     return Ok(ClickReply::Form(Form::one(
@@ -35,18 +37,22 @@ impl Service {
                 }
             },
             ClickTarget::Done(_) | ClickTarget::Retry(_) => {
-                return self.action_click(c, custom_id, target, fields).await;
+                return Box::pin(self.action_click(c, custom_id, target, fields)).await;
             }
-            ClickTarget::Confirm(p) => return self.confirm_plan(c, custom_id, p, fields).await,
+            ClickTarget::Confirm(p) => {
+                return Box::pin(self.confirm_plan(c, custom_id, p, fields)).await;
+            }
             ClickTarget::Cancel(p) => self.close_plan(c, p, false).await?,
             ClickTarget::Extend(g) => self.extend(c, g).await?,
             ClickTarget::Escalate(_) | ClickTarget::BreakGlass(_) => {
-                self.break_glass_click(c, target, fields).await?
+                Box::pin(self.break_glass_click(c, target, fields)).await?
             }
-            ClickTarget::Ratify(b) => self.ratify(c, b, true).await?,
-            ClickTarget::RevokeNow(b) => self.ratify(c, b, false).await?,
-            ClickTarget::MfaReset(h) => self.mfa_reset(c, h, fields).await?,
-            ClickTarget::Drift(f, a) => return self.drift_click(c, custom_id, f, a, fields).await,
+            ClickTarget::Ratify(b) => Box::pin(self.ratify(c, b, true)).await?,
+            ClickTarget::RevokeNow(b) => Box::pin(self.ratify(c, b, false)).await?,
+            ClickTarget::MfaReset(h) => Box::pin(self.mfa_reset(c, h, fields)).await?,
+            ClickTarget::Drift(f, a) => {
+                return Box::pin(self.drift_click(c, custom_id, f, a, fields)).await;
+            }
         };
         Ok(ClickReply::Reply(reply))
     }

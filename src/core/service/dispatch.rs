@@ -100,8 +100,8 @@ impl Service {
                     .help(command.as_deref())
                     .unwrap_or_else(|e| render::help_refused(&e)),
             ),
-            Intent::Mfa(m) => self.mfa(c, m).await?,
-            Intent::Drift { connector } => self.drift_command(c, connector).await?,
+            Intent::Mfa(m) => Box::pin(self.mfa(c, m)).await?,
+            Intent::Drift { connector } => Box::pin(self.drift_command(c, connector)).await?,
         };
         Ok(reply)
     }
@@ -132,7 +132,8 @@ impl Service {
                 Ok(t) => t,
                 Err(e) => return Ok(ClickReply::Reply(Reply::text(e.to_string()))),
             };
-            self.route_click(caller, custom_id, target, fields).await
+            // Boxed: one future for every kind of click is large, and tests run on 2 MiB stacks.
+            Box::pin(self.route_click(caller, custom_id, target, fields)).await
         }
         .instrument(span)
         .await;

@@ -224,68 +224,93 @@ impl Service {
     pub(super) async fn break_glass_overdue(&self, now: Timestamp) -> Result<usize> {
         let mut done = 0;
         for b in self.store.overdue_break_glass(now).await? {
-            let auto = self
-                .org
-                .app(&b.app)
-                .and_then(|a| a.break_glass.as_ref())
-                .is_some_and(|t| t.auto_revoke);
-            let holder = self.store.person(&b.person).await?;
-            let mut change = Change::default();
-            let mut after = b.clone();
-            after.overdue_at = Some(now);
-            let mut revoking = false;
-            if auto
-                && let Some(h) = &holder
-                && let Some(g) = self.store.request(b.request).await?.and_then(|r| r.grant)
-                && let Some(g) = self.store.grant(g).await?
-                && matches!(
-                    g.state,
-                    GrantState::Active | GrantState::Pending | GrantState::Failed
-                )
-            {
-                let why = format!("break-glass {} not ratified in time (auto_revoke)", b.id);
-                self.revoke_grant(&mut change, &Actor::System, None, h, &g, &why)
-                    .await?;
-                after.revoked = Some(("system".into(), now));
-                revoking = true;
-            }
-            let name = holder
-                .as_ref()
-                .map_or_else(|| b.person.to_string(), |p| p.name.clone());
-            let app = self.app_display(&b.app);
-            change.audit.push(
-                self.audit(AuditAction::BreakGlassOverdue)
-                    .subject(&b.person)
-                    .app(&b.app)
-                    .request(b.request)
-                    .outcome(AuditOutcome::Waiting)
-                    .detail(format!(
-                        "break-glass {}: not ratified by {}{}",
-                        b.id,
-                        when(b.ratify_by),
-                        if revoking {
-                            "; revoking (auto_revoke)"
-                        } else {
-                            ""
-                        }
-                    )),
-            );
-            change.break_glass_updates.push(BreakGlassUpdate { after });
-            let text = words::overdue_to_it(b.id, &name, &app, &b.reason, revoking);
-            for to in self.reviewers_of(&[]) {
-                change.messages.push(Outgoing {
-                    kind: crate::core::outbox::OutKind::Send(to),
-                    text: text.clone(),
-                    buttons: ratify_buttons(b.id),
-                    key: Some(MessageKey::BreakGlass(b.id)),
-                    dedupe: Some(format!("bg:{}:overdue", b.id)),
-                });
-            }
-            if self.commit_quietly(change).await? {
+            // A grant that moved meanwhile (its provisioning finished) is read again.
+            let overdue = self
+                .retry_on_conflict(&format!("break-glass {}", b.id), || {
+                    self.overdue_once(b.id, now)
+                })
+                .await?;
+            if overdue {
                 done += 1;
             }
         }
         Ok(done)
+    }
+
+    /// One read-decide-commit of one overdue break-glass: IT told (and, under
+    /// `auto_revoke`, the access revoked); false when it was settled meanwhile.
+    async fn overdue_once(&self, id: BreakGlassId, now: Timestamp) -> Result<Attempt<bool>> {
+        let Some(b) = self.store.break_glass(id).await? else {
+            return Ok(Attempt::Done(false));
+        };
+        if b.ratified.is_some() || b.cleared.is_some() || b.overdue_at.is_some() {
+            return Ok(Attempt::Done(false));
+        }
+        let auto = self
+            .org
+            .app(&b.app)
+            .and_then(|a| a.break_glass.as_ref())
+            .is_some_and(|t| t.auto_revoke);
+        let holder = self.store.person(&b.person).await?;
+        let mut change = Change::default();
+        let mut after = b.clone();
+        after.overdue_at = Some(now);
+        let mut revoking = false;
+        if auto
+            && b.revoked.is_none()
+            && let Some(h) = &holder
+            && let Some(g) = self.store.request(b.request).await?.and_then(|r| r.grant)
+            && let Some(g) = self.store.grant(g).await?
+            && matches!(
+                g.state,
+                GrantState::Active | GrantState::Pending | GrantState::Failed
+            )
+        {
+            let why = format!("break-glass {} not ratified in time (auto_revoke)", b.id);
+            self.revoke_grant(&mut change, &Actor::System, None, h, &g, &why)
+                .await?;
+            after.revoked = Some(("system".into(), now));
+            revoking = true;
+        }
+        let name = holder
+            .as_ref()
+            .map_or_else(|| b.person.to_string(), |p| p.name.clone());
+        let app = self.app_display(&b.app);
+        change.audit.push(
+            self.audit(AuditAction::BreakGlassOverdue)
+                .subject(&b.person)
+                .app(&b.app)
+                .request(b.request)
+                .outcome(AuditOutcome::Waiting)
+                .detail(format!(
+                    "break-glass {}: not ratified by {}{}",
+                    b.id,
+                    when(b.ratify_by),
+                    if revoking {
+                        "; revoking (auto_revoke)"
+                    } else {
+                        ""
+                    }
+                )),
+        );
+        change.break_glass_updates.push(BreakGlassUpdate { after });
+        let text = words::overdue_to_it(b.id, &name, &app, &b.reason, revoking);
+        for to in self.reviewers_of(&[]) {
+            change.messages.push(Outgoing {
+                kind: crate::core::outbox::OutKind::Send(to),
+                text: text.clone(),
+                buttons: ratify_buttons(b.id),
+                key: Some(MessageKey::BreakGlass(b.id)),
+                dedupe: Some(format!("bg:{}:overdue", b.id)),
+            });
+        }
+        match self.commit(change).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict) => return Ok(Attempt::Conflict),
+            Err(e) => return Err(e.into()),
+        }
+        self.messages_committed().await;
+        Ok(Attempt::Done(true))
     }
 }
 

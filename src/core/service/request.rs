@@ -31,7 +31,8 @@ impl Service {
         emergency: bool,
     ) -> Result<Reply> {
         if emergency {
-            return self.emergency(c, raw_app, reason, duration).await;
+            // Boxed: break-glass's future would swell every /request's.
+            return Box::pin(self.emergency(c, raw_app, reason, duration)).await;
         }
         let asked = match self.check_request(c, raw_app, reason, duration).await? {
             Ok(a) => a,
