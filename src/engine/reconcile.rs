@@ -65,7 +65,7 @@ impl Engine {
         let mut out = Vec::new();
         for name in names {
             let span = info_span!("reconcile", connector = %name);
-            let outcome = self.reconcile_one(&name).instrument(span).await;
+            let outcome = self.reconcile_one(&name, false).instrument(span).await;
             out.push((name, outcome));
         }
         out
@@ -73,7 +73,21 @@ impl Engine {
 
     /// Runs what `/drift` asked for, and the connectors whose `reconcile_every` has come.
     pub async fn reconcile_pending(&self) -> usize {
-        let mut asked = self.service.take_reconcile_requests();
+        let mut done = 0;
+        for a in self.service.take_reconcile_requests() {
+            done += self.reconcile(a.as_ref()).await.len();
+        }
+        for name in self.due().await {
+            let span = info_span!("reconcile", connector = %name, scheduled = true);
+            if let RunOutcome::Ran(_) = self.reconcile_one(&name, true).instrument(span).await {
+                done += 1;
+            }
+        }
+        done
+    }
+
+    /// The connectors whose `reconcile_every` has come.
+    async fn due(&self) -> Vec<ConnectorName> {
         let now = self.service.clock().now();
         let runs = self
             .service
@@ -81,27 +95,22 @@ impl Engine {
             .reconcile_runs()
             .await
             .unwrap_or_default();
-        for (name, s) in self.drift.iter() {
-            let Some(every) = s.every else { continue };
-            let last = runs
-                .iter()
-                .find(|r| &r.connector == name)
-                .map(|r| r.last_run);
-            let due = last.is_none_or(|t| {
-                t + chrono::TimeDelta::from_std(every).unwrap_or(chrono::TimeDelta::MAX) <= now
-            });
-            if due {
-                asked.push(Some(name.clone()));
-            }
-        }
-        let mut done = 0;
-        for a in asked {
-            done += self.reconcile(a.as_ref()).await.len();
-        }
-        done
+        self.drift
+            .iter()
+            .filter_map(|(name, s)| {
+                let every = chrono::TimeDelta::from_std(s.every?).unwrap_or(chrono::TimeDelta::MAX);
+                let last = runs
+                    .iter()
+                    .find(|r| &r.connector == name)
+                    .map(|r| r.last_run);
+                last.is_none_or(|t| t + every <= now).then(|| name.clone())
+            })
+            .collect()
     }
 
-    async fn reconcile_one(&self, name: &ConnectorName) -> RunOutcome {
+    /// One run of `name` under its lease; a `scheduled` one only if it is still due once the
+    /// lease is held (another instance may have just run it).
+    async fn reconcile_one(&self, name: &ConnectorName, scheduled: bool) -> RunOutcome {
         let store = self.service.store();
         let holder = format!("{}:{:p}", std::process::id(), std::ptr::from_ref(self));
         let lease = format!("reconcile:{name}");
@@ -113,6 +122,10 @@ impl Engine {
             Ok(true) => {}
             Ok(false) => return RunOutcome::Busy,
             Err(e) => return RunOutcome::Failed(e.to_string()),
+        }
+        if scheduled && !self.due().await.contains(name) {
+            let _ = store.drop_lease(&lease, &holder).await;
+            return RunOutcome::Busy;
         }
         let listing = self.listing(name).await;
         let policy = self.drift.get(name).map(|d| d.on_drift).unwrap_or_default();
