@@ -34,8 +34,7 @@ impl Service {
             Ok(t) => t,
             Err(why) => return self.break_glass_refused(c, app, why).await,
         };
-        if let Some(d) = duration.filter(|d| *d > terms.max) {
-            let _ = d;
+        if duration.is_some_and(|d| d > terms.max) {
             let why = BreakGlassRefusal::TooLong {
                 app: app.display.clone(),
                 max: terms.max.to_string(),

@@ -97,7 +97,7 @@ impl Service {
             DriftAction::Service => {
                 let owner =
                     field("owner").and_then(|o| Handle::parse(o.trim_start_matches('@')).ok());
-                let Some(owner) = owner.filter(|_| true) else {
+                let Some(owner) = owner else {
                     return Ok(Reply::text("A service account needs its owner's handle."));
                 };
                 if self.store.person(&owner).await?.is_none() {
@@ -240,6 +240,9 @@ impl Service {
                 },
             },
         };
+        if ends.is_some_and(|e| e <= now) {
+            return Ok(Err("That end is in the past.".into()));
+        }
         Ok(Ok(Change {
             new_request: Some(NewRequest {
                 requester: p.clone(),
