@@ -18,6 +18,7 @@ remind_after = "24h"             # remind an approver who has not decided
 escalate_after = "72h"           # escalate a step, counted from the step's start
 expire_after = "7d"              # expire an undecided request
 max_duration = "365d"            # ceiling for any duration anyone types
+# step_up_for = ["offboard", "role"]   # IT confirms that need a code (needs [mfa])
 
 [database]
 url = "sqlite://quartermaster.db"   # relative to this file; or postgres://user@host/db
@@ -30,6 +31,10 @@ url = "sqlite://quartermaster.db"   # relative to this file; or postgres://user@
 
 [http]
 listen = "127.0.0.1:8080"
+# public_url = "https://qm.example.com"   # links the bot sends (the MFA enrolment page)
+
+# [mfa]                          # step-up: TOTP codes for high-risk approvals
+# key_env = "QM_MFA_KEY"         # 64 hex characters: openssl rand -hex 32
 
 # [hr]                           # POST /hr/events, signed: see docs/CONFIG.md
 # secret_env = "QM_HR_SECRET"
@@ -55,6 +60,8 @@ display = "Wiki"
 connector = "it-desk"
 approvals = ["manager", "it-admin"]
 default_duration = "90d"
+# step_up = "totp"               # its approvers type a code to Approve (needs [mfa])
+# break_glass = { max = "2h", who = ["role:it"], reason_pattern = "^INC-" }
 
 [[connector]]
 name = "it-desk"
@@ -65,6 +72,8 @@ kind = "manual"                  # a task for the IT admins, closed with a Done 
 # kind = "scim"
 # base_url = "https://example.okta.com/scim/v2"
 # token_env = "QM_SCIM_TOKEN"
+# reconcile_every = "6h"         # drift: compare what it holds with the records
+# on_drift = "report"            # or "revoke" (what two runs in a row saw unrecorded)
 
 # [[connector]]
 # name = "ldap"
