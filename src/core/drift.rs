@@ -427,49 +427,8 @@ mod tests {
             "{r:?}"
         );
     }
-}
 
-#[cfg(test)]
-mod classification_tests {
-    use super::*;
-
-    fn h(s: &str) -> Handle {
-        Handle::parse(s).unwrap()
-    }
-
-    fn person(handle: &str, status: PersonStatus) -> Person {
-        Person {
-            handle: h(handle),
-            name: handle.to_uppercase(),
-            email: Email::parse(&format!("{handle}@acme.test")).unwrap(),
-            department: "X".into(),
-            role: RoleName::parse("staff").unwrap(),
-            manager: None,
-            discord_id: None,
-            status,
-            timezone: None,
-        }
-    }
-
-    fn app() -> App {
-        App {
-            name: AppName::parse("wiki").unwrap(),
-            display: "Wiki".into(),
-            connector: ConnectorName::parse("c").unwrap(),
-            entitlement: "wiki-editors".into(),
-            owners: vec![],
-            approvals: vec![],
-            max_duration: None,
-            default_duration: None,
-            requestable: true,
-            reason_pattern: None,
-            reason_hint: None,
-            step_up: false,
-            break_glass: None,
-        }
-    }
-
-    fn listed(id: &str, login: &str, email: &str) -> Listed {
+    fn listed_as(id: &str, login: &str, email: &str) -> Listed {
         Listed {
             id: id.into(),
             login: Some(login.into()),
@@ -478,11 +437,11 @@ mod classification_tests {
         }
     }
 
-    fn grant(who: &str) -> Grant {
+    fn grant_of(who: &str) -> Grant {
         Grant {
             id: GrantId(1),
-            person: h(who),
-            app: AppName::parse("wiki").unwrap(),
+            person: Handle::parse(who).unwrap(),
+            app: AppName::parse("figma").unwrap(),
             source: GrantSource::Birthright,
             state: GrantState::Active,
             granted_at: None,
@@ -494,26 +453,29 @@ mod classification_tests {
     #[test]
     fn every_class_and_nothing_from_in_flight_or_unread_parts() {
         let people = vec![
-            person("ann", PersonStatus::Active),
-            person("bo", PersonStatus::Active),
-            person("cy", PersonStatus::Offboarded),
-            person("di", PersonStatus::Active),
+            person("ann"),
+            person("bo"),
+            Person {
+                status: PersonStatus::Offboarded,
+                ..person("cy")
+            },
+            person("di"),
         ];
-        let grants = vec![grant("bo"), grant("di")];
+        let grants = vec![grant_of("bo"), grant_of("di")];
         let a = app();
         let mut busy = HashSet::new();
         let accounts = vec![
-            listed("1", "ann", "ann@acme.test"),
-            listed("2", "bo", "bo@acme.test"),
-            listed("3", "cy", "cy@acme.test"),
-            listed("4", "ghost", "ghost@else.test"),
-            listed("5", "ann2", "ANN@acme.test"),
+            listed_as("1", "ann", "ann@acme.test"),
+            listed_as("2", "bo", "bo@acme.test"),
+            listed_as("3", "cy", "cy@acme.test"),
+            listed_as("4", "ghost", "ghost@else.test"),
+            listed_as("5", "ann2", "ANN@acme.test"),
         ];
         let listing = Listing {
             connector: ConnectorName::parse("c").unwrap(),
             accounts: Ok(Some(accounts)),
             members: vec![(
-                "wiki-editors".into(),
+                "Figma Editors".into(),
                 Ok(vec![
                     Listed {
                         id: "1".into(),
@@ -561,8 +523,14 @@ mod classification_tests {
             assert!(all.iter().any(|x| x == want), "{want} in {all:?}");
         }
         // In flight: ann's wiki grant being provisioned, bo's revoke running.
-        busy.insert((h("ann"), Some(AppName::parse("wiki").unwrap())));
-        busy.insert((h("bo"), Some(AppName::parse("wiki").unwrap())));
+        busy.insert((
+            Handle::parse("ann").unwrap(),
+            Some(AppName::parse("figma").unwrap()),
+        ));
+        busy.insert((
+            Handle::parse("bo").unwrap(),
+            Some(AppName::parse("figma").unwrap()),
+        ));
         let all = run(&busy, &listing);
         assert!(
             !all.iter()
@@ -573,7 +541,7 @@ mod classification_tests {
         // The members could not be read: no missing, no unrecorded; accounts still count.
         let partial = Listing {
             members: vec![(
-                "wiki-editors".into(),
+                "Figma Editors".into(),
                 Err(ConnectorError::Transient("cut".into())),
             )],
             ..listing.clone()

@@ -79,7 +79,7 @@ fn distinct(ids: impl Iterator<Item = i64>) -> bool {
 }
 
 /// Fails the change with [`StoreError::Conflict`] when a conditional write touched no row.
-fn changed_one(n: u64) -> Result<(), StoreError> {
+pub(super) fn changed_one(n: u64) -> Result<(), StoreError> {
     if n == 0 {
         Err(StoreError::Conflict)
     } else {

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::commit::changed_one;
 use super::db::{DbRow, Tx, q};
-use super::rows::{from_micros, micros};
+use super::rows::{app, corrupt, from_micros, get, handle, micros, opt_ts};
 use super::{DbError, SqlStore, store_err};
 use crate::core::model::*;
 use crate::core::ports::{Change, DriftRecords, ReconcileRun, StoreError};
@@ -19,24 +20,8 @@ macro_rules! finding_cols {
     };
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> DbError {
-    DbError::Corrupt(format!("{what}: {e}"))
-}
-
-fn get<'r, T: super::db::Col<'r>>(row: &'r DbRow, col: &str) -> Result<T, DbError> {
-    row.try_get::<T, _>(col)
-        .map_err(|e| corrupt(&format!("column {col}"), e))
-}
-
-fn opt_ts(row: &DbRow, col: &str) -> Result<Option<Timestamp>, DbError> {
-    get::<Option<i64>>(row, col)?.map(from_micros).transpose()
-}
-
 fn finding_from_row(row: &DbRow) -> Result<Finding, DbError> {
-    let handle = |s: Option<String>| {
-        s.map(|h| Handle::parse(&h).map_err(|e| corrupt("handle", e)))
-            .transpose()
-    };
+    let opt_handle = |s: Option<String>| s.as_deref().map(handle).transpose();
     let decided = match (
         get::<Option<String>>(row, "decided_by")?,
         opt_ts(row, "decided_at")?,
@@ -55,9 +40,10 @@ fn finding_from_row(row: &DbRow) -> Result<Finding, DbError> {
         class: DriftClass::parse(&get::<String>(row, "class")?)
             .ok_or_else(|| corrupt("class", "unknown"))?,
         account: get(row, "account")?,
-        person: handle(get(row, "person")?)?,
+        person: opt_handle(get(row, "person")?)?,
         app: get::<Option<String>>(row, "app")?
-            .map(|a| AppName::parse(&a).map_err(|e| corrupt("app", e)))
+            .as_deref()
+            .map(app)
             .transpose()?,
         detail: get(row, "detail")?,
         first_seen: from_micros(get(row, "first_seen")?)?,
@@ -66,7 +52,7 @@ fn finding_from_row(row: &DbRow) -> Result<Finding, DbError> {
         state: FindingState::parse(&get::<String>(row, "state")?)
             .ok_or_else(|| corrupt("state", "unknown"))?,
         until: opt_ts(row, "until")?,
-        owner: handle(get(row, "owner")?)?,
+        owner: opt_handle(get(row, "owner")?)?,
         decided,
         version: get(row, "version")?,
     })
@@ -203,9 +189,7 @@ pub(super) async fn write_drift(tx: &mut Tx, change: &Change) -> Result<(), Stor
         .execute(&mut *tx)
         .await
         .map_err(store_err)?;
-        if n == 0 {
-            return Err(StoreError::Conflict);
-        }
+        changed_one(n)?;
     }
     if let Some(r) = &change.reconciled {
         q(

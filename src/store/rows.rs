@@ -19,11 +19,11 @@ pub(crate) fn from_micros(us: i64) -> Result<Timestamp, DbError> {
         .ok_or_else(|| DbError::Corrupt(format!("timestamp {us} µs is out of range")))
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> DbError {
+pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> DbError {
     DbError::Corrupt(format!("{what}: {e}"))
 }
 
-fn get<'r, T: Col<'r>>(row: &'r DbRow, col: &str) -> Result<T, DbError> {
+pub(super) fn get<'r, T: Col<'r>>(row: &'r DbRow, col: &str) -> Result<T, DbError> {
     row.try_get::<T, _>(col)
         .map_err(|e| corrupt(&format!("column {col}"), e))
 }
@@ -33,15 +33,15 @@ fn flag(row: &DbRow, col: &str) -> Result<bool, DbError> {
         .map_err(|e| corrupt(&format!("column {col}"), e))
 }
 
-fn opt_ts(row: &DbRow, col: &str) -> Result<Option<Timestamp>, DbError> {
+pub(super) fn opt_ts(row: &DbRow, col: &str) -> Result<Option<Timestamp>, DbError> {
     get::<Option<i64>>(row, col)?.map(from_micros).transpose()
 }
 
-fn handle(s: &str) -> Result<Handle, DbError> {
+pub(super) fn handle(s: &str) -> Result<Handle, DbError> {
     Handle::parse(s).map_err(|e| corrupt("handle", e))
 }
 
-fn app(s: &str) -> Result<AppName, DbError> {
+pub(super) fn app(s: &str) -> Result<AppName, DbError> {
     AppName::parse(s).map_err(|e| corrupt("app name", e))
 }
 

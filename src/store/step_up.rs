@@ -4,8 +4,9 @@
 
 use async_trait::async_trait;
 
+use super::commit::changed_one;
 use super::db::{DbRow, Q, Tx, q};
-use super::rows::{from_micros, micros};
+use super::rows::{app, from_micros, get, handle, micros, opt_ts};
 use super::{DbError, SqlStore, resolve_req, store_err};
 use crate::core::model::*;
 use crate::core::ports::{Change, MfaWrite, StepUpRecords, StoreError};
@@ -19,25 +20,8 @@ macro_rules! bg_cols {
     };
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> DbError {
-    DbError::Corrupt(format!("{what}: {e}"))
-}
-
-fn get<'r, T: super::db::Col<'r>>(row: &'r DbRow, col: &str) -> Result<T, DbError> {
-    row.try_get::<T, _>(col)
-        .map_err(|e| corrupt(&format!("column {col}"), e))
-}
-
 fn ts(row: &DbRow, col: &str) -> Result<Timestamp, DbError> {
     from_micros(get::<i64>(row, col)?)
-}
-
-fn opt_ts(row: &DbRow, col: &str) -> Result<Option<Timestamp>, DbError> {
-    get::<Option<i64>>(row, col)?.map(from_micros).transpose()
-}
-
-fn handle(s: &str) -> Result<Handle, DbError> {
-    Handle::parse(s).map_err(|e| corrupt("handle", e))
 }
 
 /// Who and when, from a pair of columns set together.
@@ -79,7 +63,7 @@ fn bg_from_row(row: &DbRow) -> Result<BreakGlass, DbError> {
         id: BreakGlassId(get(row, "id")?),
         request: RequestId(get(row, "request_id")?),
         person: handle(&get::<String>(row, "person")?)?,
-        app: AppName::parse(&get::<String>(row, "app")?).map_err(|e| corrupt("app", e))?,
+        app: app(&get::<String>(row, "app")?)?,
         reason: get(row, "reason")?,
         granted_at: ts(row, "granted_at")?,
         ratify_by: ts(row, "ratify_by")?,
@@ -153,15 +137,6 @@ impl StepUpRecords for SqlStore {
     }
 }
 
-/// Fails the change when a conditional write touched no row.
-fn one(n: u64) -> Result<(), StoreError> {
-    if n == 0 {
-        Err(StoreError::Conflict)
-    } else {
-        Ok(())
-    }
-}
-
 /// Writes a change's step-up and break-glass parts.
 pub(super) async fn write_step_up(
     tx: &mut Tx,
@@ -217,7 +192,7 @@ pub(super) async fn write_step_up(
         .execute(&mut *tx)
         .await
         .map_err(store_err)?;
-        one(n)?;
+        changed_one(n)?;
     }
     Ok(())
 }
@@ -231,7 +206,7 @@ async fn write_mfa(tx: &mut Tx, w: &MfaWrite) -> Result<(), StoreError> {
             .map_err(store_err)?;
     }
     let n = mfa_query(w).execute(&mut *tx).await.map_err(store_err)?;
-    one(n)
+    changed_one(n)
 }
 
 /// The one statement of an enrolment write (each touches one row when it applies).

@@ -107,7 +107,10 @@ async fn granted_at_once_capped_told_and_ratified_by_someone_else() {
         .service
         .click(&bot.caller("mia").await, "v1:bg:1:ratify", None)
         .await;
-    assert!(format!("{r:?}").contains("was ratified by grace"), "{r:?}");
+    assert!(
+        format!("{r:?}").contains("is settled: ratified by grace"),
+        "{r:?}"
+    );
     let actions = bot.audit_actions().await;
     assert_eq!(
         actions
@@ -187,7 +190,10 @@ async fn unratified_in_time_tells_it_revokes_under_auto_revoke_and_blocks_a_seco
         .service
         .click(&bot.caller("grace").await, "v1:bg:1:ratify", None)
         .await;
-    assert!(format!("{r:?}").contains("revoked by system"), "{r:?}");
+    assert!(
+        format!("{r:?}").contains("revoke requested by system"),
+        "{r:?}"
+    );
     bot.run("carol: /request app:github emergency:true reason:INC-3")
         .await;
     let t = bot.last_to("carol").text;
@@ -222,7 +228,7 @@ async fn revoke_now_removes_the_access_and_it_settles_it() {
     assert!(bot.last_to("carol").text.contains("not ratified yet"));
     let it = bot.last_to("dana");
     assert!(
-        it.text.contains("Grace Park revoked") && it.buttons == ["Ratify", "Revoke now"],
+        it.text.contains("Grace Park asked to revoke") && it.buttons == ["Ratify", "Revoke now"],
         "{it:?}"
     );
     bot.run("dana: :click \"Revoke now\"").await;

@@ -27,11 +27,16 @@ async fn findings(bot: &Bot) -> Vec<quartermaster::core::model::Finding> {
 
 /// The example organisation, its directory connector reconciling under `on_drift`.
 async fn bot(on_drift: &str) -> Bot {
+    bot_with(&format!("on_drift = \"{on_drift}\"")).await
+}
+
+/// The example organisation with `line` added to its directory connector.
+async fn bot_with(line: &str) -> Bot {
     let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml"))
         .unwrap();
     let text = text.replacen(
         "kind = \"directory\"",
-        &format!("kind = \"directory\"\non_drift = \"{on_drift}\""),
+        &format!("kind = \"directory\"\n{line}"),
         1,
     );
     Bot::from_toml(&text).await
@@ -263,7 +268,7 @@ async fn on_drift_revoke_acts_only_on_the_second_run() {
     assert!(
         bot.texts_to("dana")
             .iter()
-            .any(|t| t.contains("Revoked automatically (seen twice): 1"))
+            .any(|t| t.contains("Revoke queued automatically (seen twice): 1"))
     );
 }
 
@@ -373,14 +378,7 @@ async fn one_run_per_connector_at_a_time() {
 
 #[tokio::test]
 async fn reconcile_every_runs_by_itself() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/acme.toml"))
-        .unwrap()
-        .replacen(
-            "kind = \"directory\"",
-            "kind = \"directory\"\nreconcile_every = \"1h\"",
-            1,
-        );
-    let mut bot = Bot::from_toml(&text).await;
+    let mut bot = bot_with("reconcile_every = \"1h\"").await;
     bot.run("erin: /access").await;
     let runs = bot.store.reconcile_runs().await.unwrap();
     assert_eq!(runs.len(), 1, "the first run is due at once: {runs:?}");

@@ -22,11 +22,8 @@ use testkit::scimmy::{Scimmy, truth};
 const CONN: &str = "design";
 const GROUP: &str = "Figma Editors";
 
-/// The organisation: dana in IT; alice and frank, who hold nothing; figma (no approval) on
-/// the SCIM connector at `base`, listed two resources a page so a listing spans pages.
-fn org(base: &str, on_drift: &str) -> String {
-    format!(
-        r#"
+/// Dana in IT; alice and frank, who hold nothing (shared with the LDAP drift tests).
+pub(super) const PEOPLE: &str = r#"
 [organization]
 name = "Acme"
 it_admins = ["dana"]
@@ -54,7 +51,13 @@ manager = "dana"
 [[role]]
 name = "staff"
 apps = []
+"#;
 
+/// The organisation: [`PEOPLE`], and figma (no approval) on the SCIM connector at `base`,
+/// listed two resources a page so a listing spans pages.
+fn org(base: &str, on_drift: &str) -> String {
+    format!(
+        r#"{PEOPLE}
 [[app]]
 name = "figma"
 display = "Figma"
@@ -372,7 +375,7 @@ async fn scim2_server_on_drift_revoke_acts_on_the_second_run_only() {
     assert!(
         bot.texts_to("dana")
             .iter()
-            .any(|x| x.contains("Revoked automatically (seen twice): 1")),
+            .any(|x| x.contains("Revoke queued automatically (seen twice): 1")),
         "{:?}",
         bot.texts_to("dana")
     );

@@ -21,35 +21,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 const CONN: &str = "corp-ldap";
 
-const ORG: &str = r#"
-[organization]
-name = "Acme"
-it_admins = ["dana"]
-
-[[person]]
-handle = "dana"
-name = "Dana Ortiz"
-email = "dana@acme.test"
-role = "staff"
-
-[[person]]
-handle = "alice"
-name = "Alice Kim"
-email = "alice@acme.test"
-role = "staff"
-manager = "dana"
-
-[[person]]
-handle = "frank"
-name = "Frank Li"
-email = "frank@acme.test"
-role = "staff"
-manager = "dana"
-
-[[role]]
-name = "staff"
-apps = []
-
+/// The organisation's wiki on the LDAP connector (after the people of the SCIM drift tests).
+const APP: &str = r#"
 [[app]]
 name = "wiki"
 display = "Wiki"
@@ -70,7 +43,8 @@ placeholder_member = "cn=admin,dc=acme,dc=test"
 "#;
 
 async fn bot(s: &Slapd, url: &str) -> Bot {
-    let text = ORG.replace("\"URL\"", &format!("\"{url}\""));
+    let text =
+        format!("{}{APP}", super::drift_peers::PEOPLE).replace("\"URL\"", &format!("\"{url}\""));
     let pw = s.admin_password.clone();
     Bot::from_toml_env(&text, &move |k| (k == "LDAP_PASSWORD").then(|| pw.clone())).await
 }

@@ -20,24 +20,7 @@ impl Scim {
         let mut start = 1usize;
         let mut total: Option<usize> = None;
         for _ in 0..MAX_PAGES {
-            let q = [
-                ("startIndex", start.to_string()),
-                ("count", self.page_size.to_string()),
-            ];
-            let what = format!("list {resource}");
-            let reply = self
-                .call(&what, Method::GET, resource, &q, None, None)
-                .await?;
-            let body = reply.body.unwrap_or(Value::Null);
-            let page = body
-                .get("Resources")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let announced = body
-                .get("totalResults")
-                .and_then(Value::as_u64)
-                .map(|t| t as usize);
+            let (page, announced) = self.page(resource, start, None, None).await?;
             total = total.or(announced);
             let n = page.len();
             for r in page {

@@ -80,6 +80,42 @@ impl Scim {
         })
     }
 
+    /// One page of a listing from `start` (`startIndex`/`count`): its resources and the
+    /// `totalResults` the provider announced, if it did.
+    pub(super) async fn page(
+        &self,
+        resource: &str,
+        start: usize,
+        filter: Option<&str>,
+        attributes: Option<&str>,
+    ) -> Result<(Vec<Value>, Option<usize>), ConnectorError> {
+        let mut q = vec![
+            ("startIndex", start.to_string()),
+            ("count", self.page_size.to_string()),
+        ];
+        if let Some(f) = filter {
+            q.push(("filter", f.to_owned()));
+        }
+        if let Some(a) = attributes {
+            q.push(("attributes", a.to_owned()));
+        }
+        let what = format!("list {resource}");
+        let reply = self
+            .call(&what, Method::GET, resource, &q, None, None)
+            .await?;
+        let body = reply.body.unwrap_or(Value::Null);
+        let page = body
+            .get("Resources")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let total = body
+            .get("totalResults")
+            .and_then(Value::as_u64)
+            .map(|t| t as usize);
+        Ok((page, total))
+    }
+
     /// Every resource of a listing, page by page (`startIndex`/`count`).
     pub(super) async fn list(
         &self,
@@ -90,30 +126,10 @@ impl Scim {
         let mut out = Vec::new();
         let mut start = 1usize;
         for _ in 0..MAX_PAGES {
-            let mut q = vec![
-                ("startIndex", start.to_string()),
-                ("count", self.page_size.to_string()),
-            ];
-            if let Some(f) = &filter {
-                q.push(("filter", f.clone()));
-            }
-            if let Some(a) = attributes {
-                q.push(("attributes", a.to_owned()));
-            }
-            let what = format!("list {resource}");
-            let reply = self
-                .call(&what, Method::GET, resource, &q, None, None)
+            let (page, total) = self
+                .page(resource, start, filter.as_deref(), attributes)
                 .await?;
-            let body = reply.body.unwrap_or(Value::Null);
-            let page = body
-                .get("Resources")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let total = body
-                .get("totalResults")
-                .and_then(Value::as_u64)
-                .map_or(usize::MAX, |t| t as usize);
+            let total = total.unwrap_or(usize::MAX);
             let n = page.len();
             out.extend(page);
             if n == 0 || out.len() >= total {

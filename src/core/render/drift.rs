@@ -24,7 +24,7 @@ pub fn digest_head(r: &DriftReport, at: &str) -> String {
     }
     if r.revoked > 0 {
         s.push_str(&format!(
-            " Revoked automatically (seen twice): {}.",
+            " Revoke queued automatically (seen twice): {}.",
             r.revoked
         ));
     }

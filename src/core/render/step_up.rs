@@ -205,7 +205,7 @@ pub fn break_glass_refusal(r: &BreakGlassRefusal) -> String {
         BreakGlassRefusal::LateRatifyItOnly(id) => {
             format!("Break-glass #{id} was not ratified in time; only IT can ratify it now.")
         }
-        BreakGlassRefusal::Settled { id, how } => format!("Break-glass #{id} was {how}."),
+        BreakGlassRefusal::Settled { id, how } => format!("Break-glass #{id} is settled: {how}."),
         BreakGlassRefusal::NotExtendable { app } => format!(
             "Break-glass access to {app} cannot be extended; ask for it again with /request."
         ),
@@ -340,9 +340,9 @@ pub fn settled_by(name: &str, at: &str) -> String {
     format!("settled by {name} (IT) at {at}")
 }
 
-/// Revoked, in words.
-pub fn revoked_by(name: &str, at: &str) -> String {
-    format!("revoked by {name} at {at}")
+/// Revoke now, in words: a removal asked for, not yet seen done.
+pub fn revoke_requested_by(name: &str, at: &str) -> String {
+    format!("revoke requested by {name} at {at}; the access counts as gone once a re-read shows it")
 }
 
 /// What the holder is told when it is ratified.
@@ -389,7 +389,8 @@ pub fn escalated_prompt(name: &str) -> String {
 /// IT is told that an approver revoked a break-glass: IT settles it.
 pub fn revoked_to_it(id: BreakGlassId, by: &str, name: &str, app: &str) -> String {
     format!(
-        "⚠️ Break-glass #{id}: {by} revoked {name}'s emergency access to {app}. {name} cannot use \
+        "⚠️ Break-glass #{id}: {by} asked to revoke {name}'s emergency access to {app} (the removal \
+         is queued). {name} cannot use \
          break-glass again until IT settles it here: Ratify if the emergency was real."
     )
 }

@@ -229,7 +229,7 @@ impl Service {
         let (skipped, dir) = self.skipped_approvers(&c.person, app, None).await?;
         let mut told = Self::name_list(&dir, &skipped);
         told.push(self.ratifiers_word());
-        let told = and_list(&told);
+        let told = crate::core::render::requests::all_of(&told);
         let mut fields = vec![
             FormField {
                 id: "reason".into(),
@@ -310,14 +310,5 @@ fn who_words(who: &[Eligible]) -> String {
             Eligible::Person(h) => h.to_string(),
         })
         .collect();
-    and_list(&items)
-}
-
-/// "a", "a and b", "a, b and c".
-pub(super) fn and_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
+    crate::core::render::requests::all_of(&items)
 }

@@ -86,7 +86,7 @@ impl Service {
         Ok(Reply::text(words::break_glass_granted(
             &e.app.display,
             &self.when_to(c, ends),
-            &super::break_glass::and_list(&told),
+            &crate::core::render::requests::all_of(&told),
         )))
     }
 

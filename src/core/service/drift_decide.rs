@@ -71,7 +71,7 @@ impl Service {
         let (change, how) = match action {
             DriftAction::Revoke if f.person.is_some() && f.app.is_some() => {
                 let why = if reason.is_empty() {
-                    "revoked by IT".to_owned()
+                    "IT's decision".to_owned()
                 } else {
                     reason.clone()
                 };

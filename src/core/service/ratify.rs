@@ -47,7 +47,7 @@ impl Service {
                     revoking = self.revoke_live(&mut change, c, h, g, &b).await?;
                 }
             }
-            words::revoked_by(&c.person.name, &at)
+            words::revoke_requested_by(&c.person.name, &at)
         };
         // Ratified by anyone allowed, or settled by IT: the holder may use break-glass again.
         if ratify || is_it {
@@ -329,7 +329,7 @@ fn ratify_allowed(
     if let Some((by, _)) = &b.cleared {
         let how = match (&b.ratified, &b.revoked) {
             (Some(_), _) => format!("ratified by {by}"),
-            (None, Some((r, _))) => format!("revoked by {r} and cleared by {by}"),
+            (None, Some((r, _))) => format!("revoke requested by {r}, cleared by {by}"),
             (None, None) => format!("cleared by {by}"),
         };
         return Err(settled(how));
@@ -337,7 +337,7 @@ fn ratify_allowed(
     if let Some((r, _)) = &b.revoked
         && !is_it
     {
-        return Err(settled(format!("revoked by {r}")));
+        return Err(settled(format!("revoke requested by {r}")));
     }
     if ratify && !is_it && now > b.ratify_by {
         return Err(BreakGlassRefusal::LateRatifyItOnly(b.id));

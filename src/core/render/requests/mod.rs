@@ -36,6 +36,15 @@ pub(crate) fn either(names: &[String]) -> String {
     }
 }
 
+/// "Ann", "Ann and Bob", "Ann, Bob and Cid".
+pub(crate) fn all_of(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// "waiting for Bob Chen (step 1 of 2)" and the like.
 pub(crate) fn wait(w: &Wait) -> String {
     match w {
