@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use cli::{audit, check, commands, console, import, reconcile, serve};
+use cli::{audit, check, commands, console, import, reconcile, review, serve};
 
 #[derive(Parser)]
 #[command(
@@ -106,6 +106,11 @@ enum Verb {
         #[arg(long)]
         connector: Option<String>,
     },
+    /// Access reviews.
+    Review {
+        #[command(subcommand)]
+        verb: review::ReviewVerb,
+    },
     /// Discord application commands.
     Commands {
         #[command(subcommand)]
@@ -157,6 +162,7 @@ async fn main() -> ExitCode {
             db,
             connector,
         } => reconcile::reconcile(config, db, connector).await,
+        Verb::Review { verb } => review::review(verb).await,
         Verb::Commands { verb } => commands::commands(verb).await,
     }
 }

@@ -77,10 +77,7 @@ impl ConsoleChat {
             kind: "new",
             edits: None,
             text,
-            buttons: buttons
-                .iter()
-                .map(|b| b.label.as_str().to_owned())
-                .collect(),
+            buttons: buttons.iter().map(Button::text).collect(),
             form: None,
             clickable: buttons,
             key,
@@ -109,13 +106,9 @@ impl ConsoleChat {
     }
 
     /// The button labelled `label` on message `seq`, or on the newest message `who` received
-    /// that still shows one.
-    pub fn find_button(
-        &self,
-        who: &Handle,
-        label: ButtonLabel,
-        seq: Option<u64>,
-    ) -> Option<String> {
+    /// that still shows one: its whole text (`Revoke · Figma`, any case), or a prefix of it
+    /// that no other button on that message shares.
+    pub fn find_button(&self, who: &Handle, label: &str, seq: Option<u64>) -> Option<String> {
         let log = self.lock();
         // A message's current buttons are those of its latest edit.
         let current = |m: &Shown| -> Vec<Button> {
@@ -124,11 +117,26 @@ impl ConsoleChat {
                 .find(|e| e.edits == Some(m.seq))
                 .map_or_else(|| m.clickable.clone(), |e| e.clickable.clone())
         };
+        let wanted = label.trim().to_lowercase();
+        let pick = |bs: Vec<Button>| -> Option<Button> {
+            let texts: Vec<String> = bs.iter().map(|b| b.text().to_lowercase()).collect();
+            if let Some(i) = texts.iter().position(|t| *t == wanted) {
+                return bs.into_iter().nth(i);
+            }
+            let mut hits = texts
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.starts_with(&wanted));
+            match (hits.next(), hits.next()) {
+                (Some((i, _)), None) => bs.into_iter().nth(i),
+                _ => None,
+            }
+        };
         log.iter()
             .rev()
             .filter(|m| m.kind == "new" && m.to.as_deref() == Some(who.as_str()))
             .filter(|m| seq.is_none_or(|s| m.seq == s))
-            .find_map(|m| current(m).into_iter().find(|b| b.label == label))
+            .find_map(|m| pick(current(m)))
             .map(|b| b.target.to_string())
     }
 }
@@ -164,10 +172,7 @@ impl Chat for ConsoleChat {
                 kind: "edit",
                 edits: Some(m.seq),
                 text: text.to_owned(),
-                buttons: buttons
-                    .iter()
-                    .map(|b| b.label.as_str().to_owned())
-                    .collect(),
+                buttons: buttons.iter().map(Button::text).collect(),
                 form: None,
                 clickable: buttons.to_vec(),
                 key: m.key,
@@ -474,19 +479,27 @@ impl Console {
     /// filling the form it opens with the fields given. LABEL may be quoted (`"Revoke now"`).
     async fn click(&mut self, who: &Handle, caller: &Caller, rest: &str) -> Result<(), LineError> {
         let (label, fields) = click_label(rest).map_err(LineError::Malformed)?;
-        let label = ButtonLabel::parse(&label).ok_or_else(|| {
+        let head = label
+            .split(" · ")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_lowercase();
+        let known = ButtonLabel::ALL
+            .iter()
+            .any(|b| b.as_str().to_lowercase().starts_with(&head) && !head.is_empty());
+        if !known {
             let all: Vec<&str> = ButtonLabel::ALL.iter().map(ButtonLabel::as_str).collect();
-            LineError::Malformed(format!(
+            return Err(LineError::Malformed(format!(
                 "\"{label}\" is not a button; the buttons are {}",
                 all.join(", ")
-            ))
-        })?;
+            )));
+        }
         let (seq, fields) = click_fields(fields).map_err(LineError::Malformed)?;
-        let Some(custom_id) = self.chat.find_button(who, label, seq) else {
+        let Some(custom_id) = self.chat.find_button(who, &label, seq) else {
             return Err(LineError::Soft(format!(
-                "{who} has no message with {} {} button{}",
-                article(label.as_str()),
-                label.as_str(),
+                "{who} has no message with {} {label} button{}",
+                article(&label),
                 seq.map(|s| format!(" at #{s}")).unwrap_or_default()
             )));
         };

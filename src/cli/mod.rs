@@ -6,6 +6,7 @@ pub mod commands;
 pub mod console;
 pub mod import;
 pub mod reconcile;
+pub mod review;
 pub mod serve;
 
 use std::path::{Path, PathBuf};

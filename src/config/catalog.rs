@@ -60,6 +60,7 @@ impl Walker<'_, '_> {
         let reason_pattern = reason_pattern(cx, &rec);
         let reason_hint = rec.string(cx, "reason_hint").map(str::to_owned);
         let (step_up, break_glass) = super::step_up::app_terms(cx, &rec);
+        let privileged = super::reviews::privileged(cx, &rec);
         if cx.problems.len() != before {
             return None;
         }
@@ -78,6 +79,7 @@ impl Walker<'_, '_> {
             reason_hint,
             step_up,
             break_glass,
+            privileged,
         })
     }
 }

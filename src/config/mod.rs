@@ -22,6 +22,7 @@ mod ldap;
 mod org;
 mod people_csv;
 mod read;
+mod reviews;
 mod roles;
 mod secret;
 mod server;

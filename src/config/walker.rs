@@ -78,6 +78,7 @@ impl<'c, 'e> Walker<'c, 'e> {
         let (roles, known_roles) = self.roles(&root);
         let departments = self.departments(&root);
         let (apps, known_apps) = self.apps(&root);
+        let reviews = self.reviews(&root);
         let mfa_key = self.mfa(&root);
         let public_url = self.public_url(&root);
         self.step_up_needs_key(&apps, &workflow, mfa_key.is_some());
@@ -99,6 +100,7 @@ impl<'c, 'e> Walker<'c, 'e> {
                 roles,
                 departments,
                 timezone: head.timezone,
+                reviews,
             },
             people: people.into_iter().map(|(_, p)| p).collect(),
             connectors,

@@ -199,6 +199,16 @@ vocabulary! {
         /// A drift finding was settled: adopted, revoked, re-provisioned, ignored, or marked
         /// a service account.
         DriftResolved = "drift.resolved",
+        /// An access review was launched: its scope, terms and the snapshot's digest.
+        ReviewLaunched = "review.launched",
+        /// A reviewer (or the due date's default) decided an access under review, or it
+        /// closed without a decision (revoked, expired or extended meanwhile).
+        ReviewDecided = "review.decided",
+        /// A review completed (every access decided, every removal verified) or was
+        /// cancelled (`outcome` says which).
+        ReviewCompleted = "review.completed",
+        /// A review's evidence report was produced.
+        ReviewReported = "review.reported",
     }
 }
 

@@ -4,8 +4,32 @@
 use std::fmt;
 
 use super::model::{
-    ActionId, AppName, BreakGlassId, FindingId, GrantId, Handle, PlanId, RequestId,
+    ActionId, AppName, BreakGlassId, FindingId, GrantId, Handle, PlanId, RequestId, ReviewItemId,
 };
+
+/// What a reviewer decides about access under review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReviewAction {
+    /// Keep this access.
+    Keep,
+    /// Remove this access.
+    Revoke,
+    /// Keep every open access on this page (the item is the page's first).
+    KeepAll,
+}
+
+impl ReviewAction {
+    const ALL: [ReviewAction; 3] = [Self::Keep, Self::Revoke, Self::KeepAll];
+
+    /// Its word in a `custom_id`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Keep => "keep",
+            Self::Revoke => "revoke",
+            Self::KeepAll => "keepall",
+        }
+    }
+}
 
 /// What IT decides about a drift finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,6 +96,8 @@ pub enum ClickTarget {
     MfaReset(Handle),
     /// IT's decision on a drift finding.
     Drift(FindingId, DriftAction),
+    /// A reviewer's decision on a review item.
+    Review(ReviewItemId, ReviewAction),
 }
 
 /// A `custom_id` that is not one of ours (or of an older, unsupported version).
@@ -111,6 +137,14 @@ impl ClickTarget {
                     .map(|a| Self::Drift(id, a))
                     .ok_or(UnknownButton)
             }
+            ["v1", "rev", id, what] => {
+                let id = ReviewItemId(num(id)?);
+                ReviewAction::ALL
+                    .into_iter()
+                    .find(|a| a.as_str() == *what)
+                    .map(|a| Self::Review(id, a))
+                    .ok_or(UnknownButton)
+            }
             ["v1", "mfa", h, "reset"] => Handle::parse(h)
                 .map(Self::MfaReset)
                 .map_err(|_| UnknownButton),
@@ -135,6 +169,7 @@ impl fmt::Display for ClickTarget {
             Self::RevokeNow(b) => write!(f, "v1:bg:{b}:revoke"),
             Self::MfaReset(h) => write!(f, "v1:mfa:{h}:reset"),
             Self::Drift(d, a) => write!(f, "v1:drift:{d}:{}", a.as_str()),
+            Self::Review(i, a) => write!(f, "v1:rev:{i}:{}", a.as_str()),
         }
     }
 }
@@ -158,6 +193,8 @@ mod tests {
             ClickTarget::Ratify(BreakGlassId(i64::MAX)),
             ClickTarget::RevokeNow(BreakGlassId(2)),
             ClickTarget::Drift(FindingId(i64::MAX), DriftAction::Reprovision),
+            ClickTarget::Review(ReviewItemId(i64::MAX), ReviewAction::KeepAll),
+            ClickTarget::Review(ReviewItemId(3), ReviewAction::Revoke),
             ClickTarget::MfaReset(Handle::parse(&"h".repeat(64)).unwrap()),
         ];
         for t in all {

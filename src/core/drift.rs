@@ -138,6 +138,47 @@ pub fn findings(listing: &Listing, r: &Records<'_>) -> Vec<Seen> {
     out
 }
 
+/// Who a listing shows in each entitlement (by handle), or why that part tells nothing: it
+/// could not be read, or a member known only by an id whose account could not be read may
+/// be anyone.
+pub fn members_by_entitlement(
+    listing: &Listing,
+    people: &[Person],
+) -> HashMap<String, Result<HashSet<Handle>, String>> {
+    let people = People::new(people);
+    let accounts: HashMap<&str, &Listed> = match &listing.accounts {
+        Ok(Some(a)) => a.iter().map(|l| (l.id.as_str(), l)).collect(),
+        _ => HashMap::new(),
+    };
+    let mut out = HashMap::new();
+    for (entitlement, members) in &listing.members {
+        let seen = match members {
+            Err(e) => Err(e.to_string()),
+            Ok(members) => {
+                let mut who = HashSet::new();
+                let mut bare = false;
+                for m in members {
+                    let l = accounts.get(m.id.as_str()).copied().unwrap_or(m);
+                    if listing.accounts.is_err() && l.login.is_none() && l.emails.is_empty() {
+                        bare = true;
+                    }
+                    who.extend(people.of(l).map(|p| p.handle.clone()));
+                }
+                if bare {
+                    Err(
+                        "its members could not all be identified (the accounts were not read)"
+                            .to_owned(),
+                    )
+                } else {
+                    Ok(who)
+                }
+            }
+        };
+        out.insert(entitlement.clone(), seen);
+    }
+    out
+}
+
 /// The findings of one entitlement's members: orphans (nobody, or someone who left),
 /// unrecorded memberships, and grants the members do not show (missing). A member known only
 /// by an id whose account could not be read is neither an orphan nor proof of a missing one.
@@ -352,6 +393,7 @@ mod tests {
             reason_hint: None,
             step_up: false,
             break_glass: None,
+            privileged: false,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod plan;
 pub mod policy;
 pub mod ports;
 pub mod render;
+pub mod review;
 pub mod service;
 pub mod suggest;
 pub mod totp;

@@ -134,10 +134,12 @@ pub fn plan_key(plan: PlanId) -> MessageKey {
 pub fn plan_buttons(plan: PlanId) -> Vec<Button> {
     vec![
         Button {
+            item: None,
             label: ButtonLabel::Confirm,
             target: ClickTarget::Confirm(plan),
         },
         Button {
+            item: None,
             label: ButtonLabel::Cancel,
             target: ClickTarget::Cancel(plan),
         },
@@ -264,10 +266,12 @@ mod tests {
         let r = crate::core::model::RequestId(1);
         let buttons = vec![
             Button {
+                item: None,
                 label: ButtonLabel::Approve,
                 target: ClickTarget::Approve(r, k),
             },
             Button {
+                item: None,
                 label: ButtonLabel::Deny,
                 target: ClickTarget::Deny(r, k),
             },

@@ -205,6 +205,7 @@ mod tests {
             reason_hint: Some("a ticket".into()),
             step_up: false,
             break_glass: None,
+            privileged: false,
         };
         let org = Org {
             name: "Acme".into(),
@@ -214,6 +215,7 @@ mod tests {
             roles: vec![],
             departments: vec![],
             timezone: Zone::UTC,
+            reviews: vec![],
         };
         (org, dir, app)
     }

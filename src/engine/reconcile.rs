@@ -71,9 +71,11 @@ impl Engine {
         out
     }
 
-    /// Runs what `/drift` asked for, and the connectors whose `reconcile_every` has come.
+    /// Takes the snapshots of the reviews waiting for one (each connector in their scope
+    /// re-read), then runs what `/drift` asked for, and the connectors whose
+    /// `reconcile_every` has come.
     pub async fn reconcile_pending(&self) -> usize {
-        let mut done = 0;
+        let mut done = self.snapshot_reviews().await;
         for a in self.service.take_reconcile_requests() {
             done += self.reconcile(a.as_ref()).await.len();
         }
@@ -143,6 +145,35 @@ impl Engine {
             Ok(report) => RunOutcome::Ran(report),
             Err(e) => RunOutcome::Failed(e.to_string()),
         }
+    }
+
+    /// Takes each waiting review's snapshot: the connectors in its scope re-read, then the
+    /// service records the items and sends the pages; how many.
+    pub async fn snapshot_reviews(&self) -> usize {
+        let todo = match self.service.reviews_to_snapshot().await {
+            Ok(t) => t,
+            Err(e) => {
+                warn!(error = %e, "cannot read the reviews waiting for a snapshot");
+                return 0;
+            }
+        };
+        let mut done = 0;
+        for (id, names) in todo {
+            let span = info_span!("review_snapshot", review = %id);
+            async {
+                let mut listings = Vec::new();
+                for n in &names {
+                    listings.push(self.listing(n).await);
+                }
+                match self.service.snapshot_review(id, &listings).await {
+                    Ok(()) => done += 1,
+                    Err(e) => warn!(error = %e, "review snapshot failed; tried again later"),
+                }
+            }
+            .instrument(span)
+            .await;
+        }
+        done
     }
 
     /// What connector `name` holds: every account where it can list them, and the members

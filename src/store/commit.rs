@@ -55,6 +55,8 @@ impl UnitOfWork for SqlStore {
         super::step_up::write_step_up(&mut tx, &change, out.request).await?;
         // 5d. Drift findings and the reconcile run.
         super::drift::write_drift(&mut tx, &change).await?;
+        // 5e. Reviews and their items.
+        out.review = super::reviews::write_reviews(&mut tx, &change).await?;
 
         // 6. The audit rows, chained under the same write lock.
         let head = audit::append(

@@ -36,6 +36,7 @@ mod outbox;
 mod people;
 mod plans;
 mod requests;
+mod reviews;
 mod rows;
 mod step_up;
 #[cfg(test)]

@@ -42,25 +42,37 @@ fn recipient_of(s: &str) -> Result<Recipient, StoreError> {
     }
 }
 
+/// Buttons as JSON: `[label, custom_id]`, or `[label, custom_id, item]` for a button
+/// about one item of several.
 fn buttons_text(bs: &[Button]) -> String {
-    let pairs: Vec<(&str, String)> = bs
+    let rows: Vec<Vec<String>> = bs
         .iter()
-        .map(|b| (b.label.as_str(), b.target.to_string()))
+        .map(|b| {
+            let mut r = vec![b.label.as_str().to_owned(), b.target.to_string()];
+            r.extend(b.item.clone());
+            r
+        })
         .collect();
-    serde_json::to_string(&pairs).unwrap_or_else(|_| "[]".into())
+    serde_json::to_string(&rows).unwrap_or_else(|_| "[]".into())
 }
 
 fn buttons_of(s: &str) -> Result<Vec<Button>, StoreError> {
-    let pairs: Vec<(String, String)> =
+    let rows: Vec<Vec<String>> =
         serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("outbox buttons: {e}")))?;
-    pairs
-        .into_iter()
-        .map(|(l, id)| {
-            let label = ButtonLabel::parse(&l)
+    rows.into_iter()
+        .map(|r| {
+            let (Some(l), Some(id)) = (r.first(), r.get(1)) else {
+                return Err(StoreError::Corrupt(format!("outbox button {r:?}")));
+            };
+            let label = ButtonLabel::parse(l)
                 .ok_or_else(|| StoreError::Corrupt(format!("outbox button {l:?}")))?;
-            let target = ClickTarget::parse(&id)
+            let target = ClickTarget::parse(id)
                 .map_err(|_| StoreError::Corrupt(format!("outbox button target {id:?}")))?;
-            Ok(Button { label, target })
+            Ok(Button {
+                label,
+                target,
+                item: r.get(2).cloned(),
+            })
         })
         .collect()
 }

@@ -238,6 +238,37 @@ impl DriftRecords for CrashStore {
 }
 
 #[async_trait]
+impl ReviewRecords for CrashStore {
+    async fn review(&self, id: ReviewId) -> Result<Option<Review>, StoreError> {
+        self.inner.review(id).await
+    }
+
+    async fn reviews_in(&self, states: &[ReviewState]) -> Result<Vec<Review>, StoreError> {
+        self.inner.reviews_in(states).await
+    }
+
+    async fn review_items(&self, id: ReviewId) -> Result<Vec<ReviewItem>, StoreError> {
+        self.inner.review_items(id).await
+    }
+
+    async fn review_item(&self, id: ReviewItemId) -> Result<Option<ReviewItem>, StoreError> {
+        self.inner.review_item(id).await
+    }
+
+    async fn page_items(&self, page: ReviewItemId) -> Result<Vec<ReviewItem>, StoreError> {
+        self.inner.page_items(page).await
+    }
+
+    async fn live_review_items(&self) -> Result<Vec<ReviewItem>, StoreError> {
+        self.inner.live_review_items().await
+    }
+
+    async fn last_campaign_launch(&self, name: &str) -> Result<Option<Timestamp>, StoreError> {
+        self.inner.last_campaign_launch(name).await
+    }
+}
+
+#[async_trait]
 impl StepUpRecords for CrashStore {
     async fn mfa(&self, p: &Handle) -> Result<Option<MfaRecord>, StoreError> {
         self.inner.mfa(p).await

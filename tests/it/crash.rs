@@ -693,6 +693,7 @@ async fn a_retry_removes_the_retry_button_whatever_crash() {
             &Handle::parse("dana").unwrap(),
             format!("Action #{id} failed for good."),
             vec![Button {
+                item: None,
                 label: ButtonLabel::Retry,
                 target: quartermaster::core::customid::ClickTarget::Retry(id),
             }],

@@ -1040,7 +1040,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("registered 10 commands globally"),
+        stdout.starts_with("registered 11 commands globally"),
         "{stdout}"
     );
     let first = fake.with(|s| s.global_commands.clone());
@@ -1057,6 +1057,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
             "offboard",
             "onboard",
             "request",
+            "review",
             "revoke",
             "role"
         ]
@@ -1113,7 +1114,7 @@ async fn commands_register_overwrites_in_bulk_so_twice_changes_nothing() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("in guild {}", fake::GUILD_ID)));
-    assert_eq!(fake.with(|s| s.guild_commands[fake::GUILD_ID].len()), 10);
+    assert_eq!(fake.with(|s| s.guild_commands[fake::GUILD_ID].len()), 11);
 
     // Without the token the command says what to set.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_quartermaster"))
@@ -1198,6 +1199,7 @@ async fn the_fake_enforces_discords_rules() {
     // Our renderer never builds such rows: seven buttons make two rows.
     let seven: Vec<Button> = (0..7)
         .map(|i| Button {
+            item: None,
             label: ButtonLabel::Done,
             target: quartermaster::core::customid::ClickTarget::Done(
                 quartermaster::core::model::ActionId(i),

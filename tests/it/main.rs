@@ -29,6 +29,7 @@ mod outbox;
 mod probe;
 mod properties;
 mod resilience;
+mod reviews;
 mod scim;
 mod scim_peers;
 mod security;

@@ -569,11 +569,7 @@ secret_env = "HOOK_SECRET"
         assert!(to_it.text.contains("failed for good"), "{}", to_it.text);
         // Only IT may retry; the peer is fixed; IT's Retry provisions.
         let retry_id = chat
-            .find_button(
-                &Handle::parse("ivy").unwrap(),
-                quartermaster::core::ports::ButtonLabel::Retry,
-                None,
-            )
+            .find_button(&Handle::parse("ivy").unwrap(), "Retry", None)
             .unwrap();
         let refused = service.click(&p0, &retry_id, None).await;
         assert!(format!("{refused:?}").contains("Only IT admins can retry"));

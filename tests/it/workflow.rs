@@ -765,7 +765,7 @@ async fn quoted_labels_and_subcommand_and_boolean_errors_in_the_console() {
     );
     let e = bot.try_line("alice: :click Frobnicate").await.unwrap_err();
     assert!(
-        matches!(&e, LineError::Malformed(t) if t.ends_with("Ratify, Revoke now, Escalate, Adopt, Revoke, Re-provision, Ignore, Service account")),
+        matches!(&e, LineError::Malformed(t) if t.ends_with("Ratify, Revoke now, Escalate, Adopt, Revoke, Re-provision, Ignore, Service account, Keep, Keep all")),
         "{e:?}"
     );
     bot.run("alice: /mfa confirm").await;

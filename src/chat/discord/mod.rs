@@ -163,6 +163,8 @@ pub fn button_style(label: ButtonLabel) -> u8 {
         | ButtonLabel::Ratify
         | ButtonLabel::Escalate
         | ButtonLabel::Adopt
+        | ButtonLabel::Keep
+        | ButtonLabel::KeepAll
         | ButtonLabel::Reprovision => 3,
     }
 }
@@ -178,7 +180,7 @@ pub fn components(buttons: &[Button]) -> Value {
                     json!({
                         "type": 2,
                         "style": button_style(b.label),
-                        "label": b.label.as_str(),
+                        "label": b.text(),
                         "custom_id": b.target.to_string(),
                     })
                 })

@@ -207,14 +207,8 @@ async fn open_for_audit(
     let config = load_config(config_path.as_deref())?;
     let zone = config.org.timezone;
     let url = wiring::database_url(db.as_deref(), &config, &base_dir(config_path.as_deref()));
-    if let Some(file) = quartermaster::probe::sqlite_file(&url)
-        && !file.exists()
-    {
-        eprintln!(
-            "{}: no such database file; give the one `serve` uses (--db or [database] url)",
-            file.display()
-        );
-        return Err(ExitCode::from(1));
+    if let Some(code) = no_such_file(&url) {
+        return Err(code);
     }
     wiring::open_store_unanchored(&config, &url)
         .await
@@ -223,6 +217,16 @@ async fn open_for_audit(
             eprintln!("{e}");
             ExitCode::from(1)
         })
+}
+
+/// The error when `url` names a SQLite file that does not exist (a reader never creates one).
+pub(super) fn no_such_file(url: &str) -> Option<ExitCode> {
+    let file = quartermaster::probe::sqlite_file(url).filter(|f| !f.exists())?;
+    eprintln!(
+        "{}: no such database file; give the one `serve` uses (--db or [database] url)",
+        file.display()
+    );
+    Some(ExitCode::from(1))
 }
 
 /// `--since`/`--until` as typed: a day (`YYYY-MM-DD`, whole, in the organisation's zone) or an

@@ -2,6 +2,7 @@
 //! `quartermaster config reference` (committed as docs/CONFIG.md) is generated from them, so
 //! the reference cannot drift from what `check` accepts.
 
+mod review;
 mod sections;
 mod starter;
 mod table;
@@ -11,6 +12,11 @@ use std::fmt::Write as _;
 pub use sections::SECTIONS;
 pub use starter::STARTER;
 pub use table::KEYS;
+
+/// Every key: the main table, then the access reviews' (each section keeps its order).
+pub fn all() -> impl Iterator<Item = &'static KeySpec> {
+    KEYS.iter().chain(review::REVIEW_KEYS)
+}
 
 /// One key of one section.
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +70,7 @@ const REQ: Option<&str> = None;
 /// connector takes).
 pub fn keys(section: &str) -> Vec<&'static str> {
     let any_connector = section.starts_with("connector.");
-    KEYS.iter()
+    all()
         .filter(|s| s.section == section || (any_connector && s.section == "connector"))
         .map(|s| s.key)
         .collect()
@@ -73,7 +79,7 @@ pub fn keys(section: &str) -> Vec<&'static str> {
 /// Every key any `[[connector]]` may carry, whatever its kind.
 pub fn all_connector_keys() -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for s in KEYS.iter().filter(|s| s.section.starts_with("connector")) {
+    for s in all().filter(|s| s.section.starts_with("connector")) {
         if !out.contains(&s.key) {
             out.push(s.key);
         }
@@ -106,7 +112,7 @@ pub fn reference() -> String {
     for sec in SECTIONS {
         let _ = write!(out, "\n## {}\n\n{}\n\n", sec.header, sec.doc);
         out.push_str("| key | type | default | example | meaning |\n|---|---|---|---|---|\n");
-        for s in KEYS.iter().filter(|s| s.section == sec.name) {
+        for s in all().filter(|s| s.section == sec.name) {
             let _ = writeln!(
                 out,
                 "| `{}` | {} | {} | `{}` | {} |",
@@ -128,7 +134,7 @@ mod tests {
 
     #[test]
     fn every_key_belongs_to_a_section() {
-        for s in KEYS {
+        for s in all() {
             assert!(
                 SECTIONS.iter().any(|sec| sec.name == s.section),
                 "{}.{}",

@@ -74,6 +74,12 @@ pub const SECTIONS: &[SectionSpec] = &[
         doc: "Something people request access to, provisioned by one connector.",
     },
     SectionSpec {
+        name: "review",
+        header: "[[review]]",
+        doc: "Scheduled access reviews: each table launches a campaign every `every`, from \
+              `starts` on, as IT's `/review start` would (see the README's \"Access reviews\").",
+    },
+    SectionSpec {
         name: "connector",
         header: "[[connector]] (every kind)",
         doc: "A system Quartermaster provisions. `kind` is one of `directory` (the built-in \

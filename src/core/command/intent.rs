@@ -84,6 +84,35 @@ pub enum Intent {
         /// One connector (None: every connector).
         connector: Option<String>,
     },
+    /// `/review …`: access reviews (IT).
+    Review(ReviewIntent),
+}
+
+/// `/review`'s subcommands (the values as typed; the service checks them against the
+/// catalog, with "did you mean").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReviewIntent {
+    /// `/review start scope:S [reviewer:R] [due:D] [default:X]`.
+    Start {
+        /// The scope as typed.
+        scope: String,
+        /// The reviewer rule as typed.
+        reviewer: Option<String>,
+        /// How long reviewers have.
+        due: Option<Span>,
+        /// The default at the due date, as typed.
+        default: Option<String>,
+    },
+    /// `/review status [id]`.
+    Status {
+        /// One review (None: every open one).
+        id: Option<String>,
+    },
+    /// `/review cancel id`.
+    Cancel {
+        /// Which.
+        id: String,
+    },
 }
 
 /// `/mfa`'s subcommands.
@@ -152,6 +181,16 @@ impl Intent {
             "drift" => Self::Drift {
                 connector: inv.text("connector"),
             },
+            "review start" => Self::Review(ReviewIntent::Start {
+                scope: inv.require("scope")?.to_owned(),
+                reviewer: inv.text("reviewer"),
+                due: inv.span("due")?,
+                default: inv.text("default"),
+            }),
+            "review status" => Self::Review(ReviewIntent::Status { id: inv.text("id") }),
+            "review cancel" => Self::Review(ReviewIntent::Cancel {
+                id: inv.require("id")?.to_owned(),
+            }),
             "mfa reset" => {
                 let user = inv.handle("user")?;
                 Self::Mfa(MfaIntent::Reset {
@@ -213,11 +252,12 @@ impl Intent {
             Self::Help { .. } => "help",
             Self::Mfa(_) => "mfa",
             Self::Drift { .. } => "drift",
+            Self::Review(_) => "review",
         }
     }
 }
 
-pub(super) const INTENT_NAMES: [&str; 10] = [
+pub(super) const INTENT_NAMES: [&str; 11] = [
     "request",
     "access",
     "approvals",
@@ -228,4 +268,5 @@ pub(super) const INTENT_NAMES: [&str; 10] = [
     "help",
     "mfa",
     "drift",
+    "review",
 ];

@@ -22,7 +22,7 @@ mod spec;
 mod tokenize;
 
 pub use error::CommandError;
-pub use intent::{Intent, MfaIntent};
+pub use intent::{Intent, MfaIntent, ReviewIntent};
 pub use invocation::Invocation;
 pub use registry::Registry;
 pub use spec::{Choice, CommandSpec, OptionSpec, OptionType};

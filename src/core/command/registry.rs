@@ -7,7 +7,7 @@ use super::error::{and_list, closest, invalid};
 use super::{CommandError, CommandSpec, Intent, Invocation, OptionSpec, OptionType, tokenize};
 use crate::core::model::Handle;
 
-const BUILTIN_FILES: [&str; 10] = [
+const BUILTIN_FILES: [&str; 11] = [
     include_str!("../../../commands/request.json"),
     include_str!("../../../commands/access.json"),
     include_str!("../../../commands/approvals.json"),
@@ -18,6 +18,7 @@ const BUILTIN_FILES: [&str; 10] = [
     include_str!("../../../commands/help.json"),
     include_str!("../../../commands/mfa.json"),
     include_str!("../../../commands/drift.json"),
+    include_str!("../../../commands/review.json"),
 ];
 
 static BUILTIN: LazyLock<Result<Registry, CommandError>> =

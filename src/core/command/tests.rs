@@ -391,7 +391,7 @@ fn unknown_command_suggests() {
     );
     assert_eq!(
         err("/frobnicate"),
-        "there is no command /frobnicate; the commands are /request, /access, /approvals, /revoke, /onboard, /role, /offboard, /help, /mfa, /drift"
+        "there is no command /frobnicate; the commands are /request, /access, /approvals, /revoke, /onboard, /role, /offboard, /help, /mfa, /drift, /review"
     );
 }
 

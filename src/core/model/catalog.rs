@@ -71,6 +71,8 @@ pub struct App {
     pub step_up: bool,
     /// Who may take it at once in an emergency, and on what terms (`break_glass`).
     pub break_glass: Option<BreakGlassPolicy>,
+    /// A reason is needed on Keep in access reviews (`privileged`).
+    pub privileged: bool,
 }
 
 /// A role and its birthright apps.
@@ -136,6 +138,8 @@ pub struct Org {
     pub departments: Vec<Department>,
     /// The organisation's time zone (`[organization] timezone`; UTC when absent).
     pub timezone: Zone,
+    /// Scheduled access-review campaigns (`[[review]]`).
+    pub reviews: Vec<super::Campaign>,
 }
 
 impl Org {

@@ -11,6 +11,7 @@ mod drift;
 mod ids;
 mod people;
 mod requests;
+mod review;
 mod span;
 mod step_up;
 
@@ -24,6 +25,7 @@ pub use drift::*;
 pub use ids::*;
 pub use people::*;
 pub use requests::*;
+pub use review::*;
 pub use span::*;
 pub use step_up::*;
 

@@ -316,10 +316,12 @@ pub fn ratify_buttons(id: BreakGlassId) -> Vec<super::Button> {
     use crate::core::customid::ClickTarget;
     vec![
         Button {
+            item: None,
             label: ButtonLabel::Ratify,
             target: ClickTarget::Ratify(id),
         },
         Button {
+            item: None,
             label: ButtonLabel::RevokeNow,
             target: ClickTarget::RevokeNow(id),
         },
@@ -407,6 +409,26 @@ pub struct Change {
     pub finding_updates: Vec<Finding>,
     /// A connector's reconcile run, recorded.
     pub reconciled: Option<super::ReconcileRun>,
+    /// A review to create (its id is [`Committed::review`]).
+    pub new_review: Option<Review>,
+    /// Reviews to update, each only if its version is still the one read.
+    pub review_updates: Vec<Review>,
+    /// A review's snapshot: its new items and the live items of other reviews it shares.
+    pub review_snapshot: Option<ReviewSnapshot>,
+    /// Review items to update, each only if its version is still the one read.
+    pub item_updates: Vec<ReviewItem>,
+}
+
+/// The items a review's launch found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewSnapshot {
+    /// Which review.
+    pub review: ReviewId,
+    /// New items, numbered by the store in this order; each one's `page` holds the index
+    /// (in this list) of its page's first item.
+    pub items: Vec<ReviewItem>,
+    /// Live items of overlapping reviews this one references too.
+    pub shared: Vec<ReviewItemId>,
 }
 
 impl Change {
@@ -427,4 +449,6 @@ pub struct Committed {
     pub actions: Vec<ActionId>,
     /// The created plan.
     pub plan: Option<PlanId>,
+    /// The created review.
+    pub review: Option<ReviewId>,
 }

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 
 use crate::core::customid::ClickTarget;
 
-use crate::core::model::{ActionId, BreakGlassId, FindingId, Handle, PlanId, RequestId};
+use crate::core::model::{
+    ActionId, BreakGlassId, FindingId, Handle, PlanId, RequestId, ReviewItemId,
+};
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,6 +52,10 @@ pub enum ButtonLabel {
     Ignore,
     /// Mark an account as a service account (exempt from drift).
     ServiceAccount,
+    /// Keep access under review.
+    Keep,
+    /// Keep every access on a review page.
+    KeepAll,
 }
 
 impl ButtonLabel {
@@ -71,10 +77,12 @@ impl ButtonLabel {
             Self::Reprovision => "Re-provision",
             Self::Ignore => "Ignore",
             Self::ServiceAccount => "Service account",
+            Self::Keep => "Keep",
+            Self::KeepAll => "Keep all",
         }
     }
     /// Every label.
-    pub const ALL: [ButtonLabel; 15] = [
+    pub const ALL: [ButtonLabel; 17] = [
         Self::Approve,
         Self::Deny,
         Self::Confirm,
@@ -90,6 +98,8 @@ impl ButtonLabel {
         Self::Reprovision,
         Self::Ignore,
         Self::ServiceAccount,
+        Self::Keep,
+        Self::KeepAll,
     ];
     /// Reads a label, case-insensitively.
     pub fn parse(s: &str) -> Option<Self> {
@@ -107,6 +117,31 @@ pub struct Button {
     /// What a click on it asks for; the chat adapter writes it as the button's id (its text
     /// form, ≤ 100 chars and versioned: see `core::customid`).
     pub target: ClickTarget,
+    /// The item it is about, where one message carries the same label for several items
+    /// (a review page): shown as `LABEL · ITEM`.
+    pub item: Option<String>,
+}
+
+impl Button {
+    /// A button with its label alone.
+    pub fn new(label: ButtonLabel, target: ClickTarget) -> Self {
+        Self {
+            label,
+            target,
+            item: None,
+        }
+    }
+
+    /// The text people see: the label, or `LABEL · ITEM` (cut to Discord's 80 characters).
+    pub fn text(&self) -> String {
+        match &self.item {
+            None => self.label.as_str().to_owned(),
+            Some(i) => format!("{} · {i}", self.label.as_str())
+                .chars()
+                .take(80)
+                .collect(),
+        }
+    }
 }
 
 /// Groups the copies of one logical message (e.g. every copy of one approval prompt), so
@@ -131,6 +166,8 @@ pub enum MessageKey {
     BreakGlass(BreakGlassId),
     /// A drift finding's buttons.
     Finding(FindingId),
+    /// A review page (keyed by its first item).
+    ReviewPage(ReviewItemId),
 }
 
 impl MessageKey {
@@ -152,6 +189,7 @@ impl std::fmt::Display for MessageKey {
             Self::Report(p) => write!(f, "report:{p}"),
             Self::BreakGlass(b) => write!(f, "bg:{b}"),
             Self::Finding(d) => write!(f, "drift:{d}"),
+            Self::ReviewPage(i) => write!(f, "review:{i}"),
         }
     }
 }
@@ -181,6 +219,7 @@ impl std::str::FromStr for MessageKey {
             "report" => Ok(Self::Report(PlanId(num(rest)?))),
             "bg" => Ok(Self::BreakGlass(BreakGlassId(num(rest)?))),
             "drift" => Ok(Self::Finding(FindingId(num(rest)?))),
+            "review" => Ok(Self::ReviewPage(ReviewItemId(num(rest)?))),
             _ => Err(bad()),
         }
     }

@@ -86,6 +86,25 @@ pub trait DriftRecords: Send + Sync {
     async fn drop_lease(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
+/// Access reviews and their items (written through [`UnitOfWork::commit`]).
+#[async_trait]
+pub trait ReviewRecords: Send + Sync {
+    /// A review.
+    async fn review(&self, id: ReviewId) -> Result<Option<Review>, StoreError>;
+    /// The reviews in any of `states`, oldest first.
+    async fn reviews_in(&self, states: &[ReviewState]) -> Result<Vec<Review>, StoreError>;
+    /// Every item a review references (its own and those it shares), by id.
+    async fn review_items(&self, id: ReviewId) -> Result<Vec<ReviewItem>, StoreError>;
+    /// An item.
+    async fn review_item(&self, id: ReviewItemId) -> Result<Option<ReviewItem>, StoreError>;
+    /// The items shown on one page (the messages keyed by its first item), by id.
+    async fn page_items(&self, page: ReviewItemId) -> Result<Vec<ReviewItem>, StoreError>;
+    /// Every item not settled yet (open, revoking, unverified), by id.
+    async fn live_review_items(&self) -> Result<Vec<ReviewItem>, StoreError>;
+    /// When the scheduled campaign `name` last launched a review.
+    async fn last_campaign_launch(&self, name: &str) -> Result<Option<Timestamp>, StoreError>;
+}
+
 /// People: the directory the workflows are about.
 #[async_trait]
 pub trait People: Send + Sync {
@@ -329,6 +348,7 @@ pub trait Store:
     + InteractionLog
     + StepUpRecords
     + DriftRecords
+    + ReviewRecords
     + UnitOfWork
 {
 }
@@ -344,6 +364,7 @@ impl<T> Store for T where
         + InteractionLog
         + StepUpRecords
         + DriftRecords
+        + ReviewRecords
         + UnitOfWork
         + ?Sized
 {

@@ -11,4 +11,6 @@
 pub mod drift;
 pub mod lifecycle;
 pub mod requests;
+pub mod review;
+pub mod review_report;
 pub mod step_up;

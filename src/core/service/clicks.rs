@@ -53,6 +53,9 @@ impl Service {
             ClickTarget::Drift(f, a) => {
                 return Box::pin(self.drift_click(c, custom_id, f, a, fields)).await;
             }
+            ClickTarget::Review(i, a) => {
+                return Box::pin(self.review_click(c, custom_id, i, a, fields)).await;
+            }
         };
         Ok(ClickReply::Reply(reply))
     }

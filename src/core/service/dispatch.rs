@@ -102,6 +102,7 @@ impl Service {
             ),
             Intent::Mfa(m) => Box::pin(self.mfa(c, m)).await?,
             Intent::Drift { connector } => Box::pin(self.drift_command(c, connector)).await?,
+            Intent::Review(r) => Box::pin(self.review_command(c, r)).await?,
         };
         Ok(reply)
     }

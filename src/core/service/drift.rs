@@ -335,6 +335,7 @@ fn send(to: &Recipient, text: String, buttons: Vec<Button>, key: Option<MessageK
 /// A finding's buttons, by class.
 fn buttons(f: &Finding) -> Vec<Button> {
     let b = |label, a| Button {
+        item: None,
         label,
         target: ClickTarget::Drift(f.id, a),
     };

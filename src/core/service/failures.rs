@@ -147,6 +147,7 @@ impl Service {
             unverified,
         );
         let retry = vec![Button {
+            item: None,
             label: ButtonLabel::Retry,
             target: ClickTarget::Retry(action.id),
         }];

@@ -38,6 +38,11 @@ mod plans;
 mod ratify;
 pub(crate) mod refusal;
 mod request;
+mod review_decide;
+mod review_report;
+mod review_snapshot;
+mod review_start;
+mod review_timers;
 mod revoke;
 mod role;
 mod step_up;
@@ -54,6 +59,7 @@ pub use hr::{HrError, HrEvent, HrKind, HrOutcome, RecordSource};
 pub use lifecycle::{PersonOutcome, PersonRefused, RecordRefusal};
 pub use mfa::EnrolPage;
 pub use outbox::DELIVERY_BATCH;
+pub use review_report::{ReportItem, ReviewReport};
 pub use step_up::StepUpSettings;
 
 use std::collections::HashMap;
@@ -63,7 +69,7 @@ use tracing::{Instrument, info_span, warn};
 
 use super::audit::{AuditAction, AuditOutcome};
 use super::command::{CommandError, Intent, Registry};
-use super::customid::ClickTarget;
+use super::customid::{ClickTarget, ReviewAction};
 use super::model::*;
 use super::policy::{self, PeopleByHandle};
 use super::ports::*;
@@ -196,10 +202,12 @@ fn action_key(a: ActionId) -> MessageKey {
 fn decision_buttons(r: RequestId, k: u32) -> Vec<Button> {
     vec![
         Button {
+            item: None,
             label: ButtonLabel::Approve,
             target: ClickTarget::Approve(r, k),
         },
         Button {
+            item: None,
             label: ButtonLabel::Deny,
             target: ClickTarget::Deny(r, k),
         },

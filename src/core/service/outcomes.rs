@@ -502,6 +502,7 @@ impl Service {
         let app = action.app.as_ref().map(|a| self.app_display(a));
         let text = render::it_task(action.id, app.as_deref(), &task);
         let done = vec![Button {
+            item: None,
             label: ButtonLabel::Done,
             target: ClickTarget::Done(action.id),
         }];

@@ -40,6 +40,8 @@ pub(crate) enum Refusal {
     StepUp(crate::core::render::step_up::StepUpRefusal),
     /// Break-glass, Escalate, Ratify and Revoke now.
     BreakGlass(crate::core::render::step_up::BreakGlassRefusal),
+    /// A review button clicked by someone who is not its reviewer (nothing more is said).
+    NotYourButton,
 }
 
 /// Why `/request` (or Extend) asks for nothing.

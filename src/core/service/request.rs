@@ -342,6 +342,7 @@ impl Service {
                 .is_some_and(|t| super::break_glass::eligible(me, &t.who))
         {
             reply.buttons.push(Button {
+                item: None,
                 label: ButtonLabel::Escalate,
                 target: ClickTarget::Escalate(req.id),
             });

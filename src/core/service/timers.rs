@@ -22,6 +22,7 @@ impl Service {
         self.resume_offboardings().await?;
         done += self.request_timers(now).await?;
         done += self.break_glass_overdue(now).await?;
+        done += self.review_tick(now).await?;
         Ok(done)
     }
 
@@ -354,6 +355,7 @@ impl Service {
             };
             let extend = if extendable {
                 vec![Button {
+                    item: None,
                     label: ButtonLabel::Extend,
                     target: ClickTarget::Extend(g.id),
                 }]

@@ -24,6 +24,7 @@ pub(crate) fn refusal(r: &Refusal) -> String {
         Refusal::Action(r) => action(r),
         Refusal::StepUp(r) => crate::core::render::step_up::step_up_refusal(r),
         Refusal::BreakGlass(r) => crate::core::render::step_up::break_glass_refusal(r),
+        Refusal::NotYourButton => "This button is not for you.".into(),
     }
 }
 

@@ -1,0 +1,53 @@
+-- Access reviews: a campaign (`reviews`), one item per access reviewed (`review_items`,
+-- shared by overlapping reviews through `review_links`). `version` guards optimistic updates.
+CREATE TABLE reviews (
+    id            BIGSERIAL PRIMARY KEY,
+    scope         TEXT    NOT NULL,
+    reviewer      TEXT    NOT NULL,
+    due_span      BIGINT  NOT NULL,
+    escalate_span BIGINT  NOT NULL,
+    dflt          TEXT    NOT NULL,
+    state         TEXT    NOT NULL,
+    launched_by   TEXT    NOT NULL,
+    launched_at   BIGINT  NOT NULL,
+    due_at        BIGINT  NOT NULL,
+    campaign      TEXT    NULL,
+    snapshot      TEXT    NULL,
+    closed_at     BIGINT  NULL,
+    version       BIGINT  NOT NULL
+);
+CREATE INDEX reviews_by_state ON reviews (state);
+CREATE INDEX reviews_by_campaign ON reviews (campaign, launched_at);
+
+CREATE TABLE review_items (
+    id           BIGSERIAL PRIMARY KEY,
+    review_id    BIGINT  NOT NULL,
+    person       TEXT    NOT NULL,
+    app          TEXT    NOT NULL,
+    grant_id     BIGINT  NULL,
+    account      TEXT    NULL,
+    expires_at   BIGINT  NULL,
+    seen         TEXT    NOT NULL,
+    reviewers    TEXT    NOT NULL,
+    of_record    TEXT    NOT NULL,
+    page         BIGINT  NOT NULL,
+    state        TEXT    NOT NULL,
+    decided_by   TEXT    NULL,
+    decided_at   BIGINT  NULL,
+    reason       TEXT    NULL,
+    action_id    BIGINT  NULL,
+    proof        TEXT    NULL,
+    escalated    BIGINT  NOT NULL,
+    reminded_at  BIGINT  NULL,
+    version      BIGINT  NOT NULL
+);
+CREATE INDEX review_items_by_grant ON review_items (grant_id, state);
+CREATE INDEX review_items_by_state ON review_items (state);
+CREATE INDEX review_items_by_page ON review_items (page);
+
+CREATE TABLE review_links (
+    review_id  BIGINT  NOT NULL,
+    item_id    BIGINT  NOT NULL,
+    PRIMARY KEY (review_id, item_id)
+);
+CREATE INDEX review_links_by_item ON review_links (item_id);
