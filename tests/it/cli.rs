@@ -553,6 +553,7 @@ fn audit_on_a_missing_sqlite_file_is_an_error_and_creates_nothing() {
         &["audit", "verify", "--db"][..],
         &["audit", "export", "--db"],
         &["audit", "show", "--db"],
+        &["review", "report", "--id", "1", "--db"],
     ] {
         let mut args = verb.to_vec();
         args.push(&url);
@@ -894,4 +895,69 @@ fn reconcile_prints_the_findings() {
     assert!(!out.contains("manual"), "{out}");
     let o = run(&["reconcile", "--db", &db.url, "--connector", "nope"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+#[test]
+fn review_report_prints_the_evidence_in_three_formats() {
+    let (_rt, db) = test_db();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("review.txt");
+    std::fs::write(
+        &script,
+        "alice: /request app:jira reason:work\n\
+         frank: /request app:jira reason:work\n\
+         dana: /review start scope:app:jira\n\
+         bob: :click Keep #6\n\
+         bob: :click Revoke\n\
+         bob: :submit reason:\"left the project\"\n\
+         :advance 1m\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "console",
+        "--db",
+        &db.url,
+        "--script",
+        script.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let md = run(&["review", "report", "--id", "1", "--db", &db.url]);
+    let out = stdout(&md);
+    assert!(md.status.success(), "{out}{}", stderr(&md));
+    assert!(out.starts_with("# Access review #1 — app:jira"), "{out}");
+    assert!(
+        out.contains("- State: complete") && out.contains("left the project"),
+        "{out}"
+    );
+    assert!(out.contains("verified: action"), "{out}");
+    let csv = stdout(&run(&[
+        "review", "report", "--id", "1", "--db", &db.url, "--format", "csv",
+    ]));
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.starts_with("review,item,holder,app,"), "{csv}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&run(&[
+        "review", "report", "--id", "1", "--db", &db.url, "--format", "json",
+    ])))
+    .unwrap();
+    assert_eq!(json["state"], "complete");
+    assert_eq!(json["snapshot"]["sha256"].as_str().unwrap().len(), 64);
+    let decisions: Vec<&str> = json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(decisions.len(), 2);
+    assert!(
+        decisions.contains(&"kept") && decisions.contains(&"revoked"),
+        "{decisions:?}"
+    );
+    // Producing it is audited; an unknown review is an error.
+    let export = stdout(&run(&[
+        "audit", "export", "--db", &db.url, "--format", "jsonl",
+    ]));
+    assert_eq!(export.matches("\"review.reported\"").count(), 3, "{export}");
+    let o = run(&["review", "report", "--id", "9", "--db", &db.url]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no review #9"), "{}", stderr(&o));
 }

@@ -1799,3 +1799,90 @@ async fn drift_digest_in_the_approvals_channel_and_revoke_on_discord() {
     );
     bot.stop().await;
 }
+
+/// An access review on Discord: `/review start` (a subcommand), the reviewer's page with
+/// `LABEL · ITEM` buttons within Discord's component limits, a stranger's click refused, the
+/// Revoke modal asking why, Keep all, and the page edited to show who decided what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_access_review_is_decided_in_the_reviewers_dm() {
+    let bot = Bot::start(Mode::Endpoint).await;
+    for app in ["jira", "github", "notion"] {
+        let t = bot
+            .say(
+                ALICE,
+                "request",
+                json!([opt("app", app), opt("reason", "work")]),
+            )
+            .await;
+        assert!(t.starts_with("Request #"), "{t}");
+    }
+    let start =
+        |scope: &str| json!([{ "name": "start", "type": 1, "options": [opt("scope", scope)] }]);
+    assert_eq!(
+        bot.say(ALICE, "review", start("role:engineer")).await,
+        "/review is for IT admins only."
+    );
+    let t = bot.say(DANA, "review", start("role:engineer")).await;
+    assert!(t.contains("Review #1 of role:engineer launched"), "{t}");
+    let page = bot
+        .dm_where(BOB.0, "the review page", |m| {
+            m.content.contains("Access review #1 — Alice Kim") && !m.buttons().is_empty()
+        })
+        .await;
+    assert_eq!(
+        page.buttons(),
+        [
+            "Keep · GitHub",
+            "Revoke · GitHub",
+            "Keep · Jira",
+            "Revoke · Jira",
+            "Keep · Notion",
+            "Revoke · Notion",
+            "Keep all"
+        ]
+    );
+    let rows = page.components.as_array().unwrap();
+    assert!(
+        rows.len() <= 5
+            && rows
+                .iter()
+                .all(|r| r["components"].as_array().unwrap().len() <= 5)
+    );
+    // Someone else's click is refused and reveals nothing.
+    let (_, t) = bot
+        .answer(&bot.fake.click(FRANK, &page, "Keep · Jira"))
+        .await;
+    assert_eq!(t, "This button is not for you.");
+    // Revoke asks why in a modal; the submission decides.
+    let r = bot
+        .fake
+        .deliver(&bot.fake.click(BOB, &page, "Revoke · GitHub"))
+        .await;
+    assert_eq!(r["type"], 9, "a modal: {r}");
+    let id = r["data"]["custom_id"].as_str().unwrap().to_owned();
+    let (_, t) = bot
+        .answer(
+            &bot.fake
+                .modal_submit(BOB, &page, &id, &[("reason", "moved teams")]),
+        )
+        .await;
+    assert!(t.starts_with("Revoke recorded"), "{t}");
+    let (_, t) = bot.answer(&bot.fake.click(BOB, &page, "Keep all")).await;
+    assert_eq!(t, "Kept (2 accesses).");
+    let edited = bot
+        .dm_where(BOB.0, "the page edited", |m| {
+            m.content.contains("Access review #1 — Alice Kim") && m.buttons().is_empty()
+        })
+        .await;
+    assert!(
+        edited
+            .content
+            .contains("Jira** — no end · seen on the target → kept (decided by bob)")
+            && edited.content.contains("(decided by bob: moved teams)"),
+        "{}",
+        edited.content
+    );
+    let actions = bot.audit_actions().await;
+    assert_eq!(actions.iter().filter(|a| *a == "review.decided").count(), 3);
+    bot.stop().await;
+}

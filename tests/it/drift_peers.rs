@@ -55,7 +55,7 @@ apps = []
 
 /// The organisation: [`PEOPLE`], and figma (no approval) on the SCIM connector at `base`,
 /// listed two resources a page so a listing spans pages.
-fn org(base: &str, on_drift: &str) -> String {
+pub(super) fn org(base: &str, on_drift: &str) -> String {
     format!(
         r#"{PEOPLE}
 [[app]]
@@ -78,13 +78,13 @@ on_drift = "{on_drift}"
     )
 }
 
-async fn bot(base: &str, on_drift: &str) -> Bot {
+pub(super) async fn bot(base: &str, on_drift: &str) -> Bot {
     Bot::with_config(crate::scim::config_with_token(&org(base, on_drift), TOKEN)).await
 }
 
 /// A tenant on one of the peers, read and changed over plain HTTP (never our connector).
-struct Tenant {
-    label: &'static str,
+pub(super) struct Tenant {
+    pub(super) label: &'static str,
     /// The tenant's base URL on the peer itself (the bot may go through a proxy).
     base: String,
     /// SCIMMY (read by its `/_qm` dump) rather than scim2-server (its unfiltered listings).
@@ -92,7 +92,7 @@ struct Tenant {
 }
 
 impl Tenant {
-    fn scim2(base: String) -> Self {
+    pub(super) fn scim2(base: String) -> Self {
         Self {
             label: "scim2-server",
             base,
@@ -100,7 +100,7 @@ impl Tenant {
         }
     }
 
-    fn scimmy(base: String) -> Self {
+    pub(super) fn scimmy(base: String) -> Self {
         Self {
             label: "scimmy",
             base,
@@ -108,7 +108,7 @@ impl Tenant {
         }
     }
 
-    fn state(&self) -> (Vec<Value>, Vec<Value>) {
+    pub(super) fn state(&self) -> (Vec<Value>, Vec<Value>) {
         if self.scimmy {
             let t = truth(&self.base);
             (
@@ -127,7 +127,7 @@ impl Tenant {
         }
     }
 
-    fn send(&self, method: &str, rel: &str, body: &Value) -> (u16, String) {
+    pub(super) fn send(&self, method: &str, rel: &str, body: &Value) -> (u16, String) {
         let p = Peer::of(&self.base);
         raw(
             p.port,
@@ -138,7 +138,7 @@ impl Tenant {
     }
 
     /// Creates a user on the peer (someone else's doing); its id.
-    fn add_user(&self, user_name: &str, email: &str) -> String {
+    pub(super) fn add_user(&self, user_name: &str, email: &str) -> String {
         let body = json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],
             "userName": user_name, "active": true,
             "emails": [{"value": email, "type": "work", "primary": true}]});
@@ -151,7 +151,7 @@ impl Tenant {
     }
 
     /// Creates the group on the peer when it is not there yet.
-    fn ensure_group(&self) {
+    pub(super) fn ensure_group(&self) {
         if self.group().is_none() {
             let body = json!({"schemas":["urn:ietf:params:scim:schemas:core:2.0:Group"],
                 "displayName": GROUP});
@@ -160,7 +160,7 @@ impl Tenant {
         }
     }
 
-    fn group(&self) -> Option<Value> {
+    pub(super) fn group(&self) -> Option<Value> {
         self.state()
             .1
             .into_iter()
@@ -168,7 +168,7 @@ impl Tenant {
     }
 
     /// The member ids of the group, as the peer holds them.
-    fn members(&self) -> Vec<String> {
+    pub(super) fn members(&self) -> Vec<String> {
         let mut m: Vec<String> = self
             .group()
             .and_then(|g| g["members"].as_array().cloned())
@@ -180,7 +180,7 @@ impl Tenant {
         m
     }
 
-    fn user_id(&self, user_name: &str) -> String {
+    pub(super) fn user_id(&self, user_name: &str) -> String {
         let us: Vec<Value> = self
             .state()
             .0
@@ -196,7 +196,7 @@ impl Tenant {
     }
 
     /// Adds (or removes) a member by PATCH, as another admin tool would.
-    fn patch_member(&self, uid: &str, add: bool) {
+    pub(super) fn patch_member(&self, uid: &str, add: bool) {
         let gid = self.group().unwrap()["id"].as_str().unwrap().to_owned();
         let op = if add {
             json!({"op":"add","path":"members","value":[{"value": uid}]})

@@ -42,14 +42,14 @@ create_groups = true
 placeholder_member = "cn=admin,dc=acme,dc=test"
 "#;
 
-async fn bot(s: &Slapd, url: &str) -> Bot {
+pub(super) async fn bot(s: &Slapd, url: &str) -> Bot {
     let text =
         format!("{}{APP}", super::drift_peers::PEOPLE).replace("\"URL\"", &format!("\"{url}\""));
     let pw = s.admin_password.clone();
     Bot::from_toml_env(&text, &move |k| (k == "LDAP_PASSWORD").then(|| pw.clone())).await
 }
 
-fn user_dn(uid: &str) -> String {
+pub(super) fn user_dn(uid: &str) -> String {
     format!("uid={uid},{PEOPLE_DN}")
 }
 
@@ -58,7 +58,7 @@ fn group() -> String {
 }
 
 /// An inetOrgPerson added straight into slapd (someone else's doing).
-async fn add_person(s: &Slapd, uid: &str, name: &str, mail: &str) -> String {
+pub(super) async fn add_person(s: &Slapd, uid: &str, name: &str, mail: &str) -> String {
     let dn = user_dn(uid);
     s.add(
         &dn,
@@ -78,7 +78,7 @@ async fn add_person(s: &Slapd, uid: &str, name: &str, mail: &str) -> String {
 }
 
 /// Adds or removes a `member` of the group by an LDAP modify as the administrator.
-async fn modify_member(s: &Slapd, dn: &str, add: bool) {
+pub(super) async fn modify_member(s: &Slapd, dn: &str, add: bool) {
     let mut l = s.admin().await;
     let m = if add {
         Mod::Add("member", HashSet::from([dn]))
@@ -94,7 +94,7 @@ async fn modify_member(s: &Slapd, dn: &str, add: bool) {
 }
 
 /// The group's members as slapd holds them, the placeholder left out.
-async fn members(s: &Slapd) -> Vec<String> {
+pub(super) async fn members(s: &Slapd) -> Vec<String> {
     let mut m: Vec<String> = s
         .members(&group())
         .await

@@ -30,6 +30,7 @@ mod probe;
 mod properties;
 mod resilience;
 mod reviews;
+mod reviews_peers;
 mod scim;
 mod scim_peers;
 mod security;

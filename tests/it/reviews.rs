@@ -528,3 +528,30 @@ async fn a_scheduled_campaign_runs_from_its_start_and_every_period_and_can_be_ca
     bot.run(":advance 2d").await;
     assert_eq!(review(&bot, 2).await.state, ReviewState::Open);
 }
+
+/// With `step_up_for = ["review"]`, a reviewer's decision needs a code from their app; the
+/// decision row says it was stepped up; a wrong code decides nothing.
+#[tokio::test]
+async fn review_decisions_need_step_up_when_configured() {
+    use super::step_up::{KEY, code, config, enrol};
+    let text = config("").replacen("[workflow]", "[workflow]\nstep_up_for = [\"review\"]", 1);
+    let mut bot = Bot::from_toml_env(&text, &|k| (k == "QM_MFA_KEY").then(|| KEY.to_owned())).await;
+    let s = enrol(&mut bot, "bob").await;
+    bot.run("frank: /request app:jira reason:work").await;
+    bot.run("dana: /review start scope:app:jira").await;
+    bot.run("bob: :click Keep").await;
+    assert_eq!(bot.last_to("bob").kind, "form", "{:?}", bot.last_to("bob"));
+    bot.run("bob: :submit code:999999").await;
+    assert!(
+        bot.last_to("bob").text.contains("not right"),
+        "{}",
+        bot.last_to("bob").text
+    );
+    assert_eq!(items(&bot, 1).await[0].state, ItemState::Open);
+    bot.run(&format!("bob: :click Keep code:{}", code(&bot, &s, 0)))
+        .await;
+    assert_eq!(items(&bot, 1).await[0].state, ItemState::Kept);
+    let rows = bot.audit().await;
+    let decided = rows.iter().find(|r| r.action == "review.decided").unwrap();
+    assert!(decided.detail.contains("step-up: totp"), "{decided:?}");
+}

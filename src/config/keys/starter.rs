@@ -62,6 +62,15 @@ approvals = ["manager", "it-admin"]
 default_duration = "90d"
 # step_up = "totp"               # its approvers type a code to Approve (needs [mfa])
 # break_glass = { max = "2h", who = ["role:it"], reason_pattern = "^INC-" }
+# privileged = true              # access reviews ask why on Keep too
+
+# [[review]]                     # an access review campaign every 90 days
+# scope = "app:wiki"             # or role:NAME, department:NAME, connector:NAME, all
+# reviewer = "manager"           # or "owner", or a handle
+# due = "14d"
+# default = "escalate"           # what nobody decided by then: keep, revoke, escalate (IT)
+# every = "90d"
+# starts = "2027-01-05"
 
 [[connector]]
 name = "it-desk"
