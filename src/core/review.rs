@@ -6,9 +6,9 @@ use sha2::{Digest, Sha256};
 use super::model::*;
 use super::policy::{self, PeopleByHandle};
 
-/// At most this many accesses on one review message: two buttons each plus Keep all stay
-/// within Discord's 5 rows of 5 buttons, and the text well within 2,000 characters.
-pub const PAGE: usize = 8;
+/// At most this many accesses on one review message: a row of Keep and Revoke each, and a row
+/// for Keep all, stay within Discord's 5 action rows; the text well within 2,000 characters.
+pub const PAGE: usize = 4;
 
 /// How long reviewers have when nobody says.
 pub fn default_due() -> Span {
@@ -149,14 +149,14 @@ mod tests {
 
     #[test]
     fn pages_group_by_reviewer_and_holder_and_cut_at_the_limit() {
-        let mut items: Vec<ReviewItem> = (0..10)
+        let mut items: Vec<ReviewItem> = (0..6)
             .map(|n| item("bob", "alice", &format!("app{n:02}")))
             .collect();
         items.push(item("bob", "carol", "figma"));
         items.push(item("dana", "alice", "figma"));
         let paged = paginate(items);
         let pages: Vec<i64> = paged.iter().map(|i| i.page.0).collect();
-        assert_eq!(pages, [0, 0, 0, 0, 0, 0, 0, 0, 8, 8, 10, 11]);
+        assert_eq!(pages, [0, 0, 0, 0, 4, 4, 6, 7]);
     }
 
     #[test]

@@ -555,3 +555,41 @@ async fn review_decisions_need_step_up_when_configured() {
     let decided = rows.iter().find(|r| r.action == "review.decided").unwrap();
     assert!(decided.detail.contains("step-up: totp"), "{decided:?}");
 }
+
+/// A person with more accesses than one message holds gets more than one page; each page's
+/// Keep all keeps only its own.
+#[tokio::test]
+async fn more_accesses_than_a_message_holds_are_paged() {
+    let mut bot = bot("").await;
+    bot.run(
+        "alice: /request app:jira reason:a\nalice: /request app:github reason:b\n\
+         alice: /request app:postman reason:c\nalice: /request app:notion\n\
+         alice: /request app:figma reason:d\nbob: :click Approve\ncarol: :click Approve",
+    )
+    .await;
+    bot.run("mia: /review start scope:department:Engineering")
+        .await;
+    let pages: Vec<_> = bot
+        .transcript()
+        .into_iter()
+        .filter(|m| {
+            m.kind == "new" && m.to.as_deref() == Some("bob") && m.text.contains("Access review #1")
+        })
+        .collect();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert_eq!(
+        pages[0].buttons.len(),
+        9,
+        "4 apps and Keep all: {:?}",
+        pages[0].buttons
+    );
+    bot.run(&format!("bob: :click \"Keep all\" #{}", pages[0].seq))
+        .await;
+    let its = items(&bot, 1).await;
+    assert_eq!(
+        its.iter().filter(|i| i.state == ItemState::Kept).count(),
+        4,
+        "{its:?}"
+    );
+    assert_eq!(its.iter().filter(|i| i.state == ItemState::Open).count(), 1);
+}

@@ -169,10 +169,23 @@ pub fn button_style(label: ButtonLabel) -> u8 {
     }
 }
 
-/// Message components for buttons: action rows of at most five buttons.
+/// Message components for buttons: action rows of at most five buttons; on a message whose
+/// buttons name items (a review page), one row per item, and the rest on a row of their own.
 pub fn components(buttons: &[Button]) -> Value {
-    let rows: Vec<Value> = buttons
-        .chunks(5)
+    let mut rows: Vec<&[Button]> = Vec::new();
+    if buttons.iter().any(|b| b.item.is_some()) {
+        let mut start = 0;
+        for i in 1..=buttons.len() {
+            if i == buttons.len() || buttons[i].item != buttons[start].item || i - start == 5 {
+                rows.push(&buttons[start..i]);
+                start = i;
+            }
+        }
+    } else {
+        rows.extend(buttons.chunks(5));
+    }
+    let rows: Vec<Value> = rows
+        .into_iter()
         .map(|row| {
             let bs: Vec<Value> = row
                 .iter()
