@@ -202,6 +202,18 @@ impl ReviewRecords for SqlStore {
         self.read_all(q(sql), item_from_row).await
     }
 
+    async fn item_reviews(&self, item: ReviewItemId) -> Result<Vec<ReviewId>, StoreError> {
+        let rows = q("SELECT review_id FROM review_links WHERE item_id = ? ORDER BY review_id")
+            .bind(item.0)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        rows.iter()
+            .map(|r| Ok(ReviewId(get(r, "review_id")?)))
+            .collect::<Result<_, DbError>>()
+            .map_err(StoreError::from)
+    }
+
     async fn last_campaign_launch(&self, name: &str) -> Result<Option<Timestamp>, StoreError> {
         let row = q("SELECT max(launched_at) AS at FROM reviews WHERE campaign = ?")
             .bind(name)

@@ -263,6 +263,10 @@ impl ReviewRecords for CrashStore {
         self.inner.live_review_items().await
     }
 
+    async fn item_reviews(&self, item: ReviewItemId) -> Result<Vec<ReviewId>, StoreError> {
+        self.inner.item_reviews(item).await
+    }
+
     async fn last_campaign_launch(&self, name: &str) -> Result<Option<Timestamp>, StoreError> {
         self.inner.last_campaign_launch(name).await
     }

@@ -342,6 +342,16 @@ async fn privileged_apps_need_a_reason_on_keep_and_overlapping_reviews_share_the
     let (a, b) = (items(&bot, 1).await, items(&bot, 2).await);
     assert_eq!(a.len(), 1);
     assert_eq!(a, b, "one item referenced by both reviews");
+    // Cancelling one leaves the item open for the other.
+    bot.run("mia: /review cancel id:2").await;
+    assert!(
+        bot.last_to("mia")
+            .text
+            .contains("0 undecided item(s) closed"),
+        "{}",
+        bot.last_to("mia").text
+    );
+    assert_eq!(items(&bot, 1).await[0].state, ItemState::Open);
     bot.run("bob: :click Keep").await;
     assert_eq!(bot.last_to("bob").kind, "form");
     bot.run("bob: :submit reason:\"on call this quarter\"")
@@ -349,7 +359,7 @@ async fn privileged_apps_need_a_reason_on_keep_and_overlapping_reviews_share_the
     assert_eq!(items(&bot, 2).await[0].state, ItemState::Kept);
     bot.run(":advance 1m").await;
     assert_eq!(review(&bot, 1).await.state, ReviewState::Complete);
-    assert_eq!(review(&bot, 2).await.state, ReviewState::Complete);
+    assert_eq!(review(&bot, 2).await.state, ReviewState::Cancelled);
 }
 
 #[tokio::test]
@@ -592,4 +602,42 @@ async fn more_accesses_than_a_message_holds_are_paged() {
         "{its:?}"
     );
     assert_eq!(its.iter().filter(|i| i.state == ItemState::Open).count(), 1);
+}
+
+/// At the due date, `default = "keep"` keeps the undecided grants, and never adopts an
+/// unrecorded account: its item closes saying so, and the review completes.
+#[tokio::test]
+async fn default_keep_keeps_grants_but_never_adopts_an_unrecorded_account() {
+    let mut bot = bot("").await;
+    with_access(&mut bot).await;
+    bot.store
+        .dir_add_member(DIR, "frank", "github")
+        .await
+        .unwrap();
+    bot.run("dana: /review start scope:app:github due:2d default:keep")
+        .await;
+    bot.run(":advance 3d").await;
+    let its = items(&bot, 1).await;
+    let alice = its.iter().find(|i| i.person.as_str() == "alice").unwrap();
+    let frank = its.iter().find(|i| i.person.as_str() == "frank").unwrap();
+    assert_eq!(alice.state, ItemState::Kept);
+    assert_eq!(frank.state, ItemState::Closed);
+    assert!(
+        frank
+            .decided
+            .as_ref()
+            .unwrap()
+            .2
+            .contains("not adopted by default")
+    );
+    assert_eq!(review(&bot, 1).await.state, ReviewState::Complete);
+    assert!(
+        bot.store
+            .grants_of(&Handle::parse("frank").unwrap())
+            .await
+            .unwrap()
+            .iter()
+            .all(|g| g.app.as_str() != "github"),
+        "no grant was made up"
+    );
 }

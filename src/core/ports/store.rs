@@ -101,6 +101,8 @@ pub trait ReviewRecords: Send + Sync {
     async fn page_items(&self, page: ReviewItemId) -> Result<Vec<ReviewItem>, StoreError>;
     /// Every item not settled yet (open, revoking, unverified), by id.
     async fn live_review_items(&self) -> Result<Vec<ReviewItem>, StoreError>;
+    /// The reviews that reference an item.
+    async fn item_reviews(&self, item: ReviewItemId) -> Result<Vec<ReviewId>, StoreError>;
     /// When the scheduled campaign `name` last launched a review.
     async fn last_campaign_launch(&self, name: &str) -> Result<Option<Timestamp>, StoreError>;
 }

@@ -273,9 +273,18 @@ impl Service {
         let by = Self::by(c).to_string();
         let why = format!("review #{} cancelled", r.id);
         let mut closed = Vec::new();
+        let open: Vec<ReviewId> = self
+            .store
+            .reviews_in(&[ReviewState::Snapshot, ReviewState::Open])
+            .await?
+            .into_iter()
+            .map(|x| x.id)
+            .filter(|x| *x != r.id)
+            .collect();
         for i in items.iter().filter(|i| i.state == ItemState::Open) {
-            // An item another open review shares stays open for it.
-            if i.review != r.id {
+            // An item another open review references stays open for it.
+            let others = self.store.item_reviews(i.id).await?;
+            if others.iter().any(|x| open.contains(x)) {
                 continue;
             }
             let mut j = i.clone();

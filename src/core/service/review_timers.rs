@@ -325,8 +325,15 @@ impl Service {
                     j.decided = Some(("system".into(), now, closed));
                 }
             } else if i.grant.is_none() {
-                // An unrecorded account is never adopted by default: it stays for IT.
-                continue;
+                // An unrecorded account is never adopted by default: the item closes saying
+                // so, and drift keeps reporting the account until IT settles it.
+                j.state = ItemState::Closed;
+                j.decided = Some((
+                    "system".into(),
+                    now,
+                    "not adopted by default: the account stays unrecorded (drift reports it)"
+                        .into(),
+                ));
             }
             change.audit.push(
                 self.audit(AuditAction::ReviewDecided)
