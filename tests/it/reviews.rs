@@ -641,3 +641,30 @@ async fn default_keep_keeps_grants_but_never_adopts_an_unrecorded_account() {
         "no grant was made up"
     );
 }
+
+/// A grant that expires while under review closes its item with that reason.
+#[tokio::test]
+async fn a_grant_that_expires_meanwhile_closes_its_item() {
+    let mut bot = bot("").await;
+    bot.run("alice: /request app:prod-db reason:INC-1 duration:8h\nbob: :click Approve\ndana: :click Approve")
+        .await;
+    bot.run("mia: /review start scope:app:prod-db").await;
+    bot.run(":advance 9h").await;
+    let it = items(&bot, 1).await.remove(0);
+    assert_eq!(it.state, ItemState::Closed);
+    assert_eq!(it.decided.unwrap().2, "the grant expired meanwhile");
+    assert_eq!(review(&bot, 1).await.state, ReviewState::Complete);
+    let page = bot
+        .transcript()
+        .into_iter()
+        .rev()
+        .find(|m| m.kind == "edit" && m.to.as_deref() == Some("bob"))
+        .unwrap();
+    assert!(
+        page.buttons.is_empty()
+            && page
+                .text
+                .contains("closed (decided by system: the grant expired meanwhile)"),
+        "{page:?}"
+    );
+}
