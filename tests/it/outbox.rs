@@ -567,3 +567,114 @@ async fn a_message_to_someone_without_discord_goes_to_the_fallback_at_once() {
     assert!(fb.detail.contains("no chat account"), "{}", fb.detail);
     bot.stop().await;
 }
+
+/// A review's pages against the fake enforcing Discord's rate limits (tightened so the test
+/// takes seconds: 2 message creates per second per channel, 2 DM channel opens per second):
+/// the adapter reads the buckets' headers and holds a message back until its bucket resets
+/// (the outbox sends others meanwhile), so no call goes over a limit, no 429 comes back,
+/// and every page reaches its reviewer exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_pages_keep_within_discords_rate_limits_and_arrive_once() {
+    use quartermaster::core::model::{Email, GrantState, Handle, Person, PersonStatus, RoleName};
+    use quartermaster::core::ports::{Change, NewGrant, NewGrantSource, People, UnitOfWork};
+    let bot = Bot::start(None).await;
+    let app = config::load(None)
+        .unwrap()
+        .org
+        .apps
+        .into_iter()
+        .find(|a| a.connector.as_str() == "directory" && a.entitlement == a.name.as_str())
+        .unwrap()
+        .name;
+    // Twelve holders, four for each of Bob, Carol and Alice (their reviewers).
+    let reviewers = [BOB, CAROL, ALICE];
+    let people: Vec<Person> = (0..12)
+        .map(|i| Person {
+            handle: Handle::parse(&format!("holder{i}")).unwrap(),
+            name: format!("Holder {i}"),
+            email: Email::parse(&format!("holder{i}@acme.test")).unwrap(),
+            department: "Bench".into(),
+            role: RoleName::parse("copywriter").unwrap(),
+            manager: Some(Handle::parse(reviewers[i % 3].1).unwrap()),
+            discord_id: Some(format!("5000000000000000{i:02}")),
+            status: PersonStatus::Active,
+            timezone: None,
+        })
+        .collect();
+    bot.store.seed_people(&people).await.unwrap();
+    let grants = people
+        .iter()
+        .map(|p| NewGrant {
+            person: p.handle.clone(),
+            app: app.clone(),
+            source: NewGrantSource::Birthright,
+            state: GrantState::Active,
+            granted_at: Some(t0()),
+            expires_at: None,
+        })
+        .collect();
+    bot.store
+        .commit(Change {
+            new_grants: grants,
+            ..Change::default()
+        })
+        .await
+        .unwrap();
+    let limits = fake::Limits {
+        global_per_sec: 50,
+        messages: (2, Duration::from_secs(1)),
+        dm_channels: (2, Duration::from_secs(1)),
+    };
+    bot.fake.enforce_rate_limits(limits);
+    let scope = format!("app:{app}");
+    let said = bot
+        .say(
+            DANA,
+            "review",
+            json!([{ "name": "start", "type": 1, "options": [
+                { "name": "scope", "type": 3, "value": scope },
+                { "name": "reviewer", "type": 3, "value": "manager" },
+            ]}]),
+        )
+        .await;
+    assert!(said.contains("12 accesses"), "{said}");
+    let pages = |user: &str| -> Vec<String> {
+        bot.fake
+            .dms(user)
+            .into_iter()
+            .filter(|m| m.content.contains("Access review #1"))
+            .map(|m| m.content)
+            .collect()
+    };
+    let started = Instant::now();
+    while reviewers.iter().any(|r| pages(r.0).len() < 4) {
+        assert!(started.elapsed() < WAIT, "pages not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A little longer: nothing more arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for r in reviewers {
+        let mut got = pages(r.0);
+        assert_eq!(got.len(), 4, "{}: {got:#?}", r.1);
+        got.dedup();
+        assert_eq!(got.len(), 4, "each page once");
+    }
+    assert_eq!(bot.fake.rate_violations(), fake::Violations::default());
+    let limited: Vec<Call> = bot
+        .fake
+        .calls()
+        .into_iter()
+        .filter(|c| c.status == 429)
+        .collect();
+    assert!(limited.is_empty(), "{limited:#?}");
+    // The buckets were really in play: a reviewer's third page waited for the reset.
+    let ch = bot.fake.dm_channel(BOB.0);
+    let creates = creates_in(&bot.fake.calls(), &ch);
+    assert!(
+        creates[2].at - creates[0].at >= Duration::from_millis(900),
+        "{creates:#?}"
+    );
+    let m = bot.metrics().await;
+    assert_eq!(metric(&m, "quartermaster_messages_failed_total"), 0, "{m}");
+    bot.stop().await;
+}

@@ -16,6 +16,7 @@ use serenity::http::Http;
 use serenity::model::id::{ChannelId, MessageId, UserId};
 use tracing::warn;
 
+use super::limits::{RateLimiter, Seen};
 use super::{CALL_TIMEOUT, CANNOT_DM, DiscordError, message_body, with_retry};
 use crate::core::model::{Handle, Person, Timestamp};
 use crate::core::ports::{
@@ -51,6 +52,8 @@ pub struct DiscordChat {
     raw: reqwest::Client,
     /// `[discord] api_base`, where those calls go instead of Discord.
     api_base: Option<String>,
+    /// Discord's limits on those calls (serenity's limiter does not see them).
+    limits: RateLimiter,
 }
 
 impl DiscordChat {
@@ -79,6 +82,7 @@ impl DiscordChat {
                 .build()
                 .unwrap_or_default(),
             api_base: None,
+            limits: RateLimiter::default(),
         }
     }
 
@@ -88,45 +92,66 @@ impl DiscordChat {
         self
     }
 
-    /// Creates a message: serenity's request (route, headers, token) run by our client, so a
-    /// 429 answers with Discord's `Retry-After` (left to the outbox to honour) instead of
-    /// being retried blindly. A dropped connection or a timeout may hide a success: the
-    /// body's `nonce` then keeps the retry from posting twice.
+    /// Creates a message (see [`Self::call`]). A dropped connection or a timeout may hide a
+    /// success: the body's `nonce` then keeps the retry from posting twice.
     async fn create_message(
         &self,
         channel: ChannelId,
         body: &serde_json::Value,
     ) -> Result<MessageId, DiscordError> {
-        use serenity::http::{LightMethod, Request, Route};
+        use serenity::http::{LightMethod, Route};
+        let route = Route::ChannelMessages {
+            channel_id: channel,
+        };
+        let key = format!("POST channels/{channel}/messages");
+        let v = self.call(route, LightMethod::Post, &key, body).await?;
+        v["id"]
+            .as_str()
+            .and_then(|id| id.parse::<u64>().ok())
+            .filter(|n| *n != 0)
+            .map(MessageId::new)
+            .ok_or_else(|| DiscordError::Other("create message: no id in the answer".into()))
+    }
+
+    /// One REST call: serenity's request (route, headers, token) run by our client under our
+    /// [`RateLimiter`] (`key` names its bucket), so Discord's rate-limit headers and a 429's
+    /// `Retry-After` are seen (serenity's error drops them). A spent bucket, or a 429, is
+    /// [`DiscordError::RateLimited`] with the wait, left to the outbox to honour.
+    async fn call(
+        &self,
+        route: serenity::http::Route<'_>,
+        method: serenity::http::LightMethod,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, DiscordError> {
+        use serenity::http::Request;
+        if let Err(wait) = self.limits.acquire(key).await {
+            return Err(DiscordError::RateLimited {
+                retry_after: Some(wait),
+            });
+        }
         let bytes = serde_json::to_vec(body).map_err(|e| DiscordError::Other(e.to_string()))?;
-        let req = Request::new(
-            Route::ChannelMessages {
-                channel_id: channel,
-            },
-            LightMethod::Post,
-        )
-        .body(Some(bytes))
-        .build(&self.raw, self.http.token(), self.api_base.as_deref())
-        .map_err(DiscordError::from)?;
+        let req = Request::new(route, method)
+            .body(Some(bytes))
+            .build(&self.raw, self.http.token(), self.api_base.as_deref())
+            .map_err(DiscordError::from)?;
         let resp = req
             .send()
             .await
-            .map_err(|e| DiscordError::Other(format!("create message: {e}")))?;
+            .map_err(|e| DiscordError::Other(format!("{key}: {e}")))?;
         let status = resp.status().as_u16();
-        let header_wait = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<f64>().ok());
+        let headers = resp.headers().clone();
         let text = resp
             .bytes()
             .await
-            .map_err(|e| DiscordError::Other(format!("create message: {e}")))?;
+            .map_err(|e| DiscordError::Other(format!("{key}: {e}")))?;
         let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+        let seen = Seen::of(status, &headers, &v);
+        self.limits.observe(key, seen);
         if status == 429 {
-            let secs = v["retry_after"].as_f64().or(header_wait);
             return Err(DiscordError::RateLimited {
-                retry_after: secs
+                retry_after: seen
+                    .retry_after
                     .filter(|s| s.is_finite() && *s >= 0.0)
                     .map(|s| std::time::Duration::from_secs_f64(s.min(3600.0))),
             });
@@ -141,12 +166,7 @@ impl DiscordChat {
                 message: v["message"].as_str().unwrap_or_default().to_owned(),
             });
         }
-        v["id"]
-            .as_str()
-            .and_then(|id| id.parse::<u64>().ok())
-            .filter(|n| *n != 0)
-            .map(MessageId::new)
-            .ok_or_else(|| DiscordError::Other("create message: no id in the answer".into()))
+        Ok(v)
     }
 
     /// The REST client.
@@ -170,13 +190,27 @@ impl DiscordChat {
         {
             return Ok(*c);
         }
+        use serenity::http::{LightMethod, Route};
         let body = json!({ "recipient_id": user.to_string() });
-        let ch = with_retry(|| self.http.create_private_channel(&body)).await?;
+        let v = self
+            .call(
+                Route::UserMeDmChannels,
+                LightMethod::Post,
+                "POST users/@me/channels",
+                &body,
+            )
+            .await?;
+        let ch = v["id"]
+            .as_str()
+            .and_then(|id| id.parse::<u64>().ok())
+            .filter(|n| *n != 0)
+            .map(ChannelId::new)
+            .ok_or_else(|| DiscordError::Other("open DM: no id in the answer".into()))?;
         self.dm_channels
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(user, ch.id);
-        Ok(ch.id)
+            .insert(user, ch);
+        Ok(ch)
     }
 
     async fn post(

@@ -12,6 +12,7 @@
 pub mod chat;
 pub mod gateway;
 pub mod handler;
+pub mod limits;
 pub mod register;
 
 use std::future::Future;

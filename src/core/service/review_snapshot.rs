@@ -18,12 +18,10 @@ impl Service {
                 out.push((r.id, Vec::new()));
                 continue;
             }
-            let (grants, _, dir) = self.grants_in_scope(&r.terms.scope).await?;
-            let mut names: BTreeSet<ConnectorName> = grants
-                .iter()
-                .filter_map(|g| self.org.app(&g.app).map(|a| a.connector.clone()))
-                .collect();
-            // An app or a connector in scope is re-read even when nobody holds it.
+            // Every app the scope covers, held or not (a grant in scope is of one of them):
+            // no need to read the grants here.
+            let dir = self.directory().await?;
+            let mut names: BTreeSet<ConnectorName> = BTreeSet::new();
             for a in &self.org.apps {
                 let named = match &r.terms.scope {
                     ReviewScope::App(x) => &a.name == x,
@@ -256,8 +254,13 @@ impl Service {
         let mut opened = r.clone();
         opened.state = ReviewState::Open;
         let mut change = Change::default();
+        // The holders in one read, not one per page.
+        let dir = self.directory().await?;
         for (page, its) in &pages {
-            let (text, buttons) = self.page_view(&opened, its).await?;
+            let Some(holder) = its.first().and_then(|i| dir.get(&i.person)) else {
+                continue;
+            };
+            let (text, buttons) = self.page_view_of(&opened, holder, its);
             let mut to: Vec<&Handle> = its.iter().flat_map(|i| i.reviewers.iter()).collect();
             to.sort();
             to.dedup();
@@ -303,6 +306,14 @@ impl Service {
                 )));
             }
         };
+        Ok(self.page_view_of(r, &holder, items))
+    }
+
+    /// [`Self::page_view`] of `holder`'s items.
+    fn page_view_of(&self, r: &Review, holder: &Person, items: &[ReviewItem]) -> (String, Vec<Button>) {
+        let Some(first) = items.first() else {
+            return (String::new(), Vec::new());
+        };
         let named: Vec<(ReviewItem, String)> = items
             .iter()
             .map(|i| {
@@ -314,7 +325,7 @@ impl Service {
             })
             .collect();
         let show = |t| self.when_shared(t);
-        let text = words::page(r, &holder, &named, &self.when_shared(r.due_at), &show);
+        let text = words::page(r, holder, &named, &self.when_shared(r.due_at), &show);
         let open: Vec<&(ReviewItem, String)> = named
             .iter()
             .filter(|(i, _)| i.state == ItemState::Open)
@@ -341,7 +352,7 @@ impl Service {
                 ));
             }
         }
-        Ok((text, buttons))
+        (text, buttons)
     }
 
     /// The edits of `pages` after `updated` (items as they now stand; the rest as stored).

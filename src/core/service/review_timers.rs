@@ -20,12 +20,20 @@ impl Service {
             return Ok(done);
         }
         let reviews: HashMap<ReviewId, Review> = open.iter().map(|r| (r.id, r.clone())).collect();
-        let live = self.store.live_review_items().await?;
-        done += self.review_changes(&reviews, &live, now).await?;
-        let live = self.store.live_review_items().await?;
-        done += self.review_escalations(&reviews, &live, now).await?;
-        done += self.review_reminders(&reviews, now).await?;
-        done += self.review_completions(&open, now).await?;
+        // Every live item of a large campaign is read here each tick: once, and again only
+        // after a step changed some (a read of 100,000 items costs a CPU for a while).
+        let mut live = self.store.live_review_items().await?;
+        let changed = self.review_changes(&reviews, &live, now).await?;
+        if changed > 0 {
+            live = self.store.live_review_items().await?;
+        }
+        let escalated = self.review_escalations(&reviews, &live, now).await?;
+        if escalated > 0 {
+            live = self.store.live_review_items().await?;
+        }
+        done += changed + escalated;
+        done += self.review_reminders(&reviews, &live, now).await?;
+        done += self.review_completions(&open, &live, now).await?;
         Ok(done)
     }
 
@@ -386,9 +394,9 @@ impl Service {
     async fn review_reminders(
         &self,
         reviews: &HashMap<ReviewId, Review>,
+        live: &[ReviewItem],
         now: Timestamp,
     ) -> Result<usize> {
-        let live = self.store.live_review_items().await?;
         let mut by_reviewer: BTreeMap<Handle, Vec<ReviewItem>> = BTreeMap::new();
         for i in live.iter().filter(|i| i.state == ItemState::Open) {
             let Some(r) = reviews.get(&i.review) else {
@@ -437,9 +445,18 @@ impl Service {
 
     /// Reviews whose every item is settled complete: audited, and IT and whoever launched
     /// them told.
-    async fn review_completions(&self, open: &[Review], now: Timestamp) -> Result<usize> {
+    async fn review_completions(
+        &self,
+        open: &[Review],
+        live: &[ReviewItem],
+        now: Timestamp,
+    ) -> Result<usize> {
         let mut done = 0;
         for r in open {
+            // An item of its own still live: not complete, no need to read them all.
+            if live.iter().any(|i| i.review == r.id) {
+                continue;
+            }
             let items = self.store.review_items(r.id).await?;
             if !items.iter().all(|i| i.state.settled()) {
                 continue;

@@ -75,6 +75,17 @@ impl FakeDiscord {
         self.with(|s| s.rate_limit_next = n);
     }
 
+    /// Enforces Discord's rate limits from now on (headers on limited routes, 429 over a
+    /// limit, each such call counted).
+    pub fn enforce_rate_limits(&self, limits: super::Limits) {
+        self.with(|s| s.rates = Some(super::limits::RateState::new(limits)));
+    }
+
+    /// The calls refused for going over a limit so far.
+    pub fn rate_violations(&self) -> super::Violations {
+        self.with(|s| s.rates.as_ref().map(|r| r.violations).unwrap_or_default())
+    }
+
     /// The next message creates fail with these faults, in order.
     pub fn fail_next_creates(&self, faults: &[Fault]) {
         self.with(|s| s.faults.extend(faults.iter().copied()));

@@ -10,6 +10,10 @@
 //! - interaction tokens expire (after 15 minutes on Discord; here when the test says so):
 //!   50027 (Invalid Webhook Token);
 //! - injectable 429s with `Retry-After`;
+//! - when a test turns them on, Discord's rate limits: the global 50 requests/s and per-route
+//!   buckets (message creation per channel, DM channel creation) with Discord's headers, a
+//!   429 (`retry_after`, `global`, `Retry-After`, `X-RateLimit-Scope`) for a call over one,
+//!   every such call counted (see `limits`);
 //! - injectable failures of message creates ([`Fault`]): a 5xx, a 429 with its own
 //!   `retry_after`, a connection dropped before or after the message was made, an answer
 //!   that hangs after the message was made, and users
@@ -26,6 +30,7 @@
 mod fake;
 mod gateway;
 mod json;
+mod limits;
 mod rest;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -38,6 +43,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 
 pub use json::user_json;
+pub use limits::{Limits, Violations};
 
 /// The application's id.
 pub const APP_ID: &str = "900000000000000001";
@@ -166,6 +172,8 @@ pub struct FakeState {
     pub closed_dms: HashSet<String>,
     /// The next N REST calls get 429.
     pub rate_limit_next: u32,
+    /// Discord's rate limits, when a test turned them on.
+    pub rates: Option<limits::RateState>,
     /// Failures for the next message creates, in order.
     pub faults: VecDeque<Fault>,
     /// Users whose DM channel answers every message create with 500.

@@ -47,9 +47,28 @@ pub(super) async fn rest(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let (status, v, how) = {
+    let (status, v, how, limit_headers) = {
         let mut s = sh.state.lock().unwrap();
-        let (status, v, how) = answer(&mut s, sh.addr, &method, &rest, &body);
+        // Discord's limits first, when modelled: a call over one is refused as it arrives.
+        let verdict = s
+            .rates
+            .as_mut()
+            .map(|r| r.check(&method, &rest, Instant::now()));
+        let (status, v, how, limit_headers) = match verdict {
+            Some(super::limits::Verdict {
+                headers,
+                refused: Some(v),
+            }) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                v,
+                Delivery::default(),
+                headers,
+            ),
+            other => {
+                let (status, v, how) = answer(&mut s, sh.addr, &method, &rest, &body);
+                (status, v, how, other.map(|o| o.headers).unwrap_or_default())
+            }
+        };
         let code = if status.is_success() {
             None
         } else {
@@ -64,7 +83,7 @@ pub(super) async fn rest(
             auth,
             at: Instant::now(),
         });
-        (status, v, how)
+        (status, v, how, limit_headers)
     };
     sh.changed.notify_waiters();
     if let Some(d) = how.hang {
@@ -81,7 +100,9 @@ pub(super) async fn rest(
             .unwrap();
     }
     let mut r = reply(status, v);
-    if status == StatusCode::TOO_MANY_REQUESTS {
+    let limited = limit_headers.contains_key("retry-after");
+    r.headers_mut().extend(limit_headers);
+    if status == StatusCode::TOO_MANY_REQUESTS && !limited {
         let secs = how.retry_after.unwrap_or(0.05).to_string();
         r.headers_mut().insert(
             "retry-after",
