@@ -195,7 +195,11 @@ async fn launch(config: &Config, store: &SqlStore, n: usize) -> ReviewId {
     let mut pages: Vec<_> = items.iter().map(|i| i.page).collect();
     pages.dedup();
     let after = store.outbox_counts().await.unwrap();
-    println!("/review start answered in {} ms: {}", ms(asked), answer.text);
+    println!(
+        "/review start answered in {} ms: {}",
+        ms(asked),
+        answer.text
+    );
     println!(
         "launch → open: {:.2} s ({} items, {} pages, {} messages written to the outbox; snapshot: {} grants, {} unrecorded, reads {:?})",
         took.as_secs_f64(),
@@ -204,7 +208,10 @@ async fn launch(config: &Config, store: &SqlStore, n: usize) -> ReviewId {
         after.pending - before.pending,
         r.snapshot.as_ref().map_or(0, |s| s.grants),
         r.snapshot.as_ref().map_or(0, |s| s.unrecorded),
-        r.snapshot.as_ref().map(|s| s.reads.clone()).unwrap_or_default()
+        r.snapshot
+            .as_ref()
+            .map(|s| s.reads.clone())
+            .unwrap_or_default()
     );
     println!(
         "goal launch over 100,000 grants <= 5 s: {}",
@@ -253,7 +260,12 @@ fn sign(key: &SigningKey, payload: &Value) -> Signed {
 }
 
 /// Posts `payloads` at `rate` per second; each answer.
-async fn at_rate(client: &reqwest::Client, url: &str, rate: u32, payloads: Vec<Signed>) -> Vec<Value> {
+async fn at_rate(
+    client: &reqwest::Client,
+    url: &str,
+    rate: u32,
+    payloads: Vec<Signed>,
+) -> Vec<Value> {
     let start = tokio::time::Instant::now();
     let mut tasks = Vec::new();
     for (i, s) in payloads.into_iter().enumerate() {
@@ -313,7 +325,11 @@ async fn clicks(config: &Config, store: &SqlStore, fake: &fake::FakeDiscord, rev
     let client = reqwest::Client::new();
     let items = store.review_items(review).await.unwrap();
     // Keep: the first item of pages 0.., Revoke: the second item of other pages.
-    let firsts: Vec<i64> = items.iter().filter(|i| i.id == i.page).map(|i| i.id.0).collect();
+    let firsts: Vec<i64> = items
+        .iter()
+        .filter(|i| i.id == i.page)
+        .map(|i| i.id.0)
+        .collect();
     let seconds: Vec<i64> = items
         .iter()
         .filter(|i| i.id.0 == i.page.0 + 1)
@@ -374,8 +390,14 @@ async fn clicks(config: &Config, store: &SqlStore, fake: &fake::FakeDiscord, rev
             .count()
     };
     let (ks, fs, ss) = (stats(keep_lat), stats(form_lat), stats(submit_lat));
-    println!("Keep → decision, server-side:      {ks} ({} answered, {} kept)", kept_answers, decided(&keep, "kept"));
-    println!("Revoke → reason form, server-side: {fs} ({n_forms} of {REVOKES} answered with the form)");
+    println!(
+        "Keep → decision, server-side:      {ks} ({} answered, {} kept)",
+        kept_answers,
+        decided(&keep, "kept")
+    );
+    println!(
+        "Revoke → reason form, server-side: {fs} ({n_forms} of {REVOKES} answered with the form)"
+    );
     println!(
         "form → decision, server-side:      {ss} ({} of {REVOKES} decided: revoking or revoked)",
         decided(&revoke, "revoking") + decided(&revoke, "revoked") + decided(&revoke, "unverified")
@@ -441,14 +463,23 @@ async fn dms() {
     let mut opened = None;
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        if opened.is_none() && !store.reviews_in(&[ReviewState::Open]).await.unwrap().is_empty() {
+        if opened.is_none()
+            && !store
+                .reviews_in(&[ReviewState::Open])
+                .await
+                .unwrap()
+                .is_empty()
+        {
             opened = Some(t.elapsed());
         }
         let c = store.outbox_counts().await.unwrap();
         if opened.is_some() && c.pending == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "not delivered within 10 minutes: {c:?}");
+        assert!(
+            Instant::now() < deadline,
+            "not delivered within 10 minutes: {c:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let total = t.elapsed();
@@ -461,7 +492,12 @@ async fn dms() {
     let made = creates.iter().filter(|c| c.status == 200).count();
     let got_429 = calls.iter().filter(|c| c.status == 429).count();
     let first = creates.iter().map(|c| c.at).min().unwrap();
-    let last = creates.iter().filter(|c| c.status == 200).map(|c| c.at).max().unwrap();
+    let last = creates
+        .iter()
+        .filter(|c| c.status == 200)
+        .map(|c| c.at)
+        .max()
+        .unwrap();
     let sending = last - first;
     // Every page reached its reviewer, once.
     let mut pages_ok = true;

@@ -78,7 +78,11 @@ impl Seen {
 }
 
 fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(if s.is_finite() { s.clamp(0.0, 3600.0) } else { 0.0 })
+    Duration::from_secs_f64(if s.is_finite() {
+        s.clamp(0.0, 3600.0)
+    } else {
+        0.0
+    })
 }
 
 /// The limiter of one bot's REST calls.

@@ -177,6 +177,8 @@ pub struct Service {
     reconcile_requests: std::sync::Mutex<Vec<Option<ConnectorName>>>,
     /// Wakes whoever runs them.
     reconcile_wake: tokio::sync::Notify,
+    /// When the review timers last read every live item, and how many there were.
+    review_scan: std::sync::Mutex<Option<(std::time::Instant, usize)>>,
 }
 
 /// `t` in UTC, for the audit trail's details (a message's reader sees their own zone:
@@ -238,6 +240,7 @@ impl Service {
             step_up: StepUpSettings::default(),
             reconcile_requests: std::sync::Mutex::new(Vec::new()),
             reconcile_wake: tokio::sync::Notify::new(),
+            review_scan: std::sync::Mutex::new(None),
         }
     }
 

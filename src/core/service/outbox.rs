@@ -243,7 +243,11 @@ impl Service {
                 retry_after: Some(wait),
             } = e
             {
-                tracing::debug!(message = row.id, wait_ms = wait.as_millis() as u64, "rate limited; will retry");
+                tracing::debug!(
+                    message = row.id,
+                    wait_ms = wait.as_millis() as u64,
+                    "rate limited; will retry"
+                );
                 self.store.message_retry(row.id, wait, &why).await?;
                 return Ok(());
             }

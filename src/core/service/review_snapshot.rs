@@ -310,7 +310,12 @@ impl Service {
     }
 
     /// [`Self::page_view`] of `holder`'s items.
-    fn page_view_of(&self, r: &Review, holder: &Person, items: &[ReviewItem]) -> (String, Vec<Button>) {
+    fn page_view_of(
+        &self,
+        r: &Review,
+        holder: &Person,
+        items: &[ReviewItem],
+    ) -> (String, Vec<Button>) {
         let Some(first) = items.first() else {
             return (String::new(), Vec::new());
         };

@@ -92,7 +92,12 @@ impl RateState {
         match (method.as_str(), seg.as_slice()) {
             ("POST", ["channels", ch, "messages"]) => {
                 let (n, w) = self.limits.messages;
-                Some(("80c17d2f203122d936070c88c8d10f33", format!("msg:{ch}"), n, w))
+                Some((
+                    "80c17d2f203122d936070c88c8d10f33",
+                    format!("msg:{ch}"),
+                    n,
+                    w,
+                ))
             }
             ("POST", ["users", "@me", "channels"]) => {
                 let (n, w) = self.limits.dm_channels;
@@ -161,9 +166,21 @@ impl RateState {
             .unwrap_or_default()
             + reset_after;
         set(&mut headers, "x-ratelimit-limit", &limit.to_string());
-        set(&mut headers, "x-ratelimit-remaining", &b.remaining.to_string());
-        set(&mut headers, "x-ratelimit-reset", &format!("{:.3}", epoch.as_secs_f64()));
-        set(&mut headers, "x-ratelimit-reset-after", &round(reset_after).to_string());
+        set(
+            &mut headers,
+            "x-ratelimit-remaining",
+            &b.remaining.to_string(),
+        );
+        set(
+            &mut headers,
+            "x-ratelimit-reset",
+            &format!("{:.3}", epoch.as_secs_f64()),
+        );
+        set(
+            &mut headers,
+            "x-ratelimit-reset-after",
+            &round(reset_after).to_string(),
+        );
         set(&mut headers, "x-ratelimit-bucket", hash);
         Verdict { headers, refused }
     }
