@@ -11,7 +11,7 @@ use testkit::discord as fake;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fake::{APP_ID, APPROVALS, Call, FakeDiscord, Fault, Msg};
+use fake::{APP_ID, APPROVALS, Call, FakeDiscord, Fault, GENERAL, Msg};
 use quartermaster::config::{self, Config, DiscordConfig, DiscordMode};
 use quartermaster::core::ports::{ManualClock, Outbox};
 use quartermaster::server::{self, Server};
@@ -677,4 +677,80 @@ async fn review_pages_keep_within_discords_rate_limits_and_arrive_once() {
     let m = bot.metrics().await;
     assert_eq!(metric(&m, "quartermaster_messages_failed_total"), 0, "{m}");
     bot.stop().await;
+}
+
+/// The fake's model of Discord's limits refuses what Discord would: a message create over its
+/// channel's bucket (429, scope `user`, the wait in the body and `Retry-After`, the bucket's
+/// headers), and any call over the global limit (429, `global`), each counted; a channel's
+/// bucket is its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fakes_rate_limits_refuse_calls_over_a_limit_with_discords_answers() {
+    let fake = FakeDiscord::start().await;
+    fake.enforce_rate_limits(fake::Limits {
+        global_per_sec: 6,
+        messages: (2, Duration::from_secs(5)),
+        dm_channels: (5, Duration::from_secs(1)),
+    });
+    let http = reqwest::Client::new();
+    let api = format!("{}/api/v10", fake.base_url());
+    let dm: Value = http
+        .post(format!("{api}/users/@me/channels"))
+        .json(&json!({ "recipient_id": BOB.0 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ch = dm["id"].as_str().unwrap().to_owned();
+    let create = |ch: String| {
+        let (http, api) = (http.clone(), api.clone());
+        async move {
+            http.post(format!("{api}/channels/{ch}/messages"))
+                .json(&json!({ "content": "hi" }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = create(ch.clone()).await;
+    assert_eq!(first.status(), 200);
+    let h =
+        |r: &reqwest::Response, k: &str| r.headers().get(k).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(h(&first, "x-ratelimit-limit").as_deref(), Some("2"));
+    assert_eq!(h(&first, "x-ratelimit-remaining").as_deref(), Some("1"));
+    assert!(h(&first, "x-ratelimit-bucket").is_some());
+    assert!(h(&first, "x-ratelimit-reset").is_some());
+    let after: f64 = h(&first, "x-ratelimit-reset-after")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(after > 4.0 && after <= 5.0, "{after}");
+    assert_eq!(create(ch.clone()).await.status(), 200);
+    let over = create(ch.clone()).await;
+    assert_eq!(over.status(), 429);
+    assert_eq!(h(&over, "x-ratelimit-scope").as_deref(), Some("user"));
+    assert!(h(&over, "retry-after").is_some());
+    let body: Value = over.json().await.unwrap();
+    assert_eq!(body["global"], false);
+    assert!(body["retry_after"].as_f64().unwrap() > 4.0, "{body}");
+    // Another channel has its own bucket.
+    assert_eq!(create(GENERAL.to_owned()).await.status(), 200);
+    // Five calls in this second so far (the refused one counts): the sixth goes, the
+    // seventh is over the global limit.
+    let me = format!("{api}/users/@me");
+    assert_eq!(http.get(&me).send().await.unwrap().status(), 200);
+    let global = http.get(&me).send().await.unwrap();
+    assert_eq!(global.status(), 429);
+    assert_eq!(h(&global, "x-ratelimit-global").as_deref(), Some("true"));
+    assert_eq!(h(&global, "x-ratelimit-scope").as_deref(), Some("global"));
+    let body: Value = global.json().await.unwrap();
+    assert_eq!(body["global"], true);
+    assert_eq!(
+        fake.rate_violations(),
+        fake::Violations {
+            global: 1,
+            route: 1
+        }
+    );
 }
