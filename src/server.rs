@@ -138,6 +138,14 @@ pub async fn start(
             .merge(crate::http::hr::router(service.clone(), hr.secret.clone()));
         tracing::info!("HR feed on POST /hr/events");
     }
+    if let Some(sc) = &config.scim_server {
+        w.router = w.router.merge(crate::http::scim::router(
+            service.clone(),
+            &sc.token,
+            config.public_url.clone(),
+        ));
+        tracing::info!("inbound SCIM on /scim/v2/");
+    }
     let addr = listener
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));

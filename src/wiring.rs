@@ -170,7 +170,14 @@ pub fn assemble(
         .with_step_up(crate::core::service::StepUpSettings {
             key: config.mfa_key.clone(),
             public_url: config.public_url.clone(),
-        }),
+        })
+        .with_scim(
+            config
+                .scim_server
+                .as_ref()
+                .map(|s| s.settings.clone())
+                .unwrap_or_default(),
+        ),
     );
     let limits = config
         .connectors

@@ -24,6 +24,7 @@ mod people_csv;
 mod read;
 mod reviews;
 mod roles;
+mod scim_server;
 mod secret;
 mod server;
 mod step_up;
@@ -47,6 +48,7 @@ use read::{
     Cx, Rec, Ref, RefKind, expected, join, no_env, positive_int, regex_error, suggest,
     suggest_or_list, syntax_problem,
 };
+pub use scim_server::ScimServerConfig;
 use walker::Walker;
 
 /// The example organisation (`examples/acme.toml`), built into the binary.
@@ -71,6 +73,8 @@ pub struct Config {
     pub http: Option<HttpConfig>,
     /// `[hr]`, when given (the HR feed's shared secret).
     pub hr: Option<HrConfig>,
+    /// `[scim_server]`, when given (inbound SCIM: its token and mapping).
+    pub scim_server: Option<ScimServerConfig>,
     /// `[mfa] key_env`: the key that seals TOTP secrets at rest, when configured.
     pub mfa_key: Option<crate::core::totp::MfaKey>,
     /// `[http] public_url`: where people reach `serve` (the enrolment page's links).

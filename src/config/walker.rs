@@ -72,6 +72,7 @@ impl<'c, 'e> Walker<'c, 'e> {
         let discord = self.discord(&root);
         let http = self.http(&root);
         let hr = self.hr(&root);
+        let scim_server = self.scim_server(&root);
         let (audit_key, audit_anchor_file) = self.audit(&root);
         let (connectors, known_connectors) = self.connectors(&root);
         let (people, known_handles) = self.people(&root, head.people_file.as_ref());
@@ -108,6 +109,7 @@ impl<'c, 'e> Walker<'c, 'e> {
             discord,
             http,
             hr,
+            scim_server,
             mfa_key,
             public_url,
             audit_key,

@@ -174,6 +174,18 @@ vocabulary! {
         OffboardingReported = "offboarding.reported",
         /// An HR event was received (hire, change or leave).
         HrEventReceived = "hr.event_received",
+        /// The identity provider created a user over inbound SCIM.
+        ScimUserCreated = "scim.user_created",
+        /// The identity provider replaced or patched a user over inbound SCIM.
+        ScimUserUpdated = "scim.user_updated",
+        /// The identity provider deleted a user over inbound SCIM.
+        ScimUserDeleted = "scim.user_deleted",
+        /// The identity provider created a group over inbound SCIM.
+        ScimGroupCreated = "scim.group_created",
+        /// The identity provider replaced or patched a group (its members) over inbound SCIM.
+        ScimGroupUpdated = "scim.group_updated",
+        /// The identity provider deleted a group over inbound SCIM.
+        ScimGroupDeleted = "scim.group_deleted",
         /// A command or click was refused; the detail says why.
         CommandRefused = "command.refused",
         /// A direct message could not be delivered, so it went to the fallback.

@@ -12,6 +12,7 @@ pub mod policy;
 pub mod ports;
 pub mod render;
 pub mod review;
+pub mod scim;
 pub mod service;
 pub mod suggest;
 pub mod totp;

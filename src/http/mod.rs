@@ -10,6 +10,7 @@ pub mod hr;
 pub mod interactions;
 pub mod mfa;
 pub mod ops;
+pub mod scim;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -57,6 +57,8 @@ impl UnitOfWork for SqlStore {
         super::drift::write_drift(&mut tx, &change).await?;
         // 5e. Reviews and their items.
         out.review = super::reviews::write_reviews(&mut tx, &change).await?;
+        // 5f. Inbound SCIM resources.
+        super::scim::write_scim(&mut tx, &change).await?;
 
         // 6. The audit rows, chained under the same write lock.
         let head = audit::append(

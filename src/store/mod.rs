@@ -38,6 +38,7 @@ mod plans;
 mod requests;
 mod reviews;
 mod rows;
+mod scim;
 mod step_up;
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use quartermaster::core::model::*;
 use quartermaster::core::ports::*;
+use quartermaster::core::scim::resource::GroupRef;
+use quartermaster::core::scim::{ScimKind, ScimResource};
 
 /// The panic message of a simulated crash.
 pub const CRASH: &str = "simulated crash after a commit";
@@ -269,6 +271,54 @@ impl ReviewRecords for CrashStore {
 
     async fn last_campaign_launch(&self, name: &str) -> Result<Option<Timestamp>, StoreError> {
         self.inner.last_campaign_launch(name).await
+    }
+}
+
+#[async_trait]
+impl ScimRecords for CrashStore {
+    async fn scim_resource(
+        &self,
+        kind: ScimKind,
+        id: &str,
+    ) -> Result<Option<ScimResource>, StoreError> {
+        self.inner.scim_resource(kind, id).await
+    }
+
+    async fn scim_by_name(
+        &self,
+        kind: ScimKind,
+        name: &str,
+    ) -> Result<Vec<ScimResource>, StoreError> {
+        self.inner.scim_by_name(kind, name).await
+    }
+
+    async fn scim_by_external_id(
+        &self,
+        kind: ScimKind,
+        external_id: &str,
+    ) -> Result<Vec<ScimResource>, StoreError> {
+        self.inner.scim_by_external_id(kind, external_id).await
+    }
+
+    async fn scim_by_handle(&self, h: &Handle) -> Result<Option<ScimResource>, StoreError> {
+        self.inner.scim_by_handle(h).await
+    }
+
+    async fn scim_all(&self, kind: ScimKind) -> Result<Vec<ScimResource>, StoreError> {
+        self.inner.scim_all(kind).await
+    }
+
+    async fn scim_page(
+        &self,
+        kind: ScimKind,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<ScimResource>), StoreError> {
+        self.inner.scim_page(kind, offset, limit).await
+    }
+
+    async fn scim_groups_of(&self, user_id: &str) -> Result<Vec<GroupRef>, StoreError> {
+        self.inner.scim_groups_of(user_id).await
     }
 }
 

@@ -3,6 +3,7 @@
 //! the reference cannot drift from what `check` accepts.
 
 mod review;
+mod scim;
 mod sections;
 mod starter;
 mod table;
@@ -13,9 +14,12 @@ pub use sections::SECTIONS;
 pub use starter::STARTER;
 pub use table::KEYS;
 
-/// Every key: the main table, then the access reviews' (each section keeps its order).
+/// Every key: the main table, then the access reviews', then inbound SCIM's (each section
+/// keeps its order).
 pub fn all() -> impl Iterator<Item = &'static KeySpec> {
-    KEYS.iter().chain(review::REVIEW_KEYS)
+    KEYS.iter()
+        .chain(review::REVIEW_KEYS)
+        .chain(scim::SCIM_KEYS)
 }
 
 /// One key of one section.

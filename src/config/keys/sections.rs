@@ -40,6 +40,20 @@ pub const SECTIONS: &[SectionSpec] = &[
               with the secret, of `TIMESTAMP + \".\" + BODY`.",
     },
     SectionSpec {
+        name: "scim_server",
+        header: "[scim_server]",
+        doc: "Inbound SCIM 2.0: Quartermaster as the service provider an identity provider \
+              (Okta, Entra ID, Google, JumpCloud, OneLogin) pushes people to. Point its \
+              provisioning at `http://LISTEN/scim/v2` (or the public URL in front of it) with the \
+              bearer token; Users map to people by the keys below, Groups feed the rules.",
+    },
+    SectionSpec {
+        name: "scim_server.rule",
+        header: "[[scim_server.rule]]",
+        doc: "A mapping rule: every `when_*` key given must match (none given: every user); the \
+              rule then gives `role` and/or `department`.",
+    },
+    SectionSpec {
         name: "mfa",
         header: "[mfa]",
         doc: "Step-up verification (TOTP codes from an authenticator app) for high-risk \

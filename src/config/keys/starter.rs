@@ -39,6 +39,17 @@ listen = "127.0.0.1:8080"
 # [hr]                           # POST /hr/events, signed: see docs/CONFIG.md
 # secret_env = "QM_HR_SECRET"
 
+# [scim_server]                  # inbound SCIM 2.0 at /scim/v2 (Okta, Entra ID…): see README
+# token_env = "QM_SCIM_TOKEN"    # the bearer token the identity provider sends
+# joiner = "plan"                # or "auto": onboard new users at once
+# leaver = "plan"                # or "immediate": offboard deactivated users at once
+# handle_from = "userName"       # the handle is its local part
+# default_role = "it"            # a user no rule gives a role to
+# [[scim_server.rule]]
+# when_group = "IT"              # or when_title, when_department
+# role = "it"
+# department = "IT"
+
 # [audit]
 # key_env = "QM_AUDIT_KEY"
 # anchor_file = "/var/lib/quartermaster/anchors.log"

@@ -73,6 +73,8 @@ pub enum Actor {
     System,
     /// The HR feed.
     Hr,
+    /// The identity provider (Okta, Entra ID…) over inbound SCIM (`/scim/v2/`).
+    Idp,
 }
 
 impl fmt::Display for Actor {
@@ -81,6 +83,7 @@ impl fmt::Display for Actor {
             Self::Person(h) => write!(f, "{h}"),
             Self::System => f.write_str("system"),
             Self::Hr => f.write_str("hr"),
+            Self::Idp => f.write_str("idp"),
         }
     }
 }

@@ -417,6 +417,9 @@ pub struct Change {
     pub review_snapshot: Option<ReviewSnapshot>,
     /// Review items to update, each only if its version is still the one read.
     pub item_updates: Vec<ReviewItem>,
+    /// Inbound SCIM resource writes (each conditional on the version read), in the
+    /// transaction of the lifecycle change they cause.
+    pub scim: Vec<crate::core::scim::ScimWrite>,
 }
 
 /// The items a review's launch found.

@@ -107,6 +107,53 @@ pub trait ReviewRecords: Send + Sync {
     async fn last_campaign_launch(&self, name: &str) -> Result<Option<Timestamp>, StoreError>;
 }
 
+/// Inbound SCIM's resources (written through [`UnitOfWork::commit`], with the lifecycle
+/// change each write causes).
+#[async_trait]
+pub trait ScimRecords: Send + Sync {
+    /// A resource by id.
+    async fn scim_resource(
+        &self,
+        kind: crate::core::scim::ScimKind,
+        id: &str,
+    ) -> Result<Option<crate::core::scim::ScimResource>, StoreError>;
+    /// A user by userName (or a group by displayName), case-insensitively.
+    async fn scim_by_name(
+        &self,
+        kind: crate::core::scim::ScimKind,
+        name: &str,
+    ) -> Result<Vec<crate::core::scim::ScimResource>, StoreError>;
+    /// Resources by externalId.
+    async fn scim_by_external_id(
+        &self,
+        kind: crate::core::scim::ScimKind,
+        external_id: &str,
+    ) -> Result<Vec<crate::core::scim::ScimResource>, StoreError>;
+    /// The user mapped to a person, if any.
+    async fn scim_by_handle(
+        &self,
+        h: &Handle,
+    ) -> Result<Option<crate::core::scim::ScimResource>, StoreError>;
+    /// Every resource of a kind, oldest first.
+    async fn scim_all(
+        &self,
+        kind: crate::core::scim::ScimKind,
+    ) -> Result<Vec<crate::core::scim::ScimResource>, StoreError>;
+    /// How many resources of a kind there are, and `limit` of them from `offset` (oldest
+    /// first).
+    async fn scim_page(
+        &self,
+        kind: crate::core::scim::ScimKind,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<crate::core::scim::ScimResource>), StoreError>;
+    /// The groups a user is a member of.
+    async fn scim_groups_of(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<crate::core::scim::resource::GroupRef>, StoreError>;
+}
+
 /// People: the directory the workflows are about.
 #[async_trait]
 pub trait People: Send + Sync {
@@ -351,6 +398,7 @@ pub trait Store:
     + StepUpRecords
     + DriftRecords
     + ReviewRecords
+    + ScimRecords
     + UnitOfWork
 {
 }
@@ -367,6 +415,7 @@ impl<T> Store for T where
         + StepUpRecords
         + DriftRecords
         + ReviewRecords
+        + ScimRecords
         + UnitOfWork
         + ?Sized
 {

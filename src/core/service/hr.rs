@@ -93,6 +93,8 @@ pub enum RecordSource {
     Hr,
     /// `quartermaster import people`.
     Import,
+    /// The identity provider over inbound SCIM.
+    Scim,
 }
 
 impl Service {
@@ -167,7 +169,7 @@ impl Service {
     }
 
     /// Checks a joiner's or mover's record against the catalog and the directory.
-    async fn check_record(&self, p: &Person) -> Result<(), PersonRefused> {
+    pub(super) async fn check_record(&self, p: &Person) -> Result<(), PersonRefused> {
         use RecordRefusal as R;
         let invalid = |r: RecordRefusal| Err(PersonRefused::Invalid(r));
         validate::person(p).map_err(|e| PersonRefused::Invalid(R::Field(e)))?;
@@ -236,7 +238,7 @@ impl Service {
 
     /// [`Service::person_record`], committing `intake` (an HR event's replay record and
     /// audit rows) in the same transaction as the work.
-    async fn person_record_with(
+    pub(super) async fn person_record_with(
         &self,
         source: RecordSource,
         mut p: Person,
@@ -246,6 +248,7 @@ impl Service {
         let by = match source {
             RecordSource::Hr => Initiator::hr(),
             RecordSource::Import => Initiator::import(),
+            RecordSource::Scim => Initiator::idp(),
         };
         let existing = self.store.person(&p.handle).await?;
         p.status = PersonStatus::Active;
@@ -331,9 +334,8 @@ impl Service {
         Ok(PersonOutcome::Moved(p.handle))
     }
 
-    /// A leave: offboarding at once, or a confirmed plan the scheduler runs on time. The plan
-    /// is stored with the event's replay record (due now when the leave is immediate, so a
-    /// crash before it runs leaves it to the scheduler or the sender's retry).
+    /// An HR leave: offboarding at once, or a confirmed plan the scheduler runs on time (the
+    /// path inbound SCIM's `leaver = "immediate"` shares: [`Service::leave_person`]).
     async fn hr_leave(
         &self,
         ev: &HrEvent,
@@ -345,10 +347,6 @@ impl Service {
                 ev.person.handle.clone(),
             )));
         };
-        if p.status == PersonStatus::Offboarded {
-            self.commit(intake).await?;
-            return Ok(HrLeave::AlreadyOffboarded(p.handle));
-        }
         // The last day ends in the leaver's zone: the event's, else the stored one, else
         // the organisation's.
         let zone = ev.person.timezone.unwrap_or_else(|| p.zone(&self.org));
@@ -356,8 +354,33 @@ impl Service {
             .effective_at
             .or_else(|| ev.last_day.map(|d| zone.end_of_day(d)))
             .filter(|t| *t > now);
+        let reason = format!("left (HR event {})", ev.id);
+        Ok(self
+            .leave_person(&Initiator::hr(), p, reason, due, now, intake)
+            .await?)
+    }
+
+    /// A leaver the HR feed or the identity provider reports: offboarding at once (`due`
+    /// None), or a confirmed plan the scheduler runs at `due`. The plan is stored with the
+    /// intake (an HR event's replay record, a SCIM write), due now when the leave is
+    /// immediate, so a crash before it runs leaves it to the scheduler or the sender's retry.
+    pub(super) async fn leave_person(
+        &self,
+        by: &Initiator,
+        p: Person,
+        reason: String,
+        due: Option<Timestamp>,
+        now: Timestamp,
+        intake: Change,
+    ) -> Result<HrLeave> {
+        if p.status == PersonStatus::Offboarded {
+            self.commit(intake).await?;
+            return Ok(HrLeave::AlreadyOffboarded(p.handle));
+        }
         let mut change = intake;
-        let told = self.leave_plan(&mut change, ev, &p, due, now).await;
+        let told = self
+            .leave_plan(&mut change, by, &reason, &p, due, now)
+            .await;
         let id = self
             .store
             .commit(change)
@@ -365,7 +388,7 @@ impl Service {
             .plan
             .ok_or_else(|| ServiceError::Inconsistent("no plan id".into()))?;
         let Some(plan) = self.store.plan(id).await? else {
-            return Err(ServiceError::Inconsistent(format!("plan {id} vanished")).into());
+            return Err(ServiceError::Inconsistent(format!("plan {id} vanished")));
         };
         if told {
             self.messages_committed().await;
@@ -378,9 +401,9 @@ impl Service {
         }
         match self
             .carry_out_offboarding(
-                &Initiator::hr(),
+                by,
                 &plan,
-                Some(format!("left (HR event {})", ev.id)),
+                Some(reason),
                 Change {
                     start_plan: Some(id),
                     ..Change::default()
@@ -391,7 +414,7 @@ impl Service {
         {
             Ok(done) => Ok(HrLeave::Done(done)),
             Err(ServiceError::Store(StoreError::Conflict)) => Ok(HrLeave::Running(p.handle)),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
@@ -400,24 +423,26 @@ impl Service {
     async fn leave_plan(
         &self,
         change: &mut Change,
-        ev: &HrEvent,
+        by: &Initiator,
+        reason: &str,
         p: &Person,
         due: Option<Timestamp>,
         now: Timestamp,
     ) -> bool {
         let detail = PlanDetail {
-            reason: Some(format!("left (HR event {})", ev.id)),
-            hr: true,
+            reason: Some(reason.to_owned()),
+            hr: by.actor == Actor::Hr,
+            idp: by.actor == Actor::Idp,
             ..PlanDetail::default()
         }
         .stored();
         let ev_row = self
             .audit(AuditAction::PlanProposed)
-            .by(Actor::Hr)
+            .by(by.actor.clone())
             .subject(&p.handle)
             .detail(match due {
-                Some(d) => format!("offboarding at {} (HR)", when(d)),
-                None => "offboarding now (HR)".into(),
+                Some(d) => format!("offboarding at {} ({})", when(d), by.name),
+                None => format!("offboarding now ({})", by.name),
             });
         change.audit.push(ev_row);
         // A scheduled leave tells IT in the plan's own transaction (the store fills in the

@@ -20,6 +20,13 @@ pub(super) struct PlanDetail {
     /// Made by the HR feed (no person created or confirmed it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(super) hr: bool,
+    /// Made by the identity provider over inbound SCIM.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(super) idp: bool,
+    /// The SCIM user a joiner plan of the identity provider's onboards (read again when IT
+    /// confirms, so the plan onboards the user as they then stand).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) scim_id: Option<String>,
     /// Onboarding: the birthright apps it set up.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(super) apps: Vec<String>,
@@ -92,6 +99,15 @@ impl Initiator {
             actor: Actor::Hr,
             chat: None,
             name: people::BY_HR.into(),
+            handle: None,
+        }
+    }
+    /// The identity provider over inbound SCIM.
+    pub(super) fn idp() -> Self {
+        Self {
+            actor: Actor::Idp,
+            chat: None,
+            name: people::BY_IDP.into(),
             handle: None,
         }
     }

@@ -45,6 +45,8 @@ mod review_start;
 mod review_timers;
 mod revoke;
 mod role;
+mod scim;
+mod scim_lifecycle;
 mod step_up;
 mod steps;
 mod tasks;
@@ -60,6 +62,7 @@ pub use lifecycle::{PersonOutcome, PersonRefused, RecordRefusal};
 pub use mfa::EnrolPage;
 pub use outbox::DELIVERY_BATCH;
 pub use review_report::{ReportItem, ReviewReport};
+pub use scim::{ScimChange, ScimFailure, ScimQuery};
 pub use step_up::StepUpSettings;
 
 use std::collections::HashMap;
@@ -179,6 +182,8 @@ pub struct Service {
     reconcile_wake: tokio::sync::Notify,
     /// When the review timers last read every live item, and how many there were.
     review_scan: std::sync::Mutex<Option<(std::time::Instant, usize)>>,
+    /// Inbound SCIM's mapping and modes (`[scim_server]`).
+    scim: crate::core::scim::ScimSettings,
 }
 
 /// `t` in UTC, for the audit trail's details (a message's reader sees their own zone:
@@ -241,6 +246,7 @@ impl Service {
             reconcile_requests: std::sync::Mutex::new(Vec::new()),
             reconcile_wake: tokio::sync::Notify::new(),
             review_scan: std::sync::Mutex::new(None),
+            scim: crate::core::scim::ScimSettings::default(),
         }
     }
 

@@ -115,7 +115,11 @@ impl Service {
 
     /// The offboarding plan as shown for Confirm: every grant to revoke, every account to
     /// disable and every pending request to cancel.
-    async fn offboard_plan(&self, p: &Person, reason: Option<String>) -> Result<OffboardPlan> {
+    pub(super) async fn offboard_plan(
+        &self,
+        p: &Person,
+        reason: Option<String>,
+    ) -> Result<OffboardPlan> {
         let grants = self
             .grants_not_gone(&p.handle)
             .await?

@@ -172,6 +172,7 @@ impl Service {
         let list: Vec<String> = queued.iter().map(|a| self.app_display(a)).collect();
         let detail = PlanDetail {
             hr: by.actor == Actor::Hr,
+            idp: by.actor == Actor::Idp,
             apps: apps.iter().map(ToString::to_string).collect(),
             ..PlanDetail::default()
         }

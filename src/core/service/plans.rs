@@ -208,9 +208,11 @@ impl Service {
                 self.carry_out_offboarding(by, plan, detail.reason, base, announce)
                     .await
             }
-            PlanKind::Onboard => {
-                return Ok(Some(PlanResult::NeedsNoConfirmation(plan.id)));
-            }
+            PlanKind::Onboard => match detail.scim_id {
+                // A joiner the identity provider sent, confirmed by IT.
+                Some(id) => self.carry_out_scim_joiner(by, plan, &id, base).await,
+                None => return Ok(Some(PlanResult::NeedsNoConfirmation(plan.id))),
+            },
             PlanKind::Role => {
                 let role = detail.role.as_deref().and_then(|r| RoleName::parse(r).ok());
                 match role {
@@ -259,6 +261,8 @@ impl Service {
         let detail = PlanDetail::of(plan)?;
         let by = if detail.hr {
             Initiator::hr()
+        } else if detail.idp {
+            Initiator::idp()
         } else {
             Initiator::system()
         };

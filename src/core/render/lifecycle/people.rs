@@ -6,6 +6,8 @@ use crate::core::service::{PersonOutcome, RecordRefusal};
 
 /// How people see the HR feed named when it acts ("by HR").
 pub(crate) const BY_HR: &str = "HR";
+/// The identity provider (inbound SCIM), as messages and audit details name it.
+pub(crate) const BY_IDP: &str = "the identity provider";
 
 /// How people see the scheduler named when it runs a plan.
 pub(crate) const BY_SCHEDULER: &str = "Quartermaster (scheduled)";
@@ -150,5 +152,39 @@ pub(crate) fn hr_scheduled(p: &Person, at: &str) -> Vec<String> {
             p.name, p.handle
         ),
         "); it runs by itself then, and the report comes to IT.".into(),
+    ]
+}
+
+/// IT's prompt for a joiner the identity provider sent (`joiner = "plan"`), in the two parts
+/// around the plan's number.
+pub(crate) fn idp_joiner(p: &Person, apps: &[String]) -> Vec<String> {
+    let dept = if p.department.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", p.department)
+    };
+    let apps = if apps.is_empty() {
+        "no birthright apps".to_owned()
+    } else {
+        apps.join(", ")
+    };
+    vec![
+        format!(
+            "The identity provider added {} ({}, {}), role {}{dept}. Onboarding plan #",
+            p.name, p.handle, p.email, p.role
+        ),
+        format!(" sets up: {apps}. Confirm to onboard them, or Cancel."),
+    ]
+}
+
+/// IT's prompt for a leaver the identity provider deactivated or deleted (`leaver = "plan"`),
+/// in the two parts around the plan's number, with the plan as shown for `/offboard`.
+pub(crate) fn idp_leaver(p: &Person, plan: &str) -> Vec<String> {
+    vec![
+        format!(
+            "The identity provider deactivated {} ({}). Offboarding plan #",
+            p.name, p.handle
+        ),
+        format!(":\n{plan}\nConfirm to offboard them, or Cancel."),
     ]
 }

@@ -191,6 +191,16 @@ pub(crate) enum PlanResult {
     },
     /// An onboarding plan, which is never confirmed.
     NeedsNoConfirmation(PlanId),
+    /// A joiner the identity provider sent was onboarded (their birthrights queued).
+    Onboarded {
+        /// Their name.
+        name: String,
+        /// The birthright apps being set up.
+        apps: Vec<String>,
+    },
+    /// The identity provider's joiner is no longer active (deactivated or deleted since the
+    /// plan was proposed): nothing was done.
+    JoinerGone(String),
 }
 
 /// What carrying out a plan did, in words.
@@ -208,6 +218,15 @@ pub(crate) fn result(r: &PlanResult) -> String {
             summary,
         } => format!("Done: {name} is now {role}.\n{}", move_summary(summary)),
         PlanResult::NeedsNoConfirmation(id) => format!("Plan #{id} needs no confirmation."),
+        PlanResult::Onboarded { name, apps } if apps.is_empty() => {
+            format!("Done: {name} is onboarded (no birthright apps).")
+        }
+        PlanResult::Onboarded { name, apps } => {
+            format!("Done: {name} is onboarded; setting up {}.", apps.join(", "))
+        }
+        PlanResult::JoinerGone(name) => {
+            format!("Nothing to do: the identity provider no longer has {name} as an active user.")
+        }
     }
 }
 

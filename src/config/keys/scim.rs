@@ -1,0 +1,103 @@
+//! The keys of `[scim_server]` and `[[scim_server.rule]]` (inbound SCIM).
+
+use super::{KeySpec, REQ, k};
+
+/// The keys of inbound SCIM.
+pub const SCIM_KEYS: &[KeySpec] = &[
+    k(
+        "scim_server",
+        "token_env",
+        "string (variable name)",
+        REQ,
+        "\"QM_SCIM_TOKEN\"",
+        "Required. The environment variable holding the bearer token the identity provider sends (`Authorization: Bearer …`); compared in constant time, never logged.",
+    ),
+    k(
+        "scim_server",
+        "joiner",
+        "string",
+        Some("\"plan\""),
+        "\"auto\"",
+        "A new active user: `plan` proposes an onboarding plan the IT admins Confirm; `auto` onboards at once (birthrights queued), as the HR feed does.",
+    ),
+    k(
+        "scim_server",
+        "leaver",
+        "string",
+        Some("\"plan\""),
+        "\"immediate\"",
+        "A user set `active: false` or deleted: `plan` proposes an offboarding plan the IT admins Confirm; `immediate` offboards at once, as the HR feed does.",
+    ),
+    k(
+        "scim_server",
+        "handle_from",
+        "string (attribute path)",
+        Some("\"userName\""),
+        "\"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber\"",
+        "The User attribute the person's handle comes from (its local part when it holds an `@`, lowercased, other characters as `-`). Fixed when the user is first seen.",
+    ),
+    k(
+        "scim_server",
+        "discord_id_from",
+        "string (attribute path)",
+        Some("\"urn:ietf:params:scim:schemas:extension:quartermaster:2.0:User:discordId\""),
+        "\"urn:ietf:params:scim:schemas:extension:acme:2.0:User:discord\"",
+        "The attribute holding the person's Discord user id (a custom extension attribute in Okta or Entra); a value that is not a Discord id is left out.",
+    ),
+    k(
+        "scim_server",
+        "default_role",
+        "string (role name)",
+        REQ,
+        "\"employee\"",
+        "The role of a user no rule gives one. Without it such a user is refused (400 invalidValue).",
+    ),
+    k(
+        "scim_server",
+        "rule",
+        "array of tables",
+        REQ,
+        "[[scim_server.rule]]",
+        "Mapping rules, in order: the first matching rule that gives a role gives the role, likewise the department (else the enterprise `department`).",
+    ),
+    k(
+        "scim_server.rule",
+        "when_title",
+        "string",
+        REQ,
+        "\"Staff Engineer\"",
+        "Matches a user whose `title` is this (case-insensitive).",
+    ),
+    k(
+        "scim_server.rule",
+        "when_department",
+        "string",
+        REQ,
+        "\"Engineering\"",
+        "Matches a user whose enterprise `department` is this (case-insensitive).",
+    ),
+    k(
+        "scim_server.rule",
+        "when_group",
+        "string",
+        REQ,
+        "\"Designers\"",
+        "Matches a user who is a member of the group with this `displayName` (groups pushed to `/scim/v2/Groups`); a membership change moves the person.",
+    ),
+    k(
+        "scim_server.rule",
+        "role",
+        "string (role name)",
+        REQ,
+        "\"designer\"",
+        "The role a matching user gets (a `[[role]]`).",
+    ),
+    k(
+        "scim_server.rule",
+        "department",
+        "string",
+        REQ,
+        "\"Design\"",
+        "The department a matching user gets.",
+    ),
+];
