@@ -33,6 +33,7 @@ mod reviews;
 mod reviews_peers;
 mod scim;
 mod scim_peers;
+mod scim_server;
 mod security;
 mod step_up;
 mod timezones;

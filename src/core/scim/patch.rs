@@ -44,8 +44,18 @@ fn coerce_one(def: &Attr, v: &Value) -> Result<Value, ScimError> {
     let wrong = || invalid(format!("{}: not a {:?} value", def.name, def.ty));
     Ok(match def.ty {
         Ty::Complex => {
-            let Value::Object(o) = v else {
-                return Err(wrong());
+            let o = match v {
+                Value::Object(o) => o,
+                // Entra sends a single-valued complex attribute as a one-element list
+                // (`"path": "manager", "value": [{"value": "…"}]`).
+                Value::Array(a) if a.len() == 1 && a[0].is_object() => {
+                    return coerce_one(def, &a[0]);
+                }
+                // The enterprise manager given as its id alone.
+                Value::String(id) if def.sub_attr("value").is_some() => {
+                    return Ok(serde_json::json!({ "value": id }));
+                }
+                _ => return Err(wrong()),
             };
             let mut out = Map::new();
             for (k, x) in o {

@@ -59,8 +59,16 @@ pub fn resolve(
         Some((t, s)) => (t, Some(s)),
         None => (rest, None),
     };
-    let urn = urn.filter(|u| *u != kind.schema());
+    let mut urn = urn.filter(|u| *u != kind.schema());
     let unknown = || ScimError::bad(err, format!("unknown attribute \"{raw}\""));
+    // Entra names enterprise attributes without their URN (`"path": "manager"`): a core
+    // name that no core attribute has is looked up in the extensions.
+    if urn.is_none() && SCHEMAS.attr(kind, None, top).is_none() {
+        urn = super::schema::Schemas::extensions(kind)
+            .iter()
+            .copied()
+            .find(|e| SCHEMAS.attr(kind, Some(e), top).is_some());
+    }
     let def = SCHEMAS.attr(kind, urn, top).ok_or_else(unknown)?;
     let sub = match sub {
         None => None,
