@@ -34,6 +34,7 @@ mod reviews_peers;
 mod scim;
 mod scim_peers;
 mod scim_server;
+mod scim_server_peers;
 mod security;
 mod step_up;
 mod timezones;

@@ -75,6 +75,7 @@ impl Service {
         let confirmed_by = match &plan.decided_by {
             Some(h) => ConfirmedBy::Person(Self::name_of(&dir, h)),
             None if detail.hr => ConfirmedBy::Hr,
+            None if detail.idp => ConfirmedBy::Idp,
             None => ConfirmedBy::Nobody,
         };
         Ok(OffboardingReport {

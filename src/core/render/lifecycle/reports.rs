@@ -248,6 +248,8 @@ pub(crate) enum ConfirmedBy {
     Person(String),
     /// The HR feed (no person confirmed it).
     Hr,
+    /// The identity provider over inbound SCIM (`leaver = "immediate"`).
+    Idp,
     /// Nobody known.
     Nobody,
 }
@@ -280,6 +282,7 @@ pub(crate) fn offboarding_report(r: &OffboardingReport) -> String {
         match &r.confirmed_by {
             ConfirmedBy::Person(n) => n.as_str(),
             ConfirmedBy::Hr => "the HR feed",
+            ConfirmedBy::Idp => "the identity provider",
             ConfirmedBy::Nobody => "-",
         },
         r.confirmed_at.as_deref().unwrap_or("-")
