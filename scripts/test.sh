@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine too: installs what the tests need when it is missing
 # (Debian: slapd, ldap-utils, 389-ds-base, samba-ad-dc, openssl, nodejs and npm; PyPI:
-# scim2-server into target/peers-venv; npm: the SCIMMY peer's packages into target/peers-node),
+# scim2-server and scim2-cli into target/peers-venv; npm: the SCIMMY peer's packages into target/peers-node),
 # then runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,7 +34,14 @@ if [ ! -x "$VENV/bin/scim2-server" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check scim2-server
 fi
+# The SCIM compliance checker (scim2-tester, through its CLI) for inbound SCIM's tests; pinned,
+# so a new release of the checker cannot change what passes.
+if [ ! -x "$VENV/bin/scim2" ]; then
+  echo "test.sh: installing scim2-cli (PyPI, brings scim2-tester) into $VENV" >&2
+  "$VENV/bin/pip" install -q --disable-pip-version-check "scim2-cli==0.6.0" "scim2-tester==0.5.2"
+fi
 export QM_SCIM2_SERVER="$VENV/bin/scim2-server"
+export QM_SCIM2_CLI="$VENV/bin/scim2"
 
 # --- npm packages: the second SCIM peer (SCIMMY), in a folder of our own ------------------------
 NODE_DIR="$PWD/target/peers-node"

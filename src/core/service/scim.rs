@@ -288,6 +288,14 @@ impl Service {
             None => None,
             Some(b) => Some(self.scim_resource_of(kind, old.as_ref(), fresh, b).await?),
         };
+        // A write that leaves the resource as it was (a retried PUT, a replace with the value
+        // it holds) changes nothing: no new version, no audit row.
+        if let (Some(n), Some(o)) = (&new, &old)
+            && n.body == o.body
+            && n.name == o.name
+        {
+            return Ok(Some(o.clone()));
+        }
         let write = match (&new, &old) {
             (Some(n), o) => ScimWrite::Put {
                 resource: n.clone(),
@@ -381,24 +389,26 @@ impl Service {
             .or(fresh.map(str::to_owned))
             .unwrap_or_default();
         let mut handle = old.and_then(|o| o.handle.clone());
-        if kind == ScimKind::User {
+        // A userName is checked when it is new or changes (beyond its case).
+        let renamed = old.is_none_or(|o| o.name.to_lowercase() != name.to_lowercase());
+        if kind == ScimKind::User && renamed {
             let taken = self.store.scim_by_name(kind, &name).await?;
             if taken.iter().any(|t| t.id != id) {
                 return Err(ScimError::uniqueness(format!("userName \"{name}\" is taken")).into());
             }
-            if handle.is_none() {
-                let h = mapping::handle_of(&self.scim, &body)?;
-                if let Some(other) = self.store.scim_by_handle(&h).await?
-                    && other.id != id
-                {
-                    return Err(ScimError::uniqueness(format!(
-                        "this user maps to the handle {h}, which user {} has",
-                        other.name
-                    ))
-                    .into());
-                }
-                handle = Some(h);
+        }
+        if kind == ScimKind::User && handle.is_none() {
+            let h = mapping::handle_of(&self.scim, &body)?;
+            if let Some(other) = self.store.scim_by_handle(&h).await?
+                && other.id != id
+            {
+                return Err(ScimError::uniqueness(format!(
+                    "this user maps to the handle {h}, which user {} has",
+                    other.name
+                ))
+                .into());
             }
+            handle = Some(h);
         }
         let now = self.clock.now();
         Ok(ScimResource {
