@@ -276,10 +276,8 @@ async fn writes(
                 let s = Instant::now();
                 let (code, out) = send(&t, m, &path, Some(body)).await;
                 lat.push(s.elapsed());
-                if !(200..300).contains(&code) {
-                    if failed.fetch_add(1, Ordering::Relaxed) < 3 {
-                        eprintln!("  write {i} ({m} {path}) failed: {code} {out}");
-                    }
+                if !(200..300).contains(&code) && failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                    eprintln!("  write {i} ({m} {path}) failed: {code} {out}");
                 }
             }
         }));
@@ -366,7 +364,7 @@ async fn main() {
     let ref_budget = Duration::from_secs(env("QM_REF_SECONDS", 30) as u64);
     let ref_gets = env("QM_REF_GETS", 500);
     println!("figure 12: inbound SCIM service, {users} users on SQLite");
-    println!("machine: {}", machine());
+    println!("{}", machine());
     let dir = tempfile::tempdir().unwrap();
     let (srv, ours) = start_ours(dir.path(), users).await;
     let f_ours = run(ours, total, conc, Duration::from_secs(3600), gets).await;

@@ -46,6 +46,7 @@ mod review_timers;
 mod revoke;
 mod role;
 mod scim;
+mod scim_batch;
 mod scim_lifecycle;
 mod step_up;
 mod steps;
@@ -184,6 +185,8 @@ pub struct Service {
     review_scan: std::sync::Mutex<Option<(std::time::Instant, usize)>>,
     /// Inbound SCIM's mapping and modes (`[scim_server]`).
     scim: crate::core::scim::ScimSettings,
+    /// Inbound SCIM's group commit of plain writes.
+    scim_batch: scim_batch::ScimBatcher,
 }
 
 /// `t` in UTC, for the audit trail's details (a message's reader sees their own zone:
@@ -247,6 +250,7 @@ impl Service {
             reconcile_wake: tokio::sync::Notify::new(),
             review_scan: std::sync::Mutex::new(None),
             scim: crate::core::scim::ScimSettings::default(),
+            scim_batch: scim_batch::ScimBatcher::default(),
         }
     }
 

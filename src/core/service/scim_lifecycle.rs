@@ -25,9 +25,15 @@ impl Service {
         intake: Change,
     ) -> Result<(), ScimFailure> {
         let Some(handle) = new.or(old).and_then(|r| r.handle.clone()) else {
-            self.commit(intake).await?;
+            self.commit_scim(intake).await?;
             return Ok(());
         };
+        if self.maps_alike(old, new) {
+            // Active before and after, and nothing a person takes from the user changed (a
+            // phone number, a nickname, a title no rule reads): only the resource is stored.
+            self.commit_scim(intake).await?;
+            return Ok(());
+        }
         let live = self
             .store
             .person(&handle)
@@ -37,7 +43,7 @@ impl Service {
             (Some(n), Some(p)) => {
                 let Some(mut rec) = self.scim_person(n).await? else {
                     // No e-mail any more: the person keeps what they hold.
-                    self.commit(intake).await?;
+                    self.commit_scim(intake).await?;
                     return Ok(());
                 };
                 if rec.discord_id.is_none() {
@@ -48,7 +54,7 @@ impl Service {
                 }
                 if rec == p {
                     // Nothing the person holds changed: no plan, no move.
-                    self.commit(intake).await?;
+                    self.commit_scim(intake).await?;
                 } else {
                     self.person_record_with(RecordSource::Scim, rec, intake)
                         .await?;
@@ -57,7 +63,7 @@ impl Service {
             (Some(n), None) => {
                 let Some(rec) = self.scim_person(n).await? else {
                     // Not a person until the user has an e-mail address.
-                    self.commit(intake).await?;
+                    self.commit_scim(intake).await?;
                     return Ok(());
                 };
                 match self.scim.joiner {
@@ -85,10 +91,28 @@ impl Service {
                 }
             }
             (None, None) => {
-                self.commit(intake).await?;
+                self.commit_scim(intake).await?;
             }
         }
         Ok(())
+    }
+
+    /// Whether a user active before and after a write maps to the same person record (same
+    /// manager id, no rule reading groups), read from the two bodies alone.
+    fn maps_alike(&self, old: Option<&ScimResource>, new: Option<&ScimResource>) -> bool {
+        let (Some(o), Some(n)) = (old, new) else {
+            return false;
+        };
+        let (Some(h), true) = (&n.handle, o.active && n.active) else {
+            return false;
+        };
+        // A rule reading group membership could read a changed title with it: map in full.
+        if self.scim.rules.iter().any(|r| r.group.is_some()) {
+            return false;
+        }
+        let map = |r: &ScimResource| mapping::person(&self.scim, h, &r.body, &[], None);
+        mapping::manager_id(&o.body) == mapping::manager_id(&n.body)
+            && matches!((map(o), map(n)), (Ok(Some(a)), Ok(Some(b))) if a == b)
     }
 
     /// The person an active user maps to (None: no e-mail address yet): groups read when a
@@ -144,7 +168,7 @@ impl Service {
             .await?
             .is_some()
         {
-            self.commit(intake).await?;
+            self.commit_scim(intake).await?;
             return Ok(());
         }
         let apps: Vec<String> = self
@@ -182,7 +206,7 @@ impl Service {
             due_at: None,
             preconfirmed: false,
         });
-        self.commit(intake).await?;
+        self.commit_scim(intake).await?;
         self.messages_committed().await;
         Ok(())
     }
@@ -200,7 +224,7 @@ impl Service {
             .await?
             .is_some()
         {
-            self.commit(intake).await?;
+            self.commit_scim(intake).await?;
             return Ok(());
         }
         let shown = self.offboard_plan(&p, Some(reason.into())).await?;
@@ -233,7 +257,7 @@ impl Service {
             due_at: None,
             preconfirmed: false,
         });
-        self.commit(intake).await?;
+        self.commit_scim(intake).await?;
         self.messages_committed().await;
         Ok(())
     }
@@ -284,7 +308,7 @@ impl Service {
         new: Option<&ScimResource>,
         intake: Change,
     ) -> Result<(), ScimFailure> {
-        self.commit(intake).await?;
+        self.commit_scim(intake).await?;
         if !self.scim.rules.iter().any(|r| r.group.is_some()) {
             return Ok(());
         }
