@@ -12,12 +12,40 @@ use crate::core::ports::{Change, ScimRecords, StoreError};
 use crate::core::scim::resource::GroupRef;
 use crate::core::scim::{ScimKind, ScimResource, ScimWrite};
 
-/// The columns of a resource, in `SELECT` order.
+/// The columns of a resource, in `SELECT` order, with a user's groups (id, unit separator,
+/// displayName; record separator between groups) read in the same statement.
 macro_rules! cols {
     () => {
-        "SELECT id, kind, name, external_id, handle, active, version, created_at, updated_at, \
-         body FROM scim_resources"
+        "SELECT r.id, r.kind, r.name, r.external_id, r.handle, r.active, r.version, \
+         r.created_at, r.updated_at, r.body, (SELECT group_concat(g.id || char(31) || g.name, \
+         char(30)) FROM scim_members m JOIN scim_resources g ON g.id = m.group_id \
+         WHERE m.member_id = r.id) AS groups FROM scim_resources r"
     };
+}
+
+/// [`cols`] in PostgreSQL's words.
+macro_rules! cols_pg {
+    () => {
+        "SELECT r.id, r.kind, r.name, r.external_id, r.handle, r.active, r.version, \
+         r.created_at, r.updated_at, r.body, (SELECT string_agg(g.id || chr(31) || g.name, \
+         chr(30)) FROM scim_members m JOIN scim_resources g ON g.id = m.group_id \
+         WHERE m.member_id = r.id) AS groups FROM scim_resources r"
+    };
+}
+
+/// A user's groups as [`cols`] reads them.
+fn groups_of(joined: Option<String>) -> Vec<GroupRef> {
+    let mut out: Vec<GroupRef> = joined
+        .unwrap_or_default()
+        .split('\u{1e}')
+        .filter_map(|g| g.split_once('\u{1f}'))
+        .map(|(id, name)| GroupRef {
+            id: id.to_owned(),
+            display: name.to_owned(),
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.display, &a.id).cmp(&(&b.display, &b.id)));
+    out
 }
 
 fn from_row(row: &DbRow) -> Result<ScimResource, DbError> {
@@ -37,6 +65,7 @@ fn from_row(row: &DbRow) -> Result<ScimResource, DbError> {
         created: from_micros(get(row, "created_at")?)?,
         modified: from_micros(get(row, "updated_at")?)?,
         body: serde_json::from_str(&body).map_err(|e| corrupt("body", e))?,
+        groups: groups_of(get(row, "groups")?),
     })
 }
 
@@ -47,7 +76,8 @@ impl ScimRecords for SqlStore {
         kind: ScimKind,
         id: &str,
     ) -> Result<Option<ScimResource>, StoreError> {
-        let row = q(concat!(cols!(), " WHERE id = ? AND kind = ?"))
+        let row = q(concat!(cols!(), " WHERE r.id = ? AND r.kind = ?"))
+            .pg(concat!(cols_pg!(), " WHERE r.id = ? AND r.kind = ?"))
             .bind(id)
             .bind(kind.as_str())
             .fetch_optional(&self.pool)
@@ -64,7 +94,11 @@ impl ScimRecords for SqlStore {
         self.read_all(
             q(concat!(
                 cols!(),
-                " WHERE name_key = ? AND kind = ? ORDER BY created_at, id"
+                " WHERE r.name_key = ? AND r.kind = ? ORDER BY r.created_at, r.id"
+            ))
+            .pg(concat!(
+                cols_pg!(),
+                " WHERE r.name_key = ? AND r.kind = ? ORDER BY r.created_at, r.id"
             ))
             .bind(name.to_lowercase())
             .bind(kind.as_str()),
@@ -81,7 +115,11 @@ impl ScimRecords for SqlStore {
         self.read_all(
             q(concat!(
                 cols!(),
-                " WHERE kind = ? AND external_id = ? ORDER BY created_at, id"
+                " WHERE r.kind = ? AND r.external_id = ? ORDER BY r.created_at, r.id"
+            ))
+            .pg(concat!(
+                cols_pg!(),
+                " WHERE r.kind = ? AND r.external_id = ? ORDER BY r.created_at, r.id"
             ))
             .bind(kind.as_str())
             .bind(external_id),
@@ -91,7 +129,11 @@ impl ScimRecords for SqlStore {
     }
 
     async fn scim_by_handle(&self, h: &Handle) -> Result<Option<ScimResource>, StoreError> {
-        let row = q(concat!(cols!(), " WHERE handle = ? AND kind = 'User'"))
+        let row = q(concat!(cols!(), " WHERE r.handle = ? AND r.kind = 'User'"))
+            .pg(concat!(
+                cols_pg!(),
+                " WHERE r.handle = ? AND r.kind = 'User'"
+            ))
             .bind(h.as_str())
             .fetch_optional(&self.pool)
             .await
@@ -101,7 +143,15 @@ impl ScimRecords for SqlStore {
 
     async fn scim_all(&self, kind: ScimKind) -> Result<Vec<ScimResource>, StoreError> {
         self.read_all(
-            q(concat!(cols!(), " WHERE kind = ? ORDER BY created_at, id")).bind(kind.as_str()),
+            q(concat!(
+                cols!(),
+                " WHERE r.kind = ? ORDER BY r.created_at, r.id"
+            ))
+            .pg(concat!(
+                cols_pg!(),
+                " WHERE r.kind = ? ORDER BY r.created_at, r.id"
+            ))
+            .bind(kind.as_str()),
             from_row,
         )
         .await
@@ -122,7 +172,11 @@ impl ScimRecords for SqlStore {
             .read_all(
                 q(concat!(
                     cols!(),
-                    " WHERE kind = ? ORDER BY created_at, id LIMIT ? OFFSET ?"
+                    " WHERE r.kind = ? ORDER BY r.created_at, r.id LIMIT ? OFFSET ?"
+                ))
+                .pg(concat!(
+                    cols_pg!(),
+                    " WHERE r.kind = ? ORDER BY r.created_at, r.id LIMIT ? OFFSET ?"
                 ))
                 .bind(kind.as_str())
                 .bind(i64::try_from(limit).unwrap_or(i64::MAX))

@@ -210,6 +210,9 @@ pub struct ScimResource {
     pub modified: Timestamp,
     /// Every attribute (a JSON object), `schemas` included.
     pub body: Value,
+    /// The groups a user is a member of, as read with it (not written: membership is the
+    /// groups' own).
+    pub groups: Vec<resource::GroupRef>,
 }
 
 // A JSON value holds no NaN (serde_json refuses it), so equality is total.

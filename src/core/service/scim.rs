@@ -129,10 +129,8 @@ impl Service {
 
     /// The groups a user is a member of.
     pub async fn scim_groups(&self, r: &ScimResource) -> Result<Vec<GroupRef>, ScimFailure> {
-        if r.kind != ScimKind::User {
-            return Ok(Vec::new());
-        }
-        Ok(self.store.scim_groups_of(&r.id).await?)
+        // Read with the resource (a user's write leaves them as they were).
+        Ok(r.groups.clone())
     }
 
     /// A resource by id, in its wire form (`base` is the service's URL).
@@ -379,6 +377,13 @@ impl Service {
                 ScimError::bad(ScimType::InvalidValue, format!("{name_attr} is required"))
             })?
             .to_owned();
+        if name.chars().any(char::is_control) {
+            return Err(ScimError::bad(
+                ScimType::InvalidValue,
+                format!("{name_attr} holds a control character"),
+            )
+            .into());
+        }
         if name.len() > 256 {
             return Err(
                 ScimError::bad(ScimType::InvalidValue, format!("{name_attr} is too long")).into(),
@@ -424,6 +429,7 @@ impl Service {
             modified: now,
             name,
             body,
+            groups: old.map(|o| o.groups.clone()).unwrap_or_default(),
         })
     }
 }

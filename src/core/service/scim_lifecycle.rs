@@ -115,8 +115,8 @@ impl Service {
             && matches!((map(o), map(n)), (Ok(Some(a)), Ok(Some(b))) if a == b)
     }
 
-    /// The person an active user maps to (None: no e-mail address yet): groups read when a
-    /// rule needs them, the manager resolved from `manager.value` (a user's id, else a
+    /// The person an active user maps to (None: no e-mail address yet): the groups read with
+    /// the user, the manager resolved from `manager.value` (a user's id, else a
     /// handle) when they are a person.
     pub(super) async fn scim_person(
         &self,
@@ -126,16 +126,8 @@ impl Service {
             .handle
             .clone()
             .ok_or_else(|| ScimError::bad(ScimType::InvalidValue, "the user maps to no handle"))?;
-        let groups: Vec<String> = if self.scim.rules.iter().any(|x| x.group.is_some()) {
-            self.store
-                .scim_groups_of(&r.id)
-                .await?
-                .into_iter()
-                .map(|g| g.display)
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // Read with the user (a user's own write leaves them as they were).
+        let groups: Vec<String> = r.groups.iter().map(|g| g.display.clone()).collect();
         let manager = match mapping::manager_id(&r.body) {
             None => None,
             Some(mid) => match self.store.scim_resource(ScimKind::User, &mid).await? {
