@@ -202,6 +202,71 @@ impl ReviewRecords for SqlStore {
         self.read_all(q(sql), item_from_row).await
     }
 
+    async fn review_items_to_settle(&self) -> Result<Vec<ReviewItem>, StoreError> {
+        let sql = concat!(
+            item_cols!(),
+            " LEFT JOIN grants g ON g.id = i.grant_id \
+             WHERE i.state IN ('revoking', 'unverified') \
+                OR (i.state = 'open' AND i.grant_id IS NOT NULL \
+                    AND (g.id IS NULL OR g.state <> 'active' \
+                         OR COALESCE(g.expires_at, -1) <> COALESCE(i.expires_at, -1))) \
+             ORDER BY i.id"
+        );
+        self.read_all(q(sql), item_from_row).await
+    }
+
+    async fn open_review_items(
+        &self,
+        id: ReviewId,
+        unescalated: bool,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        let sql = concat!(
+            item_cols!(),
+            " WHERE i.review_id = ? AND i.state = 'open' AND (? = 0 OR i.escalated = 0) \
+             ORDER BY i.id"
+        );
+        self.read_all(q(sql).bind(id.0).bind(unescalated), item_from_row)
+            .await
+    }
+
+    async fn review_items_of_leavers(&self) -> Result<Vec<ReviewItem>, StoreError> {
+        let sql = concat!(
+            item_cols!(),
+            " JOIN people p ON p.handle = i.of_record \
+             WHERE i.state = 'open' AND p.status <> 'active' ORDER BY i.id"
+        );
+        self.read_all(q(sql), item_from_row).await
+    }
+
+    async fn review_items_to_remind(
+        &self,
+        launched: Timestamp,
+        since: Timestamp,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        let sql = concat!(
+            item_cols!(),
+            " JOIN reviews r ON r.id = i.review_id \
+             WHERE i.state = 'open' AND r.state = 'open' AND r.launched_at <= ? \
+               AND (i.reminded_at IS NULL OR i.reminded_at <= ?) ORDER BY i.id"
+        );
+        self.read_all(
+            q(sql).bind(micros(launched)).bind(micros(since)),
+            item_from_row,
+        )
+        .await
+    }
+
+    async fn unsettled_review_items(&self, id: ReviewId) -> Result<i64, StoreError> {
+        q(
+            "SELECT count(*) FROM review_links l JOIN review_items i ON i.id = l.item_id \
+           WHERE l.review_id = ? AND i.state IN ('open', 'revoking', 'unverified')",
+        )
+        .bind(id.0)
+        .fetch_i64(&self.pool)
+        .await
+        .map_err(store_err)
+    }
+
     async fn item_reviews(&self, item: ReviewItemId) -> Result<Vec<ReviewId>, StoreError> {
         let rows = q("SELECT review_id FROM review_links WHERE item_id = ? ORDER BY review_id")
             .bind(item.0)

@@ -265,6 +265,34 @@ impl ReviewRecords for CrashStore {
         self.inner.live_review_items().await
     }
 
+    async fn review_items_to_settle(&self) -> Result<Vec<ReviewItem>, StoreError> {
+        self.inner.review_items_to_settle().await
+    }
+
+    async fn open_review_items(
+        &self,
+        id: ReviewId,
+        unescalated: bool,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        self.inner.open_review_items(id, unescalated).await
+    }
+
+    async fn review_items_of_leavers(&self) -> Result<Vec<ReviewItem>, StoreError> {
+        self.inner.review_items_of_leavers().await
+    }
+
+    async fn review_items_to_remind(
+        &self,
+        launched: Timestamp,
+        since: Timestamp,
+    ) -> Result<Vec<ReviewItem>, StoreError> {
+        self.inner.review_items_to_remind(launched, since).await
+    }
+
+    async fn unsettled_review_items(&self, id: ReviewId) -> Result<i64, StoreError> {
+        self.inner.unsettled_review_items(id).await
+    }
+
     async fn item_reviews(&self, item: ReviewItemId) -> Result<Vec<ReviewId>, StoreError> {
         self.inner.item_reviews(item).await
     }

@@ -101,6 +101,27 @@ pub trait ReviewRecords: Send + Sync {
     async fn page_items(&self, page: ReviewItemId) -> Result<Vec<ReviewItem>, StoreError>;
     /// Every item not settled yet (open, revoking, unverified), by id.
     async fn live_review_items(&self) -> Result<Vec<ReviewItem>, StoreError>;
+    /// The items the timers must look at without reading every live one: removals under way
+    /// or not verified, and open items whose grant is no longer what was snapshotted (gone,
+    /// not active, or with another end).
+    async fn review_items_to_settle(&self) -> Result<Vec<ReviewItem>, StoreError>;
+    /// Review `id`'s own open items (not escalated yet, with `unescalated`).
+    async fn open_review_items(
+        &self,
+        id: ReviewId,
+        unescalated: bool,
+    ) -> Result<Vec<ReviewItem>, StoreError>;
+    /// Open items whose reviewer of record is no longer active.
+    async fn review_items_of_leavers(&self) -> Result<Vec<ReviewItem>, StoreError>;
+    /// Open items of reviews launched at or before `launched`, not reminded since `since`.
+    async fn review_items_to_remind(
+        &self,
+        launched: Timestamp,
+        since: Timestamp,
+    ) -> Result<Vec<ReviewItem>, StoreError>;
+    /// How many items review `id` references that are not settled (open, revoking,
+    /// unverified).
+    async fn unsettled_review_items(&self, id: ReviewId) -> Result<i64, StoreError>;
     /// The reviews that reference an item.
     async fn item_reviews(&self, item: ReviewItemId) -> Result<Vec<ReviewId>, StoreError>;
     /// When the scheduled campaign `name` last launched a review.

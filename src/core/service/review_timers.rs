@@ -11,15 +11,16 @@ use crate::core::review::replacement;
 /// A reviewer is reminded at most this often.
 const REMIND_EVERY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
-/// Past this many live items, the timers read them all at most every [`LARGE_SCAN_EVERY`]
-/// (real time) instead of every tick: a read of 100,000 items takes a CPU for over half a
-/// second, which clicks acknowledged meanwhile felt (figure 10). The review timers count
-/// in hours and days; a removal seen gone settles within the minute.
+/// Past this many open items, the items of a review past its escalation or due date are
+/// read at most every [`LARGE_SCAN_EVERY`] (real time) rather than every tick: a read of
+/// 100,000 items holds a CPU for over half a second, which clicks meanwhile would feel
+/// (figure 10). The review timers count in hours and days.
 const LARGE_SCAN: usize = 10_000;
 const LARGE_SCAN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl Service {
-    /// Everything due about reviews at `now`; how many things it did.
+    /// Everything due about reviews at `now`; how many things it did. Each step reads only
+    /// the items it may act on (the database picks them), never every live item.
     pub(super) async fn review_tick(&self, now: Timestamp) -> Result<usize> {
         let mut done = self.due_campaigns(now).await?;
         let open = self.store.reviews_in(&[ReviewState::Open]).await?;
@@ -27,8 +28,25 @@ impl Service {
             return Ok(done);
         }
         let reviews: HashMap<ReviewId, Review> = open.iter().map(|r| (r.id, r.clone())).collect();
-        // Every live item is read here: once a tick, again only after a step changed some,
-        // and for a large campaign not every tick.
+        let settle = self.store.review_items_to_settle().await?;
+        done += self.review_changes(&reviews, &settle, now).await?;
+        let candidates = self.escalation_candidates(&open, now).await?;
+        done += self.review_escalations(&reviews, &candidates, now).await?;
+        let day = now - REMIND_EVERY;
+        let to_remind = self.store.review_items_to_remind(day, day).await?;
+        done += self.review_reminders(&reviews, &to_remind, now).await?;
+        done += self.review_completions(&open, now).await?;
+        Ok(done)
+    }
+
+    /// The open items a reviewer change may concern: those whose reviewer of record left,
+    /// and those of reviews past their escalation date (not escalated yet) or their due date.
+    async fn escalation_candidates(
+        &self,
+        open: &[Review],
+        now: Timestamp,
+    ) -> Result<Vec<ReviewItem>> {
+        let mut out = self.store.review_items_of_leavers().await?;
         let recent_large = self
             .review_scan
             .lock()
@@ -36,24 +54,25 @@ impl Service {
             .and_then(|l| *l)
             .is_some_and(|(at, n)| n >= LARGE_SCAN && at.elapsed() < LARGE_SCAN_EVERY);
         if recent_large {
-            return Ok(done);
+            return Ok(out);
         }
-        let mut live = self.store.live_review_items().await?;
+        let mut read = 0;
+        for r in open {
+            let due = now >= r.due_at;
+            let escalate = r.terms.escalate_after.after(r.launched_at) <= now;
+            if !due && !escalate {
+                continue;
+            }
+            let items = self.store.open_review_items(r.id, !due).await?;
+            read += items.len();
+            out.extend(items);
+        }
         if let Ok(mut l) = self.review_scan.lock() {
-            *l = Some((std::time::Instant::now(), live.len()));
+            *l = Some((std::time::Instant::now(), read));
         }
-        let changed = self.review_changes(&reviews, &live, now).await?;
-        if changed > 0 {
-            live = self.store.live_review_items().await?;
-        }
-        let escalated = self.review_escalations(&reviews, &live, now).await?;
-        if escalated > 0 {
-            live = self.store.live_review_items().await?;
-        }
-        done += changed + escalated;
-        done += self.review_reminders(&reviews, &live, now).await?;
-        done += self.review_completions(&open, &live, now).await?;
-        Ok(done)
+        out.sort_by_key(|i| i.id);
+        out.dedup_by_key(|i| i.id);
+        Ok(out)
     }
 
     /// Open items whose grant was revoked, expired or extended meanwhile close with that
@@ -464,22 +483,13 @@ impl Service {
 
     /// Reviews whose every item is settled complete: audited, and IT and whoever launched
     /// them told.
-    async fn review_completions(
-        &self,
-        open: &[Review],
-        live: &[ReviewItem],
-        now: Timestamp,
-    ) -> Result<usize> {
+    async fn review_completions(&self, open: &[Review], now: Timestamp) -> Result<usize> {
         let mut done = 0;
         for r in open {
-            // An item of its own still live: not complete, no need to read them all.
-            if live.iter().any(|i| i.review == r.id) {
+            if self.store.unsettled_review_items(r.id).await? > 0 {
                 continue;
             }
             let items = self.store.review_items(r.id).await?;
-            if !items.iter().all(|i| i.state.settled()) {
-                continue;
-            }
             let mut after = r.clone();
             after.state = ReviewState::Complete;
             after.closed_at = Some(now);
