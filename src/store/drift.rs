@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::commit::changed_one;
 use super::db::{DbRow, Tx, q};
-use super::rows::{app, corrupt, from_micros, get, handle, micros, opt_ts};
+use super::rows::{app, corrupt, decided, from_micros, get, handle, micros, opt_ts};
 use super::{DbError, SqlStore, store_err};
 use crate::core::model::*;
 use crate::core::ports::{Change, DriftRecords, ReconcileRun, StoreError};
@@ -22,17 +22,7 @@ macro_rules! finding_cols {
 
 fn finding_from_row(row: &DbRow) -> Result<Finding, DbError> {
     let opt_handle = |s: Option<String>| s.as_deref().map(handle).transpose();
-    let decided = match (
-        get::<Option<String>>(row, "decided_by")?,
-        opt_ts(row, "decided_at")?,
-    ) {
-        (Some(by), Some(at)) => Some((
-            by,
-            at,
-            get::<Option<String>>(row, "reason")?.unwrap_or_default(),
-        )),
-        _ => None,
-    };
+    let decided = decided(row)?;
     Ok(Finding {
         id: FindingId(get(row, "id")?),
         connector: ConnectorName::parse(&get::<String>(row, "connector")?)

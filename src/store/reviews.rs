@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::commit::changed_one;
 use super::db::{DbRow, Tx, Val, q, values};
-use super::rows::{app, corrupt, from_micros, get, handle, micros, opt_ts};
+use super::rows::{app, corrupt, decided, from_micros, get, handle, micros, opt_ts};
 use super::{DbError, SqlStore, store_err};
 use crate::core::model::*;
 use crate::core::ports::{Change, ReviewRecords, StoreError};
@@ -94,17 +94,7 @@ fn review_from_row(row: &DbRow) -> Result<Review, DbError> {
 
 fn item_from_row(row: &DbRow) -> Result<ReviewItem, DbError> {
     let reviewers: String = get(row, "reviewers")?;
-    let decided = match (
-        get::<Option<String>>(row, "decided_by")?,
-        opt_ts(row, "decided_at")?,
-    ) {
-        (Some(by), Some(at)) => Some((
-            by,
-            at,
-            get::<Option<String>>(row, "reason")?.unwrap_or_default(),
-        )),
-        _ => None,
-    };
+    let decided = decided(row)?;
     let removal = match get::<Option<i64>>(row, "action_id")? {
         Some(a) => Some((
             ActionId(a),

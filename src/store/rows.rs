@@ -37,6 +37,23 @@ pub(super) fn opt_ts(row: &DbRow, col: &str) -> Result<Option<Timestamp>, DbErro
     get::<Option<i64>>(row, col)?.map(from_micros).transpose()
 }
 
+/// Who decided, when and why (`decided_by`, `decided_at`, `reason`), when someone did.
+pub(super) fn decided(row: &DbRow) -> Result<Option<(String, Timestamp, String)>, DbError> {
+    Ok(
+        match (
+            get::<Option<String>>(row, "decided_by")?,
+            opt_ts(row, "decided_at")?,
+        ) {
+            (Some(by), Some(at)) => Some((
+                by,
+                at,
+                get::<Option<String>>(row, "reason")?.unwrap_or_default(),
+            )),
+            _ => None,
+        },
+    )
+}
+
 pub(super) fn handle(s: &str) -> Result<Handle, DbError> {
     Handle::parse(s).map_err(|e| corrupt("handle", e))
 }

@@ -46,6 +46,15 @@ async fn review(bot: &Bot, id: i64) -> quartermaster::core::model::Review {
     bot.store.review(ReviewId(id)).await.unwrap().unwrap()
 }
 
+/// The newest edit of a message `who` received.
+fn last_edit_to(bot: &Bot, who: &str) -> quartermaster::chat::console::Shown {
+    bot.transcript()
+        .into_iter()
+        .rev()
+        .find(|m| m.kind == "edit" && m.to.as_deref() == Some(who))
+        .unwrap()
+}
+
 fn count(actions: &[String], name: &str) -> usize {
     actions.iter().filter(|a| *a == name).count()
 }
@@ -124,12 +133,7 @@ async fn a_role_campaign_is_decided_in_dms_and_completes_only_once_removals_are_
     // Keep all keeps what is left on Alice's page.
     bot.run("bob: :click \"Keep all\"").await;
     assert_eq!(bot.last_to("bob").text, "Kept (2 accesses).");
-    let edited = bot
-        .transcript()
-        .into_iter()
-        .rev()
-        .find(|m| m.kind == "edit" && m.to.as_deref() == Some("bob"))
-        .unwrap();
+    let edited = last_edit_to(&bot, "bob");
     assert!(edited.buttons.is_empty(), "{edited:?}");
     assert!(
         edited
@@ -654,12 +658,7 @@ async fn a_grant_that_expires_meanwhile_closes_its_item() {
     assert_eq!(it.state, ItemState::Closed);
     assert_eq!(it.decided.unwrap().2, "the grant expired meanwhile");
     assert_eq!(review(&bot, 1).await.state, ReviewState::Complete);
-    let page = bot
-        .transcript()
-        .into_iter()
-        .rev()
-        .find(|m| m.kind == "edit" && m.to.as_deref() == Some("bob"))
-        .unwrap();
+    let page = last_edit_to(&bot, "bob");
     assert!(
         page.buttons.is_empty()
             && page

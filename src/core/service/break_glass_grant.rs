@@ -218,15 +218,9 @@ impl Service {
     /// approvals channel (or, without one, the IT admins).
     pub(super) fn reviewers_of(&self, skipped: &[Handle]) -> Vec<Recipient> {
         let mut to: Vec<Recipient> = skipped.iter().cloned().map(Recipient::Person).collect();
-        match self.chat.fallback_channel() {
-            Some(ch) => to.push(ch),
-            None => {
-                for a in &self.org.it_admins {
-                    let r = Recipient::Person(a.clone());
-                    if !to.contains(&r) {
-                        to.push(r);
-                    }
-                }
+        for r in self.it_recipients() {
+            if !to.contains(&r) {
+                to.push(r);
             }
         }
         to

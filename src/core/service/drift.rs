@@ -289,16 +289,7 @@ impl Service {
         {
             return Ok(());
         }
-        let to: Vec<Recipient> = match self.chat.fallback_channel() {
-            Some(ch) => vec![ch],
-            None => self
-                .org
-                .it_admins
-                .iter()
-                .cloned()
-                .map(Recipient::Person)
-                .collect(),
-        };
+        let to = self.it_recipients();
         let mut messages = Vec::new();
         let head = words::digest_head(report, &self.org.timezone.show(now));
         for r in &to {

@@ -105,14 +105,7 @@ impl Service {
         targets: &[ReviewItem],
         action: ReviewAction,
     ) -> Form {
-        let apps: Vec<String> = targets
-            .iter()
-            .map(|i| {
-                self.org
-                    .app(&i.app)
-                    .map_or_else(|| i.app.to_string(), |a| a.display.clone())
-            })
-            .collect();
+        let apps: Vec<String> = targets.iter().map(|i| self.app_display(&i.app)).collect();
         let what = match action {
             ReviewAction::Revoke => "Why remove it",
             _ => "Why this access is still needed (privileged)",

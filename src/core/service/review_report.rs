@@ -67,10 +67,7 @@ impl Service {
                 holder: dir
                     .get(&i.person)
                     .map_or_else(|| i.person.to_string(), |p| p.name.clone()),
-                app: self
-                    .org
-                    .app(&i.app)
-                    .map_or_else(|| i.app.to_string(), |a| a.display.clone()),
+                app: self.app_display(&i.app),
                 now,
                 item: i,
             });

@@ -321,13 +321,7 @@ impl Service {
         };
         let named: Vec<(ReviewItem, String)> = items
             .iter()
-            .map(|i| {
-                let app = self
-                    .org
-                    .app(&i.app)
-                    .map_or_else(|| i.app.to_string(), |a| a.display.clone());
-                (i.clone(), app)
-            })
+            .map(|i| (i.clone(), self.app_display(&i.app)))
             .collect();
         let show = |t| self.when_shared(t);
         let text = words::page(r, holder, &named, &self.when_shared(r.due_at), &show);

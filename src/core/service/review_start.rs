@@ -100,7 +100,11 @@ impl Service {
                 .err()
                 .map(|e| crate::core::render::lifecycle::refusal::text(&e)),
             ReviewScope::Connector(c) => {
-                let known: Vec<String> = self.catalog_connector_names();
+                let known: Vec<String> = self
+                    .catalog_connectors()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect();
                 (!known.iter().any(|k| k == c.as_str())).then(|| {
                     let (s, all) = hint(c.as_str(), known);
                     format!("No app is provisioned through a connector \"{c}\"{s} (known: {all})")
@@ -125,17 +129,6 @@ impl Service {
             }
             ReviewScope::All => None,
         })
-    }
-
-    /// The connectors the catalog provisions through, by name.
-    fn catalog_connector_names(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for a in &self.org.apps {
-            if !out.iter().any(|c| c == a.connector.as_str()) {
-                out.push(a.connector.to_string());
-            }
-        }
-        out
     }
 
     /// The active grants `scope` covers, every live grant of the active people, and everyone

@@ -195,8 +195,10 @@ impl Service {
         Ok(match a.state {
             ActionState::Done => Removal::Gone(
                 a.id,
+                // Done is what the connector saw (SCIM and LDAP read the removal back), or
+                // IT's Done where the connector cannot be read; the connector is named.
                 format!(
-                    "removed on {} and seen gone by the connector's re-read",
+                    "removal done on {}: the connector reports it gone",
                     a.connector
                 ),
             ),
@@ -524,9 +526,9 @@ impl Service {
         Ok(done)
     }
 
-    /// A message to IT: the approvals channel, else each IT admin.
-    pub(super) fn to_it(&self, text: String, dedupe: &str) -> Vec<Outgoing> {
-        let to: Vec<Recipient> = match self.chat.fallback_channel() {
+    /// Where IT is told: the approvals channel, else each IT admin.
+    pub(super) fn it_recipients(&self) -> Vec<Recipient> {
+        match self.chat.fallback_channel() {
             Some(ch) => vec![ch],
             None => self
                 .org
@@ -535,8 +537,13 @@ impl Service {
                 .cloned()
                 .map(Recipient::Person)
                 .collect(),
-        };
-        to.into_iter()
+        }
+    }
+
+    /// A message to IT: the approvals channel, else each IT admin.
+    pub(super) fn to_it(&self, text: String, dedupe: &str) -> Vec<Outgoing> {
+        self.it_recipients()
+            .into_iter()
             .map(|r| Outgoing {
                 dedupe: Some(format!("{dedupe}:{r:?}")),
                 kind: crate::core::outbox::OutKind::Send(r),

@@ -7,7 +7,7 @@ use super::*;
 impl Service {
     /// Every connector the catalog names, in catalog order (each is re-read after an
     /// offboarding, since a membership may exist that Quartermaster never recorded).
-    fn catalog_connectors(&self) -> Vec<ConnectorName> {
+    pub(super) fn catalog_connectors(&self) -> Vec<ConnectorName> {
         let mut out: Vec<ConnectorName> = Vec::new();
         for a in &self.org.apps {
             if !out.contains(&a.connector) {
