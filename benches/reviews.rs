@@ -389,6 +389,13 @@ async fn clicks(config: &Config, store: &SqlStore, fake: &fake::FakeDiscord, rev
             .filter(|i| ids.contains(&i.id.0) && i.state.as_str() == state)
             .count()
     };
+    for (name, lat) in [
+        ("Keep", &keep_lat),
+        ("Revoke", &form_lat),
+        ("form", &submit_lat),
+    ] {
+        println!("{name}: slowest {}", slowest(lat));
+    }
     let (ks, fs, ss) = (stats(keep_lat), stats(form_lat), stats(submit_lat));
     println!(
         "Keep → decision, server-side:      {ks} ({} answered, {} kept)",
@@ -409,6 +416,18 @@ async fn clicks(config: &Config, store: &SqlStore, fake: &fake::FakeDiscord, rev
         ms(worst)
     );
     srv.stop().await;
+}
+
+/// The ten slowest of `lat` (in arrival order, one every 20 ms) with when they arrived, to
+/// tell a steady tail from a few stalls.
+fn slowest(lat: &[Duration]) -> String {
+    let mut at: Vec<(usize, Duration)> = lat.iter().copied().enumerate().collect();
+    at.sort_by_key(|(_, d)| std::cmp::Reverse(*d));
+    at.iter()
+        .take(10)
+        .map(|(i, d)| format!("{} ms at {:.2} s", ms(*d), *i as f64 / 50.0))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Part 3: a 2,000-item campaign's DMs through the fake enforcing Discord's limits.

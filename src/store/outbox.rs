@@ -153,24 +153,36 @@ fn queued_of(row: &DbRow, now: i64) -> Result<Queued, StoreError> {
     })
 }
 
+/// Claims up to `?` rows: first those whose sender's lease ended, then those due, oldest due
+/// first. Each part walks `outbox_due` (state, next_try) in order and stops at the limit: an
+/// `ORDER BY id` over every due row sorted them all under SQLite's writer each round, 30-50
+/// ms with a 40,000-page review campaign queued, and every click waited behind it. An edit
+/// or copy waits for the sends under its key written before it.
 const CLAIM: &str = "UPDATE outbox SET state = 'sending', lease_until = ?, attempts = attempts + 1 \
-     WHERE id IN (SELECT o.id FROM outbox o \
-       WHERE ((o.state = 'pending' AND o.next_try <= ?) \
-              OR (o.state = 'sending' AND o.lease_until <= ?)) \
-         AND NOT (o.kind IN ('edit', 'copy') AND EXISTS (SELECT 1 FROM outbox e \
-              WHERE e.msg_key = o.msg_key AND e.id < o.id \
-                AND e.state IN ('pending', 'sending'))) \
-       ORDER BY o.id LIMIT ?) \
+     WHERE id IN (SELECT id FROM (SELECT id FROM (SELECT o.id FROM outbox o \
+         WHERE o.state = 'sending' AND o.lease_until <= ? AND NOT (o.kind IN ('edit', 'copy') \
+           AND EXISTS (SELECT 1 FROM outbox e WHERE e.msg_key = o.msg_key AND e.id < o.id \
+             AND e.state IN ('pending', 'sending'))) \
+         ORDER BY o.id LIMIT ?) \
+       UNION ALL SELECT id FROM (SELECT o.id FROM outbox o \
+         WHERE o.state = 'pending' AND o.next_try <= ? AND NOT (o.kind IN ('edit', 'copy') \
+           AND EXISTS (SELECT 1 FROM outbox e WHERE e.msg_key = o.msg_key AND e.id < o.id \
+             AND e.state IN ('pending', 'sending'))) \
+         ORDER BY o.next_try, o.id LIMIT ?)) LIMIT ?) \
      RETURNING id, kind, recipient, text, buttons, msg_key, dedupe, attempts, created_at";
 
+/// [`CLAIM`] for PostgreSQL: rows another instance is claiming are skipped.
 const CLAIM_PG: &str = "UPDATE outbox SET state = 'sending', lease_until = ?, attempts = attempts + 1 \
-     WHERE id IN (SELECT o.id FROM outbox o \
-       WHERE ((o.state = 'pending' AND o.next_try <= ?) \
-              OR (o.state = 'sending' AND o.lease_until <= ?)) \
-         AND NOT (o.kind IN ('edit', 'copy') AND EXISTS (SELECT 1 FROM outbox e \
-              WHERE e.msg_key = o.msg_key AND e.id < o.id \
-                AND e.state IN ('pending', 'sending'))) \
-       ORDER BY o.id LIMIT ? FOR UPDATE SKIP LOCKED) \
+     WHERE id IN (SELECT id FROM (SELECT id FROM (SELECT o.id FROM outbox o \
+         WHERE o.state = 'sending' AND o.lease_until <= ? AND NOT (o.kind IN ('edit', 'copy') \
+           AND EXISTS (SELECT 1 FROM outbox e WHERE e.msg_key = o.msg_key AND e.id < o.id \
+             AND e.state IN ('pending', 'sending'))) \
+         ORDER BY o.id LIMIT ? FOR UPDATE SKIP LOCKED) stale \
+       UNION ALL SELECT id FROM (SELECT o.id FROM outbox o \
+         WHERE o.state = 'pending' AND o.next_try <= ? AND NOT (o.kind IN ('edit', 'copy') \
+           AND EXISTS (SELECT 1 FROM outbox e WHERE e.msg_key = o.msg_key AND e.id < o.id \
+             AND e.state IN ('pending', 'sending'))) \
+         ORDER BY o.next_try, o.id LIMIT ? FOR UPDATE SKIP LOCKED) due) claimable LIMIT ?) \
      RETURNING id, kind, recipient, text, buttons, msg_key, dedupe, attempts, created_at";
 
 impl SqlStore {
@@ -184,10 +196,11 @@ impl SqlStore {
         }
         let now = real_now();
         if self.pool.is_sqlite() {
-            // An idle poll is a read, not a turn at SQLite's one writer.
+            // An idle poll is a read, not a turn at SQLite's one writer (and stops at the first
+            // due row: a count walked all 40,000 pages of a queued campaign each round).
             let due = q(
-                "SELECT COUNT(*) FROM outbox WHERE (state = 'pending' AND next_try <= ?) \
-                         OR (state = 'sending' AND lease_until <= ?)",
+                "SELECT EXISTS (SELECT 1 FROM outbox WHERE state = 'pending' AND next_try <= ?) \
+                 OR EXISTS (SELECT 1 FROM outbox WHERE state = 'sending' AND lease_until <= ?)",
             )
             .bind(now)
             .bind(now)
@@ -199,12 +212,15 @@ impl SqlStore {
             }
         }
         let _turn = self.pool.write_turn().await;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = q(CLAIM)
             .pg(CLAIM_PG)
             .bind(after(lease))
             .bind(now)
+            .bind(limit)
             .bind(now)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .bind(limit)
+            .bind(limit)
             .fetch_all(&self.pool)
             .await
             .map_err(store_err)?;

@@ -232,25 +232,26 @@ impl Service {
         policy: &DeliveryPolicy,
     ) -> Result<()> {
         let why = e.to_string();
+        // A rate limit that says how long is waited out exactly, however old the message: it
+        // is no failure (the chat adapter holds a message back this way while its route's
+        // bucket is spent), doubling the wait would only hold a reviewer's later pages back
+        // longer, and the fallback would take a campaign's 601st page to IT's channel.
+        if let ChatError::RateLimited {
+            retry_after: Some(wait),
+        } = e
+        {
+            tracing::debug!(
+                message = row.id,
+                wait_ms = wait.as_millis() as u64,
+                "rate limited; will retry"
+            );
+            self.store.message_retry(row.id, wait, &why).await?;
+            return Ok(());
+        }
         // Nothing gets better by retrying these: a person who closed their DMs or has no chat
         // account goes to the fallback at once.
         let final_now = matches!(e, ChatError::DmClosed(_) | ChatError::UnknownRecipient);
         if !final_now && row.age < policy.fallback_after {
-            // A rate limit that says how long is waited out exactly: it is no failure (the
-            // chat adapter holds a message back this way while its route's bucket is spent),
-            // and doubling the wait would only hold a reviewer's later pages back longer.
-            if let ChatError::RateLimited {
-                retry_after: Some(wait),
-            } = e
-            {
-                tracing::debug!(
-                    message = row.id,
-                    wait_ms = wait.as_millis() as u64,
-                    "rate limited; will retry"
-                );
-                self.store.message_retry(row.id, wait, &why).await?;
-                return Ok(());
-            }
             let wait = policy.backoff(row.attempts, None);
             warn!(
                 message = row.id,
