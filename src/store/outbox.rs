@@ -294,22 +294,32 @@ impl SqlStore {
 
     pub(super) async fn outbox_retry(
         &self,
-        id: i64,
-        wait: Duration,
-        error: &str,
+        rows: &[(i64, Duration, String)],
     ) -> Result<(), StoreError> {
-        let _turn = self.pool.write_turn().await;
-        q(
-            "UPDATE outbox SET state = 'pending', lease_until = NULL, next_try = ?, \
-           last_error = ? WHERE id = ? AND state = 'sending'",
-        )
-        .bind(after(wait))
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .map_err(store_err)?;
-        Ok(())
+        const RETRY: &str = "UPDATE outbox SET state = 'pending', lease_until = NULL, \
+                             next_try = ?, last_error = ? WHERE id = ? AND state = 'sending'";
+        if let [(id, wait, error)] = rows {
+            let _turn = self.pool.write_turn().await;
+            q(RETRY)
+                .bind(after(*wait))
+                .bind(error.as_str())
+                .bind(*id)
+                .execute(&self.pool)
+                .await
+                .map_err(store_err)?;
+            return Ok(());
+        }
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        for (id, wait, error) in rows {
+            q(RETRY)
+                .bind(after(*wait))
+                .bind(error.as_str())
+                .bind(*id)
+                .execute(&mut tx)
+                .await
+                .map_err(store_err)?;
+        }
+        tx.commit().await.map_err(store_err)
     }
 
     pub(super) async fn outbox_failed(
@@ -400,8 +410,8 @@ impl Outbox for SqlStore {
         self.outbox_sent_many(ids).await
     }
 
-    async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError> {
-        self.outbox_retry(id, after, error).await
+    async fn messages_retry(&self, rows: &[(i64, Duration, String)]) -> Result<(), StoreError> {
+        self.outbox_retry(rows).await
     }
 
     async fn message_failed(

@@ -407,8 +407,8 @@ impl Outbox for CrashStore {
         self.inner.messages_sent(ids).await
     }
 
-    async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError> {
-        self.inner.message_retry(id, after, error).await
+    async fn messages_retry(&self, rows: &[(i64, Duration, String)]) -> Result<(), StoreError> {
+        self.inner.messages_retry(rows).await
     }
 
     async fn message_failed(

@@ -311,8 +311,9 @@ pub trait Outbox: Send + Sync {
     /// plain successes); how many were still claimed (a row another sender took over after
     /// its lease ended is left as it is).
     async fn messages_sent(&self, ids: &[i64]) -> Result<u64, StoreError>;
-    /// Puts a claimed row back, due again after `after`, with the failure's text.
-    async fn message_retry(&self, id: i64, after: Duration, error: &str) -> Result<(), StoreError>;
+    /// Puts claimed rows back in one write, each due again after its wait, with the failure's
+    /// text (a row another sender took over after its lease ended is left as it is).
+    async fn messages_retry(&self, rows: &[(i64, Duration, String)]) -> Result<(), StoreError>;
     /// Gives a claimed row up, with its audit rows, in one transaction.
     async fn message_failed(
         &self,

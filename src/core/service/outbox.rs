@@ -34,6 +34,23 @@ pub const DELIVERY_BATCH: usize = 32;
 /// claim's lease, so no other sender takes a delivered row over).
 const MARK_SENT_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// What became of one claimed row in a delivery round.
+enum Delivery {
+    /// It reached its recipient as addressed; to be marked sent.
+    Sent,
+    /// A rate limit holds it back this long (with the limit's text); to be put back.
+    Held(std::time::Duration, String),
+    /// Whatever else became of it is written already.
+    Settled,
+}
+
+/// What a delivery round has yet to write.
+#[derive(Default)]
+struct Round {
+    sent: Vec<i64>,
+    held: Vec<(i64, std::time::Duration, String)>,
+}
+
 fn request_of(key: Option<&crate::core::ports::MessageKey>) -> ReqRef {
     key.and_then(|k| k.request())
         .map_or(ReqRef::None, ReqRef::Id)
@@ -146,39 +163,46 @@ impl Service {
         let policy = self.delivery_policy();
         let rows = self.store.claim_messages(policy.lease, limit).await?;
         let n = rows.len();
-        let mut sent = Vec::new();
+        let mut round = Round::default();
         let mut since = std::time::Instant::now();
         for row in rows {
             let id = row.id;
             match self.deliver_one(row, &policy).await {
-                Ok(true) => sent.push(id),
-                Ok(false) => {}
+                Ok(Delivery::Sent) => round.sent.push(id),
+                Ok(Delivery::Held(wait, why)) => round.held.push((id, wait, why)),
+                Ok(Delivery::Settled) => {}
                 Err(e) => {
-                    self.mark_delivered(&sent).await?;
+                    self.settle(&mut round).await?;
                     return Err(e);
                 }
             }
-            if since.elapsed() >= MARK_SENT_WITHIN && !sent.is_empty() {
-                self.mark_delivered(&sent).await?;
-                sent.clear();
+            if since.elapsed() >= MARK_SENT_WITHIN {
+                self.settle(&mut round).await?;
                 since = std::time::Instant::now();
             }
         }
-        self.mark_delivered(&sent).await?;
+        self.settle(&mut round).await?;
         Ok(n)
     }
 
-    /// Marks rows delivered as addressed, in one write.
-    async fn mark_delivered(&self, ids: &[i64]) -> Result<()> {
-        if !ids.is_empty() {
-            self.store.messages_sent(ids).await?;
+    /// Writes what a round left to write: the rows delivered as addressed marked sent in one
+    /// write, the rows held back by a rate limit put back in another.
+    async fn settle(&self, round: &mut Round) -> Result<()> {
+        if !round.sent.is_empty() {
+            self.store.messages_sent(&round.sent).await?;
+            round.sent.clear();
+        }
+        if !round.held.is_empty() {
+            self.store.messages_retry(&round.held).await?;
+            round.held.clear();
         }
         Ok(())
     }
 
-    /// Delivers one claimed row; true when it reached its recipient as addressed and is left
-    /// for the caller to mark sent (every other outcome is written here).
-    async fn deliver_one(&self, row: Queued, policy: &DeliveryPolicy) -> Result<bool> {
+    /// Delivers one claimed row: sent as addressed, or held back by a rate limit (both left
+    /// for the caller to write with the rest of the round), or settled otherwise (written
+    /// here).
+    async fn deliver_one(&self, row: Queued, policy: &DeliveryPolicy) -> Result<Delivery> {
         let nonce = format!("qm{}", row.id);
         let m = &row.msg;
         let send_to = match &m.kind {
@@ -191,7 +215,7 @@ impl Service {
                 self.store
                     .message_sent(row.id, Some(note), Vec::new())
                     .await?;
-                return Ok(false);
+                return Ok(Delivery::Settled);
             }
             OutKind::Edit => None,
         };
@@ -209,8 +233,28 @@ impl Service {
             (None, None) => Ok(()),
         };
         match res {
-            Ok(()) => Ok(true),
-            Err(e) => self.delivery_failed(row, e, policy).await.map(|()| false),
+            Ok(()) => Ok(Delivery::Sent),
+            // A rate limit that says how long is waited out exactly, however old the message:
+            // it is no failure (the chat adapter holds a message back this way while its
+            // route's bucket is spent), doubling the wait would only hold a reviewer's later
+            // pages back longer, and the fallback would take a campaign's 601st page to IT's
+            // channel.
+            Err(
+                e @ ChatError::RateLimited {
+                    retry_after: Some(wait),
+                },
+            ) => {
+                tracing::debug!(
+                    message = row.id,
+                    wait_ms = wait.as_millis() as u64,
+                    "rate limited; will retry"
+                );
+                Ok(Delivery::Held(wait, e.to_string()))
+            }
+            Err(e) => self
+                .delivery_failed(row, e, policy)
+                .await
+                .map(|()| Delivery::Settled),
         }
     }
 
@@ -232,22 +276,6 @@ impl Service {
         policy: &DeliveryPolicy,
     ) -> Result<()> {
         let why = e.to_string();
-        // A rate limit that says how long is waited out exactly, however old the message: it
-        // is no failure (the chat adapter holds a message back this way while its route's
-        // bucket is spent), doubling the wait would only hold a reviewer's later pages back
-        // longer, and the fallback would take a campaign's 601st page to IT's channel.
-        if let ChatError::RateLimited {
-            retry_after: Some(wait),
-        } = e
-        {
-            tracing::debug!(
-                message = row.id,
-                wait_ms = wait.as_millis() as u64,
-                "rate limited; will retry"
-            );
-            self.store.message_retry(row.id, wait, &why).await?;
-            return Ok(());
-        }
         // Nothing gets better by retrying these: a person who closed their DMs or has no chat
         // account goes to the fallback at once.
         let final_now = matches!(e, ChatError::DmClosed(_) | ChatError::UnknownRecipient);
@@ -260,7 +288,7 @@ impl Service {
                 error = %why,
                 "message not delivered yet; will retry"
             );
-            self.store.message_retry(row.id, wait, &why).await?;
+            self.store.messages_retry(&[(row.id, wait, why)]).await?;
             return Ok(());
         }
         let closed = matches!(e, ChatError::DmClosed(_));

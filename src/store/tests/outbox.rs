@@ -54,7 +54,7 @@ async fn rules(b: Backend) {
     assert!(s.claim_messages(lease, 10).await.unwrap().is_empty());
 
     // A send put back for a retry still holds the edit back.
-    s.message_retry(first[0].id, Duration::ZERO, "HTTP 500")
+    s.messages_retry(&[(first[0].id, Duration::ZERO, "HTTP 500".into())])
         .await
         .unwrap();
     let again = s.claim_messages(lease, 10).await.unwrap();
@@ -91,6 +91,52 @@ async fn rules(b: Backend) {
     assert_eq!(failed, 1);
     let c = s.outbox_counts().await.unwrap();
     assert_eq!((c.pending, c.sent, c.failed, c.retried), (0, 2, 1, 1));
+}
+
+/// Rows held back together go back together, each due after its own wait, oldest due first;
+/// a row no longer claimed is left as it is.
+async fn held_back(b: Backend) {
+    let (s, _db) = fresh(b).await;
+    let msg = |t: &str| Outgoing::to_person(&h("bob"), t.into(), vec![], None);
+    s.commit(Change {
+        messages: vec![msg("one"), msg("two"), msg("three"), msg("four")],
+        ..Change::default()
+    })
+    .await
+    .unwrap();
+    let lease = Duration::from_secs(30);
+    let claimed = s.claim_messages(lease, 10).await.unwrap();
+    assert_eq!(claimed.len(), 4);
+    assert!(s.message_sent(claimed[3].id, None, vec![]).await.unwrap());
+    let why = |w: &str| w.to_owned();
+    s.messages_retry(&[
+        (
+            claimed[0].id,
+            Duration::from_secs(3600),
+            why("held an hour"),
+        ),
+        (claimed[1].id, Duration::ZERO, why("held")),
+        (claimed[2].id, Duration::ZERO, why("held")),
+        (claimed[3].id, Duration::ZERO, why("already sent")),
+    ])
+    .await
+    .unwrap();
+    let again = s.claim_messages(lease, 10).await.unwrap();
+    let texts: Vec<&str> = again.iter().map(|q| q.msg.text.as_str()).collect();
+    assert_eq!(texts, ["two", "three"]);
+    // Undelivered: the one held an hour and the two claimed again; "four" stays sent.
+    let c = s.outbox_counts().await.unwrap();
+    assert_eq!((c.pending, c.sent), (3, 1));
+}
+
+#[tokio::test]
+async fn held_back_on_sqlite() {
+    held_back(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn held_back_on_postgres() {
+    held_back(Backend::Postgres).await;
 }
 
 #[tokio::test]
