@@ -554,7 +554,7 @@ async fn dms() {
         calls.len() as f64 / (total - opened).as_secs_f64()
     );
     println!(
-        "429s received: {got_429}; calls over a limit: {} (global {}, per-route {}); outbox: {} sent, {} failed, {} retried (a message held back for its bucket counts as a retry)",
+        "429s received: {got_429}; calls over a limit: {} (global {}, per-route {}); outbox: {} sent, {} failed, {} retried (each time a message is held back for its bucket counts as a retry; a round puts its held-back rows back in one write)",
         v.total(),
         v.global,
         v.route,
