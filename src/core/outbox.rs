@@ -205,9 +205,9 @@ pub struct DeliveryPolicy {
     pub retry_base: Duration,
     /// The longest delay between tries.
     pub retry_max: Duration,
-    /// After this long undelivered (real time since it was written), a message goes to the
-    /// fallback (the approvals channel, else the IT admins) naming its recipient; an edit is
-    /// given up.
+    /// After this long undelivered (real time since it was written), a message that fails
+    /// again goes to the fallback (the approvals channel, else the IT admins) naming its
+    /// recipient, and an edit is given up; one held back by a rate limit only waits.
     pub fallback_after: Duration,
     /// How long a claimed row is held before another sender may take it.
     pub lease: Duration,
