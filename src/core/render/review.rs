@@ -17,9 +17,13 @@ pub fn launching(r: &Review, grants: usize, due: &str) -> String {
     )
 }
 
-/// An empty scope.
+/// A scope with no recorded access. Only the records were read: what the connectors hold
+/// beyond them is `/drift`'s to find.
 pub fn nothing_to_review(scope: &str) -> String {
-    format!("Nothing to review: nobody holds access in {scope}.")
+    format!(
+        "Nothing to review: no access is recorded in {scope}. Accounts on its connectors that \
+         nobody recorded are found by `/drift`."
+    )
 }
 
 /// A page's item, in one line.
