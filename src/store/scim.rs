@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 
 use super::commit::changed_one;
-use super::db::{DbRow, Tx, q};
+use super::db::{DbRow, Tx, Val, q, values_pg};
 use super::rows::{corrupt, from_micros, get, handle, micros};
-use super::{DbError, SqlStore, store_err};
+use super::{DbError, SqlStore, json_list, store_err};
 use crate::core::model::Handle;
 use crate::core::ports::{Change, ScimRecords, StoreError};
 use crate::core::scim::resource::GroupRef;
@@ -84,6 +84,33 @@ impl ScimRecords for SqlStore {
             .await
             .map_err(store_err)?;
         Ok(row.as_ref().map(from_row).transpose()?)
+    }
+
+    async fn scim_resources(
+        &self,
+        kind: ScimKind,
+        ids: &[String],
+    ) -> Result<Vec<ScimResource>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // `+kind`: SQLite must find each resource by its id; without statistics it walked
+        // the kind's index over every user (figure 12 fell from 2,231 to 533 writes/s).
+        self.read_all(
+            q(concat!(
+                cols!(),
+                " WHERE r.id IN (SELECT value FROM json_each(?)) AND +r.kind = ?"
+            ))
+            .pg(concat!(
+                cols_pg!(),
+                " WHERE r.id = ANY(ARRAY(SELECT json_array_elements_text(?::json))) \
+                 AND r.kind = ?"
+            ))
+            .bind(json_list(ids.iter()))
+            .bind(kind.as_str()),
+            from_row,
+        )
+        .await
     }
 
     async fn scim_by_name(
@@ -206,8 +233,12 @@ impl ScimRecords for SqlStore {
 }
 
 /// Writes a change's SCIM resources (and a group's members), each conditional on the version
-/// read: a write that finds it moved fails the whole change.
+/// read: a write that finds it moved fails the whole change. Updates of distinct users (a
+/// group commit's) go in one statement.
 pub(super) async fn write_scim(tx: &mut Tx, change: &Change) -> Result<(), StoreError> {
+    if let Some(users) = user_updates(&change.scim) {
+        return update_users(tx, &users).await;
+    }
     for w in &change.scim {
         match w {
             ScimWrite::Put { resource, expected } => put(tx, resource, *expected).await?,
@@ -228,6 +259,69 @@ pub(super) async fn write_scim(tx: &mut Tx, change: &Change) -> Result<(), Store
                     .map_err(store_err)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// The writes when they are two or more updates of distinct users (and nothing else): each
+/// user with the version it expects.
+fn user_updates(writes: &[ScimWrite]) -> Option<Vec<(&ScimResource, i64)>> {
+    let mut seen = std::collections::HashSet::new();
+    let users: Vec<(&ScimResource, i64)> = writes
+        .iter()
+        .map_while(|w| match w {
+            ScimWrite::Put {
+                resource,
+                expected: Some(v),
+            } if resource.kind == ScimKind::User && seen.insert(resource.id.as_str()) => {
+                Some((resource, *v))
+            }
+            _ => None,
+        })
+        .collect();
+    (users.len() == writes.len() && users.len() > 1).then_some(users)
+}
+
+/// Updates users, each conditional on its version, with one multi-row statement ([`values`]
+/// batches): a user that moved meanwhile fails the whole change.
+async fn update_users(tx: &mut Tx, users: &[(&ScimResource, i64)]) -> Result<(), StoreError> {
+    let rows: Vec<Vec<Val>> = users
+        .iter()
+        .map(|(r, v)| {
+            vec![
+                Val::from(r.id.as_str()),
+                Val::from(*v),
+                Val::from(r.name.as_str()),
+                Val::from(r.name.to_lowercase()),
+                Val::from(r.external_id.clone()),
+                Val::from(r.handle.as_ref().map(|h| h.as_str())),
+                Val::from(r.active),
+                Val::from(r.version),
+                Val::from(micros(r.modified)),
+                Val::from(r.body.to_string()),
+            ]
+        })
+        .collect();
+    let mut n = 0;
+    let head = "UPDATE scim_resources SET name = v.column3, name_key = v.column4, \
+         external_id = v.column5, handle = v.column6, active = v.column7, version = v.column8, \
+         updated_at = v.column9, body = v.column10 FROM (";
+    for query in values_pg(
+        head,
+        ") AS v WHERE scim_resources.id = v.column1 AND scim_resources.kind = 'User' \
+         AND scim_resources.version = v.column2",
+        // The id column's collation is "C" on PostgreSQL; the values' is the default.
+        Some((
+            head,
+            ") AS v WHERE scim_resources.id = v.column1 COLLATE \"C\" \
+             AND scim_resources.kind = 'User' AND scim_resources.version = v.column2",
+        )),
+        rows,
+    ) {
+        n += query.execute(&mut *tx).await.map_err(store_err)?;
+    }
+    if n != users.len() as u64 {
+        return Err(StoreError::Conflict);
     }
     Ok(())
 }

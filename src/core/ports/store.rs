@@ -138,6 +138,12 @@ pub trait ScimRecords: Send + Sync {
         kind: crate::core::scim::ScimKind,
         id: &str,
     ) -> Result<Option<crate::core::scim::ScimResource>, StoreError>;
+    /// The resources of a kind with these ids (those that exist, in no particular order).
+    async fn scim_resources(
+        &self,
+        kind: crate::core::scim::ScimKind,
+        ids: &[String],
+    ) -> Result<Vec<crate::core::scim::ScimResource>, StoreError>;
     /// A user by userName (or a group by displayName), case-insensitively.
     async fn scim_by_name(
         &self,
@@ -402,6 +408,9 @@ pub trait InteractionLog: Send + Sync {
 pub trait UnitOfWork: Send + Sync {
     /// Applies a change in one transaction: all of it with its audit rows, or none.
     async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
+    /// Applies changes in order in one transaction (one commit for many small writes): all
+    /// of them with their audit rows, or none; what each created, in order.
+    async fn commit_group(&self, changes: Vec<Change>) -> Result<Vec<Committed>, StoreError>;
 }
 
 /// Persistence of people, requests, grants, actions, the outbox, plans, HR events and the

@@ -262,8 +262,7 @@ impl Service {
         let old = match id {
             None => None,
             Some(i) => Some(
-                self.store
-                    .scim_resource(kind, i)
+                self.scim_read(kind, i)
                     .await?
                     .ok_or_else(|| ScimError::not_found(kind, i))?,
             ),
