@@ -26,7 +26,7 @@ impl UnitOfWork for SqlStore {
             return Ok(Committed::default());
         }
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        let (out, head) = apply(&mut tx, &change, self.audit_key.as_deref()).await?;
+        let (out, head) = apply(&mut tx, &change, self.audit_key.as_deref(), None).await?;
         tx.commit().await.map_err(store_err)?;
         self.anchored(head).await;
         Ok(out)
@@ -45,7 +45,8 @@ impl UnitOfWork for SqlStore {
                 outs.push(Committed::default());
                 continue;
             }
-            let (out, head) = apply(&mut tx, change, self.audit_key.as_deref()).await?;
+            let key = self.audit_key.as_deref();
+            let (out, head) = apply(&mut tx, change, key, last.as_ref()).await?;
             last = head.or(last);
             outs.push(out);
         }
@@ -56,12 +57,13 @@ impl UnitOfWork for SqlStore {
     }
 }
 
-/// Writes one change inside `tx`, its audit rows last; what it created, and the audit
-/// chain's new head.
+/// Writes one change inside `tx`, its audit rows last (after `head`, the head an earlier
+/// change of this transaction left); what it created, and the audit chain's new head.
 async fn apply(
     tx: &mut Tx,
     change: &Change,
     key: Option<&secrecy::SecretSlice<u8>>,
+    head: Option<&super::anchor::Head>,
 ) -> Result<(Committed, Option<super::anchor::Head>), StoreError> {
     let mut out = Committed::default();
     let now = micros(change_time(change));
@@ -96,7 +98,7 @@ async fn apply(
     // 5f. Inbound SCIM resources.
     super::scim::write_scim(tx, change).await?;
     // 6. The audit rows, chained under the same write lock.
-    let head = audit::append(tx, &change.audit, out.request, key).await?;
+    let head = audit::append_after(tx, &change.audit, out.request, key, head).await?;
     Ok((out, head))
 }
 

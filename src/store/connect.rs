@@ -30,7 +30,7 @@ pub async fn connect(url: &str, audit_key: Option<SecretSlice<u8>>) -> Result<Sq
         return Err(DbError::UnsupportedUrl(redact_url(url)));
     };
     let checkpoints = match &pool {
-        Pool::Sqlite(p, gate) => Some(Arc::new(spawn_checkpoints(
+        Pool::Sqlite(p, gate, _) => Some(Arc::new(spawn_checkpoints(
             p.clone(),
             gate.clone(),
             wal_file(url),
