@@ -297,6 +297,10 @@ impl Service {
             (Some(n), o) => ScimWrite::Put {
                 resource: n.clone(),
                 expected: o.as_ref().map(|o| o.version),
+                same_keys: o.as_ref().is_some_and(|o| {
+                    (&o.name, &o.external_id, &o.handle, o.active)
+                        == (&n.name, &n.external_id, &n.handle, n.active)
+                }),
             },
             (None, Some(o)) => ScimWrite::Delete {
                 kind,
