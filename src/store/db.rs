@@ -38,7 +38,7 @@ pub(crate) enum Tx {
 }
 
 /// How many SQLite connections [`Held`] keeps.
-const HELD: usize = 4;
+pub(crate) const HELD: usize = 4;
 
 /// SQLite connections taken from sqlx's pool and kept, for statements run on their own
 /// (outside a transaction). sqlx tests every connection it takes back with a ping, one more
