@@ -183,6 +183,32 @@ impl ScimRecords for SqlStore {
         .await
     }
 
+    async fn scim_users_holding(
+        &self,
+        name: Option<&str>,
+        handle: Option<&Handle>,
+    ) -> Result<Vec<ScimResource>, StoreError> {
+        // Two index look-ups (an `OR` walked every user without statistics).
+        self.read_all(
+            q(concat!(
+                cols!(),
+                " WHERE r.name_key = ? AND r.kind = 'User' UNION ALL ",
+                cols!(),
+                " WHERE r.handle = ? AND r.kind = 'User'"
+            ))
+            .pg(concat!(
+                cols_pg!(),
+                " WHERE r.name_key = ? AND r.kind = 'User' UNION ALL ",
+                cols_pg!(),
+                " WHERE r.handle = ? AND r.kind = 'User'"
+            ))
+            .bind(name.map(str::to_lowercase))
+            .bind(handle.map(Handle::as_str)),
+            from_row,
+        )
+        .await
+    }
+
     async fn scim_by_handle(&self, h: &Handle) -> Result<Option<ScimResource>, StoreError> {
         let row = q(concat!(cols!(), " WHERE r.handle = ? AND r.kind = 'User'"))
             .pg(concat!(

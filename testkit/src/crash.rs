@@ -320,6 +320,14 @@ impl ScimRecords for CrashStore {
         self.inner.scim_resources(kind, ids).await
     }
 
+    async fn scim_users_holding(
+        &self,
+        name: Option<&str>,
+        handle: Option<&Handle>,
+    ) -> Result<Vec<ScimResource>, StoreError> {
+        self.inner.scim_users_holding(name, handle).await
+    }
+
     async fn scim_by_name(
         &self,
         kind: ScimKind,

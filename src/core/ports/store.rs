@@ -156,6 +156,13 @@ pub trait ScimRecords: Send + Sync {
         kind: crate::core::scim::ScimKind,
         external_id: &str,
     ) -> Result<Vec<crate::core::scim::ScimResource>, StoreError>;
+    /// The users whose userName is `name` (case-insensitively) or who map to `handle`: one
+    /// read for a new user's two uniqueness checks.
+    async fn scim_users_holding(
+        &self,
+        name: Option<&str>,
+        handle: Option<&Handle>,
+    ) -> Result<Vec<crate::core::scim::ScimResource>, StoreError>;
     /// The user mapped to a person, if any.
     async fn scim_by_handle(
         &self,
