@@ -22,57 +22,84 @@ use crate::core::ports::{
 #[async_trait]
 impl UnitOfWork for SqlStore {
     async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
-        let mut out = Committed::default();
         if change.is_empty() {
-            return Ok(out);
+            return Ok(Committed::default());
         }
-        let now = micros(change_time(&change));
         let mut tx = self.begin_write().await.map_err(store_err)?;
-
-        // 0. The HR event this change answers is recorded with it (once), the person it is
-        //    about written, the plan it carries out created or claimed.
-        out.plan = begin(&mut tx, &change).await?;
-        // 1. The new request (its grant is patched in after the grants exist).
-        if let Some(r) = &change.new_request {
-            out.request = Some(insert_request(&mut tx, r).await?);
-        }
-        // 2. The optimistic update: nothing else is written if somebody changed it first.
-        update_requests(&mut tx, &change.request_updates).await?;
-        // 2b-2d. Plans whose re-reads or reports this change covers.
-        mark_plans(&mut tx, &change).await?;
-        // 3. Grants.
-        out.grants = insert_grants(&mut tx, &change.new_grants, out.request).await?;
-        // 4. The grant a request produced.
-        patch_request_grants(&mut tx, &change, &out).await?;
-        update_grants(&mut tx, &change.grant_updates).await?;
-        // 5. Actions.
-        out.actions = insert_actions(&mut tx, &change, &out).await?;
-        update_actions(&mut tx, &change.action_updates, now).await?;
-        // 5b. The messages this decision causes, in the outbox with it, and the steps whose
-        //     prompts they are.
-        write_messages(&mut tx, &change, out.plan).await?;
-        // 5c. Step-up enrolments and break-glass records.
-        super::step_up::write_step_up(&mut tx, &change, out.request).await?;
-        // 5d. Drift findings and the reconcile run.
-        super::drift::write_drift(&mut tx, &change).await?;
-        // 5e. Reviews and their items.
-        out.review = super::reviews::write_reviews(&mut tx, &change).await?;
-        // 5f. Inbound SCIM resources.
-        super::scim::write_scim(&mut tx, &change).await?;
-
-        // 6. The audit rows, chained under the same write lock.
-        let head = audit::append(
-            &mut tx,
-            &change.audit,
-            out.request,
-            self.audit_key.as_deref(),
-        )
-        .await?;
-
+        let (out, head) = apply(&mut tx, &change, self.audit_key.as_deref(), None).await?;
         tx.commit().await.map_err(store_err)?;
         self.anchored(head).await;
         Ok(out)
     }
+
+    async fn commit_group(&self, changes: Vec<Change>) -> Result<Vec<Committed>, StoreError> {
+        let mut outs = Vec::with_capacity(changes.len());
+        if changes.iter().all(Change::is_empty) {
+            outs.resize_with(changes.len(), Committed::default);
+            return Ok(outs);
+        }
+        let mut tx = self.begin_write().await.map_err(store_err)?;
+        let mut last = None;
+        for change in &changes {
+            if change.is_empty() {
+                outs.push(Committed::default());
+                continue;
+            }
+            let key = self.audit_key.as_deref();
+            let (out, head) = apply(&mut tx, change, key, last.as_ref()).await?;
+            last = head.or(last);
+            outs.push(out);
+        }
+        tx.commit().await.map_err(store_err)?;
+        // The chain's newest head covers every row before it.
+        self.anchored(last).await;
+        Ok(outs)
+    }
+}
+
+/// Writes one change inside `tx`, its audit rows last (after `head`, the head an earlier
+/// change of this transaction left); what it created, and the audit chain's new head.
+async fn apply(
+    tx: &mut Tx,
+    change: &Change,
+    key: Option<&secrecy::SecretSlice<u8>>,
+    head: Option<&super::anchor::Head>,
+) -> Result<(Committed, Option<super::anchor::Head>), StoreError> {
+    let mut out = Committed::default();
+    let now = micros(change_time(change));
+    // 0. The HR event this change answers is recorded with it (once), the person it is
+    //    about written, the plan it carries out created or claimed.
+    out.plan = begin(tx, change).await?;
+    // 1. The new request (its grant is patched in after the grants exist).
+    if let Some(r) = &change.new_request {
+        out.request = Some(insert_request(tx, r).await?);
+    }
+    // 2. The optimistic update: nothing else is written if somebody changed it first.
+    update_requests(tx, &change.request_updates).await?;
+    // 2b-2d. Plans whose re-reads or reports this change covers.
+    mark_plans(tx, change).await?;
+    // 3. Grants.
+    out.grants = insert_grants(tx, &change.new_grants, out.request).await?;
+    // 4. The grant a request produced.
+    patch_request_grants(tx, change, &out).await?;
+    update_grants(tx, &change.grant_updates).await?;
+    // 5. Actions.
+    out.actions = insert_actions(tx, change, &out).await?;
+    update_actions(tx, &change.action_updates, now).await?;
+    // 5b. The messages this decision causes, in the outbox with it, and the steps whose
+    //     prompts they are.
+    write_messages(tx, change, out.plan).await?;
+    // 5c. Step-up enrolments and break-glass records.
+    super::step_up::write_step_up(tx, change, out.request).await?;
+    // 5d. Drift findings and the reconcile run.
+    super::drift::write_drift(tx, change).await?;
+    // 5e. Reviews and their items.
+    out.review = super::reviews::write_reviews(tx, change).await?;
+    // 5f. Inbound SCIM resources.
+    super::scim::write_scim(tx, change).await?;
+    // 6. The audit rows, chained under the same write lock.
+    let head = audit::append_after(tx, &change.audit, out.request, key, head).await?;
+    Ok((out, head))
 }
 
 /// Whether no id repeats: updates of distinct rows can go in one statement; a row updated

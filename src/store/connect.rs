@@ -30,7 +30,7 @@ pub async fn connect(url: &str, audit_key: Option<SecretSlice<u8>>) -> Result<Sq
         return Err(DbError::UnsupportedUrl(redact_url(url)));
     };
     let checkpoints = match &pool {
-        Pool::Sqlite(p, gate) => Some(Arc::new(spawn_checkpoints(
+        Pool::Sqlite(p, gate, _) => Some(Arc::new(spawn_checkpoints(
             p.clone(),
             gate.clone(),
             wal_file(url),
@@ -213,8 +213,10 @@ async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
     // No ping before each use (sqlx's default): a connection to a local file does not go
     // stale, and the ping was one more round trip to the connection's thread per statement
     // in the caller's path (sqlx still tests each connection on release, in a task).
+    // Eight for transactions, as many again as the statements run on their own keep out of
+    // the pool (`db::Held`).
     let pool = SqlitePoolOptions::new()
-        .max_connections(8)
+        .max_connections(8 + super::db::HELD as u32)
         .acquire_timeout(Duration::from_secs(30))
         .test_before_acquire(false)
         .connect_with(opts)

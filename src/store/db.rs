@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{ColumnIndex, Decode, Row, Sqlite, Transaction, Type};
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -19,8 +20,9 @@ use sqlx::postgres::{PgPool, PgRow, Postgres};
 /// A connection pool of either backend.
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
-    /// A SQLite file, with this process's writer gate (see [`Pool::begin_write`]).
-    Sqlite(SqlitePool, Arc<Mutex<()>>),
+    /// A SQLite file, with this process's writer gate (see [`Pool::begin_write`]) and the
+    /// connections kept out of sqlx's pool for statements run on their own ([`Held`]).
+    Sqlite(SqlitePool, Arc<Mutex<()>>, Arc<Held>),
     /// A PostgreSQL database.
     #[cfg(feature = "postgres")]
     Pg(PgPool),
@@ -35,10 +37,60 @@ pub(crate) enum Tx {
     Pg(Transaction<'static, Postgres>),
 }
 
+/// How many SQLite connections [`Held`] keeps.
+pub(crate) const HELD: usize = 4;
+
+/// SQLite connections taken from sqlx's pool and kept, for statements run on their own
+/// (outside a transaction). sqlx tests every connection it takes back with a ping, one more
+/// round trip to the connection's thread per statement (in sqlx 0.9, not configurable);
+/// SQLite's connection needs none: its thread runs each statement to its end and resets it,
+/// and rolls back a transaction whose `BEGIN` or `Transaction` was dropped, before the next
+/// command. A connection whose statement failed goes back to sqlx's pool (and its test).
+#[derive(Debug, Default)]
+pub(crate) struct Held(std::sync::Mutex<Vec<PoolConnection<Sqlite>>>);
+
+impl Held {
+    /// A kept connection, else one from the pool.
+    async fn get(&self, pool: &SqlitePool) -> Result<PoolConnection<Sqlite>, sqlx::Error> {
+        let kept = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        match kept {
+            Some(c) => Ok(c),
+            None => pool.acquire().await,
+        }
+    }
+
+    /// Keeps `c` after a statement that succeeded (up to [`HELD`]); otherwise it goes back
+    /// to the pool.
+    fn keep(&self, c: PoolConnection<Sqlite>, ok: bool) {
+        let mut held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if ok && held.len() < HELD {
+            held.push(c);
+        }
+    }
+
+    /// Gives every kept connection back to the pool.
+    fn release(&self) {
+        let all = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        drop(all);
+    }
+}
+
 impl Pool {
     /// A SQLite pool whose writers this process serialises.
     pub(crate) fn sqlite(pool: SqlitePool) -> Self {
-        Self::Sqlite(pool, Arc::new(Mutex::new(())))
+        Self::Sqlite(pool, Arc::new(Mutex::new(())), Arc::default())
     }
 
     /// A write transaction. SQLite takes its write lock at once (`BEGIN IMMEDIATE`: a
@@ -52,7 +104,7 @@ impl Pool {
     /// Another process on the same file still meets the busy timeout.
     pub(crate) async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         match self {
-            Self::Sqlite(p, gate) => {
+            Self::Sqlite(p, gate, _) => {
                 let turn = gate.clone().lock_owned().await;
                 Ok(Tx::Sqlite(
                     p.begin_with("BEGIN IMMEDIATE").await?,
@@ -70,7 +122,7 @@ impl Pool {
     /// none.
     pub(crate) async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
         match self {
-            Self::Sqlite(_, gate) => Some(gate.clone().lock_owned().await),
+            Self::Sqlite(_, gate, _) => Some(gate.clone().lock_owned().await),
             #[cfg(feature = "postgres")]
             Self::Pg(_) => None,
         }
@@ -84,7 +136,7 @@ impl Pool {
     /// A read transaction that sees one snapshot throughout.
     pub(crate) async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
         match self {
-            Self::Sqlite(p, _) => Ok(Tx::Sqlite(p.begin().await?, None)),
+            Self::Sqlite(p, ..) => Ok(Tx::Sqlite(p.begin().await?, None)),
             #[cfg(feature = "postgres")]
             Self::Pg(p) => Ok(Tx::Pg(
                 p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -96,7 +148,10 @@ impl Pool {
     /// Closes every connection.
     pub(crate) async fn close(&self) {
         match self {
-            Self::Sqlite(p, _) => p.close().await,
+            Self::Sqlite(p, _, held) => {
+                held.release();
+                p.close().await;
+            }
             #[cfg(feature = "postgres")]
             Self::Pg(p) => p.close().await,
         }
@@ -347,7 +402,12 @@ impl Q {
         // A statement on the pool commits on its own: a commit boundary too.
         let autocommit = matches!(ex, Ex::Pool(_));
         let n = match ex {
-            Ex::Pool(Pool::Sqlite(p, _)) => self.sqlite().execute(p).await?.rows_affected(),
+            Ex::Pool(Pool::Sqlite(p, _, held)) => {
+                let mut c = held.get(p).await?;
+                let done = self.sqlite().execute(&mut *c).await;
+                held.keep(c, done.is_ok());
+                done?.rows_affected()
+            }
             Ex::Tx(Tx::Sqlite(t, _)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
             #[cfg(feature = "postgres")]
             Ex::Pool(Pool::Pg(p)) => self.postgres().execute(p).await?.rows_affected(),
@@ -366,7 +426,12 @@ impl Q {
         ex: impl Into<Ex<'e>>,
     ) -> Result<Vec<DbRow>, sqlx::Error> {
         Ok(match ex.into() {
-            Ex::Pool(Pool::Sqlite(p, _)) => wrap(self.sqlite().fetch_all(p).await?, DbRow::Sqlite),
+            Ex::Pool(Pool::Sqlite(p, _, held)) => {
+                let mut c = held.get(p).await?;
+                let rows = self.sqlite().fetch_all(&mut *c).await;
+                held.keep(c, rows.is_ok());
+                wrap(rows?, DbRow::Sqlite)
+            }
             Ex::Tx(Tx::Sqlite(t, _)) => {
                 wrap(self.sqlite().fetch_all(&mut **t).await?, DbRow::Sqlite)
             }
@@ -383,8 +448,11 @@ impl Q {
         ex: impl Into<Ex<'e>>,
     ) -> Result<Option<DbRow>, sqlx::Error> {
         Ok(match ex.into() {
-            Ex::Pool(Pool::Sqlite(p, _)) => {
-                self.sqlite().fetch_optional(p).await?.map(DbRow::Sqlite)
+            Ex::Pool(Pool::Sqlite(p, _, held)) => {
+                let mut c = held.get(p).await?;
+                let row = self.sqlite().fetch_optional(&mut *c).await;
+                held.keep(c, row.is_ok());
+                row?.map(DbRow::Sqlite)
             }
             Ex::Tx(Tx::Sqlite(t, _)) => self
                 .sqlite()

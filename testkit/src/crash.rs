@@ -312,6 +312,22 @@ impl ScimRecords for CrashStore {
         self.inner.scim_resource(kind, id).await
     }
 
+    async fn scim_resources(
+        &self,
+        kind: ScimKind,
+        ids: &[String],
+    ) -> Result<Vec<ScimResource>, StoreError> {
+        self.inner.scim_resources(kind, ids).await
+    }
+
+    async fn scim_users_holding(
+        &self,
+        name: Option<&str>,
+        handle: Option<&Handle>,
+    ) -> Result<Vec<ScimResource>, StoreError> {
+        self.inner.scim_users_holding(name, handle).await
+    }
+
     async fn scim_by_name(
         &self,
         kind: ScimKind,
@@ -523,6 +539,12 @@ impl HrInbox for CrashStore {
 impl UnitOfWork for CrashStore {
     async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
         let r = self.inner.commit(change).await;
+        self.boundary("commit", r.is_ok());
+        r
+    }
+
+    async fn commit_group(&self, changes: Vec<Change>) -> Result<Vec<Committed>, StoreError> {
+        let r = self.inner.commit_group(changes).await;
         self.boundary("commit", r.is_ok());
         r
     }

@@ -138,6 +138,12 @@ pub trait ScimRecords: Send + Sync {
         kind: crate::core::scim::ScimKind,
         id: &str,
     ) -> Result<Option<crate::core::scim::ScimResource>, StoreError>;
+    /// The resources of a kind with these ids (those that exist, in no particular order).
+    async fn scim_resources(
+        &self,
+        kind: crate::core::scim::ScimKind,
+        ids: &[String],
+    ) -> Result<Vec<crate::core::scim::ScimResource>, StoreError>;
     /// A user by userName (or a group by displayName), case-insensitively.
     async fn scim_by_name(
         &self,
@@ -149,6 +155,13 @@ pub trait ScimRecords: Send + Sync {
         &self,
         kind: crate::core::scim::ScimKind,
         external_id: &str,
+    ) -> Result<Vec<crate::core::scim::ScimResource>, StoreError>;
+    /// The users whose userName is `name` (case-insensitively) or who map to `handle`: one
+    /// read for a new user's two uniqueness checks.
+    async fn scim_users_holding(
+        &self,
+        name: Option<&str>,
+        handle: Option<&Handle>,
     ) -> Result<Vec<crate::core::scim::ScimResource>, StoreError>;
     /// The user mapped to a person, if any.
     async fn scim_by_handle(
@@ -403,6 +416,9 @@ pub trait InteractionLog: Send + Sync {
 pub trait UnitOfWork: Send + Sync {
     /// Applies a change in one transaction: all of it with its audit rows, or none.
     async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
+    /// Applies changes in order in one transaction (one commit for many small writes): all
+    /// of them with their audit rows, or none; what each created, in order.
+    async fn commit_group(&self, changes: Vec<Change>) -> Result<Vec<Committed>, StoreError>;
 }
 
 /// Persistence of people, requests, grants, actions, the outbox, plans, HR events and the

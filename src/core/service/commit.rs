@@ -19,15 +19,22 @@ impl Service {
     /// Applies `change` in one transaction. When it queued connector work (new actions, or
     /// one put back in the queue due now) a worker is woken at once, before the caller goes
     /// on to deliver its chat messages (round trips that must not delay the work).
-    pub(super) async fn commit(&self, mut change: Change) -> Result<Committed, StoreError> {
-        super::step_up::mark_stepped_up(&mut change.audit);
-        let wake = queues_work(&change, self.clock.now());
-        let change = self.with_channel_copies(change).await;
+    pub(super) async fn commit(&self, change: Change) -> Result<Committed, StoreError> {
+        let (change, wake) = self.prepared(change).await;
         let committed = self.store.commit(change).await?;
         if wake {
             self.wake_worker();
         }
         Ok(committed)
+    }
+
+    /// A change as [`Service::commit`] writes it (step-up marks, the fallback channel's copies
+    /// of prompts), and whether it queued connector work (a worker is to be woken once it is
+    /// committed).
+    pub(super) async fn prepared(&self, mut change: Change) -> (Change, bool) {
+        super::step_up::mark_stepped_up(&mut change.audit);
+        let wake = queues_work(&change, self.clock.now());
+        (self.with_channel_copies(change).await, wake)
     }
 
     /// Runs `attempt` (read, decide, commit) again each time it reports a lost version race,

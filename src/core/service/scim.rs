@@ -262,8 +262,7 @@ impl Service {
         let old = match id {
             None => None,
             Some(i) => Some(
-                self.store
-                    .scim_resource(kind, i)
+                self.scim_read(kind, i)
                     .await?
                     .ok_or_else(|| ScimError::not_found(kind, i))?,
             ),
@@ -298,6 +297,10 @@ impl Service {
             (Some(n), o) => ScimWrite::Put {
                 resource: n.clone(),
                 expected: o.as_ref().map(|o| o.version),
+                same_keys: o.as_ref().is_some_and(|o| {
+                    (&o.name, &o.external_id, &o.handle, o.active)
+                        == (&n.name, &n.external_id, &n.handle, n.active)
+                }),
             },
             (None, Some(o)) => ScimWrite::Delete {
                 kind,
@@ -356,6 +359,51 @@ impl Service {
         ev
     }
 
+    /// Checks that a user's userName (when `check_name`) is nobody else's and, when
+    /// `map_handle`, maps the user to a handle nobody else has (one read for both); the
+    /// handle mapped.
+    async fn scim_user_free(
+        &self,
+        id: &str,
+        name: &str,
+        check_name: bool,
+        body: &Value,
+        map_handle: bool,
+    ) -> Result<Option<Handle>, ScimFailure> {
+        let mapped = map_handle.then(|| mapping::handle_of(&self.scim, body));
+        let h = mapped.as_ref().and_then(|m| m.as_ref().ok());
+        let holders = if check_name || h.is_some() {
+            self.store
+                .scim_users_holding(check_name.then_some(name), h)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let key = name.to_lowercase();
+        if check_name
+            && holders
+                .iter()
+                .any(|t| t.name.to_lowercase() == key && t.id != id)
+        {
+            return Err(ScimError::uniqueness(format!("userName \"{name}\" is taken")).into());
+        }
+        let Some(mapped) = mapped else {
+            return Ok(None);
+        };
+        let h = mapped?;
+        if let Some(other) = holders
+            .iter()
+            .find(|t| t.handle.as_ref() == Some(&h) && t.id != id)
+        {
+            return Err(ScimError::uniqueness(format!(
+                "this user maps to the handle {h}, which user {} has",
+                other.name
+            ))
+            .into());
+        }
+        Ok(Some(h))
+    }
+
     /// The stored resource a body makes: its name checked and unique (users), the handle of
     /// a new user mapped and free, the version moved on.
     async fn scim_resource_of(
@@ -394,26 +442,13 @@ impl Service {
             .or(fresh.map(str::to_owned))
             .unwrap_or_default();
         let mut handle = old.and_then(|o| o.handle.clone());
-        // A userName is checked when it is new or changes (beyond its case).
-        let renamed = old.is_none_or(|o| o.name.to_lowercase() != name.to_lowercase());
-        if kind == ScimKind::User && renamed {
-            let taken = self.store.scim_by_name(kind, &name).await?;
-            if taken.iter().any(|t| t.id != id) {
-                return Err(ScimError::uniqueness(format!("userName \"{name}\" is taken")).into());
-            }
-        }
-        if kind == ScimKind::User && handle.is_none() {
-            let h = mapping::handle_of(&self.scim, &body)?;
-            if let Some(other) = self.store.scim_by_handle(&h).await?
-                && other.id != id
-            {
-                return Err(ScimError::uniqueness(format!(
-                    "this user maps to the handle {h}, which user {} has",
-                    other.name
-                ))
-                .into());
-            }
-            handle = Some(h);
+        if kind == ScimKind::User {
+            // A userName is checked when it is new or changes (beyond its case).
+            let renamed = old.is_none_or(|o| o.name.to_lowercase() != name.to_lowercase());
+            let mapped = self
+                .scim_user_free(&id, &name, renamed, &body, handle.is_none())
+                .await?;
+            handle = handle.or(mapped);
         }
         let now = self.clock.now();
         Ok(ScimResource {

@@ -29,10 +29,25 @@ pub(in crate::store) async fn append(
     new_request: Option<RequestId>,
     key: Option<&SecretSlice<u8>>,
 ) -> Result<Option<Head>, StoreError> {
+    append_after(tx, events, new_request, key, None).await
+}
+
+/// [`append`], after `head` when this transaction appended already (it holds the append
+/// lock, and its last append left that head): the head is not read again.
+pub(in crate::store) async fn append_after(
+    tx: &mut Tx,
+    events: &[AuditEvent],
+    new_request: Option<RequestId>,
+    key: Option<&SecretSlice<u8>>,
+    head: Option<&Head>,
+) -> Result<Option<Head>, StoreError> {
     if events.is_empty() {
         return Ok(None);
     }
-    let (seq, prev) = lock_head(tx).await?;
+    let (seq, prev) = match head {
+        Some(h) => (h.seq, h.hash.clone()),
+        None => lock_head(tx).await?,
+    };
     let starts_chain = seq == 0;
     let chained = chain_events(events, new_request, seq, prev)?;
     insert_rows(tx, chained.rows).await?;
