@@ -229,7 +229,10 @@ async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
             "/review start scope:app:jira default:maybe",
             "is not one of the choices",
         ),
-        ("/review start scope:app:prod-db", "no access is recorded in app:prod-db"),
+        (
+            "/review start scope:app:prod-db",
+            "no access is recorded in app:prod-db",
+        ),
         ("/review cancel id:9", "There is no review #9"),
     ] {
         bot.run(&format!("dana: {line}")).await;
