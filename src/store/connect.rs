@@ -213,7 +213,7 @@ async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
     // No ping before each use (sqlx's default): a connection to a local file does not go
     // stale, and the ping was one more round trip to the connection's thread per statement
     // in the caller's path (sqlx still tests each connection on release, in a task).
-    // Eight for transactions, as many again as the statements run on their own keep out of
+    // Eight for transactions, plus the four that statements run on their own keep out of
     // the pool (`db::Held`).
     let pool = SqlitePoolOptions::new()
         .max_connections(8 + super::db::HELD as u32)
