@@ -93,8 +93,8 @@ async fn rules(b: Backend) {
     assert_eq!((c.pending, c.sent, c.failed, c.retried), (0, 2, 1, 1));
 }
 
-/// Rows held back together go back together, each due after its own wait, oldest due first;
-/// a row no longer claimed is left as it is.
+/// Rows held back together go back together, each due after its own wait; a row no longer
+/// claimed is left as it is.
 async fn held_back(b: Backend) {
     let (s, _db) = fresh(b).await;
     let msg = |t: &str| Outgoing::to_person(&h("bob"), t.into(), vec![], None);
