@@ -169,35 +169,15 @@ impl Service {
             .iter()
             .map(|a| self.app_display(a))
             .collect();
-        intake.audit.push(
-            self.audit(AuditAction::PlanProposed)
-                .by(Actor::Idp)
-                .subject(&p.handle)
-                .detail(format!("onboarding, role {} ({})", p.role, people::BY_IDP)),
-        );
-        for a in &self.org.it_admins {
-            intake.plan_messages.push(PlanMessage {
-                to: a.clone(),
-                text: people::idp_joiner(&p, &apps),
-                buttons: true,
-            });
-        }
-        intake.new_plan = Some(NewPlan {
-            kind: PlanKind::Onboard,
-            subject: p.handle.clone(),
-            created_by: p.handle.clone(),
-            confirmers: self.org.it_admins.clone(),
-            detail: PlanDetail {
-                role: Some(p.role.to_string()),
-                idp: true,
-                scim_id: Some(r.id.clone()),
-                ..PlanDetail::default()
-            }
-            .stored(),
-            created_at: self.clock.now(),
-            due_at: None,
-            preconfirmed: false,
-        });
+        let text = people::idp_joiner(&p, &apps);
+        let detail = PlanDetail {
+            role: Some(p.role.to_string()),
+            idp: true,
+            scim_id: Some(r.id.clone()),
+            ..PlanDetail::default()
+        };
+        let what = format!("onboarding, role {} ({})", p.role, people::BY_IDP);
+        self.propose_to_it(&mut intake, PlanKind::Onboard, &p, detail, what, &text);
         self.commit_scim(intake).await?;
         self.messages_committed().await;
         Ok(())
@@ -220,38 +200,53 @@ impl Service {
             return Ok(());
         }
         let shown = self.offboard_plan(&p, Some(reason.into())).await?;
-        let text = plan_text::offboard_plan(&shown);
+        let text = people::idp_leaver(&p, &plan_text::offboard_plan(&shown));
+        let detail = PlanDetail {
+            reason: Some(reason.into()),
+            idp: true,
+            ..PlanDetail::default()
+        };
+        let what = format!("offboarding ({reason})");
+        self.propose_to_it(&mut intake, PlanKind::Offboard, &p, detail, what, &text);
+        self.commit_scim(intake).await?;
+        self.messages_committed().await;
+        Ok(())
+    }
+
+    /// Adds to `intake` a plan of the identity provider's for IT to confirm: its
+    /// `plan.proposed` row (`what`), `text` with Confirm to each IT admin, the plan itself.
+    fn propose_to_it(
+        &self,
+        intake: &mut Change,
+        kind: PlanKind,
+        p: &Person,
+        detail: PlanDetail,
+        what: String,
+        text: &[String],
+    ) {
         intake.audit.push(
             self.audit(AuditAction::PlanProposed)
                 .by(Actor::Idp)
                 .subject(&p.handle)
-                .detail(format!("offboarding ({reason})")),
+                .detail(what),
         );
         for a in &self.org.it_admins {
             intake.plan_messages.push(PlanMessage {
                 to: a.clone(),
-                text: people::idp_leaver(&p, &text),
+                text: text.to_owned(),
                 buttons: true,
             });
         }
         intake.new_plan = Some(NewPlan {
-            kind: PlanKind::Offboard,
+            kind,
             subject: p.handle.clone(),
             created_by: p.handle.clone(),
             confirmers: self.org.it_admins.clone(),
-            detail: PlanDetail {
-                reason: Some(reason.into()),
-                idp: true,
-                ..PlanDetail::default()
-            }
-            .stored(),
+            detail: detail.stored(),
             created_at: self.clock.now(),
             due_at: None,
             preconfirmed: false,
         });
-        self.commit_scim(intake).await?;
-        self.messages_committed().await;
-        Ok(())
     }
 
     /// IT confirmed a joiner plan of the identity provider's: the user is read again and
