@@ -116,7 +116,8 @@ async fn seed_ours(path: &std::path::Path, n: usize) {
          'User', 'user-' || i || '@acme.test', 'user-' || i || '@acme.test', 'ext-' || i, \
          'user-' || i, 1, 1, ? + i, ? + i, json_object('schemas', \
          json_array('urn:ietf:params:scim:schemas:core:2.0:User'), 'userName', \
-         'user-' || i || '@acme.test', 'displayName', 'User ' || i, 'active', json('true'), \
+         'user-' || i || '@acme.test', 'externalId', 'ext-' || i, 'displayName', 'User ' || i, \
+         'active', json('true'), \
          'emails', json_array(json_object('value', 'user-' || i || '@acme.test', 'type', 'work', \
          'primary', json('true')))) FROM n"
     );
@@ -322,13 +323,18 @@ struct Figures {
     get_p99: Duration,
     done: usize,
     failed: usize,
+    /// This process's CPU time per write (server and clients for ours, clients only for the
+    /// reference).
+    cpu_per_write: Duration,
 }
 
 async fn run(t: Target, total: usize, conc: usize, budget: Duration, gets: usize) -> Figures {
     let t = Arc::new(t);
     // A short warm-up of reads (connections, caches), not counted.
     reads(&t, 20).await;
+    let cpu = common::cpu_time();
     let (done, took, lat, failed) = writes(t.clone(), total, conc, budget).await;
+    let cpu = common::cpu_time() - cpu;
     let w = stats(lat);
     let g = stats(reads(&t, gets).await);
     Figures {
@@ -339,17 +345,20 @@ async fn run(t: Target, total: usize, conc: usize, budget: Duration, gets: usize
         get_p99: g.p99,
         done,
         failed,
+        cpu_per_write: cpu / done.max(1) as u32,
     }
 }
 
 fn show(who: &str, f: &Figures) {
     println!(
-        "  {who}: {} writes at {:.0} writes/s (p50 {}, p99 {}), {} failed; filtered GET p50 {}, p99 {}",
+        "  {who}: {} writes at {:.0} writes/s (p50 {}, p99 {}), {} failed, this process's CPU \
+         {} µs a write; filtered GET p50 {}, p99 {}",
         f.done,
         f.rate,
         ms(f.write_p50),
         ms(f.write_p99),
         f.failed,
+        f.cpu_per_write.as_micros(),
         ms(f.get_p50),
         ms(f.get_p99)
     );

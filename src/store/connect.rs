@@ -101,11 +101,19 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How often the size of the log file is looked at (a `stat`, no lock, no SQLite call).
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
-/// A log of at least this many frames (4 KiB pages: 16 MiB), or a log file of at least
-/// [`TRUNCATE_AT_BYTES`], is truncated under the write gate.
-const TRUNCATE_AT_FRAMES: i64 = 4096;
+/// A log of at least this many frames (4 KiB pages: 16 MiB) is copied to its end under the
+/// write gate, so the next writer starts it over; a log file of at least
+/// [`TRUNCATE_AT_BYTES`] is truncated there.
+const RESTART_AT_FRAMES: i64 = 4096;
 
-/// See [`TRUNCATE_AT_FRAMES`]. The file keeps its size when the log starts over, so a busy
+/// At most this many passive checkpoints in a row before the gate is taken.
+const PASSES: usize = 5;
+
+/// Passive checkpoints repeat while writers appended more than this many frames during the
+/// last one: what is left for the gate is small.
+const LEFT_FOR_THE_GATE: i64 = 256;
+
+/// See [`RESTART_AT_FRAMES`]. The file keeps its size when the log starts over, so a busy
 /// hour of interactions also reaches it: each truncation holds writers for tens of
 /// milliseconds, and from 16 MiB it raised figure 1's burst p99 from 5.7 to 30.6 ms. From
 /// 48 MiB a 50,000-person import peaks at 56 MB (figure 9's bound is 64 MB).
@@ -132,10 +140,14 @@ fn wal_file(url: &str) -> Option<std::path::PathBuf> {
 /// `PASSIVE` checkpoint runs here, waiting for no reader or writer. Under a steady stream of
 /// writers (an import, a burst of expiries, another process) it never catches up, and the log
 /// only grows (a 2 GB WAL beside a 25 MB database was seen): so once the log holds
-/// [`TRUNCATE_AT_FRAMES`], or its file [`TRUNCATE_AT_BYTES`] (looked at every
-/// [`WATCH_EVERY`], which costs the writers nothing), the task takes this process's write
-/// `gate` (writers wait a moment) and runs `TRUNCATE`, which copies the rest back and empties
-/// the file. (Running the checkpoint itself every 250 ms tripled the p99 of interactions
+/// [`RESTART_AT_FRAMES`], or its file [`TRUNCATE_AT_BYTES`] (looked at every
+/// [`WATCH_EVERY`], which costs the writers nothing), passive checkpoints repeat until little
+/// was appended during the last, then the task takes this process's write `gate` (writers
+/// wait a moment) and copies the rest: the next writer starts the log over (SQLite cuts the
+/// file back to `journal_size_limit` then); a file that big is emptied (`TRUNCATE`). Figure
+/// 12 (SCIM writes at ~3,000/s, a log of 10,000-25,000 frames a second) measured the gate
+/// held 75-285 ms a second by `TRUNCATE` straight after one passive checkpoint, ~35 ms by
+/// the last pass (mostly its two `fsync`s). (Running the checkpoint itself every 250 ms tripled the p99 of interactions
 /// arriving in bursts of 200/s: hence the size is watched, and the log checkpointed only
 /// every second or when it is big.)
 fn spawn_checkpoints(
@@ -162,36 +174,69 @@ fn spawn_checkpoints(
                 continue;
             }
             since = Duration::ZERO;
-            let truncate = big
-                || match checkpoint(&pool, false).await {
-                    Ok(frames) => frames >= TRUNCATE_AT_FRAMES,
+            // Copies without holding writers, again while writers appended much meanwhile.
+            let mut frames = 0;
+            for pass in 0..PASSES {
+                match checkpoint(&pool, Checkpoint::Passive).await {
+                    Ok(Frames { log, copied }) => {
+                        let grew = log - frames;
+                        frames = log;
+                        // A short log, or little appended while the last pass copied.
+                        if log < RESTART_AT_FRAMES
+                            || (pass > 0 && copied == log && grew <= LEFT_FOR_THE_GATE)
+                        {
+                            break;
+                        }
+                    }
                     Err(e) => {
                         tracing::debug!(error = %e, "WAL checkpoint failed; trying again later");
-                        false
+                        break;
                     }
-                };
-            if truncate {
-                let _writers_wait = gate.lock().await;
-                if let Err(e) = checkpoint(&pool, true).await {
-                    tracing::debug!(error = %e, "WAL truncation failed; trying again later");
                 }
+            }
+            let how = if big {
+                Checkpoint::Truncate
+            } else if frames >= RESTART_AT_FRAMES {
+                Checkpoint::Passive
+            } else {
+                continue;
+            };
+            let _writers_wait = gate.lock().await;
+            if let Err(e) = checkpoint(&pool, how).await {
+                tracing::debug!(error = %e, "WAL checkpoint failed; trying again later");
             }
         }
     });
     stop
 }
 
-/// Runs `PRAGMA wal_checkpoint(PASSIVE)`, or `TRUNCATE` when `truncate`; how many frames
-/// the log held.
-async fn checkpoint(pool: &sqlx::SqlitePool, truncate: bool) -> Result<i64, sqlx::Error> {
+/// A checkpoint's mode (SQLite's names).
+#[derive(Debug, Clone, Copy)]
+enum Checkpoint {
+    /// Copies what it can, waiting for nobody.
+    Passive,
+    /// Copies everything, waits for readers, and empties the file.
+    Truncate,
+}
+
+/// How many frames a checkpoint found in the log, and how many of them are in the database.
+struct Frames {
+    log: i64,
+    copied: i64,
+}
+
+/// Runs `PRAGMA wal_checkpoint(…)`.
+async fn checkpoint(pool: &sqlx::SqlitePool, how: Checkpoint) -> Result<Frames, sqlx::Error> {
     use sqlx::Row;
-    let sql = if truncate {
-        "PRAGMA wal_checkpoint(TRUNCATE)"
-    } else {
-        "PRAGMA wal_checkpoint(PASSIVE)"
+    let sql = match how {
+        Checkpoint::Passive => "PRAGMA wal_checkpoint(PASSIVE)",
+        Checkpoint::Truncate => "PRAGMA wal_checkpoint(TRUNCATE)",
     };
     let row = sqlx::query(sql).fetch_one(pool).await?;
-    row.try_get::<i64, _>(1)
+    Ok(Frames {
+        log: row.try_get::<i64, _>(1)?,
+        copied: row.try_get::<i64, _>(2)?,
+    })
 }
 
 async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
