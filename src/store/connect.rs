@@ -147,9 +147,9 @@ fn wal_file(url: &str) -> Option<std::path::PathBuf> {
 /// file back to `journal_size_limit` then); a file that big is emptied (`TRUNCATE`). Figure
 /// 12 (SCIM writes at ~3,000/s, a log of 10,000-25,000 frames a second) measured the gate
 /// held 75-285 ms a second by `TRUNCATE` straight after one passive checkpoint, ~35 ms by
-/// the last pass (mostly its two `fsync`s). (Running the checkpoint itself every 250 ms tripled the p99 of interactions
-/// arriving in bursts of 200/s: hence the size is watched, and the log checkpointed only
-/// every second or when it is big.)
+/// the last pass (mostly its two `fsync`s). (Running the checkpoint itself every 250 ms
+/// tripled the p99 of interactions arriving in bursts of 200/s: hence the size is watched,
+/// and the log checkpointed only every second or when it is big.)
 fn spawn_checkpoints(
     pool: sqlx::SqlitePool,
     gate: Arc<tokio::sync::Mutex<()>>,
