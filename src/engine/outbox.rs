@@ -51,11 +51,7 @@ pub async fn run(service: Arc<Service>, mut stop: tokio::sync::watch::Receiver<b
             // twice for every two or three messages, beside the writes that made them.
             tokio::select! {
                 () = tokio::time::sleep(GATHER) => {}
-                _ = stop.changed() => {
-                    if let Err(e) = service.deliver_due(DELIVERY_BATCH).await {
-                        warn!(error = %e, "outbox delivery round failed");
-                    }
-                }
+                _ = stop.changed() => last_round(&service).await,
             }
             continue;
         }
@@ -63,12 +59,8 @@ pub async fn run(service: Arc<Service>, mut stop: tokio::sync::watch::Receiver<b
             _ = woken => {
                 tokio::select! {
                     _ = tokio::time::sleep(GATHER) => {}
-                    _ = stop.changed() => {
-                        // Stopping: the round it was woken for still goes out.
-                        if let Err(e) = service.deliver_due(DELIVERY_BATCH).await {
-                            warn!(error = %e, "outbox delivery round failed");
-                        }
-                    }
+                    // Stopping: the round it was woken for still goes out.
+                    _ = stop.changed() => last_round(&service).await,
                 }
             }
             _ = tokio::time::sleep(POLL) => {}
@@ -76,4 +68,11 @@ pub async fn run(service: Arc<Service>, mut stop: tokio::sync::watch::Receiver<b
         }
     }
     info!("outbox sender stopped");
+}
+
+/// The round a stopping sender still sends (what it was waiting to gather).
+async fn last_round(service: &Service) {
+    if let Err(e) = service.deliver_due(DELIVERY_BATCH).await {
+        warn!(error = %e, "outbox delivery round failed");
+    }
 }
