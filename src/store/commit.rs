@@ -13,7 +13,7 @@ use super::rows::micros;
 use super::{SqlStore, audit, json_list, outbox, resolve_grant, resolve_req, store_err};
 use crate::core::model::*;
 use crate::core::ports::{
-    ActionUpdate, Change, Committed, GrantUpdate, NewGrant, NewGrantSource, NewRequest,
+    ActionUpdate, Change, Committed, GrantUpdate, NewGrant, NewGrantSource, NewRequest, ReqRef,
     RequestUpdate, StoreError, UnitOfWork,
 };
 
@@ -26,7 +26,10 @@ impl UnitOfWork for SqlStore {
             return Ok(Committed::default());
         }
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        let (out, head) = apply(&mut tx, &change, self.audit_key.as_deref(), None).await?;
+        let out = apply(&mut tx, &change).await?;
+        // The audit rows last, chained under the same write lock.
+        let key = self.audit_key.as_deref();
+        let head = audit::append(&mut tx, &change.audit, out.request, key).await?;
         tx.commit().await.map_err(store_err)?;
         self.anchored(head).await;
         Ok(out)
@@ -39,32 +42,34 @@ impl UnitOfWork for SqlStore {
             return Ok(outs);
         }
         let mut tx = self.begin_write().await.map_err(store_err)?;
-        let mut last = None;
+        // Every change's audit rows go in last, with one append (one statement).
+        let mut events = Vec::new();
         for change in &changes {
             if change.is_empty() {
                 outs.push(Committed::default());
                 continue;
             }
-            let key = self.audit_key.as_deref();
-            let (out, head) = apply(&mut tx, change, key, last.as_ref()).await?;
-            last = head.or(last);
+            let out = apply(&mut tx, change).await?;
+            for e in &change.audit {
+                let request = resolve_req(e.request, out.request)?;
+                events.push(AuditEvent {
+                    request: request.map_or(ReqRef::None, |id| ReqRef::Id(RequestId(id))),
+                    ..e.clone()
+                });
+            }
             outs.push(out);
         }
+        let key = self.audit_key.as_deref();
+        let head = audit::append(&mut tx, &events, None, key).await?;
         tx.commit().await.map_err(store_err)?;
-        // The chain's newest head covers every row before it.
-        self.anchored(last).await;
+        self.anchored(head).await;
         Ok(outs)
     }
 }
 
-/// Writes one change inside `tx`, its audit rows last (after `head`, the head an earlier
-/// change of this transaction left); what it created, and the audit chain's new head.
-async fn apply(
-    tx: &mut Tx,
-    change: &Change,
-    key: Option<&secrecy::SecretSlice<u8>>,
-    head: Option<&super::anchor::Head>,
-) -> Result<(Committed, Option<super::anchor::Head>), StoreError> {
+/// Writes one change inside `tx`, all but its audit rows (the caller appends them, last);
+/// what it created.
+async fn apply(tx: &mut Tx, change: &Change) -> Result<Committed, StoreError> {
     let mut out = Committed::default();
     let now = micros(change_time(change));
     // 0. The HR event this change answers is recorded with it (once), the person it is
@@ -97,9 +102,7 @@ async fn apply(
     out.review = super::reviews::write_reviews(tx, change).await?;
     // 5f. Inbound SCIM resources.
     super::scim::write_scim(tx, change).await?;
-    // 6. The audit rows, chained under the same write lock.
-    let head = audit::append_after(tx, &change.audit, out.request, key, head).await?;
-    Ok((out, head))
+    Ok(out)
 }
 
 /// Whether no id repeats: updates of distinct rows can go in one statement; a row updated

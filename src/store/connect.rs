@@ -152,7 +152,7 @@ fn wal_file(url: &str) -> Option<std::path::PathBuf> {
 /// and the log checkpointed only every second or when it is big.)
 fn spawn_checkpoints(
     pool: sqlx::SqlitePool,
-    gate: Arc<tokio::sync::Mutex<()>>,
+    gate: Arc<tokio::sync::Mutex<super::db::Writer>>,
     wal: Option<std::path::PathBuf>,
 ) -> tokio::sync::oneshot::Sender<()> {
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{ColumnIndex, Decode, Row, Sqlite, Transaction, Type};
+use sqlx_core::transaction::TransactionManager as _;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[cfg(feature = "postgres")]
@@ -22,16 +23,92 @@ use sqlx::postgres::{PgPool, PgRow, Postgres};
 pub(crate) enum Pool {
     /// A SQLite file, with this process's writer gate (see [`Pool::begin_write`]) and the
     /// connections kept out of sqlx's pool for statements run on their own ([`Held`]).
-    Sqlite(SqlitePool, Arc<Mutex<()>>, Arc<Held>),
+    Sqlite(SqlitePool, Arc<Mutex<Writer>>, Arc<Held>),
     /// A PostgreSQL database.
     #[cfg(feature = "postgres")]
     Pg(PgPool),
 }
 
+/// What this process's SQLite writers keep behind their gate: their connection, and the
+/// audit chain's head as the last of them committed it (`seq`, hash).
+///
+/// One connection for every write transaction keeps its page cache warm (SQLite drops a
+/// connection's cache when another connection wrote since its last transaction), and is
+/// not sent back through sqlx's pool after each transaction (which pings it: one more round
+/// trip to its thread). The kept head spares an append reading it (a round trip per write
+/// transaction): the append's insert is conditional on it still being the head, and when
+/// another process appended (or rows went) the head is read and the rows chained after it
+/// (`audit::append`).
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    conn: Option<PoolConnection<Sqlite>>,
+    head: Option<(i64, String)>,
+}
+
+/// An open SQLite write transaction: the gate, the writer connection (taken from it while
+/// the transaction is open), and the audit head this transaction appended.
+pub(crate) struct Writing {
+    turn: OwnedMutexGuard<Writer>,
+    conn: Option<PoolConnection<Sqlite>>,
+    appended: Option<(i64, String)>,
+}
+
+impl Writing {
+    fn conn(&mut self) -> Result<&mut sqlx::SqliteConnection, sqlx::Error> {
+        self.conn.as_deref_mut().ok_or(sqlx::Error::PoolClosed)
+    }
+
+    async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let mut conn = self.conn.take().ok_or(sqlx::Error::PoolClosed)?;
+        let done = tm_commit::<Sqlite>(&mut conn).await;
+        match (&done, self.appended.take()) {
+            (Ok(()), head) => {
+                self.turn.conn = Some(conn);
+                if head.is_some() {
+                    self.turn.head = head;
+                }
+            }
+            // Whether it landed is unknown: the head is read again, the connection goes
+            // back to the pool (which tests it).
+            (Err(_), _) => self.turn.head = None,
+        }
+        done
+    }
+}
+
+impl Drop for Writing {
+    /// A transaction dropped before its commit is rolled back (queued on the connection's
+    /// thread, before anything else it runs), and its connection goes back to the pool.
+    fn drop(&mut self) {
+        if let Some(mut c) = self.conn.take() {
+            tm_start_rollback::<Sqlite>(&mut c);
+        }
+    }
+}
+
+/// sqlx's transaction commands, on a connection it does not wrap in a `Transaction`.
+async fn tm_begin<DB: sqlx::Database>(
+    c: &mut DB::Connection,
+    sql: &'static str,
+) -> Result<(), sqlx::Error> {
+    use sqlx::SqlSafeStr;
+    DB::TransactionManager::begin(c, Some(sql.into_sql_str())).await
+}
+
+async fn tm_commit<DB: sqlx::Database>(c: &mut DB::Connection) -> Result<(), sqlx::Error> {
+    DB::TransactionManager::commit(c).await
+}
+
+fn tm_start_rollback<DB: sqlx::Database>(c: &mut DB::Connection) {
+    DB::TransactionManager::start_rollback(c);
+}
+
 /// An open transaction of either backend.
 pub(crate) enum Tx {
-    /// SQLite; a write transaction holds the writer gate until it ends.
-    Sqlite(Transaction<'static, Sqlite>, Option<OwnedMutexGuard<()>>),
+    /// A SQLite read transaction.
+    Sqlite(Transaction<'static, Sqlite>),
+    /// A SQLite write transaction, on the writer connection behind the gate.
+    SqliteWrite(Writing),
     /// PostgreSQL.
     #[cfg(feature = "postgres")]
     Pg(Transaction<'static, Postgres>),
@@ -90,7 +167,7 @@ impl Held {
 impl Pool {
     /// A SQLite pool whose writers this process serialises.
     pub(crate) fn sqlite(pool: SqlitePool) -> Self {
-        Self::Sqlite(pool, Arc::new(Mutex::new(())), Arc::default())
+        Self::Sqlite(pool, Arc::default(), Arc::default())
     }
 
     /// A write transaction. SQLite takes its write lock at once (`BEGIN IMMEDIATE`: a
@@ -105,11 +182,17 @@ impl Pool {
     pub(crate) async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         match self {
             Self::Sqlite(p, gate, _) => {
-                let turn = gate.clone().lock_owned().await;
-                Ok(Tx::Sqlite(
-                    p.begin_with("BEGIN IMMEDIATE").await?,
-                    Some(turn),
-                ))
+                let mut turn = gate.clone().lock_owned().await;
+                let mut conn = match turn.conn.take() {
+                    Some(c) => c,
+                    None => p.acquire().await?,
+                };
+                tm_begin::<Sqlite>(&mut conn, "BEGIN IMMEDIATE").await?;
+                Ok(Tx::SqliteWrite(Writing {
+                    turn,
+                    conn: Some(conn),
+                    appended: None,
+                }))
             }
             #[cfg(feature = "postgres")]
             Self::Pg(p) => Ok(Tx::Pg(p.begin().await?)),
@@ -120,7 +203,7 @@ impl Pool {
     /// implicit transaction: one round trip instead of BEGIN, statement, COMMIT). On SQLite
     /// it is the writer gate of [`Pool::begin_write`], held until dropped; PostgreSQL needs
     /// none.
-    pub(crate) async fn write_turn(&self) -> Option<OwnedMutexGuard<()>> {
+    pub(crate) async fn write_turn(&self) -> Option<OwnedMutexGuard<Writer>> {
         match self {
             Self::Sqlite(_, gate, _) => Some(gate.clone().lock_owned().await),
             #[cfg(feature = "postgres")]
@@ -136,7 +219,7 @@ impl Pool {
     /// A read transaction that sees one snapshot throughout.
     pub(crate) async fn begin_read(&self) -> Result<Tx, sqlx::Error> {
         match self {
-            Self::Sqlite(p, ..) => Ok(Tx::Sqlite(p.begin().await?, None)),
+            Self::Sqlite(p, ..) => Ok(Tx::Sqlite(p.begin().await?)),
             #[cfg(feature = "postgres")]
             Self::Pg(p) => Ok(Tx::Pg(
                 p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
@@ -148,8 +231,9 @@ impl Pool {
     /// Closes every connection.
     pub(crate) async fn close(&self) {
         match self {
-            Self::Sqlite(p, _, held) => {
+            Self::Sqlite(p, gate, held) => {
                 held.release();
+                drop(gate.lock().await.conn.take());
                 p.close().await;
             }
             #[cfg(feature = "postgres")]
@@ -161,13 +245,38 @@ impl Pool {
 impl Tx {
     /// Whether this is PostgreSQL.
     pub(crate) fn is_pg(&self) -> bool {
-        !matches!(self, Self::Sqlite(..))
+        !matches!(self, Self::Sqlite(..) | Self::SqliteWrite(..))
     }
 
-    /// Commits.
+    /// The audit head this transaction appended, else the one this process's writers last
+    /// committed (SQLite write transactions only; None: read it).
+    pub(crate) fn known_head(&self) -> Option<(i64, String)> {
+        match self {
+            Self::SqliteWrite(w) => w.appended.clone().or_else(|| w.turn.head.clone()),
+            _ => None,
+        }
+    }
+
+    /// Records the audit head this transaction's append left, to keep once it commits.
+    pub(crate) fn appended(&mut self, seq: i64, hash: &str) {
+        if let Self::SqliteWrite(w) = self {
+            w.appended = Some((seq, hash.to_owned()));
+        }
+    }
+
+    /// Forgets the kept audit head (another process appended after it).
+    pub(crate) fn forget_head(&mut self) {
+        if let Self::SqliteWrite(w) = self {
+            w.turn.head = None;
+            w.appended = None;
+        }
+    }
+
+    /// Commits; a SQLite writer keeps the audit head it appended behind the gate.
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
         let done = match self {
-            Self::Sqlite(t, _turn) => t.commit().await,
+            Self::Sqlite(t) => t.commit().await,
+            Self::SqliteWrite(w) => w.commit().await,
             #[cfg(feature = "postgres")]
             Self::Pg(t) => t.commit().await,
         };
@@ -408,7 +517,8 @@ impl Q {
                 held.keep(c, done.is_ok());
                 done?.rows_affected()
             }
-            Ex::Tx(Tx::Sqlite(t, _)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
+            Ex::Tx(Tx::Sqlite(t)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
+            Ex::Tx(Tx::SqliteWrite(w)) => self.sqlite().execute(w.conn()?).await?.rows_affected(),
             #[cfg(feature = "postgres")]
             Ex::Pool(Pool::Pg(p)) => self.postgres().execute(p).await?.rows_affected(),
             #[cfg(feature = "postgres")]
@@ -432,8 +542,9 @@ impl Q {
                 held.keep(c, rows.is_ok());
                 wrap(rows?, DbRow::Sqlite)
             }
-            Ex::Tx(Tx::Sqlite(t, _)) => {
-                wrap(self.sqlite().fetch_all(&mut **t).await?, DbRow::Sqlite)
+            Ex::Tx(Tx::Sqlite(t)) => wrap(self.sqlite().fetch_all(&mut **t).await?, DbRow::Sqlite),
+            Ex::Tx(Tx::SqliteWrite(w)) => {
+                wrap(self.sqlite().fetch_all(w.conn()?).await?, DbRow::Sqlite)
             }
             #[cfg(feature = "postgres")]
             Ex::Pool(Pool::Pg(p)) => wrap(self.postgres().fetch_all(p).await?, DbRow::Pg),
@@ -454,9 +565,14 @@ impl Q {
                 held.keep(c, row.is_ok());
                 row?.map(DbRow::Sqlite)
             }
-            Ex::Tx(Tx::Sqlite(t, _)) => self
+            Ex::Tx(Tx::Sqlite(t)) => self
                 .sqlite()
                 .fetch_optional(&mut **t)
+                .await?
+                .map(DbRow::Sqlite),
+            Ex::Tx(Tx::SqliteWrite(w)) => self
+                .sqlite()
+                .fetch_optional(w.conn()?)
                 .await?
                 .map(DbRow::Sqlite),
             #[cfg(feature = "postgres")]

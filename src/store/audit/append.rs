@@ -23,34 +23,42 @@ struct Chained {
 /// Appends `events` to the chain inside `tx` (which must hold the write lock), resolving
 /// `ReqRef::New` to `new_request`, and reseals the head when a key is given. Returns the new
 /// head (to anchor once the transaction commits), or `None` when there was nothing to append.
+/// The head appended after is the one this transaction or this process's last writer left
+/// ([`Tx::known_head`]), else read.
 pub(in crate::store) async fn append(
     tx: &mut Tx,
     events: &[AuditEvent],
     new_request: Option<RequestId>,
     key: Option<&SecretSlice<u8>>,
 ) -> Result<Option<Head>, StoreError> {
-    append_after(tx, events, new_request, key, None).await
-}
-
-/// [`append`], after `head` when this transaction appended already (it holds the append
-/// lock, and its last append left that head): the head is not read again.
-pub(in crate::store) async fn append_after(
-    tx: &mut Tx,
-    events: &[AuditEvent],
-    new_request: Option<RequestId>,
-    key: Option<&SecretSlice<u8>>,
-    head: Option<&Head>,
-) -> Result<Option<Head>, StoreError> {
     if events.is_empty() {
         return Ok(None);
     }
-    let (seq, prev) = match head {
-        Some(h) => (h.seq, h.hash.clone()),
+    let kept = tx.known_head();
+    let (seq, prev) = match kept.clone() {
+        Some(k) => k,
         None => lock_head(tx).await?,
     };
-    let starts_chain = seq == 0;
-    let chained = chain_events(events, new_request, seq, prev)?;
-    insert_rows(tx, chained.rows).await?;
+    let mut starts_chain = seq == 0;
+    let mut chained = chain_events(events, new_request, seq, prev)?;
+    let rows = std::mem::take(&mut chained.rows);
+    let landed = match &kept {
+        Some((seq, hash)) => insert_rows_after(tx, rows, *seq, hash).await?,
+        None => {
+            insert_rows(tx, rows).await?;
+            true
+        }
+    };
+    if !landed {
+        // The head moved since this process kept it (another process appended, or rows
+        // went): chain after the head as it stands.
+        tx.forget_head();
+        let (seq, prev) = lock_head(tx).await?;
+        starts_chain = seq == 0;
+        chained = chain_events(events, new_request, seq, prev)?;
+        insert_rows(tx, std::mem::take(&mut chained.rows)).await?;
+    }
+    tx.appended(chained.seq, &chained.head);
     if starts_chain {
         // The genesis record remembers the chain's first row, so an emptied table does not
         // pass for a fresh database. Once set, it is never changed.
@@ -160,17 +168,43 @@ fn chain_events(
     })
 }
 
+/// The audit row's columns, in the order [`chain_events`] gives their values.
+const COLUMNS: &str = "INSERT INTO audit (seq, at, actor, actor_chat_id, action, subject, app, \
+                       request_id, connector_action, outcome, detail, prev_hash, hash)";
+
 /// Inserts the chained rows, with one statement per [`values`] batch.
 async fn insert_rows(tx: &mut Tx, rows: Vec<Vec<Val>>) -> Result<(), StoreError> {
-    for query in values(
-        "INSERT INTO audit (seq, at, actor, actor_chat_id, action, subject, app, request_id, \
-         connector_action, outcome, detail, prev_hash, hash)",
-        rows,
-        "",
-    ) {
+    for query in values(COLUMNS, rows, "") {
         query.execute(&mut *tx).await.map_err(store_err)?;
     }
     Ok(())
+}
+
+/// Inserts rows chained after the head (`seq`, `hash`) this process kept, in one statement
+/// that inserts nothing unless that is still the head; whether they went in (false also when
+/// they need more than one statement: none was run).
+async fn insert_rows_after(
+    tx: &mut Tx,
+    rows: Vec<Vec<Val>>,
+    seq: i64,
+    hash: &str,
+) -> Result<bool, StoreError> {
+    let mut queries = values(
+        &format!("{COLUMNS} SELECT * FROM ("),
+        rows,
+        ") WHERE EXISTS (SELECT 1 FROM (SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1) \
+         WHERE seq = ? AND hash = ?)",
+    );
+    let (Some(query), true) = (queries.pop(), queries.is_empty()) else {
+        return Ok(false);
+    };
+    let n = query
+        .bind(seq)
+        .bind(hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_err)?;
+    Ok(n > 0)
 }
 
 /// Seals the head (`seq`, `hash`) with the key; the MAC, in hex.

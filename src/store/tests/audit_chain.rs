@@ -186,3 +186,52 @@ async fn a_row_slipped_in_before_the_chain_breaks_it(b: Backend) {
     .await;
     assert_eq!(broken_at(f.store.verify_audit().await.unwrap()), 0);
 }
+
+both!(two_processes_appending_in_turn_keep_one_chain);
+/// Each store (as each process) keeps the head its last commit left and appends after it
+/// without reading it; when the other appended meanwhile, or rows went, the append chains
+/// after the head as it stands, so the file holds one chain.
+async fn two_processes_appending_in_turn_keep_one_chain(b: Backend) {
+    let f = fresh(b).await;
+    let other = connect(&f.db.url, None).await.unwrap();
+    for round in 0..3 {
+        chain_of(&f.store, 2).await;
+        chain_of(&other, 1 + round).await;
+    }
+    chain_of(&f.store, 1).await;
+    assert_eq!(
+        f.store.verify_audit().await.unwrap(),
+        VerifyReport::Ok {
+            rows: 13,
+            sealed: false
+        }
+    );
+    // The newest rows cut off behind this store's back: its next row follows the head as it
+    // now stands (row 11), not the one it kept (row 13).
+    exec(&f.store, "DELETE FROM audit WHERE seq > 11").await;
+    chain_of(&f.store, 1).await;
+    let rows = f.store.audit_rows(None).await.unwrap();
+    assert_eq!(rows.len(), 12);
+    assert!(f.store.verify_audit().await.unwrap().is_ok());
+    // A group commit appends every change's rows after one another.
+    let changes = (0..3)
+        .map(|i| Change {
+            audit: vec![event(
+                AuditAction::StepApproved,
+                &format!("g{i}"),
+                t0(),
+                ReqRef::None,
+            )],
+            ..Change::default()
+        })
+        .collect();
+    f.store.commit_group(changes).await.unwrap();
+    chain_of(&other, 1).await;
+    assert_eq!(
+        f.store.verify_audit().await.unwrap(),
+        VerifyReport::Ok {
+            rows: 16,
+            sealed: false
+        }
+    );
+}
