@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::db::{Tx, q};
-use super::rows::{PERSON_COLS, person_from_row};
+use super::rows::{PERSON_COLS, get, person_from_row};
 use super::{SqlStore, audit, store_err};
 use crate::core::model::{AuditEvent, Email, Handle, Person};
 use crate::core::ports::{People, StoreError};
@@ -101,6 +101,29 @@ impl People for SqlStore {
             .await
             .map_err(store_err)?;
         Ok(row.as_ref().map(person_from_row).transpose()?)
+    }
+
+    async fn person_and_email_holder(
+        &self,
+        h: &Handle,
+        email: Option<&Email>,
+    ) -> Result<(Option<Person>, Option<Person>), StoreError> {
+        let rows = q(PERSON_COLS.by_handle_or_email)
+            .bind(h.as_str())
+            .bind(email.map(Email::as_str))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_err)?;
+        let (mut by_handle, mut by_email) = (None, None);
+        for row in &rows {
+            let p = Some(person_from_row(row)?);
+            if get::<i64>(row, "which")? == 0 {
+                by_handle = p;
+            } else {
+                by_email = p;
+            }
+        }
+        Ok((by_handle, by_email))
     }
 
     async fn people(&self) -> Result<Vec<Person>, StoreError> {

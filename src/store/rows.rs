@@ -67,6 +67,8 @@ pub(crate) struct PersonSql {
     pub by_handle: &'static str,
     pub by_discord_id: &'static str,
     pub by_email: &'static str,
+    /// The person with a handle (`which` 0) and the one with an e-mail (`which` 1).
+    pub by_handle_or_email: &'static str,
     pub all: &'static str,
     /// People whose handles are in a JSON array of strings (one bind).
     pub in_list: &'static str,
@@ -85,6 +87,13 @@ pub(crate) const PERSON_COLS: PersonSql = PersonSql {
     by_handle: concat!(person_cols!(), "WHERE handle = ?"),
     by_discord_id: concat!(person_cols!(), "WHERE discord_id = ?"),
     by_email: concat!(person_cols!(), "WHERE email = ?"),
+    by_handle_or_email: concat!(
+        "SELECT CAST(0 AS BIGINT) AS which, * FROM (",
+        person_cols!(),
+        "WHERE handle = ?) AS h UNION ALL SELECT CAST(1 AS BIGINT) AS which, * FROM (",
+        person_cols!(),
+        "WHERE email = ?) AS e"
+    ),
     all: concat!(person_cols!(), "ORDER BY handle"),
     in_list: concat!(
         person_cols!(),

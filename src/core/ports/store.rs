@@ -204,6 +204,19 @@ pub trait People: Send + Sync {
     async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError>;
     /// A person by e-mail address.
     async fn person_by_email(&self, email: &Email) -> Result<Option<Person>, StoreError>;
+    /// The person with a handle, and the one with an e-mail address (None when not given),
+    /// read together (a joiner's checks need both).
+    async fn person_and_email_holder(
+        &self,
+        h: &Handle,
+        email: Option<&Email>,
+    ) -> Result<(Option<Person>, Option<Person>), StoreError> {
+        let by_email = match email {
+            Some(e) => self.person_by_email(e).await?,
+            None => None,
+        };
+        Ok((self.person(h).await?, by_email))
+    }
     /// Everyone, by handle.
     async fn people(&self) -> Result<Vec<Person>, StoreError>;
 }

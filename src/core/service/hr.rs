@@ -170,6 +170,16 @@ impl Service {
 
     /// Checks a joiner's or mover's record against the catalog and the directory.
     pub(super) async fn check_record(&self, p: &Person) -> Result<(), PersonRefused> {
+        self.check_record_knowing(p, None).await
+    }
+
+    /// [`Service::check_record`], with who holds an e-mail address when already read (used
+    /// when it is the record's).
+    pub(super) async fn check_record_knowing(
+        &self,
+        p: &Person,
+        known: Option<(Email, Option<Person>)>,
+    ) -> Result<(), PersonRefused> {
         use RecordRefusal as R;
         let invalid = |r: RecordRefusal| Err(PersonRefused::Invalid(r));
         validate::person(p).map_err(|e| PersonRefused::Invalid(R::Field(e)))?;
@@ -205,7 +215,11 @@ impl Service {
             validate::manager_cycle(&p.handle, Some(m), |x| ups.get(x).cloned().flatten())
                 .map_err(|e| PersonRefused::Invalid(R::Field(e)))?;
         }
-        if let Some(other) = self.store.person_by_email(&p.email).await?
+        let holder = match known {
+            Some((email, holder)) if email == p.email => holder,
+            _ => self.store.person_by_email(&p.email).await?,
+        };
+        if let Some(other) = holder
             && other.handle != p.handle
         {
             return invalid(R::EmailTaken {

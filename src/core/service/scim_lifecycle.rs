@@ -34,11 +34,19 @@ impl Service {
             self.commit_scim(intake).await?;
             return Ok(());
         }
-        let live = self
+        // The e-mail address a user active after the write maps to: whoever holds it is read
+        // with the person (a joiner's checks need both).
+        let email = new
+            .filter(|n| n.active)
+            .and_then(|n| mapping::person(&self.scim, &handle, &n.body, &[], None).ok())
+            .flatten()
+            .map(|p| p.email);
+        let (live, holder) = self
             .store
-            .person(&handle)
-            .await?
-            .filter(|p| p.status == PersonStatus::Active);
+            .person_and_email_holder(&handle, email.as_ref())
+            .await?;
+        let live = live.filter(|p| p.status == PersonStatus::Active);
+        let known = email.map(|e| (e, holder));
         match (new.filter(|n| n.active), live) {
             (Some(n), Some(p)) => {
                 let Some(mut rec) = self.scim_person(n).await? else {
@@ -71,7 +79,7 @@ impl Service {
                         self.person_record_with(RecordSource::Scim, rec, intake)
                             .await?;
                     }
-                    Mode::Plan => self.scim_joiner_plan(n, rec, intake).await?,
+                    Mode::Plan => self.scim_joiner_plan(n, rec, intake, known).await?,
                 }
             }
             (None, Some(p)) => {
@@ -147,14 +155,16 @@ impl Service {
     }
 
     /// `joiner = "plan"`: an onboarding plan IT confirms (one per joiner: a repeated write
-    /// while it is open adds none), proposed with the resource write.
+    /// while it is open adds none), proposed with the resource write. `known`: an e-mail
+    /// address and who held it, as read with the person.
     async fn scim_joiner_plan(
         &self,
         r: &ScimResource,
         p: Person,
         mut intake: Change,
+        known: Option<(Email, Option<Person>)>,
     ) -> Result<(), ScimFailure> {
-        self.check_record(&p).await?;
+        self.check_record_knowing(&p, known).await?;
         if self
             .open_plan(&p.handle, PlanKind::Onboard)
             .await?

@@ -38,6 +38,39 @@ async fn seeding_people_inserts_only_those_absent(b: Backend) {
     assert_eq!(audit_count(s).await, 1);
 }
 
+both!(a_person_and_an_email_holder_are_read_together);
+/// One read gives the person with a handle and the one with an e-mail address: the same
+/// person, two people, or nobody.
+async fn a_person_and_an_email_holder_are_read_together(b: Backend) {
+    let f = fresh(b).await;
+    let s = &f.store;
+    s.seed_people(&[person("alice", "Alice"), person("bob", "Bob")])
+        .await
+        .unwrap();
+    let email = |x: &str| Email::parse(&format!("{x}@acme.test")).unwrap();
+    let read = |handle: &'static str, e: Option<Email>| async move {
+        let (p, holder) = s
+            .person_and_email_holder(&h(handle), e.as_ref())
+            .await
+            .unwrap();
+        (p.map(|p| p.handle), holder.map(|p| p.handle))
+    };
+    assert_eq!(
+        read("alice", Some(email("alice"))).await,
+        (Some(h("alice")), Some(h("alice")))
+    );
+    assert_eq!(
+        read("alice", Some(email("bob"))).await,
+        (Some(h("alice")), Some(h("bob")))
+    );
+    assert_eq!(
+        read("zed", Some(email("bob"))).await,
+        (None, Some(h("bob")))
+    );
+    assert_eq!(read("bob", None).await, (Some(h("bob")), None));
+    assert_eq!(read("zed", Some(email("zed"))).await, (None, None));
+}
+
 both!(a_persons_time_zone_is_stored_and_read_back);
 async fn a_persons_time_zone_is_stored_and_read_back(b: Backend) {
     let f = fresh(b).await;
