@@ -34,19 +34,7 @@ impl Service {
             self.commit_scim(intake).await?;
             return Ok(());
         }
-        // The e-mail address a user active after the write maps to: whoever holds it is read
-        // with the person (a joiner's checks need both).
-        let email = new
-            .filter(|n| n.active)
-            .and_then(|n| mapping::person(&self.scim, &handle, &n.body, &[], None).ok())
-            .flatten()
-            .map(|p| p.email);
-        let (live, holder) = self
-            .store
-            .person_and_email_holder(&handle, email.as_ref())
-            .await?;
-        let live = live.filter(|p| p.status == PersonStatus::Active);
-        let known = email.map(|e| (e, holder));
+        let (live, known) = self.scim_people_of(&handle, new).await?;
         match (new.filter(|n| n.active), live) {
             (Some(n), Some(p)) => {
                 let Some(mut rec) = self.scim_person(n).await? else {
@@ -103,6 +91,26 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// The active person with `handle`, and the e-mail address a user active after the write
+    /// maps to with whoever holds it, read together (a joiner's checks need both).
+    async fn scim_people_of(
+        &self,
+        handle: &Handle,
+        new: Option<&ScimResource>,
+    ) -> Result<(Option<Person>, Option<(Email, Option<Person>)>), ScimFailure> {
+        let email = new
+            .filter(|n| n.active)
+            .and_then(|n| mapping::person(&self.scim, handle, &n.body, &[], None).ok())
+            .flatten()
+            .map(|p| p.email);
+        let (live, holder) = self
+            .store
+            .person_and_email_holder(handle, email.as_ref())
+            .await?;
+        let live = live.filter(|p| p.status == PersonStatus::Active);
+        Ok((live, email.map(|e| (e, holder))))
     }
 
     /// Whether a user active before and after a write maps to the same person record (same
