@@ -266,7 +266,8 @@ async fn entra_id_provisioning_sequence_drives_people_plans_and_audit() {
             .contains("The identity provider added givenName familyName")
     );
 
-    // The same create again: 409, nothing new.
+    // The same create again: 409, nothing new, the detail naming what is taken (the unique
+    // index refused it, and the write was tried again with the read that says what).
     let (code, body) = idp
         .call("POST", "/Users", Some(json!({"userName": user})))
         .await;
@@ -274,6 +275,10 @@ async fn entra_id_provisioning_sequence_drives_people_plans_and_audit() {
         (code, body["scimType"].clone()),
         (409, json!("uniqueness")),
         "{body}"
+    );
+    assert_eq!(
+        body["detail"],
+        json!(format!("userName \"{user}\" is taken"))
     );
 
     // IT confirms: the person exists, their birthrights queued; one person.
@@ -756,6 +761,7 @@ async fn bad_input_gets_scim_errors_and_changes_nothing() {
         (409, json!("uniqueness")),
         "{body}"
     );
+    assert_eq!(body["detail"], json!("userName \"KIM@acme.test\" is taken"));
     // An oversized body.
     let big = format!("{{\"userName\": \"{}\"}}", "x".repeat(600 * 1024));
     let (code, body) = idp.raw("POST", "/Users", Some(big), &[]).await;

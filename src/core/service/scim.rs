@@ -232,25 +232,44 @@ impl Service {
                 ScimChange::Create(b) => Some(new_id(kind, &b.to_string())),
                 _ => None,
             };
-            self.retry_on_conflict(&what, || async {
-                match self
-                    .scim_attempt(kind, id, fresh.as_deref(), how, if_match)
-                    .await
-                {
-                    Err(ScimFailure::Service(ServiceError::Store(StoreError::Conflict))) => {
-                        Ok(Attempt::Conflict)
+            // A POST first leaves its userName's and handle's uniqueness to the database's
+            // unique indexes (no read before it); when they refuse it, it is tried again with
+            // the read, whose answer names what is taken.
+            let mut checked = fresh.is_none();
+            loop {
+                let done = self
+                    .retry_on_conflict(&what, || async {
+                        match self
+                            .scim_attempt(kind, id, fresh.as_deref(), how, if_match, checked)
+                            .await
+                        {
+                            Err(ScimFailure::Service(ServiceError::Store(
+                                StoreError::Conflict,
+                            ))) => Ok(Attempt::Conflict),
+                            Err(e) => Err(e),
+                            Ok(r) => Ok(Attempt::Done(r)),
+                        }
+                    })
+                    .await;
+                let refused = match &done {
+                    Err(ScimFailure::Protocol(e)) => e.scim_type == Some(ScimType::Uniqueness),
+                    Err(ScimFailure::Service(ServiceError::Store(StoreError::Duplicate(_)))) => {
+                        true
                     }
-                    Err(e) => Err(e),
-                    Ok(r) => Ok(Attempt::Done(r)),
+                    _ => false,
+                };
+                if checked || !refused {
+                    return done;
                 }
-            })
-            .await
+                checked = true;
+            }
         }
         .instrument(span)
         .await
     }
 
-    /// One read-decide-commit of [`Service::scim_write`].
+    /// One read-decide-commit of [`Service::scim_write`] (`checked`: a user's userName and
+    /// handle are read for their holders before the commit, not left to the unique indexes).
     async fn scim_attempt(
         &self,
         kind: ScimKind,
@@ -258,6 +277,7 @@ impl Service {
         fresh: Option<&str>,
         how: ScimChange<'_>,
         if_match: Option<&str>,
+        checked: bool,
     ) -> Result<Option<ScimResource>, ScimFailure> {
         let old = match id {
             None => None,
@@ -283,7 +303,10 @@ impl Service {
         };
         let new = match body {
             None => None,
-            Some(b) => Some(self.scim_resource_of(kind, old.as_ref(), fresh, b).await?),
+            Some(b) => Some(
+                self.scim_resource_of(kind, old.as_ref(), fresh, b, checked)
+                    .await?,
+            ),
         };
         // A write that leaves the resource as it was (a retried PUT, a replace with the value
         // it holds) changes nothing: no new version, no audit row.
@@ -360,8 +383,8 @@ impl Service {
     }
 
     /// Checks that a user's userName (when `check_name`) is nobody else's and, when
-    /// `map_handle`, maps the user to a handle nobody else has (one read for both); the
-    /// handle mapped.
+    /// `map_handle`, maps the user to a handle nobody else has (one read for both; none
+    /// unless `checked`, leaving both to the unique indexes); the handle mapped.
     async fn scim_user_free(
         &self,
         id: &str,
@@ -369,10 +392,11 @@ impl Service {
         check_name: bool,
         body: &Value,
         map_handle: bool,
+        checked: bool,
     ) -> Result<Option<Handle>, ScimFailure> {
         let mapped = map_handle.then(|| mapping::handle_of(&self.scim, body));
         let h = mapped.as_ref().and_then(|m| m.as_ref().ok());
-        let holders = if check_name || h.is_some() {
+        let holders = if checked && (check_name || h.is_some()) {
             self.store
                 .scim_users_holding(check_name.then_some(name), h)
                 .await?
@@ -404,14 +428,15 @@ impl Service {
         Ok(Some(h))
     }
 
-    /// The stored resource a body makes: its name checked and unique (users), the handle of
-    /// a new user mapped and free, the version moved on.
+    /// The stored resource a body makes: its name checked and unique (users; read unless
+    /// `checked` is false), the handle of a new user mapped and free, the version moved on.
     async fn scim_resource_of(
         &self,
         kind: ScimKind,
         old: Option<&ScimResource>,
         fresh: Option<&str>,
         body: Value,
+        checked: bool,
     ) -> Result<ScimResource, ScimFailure> {
         let name_attr = match kind {
             ScimKind::User => "userName",
@@ -446,7 +471,7 @@ impl Service {
             // A userName is checked when it is new or changes (beyond its case).
             let renamed = old.is_none_or(|o| o.name.to_lowercase() != name.to_lowercase());
             let mapped = self
-                .scim_user_free(&id, &name, renamed, &body, handle.is_none())
+                .scim_user_free(&id, &name, renamed, &body, handle.is_none(), checked)
                 .await?;
             handle = handle.or(mapped);
         }
