@@ -204,8 +204,9 @@ pub trait People: Send + Sync {
     async fn person_by_discord_id(&self, id: &str) -> Result<Option<Person>, StoreError>;
     /// A person by e-mail address.
     async fn person_by_email(&self, email: &Email) -> Result<Option<Person>, StoreError>;
-    /// The person with a handle, and the one with an e-mail address (None when not given),
-    /// read together (a joiner's checks need both).
+    /// The person with a handle, and the one with an e-mail address (None when not given): a
+    /// joiner's checks need both, and a store reads them with one statement (this default
+    /// reads them one after the other).
     async fn person_and_email_holder(
         &self,
         h: &Handle,
