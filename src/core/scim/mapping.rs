@@ -86,6 +86,15 @@ pub fn role_and_department(
     Ok((role, department.or(dept).unwrap_or_default()))
 }
 
+/// The e-mail address a user's person has: the primary of `emails`, else the userName when
+/// it is an address.
+pub fn email_of(body: &Value) -> Option<Email> {
+    let at = |p: &str| string_at(ScimKind::User, body, p);
+    at("emails.value")
+        .and_then(|e| Email::parse(&e).ok())
+        .or_else(|| at("userName").and_then(|u| Email::parse(&u).ok()))
+}
+
 /// The person an active user maps to (`manager` already resolved to a handle); None while
 /// the user has no e-mail address (in `emails`, or as the userName): a person's e-mail is
 /// their account name in most targets, so such a user is kept as a resource only, and
@@ -98,10 +107,7 @@ pub fn person(
     manager: Option<Handle>,
 ) -> Result<Option<Person>, ScimError> {
     let at = |p: &str| string_at(ScimKind::User, body, p);
-    let email = at("emails.value")
-        .and_then(|e| Email::parse(&e).ok())
-        .or_else(|| at("userName").and_then(|u| Email::parse(&u).ok()));
-    let Some(email) = email else {
+    let Some(email) = email_of(body) else {
         return Ok(None);
     };
     let name = at("displayName")

@@ -102,9 +102,7 @@ impl Service {
     ) -> Result<(Option<Person>, Option<(Email, Option<Person>)>), ScimFailure> {
         let email = new
             .filter(|n| n.active)
-            .and_then(|n| mapping::person(&self.scim, handle, &n.body, &[], None).ok())
-            .flatten()
-            .map(|p| p.email);
+            .and_then(|n| mapping::email_of(&n.body));
         let (live, holder) = self
             .store
             .person_and_email_holder(handle, email.as_ref())
