@@ -223,6 +223,29 @@ async fn send(t: &Target, method: &str, path: &str, body: Option<Value>) -> (u16
     (code, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// A request of the write sequence, made before the clock starts: the load generator's own
+/// work (building and serialising JSON) is not in the figures of either server.
+struct Op {
+    method: reqwest::Method,
+    url: String,
+    body: String,
+}
+
+/// Sends `op`; its status and body (read, not parsed: the caller shows it on a failure).
+async fn send_op(t: &Target, op: &Op) -> (u16, String) {
+    let resp = t
+        .client
+        .request(op.method.clone(), op.url.as_str())
+        .header("authorization", format!("Bearer {}", t.token))
+        .header("content-type", "application/scim+json")
+        .body(op.body.clone())
+        .send()
+        .await
+        .unwrap();
+    let code = resp.status().as_u16();
+    (code, resp.text().await.unwrap())
+}
+
 /// Write `i` of the sequence.
 fn write_op(t: &Target, i: usize) -> (&'static str, String, Value) {
     let n = t.ids.len();
@@ -260,12 +283,24 @@ async fn writes(
     conc: usize,
     budget: Duration,
 ) -> (usize, Duration, Vec<Duration>, usize) {
+    let ops: Arc<Vec<Op>> = Arc::new(
+        (0..total)
+            .map(|i| {
+                let (m, path, body) = write_op(&t, i);
+                Op {
+                    method: reqwest::Method::from_bytes(m.as_bytes()).unwrap(),
+                    url: format!("{}{path}", t.base),
+                    body: body.to_string(),
+                }
+            })
+            .collect(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..conc {
-        let (t, next, failed) = (t.clone(), next.clone(), failed.clone());
+        let (t, ops, next, failed) = (t.clone(), ops.clone(), next.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             loop {
@@ -273,12 +308,15 @@ async fn writes(
                 if i >= total || start.elapsed() > budget {
                     return lat;
                 }
-                let (m, path, body) = write_op(&t, i);
+                let op = &ops[i];
                 let s = Instant::now();
-                let (code, out) = send(&t, m, &path, Some(body)).await;
+                let (code, out) = send_op(&t, op).await;
                 lat.push(s.elapsed());
                 if !(200..300).contains(&code) && failed.fetch_add(1, Ordering::Relaxed) < 3 {
-                    eprintln!("  write {i} ({m} {path}) failed: {code} {out}");
+                    eprintln!(
+                        "  write {i} ({} {}) failed: {code} {out}",
+                        op.method, op.url
+                    );
                 }
             }
         }));
