@@ -255,11 +255,6 @@ async fn connect_sqlite(url: &str) -> Result<Pool, DbError> {
         .pragma("wal_autocheckpoint", "0")
         // After a checkpoint, a WAL file larger than this is cut back to it.
         .pragma("journal_size_limit", "67108864")
-        // A connection's page cache (SQLite's default is 2 MiB): with 50,000 people the
-        // writer read index and table pages from the file on most writes (figure 12: 7 %
-        // more writes/s with this and the statement cache below). Memory is taken only as
-        // pages are read.
-        .pragma("cache_size", "-32768")
         // Room for the built multi-row statements kept prepared (`db::KEEP_ROWS`).
         .statement_cache_capacity(400);
     // No ping before each use (sqlx's default): a connection to a local file does not go
