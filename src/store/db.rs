@@ -92,7 +92,7 @@ impl Drop for Writing {
 /// [`KEEP_ROWS`]). Only the writer's: SQLite drops a connection's whole cache when another
 /// connection has written since its last transaction, so the readers' would not stay warm
 /// (and twelve of them would hold that much memory each). Taken only as pages are read.
-const WRITER_CACHE_KIB: i64 = 32 * 1024;
+pub(crate) const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
 /// A connection from the pool made the writer connection (its page cache enlarged).
 async fn writer_conn(p: &SqlitePool) -> Result<PoolConnection<Sqlite>, sqlx::Error> {

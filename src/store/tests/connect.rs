@@ -144,3 +144,28 @@ async fn sqlite_copies_its_write_ahead_log_into_the_file_in_the_background() {
     }
     assert_eq!(audit_count(&f.store).await, 100);
 }
+
+#[tokio::test]
+async fn sqlite_writes_on_one_connection_with_the_larger_page_cache() {
+    let f = fresh(Backend::Sqlite).await;
+    let mut w = f.store.begin_write().await.unwrap();
+    assert_eq!(
+        cache_size(&mut w).await,
+        -crate::store::db::WRITER_CACHE_KIB
+    );
+    w.commit().await.unwrap();
+    // The next write transaction runs on the same (kept) connection, still enlarged.
+    let mut w = f.store.begin_write().await.unwrap();
+    assert_eq!(
+        cache_size(&mut w).await,
+        -crate::store::db::WRITER_CACHE_KIB
+    );
+    drop(w);
+    // A reader keeps SQLite's default (2 MiB, written as -2000).
+    let mut r = f.store.pool.begin_read().await.unwrap();
+    assert_eq!(cache_size(&mut r).await, -2000);
+}
+
+async fn cache_size(tx: &mut Tx) -> i64 {
+    q("PRAGMA cache_size").fetch_i64(tx).await.unwrap()
+}
