@@ -91,7 +91,9 @@ impl Drop for Writing {
 /// (figure 12: 7 % more writes/s with this and the group-sized statements kept prepared,
 /// [`KEEP_ROWS`]). Only the writer's: SQLite drops a connection's whole cache when another
 /// connection has written since its last transaction, so the readers' would not stay warm
-/// (and twelve of them would hold that much memory each). Taken only as pages are read.
+/// (and twelve of them would hold that much memory each). Taken only as pages are read; a
+/// writer connection given back to the pool (its transaction dropped, or its commit failed)
+/// keeps its size, and the next writer connection is enlarged again.
 pub(crate) const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
 /// A connection from the pool made the writer connection (its page cache enlarged).

@@ -160,7 +160,9 @@ async fn sqlite_writes_on_one_connection_with_the_larger_page_cache() {
         cache_size(&mut w).await,
         -crate::store::db::WRITER_CACHE_KIB
     );
-    drop(w);
+    // Committed, so the writer keeps its connection (a dropped transaction would give it
+    // back to the pool, where the reader below could take it).
+    w.commit().await.unwrap();
     // A reader keeps SQLite's default (2 MiB, written as -2000).
     let mut r = f.store.pool.begin_read().await.unwrap();
     assert_eq!(cache_size(&mut r).await, -2000);
