@@ -68,9 +68,14 @@ impl Writing {
                     self.turn.head = head;
                 }
             }
-            // Whether it landed is unknown: the head is read again, the connection goes
-            // back to the pool (which tests it).
-            (Err(_), _) => self.turn.head = None,
+            // Whether it landed is unknown: the head is read again. A failed COMMIT can
+            // leave the transaction open (a deferred constraint, a busy database): it is
+            // rolled back, as sqlx's own `Transaction` does, before the connection goes back
+            // to the pool (which tests it) still holding the write lock.
+            (Err(_), _) => {
+                self.turn.head = None;
+                tm_start_rollback::<Sqlite>(&mut conn);
+            }
         }
         done
     }

@@ -51,7 +51,7 @@ pub(in crate::store) async fn append(
     };
     if !landed {
         // The head moved since this process kept it (another process appended, or rows
-        // went): chain after the head as it stands.
+        // went), or the rows need more than one statement: chain after the head as read.
         tx.forget_head();
         let (seq, prev) = lock_head(tx).await?;
         starts_chain = seq == 0;

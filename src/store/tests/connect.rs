@@ -168,6 +168,44 @@ async fn sqlite_writes_on_one_connection_with_the_larger_page_cache() {
     assert_eq!(cache_size(&mut r).await, -2000);
 }
 
+#[tokio::test]
+async fn sqlite_a_failed_commit_is_rolled_back_and_frees_the_write_lock() {
+    let f = fresh(Backend::Sqlite).await;
+    let mut w = f.store.begin_write().await.unwrap();
+    // A foreign key checked only at COMMIT: the COMMIT fails and SQLite keeps the
+    // transaction open.
+    q("PRAGMA defer_foreign_keys = ON")
+        .execute(&mut w)
+        .await
+        .unwrap();
+    q(
+        "INSERT INTO steps (request_id, idx, rule, approvers, decided, reminded, escalated) \
+       VALUES (999999, 0, 'it-admin', '[]', 0, 0, 0)",
+    )
+    .execute(&mut w)
+    .await
+    .unwrap();
+    let e = w.commit().await.unwrap_err();
+    assert!(e.to_string().contains("FOREIGN KEY"), "{e}");
+    // The next writer is not held behind the failed transaction's lock (the busy timeout is
+    // 10 s), and nothing of it landed.
+    let next = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut w = f.store.begin_write().await?;
+        q("INSERT INTO leases (name, holder, until) VALUES ('t', 'me', 1)")
+            .execute(&mut w)
+            .await?;
+        w.commit().await
+    })
+    .await
+    .expect("the next write waited on the failed transaction's lock");
+    next.unwrap();
+    let steps = q("SELECT COUNT(*) FROM steps")
+        .fetch_i64(&f.store.pool)
+        .await
+        .unwrap();
+    assert_eq!(steps, 0);
+}
+
 async fn cache_size(tx: &mut Tx) -> i64 {
     q("PRAGMA cache_size").fetch_i64(tx).await.unwrap()
 }
