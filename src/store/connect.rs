@@ -101,6 +101,14 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How often the size of the log file is looked at (a `stat`, no lock, no SQLite call).
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
+/// How often it is looked at once the file holds [`WATCH_CLOSELY_FROM`] bytes: an import
+/// writing beside `serve` grows the log by about 120 MB a second, 12 MB between two looks
+/// 100 ms apart, so it went that far past [`TRUNCATE_AT_BYTES`] before anything was done.
+const WATCH_CLOSELY: Duration = Duration::from_millis(20);
+
+/// See [`WATCH_CLOSELY`]; a log this size is checkpointed under the gate anyway.
+const WATCH_CLOSELY_FROM: u64 = 16 << 20;
+
 /// A log of at least this many frames (4 KiB pages: 16 MiB) is copied to its end under the
 /// write gate, so the next writer starts it over; a log file of at least
 /// [`TRUNCATE_AT_BYTES`] is truncated there.
@@ -115,9 +123,11 @@ const LEFT_FOR_THE_GATE: i64 = 256;
 
 /// See [`RESTART_AT_FRAMES`]. The file keeps its size when the log starts over, so a busy
 /// hour of interactions also reaches it: each truncation holds writers for tens of
-/// milliseconds, and from 16 MiB it raised figure 1's burst p99 from 5.7 to 30.6 ms. From
-/// 48 MiB a 50,000-person import peaks at 56 MB (figure 9's bound is 64 MB).
-const TRUNCATE_AT_BYTES: u64 = 48 << 20;
+/// milliseconds, and from 16 MiB it raised figure 1's burst p99 from 5.7 to 30.6 ms (figure
+/// 1's file now stays under 40 MiB). From 40 MiB, watched every [`WATCH_CLOSELY`], a
+/// 50,000-person import beside `serve` peaks at 51-56 MB (figure 9's bound is 64 MB); from
+/// 48 MiB watched every 100 ms it reached 70-76 MB once the import ran faster.
+const TRUNCATE_AT_BYTES: u64 = 40 << 20;
 
 /// The write-ahead log file of the SQLite database at `url` (`None` in memory).
 fn wal_file(url: &str) -> Option<std::path::PathBuf> {
@@ -141,10 +151,11 @@ fn wal_file(url: &str) -> Option<std::path::PathBuf> {
 /// writers (an import, a burst of expiries, another process) it never catches up, and the log
 /// only grows (a 2 GB WAL beside a 25 MB database was seen): so once the log holds
 /// [`RESTART_AT_FRAMES`], or its file [`TRUNCATE_AT_BYTES`] (looked at every
-/// [`WATCH_EVERY`], which costs the writers nothing), passive checkpoints repeat until little
-/// was appended during the last, then the task takes this process's write `gate` (writers
-/// wait a moment) and copies the rest: the next writer starts the log over (SQLite cuts the
-/// file back to `journal_size_limit` then); a file that big is emptied (`TRUNCATE`). Figure
+/// [`WATCH_EVERY`], or [`WATCH_CLOSELY`] once it is big, which costs the writers nothing),
+/// passive checkpoints repeat until little was appended during the last, then the task
+/// takes this process's write `gate` (writers wait a moment) and copies the rest: the next
+/// writer starts the log over (SQLite cuts the file back to `journal_size_limit` then); a
+/// file that big is emptied (`TRUNCATE`). Figure
 /// 12 (SCIM writes at ~3,000/s, a log of 10,000-25,000 frames a second) measured the gate
 /// held 75-285 ms a second by `TRUNCATE` straight after one passive checkpoint, ~35 ms by
 /// the last pass (mostly its two `fsync`s). (Running the checkpoint itself every 250 ms
@@ -158,18 +169,26 @@ fn spawn_checkpoints(
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let mut since = Duration::ZERO;
+        let mut every = WATCH_EVERY;
         loop {
             tokio::select! {
                 _ = &mut stopped => break,
-                () = tokio::time::sleep(WATCH_EVERY) => {}
+                () = tokio::time::sleep(every) => {}
             }
             if pool.is_closed() {
                 break;
             }
-            since += WATCH_EVERY;
-            let big = wal
+            since += every;
+            let size = wal
                 .as_deref()
-                .is_some_and(|w| std::fs::metadata(w).is_ok_and(|m| m.len() >= TRUNCATE_AT_BYTES));
+                .and_then(|w| std::fs::metadata(w).ok())
+                .map_or(0, |m| m.len());
+            every = if size >= WATCH_CLOSELY_FROM {
+                WATCH_CLOSELY
+            } else {
+                WATCH_EVERY
+            };
+            let big = size >= TRUNCATE_AT_BYTES;
             if !big && since < CHECKPOINT_EVERY {
                 continue;
             }
