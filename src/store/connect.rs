@@ -101,7 +101,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How often the size of the log file is looked at (a `stat`, no lock, no SQLite call).
 const WATCH_EVERY: Duration = Duration::from_millis(100);
 
-/// How often it is looked at once the file holds [`WATCH_CLOSELY_FROM`] bytes: an import
+/// How often it is looked at while the file grows past [`WATCH_CLOSELY_FROM`] bytes: an import
 /// writing beside `serve` grows the log by about 120 MB a second, 12 MB between two looks
 /// 100 ms apart, so it went that far past [`TRUNCATE_AT_BYTES`] before anything was done.
 const WATCH_CLOSELY: Duration = Duration::from_millis(20);
@@ -151,7 +151,7 @@ fn wal_file(url: &str) -> Option<std::path::PathBuf> {
 /// writers (an import, a burst of expiries, another process) it never catches up, and the log
 /// only grows (a 2 GB WAL beside a 25 MB database was seen): so once the log holds
 /// [`RESTART_AT_FRAMES`], or its file [`TRUNCATE_AT_BYTES`] (looked at every
-/// [`WATCH_EVERY`], or [`WATCH_CLOSELY`] once it is big, which costs the writers nothing),
+/// [`WATCH_EVERY`], or [`WATCH_CLOSELY`] while it grows big, which costs the writers nothing),
 /// passive checkpoints repeat until little was appended during the last, then the task
 /// takes this process's write `gate` (writers wait a moment) and copies the rest: the next
 /// writer starts the log over (SQLite cuts the file back to `journal_size_limit` then); a
@@ -169,7 +169,7 @@ fn spawn_checkpoints(
     let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
         let mut since = Duration::ZERO;
-        let mut every = WATCH_EVERY;
+        let (mut every, mut last) = (WATCH_EVERY, 0);
         loop {
             tokio::select! {
                 _ = &mut stopped => break,
@@ -183,11 +183,8 @@ fn spawn_checkpoints(
                 .as_deref()
                 .and_then(|w| std::fs::metadata(w).ok())
                 .map_or(0, |m| m.len());
-            every = if size >= WATCH_CLOSELY_FROM {
-                WATCH_CLOSELY
-            } else {
-                WATCH_EVERY
-            };
+            every = next_look(size, last);
+            last = size;
             let big = size >= TRUNCATE_AT_BYTES;
             if !big && since < CHECKPOINT_EVERY {
                 continue;
@@ -227,6 +224,17 @@ fn spawn_checkpoints(
         }
     });
     stop
+}
+
+/// When to look at the log file again, from its size now and at the last look: soon while a
+/// big file grows. A file that stays big (the log started over inside it) is looked at as
+/// usual, so an idle server does not wake every [`WATCH_CLOSELY`].
+fn next_look(size: u64, last: u64) -> Duration {
+    if size >= WATCH_CLOSELY_FROM && size > last {
+        WATCH_CLOSELY
+    } else {
+        WATCH_EVERY
+    }
 }
 
 /// A checkpoint's mode (SQLite's names).
@@ -332,4 +340,21 @@ async fn connect_pg(url: &str) -> Result<Pool, DbError> {
 #[cfg(not(feature = "postgres"))]
 async fn connect_pg(url: &str) -> Result<Pool, DbError> {
     Err(DbError::PostgresNotBuilt(redact_url(url)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{WATCH_CLOSELY, WATCH_CLOSELY_FROM, WATCH_EVERY, next_look};
+
+    #[test]
+    fn the_log_is_watched_closely_only_while_a_big_file_grows() {
+        let big = WATCH_CLOSELY_FROM;
+        // Growing past the mark: looked at again soon.
+        assert_eq!(next_look(big + 4096, big), WATCH_CLOSELY);
+        assert_eq!(next_look(big, 0), WATCH_CLOSELY);
+        // Small, or big but not growing (idle, or the log started over inside the file).
+        assert_eq!(next_look(big - 1, 0), WATCH_EVERY);
+        assert_eq!(next_look(big * 3, big * 3), WATCH_EVERY);
+        assert_eq!(next_look(big * 2, big * 3), WATCH_EVERY);
+    }
 }
