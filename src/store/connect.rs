@@ -125,7 +125,7 @@ const LEFT_FOR_THE_GATE: i64 = 256;
 /// hour of interactions also reaches it: each truncation holds writers for tens of
 /// milliseconds, and from 16 MiB it raised figure 1's burst p99 from 5.7 to 30.6 ms (figure
 /// 1's file now stays under 40 MiB). From 40 MiB, watched every [`WATCH_CLOSELY`], a
-/// 50,000-person import beside `serve` peaks at 51-56 MB (figure 9's bound is 64 MB); from
+/// 50,000-person import beside `serve` peaks at 51-58 MB (figure 9's bound is 64 MB); from
 /// 48 MiB watched every 100 ms it reached 70-76 MB once the import ran faster.
 const TRUNCATE_AT_BYTES: u64 = 40 << 20;
 
@@ -155,12 +155,12 @@ fn wal_file(url: &str) -> Option<std::path::PathBuf> {
 /// passive checkpoints repeat until little was appended during the last, then the task
 /// takes this process's write `gate` (writers wait a moment) and copies the rest: the next
 /// writer starts the log over (SQLite cuts the file back to `journal_size_limit` then); a
-/// file that big is emptied (`TRUNCATE`). Figure
-/// 12 (SCIM writes at ~3,000/s, a log of 10,000-25,000 frames a second) measured the gate
-/// held 75-285 ms a second by `TRUNCATE` straight after one passive checkpoint, ~35 ms by
-/// the last pass (mostly its two `fsync`s). (Running the checkpoint itself every 250 ms
-/// tripled the p99 of interactions arriving in bursts of 200/s: hence the size is watched,
-/// and the log checkpointed only every second or when it is big.)
+/// file that big is emptied (`TRUNCATE`). Figure 12 (SCIM writes at ~3,000/s, a log of
+/// 10,000-25,000 frames a second) measured the gate held 75-285 ms a second by `TRUNCATE`
+/// straight after one passive checkpoint, ~35 ms by the last pass (mostly its two
+/// `fsync`s). (Running the checkpoint itself every 250 ms tripled the p99 of interactions
+/// arriving in bursts of 200/s: hence the size is watched, and the log checkpointed only
+/// every second or when it is big.)
 fn spawn_checkpoints(
     pool: sqlx::SqlitePool,
     gate: Arc<tokio::sync::Mutex<super::db::Writer>>,
