@@ -207,13 +207,17 @@ async fn start_reference(n: usize) -> (ScimServer, Target) {
     (srv, t)
 }
 
+/// A request to `url` with the target's token, as a SCIM client sends it.
+fn request(t: &Target, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+    t.client
+        .request(method, url)
+        .header("authorization", format!("Bearer {}", t.token))
+        .header("content-type", "application/scim+json")
+}
+
 async fn send(t: &Target, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut r = t
-        .client
-        .request(m, format!("{}{path}", t.base))
-        .header("authorization", format!("Bearer {}", t.token))
-        .header("content-type", "application/scim+json");
+    let mut r = request(t, m, &format!("{}{path}", t.base));
     if let Some(b) = body {
         r = r.body(b.to_string());
     }
@@ -233,11 +237,7 @@ struct Op {
 
 /// Sends `op`; its status and body (read, not parsed: the caller shows it on a failure).
 async fn send_op(t: &Target, op: &Op) -> (u16, String) {
-    let resp = t
-        .client
-        .request(op.method.clone(), op.url.as_str())
-        .header("authorization", format!("Bearer {}", t.token))
-        .header("content-type", "application/scim+json")
+    let resp = request(t, op.method.clone(), &op.url)
         .body(op.body.clone())
         .send()
         .await

@@ -106,7 +106,8 @@ const WATCH_EVERY: Duration = Duration::from_millis(100);
 /// 100 ms apart, so it went that far past [`TRUNCATE_AT_BYTES`] before anything was done.
 const WATCH_CLOSELY: Duration = Duration::from_millis(20);
 
-/// See [`WATCH_CLOSELY`]; a log this size is checkpointed under the gate anyway.
+/// See [`WATCH_CLOSELY`]; the size of [`RESTART_AT_FRAMES`] 4 KiB frames, from which the log
+/// is copied to its end under the gate anyway.
 const WATCH_CLOSELY_FROM: u64 = 16 << 20;
 
 /// A log of at least this many frames (4 KiB pages: 16 MiB) is copied to its end under the

@@ -93,12 +93,13 @@ impl Drop for Writing {
 
 /// SQLite's page cache of the writer connection, in KiB (SQLite's default is 2 MiB). With
 /// 50,000 people the writer read index and table pages from the file on most writes
-/// (figure 12: 7 % more writes/s with this and the group-sized statements kept prepared,
-/// [`KEEP_ROWS`]). Only the writer's: SQLite drops a connection's whole cache when another
-/// connection has written since its last transaction, so the readers' would not stay warm
-/// (and twelve of them would hold that much memory each). Taken only as pages are read; a
-/// writer connection given back to the pool (its transaction dropped, or its commit failed)
-/// keeps its size, and the next writer connection is enlarged again.
+/// (figure 12: 12 % more writes/s with this and the group-sized statements kept prepared,
+/// [`KEEP_ROWS`], alternated runs on one host). Only the writer's: SQLite drops a
+/// connection's whole cache when another connection has written since its last transaction,
+/// so the readers' would not stay warm (and twelve of them would hold that much memory
+/// each). Taken only as pages are read; a writer connection given back to the pool (its
+/// transaction dropped, or its commit failed) keeps its size, and the next writer
+/// connection is enlarged again.
 pub(crate) const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
 /// A connection from the pool made the writer connection (its page cache enlarged).
@@ -423,7 +424,7 @@ pub(crate) fn q(sql: &'static str) -> Q {
 /// to a few rows of a kind, and a group commit of concurrent writes (inbound SCIM) a dozen
 /// or so, so those texts recur (preparing the audit row's insert again on every commit made a
 /// single-event append 400 µs instead of 269, figure 6; with the writer's page cache,
-/// [`WRITER_CACHE_KIB`], keeping a group's made figure 12 7 % faster); larger batches are
+/// [`WRITER_CACHE_KIB`], keeping a group's made figure 12 12 % faster); larger batches are
 /// prepared once and dropped, so they do not crowd the cache (room for these in
 /// `connect::connect_sqlite`).
 const KEEP_ROWS: usize = 16;
