@@ -18,6 +18,9 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 #[cfg(feature = "postgres")]
 use sqlx::postgres::{PgPool, PgRow, Postgres};
 
+mod later;
+pub(crate) use later::{Expect, Moved};
+
 /// A connection pool of either backend.
 #[derive(Clone, Debug)]
 pub(crate) enum Pool {
@@ -46,11 +49,13 @@ pub(crate) struct Writer {
 }
 
 /// An open SQLite write transaction: the gate, the writer connection (taken from it while
-/// the transaction is open), and the audit head this transaction appended.
+/// the transaction is open), the audit head this transaction appended, and its deferred
+/// writes ([`Tx::defer`]).
 pub(crate) struct Writing {
     turn: OwnedMutexGuard<Writer>,
     conn: Option<PoolConnection<Sqlite>>,
     appended: Option<(i64, String)>,
+    later: Vec<(Q, Expect)>,
 }
 
 impl Writing {
@@ -59,6 +64,10 @@ impl Writing {
     }
 
     async fn commit(mut self) -> Result<(), sqlx::Error> {
+        if self.has_later() {
+            // A failed deferred write drops `self`, which rolls back.
+            self.run_later(None).await?;
+        }
         let mut conn = self.conn.take().ok_or(sqlx::Error::PoolClosed)?;
         let done = tm_commit::<Sqlite>(&mut conn).await;
         match (&done, self.appended.take()) {
@@ -219,6 +228,7 @@ impl Pool {
                     turn,
                     conn: Some(conn),
                     appended: None,
+                    later: Vec::new(),
                 }))
             }
             #[cfg(feature = "postgres")]
@@ -408,6 +418,8 @@ pub(crate) struct Q {
     /// Kept prepared in the connection's statement cache (every fixed text is; a built one
     /// only for the few row counts that recur, see [`KEEP_ROWS`]).
     keep: bool,
+    /// How many rows of values it carries ([`values`]; 1 for any other).
+    rows: usize,
 }
 
 /// A query in the SQLite form (`?` placeholders), run on either backend.
@@ -417,6 +429,7 @@ pub(crate) fn q(sql: &'static str) -> Q {
         pg: None,
         binds: Vec::new(),
         keep: true,
+        rows: 1,
     }
 }
 
@@ -460,6 +473,7 @@ pub(crate) fn values_pg(
             sql: format!("{head} VALUES {list} {tail}").into(),
             pg: pg.map(|(h, t)| format!("{h} VALUES {list} {t}").into()),
             keep: batch.len() <= KEEP_ROWS,
+            rows: batch.len(),
             binds: batch.into_iter().flatten().collect(),
         });
     }
@@ -495,6 +509,11 @@ impl Q {
     pub(crate) fn pg(mut self, sql: &'static str) -> Self {
         self.pg = Some(sql.into());
         self
+    }
+
+    /// How many rows of values it carries (a [`values`] statement's batch; else 1).
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
     }
 
     /// Binds the next placeholder.
@@ -548,6 +567,7 @@ impl Q {
                 done?.rows_affected()
             }
             Ex::Tx(Tx::Sqlite(t)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
+            Ex::Tx(Tx::SqliteWrite(w)) if w.has_later() => w.run_later(Some(self)).await?.1,
             Ex::Tx(Tx::SqliteWrite(w)) => self.sqlite().execute(w.conn()?).await?.rows_affected(),
             #[cfg(feature = "postgres")]
             Ex::Pool(Pool::Pg(p)) => self.postgres().execute(p).await?.rows_affected(),
@@ -573,6 +593,9 @@ impl Q {
                 wrap(rows?, DbRow::Sqlite)
             }
             Ex::Tx(Tx::Sqlite(t)) => wrap(self.sqlite().fetch_all(&mut **t).await?, DbRow::Sqlite),
+            Ex::Tx(Tx::SqliteWrite(w)) if w.has_later() => {
+                wrap(w.run_later(Some(self)).await?.0, DbRow::Sqlite)
+            }
             Ex::Tx(Tx::SqliteWrite(w)) => {
                 wrap(self.sqlite().fetch_all(w.conn()?).await?, DbRow::Sqlite)
             }
@@ -599,6 +622,13 @@ impl Q {
                 .sqlite()
                 .fetch_optional(&mut **t)
                 .await?
+                .map(DbRow::Sqlite),
+            Ex::Tx(Tx::SqliteWrite(w)) if w.has_later() => w
+                .run_later(Some(self))
+                .await?
+                .0
+                .into_iter()
+                .next()
                 .map(DbRow::Sqlite),
             Ex::Tx(Tx::SqliteWrite(w)) => self
                 .sqlite()

@@ -118,10 +118,13 @@ impl SqlStore {
 /// Maps a driver error to the core's error: unique violations become
 /// [`StoreError::Duplicate`], the rest [`StoreError::Backend`].
 fn store_err(e: sqlx::Error) -> StoreError {
-    if let sqlx::Error::Database(d) = &e
-        && d.is_unique_violation()
-    {
-        return StoreError::Duplicate(d.message().to_owned());
+    if let sqlx::Error::Database(d) = &e {
+        if d.try_downcast_ref::<db::Moved>().is_some() {
+            return StoreError::Conflict;
+        }
+        if d.is_unique_violation() {
+            return StoreError::Duplicate(d.message().to_owned());
+        }
     }
     StoreError::Backend(e.to_string())
 }

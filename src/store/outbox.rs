@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::db::{DbRow, Tx, Val, q, values};
+use super::db::{DbRow, Expect, Tx, Val, q, values};
 use super::rows::micros;
 use super::{SqlStore, audit, json_list, store_err};
 use crate::core::customid::ClickTarget;
@@ -116,7 +116,8 @@ pub(super) async fn insert(tx: &mut Tx, msgs: &[Outgoing]) -> Result<(), StoreEr
         // In the change's order: edits follow the sends they edit.
         ") AS v WHERE true ORDER BY column9 ON CONFLICT (dedupe) DO NOTHING",
     ) {
-        query.execute(&mut *tx).await.map_err(store_err)?;
+        // Deferred: on SQLite it goes with the change's next statement.
+        tx.defer(query, Expect::Any).await.map_err(store_err)?;
     }
     Ok(())
 }

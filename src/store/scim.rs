@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::commit::changed_one;
-use super::db::{DbRow, Tx, Val, q, values_pg};
+use super::db::{DbRow, Expect, Tx, Val, q, values_pg};
 use super::rows::{corrupt, from_micros, get, handle, micros};
 use super::{DbError, SqlStore, json_list, store_err};
 use crate::core::model::Handle;
@@ -340,8 +340,8 @@ fn user_updates(writes: &[ScimWrite]) -> Option<Vec<(&ScimResource, i64, bool)>>
 }
 
 /// Updates users, each conditional on its version, with one multi-row statement ([`values`]
-/// batches) for those whose keys stay (body, version and time only) and one for the others:
-/// a user that moved meanwhile fails the whole change.
+/// batches) for those whose keys stay (body, version and time only) and one for the others,
+/// deferred ([`Tx::defer`]): a user that moved meanwhile fails the whole change.
 async fn update_users(tx: &mut Tx, users: &[(&ScimResource, i64, bool)]) -> Result<(), StoreError> {
     let (same, moved): (Vec<_>, Vec<_>) = users.iter().partition(|u| u.2);
     let row = |(r, v, _): &&(&ScimResource, i64, bool)| {
@@ -353,11 +353,10 @@ async fn update_users(tx: &mut Tx, users: &[(&ScimResource, i64, bool)]) -> Resu
             Val::from(r.body.to_string()),
         ]
     };
-    let mut n = 0;
     if !same.is_empty() {
         let head = "UPDATE scim_resources SET version = v.column3, updated_at = v.column4, \
              body = v.column5 FROM (";
-        n += run_update(tx, head, same.iter().map(row).collect()).await?;
+        run_update(tx, head, same.iter().map(row).collect()).await?;
     }
     if !moved.is_empty() {
         let rows = moved
@@ -377,18 +376,14 @@ async fn update_users(tx: &mut Tx, users: &[(&ScimResource, i64, bool)]) -> Resu
         let head = "UPDATE scim_resources SET version = v.column3, updated_at = v.column4, \
              body = v.column5, name = v.column6, name_key = v.column7, external_id = v.column8, \
              handle = v.column9, active = v.column10 FROM (";
-        n += run_update(tx, head, rows).await?;
-    }
-    if n != users.len() as u64 {
-        return Err(StoreError::Conflict);
+        run_update(tx, head, rows).await?;
     }
     Ok(())
 }
 
-/// Runs `head` over `rows` (id and expected version first) as [`values_pg`] statements; how
-/// many users they changed.
-async fn run_update(tx: &mut Tx, head: &str, rows: Vec<Vec<Val>>) -> Result<u64, StoreError> {
-    let mut n = 0;
+/// Defers `head` over `rows` (id and expected version first) as [`values_pg`] statements,
+/// each to change as many users as it has rows.
+async fn run_update(tx: &mut Tx, head: &str, rows: Vec<Vec<Val>>) -> Result<(), StoreError> {
     for query in values_pg(
         head,
         ") AS v WHERE scim_resources.id = v.column1 AND scim_resources.kind = 'User' \
@@ -401,14 +396,17 @@ async fn run_update(tx: &mut Tx, head: &str, rows: Vec<Vec<Val>>) -> Result<u64,
         )),
         rows,
     ) {
-        n += query.execute(&mut *tx).await.map_err(store_err)?;
+        let n = query.rows() as u64;
+        tx.defer(query, Expect::Rows(n)).await.map_err(store_err)?;
     }
-    Ok(n)
+    Ok(())
 }
 
+/// Writes a resource (inserted, or updated if still at version `expected`) and a group's
+/// members, deferred ([`Tx::defer`]).
 async fn put(tx: &mut Tx, r: &ScimResource, expected: Option<i64>) -> Result<(), StoreError> {
     let body = r.body.to_string();
-    let n = match expected {
+    let query = match expected {
         None => q(
             "INSERT INTO scim_resources (id, kind, name, name_key, external_id, handle, \
                    active, version, created_at, updated_at, body) \
@@ -441,17 +439,11 @@ async fn put(tx: &mut Tx, r: &ScimResource, expected: Option<i64>) -> Result<(),
         .bind(r.id.as_str())
         .bind(r.kind.as_str())
         .bind(v),
-    }
-    .execute(&mut *tx)
-    .await
-    .map_err(store_err)?;
-    changed_one(n)?;
+    };
+    tx.defer(query, Expect::Rows(1)).await.map_err(store_err)?;
     if r.kind == ScimKind::Group {
-        q("DELETE FROM scim_members WHERE group_id = ?")
-            .bind(r.id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
+        let query = q("DELETE FROM scim_members WHERE group_id = ?").bind(r.id.as_str());
+        tx.defer(query, Expect::Any).await.map_err(store_err)?;
         let rows: Vec<Vec<super::db::Val>> = r
             .member_ids()
             .into_iter()
@@ -463,7 +455,7 @@ async fn put(tx: &mut Tx, r: &ScimResource, expected: Option<i64>) -> Result<(),
                 rows,
                 "ON CONFLICT DO NOTHING",
             ) {
-                stmt.execute(&mut *tx).await.map_err(store_err)?;
+                tx.defer(stmt, Expect::Any).await.map_err(store_err)?;
             }
         }
     }

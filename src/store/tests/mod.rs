@@ -42,6 +42,7 @@ mod actions;
 mod anchors;
 mod audit_chain;
 mod connect;
+mod deferred;
 mod directory;
 mod export;
 mod grants;

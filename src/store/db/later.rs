@@ -1,0 +1,145 @@
+//! Deferred writes: a SQLite write transaction's writes that answer nothing but how many rows
+//! they changed wait, and go with the transaction's next statement (or its commit) as one
+//! text, in one round trip to the connection's thread instead of one each.
+//!
+//! A group commit of inbound SCIM writes (figure 12) spent most of its time in those round
+//! trips, not in SQLite: a command to the connection's thread and its answer back, each a
+//! thread wake-up. A deferred write is checked against what it had to change when its
+//! answer comes; one that changed otherwise, or failed, fails the statement it went with,
+//! and so the transaction (its caller drops it, which rolls it back).
+//!
+//! sqlx's SQLite driver runs a text of several statements, binding the values to each in
+//! turn and answering each statement's changes; sqlx calls that behaviour deprecated (the
+//! other drivers do not have it), so this is the only place that relies on it, and the
+//! store's tests (every write transaction goes through here) would show its loss.
+
+use std::borrow::Cow;
+
+use futures_util::TryStreamExt;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Either, Executor};
+
+use super::{Q, Tx, Writing};
+
+/// What a deferred write ([`Tx::defer`]) must change for its transaction to go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Exactly this many rows: a conditional write (a version, a state) that changed fewer
+    /// found the stored state moved.
+    Rows(u64),
+    /// Any number (an insert that skips what is already there).
+    Any,
+}
+
+impl Expect {
+    /// `Ok` when `changed` rows is what was expected, else the [`Moved`] error.
+    pub(crate) fn check(self, changed: u64) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Rows(want) if want != changed => Err(sqlx::Error::Database(Box::new(Moved {
+                want,
+                got: changed,
+            }))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A conditional write changed other than it was expected to: the stored state moved since
+/// it was read (the store answers `StoreError::Conflict`).
+#[derive(Debug, thiserror::Error)]
+#[error("a conditional write changed {got} rows where {want} were expected")]
+pub(crate) struct Moved {
+    want: u64,
+    got: u64,
+}
+
+impl sqlx::error::DatabaseError for Moved {
+    fn message(&self) -> &str {
+        "the stored state moved"
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        sqlx::error::ErrorKind::Other
+    }
+}
+
+impl Tx {
+    /// Runs a write whose only answer is how many rows it changed, checked against `expect`
+    /// ([`Moved`] when it changed otherwise). In a SQLite write transaction it waits and goes
+    /// with the transaction's next statement or its commit (see the module's comment), which
+    /// then fails in its stead; elsewhere it runs now.
+    pub(crate) async fn defer(&mut self, q: Q, expect: Expect) -> Result<(), sqlx::Error> {
+        if let Self::SqliteWrite(w) = self {
+            w.later.push((q, expect));
+            return Ok(());
+        }
+        let n = q.execute(&mut *self).await?;
+        expect.check(n)
+    }
+}
+
+impl Writing {
+    /// Whether deferred writes are waiting.
+    pub(super) fn has_later(&self) -> bool {
+        !self.later.is_empty()
+    }
+
+    /// Runs the deferred writes, then `last` (when given), as one text: the rows `last`
+    /// returned and the rows it changed. The first deferred write that fails or changes
+    /// other than expected ends it with that error (what followed it is not looked at: the
+    /// transaction is to be rolled back).
+    pub(super) async fn run_later(
+        &mut self,
+        last: Option<Q>,
+    ) -> Result<(Vec<SqliteRow>, u64), sqlx::Error> {
+        let later = std::mem::take(&mut self.later);
+        let expects: Vec<Expect> = later.iter().map(|(_, e)| *e).collect();
+        let mut sql = String::new();
+        let mut binds = Vec::new();
+        let mut keep = true;
+        for q in later.into_iter().map(|(q, _)| q).chain(last) {
+            if !sql.is_empty() {
+                sql.push_str(";\n");
+            }
+            sql.push_str(&q.sql);
+            binds.extend(q.binds);
+            keep &= q.keep;
+        }
+        let all = Q {
+            sql: Cow::Owned(sql),
+            pg: None,
+            binds,
+            keep,
+            rows: 0,
+        };
+        let conn = self.conn()?;
+        let mut steps = conn.fetch_many(all.sqlite());
+        let (mut rows, mut changed, mut done) = (Vec::new(), 0, 0);
+        while let Some(step) = steps.try_next().await? {
+            match step {
+                Either::Left(result) => {
+                    match expects.get(done) {
+                        Some(expect) => expect.check(result.rows_affected())?,
+                        None => changed = result.rows_affected(),
+                    }
+                    done += 1;
+                }
+                Either::Right(row) if done >= expects.len() => rows.push(row),
+                Either::Right(_) => {}
+            }
+        }
+        Ok((rows, changed))
+    }
+}
