@@ -115,7 +115,8 @@ impl SqlStore {
     }
 }
 
-/// Maps a driver error to the core's error: unique violations become
+/// Maps a driver error to the core's error: a deferred conditional write that found the
+/// stored state moved ([`db::Moved`]) becomes [`StoreError::Conflict`], unique violations
 /// [`StoreError::Duplicate`], the rest [`StoreError::Backend`].
 fn store_err(e: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(d) = &e {

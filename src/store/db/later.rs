@@ -10,8 +10,12 @@
 //!
 //! sqlx's SQLite driver runs a text of several statements, binding the values to each in
 //! turn and answering each statement's changes; sqlx calls that behaviour deprecated (the
-//! other drivers do not have it), so this is the only place that relies on it, and the
-//! store's tests (every write transaction goes through here) would show its loss.
+//! other drivers do not have it), so this is the only place that relies on it. Its loss
+//! would show in `store::tests::deferred` and in every test whose change writes an outbox
+//! message or a SCIM resource (the writes deferred today).
+//!
+//! The joined texts are kept prepared like any other when every part is (see `KEEP_ROWS`):
+//! their number is that of the sequences of deferred writes a change makes, a few dozen.
 
 use std::borrow::Cow;
 
