@@ -12,13 +12,13 @@ use std::sync::Arc;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqlitePool, SqliteRow};
 use sqlx::{ColumnIndex, Decode, Row, Sqlite, Transaction, Type};
-use sqlx_core::transaction::TransactionManager as _;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 #[cfg(feature = "postgres")]
 use sqlx::postgres::{PgPool, PgRow, Postgres};
 
 mod later;
+mod writing;
 pub(crate) use later::{Expect, Moved};
 
 /// A connection pool of either backend.
@@ -49,55 +49,21 @@ pub(crate) struct Writer {
 }
 
 /// An open SQLite write transaction: the gate, the writer connection (taken from it while
-/// the transaction is open), the audit head this transaction appended, and its deferred
-/// writes ([`Tx::defer`]).
+/// the transaction is open), the audit head this transaction appended, its deferred writes
+/// ([`Tx::defer`]) and whether its `BEGIN` was sent.
+///
+/// The transaction is this module's, not sqlx's: `BEGIN IMMEDIATE` waits with the deferred
+/// writes and goes with the first statement (one round trip fewer a transaction: sqlx's
+/// own `BEGIN` is a command of its own; figure 12), and `COMMIT` and `ROLLBACK` are plain
+/// statements. A transaction dropped without its commit is rolled back here (see `Drop`).
 pub(crate) struct Writing {
-    turn: OwnedMutexGuard<Writer>,
+    /// The gate, held until the transaction ends (None only once its drop gave it to the
+    /// rollback).
+    turn: Option<OwnedMutexGuard<Writer>>,
     conn: Option<PoolConnection<Sqlite>>,
     appended: Option<(i64, String)>,
     later: Vec<(Q, Expect)>,
-}
-
-impl Writing {
-    fn conn(&mut self) -> Result<&mut sqlx::SqliteConnection, sqlx::Error> {
-        self.conn.as_deref_mut().ok_or(sqlx::Error::PoolClosed)
-    }
-
-    async fn commit(mut self) -> Result<(), sqlx::Error> {
-        if self.has_later() {
-            // A failed deferred write drops `self`, which rolls back.
-            self.run_later(None).await?;
-        }
-        let mut conn = self.conn.take().ok_or(sqlx::Error::PoolClosed)?;
-        let done = tm_commit::<Sqlite>(&mut conn).await;
-        match (&done, self.appended.take()) {
-            (Ok(()), head) => {
-                self.turn.conn = Some(conn);
-                if head.is_some() {
-                    self.turn.head = head;
-                }
-            }
-            // Whether it landed is unknown: the head is read again. A failed COMMIT can
-            // leave the transaction open (a deferred constraint, a busy database): it is
-            // rolled back, as sqlx's own `Transaction` does, before the connection goes back
-            // to the pool (which tests it) still holding the write lock.
-            (Err(_), _) => {
-                self.turn.head = None;
-                tm_start_rollback::<Sqlite>(&mut conn);
-            }
-        }
-        done
-    }
-}
-
-impl Drop for Writing {
-    /// A transaction dropped before its commit is rolled back (queued on the connection's
-    /// thread, before anything else it runs), and its connection goes back to the pool.
-    fn drop(&mut self) {
-        if let Some(mut c) = self.conn.take() {
-            tm_start_rollback::<Sqlite>(&mut c);
-        }
-    }
+    begun: bool,
 }
 
 /// SQLite's page cache of the writer connection, in KiB (SQLite's default is 2 MiB). With
@@ -120,23 +86,6 @@ async fn writer_conn(p: &SqlitePool) -> Result<PoolConnection<Sqlite>, sqlx::Err
     .execute(&mut *c)
     .await?;
     Ok(c)
-}
-
-/// sqlx's transaction commands, on a connection it does not wrap in a `Transaction`.
-async fn tm_begin<DB: sqlx::Database>(
-    c: &mut DB::Connection,
-    sql: &'static str,
-) -> Result<(), sqlx::Error> {
-    use sqlx::SqlSafeStr;
-    DB::TransactionManager::begin(c, Some(sql.into_sql_str())).await
-}
-
-async fn tm_commit<DB: sqlx::Database>(c: &mut DB::Connection) -> Result<(), sqlx::Error> {
-    DB::TransactionManager::commit(c).await
-}
-
-fn tm_start_rollback<DB: sqlx::Database>(c: &mut DB::Connection) {
-    DB::TransactionManager::start_rollback(c);
 }
 
 /// An open transaction of either backend.
@@ -219,16 +168,18 @@ impl Pool {
         match self {
             Self::Sqlite(p, gate, _) => {
                 let mut turn = gate.clone().lock_owned().await;
-                let mut conn = match turn.conn.take() {
+                let conn = match turn.conn.take() {
                     Some(c) => c,
                     None => writer_conn(p).await?,
                 };
-                tm_begin::<Sqlite>(&mut conn, "BEGIN IMMEDIATE").await?;
+                // Sent with the first statement (see [`Writing`]).
+                let begin = (q("BEGIN IMMEDIATE"), Expect::Any);
                 Ok(Tx::SqliteWrite(Writing {
-                    turn,
+                    turn: Some(turn),
                     conn: Some(conn),
                     appended: None,
-                    later: Vec::new(),
+                    later: vec![begin],
+                    begun: false,
                 }))
             }
             #[cfg(feature = "postgres")]
@@ -289,7 +240,10 @@ impl Tx {
     /// committed (SQLite write transactions only; None: read it).
     pub(crate) fn known_head(&self) -> Option<(i64, String)> {
         match self {
-            Self::SqliteWrite(w) => w.appended.clone().or_else(|| w.turn.head.clone()),
+            Self::SqliteWrite(w) => w
+                .appended
+                .clone()
+                .or_else(|| w.turn.as_ref().and_then(|t| t.head.clone())),
             _ => None,
         }
     }
@@ -304,7 +258,9 @@ impl Tx {
     /// Forgets the kept audit head (another process appended after it).
     pub(crate) fn forget_head(&mut self) {
         if let Self::SqliteWrite(w) = self {
-            w.turn.head = None;
+            if let Some(t) = w.writer() {
+                t.head = None;
+            }
             w.appended = None;
         }
     }

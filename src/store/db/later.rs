@@ -109,6 +109,8 @@ impl Writing {
         last: Option<Q>,
     ) -> Result<(Vec<SqliteRow>, u64), sqlx::Error> {
         let later = std::mem::take(&mut self.later);
+        // The first text of a transaction starts with its `BEGIN` (see [`Writing`]).
+        self.begun = true;
         let expects: Vec<Expect> = later.iter().map(|(_, e)| *e).collect();
         let mut sql = String::new();
         let mut binds = Vec::new();

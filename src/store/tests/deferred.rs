@@ -1,8 +1,9 @@
 //! Deferred writes (`Tx::defer`) on both backends: one that changed what it had to stands
 //! with its transaction and is seen by the transaction's next read; one that changed
 //! otherwise (the stored state moved) or failed fails the transaction, and nothing written
-//! before it lands. On SQLite they wait for the next statement or the commit; on PostgreSQL
-//! they run at once.
+//! before it lands; a transaction dropped before its commit leaves nothing. On SQLite they
+//! wait for the next statement or the commit (as does the transaction's `BEGIN`); on
+//! PostgreSQL they run at once.
 
 use super::*;
 use crate::store::db::{Expect, Tx};
@@ -81,9 +82,20 @@ async fn deferred_writes(b: Backend) {
     drop(w);
     assert_eq!(committed(&f).await, 3);
 
-    // The writer is free again: the next transaction writes.
+    // A transaction dropped after a write ran is rolled back before the next writer goes.
     let mut w = f.store.begin_write().await.unwrap();
+    event_row("h").execute(&mut w).await.unwrap();
+    assert_eq!(count(&mut w).await.unwrap(), 4);
+    drop(w);
+
+    // The writer is free again: the next transaction writes, and sees none of the above.
+    let mut w = f.store.begin_write().await.unwrap();
+    assert_eq!(count(&mut w).await.unwrap(), 3);
     w.defer(event_row("g"), Expect::Rows(1)).await.unwrap();
+    w.commit().await.unwrap();
+    assert_eq!(committed(&f).await, 4);
+    // A transaction that wrote nothing commits nothing.
+    let w = f.store.begin_write().await.unwrap();
     w.commit().await.unwrap();
     assert_eq!(committed(&f).await, 4);
 }

@@ -1,0 +1,90 @@
+//! A SQLite write transaction's end: its commit, and the rollback of one dropped before it.
+
+use super::{Writer, Writing, q};
+
+impl Writing {
+    /// What the writers keep behind the gate.
+    pub(super) fn writer(&mut self) -> Option<&mut Writer> {
+        self.turn.as_deref_mut()
+    }
+
+    pub(super) fn conn(&mut self) -> Result<&mut sqlx::SqliteConnection, sqlx::Error> {
+        self.conn.as_deref_mut().ok_or(sqlx::Error::PoolClosed)
+    }
+
+    pub(super) async fn commit(mut self) -> Result<(), sqlx::Error> {
+        if !self.begun && self.later.len() == 1 {
+            // Nothing was written (only the `BEGIN` waits): nothing to commit.
+            let conn = self.conn.take();
+            if let Some(w) = self.writer() {
+                w.conn = conn;
+            }
+            return Ok(());
+        }
+        if self.has_later() {
+            // A failed deferred write drops `self`, which rolls back.
+            self.run_later(None).await?;
+        }
+        let mut conn = self.conn.take().ok_or(sqlx::Error::PoolClosed)?;
+        let done = q("COMMIT").sqlite().execute(&mut *conn).await.map(|_| ());
+        match (&done, self.appended.take()) {
+            (Ok(()), head) => {
+                if let Some(w) = self.writer() {
+                    w.conn = Some(conn);
+                    if head.is_some() {
+                        w.head = head;
+                    }
+                }
+            }
+            // Whether it landed is unknown: the head is read again. A failed COMMIT can
+            // leave the transaction open (a deferred constraint, a busy database): it is
+            // rolled back before the connection goes back to the pool, still holding the
+            // write lock; one that cannot be rolled back is closed (SQLite rolls back).
+            (Err(_), _) => {
+                if let Some(w) = self.writer() {
+                    w.head = None;
+                }
+                if q("ROLLBACK").sqlite().execute(&mut *conn).await.is_err() {
+                    conn.close_on_drop();
+                }
+            }
+        }
+        done
+    }
+}
+
+impl Drop for Writing {
+    /// A transaction dropped before its commit is rolled back on a task of its own (a drop
+    /// cannot wait), which holds the gate until then and puts the connection back behind
+    /// it; the connection is closed instead when the rollback fails or no runtime is there
+    /// to run it (SQLite rolls back a closed connection's transaction). A connection whose
+    /// `BEGIN` was never sent goes back behind the gate as it is.
+    fn drop(&mut self) {
+        let Some(mut c) = self.conn.take() else {
+            return;
+        };
+        if !self.begun {
+            if let Some(w) = self.writer() {
+                w.conn = Some(c);
+            }
+            return;
+        }
+        let turn = self.turn.take();
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    match q("ROLLBACK").sqlite().execute(&mut *c).await {
+                        // Back behind the gate, which opens now.
+                        Ok(_) => {
+                            if let Some(mut w) = turn {
+                                w.conn = Some(c);
+                            }
+                        }
+                        Err(_) => c.close_on_drop(),
+                    }
+                });
+            }
+            Err(_) => c.close_on_drop(),
+        }
+    }
+}
