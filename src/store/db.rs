@@ -73,7 +73,7 @@ pub(crate) struct Writing {
 /// connection's whole cache when another connection has written since its last transaction,
 /// so the readers' would not stay warm (and twelve of them would hold that much memory
 /// each). Taken only as pages are read; a writer connection given back to the pool (its
-/// transaction dropped, or its commit failed) keeps its size, and the next writer
+/// commit failed) or closed (its rollback failed) keeps its size, and the next writer
 /// connection is enlarged again.
 pub(crate) const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
@@ -155,9 +155,10 @@ impl Pool {
         Self::Sqlite(pool, Arc::default(), Arc::default())
     }
 
-    /// A write transaction. SQLite takes its write lock at once (`BEGIN IMMEDIATE`: a
-    /// deferred `BEGIN` ends a race in "database is locked"); PostgreSQL runs READ COMMITTED
-    /// and relies on row locks, version checks and the audit advisory lock.
+    /// A write transaction. SQLite takes its write lock with the transaction's first
+    /// statement (`BEGIN IMMEDIATE` goes with it, see [`Writing`]: a deferred `BEGIN` ends a
+    /// race in "database is locked"); PostgreSQL runs READ COMMITTED and relies on row
+    /// locks, version checks and the audit advisory lock.
     ///
     /// SQLite has one writer at a time. Writers of this process first queue on an async gate
     /// (FIFO, woken the moment the previous writer ends); without it they would all issue

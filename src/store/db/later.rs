@@ -11,11 +11,12 @@
 //! sqlx's SQLite driver runs a text of several statements, binding the values to each in
 //! turn and answering each statement's changes; sqlx calls that behaviour deprecated (the
 //! other drivers do not have it), so this is the only place that relies on it. Its loss
-//! would show in `store::tests::deferred` and in every test whose change writes an outbox
-//! message or a SCIM resource (the writes deferred today).
+//! would show in `store::tests::deferred` and in every test that writes on SQLite (a write
+//! transaction's `BEGIN` goes with its first statement through here).
 //!
 //! The joined texts are kept prepared like any other when every part is (see `KEEP_ROWS`):
-//! their number is that of the sequences of deferred writes a change makes, a few dozen.
+//! their number is that of the sequences of deferred writes a change makes, and of the
+//! statements a write transaction starts with, a few dozen.
 
 use std::borrow::Cow;
 
