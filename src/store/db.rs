@@ -72,9 +72,9 @@ pub(crate) struct Writing {
 /// [`KEEP_ROWS`], alternated runs on one host). Only the writer's: SQLite drops a
 /// connection's whole cache when another connection has written since its last transaction,
 /// so the readers' would not stay warm (and twelve of them would hold that much memory
-/// each). Taken only as pages are read; a writer connection given back to the pool (its
-/// commit failed) or closed (its rollback failed) keeps its size, and the next writer
-/// connection is enlarged again.
+/// each). Taken only as pages are read; a writer connection that leaves the gate (its commit
+/// failed, or its transaction was dropped and its rollback failed) keeps its size, and the
+/// next writer connection is enlarged again.
 pub(crate) const WRITER_CACHE_KIB: i64 = 32 * 1024;
 
 /// A connection from the pool made the writer connection (its page cache enlarged).

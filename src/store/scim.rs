@@ -3,7 +3,6 @@
 
 use async_trait::async_trait;
 
-use super::commit::changed_one;
 use super::db::{DbRow, Expect, Tx, Val, q, values_pg};
 use super::rows::{corrupt, from_micros, get, handle, micros};
 use super::{DbError, SqlStore, json_list, store_err};
@@ -287,7 +286,7 @@ impl ScimRecords for SqlStore {
 }
 
 /// Writes a change's SCIM resources (and a group's members), each conditional on the version
-/// read: a write that finds it moved fails the whole change. Updates of distinct users (a
+/// read and deferred ([`Tx::defer`]): a write that finds it moved fails the whole change. Updates of distinct users (a
 /// group commit's) go in one statement (two when some change their keys).
 pub(super) async fn write_scim(tx: &mut Tx, change: &Change) -> Result<(), StoreError> {
     if let Some(users) = user_updates(&change.scim) {
@@ -299,20 +298,16 @@ pub(super) async fn write_scim(tx: &mut Tx, change: &Change) -> Result<(), Store
                 resource, expected, ..
             } => put(tx, resource, *expected).await?,
             ScimWrite::Delete { kind, id, expected } => {
-                let n = q("DELETE FROM scim_resources WHERE id = ? AND kind = ? AND version = ?")
+                let gone =
+                    q("DELETE FROM scim_resources WHERE id = ? AND kind = ? AND version = ?")
+                        .bind(id.as_str())
+                        .bind(kind.as_str())
+                        .bind(*expected);
+                tx.defer(gone, Expect::Rows(1)).await.map_err(store_err)?;
+                let members = q("DELETE FROM scim_members WHERE group_id = ? OR member_id = ?")
                     .bind(id.as_str())
-                    .bind(kind.as_str())
-                    .bind(*expected)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(store_err)?;
-                changed_one(n)?;
-                q("DELETE FROM scim_members WHERE group_id = ? OR member_id = ?")
-                    .bind(id.as_str())
-                    .bind(id.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(store_err)?;
+                    .bind(id.as_str());
+                tx.defer(members, Expect::Any).await.map_err(store_err)?;
             }
         }
     }

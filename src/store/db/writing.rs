@@ -56,9 +56,10 @@ impl Writing {
 impl Drop for Writing {
     /// A transaction dropped before its commit is rolled back on a task of its own (a drop
     /// cannot wait), which holds the gate until then and puts the connection back behind
-    /// it; the connection is closed instead when the rollback fails or no runtime is there
-    /// to run it (SQLite rolls back a closed connection's transaction). A connection whose
-    /// `BEGIN` was never sent goes back behind the gate as it is.
+    /// it. The connection is marked to be closed, not pooled, when it is dropped: so a
+    /// rollback that fails, or never runs (no runtime, or one shutting down), ends in SQLite
+    /// rolling back the closed connection's transaction. A connection whose `BEGIN` was
+    /// never sent goes back behind the gate as it is.
     fn drop(&mut self) {
         let Some(mut c) = self.conn.take() else {
             return;
@@ -69,22 +70,19 @@ impl Drop for Writing {
             }
             return;
         }
+        // Whatever becomes of it (the rollback fails, the task never runs because the runtime
+        // is shutting down, or it is dropped later on), it is never given back to the pool.
+        c.close_on_drop();
         let turn = self.turn.take();
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn(async move {
-                    match q("ROLLBACK").sqlite().execute(&mut *c).await {
-                        // Back behind the gate, which opens now.
-                        Ok(_) => {
-                            if let Some(mut w) = turn {
-                                w.conn = Some(c);
-                            }
-                        }
-                        Err(_) => c.close_on_drop(),
-                    }
-                });
-            }
-            Err(_) => c.close_on_drop(),
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if q("ROLLBACK").sqlite().execute(&mut *c).await.is_ok()
+                    && let Some(mut w) = turn
+                {
+                    // Back behind the gate, which opens now.
+                    w.conn = Some(c);
+                }
+            });
         }
     }
 }
