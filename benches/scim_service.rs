@@ -18,6 +18,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+#[path = "scim_service/wire.rs"]
+mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -40,9 +42,12 @@ fn env(k: &str, d: usize) -> usize {
         .unwrap_or(d)
 }
 
-/// A server under test: its base URL, token, and the ids of the seeded users (by index).
+/// A server under test: its base URL (and its address and path, for the load generator's
+/// [`wire`] client), token, and the ids of the seeded users (by index).
 struct Target {
     base: String,
+    addr: std::net::SocketAddr,
+    path: String,
     token: String,
     ids: Vec<String>,
     client: reqwest::Client,
@@ -165,7 +170,15 @@ async fn start_ours(dir: &std::path::Path, n: usize) -> (server::Server, Target)
 }
 
 fn target(base: String, token: &str, ids: Vec<String>) -> Target {
+    let rest = base.strip_prefix("http://").expect("an http:// base URL");
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(host)
+        .unwrap()
+        .next()
+        .unwrap();
     Target {
+        addr,
+        path: path.to_owned(),
         base,
         token: token.into(),
         ids,
@@ -207,17 +220,14 @@ async fn start_reference(n: usize) -> (ScimServer, Target) {
     (srv, t)
 }
 
-/// A request to `url` with the target's token, as a SCIM client sends it.
-fn request(t: &Target, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
-    t.client
-        .request(method, url)
-        .header("authorization", format!("Bearer {}", t.token))
-        .header("content-type", "application/scim+json")
-}
-
+/// An untimed request (the reference's seeding) through reqwest.
 async fn send(t: &Target, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-    let mut r = request(t, m, &format!("{}{path}", t.base));
+    let mut r = t
+        .client
+        .request(m, format!("{}{path}", t.base))
+        .header("authorization", format!("Bearer {}", t.token))
+        .header("content-type", "application/scim+json");
     if let Some(b) = body {
         r = r.body(b.to_string());
     }
@@ -228,22 +238,11 @@ async fn send(t: &Target, method: &str, path: &str, body: Option<Value>) -> (u16
 }
 
 /// A request of the write sequence, made before the clock starts: the load generator's own
-/// work (building and serialising JSON) is not in the figures of either server.
+/// work (building and serialising JSON, the request's bytes) is not in the figures of either
+/// server.
 struct Op {
-    method: reqwest::Method,
-    url: String,
-    body: String,
-}
-
-/// Sends `op`; its status and body (read, not parsed: the caller shows it on a failure).
-async fn send_op(t: &Target, op: &Op) -> (u16, String) {
-    let resp = request(t, op.method.clone(), &op.url)
-        .body(op.body.clone())
-        .send()
-        .await
-        .unwrap();
-    let code = resp.status().as_u16();
-    (code, resp.text().await.unwrap())
+    what: String,
+    bytes: Vec<u8>,
 }
 
 /// Write `i` of the sequence.
@@ -287,10 +286,10 @@ async fn writes(
         (0..total)
             .map(|i| {
                 let (m, path, body) = write_op(&t, i);
+                let path = format!("{}{path}", t.path);
                 Op {
-                    method: reqwest::Method::from_bytes(m.as_bytes()).unwrap(),
-                    url: format!("{}{path}", t.base),
-                    body: body.to_string(),
+                    bytes: wire::request(m, t.addr, &path, &t.token, &body.to_string()),
+                    what: format!("{m} {path}"),
                 }
             })
             .collect(),
@@ -303,6 +302,7 @@ async fn writes(
         let (t, ops, next, failed) = (t.clone(), ops.clone(), next.clone(), failed.clone());
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
+            let mut conn = wire::Wire::new(t.addr);
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total || start.elapsed() > budget {
@@ -310,13 +310,12 @@ async fn writes(
                 }
                 let op = &ops[i];
                 let s = Instant::now();
-                let (code, out) = send_op(&t, op).await;
+                let out = conn.send(&op.bytes).await;
                 lat.push(s.elapsed());
+                let code = out.status;
                 if !(200..300).contains(&code) && failed.fetch_add(1, Ordering::Relaxed) < 3 {
-                    eprintln!(
-                        "  write {i} ({} {}) failed: {code} {out}",
-                        op.method, op.url
-                    );
+                    let out = String::from_utf8_lossy(&out.body);
+                    eprintln!("  write {i} ({}) failed: {code} {out}", op.what);
                 }
             }
         }));
@@ -337,13 +336,19 @@ async fn writes(
 async fn reads(t: &Target, gets: usize) -> Vec<Duration> {
     let n = t.ids.len();
     let mut lat = Vec::with_capacity(gets);
+    let mut conn = wire::Wire::new(t.addr);
     for j in 0..gets {
         let k = (j * 104_729 + 7) % n;
         let f = format!("userName eq \"user-{k}@acme.test\"");
-        let path = format!("/Users?filter={}", testkit::scim::enc(&f));
+        let path = format!("{}/Users?filter={}", t.path, testkit::scim::enc(&f));
+        let req = wire::request("GET", t.addr, &path, &t.token, "");
         let s = Instant::now();
-        let (code, out) = send(t, "GET", &path, None).await;
+        let out = conn.send(&req).await;
         lat.push(s.elapsed());
+        let (code, out) = (
+            out.status,
+            serde_json::from_slice::<Value>(&out.body).unwrap_or(Value::Null),
+        );
         assert_eq!(
             (code, out["totalResults"].as_u64()),
             (200, Some(1)),
