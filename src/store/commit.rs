@@ -59,8 +59,9 @@ impl UnitOfWork for SqlStore {
             }
             outs.push(out);
         }
+        // Deferred: the rows go with the COMMIT (see `append_deferred` for what that costs).
         let key = self.audit_key.as_deref();
-        let head = audit::append(&mut tx, &events, None, key).await?;
+        let head = audit::append_deferred(&mut tx, &events, key).await?;
         tx.commit().await.map_err(store_err)?;
         self.anchored(head).await;
         Ok(outs)

@@ -524,7 +524,7 @@ impl Q {
                 done?.rows_affected()
             }
             Ex::Tx(Tx::Sqlite(t)) => self.sqlite().execute(&mut **t).await?.rows_affected(),
-            Ex::Tx(Tx::SqliteWrite(w)) if w.has_later() => w.run_later(Some(self)).await?.1,
+            Ex::Tx(Tx::SqliteWrite(w)) if w.has_later() => w.run_later(Some(self), false).await?.1,
             Ex::Tx(Tx::SqliteWrite(w)) => self.sqlite().execute(w.conn()?).await?.rows_affected(),
             #[cfg(feature = "postgres")]
             Ex::Pool(Pool::Pg(p)) => self.postgres().execute(p).await?.rows_affected(),
@@ -551,7 +551,7 @@ impl Q {
             }
             Ex::Tx(Tx::Sqlite(t)) => wrap(self.sqlite().fetch_all(&mut **t).await?, DbRow::Sqlite),
             Ex::Tx(Tx::SqliteWrite(w)) if w.has_later() => {
-                wrap(w.run_later(Some(self)).await?.0, DbRow::Sqlite)
+                wrap(w.run_later(Some(self), false).await?.0, DbRow::Sqlite)
             }
             Ex::Tx(Tx::SqliteWrite(w)) => {
                 wrap(self.sqlite().fetch_all(w.conn()?).await?, DbRow::Sqlite)
@@ -581,7 +581,7 @@ impl Q {
                 .await?
                 .map(DbRow::Sqlite),
             Ex::Tx(Tx::SqliteWrite(w)) if w.has_later() => w
-                .run_later(Some(self))
+                .run_later(Some(self), false)
                 .await?
                 .0
                 .into_iter()

@@ -431,7 +431,9 @@ pub trait UnitOfWork: Send + Sync {
     /// Applies a change in one transaction: all of it with its audit rows, or none.
     async fn commit(&self, change: Change) -> Result<Committed, StoreError>;
     /// Applies changes in order in one transaction (one commit for many small writes): all
-    /// of them with their audit rows, or none; what each created, in order.
+    /// of them with their audit rows, or none; what each created, in order. It may fail where
+    /// [`UnitOfWork::commit`] would not (another process appended to the audit trail
+    /// meanwhile: a conflict); its caller then commits each change on its own.
     async fn commit_group(&self, changes: Vec<Change>) -> Result<Vec<Committed>, StoreError>;
 }
 

@@ -115,12 +115,8 @@ fn take_waiting<T>(first: T, rx: &mut mpsc::UnboundedReceiver<T>) -> Vec<T> {
 /// change), answers each; on a failure, commits each alone. Runs until every sender is gone.
 async fn group_committer(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Pending>) {
     while let Some(first) = rx.recv().await {
-        let mut group = take_waiting(first, &mut rx);
-        if group.len() == 1 {
-            let p = group.remove(0);
-            let _ = p.done.send(store.commit(p.change).await);
-            continue;
-        }
+        // A group of one too: `commit_group` sends its audit rows with its COMMIT.
+        let group = take_waiting(first, &mut rx);
         let (plain, other): (Vec<Pending>, Vec<Pending>) = group.into_iter().partition(|p| p.plain);
         let mut changes = vec![Change {
             scim: plain.iter().flat_map(|p| p.change.scim.clone()).collect(),

@@ -7,7 +7,7 @@ use super::{AUDIT_LOCK, GENESIS, actor_text, chain_hash, rfc3339, seal_mac};
 use crate::core::model::{AuditEvent, RequestId};
 use crate::core::ports::StoreError;
 use crate::store::anchor::Head;
-use crate::store::db::{Tx, Val, q, values};
+use crate::store::db::{Expect, Q, Tx, Val, q, values};
 use crate::store::rows::{from_micros, micros};
 use crate::store::{resolve_req, store_err};
 
@@ -18,6 +18,16 @@ struct Chained {
     seq: i64,
     head: String,
     first_hash: String,
+}
+
+/// How an append's writes go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Now: a head another process moved is read again and the rows chained after it.
+    Now,
+    /// Deferred to the commit ([`Tx::defer`]): one round trip less, but a head another
+    /// process moved fails the transaction as a conflict.
+    Deferred,
 }
 
 /// Appends `events` to the chain inside `tx` (which must hold the write lock), resolving
@@ -31,6 +41,29 @@ pub(in crate::store) async fn append(
     new_request: Option<RequestId>,
     key: Option<&SecretSlice<u8>>,
 ) -> Result<Option<Head>, StoreError> {
+    append_in(tx, events, new_request, key, Mode::Now).await
+}
+
+/// [`append`] whose writes wait for the transaction's commit and go with it ([`Tx::defer`]):
+/// the group commit's last round trip is then its commit's. When the head this process kept
+/// moved meanwhile (another process appended), the commit fails as a conflict instead of the
+/// rows being chained after the head read again: for a caller that then commits again
+/// another way.
+pub(in crate::store) async fn append_deferred(
+    tx: &mut Tx,
+    events: &[AuditEvent],
+    key: Option<&SecretSlice<u8>>,
+) -> Result<Option<Head>, StoreError> {
+    append_in(tx, events, None, key, Mode::Deferred).await
+}
+
+async fn append_in(
+    tx: &mut Tx,
+    events: &[AuditEvent],
+    new_request: Option<RequestId>,
+    key: Option<&SecretSlice<u8>>,
+    mode: Mode,
+) -> Result<Option<Head>, StoreError> {
     if events.is_empty() {
         return Ok(None);
     }
@@ -43,9 +76,9 @@ pub(in crate::store) async fn append(
     let mut chained = chain_events(events, new_request, seq, prev)?;
     let rows = std::mem::take(&mut chained.rows);
     let landed = match &kept {
-        Some((seq, hash)) => insert_rows_after(tx, rows, *seq, hash).await?,
+        Some((seq, hash)) => insert_rows_after(tx, rows, *seq, hash, mode).await?,
         None => {
-            insert_rows(tx, rows).await?;
+            insert_rows(tx, rows, mode).await?;
             true
         }
     };
@@ -56,20 +89,19 @@ pub(in crate::store) async fn append(
         let (seq, prev) = lock_head(tx).await?;
         starts_chain = seq == 0;
         chained = chain_events(events, new_request, seq, prev)?;
-        insert_rows(tx, std::mem::take(&mut chained.rows)).await?;
+        insert_rows(tx, std::mem::take(&mut chained.rows), mode).await?;
     }
     tx.appended(chained.seq, &chained.head);
     if starts_chain {
         // The genesis record remembers the chain's first row, so an emptied table does not
         // pass for a fresh database. Once set, it is never changed.
-        q("UPDATE audit_genesis SET first_hash = ? WHERE id = 1 AND first_hash IS NULL")
-            .bind(&chained.first_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_err)?;
+        let genesis =
+            q("UPDATE audit_genesis SET first_hash = ? WHERE id = 1 AND first_hash IS NULL")
+                .bind(&chained.first_hash);
+        write(tx, genesis, mode, Expect::Any).await?;
     }
     let mac = match key {
-        Some(key) => Some(reseal(tx, key, chained.seq, &chained.head).await?),
+        Some(key) => Some(reseal(tx, key, chained.seq, &chained.head, mode).await?),
         None => None,
     };
     Ok(Some(Head {
@@ -172,23 +204,35 @@ fn chain_events(
 const COLUMNS: &str = "INSERT INTO audit (seq, at, actor, actor_chat_id, action, subject, app, \
                        request_id, connector_action, outcome, detail, prev_hash, hash)";
 
+/// Runs a write now, or defers it checked against `expect`.
+async fn write(tx: &mut Tx, query: Q, mode: Mode, expect: Expect) -> Result<(), StoreError> {
+    match mode {
+        Mode::Now => query.execute(&mut *tx).await.map(|_| ()),
+        Mode::Deferred => tx.defer(query, expect).await,
+    }
+    .map_err(store_err)
+}
+
 /// Inserts the chained rows, with one statement per [`values`] batch.
-async fn insert_rows(tx: &mut Tx, rows: Vec<Vec<Val>>) -> Result<(), StoreError> {
+async fn insert_rows(tx: &mut Tx, rows: Vec<Vec<Val>>, mode: Mode) -> Result<(), StoreError> {
     for query in values(COLUMNS, rows, "") {
-        query.execute(&mut *tx).await.map_err(store_err)?;
+        write(tx, query, mode, Expect::Any).await?;
     }
     Ok(())
 }
 
 /// Inserts rows chained after the head (`seq`, `hash`) this process kept, in one statement
 /// that inserts nothing unless that is still the head; whether they went in (false also when
-/// they need more than one statement: none was run).
+/// they need more than one statement: none was run). Deferred, it is true once the statement
+/// waits: one that inserts nothing fails the transaction then ([`Expect::Rows`]).
 async fn insert_rows_after(
     tx: &mut Tx,
     rows: Vec<Vec<Val>>,
     seq: i64,
     hash: &str,
+    mode: Mode,
 ) -> Result<bool, StoreError> {
+    let n = rows.len() as u64;
     let mut queries = values(
         &format!("{COLUMNS} SELECT * FROM ("),
         rows,
@@ -198,12 +242,12 @@ async fn insert_rows_after(
     let (Some(query), true) = (queries.pop(), queries.is_empty()) else {
         return Ok(false);
     };
-    let n = query
-        .bind(seq)
-        .bind(hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(store_err)?;
+    let query = query.bind(seq).bind(hash);
+    if mode == Mode::Deferred {
+        tx.defer(query, Expect::Rows(n)).await.map_err(store_err)?;
+        return Ok(true);
+    }
+    let n = query.execute(&mut *tx).await.map_err(store_err)?;
     Ok(n > 0)
 }
 
@@ -213,18 +257,17 @@ async fn reseal(
     key: &SecretSlice<u8>,
     seq: i64,
     hash: &str,
+    mode: Mode,
 ) -> Result<String, StoreError> {
     let m = hex::encode(seal_mac(key, seq, hash)?.finalize().into_bytes());
-    q(
+    let query = q(
         "INSERT INTO audit_seal (id, seq, hash, mac) VALUES (1, ?, ?, ?) \
          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
          mac = excluded.mac",
     )
     .bind(seq)
     .bind(hash)
-    .bind(&m)
-    .execute(&mut *tx)
-    .await
-    .map_err(store_err)?;
+    .bind(&m);
+    write(tx, query, mode, Expect::Any).await?;
     Ok(m)
 }

@@ -48,7 +48,7 @@ mod tests;
 mod verify;
 
 pub use anchored::AnchorSummary;
-pub(super) use append::append;
+pub(super) use append::{append, append_deferred};
 pub use export::{write_csv, write_jsonl};
 
 /// The `prev_hash` of the first row.

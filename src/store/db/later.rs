@@ -6,7 +6,10 @@
 //! trips, not in SQLite: a command to the connection's thread and its answer back, each a
 //! thread wake-up. A deferred write is checked against what it had to change when its
 //! answer comes; one that changed otherwise, or failed, fails the statement it went with,
-//! and so the transaction (its caller drops it, which rolls it back).
+//! and so the transaction (its caller drops it, which rolls it back). At the commit, the
+//! `COMMIT` goes in the same text, after a guard statement for each conditional write that
+//! fails (and so ends the text) when the write missed: one round trip for the transaction's
+//! last writes and its commit.
 //!
 //! sqlx's SQLite driver runs a text of several statements, binding the values to each in
 //! turn and answering each statement's changes; sqlx calls that behaviour deprecated (the
@@ -105,24 +108,40 @@ impl Writing {
     /// returned and the rows it changed. The first deferred write that fails or changes
     /// other than expected ends it with that error (what followed it is not looked at: the
     /// transaction is to be rolled back).
+    ///
+    /// With `guarded`, a conditional write ([`Expect::Rows`]) is followed in the text by a
+    /// statement that fails when it changed otherwise ([`guard`]): the thread running the
+    /// text runs ahead of this reader, so a `last` that must not run after a miss (the
+    /// `COMMIT`) needs SQLite itself to stop before it.
     pub(super) async fn run_later(
         &mut self,
         last: Option<Q>,
+        guarded: bool,
     ) -> Result<(Vec<SqliteRow>, u64), sqlx::Error> {
         let later = std::mem::take(&mut self.later);
         // The first text of a transaction starts with its `BEGIN` (see [`Writing`]).
         self.begun = true;
-        let expects: Vec<Expect> = later.iter().map(|(_, e)| *e).collect();
-        let mut sql = String::new();
-        let mut binds = Vec::new();
-        let mut keep = true;
-        for q in later.into_iter().map(|(q, _)| q).chain(last) {
+        // The statements, each with what it must change (None: a guard, whose answer is
+        // only its success; `last`'s is its own).
+        let mut parts: Vec<(Q, Option<Expect>)> = Vec::new();
+        for (q, expect) in later {
+            parts.push((q, Some(expect)));
+            if let (true, Expect::Rows(n)) = (guarded, expect) {
+                parts.push((guard(n), None));
+            }
+        }
+        let stated = parts.len();
+        parts.extend(last.map(|q| (q, Some(Expect::Any))));
+        let mut expects = Vec::with_capacity(parts.len());
+        let (mut sql, mut binds, mut keep) = (String::new(), Vec::new(), true);
+        for (q, expect) in parts {
             if !sql.is_empty() {
                 sql.push_str(";\n");
             }
             sql.push_str(&q.sql);
             binds.extend(q.binds);
             keep &= q.keep;
+            expects.push(expect);
         }
         let all = Q {
             sql: Cow::Owned(sql),
@@ -138,15 +157,25 @@ impl Writing {
             match step {
                 Either::Left(result) => {
                     match expects.get(done) {
-                        Some(expect) => expect.check(result.rows_affected())?,
-                        None => changed = result.rows_affected(),
+                        Some(Some(expect)) if done < stated => {
+                            expect.check(result.rows_affected())?;
+                        }
+                        Some(Some(_)) => changed = result.rows_affected(),
+                        _ => {}
                     }
                     done += 1;
                 }
-                Either::Right(row) if done >= expects.len() => rows.push(row),
+                Either::Right(row) if done >= stated => rows.push(row),
                 Either::Right(_) => {}
             }
         }
         Ok((rows, changed))
     }
+}
+
+/// A statement that fails unless the statement before it changed `n` rows: `json()` of a text
+/// that is not JSON is an error, which ends a text of several statements there.
+fn guard(n: u64) -> Q {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    super::q("SELECT json(CASE WHEN changes() = ? THEN '0' ELSE 'moved' END)").bind(n)
 }

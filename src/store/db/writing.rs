@@ -21,12 +21,14 @@ impl Writing {
             }
             return Ok(());
         }
-        if self.has_later() {
-            // A failed deferred write drops `self`, which rolls back.
-            self.run_later(None).await?;
-        }
+        // The deferred writes go with the COMMIT, in one text that stops before it when one
+        // of them fails or misses (guarded, see [`Writing::run_later`]).
+        let done = if self.has_later() {
+            self.run_later(Some(q("COMMIT")), true).await.map(|_| ())
+        } else {
+            q("COMMIT").sqlite().execute(self.conn()?).await.map(|_| ())
+        };
         let mut conn = self.conn.take().ok_or(sqlx::Error::PoolClosed)?;
-        let done = q("COMMIT").sqlite().execute(&mut *conn).await.map(|_| ());
         match (&done, self.appended.take()) {
             (Ok(()), head) => {
                 if let Some(w) = self.writer() {
@@ -36,10 +38,11 @@ impl Writing {
                     }
                 }
             }
-            // Whether it landed is unknown: the head is read again. A failed COMMIT can
-            // leave the transaction open (a deferred constraint, a busy database): it is
-            // rolled back before the connection goes back to the pool, still holding the
-            // write lock; one that cannot be rolled back is closed (SQLite rolls back).
+            // Whether it landed is unknown: the head is read again. A failed COMMIT, or a
+            // deferred write that stopped the text before it, leaves the transaction open
+            // (as may a deferred constraint, a busy database): it is rolled back before the
+            // connection goes back behind the gate, still holding the write lock; one that
+            // cannot be rolled back is closed (SQLite rolls back).
             (Err(_), _) => {
                 if let Some(w) = self.writer() {
                     w.head = None;

@@ -235,3 +235,46 @@ async fn two_processes_appending_in_turn_keep_one_chain(b: Backend) {
         }
     );
 }
+
+both!(a_group_commit_after_another_process_appended_lands_whole_or_not_at_all);
+/// A group commit sends its audit rows with its COMMIT, chained after the head this store
+/// kept (SQLite). When another process appended meanwhile, it fails as a conflict and
+/// nothing of it lands (its caller commits each change again on its own, which chains after
+/// the head as it stands); PostgreSQL reads the head under its lock, so the group lands.
+/// Sealed with a key throughout: the seal goes with the COMMIT too.
+async fn a_group_commit_after_another_process_appended_lands_whole_or_not_at_all(b: Backend) {
+    let f = fresh_with(b, Some(b"audit-secret")).await;
+    let other = connect(&f.db.url, Some(SecretSlice::from(b"audit-secret".to_vec())))
+        .await
+        .unwrap();
+    let group = |tag: &str| -> Vec<Change> {
+        (0..3)
+            .map(|i| Change {
+                audit: vec![event(
+                    AuditAction::StepApproved,
+                    &format!("{tag}{i}"),
+                    t0(),
+                    ReqRef::None,
+                )],
+                ..Change::default()
+            })
+            .collect()
+    };
+    let sealed = |rows| VerifyReport::Ok { rows, sealed: true };
+    f.store.commit_group(group("a")).await.unwrap();
+    assert_eq!(f.store.verify_audit().await.unwrap(), sealed(3));
+    chain_of(&other, 2).await;
+    let out = f.store.commit_group(group("b")).await;
+    let rows = match (b, out) {
+        (Backend::Sqlite, Err(StoreError::Conflict)) => 5,
+        (Backend::Postgres, Ok(_)) => 8,
+        (b, out) => panic!("{b:?}: {out:?}"),
+    };
+    assert_eq!(f.store.verify_audit().await.unwrap(), sealed(rows));
+    // What the group's caller does after a failure: each change on its own.
+    for change in group("c") {
+        f.store.commit(change).await.unwrap();
+    }
+    f.store.commit_group(group("d")).await.unwrap();
+    assert_eq!(f.store.verify_audit().await.unwrap(), sealed(rows + 6));
+}
