@@ -4,7 +4,8 @@
 //!
 //! Both servers first hold the same users (ours: bulk SQL into `people` and `scim_resources`,
 //! as the identity provider would have left them; scim2-server: its `/Bulk`, 1,000 users a
-//! request). Then each gets, over HTTP with keep-alive from `QM_CONCURRENCY` clients (8):
+//! request). Then each gets, over HTTP with keep-alive from `QM_CONCURRENCY` clients (8; each
+//! the least a client must do, see `scim_service/wire.rs`):
 //! 1. writes, the same sequence for both: a fifth POSTs of new users (each a joiner: in
 //!    `joiner = "plan"` mode a stored onboarding plan and IT's prompt), two fifths PATCHes of
 //!    `title` with a path, a fifth value-only PATCHes of `nickName` (Okta's form), a fifth PUTs
