@@ -5,8 +5,9 @@
 //!   IT's prompt) waits for the commit already running, then goes with every other intake
 //!   that arrived meanwhile in one transaction. Plain writes (a resource and its audit row
 //!   only) are merged into one change, so their resources go in one statement. If the
-//!   group's commit fails (one write lost a version race, a name was taken), each intake is
-//!   committed on its own and gets its own answer, as before;
+//!   group's commit fails (one write lost a version race, a name was taken, another process
+//!   appended to the audit trail), each intake is committed on its own and gets its own
+//!   answer, as before;
 //! - the read of the resource a write changes waits for the read already running, then goes
 //!   with every other such read that arrived meanwhile in one statement.
 
