@@ -44,11 +44,15 @@ impl Writing {
             // connection goes back behind the gate, still holding the write lock; one that
             // cannot be rolled back is closed (SQLite rolls back).
             (Err(_), _) => {
+                let back = q("ROLLBACK").sqlite().execute(&mut *conn).await.is_ok();
+                if !back {
+                    conn.close_on_drop();
+                }
                 if let Some(w) = self.writer() {
                     w.head = None;
-                }
-                if q("ROLLBACK").sqlite().execute(&mut *conn).await.is_err() {
-                    conn.close_on_drop();
+                    if back {
+                        w.conn = Some(conn);
+                    }
                 }
             }
         }
