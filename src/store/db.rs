@@ -52,8 +52,8 @@ pub(crate) struct Writer {
 /// the transaction is open), the audit head this transaction appended, its deferred writes
 /// ([`Tx::defer`]) and whether its `BEGIN` was sent.
 ///
-/// The transaction is this module's, not sqlx's: `BEGIN IMMEDIATE` waits with the deferred
-/// writes and goes with the first statement (one round trip fewer a transaction: sqlx's
+/// The transaction is this module's, not sqlx's: `BEGIN IMMEDIATE` is not sent on its own
+/// but at the head of the first statement's text ([`Writing::run_later`]) (one round trip fewer a transaction: sqlx's
 /// own `BEGIN` is a command of its own; figure 12), and `COMMIT` and `ROLLBACK` are plain
 /// statements. A transaction dropped without its commit is rolled back here (see `Drop`).
 pub(crate) struct Writing {
@@ -63,6 +63,8 @@ pub(crate) struct Writing {
     conn: Option<PoolConnection<Sqlite>>,
     appended: Option<(i64, String)>,
     later: Vec<(Q, Expect)>,
+    /// Whether the `BEGIN` went (with the first statement); until then every statement goes
+    /// through [`Writing::run_later`], which sends it first.
     begun: bool,
 }
 
@@ -173,13 +175,12 @@ impl Pool {
                     Some(c) => c,
                     None => writer_conn(p).await?,
                 };
-                // Sent with the first statement (see [`Writing`]).
-                let begin = (q("BEGIN IMMEDIATE"), Expect::Any);
+                // `BEGIN IMMEDIATE` goes with the first statement (see [`Writing`]).
                 Ok(Tx::SqliteWrite(Writing {
                     turn: Some(turn),
                     conn: Some(conn),
                     appended: None,
-                    later: vec![begin],
+                    later: Vec::new(),
                     begun: false,
                 }))
             }

@@ -286,8 +286,9 @@ impl ScimRecords for SqlStore {
 }
 
 /// Writes a change's SCIM resources (and a group's members), each conditional on the version
-/// read and deferred ([`Tx::defer`]): a write that finds it moved fails the whole change. Updates of distinct users (a
-/// group commit's) go in one statement (two when some change their keys).
+/// read and deferred ([`Tx::defer`]): a write that finds it moved fails the whole change.
+/// Updates of distinct users (a group commit's) go in one statement (two when some change
+/// their keys).
 pub(super) async fn write_scim(tx: &mut Tx, change: &Change) -> Result<(), StoreError> {
     if let Some(users) = user_updates(&change.scim) {
         return update_users(tx, &users).await;

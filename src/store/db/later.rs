@@ -99,9 +99,10 @@ impl Tx {
 }
 
 impl Writing {
-    /// Whether deferred writes are waiting.
+    /// Whether anything waits to go with the next statement: deferred writes, or the
+    /// transaction's `BEGIN` (not sent yet).
     pub(super) fn has_later(&self) -> bool {
-        !self.later.is_empty()
+        !self.begun || !self.later.is_empty()
     }
 
     /// Runs the deferred writes, then `last` (when given), as one text: the rows `last`
@@ -118,20 +119,21 @@ impl Writing {
         last: Option<Q>,
         guarded: bool,
     ) -> Result<(Vec<SqliteRow>, u64), sqlx::Error> {
-        let later = std::mem::take(&mut self.later);
-        // The first text of a transaction starts with its `BEGIN` (see [`Writing`]).
-        self.begun = true;
-        // The statements, each with what it must change (None: a guard, whose answer is
-        // only its success; `last`'s is its own).
-        let mut parts: Vec<(Q, Option<Expect>)> = Vec::new();
-        for (q, expect) in later {
-            parts.push((q, Some(expect)));
+        // The statements before `last`, each with what it must change (a guard: any, its
+        // answer is its success). The first text of a transaction starts with its `BEGIN`
+        // (see [`Writing`]).
+        let mut parts: Vec<(Q, Expect)> = Vec::new();
+        if !std::mem::replace(&mut self.begun, true) {
+            parts.push((super::q("BEGIN IMMEDIATE"), Expect::Any));
+        }
+        for (q, expect) in std::mem::take(&mut self.later) {
+            parts.push((q, expect));
             if let (true, Expect::Rows(n)) = (guarded, expect) {
-                parts.push((guard(n), None));
+                parts.push((guard(n), Expect::Any));
             }
         }
         let stated = parts.len();
-        parts.extend(last.map(|q| (q, Some(Expect::Any))));
+        parts.extend(last.map(|q| (q, Expect::Any)));
         let mut expects = Vec::with_capacity(parts.len());
         let (mut sql, mut binds, mut keep) = (String::new(), Vec::new(), true);
         for (q, expect) in parts {
@@ -155,14 +157,12 @@ impl Writing {
         let (mut rows, mut changed, mut done) = (Vec::new(), 0, 0);
         while let Some(step) = steps.try_next().await? {
             match step {
+                Either::Left(result) if done < stated => {
+                    expects[done].check(result.rows_affected())?;
+                    done += 1;
+                }
                 Either::Left(result) => {
-                    match expects.get(done) {
-                        Some(Some(expect)) if done < stated => {
-                            expect.check(result.rows_affected())?;
-                        }
-                        Some(Some(_)) => changed = result.rows_affected(),
-                        _ => {}
-                    }
+                    changed = result.rows_affected();
                     done += 1;
                 }
                 Either::Right(row) if done >= stated => rows.push(row),

@@ -13,8 +13,8 @@ impl Writing {
     }
 
     pub(super) async fn commit(mut self) -> Result<(), sqlx::Error> {
-        if !self.begun && self.later.len() == 1 {
-            // Nothing was written (only the `BEGIN` waits): nothing to commit.
+        if !self.begun && self.later.is_empty() {
+            // Nothing was sent, nothing waits: nothing to commit.
             let conn = self.conn.take();
             if let Some(w) = self.writer() {
                 w.conn = conn;
